@@ -1,0 +1,470 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libassign IOMMU: one DMA address space shared by a set of devices.
+ *
+ * An assign_iommu is a VFIO type1 container (with its groups), an iommufd
+ * IOAS (with its bound vfio cdevs), or a no-IOMMU container. Devices are
+ * opened on it with assign_device_open(); DMA mappings made on it apply to
+ * every device attached to it. Its geometry (valid IOVA ranges, page sizes,
+ * DMA entries left, reserved regions, interrupt remapping) is known once the
+ * first device is attached.
+ */
+#ifndef LIBASSIGN_IOMMU_H
+#define LIBASSIGN_IOMMU_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct assign_ctx;
+struct assign_iommu;
+struct assign_group;
+
+/**
+ * enum assign_iommu_backend - how the DMA address space is made
+ * @ASSIGN_IOMMU_AUTO: iommufd + vfio cdev when /dev/iommu and the device's
+ *                     cdev exist, else type1
+ * @ASSIGN_IOMMU_TYPE1: /dev/vfio/vfio container with VFIO_TYPE1v2 (or the
+ *                      best type1 variant the kernel offers) and groups
+ * @ASSIGN_IOMMU_IOMMUFD: /dev/iommu IOAS, devices through
+ *                        /dev/vfio/devices/vfioN
+ * @ASSIGN_IOMMU_NOIOMMU: VFIO no-IOMMU mode: NO DMA PROTECTION, taints the
+ *                        kernel; only with %ASSIGN_IOMMU_F_ALLOW_NOIOMMU
+ */
+enum assign_iommu_backend {
+	ASSIGN_IOMMU_AUTO = 0,
+	ASSIGN_IOMMU_TYPE1 = 1,
+	ASSIGN_IOMMU_IOMMUFD = 2,
+	ASSIGN_IOMMU_NOIOMMU = 3,
+};
+
+/**
+ * ASSIGN_IOMMU_F_ALLOW_NOIOMMU - explicit opt-in to no-IOMMU mode
+ *
+ * Without it, %ASSIGN_IOMMU_NOIOMMU is refused. With it, the library logs a
+ * warning that the device can DMA anywhere in host memory. DMA mapping calls
+ * on a no-IOMMU backend fail with -EPERM: there is no IOMMU to program.
+ */
+#define ASSIGN_IOMMU_F_ALLOW_NOIOMMU (1u << 0)
+
+/**
+ * struct assign_iommu_opts - options for assign_iommu_new()
+ * @size: sizeof(struct assign_iommu_opts), so the struct can grow
+ * @backend: which backend to use
+ * @flags: ASSIGN_IOMMU_F_* flags
+ */
+struct assign_iommu_opts {
+	size_t size;
+	enum assign_iommu_backend backend;
+	uint32_t flags;
+};
+
+/**
+ * assign_iommu_new() - create a DMA address space
+ * @ctx: the library context
+ * @opts: options, or NULL for the defaults (AUTO, no flags)
+ * @ret: where to store the new object, with one reference
+ *
+ * For type1 and no-IOMMU this opens /dev/vfio/vfio and checks the API
+ * version; for iommufd it opens /dev/iommu and allocates an IOAS. For AUTO
+ * the choice is made when the first device is opened.
+ *
+ * Return: 0; -EINVAL for a bad argument or @opts->size; -EPERM for
+ * no-IOMMU without %ASSIGN_IOMMU_F_ALLOW_NOIOMMU; -ENOENT when the kernel
+ * has no such interface (message says which module or config option);
+ * -EACCES; -ENOMEM; -EPROTO for an unknown VFIO API version.
+ */
+int assign_iommu_new(struct assign_ctx *ctx,
+		     const struct assign_iommu_opts *opts,
+		     struct assign_iommu **ret);
+
+/**
+ * assign_iommu_ref() - take a reference
+ * @iommu: the object, or NULL
+ *
+ * Return: @iommu.
+ */
+struct assign_iommu *assign_iommu_ref(struct assign_iommu *iommu);
+
+/**
+ * assign_iommu_unref() - drop a reference
+ * @iommu: the object, or NULL
+ *
+ * The last reference unmaps every DMA mapping still made through it and
+ * closes its groups, container or iommufd.
+ *
+ * Return: NULL.
+ */
+struct assign_iommu *assign_iommu_unref(struct assign_iommu *iommu);
+
+/**
+ * assign_iommu_get_ctx() - the context of an IOMMU object
+ * @iommu: the object
+ *
+ * Return: the context (no reference taken).
+ */
+struct assign_ctx *assign_iommu_get_ctx(const struct assign_iommu *iommu);
+
+/**
+ * assign_iommu_get_backend() - the backend in use
+ * @iommu: the object
+ *
+ * Return: the backend; %ASSIGN_IOMMU_AUTO while AUTO has not chosen yet.
+ */
+enum assign_iommu_backend
+assign_iommu_get_backend(const struct assign_iommu *iommu);
+
+/**
+ * assign_iommu_fd() - escape hatch: the container fd or the iommufd
+ * @iommu: the object
+ *
+ * The fd stays owned by the library. Mappings made on it directly are not
+ * known to the library's accounting.
+ *
+ * Return: the fd, or -ENODEV while AUTO has not chosen a backend.
+ */
+int assign_iommu_fd(const struct assign_iommu *iommu);
+
+/**
+ * assign_iommu_ioas_id() - escape hatch: the iommufd IOAS id
+ * @iommu: the object
+ * @id: where to store the id
+ *
+ * Return: 0, or -EOPNOTSUPP when the backend is not iommufd.
+ */
+int assign_iommu_ioas_id(const struct assign_iommu *iommu, uint32_t *id);
+
+/**
+ * assign_iommu_get_group() - a VFIO group open on this IOMMU
+ * @iommu: the object (type1 or no-IOMMU backend)
+ * @group_id: the IOMMU group number
+ * @ret: where to store the group, with a new reference
+ *
+ * Groups are opened when the first device of the group is opened.
+ *
+ * Return: 0, -ENOENT if no device of that group is open here, -EOPNOTSUPP
+ * for the iommufd backend.
+ */
+int assign_iommu_get_group(struct assign_iommu *iommu, int group_id,
+			   struct assign_group **ret);
+
+/**
+ * assign_group_ref() - take a reference on a group
+ * @group: the group, or NULL
+ *
+ * Return: @group.
+ */
+struct assign_group *assign_group_ref(struct assign_group *group);
+
+/**
+ * assign_group_unref() - drop a reference on a group
+ * @group: the group, or NULL
+ *
+ * Return: NULL.
+ */
+struct assign_group *assign_group_unref(struct assign_group *group);
+
+/**
+ * assign_group_id() - the IOMMU group number
+ * @group: the group
+ *
+ * Return: the number (>= 0).
+ */
+int assign_group_id(const struct assign_group *group);
+
+/**
+ * assign_group_fd() - escape hatch: the /dev/vfio/N fd (e.g. for KVM-VFIO)
+ * @group: the group
+ *
+ * Return: the fd, owned by the library.
+ */
+int assign_group_fd(const struct assign_group *group);
+
+/**
+ * struct assign_iova_range - an inclusive range of IO virtual addresses
+ * @start: first address
+ * @last: last address (inclusive, so the full 64-bit space is expressible)
+ */
+struct assign_iova_range {
+	uint64_t start;
+	uint64_t last;
+};
+
+/**
+ * assign_iommu_get_iova_ranges() - the IOVA ranges DMA may be mapped in
+ * @iommu: the object, with at least one device attached
+ * @ranges: where to store a pointer to the array (owned by @iommu, valid
+ *          until the next device is attached or @iommu is freed)
+ * @n: where to store the number of ranges
+ *
+ * Read from the type1 IOVA-range capability or IOMMU_IOAS_IOVA_RANGES. A
+ * kernel that reports none gives one range covering the whole 64-bit space.
+ *
+ * Return: 0, -ENODEV when no device is attached yet (the kernel knows the
+ * geometry only then), -EPERM for no-IOMMU.
+ */
+int assign_iommu_get_iova_ranges(const struct assign_iommu *iommu,
+				 const struct assign_iova_range **ranges,
+				 size_t *n);
+
+/**
+ * assign_iommu_get_pgsizes() - IOMMU page sizes supported
+ * @iommu: the object, with at least one device attached
+ * @pgsizes: where to store the bitmap (bit N set: 2^N-byte pages)
+ *
+ * Return: 0, -ENODEV when no device is attached, -EPERM for no-IOMMU.
+ */
+int assign_iommu_get_pgsizes(const struct assign_iommu *iommu,
+			     uint64_t *pgsizes);
+
+/**
+ * assign_iommu_get_dma_avail() - DMA mappings the kernel still allows
+ * @iommu: the object, with at least one device attached
+ * @avail: where to store the count (type1 dma_entry_limit minus mappings)
+ *
+ * Return: 0, -ENODEV when no device is attached, -EOPNOTSUPP when the
+ * backend or kernel does not report it (iommufd has no such limit).
+ */
+int assign_iommu_get_dma_avail(const struct assign_iommu *iommu,
+			       uint32_t *avail);
+
+/**
+ * struct assign_reserved_region - an IOVA range the IOMMU reserves
+ * @start: first address
+ * @last: last address, inclusive
+ * @type: the kernel's name for it: "msi", "reserved", "direct",
+ *        "direct-relaxable"
+ */
+struct assign_reserved_region {
+	uint64_t start;
+	uint64_t last;
+	char type[24];
+};
+
+/**
+ * assign_iommu_get_reserved_regions() - reserved IOVA regions of all groups
+ * @iommu: the object, with at least one device attached
+ * @regions: where to store a pointer to the array (owned by @iommu, valid
+ *           until the next device is attached or @iommu is freed)
+ * @n: where to store the count
+ *
+ * The union of /sys/kernel/iommu_groups/N/reserved_regions over the groups
+ * of the attached devices, sorted, e.g. the x86 MSI doorbell window
+ * 0xfee00000-0xfeefffff.
+ *
+ * Return: 0, -ENODEV when no device is attached, -EIO (message names the
+ * file and line) when sysfs has an entry that cannot be parsed.
+ */
+int assign_iommu_get_reserved_regions(const struct assign_iommu *iommu,
+				      const struct assign_reserved_region **regions,
+				      size_t *n);
+
+/**
+ * assign_iommu_irq_remapping() - whether interrupts are remapped
+ * @iommu: the object, with at least one device attached
+ *
+ * Without interrupt remapping, a device that may DMA can also write MSI
+ * doorbells and inject arbitrary interrupts into the host: assignment is not
+ * isolated. The kernel refuses such groups unless vfio_iommu_type1's
+ * allow_unsafe_interrupts is set.
+ *
+ * Return: 1 if remapped (or the platform isolates MSIs), 0 if not, -ENODEV
+ * when no device is attached, -EOPNOTSUPP when it cannot be told.
+ */
+int assign_iommu_irq_remapping(const struct assign_iommu *iommu);
+
+/**
+ * assign_iommu_set_dma_limit() - the highest IOVA the devices can address
+ * @iommu: the object
+ * @last_iova: highest usable IOVA, e.g. (1ull << 28) - 1 for a device with a
+ *             28-bit DMA mask; UINT64_MAX for no limit
+ *
+ * Mappings and layout checks above the limit are refused before the kernel
+ * sees them (the kernel cannot know a device's DMA mask).
+ *
+ * Return: 0, or -EEXIST if a mapping already lies above the new limit.
+ */
+int assign_iommu_set_dma_limit(struct assign_iommu *iommu, uint64_t last_iova);
+
+/** Device may read the memory (DMA to the device). */
+#define ASSIGN_DMA_READ (1u << 0)
+/** Device may write the memory (DMA from the device). */
+#define ASSIGN_DMA_WRITE (1u << 1)
+/** Both directions. */
+#define ASSIGN_DMA_RW (ASSIGN_DMA_READ | ASSIGN_DMA_WRITE)
+
+/**
+ * struct assign_dma_map - one mapping request
+ * @vaddr: host virtual address, page aligned
+ * @iova: IO virtual address, page aligned
+ * @size: length in bytes, page aligned, non-zero
+ * @flags: ASSIGN_DMA_READ and/or ASSIGN_DMA_WRITE
+ */
+struct assign_dma_map {
+	void *vaddr;
+	uint64_t iova;
+	uint64_t size;
+	uint32_t flags;
+};
+
+/**
+ * assign_iommu_map() - map host memory for DMA at an IOVA
+ * @iommu: the object, with at least one device attached
+ * @vaddr: host virtual address, page aligned
+ * @iova: IO virtual address, page aligned
+ * @size: length, page aligned, non-zero
+ * @flags: ASSIGN_DMA_READ and/or ASSIGN_DMA_WRITE (0 is -EINVAL)
+ *
+ * Checked before the kernel sees it: alignment against the smallest IOMMU
+ * page size, the IOVA ranges, the reserved regions, the DMA limit and
+ * overlap with the library's existing mappings. The memory is marked
+ * MADV_DONTFORK so a fork() cannot break the pinning.
+ *
+ * Return: 0; -EINVAL (alignment, zero size, flags, wrap-around); -ERANGE
+ * (outside the IOVA ranges, in a reserved region or above the DMA limit;
+ * the message names the range); -EEXIST (overlaps an existing mapping; the
+ * message names it); -ENOMEM (memlock limit; the message gives the bytes
+ * needed and RLIMIT_MEMLOCK); -ENOSPC (type1 DMA entry limit reached);
+ * -ENODEV (no device attached); -EPERM (no-IOMMU); other kernel errors.
+ */
+int assign_iommu_map(struct assign_iommu *iommu, void *vaddr, uint64_t iova,
+		     uint64_t size, uint32_t flags);
+
+/**
+ * assign_iommu_map_many() - map several ranges, all or nothing
+ * @iommu: the object
+ * @maps: the requests
+ * @n: how many
+ *
+ * Each request is checked as by assign_iommu_map() before any is made; if
+ * the kernel then fails one, those already made are unmapped again.
+ *
+ * Return: as assign_iommu_map(), the message naming the failing index.
+ */
+int assign_iommu_map_many(struct assign_iommu *iommu,
+			  const struct assign_dma_map *maps, size_t n);
+
+/**
+ * assign_iommu_unmap() - remove DMA mappings
+ * @iommu: the object
+ * @iova: start, page aligned
+ * @size: length, page aligned
+ *
+ * The range must cover whole mappings made through the library (the type1
+ * kernel interface cannot split a mapping).
+ *
+ * Return: 0; -EINVAL (alignment); -ENOENT (nothing mapped there); -EBUSY
+ * (the range cuts through a mapping; the message names it).
+ */
+int assign_iommu_unmap(struct assign_iommu *iommu, uint64_t iova,
+		       uint64_t size);
+
+/**
+ * assign_iommu_unmap_all() - remove every DMA mapping made through the library
+ * @iommu: the object
+ *
+ * Return: 0 or a negative errno from the kernel.
+ */
+int assign_iommu_unmap_all(struct assign_iommu *iommu);
+
+/**
+ * struct assign_dma_stats - what the library has mapped
+ * @mappings: number of mappings
+ * @bytes: total bytes mapped
+ */
+struct assign_dma_stats {
+	uint64_t mappings;
+	uint64_t bytes;
+};
+
+/**
+ * assign_iommu_get_dma_stats() - count the library's mappings
+ * @iommu: the object
+ * @stats: where to store the counts
+ *
+ * Return: 0.
+ */
+int assign_iommu_get_dma_stats(const struct assign_iommu *iommu,
+			       struct assign_dma_stats *stats);
+
+/**
+ * assign_iommu_check_memlock() - can @bytes more be pinned?
+ * @iommu: the object
+ * @bytes: how much more memory the caller intends to map
+ *
+ * Compares the bytes already mapped plus @bytes with RLIMIT_MEMLOCK
+ * (type1 and iommufd both charge pinned pages to it).
+ *
+ * Return: 0 if it fits; -ENOMEM if not, with a message giving the bytes
+ * needed, the current limit and the fix ("ulimit -l" or
+ * /etc/security/limits.conf, or CAP_IPC_LOCK).
+ */
+int assign_iommu_check_memlock(const struct assign_iommu *iommu,
+			       uint64_t bytes);
+
+/**
+ * enum assign_conflict_kind - why a proposed range cannot be mapped
+ * @ASSIGN_CONFLICT_INVALID: zero size, wrap-around or misalignment
+ * @ASSIGN_CONFLICT_OUTSIDE_IOVA: part of it lies outside the IOVA ranges
+ * @ASSIGN_CONFLICT_RESERVED: part of it lies in a reserved region
+ * @ASSIGN_CONFLICT_DMA_LIMIT: part of it lies above the DMA limit
+ * @ASSIGN_CONFLICT_OVERLAP: it overlaps another proposed range
+ * @ASSIGN_CONFLICT_MAPPED: it overlaps an existing mapping
+ */
+enum assign_conflict_kind {
+	ASSIGN_CONFLICT_INVALID = 1,
+	ASSIGN_CONFLICT_OUTSIDE_IOVA,
+	ASSIGN_CONFLICT_RESERVED,
+	ASSIGN_CONFLICT_DMA_LIMIT,
+	ASSIGN_CONFLICT_OVERLAP,
+	ASSIGN_CONFLICT_MAPPED,
+};
+
+/**
+ * struct assign_conflict - one problem in a proposed layout
+ * @kind: what is wrong
+ * @index: index of the proposed range concerned
+ * @start: first conflicting IOVA
+ * @last: last conflicting IOVA, inclusive
+ * @what: human-readable detail, e.g. "reserved region msi
+ *        0xfee00000-0xfeefffff"
+ */
+struct assign_conflict {
+	enum assign_conflict_kind kind;
+	size_t index;
+	uint64_t start;
+	uint64_t last;
+	char what[96];
+};
+
+/**
+ * assign_iommu_check_layout() - check a proposed set of IOVA ranges
+ * @iommu: the object, with at least one device attached
+ * @ranges: proposed ranges (start and last inclusive), e.g. guest RAM at
+ *          IOVA = guest physical address
+ * @n: how many
+ * @conflicts: array to fill with problems, may be NULL if @max is 0
+ * @max: capacity of @conflicts
+ * @nconflicts: where to store the total number of problems found (may be
+ *              larger than @max)
+ *
+ * Nothing is mapped. Every conflict is reported, so a VMM can move RAM
+ * around the MSI window in one go.
+ *
+ * Return: 0 when there is none, -ERANGE when there are conflicts (the
+ * message summarizes the first), -ENODEV when no device is attached.
+ */
+int assign_iommu_check_layout(const struct assign_iommu *iommu,
+			      const struct assign_iova_range *ranges, size_t n,
+			      struct assign_conflict *conflicts, size_t max,
+			      size_t *nconflicts);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* LIBASSIGN_IOMMU_H */
