@@ -1,0 +1,150 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The mock kernel: a stateful fake of the VFIO (type1 container + groups,
+ * no-IOMMU) and iommufd (IOAS + vfio cdev) uAPI, plugged in behind the
+ * library's syscall seam (src/internal.h, struct assign_sys_ops).
+ *
+ * It is not a script of expected calls: it keeps an fd table of
+ * containers, groups, iommufds and devices; negotiates argsz and lays out
+ * capability chains as the kernel does; enforces group viability, the
+ * memlock limit (ENOMEM) and dma_entry_limit (ENOSPC); tracks DMA mappings
+ * (EEXIST on overlap, type1 v2 unmap semantics); backs regions with memfds
+ * so mmap and pread/pwrite reach the same bytes; signals real eventfds;
+ * counts resets; and fails the k-th call on demand (fault injection).
+ *
+ * sysfs is a real temporary directory tree built by the mock (devices,
+ * drivers, iommu_group links, reserved_regions, vfio-dev/vfioN), so the
+ * library's *at() calls work on it unchanged.
+ */
+#ifndef LIBASSIGN_MOCK_H
+#define LIBASSIGN_MOCK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct assign_ctx;
+struct mock_kernel;
+
+/* One region of a mock device (VFIO_REGION_INFO_FLAG_* in @flags). */
+struct mock_region_cfg {
+	uint32_t index;
+	uint64_t size;
+	uint32_t flags;
+	uint32_t nsparse;            /* sparse-mmap areas, 0 for none */
+	struct {
+		uint64_t offset;
+		uint64_t size;
+	} sparse[4];
+	bool msix_mappable;          /* add VFIO_REGION_INFO_CAP_MSIX_MAPPABLE */
+	bool has_type;               /* add VFIO_REGION_INFO_CAP_TYPE */
+	uint32_t type, subtype;
+};
+
+/* One interrupt index (VFIO_IRQ_INFO_* in @flags). */
+struct mock_irq_cfg {
+	uint32_t index;
+	uint32_t count;
+	uint32_t flags;
+};
+
+struct mock_device_cfg {
+	const char *addr;            /* "0000:00:03.0" */
+	int group;                   /* IOMMU group number */
+	const char *driver;          /* bound driver, "vfio-pci", NULL = none */
+	uint16_t vendor, device;
+	uint32_t class_code;         /* 24-bit class, e.g. 0x020000 */
+	const uint8_t *config;       /* initial config space, NULL: a minimal
+	                                header made from vendor/device/class */
+	size_t config_len;           /* 256 or 4096 */
+	const struct mock_region_cfg *regions;
+	size_t nregions;             /* region indexes not given have size 0 */
+	uint32_t num_regions;        /* VFIO_PCI_NUM_REGIONS if 0 */
+	const struct mock_irq_cfg *irqs;
+	size_t nirqs;
+	uint32_t num_irqs;           /* VFIO_PCI_NUM_IRQS if 0 */
+	bool no_reset;               /* clear VFIO_DEVICE_FLAGS_RESET */
+	bool no_cdev;                /* no vfio-dev/vfioN (iommufd unusable) */
+};
+
+/* Create a mock kernel with an empty temporary sysfs tree. Defaults: type1
+ * v2 and iommufd available, no-IOMMU disabled, one IOVA range
+ * [0, 2^48-1] minus the x86 MSI window, page sizes 4K|2M|1G,
+ * dma_entry_limit 65535, memlock limit unlimited, interrupt remapping on. */
+int mock_kernel_new(struct mock_kernel **ret);
+/* Free everything, remove the temporary tree. */
+void mock_kernel_free(struct mock_kernel *mk);
+/* Make @ctx talk to this mock (assign_ctx_set_sys()). */
+int mock_attach(struct mock_kernel *mk, struct assign_ctx *ctx);
+/* A context already attached to the mock (log level from ASSIGN_LOG). */
+int mock_ctx_new(struct mock_kernel *mk, struct assign_ctx **ret);
+/* Path of the temporary sysfs root. */
+const char *mock_sysfs_root(const struct mock_kernel *mk);
+
+/* A standard PCI NIC-like device: BAR0 128K mmap-able with a sparse hole
+ * for the MSI-X table, BAR3 16K, config 4096 with MSI and MSI-X caps,
+ * INTx(1, maskable|automasked), MSI(1), MSI-X(5), ERR(1), REQ(1), reset. */
+void mock_device_cfg_default(struct mock_device_cfg *cfg, const char *addr,
+			     int group);
+int mock_add_device(struct mock_kernel *mk, const struct mock_device_cfg *cfg);
+
+/* Kernel configuration knobs. */
+void mock_set_reserved_regions(struct mock_kernel *mk, int group,
+			       const char *text); /* sysfs file content */
+void mock_set_iova_ranges(struct mock_kernel *mk, const uint64_t (*ranges)[2],
+			  size_t n); /* inclusive [start, last] pairs */
+void mock_set_pgsizes(struct mock_kernel *mk, uint64_t pgsizes);
+void mock_set_dma_entry_limit(struct mock_kernel *mk, uint32_t limit);
+void mock_set_memlock(struct mock_kernel *mk, uint64_t bytes); /* RLIMIT_MEMLOCK */
+void mock_set_irq_remap(struct mock_kernel *mk, bool on);
+void mock_set_type1v2(struct mock_kernel *mk, bool on); /* else only v1 */
+void mock_set_iommufd(struct mock_kernel *mk, bool on); /* /dev/iommu exists */
+void mock_set_noiommu(struct mock_kernel *mk, bool on); /* noiommu-N groups */
+void mock_set_driver(struct mock_kernel *mk, const char *addr,
+		     const char *driver); /* rebind in sysfs; NULL = none */
+
+/* Inspection, for leak checks and assertions. */
+size_t mock_open_fds(const struct mock_kernel *mk);     /* fds the mock owns */
+size_t mock_mmaps(const struct mock_kernel *mk);        /* live mmaps of regions */
+size_t mock_dma_count(const struct mock_kernel *mk);    /* DMA mappings, all
+                                                           containers/IOASes */
+uint64_t mock_dma_bytes(const struct mock_kernel *mk);  /* bytes pinned */
+/* 0 and *vaddr if @iova is mapped, -ENOENT otherwise. */
+int mock_dma_lookup(const struct mock_kernel *mk, uint64_t iova, void **vaddr,
+		    uint32_t *flags);
+unsigned mock_reset_count(const struct mock_kernel *mk, const char *addr);
+unsigned mock_hot_reset_count(const struct mock_kernel *mk, const char *addr);
+/* Bytes backing a region (writes through mmap/pwrite land here). */
+uint8_t *mock_region_mem(struct mock_kernel *mk, const char *addr,
+			 uint32_t index);
+/* Signal the eventfd the library registered for a vector, as a device
+ * interrupt would: 0, or -ENOENT if no eventfd is set / index disabled. */
+int mock_fire_irq(struct mock_kernel *mk, const char *addr, uint32_t index,
+		  uint32_t vector);
+/* Vectors currently enabled on an index (0 if disabled). */
+uint32_t mock_irq_enabled(const struct mock_kernel *mk, const char *addr,
+			  uint32_t index);
+/* Whether a vector is masked. */
+bool mock_irq_masked(const struct mock_kernel *mk, const char *addr,
+		     uint32_t index, uint32_t vector);
+
+/* Fault injection. Calls of every kind are numbered from 1 in order. */
+enum mock_call {
+	MOCK_ANY = 0,
+	MOCK_OPEN, MOCK_OPENAT, MOCK_CLOSE, MOCK_IOCTL, MOCK_PREAD, MOCK_PWRITE,
+	MOCK_MMAP, MOCK_MUNMAP, MOCK_MADVISE, MOCK_READLINKAT, MOCK_FACCESSAT,
+	MOCK_LIST_DIR, MOCK_GETRLIMIT,
+	MOCK_NCALLS
+};
+/* Total calls made so far of a kind (MOCK_ANY: all kinds). */
+unsigned long mock_calls(const struct mock_kernel *mk, enum mock_call kind);
+/* Make the @nth call of @kind from now on (1 = the next one) fail with
+ * @err (negative errno). @ioctl_req restricts MOCK_IOCTL to one request
+ * (0: any). close() and munmap() failures still release the resource, as
+ * Linux does. */
+void mock_fail_nth(struct mock_kernel *mk, enum mock_call kind,
+		   unsigned long ioctl_req, unsigned long nth, int err);
+/* Cancel pending fault injection. */
+void mock_fail_clear(struct mock_kernel *mk);
+
+#endif /* LIBASSIGN_MOCK_H */
