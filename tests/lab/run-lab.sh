@@ -1,0 +1,316 @@
+#!/bin/bash
+# run-lab.sh [options]
+#
+# Boots one lab VM (QEMU under TCG, q35 + emulated Intel IOMMU, two e1000e,
+# one edu, one nvme), binds the devices to vfio-pci in the guest, runs the
+# guest script(s) and checks the result protocol on the serial console:
+#   LAB-RESULT <name> PASS|FAIL|SKIP [detail]   one line per test
+#   LAB-END rc=N                                 printed by the guest init
+# Exit status 0 only if LAB-END rc=0 was seen, at least one LAB-RESULT line
+# appeared and none is FAIL.
+#
+# Options:
+#   --kernel VARIANT     debian (default, or $LIBASSIGN_LAB_KERNEL) | backports | own
+#   --add HOST[:GUEST]   copy a file or directory into the guest (repeatable).
+#                        Default GUEST: /lab/bin/NAME for executables,
+#                        /lab/NAME otherwise. ELF executables and .so files
+#                        (also inside added directories) bring their shared
+#                        libraries (ldd); their directories go on
+#                        LD_LIBRARY_PATH in the guest.
+#   --script FILE        guest shell script run after setup (repeatable)
+#   --exec 'CMD'         guest command line run after the scripts (repeatable)
+#                        Without --script/--exec, smoke.sh is run.
+#   --timeout SEC        guest run time limit, default 600
+#   --mem SIZE           guest memory, default 2G
+#   --smp N              guest CPUs, default 2
+#   --log FILE           copy of the serial console (default: a temp file,
+#                        kept when the run fails)
+#   --qemu-arg ARG       extra QEMU argument (repeatable)
+#   --append ARGS        extra kernel command line
+#   --no-bind            leave the devices on their host drivers
+#   --no-iommu           no emulated IOMMU (for VFIO no-IOMMU mode; combine
+#                        with --append vfio.enable_unsafe_noiommu_mode=1)
+#   --quiet              do not echo the console to stdout
+#
+# Inside the guest, /lab/env holds LAB_E1000E_0, LAB_E1000E_1, LAB_EDU,
+# LAB_NVME (PCI addresses), *_GROUP (IOMMU group numbers), *_CDEV (vfio
+# cdev nodes, own kernel), LAB_KVM, LAB_IOMMUFD, ...; the scripts get them
+# in their environment too.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+cache=${LIBASSIGN_LAB_CACHE:-/var/cache/libassign-lab}
+
+die() { echo "run-lab: ERROR: $*" >&2; exit 2; }
+say() { echo "run-lab: $*" >&2; }
+
+variant=${LIBASSIGN_LAB_KERNEL:-debian}
+adds=()
+scripts=()
+execs=()
+timeout=600
+mem=2G
+smp=2
+log=""
+qemu_extra=()
+append=""
+bind=1
+iommu=1
+quiet=0
+
+while [ $# -gt 0 ]; do
+	opt=$1
+	case "$opt" in
+	--kernel|--add|--script|--exec|--timeout|--mem|--smp|--log|--qemu-arg|--append)
+		[ $# -ge 2 ] || die "option $opt needs an argument"
+		val=$2; shift 2 ;;
+	--kernel=*|--add=*|--script=*|--exec=*|--timeout=*|--mem=*|--smp=*|--log=*|--qemu-arg=*|--append=*)
+		val=${opt#*=}; opt=${opt%%=*}; shift ;;
+	*) val=""; shift ;;
+	esac
+	case "$opt" in
+	--kernel) variant=$val ;;
+	--add) adds+=("$val") ;;
+	--script) scripts+=("$val") ;;
+	--exec) execs+=("$val") ;;
+	--timeout) timeout=$val ;;
+	--mem) mem=$val ;;
+	--smp) smp=$val ;;
+	--log) log=$val ;;
+	--qemu-arg) qemu_extra+=("$val") ;;
+	--append) append="$append $val" ;;
+	--no-bind) bind=0 ;;
+	--no-iommu) iommu=0 ;;
+	--quiet) quiet=1 ;;
+	-h|--help) sed -n '2,38p' "$0"; exit 0 ;;
+	*) die "unknown option '$opt' (see --help)" ;;
+	esac
+done
+
+[[ "$timeout" =~ ^[0-9]+$ ]] || die "--timeout wants seconds, got '$timeout'"
+for t in qemu-system-x86_64:qemu-system-x86 cpio:cpio gzip:gzip ldd:libc-bin timeout:coreutils; do
+	command -v "${t%%:*}" >/dev/null 2>&1 ||
+		die "'${t%%:*}' not found; install package '${t#*:}' (see tests/lab/deps.txt)"
+done
+[ -x /bin/busybox ] && /bin/busybox --help 2>&1 | head -n1 | grep -q BusyBox ||
+	die "/bin/busybox missing; install package busybox-static"
+file_is_static() { ! ldd "$1" >/dev/null 2>&1; }
+file_is_static /bin/busybox || die "/bin/busybox is dynamically linked; install busybox-static (not busybox)"
+
+for s in "${scripts[@]+"${scripts[@]}"}"; do
+	[ -f "$s" ] || die "--script $s: no such file"
+done
+if [ ${#scripts[@]} -eq 0 ] && [ ${#execs[@]} -eq 0 ]; then
+	scripts=("$here/smoke.sh")
+fi
+
+# 1. Kernel
+kdir=$("$here/prepare-kernel.sh" "$variant" | tail -n1) ||
+	die "prepare-kernel.sh $variant failed (see its messages above)"
+[ -f "$kdir/vmlinuz" ] || die "prepare-kernel.sh gave '$kdir' without a vmlinuz"
+
+# 2. Run directory and initramfs tree
+mkdir -p "${TMPDIR:-/tmp}"
+run=$(mktemp -d "${TMPDIR:-/tmp}/libassign-lab.XXXXXX")
+keep_run=0
+cleanup() {
+	[ -n "${qpid:-}" ] && kill "$qpid" 2>/dev/null || true
+	[ "$keep_run" = 1 ] || rm -rf "$run"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+[ -n "$log" ] || { log="$run/serial.log"; }
+mkdir -p "$(dirname "$log")"
+: >"$log"
+
+root="$run/root"
+mkdir -p "$root"/{bin,sbin,dev,proc,sys,tmp,lab/bin,lib/modules/lab}
+cp /bin/busybox "$root/bin/busybox"
+cp "$here/guest-init.sh" "$root/init"
+chmod 755 "$root/init"
+
+# Modules: wanted names, their dependencies first, from modules.lab.
+declare -A mod_path=() mod_deps=() mod_done=()
+order=()
+while IFS=$'\t' read -r name path deps; do
+	mod_path[$name]=$path
+	mod_deps[$name]=$deps
+done <"$kdir/modules.lab"
+add_module() {
+	local name=${1//-/_} d
+	[ -z "${mod_done[$name]:-}" ] || return 0
+	if [ -z "${mod_path[$name]:-}" ]; then
+		return 1
+	fi
+	mod_done[$name]=1
+	local IFS=,
+	for d in ${mod_deps[$name]}; do
+		[ -n "$d" ] && { add_module "$d" || say "warning: dependency $d of $name not in $kdir"; }
+	done
+	order+=("$name")
+}
+if [ ${#mod_path[@]} -gt 0 ]; then
+	for m in vfio vfio_iommu_type1 vfio_pci kvm kvm_amd e1000e; do
+		add_module "$m" || say "note: module $m not in $kdir (built in?)"
+	done
+fi
+: >"$root/lab/modules.order"
+for name in "${order[@]+"${order[@]}"}"; do
+	p=${mod_path[$name]}
+	mkdir -p "$root/lib/modules/lab/$(dirname "$p")"
+	cp "$kdir/modules/$p" "$root/lib/modules/lab/$p"
+	args=""
+	[ "$name" = vfio ] && [ "$iommu" = 0 ] && args="enable_unsafe_noiommu_mode=1"
+	echo "$p $args" >>"$root/lab/modules.order"
+done
+
+# Added files, with the shared libraries of ELF files.
+declare -A lib_dirs=()
+is_elf() { [ -f "$1" ] && [ "$(head -c4 "$1" 2>/dev/null | od -An -c | tr -d ' ')" = '177ELF' ]; }
+copy_libs() {
+	local f=$1 line lib
+	while IFS= read -r line; do
+		lib=""
+		case "$line" in
+		*"=> not found"*) die "$f needs ${line%% *} which ldd cannot find; set LD_LIBRARY_PATH or fix the build" ;;
+		*"=> /"*) lib=${line#*=> }; lib=${lib%% (*} ;;
+		/*) lib=${line%% (*} ;;
+		esac
+		[ -n "$lib" ] || continue
+		lib=$(echo "$lib" | tr -d '[:space:]')
+		if [ ! -e "$root$lib" ]; then
+			mkdir -p "$root$(dirname "$lib")"
+			cp -L "$lib" "$root$lib"
+		fi
+		case "$(dirname "$lib")" in
+		/lib|/lib64|/usr/lib|/lib/x86_64-linux-gnu|/usr/lib/x86_64-linux-gnu) ;;
+		*) lib_dirs[$(dirname "$lib")]=1 ;;
+		esac
+	done < <(ldd "$f" 2>/dev/null || true)
+}
+for a in "${adds[@]+"${adds[@]}"}"; do
+	hostp=${a%%:*}
+	if [ "$hostp" != "$a" ]; then guestp=${a#*:}; else guestp=""; fi
+	[ -e "$hostp" ] || die "--add $hostp: no such file or directory"
+	if [ -z "$guestp" ]; then
+		if [ -f "$hostp" ] && [ -x "$hostp" ]; then
+			guestp=/lab/bin/$(basename "$hostp")
+		else
+			guestp=/lab/$(basename "$hostp")
+		fi
+	fi
+	[ "${guestp#/}" != "$guestp" ] || die "--add $a: guest path must be absolute"
+	mkdir -p "$root$(dirname "$guestp")"
+	cp -a -L "$hostp" "$root$guestp"
+	if [ -d "$hostp" ]; then
+		while IFS= read -r -d '' f; do
+			is_elf "$f" && copy_libs "$f"
+		done < <(find "$hostp" -type f -print0)
+	elif is_elf "$hostp"; then
+		copy_libs "$hostp"
+	fi
+done
+if [ ${#lib_dirs[@]} -gt 0 ]; then
+	(IFS=:; echo "${!lib_dirs[*]}") >"$root/lab/ld-paths"
+fi
+
+# The guest's run script: the --script files, then the --exec commands.
+{
+	echo '#!/bin/sh'
+	echo 'rc=0'
+	i=0
+	for s in "${scripts[@]+"${scripts[@]}"}"; do
+		cp "$s" "$root/lab/script$i.sh"
+		echo "sh /lab/script$i.sh || { r=\$?; echo \"LAB-INIT script $(basename "$s") exited with \$r\"; [ \$rc != 0 ] || rc=\$r; }"
+		i=$((i + 1))
+	done
+	for e in "${execs[@]+"${execs[@]}"}"; do
+		printf '%s\n' "$e" >"$root/lab/exec$i.sh"
+		echo "sh /lab/exec$i.sh || { r=\$?; echo \"LAB-INIT exec #$i exited with \$r\"; [ \$rc != 0 ] || rc=\$r; }"
+		i=$((i + 1))
+	done
+	echo 'exit $rc'
+} >"$root/lab/run.sh"
+{
+	echo "LAB_BIND=$bind"
+	echo "LAB_KERNEL_VARIANT=$variant"
+} >"$root/lab/config"
+
+initrd="$run/initrd.gz"
+(cd "$root" && find . -print0 | cpio --null -o -H newc -R 0:0 --quiet | gzip -1 >"$initrd")
+
+# 3. QEMU
+nvme_img="$cache/nvme-1M.img"
+if [ ! -f "$nvme_img" ]; then
+	mkdir -p "$cache"
+	tmpimg=$(mktemp "$cache/nvme.XXXXXX")
+	truncate -s 1M "$tmpimg"
+	mv -f "$tmpimg" "$nvme_img"
+fi
+
+cmdline="console=ttyS0 panic=-1 quiet loglevel=1"
+if [ "$iommu" = 1 ]; then
+	cmdline="$cmdline intel_iommu=on iommu=nopt"
+fi
+cmdline="$cmdline$append"
+
+qemu=(qemu-system-x86_64
+	-machine q35,kernel-irqchip=split -accel tcg -cpu max
+	-m "$mem" -smp "$smp" -nographic -no-reboot
+)
+[ "$iommu" = 1 ] && qemu+=(-device intel-iommu,intremap=on,caching-mode=on)
+qemu+=(
+	-netdev user,id=n0 -device e1000e,netdev=n0
+	-netdev user,id=n1 -device e1000e,netdev=n1
+	-device edu
+	-drive "if=none,id=nvm0,format=raw,snapshot=on,file=$nvme_img"
+	-device nvme,serial=libassign0,drive=nvm0
+	-kernel "$kdir/vmlinuz" -initrd "$initrd" -append "$cmdline"
+)
+qemu+=("${qemu_extra[@]+"${qemu_extra[@]}"}")
+
+say "kernel $variant ($kdir), timeout ${timeout}s, serial log $log"
+t0=$(date +%s.%N)
+set +e
+if [ "$quiet" = 1 ]; then
+	timeout -k 10 "$timeout" "${qemu[@]}" </dev/null >"$log" 2>&1
+	qrc=$?
+else
+	timeout -k 10 "$timeout" "${qemu[@]}" </dev/null 2>&1 | tee "$log"
+	qrc=${PIPESTATUS[0]}
+fi
+set -e
+t1=$(date +%s.%N)
+elapsed=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
+
+# 4. Verdict
+clean=$(tr -d '\r' <"$log")
+pass=$(grep -cE 'LAB-RESULT [^ ]+ PASS' <<<"$clean" || true)
+fail=$(grep -cE 'LAB-RESULT [^ ]+ FAIL' <<<"$clean" || true)
+skip=$(grep -cE 'LAB-RESULT [^ ]+ SKIP' <<<"$clean" || true)
+endline=$(grep -oE 'LAB-END rc=[0-9]+' <<<"$clean" | tail -n1 || true)
+status=0
+if [ "$qrc" = 124 ] || [ "$qrc" = 137 ]; then
+	echo "run-lab: TIMEOUT: the guest did not finish within ${timeout}s (raise --timeout); serial log: $log" >&2
+	status=1
+fi
+if [ -z "$endline" ]; then
+	echo "run-lab: MISSING END MARKER: no 'LAB-END rc=N' on the console (guest crashed, hung or QEMU failed, qemu exit $qrc); serial log: $log" >&2
+	status=1
+elif [ "${endline#LAB-END rc=}" != 0 ]; then
+	echo "run-lab: the guest script failed: $endline" >&2
+	status=1
+fi
+if [ "$pass" -eq 0 ] && [ "$fail" -eq 0 ] && [ "$skip" -eq 0 ]; then
+	echo "run-lab: NO RESULTS: no LAB-RESULT line appeared" >&2
+	status=1
+fi
+if [ "$fail" -gt 0 ]; then
+	grep -E 'LAB-RESULT [^ ]+ FAIL' <<<"$clean" | sed 's/^.*LAB-RESULT/run-lab: failed: LAB-RESULT/' >&2
+	status=1
+fi
+if [ "$status" != 0 ] && [ "$log" = "$run/serial.log" ]; then
+	keep_run=1
+fi
+echo "lab: $pass passed, $fail failed, $skip skipped (kernel $variant, ${elapsed}s in QEMU)"
+exit "$status"
