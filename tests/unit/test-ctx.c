@@ -1,0 +1,339 @@
+// SPDX-License-Identifier: MIT
+/* Unit tests: context, logging, last error, PCI addresses, sysfs parsers,
+ * VFIO capability-chain walking. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+
+#include <cmocka.h>
+
+#include <linux/vfio.h>
+
+#include "internal.h"
+
+static void test_version(void **state)
+{
+	(void)state;
+	assert_string_equal(assign_version(), LIBASSIGN_VERSION);
+}
+
+static void test_ctx_new_null(void **state)
+{
+	(void)state;
+	assert_int_equal(assign_ctx_new(NULL), -EINVAL);
+}
+
+static void test_ctx_refcount(void **state)
+{
+	struct assign_ctx *ctx = NULL;
+
+	(void)state;
+	assert_int_equal(assign_ctx_new(&ctx), 0);
+	assert_non_null(ctx);
+	assert_ptr_equal(assign_ctx_ref(ctx), ctx);
+	assert_null(assign_ctx_unref(ctx));
+	/* still alive: one reference left */
+	assert_string_equal(assign_ctx_last_error(ctx), "");
+	assert_null(assign_ctx_unref(ctx));
+	assert_null(assign_ctx_unref(NULL));
+	assert_null(assign_ctx_ref(NULL));
+}
+
+static void test_ctx_env_priority(void **state)
+{
+	struct assign_ctx *ctx;
+
+	(void)state;
+	setenv("ASSIGN_LOG", "debug", 1);
+	assert_int_equal(assign_ctx_new(&ctx), 0);
+	assert_int_equal(assign_ctx_get_log_priority(ctx), LOG_DEBUG);
+	assign_ctx_unref(ctx);
+	setenv("ASSIGN_LOG", "4", 1);
+	assert_int_equal(assign_ctx_new(&ctx), 0);
+	assert_int_equal(assign_ctx_get_log_priority(ctx), LOG_WARNING);
+	assign_ctx_unref(ctx);
+	setenv("ASSIGN_LOG", "nonsense", 1);
+	assert_int_equal(assign_ctx_new(&ctx), 0);
+	assert_int_equal(assign_ctx_get_log_priority(ctx), LOG_ERR);
+	assign_ctx_unref(ctx);
+	unsetenv("ASSIGN_LOG");
+}
+
+struct captured {
+	int calls;
+	int priority;
+	char msg[256];
+	char fn[64];
+};
+
+static void capture_log(struct assign_ctx *ctx, int priority, const char *file,
+			int line, const char *fn, const char *format,
+			va_list args)
+{
+	struct captured *c = assign_ctx_get_log_data(ctx);
+
+	(void)file;
+	(void)line;
+	c->calls++;
+	c->priority = priority;
+	snprintf(c->fn, sizeof(c->fn), "%s", fn);
+	vsnprintf(c->msg, sizeof(c->msg), format, args);
+}
+
+static void test_log_fn_and_priority(void **state)
+{
+	struct captured cap = { 0 };
+	struct assign_ctx *ctx;
+
+	(void)state;
+	assert_int_equal(assign_ctx_new(&ctx), 0);
+	assign_ctx_set_log_fn(ctx, capture_log, &cap);
+	assert_ptr_equal(assign_ctx_get_log_data(ctx), &cap);
+
+	assign_ctx_set_log_priority(ctx, LOG_ERR);
+	info(ctx, "hidden %d", 1);
+	assert_int_equal(cap.calls, 0);
+
+	assign_ctx_set_log_priority(ctx, LOG_INFO);
+	info(ctx, "shown %d", 2);
+	assert_int_equal(cap.calls, 1);
+	assert_int_equal(cap.priority, LOG_INFO);
+	assert_string_equal(cap.msg, "shown 2");
+	assert_string_equal(cap.fn, "test_log_fn_and_priority");
+
+	assign_ctx_set_log_priority(ctx, 99);
+	assert_int_equal(assign_ctx_get_log_priority(ctx), LOG_DEBUG);
+	assign_ctx_set_log_priority(ctx, -3);
+	assert_int_equal(assign_ctx_get_log_priority(ctx), 0);
+
+	/* NULL restores stderr; data is replaced */
+	assign_ctx_set_log_fn(ctx, NULL, NULL);
+	assert_null(assign_ctx_get_log_data(ctx));
+	assign_ctx_unref(ctx);
+}
+
+static void test_set_error(void **state)
+{
+	struct captured cap = { 0 };
+	struct assign_ctx *ctx;
+	int r;
+
+	(void)state;
+	assert_int_equal(assign_ctx_new(&ctx), 0);
+	assign_ctx_set_log_fn(ctx, capture_log, &cap);
+	r = set_error(ctx, -EBUSY, "group %d is not viable: %s", 7, "fix it");
+	assert_int_equal(r, -EBUSY);
+	assert_string_equal(assign_ctx_last_error(ctx),
+			    "group 7 is not viable: fix it");
+	assert_int_equal(cap.calls, 1);
+	assert_int_equal(cap.priority, LOG_ERR);
+	assign_ctx_clear_error(ctx);
+	assert_string_equal(assign_ctx_last_error(ctx), "");
+
+	/* Silenced below LOG_ERR, but the message is still recorded. */
+	assign_ctx_set_log_priority(ctx, LOG_CRIT);
+	set_error(ctx, -EIO, "quiet");
+	assert_int_equal(cap.calls, 1);
+	assert_string_equal(assign_ctx_last_error(ctx), "quiet");
+
+	/* Long messages are truncated, not overflowed. */
+	char big[2048];
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	set_error(ctx, -EIO, "%s", big);
+	assert_int_equal(strlen(assign_ctx_last_error(ctx)),
+			 sizeof(ctx->last_error) - 1);
+	assign_ctx_unref(ctx);
+}
+
+static void test_pci_addr_parse(void **state)
+{
+	static const struct {
+		const char *s;
+		int r;
+		uint16_t dom;
+		uint8_t bus, dev, fn;
+	} cases[] = {
+		{ "0000:00:03.0", 0, 0, 0, 3, 0 },
+		{ "00:1f.7", 0, 0, 0, 0x1f, 7 },
+		{ "ABCD:EF:1F.3", 0, 0xabcd, 0xef, 0x1f, 3 },
+		{ "1:2:3.4", 0, 1, 2, 3, 4 },
+		{ "0000:00:20.0", -EINVAL, 0, 0, 0, 0 },
+		{ "0000:00:03.8", -EINVAL, 0, 0, 0, 0 },
+		{ "0000:00:03.0 ", -EINVAL, 0, 0, 0, 0 },
+		{ "0000:00:03", -EINVAL, 0, 0, 0, 0 },
+		{ "00000:00:03.0", -EINVAL, 0, 0, 0, 0 },
+		{ "0000:000:03.0", -EINVAL, 0, 0, 0, 0 },
+		{ ":00:03.0", -EINVAL, 0, 0, 0, 0 },
+		{ "0000::03.0", -EINVAL, 0, 0, 0, 0 },
+		{ "100:03.0", -EINVAL, 0, 0, 0, 0 },
+		{ "", -EINVAL, 0, 0, 0, 0 },
+		{ "g0:03.0", -EINVAL, 0, 0, 0, 0 },
+		{ "0000:00:03.", -EINVAL, 0, 0, 0, 0 },
+	};
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		struct assign_pci_addr a = { 0x1111, 0x22, 0x3, 0x4 };
+		int r = assign_pci_addr_parse(cases[i].s, &a);
+
+		if (r != cases[i].r)
+			fail_msg("'%s': got %d, want %d", cases[i].s, r,
+				 cases[i].r);
+		if (r == 0) {
+			assert_int_equal(a.domain, cases[i].dom);
+			assert_int_equal(a.bus, cases[i].bus);
+			assert_int_equal(a.dev, cases[i].dev);
+			assert_int_equal(a.fn, cases[i].fn);
+		} else {
+			/* untouched on failure */
+			assert_int_equal(a.domain, 0x1111);
+			assert_int_equal(a.fn, 4);
+		}
+	}
+	assert_int_equal(assign_pci_addr_parse(NULL, NULL), -EINVAL);
+}
+
+static void test_pci_addr_format(void **state)
+{
+	struct assign_pci_addr a = { 0xabcd, 0xef, 0x1f, 3 };
+	char buf[ASSIGN_PCI_ADDR_LEN];
+	char small[5] = "zzzz";
+
+	(void)state;
+	assert_int_equal(assign_pci_addr_format(&a, buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "abcd:ef:1f.3");
+	assert_int_equal(assign_pci_addr_format(&a, small, sizeof(small)),
+			 -ENOSPC);
+	assert_string_equal(small, "");
+	a.fn = 8;
+	assert_int_equal(assign_pci_addr_format(&a, buf, sizeof(buf)), -EINVAL);
+}
+
+static void test_reserved_regions_parse(void **state)
+{
+	struct assign_reserved_region *r = NULL;
+	size_t n = 0;
+
+	(void)state;
+	assert_int_equal(
+		parse_reserved_regions(
+			"0x00000000fee00000 0x00000000feefffff msi\n"
+			"0x0000000000000000 0x0000000000000fff direct-relaxable\n",
+			&r, &n),
+		0);
+	assert_int_equal(n, 2);
+	/* sorted by start */
+	assert_int_equal(r[0].start, 0);
+	assert_int_equal(r[0].last, 0xfff);
+	assert_string_equal(r[0].type, "direct-relaxable");
+	assert_int_equal(r[1].start, 0xfee00000);
+	assert_int_equal(r[1].last, 0xfeefffff);
+	assert_string_equal(r[1].type, "msi");
+	free(r);
+
+	r = NULL;
+	assert_int_equal(parse_reserved_regions("", &r, &n), 0);
+	assert_int_equal(n, 0);
+	free(r);
+
+	assert_int_equal(parse_reserved_regions("0x10 0x0 msi\n", &r, &n),
+			 -EIO); /* end before start */
+	assert_int_equal(parse_reserved_regions("0x10 0x20\n", &r, &n), -EIO);
+	assert_int_equal(parse_reserved_regions("0x10 0x20 msi extra\n", &r,
+						&n),
+			 -EIO);
+	assert_int_equal(parse_reserved_regions("garbage\n", &r, &n), -EIO);
+}
+
+/* A region-info-like buffer with a capability chain. */
+struct fake_info {
+	struct vfio_region_info info;
+	unsigned char caps[64];
+};
+
+static void put_cap(void *buf, size_t off, uint16_t id, uint32_t next)
+{
+	struct vfio_info_cap_header h = { .id = id, .version = 1,
+					  .next = next };
+	memcpy((unsigned char *)buf + off, &h, sizeof(h));
+}
+
+static int count_cb(const void *cap, size_t off, size_t avail, void *data)
+{
+	(void)cap;
+	(void)off;
+	(void)avail;
+	(*(int *)data)++;
+	return 0;
+}
+
+static void test_cap_chain(void **state)
+{
+	struct fake_info f;
+	size_t minsz = sizeof(f.info), len = sizeof(f);
+	int cnt = 0;
+
+	(void)state;
+	memset(&f, 0, sizeof(f));
+	put_cap(&f, minsz, 3, (uint32_t)minsz + 16);
+	put_cap(&f, minsz + 16, 5, 0);
+	assert_int_equal(vfio_cap_find(&f, len, minsz, (uint32_t)minsz, 5, 8),
+			 (int)minsz + 16);
+	assert_int_equal(vfio_cap_find(&f, len, minsz, (uint32_t)minsz, 3, 8),
+			 (int)minsz);
+	assert_int_equal(vfio_cap_find(&f, len, minsz, (uint32_t)minsz, 9, 8),
+			 -ENOENT);
+	assert_int_equal(vfio_cap_foreach(&f, len, minsz, (uint32_t)minsz,
+					  count_cb, &cnt),
+			 0);
+	assert_int_equal(cnt, 2);
+
+	/* a capability whose body would run past the buffer */
+	assert_int_equal(vfio_cap_find(&f, len, minsz, (uint32_t)minsz, 5,
+				       len - minsz),
+			 -EPROTO);
+
+	/* a loop: second points back at the first */
+	put_cap(&f, minsz + 16, 5, (uint32_t)minsz);
+	assert_int_equal(vfio_cap_find(&f, len, minsz, (uint32_t)minsz, 9, 8),
+			 -EPROTO);
+	/* a self loop */
+	put_cap(&f, minsz, 3, (uint32_t)minsz);
+	assert_int_equal(vfio_cap_find(&f, len, minsz, (uint32_t)minsz, 9, 8),
+			 -EPROTO);
+	/* pointing inside the fixed part */
+	assert_int_equal(vfio_cap_find(&f, len, minsz, 4, 3, 8), -EPROTO);
+	/* out of bounds and misaligned */
+	assert_int_equal(vfio_cap_find(&f, len, minsz, (uint32_t)len, 3, 8),
+			 -EPROTO);
+	assert_int_equal(vfio_cap_find(&f, len, minsz, (uint32_t)minsz + 2, 3,
+				       8),
+			 -EPROTO);
+	assert_int_equal(vfio_cap_find(&f, len, minsz, 0xfffffff0u, 3, 8),
+			 -EPROTO);
+	/* no chain at all */
+	assert_int_equal(vfio_cap_find(&f, len, minsz, 0, 3, 8), -ENOENT);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_version),
+		cmocka_unit_test(test_ctx_new_null),
+		cmocka_unit_test(test_ctx_refcount),
+		cmocka_unit_test(test_ctx_env_priority),
+		cmocka_unit_test(test_log_fn_and_priority),
+		cmocka_unit_test(test_set_error),
+		cmocka_unit_test(test_pci_addr_parse),
+		cmocka_unit_test(test_pci_addr_format),
+		cmocka_unit_test(test_reserved_regions_parse),
+		cmocka_unit_test(test_cap_chain),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
