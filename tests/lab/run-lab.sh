@@ -169,7 +169,7 @@ declare -A lib_dirs=()
 is_elf() { [ -f "$1" ] && [ "$(head -c4 "$1" 2>/dev/null | od -An -c | tr -d ' ')" = '177ELF' ]; }
 copy_libs() {
 	local f=$1 line lib
-	while IFS= read -r line; do
+	while read -r line; do
 		lib=""
 		case "$line" in
 		*"=> not found"*) die "$f needs ${line%% *} which ldd cannot find; set LD_LIBRARY_PATH or fix the build" ;;
