@@ -1,0 +1,275 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Linux x86 boot protocol (Documentation/arch/x86/boot.rst), 64-bit entry:
+ * no firmware, no real-mode setup code. We load the protected-mode part of
+ * the bzImage at 1 MiB, fill in the zero page (struct boot_params) with
+ * the setup header, the command line, the initramfs and an e820 map, build
+ * identity page tables for the first 4 GiB and start the BSP in long mode
+ * at the 64-bit entry point (load address + 0x200) with %rsi pointing at
+ * the zero page.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <asm/bootparam.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/kvm.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "vmm.h"
+
+#define HDRS_MAGIC     0x53726448u     /* "HdrS" */
+#define MIN_PROTOCOL   0x020c          /* 2.12: xloadflags, 64-bit entry */
+#define XLF_KERNEL_64_BIT (1 << 0)
+#define E820_RAM       1
+#define E820_RESERVED  2
+
+static int read_file(const char *path, uint8_t **buf, size_t *len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	struct stat st;
+	if (fstat(fd, &st) < 0) {
+		int e = -errno;
+		close(fd);
+		return e;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		close(fd);
+		return -EINVAL;
+	}
+	uint8_t *p = malloc(st.st_size ? st.st_size : 1);
+	if (!p) {
+		close(fd);
+		return -ENOMEM;
+	}
+	size_t done = 0;
+	while (done < (size_t)st.st_size) {
+		ssize_t n = read(fd, p + done, st.st_size - done);
+		if (n <= 0) {
+			int e = n < 0 ? -errno : -EIO;
+			free(p);
+			close(fd);
+			return e;
+		}
+		done += n;
+	}
+	close(fd);
+	*buf = p;
+	*len = done;
+	return 0;
+}
+
+static void e820_add(struct boot_params *bp, uint64_t addr, uint64_t size,
+		     uint32_t type)
+{
+	struct boot_e820_entry *e = &bp->e820_table[bp->e820_entries++];
+	e->addr = addr;
+	e->size = size;
+	e->type = type;
+}
+
+int boot_load_linux(struct vm *vm, const struct boot_config *cfg,
+		    uint64_t *entry)
+{
+	uint8_t *img;
+	size_t len;
+	int r = read_file(cfg->kernel, &img, &len);
+	if (r < 0) {
+		vmm_err("cannot read kernel %s: %s; pass a bzImage with "
+			"--kernel (e.g. /boot/vmlinuz-$(uname -r))",
+			cfg->kernel, strerror(-r));
+		return r;
+	}
+
+	/* The setup header sits at 0x1f1 and ends at 0x202 + the byte at
+	 * 0x201 (the length of the jump at 0x200). */
+	struct setup_header hdr;
+	if (len < 0x250) {
+		vmm_err("%s is too small (%zu bytes) to be a bzImage; pass a "
+			"Linux x86 bzImage with --kernel", cfg->kernel, len);
+		goto bad;
+	}
+	memset(&hdr, 0, sizeof hdr);
+	size_t hdr_end = 0x202 + img[0x201];
+	if (hdr_end > 0x1f1 + sizeof hdr)
+		hdr_end = 0x1f1 + sizeof hdr;
+	memcpy(&hdr, img + 0x1f1, hdr_end - 0x1f1);
+
+	if (hdr.header != HDRS_MAGIC || hdr.boot_flag != 0xAA55) {
+		vmm_err("%s is not a bzImage (no \"HdrS\" boot header at "
+			"0x202); pass a Linux x86 bzImage, not a vmlinux ELF "
+			"or a compressed file", cfg->kernel);
+		goto bad;
+	}
+	if (hdr.version < MIN_PROTOCOL ||
+	    !(hdr.xloadflags & XLF_KERNEL_64_BIT)) {
+		vmm_err("%s speaks boot protocol %u.%02u without a 64-bit "
+			"entry; use a 64-bit kernel of 3.8 or later "
+			"(protocol >= 2.12)", cfg->kernel, hdr.version >> 8,
+			hdr.version & 0xff);
+		goto bad;
+	}
+	unsigned setup_sects = hdr.setup_sects ? hdr.setup_sects : 4;
+	size_t pm_off = (setup_sects + 1) * 512;
+	if (pm_off >= len) {
+		vmm_err("%s is truncated (setup says %u sectors, file has "
+			"%zu bytes); copy the kernel image again",
+			cfg->kernel, setup_sects, len);
+		goto bad;
+	}
+	size_t pm_size = len - pm_off;
+	uint64_t kernel_room = hdr.init_size > pm_size ? hdr.init_size
+						       : pm_size;
+	if (KERNEL_ADDR + kernel_room > vm->low_size) {
+		vmm_err("kernel needs %llu MiB from 1 MiB on but the guest "
+			"has %llu MiB; raise --mem",
+			(unsigned long long)(kernel_room >> 20) + 1,
+			(unsigned long long)(vm->low_size >> 20));
+		goto bad;
+	}
+	memcpy(vm->ram + KERNEL_ADDR, img + pm_off, pm_size);
+
+	struct boot_params *bp = gpa_to_host(vm, BOOT_PARAMS_ADDR,
+					     sizeof *bp);
+	memset(bp, 0, sizeof *bp);
+	memcpy(&bp->hdr, &hdr, sizeof hdr);
+	bp->hdr.type_of_loader = 0xff;          /* "undefined" loader */
+	bp->hdr.loadflags |= CAN_USE_HEAP;
+	bp->hdr.heap_end_ptr = 0xfe00 - 0x200;
+	bp->hdr.vid_mode = 0xffff;              /* "normal" */
+	bp->hdr.code32_start = KERNEL_ADDR;
+
+	/* command line */
+	size_t cl = strlen(cfg->cmdline);
+	uint32_t cl_max = hdr.cmdline_size ? hdr.cmdline_size : 255;
+	if (cl > cl_max || cl >= CMDLINE_MAX) {
+		vmm_err("kernel command line is %zu bytes, this kernel takes "
+			"at most %u; shorten --append", cl, cl_max);
+		goto bad;
+	}
+	memcpy(vm->ram + CMDLINE_ADDR, cfg->cmdline, cl + 1);
+	bp->hdr.cmd_line_ptr = CMDLINE_ADDR;
+
+	/* initramfs: as high in low RAM as the kernel allows, page aligned */
+	if (cfg->initrd) {
+		uint8_t *rd;
+		size_t rd_len;
+		r = read_file(cfg->initrd, &rd, &rd_len);
+		if (r < 0) {
+			vmm_err("cannot read initramfs %s: %s; pass a cpio "
+				"archive with --initrd", cfg->initrd,
+				strerror(-r));
+			free(img);
+			return r;
+		}
+		uint64_t top = vm->low_size;
+		uint64_t max = (uint64_t)hdr.initrd_addr_max + 1;
+		if (top > max)
+			top = max;
+		uint64_t kernel_end = KERNEL_ADDR + kernel_room;
+		if (rd_len + kernel_end + 0x100000 > top) {
+			vmm_err("initramfs %s (%zu MiB) does not fit beside "
+				"the kernel in %llu MiB of RAM; raise --mem",
+				cfg->initrd, rd_len >> 20,
+				(unsigned long long)(vm->low_size >> 20));
+			free(rd);
+			goto bad;
+		}
+		uint64_t at = (top - rd_len) & ~0xfffULL;
+		memcpy(vm->ram + at, rd, rd_len);
+		free(rd);
+		bp->hdr.ramdisk_image = (uint32_t)at;
+		bp->hdr.ramdisk_size = (uint32_t)rd_len;
+	}
+
+	/* e820: low RAM minus the EBDA and BIOS area, then high RAM */
+	e820_add(bp, 0, EBDA_START, E820_RAM);
+	e820_add(bp, EBDA_START, 0xa0000 - EBDA_START, E820_RESERVED);
+	e820_add(bp, BIOS_START, 0x100000 - BIOS_START, E820_RESERVED);
+	e820_add(bp, 0x100000, vm->low_size - 0x100000, E820_RAM);
+	if (vm->high_size)
+		e820_add(bp, HIGH_RAM_START, vm->high_size, E820_RAM);
+
+	free(img);
+	*entry = KERNEL_ADDR + 0x200;
+	return 0;
+bad:
+	free(img);
+	return -EINVAL;
+}
+
+/* Identity map the first 4 GiB with 2 MiB pages: PML4 -> PDPT -> 4 PDs. */
+static void build_page_tables(struct vm *vm)
+{
+	uint64_t *pml4 = gpa_to_host(vm, PML4_ADDR, 0x1000);
+	uint64_t *pdpt = gpa_to_host(vm, PML4_ADDR + 0x1000, 0x1000);
+	uint64_t *pd = gpa_to_host(vm, PML4_ADDR + 0x2000, 0x4000);
+	memset(pml4, 0, 0x6000);
+	pml4[0] = (PML4_ADDR + 0x1000) | 0x3;                /* P | RW */
+	for (int i = 0; i < 4; i++)
+		pdpt[i] = (PML4_ADDR + 0x2000 + i * 0x1000) | 0x3;
+	for (uint64_t i = 0; i < 4 * 512; i++)
+		pd[i] = (i << 21) | 0x83;                      /* P|RW|PS */
+}
+
+/* GDT: 0 null, 1 unused, 2 = __BOOT_CS (0x10), 3 = __BOOT_DS (0x18) */
+static void build_gdt(struct vm *vm)
+{
+	uint64_t *gdt = gpa_to_host(vm, GDT_ADDR, 4 * 8);
+	gdt[0] = 0;
+	gdt[1] = 0;
+	gdt[2] = 0x00af9b000000ffffULL;   /* 64-bit code, present, G */
+	gdt[3] = 0x00cf93000000ffffULL;   /* 32-bit data, present, G */
+}
+
+static void seg(struct kvm_segment *s, uint16_t sel, uint8_t type, int code)
+{
+	memset(s, 0, sizeof *s);
+	s->base = 0;
+	s->limit = 0xffffffff;
+	s->selector = sel;
+	s->type = type;
+	s->present = 1;
+	s->s = 1;
+	s->g = 1;
+	s->l = code;          /* 64-bit code segment */
+	s->db = !code;
+}
+
+int boot_setup_bsp(struct vm *vm, struct vcpu *cpu, uint64_t entry)
+{
+	build_page_tables(vm);
+	build_gdt(vm);
+
+	struct kvm_sregs sr;
+	if (ioctl(cpu->fd, KVM_GET_SREGS, &sr) < 0)
+		return -errno;
+	seg(&sr.cs, 0x10, 0xb, 1);
+	seg(&sr.ds, 0x18, 0x3, 0);
+	sr.es = sr.fs = sr.gs = sr.ss = sr.ds;
+	sr.gdt.base = GDT_ADDR;
+	sr.gdt.limit = 4 * 8 - 1;
+	sr.cr3 = PML4_ADDR;
+	sr.cr4 = 1u << 5;                                 /* PAE */
+	sr.cr0 = (1u << 0) | (1u << 4) | (1u << 5) | (1u << 31); /* PE ET NE PG */
+	sr.efer = (1u << 8) | (1u << 10);                 /* LME | LMA */
+	if (ioctl(cpu->fd, KVM_SET_SREGS, &sr) < 0)
+		return -errno;
+
+	struct kvm_regs regs;
+	memset(&regs, 0, sizeof regs);
+	regs.rip = entry;
+	regs.rsi = BOOT_PARAMS_ADDR;
+	regs.rflags = 0x2;
+	if (ioctl(cpu->fd, KVM_SET_REGS, &regs) < 0)
+		return -errno;
+	return 0;
+}

@@ -1,0 +1,780 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * assign-vmm: boot a Linux guest on KVM, optionally with host PCI devices
+ * assigned through libassign.
+ *
+ *   assign-vmm --kernel bzImage --initrd initrd.gz \
+ *              --append "console=ttyS0 acpi=off" --mem 256M --cpus 1 \
+ *              [--device 0000:00:03.0]...
+ *
+ * Threads: one per vCPU running KVM_RUN and handling its exits, and the
+ * main thread, which polls stdin (into the UART), a signalfd for
+ * SIGINT/SIGTERM and an eventfd by which a vCPU asks to stop (guest reset,
+ * triple fault, error). Stopping sets immediate_exit on every vCPU and
+ * kicks it out of KVM_RUN with SIGUSR1.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <linux/kvm.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/signalfd.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "vmm.h"
+
+#define MAX_DEVICES 8
+#define MAX_CPUS 64
+
+int vmm_verbose;
+static bool tty_raw;
+static struct termios tty_saved;
+static struct timespec t_start;
+static volatile int stopping;
+
+/* ---- logging --------------------------------------------------------- */
+
+static void vlog(const char *fmt, va_list ap)
+{
+	char buf[1024];
+	vsnprintf(buf, sizeof buf, fmt, ap);
+	/* in raw mode the terminal does not turn \n into \r\n for us */
+	fprintf(stderr, "assign-vmm: %s%s", buf, tty_raw ? "\r\n" : "\n");
+}
+
+void vmm_err(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vlog(fmt, ap);
+	va_end(ap);
+}
+
+void vmm_info(const char *fmt, ...)
+{
+	if (!vmm_verbose)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vlog(fmt, ap);
+	va_end(ap);
+}
+
+static double elapsed(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)(t.tv_sec - t_start.tv_sec) +
+	       (double)(t.tv_nsec - t_start.tv_nsec) / 1e9;
+}
+
+/* ---- terminal ------------------------------------------------------------ */
+
+static void tty_restore(void)
+{
+	if (tty_raw) {
+		tcsetattr(STDIN_FILENO, TCSANOW, &tty_saved);
+		tty_raw = false;
+	}
+}
+
+/* Raw input so keys reach the guest's own line discipline, but keep ISIG:
+ * Ctrl-C stops the VMM (use the guest's `reboot -f` to end it cleanly). */
+static void tty_make_raw(void)
+{
+	if (!isatty(STDIN_FILENO) || tcgetattr(STDIN_FILENO, &tty_saved) < 0)
+		return;
+	struct termios t = tty_saved;
+	cfmakeraw(&t);
+	t.c_lflag |= ISIG;
+	if (tcsetattr(STDIN_FILENO, TCSANOW, &t) == 0) {
+		tty_raw = true;
+		atexit(tty_restore);
+	}
+}
+
+/* ---- guest memory and interrupts ------------------------------------- */
+
+void *gpa_to_host(struct vm *vm, uint64_t gpa, uint64_t len)
+{
+	if (gpa + len >= gpa && gpa + len <= vm->low_size)
+		return vm->ram + gpa;
+	if (gpa >= HIGH_RAM_START && gpa + len >= gpa &&
+	    gpa + len <= HIGH_RAM_START + vm->high_size)
+		return vm->ram + vm->low_size + (gpa - HIGH_RAM_START);
+	return NULL;
+}
+
+int vm_map_memory(struct vm *vm, uint64_t gpa, uint64_t size, void *host,
+		  bool readonly)
+{
+	struct kvm_userspace_memory_region r = {
+		.slot = (uint32_t)vm->next_slot,
+		.flags = readonly ? KVM_MEM_READONLY : 0,
+		.guest_phys_addr = gpa,
+		.memory_size = size,
+		.userspace_addr = (uintptr_t)host,
+	};
+	if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &r) < 0)
+		return -errno;
+	return vm->next_slot++;
+}
+
+void vm_unmap_memory(struct vm *vm, int slot)
+{
+	struct kvm_userspace_memory_region r = { .slot = (uint32_t)slot };
+	ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &r);
+}
+
+void vm_set_irq(struct vm *vm, unsigned gsi, int level)
+{
+	struct kvm_irq_level l = { .irq = gsi, .level = (uint32_t)level };
+	ioctl(vm->vm_fd, KVM_IRQ_LINE, &l);
+}
+
+/* The GSI routing table. KVM_SET_GSI_ROUTING replaces the whole table,
+ * so we keep it here: the IOAPIC and PIC lines first, MSI routes after. */
+#define MAX_MSI_ROUTES 256
+static struct {
+	pthread_mutex_t lock;
+	struct { uint32_t gsi; uint64_t addr; uint32_t data; bool used; }
+		msi[MAX_MSI_ROUTES];
+	int nmsi;
+} routes = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static int routing_push(struct vm *vm)
+{
+	size_t max = IOAPIC_PINS + 16 + MAX_MSI_ROUTES;
+	struct kvm_irq_routing *t = calloc(1, sizeof *t + max *
+					   sizeof(struct kvm_irq_routing_entry));
+	if (!t)
+		return -ENOMEM;
+	unsigned n = 0;
+	for (unsigned gsi = 0; gsi < IOAPIC_PINS; gsi++) {
+		if (gsi == 2)        /* the cascade: not a device line */
+			continue;
+		struct kvm_irq_routing_entry *e = &t->entries[n++];
+		e->gsi = gsi;
+		e->type = KVM_IRQ_ROUTING_IRQCHIP;
+		e->u.irqchip.irqchip = KVM_IRQCHIP_IOAPIC;
+		e->u.irqchip.pin = gsi == 0 ? 2 : gsi;   /* PIT on pin 2 */
+		if (gsi < 16) {
+			e = &t->entries[n++];
+			e->gsi = gsi;
+			e->type = KVM_IRQ_ROUTING_IRQCHIP;
+			e->u.irqchip.irqchip = gsi < 8 ? KVM_IRQCHIP_PIC_MASTER
+						       : KVM_IRQCHIP_PIC_SLAVE;
+			e->u.irqchip.pin = gsi & 7;
+		}
+	}
+	for (int i = 0; i < routes.nmsi; i++) {
+		if (!routes.msi[i].used)
+			continue;
+		struct kvm_irq_routing_entry *e = &t->entries[n++];
+		e->gsi = routes.msi[i].gsi;
+		e->type = KVM_IRQ_ROUTING_MSI;
+		e->u.msi.address_lo = (uint32_t)routes.msi[i].addr;
+		e->u.msi.address_hi = (uint32_t)(routes.msi[i].addr >> 32);
+		e->u.msi.data = routes.msi[i].data;
+	}
+	t->nr = n;
+	int r = ioctl(vm->vm_fd, KVM_SET_GSI_ROUTING, t) < 0 ? -errno : 0;
+	free(t);
+	return r;
+}
+
+int vm_routing_init(struct vm *vm)
+{
+	pthread_mutex_lock(&routes.lock);
+	int r = routing_push(vm);
+	pthread_mutex_unlock(&routes.lock);
+	return r;
+}
+
+int vm_msi_route_alloc(struct vm *vm, uint32_t *gsi)
+{
+	pthread_mutex_lock(&routes.lock);
+	if (routes.nmsi >= MAX_MSI_ROUTES) {
+		pthread_mutex_unlock(&routes.lock);
+		return -ENOSPC;
+	}
+	int i = routes.nmsi++;
+	routes.msi[i].gsi = vm->next_gsi++;
+	routes.msi[i].used = false;     /* no route until the guest sets one */
+	*gsi = routes.msi[i].gsi;
+	pthread_mutex_unlock(&routes.lock);
+	return 0;
+}
+
+/* A masked vector keeps no route: its irqfd then signals nothing (the
+ * device model latches the pending bit itself when it needs to). */
+int vm_msi_route_set(struct vm *vm, uint32_t gsi, uint64_t addr,
+		     uint32_t data, bool masked)
+{
+	pthread_mutex_lock(&routes.lock);
+	int r = -ENOENT;
+	for (int i = 0; i < routes.nmsi; i++) {
+		if (routes.msi[i].gsi != gsi)
+			continue;
+		bool used = !masked && addr;
+		if (routes.msi[i].used == used && routes.msi[i].addr == addr &&
+		    routes.msi[i].data == data) {
+			r = 0;
+			break;
+		}
+		routes.msi[i].addr = addr;
+		routes.msi[i].data = data;
+		routes.msi[i].used = used;
+		r = routing_push(vm);
+		break;
+	}
+	pthread_mutex_unlock(&routes.lock);
+	return r;
+}
+
+/* ---- stopping -------------------------------------------------------- */
+
+void vm_request_stop(struct vm *vm, int code, const char *why)
+{
+	if (__sync_bool_compare_and_swap(&vm->exit_code, -1, code))
+		vmm_info("%s after %.3f s", why, elapsed());
+	uint64_t one = 1;
+	ssize_t n = write(vm->stop_fd, &one, sizeof one);
+	(void)n;
+}
+
+static void kick_handler(int sig)
+{
+	(void)sig;   /* only interrupts KVM_RUN */
+}
+
+/* ---- vCPUs ------------------------------------------------------------- */
+
+static int setup_cpuid(struct vm *vm, struct vcpu *cpu)
+{
+	int n = 128;
+	struct kvm_cpuid2 *c;
+	for (;;) {
+		c = calloc(1, sizeof *c + n * sizeof(struct kvm_cpuid_entry2));
+		if (!c)
+			return -ENOMEM;
+		c->nent = (uint32_t)n;
+		if (ioctl(vm->kvm_fd, KVM_GET_SUPPORTED_CPUID, c) == 0)
+			break;
+		int e = errno;
+		free(c);
+		if (e != E2BIG)
+			return -e;
+		n *= 2;
+	}
+	for (uint32_t i = 0; i < c->nent; i++) {
+		struct kvm_cpuid_entry2 *e = &c->entries[i];
+		if (e->function == 1) {
+			/* initial APIC ID and logical processor count */
+			e->ebx = (e->ebx & 0x0000ffff) |
+				 ((uint32_t)cpu->id << 24) |
+				 ((uint32_t)(vm->ncpus & 0xff) << 16);
+			/* "running under a hypervisor": without it Linux
+			 * never looks for KVM's leaves, so no kvmclock */
+			e->ecx |= 1u << 31;
+		} else if (e->function == 0xb || e->function == 0x1f) {
+			e->edx = (uint32_t)cpu->id;   /* x2APIC ID */
+		}
+	}
+	int r = ioctl(cpu->fd, KVM_SET_CPUID2, c) < 0 ? -errno : 0;
+	free(c);
+	return r;
+}
+
+static void dump_regs(struct vcpu *cpu)
+{
+	struct kvm_regs r;
+	struct kvm_sregs s;
+	if (ioctl(cpu->fd, KVM_GET_REGS, &r) == 0 &&
+	    ioctl(cpu->fd, KVM_GET_SREGS, &s) == 0)
+		vmm_err("vcpu %d: rip=%#llx rsp=%#llx cr0=%#llx cr3=%#llx "
+			"cr4=%#llx efer=%#llx", cpu->id, r.rip, r.rsp, s.cr0,
+			s.cr3, s.cr4, s.efer);
+}
+
+static void handle_io(struct kvm_run *run)
+{
+	uint8_t *p = (uint8_t *)run + run->io.data_offset;
+	bool w = run->io.direction == KVM_EXIT_IO_OUT;
+	for (uint32_t i = 0; i < run->io.count; i++) {
+		io_dispatch(IO_PORT, run->io.port, p, run->io.size, w);
+		p += run->io.size;
+	}
+}
+
+static void *vcpu_thread(void *arg)
+{
+	struct vcpu *cpu = arg;
+	struct vm *vm = cpu->vm;
+	struct kvm_run *run = cpu->run;
+
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGUSR1);
+	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+
+	while (!stopping) {
+		if (ioctl(cpu->fd, KVM_RUN, 0) < 0) {
+			if (errno == EINTR || errno == EAGAIN)
+				continue;
+			vmm_err("vcpu %d: KVM_RUN failed: %s", cpu->id,
+				strerror(errno));
+			vm_request_stop(vm, 1, "KVM_RUN failed");
+			break;
+		}
+		switch (run->exit_reason) {
+		case KVM_EXIT_IO:
+			handle_io(run);
+			break;
+		case KVM_EXIT_MMIO:
+			io_dispatch(IO_MMIO, run->mmio.phys_addr,
+				    run->mmio.data, run->mmio.len,
+				    run->mmio.is_write);
+			break;
+		case KVM_EXIT_SHUTDOWN:
+			/* triple fault: Linux's last resort to reboot */
+			vm_request_stop(vm, 0, "guest shutdown (triple fault)");
+			return NULL;
+		case KVM_EXIT_SYSTEM_EVENT:
+			if (run->system_event.type == KVM_SYSTEM_EVENT_CRASH) {
+				vm_request_stop(vm, 1, "guest crashed");
+			} else {
+				vm_request_stop(vm, 0, "guest system event "
+						"(power-off or reset)");
+			}
+			return NULL;
+		case KVM_EXIT_HLT:
+			vm_request_stop(vm, 0, "guest halted");
+			return NULL;
+		case KVM_EXIT_INTR:
+			break;
+		case KVM_EXIT_FAIL_ENTRY:
+			vmm_err("vcpu %d: entry failed, hardware reason %#llx",
+				cpu->id, (unsigned long long)
+				run->fail_entry.hardware_entry_failure_reason);
+			dump_regs(cpu);
+			vm_request_stop(vm, 1, "entry failure");
+			return NULL;
+		case KVM_EXIT_INTERNAL_ERROR:
+			vmm_err("vcpu %d: KVM internal error, suberror %u",
+				cpu->id, run->internal.suberror);
+			dump_regs(cpu);
+			vm_request_stop(vm, 1, "internal error");
+			return NULL;
+		default:
+			vmm_err("vcpu %d: unhandled exit reason %u", cpu->id,
+				run->exit_reason);
+			dump_regs(cpu);
+			vm_request_stop(vm, 1, "unhandled exit");
+			return NULL;
+		}
+	}
+	return NULL;
+}
+
+/* ---- command line ---------------------------------------------------- */
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+"Usage: assign-vmm --kernel BZIMAGE [--initrd FILE] [--append CMDLINE]\n"
+"                  [--mem SIZE] [--cpus N] [--device PCI_ADDRESS]...\n"
+"\n"
+"Boot a Linux guest on KVM with an 8250 console on stdio and, with\n"
+"--device, host PCI devices assigned through VFIO (libassign).\n"
+"\n"
+"  -k, --kernel BZIMAGE   64-bit Linux bzImage (boot protocol >= 2.12)\n"
+"  -i, --initrd FILE      initramfs (cpio, optionally compressed)\n"
+"  -a, --append CMDLINE   kernel command line\n"
+"                         (default \"console=ttyS0 acpi=off panic=-1\")\n"
+"  -m, --mem SIZE         guest RAM, with suffix K, M or G (default 256M)\n"
+"  -c, --cpus N           number of vCPUs, 1-%d (default 1)\n"
+"  -d, --device ADDRESS   assign a host PCI device (e.g. 0000:00:03.0);\n"
+"                         repeat for more. It must be bound to vfio-pci.\n"
+"  -v, --verbose          say what the VMM does, with timings\n"
+"  -h, --help             show this help\n"
+"\n"
+"The guest has no ACPI: boot it with acpi=off and end it with `reboot -f`\n"
+"(or a triple fault); the VMM then exits 0. Ctrl-C stops it (exit 130).\n",
+		MAX_CPUS);
+}
+
+static int parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 0);
+	if (errno || end == s || *s == '-')
+		return -EINVAL;
+	unsigned shift = 0;
+	switch (*end) {
+	case 'k': case 'K': shift = 10; end++; break;
+	case 'm': case 'M': shift = 20; end++; break;
+	case 'g': case 'G': shift = 30; end++; break;
+	case '\0': shift = 20; break;      /* plain numbers are MiB */
+	default: return -EINVAL;
+	}
+	if (*end == 'i' || *end == 'B')
+		end++;
+	if (*end == 'B')
+		end++;
+	if (*end || v > (UINT64_MAX >> shift))
+		return -EINVAL;
+	*out = v << shift;
+	return 0;
+}
+
+/* ---- main ------------------------------------------------------------- */
+
+static int open_kvm(void)
+{
+	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno == ENOENT)
+			vmm_err("no /dev/kvm: load the KVM module (modprobe "
+				"kvm-intel or kvm-amd) and enable "
+				"virtualization in the firmware");
+		else if (errno == EACCES)
+			vmm_err("cannot open /dev/kvm: permission denied; add "
+				"yourself to the kvm group or run as root");
+		else
+			vmm_err("cannot open /dev/kvm: %s", strerror(errno));
+		return -1;
+	}
+	int v = ioctl(fd, KVM_GET_API_VERSION, 0);
+	if (v != KVM_API_VERSION) {
+		vmm_err("/dev/kvm speaks API %d, this VMM needs %d; use a "
+			"newer kernel", v, KVM_API_VERSION);
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static int create_vm(struct vm *vm)
+{
+	vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
+	if (vm->vm_fd < 0) {
+		vmm_err("KVM_CREATE_VM failed: %s; is another hypervisor "
+			"holding the CPU's virtualization?", strerror(errno));
+		return -1;
+	}
+	/* Intel needs these three pages out of the guest's way; AMD ignores */
+	ioctl(vm->vm_fd, KVM_SET_TSS_ADDR, (unsigned long)TSS_ADDR);
+	uint64_t idmap = TSS_ADDR - 0x1000;
+	ioctl(vm->vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &idmap);
+
+	if (ioctl(vm->vm_fd, KVM_CREATE_IRQCHIP, 0) < 0) {
+		vmm_err("KVM_CREATE_IRQCHIP failed: %s", strerror(errno));
+		return -1;
+	}
+	struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
+	if (ioctl(vm->vm_fd, KVM_CREATE_PIT2, &pit) < 0) {
+		vmm_err("KVM_CREATE_PIT2 failed: %s", strerror(errno));
+		return -1;
+	}
+	vm->next_gsi = MSI_GSI_BASE;
+	int r = vm_routing_init(vm);
+	if (r < 0) {
+		vmm_err("KVM_SET_GSI_ROUTING failed: %s", strerror(-r));
+		return -1;
+	}
+
+	/* guest RAM: one anonymous mapping, split around the PCI hole */
+	vm->low_size = vm->ram_size < LOW_RAM_MAX ? vm->ram_size : LOW_RAM_MAX;
+	vm->high_size = vm->ram_size - vm->low_size;
+	vm->ram = mmap(NULL, vm->ram_size, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (vm->ram == MAP_FAILED) {
+		vmm_err("cannot allocate %llu MiB of guest RAM: %s; lower "
+			"--mem", (unsigned long long)(vm->ram_size >> 20),
+			strerror(errno));
+		vm->ram = NULL;
+		return -1;
+	}
+	madvise(vm->ram, vm->ram_size, MADV_HUGEPAGE);
+	if (vm_map_memory(vm, 0, vm->low_size, vm->ram, false) < 0 ||
+	    (vm->high_size && vm_map_memory(vm, HIGH_RAM_START, vm->high_size,
+					    vm->ram + vm->low_size,
+					    false) < 0)) {
+		vmm_err("KVM_SET_USER_MEMORY_REGION failed: %s",
+			strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static int create_vcpus(struct vm *vm)
+{
+	vm->run_size = ioctl(vm->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+	if (vm->run_size <= 0)
+		return -1;
+	vm->cpus = calloc((size_t)vm->ncpus, sizeof *vm->cpus);
+	if (!vm->cpus)
+		return -1;
+	for (int i = 0; i < vm->ncpus; i++) {
+		struct vcpu *c = &vm->cpus[i];
+		c->vm = vm;
+		c->id = i;
+		c->fd = ioctl(vm->vm_fd, KVM_CREATE_VCPU, (unsigned long)i);
+		if (c->fd < 0) {
+			vmm_err("KVM_CREATE_VCPU %d failed: %s; try fewer "
+				"--cpus", i, strerror(errno));
+			return -1;
+		}
+		c->run = mmap(NULL, (size_t)vm->run_size,
+			      PROT_READ | PROT_WRITE, MAP_SHARED, c->fd, 0);
+		if (c->run == MAP_FAILED) {
+			c->run = NULL;
+			return -1;
+		}
+		int r = setup_cpuid(vm, c);
+		if (r < 0) {
+			vmm_err("setting CPUID on vcpu %d failed: %s", i,
+				strerror(-r));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static void destroy_vm(struct vm *vm)
+{
+	for (int i = 0; vm->cpus && i < vm->ncpus; i++) {
+		if (vm->cpus[i].run)
+			munmap(vm->cpus[i].run, (size_t)vm->run_size);
+		if (vm->cpus[i].fd > 0)
+			close(vm->cpus[i].fd);
+	}
+	free(vm->cpus);
+	if (vm->vm_fd >= 0)
+		close(vm->vm_fd);
+	if (vm->ram)
+		munmap(vm->ram, vm->ram_size);
+	if (vm->kvm_fd >= 0)
+		close(vm->kvm_fd);
+	if (vm->stop_fd >= 0)
+		close(vm->stop_fd);
+}
+
+/* The main thread: stdin to the UART, signals, stop requests. */
+static int main_loop(struct vm *vm, int sig_fd)
+{
+	bool stdin_open = true;
+	for (;;) {
+		struct pollfd p[3] = {
+			{ .fd = vm->stop_fd, .events = POLLIN },
+			{ .fd = sig_fd, .events = POLLIN },
+			{ .fd = stdin_open ? STDIN_FILENO : -1,
+			  .events = POLLIN },
+		};
+		if (poll(p, 3, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			return 1;
+		}
+		if (p[0].revents)
+			return vm->exit_code < 0 ? 1 : vm->exit_code;
+		if (p[1].revents) {
+			struct signalfd_siginfo si;
+			if (read(sig_fd, &si, sizeof si) == sizeof si) {
+				vmm_err("stopped by signal %u", si.ssi_signo);
+				__sync_bool_compare_and_swap(
+					&vm->exit_code, -1,
+					128 + (int)si.ssi_signo);
+				return vm->exit_code;
+			}
+		}
+		if (p[2].revents) {
+			uint8_t buf[256];
+			ssize_t n = read(STDIN_FILENO, buf, sizeof buf);
+			if (n > 0)
+				serial_input(buf, (size_t)n);
+			else
+				stdin_open = false;   /* EOF: keep running */
+		}
+	}
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "kernel", required_argument, NULL, 'k' },
+		{ "initrd", required_argument, NULL, 'i' },
+		{ "append", required_argument, NULL, 'a' },
+		{ "mem", required_argument, NULL, 'm' },
+		{ "cpus", required_argument, NULL, 'c' },
+		{ "device", required_argument, NULL, 'd' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct boot_config boot = {
+		.cmdline = "console=ttyS0 acpi=off panic=-1",
+	};
+	const char *devices[MAX_DEVICES];
+	int ndevices = 0;
+	uint64_t mem = 256ULL << 20;
+	long ncpus = 1;
+	int o;
+
+	clock_gettime(CLOCK_MONOTONIC, &t_start);
+	while ((o = getopt_long(argc, argv, "k:i:a:m:c:d:vh", opts,
+				NULL)) != -1) {
+		switch (o) {
+		case 'k': boot.kernel = optarg; break;
+		case 'i': boot.initrd = optarg; break;
+		case 'a': boot.cmdline = optarg; break;
+		case 'm':
+			if (parse_size(optarg, &mem) < 0) {
+				vmm_err("--mem %s: not a size; write e.g. 256M "
+					"or 1G", optarg);
+				return 2;
+			}
+			break;
+		case 'c': {
+			char *end;
+			ncpus = strtol(optarg, &end, 10);
+			if (*end || ncpus < 1 || ncpus > MAX_CPUS) {
+				vmm_err("--cpus %s: give a number from 1 to %d",
+					optarg, MAX_CPUS);
+				return 2;
+			}
+			break;
+		}
+		case 'd':
+			if (ndevices == MAX_DEVICES) {
+				vmm_err("too many --device options; at most %d",
+					MAX_DEVICES);
+				return 2;
+			}
+			devices[ndevices++] = optarg;
+			break;
+		case 'v': vmm_verbose = 1; break;
+		case 'h': usage(stdout); return 0;
+		default:
+			fprintf(stderr, "Try 'assign-vmm --help'.\n");
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		vmm_err("unexpected argument '%s'; see --help", argv[optind]);
+		return 2;
+	}
+	if (!boot.kernel) {
+		vmm_err("no kernel given; pass a bzImage with --kernel FILE");
+		return 2;
+	}
+	if (mem < (64ULL << 20) || mem > (1ULL << 40) || (mem & 0xfffff)) {
+		vmm_err("--mem must be a whole number of MiB from 64M to 1T; "
+			"e.g. --mem 256M");
+		return 2;
+	}
+
+	struct vm vm = { .kvm_fd = -1, .vm_fd = -1, .stop_fd = -1,
+			 .exit_code = -1, .ram_size = mem,
+			 .ncpus = (int)ncpus };
+	int code = 1;
+
+	/* SIGINT/SIGTERM go to a signalfd read by the main loop; vCPU threads
+	 * inherit the blocked mask and unblock only SIGUSR1, the kick. */
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGUSR1);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	sigdelset(&set, SIGUSR1);
+	int sig_fd = signalfd(-1, &set, SFD_CLOEXEC);
+	struct sigaction sa = { .sa_handler = kick_handler };
+	sigaction(SIGUSR1, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	vm.stop_fd = eventfd(0, EFD_CLOEXEC);
+	vm.kvm_fd = open_kvm();
+	if (vm.kvm_fd < 0 || sig_fd < 0 || vm.stop_fd < 0)
+		goto out;
+	if (create_vm(&vm) < 0)
+		goto out;
+
+	uint64_t entry;
+	if (boot_load_linux(&vm, &boot, &entry) < 0)
+		goto out;
+	if (serial_init(&vm) < 0 || legacy_init(&vm) < 0 || pci_init(&vm) < 0)
+		goto out;
+
+	struct assigned *assigned[MAX_DEVICES] = { 0 };
+	int nassigned = 0;
+	for (int i = 0; i < ndevices; i++) {
+		if (assign_device_add(&vm, devices[i], &assigned[i]) < 0)
+			goto out_devices;
+		nassigned++;
+	}
+	if (mptable_write(&vm) < 0)
+		goto out_devices;
+	if (create_vcpus(&vm) < 0)
+		goto out_devices;
+	int r = boot_setup_bsp(&vm, &vm.cpus[0], entry);
+	if (r < 0) {
+		vmm_err("setting up the boot CPU failed: %s", strerror(-r));
+		goto out_devices;
+	}
+	vmm_info("VM ready after %.3f s: %llu MiB, %d vCPU(s), %d device(s)",
+		 elapsed(), (unsigned long long)(mem >> 20), vm.ncpus,
+		 nassigned);
+
+	tty_make_raw();
+	int started = 0;
+	for (; started < vm.ncpus; started++) {
+		if (pthread_create(&vm.cpus[started].thread, NULL, vcpu_thread,
+				   &vm.cpus[started]) != 0) {
+			vmm_err("cannot start vCPU thread %d", started);
+			vm_request_stop(&vm, 1, "thread creation failed");
+			break;
+		}
+	}
+	code = main_loop(&vm, sig_fd);
+
+	/* stop every vCPU: immediate_exit makes a KVM_RUN about to start
+	 * return at once, the signal interrupts one already running */
+	stopping = 1;
+	for (int i = 0; i < started; i++) {
+		vm.cpus[i].run->immediate_exit = 1;
+		pthread_kill(vm.cpus[i].thread, SIGUSR1);
+	}
+	for (int i = 0; i < started; i++)
+		pthread_join(vm.cpus[i].thread, NULL);
+	tty_restore();
+	for (int i = 0; vmm_verbose && i < started; i++)
+		dump_regs(&vm.cpus[i]);
+	vmm_info("VM stopped after %.3f s, exit code %d", elapsed(), code);
+
+out_devices:
+	for (int i = nassigned - 1; i >= 0; i--)
+		assign_device_remove(assigned[i]);
+	assign_global_cleanup();
+out:
+	tty_restore();
+	destroy_vm(&vm);
+	if (sig_fd >= 0)
+		close(sig_fd);
+	return code;
+}

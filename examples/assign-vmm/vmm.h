@@ -1,0 +1,162 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * assign-vmm: a small VMM on KVM that boots a Linux guest and hands it
+ * host PCI devices through libassign.
+ *
+ * This header is the map of the program. Each .c file is one piece:
+ *
+ *   main.c      command line, VM setup, vCPU threads, exits, teardown
+ *   boot.c      Linux x86 boot protocol: bzImage, initramfs, zero page
+ *   mptable.c   Intel MP table: CPUs, IOAPIC, ISA and PCI interrupts
+ *   io.c        port and MMIO dispatch for everything KVM hands back
+ *   serial.c    8250 UART on 0x3f8 wired to stdio
+ *   legacy.c    CMOS clock, reset ports 0xcf9 and 0x64
+ *   pci.c       host bridge, config mechanism #1, device slots
+ *   assign.c    an assigned host device (libassign) as a PCI device
+ */
+#ifndef ASSIGN_VMM_H
+#define ASSIGN_VMM_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- guest physical memory layout ------------------------------------ */
+#define GDT_ADDR        0x0500ULL
+#define BOOT_PARAMS_ADDR 0x7000ULL
+#define PML4_ADDR       0x9000ULL      /* + PDPT + 4 PDs up to 0xefff */
+#define CMDLINE_ADDR    0x20000ULL
+#define CMDLINE_MAX     0x10000ULL
+#define EBDA_START      0x9fc00ULL
+#define BIOS_START      0xf0000ULL      /* MP table lives here */
+#define KERNEL_ADDR     0x100000ULL
+#define LOW_RAM_MAX     0xc0000000ULL   /* RAM above this goes above 4 GiB */
+#define PCI_MMIO_START  0xc0000000ULL   /* BARs are placed from here ... */
+#define PCI_MMIO_END    0xfec00000ULL   /* ... up to the IOAPIC */
+#define IOAPIC_ADDR     0xfec00000ULL
+#define LAPIC_ADDR      0xfee00000ULL
+#define HIGH_RAM_START  0x100000000ULL
+#define TSS_ADDR        0xfffbd000ULL
+#define PCI_IO_START    0xc000          /* I/O BARs are placed from here */
+#define PCI_IO_END      0x10000
+
+/* IOAPIC pins: ISA IRQs 0-15 as on a PC (IRQ 0 on pin 2), PCI INTx on
+ * 16-23. MSI routes start above the IOAPIC's GSIs. */
+#define IOAPIC_PINS     24
+#define PCI_IRQ_BASE    16
+#define MSI_GSI_BASE    24
+#define SERIAL_IRQ      4
+
+#define PCI_MAX_SLOTS   32
+
+/* ---- the VM ------------------------------------------------------------ */
+struct vm;
+
+struct vcpu {
+	struct vm *vm;
+	int id;
+	int fd;
+	struct kvm_run *run;
+	pthread_t thread;
+};
+
+struct vm {
+	int kvm_fd;
+	int vm_fd;
+	int run_size;
+
+	uint8_t *ram;           /* one host mapping for all guest RAM */
+	uint64_t ram_size;      /* total */
+	uint64_t low_size;      /* at GPA 0 */
+	uint64_t high_size;     /* at HIGH_RAM_START */
+
+	int ncpus;
+	struct vcpu *cpus;
+
+	int stop_fd;            /* eventfd: a vCPU asks the main loop to stop */
+	volatile int exit_code; /* -1 while running */
+
+	int next_slot;          /* next free KVM memory slot */
+	uint32_t next_gsi;      /* next free GSI above the IOAPIC's */
+};
+
+/* translate a guest physical range to a host pointer, NULL if not RAM */
+void *gpa_to_host(struct vm *vm, uint64_t gpa, uint64_t len);
+/* ask the main loop to stop the VM with this exit code */
+void vm_request_stop(struct vm *vm, int code, const char *why);
+/* raise/lower an interrupt line (GSI) */
+void vm_set_irq(struct vm *vm, unsigned gsi, int level);
+/* add a KVM memory slot mapping host memory at a GPA; returns slot id */
+int vm_map_memory(struct vm *vm, uint64_t gpa, uint64_t size, void *host,
+		  bool readonly);
+void vm_unmap_memory(struct vm *vm, int slot);
+/* GSI routing table: IOAPIC/PIC defaults + MSI routes, pushed on change */
+int vm_routing_init(struct vm *vm);
+int vm_msi_route_alloc(struct vm *vm, uint32_t *gsi);
+int vm_msi_route_set(struct vm *vm, uint32_t gsi, uint64_t addr,
+		     uint32_t data, bool masked);
+
+/* ---- boot.c ------------------------------------------------------------- */
+struct boot_config {
+	const char *kernel;
+	const char *initrd;
+	const char *cmdline;
+};
+int boot_load_linux(struct vm *vm, const struct boot_config *cfg,
+		    uint64_t *entry);
+int boot_setup_bsp(struct vm *vm, struct vcpu *cpu, uint64_t entry);
+
+/* ---- mptable.c ------------------------------------------------------- */
+int mptable_write(struct vm *vm);
+
+/* ---- io.c: dispatch of port and MMIO exits ------------------------------ */
+enum io_space { IO_PORT, IO_MMIO };
+/* off is relative to base; data is little-endian, len 1, 2, 4 or 8 */
+typedef void (*io_handler)(void *opaque, uint64_t off, void *data,
+			   unsigned len, bool is_write);
+int io_register(enum io_space space, uint64_t base, uint64_t len,
+		io_handler fn, void *opaque);
+void io_unregister(enum io_space space, uint64_t base, void *opaque);
+void io_dispatch(enum io_space space, uint64_t addr, void *data,
+		 unsigned len, bool is_write);
+
+/* ---- serial.c ----------------------------------------------------------- */
+int serial_init(struct vm *vm);
+void serial_input(const uint8_t *buf, size_t len);
+
+/* ---- legacy.c ----------------------------------------------------------- */
+int legacy_init(struct vm *vm);
+
+/* ---- pci.c -------------------------------------------------------------- */
+/* A device on bus 0. Config accesses are dword-aligned offsets plus a
+ * byte offset inside the dword through size; the model keeps its own
+ * config space. */
+struct pci_device_ops {
+	uint32_t (*cfg_read)(void *opaque, unsigned off, unsigned size);
+	void (*cfg_write)(void *opaque, unsigned off, unsigned size,
+			  uint32_t val);
+};
+int pci_init(struct vm *vm);
+/* plug a device into the next free slot; returns the slot (>= 1) */
+int pci_add_device(const struct pci_device_ops *ops, void *opaque);
+/* IOAPIC pin (GSI) behind INTA..INTD (pin 1..4) of a slot */
+unsigned pci_intx_gsi(int slot, int pin);
+/* simple allocators for the VMM's "firmware" BAR placement */
+uint64_t pci_alloc_mmio(uint64_t size);
+uint32_t pci_alloc_io(uint32_t size);
+int pci_slot_count(void);
+
+/* ---- assign.c ----------------------------------------------------------- */
+struct assigned;
+int assign_device_add(struct vm *vm, const char *address,
+		      struct assigned **ret);
+void assign_device_remove(struct assigned *dev);
+void assign_global_cleanup(void);
+
+/* ---- logging -------------------------------------------------------------- */
+void vmm_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void vmm_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+extern int vmm_verbose;
+
+#endif
