@@ -1,2 +1,503 @@
 // SPDX-License-Identifier: MIT
-/* Being written: see src/internal.h and include/libassign/. */
+/*
+ * VFIO devices: open through an IOMMU object, info, resets, feature probe.
+ * Regions are in region.c, interrupts in irq.c.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <linux/vfio.h>
+
+#include "device-internal.h"
+
+/* Sanity bounds on what a kernel reports (vfio-pci: 9 regions + device
+ * specific ones, 5 irq indexes). */
+#define MAX_REGIONS 256
+#define MAX_IRQS 64
+/* A bus never holds more than 256 functions; allow bridges below it. */
+#define MAX_HOT_RESET_DEPS 4096
+
+static int check_opts(struct assign_ctx *ctx, const struct assign_device_opts *opts)
+{
+	size_t known = sizeof(*opts);
+	size_t flags_end = offsetof(struct assign_device_opts, flags) +
+			   sizeof(opts->flags);
+
+	if (!opts)
+		return 0;
+	if (opts->size < sizeof(opts->size))
+		return set_error(ctx, -EINVAL,
+				 "assign_device_opts.size is %zu: set it to sizeof(struct assign_device_opts)",
+				 opts->size);
+	if (opts->size > known) {
+		const unsigned char *p = (const unsigned char *)opts;
+		for (size_t i = known; i < opts->size; i++)
+			if (p[i])
+				return set_error(ctx, -EINVAL,
+						 "assign_device_opts has non-zero fields this libassign (%s) does not know; upgrade libassign or leave them zero",
+						 LIBASSIGN_VERSION);
+	}
+	if (opts->size >= flags_end && opts->flags)
+		return set_error(ctx, -EINVAL,
+				 "assign_device_opts.flags 0x%x has unknown bits; pass 0",
+				 opts->flags);
+	return 0;
+}
+
+static int device_query_info(struct assign_device *dev)
+{
+	struct vfio_device_info req = { 0 }, *vi;
+	size_t minsz = offsetof(struct vfio_device_info, num_irqs) +
+		       sizeof(req.num_irqs);
+	size_t len;
+	void *buf;
+	int r;
+
+	r = vfio_info_ioctl(dev->ctx, dev->att.devfd, VFIO_DEVICE_GET_INFO,
+			    &req, minsz, &buf, &len);
+	if (r < 0)
+		return set_error(dev->ctx, r,
+				 "VFIO_DEVICE_GET_INFO on %s failed: %s", dev->addr,
+				 strerror(-r));
+	vi = buf;
+	if (vi->num_regions > MAX_REGIONS || vi->num_irqs > MAX_IRQS) {
+		r = set_error(dev->ctx, -EPROTO,
+			      "%s: the kernel reports %u regions and %u interrupt indexes, more than libassign accepts (%u/%u)",
+			      dev->addr, vi->num_regions, vi->num_irqs,
+			      MAX_REGIONS, MAX_IRQS);
+		free(buf);
+		return r;
+	}
+	dev->info.flags = 0;
+	if (vi->flags & VFIO_DEVICE_FLAGS_PCI)
+		dev->info.flags |= ASSIGN_DEVICE_F_PCI;
+	if (vi->flags & VFIO_DEVICE_FLAGS_PLATFORM)
+		dev->info.flags |= ASSIGN_DEVICE_F_PLATFORM;
+	if (vi->flags & VFIO_DEVICE_FLAGS_RESET)
+		dev->info.flags |= ASSIGN_DEVICE_F_RESET;
+	dev->info.num_regions = vi->num_regions;
+	dev->info.num_irqs = vi->num_irqs;
+	free(buf);
+	return 0;
+}
+
+ASSIGN_EXPORT int assign_device_open(struct assign_iommu *iommu,
+				     const char *address,
+				     const struct assign_device_opts *opts,
+				     struct assign_device **ret)
+{
+	struct assign_ctx *ctx;
+	struct assign_device *dev;
+	struct assign_pci_addr pci;
+	char saved[sizeof(ctx->last_error)];
+	int r;
+
+	if (!iommu)
+		return -EINVAL;
+	ctx = assign_iommu_get_ctx(iommu);
+	if (!ctx)
+		return -EINVAL;
+	if (!address || !ret)
+		return set_error(ctx, -EINVAL,
+				 "assign_device_open: %s is NULL",
+				 !address ? "address" : "ret");
+	r = check_opts(ctx, opts);
+	if (r < 0)
+		return r;
+	if (assign_pci_addr_parse(address, &pci) < 0)
+		return set_error(ctx, -EINVAL,
+				 "\"%.32s\" is not a PCI address: write it as dddd:bb:dd.f or bb:dd.f (hex, device <= 1f, function <= 7)",
+				 address);
+
+	dev = calloc(1, sizeof(*dev));
+	if (!dev)
+		return set_error(ctx, -ENOMEM, "out of memory opening %s",
+				 address);
+	dev->refcount = 1;
+	dev->ctx = ctx;
+	dev->pci = pci;
+	assign_pci_addr_format(&pci, dev->addr, sizeof(dev->addr));
+	dev->att.devfd = -1;
+	dev->att.group_id = -1;
+
+	/* The IOMMU side names its own failures; keep a fallback message. */
+	memcpy(saved, ctx->last_error, sizeof(saved));
+	ctx->last_error[0] = '\0';
+	r = iommu_attach_device(iommu, dev->addr, &dev->att);
+	if (r < 0) {
+		if (!ctx->last_error[0])
+			set_error(ctx, r, "cannot attach %s to its IOMMU: %s",
+				  dev->addr, strerror(-r));
+		free(dev);
+		return r;
+	}
+	memcpy(ctx->last_error, saved, sizeof(saved));
+
+	r = device_query_info(dev);
+	if (r < 0)
+		goto fail_detach;
+	if (dev->info.num_regions) {
+		dev->regions = calloc(dev->info.num_regions,
+				      sizeof(*dev->regions));
+		if (!dev->regions) {
+			r = set_error(ctx, -ENOMEM,
+				      "out of memory opening %s", dev->addr);
+			goto fail_detach;
+		}
+	}
+	if (dev->info.num_irqs) {
+		dev->irqs = calloc(dev->info.num_irqs, sizeof(*dev->irqs));
+		if (!dev->irqs) {
+			r = set_error(ctx, -ENOMEM,
+				      "out of memory opening %s", dev->addr);
+			goto fail_detach;
+		}
+		for (uint32_t i = 0; i < dev->info.num_irqs; i++)
+			dev->irqs[i].unmask_fd = -1;
+	}
+	dev->iommu = assign_iommu_ref(iommu);
+	dbg(ctx, "%s: opened, fd %d, group %d, %u regions, %u irq indexes",
+	    dev->addr, dev->att.devfd, dev->att.group_id,
+	    dev->info.num_regions, dev->info.num_irqs);
+	*ret = dev;
+	return 0;
+
+fail_detach:
+	iommu_detach_device(iommu, dev->addr, &dev->att);
+	free(dev->regions);
+	free(dev->irqs);
+	free(dev);
+	return r;
+}
+
+ASSIGN_EXPORT struct assign_device *assign_device_ref(struct assign_device *dev)
+{
+	if (dev)
+		dev->refcount++;
+	return dev;
+}
+
+ASSIGN_EXPORT struct assign_device *
+assign_device_unref(struct assign_device *dev)
+{
+	struct assign_iommu *iommu;
+
+	if (!dev || --dev->refcount > 0)
+		return NULL;
+	dev_irqs_disable_all(dev);
+	dev_irqs_release(dev);
+	dev_regions_release(dev);
+	iommu = dev->iommu;
+	iommu_detach_device(iommu, dev->addr, &dev->att);
+	dbg(dev->ctx, "%s: closed", dev->addr);
+	free(dev);
+	assign_iommu_unref(iommu);
+	return NULL;
+}
+
+ASSIGN_EXPORT struct assign_iommu *
+assign_device_get_iommu(const struct assign_device *dev)
+{
+	return dev ? dev->iommu : NULL;
+}
+
+ASSIGN_EXPORT const char *
+assign_device_get_address(const struct assign_device *dev)
+{
+	return dev ? dev->addr : NULL;
+}
+
+ASSIGN_EXPORT int assign_device_fd(const struct assign_device *dev)
+{
+	return dev ? dev->att.devfd : -EINVAL;
+}
+
+ASSIGN_EXPORT int assign_device_group_id(const struct assign_device *dev)
+{
+	if (!dev)
+		return -EINVAL;
+	return dev->att.group_id >= 0 ? dev->att.group_id : -ENOENT;
+}
+
+ASSIGN_EXPORT int assign_device_get_info(const struct assign_device *dev,
+					 struct assign_device_info *info)
+{
+	if (!dev || !info)
+		return -EINVAL;
+	*info = dev->info;
+	return 0;
+}
+
+ASSIGN_EXPORT int assign_device_reset(struct assign_device *dev)
+{
+	int r;
+
+	if (!dev)
+		return -EINVAL;
+	if (!(dev->info.flags & ASSIGN_DEVICE_F_RESET))
+		return set_error(dev->ctx, -ENOTTY,
+				 "%s has no function reset (no FLR or PM reset, and not alone on its bus); use assign_device_hot_reset()",
+				 dev->addr);
+	/*
+	 * A reset puts MSI/MSI-X/INTx enables back to their defaults in the
+	 * device; disable them in vfio first so the kernel's state follows.
+	 */
+	r = dev_irqs_disable_all(dev);
+	if (r < 0)
+		return r;
+	r = sys_ioctl(dev->ctx, dev->att.devfd, VFIO_DEVICE_RESET, NULL);
+	if (r < 0) {
+		if (r == -ENOTTY || r == -EINVAL)
+			return set_error(dev->ctx, -ENOTTY,
+					 "the kernel refused VFIO_DEVICE_RESET on %s: %s; use assign_device_hot_reset()",
+					 dev->addr, strerror(-r));
+		return set_error(dev->ctx, r, "VFIO_DEVICE_RESET on %s failed: %s",
+				 dev->addr, strerror(-r));
+	}
+	dev_irqs_forget(dev);
+	dbg(dev->ctx, "%s: reset", dev->addr);
+	return 0;
+}
+
+/* Read the dependent-device list; *info is malloc'ed. */
+static int hot_reset_info(struct assign_device *dev,
+			  struct vfio_pci_hot_reset_info **out)
+{
+	struct vfio_pci_hot_reset_info *hi = NULL;
+	uint32_t count = 0;
+	int r;
+
+	for (int tries = 0; tries < 4; tries++) {
+		size_t sz = sizeof(*hi) + (size_t)count * sizeof(hi->devices[0]);
+		struct vfio_pci_hot_reset_info *n = realloc(hi, sz);
+
+		if (!n) {
+			free(hi);
+			return set_error(dev->ctx, -ENOMEM,
+					 "out of memory reading hot reset info of %s",
+					 dev->addr);
+		}
+		hi = n;
+		memset(hi, 0, sz);
+		hi->argsz = (uint32_t)sz;
+		r = sys_ioctl(dev->ctx, dev->att.devfd,
+			      VFIO_DEVICE_GET_PCI_HOT_RESET_INFO, hi);
+		if (r == -ENOSPC) {
+			if (hi->count <= count || hi->count > MAX_HOT_RESET_DEPS)
+				break;
+			count = hi->count;
+			continue;
+		}
+		if (r < 0) {
+			free(hi);
+			if (r == -ENODEV || r == -ENOTTY || r == -EINVAL)
+				return set_error(dev->ctx, -ENOTTY,
+						 "%s cannot be hot reset: neither its slot nor its bus can be reset (%s); try assign_device_reset()",
+						 dev->addr, strerror(-r));
+			return set_error(dev->ctx, r,
+					 "VFIO_DEVICE_GET_PCI_HOT_RESET_INFO on %s failed: %s",
+					 dev->addr, strerror(-r));
+		}
+		if (hi->count > count) {
+			/* Success yet more entries than room: broken kernel. */
+			break;
+		}
+		*out = hi;
+		return 0;
+	}
+	free(hi);
+	return set_error(dev->ctx, -EPROTO,
+			 "VFIO_DEVICE_GET_PCI_HOT_RESET_INFO on %s: the kernel's device count does not settle (kernel bug?)",
+			 dev->addr);
+}
+
+/* Is the group @gid open on our IOMMU? Does not disturb the last error. */
+static bool group_owned(struct assign_device *dev, uint32_t gid)
+{
+	char saved[sizeof(dev->ctx->last_error)];
+	struct assign_group *g = NULL;
+	bool owned;
+
+	if ((int)gid == dev->att.group_id)
+		return true;
+	if (gid > INT32_MAX)
+		return false;
+	memcpy(saved, dev->ctx->last_error, sizeof(saved));
+	owned = assign_iommu_get_group(dev->iommu, (int)gid, &g) == 0;
+	memcpy(dev->ctx->last_error, saved, sizeof(saved));
+	assign_group_unref(g);
+	return owned;
+}
+
+static void fill_dep(struct assign_device *dev, uint32_t hflags,
+		     const struct vfio_pci_dependent_device *d,
+		     struct assign_reset_dep *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->addr.domain = d->segment;
+	out->addr.bus = d->bus;
+	out->addr.dev = (uint8_t)((d->devfn >> 3) & 0x1f);
+	out->addr.fn = (uint8_t)(d->devfn & 7);
+	if (hflags & VFIO_PCI_HOT_RESET_FLAG_DEV_ID) {
+		out->group_id = -1;
+		out->owned = d->devid != (uint32_t)VFIO_PCI_DEVID_NOT_OWNED;
+		out->devid = out->owned ? d->devid : 0;
+	} else {
+		out->group_id = d->group_id > INT32_MAX ? -1 : (int)d->group_id;
+		out->devid = 0;
+		out->owned = group_owned(dev, d->group_id);
+	}
+}
+
+ASSIGN_EXPORT int assign_device_get_hot_reset_deps(struct assign_device *dev,
+						   struct assign_reset_dep *deps,
+						   size_t max, size_t *n)
+{
+	struct vfio_pci_hot_reset_info *hi;
+	int r;
+
+	if (!dev)
+		return -EINVAL;
+	if (!n || (max && !deps))
+		return set_error(dev->ctx, -EINVAL,
+				 "assign_device_get_hot_reset_deps: %s is NULL",
+				 !n ? "n" : "deps");
+	if (!(dev->info.flags & ASSIGN_DEVICE_F_PCI))
+		return set_error(dev->ctx, -ENOTTY,
+				 "%s is not a PCI device: no hot reset",
+				 dev->addr);
+	r = hot_reset_info(dev, &hi);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < hi->count && i < max; i++)
+		fill_dep(dev, hi->flags, &hi->devices[i], &deps[i]);
+	*n = hi->count;
+	free(hi);
+	return 0;
+}
+
+ASSIGN_EXPORT int assign_device_hot_reset(struct assign_device *dev)
+{
+	struct vfio_pci_hot_reset_info *hi;
+	struct vfio_pci_hot_reset *hr = NULL;
+	char missing[256] = "";
+	size_t nmissing = 0, mlen = 0;
+	int *fds = NULL;
+	size_t nfds = 0, sz;
+	int r;
+
+	if (!dev)
+		return -EINVAL;
+	if (!(dev->info.flags & ASSIGN_DEVICE_F_PCI))
+		return set_error(dev->ctx, -ENOTTY,
+				 "%s is not a PCI device: no hot reset",
+				 dev->addr);
+	r = hot_reset_info(dev, &hi);
+	if (r < 0)
+		return r;
+	for (uint32_t i = 0; i < hi->count; i++) {
+		struct assign_reset_dep d;
+		char a[ASSIGN_PCI_ADDR_LEN];
+
+		fill_dep(dev, hi->flags, &hi->devices[i], &d);
+		if (d.owned)
+			continue;
+		nmissing++;
+		if (assign_pci_addr_format(&d.addr, a, sizeof(a)) < 0)
+			strcpy(a, "?");
+		if (mlen < sizeof(missing) - 1) {
+			int w;
+			if (d.group_id >= 0)
+				w = snprintf(missing + mlen, sizeof(missing) - mlen,
+					     "%s%s (group %d)", mlen ? ", " : "", a,
+					     d.group_id);
+			else
+				w = snprintf(missing + mlen, sizeof(missing) - mlen,
+					     "%s%s", mlen ? ", " : "", a);
+			if (w > 0)
+				mlen = MIN(mlen + (size_t)w, sizeof(missing) - 1);
+		}
+	}
+	free(hi);
+	if (nmissing)
+		return set_error(dev->ctx, -EPERM,
+				 "hot reset of %s would also reset %zu device(s) not open on the same IOMMU object: %s; open them with assign_device_open() on it first",
+				 dev->addr, nmissing, missing);
+
+	if (iommu_iommufd(dev->iommu) < 0) {
+		r = iommu_group_fds(dev->iommu, &fds, &nfds);
+		if (r < 0)
+			return set_error(dev->ctx, r,
+					 "cannot list the groups of %s's IOMMU for a hot reset: %s",
+					 dev->addr, strerror(-r));
+		if (nfds == 0 || nfds > MAX_HOT_RESET_DEPS) {
+			free(fds);
+			return set_error(dev->ctx, -EPROTO,
+					 "hot reset of %s: its IOMMU object reports %zu open groups",
+					 dev->addr, nfds);
+		}
+	}
+	/* iommufd (cdev): the zero-length form, ownership is the iommufd's. */
+	sz = sizeof(*hr) + nfds * sizeof(hr->group_fds[0]);
+	hr = calloc(1, sz);
+	if (!hr) {
+		free(fds);
+		return set_error(dev->ctx, -ENOMEM,
+				 "out of memory for a hot reset of %s", dev->addr);
+	}
+	hr->argsz = (uint32_t)sz;
+	hr->count = (uint32_t)nfds;
+	for (size_t i = 0; i < nfds; i++)
+		hr->group_fds[i] = fds[i];
+	free(fds);
+
+	r = dev_irqs_disable_all(dev);
+	if (r < 0) {
+		free(hr);
+		return r;
+	}
+	r = sys_ioctl(dev->ctx, dev->att.devfd, VFIO_DEVICE_PCI_HOT_RESET, hr);
+	free(hr);
+	if (r < 0) {
+		if (r == -ENODEV || r == -ENOTTY)
+			return set_error(dev->ctx, -ENOTTY,
+					 "%s cannot be hot reset: %s", dev->addr,
+					 strerror(-r));
+		return set_error(dev->ctx, r,
+				 "VFIO_DEVICE_PCI_HOT_RESET on %s failed: %s%s",
+				 dev->addr, strerror(-r),
+				 r == -EINVAL ? " (an affected device's group is not in this IOMMU object?)" : "");
+	}
+	dev_irqs_forget(dev);
+	dbg(dev->ctx, "%s: hot reset", dev->addr);
+	return 0;
+}
+
+ASSIGN_EXPORT int assign_device_feature_probe(struct assign_device *dev,
+					      uint32_t feature, bool set)
+{
+	struct vfio_device_feature f;
+	int r;
+
+	if (!dev)
+		return -EINVAL;
+	if (feature & ~(uint32_t)VFIO_DEVICE_FEATURE_MASK)
+		return set_error(dev->ctx, -EINVAL,
+				 "feature 0x%x is not a VFIO_DEVICE_FEATURE_* number (16 bits)",
+				 feature);
+	memset(&f, 0, sizeof(f));
+	f.argsz = sizeof(f);
+	f.flags = feature | VFIO_DEVICE_FEATURE_PROBE |
+		  (set ? VFIO_DEVICE_FEATURE_SET : VFIO_DEVICE_FEATURE_GET);
+	r = sys_ioctl(dev->ctx, dev->att.devfd, VFIO_DEVICE_FEATURE, &f);
+	if (r >= 0)
+		return 1;
+	/* Unknown feature: -ENOTTY; known but not this direction: -EINVAL. */
+	if (r == -ENOTTY || r == -EINVAL || r == -EOPNOTSUPP)
+		return 0;
+	return set_error(dev->ctx, r,
+			 "VFIO_DEVICE_FEATURE probe of feature %u on %s failed: %s",
+			 feature, dev->addr, strerror(-r));
+}
