@@ -64,9 +64,20 @@ setenv LAB_KERNEL_RELEASE "$(uname -r)"
 # The devices under test, found by vendor:device in bus order.
 e1000e_n=0
 bind_list=""
+nv_bind=""
 for d in /sys/bus/pci/devices/*; do
 	bdf=${d##*/}
 	id="$(cat "$d/vendor"):$(cat "$d/device")"
+	bus=${bdf#*:}; bus=${bus%%:*}
+	if [ "$bus" != 00 ]; then
+		# Behind the PCI bridge: the non-viable group fixture. The edu
+		# goes to vfio-pci, the e1000e stays on its host driver.
+		case "$id" in
+		0x1234:0x11e8) setenv LAB_NV_EDU "$bdf"; nv_bind="$bdf" ;;
+		0x8086:0x10d3) setenv LAB_NV_E1000E "$bdf" ;;
+		esac
+		continue
+	fi
 	case "$id" in
 	0x8086:0x10d3) var=LAB_E1000E_$e1000e_n; e1000e_n=$((e1000e_n + 1)) ;;
 	0x1234:0x11e8) var=LAB_EDU ;;
@@ -107,6 +118,15 @@ for item in $bind_list; do
 		setenv "${var}_DRIVER" "$(basename "$(readlink "$d/driver")")"
 	fi
 done
+
+if [ -n "$nv_bind" ] && [ "${LAB_BIND:-1}" = 1 ]; then
+	d=/sys/bus/pci/devices/$nv_bind
+	bind_vfio "$nv_bind" || echo "LAB-INIT warning: binding $nv_bind (LAB_NV_EDU) to vfio-pci failed"
+	[ -e "$d/iommu_group" ] && setenv LAB_NV_GROUP "$(basename "$(readlink "$d/iommu_group")")"
+	if [ -n "${LAB_NV_E1000E:-}" ] && [ -e "/sys/bus/pci/devices/$LAB_NV_E1000E/driver" ]; then
+		setenv LAB_NV_E1000E_DRIVER "$(basename "$(readlink "/sys/bus/pci/devices/$LAB_NV_E1000E/driver")")"
+	fi
+fi
 
 # devtmpfs creates nodes asynchronously from the binding: wait for them.
 if [ "${LAB_BIND:-1}" = 1 ]; then

@@ -2,7 +2,10 @@
 # run-lab.sh [options]
 #
 # Boots one lab VM (QEMU under TCG, q35 + emulated Intel IOMMU, two e1000e,
-# one edu, one nvme), binds the devices to vfio-pci in the guest, runs the
+# one edu, one nvme on the root bus; behind a conventional PCI bridge an edu
+# and an e1000e that share one IOMMU group: the edu is bound to vfio-pci, the
+# e1000e stays on its host driver, so that group is not viable), binds the
+# devices to vfio-pci in the guest, runs the
 # guest script(s) and checks the result protocol on the serial console:
 #   LAB-RESULT <name> PASS|FAIL|SKIP [detail]   one line per test
 #   LAB-END rc=N                                 printed by the guest init
@@ -34,7 +37,8 @@
 #
 # Inside the guest, /lab/env holds LAB_E1000E_0, LAB_E1000E_1, LAB_EDU,
 # LAB_NVME (PCI addresses), *_GROUP (IOMMU group numbers), *_CDEV (vfio
-# cdev nodes, own kernel), LAB_KVM, LAB_IOMMUFD, ...; the scripts get them
+# cdev nodes, own kernel), LAB_NV_EDU and LAB_NV_E1000E (the non-viable
+# group fixture), LAB_KVM, LAB_IOMMUFD, ...; the scripts get them
 # in their environment too.
 set -euo pipefail
 
@@ -92,7 +96,7 @@ for t in qemu-system-x86_64:qemu-system-x86 cpio:cpio gzip:gzip ldd:libc-bin tim
 	command -v "${t%%:*}" >/dev/null 2>&1 ||
 		die "'${t%%:*}' not found; install package '${t#*:}' (see tests/lab/deps.txt)"
 done
-[ -x /bin/busybox ] && /bin/busybox --help 2>&1 | head -n1 | grep -q BusyBox ||
+[ -x /bin/busybox ] && [[ "$(/bin/busybox 2>&1 || true)" == *BusyBox* ]] ||
 	die "/bin/busybox missing; install package busybox-static"
 file_is_static() { ! ldd "$1" >/dev/null 2>&1; }
 file_is_static /bin/busybox || die "/bin/busybox is dynamically linked; install busybox-static (not busybox)"
@@ -263,6 +267,9 @@ qemu+=(
 	-netdev user,id=n0 -device e1000e,netdev=n0
 	-netdev user,id=n1 -device e1000e,netdev=n1
 	-device edu
+	-device pci-bridge,id=labbr,chassis_nr=1,addr=0x10
+	-device edu,bus=labbr,addr=1
+	-netdev user,id=n2 -device e1000e,netdev=n2,bus=labbr,addr=2
 	-drive "if=none,id=nvm0,format=raw,snapshot=on,file=$nvme_img"
 	-device nvme,serial=libassign0,drive=nvm0
 	-kernel "$kdir/vmlinuz" -initrd "$initrd" -append "$cmdline"

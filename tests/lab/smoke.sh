@@ -61,6 +61,13 @@ else
 	result smoke-two-groups FAIL "both e1000e share group ${LAB_E1000E_0_GROUP:-?}"
 fi
 
+if [ -n "${LAB_NV_GROUP:-}" ] && [ -c "/dev/vfio/$LAB_NV_GROUP" ] &&
+	[ -n "${LAB_NV_E1000E_DRIVER:-}" ] && [ "$LAB_NV_E1000E_DRIVER" != vfio-pci ]; then
+	result smoke-nonviable-fixture PASS "group $LAB_NV_GROUP: ${LAB_NV_EDU:-?} on vfio-pci, ${LAB_NV_E1000E:-?} on $LAB_NV_E1000E_DRIVER"
+else
+	result smoke-nonviable-fixture FAIL "group ${LAB_NV_GROUP:-?}: edu ${LAB_NV_EDU:-missing}, e1000e ${LAB_NV_E1000E:-missing} driver ${LAB_NV_E1000E_DRIVER:-none}"
+fi
+
 if [ -c /dev/kvm ]; then
 	result smoke-kvm PASS "/dev/kvm present"
 else
