@@ -188,6 +188,7 @@ int assign_pci_addr_format(const struct assign_pci_addr *addr, char *buf,
 #include <libassign/iommu.h>
 #include <libassign/device.h>
 #include <libassign/pci.h>
+#include <libassign/host.h>
 #include <libassign/guestmem.h>
 
 #endif /* LIBASSIGN_LIBASSIGN_H */

@@ -1,0 +1,719 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Binding through driver_override + drivers_probe, state records so that a
+ * device gets its driver back even after the process that took it died,
+ * and waiting for /dev/vfio/N with a udev monitor.
+ *
+ * sysfs is written through the seam (relative to ctx->sysfs_fd). The state
+ * directory and the /dev check are the library's own files, not kernel
+ * objects, and use libc directly.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <libudev.h>
+
+#include "host_internal.h"
+
+#define DEFAULT_STATE_DIR "/run/libassign"
+#define DEFAULT_TIMEOUT_MS 5000
+
+int host_opts_get(struct assign_ctx *ctx, const struct assign_host_opts *opts,
+		  struct host_opts *out)
+{
+	struct assign_host_opts o = { 0 };
+	const char *env;
+
+	if (opts) {
+		if (opts->size < offsetof(struct assign_host_opts, flags) +
+					 sizeof(opts->flags))
+			return set_error(ctx, -EINVAL,
+					 "assign_host_opts.size is %zu; set it "
+					 "to sizeof(struct assign_host_opts)",
+					 opts->size);
+		memcpy(&o, opts, MIN(opts->size, sizeof(o)));
+	}
+	if (o.flags & ~(ASSIGN_HOST_FORCE | ASSIGN_HOST_NO_WAIT |
+			ASSIGN_HOST_NO_RECORD))
+		return set_error(ctx, -EINVAL,
+				 "unknown assign_host_opts flags 0x%x",
+				 o.flags);
+	out->flags = o.flags;
+	out->driver = o.driver && *o.driver ? o.driver : "vfio-pci";
+	if (strchr(out->driver, '/') || strlen(out->driver) >= ASSIGN_HOST_NAME_LEN)
+		return set_error(ctx, -EINVAL, "'%s' is not a driver name",
+				 out->driver);
+	out->timeout_ms = o.timeout_ms ? o.timeout_ms : DEFAULT_TIMEOUT_MS;
+	env = getenv("ASSIGN_STATE_DIR");
+	out->state_dir = o.state_dir ? o.state_dir
+			 : env && *env ? env
+				       : DEFAULT_STATE_DIR;
+	out->dev_dir = o.dev_dir ? o.dev_dir : "/dev";
+	return 0;
+}
+
+/* ---- state records ---------------------------------------------------- */
+
+struct record {
+	char driver[ASSIGN_HOST_NAME_LEN];
+	char override[ASSIGN_HOST_NAME_LEN];
+};
+
+static int mkdir_p(const char *dir)
+{
+	char tmp[512];
+	size_t len = strlen(dir);
+
+	if (len == 0 || len >= sizeof(tmp))
+		return -ENAMETOOLONG;
+	memcpy(tmp, dir, len + 1);
+	for (char *p = tmp + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+static int record_path(const struct host_opts *o, const char *addr,
+		       char *buf, size_t size)
+{
+	int n = snprintf(buf, size, "%s/%s", o->state_dir, addr);
+	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
+}
+
+static int record_read(const struct host_opts *o, const char *addr,
+		       struct record *rec)
+{
+	char path[512], line[160];
+	bool have_driver = false;
+	FILE *f;
+	int r;
+
+	r = record_path(o, addr, path, sizeof(path));
+	if (r < 0)
+		return r;
+	f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	memset(rec, 0, sizeof(*rec));
+	while (fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\n")] = '\0';
+		if (!strncmp(line, "driver=", 7)) {
+			if (strlen(line + 7) >= sizeof(rec->driver))
+				break;
+			strcpy(rec->driver, line + 7);
+			have_driver = true;
+		} else if (!strncmp(line, "driver_override=", 16)) {
+			if (strlen(line + 16) >= sizeof(rec->override))
+				break;
+			strcpy(rec->override, line + 16);
+		}
+	}
+	fclose(f);
+	if (!have_driver || strchr(rec->driver, '/') ||
+	    strchr(rec->override, '/'))
+		return -EIO;
+	return 0;
+}
+
+static int record_write(struct assign_ctx *ctx, const struct host_opts *o,
+			const char *addr, const struct record *rec)
+{
+	char path[512], tmp[540];
+	FILE *f;
+	int r, fd;
+
+	r = mkdir_p(o->state_dir);
+	if (r < 0)
+		return set_error(ctx, r,
+				 "cannot create the state directory %s: %s; "
+				 "run as root or set ASSIGN_STATE_DIR",
+				 o->state_dir, strerror(-r));
+	r = record_path(o, addr, path, sizeof(path));
+	if (r < 0)
+		return set_error(ctx, r, "state directory path too long");
+	snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid());
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0 || !(f = fdopen(fd, "w"))) {
+		r = -errno;
+		if (fd >= 0)
+			close(fd);
+		return set_error(ctx, r, "cannot write %s: %s", tmp,
+				 strerror(-r));
+	}
+	fprintf(f,
+		"# libassign state record: 'assign-host restore %s' gives the\n"
+		"# device back to the driver below (empty: no driver).\n"
+		"driver=%s\ndriver_override=%s\npid=%ld\ntime=%lld\n",
+		addr, rec->driver, rec->override, (long)getpid(),
+		(long long)time(NULL));
+	if (fflush(f) != 0 || fsync(fileno(f)) != 0) {
+		r = -errno;
+		fclose(f);
+		unlink(tmp);
+		return set_error(ctx, r, "cannot write %s: %s", tmp,
+				 strerror(-r));
+	}
+	fclose(f);
+	if (rename(tmp, path) < 0) {
+		r = -errno;
+		unlink(tmp);
+		return set_error(ctx, r, "cannot create %s: %s", path,
+				 strerror(-r));
+	}
+	return 0;
+}
+
+static void record_remove(const struct host_opts *o, const char *addr)
+{
+	char path[512];
+
+	if (record_path(o, addr, path, sizeof(path)) == 0)
+		unlink(path);
+}
+
+ASSIGN_EXPORT int assign_host_record_driver(struct assign_ctx *ctx,
+					    const char *address,
+					    const struct assign_host_opts *opts,
+					    char *buf, size_t size)
+{
+	char addr[ASSIGN_PCI_ADDR_LEN];
+	struct host_opts o;
+	struct record rec;
+	int r;
+
+	if (!ctx || !buf || size == 0)
+		return -EINVAL;
+	r = host_canon_addr(ctx, address, addr);
+	if (r < 0)
+		return r;
+	r = host_opts_get(ctx, opts, &o);
+	if (r < 0)
+		return r;
+	r = record_read(&o, addr, &rec);
+	if (r == -ENOENT)
+		return set_error(ctx, r, "no state record for %s in %s", addr,
+				 o.state_dir);
+	if (r < 0)
+		return set_error(ctx, r, "cannot read the state record of %s "
+				 "in %s: %s", addr, o.state_dir, strerror(-r));
+	if (strlen(rec.driver) >= size)
+		return -ENOSPC;
+	strcpy(buf, rec.driver);
+	return 0;
+}
+
+ASSIGN_EXPORT int assign_host_records(struct assign_ctx *ctx,
+				      const struct assign_host_opts *opts,
+				      char (**ret)[ASSIGN_PCI_ADDR_LEN],
+				      size_t *n)
+{
+	char (*v)[ASSIGN_PCI_ADDR_LEN] = NULL;
+	size_t cnt = 0, cap = 0;
+	struct host_opts o;
+	struct dirent *de;
+	DIR *d;
+	int r;
+
+	if (!ctx || !ret || !n)
+		return -EINVAL;
+	r = host_opts_get(ctx, opts, &o);
+	if (r < 0)
+		return r;
+	d = opendir(o.state_dir);
+	if (!d) {
+		if (errno == ENOENT) {
+			*ret = NULL;
+			*n = 0;
+			return 0;
+		}
+		r = -errno;
+		return set_error(ctx, r, "cannot read %s: %s", o.state_dir,
+				 strerror(-r));
+	}
+	while ((de = readdir(d))) {
+		struct assign_pci_addr a;
+		char canon[ASSIGN_PCI_ADDR_LEN];
+
+		if (assign_pci_addr_parse(de->d_name, &a) < 0 ||
+		    assign_pci_addr_format(&a, canon, sizeof(canon)) < 0 ||
+		    strcmp(canon, de->d_name))
+			continue;
+		if (cnt == cap) {
+			size_t ncap = cap ? cap * 2 : 8;
+			char (*nv)[ASSIGN_PCI_ADDR_LEN] =
+				realloc(v, ncap * sizeof(*nv));
+			if (!nv) {
+				free(v);
+				closedir(d);
+				return set_error(ctx, -ENOMEM, "out of memory");
+			}
+			v = nv;
+			cap = ncap;
+		}
+		strcpy(v[cnt++], canon);
+	}
+	closedir(d);
+	if (cnt)
+		qsort(v, cnt, sizeof(*v),
+		      (int (*)(const void *, const void *))strcmp);
+	*ret = v;
+	*n = cnt;
+	return 0;
+}
+
+/* ---- waiting for /dev/vfio/N ------------------------------------------ */
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int wait_node(struct assign_ctx *ctx, const struct host_opts *o,
+		     int group)
+{
+	struct udev *udev = NULL;
+	struct udev_monitor *mon = NULL;
+	long long deadline = 0;
+	char node[512];
+	int fd = -1, r;
+
+	snprintf(node, sizeof(node), "%s/vfio/%d", o->dev_dir, group);
+	if (access(node, F_OK) == 0)
+		return 0;
+
+	udev = udev_new();
+	if (udev) {
+		/* With a udev daemon, wait until it has processed the event
+		 * (permissions set); without one (initramfs, containers),
+		 * devtmpfs creates the node before the kernel's uevent. */
+		const char *src = access("/run/udev/control", F_OK) == 0
+					  ? "udev"
+					  : "kernel";
+		mon = udev_monitor_new_from_netlink(udev, src);
+		if (mon &&
+		    (udev_monitor_filter_add_match_subsystem_devtype(
+			     mon, "vfio", NULL) < 0 ||
+		     udev_monitor_enable_receiving(mon) < 0)) {
+			udev_monitor_unref(mon);
+			mon = NULL;
+		}
+		if (mon)
+			fd = udev_monitor_get_fd(mon);
+	}
+	if (!mon)
+		dbg(ctx, "no udev monitor; checking %s periodically", node);
+	if (o->timeout_ms > 0)
+		deadline = now_ms() + o->timeout_ms;
+	for (;;) {
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		long long left;
+		int slice = 250;
+
+		/* Checked after the monitor is set up, so no event is lost
+		 * between the check and the poll; the slice only guards
+		 * against a udev that never sends the event. */
+		if (access(node, F_OK) == 0) {
+			r = 0;
+			break;
+		}
+		if (o->timeout_ms > 0) {
+			left = deadline - now_ms();
+			if (left <= 0) {
+				r = set_error(ctx, -ETIMEDOUT,
+					      "%s did not appear within %d ms; "
+					      "is vfio-pci loaded and the "
+					      "device bound to it? (see dmesg)",
+					      node, o->timeout_ms);
+				break;
+			}
+			if (left < slice)
+				slice = (int)left;
+		}
+		if (poll(&pfd, fd >= 0 ? 1 : 0, slice) > 0 && mon) {
+			struct udev_device *ud;
+
+			while ((ud = udev_monitor_receive_device(mon))) {
+				dbg(ctx, "udev: %s %s",
+				    udev_device_get_action(ud) ?: "?",
+				    udev_device_get_syspath(ud) ?: "?");
+				udev_device_unref(ud);
+			}
+		}
+	}
+	udev_monitor_unref(mon);
+	udev_unref(udev);
+	return r;
+}
+
+ASSIGN_EXPORT int assign_host_wait_vfio(struct assign_ctx *ctx, int group,
+					const struct assign_host_opts *opts)
+{
+	struct host_opts o;
+	int r;
+
+	if (!ctx || group < 0)
+		return -EINVAL;
+	r = host_opts_get(ctx, opts, &o);
+	if (r < 0)
+		return r;
+	return wait_node(ctx, &o, group);
+}
+
+/* ---- bind / unbind / restore ------------------------------------------ */
+
+static int dev_path(char *buf, size_t size, const char *addr, const char *attr)
+{
+	int n = snprintf(buf, size, "bus/pci/devices/%s/%s", addr, attr);
+	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
+}
+
+static int sysfs_err(struct assign_ctx *ctx, int r, const char *what,
+		     const char *path)
+{
+	if (r == -EACCES || r == -EPERM)
+		return set_error(ctx, r,
+				 "%s: permission denied writing /sys/%s; run "
+				 "as root",
+				 what, path);
+	return set_error(ctx, r, "%s: writing /sys/%s failed: %s", what, path,
+			 strerror(-r));
+}
+
+static int write_override(struct assign_ctx *ctx, const char *addr,
+			  const char *val)
+{
+	char path[160];
+
+	dev_path(path, sizeof(path), addr, "driver_override");
+	/* "\n" clears the override (the kernel's rule for an empty write). */
+	return sysfs_write(ctx, path, val && *val ? val : "\n");
+}
+
+static int unbind_from(struct assign_ctx *ctx, const char *addr,
+		       const char *driver)
+{
+	char path[160];
+	int r;
+
+	snprintf(path, sizeof(path), "bus/pci/drivers/%s/unbind", driver);
+	r = sysfs_write(ctx, path, addr);
+	if (r == -ENODEV || r == -ENOENT) {
+		/* Unbound meanwhile. */
+		char now[ASSIGN_HOST_NAME_LEN];
+		if (pci_dev_driver(ctx, addr, now, sizeof(now)) == 0 && !now[0])
+			return 0;
+	}
+	if (r < 0)
+		return sysfs_err(ctx, r, "unbinding the current driver", path);
+	return 0;
+}
+
+static int current_driver(struct assign_ctx *ctx, const char *addr, char *buf,
+			  size_t size)
+{
+	int r = pci_dev_driver(ctx, addr, buf, size);
+
+	if (r < 0)
+		return set_error(ctx, r, "cannot read the driver of %s: %s",
+				 addr, strerror(-r));
+	return 0;
+}
+
+static int check_exists(struct assign_ctx *ctx, const char *addr)
+{
+	char path[128];
+
+	snprintf(path, sizeof(path), "bus/pci/devices/%s", addr);
+	if (sysfs_exists(ctx, path) < 0)
+		return set_error(ctx, -ENODEV,
+				 "no PCI device %s; list the devices with "
+				 "lspci -D or assign-host list",
+				 addr);
+	return 0;
+}
+
+/* Bind @addr to @driver: explicitly through its bind file, else through
+ * drivers_probe (which honours driver_override). */
+static int probe_to(struct assign_ctx *ctx, const char *addr,
+		    const char *driver, bool explicit_bind)
+{
+	char path[160], now[ASSIGN_HOST_NAME_LEN];
+	int r = -1;
+
+	if (explicit_bind) {
+		snprintf(path, sizeof(path), "bus/pci/drivers/%s/bind", driver);
+		r = sysfs_write(ctx, path, addr);
+		if (r < 0)
+			dbg(ctx, "bind via %s: %s", path, strerror(-r));
+	}
+	if (r < 0) {
+		r = sysfs_write(ctx, "bus/pci/drivers_probe", addr);
+		if (r < 0)
+			dbg(ctx, "drivers_probe for %s: %s", addr,
+			    strerror(-r));
+	}
+	if (pci_dev_driver(ctx, addr, now, sizeof(now)) < 0)
+		return -EIO;
+	if (strcmp(now, driver))
+		return r == -EACCES || r == -EPERM ? r : -EIO;
+	return 0;
+}
+
+ASSIGN_EXPORT int assign_host_bind(struct assign_ctx *ctx, const char *address,
+				   const struct assign_host_opts *opts)
+{
+	char addr[ASSIGN_PCI_ADDR_LEN], cur[ASSIGN_HOST_NAME_LEN];
+	char path[160], override[ASSIGN_HOST_NAME_LEN];
+	struct record rec;
+	bool recorded = false, vfio;
+	struct host_opts o;
+	int r, group = -1;
+
+	if (!ctx)
+		return -EINVAL;
+	r = host_canon_addr(ctx, address, addr);
+	if (r < 0)
+		return r;
+	r = host_opts_get(ctx, opts, &o);
+	if (r < 0)
+		return r;
+	r = check_exists(ctx, addr);
+	if (r < 0)
+		return r;
+	vfio = host_driver_is_vfio(o.driver);
+	snprintf(path, sizeof(path), "bus/pci/drivers/%s", o.driver);
+	if (sysfs_exists(ctx, path) < 0)
+		return set_error(ctx, -ENODEV,
+				 "driver %s is not loaded; run 'modprobe %s'",
+				 o.driver, o.driver);
+	if (vfio) {
+		group = pci_dev_group(ctx, addr);
+		if (group < 0)
+			return set_error(ctx, -ENOENT,
+					 "%s has no IOMMU group, so vfio-pci "
+					 "cannot take it; boot with "
+					 "intel_iommu=on or amd_iommu=on",
+					 addr);
+	}
+	r = current_driver(ctx, addr, cur, sizeof(cur));
+	if (r < 0)
+		return r;
+	if (!strcmp(cur, o.driver)) {
+		info(ctx, "%s is already bound to %s", addr, o.driver);
+		goto wait;
+	}
+	if (cur[0] && !(o.flags & ASSIGN_HOST_FORCE)) {
+		r = assign_host_netdev_check(ctx, addr);
+		if (r < 0)
+			return r;
+	}
+
+	dev_path(path, sizeof(path), addr, "driver_override");
+	if (sysfs_read(ctx, path, override, sizeof(override)) < 0 ||
+	    !strcmp(override, "(null)"))
+		override[0] = '\0';
+	if (!(o.flags & ASSIGN_HOST_NO_RECORD)) {
+		r = record_read(&o, addr, &rec);
+		if (r == -ENOENT) {
+			snprintf(rec.driver, sizeof(rec.driver), "%s", cur);
+			snprintf(rec.override, sizeof(rec.override), "%s",
+				 override);
+			r = record_write(ctx, &o, addr, &rec);
+			if (r < 0)
+				return r;
+			recorded = true;
+		} else if (r < 0) {
+			return set_error(ctx, r,
+					 "the state record of %s in %s is "
+					 "unreadable (%s); remove it or restore "
+					 "by hand",
+					 addr, o.state_dir, strerror(-r));
+		}
+		/* else: keep the older record, it knows the first driver */
+	}
+
+	r = write_override(ctx, addr, o.driver);
+	if (r < 0) {
+		r = sysfs_err(ctx, r, "setting driver_override", path);
+		goto undo_record;
+	}
+	if (cur[0]) {
+		r = unbind_from(ctx, addr, cur);
+		if (r < 0)
+			goto undo_override;
+	}
+	r = probe_to(ctx, addr, o.driver, false);
+	if (r < 0) {
+		if (r == -EACCES || r == -EPERM)
+			r = sysfs_err(ctx, r, "probing", "bus/pci/drivers_probe");
+		else
+			r = set_error(ctx, -EIO,
+				      "%s did not take %s (see dmesg); %s",
+				      o.driver, addr,
+				      cur[0] ? "gave it back to its driver"
+					     : "left it without a driver");
+		goto undo_bind;
+	}
+	notice(ctx, "%s: %s -> %s", addr, cur[0] ? cur : "(none)", o.driver);
+wait:
+	if (vfio && !(o.flags & ASSIGN_HOST_NO_WAIT))
+		return wait_node(ctx, &o, group);
+	return 0;
+
+undo_bind:
+	write_override(ctx, addr, override);
+	if (cur[0]) {
+		char now[ASSIGN_HOST_NAME_LEN];
+		if (pci_dev_driver(ctx, addr, now, sizeof(now)) == 0 && now[0] &&
+		    strcmp(now, cur))
+			unbind_from(ctx, addr, now);
+		probe_to(ctx, addr, cur, true);
+	}
+	goto undo_record;
+undo_override:
+	write_override(ctx, addr, override);
+undo_record:
+	if (recorded)
+		record_remove(&o, addr);
+	return r;
+}
+
+ASSIGN_EXPORT int assign_host_unbind(struct assign_ctx *ctx,
+				     const char *address,
+				     const struct assign_host_opts *opts)
+{
+	char addr[ASSIGN_PCI_ADDR_LEN], cur[ASSIGN_HOST_NAME_LEN];
+	char path[160];
+	struct host_opts o;
+	struct record rec;
+	bool recorded = false;
+	int r;
+
+	if (!ctx)
+		return -EINVAL;
+	r = host_canon_addr(ctx, address, addr);
+	if (r < 0)
+		return r;
+	r = host_opts_get(ctx, opts, &o);
+	if (r < 0)
+		return r;
+	r = check_exists(ctx, addr);
+	if (r < 0)
+		return r;
+	r = current_driver(ctx, addr, cur, sizeof(cur));
+	if (r < 0)
+		return r;
+	if (!cur[0])
+		return 0;
+	if (!(o.flags & ASSIGN_HOST_FORCE)) {
+		r = assign_host_netdev_check(ctx, addr);
+		if (r < 0)
+			return r;
+	}
+	if (!(o.flags & ASSIGN_HOST_NO_RECORD) &&
+	    record_read(&o, addr, &rec) == -ENOENT) {
+		memset(&rec, 0, sizeof(rec));
+		snprintf(rec.driver, sizeof(rec.driver), "%s", cur);
+		dev_path(path, sizeof(path), addr, "driver_override");
+		if (sysfs_read(ctx, path, rec.override, sizeof(rec.override)) < 0 ||
+		    !strcmp(rec.override, "(null)"))
+			rec.override[0] = '\0';
+		r = record_write(ctx, &o, addr, &rec);
+		if (r < 0)
+			return r;
+		recorded = true;
+	}
+	r = unbind_from(ctx, addr, cur);
+	if (r < 0) {
+		if (recorded)
+			record_remove(&o, addr);
+		return r;
+	}
+	notice(ctx, "%s: unbound from %s", addr, cur);
+	return 0;
+}
+
+ASSIGN_EXPORT int assign_host_restore(struct assign_ctx *ctx,
+				      const char *address,
+				      const struct assign_host_opts *opts)
+{
+	char addr[ASSIGN_PCI_ADDR_LEN], cur[ASSIGN_HOST_NAME_LEN];
+	struct host_opts o;
+	struct record rec;
+	int r;
+
+	if (!ctx)
+		return -EINVAL;
+	r = host_canon_addr(ctx, address, addr);
+	if (r < 0)
+		return r;
+	r = host_opts_get(ctx, opts, &o);
+	if (r < 0)
+		return r;
+	r = record_read(&o, addr, &rec);
+	if (r == -ENOENT)
+		return set_error(ctx, r,
+				 "no state record for %s in %s: nothing to "
+				 "restore",
+				 addr, o.state_dir);
+	if (r < 0)
+		return set_error(ctx, r,
+				 "the state record of %s in %s is unreadable "
+				 "(%s); remove it and bind the driver by hand",
+				 addr, o.state_dir, strerror(-r));
+	r = check_exists(ctx, addr);
+	if (r < 0) {
+		record_remove(&o, addr);
+		return r;
+	}
+	r = current_driver(ctx, addr, cur, sizeof(cur));
+	if (r < 0)
+		return r;
+	if (cur[0] && strcmp(cur, rec.driver)) {
+		r = unbind_from(ctx, addr, cur);
+		if (r < 0)
+			return r;
+	}
+	r = write_override(ctx, addr, rec.override);
+	if (r < 0) {
+		char path[160];
+		dev_path(path, sizeof(path), addr, "driver_override");
+		return sysfs_err(ctx, r, "restoring driver_override", path);
+	}
+	if (rec.driver[0] && strcmp(cur, rec.driver)) {
+		r = probe_to(ctx, addr, rec.driver, true);
+		if (r < 0) {
+			if (r == -EACCES || r == -EPERM)
+				return sysfs_err(ctx, r, "binding",
+						 "bus/pci/drivers_probe");
+			return set_error(ctx, -EIO,
+					 "%s did not take %s back (see dmesg; "
+					 "is the module loaded? try 'modprobe "
+					 "%s'); the record in %s is kept",
+					 rec.driver, addr, rec.driver,
+					 o.state_dir);
+		}
+	}
+	record_remove(&o, addr);
+	notice(ctx, "%s: restored to %s", addr,
+	       rec.driver[0] ? rec.driver : "(no driver)");
+	return 0;
+}

@@ -1,0 +1,195 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Group viability, as the kernel decides it. Since Linux 5.19 VFIO asks
+ * the IOMMU core whether the group's DMA ownership is claimed
+ * (iommu_group_dma_owner_claimed() in VFIO_GROUP_GET_STATUS): a device
+ * bound to a driver without driver_managed_dma claims it. Drivers that do
+ * not: vfio-pci and its variants, pci-stub, pcieport. Devices without a
+ * driver claim nothing. Before 5.19 vfio_dev_viable() allowed exactly
+ * unbound devices and those same drivers, so one rule covers both.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "host_internal.h"
+
+static int cmp_member(const void *a, const void *b)
+{
+	const struct assign_host_member *x = a, *y = b;
+	return strcmp(x->address, y->address);
+}
+
+static void judge(struct assign_host_member *m)
+{
+	if (!m->driver[0]) {
+		m->action = ASSIGN_HOST_ACTION_NONE;
+		snprintf(m->reason, sizeof(m->reason),
+			 "%s has no driver: fine", m->is_bridge ? "bridge" : "device");
+		return;
+	}
+	if (host_driver_managed_dma(m->driver)) {
+		m->action = ASSIGN_HOST_ACTION_NONE;
+		snprintf(m->reason, sizeof(m->reason),
+			 "bound to %s, which leaves DMA alone: fine", m->driver);
+		return;
+	}
+	m->blocks = true;
+	if (m->is_bridge) {
+		m->action = ASSIGN_HOST_ACTION_UNBIND;
+		snprintf(m->reason, sizeof(m->reason),
+			 "bridge bound to %s, which owns DMA; bridges cannot "
+			 "be given to vfio-pci",
+			 m->driver);
+		snprintf(m->fix, sizeof(m->fix),
+			 "assign-host unbind %s  # or: echo %s > "
+			 "/sys/bus/pci/drivers/%s/unbind",
+			 m->address, m->address, m->driver);
+		return;
+	}
+	m->action = ASSIGN_HOST_ACTION_BIND_VFIO;
+	snprintf(m->reason, sizeof(m->reason),
+		 "bound to %s, which owns DMA for the whole group", m->driver);
+	snprintf(m->fix, sizeof(m->fix),
+		 "assign-host bind %s  # or: echo vfio-pci > "
+		 "/sys/bus/pci/devices/%s/driver_override; echo %s > "
+		 "/sys/bus/pci/drivers/%s/unbind; echo %s > "
+		 "/sys/bus/pci/drivers_probe",
+		 m->address, m->address, m->address, m->driver, m->address);
+}
+
+ASSIGN_EXPORT int assign_host_group_report(struct assign_ctx *ctx, int group,
+					   struct assign_host_group_report **ret)
+{
+	struct assign_host_group_report *rep;
+	char path[96], **names = NULL;
+	size_t cnt = 0;
+	int r;
+
+	if (!ctx || !ret || group < 0)
+		return -EINVAL;
+	snprintf(path, sizeof(path), "kernel/iommu_groups/%d/devices", group);
+	r = sysfs_list(ctx, path, &names, &cnt);
+	if (r == -ENOENT)
+		return set_error(ctx, r,
+				 "IOMMU group %d does not exist; is the IOMMU "
+				 "on? (boot with intel_iommu=on or amd_iommu=on)",
+				 group);
+	if (r < 0)
+		return set_error(ctx, r, "cannot list IOMMU group %d: %s",
+				 group, strerror(-r));
+	rep = calloc(1, sizeof(*rep));
+	if (!rep || (cnt && !(rep->members = calloc(cnt, sizeof(*rep->members))))) {
+		free(rep);
+		strv_free(names, cnt);
+		return set_error(ctx, -ENOMEM, "out of memory");
+	}
+	rep->group = group;
+	for (size_t i = 0; i < cnt; i++) {
+		struct assign_host_member *m = &rep->members[rep->n_members];
+		struct assign_pci_addr a;
+		uint64_t cls = 0;
+		char p[160];
+
+		/* Non-PCI members (rare) are reported by name only. */
+		if (assign_pci_addr_parse(names[i], &a) < 0 ||
+		    assign_pci_addr_format(&a, m->address, sizeof(m->address)) < 0)
+			continue;
+		snprintf(p, sizeof(p), "bus/pci/devices/%s/class", m->address);
+		if (sysfs_read_u64(ctx, p, &cls) == 0)
+			m->class_code = (uint32_t)cls & 0xffffff;
+		m->is_bridge = (m->class_code >> 16) == 0x06;
+		r = pci_dev_driver(ctx, m->address, m->driver,
+				   sizeof(m->driver));
+		if (r < 0) {
+			assign_host_group_report_free(rep);
+			strv_free(names, cnt);
+			return set_error(ctx, r,
+					 "cannot read the driver of %s: %s",
+					 m->address, strerror(-r));
+		}
+		judge(m);
+		if (m->blocks)
+			rep->n_blocking++;
+		rep->n_members++;
+	}
+	strv_free(names, cnt);
+	if (rep->n_members)
+		qsort(rep->members, rep->n_members, sizeof(*rep->members),
+		      cmp_member);
+	rep->viable = rep->n_blocking == 0;
+	*ret = rep;
+	return 0;
+}
+
+ASSIGN_EXPORT struct assign_host_group_report *
+assign_host_group_report_free(struct assign_host_group_report *report)
+{
+	if (report) {
+		free(report->members);
+		free(report);
+	}
+	return NULL;
+}
+
+ASSIGN_EXPORT int assign_host_check_device(struct assign_ctx *ctx,
+					   const char *address)
+{
+	struct assign_host_group_report *rep = NULL;
+	char addr[ASSIGN_PCI_ADDR_LEN], drv[ASSIGN_HOST_NAME_LEN], path[128];
+	int r, group;
+
+	if (!ctx)
+		return -EINVAL;
+	r = host_canon_addr(ctx, address, addr);
+	if (r < 0)
+		return r;
+	snprintf(path, sizeof(path), "bus/pci/devices/%s", addr);
+	if (sysfs_exists(ctx, path) < 0)
+		return set_error(ctx, -ENODEV,
+				 "no PCI device %s; list the devices with "
+				 "lspci -D or assign-host list",
+				 addr);
+	group = pci_dev_group(ctx, addr);
+	if (group < 0)
+		return set_error(ctx, -ENOENT,
+				 "%s has no IOMMU group: the IOMMU is off or "
+				 "missing; boot with intel_iommu=on or "
+				 "amd_iommu=on",
+				 addr);
+	r = pci_dev_driver(ctx, addr, drv, sizeof(drv));
+	if (r < 0)
+		return set_error(ctx, r, "cannot read the driver of %s: %s",
+				 addr, strerror(-r));
+	if (!host_driver_is_vfio(drv)) {
+		if (!drv[0])
+			return set_error(ctx, -ENODEV,
+					 "%s has no driver; bind it to "
+					 "vfio-pci: assign-host bind %s",
+					 addr, addr);
+		return set_error(ctx, -ENODEV,
+				 "%s is bound to %s, not vfio-pci; bind it: "
+				 "assign-host bind %s",
+				 addr, drv, addr);
+	}
+	r = assign_host_group_report(ctx, group, &rep);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < rep->n_members; i++) {
+		const struct assign_host_member *m = &rep->members[i];
+
+		if (!m->blocks)
+			continue;
+		r = set_error(ctx, -EBUSY,
+			      "group %d is not viable: %s is bound to %s; %s",
+			      group, m->address, m->driver,
+			      m->action == ASSIGN_HOST_ACTION_UNBIND
+				      ? "unbind it (assign-host unbind)"
+				      : "bind it to vfio-pci or unbind it "
+					"(assign-host bind/unbind)");
+		break;
+	}
+	assign_host_group_report_free(rep);
+	return r < 0 ? r : 0;
+}
