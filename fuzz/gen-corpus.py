@@ -1,0 +1,125 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""Write the hand-made seed inputs of fuzz/corpus/<target>/.
+
+The seeds are small, valid, real-looking inputs (what a kernel, a device
+or a user would really hand the library), so the fuzzers start from deep
+inside the formats instead of rediscovering them. Run from anywhere; the
+files are committed, so this only needs re-running when a format changes.
+Each target's input layout is described at the top of fuzz/<target>.c.
+"""
+import os
+import struct
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def put(target, name, data):
+    d = os.path.join(HERE, "corpus", target)
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, name), "wb") as f:
+        f.write(data)
+
+
+def le(fmt, *v):
+    return struct.pack("<" + fmt, *v)
+
+
+# --- VFIO info buffers, laid out as the kernel lays them out ---------------
+
+def cap_hdr(cid, ver, nxt):
+    return le("HHI", cid, ver, nxt)
+
+
+def region_info(index, size, flags, sparse=(), msix_mappable=False,
+                rtype=None, offset=None):
+    """struct vfio_region_info (32 bytes) + capability chain."""
+    caps = []
+    if sparse:
+        body = le("II", len(sparse), 0)
+        for off, sz in sparse:
+            body += le("QQ", off, sz)
+        caps.append((1, 1, body))           # VFIO_REGION_INFO_CAP_SPARSE_MMAP
+    if rtype is not None:
+        caps.append((2, 1, le("II", *rtype)))  # VFIO_REGION_INFO_CAP_TYPE
+    if msix_mappable:
+        caps.append((3, 1, b""))            # VFIO_REGION_INFO_CAP_MSIX_MAPPABLE
+    chain, off = b"", 32
+    for i, (cid, ver, body) in enumerate(caps):
+        nxt = off + 8 + len(body) if i + 1 < len(caps) else 0
+        chain += cap_hdr(cid, ver, nxt) + body
+        off += 8 + len(body)
+    if caps:
+        flags |= 1 << 3                     # VFIO_REGION_INFO_FLAG_CAPS
+    if offset is None:
+        offset = index << 40                # vfio-pci's fd offset scheme
+    argsz = 32 + len(chain)
+    return le("IIIIQQ", argsz, flags, index, 32 if caps else 0, size,
+              offset) + chain
+
+
+def iommu_info(pgsizes, ranges, dma_avail=None, migration=False):
+    """struct vfio_iommu_type1_info (24 bytes) + capability chain."""
+    caps = []
+    body = le("II", len(ranges), 0)
+    for s, e in ranges:
+        body += le("QQ", s, e)
+    caps.append((1, 1, body))               # CAP_IOVA_RANGE
+    if migration:                           # CAP_MIGRATION
+        caps.append((2, 1, le("IIQQ", 1, 0, pgsizes, 1 << 30)))
+    if dma_avail is not None:               # CAP_DMA_AVAIL
+        caps.append((3, 1, le("II", dma_avail, 0)))
+    chain, off = b"", 24
+    for i, (cid, ver, body) in enumerate(caps):
+        nxt = off + 8 + len(body) if i + 1 < len(caps) else 0
+        chain += cap_hdr(cid, ver, nxt) + body
+        off += 8 + len(body)
+    return le("IIQII", 24 + len(chain), 3, pgsizes, 24, 0) + chain
+
+
+RW, MMAP = 0x3, 0x4
+PG = 4096 | (1 << 21) | (1 << 30)
+X86 = [(0, 0xfedfffff), (0xfef00000, (1 << 48) - 1)]
+
+nic_bar0 = region_info(0, 0x20000, RW | MMAP,
+                       sparse=[(0, 0x2000), (0x3000, 0x1d000)])
+nvme_bar0 = region_info(0, 0x4000, RW | MMAP, msix_mappable=True)
+igd_opregion = region_info(9, 0x2000, 0x1, rtype=(0x80008086, 3))
+config = region_info(7, 4096, RW)
+type1 = iommu_info(PG, X86, dma_avail=65535, migration=True)
+
+
+def caps_seed(minsz, first, cid, cap_size, buf):
+    return le("BIHB", minsz, first, cid, cap_size) + buf
+
+
+put("fuzz-vfio-caps", "region-nic-sparse",
+    caps_seed(32, 32, 1, 16 + 2 * 16, nic_bar0))
+put("fuzz-vfio-caps", "region-nvme-msix-mappable",
+    caps_seed(32, 32, 3, 8, nvme_bar0))
+put("fuzz-vfio-caps", "region-igd-type", caps_seed(32, 32, 2, 16, igd_opregion))
+put("fuzz-vfio-caps", "iommu-type1-info", caps_seed(24, 24, 3, 12, type1))
+put("fuzz-vfio-caps", "no-caps", caps_seed(32, 0, 1, 16, config))
+# A loop: the second cap points back at the first.
+loop = bytearray(nic_bar0) + bytearray(8)
+struct.pack_into("<I", loop, 32 + 4, 32 + 48)
+struct.pack_into("<HHI", loop, 80, 3, 1, 32)
+put("fuzz-vfio-caps", "loop", caps_seed(32, 32, 2, 8, bytes(loop[:88])))
+
+# --- PCI addresses ------------------------------------------------------------
+for i, s in enumerate(["0000:00:03.0", "00:1f.3", "ffff:ff:1f.7",
+                       "0000:3B:00.1", "10000:00:00.0", "00:20.0"]):
+    put("fuzz-pci-addr", "addr-%d" % i, b"\0" + s.encode())
+put("fuzz-pci-addr", "raw-struct", b"\x01" + le("HBBB", 0x1234, 0x56, 0x1f, 7))
+
+# --- reserved_regions -------------------------------------------------------
+put("fuzz-reserved-regions", "x86-msi",
+    b"0x00000000fee00000 0x00000000feefffff msi\n")
+put("fuzz-reserved-regions", "x86-rmrr",
+    b"0x000000007b800000 0x000000007fffffff direct\n"
+    b"0x00000000fee00000 0x00000000feefffff msi\n")
+put("fuzz-reserved-regions", "arm-smmu",
+    b"0x0000000008000000 0x00000000080fffff msi\n"
+    b"0x0000000040000000 0x000000004fffffff reserved\n"
+    b"0x00000000000a0000 0x00000000000bffff direct-relaxable\n")
+put("fuzz-reserved-regions", "empty", b"")

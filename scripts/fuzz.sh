@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# Build the libFuzzer targets of fuzz/ with clang and run each one for a
+# while, starting from its seed corpus in fuzz/corpus/<target>/.
+#
+# Usage: scripts/fuzz.sh [--ci] [-t SECONDS] [TARGET...]
+#   --ci          30 seconds per target (what .ci/run uses)
+#   -t SECONDS    seconds per target (default 60)
+#   TARGET        run only these (e.g. fuzz-vfio-caps); default: all built
+# Environment: FUZZ_BUILDDIR (default build-fuzz), FUZZ_OUT (default
+# $FUZZ_BUILDDIR/fuzz-out: working corpora, logs and crash artifacts).
+#
+# Fails (exit 1) when any target crashes, hits a sanitizer report
+# (ASan, UBSan, LeakSanitizer), times out on one input or runs out of
+# memory. Installs nothing: scripts/deps.sh installs clang,
+# libclang-rt-14-dev and llvm.
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+cd "$here"
+
+secs=60
+targets=()
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--ci) secs=30 ;;
+	-t) secs=$2; shift ;;
+	-h | --help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-*) echo "fuzz.sh: unknown option $1" >&2; exit 2 ;;
+	*) targets+=("$1") ;;
+	esac
+	shift
+done
+
+if ! command -v clang >/dev/null; then
+	echo "fuzz.sh: clang not found; run scripts/deps.sh (as root) first" >&2
+	exit 1
+fi
+
+builddir=${FUZZ_BUILDDIR:-build-fuzz}
+out=${FUZZ_OUT:-$builddir/fuzz-out}
+if [ -f "$builddir/build.ninja" ]; then
+	meson configure "$builddir" -Dfuzz=true >/dev/null
+else
+	CC=clang meson setup "$builddir" -Dfuzz=true -Db_lundef=false \
+		>/dev/null
+fi
+# Only the fuzz targets (and the library they instrument) are needed.
+ninja -C "$builddir" all-fuzz-targets >/dev/null 2>"$builddir/fuzz-build.log" || {
+	cat "$builddir/fuzz-build.log" >&2
+	echo "fuzz.sh: build failed" >&2
+	exit 1
+}
+
+if [ ${#targets[@]} -eq 0 ]; then
+	for exe in "$builddir"/fuzz/fuzz-*; do
+		[ -f "$exe" ] && [ -x "$exe" ] && targets+=("$(basename "$exe")")
+	done
+fi
+if [ ${#targets[@]} -eq 0 ]; then
+	echo "fuzz.sh: no fuzz targets built" >&2
+	exit 1
+fi
+
+# Sanitizers: every report is fatal, leaks included.
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:strict_string_checks=1:detect_stack_use_after_return=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
+export ASSIGN_LOG=${ASSIGN_LOG:-0}
+
+mkdir -p "$out"
+pass=0
+fail=0
+failed=()
+for t in "${targets[@]}"; do
+	exe=$builddir/fuzz/$t
+	if [ ! -x "$exe" ]; then
+		echo "fuzz: $t: no such target" >&2
+		fail=$((fail + 1)); failed+=("$t")
+		continue
+	fi
+	work=$out/corpus/$t
+	art=$out/artifacts/$t
+	log=$out/$t.log
+	mkdir -p "$work" "$art"
+	seeds=()
+	[ -d "fuzz/corpus/$t" ] && seeds+=("fuzz/corpus/$t")
+	dict=()
+	[ -f "fuzz/$t.dict" ] && dict+=("-dict=fuzz/$t.dict")
+	# New inputs go to $work (first directory); the seeds stay untouched.
+	rc=0
+	"$exe" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
+		-print_final_stats=1 -artifact_prefix="$art/" "${dict[@]}" \
+		"$work" "${seeds[@]}" >"$log" 2>&1 || rc=$?
+	runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
+	eps=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
+	cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | cut -d' ' -f2)
+	ft=$(grep -o 'ft: [0-9]*' "$log" | tail -1 | cut -d' ' -f2)
+	ncorp=$(find "$work" -type f | wc -l)
+	bad=0
+	[ "$rc" -ne 0 ] && bad=1
+	grep -qE 'ERROR: (AddressSanitizer|LeakSanitizer|libFuzzer)|runtime error:|invariant failed' "$log" && bad=1
+	if [ "$bad" = 0 ]; then
+		pass=$((pass + 1))
+		status=PASS
+	else
+		fail=$((fail + 1)); failed+=("$t")
+		status=FAIL
+	fi
+	printf 'fuzz: %-4s %-28s %4ss runs=%s exec/s=%s cov=%s ft=%s corpus=%s\n' \
+		"$status" "$t" "$secs" "${runs:-?}" "${eps:-?}" "${cov:-?}" \
+		"${ft:-?}" "$ncorp"
+	if [ "$status" = FAIL ]; then
+		grep -E 'ERROR:|runtime error:|invariant failed|SUMMARY:|Test unit written' "$log" | head -8 | sed 's/^/    /' >&2
+		echo "    full log: $log; reproduce: $exe $art/<crash-file>" >&2
+	fi
+done
+echo "fuzz: $pass passed, $fail failed${failed:+ (${failed[*]})}"
+[ "$fail" -eq 0 ]
