@@ -135,8 +135,16 @@ if [ "${LAB_BIND:-1}" = 1 ]; then
 		eval g=\${${var}_GROUP:-}
 		[ -n "$g" ] || continue
 		i=0
-		while [ ! -e "/dev/vfio/$g" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
-		[ -e "/dev/vfio/$g" ] || echo "LAB-INIT error: /dev/vfio/$g for $var did not appear"
+		while [ ! -e "/dev/vfio/$g" ] && [ ! -e "/dev/vfio/noiommu-$g" ] && [ $i -lt 50 ]; do
+			sleep 0.1; i=$((i + 1))
+		done
+		if [ -e "/dev/vfio/$g" ]; then
+			setenv "${var}_GROUP_DEV" "/dev/vfio/$g"
+		elif [ -e "/dev/vfio/noiommu-$g" ]; then
+			setenv "${var}_GROUP_DEV" "/dev/vfio/noiommu-$g"
+		else
+			echo "LAB-INIT error: /dev/vfio/$g for $var did not appear"
+		fi
 	done
 fi
 

@@ -31,8 +31,9 @@
 #   --qemu-arg ARG       extra QEMU argument (repeatable)
 #   --append ARGS        extra kernel command line
 #   --no-bind            leave the devices on their host drivers
-#   --no-iommu           no emulated IOMMU (for VFIO no-IOMMU mode; combine
-#                        with --append vfio.enable_unsafe_noiommu_mode=1)
+#   --no-iommu           no emulated IOMMU; switches on VFIO's unsafe
+#                        no-IOMMU mode (needs a kernel with VFIO_NOIOMMU:
+#                        --kernel own); groups are /dev/vfio/noiommu-N
 #   --quiet              do not echo the console to stdout
 #
 # Inside the guest, /lab/env holds LAB_E1000E_0, LAB_E1000E_1, LAB_EDU,
@@ -255,6 +256,11 @@ fi
 cmdline="console=ttyS0 panic=-1 quiet loglevel=1"
 if [ "$iommu" = 1 ]; then
 	cmdline="$cmdline intel_iommu=on iommu=nopt"
+else
+	# No IOMMU: VFIO only binds with its unsafe no-IOMMU mode switched on
+	# (built-in vfio reads it from the command line, the module from
+	# modules.order).
+	cmdline="$cmdline vfio.enable_unsafe_noiommu_mode=1"
 fi
 cmdline="$cmdline$append"
 
@@ -264,12 +270,12 @@ qemu=(qemu-system-x86_64
 )
 [ "$iommu" = 1 ] && qemu+=(-device intel-iommu,intremap=on,caching-mode=on)
 qemu+=(
-	-netdev user,id=n0 -device e1000e,netdev=n0
-	-netdev user,id=n1 -device e1000e,netdev=n1
+	-netdev user,id=n0 -device e1000e,netdev=n0,romfile=
+	-netdev user,id=n1 -device e1000e,netdev=n1,romfile=
 	-device edu
 	-device pci-bridge,id=labbr,chassis_nr=1,addr=0x10
 	-device edu,bus=labbr,addr=1
-	-netdev user,id=n2 -device e1000e,netdev=n2,bus=labbr,addr=2
+	-netdev user,id=n2 -device e1000e,netdev=n2,bus=labbr,addr=2,romfile=
 	-drive "if=none,id=nvm0,format=raw,snapshot=on,file=$nvme_img"
 	-device nvme,serial=libassign0,drive=nvm0
 	-kernel "$kdir/vmlinuz" -initrd "$initrd" -append "$cmdline"
