@@ -56,15 +56,14 @@ bool host_driver_managed_dma(const char *driver)
 	return false;
 }
 
-int host_netdevs(struct assign_ctx *ctx, const char *addr, char names[][16],
-		 unsigned max, unsigned *n)
+static int netdevs_in(struct assign_ctx *ctx, const char *dir,
+		      char names[][16], unsigned max, unsigned *n)
 {
-	char path[128], **ents = NULL;
+	char path[192], **ents = NULL;
 	size_t cnt = 0;
 	int r;
 
-	*n = 0;
-	snprintf(path, sizeof(path), "bus/pci/devices/%s/net", addr);
+	snprintf(path, sizeof(path), "%s/net", dir);
 	r = sysfs_list(ctx, path, &ents, &cnt);
 	if (r == -ENOENT || r == -ENOTDIR)
 		return 0;
@@ -77,6 +76,31 @@ int host_netdevs(struct assign_ctx *ctx, const char *addr, char names[][16],
 	}
 	strv_free(ents, cnt);
 	return 0;
+}
+
+int host_netdevs(struct assign_ctx *ctx, const char *addr, char names[][16],
+		 unsigned max, unsigned *n)
+{
+	char dir[96], sub[160], **ents = NULL;
+	size_t cnt = 0;
+	int r;
+
+	*n = 0;
+	snprintf(dir, sizeof(dir), "bus/pci/devices/%s", addr);
+	r = netdevs_in(ctx, dir, names, max, n);
+	if (r < 0)
+		return r;
+	/* virtio-pci puts the interface one level down (virtioN/net). */
+	if (sysfs_list(ctx, dir, &ents, &cnt) < 0)
+		return 0;
+	for (size_t i = 0; i < cnt && r >= 0; i++) {
+		if (strncmp(ents[i], "virtio", 6))
+			continue;
+		snprintf(sub, sizeof(sub), "%s/%s", dir, ents[i]);
+		r = netdevs_in(ctx, sub, names, max, n);
+	}
+	strv_free(ents, cnt);
+	return r;
 }
 
 static int read_hex(struct assign_ctx *ctx, const char *addr, const char *attr,

@@ -195,7 +195,7 @@ static int check_ifname(struct assign_ctx *ctx, struct nl_sock *sk,
 	}
 	return set_error(ctx, -EBUSY,
 			 "%s of %s is up with %s; take it down with 'ip link "
-			 "set %s down' or force",
+			 "set %s down' or force it (assign-host bind --force)",
 			 ifname, addr, what, ifname);
 }
 
