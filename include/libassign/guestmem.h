@@ -332,10 +332,10 @@ int assign_guestmem_guest_unmap(struct assign_guestmem *gm, uint64_t iova,
 				uint64_t size);
 
 /**
- * struct assign_guestmem_mapping - one guest IOMMU mapping as shadowed
+ * struct assign_guestmem_mapping - one host DMA mapping made by a guestmem
  * @iova: first IOVA of the host mapping
  * @size: its length
- * @gpa: guest physical address at @iova
+ * @gpa: guest physical address at @iova (= @iova under map-all)
  * @vaddr: host address at @iova
  * @perms: ASSIGN_DMA_* permissions
  */
@@ -348,17 +348,20 @@ struct assign_guestmem_mapping {
 };
 
 /**
- * assign_guestmem_guest_lookup() - find the guest mapping holding an IOVA
+ * assign_guestmem_lookup() - find the host mapping holding an IOVA
  * @gm: the object
  * @iova: any address
  * @mapping: where to store the host mapping containing @iova
  *
- * O(log n) in the number of mappings.
+ * Under map-all it finds the chunk of guest RAM at @iova; under the
+ * guest-IOMMU policy the shadow of the guest's mapping. O(log n) in the
+ * number of mappings.
  *
- * Return: 0; -ENOENT when @iova is not mapped by the guest.
+ * Return: 0; -ENOENT when this object has nothing mapped at @iova;
+ * -EINVAL for NULL arguments.
  */
-int assign_guestmem_guest_lookup(struct assign_guestmem *gm, uint64_t iova,
-				 struct assign_guestmem_mapping *mapping);
+int assign_guestmem_lookup(struct assign_guestmem *gm, uint64_t iova,
+			   struct assign_guestmem_mapping *mapping);
 
 /**
  * struct assign_guestmem_stats - counters of a guest memory object

@@ -1959,9 +1959,9 @@ ASSIGN_EXPORT int assign_guestmem_guest_unmap(struct assign_guestmem *gm,
 	return r;
 }
 
-ASSIGN_EXPORT int
-assign_guestmem_guest_lookup(struct assign_guestmem *gm, uint64_t iova,
-			     struct assign_guestmem_mapping *mapping)
+ASSIGN_EXPORT int assign_guestmem_lookup(struct assign_guestmem *gm,
+					 uint64_t iova,
+					 struct assign_guestmem_mapping *mapping)
 {
 	struct gm_map *m;
 	int r = 0;
@@ -1969,9 +1969,7 @@ assign_guestmem_guest_lookup(struct assign_guestmem *gm, uint64_t iova,
 	if (!gm || !mapping)
 		return -EINVAL;
 	pthread_mutex_lock(&gm->lock);
-	m = gm->policy == ASSIGN_GUESTMEM_GUEST_IOMMU
-		    ? to_map(iova_tree_find(&gm->maps, iova))
-		    : NULL;
+	m = to_map(iova_tree_find(&gm->maps, iova));
 	if (m)
 		*mapping = (struct assign_guestmem_mapping){
 			.iova = m->node.start,
