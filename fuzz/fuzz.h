@@ -29,6 +29,13 @@ int LLVMFuzzerInitialize(int *argc, char ***argv);
 		}                                                              \
 	} while (0)
 
+#ifndef MIN
+#define MIN(a, b) ((a) < (b) ? (a) : (b))
+#endif
+#ifndef MAX
+#define MAX(a, b) ((a) > (b) ? (a) : (b))
+#endif
+
 struct fuzz_in {
 	const uint8_t *p;
 	size_t left;

@@ -123,3 +123,90 @@ put("fuzz-reserved-regions", "arm-smmu",
     b"0x0000000040000000 0x000000004fffffff reserved\n"
     b"0x00000000000a0000 0x00000000000bffff direct-relaxable\n")
 put("fuzz-reserved-regions", "empty", b"")
+
+# --- PCI config spaces ------------------------------------------------------
+
+def cfg_space(vendor, device, cls, bars, caps, ext=(), size=4096, hdr=0):
+    """caps: [(offset, id, body bytes)] chained in the order given;
+    ext: [(offset, id, version, body)] chained likewise."""
+    c = bytearray(size)
+    struct.pack_into("<HHHH", c, 0, vendor, device, 0x0406, 0x0010)
+    struct.pack_into("<I", c, 8, (cls << 8) | 0x01)
+    c[0x0e] = hdr
+    for i, b in enumerate(bars):
+        struct.pack_into("<I", c, 0x10 + 4 * i, b)
+    struct.pack_into("<HH", c, 0x2c, vendor, 0x0001)
+    c[0x3c], c[0x3d] = 11, 1
+    c[0x34] = caps[0][0] if caps else 0
+    for i, (off, cid, body) in enumerate(caps):
+        nxt = caps[i + 1][0] if i + 1 < len(caps) else 0
+        c[off], c[off + 1] = cid, nxt
+        c[off + 2:off + 2 + len(body)] = body
+    for i, (off, cid, ver, body) in enumerate(ext):
+        nxt = ext[i + 1][0] if i + 1 < len(ext) else 0
+        struct.pack_into("<I", c, off, cid | (ver << 16) | (nxt << 20))
+        c[off + 4:off + 4 + len(body)] = body
+    return bytes(c)
+
+
+PM = le("HH", 0x0003, 0x0008)
+PCIE = le("H", 0x0002) + bytes(58)  # endpoint, v2
+
+
+def msi(vec_log2, addr64=True, mask=False):
+    ctl = (vec_log2 << 1) | (0x80 if addr64 else 0) | (0x100 if mask else 0)
+    return le("H", ctl) + bytes(20)
+
+
+def msix(n, tbir, toff, pbir, poff):
+    return le("HII", n - 1, toff | tbir, poff | pbir)
+
+
+AER = bytes(0x44)
+DSN = le("II", 0x12345678, 0x9abcdef0)
+
+e1000e = cfg_space(0x8086, 0x10d3, 0x020000,
+                   [0xfebc0000, 0xfeba0000, 0xc001, 0xfebe0000, 0, 0],
+                   [(0xc8, 0x01, PM), (0xd0, 0x05, msi(0)),
+                    (0xe0, 0x10, PCIE), (0xa0, 0x11, msix(5, 3, 0, 3, 0x2000))],
+                   [(0x100, 0x0001, 1, AER), (0x140, 0x0003, 1, DSN)])
+e1000e_sizes = [0x20000, 0x20000, 0x20, 0x4000, 0, 0]
+
+nvme = cfg_space(0x1b36, 0x0010, 0x010802,
+                 [0xfebf0004, 0, 0, 0, 0, 0],
+                 [(0x40, 0x11, msix(65, 0, 0x2000, 0, 0x3000)),
+                  (0x80, 0x01, PM), (0x60, 0x10, PCIE)],
+                 [(0x100, 0x0001, 2, AER)])
+nvme_sizes = [0x4000, 0, 0, 0, 0, 0]
+
+# virtio-net-like: 64-bit prefetchable BAR4 (+5), MSI with per-vector mask.
+virtio = cfg_space(0x1af4, 0x1041, 0x020000,
+                   [0, 0xfeb00000, 0, 0, 0xfe00000c, 0],
+                   [(0x98, 0x11, msix(3, 1, 0, 1, 0x800)),
+                    (0x84, 0x05, msi(2, True, True)),
+                    (0x40, 0x10, PCIE)], size=256)
+virtio_sizes = [0, 0x1000, 0, 0, 0x4000, 0]
+
+
+def pci_seed(sizes, cap_id, ext_id, cfg):
+    return le("QQQQQQ", *sizes) + le("BH", cap_id, ext_id) + cfg
+
+
+put("fuzz-pci-config", "e1000e", pci_seed(e1000e_sizes, 0x11, 0x3, e1000e))
+put("fuzz-pci-config", "nvme", pci_seed(nvme_sizes, 0x10, 0x1, nvme))
+put("fuzz-pci-config", "virtio-256",
+    pci_seed(virtio_sizes, 0x05, 0x1, virtio))
+# Known-bad shapes: a looping standard list, a 64-bit BAR in slot 5, MSI-X
+# BIR 7, a list pointer into the header.
+bad = bytearray(e1000e[:256])
+bad[0xa1] = 0xc8
+put("fuzz-pci-config", "std-loop", pci_seed(e1000e_sizes, 0x99, 0, bytes(bad)))
+bad = bytearray(e1000e[:256])
+struct.pack_into("<I", bad, 0x24, 0xfe000004)
+put("fuzz-pci-config", "bar5-mem64", pci_seed(e1000e_sizes, 0, 0, bytes(bad)))
+bad = bytearray(e1000e[:256])
+struct.pack_into("<I", bad, 0xa4, 7)
+put("fuzz-pci-config", "msix-bir7", pci_seed(e1000e_sizes, 0x11, 0, bytes(bad)))
+bad = bytearray(e1000e)
+struct.pack_into("<I", bad, 0x140, 0x0003 | (1 << 16) | (0x100 << 20))
+put("fuzz-pci-config", "ext-loop", pci_seed(e1000e_sizes, 0, 0x99, bytes(bad)))
