@@ -73,7 +73,7 @@ void vmm_info(const char *fmt, ...)
 	va_end(ap);
 }
 
-static double elapsed(void)
+double vmm_elapsed(void)
 {
 	struct timespec t;
 	clock_gettime(CLOCK_MONOTONIC, &t);
@@ -250,7 +250,7 @@ int vm_msi_route_set(struct vm *vm, uint32_t gsi, uint64_t addr,
 void vm_request_stop(struct vm *vm, int code, const char *why)
 {
 	if (__sync_bool_compare_and_swap(&vm->exit_code, -1, code))
-		vmm_info("%s after %.3f s", why, elapsed());
+		vmm_info("%s after %.3f s", why, vmm_elapsed());
 	uint64_t one = 1;
 	ssize_t n = write(vm->stop_fd, &one, sizeof one);
 	(void)n;
@@ -310,8 +310,34 @@ static void dump_regs(struct vcpu *cpu)
 			s.cr3, s.cr4, s.efer);
 }
 
+/* exit statistics, printed with --verbose: every exit is a wake-up of
+ * the VMM, the thing a device model wants to keep at zero in steady state */
+static unsigned long stat_exits, stat_mmio, stat_port[65536];
+
+static void print_stats(void)
+{
+	unsigned long io = 0;
+	for (int p = 0; p < 65536; p++)
+		io += stat_port[p];
+	vmm_info("exits to the VMM: %lu (port I/O %lu, MMIO %lu)",
+		 stat_exits, io, stat_mmio);
+	for (int k = 0; k < 4; k++) {      /* the busiest ports */
+		int best = -1;
+		for (int p = 0; p < 65536; p++)
+			if (stat_port[p] && (best < 0 ||
+					     stat_port[p] > stat_port[best]))
+				best = p;
+		if (best < 0)
+			break;
+		vmm_info("  port %#06x: %lu", best, stat_port[best]);
+		stat_port[best] = 0;
+	}
+}
+
 static void handle_io(struct kvm_run *run)
 {
+	__atomic_fetch_add(&stat_port[run->io.port], run->io.count,
+			   __ATOMIC_RELAXED);
 	uint8_t *p = (uint8_t *)run + run->io.data_offset;
 	bool w = run->io.direction == KVM_EXIT_IO_OUT;
 	for (uint32_t i = 0; i < run->io.count; i++) {
@@ -340,11 +366,13 @@ static void *vcpu_thread(void *arg)
 			vm_request_stop(vm, 1, "KVM_RUN failed");
 			break;
 		}
+		__atomic_fetch_add(&stat_exits, 1, __ATOMIC_RELAXED);
 		switch (run->exit_reason) {
 		case KVM_EXIT_IO:
 			handle_io(run);
 			break;
 		case KVM_EXIT_MMIO:
+			__atomic_fetch_add(&stat_mmio, 1, __ATOMIC_RELAXED);
 			io_dispatch(IO_MMIO, run->mmio.phys_addr,
 				    run->mmio.data, run->mmio.len,
 				    run->mmio.is_write);
@@ -404,7 +432,7 @@ static void usage(FILE *f)
 "  -k, --kernel BZIMAGE   64-bit Linux bzImage (boot protocol >= 2.12)\n"
 "  -i, --initrd FILE      initramfs (cpio, optionally compressed)\n"
 "  -a, --append CMDLINE   kernel command line\n"
-"                         (default \"console=ttyS0 acpi=off panic=-1\")\n"
+"                         (default \"console=ttyS0 acpi=off panic=-1 pci=noearly\")\n"
 "  -m, --mem SIZE         guest RAM, with suffix K, M or G (default 256M)\n"
 "  -c, --cpus N           number of vCPUs, 1-%d (default 1)\n"
 "  -d, --device ADDRESS   assign a host PCI device (e.g. 0000:00:03.0);\n"
@@ -628,7 +656,7 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct boot_config boot = {
-		.cmdline = "console=ttyS0 acpi=off panic=-1",
+		.cmdline = "console=ttyS0 acpi=off panic=-1 pci=noearly",
 	};
 	const char *devices[MAX_DEVICES];
 	int ndevices = 0;
@@ -738,7 +766,7 @@ int main(int argc, char **argv)
 		goto out_devices;
 	}
 	vmm_info("VM ready after %.3f s: %llu MiB, %d vCPU(s), %d device(s)",
-		 elapsed(), (unsigned long long)(mem >> 20), vm.ncpus,
+		 vmm_elapsed(), (unsigned long long)(mem >> 20), vm.ncpus,
 		 nassigned);
 
 	tty_make_raw();
@@ -765,7 +793,9 @@ int main(int argc, char **argv)
 	tty_restore();
 	for (int i = 0; vmm_verbose && i < started; i++)
 		dump_regs(&vm.cpus[i]);
-	vmm_info("VM stopped after %.3f s, exit code %d", elapsed(), code);
+	if (vmm_verbose)
+		print_stats();
+	vmm_info("VM stopped after %.3f s, exit code %d", vmm_elapsed(), code);
 
 out_devices:
 	for (int i = nassigned - 1; i >= 0; i--)

@@ -46,7 +46,8 @@ static struct {
 	pthread_mutex_t lock;
 	struct vm *vm;
 	uint8_t ier, lcr, mcr, scr, dll, dlm, fcr;
-	bool thri_pending;      /* "THR empty" event not yet seen via IIR */
+	bool thri_pending;
+	bool seen_output;      /* "THR empty" event not yet seen via IIR */
 	int irq_level;
 	uint8_t rx[RX_RING];
 	unsigned rx_head, rx_tail;   /* head: next to read, tail: next free */
@@ -102,6 +103,11 @@ static void serial_io(void *opaque, uint64_t off, void *data, unsigned len,
 			} else {
 				ssize_t n = write(STDOUT_FILENO, &v, 1);
 				(void)n;
+				if (!u.seen_output) {
+					u.seen_output = true;
+					vmm_info("first console output after "
+						 "%.3f s", vmm_elapsed());
+				}
 				u.thri_pending = true;
 			}
 			break;

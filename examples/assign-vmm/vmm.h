@@ -158,5 +158,7 @@ void assign_global_cleanup(void);
 void vmm_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void vmm_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 extern int vmm_verbose;
+/* seconds since the VMM started */
+double vmm_elapsed(void);
 
 #endif
