@@ -1,0 +1,1194 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Host preparation against a fake sysfs tree in a temporary directory.
+ *
+ * The tree has the shape of the real one (bus/pci/devices/ADDR links to
+ * devices/pci0000:00/ADDR, driver and iommu_group links, kernel/
+ * iommu_groups/N/devices, drivers with bind/unbind, drivers_probe). A thin
+ * wrapper around the real syscall ops plays the kernel's part for the
+ * binding files: unbind drops the driver link, drivers_probe honours
+ * driver_override, bind checks the match, vfio-pci makes dev/vfio/N, and a
+ * network driver's interface disappears while it is unbound.
+ *
+ * The netdev guard and the VF netlink path run for real in a private
+ * network namespace (veth), skipped when the test cannot create one.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <sched.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "internal.h"
+#include <libassign/host.h>
+
+/* ---- the fake tree ---------------------------------------------------- */
+
+struct fake {
+	char root[128];
+	char dev[256];
+	char state[256];
+	int rootfd;
+	struct assign_ctx *ctx;
+	struct {
+		int fd;
+		char path[256];
+	} files[32];
+	/* driver a device gets from drivers_probe without an override */
+	struct {
+		char addr[16];
+		char driver[32];
+		int group;
+	} devs[16];
+	size_t ndevs;
+	bool vfio_refuses; /* vfio-pci probe fails */
+	bool no_vfio_node; /* vfio-pci binds but no /dev/vfio/N appears */
+	unsigned probes, unbinds, binds;
+};
+
+static struct fake *g_fake; /* for the ops wrapper */
+
+static void wfile(struct fake *f, const char *rel, const char *content)
+{
+	char p[PATH_MAX];
+	FILE *fp;
+
+	snprintf(p, sizeof(p), "%s/%s", f->root, rel);
+	fp = fopen(p, "w");
+	assert_non_null(fp);
+	fputs(content, fp);
+	fclose(fp);
+}
+
+static void rfile(struct fake *f, const char *rel, char *buf, size_t size)
+{
+	char p[PATH_MAX];
+	FILE *fp;
+	size_t n;
+
+	snprintf(p, sizeof(p), "%s/%s", f->root, rel);
+	fp = fopen(p, "r");
+	assert_non_null(fp);
+	n = fread(buf, 1, size - 1, fp);
+	buf[n] = '\0';
+	fclose(fp);
+	while (n && buf[n - 1] == '\n')
+		buf[--n] = '\0';
+}
+
+static void mkdirs(struct fake *f, const char *rel)
+{
+	char p[PATH_MAX], *s;
+
+	snprintf(p, sizeof(p), "%s/%s", f->root, rel);
+	for (s = p + strlen(f->root) + 1; *s; s++) {
+		if (*s == '/') {
+			*s = '\0';
+			mkdir(p, 0755);
+			*s = '/';
+		}
+	}
+	mkdir(p, 0755);
+}
+
+static void link_abs(struct fake *f, const char *target_rel, const char *rel)
+{
+	char t[PATH_MAX], p[PATH_MAX];
+
+	snprintf(t, sizeof(t), "%s/%s", f->root, target_rel);
+	snprintf(p, sizeof(p), "%s/%s", f->root, rel);
+	unlink(p);
+	assert_int_equal(symlink(t, p), 0);
+}
+
+static bool exists(struct fake *f, const char *rel)
+{
+	char p[PATH_MAX];
+	struct stat st;
+
+	snprintf(p, sizeof(p), "%s/%s", f->root, rel);
+	return lstat(p, &st) == 0;
+}
+
+static void fake_driver(struct fake *f, const char *name)
+{
+	char p[256];
+
+	snprintf(p, sizeof(p), "bus/pci/drivers/%s", name);
+	mkdirs(f, p);
+	snprintf(p, sizeof(p), "bus/pci/drivers/%s/bind", name);
+	wfile(f, p, "");
+	snprintf(p, sizeof(p), "bus/pci/drivers/%s/unbind", name);
+	wfile(f, p, "");
+}
+
+static void set_driver_link(struct fake *f, const char *addr, const char *drv)
+{
+	char p[256], t[256];
+
+	snprintf(p, sizeof(p), "devices/pci0000:00/%s/driver", addr);
+	if (!drv) {
+		char abs[PATH_MAX];
+		snprintf(abs, sizeof(abs), "%s/%s", f->root, p);
+		unlink(abs);
+		return;
+	}
+	snprintf(t, sizeof(t), "bus/pci/drivers/%s", drv);
+	link_abs(f, t, p);
+}
+
+/* A device; @group < 0: no IOMMU group; @native: what drivers_probe binds
+ * without an override (NULL: nothing). */
+static void fake_device(struct fake *f, const char *addr, uint32_t vd,
+			uint32_t cls, int group, const char *driver,
+			const char *native)
+{
+	char d[128], p[256], v[32];
+
+	snprintf(d, sizeof(d), "devices/pci0000:00/%s", addr);
+	mkdirs(f, d);
+	snprintf(p, sizeof(p), "%s/vendor", d);
+	snprintf(v, sizeof(v), "0x%04x\n", vd >> 16);
+	wfile(f, p, v);
+	snprintf(p, sizeof(p), "%s/device", d);
+	snprintf(v, sizeof(v), "0x%04x\n", vd & 0xffff);
+	wfile(f, p, v);
+	snprintf(p, sizeof(p), "%s/class", d);
+	snprintf(v, sizeof(v), "0x%06x\n", cls);
+	wfile(f, p, v);
+	snprintf(p, sizeof(p), "%s/subsystem_vendor", d);
+	wfile(f, p, "0x8086\n");
+	snprintf(p, sizeof(p), "%s/subsystem_device", d);
+	wfile(f, p, "0x0000\n");
+	snprintf(p, sizeof(p), "%s/driver_override", d);
+	wfile(f, p, "(null)\n");
+	snprintf(p, sizeof(p), "bus/pci/devices/%s", addr);
+	link_abs(f, d, p);
+	if (group >= 0) {
+		snprintf(p, sizeof(p), "kernel/iommu_groups/%d/devices", group);
+		mkdirs(f, p);
+		snprintf(p, sizeof(p), "kernel/iommu_groups/%d/devices/%s",
+			 group, addr);
+		link_abs(f, d, p);
+		snprintf(v, sizeof(v), "kernel/iommu_groups/%d", group);
+		snprintf(p, sizeof(p), "%s/iommu_group", d);
+		link_abs(f, v, p);
+	}
+	if (driver)
+		set_driver_link(f, addr, driver);
+	assert_true(f->ndevs < 16);
+	snprintf(f->devs[f->ndevs].addr, 16, "%s", addr);
+	snprintf(f->devs[f->ndevs].driver, 32, "%s", native ? native : "");
+	f->devs[f->ndevs].group = group;
+	f->ndevs++;
+	if (driver && !strcmp(driver, "vfio-pci") && group >= 0) {
+		char node[PATH_MAX];
+		snprintf(node, sizeof(node), "%s/vfio/%d", f->dev, group);
+		close(open(node, O_CREAT | O_WRONLY | O_CLOEXEC, 0600));
+	}
+}
+
+static void fake_netdev(struct fake *f, const char *addr, const char *ifname)
+{
+	char p[256];
+
+	snprintf(p, sizeof(p), "devices/pci0000:00/%s/net/%s", addr, ifname);
+	mkdirs(f, p);
+}
+
+static int dev_index(struct fake *f, const char *addr)
+{
+	for (size_t i = 0; i < f->ndevs; i++)
+		if (!strcmp(f->devs[i].addr, addr))
+			return (int)i;
+	return -1;
+}
+
+static void current(struct fake *f, const char *addr, char *buf, size_t size)
+{
+	char p[PATH_MAX], t[PATH_MAX];
+	ssize_t n;
+
+	snprintf(p, sizeof(p), "%s/devices/pci0000:00/%s/driver", f->root,
+		 addr);
+	n = readlink(p, t, sizeof(t) - 1);
+	if (n < 0) {
+		buf[0] = '\0';
+		return;
+	}
+	t[n] = '\0';
+	snprintf(buf, size, "%s", strrchr(t, '/') + 1);
+}
+
+static void override_of(struct fake *f, const char *addr, char *buf,
+			size_t size)
+{
+	char p[256];
+
+	snprintf(p, sizeof(p), "devices/pci0000:00/%s/driver_override", addr);
+	rfile(f, p, buf, size);
+}
+
+/* The kernel's side of attaching @addr to @drv. */
+static void attach(struct fake *f, const char *addr, const char *drv)
+{
+	int i = dev_index(f, addr);
+	char a[PATH_MAX], b[PATH_MAX];
+
+	set_driver_link(f, addr, drv);
+	if (!strcmp(drv, "vfio-pci") && f->devs[i].group >= 0 &&
+	    !f->no_vfio_node) {
+		snprintf(a, sizeof(a), "%s/vfio/%d", f->dev, f->devs[i].group);
+		close(open(a, O_CREAT | O_WRONLY | O_CLOEXEC, 0600));
+	}
+	if (!strcmp(drv, f->devs[i].driver)) {
+		/* The network driver's interface comes back. */
+		snprintf(a, sizeof(a), "%s/devices/pci0000:00/%s/net.hidden",
+			 f->root, addr);
+		snprintf(b, sizeof(b), "%s/devices/pci0000:00/%s/net", f->root,
+			 addr);
+		rename(a, b);
+	}
+}
+
+static void detach(struct fake *f, const char *addr, const char *drv)
+{
+	int i = dev_index(f, addr);
+	char a[PATH_MAX], b[PATH_MAX];
+
+	set_driver_link(f, addr, NULL);
+	if (!strcmp(drv, "vfio-pci") && f->devs[i].group >= 0) {
+		snprintf(a, sizeof(a), "%s/vfio/%d", f->dev, f->devs[i].group);
+		unlink(a);
+	}
+	snprintf(a, sizeof(a), "%s/devices/pci0000:00/%s/net", f->root, addr);
+	snprintf(b, sizeof(b), "%s/devices/pci0000:00/%s/net.hidden", f->root,
+		 addr);
+	rename(a, b);
+}
+
+static int fk_openat(void *data, int dirfd, const char *path, int flags)
+{
+	struct fake *f = g_fake;
+	int fd;
+
+	if ((flags & O_ACCMODE) == O_WRONLY)
+		flags |= O_TRUNC;
+	fd = assign_sys_linux.openat(data, dirfd, path, flags);
+	if (fd >= 0 && (flags & O_ACCMODE) == O_WRONLY) {
+		for (size_t i = 0; i < ARRAY_SIZE(f->files); i++) {
+			if (f->files[i].fd == 0) {
+				f->files[i].fd = fd;
+				snprintf(f->files[i].path,
+					 sizeof(f->files[i].path), "%s", path);
+				break;
+			}
+		}
+	}
+	return fd;
+}
+
+static int fk_close(void *data, int fd)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(g_fake->files); i++)
+		if (g_fake->files[i].fd == fd)
+			g_fake->files[i].fd = 0;
+	return assign_sys_linux.close(data, fd);
+}
+
+static ssize_t fk_pwrite(void *data, int fd, const void *buf, size_t count,
+			 uint64_t offset)
+{
+	struct fake *f = g_fake;
+	const char *path = NULL;
+	char val[128], drv[64], ovr[64], *nl;
+	size_t n = MIN(count, sizeof(val) - 1);
+	ssize_t r;
+	int i;
+
+	for (size_t k = 0; k < ARRAY_SIZE(f->files); k++)
+		if (f->files[k].fd == fd && fd)
+			path = f->files[k].path;
+	memcpy(val, buf, n);
+	val[n] = '\0';
+	if ((nl = strchr(val, '\n')))
+		*nl = '\0';
+	if (!path)
+		return assign_sys_linux.pwrite(data, fd, buf, count, offset);
+
+	if (strstr(path, "/driver_override")) {
+		/* The kernel shows "(null)" when no override is set. */
+		const char *shown = val[0] ? val : "(null)";
+		r = assign_sys_linux.pwrite(data, fd, shown, strlen(shown), 0);
+		return r < 0 ? r : (ssize_t)count;
+	}
+	if (!strcmp(path, "bus/pci/drivers_probe")) {
+		f->probes++;
+		i = dev_index(f, val);
+		if (i < 0)
+			return -ENODEV;
+		current(f, val, drv, sizeof(drv));
+		if (drv[0])
+			return (ssize_t)count;
+		override_of(f, val, ovr, sizeof(ovr));
+		if (strcmp(ovr, "(null)")) {
+			if (!strcmp(ovr, "vfio-pci") && f->vfio_refuses)
+				return (ssize_t)count;
+			char dp[160];
+			snprintf(dp, sizeof(dp), "bus/pci/drivers/%s", ovr);
+			if (exists(f, dp))
+				attach(f, val, ovr);
+		} else if (f->devs[i].driver[0]) {
+			char dp[160];
+			snprintf(dp, sizeof(dp), "bus/pci/drivers/%s",
+				 f->devs[i].driver);
+			if (exists(f, dp))
+				attach(f, val, f->devs[i].driver);
+		}
+		return (ssize_t)count;
+	}
+	if (!strncmp(path, "bus/pci/drivers/", 16)) {
+		char name[64];
+		const char *slash = strchr(path + 16, '/');
+		if (!slash)
+			return -EINVAL;
+		snprintf(name, sizeof(name), "%.*s", (int)(slash - path - 16),
+			 path + 16);
+		i = dev_index(f, val);
+		if (i < 0)
+			return -ENODEV;
+		current(f, val, drv, sizeof(drv));
+		if (!strcmp(slash, "/unbind")) {
+			f->unbinds++;
+			if (strcmp(drv, name))
+				return -ENODEV;
+			detach(f, val, name);
+			return (ssize_t)count;
+		}
+		if (!strcmp(slash, "/bind")) {
+			f->binds++;
+			override_of(f, val, ovr, sizeof(ovr));
+			if (drv[0])
+				return -EBUSY;
+			if (strcmp(ovr, "(null)") ? strcmp(ovr, name)
+						  : strcmp(f->devs[i].driver, name))
+				return -ENODEV;
+			attach(f, val, name);
+			return (ssize_t)count;
+		}
+	}
+	return assign_sys_linux.pwrite(data, fd, buf, count, offset);
+}
+
+static struct assign_sys_ops fake_ops;
+
+static int setup(void **state)
+{
+	struct fake *f = calloc(1, sizeof(*f));
+	char p[PATH_MAX];
+
+	assert_non_null(f);
+	snprintf(f->root, sizeof(f->root), "/tmp/test-host-XXXXXX");
+	assert_non_null(mkdtemp(f->root));
+	snprintf(f->dev, sizeof(f->dev), "%s/dev", f->root);
+	snprintf(f->state, sizeof(f->state), "%s/run/libassign", f->root);
+	snprintf(p, sizeof(p), "%s/vfio", f->dev);
+	mkdir(f->dev, 0755);
+	mkdir(p, 0755);
+	mkdirs(f, "bus/pci/devices");
+	mkdirs(f, "bus/pci/drivers");
+	mkdirs(f, "kernel/iommu_groups");
+	wfile(f, "bus/pci/drivers_probe", "");
+	f->rootfd = open(f->root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	assert_true(f->rootfd >= 0);
+
+	fake_ops = assign_sys_linux;
+	fake_ops.openat = fk_openat;
+	fake_ops.close = fk_close;
+	fake_ops.pwrite = fk_pwrite;
+	g_fake = f;
+	assert_int_equal(assign_ctx_new(&f->ctx), 0);
+	assert_int_equal(assign_ctx_set_sys(f->ctx, &fake_ops, NULL, f->rootfd),
+			 0);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fake *f = *state;
+	char cmd[PATH_MAX + 16];
+
+	assign_ctx_unref(f->ctx);
+	close(f->rootfd);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->root);
+	assert_int_equal(system(cmd), 0);
+	g_fake = NULL;
+	free(f);
+	return 0;
+}
+
+static void opts_for(struct fake *f, struct assign_host_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->size = sizeof(*o);
+	o->state_dir = f->state;
+	o->dev_dir = f->dev;
+	o->timeout_ms = 2000;
+}
+
+/* The standard host: a root port (pcieport) and a NIC (e1000e, tnic0) in
+ * group 5, an unbound function in group 5, a GPU in group 6 (i915), the
+ * host bridge without a group. */
+static void standard_host(struct fake *f)
+{
+	fake_driver(f, "pcieport");
+	fake_driver(f, "e1000e");
+	fake_driver(f, "vfio-pci");
+	fake_driver(f, "i915");
+	fake_device(f, "0000:00:00.0", 0x80860d57, 0x060000, -1, NULL, NULL);
+	fake_device(f, "0000:00:1c.0", 0x80869d10, 0x060400, 5, "pcieport",
+		    "pcieport");
+	fake_device(f, "0000:01:00.0", 0x808610d3, 0x020000, 5, "e1000e",
+		    "e1000e");
+	fake_device(f, "0000:01:00.1", 0x808610d3, 0x020000, 5, NULL, NULL);
+	fake_device(f, "0000:00:02.0", 0x80863e92, 0x030000, 6, "i915",
+		    "i915");
+	fake_netdev(f, "0000:01:00.0", "tnic0");
+}
+
+/* ---- discovery -------------------------------------------------------- */
+
+static void test_device_get(void **state)
+{
+	struct fake *f = *state;
+	struct assign_host_device *d = NULL;
+
+	standard_host(f);
+	assert_int_equal(assign_host_device_get(f->ctx, "01:00.0", &d), 0);
+	assert_string_equal(d->address, "0000:01:00.0");
+	assert_int_equal(d->addr.bus, 1);
+	assert_int_equal(d->vendor, 0x8086);
+	assert_int_equal(d->device, 0x10d3);
+	assert_int_equal(d->class_code, 0x020000);
+	assert_int_equal(d->subsystem_vendor, 0x8086);
+	assert_string_equal(d->driver, "e1000e");
+	assert_string_equal(d->driver_override, "");
+	assert_int_equal(d->iommu_group, 5);
+	assert_false(d->is_bridge);
+	assert_int_equal(d->n_netdevs, 1);
+	assert_string_equal(d->netdevs[0], "tnic0");
+	assert_int_equal(d->sriov_totalvfs, 0);
+	assert_string_equal(d->physfn, "");
+	assert_int_equal(d->vf_index, -1);
+	assert_null(d->vfs);
+	assign_host_device_free(d);
+
+	assert_int_equal(assign_host_device_get(f->ctx, "0000:00:00.0", &d), 0);
+	assert_true(d->is_bridge);
+	assert_int_equal(d->iommu_group, -1);
+	assert_string_equal(d->driver, "");
+	assign_host_device_free(d);
+
+	d = NULL;
+	assert_int_equal(assign_host_device_get(f->ctx, "0000:09:00.0", &d),
+			 -ENODEV);
+	assert_null(d);
+	assert_non_null(strstr(assign_ctx_last_error(f->ctx), "0000:09:00.0"));
+	assert_int_equal(assign_host_device_get(f->ctx, "zz:00.0", &d),
+			 -EINVAL);
+	assert_non_null(strstr(assign_ctx_last_error(f->ctx),
+			       "not a PCI address"));
+	assert_int_equal(assign_host_device_get(f->ctx, NULL, &d), -EINVAL);
+	assert_null(assign_host_device_free(NULL));
+}
+
+static void test_list(void **state)
+{
+	struct fake *f = *state;
+	struct assign_host_device **devs = NULL;
+	size_t n = 0;
+
+	standard_host(f);
+	assert_int_equal(assign_host_list(f->ctx, &devs, &n), 0);
+	assert_int_equal(n, 5);
+	assert_string_equal(devs[0]->address, "0000:00:00.0");
+	assert_string_equal(devs[1]->address, "0000:00:02.0");
+	assert_string_equal(devs[2]->address, "0000:00:1c.0");
+	assert_string_equal(devs[3]->address, "0000:01:00.0");
+	assert_string_equal(devs[4]->address, "0000:01:00.1");
+	assert_true(devs[2]->is_bridge);
+	assert_string_equal(devs[1]->driver, "i915");
+	assign_host_list_free(devs, n);
+	assign_host_list_free(NULL, 0);
+}
+
+static void test_list_empty_bus(void **state)
+{
+	struct fake *f = *state;
+	struct assign_host_device **devs = (void *)1;
+	size_t n = 1;
+
+	assert_int_equal(assign_host_list(f->ctx, &devs, &n), 0);
+	assert_int_equal(n, 0);
+	assign_host_list_free(devs, n);
+}
+
+static void sriov_host(struct fake *f)
+{
+	fake_driver(f, "ixgbe");
+	fake_driver(f, "ixgbevf");
+	fake_driver(f, "vfio-pci");
+	fake_device(f, "0000:03:00.0", 0x808610fb, 0x020000, 20, "ixgbe",
+		    "ixgbe");
+	fake_device(f, "0000:03:10.0", 0x808610ed, 0x020000, 21, "ixgbevf",
+		    "ixgbevf");
+	fake_device(f, "0000:03:10.2", 0x808610ed, 0x020000, 22, NULL,
+		    "ixgbevf");
+	wfile(f, "devices/pci0000:00/0000:03:00.0/sriov_totalvfs", "63\n");
+	wfile(f, "devices/pci0000:00/0000:03:00.0/sriov_numvfs", "2\n");
+	link_abs(f, "devices/pci0000:00/0000:03:10.0",
+		 "devices/pci0000:00/0000:03:00.0/virtfn0");
+	link_abs(f, "devices/pci0000:00/0000:03:10.2",
+		 "devices/pci0000:00/0000:03:00.0/virtfn1");
+	link_abs(f, "devices/pci0000:00/0000:03:00.0",
+		 "devices/pci0000:00/0000:03:10.0/physfn");
+	link_abs(f, "devices/pci0000:00/0000:03:00.0",
+		 "devices/pci0000:00/0000:03:10.2/physfn");
+}
+
+static void test_sriov_discovery(void **state)
+{
+	struct fake *f = *state;
+	struct assign_host_device *d = NULL;
+
+	sriov_host(f);
+	assert_int_equal(assign_host_device_get(f->ctx, "0000:03:00.0", &d), 0);
+	assert_int_equal(d->sriov_totalvfs, 63);
+	assert_int_equal(d->sriov_numvfs, 2);
+	assert_int_equal(d->n_vfs, 2);
+	assert_string_equal(d->vfs[0], "0000:03:10.0");
+	assert_string_equal(d->vfs[1], "0000:03:10.2");
+	assert_int_equal(d->vf_index, -1);
+	assign_host_device_free(d);
+
+	assert_int_equal(assign_host_device_get(f->ctx, "0000:03:10.2", &d), 0);
+	assert_string_equal(d->physfn, "0000:03:00.0");
+	assert_int_equal(d->vf_index, 1);
+	assign_host_device_free(d);
+}
+
+static void test_sriov_numvfs(void **state)
+{
+	struct fake *f = *state;
+	char buf[16];
+
+	sriov_host(f);
+	assert_int_equal(assign_host_sriov_set_numvfs(f->ctx, "03:00.0", 4), 0);
+	rfile(f, "devices/pci0000:00/0000:03:00.0/sriov_numvfs", buf,
+	      sizeof(buf));
+	assert_string_equal(buf, "4");
+	assert_int_equal(assign_host_sriov_set_numvfs(f->ctx, "03:00.0", 64),
+			 -ERANGE);
+	assert_non_null(strstr(assign_ctx_last_error(f->ctx), "at most 63"));
+	assert_int_equal(assign_host_sriov_set_numvfs(f->ctx, "03:10.0", 1),
+			 -ENODEV);
+	assert_non_null(strstr(assign_ctx_last_error(f->ctx),
+			       "not an SR-IOV physical function"));
+}
+
+/* ---- viability -------------------------------------------------------- */
+
+static void test_group_report(void **state)
+{
+	struct fake *f = *state;
+	struct assign_host_group_report *rep = NULL;
+	const struct assign_host_member *m;
+
+	standard_host(f);
+	assert_int_equal(assign_host_group_report(f->ctx, 5, &rep), 0);
+	assert_int_equal(rep->group, 5);
+	assert_int_equal(rep->n_members, 3);
+	assert_false(rep->viable);
+	assert_int_equal(rep->n_blocking, 1);
+
+	m = &rep->members[0];
+	assert_string_equal(m->address, "0000:00:1c.0");
+	assert_true(m->is_bridge);
+	assert_false(m->blocks);
+	assert_int_equal(m->action, ASSIGN_HOST_ACTION_NONE);
+	assert_non_null(strstr(m->reason, "pcieport"));
+	assert_string_equal(m->fix, "");
+
+	m = &rep->members[1];
+	assert_string_equal(m->address, "0000:01:00.0");
+	assert_true(m->blocks);
+	assert_int_equal(m->action, ASSIGN_HOST_ACTION_BIND_VFIO);
+	assert_non_null(strstr(m->reason, "bound to e1000e"));
+	assert_non_null(strstr(m->fix, "assign-host bind 0000:01:00.0"));
+	assert_non_null(strstr(m->fix, "driver_override"));
+
+	m = &rep->members[2];
+	assert_string_equal(m->address, "0000:01:00.1");
+	assert_false(m->blocks);
+	assert_non_null(strstr(m->reason, "no driver"));
+	assign_host_group_report_free(rep);
+
+	assert_int_equal(assign_host_group_report(f->ctx, 99, &rep), -ENOENT);
+	assert_non_null(strstr(assign_ctx_last_error(f->ctx), "intel_iommu=on"));
+	assert_null(assign_host_group_report_free(NULL));
+}
+
+static void test_group_rules(void **state)
+{
+	struct fake *f = *state;
+	struct assign_host_group_report *rep = NULL;
+
+	fake_driver(f, "vfio-pci");
+	fake_driver(f, "pci-stub");
+	fake_driver(f, "mlx5_vfio_pci");
+	fake_driver(f, "shpchp");
+	fake_device(f, "0000:02:00.0", 0x12341111, 0x020000, 7, "vfio-pci", NULL);
+	fake_device(f, "0000:02:00.1", 0x12341111, 0x020000, 7, "pci-stub", NULL);
+	fake_device(f, "0000:02:00.2", 0x15b3101e, 0x020000, 7, "mlx5_vfio_pci",
+		    NULL);
+	assert_int_equal(assign_host_group_report(f->ctx, 7, &rep), 0);
+	assert_true(rep->viable);
+	assert_int_equal(rep->n_blocking, 0);
+	assign_host_group_report_free(rep);
+
+	/* A conventional bridge bound to a driver that owns DMA: unbind. */
+	fake_device(f, "0000:02:01.0", 0x12342222, 0x060400, 7, "shpchp", NULL);
+	assert_int_equal(assign_host_group_report(f->ctx, 7, &rep), 0);
+	assert_false(rep->viable);
+	assert_int_equal(rep->members[3].action, ASSIGN_HOST_ACTION_UNBIND);
+	assert_non_null(strstr(rep->members[3].fix, "unbind"));
+	assert_non_null(strstr(rep->members[3].reason, "bridge"));
+	assign_host_group_report_free(rep);
+}
+
+static void test_check_device(void **state)
+{
+	struct fake *f = *state;
+
+	standard_host(f);
+	fake_driver(f, "i801_smbus");
+	fake_device(f, "0000:00:1f.0", 0x8086a304, 0x060100, 9, NULL, NULL);
+	fake_device(f, "0000:00:1f.3", 0x8086a323, 0x0c0500, 9, "i801_smbus",
+		    "i801_smbus");
+	fake_device(f, "0000:00:1f.6", 0x808615bb, 0x020000, 9, "vfio-pci",
+		    NULL);
+
+	assert_int_equal(assign_host_check_device(f->ctx, "0000:00:1f.6"),
+			 -EBUSY);
+	assert_string_equal(assign_ctx_last_error(f->ctx),
+			    "group 9 is not viable: 0000:00:1f.3 is bound to "
+			    "i801_smbus; bind it to vfio-pci or unbind it "
+			    "(assign-host bind/unbind)");
+	assert_int_equal(assign_host_check_device(f->ctx, "0000:01:00.0"),
+			 -ENODEV);
+	assert_non_null(strstr(assign_ctx_last_error(f->ctx),
+			       "bound to e1000e, not vfio-pci"));
+	assert_int_equal(assign_host_check_device(f->ctx, "0000:01:00.1"),
+			 -ENODEV);
+	assert_non_null(strstr(assign_ctx_last_error(f->ctx), "no driver"));
+	assert_int_equal(assign_host_check_device(f->ctx, "0000:00:00.0"),
+			 -ENOENT);
+	assert_int_equal(assign_host_check_device(f->ctx, "0000:07:00.0"),
+			 -ENODEV);
+
+	/* Once the SMBus controller leaves its driver the group is fine. */
+	set_driver_link(f, "0000:00:1f.3", NULL);
+	assert_int_equal(assign_host_check_device(f->ctx, "0000:00:1f.6"), 0);
+}
+
+/* ---- binding and restoring -------------------------------------------- */
+
+static void read_record(struct fake *f, const char *addr, char *buf,
+			size_t size)
+{
+	char p[PATH_MAX], line[128];
+	FILE *fp;
+
+	snprintf(p, sizeof(p), "%s/%s", f->state, addr);
+	fp = fopen(p, "r");
+	assert_non_null(fp);
+	buf[0] = '\0';
+	while (fgets(line, sizeof(line), fp))
+		if (!strncmp(line, "driver", 6))
+			strncat(buf, line, size - strlen(buf) - 1);
+	fclose(fp);
+}
+
+static bool record_exists(struct fake *f, const char *addr)
+{
+	char p[PATH_MAX];
+
+	snprintf(p, sizeof(p), "%s/%s", f->state, addr);
+	return access(p, F_OK) == 0;
+}
+
+static bool node_exists(struct fake *f, int group)
+{
+	char p[PATH_MAX];
+
+	snprintf(p, sizeof(p), "%s/vfio/%d", f->dev, group);
+	return access(p, F_OK) == 0;
+}
+
+static void test_bind_restore(void **state)
+{
+	struct fake *f = *state;
+	struct assign_host_opts o;
+	struct assign_host_device *d = NULL;
+	char drv[64], rec[256];
+
+	standard_host(f);
+	opts_for(f, &o);
+	/* tnic0 exists only in the fake tree, not in this network namespace:
+	 * the guard lets it through. */
+	assert_int_equal(assign_host_bind(f->ctx, "01:00.0", &o), 0);
+	current(f, "0000:01:00.0", drv, sizeof(drv));
+	assert_string_equal(drv, "vfio-pci");
+	override_of(f, "0000:01:00.0", drv, sizeof(drv));
+	assert_string_equal(drv, "vfio-pci");
+	assert_int_equal(f->unbinds, 1);
+	assert_int_equal(f->probes, 1);
+	assert_true(node_exists(f, 5));
+	read_record(f, "0000:01:00.0", rec, sizeof(rec));
+	assert_string_equal(rec, "driver=e1000e\ndriver_override=\n");
+	assert_int_equal(assign_host_record_driver(f->ctx, "0000:01:00.0", &o,
+						   drv, sizeof(drv)),
+			 0);
+	assert_string_equal(drv, "e1000e");
+	/* The interface went away with the network driver. */
+	assert_int_equal(assign_host_device_get(f->ctx, "01:00.0", &d), 0);
+	assert_int_equal(d->n_netdevs, 0);
+	assign_host_device_free(d);
+
+	/* Binding again changes nothing and keeps the first record. */
+	assert_int_equal(assign_host_bind(f->ctx, "01:00.0", &o), 0);
+	assert_int_equal(f->probes, 1);
+	read_record(f, "0000:01:00.0", rec, sizeof(rec));
+	assert_string_equal(rec, "driver=e1000e\ndriver_override=\n");
+
+	/* Group 5 is viable now: a root port, vfio-pci, an unbound device. */
+	assert_int_equal(assign_host_check_device(f->ctx, "01:00.0"), 0);
+
+	assert_int_equal(assign_host_restore(f->ctx, "0000:01:00.0", &o), 0);
+	current(f, "0000:01:00.0", drv, sizeof(drv));
+	assert_string_equal(drv, "e1000e");
+	override_of(f, "0000:01:00.0", drv, sizeof(drv));
+	assert_string_equal(drv, "(null)");
+	assert_false(record_exists(f, "0000:01:00.0"));
+	assert_false(node_exists(f, 5));
+	assert_int_equal(assign_host_device_get(f->ctx, "01:00.0", &d), 0);
+	assert_int_equal(d->n_netdevs, 1);
+	assert_string_equal(d->netdevs[0], "tnic0");
+	assign_host_device_free(d);
+
+	assert_int_equal(assign_host_restore(f->ctx, "0000:01:00.0", &o),
+			 -ENOENT);
+	assert_non_null(strstr(assign_ctx_last_error(f->ctx),
+			       "nothing to restore"));
+}
+
+static void test_restore_after_crash(void **state)
+{
+	struct fake *f = *state;
+	struct assign_host_opts o;
+	struct assign_ctx *ctx2 = NULL;
+	char(*recs)[ASSIGN_PCI_ADDR_LEN] = NULL;
+	char drv[64];
+	size_t n = 0;
+
+	standard_host(f);
+	opts_for(f, &o);
+	assert_int_equal(assign_host_bind(f->ctx, "0000:01:00.0", &o), 0);
+	assert_int_equal(assign_host_bind(f->ctx, "0000:00:02.0", &o), 0);
+	/* A device without a driver is recorded as "no driver". */
+	assert_int_equal(assign_host_bind(f->ctx, "0000:01:00.1", &o), 0);
+
+	/* "The process died": a new context finds the records. */
+	assert_int_equal(assign_ctx_new(&ctx2), 0);
+	assert_int_equal(assign_ctx_set_sys(ctx2, &fake_ops, NULL, f->rootfd),
+			 0);
+	assert_int_equal(assign_host_records(ctx2, &o, &recs, &n), 0);
+	assert_int_equal(n, 3);
+	assert_string_equal(recs[0], "0000:00:02.0");
+	assert_string_equal(recs[1], "0000:01:00.0");
+	assert_string_equal(recs[2], "0000:01:00.1");
+	for (size_t i = 0; i < n; i++)
+		assert_int_equal(assign_host_restore(ctx2, recs[i], &o), 0);
+	free(recs);
+	current(f, "0000:00:02.0", drv, sizeof(drv));
+	assert_string_equal(drv, "i915");
+	current(f, "0000:01:00.0", drv, sizeof(drv));
+	assert_string_equal(drv, "e1000e");
+	current(f, "0000:01:00.1", drv, sizeof(drv));
+	assert_string_equal(drv, "");
+	override_of(f, "0000:01:00.1", drv, sizeof(drv));
+	assert_string_equal(drv, "(null)");
+	assert_int_equal(assign_host_records(ctx2, &o, &recs, &n), 0);
+	assert_int_equal(n, 0);
+	free(recs);
+	assign_ctx_unref(ctx2);
+}
+
+static void test_bind_errors(void **state)
+{
+	struct fake *f = *state;
+	struct assign_host_opts o;
+	char drv[64];
+
+	standard_host(f);
+	opts_for(f, &o);
+
+	/* No IOMMU group. */
+	assert_int_equal(assign_host_bind(f->ctx, "0000:00:00.0", &o), -ENOENT);
+	assert_non_null(strstr(assign_ctx_last_error(f->ctx), "IOMMU group"));
+	/* No such device. */
+	assert_int_equal(assign_host_bind(f->ctx, "0000:05:00.0", &o), -ENODEV);
+	/* Driver not loaded. */
+	o.driver = "vfio-pci-nope";
+	assert_int_equal(assign_host_bind(f->ctx, "0000:01:00.0", &o), -ENODEV);
+	assert_non_null(strstr(assign_ctx_last_error(f->ctx),
+			       "modprobe vfio-pci-nope"));
+	o.driver = NULL;
+	/* Bad options. */
+	o.size = 1;
+	assert_int_equal(assign_host_bind(f->ctx, "0000:01:00.0", &o), -EINVAL);
+	o.size = sizeof(o);
+	o.flags = 0x80;
+	assert_int_equal(assign_host_bind(f->ctx, "0000:01:00.0", &o), -EINVAL);
+	o.flags = 0;
+
+	/* vfio-pci refuses the device: it goes back to e1000e, no record. */
+	f->vfio_refuses = true;
+	assert_int_equal(assign_host_bind(f->ctx, "0000:01:00.0", &o), -EIO);
+	assert_non_null(strstr(assign_ctx_last_error(f->ctx), "dmesg"));
+	current(f, "0000:01:00.0", drv, sizeof(drv));
+	assert_string_equal(drv, "e1000e");
+	override_of(f, "0000:01:00.0", drv, sizeof(drv));
+	assert_string_equal(drv, "(null)");
+	assert_false(record_exists(f, "0000:01:00.0"));
+	f->vfio_refuses = false;
+
+	/* The node never appears: -ETIMEDOUT, the device stays bound. */
+	f->no_vfio_node = true;
+	o.timeout_ms = 300;
+	assert_int_equal(assign_host_bind(f->ctx, "0000:01:00.0", &o),
+			 -ETIMEDOUT);
+	assert_non_null(strstr(assign_ctx_last_error(f->ctx), "300 ms"));
+	current(f, "0000:01:00.0", drv, sizeof(drv));
+	assert_string_equal(drv, "vfio-pci");
+	assert_true(record_exists(f, "0000:01:00.0"));
+	/* NO_WAIT does not look. */
+	o.flags = ASSIGN_HOST_NO_WAIT;
+	assert_int_equal(assign_host_bind(f->ctx, "0000:01:00.0", &o), 0);
+	o.flags = 0;
+	f->no_vfio_node = false;
+
+	/* The recorded driver is gone: restore fails, keeps the record. */
+	{
+		char cmd[PATH_MAX + 64];
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s/bus/pci/drivers/e1000e'",
+			 f->root);
+		assert_int_equal(system(cmd), 0);
+	}
+	assert_int_equal(assign_host_restore(f->ctx, "0000:01:00.0", &o), -EIO);
+	assert_non_null(strstr(assign_ctx_last_error(f->ctx),
+			       "modprobe e1000e"));
+	assert_true(record_exists(f, "0000:01:00.0"));
+	fake_driver(f, "e1000e");
+	assert_int_equal(assign_host_restore(f->ctx, "0000:01:00.0", &o), 0);
+	current(f, "0000:01:00.0", drv, sizeof(drv));
+	assert_string_equal(drv, "e1000e");
+	assert_false(record_exists(f, "0000:01:00.0"));
+}
+
+static void test_no_record(void **state)
+{
+	struct fake *f = *state;
+	struct assign_host_opts o;
+
+	standard_host(f);
+	opts_for(f, &o);
+	o.flags = ASSIGN_HOST_NO_RECORD;
+	assert_int_equal(assign_host_bind(f->ctx, "0000:00:02.0", &o), 0);
+	assert_false(record_exists(f, "0000:00:02.0"));
+	assert_int_equal(assign_host_restore(f->ctx, "0000:00:02.0", &o),
+			 -ENOENT);
+}
+
+static void test_unbind(void **state)
+{
+	struct fake *f = *state;
+	struct assign_host_opts o;
+	char drv[64], rec[256];
+
+	standard_host(f);
+	opts_for(f, &o);
+	/* A device without a driver: nothing to do, nothing recorded. */
+	assert_int_equal(assign_host_unbind(f->ctx, "0000:01:00.1", &o), 0);
+	assert_false(record_exists(f, "0000:01:00.1"));
+
+	assert_int_equal(assign_host_unbind(f->ctx, "0000:00:02.0", &o), 0);
+	current(f, "0000:00:02.0", drv, sizeof(drv));
+	assert_string_equal(drv, "");
+	read_record(f, "0000:00:02.0", rec, sizeof(rec));
+	assert_string_equal(rec, "driver=i915\ndriver_override=\n");
+	/* The group (6) no longer has a blocking member. */
+	assert_int_equal(assign_host_restore(f->ctx, "0000:00:02.0", &o), 0);
+	current(f, "0000:00:02.0", drv, sizeof(drv));
+	assert_string_equal(drv, "i915");
+}
+
+static void test_override_kept(void **state)
+{
+	struct fake *f = *state;
+	struct assign_host_opts o;
+	char drv[64];
+
+	/* A device whose driver came from an override the admin set. */
+	fake_driver(f, "vfio-pci");
+	fake_driver(f, "uio_pci_generic");
+	fake_device(f, "0000:04:00.0", 0x11112222, 0x010802, 3,
+		    "uio_pci_generic", NULL);
+	wfile(f, "devices/pci0000:00/0000:04:00.0/driver_override",
+	      "uio_pci_generic\n");
+	opts_for(f, &o);
+	assert_int_equal(assign_host_bind(f->ctx, "0000:04:00.0", &o), 0);
+	current(f, "0000:04:00.0", drv, sizeof(drv));
+	assert_string_equal(drv, "vfio-pci");
+	assert_int_equal(assign_host_restore(f->ctx, "0000:04:00.0", &o), 0);
+	current(f, "0000:04:00.0", drv, sizeof(drv));
+	assert_string_equal(drv, "uio_pci_generic");
+	override_of(f, "0000:04:00.0", drv, sizeof(drv));
+	assert_string_equal(drv, "uio_pci_generic");
+}
+
+static void test_state_dir_env(void **state)
+{
+	struct fake *f = *state;
+	struct assign_host_opts o;
+	char dir[PATH_MAX + 8];
+
+	standard_host(f);
+	opts_for(f, &o);
+	o.state_dir = NULL;
+	snprintf(dir, sizeof(dir), "%s/envstate", f->root);
+	setenv("ASSIGN_STATE_DIR", dir, 1);
+	assert_int_equal(assign_host_bind(f->ctx, "0000:00:02.0", &o), 0);
+	strcat(dir, "/0000:00:02.0");
+	assert_int_equal(access(dir, F_OK), 0);
+	assert_int_equal(assign_host_restore(f->ctx, "0000:00:02.0", &o), 0);
+	assert_int_not_equal(access(dir, F_OK), 0);
+	unsetenv("ASSIGN_STATE_DIR");
+}
+
+static void test_wait_vfio(void **state)
+{
+	struct fake *f = *state;
+	struct assign_host_opts o;
+	char node[PATH_MAX];
+
+	opts_for(f, &o);
+	o.timeout_ms = 200;
+	assert_int_equal(assign_host_wait_vfio(f->ctx, 42, &o), -ETIMEDOUT);
+	assert_non_null(strstr(assign_ctx_last_error(f->ctx), "vfio/42"));
+	snprintf(node, sizeof(node), "%s/vfio/42", f->dev);
+	close(open(node, O_CREAT | O_WRONLY | O_CLOEXEC, 0600));
+	assert_int_equal(assign_host_wait_vfio(f->ctx, 42, &o), 0);
+	assert_int_equal(assign_host_wait_vfio(f->ctx, -1, &o), -EINVAL);
+}
+
+/* ---- netdev guard and VF settings, for real in a network namespace ----- */
+
+static bool g_netns;
+
+static int sh(const char *cmd)
+{
+	char full[512];
+
+	snprintf(full, sizeof(full), "%s >/dev/null 2>&1", cmd);
+	return system(full);
+}
+
+static void need_netns(void)
+{
+	static bool tried;
+
+	if (!tried) {
+		tried = true;
+		if (geteuid() == 0 && unshare(CLONE_NEWNET) == 0 &&
+		    sh("ip link add v0 type veth peer name v1") == 0 &&
+		    sh("ip link set v1 up") == 0)
+			g_netns = true;
+	}
+	if (!g_netns)
+		skip();
+}
+
+static void test_netdev_guard(void **state)
+{
+	struct fake *f = *state;
+	struct assign_host_opts o;
+	char drv[64];
+	const char *msg;
+
+	need_netns();
+	fake_driver(f, "veth-ish");
+	fake_driver(f, "vfio-pci");
+	fake_device(f, "0000:05:00.0", 0x808610d3, 0x020000, 11, "veth-ish",
+		    "veth-ish");
+	fake_netdev(f, "0000:05:00.0", "v0");
+	opts_for(f, &o);
+
+	/* Down, no address: fine. */
+	assert_int_equal(sh("ip link set v0 down"), 0);
+	assert_int_equal(assign_host_netdev_check(f->ctx, "0000:05:00.0"), 0);
+	/* Up without addresses (IPv6 link-local only): fine. */
+	assert_int_equal(sh("ip link set v0 up"), 0);
+	assert_int_equal(assign_host_netdev_check(f->ctx, "0000:05:00.0"), 0);
+	/* Up with an address and a route: refused, named. */
+	assert_int_equal(sh("ip addr add 10.77.0.1/24 dev v0"), 0);
+	assert_int_equal(sh("ip route add 10.88.0.0/16 via 10.77.0.2"), 0);
+	assert_int_equal(assign_host_netdev_check(f->ctx, "0000:05:00.0"),
+			 -EBUSY);
+	msg = assign_ctx_last_error(f->ctx);
+	assert_non_null(strstr(msg, "v0 of 0000:05:00.0 is up with"));
+	assert_non_null(strstr(msg, "10.77.0.1/24"));
+	assert_non_null(strstr(msg, "10.88.0.0/16 via 10.77.0.2"));
+	assert_non_null(strstr(msg, "ip link set v0 down"));
+
+	assert_int_equal(assign_host_bind(f->ctx, "0000:05:00.0", &o), -EBUSY);
+	current(f, "0000:05:00.0", drv, sizeof(drv));
+	assert_string_equal(drv, "veth-ish");
+	assert_false(record_exists(f, "0000:05:00.0"));
+	assert_int_equal(assign_host_unbind(f->ctx, "0000:05:00.0", &o), -EBUSY);
+
+	/* Forced: taken. */
+	o.flags = ASSIGN_HOST_FORCE;
+	assert_int_equal(assign_host_bind(f->ctx, "0000:05:00.0", &o), 0);
+	current(f, "0000:05:00.0", drv, sizeof(drv));
+	assert_string_equal(drv, "vfio-pci");
+	assert_int_equal(assign_host_restore(f->ctx, "0000:05:00.0", &o), 0);
+
+	/* Routes alone count too. */
+	assert_int_equal(sh("ip addr flush dev v0"), 0);
+	assert_int_equal(assign_host_netdev_check(f->ctx, "0000:05:00.0"), 0);
+	assert_int_equal(sh("ip route add 10.99.0.0/16 dev v0"), 0);
+	assert_int_equal(assign_host_netdev_check(f->ctx, "0000:05:00.0"),
+			 -EBUSY);
+	assert_non_null(strstr(assign_ctx_last_error(f->ctx), "1 route"));
+	assert_int_equal(sh("ip link set v0 down"), 0);
+	assert_int_equal(assign_host_netdev_check(f->ctx, "0000:05:00.0"), 0);
+}
+
+static void test_vf_config(void **state)
+{
+	struct fake *f = *state;
+	struct assign_host_vf_config cfg = { .size = sizeof(cfg) };
+
+	sriov_host(f);
+	/* Argument checks need no netlink. */
+	cfg.set = ASSIGN_HOST_VF_VLAN;
+	cfg.vlan = 4096;
+	assert_int_equal(assign_host_vf_configure(f->ctx, "03:10.0", &cfg),
+			 -EINVAL);
+	cfg.vlan = 100;
+	cfg.qos = 8;
+	assert_int_equal(assign_host_vf_configure(f->ctx, "03:10.0", &cfg),
+			 -EINVAL);
+	cfg.qos = 0;
+	cfg.set = ASSIGN_HOST_VF_MAC;
+	memcpy(cfg.mac, "\x01\x02\x03\x04\x05\x06", 6);
+	assert_int_equal(assign_host_vf_configure(f->ctx, "03:10.0", &cfg),
+			 -EINVAL);
+	assert_non_null(strstr(assign_ctx_last_error(f->ctx), "multicast"));
+	cfg.set = 1u << 9;
+	assert_int_equal(assign_host_vf_configure(f->ctx, "03:10.0", &cfg),
+			 -EINVAL);
+	cfg.set = 0;
+	assert_int_equal(assign_host_vf_configure(f->ctx, "03:10.0", &cfg),
+			 -EINVAL);
+	assert_int_equal(assign_host_vf_configure(f->ctx, "03:10.0", NULL),
+			 -EINVAL);
+	memcpy(cfg.mac, "\x52\x54\x00\x12\x34\x56", 6);
+	cfg.set = ASSIGN_HOST_VF_MAC | ASSIGN_HOST_VF_VLAN |
+		  ASSIGN_HOST_VF_SPOOFCHK | ASSIGN_HOST_VF_TRUST |
+		  ASSIGN_HOST_VF_LINK_STATE;
+	cfg.vlan = 100;
+	cfg.qos = 3;
+	cfg.spoofchk = true;
+	cfg.link_state = ASSIGN_HOST_VF_LINK_ENABLE;
+	/* Not a VF. */
+	assert_int_equal(assign_host_vf_configure(f->ctx, "03:00.0", &cfg),
+			 -ENODEV);
+	assert_non_null(strstr(assign_ctx_last_error(f->ctx), "not an SR-IOV VF"));
+	/* The PF has no interface. */
+	assert_int_equal(assign_host_vf_configure(f->ctx, "03:10.2", &cfg),
+			 -ENODEV);
+	assert_non_null(strstr(assign_ctx_last_error(f->ctx),
+			       "has no network interface"));
+}
+
+static void test_vf_config_netlink(void **state)
+{
+	struct fake *f = *state;
+	struct assign_host_vf_config cfg = { .size = sizeof(cfg) };
+	int r;
+
+	need_netns();
+	sriov_host(f);
+	/* The PF's interface is a veth: the kernel parses the VF request and
+	 * answers that the driver has no VF support. */
+	fake_netdev(f, "0000:03:00.0", "v1");
+	memcpy(cfg.mac, "\x52\x54\x00\x12\x34\x56", 6);
+	cfg.set = ASSIGN_HOST_VF_MAC | ASSIGN_HOST_VF_VLAN;
+	cfg.vlan = 100;
+	r = assign_host_vf_configure(f->ctx, "0000:03:10.2", &cfg);
+	assert_int_equal(r, -EOPNOTSUPP);
+	assert_non_null(strstr(assign_ctx_last_error(f->ctx), "v1"));
+	assert_non_null(strstr(assign_ctx_last_error(f->ctx), "VF 1"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+		T(test_device_get),
+		T(test_list),
+		T(test_list_empty_bus),
+		T(test_sriov_discovery),
+		T(test_sriov_numvfs),
+		T(test_group_report),
+		T(test_group_rules),
+		T(test_check_device),
+		T(test_bind_restore),
+		T(test_restore_after_crash),
+		T(test_bind_errors),
+		T(test_no_record),
+		T(test_unbind),
+		T(test_override_kept),
+		T(test_state_dir_env),
+		T(test_wait_vfio),
+		T(test_vf_config),
+		T(test_netdev_guard),
+		T(test_vf_config_netlink),
+#undef T
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
