@@ -54,6 +54,8 @@ struct fake {
 	bool vfio_refuses; /* vfio-pci probe fails */
 	bool no_vfio_node; /* vfio-pci binds but no /dev/vfio/N appears */
 	unsigned probes, unbinds, binds;
+	/* fault injection: fail the n-th pwrite / openat from now (0: off) */
+	unsigned fail_pwrite, fail_openat, n_pwrite, n_openat;
 };
 
 static struct fake *g_fake; /* for the ops wrapper */
@@ -282,8 +284,8 @@ static int fk_openat(void *data, int dirfd, const char *path, int flags)
 	struct fake *f = g_fake;
 	int fd;
 
-	if ((flags & O_ACCMODE) == O_WRONLY)
-		flags |= O_TRUNC;
+	if (f->fail_openat && ++f->n_openat == f->fail_openat)
+		return -EIO;
 	fd = assign_sys_linux.openat(data, dirfd, path, flags);
 	if (fd >= 0 && (flags & O_ACCMODE) == O_WRONLY) {
 		for (size_t i = 0; i < ARRAY_SIZE(f->files); i++) {
@@ -316,6 +318,8 @@ static ssize_t fk_pwrite(void *data, int fd, const void *buf, size_t count,
 	ssize_t r;
 	int i;
 
+	if (f->fail_pwrite && ++f->n_pwrite == f->fail_pwrite)
+		return -EIO;
 	for (size_t k = 0; k < ARRAY_SIZE(f->files); k++)
 		if (f->files[k].fd == fd && fd)
 			path = f->files[k].path;
@@ -325,6 +329,9 @@ static ssize_t fk_pwrite(void *data, int fd, const void *buf, size_t count,
 		*nl = '\0';
 	if (!path)
 		return assign_sys_linux.pwrite(data, fd, buf, count, offset);
+	/* A sysfs attribute takes the whole value: no stale tail. */
+	if (ftruncate(fd, 0) < 0)
+		return -errno;
 
 	if (strstr(path, "/driver_override")) {
 		/* The kernel shows "(null)" when no override is set. */
@@ -1013,6 +1020,84 @@ static void test_wait_vfio(void **state)
 	assert_int_equal(assign_host_wait_vfio(f->ctx, -1, &o), -EINVAL);
 }
 
+/* Fail each sysfs write (then each sysfs open) of a bind in turn: the
+ * bind either succeeds or leaves the device as it was, without a record.
+ * Then the same for a restore: a failing restore keeps its record, and a
+ * second restore finishes the job. */
+static void test_fault_sweep(void **state)
+{
+	for (int phase = 0; phase < 4; phase++) {
+		bool restore = phase >= 2, writes = !(phase & 1);
+		bool done = false;
+
+		for (unsigned k = 1; !done && k < 64; k++) {
+			void *st = NULL;
+			struct fake *f;
+			struct assign_host_opts o;
+			char drv[64];
+			int r;
+
+			setup(&st);
+			f = st;
+			standard_host(f);
+			opts_for(f, &o);
+			if (restore)
+				assert_int_equal(assign_host_bind(
+							 f->ctx, "0000:01:00.0",
+							 &o),
+						 0);
+			if (writes)
+				f->fail_pwrite = k;
+			else
+				f->fail_openat = k;
+			if (!restore) {
+				r = assign_host_bind(f->ctx, "0000:01:00.0",
+						     &o);
+				current(f, "0000:01:00.0", drv, sizeof(drv));
+				if (r == 0) {
+					assert_string_equal(drv, "vfio-pci");
+					assert_true(record_exists(
+						f, "0000:01:00.0"));
+					assert_true(node_exists(f, 5));
+				} else {
+					assert_string_equal(drv, "e1000e");
+					override_of(f, "0000:01:00.0", drv,
+						    sizeof(drv));
+					assert_string_equal(drv, "(null)");
+					assert_false(record_exists(
+						f, "0000:01:00.0"));
+					assert_false(node_exists(f, 5));
+				}
+			} else {
+				r = assign_host_restore(f->ctx, "0000:01:00.0",
+							&o);
+				if (r < 0) {
+					assert_true(record_exists(
+						f, "0000:01:00.0"));
+					f->fail_pwrite = f->fail_openat = 0;
+					assert_int_equal(
+						assign_host_restore(
+							f->ctx, "0000:01:00.0",
+							&o),
+						0);
+				}
+				current(f, "0000:01:00.0", drv, sizeof(drv));
+				assert_string_equal(drv, "e1000e");
+				override_of(f, "0000:01:00.0", drv, sizeof(drv));
+				assert_string_equal(drv, "(null)");
+				assert_false(record_exists(f, "0000:01:00.0"));
+			}
+			if (r < 0)
+				assert_string_not_equal(
+					assign_ctx_last_error(f->ctx), "");
+			else
+				done = (writes ? f->n_pwrite : f->n_openat) < k;
+			teardown(&st);
+		}
+		assert_true(done);
+	}
+}
+
 /* ---- netdev guard and VF settings, for real in a network namespace ----- */
 
 static bool g_netns;
@@ -1184,6 +1269,7 @@ int main(void)
 		T(test_override_kept),
 		T(test_state_dir_env),
 		T(test_wait_vfio),
+		cmocka_unit_test(test_fault_sweep),
 		T(test_vf_config),
 		T(test_netdev_guard),
 		T(test_vf_config_netlink),
