@@ -148,7 +148,15 @@ static int ifd_attach(struct assign_iommu *iommu, const char *addr,
 	at.pt_id = iommu->ioas_id;
 	r = sys_ioctl(ctx, fd, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &at);
 	if (r < 0) {
-		if (r == -EADDRINUSE || r == -EINVAL)
+		if (r == -EPERM)
+			set_error(ctx, r,
+				  "attaching %s to IOAS %u was refused: its "
+				  "interrupts are not remapped (no MSI "
+				  "isolation); enable interrupt remapping or, "
+				  "accepting the risk, load iommufd with "
+				  "allow_unsafe_interrupts=1",
+				  addr, iommu->ioas_id);
+		else if (r == -EADDRINUSE || r == -EINVAL)
 			set_error(ctx, r,
 				  "attaching %s to IOAS %u failed: %s; existing "
 				  "mappings may lie where this device cannot "
