@@ -477,6 +477,34 @@ static int probe_to(struct assign_ctx *ctx, const char *addr,
 	return 0;
 }
 
+/* Binding one device does not make its group viable when other members
+ * keep host drivers: say so now rather than at VFIO_GROUP_GET_STATUS. */
+static void warn_not_viable(struct assign_ctx *ctx, int group)
+{
+	struct assign_host_group_report *rep = NULL;
+	char saved[sizeof(ctx->last_error)];
+
+	if (ctx->log_priority < LOG_WARNING)
+		return;
+	memcpy(saved, ctx->last_error, sizeof(saved));
+	if (assign_host_group_report(ctx, group, &rep) == 0) {
+		for (size_t i = 0; i < rep->n_members; i++)
+			if (rep->members[i].blocks)
+				warn(ctx,
+				     "group %d is not viable yet: %s is bound "
+				     "to %s; %s",
+				     group, rep->members[i].address,
+				     rep->members[i].driver,
+				     rep->members[i].action ==
+						     ASSIGN_HOST_ACTION_UNBIND
+					     ? "unbind it"
+					     : "bind it to vfio-pci or unbind "
+					       "it");
+	}
+	assign_host_group_report_free(rep);
+	memcpy(ctx->last_error, saved, sizeof(saved));
+}
+
 ASSIGN_EXPORT int assign_host_bind(struct assign_ctx *ctx, const char *address,
 				   const struct assign_host_opts *opts)
 {
@@ -573,6 +601,8 @@ ASSIGN_EXPORT int assign_host_bind(struct assign_ctx *ctx, const char *address,
 		goto undo_bind;
 	}
 	notice(ctx, "%s: %s -> %s", addr, cur[0] ? cur : "(none)", o.driver);
+	if (vfio)
+		warn_not_viable(ctx, group);
 wait:
 	if (vfio && !(o.flags & ASSIGN_HOST_NO_WAIT))
 		return wait_node(ctx, &o, group);
