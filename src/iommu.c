@@ -698,7 +698,12 @@ void iommu_detach_device(struct assign_iommu *iommu, const char *addr,
 {
 	if (!iommu || !att || !iommu->ops)
 		return;
+	if (att->devfd < 0 && !att->group)
+		return; /* never attached, or detached already */
 	(void)addr;
+	/* Dropping the group may drop the last reference on us (a group
+	 * holds one): keep the object alive until we are done. */
+	assign_iommu_ref(iommu);
 	for (size_t i = 0; i < iommu->ndevices; i++) {
 		if (iommu->dev_groups[i] == att->group_id) {
 			memmove(&iommu->dev_groups[i], &iommu->dev_groups[i + 1],
@@ -717,6 +722,7 @@ void iommu_detach_device(struct assign_iommu *iommu, const char *addr,
 	 * when the last group leaves the container (iommu_type1.c). */
 	if (iommu->ndevices == 0 && iommu->ops->kind == ASSIGN_IOMMU_IOMMUFD)
 		iommu_geometry_invalidate(iommu);
+	assign_iommu_unref(iommu);
 }
 
 int iommu_group_fds(struct assign_iommu *iommu, int **fds, size_t *n)

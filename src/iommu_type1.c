@@ -350,6 +350,15 @@ void type1_group_release(struct assign_group *g)
 	}
 	sys_close(ctx, g->fd);
 	if (last) {
+		if (iommu->nmaps) {
+			/* Unmapping failed, but the kernel dropped them all
+			 * with the container's IOMMU. */
+			notice(ctx, "forgetting %zu DMA mappings the kernel "
+				    "dropped with the container's IOMMU",
+			       iommu->nmaps);
+			iommu->nmaps = 0;
+			iommu->mapped_bytes = 0;
+		}
 		iommu->type1_type = 0;
 		iommu_geometry_invalidate(iommu);
 	}
