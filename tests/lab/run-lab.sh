@@ -18,8 +18,9 @@
 #                        Default GUEST: /lab/bin/NAME for executables,
 #                        /lab/NAME otherwise. ELF executables and .so files
 #                        (also inside added directories) bring their shared
-#                        libraries (ldd); their directories go on
-#                        LD_LIBRARY_PATH in the guest.
+#                        libraries (ldd): system ones at their path,
+#                        others (e.g. the build tree's libassign.so) in
+#                        /lab/lib, which is on LD_LIBRARY_PATH in the guest.
 #   --script FILE        guest shell script run after setup (repeatable)
 #   --exec 'CMD'         guest command line run after the scripts (repeatable)
 #                        Without --script/--exec, smoke.sh is run.
@@ -183,13 +184,20 @@ copy_libs() {
 		esac
 		[ -n "$lib" ] || continue
 		lib=$(echo "$lib" | tr -d '[:space:]')
-		if [ ! -e "$root$lib" ]; then
-			mkdir -p "$root$(dirname "$lib")"
-			cp -L "$lib" "$root$lib"
-		fi
 		case "$(dirname "$lib")" in
-		/lib|/lib64|/usr/lib|/lib/x86_64-linux-gnu|/usr/lib/x86_64-linux-gnu) ;;
-		*) lib_dirs[$(dirname "$lib")]=1 ;;
+		/lib|/lib64|/usr/lib|/lib/x86_64-linux-gnu|/usr/lib/x86_64-linux-gnu)
+			# System libraries keep their path (the interpreter must).
+			if [ ! -e "$root$lib" ]; then
+				mkdir -p "$root$(dirname "$lib")"
+				cp -L "$lib" "$root$lib"
+			fi ;;
+		*)
+			# Build-tree libraries (found through RUNPATH on the host)
+			# go to /lab/lib, which is on LD_LIBRARY_PATH in the guest.
+			mkdir -p "$root/lab/lib"
+			[ -e "$root/lab/lib/$(basename "$lib")" ] ||
+				cp -L "$lib" "$root/lab/lib/$(basename "$lib")"
+			lib_dirs[/lab/lib]=1 ;;
 		esac
 	done < <(ldd "$f" 2>/dev/null || true)
 }

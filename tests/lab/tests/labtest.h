@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Helpers for the lab integration tests: they run inside the lab guest
+ * (tests/lab/run-lab.sh) and report on the serial console with
+ *   LAB-RESULT <name> PASS|FAIL|SKIP [detail]
+ * They use the public libassign API only.
+ */
+#ifndef LIBASSIGN_LABTEST_H
+#define LIBASSIGN_LABTEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <libassign/libassign.h>
+
+enum lab_verdict { LAB_PASS, LAB_FAIL, LAB_SKIP };
+
+/* Prefix for result names (e.g. "type1" or "iommufd"), may be NULL. */
+void lab_set_prefix(const char *prefix);
+
+/* Print one LAB-RESULT line; counts failures. */
+void lab_result(const char *name, enum lab_verdict v, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Number of FAIL results so far. */
+int lab_failures(void);
+
+/* A lab environment variable (/lab/env), or NULL. */
+const char *lab_env(const char *name);
+
+/* An anonymous, page-aligned, populated buffer; NULL on failure. */
+void *lab_alloc(size_t size);
+void lab_free(void *p, size_t size);
+
+/* New eventfd (non-blocking, close-on-exec), or a negative errno. */
+int lab_eventfd(void);
+/* Wait up to @ms for @fd to be signalled; returns the count read, 0 on
+ * timeout, a negative errno on error. */
+int64_t lab_eventfd_wait(int fd, int ms);
+/* Drain an eventfd without waiting. */
+void lab_eventfd_drain(int fd);
+
+/* Monotonic milliseconds. */
+uint64_t lab_now_ms(void);
+void lab_sleep_ms(unsigned ms);
+
+/* 32- and 64-bit register access through assign_region_read/write. */
+int lab_rd32(struct assign_device *dev, uint32_t region, uint64_t off,
+	     uint32_t *val);
+int lab_wr32(struct assign_device *dev, uint32_t region, uint64_t off,
+	     uint32_t val);
+int lab_rd64(struct assign_device *dev, uint32_t region, uint64_t off,
+	     uint64_t *val);
+int lab_wr64(struct assign_device *dev, uint32_t region, uint64_t off,
+	     uint64_t val);
+
+/* Set Memory Space and Bus Master Enable in the command register (DMA and
+ * MSI delivery need bus mastering). */
+int lab_enable_bus_master(struct assign_device *dev);
+
+/* Parse /sys/kernel/iommu_groups/@group/reserved_regions into @out (up to
+ * @max); returns the count or a negative errno. */
+int lab_sysfs_reserved(int group, struct assign_reserved_region *out,
+		       size_t max);
+
+#endif
