@@ -118,25 +118,47 @@ void *gpa_to_host(struct vm *vm, uint64_t gpa, uint64_t len)
 	return NULL;
 }
 
+/* KVM memory slots: 0 and 1 are RAM, the rest come and go with BARs */
+#define MAX_SLOTS 512
+static uint8_t slot_used[MAX_SLOTS];
+static pthread_mutex_t slot_lock = PTHREAD_MUTEX_INITIALIZER;
+
 int vm_map_memory(struct vm *vm, uint64_t gpa, uint64_t size, void *host,
 		  bool readonly)
 {
+	pthread_mutex_lock(&slot_lock);
+	int slot = 0;
+	while (slot < MAX_SLOTS && slot_used[slot])
+		slot++;
+	if (slot == MAX_SLOTS) {
+		pthread_mutex_unlock(&slot_lock);
+		return -ENOSPC;
+	}
 	struct kvm_userspace_memory_region r = {
-		.slot = (uint32_t)vm->next_slot,
+		.slot = (uint32_t)slot,
 		.flags = readonly ? KVM_MEM_READONLY : 0,
 		.guest_phys_addr = gpa,
 		.memory_size = size,
 		.userspace_addr = (uintptr_t)host,
 	};
+	int ret = slot;
 	if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &r) < 0)
-		return -errno;
-	return vm->next_slot++;
+		ret = -errno;
+	else
+		slot_used[slot] = 1;
+	pthread_mutex_unlock(&slot_lock);
+	return ret;
 }
 
 void vm_unmap_memory(struct vm *vm, int slot)
 {
 	struct kvm_userspace_memory_region r = { .slot = (uint32_t)slot };
-	ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &r);
+	pthread_mutex_lock(&slot_lock);
+	if (slot >= 0 && slot < MAX_SLOTS && slot_used[slot]) {
+		ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &r);
+		slot_used[slot] = 0;
+	}
+	pthread_mutex_unlock(&slot_lock);
 }
 
 void vm_set_irq(struct vm *vm, unsigned gsi, int level)
@@ -219,17 +241,17 @@ int vm_msi_route_alloc(struct vm *vm, uint32_t *gsi)
 	return 0;
 }
 
-/* A masked vector keeps no route: its irqfd then signals nothing (the
- * device model latches the pending bit itself when it needs to). */
+/* Point an MSI route at a message (address 0: no route). Masking is the
+ * device model's business: it detaches the vector's irqfd. */
 int vm_msi_route_set(struct vm *vm, uint32_t gsi, uint64_t addr,
-		     uint32_t data, bool masked)
+		     uint32_t data)
 {
 	pthread_mutex_lock(&routes.lock);
 	int r = -ENOENT;
 	for (int i = 0; i < routes.nmsi; i++) {
 		if (routes.msi[i].gsi != gsi)
 			continue;
-		bool used = !masked && addr;
+		bool used = addr != 0;
 		if (routes.msi[i].used == used && routes.msi[i].addr == addr &&
 		    routes.msi[i].data == data) {
 			r = 0;

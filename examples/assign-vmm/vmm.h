@@ -77,7 +77,6 @@ struct vm {
 	int stop_fd;            /* eventfd: a vCPU asks the main loop to stop */
 	volatile int exit_code; /* -1 while running */
 
-	int next_slot;          /* next free KVM memory slot */
 	uint32_t next_gsi;      /* next free GSI above the IOAPIC's */
 };
 
@@ -95,7 +94,7 @@ void vm_unmap_memory(struct vm *vm, int slot);
 int vm_routing_init(struct vm *vm);
 int vm_msi_route_alloc(struct vm *vm, uint32_t *gsi);
 int vm_msi_route_set(struct vm *vm, uint32_t gsi, uint64_t addr,
-		     uint32_t data, bool masked);
+		     uint32_t data);
 
 /* ---- boot.c ------------------------------------------------------------- */
 struct boot_config {
