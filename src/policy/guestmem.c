@@ -599,6 +599,10 @@ static int prefault_regions(struct assign_guestmem *gm,
 		goto out_free;
 	}
 	pr->done = base_done + pf.done;
+	if (!pf.err) {
+		r = progress_report(pr);
+		goto out_free;
+	}
 out:
 	if (pf.err) {
 		const struct pf_block *b = &pf.blocks[pf.err_block];
