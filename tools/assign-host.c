@@ -46,7 +46,8 @@ static void usage(FILE *f)
 		"\n"
 		"Commands:\n"
 		"  list [--json]              devices with driver, IOMMU group and viability\n"
-		"  explain ADDRESS            why ADDRESS can or cannot be assigned, and the fix\n"
+		"  explain ADDRESS [--probe]  why ADDRESS can or cannot be assigned, and the fix;\n"
+		"                             --probe also opens it through VFIO to compare\n"
 		"  bind ADDRESS [--driver D] [--force] [--timeout MS] [--no-wait]\n"
 		"                             hand ADDRESS to vfio-pci (or D), remembering its driver\n"
 		"  unbind ADDRESS [--force]   detach ADDRESS from its driver, remembering it\n"
@@ -292,6 +293,34 @@ static int cmd_list(struct assign_ctx *ctx, const struct global *g, int argc,
 
 /* ---- explain ---------------------------------------------------------- */
 
+/* Ask the kernel: open the device through VFIO (type1) and report what
+ * it says, next to libassign's own verdict. */
+static void probe_kernel(struct assign_ctx *ctx, const char *addr,
+			 bool predicted_busy)
+{
+	struct assign_iommu_opts io = { .size = sizeof(io),
+					.backend = ASSIGN_IOMMU_TYPE1 };
+	struct assign_iommu *iommu = NULL;
+	struct assign_device *dev = NULL;
+	int r;
+
+	r = assign_iommu_new(ctx, &io, &iommu);
+	if (r == 0)
+		r = assign_device_open(iommu, addr, NULL, &dev);
+	if (r == 0)
+		printf("  kernel: opened %s through VFIO: the group is viable\n",
+		       addr);
+	else
+		printf("  kernel: opening %s failed (%s): %s\n", addr,
+		       strerror(-r), assign_ctx_last_error(ctx));
+	if (r == -EBUSY || r == 0)
+		printf("  kernel verdict %s libassign's rules\n",
+		       (r == -EBUSY) == predicted_busy ? "matches"
+						       : "DIFFERS FROM");
+	assign_device_unref(dev);
+	assign_iommu_unref(iommu);
+}
+
 static int cmd_explain(struct assign_ctx *ctx, const struct global *g,
 		       int argc, char **argv)
 {
@@ -299,9 +328,17 @@ static int cmd_explain(struct assign_ctx *ctx, const struct global *g,
 	struct assign_host_group_report *rep = NULL;
 	struct assign_host_opts o;
 	char recdrv[ASSIGN_HOST_NAME_LEN];
-	bool ok = true, busy = false;
+	bool ok = true, busy = false, probe = false;
 	int r;
 
+	if (argc == 3 && !strcmp(argv[1], "--probe")) {
+		probe = true;
+		argv[1] = argv[2];
+		argc = 2;
+	} else if (argc == 3 && !strcmp(argv[2], "--probe")) {
+		probe = true;
+		argc = 2;
+	}
 	if (argc != 2)
 		return usage_error("explain needs one ADDRESS");
 	r = assign_host_device_get(ctx, argv[1], &d);
@@ -396,6 +433,8 @@ static int cmd_explain(struct assign_ctx *ctx, const struct global *g,
 		printf("  %sReady%s: the device can be opened through VFIO "
 		       "(/dev/vfio/%d).\n",
 		       GREEN, RESET, d->iommu_group);
+	if (probe)
+		probe_kernel(ctx, d->address, !rep->viable);
 	assign_host_group_report_free(rep);
 	assign_host_device_free(d);
 	return ok ? EXIT_OK : EXIT_NOT_READY;
