@@ -210,3 +210,109 @@ put("fuzz-pci-config", "msix-bir7", pci_seed(e1000e_sizes, 0x11, 0, bytes(bad)))
 bad = bytearray(e1000e)
 struct.pack_into("<I", bad, 0x140, 0x0003 | (1 << 16) | (0x100 << 20))
 put("fuzz-pci-config", "ext-loop", pci_seed(e1000e_sizes, 0, 0x99, bytes(bad)))
+
+# --- fuzz-device: records for the hostile kernel (fuzz/fuzz-kernel.h) -------
+(FK_SETUP, FK_IOMMU_INFO, FK_DEV_INFO, FK_REGION_INFO, FK_IRQ_INFO,
+ FK_HOT_RESET, FK_IOVA_RANGES, FK_RESV_TEXT, FK_CONFIG, FK_ACTION, FK_RW,
+ FK_OTHER) = range(12)
+
+
+def rec(kind, data=b"", index=0, ctl=0):
+    return le("BBBH", kind, index, ctl, len(data)) + data
+
+
+def act(op, *fields):
+    """An FK_ACTION record: op byte then (fmt, value) fields."""
+    b = le("B", op)
+    for fmt, v in fields:
+        b += le(fmt, v)
+    return rec(FK_ACTION, b)
+
+
+def dev_info(flags, nreg, nirq):
+    return le("IIIIII", 24, flags, nreg, nirq, 0, 0)
+
+
+def irq_info(index, flags, count):
+    return le("IIII", 16, flags, index, count)
+
+
+def hot_reset(flags, devs):
+    b = le("III", 12 + 8 * len(devs), flags, len(devs))
+    for gid, seg, bus, devfn in devs:
+        b += le("IHBB", gid, seg, bus, devfn)
+    return b
+
+
+def iova_ranges(align, ranges):
+    b = le("IQ", len(ranges), align)
+    for s, e in ranges:
+        b += le("QQ", s, e)
+    return b
+
+
+def device_seed(iommufd, regions, cfg, extra_actions=()):
+    s = rec(FK_SETUP, bytes([1 if iommufd else 0]))
+    s += rec(FK_IOMMU_INFO, type1)
+    s += rec(FK_IOVA_RANGES, iova_ranges(4096, X86))
+    s += rec(FK_RESV_TEXT, b"0x00000000fee00000 0x00000000feefffff msi\n")
+    s += rec(FK_DEV_INFO, dev_info(0x3, 9, 5))   # RESET | PCI
+    for idx, blob in regions:
+        s += rec(FK_REGION_INFO, blob, index=idx)
+    for idx, fl, cnt in [(0, 0x7, 1), (1, 0x9, 1), (2, 0x9, 5), (3, 0x1, 1),
+                         (4, 0x1, 1)]:
+        s += rec(FK_IRQ_INFO, irq_info(idx, fl, cnt), index=idx)
+    # First answer: -ENOSPC with the real count; then the list.
+    s += rec(FK_HOT_RESET, le("III", 12, 0, 2), ctl=0x80 | 2)
+    s += rec(FK_HOT_RESET, hot_reset(0, [(7, 0, 0, 0x18), (8, 0, 0, 0x19)]))
+    s += rec(FK_CONFIG, cfg)
+    for i in range(9):
+        s += act(0, ("B", i))
+    s += act(5)                                   # BARs
+    s += act(1, ("B", 7), ("Q", 0), ("H", 64))    # read config 0..63
+    s += act(4, ("H", 0x04), ("H", 2), ("B", 1))  # write command register
+    s += act(3, ("B", 0), ("B", 1))               # mmap BAR0 and unmap
+    s += act(6, ("B", 2))                         # MSI-X info
+    s += act(7, ("B", 2), ("H", 0), ("H", 5), ("B", 0))
+    s += act(7, ("B", 2), ("H", 0), ("H", 3), ("B", 1))
+    s += act(9, ("B", 4), ("B", 0))               # hot reset deps
+    s += act(10)
+    s += act(11, ("Q", 0x7f1234560000), ("Q", 0x100000), ("Q", 0x200000),
+             ("B", 3))
+    s += act(11, ("Q", 0x7f1234560000), ("Q", 0xfee00000), ("Q", 0x1000),
+             ("B", 3))                            # lands in the MSI window
+    s += act(11, ("Q", 0x7f1234560000), ("Q", 0xfffffffffffff000),
+             ("Q", 0x2000), ("B", 3))             # wraps around
+    s += act(12, ("Q", 0x100000), ("Q", 0x200000), ("B", 0))
+    s += act(13, ("B", 0))                        # reset
+    for a in extra_actions:
+        s += a
+    return s
+
+
+e1000e_regions = [
+    (0, nic_bar0),
+    (1, region_info(1, 0x20000, RW | MMAP)),
+    (2, region_info(2, 0x20, RW)),
+    (3, region_info(3, 0x4000, RW | MMAP, sparse=[])),
+    (4, region_info(4, 0, 0)), (5, region_info(5, 0, 0)),
+    (6, region_info(6, 0x40000, 0x1)),
+    (7, config), (8, region_info(8, 0, 0)),
+]
+nvme_regions = [
+    (0, nvme_bar0), (1, region_info(1, 0, 0)), (2, region_info(2, 0, 0)),
+    (3, region_info(3, 0, 0)), (4, region_info(4, 0, 0)),
+    (5, region_info(5, 0, 0)), (6, region_info(6, 0, 0)),
+    (7, config), (8, region_info(8, 0, 0)),
+]
+put("fuzz-device", "e1000e-type1", device_seed(False, e1000e_regions, e1000e))
+put("fuzz-device", "nvme-iommufd", device_seed(True, nvme_regions, nvme))
+# A region whose capability chain loops, and a kernel whose argsz grows
+# on every call.
+loopreg = [(i, b) for i, b in e1000e_regions if i != 0] + \
+    [(0, bytes(loop[:88]))]
+put("fuzz-device", "region-cap-loop", device_seed(False, loopreg, e1000e))
+grow = bytearray(nic_bar0)
+struct.pack_into("<I", grow, 0, 0x10000)
+put("fuzz-device", "argsz-grows",
+    device_seed(False, [(0, bytes(grow))] + e1000e_regions[1:], e1000e))

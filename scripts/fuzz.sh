@@ -7,7 +7,12 @@
 #   -t SECONDS    seconds per target (default 60)
 #   TARGET        run only these (e.g. fuzz-vfio-caps); default: all built
 # Environment: FUZZ_BUILDDIR (default build-fuzz), FUZZ_OUT (default
-# $FUZZ_BUILDDIR/fuzz-out: working corpora, logs and crash artifacts).
+# $FUZZ_BUILDDIR/fuzz-out: working corpora, logs and crash artifacts),
+# FUZZ_ARGS (extra libFuzzer flags, e.g. "-fork=1 -ignore_crashes=1" to
+# keep exploring past a known crash).
+#
+# Each target first replays fuzz/reproducers/<target>/* (inputs that once
+# crashed it: every one must now run clean), then fuzzes from its seeds.
 #
 # Fails (exit 1) when any target crashes, hits a sanitizer report
 # (ASan, UBSan, LeakSanitizer), times out on one input or runs out of
@@ -84,11 +89,26 @@ for t in "${targets[@]}"; do
 	[ -d "fuzz/corpus/$t" ] && seeds+=("fuzz/corpus/$t")
 	dict=()
 	[ -f "fuzz/$t.dict" ] && dict+=("-dict=fuzz/$t.dict")
+	# Known crashers first: each must run clean now.
+	repro_bad=0
+	if [ -d "fuzz/reproducers/$t" ]; then
+		for f in "fuzz/reproducers/$t"/*; do
+			[ -f "$f" ] || continue
+			if ! { "$exe" -runs=1 "$f" >"$out/$t.repro.log" 2>&1; } 2>/dev/null; then
+				echo "fuzz: $t: reproducer $f still crashes:" >&2
+				grep -E 'ERROR:|SUMMARY:|invariant failed|runtime error:' \
+					"$out/$t.repro.log" | head -3 | sed 's/^/    /' >&2
+				repro_bad=1
+			fi
+		done
+	fi
 	# New inputs go to $work (first directory); the seeds stay untouched.
 	rc=0
-	"$exe" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
+	# (the braces keep bash's "Aborted" job message out of the output)
+	{ "$exe" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
 		-print_final_stats=1 -artifact_prefix="$art/" "${dict[@]}" \
-		"$work" "${seeds[@]}" >"$log" 2>&1 || rc=$?
+		${FUZZ_ARGS:-} "$work" "${seeds[@]}" >"$log" 2>&1; } 2>/dev/null ||
+		rc=$?
 	runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
 	eps=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
 	cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | cut -d' ' -f2)
@@ -96,6 +116,7 @@ for t in "${targets[@]}"; do
 	ncorp=$(find "$work" -type f | wc -l)
 	bad=0
 	[ "$rc" -ne 0 ] && bad=1
+	[ "$repro_bad" -ne 0 ] && bad=1
 	grep -qE 'ERROR: (AddressSanitizer|LeakSanitizer|libFuzzer)|runtime error:|invariant failed' "$log" && bad=1
 	if [ "$bad" = 0 ]; then
 		pass=$((pass + 1))

@@ -1,0 +1,525 @@
+// SPDX-License-Identifier: MIT
+/* The hostile fuzz "kernel" behind the syscall seam: see fuzz-kernel.h. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+
+#include <linux/iommufd.h>
+#include <linux/vfio.h>
+
+#include "fuzz-kernel.h"
+#include "fuzz.h"
+
+enum { FD_FREE, FD_CONTAINER, FD_GROUP, FD_DEVICE, FD_IOMMUFD, FD_FILE };
+#define FD_BASE 1000
+
+static const int fk_errnos[8] = { EINVAL, ENOTTY, ENOSPC, EIO,
+				  EPERM,  EBUSY,  ENOMEM, EFAULT };
+
+/* Address-space reservations made through the seam. */
+#define FK_MAX_MAPS 64
+static struct {
+	void *addr;
+	size_t len;
+} fk_maps[FK_MAX_MAPS];
+
+void fk_init(struct fuzz_kernel *k, const uint8_t *data, size_t size)
+{
+	struct fuzz_in in;
+
+	memset(k, 0, sizeof(*k));
+	fuzz_in_init(&in, data, size);
+	while (in.left >= 5 && k->nrec < FK_MAX_RECORDS) {
+		struct fk_record *r = &k->rec[k->nrec++];
+		size_t len;
+
+		r->kind = fuzz_u8(&in);
+		r->index = fuzz_u8(&in);
+		r->ctl = fuzz_u8(&in);
+		len = fuzz_u16(&in);
+		if (len > in.left)
+			len = in.left;
+		r->data = in.p;
+		r->len = len;
+		in.p += len;
+		in.left -= len;
+	}
+	for (size_t i = 0; i < k->nrec; i++) {
+		const struct fk_record *r = &k->rec[i];
+
+		if (r->kind == FK_SETUP && r->len)
+			k->iommufd = r->data[0] & 1;
+		if (r->kind == FK_RESV_TEXT && !k->resv_text) {
+			k->resv_text = malloc(r->len + 1);
+			if (!k->resv_text)
+				abort();
+			memcpy(k->resv_text, r->data, r->len);
+			k->resv_text[r->len] = '\0';
+		}
+		if (r->kind == FK_CONFIG && !k->mem) {
+			k->mem = r->data;
+			k->memlen = r->len;
+		}
+	}
+}
+
+void fk_fini(struct fuzz_kernel *k)
+{
+	free(k->resv_text);
+	k->resv_text = NULL;
+	for (size_t i = 0; i < FK_MAX_MAPS; i++) {
+		if (fk_maps[i].addr) {
+			munmap(fk_maps[i].addr, fk_maps[i].len);
+			fk_maps[i].addr = NULL;
+		}
+	}
+}
+
+const struct fk_record *fk_nth(const struct fuzz_kernel *k, int kind, size_t i)
+{
+	for (size_t j = 0; j < k->nrec; j++)
+		if (k->rec[j].kind == kind && i-- == 0)
+			return &k->rec[j];
+	return NULL;
+}
+
+const struct fk_record *fk_next(struct fuzz_kernel *k, int kind, int index)
+{
+	const struct fk_record *last = NULL;
+	unsigned want = k->calls[kind][index & 0xff]++, seen = 0;
+
+	for (size_t j = 0; j < k->nrec; j++) {
+		const struct fk_record *r = &k->rec[j];
+
+		if (r->kind != kind || r->index != (uint8_t)index)
+			continue;
+		if (seen++ == want)
+			return r;
+		last = r;
+	}
+	return last;
+}
+
+static int fk_err(uint8_t ctl)
+{
+	return -fk_errnos[ctl & 7];
+}
+
+/* Answer an argsz-sized info ioctl from a record: never past argsz. */
+static int fk_answer(struct fuzz_kernel *k, int kind, int index, void *arg,
+		     size_t minsz)
+{
+	const struct fk_record *r = fk_next(k, kind, index);
+	uint32_t argsz;
+
+	memcpy(&argsz, arg, sizeof(argsz));
+	/* The kernel rejects argsz below the fixed part of the struct. */
+	if (argsz < minsz)
+		return -EINVAL;
+	if (!r)
+		return -ENOTTY;
+	memcpy(arg, r->data, MIN(r->len, (size_t)argsz));
+	return (r->ctl & 0x80) ? fk_err(r->ctl) : 0;
+}
+
+static int fk_other(struct fuzz_kernel *k)
+{
+	const struct fk_record *r = fk_nth(k, FK_OTHER, k->other_calls++);
+
+	return r && (r->ctl & 0x80) ? fk_err(r->ctl) : 0;
+}
+
+static int fk_newfd(struct fuzz_kernel *k, int kind, const char *content)
+{
+	for (int i = 0; i < FK_MAX_FDS; i++) {
+		if (k->fds[i].kind == FD_FREE) {
+			k->fds[i].kind = kind;
+			k->fds[i].content = content;
+			k->fds[i].len = content ? strlen(content) : 0;
+			k->open_fds++;
+			return FD_BASE + i;
+		}
+	}
+	return -EMFILE;
+}
+
+static struct fk_file *fk_fd(struct fuzz_kernel *k, int fd)
+{
+	if (fd < FD_BASE || fd >= FD_BASE + FK_MAX_FDS ||
+	    k->fds[fd - FD_BASE].kind == FD_FREE)
+		return NULL;
+	return &k->fds[fd - FD_BASE];
+}
+
+static int fk_open(void *data, const char *path, int flags)
+{
+	struct fuzz_kernel *k = data;
+	char group[32];
+
+	snprintf(group, sizeof(group), "/dev/vfio/%d", FK_GROUP);
+	if (strcmp(path, "/dev/vfio/vfio") == 0)
+		return fk_newfd(k, FD_CONTAINER, NULL);
+	if (strcmp(path, group) == 0)
+		return fk_newfd(k, FD_GROUP, NULL);
+	if (strcmp(path, "/dev/iommu") == 0)
+		return k->iommufd ? fk_newfd(k, FD_IOMMUFD, NULL) : -ENOENT;
+	if (strcmp(path, "/dev/vfio/devices/vfio0") == 0)
+		return fk_newfd(k, FD_DEVICE, NULL);
+	return -ENOENT;
+}
+
+#define DEVPATH "bus/pci/devices/" FK_ADDR
+#define GRPPATH "kernel/iommu_groups/7"
+
+static int fk_openat(void *data, int dirfd, const char *path, int flags)
+{
+	struct fuzz_kernel *k = data;
+
+	if (strcmp(path, GRPPATH "/reserved_regions") == 0)
+		return k->resv_text ? fk_newfd(k, FD_FILE, k->resv_text)
+				    : -ENOENT;
+	if (strstr(path, "allow_unsafe_interrupts"))
+		return fk_newfd(k, FD_FILE, "N\n");
+	return -ENOENT;
+}
+
+static int fk_close(void *data, int fd)
+{
+	struct fuzz_kernel *k = data;
+	struct fk_file *f = fk_fd(k, fd);
+
+	/* Closing an fd that is not open is a library bug (double close). */
+	FUZZ_CHECK(f != NULL);
+	f->kind = FD_FREE;
+	k->open_fds--;
+	return 0;
+}
+
+static int fk_iova_ranges(struct fuzz_kernel *k, struct iommu_ioas_iova_ranges *q)
+{
+	const struct fk_record *r = fk_next(k, FK_IOVA_RANGES, 0);
+	struct fuzz_in in;
+	uint32_t n, room = q->num_iovas;
+	struct iommu_iova_range *out =
+		(struct iommu_iova_range *)(uintptr_t)q->allowed_iovas;
+
+	if (q->size < sizeof(*q))
+		return -EINVAL;
+	if (!r)
+		return -ENOTTY;
+	fuzz_in_init(&in, r->data, r->len);
+	n = fuzz_u32(&in);
+	q->out_iova_alignment = fuzz_u64(&in);
+	for (uint32_t i = 0; i < n && i < room && in.left; i++) {
+		out[i].start = fuzz_u64(&in);
+		out[i].last = fuzz_u64(&in);
+	}
+	q->num_iovas = n;
+	if (r->ctl & 0x80)
+		return fk_err(r->ctl);
+	if (n > room && !(r->ctl & 0x40))
+		return -EMSGSIZE;
+	return 0;
+}
+
+static int fk_ioctl(void *data, int fd, unsigned long req, void *arg)
+{
+	struct fuzz_kernel *k = data;
+	struct fk_file *f = fk_fd(k, fd);
+
+	FUZZ_CHECK(f != NULL); /* ioctl on an fd the library does not own */
+	switch (f->kind) {
+	case FD_CONTAINER:
+		switch (req) {
+		case VFIO_GET_API_VERSION:
+			return VFIO_API_VERSION;
+		case VFIO_CHECK_EXTENSION:
+			return (uintptr_t)arg == VFIO_TYPE1v2_IOMMU ||
+			       (uintptr_t)arg == VFIO_TYPE1_IOMMU;
+		case VFIO_SET_IOMMU:
+			return 0;
+		case VFIO_IOMMU_GET_INFO:
+			return fk_answer(k, FK_IOMMU_INFO, 0, arg,
+					 offsetof(struct vfio_iommu_type1_info,
+						  iova_pgsizes) + 8);
+		default:
+			return fk_other(k);
+		}
+	case FD_GROUP:
+		switch (req) {
+		case VFIO_GROUP_GET_STATUS: {
+			struct vfio_group_status *st = arg;
+
+			st->flags = VFIO_GROUP_FLAGS_VIABLE;
+			return 0;
+		}
+		case VFIO_GROUP_SET_CONTAINER:
+		case VFIO_GROUP_UNSET_CONTAINER:
+			return 0;
+		case VFIO_GROUP_GET_DEVICE_FD:
+			if (strcmp(arg, FK_ADDR) != 0)
+				return -ENODEV;
+			return fk_newfd(k, FD_DEVICE, NULL);
+		default:
+			return -ENOTTY;
+		}
+	case FD_IOMMUFD:
+		switch (req) {
+		case IOMMU_IOAS_ALLOC:
+			((struct iommu_ioas_alloc *)arg)->out_ioas_id = 1;
+			return 0;
+		case IOMMU_IOAS_IOVA_RANGES:
+			return fk_iova_ranges(k, arg);
+		default:
+			return fk_other(k);
+		}
+	case FD_DEVICE:
+		switch (req) {
+		case VFIO_DEVICE_GET_INFO:
+			return fk_answer(k, FK_DEV_INFO, 0, arg,
+					 offsetof(struct vfio_device_info,
+						  cap_offset));
+		case VFIO_DEVICE_GET_REGION_INFO:
+			return fk_answer(k, FK_REGION_INFO,
+					 (int)((struct vfio_region_info *)arg)->index,
+					 arg, offsetof(struct vfio_region_info,
+						       offset) + 8);
+		case VFIO_DEVICE_GET_IRQ_INFO:
+			return fk_answer(k, FK_IRQ_INFO,
+					 (int)((struct vfio_irq_info *)arg)->index,
+					 arg, sizeof(struct vfio_irq_info));
+		case VFIO_DEVICE_GET_PCI_HOT_RESET_INFO:
+			return fk_answer(k, FK_HOT_RESET, 0, arg,
+					 sizeof(struct vfio_pci_hot_reset_info));
+		case VFIO_DEVICE_BIND_IOMMUFD:
+			((struct vfio_device_bind_iommufd *)arg)->out_devid = 1;
+			return 0;
+		case VFIO_DEVICE_ATTACH_IOMMUFD_PT:
+			return 0;
+		default:
+			return fk_other(k);
+		}
+	default:
+		return -ENOTTY;
+	}
+}
+
+static ssize_t fk_rw(struct fuzz_kernel *k, struct fk_file *f, void *rbuf,
+		     size_t count, uint64_t offset)
+{
+	const struct fk_record *r;
+	size_t n = count;
+
+	if (f->kind == FD_FILE) {
+		if (!rbuf)
+			return -EBADF;
+		if (offset >= f->len)
+			return 0;
+		n = MIN(count, f->len - (size_t)offset);
+		memcpy(rbuf, f->content + offset, n);
+		return (ssize_t)n;
+	}
+	if (f->kind != FD_DEVICE)
+		return -EINVAL;
+	r = fk_nth(k, FK_RW, k->rw_calls++);
+	if (r) {
+		switch (r->ctl & 3) {
+		case 1:
+			n = r->len ? MIN(count, (size_t)r->data[0]) : 0;
+			break;
+		case 2:
+			return fk_err(r->ctl);
+		case 3:
+			/* Claims more than asked; writes only what fits. */
+			if (rbuf)
+				memset(rbuf, 0xff, count);
+			return (ssize_t)count + 1;
+		}
+	}
+	if (rbuf) {
+		uint8_t *b = rbuf;
+
+		for (size_t i = 0; i < n; i++)
+			b[i] = k->memlen ? k->mem[(offset + i) % k->memlen]
+					 : 0xff;
+	}
+	return (ssize_t)n;
+}
+
+static ssize_t fk_pread(void *data, int fd, void *buf, size_t count,
+			uint64_t offset)
+{
+	struct fuzz_kernel *k = data;
+	struct fk_file *f = fk_fd(k, fd);
+
+	FUZZ_CHECK(f != NULL);
+	return fk_rw(k, f, buf, count, offset);
+}
+
+static ssize_t fk_pwrite(void *data, int fd, const void *buf, size_t count,
+			 uint64_t offset)
+{
+	struct fuzz_kernel *k = data;
+	struct fk_file *f = fk_fd(k, fd);
+	volatile uint8_t sink = 0;
+
+	FUZZ_CHECK(f != NULL);
+	/* Read the whole source buffer: ASan checks the library's length. */
+	for (size_t i = 0; i < count; i++)
+		sink ^= ((const uint8_t *)buf)[i];
+	(void)sink;
+	if (f->kind == FD_FILE)
+		return (ssize_t)count;
+	return fk_rw(k, f, NULL, count, offset);
+}
+
+#define FK_MAP_LIMIT (64u << 20)
+
+static int fk_mmap(void *data, void *addr, size_t length, int prot, int flags,
+		   int fd, uint64_t offset, void **ret)
+{
+	struct fuzz_kernel *k = data;
+	void *p;
+
+	if (!length || length > FK_MAP_LIMIT)
+		return -ENOMEM;
+	if (flags & MAP_FIXED) {
+		bool inside = false;
+
+		/* A fixed mapping must land inside the library's own
+		 * reservation, or it would clobber someone else's memory. */
+		for (size_t i = 0; i < FK_MAX_MAPS; i++) {
+			uint8_t *b = fk_maps[i].addr;
+
+			if (b && (uint8_t *)addr >= b &&
+			    length <= fk_maps[i].len &&
+			    (size_t)((uint8_t *)addr - b) <=
+				    fk_maps[i].len - length)
+				inside = true;
+		}
+		FUZZ_CHECK(inside);
+		FUZZ_CHECK(fd == -1 || fk_fd(k, fd) != NULL);
+		p = mmap(addr, length, prot,
+			 MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (p == MAP_FAILED)
+			return -errno;
+		*ret = p;
+		return 0;
+	}
+	for (size_t i = 0; i < FK_MAX_MAPS; i++) {
+		if (fk_maps[i].addr)
+			continue;
+		p = mmap(addr, length, prot,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		if (p == MAP_FAILED)
+			return -errno;
+		fk_maps[i].addr = p;
+		fk_maps[i].len = length;
+		k->live_maps++;
+		*ret = p;
+		return 0;
+	}
+	return -ENOMEM;
+}
+
+static int fk_munmap(void *data, void *addr, size_t length)
+{
+	struct fuzz_kernel *k = data;
+
+	for (size_t i = 0; i < FK_MAX_MAPS; i++) {
+		uint8_t *b = fk_maps[i].addr;
+
+		if (!b || (uint8_t *)addr < b ||
+		    (size_t)((uint8_t *)addr - b) >= fk_maps[i].len)
+			continue;
+		FUZZ_CHECK(length <= fk_maps[i].len - (size_t)((uint8_t *)addr - b));
+		if (addr == b && length == fk_maps[i].len) {
+			munmap(b, length);
+			fk_maps[i].addr = NULL;
+			k->live_maps--;
+		} else {
+			/* Part of a reservation: give it back as PROT_NONE. */
+			mmap(addr, length, PROT_NONE,
+			     MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		}
+		return 0;
+	}
+	/* Unmapping memory the library never mapped through the seam. */
+	FUZZ_CHECK(!"munmap outside any mapping");
+	return -EINVAL;
+}
+
+static int fk_madvise(void *data, void *addr, size_t length, int advice)
+{
+	return 0;
+}
+
+static ssize_t fk_readlinkat(void *data, int dirfd, const char *path,
+			     char *buf, size_t size)
+{
+	const char *target = NULL;
+	size_t n;
+
+	if (strcmp(path, DEVPATH "/driver") == 0 ||
+	    strcmp(path, GRPPATH "/devices/" FK_ADDR "/driver") == 0)
+		target = "../../../bus/pci/drivers/vfio-pci";
+	else if (strcmp(path, DEVPATH "/iommu_group") == 0)
+		target = "../../../kernel/iommu_groups/7";
+	if (!target)
+		return -ENOENT;
+	n = MIN(strlen(target), size);
+	memcpy(buf, target, n);
+	return (ssize_t)n;
+}
+
+static int fk_faccessat(void *data, int dirfd, const char *path, int mode)
+{
+	if (strcmp(path, DEVPATH) == 0 || strcmp(path, GRPPATH) == 0)
+		return 0;
+	return -ENOENT;
+}
+
+static int fk_list_dir(void *data, int dirfd, const char *path, char ***names,
+		       size_t *n)
+{
+	const char *one;
+	char **v;
+
+	if (strcmp(path, GRPPATH "/devices") == 0)
+		one = FK_ADDR;
+	else if (strcmp(path, DEVPATH "/vfio-dev") == 0)
+		one = "vfio0";
+	else
+		return -ENOENT;
+	v = calloc(1, sizeof(*v));
+	if (!v || !(v[0] = strdup(one)))
+		abort();
+	*names = v;
+	*n = 1;
+	return 0;
+}
+
+static int fk_getrlimit(void *data, int resource, struct rlimit *rlim)
+{
+	rlim->rlim_cur = rlim->rlim_max = RLIM_INFINITY;
+	return 0;
+}
+
+const struct assign_sys_ops fk_ops = {
+	.open = fk_open,
+	.openat = fk_openat,
+	.close = fk_close,
+	.ioctl = fk_ioctl,
+	.pread = fk_pread,
+	.pwrite = fk_pwrite,
+	.mmap = fk_mmap,
+	.munmap = fk_munmap,
+	.madvise = fk_madvise,
+	.readlinkat = fk_readlinkat,
+	.faccessat = fk_faccessat,
+	.list_dir = fk_list_dir,
+	.getrlimit = fk_getrlimit,
+};

@@ -1,0 +1,107 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A hostile "kernel" for fuzzing, behind the library's syscall seam
+ * (src/internal.h, struct assign_sys_ops). It plays a host with one PCI
+ * device, FK_ADDR, in IOMMU group FK_GROUP, bound to vfio-pci, reachable
+ * through type1 (/dev/vfio/vfio + /dev/vfio/N) and iommufd (/dev/iommu +
+ * /dev/vfio/devices/vfio0). Setting up the container, group, IOAS and
+ * device fd always works; every answer that describes the device or the
+ * IOMMU comes from the fuzz input:
+ *
+ *   VFIO_IOMMU_GET_INFO, VFIO_DEVICE_GET_INFO, VFIO_DEVICE_GET_REGION_INFO,
+ *   VFIO_DEVICE_GET_IRQ_INFO, VFIO_DEVICE_GET_PCI_HOT_RESET_INFO,
+ *   IOMMU_IOAS_IOVA_RANGES, the reserved_regions sysfs file, the bytes and
+ *   byte counts of pread/pwrite on the device fd, and the result of
+ *   every other device/IOMMU ioctl.
+ *
+ * Like the real kernel it never writes past the argsz (or array size) the
+ * caller gave, so any out-of-bounds access ASan reports is the library's;
+ * but within that, every byte may lie, including argsz and counts.
+ *
+ * The input is a list of records: u8 kind, u8 index, u8 ctl, u16 length,
+ * then length bytes. The n-th call of an ioctl kind with an index (region
+ * or irq index) gets the n-th record of that kind and index, or the last
+ * one when there are fewer. ctl bit 7 makes the call fail with
+ * -fk_errnos[ctl & 7] (after writing the bytes, so an -ENOSPC answer can
+ * carry a count); ctl bit 6 (IOVA ranges) breaks the array-size rule the
+ * way a buggy kernel would report it: a count above the caller's room
+ * with success.
+ *
+ * The fake counts its open fds and live mappings: at the end of a run
+ * both must be zero, or the library leaked a kernel object.
+ */
+#ifndef LIBASSIGN_FUZZ_KERNEL_H
+#define LIBASSIGN_FUZZ_KERNEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "internal.h"
+
+#define FK_ADDR "0000:00:03.0"
+#define FK_GROUP 7
+
+enum fk_kind {
+	FK_SETUP = 0,        /* bytes[0]: bit 0 iommufd backend */
+	FK_IOMMU_INFO = 1,   /* VFIO_IOMMU_GET_INFO answer */
+	FK_DEV_INFO = 2,     /* VFIO_DEVICE_GET_INFO answer */
+	FK_REGION_INFO = 3,  /* VFIO_DEVICE_GET_REGION_INFO, index = region */
+	FK_IRQ_INFO = 4,     /* VFIO_DEVICE_GET_IRQ_INFO, index = irq index */
+	FK_HOT_RESET = 5,    /* VFIO_DEVICE_GET_PCI_HOT_RESET_INFO answer */
+	FK_IOVA_RANGES = 6,  /* u32 num_iovas, u64 alignment, ranges[] */
+	FK_RESV_TEXT = 7,    /* reserved_regions file content */
+	FK_CONFIG = 8,       /* device memory: pread on the device fd reads
+	                        byte (offset % length); config space at 0 */
+	FK_ACTION = 9,       /* a library call to make (the driver's script) */
+	FK_RW = 10,          /* n-th device pread/pwrite: ctl & 3: 0 full,
+	                        1 short (bytes[0] bytes), 2 error, 3 claims
+	                        one byte more than asked */
+	FK_OTHER = 11,       /* result of other device/IOMMU ioctls, in order:
+	                        ctl bit 7 fails it */
+	FK_NKINDS
+};
+
+struct fk_record {
+	uint8_t kind, index, ctl;
+	const uint8_t *data;
+	size_t len;
+};
+
+#define FK_MAX_RECORDS 512
+#define FK_MAX_FDS 64
+
+struct fk_file {
+	int kind; /* 0: free */
+	const char *content;
+	size_t len;
+};
+
+struct fuzz_kernel {
+	struct fk_record rec[FK_MAX_RECORDS];
+	size_t nrec;
+	/* calls made so far per (kind, index) */
+	uint16_t calls[FK_NKINDS][256];
+	unsigned rw_calls, other_calls;
+	struct fk_file fds[FK_MAX_FDS];
+	size_t open_fds;
+	size_t live_maps;
+	uint64_t mapped_bytes;
+	char *resv_text;
+	const uint8_t *mem;
+	size_t memlen;
+	int iommufd; /* backend selected by FK_SETUP */
+};
+
+extern const struct assign_sys_ops fk_ops;
+
+/* Parse @data into records; keeps pointers into @data. */
+void fk_init(struct fuzz_kernel *k, const uint8_t *data, size_t size);
+/* Free what fk_init() allocated. */
+void fk_fini(struct fuzz_kernel *k);
+/* The record answering the next call of (kind, index), or NULL. */
+const struct fk_record *fk_next(struct fuzz_kernel *k, int kind, int index);
+/* The i-th record of a kind, in input order, or NULL. */
+const struct fk_record *fk_nth(const struct fuzz_kernel *k, int kind,
+			       size_t i);
+
+#endif /* LIBASSIGN_FUZZ_KERNEL_H */
