@@ -24,6 +24,7 @@
 #include <stdint.h>
 
 struct assign_ctx;
+struct assign_sys_ops;
 struct mock_kernel;
 
 /* One region of a mock device (VFIO_REGION_INFO_FLAG_* in @flags). */
@@ -65,6 +66,10 @@ struct mock_device_cfg {
 	uint32_t num_irqs;           /* VFIO_PCI_NUM_IRQS if 0 */
 	bool no_reset;               /* clear VFIO_DEVICE_FLAGS_RESET */
 	bool no_cdev;                /* no vfio-dev/vfioN (iommufd unusable) */
+	bool no_hot_reset;           /* GET_PCI_HOT_RESET_INFO fails -ENODEV */
+	uint32_t pci_atomic_comp;    /* != 0: VFIO_DEVICE_GET_INFO carries
+	                                VFIO_DEVICE_INFO_CAP_PCI_ATOMIC_COMP
+	                                with these flags */
 };
 
 /* Create a mock kernel with an empty temporary sysfs tree. Defaults: type1
@@ -76,6 +81,8 @@ int mock_kernel_new(struct mock_kernel **ret);
 void mock_kernel_free(struct mock_kernel *mk);
 /* Make @ctx talk to this mock (assign_ctx_set_sys()). */
 int mock_attach(struct mock_kernel *mk, struct assign_ctx *ctx);
+/* The mock's seam, for tests that call it directly (data: the mock). */
+const struct assign_sys_ops *mock_sys_ops(void);
 /* A context already attached to the mock (log level from ASSIGN_LOG). */
 int mock_ctx_new(struct mock_kernel *mk, struct assign_ctx **ret);
 /* Path of the temporary sysfs root. */
@@ -106,10 +113,14 @@ void mock_set_driver(struct mock_kernel *mk, const char *addr,
 /* Inspection, for leak checks and assertions. */
 size_t mock_open_fds(const struct mock_kernel *mk);     /* fds the mock owns */
 size_t mock_mmaps(const struct mock_kernel *mk);        /* live mmaps of regions */
+/* Every mapping made through the seam (regions and anonymous reservations)
+ * still live, counting the pieces a partial munmap leaves. */
+size_t mock_seam_mmaps(const struct mock_kernel *mk);
 size_t mock_dma_count(const struct mock_kernel *mk);    /* DMA mappings, all
                                                            containers/IOASes */
 uint64_t mock_dma_bytes(const struct mock_kernel *mk);  /* bytes pinned */
-/* 0 and *vaddr if @iova is mapped, -ENOENT otherwise. */
+/* 0 and *vaddr if @iova is mapped, -ENOENT otherwise. *flags gets
+ * VFIO_DMA_MAP_FLAG_READ/WRITE (also for iommufd mappings). */
 int mock_dma_lookup(const struct mock_kernel *mk, uint64_t iova, void **vaddr,
 		    uint32_t *flags);
 unsigned mock_reset_count(const struct mock_kernel *mk, const char *addr);
@@ -118,7 +129,10 @@ unsigned mock_hot_reset_count(const struct mock_kernel *mk, const char *addr);
 uint8_t *mock_region_mem(struct mock_kernel *mk, const char *addr,
 			 uint32_t index);
 /* Signal the eventfd the library registered for a vector, as a device
- * interrupt would: 0, or -ENOENT if no eventfd is set / index disabled. */
+ * interrupt would: 0, or -ENOENT if no eventfd is set / index disabled.
+ * INTx: a masked line is left pending and -EBUSY returned (it fires on
+ * unmask); an AUTOMASKED line masks itself when it fires. A write to the
+ * unmask eventfd is noticed the next time INTx state is looked at. */
 int mock_fire_irq(struct mock_kernel *mk, const char *addr, uint32_t index,
 		  uint32_t vector);
 /* Vectors currently enabled on an index (0 if disabled). */

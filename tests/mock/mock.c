@@ -1,0 +1,991 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The mock kernel: fd table, the syscall seam (struct assign_sys_ops), fault
+ * injection, knobs and inspection. The VFIO objects live in mock_iommu.c
+ * (containers, groups, iommufd) and mock_device.c (device fds); the sysfs
+ * tree in mock_sysfs.c.
+ *
+ * Every fd the mock hands out is a real fd (a dup of an O_PATH fd of "/"),
+ * so its number can never collide with a real fd of the test process.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "mock_internal.h"
+
+void *mock_zalloc(size_t n)
+{
+	return calloc(1, n ? n : 1);
+}
+
+char *mock_strdup(const char *s)
+{
+	return s ? strdup(s) : NULL;
+}
+
+/* ---- fd table -------------------------------------------------------- */
+
+struct mfd *mock_fd_get(struct mock_kernel *mk, int fd)
+{
+	if (fd < 0)
+		return NULL;
+	for (size_t i = 0; i < mk->nfds; i++)
+		if (mk->fds[i].fd == fd)
+			return &mk->fds[i];
+	return NULL;
+}
+
+int mock_fd_new(struct mock_kernel *mk, enum mfd_kind kind, void *obj)
+{
+	int fd;
+
+	if (mk->nfds == mk->capfds) {
+		size_t ncap = mk->capfds ? mk->capfds * 2 : 32;
+		struct mfd *n = realloc(mk->fds, ncap * sizeof(*n));
+		if (!n)
+			return -ENOMEM;
+		mk->fds = n;
+		mk->capfds = ncap;
+	}
+	fd = fcntl(mk->base_fd, F_DUPFD_CLOEXEC, 3);
+	if (fd < 0)
+		return -errno;
+	mk->fds[mk->nfds].fd = fd;
+	mk->fds[mk->nfds].kind = kind;
+	mk->fds[mk->nfds].u.container = obj;
+	mk->nfds++;
+	return fd;
+}
+
+static int track_real_fd(struct mock_kernel *mk, int fd, char *path)
+{
+	if (mk->nfds == mk->capfds) {
+		size_t ncap = mk->capfds ? mk->capfds * 2 : 32;
+		struct mfd *n = realloc(mk->fds, ncap * sizeof(*n));
+		if (!n)
+			return -ENOMEM;
+		mk->fds = n;
+		mk->capfds = ncap;
+	}
+	mk->fds[mk->nfds].fd = fd;
+	mk->fds[mk->nfds].kind = MFD_SYSFS;
+	mk->fds[mk->nfds].u.path = path;
+	mk->nfds++;
+	return 0;
+}
+
+static void fd_remove(struct mock_kernel *mk, struct mfd *f)
+{
+	size_t i = (size_t)(f - mk->fds);
+
+	mk->fds[i] = mk->fds[--mk->nfds];
+}
+
+/* Release what an fd refers to, as the kernel's release() would. */
+static void fd_release(struct mock_kernel *mk, struct mfd *f)
+{
+	struct mfd copy = *f;
+
+	fd_remove(mk, f);
+	close(copy.fd);
+	switch (copy.kind) {
+	case MFD_CONTAINER:
+		mock_container_put(mk, copy.u.container);
+		break;
+	case MFD_GROUP:
+		mock_group_put(mk, copy.u.group);
+		break;
+	case MFD_IOMMUFD:
+		mock_ictx_put(mk, copy.u.ictx);
+		break;
+	case MFD_DEVICE:
+		mock_devfile_close(mk, copy.u.df);
+		break;
+	case MFD_SYSFS:
+		free(copy.u.path);
+		break;
+	}
+}
+
+/* ---- registries of DMA spaces --------------------------------------- */
+
+int mock_register_container(struct mock_kernel *mk, struct mcontainer *c)
+{
+	if (mk->ncontainers == mk->capcontainers) {
+		size_t ncap = mk->capcontainers ? mk->capcontainers * 2 : 8;
+		struct mcontainer **n = realloc(mk->containers,
+						ncap * sizeof(*n));
+		if (!n)
+			return -ENOMEM;
+		mk->containers = n;
+		mk->capcontainers = ncap;
+	}
+	mk->containers[mk->ncontainers++] = c;
+	return 0;
+}
+
+void mock_unregister_container(struct mock_kernel *mk, struct mcontainer *c)
+{
+	for (size_t i = 0; i < mk->ncontainers; i++)
+		if (mk->containers[i] == c) {
+			mk->containers[i] = mk->containers[--mk->ncontainers];
+			return;
+		}
+}
+
+int mock_register_ictx(struct mock_kernel *mk, struct mictx *ictx)
+{
+	if (mk->nictxs == mk->capictxs) {
+		size_t ncap = mk->capictxs ? mk->capictxs * 2 : 8;
+		struct mictx **n = realloc(mk->ictxs, ncap * sizeof(*n));
+		if (!n)
+			return -ENOMEM;
+		mk->ictxs = n;
+		mk->capictxs = ncap;
+	}
+	mk->ictxs[mk->nictxs++] = ictx;
+	return 0;
+}
+
+void mock_unregister_ictx(struct mock_kernel *mk, struct mictx *ictx)
+{
+	for (size_t i = 0; i < mk->nictxs; i++)
+		if (mk->ictxs[i] == ictx) {
+			mk->ictxs[i] = mk->ictxs[--mk->nictxs];
+			return;
+		}
+}
+
+uint64_t mock_total_pinned(const struct mock_kernel *mk)
+{
+	uint64_t total = 0;
+
+	for (size_t i = 0; i < mk->ncontainers; i++)
+		total += mdma_set_bytes(&mk->containers[i]->dma);
+	for (size_t i = 0; i < mk->nictxs; i++)
+		for (struct mioas *a = mk->ictxs[i]->ioas; a; a = a->next)
+			total += mdma_set_bytes(&a->dma);
+	return total;
+}
+
+/* ---- devices and groups ---------------------------------------------- */
+
+struct mdev *mock_dev_find(const struct mock_kernel *mk, const char *addr)
+{
+	struct assign_pci_addr a, b;
+	bool parsed;
+
+	if (!addr)
+		return NULL;
+	parsed = assign_pci_addr_parse(addr, &a) == 0;
+	for (size_t i = 0; i < mk->ndevs; i++) {
+		if (!strcmp(mk->devs[i]->addr, addr))
+			return mk->devs[i];
+		if (parsed &&
+		    assign_pci_addr_parse(mk->devs[i]->addr, &b) == 0 &&
+		    a.domain == b.domain && a.bus == b.bus && a.dev == b.dev &&
+		    a.fn == b.fn)
+			return mk->devs[i];
+	}
+	return NULL;
+}
+
+struct mgroup *mock_group_get(struct mock_kernel *mk, int id, bool create)
+{
+	for (size_t i = 0; i < MOCK_MAX_GROUPS; i++)
+		if (mk->groups[i].exists && mk->groups[i].id == id)
+			return &mk->groups[i];
+	if (!create)
+		return NULL;
+	for (size_t i = 0; i < MOCK_MAX_GROUPS; i++)
+		if (!mk->groups[i].exists) {
+			memset(&mk->groups[i], 0, sizeof(mk->groups[i]));
+			mk->groups[i].exists = true;
+			mk->groups[i].id = id;
+			return &mk->groups[i];
+		}
+	return NULL;
+}
+
+/* ---- mmap tracking --------------------------------------------------- */
+
+/* Forget [start, end) in the tracked mappings (munmap or MAP_FIXED). */
+static int maps_cut(struct mock_kernel *mk, uintptr_t start, uintptr_t end)
+{
+	for (size_t i = 0; i < mk->nmaps;) {
+		struct mmapping *m = &mk->maps[i];
+
+		if (m->end <= start || m->start >= end) {
+			i++;
+			continue;
+		}
+		if (m->start < start && m->end > end) {
+			/* Split in two. */
+			struct mmapping tail = *m;
+			if (mk->nmaps == mk->capmaps) {
+				size_t ncap = mk->capmaps * 2;
+				struct mmapping *n = realloc(mk->maps,
+							     ncap * sizeof(*n));
+				if (!n)
+					return -ENOMEM;
+				mk->maps = n;
+				mk->capmaps = ncap;
+				m = &mk->maps[i];
+			}
+			tail.start = end;
+			m->end = start;
+			mk->maps[mk->nmaps++] = tail;
+			i++;
+			continue;
+		}
+		if (m->start < start) {
+			m->end = start;
+			i++;
+		} else if (m->end > end) {
+			m->start = end;
+			i++;
+		} else {
+			mk->maps[i] = mk->maps[--mk->nmaps];
+		}
+	}
+	return 0;
+}
+
+static int maps_add(struct mock_kernel *mk, uintptr_t start, size_t len,
+		    bool region)
+{
+	if (maps_cut(mk, start, start + len) < 0)
+		return -ENOMEM;
+	if (mk->nmaps == mk->capmaps) {
+		size_t ncap = mk->capmaps ? mk->capmaps * 2 : 16;
+		struct mmapping *n = realloc(mk->maps, ncap * sizeof(*n));
+		if (!n)
+			return -ENOMEM;
+		mk->maps = n;
+		mk->capmaps = ncap;
+	}
+	mk->maps[mk->nmaps].start = start;
+	mk->maps[mk->nmaps].end = start + len;
+	mk->maps[mk->nmaps].region = region;
+	mk->nmaps++;
+	return 0;
+}
+
+/* ---- fault injection ------------------------------------------------- */
+
+static int mock_enter(struct mock_kernel *mk, enum mock_call kind,
+		      unsigned long req)
+{
+	int err = 0;
+
+	mk->calls[kind]++;
+	mk->calls[MOCK_ANY]++;
+	for (size_t i = 0; i < mk->nfaults;) {
+		struct mfault *f = &mk->faults[i];
+
+		if ((f->kind == MOCK_ANY || f->kind == kind) &&
+		    (f->kind != MOCK_IOCTL || !f->req || f->req == req)) {
+			if (--f->left == 0) {
+				if (!err)
+					err = f->err;
+				mk->faults[i] = mk->faults[--mk->nfaults];
+				continue;
+			}
+		}
+		i++;
+	}
+	return err;
+}
+
+unsigned long mock_calls(const struct mock_kernel *mk, enum mock_call kind)
+{
+	if ((unsigned)kind >= MOCK_NCALLS)
+		return 0;
+	return mk->calls[kind];
+}
+
+void mock_fail_nth(struct mock_kernel *mk, enum mock_call kind,
+		   unsigned long ioctl_req, unsigned long nth, int err)
+{
+	if (!nth || (unsigned)kind >= MOCK_NCALLS ||
+	    mk->nfaults == MOCK_MAX_FAULTS)
+		return;
+	mk->faults[mk->nfaults].kind = kind;
+	mk->faults[mk->nfaults].req = ioctl_req;
+	mk->faults[mk->nfaults].left = nth;
+	mk->faults[mk->nfaults].err = err < 0 ? err : -err;
+	mk->nfaults++;
+}
+
+void mock_fail_clear(struct mock_kernel *mk)
+{
+	mk->nfaults = 0;
+}
+
+/* ---- the seam -------------------------------------------------------- */
+
+static int parse_uint(const char *s, int *out)
+{
+	char *end;
+	long v;
+
+	if (!*s || *s == '-' || *s == '+')
+		return -1;
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || *end || v < 0 || v > INT32_MAX)
+		return -1;
+	*out = (int)v;
+	return 0;
+}
+
+static int m_open(void *data, const char *path, int flags)
+{
+	struct mock_kernel *mk = data;
+	const char *p;
+	int n, err;
+
+	err = mock_enter(mk, MOCK_OPEN, 0);
+	if (err)
+		return err;
+	if (!path)
+		return -EFAULT;
+	if (!strcmp(path, "/dev/vfio/vfio"))
+		return mock_open_container(mk);
+	if (!strcmp(path, "/dev/iommu"))
+		return mk->iommufd ? mock_open_iommufd(mk) : -ENOENT;
+	if ((p = strncmp(path, "/dev/vfio/devices/vfio", 22) ? NULL
+							      : path + 22) &&
+	    parse_uint(p, &n) == 0)
+		return mock_open_cdev(mk, n);
+	if (!strncmp(path, "/dev/vfio/noiommu-", 18)) {
+		if (parse_uint(path + 18, &n) < 0 || !mk->noiommu)
+			return -ENOENT;
+		return mock_open_group(mk, n, true);
+	}
+	if (!strncmp(path, "/dev/vfio/", 10) && parse_uint(path + 10, &n) == 0) {
+		if (mk->noiommu)
+			return -ENOENT;
+		return mock_open_group(mk, n, false);
+	}
+	(void)flags;
+	return -ENOENT;
+}
+
+/* Path of @path opened at @dirfd, relative to the sysfs root, or NULL. */
+static char *sysfs_relpath(struct mock_kernel *mk, int dirfd, const char *path)
+{
+	char link[64], dir[PATH_MAX], full[PATH_MAX * 2];
+	size_t rl = strlen(mk->root);
+	ssize_t r;
+
+	if (path[0] == '/') {
+		snprintf(full, sizeof(full), "%s", path);
+	} else if (dirfd == mk->root_fd) {
+		return strdup(path);
+	} else {
+		snprintf(link, sizeof(link), "/proc/self/fd/%d", dirfd);
+		r = readlink(link, dir, sizeof(dir) - 1);
+		if (r < 0)
+			return NULL;
+		dir[r] = '\0';
+		snprintf(full, sizeof(full), "%s/%s", dir, path);
+	}
+	if (strncmp(full, mk->root, rl) || (full[rl] != '/' && full[rl]))
+		return NULL;
+	return strdup(full[rl] ? full + rl + 1 : "");
+}
+
+static int m_openat(void *data, int dirfd, const char *path, int flags)
+{
+	struct mock_kernel *mk = data;
+	char *rel;
+	int fd, err;
+
+	err = mock_enter(mk, MOCK_OPENAT, 0);
+	if (err)
+		return err;
+	fd = openat(dirfd, path, flags | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	rel = sysfs_relpath(mk, dirfd, path);
+	if (!rel)
+		rel = strdup("");
+	if (!rel || track_real_fd(mk, fd, rel) < 0) {
+		free(rel);
+		close(fd);
+		return -ENOMEM;
+	}
+	return fd;
+}
+
+static int m_close(void *data, int fd)
+{
+	struct mock_kernel *mk = data;
+	struct mfd *f;
+	int err;
+
+	err = mock_enter(mk, MOCK_CLOSE, 0);
+	f = mock_fd_get(mk, fd);
+	if (!f) {
+		/* Not ours: still close it, as the real seam would. */
+		if (close(fd) < 0 && errno != EINTR)
+			return err ? err : -errno;
+		return err;
+	}
+	fd_release(mk, f);
+	return err;
+}
+
+static int m_ioctl(void *data, int fd, unsigned long request, void *arg)
+{
+	struct mock_kernel *mk = data;
+	struct mfd *f;
+	int err;
+
+	err = mock_enter(mk, MOCK_IOCTL, request);
+	if (err)
+		return err;
+	f = mock_fd_get(mk, fd);
+	if (!f)
+		return fcntl(fd, F_GETFD) < 0 ? -EBADF : -ENOTTY;
+	switch (f->kind) {
+	case MFD_CONTAINER:
+		return mock_container_ioctl(mk, f->u.container, request, arg);
+	case MFD_GROUP:
+		return mock_group_ioctl(mk, f->u.group, request, arg);
+	case MFD_IOMMUFD:
+		return mock_iommufd_ioctl(mk, f->u.ictx, request, arg);
+	case MFD_DEVICE:
+		return mock_device_ioctl(mk, f->u.df, request, arg);
+	case MFD_SYSFS:
+		return -ENOTTY;
+	}
+	return -ENOTTY;
+}
+
+static ssize_t m_pread(void *data, int fd, void *buf, size_t count,
+		       uint64_t offset)
+{
+	struct mock_kernel *mk = data;
+	struct mfd *f;
+	ssize_t r;
+	int err;
+
+	err = mock_enter(mk, MOCK_PREAD, 0);
+	if (err)
+		return err;
+	f = mock_fd_get(mk, fd);
+	if (f && f->kind == MFD_DEVICE)
+		return mock_device_rw(mk, f->u.df, buf, count, offset, false);
+	if (f && f->kind != MFD_SYSFS)
+		return -EINVAL;
+	do
+		r = pread(fd, buf, count, (off_t)offset);
+	while (r < 0 && errno == EINTR);
+	return r < 0 ? -errno : r;
+}
+
+static ssize_t m_pwrite(void *data, int fd, const void *buf, size_t count,
+			uint64_t offset)
+{
+	struct mock_kernel *mk = data;
+	struct mfd *f;
+	ssize_t r;
+	int err;
+
+	err = mock_enter(mk, MOCK_PWRITE, 0);
+	if (err)
+		return err;
+	f = mock_fd_get(mk, fd);
+	if (f && f->kind == MFD_DEVICE)
+		return mock_device_rw(mk, f->u.df, (void *)buf, count, offset,
+				      true);
+	if (f && f->kind != MFD_SYSFS)
+		return -EINVAL;
+	if (f && f->u.path &&
+	    mock_sysfs_intercept_write(mk, f->u.path, buf, count, &r))
+		return r;
+	do
+		r = pwrite(fd, buf, count, (off_t)offset);
+	while (r < 0 && errno == EINTR);
+	return r < 0 ? -errno : r;
+}
+
+static int m_mmap(void *data, void *addr, size_t length, int prot, int flags,
+		  int fd, uint64_t offset, void **ret)
+{
+	struct mock_kernel *mk = data;
+	struct mfd *f = NULL;
+	bool region = false;
+	void *p;
+	int err;
+
+	err = mock_enter(mk, MOCK_MMAP, 0);
+	if (err)
+		return err;
+	if (!(flags & MAP_ANONYMOUS))
+		f = mock_fd_get(mk, fd);
+	if (f && f->kind == MFD_DEVICE) {
+		err = mock_device_mmap(mk, f->u.df, addr, length, prot, flags,
+				       offset, &p);
+		if (err)
+			return err;
+		region = true;
+	} else if (f && f->kind != MFD_SYSFS) {
+		return -ENODEV;
+	} else {
+		p = mmap(addr, length, prot, flags, fd, (off_t)offset);
+		if (p == MAP_FAILED)
+			return -errno;
+	}
+	if (maps_add(mk, (uintptr_t)p, length, region) < 0) {
+		munmap(p, length);
+		return -ENOMEM;
+	}
+	*ret = p;
+	return 0;
+}
+
+static int m_munmap(void *data, void *addr, size_t length)
+{
+	struct mock_kernel *mk = data;
+	int err, r = 0;
+
+	err = mock_enter(mk, MOCK_MUNMAP, 0);
+	/* As Linux: an injected failure still releases the mapping. */
+	if (munmap(addr, length) < 0)
+		r = -errno;
+	else
+		maps_cut(mk, (uintptr_t)addr, (uintptr_t)addr + length);
+	return err ? err : r;
+}
+
+static int m_madvise(void *data, void *addr, size_t length, int advice)
+{
+	struct mock_kernel *mk = data;
+	int err;
+
+	err = mock_enter(mk, MOCK_MADVISE, 0);
+	if (err)
+		return err;
+	return madvise(addr, length, advice) < 0 ? -errno : 0;
+}
+
+static ssize_t m_readlinkat(void *data, int dirfd, const char *path,
+			    char *buf, size_t size)
+{
+	struct mock_kernel *mk = data;
+	ssize_t r;
+	int err;
+
+	err = mock_enter(mk, MOCK_READLINKAT, 0);
+	if (err)
+		return err;
+	r = readlinkat(dirfd, path, buf, size);
+	return r < 0 ? -errno : r;
+}
+
+static int m_faccessat(void *data, int dirfd, const char *path, int mode)
+{
+	struct mock_kernel *mk = data;
+	int err;
+
+	err = mock_enter(mk, MOCK_FACCESSAT, 0);
+	if (err)
+		return err;
+	return faccessat(dirfd, path, mode, 0) < 0 ? -errno : 0;
+}
+
+static int strp_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int m_list_dir(void *data, int dirfd, const char *path, char ***names,
+		      size_t *n)
+{
+	struct mock_kernel *mk = data;
+	char **v = NULL;
+	size_t cnt = 0, cap = 0;
+	struct dirent *de;
+	DIR *d;
+	int fd, err;
+
+	err = mock_enter(mk, MOCK_LIST_DIR, 0);
+	if (err)
+		return err;
+	fd = openat(dirfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	d = fdopendir(fd);
+	if (!d) {
+		err = -errno;
+		close(fd);
+		return err;
+	}
+	while ((de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (cnt == cap) {
+			size_t ncap = cap ? cap * 2 : 16;
+			char **nv = realloc(v, ncap * sizeof(*nv));
+			if (!nv) {
+				err = -ENOMEM;
+				break;
+			}
+			v = nv;
+			cap = ncap;
+		}
+		if (!(v[cnt] = strdup(de->d_name))) {
+			err = -ENOMEM;
+			break;
+		}
+		cnt++;
+	}
+	closedir(d);
+	if (err) {
+		for (size_t i = 0; i < cnt; i++)
+			free(v[i]);
+		free(v);
+		return err;
+	}
+	if (cnt)
+		qsort(v, cnt, sizeof(*v), strp_cmp);
+	*names = v;
+	*n = cnt;
+	return 0;
+}
+
+static int m_getrlimit(void *data, int resource, struct rlimit *rlim)
+{
+	struct mock_kernel *mk = data;
+	int err;
+
+	err = mock_enter(mk, MOCK_GETRLIMIT, 0);
+	if (err)
+		return err;
+	if (resource == RLIMIT_MEMLOCK) {
+		rlim->rlim_cur = mk->memlock;
+		rlim->rlim_max = mk->memlock;
+		return 0;
+	}
+	return getrlimit(resource, rlim) < 0 ? -errno : 0;
+}
+
+static const struct assign_sys_ops mock_ops = {
+	.open = m_open,
+	.openat = m_openat,
+	.close = m_close,
+	.ioctl = m_ioctl,
+	.pread = m_pread,
+	.pwrite = m_pwrite,
+	.mmap = m_mmap,
+	.munmap = m_munmap,
+	.madvise = m_madvise,
+	.readlinkat = m_readlinkat,
+	.faccessat = m_faccessat,
+	.list_dir = m_list_dir,
+	.getrlimit = m_getrlimit,
+};
+
+const struct assign_sys_ops *mock_sys_ops(void)
+{
+	return &mock_ops;
+}
+
+/* ---- lifetime -------------------------------------------------------- */
+
+int mock_kernel_new(struct mock_kernel **ret)
+{
+	struct mock_kernel *mk;
+	int r;
+
+	if (!ret)
+		return -EINVAL;
+	mk = mock_zalloc(sizeof(*mk));
+	if (!mk)
+		return -ENOMEM;
+	mk->root_fd = -1;
+	mk->base_fd = open("/", O_PATH | O_CLOEXEC);
+	if (mk->base_fd < 0) {
+		r = -errno;
+		free(mk);
+		return r;
+	}
+	mk->aperture[0][0] = 0;
+	mk->aperture[0][1] = (1ull << 48) - 1;
+	mk->naperture = 1;
+	mk->pgsizes = 0x1000ull | 0x200000ull | 0x40000000ull;
+	mk->dma_entry_limit = 65535;
+	mk->memlock = RLIM_INFINITY;
+	mk->irq_remap = true;
+	mk->type1v2 = true;
+	mk->iommufd = true;
+	mk->noiommu = false;
+	r = mock_sysfs_init(mk);
+	if (r < 0) {
+		close(mk->base_fd);
+		free(mk);
+		return r;
+	}
+	*ret = mk;
+	return 0;
+}
+
+void mock_kernel_free(struct mock_kernel *mk)
+{
+	if (!mk)
+		return;
+	/* Close what the code under test leaked, objects first. */
+	while (mk->nfds)
+		fd_release(mk, &mk->fds[mk->nfds - 1]);
+	free(mk->fds);
+	/* Containers kept alive by groups and ictx kept by devices are gone
+	 * with their fds; anything left is freed here. */
+	while (mk->ncontainers) {
+		struct mcontainer *c = mk->containers[0];
+		mock_unregister_container(mk, c);
+		mdma_set_free(&c->dma);
+		free(c);
+	}
+	free(mk->containers);
+	while (mk->nictxs) {
+		struct mictx *ictx = mk->ictxs[0];
+		mock_unregister_ictx(mk, ictx);
+		while (ictx->ioas) {
+			struct mioas *a = ictx->ioas;
+			ictx->ioas = a->next;
+			mdma_set_free(&a->dma);
+			free(a);
+		}
+		free(ictx);
+	}
+	free(mk->ictxs);
+	for (size_t i = 0; i < mk->ndevs; i++)
+		mock_device_free(mk->devs[i]);
+	for (size_t i = 0; i < MOCK_MAX_GROUPS; i++)
+		free(mk->groups[i].reserved);
+	free(mk->maps);
+	mock_sysfs_cleanup(mk);
+	close(mk->base_fd);
+	free(mk);
+}
+
+int mock_attach(struct mock_kernel *mk, struct assign_ctx *ctx)
+{
+	if (!mk || !ctx)
+		return -EINVAL;
+	return assign_ctx_set_sys(ctx, &mock_ops, mk, mk->root_fd);
+}
+
+int mock_ctx_new(struct mock_kernel *mk, struct assign_ctx **ret)
+{
+	struct assign_ctx *ctx;
+	int r;
+
+	if (!mk || !ret)
+		return -EINVAL;
+	r = assign_ctx_new(&ctx);
+	if (r < 0)
+		return r;
+	r = mock_attach(mk, ctx);
+	if (r < 0) {
+		assign_ctx_unref(ctx);
+		return r;
+	}
+	*ret = ctx;
+	return 0;
+}
+
+const char *mock_sysfs_root(const struct mock_kernel *mk)
+{
+	return mk->root;
+}
+
+int mock_add_device(struct mock_kernel *mk, const struct mock_device_cfg *cfg)
+{
+	struct assign_pci_addr a;
+	struct mdev *dev;
+	int r;
+
+	if (!mk || !cfg || !cfg->addr || cfg->group < 0 ||
+	    assign_pci_addr_parse(cfg->addr, &a) < 0)
+		return -EINVAL;
+	if (mock_dev_find(mk, cfg->addr))
+		return -EEXIST;
+	if (mk->ndevs == MOCK_MAX_DEVICES)
+		return -ENOSPC;
+	if (!mock_group_get(mk, cfg->group, true))
+		return -ENOSPC;
+	dev = mock_zalloc(sizeof(*dev));
+	if (!dev)
+		return -ENOMEM;
+	dev->mk = mk;
+	assign_pci_addr_format(&a, dev->addr, sizeof(dev->addr));
+	dev->group = cfg->group;
+	dev->vfio_index = mk->next_vfio_index++;
+	r = mock_device_build(mk, dev, cfg);
+	if (r < 0) {
+		mock_device_free(dev);
+		return r;
+	}
+	mk->devs[mk->ndevs++] = dev;
+	r = mock_sysfs_add_device(mk, dev);
+	if (r < 0) {
+		mk->ndevs--;
+		mock_device_free(dev);
+		return r;
+	}
+	return 0;
+}
+
+/* ---- knobs ----------------------------------------------------------- */
+
+void mock_set_reserved_regions(struct mock_kernel *mk, int group,
+			       const char *text)
+{
+	struct mgroup *g = mock_group_get(mk, group, true);
+
+	if (!g)
+		return;
+	free(g->reserved);
+	g->reserved = mock_strdup(text ? text : "");
+	mock_sysfs_write_group_file(mk, group, "reserved_regions",
+				    g->reserved);
+}
+
+void mock_set_iova_ranges(struct mock_kernel *mk, const uint64_t (*ranges)[2],
+			  size_t n)
+{
+	if (n > MOCK_MAX_RANGES)
+		n = MOCK_MAX_RANGES;
+	for (size_t i = 0; i < n; i++) {
+		mk->aperture[i][0] = ranges[i][0];
+		mk->aperture[i][1] = ranges[i][1];
+	}
+	mk->naperture = n;
+}
+
+void mock_set_pgsizes(struct mock_kernel *mk, uint64_t pgsizes)
+{
+	mk->pgsizes = pgsizes;
+}
+
+void mock_set_dma_entry_limit(struct mock_kernel *mk, uint32_t limit)
+{
+	mk->dma_entry_limit = limit;
+	mock_sysfs_update_params(mk);
+}
+
+void mock_set_memlock(struct mock_kernel *mk, uint64_t bytes)
+{
+	mk->memlock = bytes;
+}
+
+void mock_set_irq_remap(struct mock_kernel *mk, bool on)
+{
+	mk->irq_remap = on;
+	mock_sysfs_update_params(mk);
+}
+
+void mock_set_type1v2(struct mock_kernel *mk, bool on)
+{
+	mk->type1v2 = on;
+}
+
+void mock_set_iommufd(struct mock_kernel *mk, bool on)
+{
+	mk->iommufd = on;
+}
+
+void mock_set_noiommu(struct mock_kernel *mk, bool on)
+{
+	mk->noiommu = on;
+	mock_sysfs_update_params(mk);
+}
+
+void mock_set_driver(struct mock_kernel *mk, const char *addr,
+		     const char *driver)
+{
+	struct mdev *dev = mock_dev_find(mk, addr);
+
+	if (dev)
+		mock_sysfs_set_driver(mk, dev, driver);
+}
+
+/* ---- inspection ------------------------------------------------------ */
+
+size_t mock_open_fds(const struct mock_kernel *mk)
+{
+	return mk->nfds;
+}
+
+size_t mock_mmaps(const struct mock_kernel *mk)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < mk->nmaps; i++)
+		n += mk->maps[i].region;
+	return n;
+}
+
+size_t mock_seam_mmaps(const struct mock_kernel *mk)
+{
+	return mk->nmaps;
+}
+
+size_t mock_dma_count(const struct mock_kernel *mk)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < mk->ncontainers; i++)
+		n += mk->containers[i]->dma.n;
+	for (size_t i = 0; i < mk->nictxs; i++)
+		for (struct mioas *a = mk->ictxs[i]->ioas; a; a = a->next)
+			n += a->dma.n;
+	return n;
+}
+
+uint64_t mock_dma_bytes(const struct mock_kernel *mk)
+{
+	return mock_total_pinned(mk);
+}
+
+static int lookup_in(const struct mdma_set *s, uint64_t iova, void **vaddr,
+		     uint32_t *flags)
+{
+	size_t i = mdma_find(s, iova, iova);
+
+	if (i == s->n)
+		return -ENOENT;
+	if (vaddr)
+		*vaddr = (void *)(uintptr_t)(s->v[i].vaddr +
+					     (iova - s->v[i].iova));
+	if (flags)
+		*flags = s->v[i].flags;
+	return 0;
+}
+
+int mock_dma_lookup(const struct mock_kernel *mk, uint64_t iova, void **vaddr,
+		    uint32_t *flags)
+{
+	for (size_t i = 0; i < mk->ncontainers; i++)
+		if (!lookup_in(&mk->containers[i]->dma, iova, vaddr, flags))
+			return 0;
+	for (size_t i = 0; i < mk->nictxs; i++)
+		for (struct mioas *a = mk->ictxs[i]->ioas; a; a = a->next)
+			if (!lookup_in(&a->dma, iova, vaddr, flags))
+				return 0;
+	return -ENOENT;
+}

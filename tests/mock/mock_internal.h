@@ -1,0 +1,302 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Internals of the mock kernel, shared by mock.c (fd table, seam, fault
+ * injection, inspection), mock_sysfs.c (the temporary sysfs tree),
+ * mock_iommu.c (type1 container, groups, iommufd) and mock_device.c (device
+ * fds: regions, interrupts, resets, features).
+ */
+#ifndef LIBASSIGN_MOCK_INTERNAL_H
+#define LIBASSIGN_MOCK_INTERNAL_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "mock.h"
+
+#define MOCK_MAX_DEVICES 64
+#define MOCK_MAX_GROUPS 64
+#define MOCK_MAX_RANGES 16
+#define MOCK_MAX_FAULTS 8
+/* vfio-pci puts region N at N << 40 on the device fd. */
+#define MOCK_REGION_SHIFT 40
+#define MOCK_REGION_OFFSET(i) ((uint64_t)(i) << MOCK_REGION_SHIFT)
+#define MOCK_IRQ_NONE UINT32_MAX
+
+enum mfd_kind {
+	MFD_CONTAINER = 1, /* /dev/vfio/vfio */
+	MFD_GROUP,         /* /dev/vfio/N, /dev/vfio/noiommu-N */
+	MFD_IOMMUFD,       /* /dev/iommu */
+	MFD_DEVICE,        /* from VFIO_GROUP_GET_DEVICE_FD or a cdev open */
+	MFD_SYSFS,         /* a real file of the sysfs tree, opened by openat */
+};
+
+/* One DMA mapping (type1 container or IOAS). */
+struct mdma {
+	uint64_t iova, size;
+	uint64_t vaddr;
+	uint32_t flags; /* VFIO_DMA_MAP_FLAG_READ/WRITE */
+};
+
+/* A set of DMA mappings sorted by iova. */
+struct mdma_set {
+	struct mdma *v;
+	size_t n, cap;
+};
+
+struct mregion {
+	uint64_t size;
+	uint32_t flags;
+	uint32_t nsparse;
+	struct {
+		uint64_t offset, size;
+	} sparse[4];
+	bool msix_mappable;
+	bool has_type;
+	uint32_t type, subtype;
+	int memfd;     /* -1 when size is 0 */
+	uint8_t *mem;  /* the memfd mapped for the mock's own access */
+	uint64_t bar_init; /* initial BAR register value (flag bits) */
+};
+
+struct mirq {
+	uint32_t count;
+	uint32_t flags;
+};
+
+struct mkernel;
+struct mgroup;
+struct mictx;
+struct mioas;
+
+struct mdev {
+	struct mock_kernel *mk;
+	char addr[16];
+	int group;
+	char driver[64];           /* "" when unbound */
+	char home_driver[64];      /* driver it was created with */
+	char override[64];         /* driver_override, "" for none */
+	uint32_t atomic_comp;      /* PCI atomic completer cap flags */
+	uint16_t vendor, device;
+	uint32_t class_code;
+	size_t config_len;
+	uint32_t num_regions;
+	struct mregion *regions;
+	uint32_t num_irqs;
+	struct mirq *irqs;
+	bool no_reset;
+	bool no_cdev;
+	bool no_hot_reset;
+	int vfio_index;            /* N of vfio-dev/vfioN */
+
+	/* Open state. */
+	unsigned open_count;       /* device fds (group path) or bound cdev */
+	unsigned cdev_open;        /* cdev fds open (bound or not) */
+	struct mictx *bound_ictx;  /* cdev bound to this iommufd */
+	uint32_t devid;
+	struct mioas *ioas;        /* attached IOAS (cdev) */
+	uint32_t hwpt_id;
+
+	/* Interrupt state, as vfio-pci keeps it. */
+	uint32_t irq_type;         /* MOCK_IRQ_NONE, INTX, MSI or MSIX */
+	uint32_t nctx;             /* vectors allocated for MSI/MSI-X */
+	int *trig;                 /* dup'ed eventfds per vector, -1 none */
+	uint32_t ntrig;
+	bool intx_masked;
+	bool intx_pending;
+	int intx_unmask_fd;        /* dup'ed eventfd, -1 none */
+	int err_trig, req_trig;
+
+	unsigned reset_count;
+	unsigned hot_reset_count;
+};
+
+struct mcontainer {
+	unsigned refs;             /* fd + attached groups */
+	bool iommu_set;
+	uint32_t type;             /* VFIO_TYPE1_IOMMU etc. */
+	bool noiommu;
+	struct mdma_set dma;
+};
+
+struct mgroup {
+	int id;
+	bool exists;
+	char *reserved;            /* reserved_regions text */
+	bool opened;               /* the group file is open */
+	unsigned file_refs;        /* group fd + device fds of the group path */
+	struct mcontainer *container;
+};
+
+struct mioas {
+	uint32_t id;
+	unsigned users;            /* attached devices */
+	struct mdma_set dma;
+	struct mioas *next;
+};
+
+struct mictx {
+	unsigned refs;             /* fd + bound devices */
+	uint32_t next_id;
+	struct mioas *ioas;
+};
+
+/* A device file: the group path or a cdev. */
+struct mdevfile {
+	struct mdev *dev;
+	struct mgroup *group;      /* group path: holds a group file ref */
+	bool cdev;
+	bool bound;                /* cdev: BIND_IOMMUFD done */
+};
+
+struct mfd {
+	int fd;
+	enum mfd_kind kind;
+	union {
+		struct mcontainer *container;
+		struct mgroup *group;
+		struct mictx *ictx;
+		struct mdevfile *df;
+		char *path;        /* MFD_SYSFS: path relative to the root */
+	} u;
+};
+
+struct mmapping {
+	uintptr_t start, end;
+	bool region;
+};
+
+struct mfault {
+	enum mock_call kind;
+	unsigned long req;
+	unsigned long left;
+	int err;
+};
+
+struct mock_kernel {
+	char root[512];
+	int root_fd;               /* O_PATH|O_DIRECTORY of the tree */
+	int base_fd;               /* O_PATH fd dup'ed to make mock fds */
+
+	/* Knobs. */
+	uint64_t aperture[MOCK_MAX_RANGES][2];
+	size_t naperture;
+	uint64_t pgsizes;
+	uint32_t dma_entry_limit;
+	uint64_t memlock;
+	bool irq_remap;
+	bool type1v2;
+	bool iommufd;
+	bool noiommu;
+
+	struct mdev *devs[MOCK_MAX_DEVICES];
+	size_t ndevs;
+	struct mgroup groups[MOCK_MAX_GROUPS];
+	int next_vfio_index;
+
+	struct mfd *fds;
+	size_t nfds, capfds;
+
+	struct mmapping *maps;
+	size_t nmaps, capmaps;
+
+	/* Every container and iommufd ever alive, for the DMA totals. */
+	struct mcontainer **containers;
+	size_t ncontainers, capcontainers;
+	struct mictx **ictxs;
+	size_t nictxs, capictxs;
+
+	unsigned long calls[MOCK_NCALLS];
+	struct mfault faults[MOCK_MAX_FAULTS];
+	size_t nfaults;
+};
+
+/* A capability chain being built, as vfio_info_cap_add() builds it. */
+struct capbuf {
+	uint8_t buf[4096];
+	size_t size;
+};
+void *mock_cap_add(struct capbuf *cb, size_t size, uint16_t id,
+		   uint16_t version);
+void mock_cap_shift(struct capbuf *cb, size_t offset);
+
+/* mock.c */
+struct mfd *mock_fd_get(struct mock_kernel *mk, int fd);
+int mock_fd_new(struct mock_kernel *mk, enum mfd_kind kind, void *obj);
+struct mdev *mock_dev_find(const struct mock_kernel *mk, const char *addr);
+struct mgroup *mock_group_get(struct mock_kernel *mk, int id, bool create);
+uint64_t mock_total_pinned(const struct mock_kernel *mk);
+void *mock_zalloc(size_t n);
+char *mock_strdup(const char *s);
+int mock_register_container(struct mock_kernel *mk, struct mcontainer *c);
+void mock_unregister_container(struct mock_kernel *mk, struct mcontainer *c);
+int mock_register_ictx(struct mock_kernel *mk, struct mictx *ictx);
+void mock_unregister_ictx(struct mock_kernel *mk, struct mictx *ictx);
+
+/* DMA sets (mock_iommu.c). */
+void mdma_set_free(struct mdma_set *s);
+/* Index of the first mapping overlapping [iova, last], or s->n. */
+size_t mdma_find(const struct mdma_set *s, uint64_t iova, uint64_t last);
+uint64_t mdma_set_bytes(const struct mdma_set *s);
+/* Valid IOVA ranges for a set of groups (aperture minus reserved regions).
+ * @groups: group ids, @ngroups: how many. Returns count, ranges in @out. */
+size_t mock_iova_ranges(const struct mock_kernel *mk, const int *groups,
+			size_t ngroups, uint64_t (*out)[2], size_t max);
+
+/* mock_iommu.c: ioctl handlers and releases. */
+int mock_container_ioctl(struct mock_kernel *mk, struct mcontainer *c,
+			 unsigned long req, void *arg);
+int mock_group_ioctl(struct mock_kernel *mk, struct mgroup *g,
+		     unsigned long req, void *arg);
+int mock_iommufd_ioctl(struct mock_kernel *mk, struct mictx *ictx,
+		       unsigned long req, void *arg);
+void mock_container_put(struct mock_kernel *mk, struct mcontainer *c);
+void mock_group_put(struct mock_kernel *mk, struct mgroup *g);
+void mock_ictx_put(struct mock_kernel *mk, struct mictx *ictx);
+int mock_open_container(struct mock_kernel *mk);
+int mock_open_group(struct mock_kernel *mk, int id, bool noiommu_name);
+int mock_open_iommufd(struct mock_kernel *mk);
+/* cdev bind/attach/detach, called from the device ioctl path. */
+int mock_cdev_ioctl(struct mock_kernel *mk, struct mdevfile *df,
+		    unsigned long req, void *arg);
+void mock_cdev_unbind(struct mock_kernel *mk, struct mdev *dev);
+
+/* mock_device.c */
+int mock_device_build(struct mock_kernel *mk, struct mdev *dev,
+		      const struct mock_device_cfg *cfg);
+void mock_device_free(struct mdev *dev);
+int mock_open_cdev(struct mock_kernel *mk, int index);
+int mock_device_ioctl(struct mock_kernel *mk, struct mdevfile *df,
+		      unsigned long req, void *arg);
+ssize_t mock_device_rw(struct mock_kernel *mk, struct mdevfile *df, void *buf,
+		       size_t count, uint64_t off, bool write);
+int mock_device_mmap(struct mock_kernel *mk, struct mdevfile *df, void *addr,
+		     size_t len, int prot, int flags, uint64_t off, void **ret);
+/* Last close of a device (any path): disables interrupts. */
+void mock_device_last_close(struct mock_kernel *mk, struct mdev *dev);
+void mock_devfile_close(struct mock_kernel *mk, struct mdevfile *df);
+void mock_irq_disable_all(struct mdev *dev);
+/* Opened through the group path? cdev? */
+int mock_device_open_group_path(struct mock_kernel *mk, struct mgroup *g,
+				const char *name);
+
+/* mock_sysfs.c */
+int mock_sysfs_init(struct mock_kernel *mk);
+void mock_sysfs_cleanup(struct mock_kernel *mk);
+int mock_sysfs_add_device(struct mock_kernel *mk, struct mdev *dev);
+int mock_sysfs_set_driver(struct mock_kernel *mk, struct mdev *dev,
+			  const char *driver);
+int mock_sysfs_write_group_file(struct mock_kernel *mk, int group,
+				const char *name, const char *text);
+void mock_sysfs_update_params(struct mock_kernel *mk);
+/* A write through the seam to a sysfs file: emulate bind/unbind etc.
+ * Returns 1 if handled (*ret set), 0 to let the write reach the file. */
+int mock_sysfs_intercept_write(struct mock_kernel *mk, const char *path,
+			       const void *buf, size_t count, ssize_t *ret);
+/* Whether the group is viable: every device unbound or bound to a driver
+ * that leaves DMA ownership to its user (vfio-pci, pci-stub). */
+bool mock_group_viable(const struct mock_kernel *mk, int group);
+
+#endif

@@ -1,0 +1,562 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The mock kernel's sysfs: a real temporary directory laid out as Linux
+ * lays out /sys for PCI devices, drivers and IOMMU groups
+ * (Documentation/ABI/testing/sysfs-bus-pci, sysfs-kernel-iommu_groups):
+ *
+ *   devices/pciDDDD:BB/DDDD:BB:DD.F/{vendor,device,class,config,...}
+ *       driver       -> ../../../bus/pci/drivers/NAME
+ *       iommu_group  -> ../../../kernel/iommu_groups/N
+ *       subsystem    -> ../../../bus/pci
+ *       vfio-dev/vfioN/dev            (bound to vfio-pci, cdev enabled)
+ *   bus/pci/devices/ADDR -> ../../../devices/pciDDDD:BB/ADDR
+ *   bus/pci/drivers/NAME/{bind,unbind,new_id,remove_id,ADDR -> device}
+ *   bus/pci/{drivers_probe,drivers_autoprobe}
+ *   kernel/iommu_groups/N/{devices/ADDR -> device,reserved_regions,type}
+ *   class/vfio-dev/vfioN -> ../../devices/.../vfio-dev/vfioN
+ *   module/vfio/parameters/enable_unsafe_noiommu_mode
+ *   module/vfio_iommu_type1/parameters/{dma_entry_limit,
+ *                                       allow_unsafe_interrupts}
+ *
+ * Writes made through the seam to bind, unbind, drivers_probe and
+ * driver_override are acted on as the kernel would.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <linux/vfio.h>
+
+#include "internal.h"
+#include "mock_internal.h"
+
+#define DEFAULT_RESV "0x00000000fee00000 0x00000000feefffff msi\n"
+
+static int pathf(const struct mock_kernel *mk, char *buf, size_t size,
+		 const char *fmt, va_list ap)
+{
+	int n = snprintf(buf, size, "%s/", mk->root);
+	int m;
+
+	if (n < 0 || (size_t)n >= size)
+		return -ENAMETOOLONG;
+	m = vsnprintf(buf + n, size - (size_t)n, fmt, ap);
+	if (m < 0 || (size_t)(n + m) >= size)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+static int mkdir_p(const struct mock_kernel *mk, const char *fmt, ...)
+	ASSIGN_PRINTF(2, 3);
+static int mkdir_p(const struct mock_kernel *mk, const char *fmt, ...)
+{
+	char path[PATH_MAX];
+	size_t rl = strlen(mk->root);
+	va_list ap;
+	int r;
+
+	va_start(ap, fmt);
+	r = pathf(mk, path, sizeof(path), fmt, ap);
+	va_end(ap);
+	if (r < 0)
+		return r;
+	for (char *p = path + rl + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(path, 0755) < 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(path, 0755) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+static int write_file(const struct mock_kernel *mk, const void *data,
+		      size_t len, const char *fmt, ...) ASSIGN_PRINTF(4, 5);
+static int write_file(const struct mock_kernel *mk, const void *data,
+		      size_t len, const char *fmt, ...)
+{
+	char path[PATH_MAX];
+	va_list ap;
+	int fd, r;
+
+	va_start(ap, fmt);
+	r = pathf(mk, path, sizeof(path), fmt, ap);
+	va_end(ap);
+	if (r < 0)
+		return r;
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -errno;
+	if (len && write(fd, data, len) != (ssize_t)len) {
+		r = -EIO;
+	}
+	close(fd);
+	return r;
+}
+
+static int write_str(const struct mock_kernel *mk, const char *text,
+		     const char *fmt, ...) ASSIGN_PRINTF(3, 4);
+static int write_str(const struct mock_kernel *mk, const char *text,
+		     const char *fmt, ...)
+{
+	char path[PATH_MAX];
+	va_list ap;
+	int r;
+
+	va_start(ap, fmt);
+	r = pathf(mk, path, sizeof(path), fmt, ap);
+	va_end(ap);
+	if (r < 0)
+		return r;
+	return write_file(mk, text, strlen(text), "%s",
+			  path + strlen(mk->root) + 1);
+}
+
+static int symlink_f(const struct mock_kernel *mk, const char *target,
+		     const char *fmt, ...) ASSIGN_PRINTF(3, 4);
+static int symlink_f(const struct mock_kernel *mk, const char *target,
+		     const char *fmt, ...)
+{
+	char path[PATH_MAX];
+	va_list ap;
+	int r;
+
+	va_start(ap, fmt);
+	r = pathf(mk, path, sizeof(path), fmt, ap);
+	va_end(ap);
+	if (r < 0)
+		return r;
+	unlink(path);
+	return symlink(target, path) < 0 ? -errno : 0;
+}
+
+static void unlink_f(const struct mock_kernel *mk, const char *fmt, ...)
+	ASSIGN_PRINTF(2, 3);
+static void unlink_f(const struct mock_kernel *mk, const char *fmt, ...)
+{
+	char path[PATH_MAX];
+	va_list ap;
+	int r;
+
+	va_start(ap, fmt);
+	r = pathf(mk, path, sizeof(path), fmt, ap);
+	va_end(ap);
+	if (r == 0 && unlink(path) < 0 && errno == EISDIR)
+		rmdir(path);
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag,
+		    struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	remove(path);
+	return 0;
+}
+
+static void rm_tree(const char *path)
+{
+	nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* "pciDDDD:BB" parent of a device. */
+static void dev_parent(const struct mdev *dev, char *buf, size_t size)
+{
+	snprintf(buf, size, "pci%.7s", dev->addr);
+}
+
+static int ensure_driver(struct mock_kernel *mk, const char *name)
+{
+	static const char *const files[] = { "bind", "unbind", "new_id",
+					     "remove_id", "uevent" };
+	int r;
+
+	r = mkdir_p(mk, "bus/pci/drivers/%s", name);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
+		char p[PATH_MAX];
+		snprintf(p, sizeof(p), "%s/bus/pci/drivers/%s/%s", mk->root,
+			 name, files[i]);
+		if (access(p, F_OK) == 0)
+			continue;
+		r = write_file(mk, "", 0, "bus/pci/drivers/%s/%s", name,
+			       files[i]);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+int mock_sysfs_init(struct mock_kernel *mk)
+{
+	static const char *const dirs[] = {
+		"bus/pci/devices", "bus/pci/drivers", "devices",
+		"kernel/iommu_groups", "class/vfio-dev",
+		"module/vfio/parameters", "module/vfio_iommu_type1/parameters",
+		"module/vfio_pci/parameters",
+	};
+	const char *tmp = getenv("TMPDIR");
+	int r;
+
+	snprintf(mk->root, sizeof(mk->root), "%s/libassign-mock-XXXXXX",
+		 tmp && *tmp ? tmp : "/tmp");
+	if (!mkdtemp(mk->root))
+		return -errno;
+	for (size_t i = 0; i < ARRAY_SIZE(dirs); i++) {
+		r = mkdir_p(mk, "%s", dirs[i]);
+		if (r < 0)
+			goto fail;
+	}
+	r = write_str(mk, "\n", "bus/pci/drivers_probe");
+	if (r == 0)
+		r = write_str(mk, "1\n", "bus/pci/drivers_autoprobe");
+	if (r == 0)
+		r = write_str(mk, "\n", "bus/pci/rescan");
+	if (r == 0)
+		r = ensure_driver(mk, "vfio-pci");
+	if (r < 0)
+		goto fail;
+	mock_sysfs_update_params(mk);
+	mk->root_fd = open(mk->root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (mk->root_fd < 0) {
+		r = -errno;
+		goto fail;
+	}
+	return 0;
+fail:
+	rm_tree(mk->root);
+	return r;
+}
+
+void mock_sysfs_cleanup(struct mock_kernel *mk)
+{
+	if (mk->root_fd >= 0)
+		close(mk->root_fd);
+	mk->root_fd = -1;
+	if (mk->root[0])
+		rm_tree(mk->root);
+}
+
+void mock_sysfs_update_params(struct mock_kernel *mk)
+{
+	char buf[32];
+
+	write_str(mk, mk->noiommu ? "Y\n" : "N\n",
+		  "module/vfio/parameters/enable_unsafe_noiommu_mode");
+	snprintf(buf, sizeof(buf), "%u\n", mk->dma_entry_limit);
+	write_str(mk, buf, "module/vfio_iommu_type1/parameters/dma_entry_limit");
+	/* Without interrupt remapping the kernel refuses groups unless the
+	 * admin allowed it; the mock models the allowed case. */
+	write_str(mk, mk->irq_remap ? "N\n" : "Y\n",
+		  "module/vfio_iommu_type1/parameters/allow_unsafe_interrupts");
+	write_str(mk, "N\n", "module/vfio_pci/parameters/disable_idle_d3");
+	/* Group names change with no-IOMMU mode. */
+	for (size_t i = 0; i < MOCK_MAX_GROUPS; i++) {
+		if (!mk->groups[i].exists)
+			continue;
+		if (mk->noiommu)
+			write_str(mk, "vfio-noiommu\n",
+				  "kernel/iommu_groups/%d/name",
+				  mk->groups[i].id);
+		else
+			unlink_f(mk, "kernel/iommu_groups/%d/name",
+				 mk->groups[i].id);
+	}
+}
+
+int mock_sysfs_write_group_file(struct mock_kernel *mk, int group,
+				const char *name, const char *text)
+{
+	int r = mkdir_p(mk, "kernel/iommu_groups/%d/devices", group);
+
+	if (r < 0)
+		return r;
+	return write_str(mk, text, "kernel/iommu_groups/%d/%s", group, name);
+}
+
+int mock_sysfs_add_device(struct mock_kernel *mk, struct mdev *dev)
+{
+	struct mgroup *g = mock_group_get(mk, dev->group, true);
+	const uint8_t *cfg = dev->regions[VFIO_PCI_CONFIG_REGION_INDEX].mem;
+	char parent[32], buf[2048], target[PATH_MAX];
+	size_t len = 0;
+	int r;
+
+	if (!g)
+		return -ENOSPC;
+	dev_parent(dev, parent, sizeof(parent));
+	r = mkdir_p(mk, "devices/%s/%s", parent, dev->addr);
+	if (r < 0)
+		return r;
+#define DEVF(name, ...)                                                        \
+	do {                                                                   \
+		snprintf(buf, sizeof(buf), __VA_ARGS__);                       \
+		r = write_str(mk, buf, "devices/%s/%s/" name, parent,          \
+			      dev->addr);                                      \
+		if (r < 0)                                                     \
+			return r;                                              \
+	} while (0)
+	DEVF("vendor", "0x%04x\n", dev->vendor);
+	DEVF("device", "0x%04x\n", dev->device);
+	DEVF("subsystem_vendor", "0x%04x\n", cfg[0x2c] | cfg[0x2d] << 8);
+	DEVF("subsystem_device", "0x%04x\n", cfg[0x2e] | cfg[0x2f] << 8);
+	DEVF("class", "0x%06x\n", dev->class_code);
+	DEVF("revision", "0x%02x\n", cfg[0x08]);
+	DEVF("irq", "%d\n", 0);
+	DEVF("numa_node", "%d\n", -1);
+	DEVF("enable", "%d\n", 0);
+	DEVF("driver_override", "%s\n", "(null)");
+	DEVF("reset_method", "%s\n", dev->no_reset ? "" : "flr bus");
+	DEVF("uevent", "PCI_SLOT_NAME=%s\n", dev->addr);
+	DEVF("remove", "%s", "");
+	DEVF("rescan", "%s", "");
+	DEVF("reset", "%s", "");
+	/* resource: start end flags for the 6 BARs, ROM and 6 more. */
+	for (uint32_t i = 0; i < 13; i++) {
+		unsigned long long start = 0, end = 0, flags = 0;
+		if (i < 7 && i < dev->num_regions && dev->regions[i].size) {
+			uint32_t v = dev->regions[i].bar_init;
+			start = v & (i == 6 ? ~0x7ffull : ((v & 1) ? ~3ull : ~0xfull));
+			start &= 0xffffffffull;
+			end = start + dev->regions[i].size - 1;
+			flags = (v & 1) && i < 6 ? 0x101 : 0x40200;
+		}
+		len += (size_t)snprintf(buf + len, sizeof(buf) - len,
+					"0x%016llx 0x%016llx 0x%016llx\n",
+					start, end, flags);
+	}
+	r = write_str(mk, buf, "devices/%s/%s/resource", parent, dev->addr);
+	if (r < 0)
+		return r;
+	r = write_file(mk, cfg, dev->config_len, "devices/%s/%s/config", parent,
+		       dev->addr);
+	if (r < 0)
+		return r;
+#undef DEVF
+	snprintf(target, sizeof(target), "../../../devices/%s/%s", parent,
+		 dev->addr);
+	r = symlink_f(mk, target, "bus/pci/devices/%s", dev->addr);
+	if (r < 0)
+		return r;
+	r = symlink_f(mk, "../../../bus/pci", "devices/%s/%s/subsystem",
+		      parent, dev->addr);
+	if (r < 0)
+		return r;
+	snprintf(target, sizeof(target), "../../../kernel/iommu_groups/%d",
+		 dev->group);
+	r = symlink_f(mk, target, "devices/%s/%s/iommu_group", parent,
+		      dev->addr);
+	if (r < 0)
+		return r;
+	r = mkdir_p(mk, "kernel/iommu_groups/%d/devices", dev->group);
+	if (r < 0)
+		return r;
+	snprintf(target, sizeof(target), "../../../../devices/%s/%s", parent,
+		 dev->addr);
+	r = symlink_f(mk, target, "kernel/iommu_groups/%d/devices/%s",
+		      dev->group, dev->addr);
+	if (r < 0)
+		return r;
+	if (!g->reserved) {
+		g->reserved = mock_strdup(DEFAULT_RESV);
+		if (!g->reserved)
+			return -ENOMEM;
+	}
+	r = mock_sysfs_write_group_file(mk, dev->group, "reserved_regions",
+					g->reserved);
+	if (r == 0)
+		r = mock_sysfs_write_group_file(mk, dev->group, "type",
+						"DMA\n");
+	if (r < 0)
+		return r;
+	mock_sysfs_update_params(mk);
+	return mock_sysfs_set_driver(mk, dev, dev->home_driver);
+}
+
+int mock_sysfs_set_driver(struct mock_kernel *mk, struct mdev *dev,
+			  const char *driver)
+{
+	char parent[32], target[PATH_MAX];
+	int r;
+
+	dev_parent(dev, parent, sizeof(parent));
+	if (dev->driver[0]) {
+		unlink_f(mk, "devices/%s/%s/driver", parent, dev->addr);
+		unlink_f(mk, "bus/pci/drivers/%s/%s", dev->driver, dev->addr);
+		if (!strcmp(dev->driver, "vfio-pci")) {
+			char p[PATH_MAX];
+			unlink_f(mk, "class/vfio-dev/vfio%d", dev->vfio_index);
+			snprintf(p, sizeof(p), "%s/devices/%s/%s/vfio-dev",
+				 mk->root, parent, dev->addr);
+			rm_tree(p);
+		}
+		dev->driver[0] = '\0';
+	}
+	if (!driver || !*driver)
+		return 0;
+	r = ensure_driver(mk, driver);
+	if (r < 0)
+		return r;
+	snprintf(target, sizeof(target), "../../../bus/pci/drivers/%s", driver);
+	r = symlink_f(mk, target, "devices/%s/%s/driver", parent, dev->addr);
+	if (r < 0)
+		return r;
+	snprintf(target, sizeof(target), "../../../../devices/%s/%s", parent,
+		 dev->addr);
+	r = symlink_f(mk, target, "bus/pci/drivers/%s/%s", driver, dev->addr);
+	if (r < 0)
+		return r;
+	snprintf(dev->driver, sizeof(dev->driver), "%s", driver);
+	if (!strcmp(driver, "vfio-pci") && !dev->no_cdev) {
+		char buf[96];
+		r = mkdir_p(mk, "devices/%s/%s/vfio-dev/vfio%d", parent,
+			    dev->addr, dev->vfio_index);
+		if (r < 0)
+			return r;
+		snprintf(buf, sizeof(buf), "%d:%d\n", 511, dev->vfio_index);
+		r = write_str(mk, buf, "devices/%s/%s/vfio-dev/vfio%d/dev",
+			      parent, dev->addr, dev->vfio_index);
+		if (r < 0)
+			return r;
+		snprintf(buf, sizeof(buf), "MAJOR=511\nMINOR=%d\nDEVNAME=vfio/devices/vfio%d\n",
+			 dev->vfio_index, dev->vfio_index);
+		r = write_str(mk, buf, "devices/%s/%s/vfio-dev/vfio%d/uevent",
+			      parent, dev->addr, dev->vfio_index);
+		if (r < 0)
+			return r;
+		snprintf(target, sizeof(target),
+			 "../../devices/%s/%s/vfio-dev/vfio%d", parent,
+			 dev->addr, dev->vfio_index);
+		r = symlink_f(mk, target, "class/vfio-dev/vfio%d",
+			      dev->vfio_index);
+	}
+	return r;
+}
+
+bool mock_group_viable(const struct mock_kernel *mk, int group)
+{
+	for (size_t i = 0; i < mk->ndevs; i++) {
+		const struct mdev *d = mk->devs[i];
+		if (d->group != group || !d->driver[0])
+			continue;
+		if (strcmp(d->driver, "vfio-pci") && strcmp(d->driver, "pci-stub"))
+			return false;
+	}
+	return true;
+}
+
+/* ---- writes through the seam ----------------------------------------- */
+
+static void strip(char *s)
+{
+	size_t n = strlen(s);
+
+	while (n && (s[n - 1] == '\n' || s[n - 1] == ' '))
+		s[--n] = '\0';
+}
+
+static bool driver_exists(const struct mock_kernel *mk, const char *name)
+{
+	char p[PATH_MAX];
+	struct stat st;
+
+	snprintf(p, sizeof(p), "%s/bus/pci/drivers/%s", mk->root, name);
+	return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+static int do_bind(struct mock_kernel *mk, struct mdev *dev, const char *drv)
+{
+	if (dev->driver[0])
+		return -EBUSY;
+	if (dev->override[0] && strcmp(dev->override, drv))
+		return -ENODEV;
+	return mock_sysfs_set_driver(mk, dev, drv);
+}
+
+static int do_unbind(struct mock_kernel *mk, struct mdev *dev)
+{
+	/* The kernel waits for a vfio device's users to close it (and sends
+	 * the REQ interrupt); the mock refuses instead of blocking. */
+	if (!strcmp(dev->driver, "vfio-pci") && (dev->open_count || dev->cdev_open)) {
+		mock_fire_irq(mk, dev->addr, 4 /* VFIO_PCI_REQ_IRQ_INDEX */, 0);
+		return -EBUSY;
+	}
+	return mock_sysfs_set_driver(mk, dev, NULL);
+}
+
+int mock_sysfs_intercept_write(struct mock_kernel *mk, const char *path,
+			       const void *buf, size_t count, ssize_t *ret)
+{
+	char val[128], name[128], addr[32], tail[64];
+	struct mdev *dev;
+	int r = 0;
+
+	if (strncmp(path, "bus/pci/", 8))
+		return 0;
+	snprintf(val, sizeof(val), "%.*s", (int)(count < 127 ? count : 127),
+		 (const char *)buf);
+	strip(val);
+	if (sscanf(path, "bus/pci/drivers/%127[^/]/%63s", name, tail) == 2) {
+		if (!strcmp(tail, "bind")) {
+			dev = mock_dev_find(mk, val);
+			r = dev ? do_bind(mk, dev, name) : -ENODEV;
+		} else if (!strcmp(tail, "unbind")) {
+			dev = mock_dev_find(mk, val);
+			if (!dev || strcmp(dev->driver, name))
+				r = -ENODEV;
+			else
+				r = do_unbind(mk, dev);
+		} else if (!strcmp(tail, "new_id") || !strcmp(tail, "remove_id")) {
+			r = 0;
+		} else {
+			return 0;
+		}
+	} else if (!strcmp(path, "bus/pci/drivers_probe")) {
+		dev = mock_dev_find(mk, val);
+		if (!dev)
+			r = -ENODEV;
+		else if (!dev->driver[0]) {
+			const char *drv = dev->override[0] ? dev->override
+							   : dev->home_driver;
+			if (*drv && driver_exists(mk, drv))
+				r = mock_sysfs_set_driver(mk, dev, drv);
+		}
+	} else if (sscanf(path, "bus/pci/devices/%31[^/]/%63s", addr, tail) ==
+		   2) {
+		dev = mock_dev_find(mk, addr);
+		if (!dev)
+			return 0;
+		if (!strcmp(tail, "driver/unbind")) {
+			r = dev->driver[0] ? do_unbind(mk, dev) : -ENODEV;
+		} else if (!strcmp(tail, "driver_override")) {
+			char parent[32];
+			/* The attribute reads back "(null)" when cleared. */
+			snprintf(dev->override, sizeof(dev->override), "%s", val);
+			dev_parent(dev, parent, sizeof(parent));
+			snprintf(name, sizeof(name), "%s\n",
+				 dev->override[0] ? dev->override : "(null)");
+			r = write_str(mk, name, "devices/%s/%s/driver_override",
+				      parent, dev->addr);
+		} else if (!strcmp(tail, "reset") || !strcmp(tail, "remove") ||
+			   !strcmp(tail, "rescan")) {
+			r = 0;
+		} else {
+			return 0;
+		}
+	} else {
+		return 0;
+	}
+	*ret = r < 0 ? r : (ssize_t)count;
+	return 1;
+}
