@@ -1,0 +1,163 @@
+#!/bin/sh
+# Guest script: host preparation with assign-host against the real kernel.
+# Run with the devices left on their host drivers:
+#   run-lab.sh --no-bind --add BUILD/tools/assign-host --script host-bind.sh
+# Checks: the e1000e goes e1000e -> vfio-pci -> e1000e and its interface
+# comes back; the netdev guard refuses an interface that is up with an
+# address and takes it when forced; a crashed user's records are restored;
+# explain reports the non-viable group behind the bridge (edu + e1000e)
+# and agrees with the kernel (explain --probe opens the device).
+# Prints LAB-RESULT lines; exit status 0 unless a check failed.
+
+fails=0
+result() { # name PASS|FAIL|SKIP detail...
+	name=$1; verdict=$2; shift 2
+	echo "LAB-RESULT $name $verdict $*"
+	[ "$verdict" != FAIL ] || fails=$((fails + 1))
+}
+AH=assign-host
+export ASSIGN_STATE_DIR=/run/libassign
+
+drv() {
+	if [ -e "/sys/bus/pci/devices/$1/driver" ]; then
+		basename "$(readlink "/sys/bus/pci/devices/$1/driver")"
+	else
+		echo none
+	fi
+}
+ifname() { ls "/sys/bus/pci/devices/$1/net" 2>/dev/null | head -n 1; }
+group() { basename "$(readlink "/sys/bus/pci/devices/$1/iommu_group")"; }
+oneline() { echo "$*" | tr '\n' ' ' | cut -c1-300; }
+
+command -v $AH >/dev/null || { result host-tool FAIL "assign-host not in PATH"; exit 1; }
+
+bdf=${LAB_E1000E_0:-}
+if [ -z "$bdf" ]; then
+	result host-setup FAIL "no e1000e found"
+	exit 1
+fi
+g=$(group "$bdf")
+
+# --- list ---------------------------------------------------------------
+out=$($AH list 2>&1); rc=$?
+if [ $rc = 0 ] && echo "$out" | grep -q "^$bdf .*e1000e"; then
+	result host-list PASS "$(echo "$out" | grep -c '^0000:') devices"
+else
+	result host-list FAIL "rc=$rc $(oneline "$out")"
+fi
+out=$($AH list --json 2>&1); rc=$?
+if [ $rc = 0 ] && echo "$out" | grep -q "\"address\": \"$bdf\".*\"driver\": \"e1000e\".*\"iommu_group\": $g"; then
+	result host-list-json PASS "group $g"
+else
+	result host-list-json FAIL "rc=$rc $(oneline "$out")"
+fi
+
+# --- start: e1000e with its interface --------------------------------------
+if [ "$(drv "$bdf")" != e1000e ]; then
+	result host-start FAIL "$bdf is on $(drv "$bdf"), expected e1000e (run with --no-bind)"
+	exit 1
+fi
+i=0
+while [ -z "$(ifname "$bdf")" ] && [ $i -lt 30 ]; do sleep 0.1; i=$((i + 1)); done
+if0=$(ifname "$bdf")
+[ -n "$if0" ] && result host-start PASS "$bdf on e1000e as $if0, group $g" ||
+	result host-start FAIL "$bdf has no interface"
+
+out=$($AH explain "$bdf" 2>&1); rc=$?
+if [ $rc = 3 ] && echo "$out" | grep -q "assign-host bind $bdf"; then
+	result host-explain-bound PASS "exit 3, fix named"
+else
+	result host-explain-bound FAIL "rc=$rc $(oneline "$out")"
+fi
+
+# --- netdev guard -----------------------------------------------------------
+ip link set "$if0" up
+ip addr add 10.0.2.15/24 dev "$if0"
+out=$($AH bind "$bdf" 2>&1); rc=$?
+if [ $rc = 5 ] && echo "$out" | grep -q "$if0 of $bdf is up with 10.0.2.15/24" &&
+	[ "$(drv "$bdf")" = e1000e ] && [ ! -e "$ASSIGN_STATE_DIR/$bdf" ]; then
+	result host-guard-refuses PASS "exit 5: $(oneline "$out")"
+else
+	result host-guard-refuses FAIL "rc=$rc driver $(drv "$bdf") $(oneline "$out")"
+fi
+
+t0=$(cut -d' ' -f1 /proc/uptime)
+out=$($AH bind --force "$bdf" 2>&1); rc=$?
+t1=$(cut -d' ' -f1 /proc/uptime)
+if [ $rc = 0 ] && [ "$(drv "$bdf")" = vfio-pci ] && [ -c "/dev/vfio/$g" ] &&
+	grep -q '^driver=e1000e$' "$ASSIGN_STATE_DIR/$bdf" && [ -z "$(ifname "$bdf")" ]; then
+	result host-bind-forced PASS "vfio-pci, /dev/vfio/$g, record kept, $t0 -> $t1 s"
+else
+	result host-bind-forced FAIL "rc=$rc driver $(drv "$bdf") $(oneline "$out")"
+fi
+
+out=$($AH explain "$bdf" --probe 2>&1); rc=$?
+if [ $rc = 0 ] && echo "$out" | grep -q "kernel: opened" && echo "$out" | grep -q "verdict matches"; then
+	result host-explain-ready PASS "exit 0, kernel agrees"
+else
+	result host-explain-ready FAIL "rc=$rc $(oneline "$out")"
+fi
+
+# --- restore: back to e1000e, the interface reappears -----------------------
+out=$($AH restore "$bdf" 2>&1); rc=$?
+i=0
+while [ -z "$(ifname "$bdf")" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+if [ $rc = 0 ] && [ "$(drv "$bdf")" = e1000e ] && [ -n "$(ifname "$bdf")" ] &&
+	[ ! -e "$ASSIGN_STATE_DIR/$bdf" ] && [ ! -e "/dev/vfio/$g" ] &&
+	[ "$(cat "/sys/bus/pci/devices/$bdf/driver_override")" = "(null)" ]; then
+	result host-restore PASS "e1000e again as $(ifname "$bdf"), override cleared"
+else
+	result host-restore FAIL "rc=$rc driver $(drv "$bdf") if '$(ifname "$bdf")' $(oneline "$out")"
+fi
+
+# --- a user that died: restore with no arguments restores every record ------
+bdf1=${LAB_E1000E_1:-}
+$AH bind "$bdf" >/dev/null 2>&1
+[ -n "$bdf1" ] && $AH bind "$bdf1" >/dev/null 2>&1
+out=$($AH restore 2>&1); rc=$?
+if [ $rc = 0 ] && [ "$(drv "$bdf")" = e1000e ] &&
+	{ [ -z "$bdf1" ] || [ "$(drv "$bdf1")" = e1000e ]; } &&
+	[ -z "$(ls "$ASSIGN_STATE_DIR" 2>/dev/null)" ]; then
+	result host-restore-all PASS "$(oneline "$out")"
+else
+	result host-restore-all FAIL "rc=$rc $bdf $(drv "$bdf") ${bdf1:-} $(drv "${bdf1:-none}") $(oneline "$out")"
+fi
+
+# --- the non-viable group behind the bridge --------------------------------
+nv=${LAB_NV_EDU:-}
+nve=${LAB_NV_E1000E:-}
+if [ -z "$nv" ] || [ -z "$nve" ]; then
+	result host-nonviable SKIP "no edu/e1000e behind the bridge"
+else
+	ng=$(group "$nv")
+	$AH bind "$nv" >/dev/null 2>&1
+	out=$($AH explain "$nv" --probe 2>&1); rc=$?
+	if [ $rc = 3 ] && echo "$out" | grep -q "group is not viable" &&
+		echo "$out" | grep -q "$nve .*bound to $(drv "$nve")" &&
+		echo "$out" | grep -q "fix: assign-host bind $nve" &&
+		echo "$out" | grep -q "verdict matches"; then
+		result host-explain-nonviable PASS "group $ng: $nve on $(drv "$nve") named, kernel agrees"
+	else
+		result host-explain-nonviable FAIL "rc=$rc $(oneline "$out")"
+	fi
+	echo "$out" | sed 's/^/LAB-INFO /'
+
+	# Follow the advice: bind the e1000e too; the group becomes viable
+	# unless another member (the bridge) still blocks.
+	$AH bind "$nve" >/dev/null 2>&1
+	out=$($AH explain "$nv" --probe 2>&1); rc=$?
+	if echo "$out" | grep -q "verdict matches"; then
+		result host-explain-fixed PASS "rc=$rc after binding $nve; kernel agrees"
+	else
+		result host-explain-fixed FAIL "rc=$rc $(oneline "$out")"
+	fi
+	echo "$out" | sed 's/^/LAB-INFO /'
+	$AH restore "$nv" "$nve" >/dev/null 2>&1
+	if [ "$(drv "$nve")" = e1000e ] && [ "$(drv "$nv")" = none ]; then
+		result host-nonviable-restore PASS "$nve e1000e, $nv no driver"
+	else
+		result host-nonviable-restore FAIL "$nve $(drv "$nve"), $nv $(drv "$nv")"
+	fi
+fi
+
+[ "$fails" = 0 ]
