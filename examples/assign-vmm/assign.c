@@ -70,6 +70,7 @@ struct vbar {
 	bool present, io, mem64, prefetch;
 	uint64_t size;
 	uint64_t mapped_at;          /* guest address while mapped, else 0 */
+	uint64_t last_logged;
 	void *host;                  /* mmap of the region, or NULL */
 	int slots[MAX_BAR_SLOTS];
 	int nslots;
@@ -437,8 +438,6 @@ static void bar_unmap(struct assigned *d, struct vbar *b)
 		vm_unmap_memory(d->vm, b->slots[i]);
 	b->nslots = 0;
 	io_unregister(b->io ? IO_PORT : IO_MMIO, b->mapped_at, b);
-	vmm_info("%s: BAR%d unmapped from %#llx", d->name, b->index,
-		 (unsigned long long)b->mapped_at);
 	b->mapped_at = 0;
 }
 
@@ -475,10 +474,12 @@ static void bar_map(struct assigned *d, struct vbar *b, uint64_t at)
 		p = q;
 	}
 done:
-	vmm_info("%s: BAR%d (%s, %llu KiB) at %#llx, %d direct slot(s)",
-		 d->name, b->index, b->io ? "I/O" : "MMIO",
-		 (unsigned long long)(b->size >> 10), (unsigned long long)at,
-		 b->nslots);
+	if (at != b->last_logged)     /* decoding toggles a lot at probe */
+		vmm_info("%s: BAR%d (%s, %llu bytes) at %#llx, %d direct "
+			 "slot(s)", d->name, b->index, b->io ? "I/O" : "MMIO",
+			 (unsigned long long)b->size, (unsigned long long)at,
+			 b->nslots);
+	b->last_logged = at;
 }
 
 /* map every BAR whose decoding is on and whose address is sane */
