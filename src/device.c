@@ -319,13 +319,18 @@ static bool group_owned(struct assign_device *dev, uint32_t gid)
 	char saved[sizeof(dev->ctx->last_error)];
 	struct assign_group *g = NULL;
 	bool owned;
+	int prio;
 
 	if ((int)gid == dev->att.group_id)
 		return true;
 	if (gid > INT32_MAX)
 		return false;
+	/* A miss is an answer here, not a failure to report or log. */
 	memcpy(saved, dev->ctx->last_error, sizeof(saved));
+	prio = dev->ctx->log_priority;
+	dev->ctx->log_priority = LOG_EMERG;
 	owned = assign_iommu_get_group(dev->iommu, (int)gid, &g) == 0;
+	dev->ctx->log_priority = prio;
 	memcpy(dev->ctx->last_error, saved, sizeof(saved));
 	assign_group_unref(g);
 	return owned;

@@ -127,6 +127,16 @@ static int region_load(struct assign_device *dev, uint32_t index)
 	r = vfio_info_ioctl(dev->ctx, dev->att.devfd,
 			    VFIO_DEVICE_GET_REGION_INFO, &req, minsz, &buf,
 			    &len);
+	if (r == -EINVAL && index <= VFIO_PCI_VGA_REGION_INDEX) {
+		/*
+		 * vfio-pci answers -EINVAL for the fixed PCI indexes a device
+		 * does not have (VGA on a non-VGA device): a region of size 0.
+		 */
+		memset(&reg->info, 0, sizeof(reg->info));
+		reg->info.index = index;
+		reg->loaded = true;
+		return 0;
+	}
 	if (r < 0) {
 		if (r == -EPROTO)
 			return set_error(dev->ctx, r,
