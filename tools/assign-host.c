@@ -103,6 +103,8 @@ static int fail(struct assign_ctx *ctx, int err, const char *what)
 }
 
 static int usage_error(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2)));
+static int usage_error(const char *fmt, ...)
 {
 	va_list ap;
 
