@@ -89,8 +89,8 @@ enum assign_guestmem_policy {
  *            non-zero cancels the operation (which then rolls back and
  *            fails with -ECANCELED). May be NULL.
  * @progress_data: handed to @progress
- * @chunk_max: largest single host mapping made by map-all, in bytes (rounded
- *             down to the IOMMU page size it is aligned to); 0 for no limit.
+ * @chunk_max: largest single host mapping made by map-all, in bytes; IOMMU
+ *             page sizes above it are not used; 0 for no limit.
  *             Smaller chunks make later removal of part of a region (memory
  *             unplug, discard) remap less, at the cost of DMA entries.
  */

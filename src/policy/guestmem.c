@@ -407,9 +407,17 @@ static int plan_region(struct assign_guestmem *gm, struct chunk_list *l,
 		       uint64_t gpa, uint64_t length, const uint8_t *vaddr)
 {
 	uint64_t skew = gpa - (uint64_t)(uintptr_t)vaddr;
+	uint64_t sizes = useful_pgsizes(gm->pgsizes);
 
-	return plan_range(l, useful_pgsizes(gm->pgsizes), gm->min_page, gpa,
-			  gpa + length, skew, 0, gm->chunk_max);
+	/* A chunk can use no page larger than itself. */
+	if (gm->chunk_max) {
+		int hb = 63 - __builtin_clzll(gm->chunk_max);
+		uint64_t keep = hb == 63 ? ~0ull : (1ull << (hb + 1)) - 1;
+
+		sizes = (sizes & keep) | gm->min_page;
+	}
+	return plan_range(l, sizes, gm->min_page, gpa, gpa + length, skew, 0,
+			  gm->chunk_max);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -543,15 +551,29 @@ static int prefault_regions(struct assign_guestmem *gm,
 				     ASSIGN_GUESTMEM_REGION_READONLY);
 		}
 
-	/* The first block on this thread tells whether the kernel has the
-	 * advice (EINVAL: before 5.14): then touch pages instead. */
-	r = prefault_block(&pf, &pf.blocks[0]);
-	if (r == -EINVAL) {
-		notice(gm->ctx,
-		       "guest memory: the kernel lacks MADV_POPULATE_WRITE (Linux 5.14); prefaulting by touching pages");
-		pf.use_touch = true;
-		r = prefault_block(&pf, &pf.blocks[0]);
+	/* Does the kernel have the advice (Linux 5.14)? Ask it about a page of
+	 * our own: EINVAL on the regions themselves may also mean memory that
+	 * cannot be populated (PROT_NONE, VM_IO), which must be an error and
+	 * not a reason to touch it. */
+	{
+		void *probe = aligned_alloc((size_t)pf.pagesz,
+					    (size_t)pf.pagesz);
+
+		if (!probe) {
+			r = set_error(gm->ctx, -ENOMEM,
+				      "guest memory: out of memory");
+			goto out_free;
+		}
+		r = sys_madvise(gm->ctx, probe, (size_t)pf.pagesz,
+				MADV_POPULATE_WRITE);
+		free(probe);
+		if (r == -EINVAL) {
+			notice(gm->ctx,
+			       "guest memory: the kernel lacks MADV_POPULATE_WRITE (Linux 5.14); prefaulting by touching pages");
+			pf.use_touch = true;
+		}
 	}
+	r = prefault_block(&pf, &pf.blocks[0]);
 	if (r < 0) {
 		pf.err = r;
 		goto out;

@@ -1,0 +1,1411 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Unit tests: guest memory policy (include/libassign/guestmem.h) against
+ * the mock kernel. Map-all chunking, layout conflicts, budgets, rollback,
+ * prefault; guest-IOMMU translation, splits, merges, failures; policy
+ * switches; a randomized model test; the AVL tree on its own.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <inttypes.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include <linux/vfio.h>
+
+#include "internal.h"
+#include "mock.h"
+#include "policy/iova_tree.h"
+
+#define KiB (1ull << 10)
+#define MiB (1ull << 20)
+#define GiB (1ull << 30)
+#define PG (4 * KiB)
+
+#define DEV "0000:00:03.0"
+#define GROUP 7
+
+struct fx {
+	struct mock_kernel *mk;
+	struct assign_ctx *ctx;
+	struct assign_iommu *iommu;
+	struct assign_device *dev;
+	struct assign_guestmem *gm;
+	/* reserved host address space, aligned to 1 GiB */
+	void *resv;
+	size_t resv_len;
+	uint8_t *host;
+};
+
+/* Host memory: 3 GiB of address space, NORESERVE, aligned to 1 GiB so
+ * tests can pick any congruence. Only touched pages cost memory. */
+static uint8_t *reserve_host(struct fx *f)
+{
+	size_t len = 3 * GiB;
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+	assert_true(p != MAP_FAILED);
+	f->resv = p;
+	f->resv_len = len;
+	return (uint8_t *)(((uintptr_t)p + GiB - 1) & ~(uintptr_t)(GiB - 1));
+}
+
+static int setup_backend(void **state, enum assign_iommu_backend be,
+			 uint64_t pgsizes)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+	struct mock_device_cfg cfg;
+	struct assign_iommu_opts io = { .size = sizeof(io), .backend = be };
+
+	assert_non_null(f);
+	assert_int_equal(mock_kernel_new(&f->mk), 0);
+	mock_device_cfg_default(&cfg, DEV, GROUP);
+	assert_int_equal(mock_add_device(f->mk, &cfg), 0);
+	if (pgsizes)
+		mock_set_pgsizes(f->mk, pgsizes);
+	assert_int_equal(mock_ctx_new(f->mk, &f->ctx), 0);
+	/* Many calls fail on purpose; their messages are checked through
+	 * assign_ctx_last_error(). GM_TEST_VERBOSE=1 shows them. */
+	if (!getenv("GM_TEST_VERBOSE"))
+		assign_ctx_set_log_priority(f->ctx, LOG_CRIT);
+	assert_int_equal(assign_iommu_new(f->ctx, &io, &f->iommu), 0);
+	assert_int_equal(assign_device_open(f->iommu, DEV, NULL, &f->dev), 0);
+	f->host = reserve_host(f);
+	*state = f;
+	return 0;
+}
+
+static int setup(void **state)
+{
+	return setup_backend(state, ASSIGN_IOMMU_TYPE1, 0);
+}
+
+static int setup_no1g(void **state)
+{
+	return setup_backend(state, ASSIGN_IOMMU_TYPE1, PG | 2 * MiB);
+}
+
+static int setup_iommufd(void **state)
+{
+	return setup_backend(state, ASSIGN_IOMMU_IOMMUFD, 0);
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+
+	assign_guestmem_unref(f->gm);
+	/* Everything the policy mapped is gone with it. */
+	assert_int_equal(mock_dma_count(f->mk), 0);
+	assign_device_unref(f->dev);
+	assign_iommu_unref(f->iommu);
+	assign_ctx_unref(f->ctx);
+	assert_int_equal(mock_open_fds(f->mk), 0);
+	mock_kernel_free(f->mk);
+	munmap(f->resv, f->resv_len);
+	free(f);
+	return 0;
+}
+
+static void new_gm(struct fx *f, enum assign_guestmem_policy policy,
+		   uint32_t flags)
+{
+	struct assign_guestmem_opts o = {
+		.size = sizeof(o), .policy = policy, .flags = flags,
+	};
+
+	assert_int_equal(assign_guestmem_new(f->iommu, &o, &f->gm), 0);
+}
+
+static struct assign_guestmem_region region(uint64_t gpa, uint64_t len,
+					    void *vaddr)
+{
+	return (struct assign_guestmem_region){
+		.size = sizeof(struct assign_guestmem_region),
+		.gpa = gpa, .length = len, .vaddr = vaddr, .fd = -1,
+	};
+}
+
+static int add1(struct fx *f, uint64_t gpa, uint64_t len, void *vaddr)
+{
+	struct assign_guestmem_region r = region(gpa, len, vaddr);
+
+	return assign_guestmem_add_regions(f->gm, &r, 1, NULL, 0, NULL);
+}
+
+static struct assign_guestmem_stats stats(struct fx *f)
+{
+	struct assign_guestmem_stats s;
+
+	assert_int_equal(assign_guestmem_get_stats(f->gm, &s), 0);
+	return s;
+}
+
+/* The mock maps @iova to @vaddr (or nothing when @vaddr is NULL). */
+static void expect_dma(struct fx *f, uint64_t iova, const void *vaddr)
+{
+	void *va = NULL;
+	uint32_t fl;
+	int r = mock_dma_lookup(f->mk, iova, &va, &fl);
+
+	if (!vaddr) {
+		assert_int_equal(r, -ENOENT);
+		return;
+	}
+	assert_int_equal(r, 0);
+	assert_ptr_equal(va, vaddr);
+}
+
+/* ------------------------------------------------------------------ */
+/* Lifetime */
+
+static void test_new_args(void **state)
+{
+	struct fx *f = *state;
+	struct assign_guestmem_opts o = { .size = 4 };
+	struct assign_guestmem *gm = NULL;
+
+	assert_int_equal(assign_guestmem_new(NULL, NULL, &gm), -EINVAL);
+	assert_int_equal(assign_guestmem_new(f->iommu, NULL, NULL), -EINVAL);
+	assert_int_equal(assign_guestmem_new(f->iommu, &o, &gm), -EINVAL);
+	o.size = sizeof(o);
+	o.policy = 7;
+	assert_int_equal(assign_guestmem_new(f->iommu, &o, &gm), -EINVAL);
+	o.policy = ASSIGN_GUESTMEM_MAP_ALL;
+	o.flags = 1u << 30;
+	assert_int_equal(assign_guestmem_new(f->iommu, &o, &gm), -EINVAL);
+	assert_null(gm);
+	assert_null(assign_guestmem_unref(NULL));
+	assert_null(assign_guestmem_ref(NULL));
+}
+
+static void test_one_per_iommu(void **state)
+{
+	struct fx *f = *state;
+	struct assign_guestmem *other = NULL;
+
+	new_gm(f, ASSIGN_GUESTMEM_MAP_ALL, 0);
+	assert_int_equal(assign_guestmem_new(f->iommu, NULL, &other), -EBUSY);
+	assert_null(other);
+	assert_non_null(strstr(assign_ctx_last_error(f->ctx), "share"));
+	assert_ptr_equal(assign_guestmem_get_iommu(f->gm), f->iommu);
+	assert_ptr_equal(assign_guestmem_ref(f->gm), f->gm);
+	assign_guestmem_unref(f->gm); /* still one left */
+	assert_int_equal(assign_guestmem_get_policy(f->gm),
+			 ASSIGN_GUESTMEM_MAP_ALL);
+	f->gm = assign_guestmem_unref(f->gm);
+	/* Released: a new one may be made. */
+	assert_int_equal(assign_guestmem_new(f->iommu, NULL, &f->gm), 0);
+}
+
+/* A larger opts struct from a newer caller is fine when its tail is 0. */
+static void test_opts_growth(void **state)
+{
+	struct fx *f = *state;
+	struct {
+		struct assign_guestmem_opts o;
+		uint64_t future;
+	} big = { .o = { .size = sizeof(big) } };
+
+	assert_int_equal(assign_guestmem_new(f->iommu, &big.o, &f->gm), 0);
+	f->gm = assign_guestmem_unref(f->gm);
+	big.future = 1;
+	assert_int_equal(assign_guestmem_new(f->iommu, &big.o, &f->gm),
+			 -EINVAL);
+}
+
+/* ------------------------------------------------------------------ */
+/* Map-all */
+
+static void test_mapall_basic(void **state)
+{
+	struct fx *f = *state;
+	struct assign_guestmem_region r[2] = {
+		region(0, 64 * MiB, f->host),
+		region(1 * GiB, 32 * MiB, f->host + 64 * MiB),
+	};
+	struct assign_guestmem_mapping m;
+	struct assign_guestmem_stats s;
+
+	new_gm(f, ASSIGN_GUESTMEM_MAP_ALL, 0);
+	assert_int_equal(assign_guestmem_add_regions(f->gm, r, 2, NULL, 0,
+						     NULL),
+			 0);
+	expect_dma(f, 0, f->host);
+	expect_dma(f, 64 * MiB - PG, f->host + 64 * MiB - PG);
+	expect_dma(f, 64 * MiB, NULL);
+	expect_dma(f, 1 * GiB + 5 * PG, f->host + 64 * MiB + 5 * PG);
+	s = stats(f);
+	assert_int_equal(s.regions, 2);
+	assert_int_equal(s.ram_bytes, 96 * MiB);
+	assert_int_equal(s.mapped_bytes, 96 * MiB);
+	assert_int_equal(mock_dma_bytes(f->mk), 96 * MiB);
+	assert_int_equal(assign_guestmem_lookup(f->gm, 1 * GiB + PG, &m), 0);
+	assert_int_equal(m.gpa, m.iova);
+	assert_int_equal(m.perms, ASSIGN_DMA_RW);
+	assert_int_equal(assign_guestmem_lookup(f->gm, 100 * MiB, &m),
+			 -ENOENT);
+	/* Guest IOMMU operations are refused while the guest has none. */
+	assert_int_equal(assign_guestmem_guest_map(f->gm, 0, 0, PG,
+						   ASSIGN_DMA_RW),
+			 -EPERM);
+	assert_int_equal(assign_guestmem_guest_unmap(f->gm, 0, PG), -EPERM);
+	/* Remove it all again. */
+	assert_int_equal(assign_guestmem_remove(f->gm, 0, 2 * GiB), 0);
+	assert_int_equal(mock_dma_count(f->mk), 0);
+	assert_int_equal(stats(f).regions, 0);
+	assert_int_equal(assign_guestmem_remove(f->gm, 0, 2 * GiB), -ENOENT);
+}
+
+/*
+ * IOVA and host address congruent modulo 1 GiB, region starting 2 MiB +
+ * 4 KiB below a 1 GiB boundary and ending 2 MiB + 4 KiB past the next:
+ * 4K, 2M, 1G, 2M, 4K chunks, each aligned to its page size.
+ */
+static void test_mapall_chunks(void **state)
+{
+	struct fx *f = *state;
+	uint64_t gpa = 5 * GiB - 2 * MiB - PG;
+	uint64_t len = PG + 2 * MiB + 1 * GiB + 2 * MiB + PG;
+	uint8_t *va = f->host + (gpa & (GiB - 1));
+	const struct {
+		uint64_t iova, size;
+	} want[] = {
+		{ gpa, PG },
+		{ 5 * GiB - 2 * MiB, 2 * MiB },
+		{ 5 * GiB, 1 * GiB },
+		{ 6 * GiB, 2 * MiB },
+		{ 6 * GiB + 2 * MiB, PG },
+	};
+	struct assign_guestmem_mapping m;
+
+	new_gm(f, ASSIGN_GUESTMEM_MAP_ALL, 0);
+	assert_int_equal(add1(f, gpa, len, va), 0);
+	assert_int_equal(stats(f).host_mappings, ARRAY_SIZE(want));
+	assert_int_equal(mock_dma_count(f->mk), ARRAY_SIZE(want));
+	for (size_t i = 0; i < ARRAY_SIZE(want); i++) {
+		assert_int_equal(assign_guestmem_lookup(f->gm, want[i].iova,
+							&m),
+				 0);
+		assert_int_equal(m.iova, want[i].iova);
+		assert_int_equal(m.size, want[i].size);
+		assert_ptr_equal(m.vaddr, va + (want[i].iova - gpa));
+		expect_dma(f, want[i].iova, va + (want[i].iova - gpa));
+	}
+}
+
+/* Not congruent beyond 4 KiB: one chunk, small pages are all there is. */
+static void test_mapall_chunks_skewed(void **state)
+{
+	struct fx *f = *state;
+
+	new_gm(f, ASSIGN_GUESTMEM_MAP_ALL, 0);
+	assert_int_equal(add1(f, 1 * GiB, 1 * GiB, f->host + PG), 0);
+	assert_int_equal(stats(f).host_mappings, 1);
+	expect_dma(f, 1 * GiB, f->host + PG);
+}
+
+/* Only 4K|2M supported: the 1 GiB body becomes 2 MiB-aligned chunks. */
+static void test_mapall_chunks_pgsizes(void **state)
+{
+	struct fx *f = *state;
+	uint64_t gpa = 5 * GiB - 2 * MiB - PG;
+	uint64_t len = PG + 2 * MiB + 1 * GiB + 2 * MiB + PG;
+	struct assign_guestmem_mapping m;
+
+	new_gm(f, ASSIGN_GUESTMEM_MAP_ALL, 0);
+	assert_int_equal(add1(f, gpa, len, f->host + (gpa & (GiB - 1))), 0);
+	/* 4K head, one 2M-aligned body, 4K tail */
+	assert_int_equal(stats(f).host_mappings, 3);
+	assert_int_equal(assign_guestmem_lookup(f->gm, 5 * GiB, &m), 0);
+	assert_int_equal(m.iova, 5 * GiB - 2 * MiB);
+	assert_int_equal(m.size, 1 * GiB + 4 * MiB);
+}
+
+/* chunk_max splits the body at aligned points. */
+static void test_mapall_chunk_max(void **state)
+{
+	struct fx *f = *state;
+	struct assign_guestmem_opts o = { .size = sizeof(o),
+					  .chunk_max = 256 * MiB };
+
+	assert_int_equal(assign_guestmem_new(f->iommu, &o, &f->gm), 0);
+	assert_int_equal(add1(f, 4 * GiB, 1 * GiB, f->host), 0);
+	assert_int_equal(stats(f).host_mappings, 4);
+	for (int i = 0; i < 4; i++)
+		expect_dma(f, 4 * GiB + (uint64_t)i * 256 * MiB,
+			   f->host + (uint64_t)i * 256 * MiB);
+}
+
+static void test_mapall_invalid(void **state)
+{
+	struct fx *f = *state;
+	struct assign_guestmem_region r[3] = {
+		region(0, 0, f->host),
+		region(PG + 1, PG, f->host),
+		region(8 * MiB, 2 * MiB, f->host),
+	};
+	struct assign_conflict c[4];
+	size_t n = 0;
+
+	new_gm(f, ASSIGN_GUESTMEM_MAP_ALL, 0);
+	r[2].flags = 0x80;
+	assert_int_equal(assign_guestmem_add_regions(f->gm, r, 3, c, 4, &n),
+			 -EINVAL);
+	assert_int_equal(n, 3);
+	for (size_t i = 0; i < n; i++) {
+		assert_int_equal(c[i].kind, ASSIGN_CONFLICT_INVALID);
+		assert_int_equal(c[i].index, i);
+	}
+	r[0] = region(0, PG, NULL);
+	assert_int_equal(assign_guestmem_add_regions(f->gm, r, 1, NULL, 0, NULL),
+			 -EINVAL);
+	r[0] = region(0, 2 * MiB, f->host + PG);
+	r[0].page_size = 2 * MiB; /* host address not 2M aligned */
+	assert_int_equal(assign_guestmem_add_regions(f->gm, r, 1, NULL, 0, NULL),
+			 -EINVAL);
+	r[0].size = 8;
+	assert_int_equal(assign_guestmem_add_regions(f->gm, r, 1, NULL, 0, NULL),
+			 -EINVAL);
+	assert_int_equal(assign_guestmem_add_regions(f->gm, NULL, 1, NULL, 0,
+						     NULL),
+			 -EINVAL);
+	assert_int_equal(mock_dma_count(f->mk), 0);
+	assert_int_equal(stats(f).regions, 0);
+}
+
+/* Every conflict comes back at once: the MSI window, outside the IOVA
+ * ranges, overlaps with each other and with registered RAM. */
+static void test_mapall_layout_conflicts(void **state)
+{
+	struct fx *f = *state;
+	struct assign_guestmem_region r[4] = {
+		region(3 * GiB, 1 * GiB, f->host),             /* MSI window */
+		region(1ull << 48, 2 * MiB, f->host),           /* too high */
+		region(64 * MiB, 4 * MiB, f->host),             /* overlaps r[3] */
+		region(66 * MiB, 4 * MiB, f->host + 4 * MiB),
+	};
+	struct assign_guestmem_region ok = region(0, 64 * MiB, f->host);
+	struct assign_conflict c[16];
+	size_t n = 0;
+	bool seen_resv = false, seen_out = false, seen_ovl = false;
+
+	mock_set_reserved_regions(f->mk, GROUP,
+				  "0x00000000fee00000 0x00000000feefffff msi\n");
+	new_gm(f, ASSIGN_GUESTMEM_MAP_ALL, 0);
+	assert_int_equal(assign_guestmem_add_regions(f->gm, &ok, 1, NULL, 0,
+						     NULL),
+			 0);
+	/* Dry run and real add report the same. */
+	assert_int_equal(assign_guestmem_check_layout(f->gm, r, 4, c, 16, &n),
+			 -ERANGE);
+	assert_true(n >= 3);
+	for (size_t i = 0; i < MIN(n, ARRAY_SIZE(c)); i++) {
+		if (c[i].index == 0 && (c[i].kind == ASSIGN_CONFLICT_RESERVED ||
+					c[i].kind == ASSIGN_CONFLICT_OUTSIDE_IOVA)) {
+			assert_true(c[i].start <= 0xfee00000);
+			assert_true(c[i].last >= 0xfeefffff);
+			seen_resv = true;
+		}
+		if (c[i].index == 1 && c[i].kind == ASSIGN_CONFLICT_OUTSIDE_IOVA)
+			seen_out = true;
+		if (c[i].kind == ASSIGN_CONFLICT_OVERLAP) {
+			assert_true(c[i].index == 3);
+			assert_int_equal(c[i].start, 66 * MiB);
+			assert_int_equal(c[i].last, 68 * MiB - 1);
+			seen_ovl = true;
+		}
+	}
+	assert_true(seen_resv && seen_out && seen_ovl);
+	n = 0;
+	assert_int_equal(assign_guestmem_add_regions(f->gm, r, 4, c, 16, &n),
+			 -ERANGE);
+	assert_true(n >= 3);
+	/* Nothing new mapped or registered. */
+	assert_int_equal(stats(f).regions, 1);
+	assert_int_equal(mock_dma_bytes(f->mk), 64 * MiB);
+	/* Overlap with registered RAM. */
+	r[0] = region(32 * MiB, 64 * MiB, f->host);
+	assert_int_equal(assign_guestmem_check_layout(f->gm, r, 1, c, 16, &n),
+			 -ERANGE);
+	assert_int_equal(c[0].kind, ASSIGN_CONFLICT_OVERLAP);
+	assert_int_equal(c[0].start, 32 * MiB);
+	assert_int_equal(c[0].last, 64 * MiB - 1);
+	/* With too small an array the count is still right. */
+	r[0] = region(3 * GiB, 1 * GiB, f->host);
+	r[1] = region(1ull << 48, 2 * MiB, f->host);
+	assert_int_equal(assign_guestmem_check_layout(f->gm, r, 2, c, 1, &n),
+			 -ERANGE);
+	assert_true(n >= 2);
+	assert_int_equal(assign_guestmem_check_layout(f->gm, r, 2, NULL, 0, &n),
+			 -ERANGE);
+	assert_true(n >= 2);
+	/* A RAM layout placed around the window passes. */
+	r[0] = region(3 * GiB, 0xfee00000 - 3 * GiB, f->host);
+	r[1] = region(0xfef00000, 4 * GiB - 0xfef00000, f->host);
+	assert_int_equal(assign_guestmem_check_layout(f->gm, r, 2, c, 16, &n),
+			 0);
+	assert_int_equal(n, 0);
+}
+
+static void test_mapall_memlock(void **state)
+{
+	struct fx *f = *state;
+
+	mock_set_memlock(f->mk, 16 * MiB);
+	new_gm(f, ASSIGN_GUESTMEM_MAP_ALL, 0);
+	assert_int_equal(add1(f, 0, 8 * MiB, f->host), 0);
+	assert_int_equal(add1(f, 1 * GiB, 16 * MiB, f->host + 8 * MiB),
+			 -ENOMEM);
+	assert_non_null(strstr(assign_ctx_last_error(f->ctx), "guest RAM"));
+	assert_int_equal(stats(f).regions, 1);
+	assert_int_equal(mock_dma_bytes(f->mk), 8 * MiB);
+}
+
+static void test_mapall_dma_entries(void **state)
+{
+	struct fx *f = *state;
+	uint64_t gpa = 5 * GiB - 2 * MiB - PG;
+	uint64_t len = PG + 2 * MiB + 1 * GiB + 2 * MiB + PG; /* 5 chunks */
+
+	mock_set_dma_entry_limit(f->mk, 4);
+	new_gm(f, ASSIGN_GUESTMEM_MAP_ALL, 0);
+	assert_int_equal(add1(f, gpa, len, f->host + (gpa & (GiB - 1))),
+			 -ENOSPC);
+	assert_non_null(strstr(assign_ctx_last_error(f->ctx), "dma_entry_limit"));
+	assert_int_equal(mock_dma_count(f->mk), 0);
+	mock_set_dma_entry_limit(f->mk, 5);
+	assert_int_equal(add1(f, gpa, len, f->host + (gpa & (GiB - 1))), 0);
+	assert_int_equal(mock_dma_count(f->mk), 5);
+}
+
+/* The k-th MAP_DMA fails: everything made is undone, for every k. */
+static void test_mapall_rollback_sweep(void **state)
+{
+	struct fx *f = *state;
+	uint64_t gpa = 5 * GiB - 2 * MiB - PG;
+	uint64_t len = PG + 2 * MiB + 1 * GiB + 2 * MiB + PG;
+	struct assign_guestmem_region r[2] = {
+		region(gpa, len, f->host + (gpa & (GiB - 1))),
+		region(0, 16 * MiB, f->host + 1536 * MiB),
+	};
+	unsigned long k;
+
+	new_gm(f, ASSIGN_GUESTMEM_MAP_ALL, 0);
+	for (k = 1;; k++) {
+		int r1;
+
+		mock_fail_nth(f->mk, MOCK_IOCTL, VFIO_IOMMU_MAP_DMA, k, -EFAULT);
+		r1 = assign_guestmem_add_regions(f->gm, r, 2, NULL, 0, NULL);
+		mock_fail_clear(f->mk);
+		if (r1 == 0)
+			break;
+		assert_true(r1 < 0);
+		assert_int_equal(mock_dma_count(f->mk), 0);
+		assert_int_equal(stats(f).regions, 0);
+		assert_int_equal(stats(f).host_mappings, 0);
+	}
+	assert_int_equal(k, 7); /* 6 chunks: the 7th call never came */
+	assert_int_equal(mock_dma_count(f->mk), 6);
+}
+
+/* Discard the middle of a region, unplug its head, then add RAM back. */
+static void test_mapall_remove_split(void **state)
+{
+	struct fx *f = *state;
+	struct assign_guestmem_opts o = { .size = sizeof(o),
+					  .chunk_max = 16 * MiB };
+
+	assert_int_equal(assign_guestmem_new(f->iommu, &o, &f->gm), 0);
+	assert_int_equal(add1(f, 1 * GiB, 64 * MiB, f->host), 0);
+	assert_int_equal(mock_dma_count(f->mk), 4);
+	/* A 2 MiB hole inside the second 16 MiB chunk. */
+	assert_int_equal(assign_guestmem_remove(f->gm, 1 * GiB + 20 * MiB,
+						2 * MiB),
+			 0);
+	expect_dma(f, 1 * GiB + 20 * MiB, NULL);
+	expect_dma(f, 1 * GiB + 22 * MiB - PG, NULL);
+	expect_dma(f, 1 * GiB + 20 * MiB - PG, f->host + 20 * MiB - PG);
+	expect_dma(f, 1 * GiB + 22 * MiB, f->host + 22 * MiB);
+	expect_dma(f, 1 * GiB + 40 * MiB, f->host + 40 * MiB);
+	assert_int_equal(stats(f).regions, 2);
+	assert_int_equal(stats(f).ram_bytes, 62 * MiB);
+	assert_int_equal(mock_dma_bytes(f->mk), 62 * MiB);
+	assert_true(stats(f).splits >= 1);
+	/* Unplug the first 4 KiB page of the RAM (split of a chunk's head). */
+	assert_int_equal(assign_guestmem_remove(f->gm, 1 * GiB, PG), 0);
+	expect_dma(f, 1 * GiB, NULL);
+	expect_dma(f, 1 * GiB + PG, f->host + PG);
+	/* Plug the hole back. */
+	assert_int_equal(add1(f, 1 * GiB + 20 * MiB, 2 * MiB,
+			      f->host + 20 * MiB),
+			 0);
+	expect_dma(f, 1 * GiB + 21 * MiB, f->host + 21 * MiB);
+	assert_int_equal(mock_dma_bytes(f->mk), 64 * MiB - PG);
+	assert_int_equal(assign_guestmem_remove(f->gm, 1, PG), -EINVAL);
+	assert_int_equal(assign_guestmem_remove(f->gm, 0, 0), -EINVAL);
+}
+
+/* A read-only region is mapped without write permission. */
+static void test_mapall_readonly(void **state)
+{
+	struct fx *f = *state;
+	struct assign_guestmem_region r = region(0xfffc0000, 256 * KiB,
+						 f->host);
+	void *va;
+	uint32_t fl = 0;
+
+	r.flags = ASSIGN_GUESTMEM_REGION_READONLY;
+	new_gm(f, ASSIGN_GUESTMEM_MAP_ALL, 0);
+	assert_int_equal(assign_guestmem_add_regions(f->gm, &r, 1, NULL, 0,
+						     NULL),
+			 0);
+	assert_int_equal(mock_dma_lookup(f->mk, 0xfffc0000, &va, &fl), 0);
+	assert_int_equal(fl & VFIO_DMA_MAP_FLAG_WRITE, 0);
+	assert_true(fl & VFIO_DMA_MAP_FLAG_READ);
+}
+
+/* ------------------------------------------------------------------ */
+/* Prefault */
+
+struct progress_log {
+	uint64_t calls, last_done, total;
+	uint64_t cancel_after; /* 0: never */
+};
+
+static int progress_cb(void *data, uint64_t done, uint64_t total)
+{
+	struct progress_log *p = data;
+
+	assert_true(done >= p->last_done);
+	assert_true(done <= total);
+	p->calls++;
+	p->last_done = done;
+	p->total = total;
+	return p->cancel_after && p->calls >= p->cancel_after;
+}
+
+static size_t resident_pages(void *addr, size_t len)
+{
+	size_t n = len / (size_t)sysconf(_SC_PAGESIZE), count = 0;
+	unsigned char *vec = calloc(n, 1);
+
+	assert_non_null(vec);
+	assert_int_equal(mincore(addr, len, vec), 0);
+	for (size_t i = 0; i < n; i++)
+		count += vec[i] & 1;
+	free(vec);
+	return count;
+}
+
+static void prefault_case(struct fx *f, unsigned int threads, bool no_madv)
+{
+	struct progress_log log = { 0 };
+	struct assign_guestmem_opts o = {
+		.size = sizeof(o),
+		.flags = ASSIGN_GUESTMEM_F_PREFAULT,
+		.prefault_threads = threads,
+		.progress = progress_cb,
+		.progress_data = &log,
+	};
+	size_t len = 200 * MiB; /* several 64 MiB blocks, a short last one */
+	uint8_t *va = f->host + 2 * GiB;
+
+	assert_int_equal(assign_guestmem_new(f->iommu, &o, &f->gm), 0);
+	assert_int_equal(resident_pages(va, len), 0);
+	va[5 * PG] = 0x5a; /* contents are kept */
+	if (no_madv)
+		/* The kernel lacks MADV_POPULATE_WRITE: the first prefault
+		 * madvise fails with EINVAL, pages are touched instead. */
+		mock_fail_nth(f->mk, MOCK_MADVISE, 0, 1, -EINVAL);
+	assert_int_equal(add1(f, 0, len, va), 0);
+	assert_int_equal(resident_pages(va, len),
+			 len / (size_t)sysconf(_SC_PAGESIZE));
+	assert_int_equal(va[5 * PG], 0x5a);
+	assert_true(log.calls >= 3);
+	assert_int_equal(log.total, 2 * len); /* prefault + mapping */
+	assert_int_equal(log.last_done, log.total);
+	expect_dma(f, 0, va);
+	assert_int_equal(assign_guestmem_remove(f->gm, 0, len), 0);
+	munmap(va, len); /* give the memory back */
+	assert_true(mmap(va, len, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED,
+			 -1, 0) == va);
+}
+
+static void test_prefault_parallel(void **state)
+{
+	prefault_case(*state, 4, false);
+}
+
+static void test_prefault_single(void **state)
+{
+	prefault_case(*state, 1, false);
+}
+
+static void test_prefault_fallback(void **state)
+{
+	prefault_case(*state, 3, true);
+}
+
+static void test_prefault_cancel(void **state)
+{
+	struct fx *f = *state;
+	struct progress_log log = { .cancel_after = 2 };
+	struct assign_guestmem_opts o = {
+		.size = sizeof(o),
+		.flags = ASSIGN_GUESTMEM_F_PREFAULT,
+		.prefault_threads = 1,
+		.progress = progress_cb,
+		.progress_data = &log,
+	};
+
+	assert_int_equal(assign_guestmem_new(f->iommu, &o, &f->gm), 0);
+	assert_int_equal(add1(f, 0, 256 * MiB, f->host + 2 * GiB),
+			 -ECANCELED);
+	assert_int_equal(mock_dma_count(f->mk), 0);
+	assert_int_equal(stats(f).regions, 0);
+	/* Cancel during mapping (after prefault): rolled back too. */
+	log = (struct progress_log){ .cancel_after = 6 };
+	assert_int_equal(add1(f, 0, 256 * MiB, f->host + 2 * GiB),
+			 -ECANCELED);
+	assert_int_equal(mock_dma_count(f->mk), 0);
+	munmap(f->host + 2 * GiB, 256 * MiB);
+	assert_true(mmap(f->host + 2 * GiB, 256 * MiB, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED,
+			 -1, 0) == f->host + 2 * GiB);
+}
+
+/* Memory that cannot be populated: a clear error, nothing mapped. */
+static void test_prefault_error(void **state)
+{
+	struct fx *f = *state;
+	uint8_t *va = f->host + 2 * GiB;
+
+	new_gm(f, ASSIGN_GUESTMEM_MAP_ALL, ASSIGN_GUESTMEM_F_PREFAULT);
+	assert_int_equal(mprotect(va, 4 * MiB, PROT_NONE), 0);
+	assert_true(add1(f, 0, 4 * MiB, va) < 0);
+	assert_non_null(strstr(assign_ctx_last_error(f->ctx), "prefault"));
+	assert_int_equal(mock_dma_count(f->mk), 0);
+	assert_int_equal(mprotect(va, 4 * MiB, PROT_READ | PROT_WRITE), 0);
+}
+
+/* ------------------------------------------------------------------ */
+/* Guest IOMMU */
+
+/* Two adjacent regions whose host memory is not contiguous, a hole, and a
+ * read-only region. */
+static void guest_layout(struct fx *f, uint32_t flags)
+{
+	struct assign_guestmem_region r[3] = {
+		region(0, 1 * MiB, f->host),
+		region(1 * MiB, 1 * MiB, f->host + 8 * MiB),
+		region(4 * MiB, 64 * KiB, f->host + 16 * MiB),
+	};
+
+	r[2].flags = ASSIGN_GUESTMEM_REGION_READONLY;
+	new_gm(f, ASSIGN_GUESTMEM_GUEST_IOMMU, flags);
+	assert_int_equal(assign_guestmem_add_regions(f->gm, r, 3, NULL, 0,
+						     NULL),
+			 0);
+	assert_int_equal(mock_dma_count(f->mk), 0); /* nothing until mapped */
+}
+
+static void test_guest_map_translate(void **state)
+{
+	struct fx *f = *state;
+	struct assign_guestmem_mapping m;
+	uint64_t iova = 0x80000000ull;
+
+	guest_layout(f, 0);
+	/* Within one region. */
+	assert_int_equal(assign_guestmem_guest_map(f->gm, iova, 0x3000, 2 * PG,
+						   ASSIGN_DMA_RW),
+			 0);
+	expect_dma(f, iova, f->host + 0x3000);
+	expect_dma(f, iova + PG, f->host + 0x4000);
+	expect_dma(f, iova + 2 * PG, NULL);
+	assert_int_equal(assign_guestmem_lookup(f->gm, iova + PG, &m), 0);
+	assert_int_equal(m.iova, iova);
+	assert_int_equal(m.size, 2 * PG);
+	assert_int_equal(m.gpa, 0x3000);
+	/* Spanning two adjacent regions: two host mappings. */
+	iova = 0x90000000ull;
+	assert_int_equal(assign_guestmem_guest_map(f->gm, iova, 1 * MiB - PG,
+						   3 * PG, ASSIGN_DMA_READ),
+			 0);
+	expect_dma(f, iova, f->host + 1 * MiB - PG);
+	expect_dma(f, iova + PG, f->host + 8 * MiB);
+	expect_dma(f, iova + 2 * PG, f->host + 8 * MiB + PG);
+	assert_int_equal(assign_guestmem_lookup(f->gm, iova + PG, &m), 0);
+	assert_int_equal(m.iova, iova + PG);
+	assert_int_equal(m.gpa, 1 * MiB);
+	assert_int_equal(m.perms, ASSIGN_DMA_READ);
+	assert_int_equal(stats(f).host_mappings, 3);
+	assert_int_equal(stats(f).guest_maps, 2);
+	/* Many IOVAs may map the same guest page. */
+	assert_int_equal(assign_guestmem_guest_map(f->gm, 0x1000, 0x3000, PG,
+						   ASSIGN_DMA_RW),
+			 0);
+	expect_dma(f, 0x1000, f->host + 0x3000);
+	/* Read-only region: reads fine, writes refused. */
+	assert_int_equal(assign_guestmem_guest_map(f->gm, 0x2000, 4 * MiB, PG,
+						   ASSIGN_DMA_READ),
+			 0);
+	assert_int_equal(assign_guestmem_guest_map(f->gm, 0x3000, 4 * MiB, PG,
+						   ASSIGN_DMA_RW),
+			 -EACCES);
+}
+
+static void test_guest_map_errors(void **state)
+{
+	struct fx *f = *state;
+	size_t before;
+
+	guest_layout(f, 0);
+	/* Outside RAM: the hole between 2 MiB and 4 MiB, beyond the end,
+	 * running off the end of RAM. */
+	assert_int_equal(assign_guestmem_guest_map(f->gm, 0x10000, 2 * MiB, PG,
+						   ASSIGN_DMA_RW),
+			 -EFAULT);
+	assert_non_null(strstr(assign_ctx_last_error(f->ctx), "not guest RAM"));
+	assert_int_equal(assign_guestmem_guest_map(f->gm, 0x10000, 1ull << 40,
+						   PG, ASSIGN_DMA_RW),
+			 -EFAULT);
+	assert_int_equal(assign_guestmem_guest_map(f->gm, 0x10000,
+						   2 * MiB - PG, 2 * PG,
+						   ASSIGN_DMA_RW),
+			 -EFAULT);
+	/* Arguments. */
+	assert_int_equal(assign_guestmem_guest_map(f->gm, 0x10001, 0, PG,
+						   ASSIGN_DMA_RW),
+			 -EINVAL);
+	assert_int_equal(assign_guestmem_guest_map(f->gm, 0x10000, 1, PG,
+						   ASSIGN_DMA_RW),
+			 -EINVAL);
+	assert_int_equal(assign_guestmem_guest_map(f->gm, 0x10000, 0, 0,
+						   ASSIGN_DMA_RW),
+			 -EINVAL);
+	assert_int_equal(assign_guestmem_guest_map(f->gm, 0x10000, 0, PG, 0),
+			 -EINVAL);
+	assert_int_equal(assign_guestmem_guest_map(f->gm, 0x10000, 0, PG, 8),
+			 -EINVAL);
+	assert_int_equal(assign_guestmem_guest_map(f->gm, UINT64_MAX - PG + 1,
+						   0, 2 * PG, ASSIGN_DMA_RW),
+			 -EINVAL);
+	assert_int_equal(assign_guestmem_guest_map(NULL, 0, 0, PG, 1), -EINVAL);
+	/* Overlap with an existing guest mapping. */
+	assert_int_equal(assign_guestmem_guest_map(f->gm, 0x10000, 0, 4 * PG,
+						   ASSIGN_DMA_RW),
+			 0);
+	assert_int_equal(assign_guestmem_guest_map(f->gm, 0x12000, 0, 4 * PG,
+						   ASSIGN_DMA_RW),
+			 -EEXIST);
+	assert_int_equal(assign_guestmem_guest_map(f->gm, 0xe000, 0, 3 * PG,
+						   ASSIGN_DMA_RW),
+			 -EEXIST);
+	/* In the MSI window: refused by the IOMMU checks. */
+	before = mock_dma_count(f->mk);
+	assert_int_equal(assign_guestmem_guest_map(f->gm, 0xfee00000, 0, PG,
+						   ASSIGN_DMA_RW),
+			 -ERANGE);
+	assert_int_equal(mock_dma_count(f->mk), before);
+	assert_int_equal(stats(f).host_mappings, 1);
+	/* Unmapping nothing is fine; bad arguments are not. */
+	assert_int_equal(assign_guestmem_guest_unmap(f->gm, 0x40000000, PG), 0);
+	assert_int_equal(assign_guestmem_guest_unmap(f->gm, 0x40000001, PG),
+			 -EINVAL);
+	assert_int_equal(assign_guestmem_guest_unmap(f->gm, 0, 0), -EINVAL);
+}
+
+/* A map spanning two regions whose second MAP_DMA fails: none remains. */
+static void test_guest_map_partial_failure(void **state)
+{
+	struct fx *f = *state;
+
+	guest_layout(f, 0);
+	mock_fail_nth(f->mk, MOCK_IOCTL, VFIO_IOMMU_MAP_DMA, 2, -ENOMEM);
+	assert_int_equal(assign_guestmem_guest_map(f->gm, 0x100000,
+						   1 * MiB - PG, 2 * PG,
+						   ASSIGN_DMA_RW),
+			 -ENOMEM);
+	mock_fail_clear(f->mk);
+	assert_int_equal(mock_dma_count(f->mk), 0);
+	assert_int_equal(stats(f).host_mappings, 0);
+	assert_int_equal(assign_guestmem_guest_map(f->gm, 0x100000,
+						   1 * MiB - PG, 2 * PG,
+						   ASSIGN_DMA_RW),
+			 0);
+	assert_int_equal(mock_dma_count(f->mk), 2);
+}
+
+static void test_guest_budget(void **state)
+{
+	struct fx *f = *state;
+
+	guest_layout(f, 0);
+	mock_set_dma_entry_limit(f->mk, 2);
+	assert_int_equal(assign_guestmem_guest_map(f->gm, 0, 0, PG,
+						   ASSIGN_DMA_RW),
+			 0);
+	assert_int_equal(assign_guestmem_guest_map(f->gm, PG, PG, PG,
+						   ASSIGN_DMA_RW),
+			 0);
+	assert_int_equal(assign_guestmem_guest_map(f->gm, 2 * PG, 2 * PG, PG,
+						   ASSIGN_DMA_RW),
+			 -ENOSPC);
+	assert_int_equal(stats(f).host_mappings, 2);
+	mock_set_memlock(f->mk, 2 * PG);
+	mock_set_dma_entry_limit(f->mk, 100);
+	assert_int_equal(assign_guestmem_guest_map(f->gm, 2 * PG, 2 * PG, PG,
+						   ASSIGN_DMA_RW),
+			 -ENOMEM);
+	assert_int_equal(stats(f).host_mappings, 2);
+}
+
+static void test_guest_unmap_split(void **state)
+{
+	struct fx *f = *state;
+	struct assign_guestmem_mapping m;
+	uint64_t iova = 0x40000000;
+
+	guest_layout(f, 0);
+	assert_int_equal(assign_guestmem_guest_map(f->gm, iova, 0, 16 * PG,
+						   ASSIGN_DMA_RW),
+			 0);
+	/* Cut pages 4..7 out of the middle: two pieces remain. */
+	assert_int_equal(assign_guestmem_guest_unmap(f->gm, iova + 4 * PG,
+						     4 * PG),
+			 0);
+	assert_int_equal(mock_dma_count(f->mk), 2);
+	for (int i = 0; i < 16; i++)
+		expect_dma(f, iova + (uint64_t)i * PG,
+			   i >= 4 && i < 8 ? NULL : f->host + i * PG);
+	assert_int_equal(assign_guestmem_lookup(f->gm, iova + 9 * PG, &m), 0);
+	assert_int_equal(m.iova, iova + 8 * PG);
+	assert_int_equal(m.size, 8 * PG);
+	assert_int_equal(m.gpa, 8 * PG);
+	assert_int_equal(stats(f).splits, 1);
+	/* Cut the head of the second piece and the tail of the first in one
+	 * unmap that also covers the hole. */
+	assert_int_equal(assign_guestmem_guest_unmap(f->gm, iova + 2 * PG,
+						     8 * PG),
+			 0);
+	for (int i = 0; i < 16; i++)
+		expect_dma(f, iova + (uint64_t)i * PG,
+			   i >= 2 && i < 10 ? NULL : f->host + i * PG);
+	/* Unmap covering whole mappings and more. */
+	assert_int_equal(assign_guestmem_guest_unmap(f->gm, 0, 1ull << 40), 0);
+	assert_int_equal(mock_dma_count(f->mk), 0);
+	assert_int_equal(stats(f).host_mappings, 0);
+}
+
+/* The remainder cannot be mapped again: the unmap still takes effect and
+ * the lost remainder is reported and forgotten. */
+static void test_guest_unmap_remap_failure(void **state)
+{
+	struct fx *f = *state;
+	uint64_t iova = 0x40000000;
+
+	guest_layout(f, 0);
+	assert_int_equal(assign_guestmem_guest_map(f->gm, iova, 0, 8 * PG,
+						   ASSIGN_DMA_RW),
+			 0);
+	mock_fail_nth(f->mk, MOCK_IOCTL, VFIO_IOMMU_MAP_DMA, 2, -ENOMEM);
+	assert_int_equal(assign_guestmem_guest_unmap(f->gm, iova + 2 * PG, PG),
+			 -ENOMEM);
+	mock_fail_clear(f->mk);
+	assert_non_null(strstr(assign_ctx_last_error(f->ctx), "lost"));
+	for (int i = 0; i < 8; i++)
+		expect_dma(f, iova + (uint64_t)i * PG,
+			   i < 2 ? f->host + i * PG : NULL);
+	assert_int_equal(stats(f).host_mappings, 1);
+	/* The kernel refuses the unmap itself: nothing changes. */
+	mock_fail_nth(f->mk, MOCK_IOCTL, VFIO_IOMMU_UNMAP_DMA, 1, -EIO);
+	assert_int_equal(assign_guestmem_guest_unmap(f->gm, iova, PG), -EIO);
+	mock_fail_clear(f->mk);
+	expect_dma(f, iova, f->host);
+	expect_dma(f, iova + PG, f->host + PG);
+}
+
+static void test_guest_merge(void **state)
+{
+	struct fx *f = *state;
+	struct assign_guestmem_mapping m;
+	uint64_t iova = 0x40000000;
+
+	guest_layout(f, ASSIGN_GUESTMEM_F_MERGE);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(assign_guestmem_guest_map(
+					 f->gm, iova + (uint64_t)i * PG,
+					 (uint64_t)i * PG, PG, ASSIGN_DMA_RW),
+				 0);
+	assert_int_equal(mock_dma_count(f->mk), 1);
+	/* Page 4, then page 3 joins both sides. */
+	assert_int_equal(assign_guestmem_guest_map(f->gm, iova + 4 * PG, 4 * PG,
+						   PG, ASSIGN_DMA_RW),
+			 0);
+	assert_int_equal(mock_dma_count(f->mk), 2);
+	assert_int_equal(assign_guestmem_guest_map(f->gm, iova + 3 * PG, 3 * PG,
+						   PG, ASSIGN_DMA_RW),
+			 0);
+	assert_int_equal(mock_dma_count(f->mk), 1);
+	assert_int_equal(assign_guestmem_lookup(f->gm, iova + 2 * PG, &m), 0);
+	assert_int_equal(m.iova, iova);
+	assert_int_equal(m.size, 5 * PG);
+	for (int i = 0; i < 5; i++)
+		expect_dma(f, iova + (uint64_t)i * PG, f->host + i * PG);
+	/* Incompatible neighbours stay apart: other permissions, a GPA that
+	 * does not continue, another region. */
+	assert_int_equal(assign_guestmem_guest_map(f->gm, iova + 5 * PG, 5 * PG,
+						   PG, ASSIGN_DMA_READ),
+			 0);
+	assert_int_equal(assign_guestmem_guest_map(f->gm, iova + 6 * PG,
+						   100 * PG, PG, ASSIGN_DMA_READ),
+			 0);
+	assert_int_equal(assign_guestmem_guest_map(f->gm, iova - PG, 1 * MiB,
+						   PG, ASSIGN_DMA_RW),
+			 0);
+	assert_int_equal(mock_dma_count(f->mk), 4);
+	assert_true(stats(f).merges >= 3);
+	/* A merge whose map fails leaves the neighbour as it was and maps
+	 * the page on its own... unless the kernel is out of resources. */
+	mock_fail_nth(f->mk, MOCK_IOCTL, VFIO_IOMMU_MAP_DMA, 1, -EFAULT);
+	assert_int_equal(assign_guestmem_guest_map(f->gm, iova + 7 * PG,
+						   101 * PG, PG, ASSIGN_DMA_READ),
+			 0);
+	mock_fail_clear(f->mk);
+	expect_dma(f, iova + 6 * PG, f->host + 100 * PG);
+	expect_dma(f, iova + 7 * PG, f->host + 101 * PG);
+	/* Splitting a merged mapping works as for any other. */
+	assert_int_equal(assign_guestmem_guest_unmap(f->gm, iova + 2 * PG, PG),
+			 0);
+	expect_dma(f, iova + 2 * PG, NULL);
+	expect_dma(f, iova + PG, f->host + PG);
+	expect_dma(f, iova + 3 * PG, f->host + 3 * PG);
+}
+
+/* RAM taken away is taken from the guest's mappings too. */
+static void test_guest_remove_region(void **state)
+{
+	struct fx *f = *state;
+
+	guest_layout(f, 0);
+	assert_int_equal(assign_guestmem_guest_map(f->gm, 0x40000000,
+						   1 * MiB - 2 * PG, 4 * PG,
+						   ASSIGN_DMA_RW),
+			 0);
+	assert_int_equal(assign_guestmem_guest_map(f->gm, 0x50000000, 0x5000,
+						   PG, ASSIGN_DMA_RW),
+			 0);
+	assert_int_equal(assign_guestmem_remove(f->gm, 1 * MiB, 1 * MiB), 0);
+	expect_dma(f, 0x40000000, f->host + 1 * MiB - 2 * PG);
+	expect_dma(f, 0x40000000 + PG, f->host + 1 * MiB - PG);
+	expect_dma(f, 0x40000000 + 2 * PG, NULL);
+	expect_dma(f, 0x40000000 + 3 * PG, NULL);
+	expect_dma(f, 0x50000000, f->host + 0x5000);
+	assert_int_equal(assign_guestmem_guest_map(f->gm, 0x60000000, 1 * MiB,
+						   PG, ASSIGN_DMA_RW),
+			 -EFAULT);
+	/* Part of a mapping inside one region. */
+	assert_int_equal(assign_guestmem_remove(f->gm, 0x5000, PG), 0);
+	expect_dma(f, 0x50000000, NULL);
+	assert_int_equal(stats(f).regions, 3);
+}
+
+/* ------------------------------------------------------------------ */
+/* Policy switches */
+
+static void test_policy_switch(void **state)
+{
+	struct fx *f = *state;
+	struct assign_guestmem_region r[2] = {
+		region(0, 8 * MiB, f->host),
+		region(1 * GiB, 8 * MiB, f->host + 64 * MiB),
+	};
+
+	new_gm(f, ASSIGN_GUESTMEM_MAP_ALL, 0);
+	assert_int_equal(assign_guestmem_add_regions(f->gm, r, 2, NULL, 0,
+						     NULL),
+			 0);
+	assert_int_equal(mock_dma_bytes(f->mk), 16 * MiB);
+	/* Same policy: nothing happens. */
+	assert_int_equal(assign_guestmem_set_policy(f->gm,
+						    ASSIGN_GUESTMEM_MAP_ALL),
+			 0);
+	assert_int_equal(assign_guestmem_set_policy(f->gm, 9), -EINVAL);
+	/* The guest enables its IOMMU: everything goes. */
+	assert_int_equal(assign_guestmem_set_policy(
+				 f->gm, ASSIGN_GUESTMEM_GUEST_IOMMU),
+			 0);
+	assert_int_equal(mock_dma_count(f->mk), 0);
+	assert_int_equal(assign_guestmem_get_policy(f->gm),
+			 ASSIGN_GUESTMEM_GUEST_IOMMU);
+	assert_int_equal(assign_guestmem_guest_map(f->gm, 0, 1 * GiB, PG,
+						   ASSIGN_DMA_RW),
+			 0);
+	expect_dma(f, 0, f->host + 64 * MiB);
+	/* The guest disables it (or reboots): identity map again. */
+	assert_int_equal(assign_guestmem_set_policy(f->gm,
+						    ASSIGN_GUESTMEM_MAP_ALL),
+			 0);
+	expect_dma(f, 0, f->host);
+	expect_dma(f, 1 * GiB, f->host + 64 * MiB);
+	assert_int_equal(mock_dma_bytes(f->mk), 16 * MiB);
+	/* RAM added under the guest IOMMU policy is mapped on the switch. */
+	assert_int_equal(assign_guestmem_set_policy(
+				 f->gm, ASSIGN_GUESTMEM_GUEST_IOMMU),
+			 0);
+	assert_int_equal(add1(f, 2 * GiB, 4 * MiB, f->host + 128 * MiB), 0);
+	assert_int_equal(mock_dma_count(f->mk), 0);
+	assert_int_equal(assign_guestmem_set_policy(f->gm,
+						    ASSIGN_GUESTMEM_MAP_ALL),
+			 0);
+	expect_dma(f, 2 * GiB, f->host + 128 * MiB);
+	assert_int_equal(mock_dma_bytes(f->mk), 20 * MiB);
+}
+
+/* Map-all fails during the switch: the guest's mappings come back and the
+ * policy stays. */
+static void test_policy_switch_rollback(void **state)
+{
+	struct fx *f = *state;
+	struct assign_guestmem_region r[2] = {
+		region(0, 8 * MiB, f->host),
+		region(1 * GiB, 8 * MiB, f->host + 64 * MiB),
+	};
+
+	new_gm(f, ASSIGN_GUESTMEM_GUEST_IOMMU, 0);
+	assert_int_equal(assign_guestmem_add_regions(f->gm, r, 2, NULL, 0,
+						     NULL),
+			 0);
+	assert_int_equal(assign_guestmem_guest_map(f->gm, 0x10000, 1 * GiB,
+						   2 * PG, ASSIGN_DMA_RW),
+			 0);
+	assert_int_equal(assign_guestmem_guest_map(f->gm, 2 * MiB, 0, PG,
+						   ASSIGN_DMA_READ),
+			 0);
+	mock_fail_nth(f->mk, MOCK_IOCTL, VFIO_IOMMU_MAP_DMA, 2, -ENOSPC);
+	assert_int_equal(assign_guestmem_set_policy(f->gm,
+						    ASSIGN_GUESTMEM_MAP_ALL),
+			 -ENOSPC);
+	mock_fail_clear(f->mk);
+	assert_int_equal(assign_guestmem_get_policy(f->gm),
+			 ASSIGN_GUESTMEM_GUEST_IOMMU);
+	assert_int_equal(mock_dma_count(f->mk), 2);
+	expect_dma(f, 0x10000, f->host + 64 * MiB);
+	expect_dma(f, 0x11000, f->host + 64 * MiB + PG);
+	expect_dma(f, 2 * MiB, f->host);
+	expect_dma(f, 0, NULL);
+	/* A layout the geometry refuses: same outcome. */
+	assert_int_equal(add1(f, 0xfec00000, 4 * MiB, f->host + 128 * MiB), 0);
+	assert_int_equal(assign_guestmem_set_policy(f->gm,
+						    ASSIGN_GUESTMEM_MAP_ALL),
+			 -ERANGE);
+	assert_int_equal(mock_dma_count(f->mk), 2);
+	/* Remove the offending RAM: now it works. */
+	assert_int_equal(assign_guestmem_remove(f->gm, 0xfec00000, 4 * MiB), 0);
+	assert_int_equal(assign_guestmem_set_policy(f->gm,
+						    ASSIGN_GUESTMEM_MAP_ALL),
+			 0);
+	assert_int_equal(mock_dma_bytes(f->mk), 16 * MiB);
+	expect_dma(f, 0x10000, f->host + 0x10000);
+}
+
+/* ------------------------------------------------------------------ */
+/* Randomized model test */
+
+#define MODEL_PAGES 512 /* IOVA space [0, 2 MiB) in 4K pages */
+
+struct model_page {
+	bool mapped;
+	uint64_t gpa;
+	uint32_t perms;
+};
+
+/* Guest RAM: gpa [0, 1M) and [1M, 2M) adjacent but host-discontiguous,
+ * a hole, then [4M, 4M + 256K). */
+static void *model_host(struct fx *f, uint64_t gpa)
+{
+	if (gpa < 1 * MiB)
+		return f->host + gpa;
+	if (gpa < 2 * MiB)
+		return f->host + 8 * MiB + (gpa - 1 * MiB);
+	if (gpa >= 4 * MiB && gpa < 4 * MiB + 256 * KiB)
+		return f->host + 16 * MiB + (gpa - 4 * MiB);
+	return NULL;
+}
+
+static uint64_t rnd_state = 0x9e3779b97f4a7c15ull;
+
+static uint64_t rnd(void)
+{
+	/* xorshift64*: reproducible without touching the C library's
+	 * global rand() state. */
+	rnd_state ^= rnd_state >> 12;
+	rnd_state ^= rnd_state << 25;
+	rnd_state ^= rnd_state >> 27;
+	return rnd_state * 2685821657736338717ull;
+}
+
+static void model_run(struct fx *f, uint32_t flags, unsigned int ops)
+{
+	static struct model_page model[MODEL_PAGES];
+	struct assign_guestmem_region r[3] = {
+		region(0, 1 * MiB, f->host),
+		region(1 * MiB, 1 * MiB, f->host + 8 * MiB),
+		region(4 * MiB, 256 * KiB, f->host + 16 * MiB),
+	};
+	uint64_t base = 0x100000000ull;
+	unsigned long maps_ok = 0, unmaps = 0, refused = 0;
+
+	memset(model, 0, sizeof(model));
+	new_gm(f, ASSIGN_GUESTMEM_GUEST_IOMMU, flags);
+	assert_int_equal(assign_guestmem_add_regions(f->gm, r, 3, NULL, 0,
+						     NULL),
+			 0);
+	for (unsigned int op = 0; op < ops; op++) {
+		uint64_t p = rnd() % MODEL_PAGES;
+		uint64_t n = 1 + rnd() % (rnd() % 4 == 0 ? 64 : 8);
+		int ret;
+
+		if (p + n > MODEL_PAGES)
+			n = MODEL_PAGES - p;
+		if (rnd() % 100 < 55) {
+			/* gpa: mostly RAM, sometimes the hole or beyond */
+			/* Half the time the GPA follows the IOVA (adjacent
+			 * maps continue each other: merges, maps spanning the
+			 * two adjacent regions); otherwise anywhere. */
+			uint64_t g = rnd() % 2 ? p * PG : (rnd() % 1216) * PG;
+			uint32_t perms = 1 + (uint32_t)(rnd() % 3);
+			bool overlap = false, ram = true;
+
+			for (uint64_t i = p; i < p + n; i++)
+				overlap |= model[i].mapped;
+			for (uint64_t i = 0; i < n; i++)
+				ram &= model_host(f, g + i * PG) != NULL;
+			ret = assign_guestmem_guest_map(f->gm, base + p * PG, g,
+							n * PG, perms);
+			if (overlap) {
+				assert_int_equal(ret, -EEXIST);
+			} else if (!ram) {
+				assert_int_equal(ret, -EFAULT);
+			} else {
+				assert_int_equal(ret, 0);
+				for (uint64_t i = 0; i < n; i++)
+					model[p + i] = (struct model_page){
+						true, g + i * PG, perms
+					};
+				maps_ok++;
+			}
+			if (ret)
+				refused++;
+		} else {
+			ret = assign_guestmem_guest_unmap(f->gm, base + p * PG,
+							  n * PG);
+			assert_int_equal(ret, 0);
+			for (uint64_t i = p; i < p + n; i++)
+				model[i].mapped = false;
+			unmaps++;
+		}
+		/* Check the touched window, and everything now and then. */
+		uint64_t lo = p > 2 ? p - 2 : 0, hi = MIN(p + n + 2,
+							  (uint64_t)MODEL_PAGES);
+
+		if (op % 500 == 0) {
+			lo = 0;
+			hi = MODEL_PAGES;
+		}
+		for (uint64_t i = lo; i < hi; i++) {
+			struct assign_guestmem_mapping m;
+			uint64_t iova = base + i * PG;
+			void *va = NULL;
+			uint32_t fl = 0;
+			int lr = assign_guestmem_lookup(f->gm, iova, &m);
+			int dr = mock_dma_lookup(f->mk, iova, &va, &fl);
+
+			if (!model[i].mapped) {
+				assert_int_equal(lr, -ENOENT);
+				assert_int_equal(dr, -ENOENT);
+				continue;
+			}
+			assert_int_equal(lr, 0);
+			assert_int_equal(dr, 0);
+			assert_int_equal(m.gpa + (iova - m.iova), model[i].gpa);
+			assert_int_equal(m.perms, model[i].perms);
+			assert_ptr_equal(va, model_host(f, model[i].gpa));
+			assert_ptr_equal((uint8_t *)m.vaddr + (iova - m.iova),
+					 va);
+			assert_int_equal(!!(fl & VFIO_DMA_MAP_FLAG_WRITE),
+					 !!(model[i].perms & ASSIGN_DMA_WRITE));
+		}
+	}
+	/* Mapped bytes agree three ways. */
+	{
+		uint64_t pages = 0;
+		struct assign_guestmem_stats s = stats(f);
+
+		for (int i = 0; i < MODEL_PAGES; i++)
+			pages += model[i].mapped;
+		assert_int_equal(s.mapped_bytes, pages * PG);
+		assert_int_equal(mock_dma_bytes(f->mk), pages * PG);
+		assert_int_equal(mock_dma_count(f->mk), s.host_mappings);
+		if (flags & ASSIGN_GUESTMEM_F_MERGE)
+			assert_true(s.merges > 0);
+		assert_true(s.splits > 0);
+		print_message("model: %lu maps, %lu refused, %lu unmaps, %" PRIu64
+			      " splits, %" PRIu64 " merges, %" PRIu64
+			      " host mappings at the end\n",
+			      maps_ok, refused, unmaps, s.splits, s.merges,
+			      s.host_mappings);
+	}
+}
+
+static void test_model_random(void **state)
+{
+	model_run(*state, 0, 10000);
+}
+
+static void test_model_random_merge(void **state)
+{
+	model_run(*state, ASSIGN_GUESTMEM_F_MERGE, 10000);
+}
+
+/* ------------------------------------------------------------------ */
+/* The tree on its own */
+
+static void test_iova_tree(void **state)
+{
+	enum { N = 2048 };
+	static struct iova_node nodes[N];
+	static bool in[N];
+	struct iova_tree t;
+	size_t count;
+
+	(void)state;
+	memset(in, 0, sizeof(in));
+	iova_tree_init(&t);
+	for (int it = 0; it < 100000; it++) {
+		size_t i = rnd() % N;
+		uint64_t a, b;
+		struct iova_node *o;
+
+		if (in[i]) {
+			iova_tree_remove(&t, &nodes[i]);
+			in[i] = false;
+		} else {
+			nodes[i].start = i * 16;
+			nodes[i].last = nodes[i].start + rnd() % 16;
+			assert_int_equal(iova_tree_insert(&t, &nodes[i]), 0);
+			in[i] = true;
+		}
+		if (it % 997 == 0)
+			assert_int_equal(iova_tree_check(&t), 0);
+		a = rnd() % (N * 16);
+		b = a + rnd() % 64;
+		o = iova_tree_first_overlap(&t, a, b);
+		{
+			struct iova_node *want = NULL;
+
+			for (size_t k = a / 16; k < N && k <= b / 16; k++)
+				if (in[k] && nodes[k].last >= a &&
+				    nodes[k].start <= b) {
+					want = &nodes[k];
+					break;
+				}
+			assert_ptr_equal(o, want);
+		}
+		o = iova_tree_find(&t, a);
+		assert_ptr_equal(o, in[a / 16] && a <= nodes[a / 16].last
+					    ? &nodes[a / 16]
+					    : NULL);
+	}
+	assert_int_equal(iova_tree_check(&t), 0);
+	count = 0;
+	for (struct iova_node *n = iova_tree_first(&t); n; n = iova_tree_next(n))
+		count++;
+	assert_int_equal(count, t.count);
+	count = 0;
+	for (struct iova_node *n = iova_tree_last(&t); n; n = iova_tree_prev(n))
+		count++;
+	assert_int_equal(count, t.count);
+	/* Overlaps and bad ranges are refused. */
+	{
+		struct iova_node x = { .start = 5, .last = 3 };
+		struct iova_tree e;
+
+		iova_tree_init(&e);
+		assert_int_equal(iova_tree_insert(&e, &x), -EINVAL);
+		x.start = 0;
+		x.last = UINT64_MAX;
+		assert_int_equal(iova_tree_insert(&e, &x), 0);
+		{
+			struct iova_node y = { .start = 7, .last = 7 };
+
+			assert_int_equal(iova_tree_insert(&e, &y), -EEXIST);
+		}
+		assert_ptr_equal(iova_tree_find(&e, UINT64_MAX), &x);
+		iova_tree_remove(&e, &x);
+		assert_null(e.root);
+	}
+}
+
+/* ------------------------------------------------------------------ */
+
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+#define TFD(fn) cmocka_unit_test_setup_teardown(fn, setup_iommufd, teardown)
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		T(test_new_args),
+		T(test_one_per_iommu),
+		T(test_opts_growth),
+		T(test_mapall_basic),
+		TFD(test_mapall_basic),
+		T(test_mapall_chunks),
+		T(test_mapall_chunks_skewed),
+		cmocka_unit_test_setup_teardown(test_mapall_chunks_pgsizes,
+						setup_no1g, teardown),
+		T(test_mapall_chunk_max),
+		T(test_mapall_invalid),
+		T(test_mapall_layout_conflicts),
+		T(test_mapall_memlock),
+		T(test_mapall_dma_entries),
+		T(test_mapall_rollback_sweep),
+		T(test_mapall_remove_split),
+		T(test_mapall_readonly),
+		T(test_prefault_parallel),
+		T(test_prefault_single),
+		T(test_prefault_fallback),
+		T(test_prefault_cancel),
+		T(test_prefault_error),
+		T(test_guest_map_translate),
+		TFD(test_guest_map_translate),
+		T(test_guest_map_errors),
+		T(test_guest_map_partial_failure),
+		T(test_guest_budget),
+		T(test_guest_unmap_split),
+		TFD(test_guest_unmap_split),
+		T(test_guest_unmap_remap_failure),
+		T(test_guest_merge),
+		T(test_guest_remove_region),
+		T(test_policy_switch),
+		T(test_policy_switch_rollback),
+		T(test_model_random),
+		T(test_model_random_merge),
+		TFD(test_model_random),
+		cmocka_unit_test(test_iova_tree),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
