@@ -1,0 +1,906 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Tests of the mock kernel itself, through raw calls on its seam: argsz
+ * negotiation, capability chain layout, the DMA map errors, group
+ * viability, eventfds, hot reset, iommufd, fault injection and the leak
+ * counters.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include <linux/iommufd.h>
+#include <linux/vfio.h>
+
+#include "internal.h"
+#include "mock.h"
+
+#define DEV0 "0000:00:03.0"
+#define DEV1 "0000:00:04.0"
+#define DEV2 "0000:01:00.0"
+
+struct fx {
+	struct mock_kernel *mk;
+	const struct assign_sys_ops *ops;
+	int root;
+};
+
+static struct fx *F;
+
+static int sopen(const char *p)
+{
+	return F->ops->open(F->mk, p, O_RDWR);
+}
+static int sclose(int fd)
+{
+	return F->ops->close(F->mk, fd);
+}
+static int sioctl(int fd, unsigned long req, void *arg)
+{
+	return F->ops->ioctl(F->mk, fd, req, arg);
+}
+static int sioctl_v(int fd, unsigned long req, unsigned long v)
+{
+	return F->ops->ioctl(F->mk, fd, req, (void *)(uintptr_t)v);
+}
+
+static int setup(void **state)
+{
+	struct mock_device_cfg cfg;
+	struct fx *fx = calloc(1, sizeof(*fx));
+
+	assert_non_null(fx);
+	assert_int_equal(mock_kernel_new(&fx->mk), 0);
+	fx->ops = mock_sys_ops();
+	mock_device_cfg_default(&cfg, DEV0, 7);
+	assert_int_equal(mock_add_device(fx->mk, &cfg), 0);
+	mock_device_cfg_default(&cfg, DEV1, 7);
+	assert_int_equal(mock_add_device(fx->mk, &cfg), 0);
+	mock_device_cfg_default(&cfg, DEV2, 9);
+	assert_int_equal(mock_add_device(fx->mk, &cfg), 0);
+	fx->root = open(mock_sysfs_root(fx->mk), O_PATH | O_DIRECTORY);
+	assert_true(fx->root >= 0);
+	F = fx;
+	*state = fx;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *fx = *state;
+
+	assert_int_equal(mock_open_fds(fx->mk), 0);
+	assert_int_equal(mock_dma_count(fx->mk), 0);
+	assert_int_equal(mock_mmaps(fx->mk), 0);
+	close(fx->root);
+	mock_kernel_free(fx->mk);
+	free(fx);
+	return 0;
+}
+
+/* A container with group 7 attached and TYPE1v2 set. */
+static void type1_open(int *container, int *group)
+{
+	struct vfio_group_status st = { .argsz = sizeof(st) };
+
+	*container = sopen("/dev/vfio/vfio");
+	assert_true(*container >= 0);
+	*group = sopen("/dev/vfio/7");
+	assert_true(*group >= 0);
+	assert_int_equal(sioctl(*group, VFIO_GROUP_GET_STATUS, &st), 0);
+	assert_int_equal(st.flags, VFIO_GROUP_FLAGS_VIABLE);
+	assert_int_equal(sioctl(*group, VFIO_GROUP_SET_CONTAINER, container), 0);
+	assert_int_equal(sioctl_v(*container, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU),
+			 0);
+}
+
+static void test_sysfs_layout(void **state)
+{
+	struct fx *fx = *state;
+	char buf[256];
+	ssize_t n;
+	int fd;
+
+	n = readlinkat(fx->root, "bus/pci/devices/" DEV0 "/iommu_group", buf,
+		       sizeof(buf) - 1);
+	assert_true(n > 0);
+	buf[n] = 0;
+	assert_string_equal(buf, "../../../kernel/iommu_groups/7");
+	n = readlinkat(fx->root, "bus/pci/devices/" DEV0 "/driver", buf,
+		       sizeof(buf) - 1);
+	assert_true(n > 0);
+	buf[n] = 0;
+	assert_string_equal(buf, "../../../bus/pci/drivers/vfio-pci");
+	assert_int_equal(faccessat(fx->root, "kernel/iommu_groups/7/devices/" DEV1,
+				   F_OK, 0), 0);
+	assert_int_equal(faccessat(fx->root,
+				   "bus/pci/devices/" DEV0 "/vfio-dev/vfio0/dev",
+				   F_OK, 0), 0);
+	fd = openat(fx->root, "kernel/iommu_groups/7/reserved_regions", O_RDONLY);
+	assert_true(fd >= 0);
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	buf[n > 0 ? n : 0] = 0;
+	assert_string_equal(buf, "0x00000000fee00000 0x00000000feefffff msi\n");
+	fd = openat(fx->root, "bus/pci/devices/" DEV0 "/vendor", O_RDONLY);
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	buf[n > 0 ? n : 0] = 0;
+	assert_string_equal(buf, "0x8086\n");
+}
+
+static void test_sysfs_through_seam(void **state)
+{
+	struct fx *fx = *state;
+	char buf[64];
+	ssize_t n;
+	int fd;
+
+	fd = fx->ops->openat(fx->mk, fx->root, "bus/pci/devices/" DEV2 "/driver/unbind",
+			     O_WRONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(mock_open_fds(fx->mk), 1);
+	assert_int_equal(fx->ops->pwrite(fx->mk, fd, DEV2, strlen(DEV2), 0),
+			 (ssize_t)strlen(DEV2));
+	assert_int_equal(sclose(fd), 0);
+	assert_int_equal(faccessat(fx->root, "bus/pci/devices/" DEV2 "/driver",
+				   F_OK, AT_SYMLINK_NOFOLLOW), -1);
+	/* driver_override + drivers_probe binds it back. */
+	fd = fx->ops->openat(fx->mk, fx->root,
+			     "bus/pci/devices/" DEV2 "/driver_override", O_WRONLY);
+	assert_int_equal(fx->ops->pwrite(fx->mk, fd, "vfio-pci\n", 9, 0), 9);
+	sclose(fd);
+	fd = fx->ops->openat(fx->mk, fx->root,
+			     "bus/pci/devices/" DEV2 "/driver_override", O_RDONLY);
+	n = fx->ops->pread(fx->mk, fd, buf, sizeof(buf) - 1, 0);
+	sclose(fd);
+	buf[n > 0 ? n : 0] = 0;
+	assert_string_equal(buf, "vfio-pci\n");
+	fd = fx->ops->openat(fx->mk, fx->root, "bus/pci/drivers_probe", O_WRONLY);
+	assert_int_equal(fx->ops->pwrite(fx->mk, fd, DEV2, strlen(DEV2), 0),
+			 (ssize_t)strlen(DEV2));
+	sclose(fd);
+	n = readlinkat(fx->root, "bus/pci/devices/" DEV2 "/driver", buf,
+		       sizeof(buf) - 1);
+	assert_true(n > 0);
+	assert_true(mock_calls(fx->mk, MOCK_OPENAT) == 4);
+}
+
+static void test_container_basics(void **state)
+{
+	struct fx *fx = *state;
+	int c = sopen("/dev/vfio/vfio"), g;
+
+	assert_true(c >= 0);
+	assert_int_equal(sioctl(c, VFIO_GET_API_VERSION, NULL), VFIO_API_VERSION);
+	assert_int_equal(sioctl_v(c, VFIO_CHECK_EXTENSION, VFIO_TYPE1v2_IOMMU), 1);
+	assert_int_equal(sioctl_v(c, VFIO_CHECK_EXTENSION, VFIO_NOIOMMU_IOMMU), 0);
+	/* SET_IOMMU needs a group first. */
+	assert_int_equal(sioctl_v(c, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU), -EINVAL);
+	assert_int_equal(sioctl(c, VFIO_IOMMU_GET_INFO, NULL), -EINVAL);
+	assert_int_equal(sopen("/dev/vfio/8"), -ENOENT);
+	assert_int_equal(sopen("/dev/vfio/noiommu-7"), -ENOENT);
+	assert_int_equal(sopen("/dev/nonexistent"), -ENOENT);
+	g = sopen("/dev/vfio/7");
+	assert_true(g >= 0);
+	assert_int_equal(sopen("/dev/vfio/7"), -EBUSY);
+	assert_int_equal(sopen("/dev/vfio/devices/vfio0"), -EBUSY);
+	assert_int_equal(sioctl(g, VFIO_GROUP_UNSET_CONTAINER, NULL), -EINVAL);
+	assert_int_equal(sioctl(g, VFIO_GROUP_SET_CONTAINER, &c), 0);
+	assert_int_equal(sioctl(g, VFIO_GROUP_SET_CONTAINER, &c), -EINVAL);
+	/* No device fd before the IOMMU type is set. */
+	assert_int_equal(sioctl(g, VFIO_GROUP_GET_DEVICE_FD, DEV0), -EINVAL);
+	assert_int_equal(sioctl_v(c, VFIO_SET_IOMMU, 42), -ENODEV);
+	mock_set_type1v2(fx->mk, false);
+	assert_int_equal(sioctl_v(c, VFIO_CHECK_EXTENSION, VFIO_TYPE1v2_IOMMU), 0);
+	assert_int_equal(sioctl_v(c, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU), -ENODEV);
+	mock_set_type1v2(fx->mk, true);
+	assert_int_equal(sioctl_v(c, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU), 0);
+	assert_int_equal(sioctl_v(c, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU), -EINVAL);
+	assert_int_equal(sioctl(g, VFIO_GROUP_GET_DEVICE_FD, "00:03.0"), -ENODEV);
+	assert_int_equal(sioctl(g, VFIO_GROUP_GET_DEVICE_FD, DEV2), -ENODEV);
+	assert_int_equal(mock_open_fds(fx->mk), 2);
+	/* Closing the container keeps it alive through the group. */
+	assert_int_equal(sclose(c), 0);
+	assert_int_equal(sioctl(g, VFIO_GROUP_UNSET_CONTAINER, NULL), 0);
+	assert_int_equal(sclose(g), 0);
+}
+
+static void test_type1_info_caps(void **state)
+{
+	struct fx *fx = *state;
+	struct vfio_iommu_type1_info *info;
+	const struct vfio_info_cap_header *h;
+	uint32_t off, prev = 0, seen = 0;
+	int c, g;
+
+	type1_open(&c, &g);
+	info = calloc(1, 4096);
+	info->argsz = sizeof(*info);
+	assert_int_equal(sioctl(c, VFIO_IOMMU_GET_INFO, info), 0);
+	assert_true(info->flags & VFIO_IOMMU_INFO_PGSIZES);
+	assert_true(info->flags & VFIO_IOMMU_INFO_CAPS);
+	assert_int_equal(info->cap_offset, 0);
+	assert_int_equal(info->iova_pgsizes, 0x40201000ull);
+	/* 24 + migration 32 + dma_avail 16 + iova 16 + 2 * 16 */
+	assert_int_equal(info->argsz, sizeof(*info) + 32 + 16 + 16 + 32);
+	/* Too small even for the fixed part. */
+	info->argsz = 8;
+	assert_int_equal(sioctl(c, VFIO_IOMMU_GET_INFO, info), -EINVAL);
+	info->argsz = 4096;
+	assert_int_equal(sioctl(c, VFIO_IOMMU_GET_INFO, info), 0);
+	assert_int_equal(info->argsz, 4096);
+	assert_int_equal(info->cap_offset, sizeof(*info));
+	for (off = info->cap_offset; off; off = h->next) {
+		assert_true(off > prev);
+		assert_int_equal(off % 8, 0);
+		prev = off;
+		h = (const void *)((const uint8_t *)info + off);
+		seen |= 1u << h->id;
+		if (h->id == VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE) {
+			const struct vfio_iommu_type1_info_cap_iova_range *r =
+				(const void *)h;
+			assert_int_equal(r->nr_iovas, 2);
+			assert_int_equal(r->iova_ranges[0].start, 0);
+			assert_int_equal(r->iova_ranges[0].end, 0xfedfffffull);
+			assert_int_equal(r->iova_ranges[1].start, 0xfef00000ull);
+			assert_int_equal(r->iova_ranges[1].end, (1ull << 48) - 1);
+		} else if (h->id == VFIO_IOMMU_TYPE1_INFO_DMA_AVAIL) {
+			const struct vfio_iommu_type1_info_dma_avail *a =
+				(const void *)h;
+			assert_int_equal(a->avail, 65535);
+		}
+	}
+	assert_int_equal(seen, (1u << VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE) |
+				       (1u << VFIO_IOMMU_TYPE1_INFO_CAP_MIGRATION) |
+				       (1u << VFIO_IOMMU_TYPE1_INFO_DMA_AVAIL));
+	/* Reserved regions of the groups shape the ranges. */
+	mock_set_reserved_regions(fx->mk, 7, "0x0 0xfff direct\n");
+	assert_int_equal(sioctl(c, VFIO_IOMMU_GET_INFO, info), 0);
+	h = (const void *)((const uint8_t *)info + info->cap_offset);
+	while (h->id != VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE)
+		h = (const void *)((const uint8_t *)info + h->next);
+	assert_int_equal(((const struct vfio_iommu_type1_info_cap_iova_range *)h)
+				 ->iova_ranges[0].start,
+			 0x1000);
+	free(info);
+	sclose(g);
+	sclose(c);
+}
+
+static int map(int c, void *va, uint64_t iova, uint64_t size)
+{
+	struct vfio_iommu_type1_dma_map m = {
+		.argsz = sizeof(m),
+		.flags = VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE,
+		.vaddr = (uintptr_t)va,
+		.iova = iova,
+		.size = size,
+	};
+	return sioctl(c, VFIO_IOMMU_MAP_DMA, &m);
+}
+
+static int unmap(int c, uint64_t iova, uint64_t size, uint64_t *done)
+{
+	struct vfio_iommu_type1_dma_unmap u = {
+		.argsz = sizeof(u), .iova = iova, .size = size,
+	};
+	int r = sioctl(c, VFIO_IOMMU_UNMAP_DMA, &u);
+	if (done)
+		*done = u.size;
+	return r;
+}
+
+static void test_type1_dma(void **state)
+{
+	struct fx *fx = *state;
+	size_t len = 1 << 20;
+	uint8_t *mem = mmap(NULL, len, PROT_READ | PROT_WRITE,
+			    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	struct vfio_iommu_type1_dma_unmap all = {
+		.argsz = sizeof(all), .flags = VFIO_DMA_UNMAP_FLAG_ALL,
+	};
+	uint64_t done;
+	void *va;
+	int c, g;
+
+	type1_open(&c, &g);
+	assert_int_equal(map(c, mem, 0x100000, 0x10000), 0);
+	assert_int_equal(mock_dma_count(fx->mk), 1);
+	assert_int_equal(mock_dma_bytes(fx->mk), 0x10000);
+	assert_int_equal(mock_dma_lookup(fx->mk, 0x100010, &va, NULL), 0);
+	assert_ptr_equal(va, mem + 0x10);
+	assert_int_equal(mock_dma_lookup(fx->mk, 0x200000, &va, NULL), -ENOENT);
+	assert_int_equal(map(c, mem, 0x108000, 0x10000), -EEXIST);
+	assert_int_equal(map(c, mem + 1, 0x200000, 0x1000), -EINVAL);
+	assert_int_equal(map(c, mem, 0x200800, 0x1000), -EINVAL);
+	assert_int_equal(map(c, mem, 0x200000, 0), -EINVAL);
+	/* The MSI window is not a valid IOVA. */
+	assert_int_equal(map(c, mem, 0xfee00000, 0x1000), -EINVAL);
+	/* Unmapped memory cannot be pinned. */
+	assert_int_equal(map(c, (void *)0x1000, 0x400000, 0x1000), -EFAULT);
+	/* memlock */
+	mock_set_memlock(fx->mk, 0x18000);
+	assert_int_equal(map(c, mem, 0x200000, 0x10000), -ENOMEM);
+	assert_int_equal(map(c, mem, 0x200000, 0x8000), 0);
+	mock_set_memlock(fx->mk, UINT64_MAX);
+	/* dma_entry_limit */
+	mock_set_dma_entry_limit(fx->mk, 3);
+	assert_int_equal(map(c, mem, 0x300000, 0x1000), 0);
+	assert_int_equal(map(c, mem, 0x400000, 0x1000), -ENOSPC);
+	mock_set_dma_entry_limit(fx->mk, 65535);
+	/* type1 v2: no bisecting an existing mapping. */
+	assert_int_equal(unmap(c, 0x104000, 0x1000, NULL), -EINVAL);
+	assert_int_equal(unmap(c, 0x100000, 0x1000, NULL), -EINVAL);
+	assert_int_equal(unmap(c, 0x500000, 0x1000, &done), 0);
+	assert_int_equal(done, 0);
+	assert_int_equal(unmap(c, 0x100000, 0x110000, &done), 0);
+	assert_int_equal(done, 0x18000);
+	assert_int_equal(mock_dma_count(fx->mk), 1);
+	assert_int_equal(sioctl(c, VFIO_IOMMU_UNMAP_DMA, &all), 0);
+	assert_int_equal(all.size, 0x1000);
+	assert_int_equal(mock_dma_count(fx->mk), 0);
+	/* Mappings go with the last group. */
+	assert_int_equal(map(c, mem, 0x100000, 0x1000), 0);
+	sclose(g);
+	assert_int_equal(mock_dma_count(fx->mk), 0);
+	sclose(c);
+	munmap(mem, len);
+}
+
+static void test_viability(void **state)
+{
+	struct fx *fx = *state;
+	struct vfio_group_status st = { .argsz = sizeof(st) };
+	int c = sopen("/dev/vfio/vfio"), g;
+
+	mock_set_driver(fx->mk, DEV1, "e1000e");
+	g = sopen("/dev/vfio/7");
+	assert_true(g >= 0);
+	assert_int_equal(sioctl(g, VFIO_GROUP_GET_STATUS, &st), 0);
+	assert_int_equal(st.flags, 0);
+	assert_int_equal(sioctl(g, VFIO_GROUP_SET_CONTAINER, &c), -EPERM);
+	mock_set_driver(fx->mk, DEV1, NULL);
+	assert_int_equal(sioctl(g, VFIO_GROUP_GET_STATUS, &st), 0);
+	assert_int_equal(st.flags, VFIO_GROUP_FLAGS_VIABLE);
+	mock_set_driver(fx->mk, DEV1, "pci-stub");
+	assert_int_equal(sioctl(g, VFIO_GROUP_SET_CONTAINER, &c), 0);
+	assert_int_equal(sioctl(g, VFIO_GROUP_GET_STATUS, &st), 0);
+	assert_int_equal(st.flags, VFIO_GROUP_FLAGS_VIABLE |
+					   VFIO_GROUP_FLAGS_CONTAINER_SET);
+	sclose(g);
+	sclose(c);
+	/* With no device bound to vfio-pci there is no group node. */
+	mock_set_driver(fx->mk, DEV2, "nvme");
+	assert_int_equal(sopen("/dev/vfio/9"), -ENOENT);
+	assert_int_equal(sopen("/dev/vfio/devices/vfio2"), -ENOENT);
+}
+
+static int get_dev(int g, const char *name)
+{
+	return sioctl(g, VFIO_GROUP_GET_DEVICE_FD, (void *)name);
+}
+
+static void test_device_regions(void **state)
+{
+	struct fx *fx = *state;
+	struct vfio_device_info di = { .argsz = sizeof(di) };
+	struct vfio_region_info *ri = calloc(1, 512);
+	const struct vfio_region_info_cap_sparse_mmap *sp;
+	uint32_t v, want;
+	void *p;
+	int c, g, d, d2;
+
+	type1_open(&c, &g);
+	d = get_dev(g, DEV0);
+	assert_true(d >= 0);
+	/* The group path lets a device be opened more than once. */
+	d2 = get_dev(g, DEV0);
+	assert_true(d2 >= 0);
+	assert_int_equal(sioctl(g, VFIO_GROUP_UNSET_CONTAINER, NULL), -EBUSY);
+	assert_int_equal(sioctl(d, VFIO_DEVICE_GET_INFO, &di), 0);
+	assert_int_equal(di.flags, VFIO_DEVICE_FLAGS_PCI | VFIO_DEVICE_FLAGS_RESET);
+	assert_int_equal(di.num_regions, VFIO_PCI_NUM_REGIONS);
+	assert_int_equal(di.num_irqs, VFIO_PCI_NUM_IRQS);
+	di.argsz = 8;
+	assert_int_equal(sioctl(d, VFIO_DEVICE_GET_INFO, &di), -EINVAL);
+
+	ri->argsz = sizeof(*ri);
+	ri->index = VFIO_PCI_BAR0_REGION_INDEX;
+	assert_int_equal(sioctl(d, VFIO_DEVICE_GET_REGION_INFO, ri), 0);
+	assert_int_equal(ri->size, 0x20000);
+	assert_int_equal(ri->offset, 0ull);
+	assert_true(ri->flags & VFIO_REGION_INFO_FLAG_CAPS);
+	assert_int_equal(ri->argsz, sizeof(*ri) + 16 + 2 * 16);
+	assert_int_equal(ri->cap_offset, 0);
+	ri->argsz = 512;
+	assert_int_equal(sioctl(d, VFIO_DEVICE_GET_REGION_INFO, ri), 0);
+	assert_int_equal(ri->cap_offset, sizeof(*ri));
+	sp = (const void *)((const uint8_t *)ri + ri->cap_offset);
+	assert_int_equal(sp->header.id, VFIO_REGION_INFO_CAP_SPARSE_MMAP);
+	assert_int_equal(sp->header.next, 0);
+	assert_int_equal(sp->nr_areas, 2);
+	assert_int_equal(sp->areas[1].offset, 0x11000);
+	ri->index = VFIO_PCI_CONFIG_REGION_INDEX;
+	assert_int_equal(sioctl(d, VFIO_DEVICE_GET_REGION_INFO, ri), 0);
+	assert_int_equal(ri->offset, 7ull << 40);
+	assert_int_equal(ri->size, 4096);
+	assert_false(ri->flags & VFIO_REGION_INFO_FLAG_MMAP);
+	ri->index = VFIO_PCI_BAR1_REGION_INDEX;
+	assert_int_equal(sioctl(d, VFIO_DEVICE_GET_REGION_INFO, ri), 0);
+	assert_int_equal(ri->size, 0);
+	assert_int_equal(ri->flags, 0);
+	ri->index = VFIO_PCI_VGA_REGION_INDEX;
+	assert_int_equal(sioctl(d, VFIO_DEVICE_GET_REGION_INFO, ri), -EINVAL);
+	ri->index = 9;
+	assert_int_equal(sioctl(d, VFIO_DEVICE_GET_REGION_INFO, ri), -EINVAL);
+
+	/* pread/pwrite and mmap reach the same bytes. */
+	v = 0xdeadbeef;
+	assert_int_equal(F->ops->pwrite(F->mk, d, &v, 4, 0x100), 4);
+	assert_int_equal(*(uint32_t *)(mock_region_mem(fx->mk, DEV0, 0) + 0x100),
+			 0xdeadbeef);
+	assert_int_equal(F->ops->mmap(F->mk, NULL, 0x10000, PROT_READ | PROT_WRITE,
+				      MAP_SHARED, d, 0, &p), 0);
+	assert_int_equal(mock_mmaps(fx->mk), 1);
+	assert_int_equal(((uint32_t *)p)[0x40], 0xdeadbeef);
+	assert_int_equal(F->ops->munmap(F->mk, p, 0x10000), 0);
+	assert_int_equal(mock_mmaps(fx->mk), 0);
+	/* The MSI-X table page is not mappable (no MSIX_MAPPABLE). */
+	assert_int_equal(F->ops->mmap(F->mk, NULL, 0x1000, PROT_READ, MAP_SHARED,
+				      d, 0x10000, &p), -EINVAL);
+	assert_int_equal(F->ops->mmap(F->mk, NULL, 0x1000, PROT_READ, MAP_PRIVATE,
+				      d, 0, &p), -EINVAL);
+	assert_int_equal(F->ops->mmap(F->mk, NULL, 0x1000, PROT_READ, MAP_SHARED,
+				      d, 7ull << 40, &p), -EINVAL);
+	assert_int_equal(F->ops->pread(F->mk, d, &v, 4, 0x20000), -EINVAL);
+	/* Config space: the generated header and BAR sizing. */
+	assert_int_equal(F->ops->pread(F->mk, d, &v, 4, 7ull << 40), 4);
+	assert_int_equal(v, 0x10d38086);
+	v = 0xffffffff;
+	assert_int_equal(F->ops->pwrite(F->mk, d, &v, 4, (7ull << 40) + 0x10), 4);
+	assert_int_equal(F->ops->pread(F->mk, d, &v, 4, (7ull << 40) + 0x10), 4);
+	want = ~(0x20000u - 1);
+	assert_int_equal(v, want);
+	assert_int_equal(sclose(d2), 0);
+	assert_int_equal(sclose(d), 0);
+	sclose(g);
+	sclose(c);
+	free(ri);
+}
+
+static struct vfio_irq_set *irqset(uint32_t flags, uint32_t index,
+				   uint32_t start, uint32_t count,
+				   const int32_t *fds)
+{
+	struct vfio_irq_set *s = calloc(1, sizeof(*s) + 4 * (count + 1));
+
+	s->argsz = (uint32_t)(sizeof(*s) + ((flags & VFIO_IRQ_SET_DATA_EVENTFD)
+						    ? 4 * count
+						    : (flags & VFIO_IRQ_SET_DATA_BOOL) ? count : 0));
+	s->flags = flags;
+	s->index = index;
+	s->start = start;
+	s->count = count;
+	if (fds)
+		memcpy(s->data, fds, 4 * count);
+	return s;
+}
+
+static int set_irqs(int d, uint32_t flags, uint32_t index, uint32_t start,
+		    uint32_t count, const int32_t *fds)
+{
+	struct vfio_irq_set *s = irqset(flags, index, start, count, fds);
+	int r = sioctl(d, VFIO_DEVICE_SET_IRQS, s);
+	free(s);
+	return r;
+}
+
+static bool fired(int efd)
+{
+	struct pollfd p = { .fd = efd, .events = POLLIN };
+	uint64_t v;
+
+	if (poll(&p, 1, 0) != 1)
+		return false;
+	return read(efd, &v, sizeof(v)) == sizeof(v);
+}
+
+#define EFD (VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER)
+#define NONE_TRIG (VFIO_IRQ_SET_DATA_NONE | VFIO_IRQ_SET_ACTION_TRIGGER)
+
+static void test_irqs(void **state)
+{
+	struct fx *fx = *state;
+	struct vfio_irq_info ii = { .argsz = sizeof(ii) };
+	int32_t e[5];
+	int c, g, d;
+
+	for (int i = 0; i < 5; i++)
+		e[i] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	type1_open(&c, &g);
+	d = get_dev(g, DEV0);
+	ii.index = VFIO_PCI_MSIX_IRQ_INDEX;
+	assert_int_equal(sioctl(d, VFIO_DEVICE_GET_IRQ_INFO, &ii), 0);
+	assert_int_equal(ii.count, 5);
+	assert_int_equal(ii.flags, VFIO_IRQ_INFO_EVENTFD);
+	ii.index = 5;
+	assert_int_equal(sioctl(d, VFIO_DEVICE_GET_IRQ_INFO, &ii), -EINVAL);
+
+	/* MSI-X: two vectors, then grow to four (dynamic allocation). */
+	assert_int_equal(set_irqs(d, EFD, VFIO_PCI_MSIX_IRQ_INDEX, 0, 2, e), 0);
+	assert_int_equal(mock_irq_enabled(fx->mk, DEV0, VFIO_PCI_MSIX_IRQ_INDEX), 2);
+	assert_int_equal(mock_fire_irq(fx->mk, DEV0, VFIO_PCI_MSIX_IRQ_INDEX, 1), 0);
+	assert_true(fired(e[1]));
+	assert_false(fired(e[0]));
+	assert_int_equal(mock_fire_irq(fx->mk, DEV0, VFIO_PCI_MSIX_IRQ_INDEX, 3),
+			 -ENOENT);
+	assert_int_equal(set_irqs(d, EFD, VFIO_PCI_MSIX_IRQ_INDEX, 2, 2, e + 2), 0);
+	assert_int_equal(mock_irq_enabled(fx->mk, DEV0, VFIO_PCI_MSIX_IRQ_INDEX), 4);
+	assert_int_equal(mock_fire_irq(fx->mk, DEV0, VFIO_PCI_MSIX_IRQ_INDEX, 3), 0);
+	assert_true(fired(e[3]));
+	/* Loopback trigger from userspace. */
+	assert_int_equal(set_irqs(d, NONE_TRIG, VFIO_PCI_MSIX_IRQ_INDEX, 0, 1, NULL),
+			 0);
+	assert_true(fired(e[0]));
+	/* Beyond the table, MSI while MSI-X, masking MSI-X, bad fds. */
+	assert_int_equal(set_irqs(d, EFD, VFIO_PCI_MSIX_IRQ_INDEX, 4, 2, e), -EINVAL);
+	assert_int_equal(set_irqs(d, EFD, VFIO_PCI_MSI_IRQ_INDEX, 0, 1, e), -EINVAL);
+	assert_int_equal(set_irqs(d, EFD, VFIO_PCI_INTX_IRQ_INDEX, 0, 1, e), -EINVAL);
+	assert_int_equal(set_irqs(d, VFIO_IRQ_SET_DATA_NONE | VFIO_IRQ_SET_ACTION_MASK,
+				  VFIO_PCI_MSIX_IRQ_INDEX, 0, 1, NULL),
+			 -ENOTTY);
+	{
+		int32_t bad[1] = { 1000 }, notev[1] = { F->root };
+		assert_int_equal(set_irqs(d, EFD, VFIO_PCI_MSIX_IRQ_INDEX, 4, 1, bad),
+				 -EBADF);
+		assert_int_equal(set_irqs(d, EFD, VFIO_PCI_MSIX_IRQ_INDEX, 4, 1, notev),
+				 -EINVAL);
+	}
+	/* -1 unassigns one vector. */
+	{
+		int32_t none[1] = { -1 };
+		assert_int_equal(set_irqs(d, EFD, VFIO_PCI_MSIX_IRQ_INDEX, 1, 1, none), 0);
+		assert_int_equal(mock_fire_irq(fx->mk, DEV0, VFIO_PCI_MSIX_IRQ_INDEX, 1),
+				 -ENOENT);
+	}
+	assert_int_equal(set_irqs(d, NONE_TRIG, VFIO_PCI_MSIX_IRQ_INDEX, 0, 0, NULL), 0);
+	assert_int_equal(mock_irq_enabled(fx->mk, DEV0, VFIO_PCI_MSIX_IRQ_INDEX), 0);
+
+	/* MSI cannot grow (NORESIZE). */
+	assert_int_equal(set_irqs(d, EFD, VFIO_PCI_MSI_IRQ_INDEX, 0, 1, e), 0);
+	assert_int_equal(set_irqs(d, NONE_TRIG, VFIO_PCI_MSI_IRQ_INDEX, 0, 0, NULL), 0);
+
+	/* INTx: automasked on fire, pending while masked, unmask eventfd. */
+	assert_int_equal(set_irqs(d, EFD, VFIO_PCI_INTX_IRQ_INDEX, 0, 1, e), 0);
+	assert_int_equal(set_irqs(d, VFIO_IRQ_SET_DATA_EVENTFD |
+					     VFIO_IRQ_SET_ACTION_UNMASK,
+				  VFIO_PCI_INTX_IRQ_INDEX, 0, 1, e + 4),
+			 0);
+	assert_int_equal(mock_fire_irq(fx->mk, DEV0, VFIO_PCI_INTX_IRQ_INDEX, 0), 0);
+	assert_true(fired(e[0]));
+	assert_true(mock_irq_masked(fx->mk, DEV0, VFIO_PCI_INTX_IRQ_INDEX, 0));
+	assert_int_equal(mock_fire_irq(fx->mk, DEV0, VFIO_PCI_INTX_IRQ_INDEX, 0),
+			 -EBUSY);
+	assert_false(fired(e[0]));
+	{
+		uint64_t one = 1;
+		assert_int_equal(write(e[4], &one, 8), 8);
+	}
+	/* Still asserted: fires again on unmask and stays masked. */
+	assert_true(mock_irq_masked(fx->mk, DEV0, VFIO_PCI_INTX_IRQ_INDEX, 0));
+	assert_true(fired(e[0]));
+	assert_int_equal(set_irqs(d, VFIO_IRQ_SET_DATA_NONE | VFIO_IRQ_SET_ACTION_UNMASK,
+				  VFIO_PCI_INTX_IRQ_INDEX, 0, 1, NULL),
+			 0);
+	assert_false(mock_irq_masked(fx->mk, DEV0, VFIO_PCI_INTX_IRQ_INDEX, 0));
+	assert_int_equal(set_irqs(d, VFIO_IRQ_SET_DATA_NONE | VFIO_IRQ_SET_ACTION_MASK,
+				  VFIO_PCI_INTX_IRQ_INDEX, 0, 1, NULL),
+			 0);
+	assert_true(mock_irq_masked(fx->mk, DEV0, VFIO_PCI_INTX_IRQ_INDEX, 0));
+	/* ERR and REQ are independent of the others. */
+	assert_int_equal(set_irqs(d, EFD, VFIO_PCI_REQ_IRQ_INDEX, 0, 1, e + 1), 0);
+	assert_int_equal(mock_fire_irq(fx->mk, DEV0, VFIO_PCI_REQ_IRQ_INDEX, 0), 0);
+	assert_true(fired(e[1]));
+	/* Bad argsz / flags. */
+	{
+		struct vfio_irq_set *s = irqset(EFD, VFIO_PCI_MSIX_IRQ_INDEX, 0, 2, e);
+		s->argsz -= 4;
+		assert_int_equal(sioctl(d, VFIO_DEVICE_SET_IRQS, s), -EINVAL);
+		s->argsz += 4;
+		s->flags |= 1u << 10;
+		assert_int_equal(sioctl(d, VFIO_DEVICE_SET_IRQS, s), -EINVAL);
+		free(s);
+	}
+	/* Reset counts; closing the device disables everything. */
+	assert_int_equal(sioctl(d, VFIO_DEVICE_RESET, NULL), 0);
+	assert_int_equal(mock_reset_count(fx->mk, DEV0), 1);
+	sclose(d);
+	assert_int_equal(mock_irq_enabled(fx->mk, DEV0, VFIO_PCI_INTX_IRQ_INDEX), 0);
+	assert_int_equal(mock_irq_enabled(fx->mk, DEV0, VFIO_PCI_REQ_IRQ_INDEX), 0);
+	sclose(g);
+	sclose(c);
+	for (int i = 0; i < 5; i++)
+		close(e[i]);
+}
+
+static void test_hot_reset(void **state)
+{
+	struct fx *fx = *state;
+	struct vfio_pci_hot_reset_info *hi = calloc(1, 256);
+	struct vfio_pci_hot_reset *hr = calloc(1, 64);
+	int c, g, d;
+
+	type1_open(&c, &g);
+	d = get_dev(g, DEV0);
+	hi->argsz = sizeof(*hi);
+	assert_int_equal(sioctl(d, VFIO_DEVICE_GET_PCI_HOT_RESET_INFO, hi), -ENOSPC);
+	assert_int_equal(hi->count, 2);
+	hi->argsz = 256;
+	assert_int_equal(sioctl(d, VFIO_DEVICE_GET_PCI_HOT_RESET_INFO, hi), 0);
+	assert_int_equal(hi->flags, 0);
+	assert_int_equal(hi->devices[0].group_id, 7);
+	assert_int_equal(hi->devices[1].devfn, 4 << 3);
+	hr->argsz = sizeof(*hr) + 4;
+	hr->count = 0;
+	assert_int_equal(sioctl(d, VFIO_DEVICE_PCI_HOT_RESET, hr), -EINVAL);
+	hr->count = 1;
+	hr->group_fds[0] = c;
+	assert_int_equal(sioctl(d, VFIO_DEVICE_PCI_HOT_RESET, hr), -EINVAL);
+	hr->group_fds[0] = g;
+	assert_int_equal(sioctl(d, VFIO_DEVICE_PCI_HOT_RESET, hr), 0);
+	assert_int_equal(mock_hot_reset_count(fx->mk, DEV0), 1);
+	assert_int_equal(mock_hot_reset_count(fx->mk, DEV1), 1);
+	assert_int_equal(mock_hot_reset_count(fx->mk, DEV2), 0);
+	sclose(d);
+	sclose(g);
+	sclose(c);
+	free(hi);
+	free(hr);
+}
+
+static void test_feature(void **state)
+{
+	struct vfio_device_feature f = { .argsz = sizeof(f) };
+	int c, g, d;
+
+	(void)state;
+	type1_open(&c, &g);
+	d = get_dev(g, DEV0);
+	f.flags = VFIO_DEVICE_FEATURE_PROBE | VFIO_DEVICE_FEATURE_SET |
+		  VFIO_DEVICE_FEATURE_LOW_POWER_ENTRY;
+	assert_int_equal(sioctl(d, VFIO_DEVICE_FEATURE, &f), 0);
+	f.flags = VFIO_DEVICE_FEATURE_PROBE | VFIO_DEVICE_FEATURE_GET |
+		  VFIO_DEVICE_FEATURE_LOW_POWER_ENTRY;
+	assert_int_equal(sioctl(d, VFIO_DEVICE_FEATURE, &f), -EINVAL);
+	f.flags = VFIO_DEVICE_FEATURE_PROBE | VFIO_DEVICE_FEATURE_GET |
+		  VFIO_DEVICE_FEATURE_MIGRATION;
+	assert_int_equal(sioctl(d, VFIO_DEVICE_FEATURE, &f), -ENOTTY);
+	f.flags = VFIO_DEVICE_FEATURE_SET | VFIO_DEVICE_FEATURE_GET |
+		  VFIO_DEVICE_FEATURE_LOW_POWER_ENTRY;
+	assert_int_equal(sioctl(d, VFIO_DEVICE_FEATURE, &f), -EINVAL);
+	sclose(d);
+	sclose(g);
+	sclose(c);
+}
+
+static void test_iommufd(void **state)
+{
+	struct fx *fx = *state;
+	struct iommu_ioas_alloc alloc = { .size = sizeof(alloc) };
+	struct iommu_iova_range ranges[4];
+	struct iommu_ioas_iova_ranges rq = { .size = sizeof(rq) };
+	struct vfio_device_bind_iommufd bind = { .argsz = sizeof(bind) };
+	struct vfio_device_attach_iommufd_pt at = { .argsz = sizeof(at) };
+	struct vfio_device_detach_iommufd_pt dt = { .argsz = sizeof(dt) };
+	struct iommu_destroy des = { .size = sizeof(des) };
+	struct vfio_pci_hot_reset_info *hi = calloc(1, 256);
+	struct vfio_pci_hot_reset hr = { .argsz = sizeof(hr) };
+	uint8_t *mem = mmap(NULL, 0x10000, PROT_READ | PROT_WRITE,
+			    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	struct iommu_ioas_map m = {
+		.size = sizeof(m),
+		.flags = IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_READABLE |
+			 IOMMU_IOAS_MAP_WRITEABLE,
+		.user_va = (uintptr_t)mem,
+		.length = 0x10000,
+		.iova = 0x100000,
+	};
+	struct iommu_ioas_unmap um = { .size = sizeof(um) };
+	int ifd, d, d1, g;
+
+	ifd = sopen("/dev/iommu");
+	assert_true(ifd >= 0);
+	assert_int_equal(sioctl(ifd, IOMMU_IOAS_ALLOC, &alloc), 0);
+	assert_true(alloc.out_ioas_id > 0);
+	d = sopen("/dev/vfio/devices/vfio0");
+	assert_true(d >= 0);
+	/* The group cannot be opened while a cdev is. */
+	assert_int_equal(sopen("/dev/vfio/7"), -EBUSY);
+	/* Nothing works before bind. */
+	{
+		struct vfio_device_info di = { .argsz = sizeof(di) };
+		assert_int_equal(sioctl(d, VFIO_DEVICE_GET_INFO, &di), -EINVAL);
+	}
+	bind.iommufd = d;
+	assert_int_equal(sioctl(d, VFIO_DEVICE_BIND_IOMMUFD, &bind), -EBADFD);
+	bind.iommufd = ifd;
+	assert_int_equal(sioctl(d, VFIO_DEVICE_BIND_IOMMUFD, &bind), 0);
+	assert_true(bind.out_devid > 0);
+	assert_int_equal(sioctl(d, VFIO_DEVICE_BIND_IOMMUFD, &bind), -EINVAL);
+	/* Before attach, the IOAS allows everything. */
+	rq.ioas_id = alloc.out_ioas_id;
+	assert_int_equal(sioctl(ifd, IOMMU_IOAS_IOVA_RANGES, &rq), -EMSGSIZE);
+	assert_int_equal(rq.num_iovas, 1);
+	at.pt_id = 999;
+	assert_int_equal(sioctl(d, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &at), -ENOENT);
+	at.pt_id = alloc.out_ioas_id;
+	assert_int_equal(sioctl(d, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &at), 0);
+	assert_true(at.pt_id != alloc.out_ioas_id);
+	rq.num_iovas = 1;
+	rq.allowed_iovas = (uintptr_t)ranges;
+	assert_int_equal(sioctl(ifd, IOMMU_IOAS_IOVA_RANGES, &rq), -EMSGSIZE);
+	assert_int_equal(rq.num_iovas, 2);
+	rq.num_iovas = 4;
+	assert_int_equal(sioctl(ifd, IOMMU_IOAS_IOVA_RANGES, &rq), 0);
+	assert_int_equal(rq.num_iovas, 2);
+	assert_int_equal(ranges[0].last, 0xfedfffffull);
+	assert_int_equal(rq.out_iova_alignment, 4096);
+
+	m.ioas_id = alloc.out_ioas_id;
+	assert_int_equal(sioctl(ifd, IOMMU_IOAS_MAP, &m), 0);
+	assert_int_equal(sioctl(ifd, IOMMU_IOAS_MAP, &m), -EEXIST);
+	assert_int_equal(mock_dma_count(fx->mk), 1);
+	m.iova = 0xfee00000;
+	assert_int_equal(sioctl(ifd, IOMMU_IOAS_MAP, &m), -EINVAL);
+	m.flags &= ~IOMMU_IOAS_MAP_FIXED_IOVA;
+	assert_int_equal(sioctl(ifd, IOMMU_IOAS_MAP, &m), 0);
+	assert_int_equal(m.iova, 0);
+	mock_set_memlock(fx->mk, 0x20000);
+	assert_int_equal(sioctl(ifd, IOMMU_IOAS_MAP, &m), -ENOMEM);
+	mock_set_memlock(fx->mk, UINT64_MAX);
+	um.ioas_id = alloc.out_ioas_id;
+	um.iova = 0x104000;
+	um.length = 0x1000;
+	assert_int_equal(sioctl(ifd, IOMMU_IOAS_UNMAP, &um), -ENOENT);
+	um.iova = 0x200000;
+	assert_int_equal(sioctl(ifd, IOMMU_IOAS_UNMAP, &um), -ENOENT);
+	um.iova = 0x100000;
+	um.length = 0x10000;
+	assert_int_equal(sioctl(ifd, IOMMU_IOAS_UNMAP, &um), 0);
+	assert_int_equal(um.length, 0x10000);
+	assert_int_equal(mock_dma_count(fx->mk), 1);
+
+	/* Hot reset through the cdev: devids, zero-length fd array. */
+	d1 = sopen("/dev/vfio/devices/vfio1");
+	hi->argsz = 256;
+	assert_int_equal(sioctl(d, VFIO_DEVICE_GET_PCI_HOT_RESET_INFO, hi), 0);
+	assert_int_equal(hi->flags, VFIO_PCI_HOT_RESET_FLAG_DEV_ID |
+					    VFIO_PCI_HOT_RESET_FLAG_DEV_ID_OWNED);
+	assert_int_equal(hi->devices[0].devid, bind.out_devid);
+	assert_int_equal(hi->devices[1].devid, VFIO_PCI_DEVID_OWNED);
+	assert_int_equal(sioctl(d, VFIO_DEVICE_PCI_HOT_RESET, &hr), 0);
+	assert_int_equal(mock_hot_reset_count(fx->mk, DEV1), 1);
+	sclose(d1);
+
+	des.id = alloc.out_ioas_id;
+	assert_int_equal(sioctl(ifd, IOMMU_DESTROY, &des), -EBUSY);
+	assert_int_equal(sioctl(d, VFIO_DEVICE_DETACH_IOMMUFD_PT, &dt), 0);
+	assert_int_equal(sioctl(ifd, IOMMU_DESTROY, &des), 0);
+	assert_int_equal(mock_dma_count(fx->mk), 0);
+	assert_int_equal(sioctl(ifd, IOMMU_DESTROY, &des), -ENOENT);
+	/* Closing the iommufd first: the bound device keeps it alive. */
+	sclose(ifd);
+	sclose(d);
+	g = sopen("/dev/vfio/7");
+	assert_true(g >= 0);
+	sclose(g);
+	mock_set_iommufd(fx->mk, false);
+	assert_int_equal(sopen("/dev/iommu"), -ENOENT);
+	munmap(mem, 0x10000);
+	free(hi);
+}
+
+static void test_noiommu(void **state)
+{
+	struct fx *fx = *state;
+	int c, g, d;
+
+	mock_set_noiommu(fx->mk, true);
+	assert_int_equal(sopen("/dev/vfio/7"), -ENOENT);
+	c = sopen("/dev/vfio/vfio");
+	assert_int_equal(sioctl_v(c, VFIO_CHECK_EXTENSION, VFIO_NOIOMMU_IOMMU), 1);
+	g = sopen("/dev/vfio/noiommu-7");
+	assert_true(g >= 0);
+	assert_int_equal(sioctl(g, VFIO_GROUP_SET_CONTAINER, &c), 0);
+	assert_int_equal(sioctl_v(c, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU), -ENODEV);
+	assert_int_equal(sioctl_v(c, VFIO_SET_IOMMU, VFIO_NOIOMMU_IOMMU), 0);
+	d = get_dev(g, DEV0);
+	assert_true(d >= 0);
+	assert_int_equal(map(c, &fx, 0, 0x1000), -ENOTTY);
+	sclose(d);
+	sclose(g);
+	sclose(c);
+	mock_set_noiommu(fx->mk, false);
+}
+
+static void test_faults(void **state)
+{
+	struct fx *fx = *state;
+	unsigned long before;
+	int c, g;
+
+	before = mock_calls(fx->mk, MOCK_ANY);
+	mock_fail_nth(fx->mk, MOCK_OPEN, 0, 2, -EACCES);
+	c = sopen("/dev/vfio/vfio");
+	assert_true(c >= 0);
+	assert_int_equal(sopen("/dev/vfio/7"), -EACCES);
+	g = sopen("/dev/vfio/7");
+	assert_true(g >= 0);
+	assert_int_equal(mock_calls(fx->mk, MOCK_OPEN), 3);
+	/* Restricted to one ioctl request. */
+	mock_fail_nth(fx->mk, MOCK_IOCTL, VFIO_GROUP_SET_CONTAINER, 1, -EIO);
+	assert_int_equal(sioctl(c, VFIO_GET_API_VERSION, NULL), 0);
+	assert_int_equal(sioctl(g, VFIO_GROUP_SET_CONTAINER, &c), -EIO);
+	assert_int_equal(sioctl(g, VFIO_GROUP_SET_CONTAINER, &c), 0);
+	/* A failing close still releases. */
+	mock_fail_nth(fx->mk, MOCK_CLOSE, 0, 1, -EINTR);
+	assert_int_equal(sclose(g), -EINTR);
+	assert_int_equal(mock_open_fds(fx->mk), 1);
+	mock_fail_nth(fx->mk, MOCK_ANY, 0, 1, -ENOMEM);
+	mock_fail_clear(fx->mk);
+	assert_int_equal(sclose(c), 0);
+	assert_int_equal(mock_calls(fx->mk, MOCK_ANY) - before, 8);
+}
+
+static void test_library_attach(void **state)
+{
+	struct fx *fx = *state;
+	struct assign_ctx *ctx;
+	char name[32];
+
+	assert_int_equal(mock_ctx_new(fx->mk, &ctx), 0);
+	assert_int_equal(pci_dev_group(ctx, DEV0), 7);
+	assert_int_equal(pci_dev_driver(ctx, DEV0, name, sizeof(name)), 0);
+	assert_string_equal(name, "vfio-pci");
+	assert_int_equal(mock_open_fds(fx->mk), 0);
+	assert_ptr_equal(assign_ctx_unref(ctx), NULL);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_sysfs_layout, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sysfs_through_seam, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_container_basics, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_type1_info_caps, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_type1_dma, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_viability, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_device_regions, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_irqs, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hot_reset, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_feature, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_iommufd, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_noiommu, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_faults, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_library_attach, setup,
+						teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
