@@ -68,10 +68,11 @@ nv_bind=""
 for d in /sys/bus/pci/devices/*; do
 	bdf=${d##*/}
 	id="$(cat "$d/vendor"):$(cat "$d/device")"
-	bus=${bdf#*:}; bus=${bus%%:*}
-	if [ "$bus" != 00 ]; then
-		# Behind the PCI bridge: the non-viable group fixture. The edu
-		# goes to vfio-pci, the e1000e stays on its host driver.
+	ngroup=$(ls "$d/iommu_group/devices" 2>/dev/null | wc -l)
+	if [ "$ngroup" -gt 1 ]; then
+		# A device sharing its group: the non-viable group fixture
+		# (multifunction slot). The edu goes to vfio-pci, the e1000e
+		# stays on its host driver.
 		case "$id" in
 		0x1234:0x11e8) setenv LAB_NV_EDU "$bdf"; nv_bind="$bdf" ;;
 		0x8086:0x10d3) setenv LAB_NV_E1000E "$bdf" ;;

@@ -1131,6 +1131,15 @@ static void t_nonviable(struct lab *L)
 	if (r == 0) {
 		lab_result(T, LAB_FAIL, "%s opened although %s in its group is bound to %s",
 			   a, blocker, drv);
+	} else if (r == -EPERM && L->backend == ASSIGN_IOMMU_IOMMUFD) {
+		/* iommufd checks MSI isolation of the whole group before it
+		 * checks ownership, so the kernel's first refusal is not the
+		 * real cause. The library knows the group from sysfs and can
+		 * say what blocks it before binding. */
+		lab_result(T, LAB_FAIL, "iommufd refused the bind with -EPERM (MSI isolation "
+			   "of the group) before any viability check; the library should "
+			   "check the group in sysfs first and name %s (%s). Message: %s",
+			   blocker, drv, msg);
 	} else if (r != -EBUSY) {
 		lab_result(T, LAB_FAIL, "got %s, want -EBUSY; message: %s", errstr(r), msg);
 	} else if (!strstr(msg, blocker + 5) || !strstr(msg, drv)) {
