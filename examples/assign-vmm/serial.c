@@ -101,13 +101,13 @@ static void serial_io(void *opaque, uint64_t off, void *data, unsigned len,
 					u.rx[u.rx_tail++ % RX_RING] = v;
 				u.thri_pending = true;
 			} else {
-				ssize_t n = write(STDOUT_FILENO, &v, 1);
-				(void)n;
-				if (!u.seen_output) {
+				if (!u.seen_output) {   /* before the byte */
 					u.seen_output = true;
 					vmm_info("first console output after "
 						 "%.3f s", vmm_elapsed());
 				}
+				ssize_t n = write(STDOUT_FILENO, &v, 1);
+				(void)n;
 				u.thri_pending = true;
 			}
 			break;

@@ -1,0 +1,41 @@
+#!/bin/busybox sh
+# /init of the guest that assign-vmm boots inside the lab (busybox only).
+# With "nettest" on the kernel command line: load e1000e, wait for the
+# assigned NIC's link by polling, take an address by DHCP from QEMU's user
+# network and ping its gateway 10.0.2.2. Then reboot, which ends the VMM.
+/bin/busybox --install -s
+export PATH=/bin:/sbin:/usr/bin:/usr/sbin
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev 2>/dev/null
+up() { cut -d' ' -f1 /proc/uptime; }
+echo "INNER-INIT uptime=$(up) cpus=$(grep -c ^processor /proc/cpuinfo)"
+if grep -q nettest /proc/cmdline; then
+	for d in /sys/bus/pci/devices/*; do
+		echo "INNER-PCI ${d##*/} $(cat "$d/vendor"):$(cat "$d/device") class $(cat "$d/class")"
+	done
+	insmod /lib/modules/e1000e.ko && echo "INNER-E1000E uptime=$(up)"
+	i=0
+	while [ ! -e /sys/class/net/eth0 ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i + 1)); done
+	ifconfig lo 127.0.0.1 up
+	ifconfig eth0 up
+	i=0
+	while [ "$(cat /sys/class/net/eth0/carrier 2>/dev/null)" != 1 ] && [ $i -lt 400 ]; do
+		sleep 0.05; i=$((i + 1))
+	done
+	echo "INNER-LINK carrier=$(cat /sys/class/net/eth0/carrier 2>/dev/null) uptime=$(up)"
+	if udhcpc -s /etc/udhcpc.script -i eth0 -n -q -t 10 -T 1 >/dev/null 2>&1; then
+		echo "INNER-DHCP $(ip -4 addr show eth0 | awk '/inet /{print $2}') uptime=$(up)"
+	else
+		echo "INNER-DHCP failed uptime=$(up)"
+	fi
+	if ping -c 3 -W 3 10.0.2.2; then
+		echo "INNER-PING ok uptime=$(up)"
+	else
+		echo "INNER-PING failed uptime=$(up)"
+	fi
+	grep -E "eth0" /proc/interrupts | sed 's/^/INNER-IRQ /'
+fi
+grep -q shell /proc/cmdline && setsid cttyhack sh
+echo "INNER-DONE uptime=$(up)"
+reboot -f

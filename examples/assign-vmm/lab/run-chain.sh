@@ -1,0 +1,23 @@
+#!/bin/bash
+# run-chain.sh [run-lab.sh options...]
+#
+# The whole chain in the lab: builds nothing, expects a build tree
+# (BUILD, default ./build) with examples/assign-vmm/assign-vmm. Prepares
+# the Debian lab kernel, makes the inner initramfs, boots the lab
+# (tests/lab/run-lab.sh) and runs guest-chain.sh in it: assign-vmm boots
+# Linux on the lab's e1000e, DHCP, ping 10.0.2.2. Exit 0 when all passed.
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+top=$(cd "$here/../../.." && pwd)
+build=${BUILD:-$top/build}
+die() { echo "run-chain: ERROR: $*" >&2; exit 2; }
+vmm=$build/examples/assign-vmm/assign-vmm
+[ -x "$vmm" ] || die "$vmm not built; run: meson setup build && ninja -C build"
+kdir=$("$top/tests/lab/prepare-kernel.sh" debian | tail -n1)
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+"$here/mk-inner-initrd.sh" "$kdir" "$work/inner.gz"
+exec "$top/tests/lab/run-lab.sh" --add "$vmm" \
+	--add "$kdir/vmlinuz:/lab/inner/vmlinuz" \
+	--add "$work/inner.gz:/lab/inner/initrd.gz" \
+	--script "$here/guest-chain.sh" "$@"
