@@ -29,6 +29,8 @@
 #define ADDR2 "0000:00:04.0"
 #define GROUP 7
 #define GROUP2 8
+/* VFIO_REGION_TYPE_PCI_VENDOR_TYPE is (1 << 31): undefined in an int. */
+#define VENDOR_TYPE_INTEL (0x80000000u | 0x8086u)
 
 /* ---- the spy ----------------------------------------------------------- */
 
@@ -165,7 +167,7 @@ static int forge_region(struct spy *s, struct vfio_region_info *ri)
 		off = sp.header.next;
 		ty.header.id = VFIO_REGION_INFO_CAP_TYPE;
 		ty.header.version = 1;
-		ty.type = VFIO_REGION_TYPE_PCI_VENDOR_TYPE | 0x8086;
+		ty.type = VENDOR_TYPE_INTEL;
 		ty.subtype = 3;
 		ty.header.next = (uint32_t)(off + sizeof(ty));
 		memcpy(b + off, &ty, sizeof(ty));
@@ -585,7 +587,7 @@ static void test_region_caps_from_mock(void **state)
 	regs[2].size = 0x2000;
 	regs[2].flags = VFIO_REGION_INFO_FLAG_READ;
 	regs[2].has_type = true;
-	regs[2].type = VFIO_REGION_TYPE_PCI_VENDOR_TYPE | 0x8086;
+	regs[2].type = VENDOR_TYPE_INTEL;
 	regs[2].subtype = VFIO_REGION_SUBTYPE_INTEL_IGD_OPREGION;
 	c.regions = regs;
 	c.nregions = 3;
@@ -599,7 +601,7 @@ static void test_region_caps_from_mock(void **state)
 	assert_int_equal(ri->areas[0].size, 0x4000);
 	assert_int_equal(assign_device_get_region(f->dev, 9, &ri), 0);
 	assert_true(ri->has_type);
-	assert_int_equal(ri->type, (uint32_t)VFIO_REGION_TYPE_PCI_VENDOR_TYPE | 0x8086);
+	assert_int_equal(ri->type, VENDOR_TYPE_INTEL);
 	assert_int_equal(ri->subtype, VFIO_REGION_SUBTYPE_INTEL_IGD_OPREGION);
 	assert_false(ri->flags & ASSIGN_REGION_F_WRITE);
 	assert_int_equal(assign_region_write(f->dev, 9, 0, "x", 1), -EINVAL);
@@ -1444,6 +1446,7 @@ static void test_fault_sweep(void **state)
 {
 	struct fx *f = *state;
 	unsigned long before, total;
+	size_t base_fds;
 
 	mock_device_cfg_default(&f->cfg, ADDR, GROUP);
 	assert_int_equal(mock_add_device(f->mk, &f->cfg), 0);
@@ -1452,6 +1455,7 @@ static void test_fault_sweep(void **state)
 	total = mock_calls(f->mk, MOCK_ANY) - before;
 	assert_true(total > 5);
 	assert_int_equal(mock_mmaps(f->mk), 0);
+	base_fds = mock_open_fds(f->mk);
 	for (unsigned long k = 1; k <= total; k++) {
 		int r;
 
@@ -1460,7 +1464,8 @@ static void test_fault_sweep(void **state)
 		mock_fail_clear(f->mk);
 		assert_true(r <= 0);
 		assert_int_equal(mock_mmaps(f->mk), 0);
-		/* The IOMMU object may keep its container/iommufd open. */
+		/* Only the IOMMU object's own fd (container/iommufd) stays. */
+		assert_int_equal(mock_open_fds(f->mk), base_fds);
 		assert_int_equal(mock_irq_enabled(f->mk, ADDR, ASSIGN_IRQ_MSIX), 0);
 	}
 	/* And it still works afterwards. */
