@@ -376,6 +376,13 @@ static inline uint64_t pair_gpa(unsigned long i)
 	return ((i * 7919) % 8192) * PG;
 }
 
+/* Resident mappings: half below the pairs' IOVAs, half above, every other
+ * page (so none merges with another). */
+static inline uint64_t resident_iova(unsigned long i)
+{
+	return (i % 2 ? 2 * GiB : 16 * MiB) + (i / 2) * 2 * PG;
+}
+
 static void bench_pairs(void)
 {
 	struct env e;
@@ -402,7 +409,7 @@ static void bench_pairs(void)
 		die("add_regions", r, &e);
 	/* Resident guest mappings, as a running guest has. */
 	for (unsigned long i = 0; i < opt.resident; i++) {
-		r = assign_guestmem_guest_map(gm, 2 * GiB + i * 2 * PG,
+		r = assign_guestmem_guest_map(gm, resident_iova(i),
 					      (i % 8192) * PG, PG,
 					      ASSIGN_DMA_RW);
 		if (r < 0)
@@ -470,7 +477,7 @@ static void guest_loop(void)
 	    (r = assign_guestmem_add_regions(gm, &reg, 1, NULL, 0, NULL)) < 0)
 		die("setup", r, &e);
 	for (unsigned long i = 0; i < opt.resident; i++)
-		if ((r = assign_guestmem_guest_map(gm, 2 * GiB + i * 2 * PG,
+		if ((r = assign_guestmem_guest_map(gm, resident_iova(i),
 						   (i % 8192) * PG, PG,
 						   ASSIGN_DMA_RW)) < 0)
 			die("resident map", r, &e);

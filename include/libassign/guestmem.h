@@ -229,7 +229,9 @@ int assign_guestmem_check_layout(struct assign_guestmem *gm,
  * @max: capacity of @conflicts
  * @nconflicts: where to store the number of conflicts, may be NULL
  *
- * Under map-all, the regions are checked as by
+ * The host memory of each region is marked MADV_DONTFORK as a whole (so
+ * the per-mapping marks of the IOMMU layer never split its VMA). Under
+ * map-all, the regions are then checked as by
  * assign_guestmem_check_layout(), then against the memlock budget and the
  * DMA entries left, optionally prefaulted, and mapped at IOVA = GPA in the
  * fewest, largest aligned chunks (see docs/guestmem.md). If anything fails,
@@ -238,7 +240,8 @@ int assign_guestmem_check_layout(struct assign_guestmem *gm,
  * and form).
  *
  * Return: 0; -EINVAL (alignment, zero length, wrap-around, @size, flags;
- * reported as %ASSIGN_CONFLICT_INVALID too); -ERANGE (conflicts, see
+ * reported as %ASSIGN_CONFLICT_INVALID too); -EFAULT (the host memory of
+ * a region is not mapped); -ERANGE (conflicts, see
  * above); -ENOMEM (memlock budget: the message gives the bytes needed and
  * the limit); -ENOSPC (more chunks than DMA entries left); -ECANCELED (the
  * progress callback asked to stop); -ENODEV (no device attached, map-all);

@@ -1160,6 +1160,31 @@ assign_guestmem_check_layout(struct assign_guestmem *gm,
 	return r;
 }
 
+/*
+ * Mark a whole region MADV_DONTFORK once. The IOMMU layer marks each range
+ * it maps; for guest IOMMU mappings of scattered 4 KiB pages that would cut
+ * the VMA into thousands of pieces (towards vm.max_map_count). With the
+ * region marked as a whole, those later calls change nothing. It also
+ * tells early whether the host memory is mapped at all.
+ */
+static int dontfork_region(struct assign_guestmem *gm, const struct gm_region *g)
+{
+	int r = sys_madvise(gm->ctx, g->vaddr, (size_t)g->length, MADV_DONTFORK);
+
+	if (r == -ENOMEM)
+		return set_error(gm->ctx, -EFAULT,
+				 "guest memory: host memory %p-%p of guest RAM 0x%" PRIx64
+				 " is not mapped in this process",
+				 (void *)g->vaddr, (void *)(g->vaddr + g->length - 1),
+				 g->gpa);
+	if (r < 0)
+		/* VM_IO/VM_PFNMAP memory refuses it and is never copied on
+		 * fork anyway. */
+		dbg(gm->ctx, "guest memory: madvise(%p, MADV_DONTFORK): %s",
+		    (void *)g->vaddr, strerror(-r));
+	return 0;
+}
+
 ASSIGN_EXPORT int
 assign_guestmem_add_regions(struct assign_guestmem *gm,
 			    const struct assign_guestmem_region *regions,
@@ -1192,8 +1217,12 @@ assign_guestmem_add_regions(struct assign_guestmem *gm,
 		r = set_error(gm->ctx, -ENOMEM, "guest memory: out of memory");
 		goto out;
 	}
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
 		regs[i] = to_region(&regions[i]);
+		r = dontfork_region(gm, &regs[i]);
+		if (r < 0)
+			goto out;
+	}
 	if (mapall) {
 		r = mapall_regions(gm, regs, n);
 		if (r < 0)
