@@ -421,6 +421,12 @@ static int unbind_from(struct assign_ctx *ctx, const char *addr,
 		if (pci_dev_driver(ctx, addr, now, sizeof(now)) == 0 && !now[0])
 			return 0;
 	}
+	if (r == -EBUSY)
+		return set_error(ctx, r,
+				 "%s will not let go of %s: the device is in "
+				 "use (open through VFIO by a VMM?); stop its "
+				 "user first",
+				 driver, addr);
 	if (r < 0)
 		return sysfs_err(ctx, r, "unbinding the current driver", path);
 	return 0;

@@ -30,6 +30,7 @@
 #include <cmocka.h>
 
 #include "internal.h"
+#include "mock.h"
 #include <libassign/host.h>
 
 /* ---- the fake tree ---------------------------------------------------- */
@@ -1098,6 +1099,96 @@ static void test_fault_sweep(void **state)
 	}
 }
 
+/* ---- against the mock kernel (tests/mock) ------------------------------ */
+
+/* The mock's sysfs acts on bind/unbind/drivers_probe/driver_override and
+ * its VFIO enforces viability: the library's verdicts must agree with what
+ * opening the device through VFIO says. */
+static void test_mock_bind_open(void **state)
+{
+	struct mock_kernel *mk = NULL;
+	struct mock_device_cfg cfg;
+	struct assign_ctx *ctx = NULL;
+	struct assign_iommu *iommu = NULL;
+	struct assign_device *dev = NULL;
+	struct assign_host_device *hd = NULL;
+	struct assign_host_opts o;
+	struct assign_iommu_opts iopts = { .size = sizeof(iopts),
+					   .backend = ASSIGN_IOMMU_TYPE1 };
+	char dir[] = "/tmp/test-host-mock-XXXXXX";
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	assert_int_equal(mock_kernel_new(&mk), 0);
+	mock_device_cfg_default(&cfg, "0000:00:03.0", 3);
+	cfg.driver = "e1000e";
+	cfg.vendor = 0x8086;
+	cfg.device = 0x10d3;
+	cfg.class_code = 0x020000;
+	assert_int_equal(mock_add_device(mk, &cfg), 0);
+	mock_device_cfg_default(&cfg, "0000:00:03.1", 3);
+	cfg.driver = "snd_hda_intel";
+	cfg.class_code = 0x040300;
+	assert_int_equal(mock_add_device(mk, &cfg), 0);
+	mock_device_cfg_default(&cfg, "0000:00:04.0", 4);
+	cfg.driver = "vfio-pci";
+	assert_int_equal(mock_add_device(mk, &cfg), 0);
+	assert_int_equal(mock_ctx_new(mk, &ctx), 0);
+
+	memset(&o, 0, sizeof(o));
+	o.size = sizeof(o);
+	o.state_dir = dir;
+	o.flags = ASSIGN_HOST_NO_WAIT; /* the mock has no /dev */
+
+	assert_int_equal(assign_host_device_get(ctx, "0000:00:03.0", &hd), 0);
+	assert_string_equal(hd->driver, "e1000e");
+	assert_int_equal(hd->vendor, 0x8086);
+	assert_int_equal(hd->class_code, 0x020000);
+	assert_int_equal(hd->iommu_group, 3);
+	hd = assign_host_device_free(hd);
+	assert_int_equal(assign_host_check_device(ctx, "0000:00:04.0"), 0);
+	assert_int_equal(assign_host_check_device(ctx, "0000:00:03.0"), -ENODEV);
+
+	assert_int_equal(assign_host_bind(ctx, "0000:00:03.0", &o), 0);
+	assert_int_equal(assign_host_device_get(ctx, "0000:00:03.0", &hd), 0);
+	assert_string_equal(hd->driver, "vfio-pci");
+	hd = assign_host_device_free(hd);
+
+	/* 03.1 still on its host driver: both say "not viable". */
+	assert_int_equal(assign_host_check_device(ctx, "0000:00:03.0"), -EBUSY);
+	assert_non_null(strstr(assign_ctx_last_error(ctx),
+			       "0000:00:03.1 is bound to snd_hda_intel"));
+	/* type1: the group's viability (the mock does not model the DMA
+	 * ownership claim of an iommufd bind yet). */
+	assert_int_equal(assign_iommu_new(ctx, &iopts, &iommu), 0);
+	assert_int_equal(assign_device_open(iommu, "0000:00:03.0", NULL, &dev),
+			 -EBUSY);
+
+	assert_int_equal(assign_host_bind(ctx, "0000:00:03.1", &o), 0);
+	assert_int_equal(assign_host_check_device(ctx, "0000:00:03.0"), 0);
+	assert_int_equal(assign_device_open(iommu, "0000:00:03.0", NULL, &dev),
+			 0);
+	/* In use: the mock's vfio-pci refuses to let go. */
+	assert_int_equal(assign_host_restore(ctx, "0000:00:03.0", &o), -EBUSY);
+	assert_non_null(strstr(assign_ctx_last_error(ctx), "in use"));
+	dev = assign_device_unref(dev);
+	iommu = assign_iommu_unref(iommu);
+
+	assert_int_equal(assign_host_restore(ctx, "0000:00:03.0", &o), 0);
+	assert_int_equal(assign_host_restore(ctx, "0000:00:03.1", &o), 0);
+	assert_int_equal(assign_host_device_get(ctx, "0000:00:03.1", &hd), 0);
+	assert_string_equal(hd->driver, "snd_hda_intel");
+	assert_string_equal(hd->driver_override, "");
+	hd = assign_host_device_free(hd);
+	assert_int_equal(assign_host_device_get(ctx, "0000:00:03.0", &hd), 0);
+	assert_string_equal(hd->driver, "e1000e");
+	hd = assign_host_device_free(hd);
+
+	assign_ctx_unref(ctx);
+	mock_kernel_free(mk);
+	rmdir(dir);
+}
+
 /* ---- netdev guard and VF settings, for real in a network namespace ----- */
 
 static bool g_netns;
@@ -1270,6 +1361,7 @@ int main(void)
 		T(test_state_dir_env),
 		T(test_wait_vfio),
 		cmocka_unit_test(test_fault_sweep),
+		cmocka_unit_test(test_mock_bind_open),
 		T(test_vf_config),
 		T(test_netdev_guard),
 		T(test_vf_config_netlink),
