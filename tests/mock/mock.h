@@ -96,13 +96,21 @@ void mock_device_cfg_default(struct mock_device_cfg *cfg, const char *addr,
 int mock_add_device(struct mock_kernel *mk, const struct mock_device_cfg *cfg);
 
 /* Kernel configuration knobs. */
+/* iommu_groups/N/reserved_regions content. As the kernel does, the mock
+ * removes every reserved region of the groups attached to a container or
+ * IOAS from the IOVA ranges it reports (type1 IOVA_RANGE cap,
+ * IOMMU_IOAS_IOVA_RANGES) and refuses mappings there with -EINVAL. */
 void mock_set_reserved_regions(struct mock_kernel *mk, int group,
-			       const char *text); /* sysfs file content */
+			       const char *text);
+/* The IOMMU aperture, inclusive [start, last] pairs (reserved regions are
+ * taken out of it when reported). */
 void mock_set_iova_ranges(struct mock_kernel *mk, const uint64_t (*ranges)[2],
-			  size_t n); /* inclusive [start, last] pairs */
+			  size_t n);
 void mock_set_pgsizes(struct mock_kernel *mk, uint64_t pgsizes);
 void mock_set_dma_entry_limit(struct mock_kernel *mk, uint32_t limit);
 void mock_set_memlock(struct mock_kernel *mk, uint64_t bytes); /* RLIMIT_MEMLOCK */
+/* Off: module/{vfio_iommu_type1,iommufd}/parameters/allow_unsafe_interrupts
+ * read Y (the admin allowed it, so attaching still works); on: N. */
 void mock_set_irq_remap(struct mock_kernel *mk, bool on);
 void mock_set_type1v2(struct mock_kernel *mk, bool on); /* else only v1 */
 void mock_set_iommufd(struct mock_kernel *mk, bool on); /* /dev/iommu exists */

@@ -17,6 +17,7 @@
  *   module/vfio/parameters/enable_unsafe_noiommu_mode
  *   module/vfio_iommu_type1/parameters/{dma_entry_limit,
  *                                       allow_unsafe_interrupts}
+ *   module/iommufd/parameters/allow_unsafe_interrupts
  *
  * Writes made through the seam to bind, unbind, drivers_probe and
  * driver_override are acted on as the kernel would.
@@ -204,7 +205,7 @@ int mock_sysfs_init(struct mock_kernel *mk)
 		"bus/pci/devices", "bus/pci/drivers", "devices",
 		"kernel/iommu_groups", "class/vfio-dev",
 		"module/vfio/parameters", "module/vfio_iommu_type1/parameters",
-		"module/vfio_pci/parameters",
+		"module/vfio_pci/parameters", "module/iommufd/parameters",
 	};
 	const char *tmp = getenv("TMPDIR");
 	int r;
@@ -260,6 +261,8 @@ void mock_sysfs_update_params(struct mock_kernel *mk)
 	 * admin allowed it; the mock models the allowed case. */
 	write_str(mk, mk->irq_remap ? "N\n" : "Y\n",
 		  "module/vfio_iommu_type1/parameters/allow_unsafe_interrupts");
+	write_str(mk, mk->irq_remap ? "N\n" : "Y\n",
+		  "module/iommufd/parameters/allow_unsafe_interrupts");
 	write_str(mk, "N\n", "module/vfio_pci/parameters/disable_idle_d3");
 	/* Group names change with no-IOMMU mode. */
 	for (size_t i = 0; i < MOCK_MAX_GROUPS; i++) {
