@@ -42,7 +42,11 @@ struct assign_device {
 /* region.c */
 void dev_regions_release(struct assign_device *dev);
 /* irq.c */
-int dev_irqs_disable_all(struct assign_device *dev);
+/* Disable what the library enabled; @device_only: INTx/MSI/MSI-X only,
+ * leaving the ERR and REQ notifications armed (a reset does not touch
+ * them). Returns the first error. */
+int dev_irqs_disable_all(struct assign_device *dev, bool device_only);
+/* Forget INTx/MSI/MSI-X state after a reset. */
 void dev_irqs_forget(struct assign_device *dev);
 void dev_irqs_release(struct assign_device *dev);
 

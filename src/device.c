@@ -186,7 +186,7 @@ assign_device_unref(struct assign_device *dev)
 
 	if (!dev || --dev->refcount > 0)
 		return NULL;
-	dev_irqs_disable_all(dev);
+	dev_irqs_disable_all(dev, false);
 	dev_irqs_release(dev);
 	dev_regions_release(dev);
 	iommu = dev->iommu;
@@ -244,7 +244,7 @@ ASSIGN_EXPORT int assign_device_reset(struct assign_device *dev)
 	 * A reset puts MSI/MSI-X/INTx enables back to their defaults in the
 	 * device; disable them in vfio first so the kernel's state follows.
 	 */
-	r = dev_irqs_disable_all(dev);
+	r = dev_irqs_disable_all(dev, true);
 	if (r < 0)
 		return r;
 	r = sys_ioctl(dev->ctx, dev->att.devfd, VFIO_DEVICE_RESET, NULL);
@@ -458,7 +458,7 @@ ASSIGN_EXPORT int assign_device_hot_reset(struct assign_device *dev)
 		hr->group_fds[i] = fds[i];
 	free(fds);
 
-	r = dev_irqs_disable_all(dev);
+	r = dev_irqs_disable_all(dev, true);
 	if (r < 0) {
 		free(hr);
 		return r;

@@ -371,12 +371,16 @@ ASSIGN_EXPORT int assign_irq_enabled_count(const struct assign_device *dev,
 	return (int)dev->irqs[index].nvec;
 }
 
-int dev_irqs_disable_all(struct assign_device *dev)
+int dev_irqs_disable_all(struct assign_device *dev, bool device_only)
 {
 	int first = 0;
 
 	for (uint32_t i = 0; dev->irqs && i < dev->info.num_irqs; i++) {
-		int r = assign_irq_disable(dev, i);
+		int r;
+
+		if (device_only && !irq_exclusive(i))
+			continue;
+		r = assign_irq_disable(dev, i);
 		if (r < 0 && !first)
 			first = r;
 	}
@@ -386,7 +390,8 @@ int dev_irqs_disable_all(struct assign_device *dev)
 void dev_irqs_forget(struct assign_device *dev)
 {
 	for (uint32_t i = 0; dev->irqs && i < dev->info.num_irqs; i++)
-		irq_state_clear(&dev->irqs[i]);
+		if (irq_exclusive(i))
+			irq_state_clear(&dev->irqs[i]);
 }
 
 void dev_irqs_release(struct assign_device *dev)

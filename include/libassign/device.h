@@ -142,8 +142,8 @@ int assign_device_get_info(const struct assign_device *dev,
  * @dev: the device
  *
  * Uses whatever reset the kernel picked (FLR, PM, bus reset restricted to
- * this device...). Interrupts are disabled by the reset; the library forgets
- * their eventfds.
+ * this device...). INTx, MSI and MSI-X are disabled by the reset; the
+ * library forgets their eventfds. ERR and REQ stay armed.
  *
  * Return: 0; -ENOTTY when the device has no function reset (try
  * assign_device_hot_reset()); other kernel errors.

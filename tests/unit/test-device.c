@@ -1202,15 +1202,20 @@ static void test_intx(void **state)
 static void test_reset(void **state)
 {
 	struct fx *f = *state;
-	int fd = efd();
+	int fd = efd(), req = efd();
 
 	assert_int_equal(mock_reset_count(f->mk, ADDR), 0);
 	assert_int_equal(assign_irq_set_eventfds(f->dev, ASSIGN_IRQ_MSIX, 0, 1, &fd), 0);
+	assert_int_equal(assign_irq_set_eventfds(f->dev, ASSIGN_IRQ_REQ, 0, 1, &req), 0);
 	assert_int_equal(assign_device_reset(f->dev), 0);
 	assert_int_equal(mock_reset_count(f->mk, ADDR), 1);
-	/* Interrupts are off and forgotten. */
+	/* Device interrupts are off and forgotten. */
 	assert_int_equal(assign_irq_enabled_count(f->dev, ASSIGN_IRQ_MSIX), 0);
 	assert_int_equal(mock_irq_enabled(f->mk, ADDR, ASSIGN_IRQ_MSIX), 0);
+	/* The REQ notification stays armed: a reset does not touch it. */
+	assert_int_equal(assign_irq_enabled_count(f->dev, ASSIGN_IRQ_REQ), 1);
+	assert_int_equal(mock_fire_irq(f->mk, ADDR, ASSIGN_IRQ_REQ, 0), 0);
+	assert_int_equal(efd_read(req), 1);
 	/* INTx may be enabled now: nothing excludes it. */
 	assert_int_equal(assign_irq_set_eventfds(f->dev, ASSIGN_IRQ_INTX, 0, 1, &fd), 0);
 	assert_int_equal(assign_device_reset(f->dev), 0);
@@ -1229,6 +1234,7 @@ static void test_reset(void **state)
 	assert_int_equal(mock_reset_count(f->mk, ADDR), 2);
 	assert_int_equal(assign_device_reset(NULL), -EINVAL);
 	close(fd);
+	close(req);
 }
 
 static void test_reset_unsupported(void **state)
