@@ -47,6 +47,7 @@ enum forge {
 	FORGE_NR_AREAS,    /* sparse area count runs past the buffer */
 	FORGE_AREA_OUT,    /* sparse area outside the region */
 	FORGE_TRUNC_TYPE,  /* type capability cut short */
+	FORGE_DUP_SPARSE,  /* two sparse-mmap capabilities */
 	FORGE_GOOD,        /* well-formed: sparse + type + msix mappable */
 	FORGE_GROW,        /* argsz keeps growing */
 };
@@ -63,6 +64,9 @@ struct spy {
 	uint32_t forge_index;
 	bool hot_reset_seen;
 	uint32_t hot_reset_count;  /* group fds passed */
+	bool eof_rw;               /* pread/pwrite return 0 */
+	/* Called after the mock answered an ioctl; may change the answer. */
+	int (*after)(struct spy *s, unsigned long req, void *arg, int r);
 };
 
 static struct spy *the_spy;
@@ -147,6 +151,14 @@ static int forge_region(struct spy *s, struct vfio_region_info *ri)
 		memcpy(b + need - sizeof(h), &h, sizeof(h));
 		ri->cap_offset = (uint32_t)(need - sizeof(h));
 		break;
+	case FORGE_DUP_SPARSE:
+		sp.header.id = VFIO_REGION_INFO_CAP_SPARSE_MMAP;
+		sp.header.version = 1;
+		sp.header.next = (uint32_t)(fixed + sizeof(sp));
+		memcpy(b + fixed, &sp, sizeof(sp));
+		sp.header.next = 0;
+		memcpy(b + fixed + sizeof(sp), &sp, sizeof(sp));
+		break;
 	case FORGE_GOOD: {
 		size_t off = fixed;
 
@@ -209,6 +221,8 @@ static int sp_ioctl(void *d, int fd, unsigned long req, void *arg)
 		s->hot_reset_count = hr->count;
 	}
 	r = s->real->ioctl(s->data, fd, req, arg);
+	if (s->after)
+		r = s->after(s, req, arg, r);
 	return r;
 }
 static ssize_t sp_pread(void *d, int fd, void *b, size_t n, uint64_t off)
@@ -216,6 +230,8 @@ static ssize_t sp_pread(void *d, int fd, void *b, size_t n, uint64_t off)
 	struct spy *s = d;
 	s->preads++;
 	s->last_rw_len = n;
+	if (s->eof_rw)
+		return 0;
 	if (s->short_rw > 0 && n > (size_t)s->short_rw)
 		n = (size_t)s->short_rw;
 	return s->real->pread(s->data, fd, b, n, off);
@@ -226,6 +242,8 @@ static ssize_t sp_pwrite(void *d, int fd, const void *b, size_t n,
 	struct spy *s = d;
 	s->pwrites++;
 	s->last_rw_len = n;
+	if (s->eof_rw)
+		return 0;
 	if (s->short_rw > 0 && n > (size_t)s->short_rw)
 		n = (size_t)s->short_rw;
 	return s->real->pwrite(s->data, fd, b, n, off);
@@ -613,9 +631,11 @@ static void test_region_caps_forged(void **state)
 {
 	struct fx *f = *state;
 	const struct assign_region_info *ri;
+	void *p;
 	static const enum forge bad[] = {
 		FORGE_LOOP, FORGE_OUTSIDE, FORGE_MISALIGNED, FORGE_IN_HEADER,
 		FORGE_NR_AREAS, FORGE_AREA_OUT, FORGE_TRUNC_TYPE,
+		FORGE_DUP_SPARSE,
 	};
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -641,6 +661,66 @@ static void test_region_caps_forged(void **state)
 	assert_int_equal(ri->subtype, 3);
 	assert_true(ri->msix_mappable);
 	assert_int_equal(ri->fd_offset, (uint64_t)2 << 40);
+	/* The area at 0xc00 is not page aligned: refuse to map it. */
+	assert_int_equal(assign_region_mmap(f->dev, 2, &p), -EPROTO);
+	assert_int_equal(mock_mmaps(f->mk), 0);
+}
+
+/* ---- other malformed kernel answers ------------------------------------ */
+
+static int huge_info(struct spy *s, unsigned long req, void *arg, int r)
+{
+	(void)s;
+	if (req == VFIO_DEVICE_GET_INFO && r == 0)
+		((struct vfio_device_info *)arg)->num_regions = 100000;
+	if (req == VFIO_DEVICE_GET_IRQ_INFO && r == 0)
+		((struct vfio_irq_info *)arg)->count = 5000;
+	return r;
+}
+
+static int restless_hot_reset(struct spy *s, unsigned long req, void *arg,
+			      int r)
+{
+	(void)s;
+	if (req == VFIO_DEVICE_GET_PCI_HOT_RESET_INFO) {
+		struct vfio_pci_hot_reset_info *hi = arg;
+		/* Always one more than there is room for. */
+		hi->count = (hi->argsz - (uint32_t)sizeof(*hi)) /
+				    (uint32_t)sizeof(hi->devices[0]) + 1;
+		return -ENOSPC;
+	}
+	return r;
+}
+
+static void test_kernel_nonsense(void **state)
+{
+	struct fx *f = *state;
+	struct assign_device *d = (struct assign_device *)0x1;
+	struct assign_irq_info ii;
+	struct assign_reset_dep deps[2];
+	size_t n;
+	uint32_t v;
+
+	mock_device_cfg_default(&f->cfg, ADDR, GROUP);
+	assert_int_equal(mock_add_device(f->mk, &f->cfg), 0);
+	f->spy.after = huge_info;
+	assert_int_equal(assign_device_open(f->iommu, ADDR, NULL, &d), -EPROTO);
+	assert_ptr_equal(d, (struct assign_device *)0x1);
+	f->spy.after = NULL;
+	assert_int_equal(assign_device_open(f->iommu, ADDR, NULL, &f->dev), 0);
+	f->spy.after = huge_info;
+	assert_int_equal(assign_device_get_irq_info(f->dev, 2, &ii), -EPROTO);
+	f->spy.after = restless_hot_reset;
+	assert_int_equal(assign_device_get_hot_reset_deps(f->dev, deps, 2, &n), -EPROTO);
+	assert_int_equal(assign_device_hot_reset(f->dev), -EPROTO);
+	f->spy.after = NULL;
+	/* A read that returns nothing. */
+	f->spy.eof_rw = true;
+	assert_int_equal(assign_region_read(f->dev, 0, 0, &v, 4), -EIO);
+	assert_int_equal(assign_device_write_config(f->dev, 0x40, &v, 4), -EIO);
+	assert_non_null(strstr(assign_ctx_last_error(f->ctx), "short"));
+	f->spy.eof_rw = false;
+	assert_int_equal(assign_region_read(f->dev, 0, 0, &v, 4), 0);
 }
 
 static void test_region_rw(void **state)
@@ -1491,6 +1571,7 @@ static int run(struct fx *f, const char *name)
 		T(test_region_info),
 		TB(test_region_caps_from_mock),
 		T(test_region_caps_forged),
+		TB(test_kernel_nonsense),
 		T(test_region_rw),
 		T(test_config_rw),
 		T(test_mmap_sparse),
