@@ -352,6 +352,61 @@ static uint64_t page_size(void)
 	return ps > 0 ? (uint64_t)ps : 4096;
 }
 
+/*
+ * Reserve @total bytes of PROT_NONE address space. Large regions get a
+ * base aligned to their size (up to 1 GiB), so the kernel can back a BAR
+ * with huge page table entries and KVM can map it with large pages.
+ */
+static int reserve(struct assign_device *dev, uint64_t total, void **out)
+{
+	const int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
+	uint64_t ps = page_size(), align = ps, pad;
+	uintptr_t raw, aligned;
+	void *p;
+	int r;
+
+	if (total >= (2u << 20)) {
+		align = 2u << 20;
+		while (align < (1u << 30) && align * 2 <= total)
+			align *= 2;
+	}
+	pad = align - ps;
+	if (pad > SIZE_MAX - total)
+		pad = 0;
+	r = sys_mmap(dev->ctx, NULL, (size_t)(total + pad), PROT_NONE, flags,
+		     -1, 0, &p);
+	if (r < 0 && pad) {
+		/* Not enough room to align: take any base. */
+		pad = 0;
+		r = sys_mmap(dev->ctx, NULL, (size_t)total, PROT_NONE, flags,
+			     -1, 0, &p);
+	}
+	if (r < 0)
+		return r;
+	raw = (uintptr_t)p;
+	aligned = pad ? (raw + (uintptr_t)align - 1) & ~((uintptr_t)align - 1) : raw;
+	/* Trim the slack. Should that fail, release everything rather than
+	 * leave address space the region's munmap would not cover. */
+	if (aligned > raw) {
+		r = sys_munmap(dev->ctx, p, aligned - raw);
+		if (r < 0) {
+			sys_munmap(dev->ctx, p, (size_t)(total + pad));
+			return r;
+		}
+	}
+	if (raw + pad > aligned) {
+		r = sys_munmap(dev->ctx, (void *)(aligned + total),
+			       raw + pad - aligned);
+		if (r < 0) {
+			sys_munmap(dev->ctx, (void *)aligned,
+				   raw + pad + total - aligned);
+			return r;
+		}
+	}
+	*out = (void *)aligned;
+	return 0;
+}
+
 ASSIGN_EXPORT int assign_region_mmap(struct assign_device *dev, uint32_t index,
 				     void **addr)
 {
@@ -395,8 +450,7 @@ ASSIGN_EXPORT int assign_region_mmap(struct assign_device *dev, uint32_t index,
 		prot |= PROT_WRITE;
 
 	total = (reg->info.size + ps - 1) / ps * ps;
-	r = sys_mmap(dev->ctx, NULL, (size_t)total, PROT_NONE,
-		     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0, &base);
+	r = reserve(dev, total, &base);
 	if (r < 0)
 		return set_error(dev->ctx, r,
 				 "cannot reserve 0x%llx bytes of address space for region %u of %s: %s",

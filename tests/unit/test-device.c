@@ -957,6 +957,55 @@ static void test_mmap_small_region(void **state)
 	assert_int_equal(r, v);
 }
 
+/* A 4 MiB BAR: mapped at a 4 MiB-aligned base for huge page mappings. */
+static void test_mmap_aligned(void **state)
+{
+	struct fx *f = *state;
+	struct mock_region_cfg regs[2];
+	struct mock_device_cfg c;
+	uint8_t *base;
+	uint32_t v = 0xfeedf00d, r = 0;
+
+	mock_device_cfg_default(&c, ADDR, GROUP);
+	memset(regs, 0, sizeof(regs));
+	regs[0].index = 0;
+	regs[0].size = 4u << 20;
+	regs[0].flags = VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE |
+			VFIO_REGION_INFO_FLAG_MMAP;
+	regs[1].index = 7;
+	regs[1].size = 256;
+	regs[1].flags = VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE;
+	c.regions = regs;
+	c.nregions = 2;
+	c.config_len = 256;
+	assert_int_equal(mock_add_device(f->mk, &c), 0);
+	assert_int_equal(assign_device_open(f->iommu, ADDR, NULL, &f->dev), 0);
+	assert_int_equal(assign_region_mmap(f->dev, 0, (void **)&base), 0);
+	assert_int_equal((uintptr_t)base % (4u << 20), 0);
+	memcpy(base + (4u << 20) - 4, &v, 4);
+	assert_int_equal(assign_region_read(f->dev, 0, (4u << 20) - 4, &r, 4), 0);
+	assert_int_equal(r, v);
+	assert_int_equal(assign_region_munmap(f->dev, 0), 0);
+
+	/* No room for the padded reservation: any base will do. */
+	mock_fail_nth(f->mk, MOCK_MMAP, 0, 1, -ENOMEM);
+	assert_int_equal(assign_region_mmap(f->dev, 0, (void **)&base), 0);
+	mock_fail_clear(f->mk);
+	memcpy(base, &v, 4);
+	assert_int_equal(assign_region_munmap(f->dev, 0), 0);
+	/* Trimming fails: everything is released, the error returned. */
+	for (unsigned k = 1; k <= 2; k++) {
+		mock_fail_nth(f->mk, MOCK_MUNMAP, 0, k, -ENOMEM);
+		r = (uint32_t)assign_region_mmap(f->dev, 0, (void **)&base);
+		mock_fail_clear(f->mk);
+		if ((int)r == 0) /* already aligned: nothing to trim */
+			assert_int_equal(assign_region_munmap(f->dev, 0), 0);
+		else
+			assert_int_equal((int)r, -ENOMEM);
+		assert_int_equal(mock_mmaps(f->mk), 0);
+	}
+}
+
 /* ---- interrupts -------------------------------------------------------- */
 
 static void test_irq_info(void **state)
@@ -1577,6 +1626,7 @@ static int run(struct fx *f, const char *name)
 		T(test_mmap_sparse),
 		T(test_mmap_errors),
 		TB(test_mmap_small_region),
+		TB(test_mmap_aligned),
 		T(test_irq_info),
 		T(test_irq_info_fail),
 		TB(test_msix_grow),
