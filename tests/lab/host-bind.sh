@@ -6,7 +6,8 @@
 # comes back; the netdev guard refuses an interface that is up with an
 # address and takes it when forced; a crashed user's records are restored;
 # explain reports the non-viable group behind the bridge (edu + e1000e)
-# and agrees with the kernel (explain --probe opens the device).
+# and agrees with the kernel (explain --probe opens the device); with an
+# SR-IOV PF in the guest (see the SR-IOV section), VFs are made and found.
 # Prints LAB-RESULT lines; exit status 0 unless a check failed.
 
 fails=0
@@ -157,6 +158,61 @@ else
 		result host-nonviable-restore PASS "$nve e1000e, $nv no driver"
 	else
 		result host-nonviable-restore FAIL "$nve $(drv "$nve"), $nv $(drv "$nv")"
+	fi
+fi
+
+# --- SR-IOV, the PCI side: a PF such as QEMU's nvme with sriov_max_vfs ------
+# (run-lab.sh --qemu-arg -device --qemu-arg pcie-root-port,id=srp,chassis=2
+#  --qemu-arg -device --qemu-arg nvme-subsys,id=nvs0 --qemu-arg -device
+#  --qemu-arg nvme,serial=sriov0,subsys=nvs0,bus=srp,sriov_max_vfs=2,
+#  sriov_vq_flexible=4,sriov_vi_flexible=2). Its PF gets vfio-pci (with
+# enable_sriov), VFs are made and found, vf-config explains that an nvme PF
+# has no network interface, the VFs are removed and the PF restored.
+pf=""
+for d in /sys/bus/pci/devices/*; do
+	t=$(cat "$d/sriov_totalvfs" 2>/dev/null)
+	if [ -n "$t" ] && [ "$t" -ge 2 ]; then pf=${d##*/}; break; fi
+done
+esp=/sys/module/vfio_pci/parameters/enable_sriov
+if [ -z "$pf" ]; then
+	result host-sriov SKIP "no SR-IOV PF with 2 VFs (see the run-lab.sh arguments in host-bind.sh)"
+elif [ ! -w "$esp" ]; then
+	result host-sriov SKIP "vfio-pci has no enable_sriov (kernel without PCI_IOV)"
+else
+	echo Y >"$esp"
+	out=$($AH bind "$pf" 2>&1); rc=$?
+	out2=$($AH set-numvfs "$pf" 2 2>&1); rc2=$?
+	vf0=$(basename "$(readlink "/sys/bus/pci/devices/$pf/virtfn0" 2>/dev/null)" 2>/dev/null)
+	vf1=$(basename "$(readlink "/sys/bus/pci/devices/$pf/virtfn1" 2>/dev/null)" 2>/dev/null)
+	js=$($AH list --json 2>&1)
+	if [ $rc = 0 ] && [ $rc2 = 0 ] && [ -n "$vf0" ] && [ -n "$vf1" ] &&
+		echo "$js" | grep -q "\"address\": \"$pf\".*\"sriov_numvfs\": 2" &&
+		echo "$js" | grep -q "\"address\": \"$vf0\".*\"physfn\": \"$pf\", \"vf_index\": 0" &&
+		echo "$js" | grep -q "\"address\": \"$vf1\".*\"physfn\": \"$pf\", \"vf_index\": 1"; then
+		result host-sriov-numvfs PASS "$pf: VFs $vf0 ($(drv "$vf0")) $vf1 ($(drv "$vf1"))"
+	else
+		result host-sriov-numvfs FAIL "bind rc=$rc $(oneline "$out") set-numvfs rc=$rc2 $(oneline "$out2") vf0=$vf0"
+	fi
+	$AH list | grep -E "^($pf|$vf0|$vf1) " | sed 's/^/LAB-INFO /'
+	out=$($AH explain "$vf0" 2>&1); rc=$?
+	if echo "$out" | grep -q "SR-IOV: VF 0 of $pf"; then
+		result host-sriov-explain PASS "$vf0 is VF 0 of $pf (rc=$rc)"
+	else
+		result host-sriov-explain FAIL "rc=$rc $(oneline "$out")"
+	fi
+	out=$($AH vf-config "$vf0" --mac 52:54:00:12:34:56 --vlan 10 2>&1); rc=$?
+	if [ $rc = 4 ] && echo "$out" | grep -q "has no network interface"; then
+		result host-sriov-vfconfig PASS "exit 4: $(oneline "$out")"
+	else
+		result host-sriov-vfconfig FAIL "rc=$rc $(oneline "$out")"
+	fi
+	out=$($AH set-numvfs "$pf" 0 2>&1); rc=$?
+	out2=$($AH restore "$pf" 2>&1); rc2=$?
+	if [ $rc = 0 ] && [ ! -e "/sys/bus/pci/devices/$pf/virtfn0" ] && [ $rc2 = 0 ] &&
+		[ "$(drv "$pf")" = none ]; then
+		result host-sriov-cleanup PASS "VFs removed, $pf back to no driver"
+	else
+		result host-sriov-cleanup FAIL "numvfs rc=$rc $(oneline "$out") restore rc=$rc2 $(oneline "$out2") driver $(drv "$pf")"
 	fi
 fi
 

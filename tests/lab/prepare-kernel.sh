@@ -38,6 +38,10 @@ mkdir -p "$cache/kernels" "$cache/tmp" 2>/dev/null ||
 [ -w "$cache/kernels" ] ||
 	die "cache dir $cache/kernels is not writable; fix its permissions or set LIBASSIGN_LAB_CACHE"
 
+# Leftovers of interrupted runs (never used: entries are renamed into
+# place only when complete).
+find "$cache/tmp" -mindepth 1 -maxdepth 1 -mmin +1440 -exec rm -rf {} + 2>/dev/null || true
+
 exec 9>"$cache/kernels/.lock-$variant"
 if ! flock -n 9; then
 	log "another run is preparing '$variant'; waiting for its lock"
@@ -196,8 +200,13 @@ prepare_backports() {
 	# Refresh the private lists at most once a day.
 	if [ -z "$(find "$aptdir/lists" -maxdepth 1 -name '*Packages*' -mmin -1440 2>/dev/null | head -n1)" ]; then
 		log "updating private apt lists for $codename-backports (source derived from this machine's apt config)"
-		apt-get "${aptopts[@]}" -o APT::Sandbox::User=root -q update >&2 ||
-			die "apt-get update of $codename-backports failed; check network access"
+		if ! apt-get "${aptopts[@]}" -o APT::Sandbox::User=root -q update >&2; then
+			if [ -n "$(find "$aptdir/lists" -maxdepth 1 -name '*Packages*' 2>/dev/null | head -n1)" ]; then
+				log "WARNING: apt-get update of $codename-backports failed; using the older lists"
+			else
+				die "apt-get update of $codename-backports failed; check network access"
+			fi
+		fi
 	fi
 	pkg=$(apt-cache "${aptopts[@]}" depends linux-image-amd64 2>/dev/null |
 		awk '/Depends: linux-image-6\.1[2-9]|Depends: linux-image-[7-9]/{print $2; exit}')
