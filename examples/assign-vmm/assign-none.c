@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* SPDX-License-Identifier: MIT */
 /* Built without libassign: --device is refused with a clear message. */
 #include <errno.h>
 

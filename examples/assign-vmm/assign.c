@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* SPDX-License-Identifier: MIT */
 /*
  * An assigned host PCI device, seen by the guest as a PCI device in one of
  * our slots. libassign does the VFIO work (container or iommufd, groups,

@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* SPDX-License-Identifier: MIT */
 /*
  * Linux x86 boot protocol (Documentation/arch/x86/boot.rst), 64-bit entry:
  * no firmware, no real-mode setup code. We load the protected-mode part of
@@ -7,11 +7,19 @@
  * identity page tables for the first 4 GiB and start the BSP in long mode
  * at the 64-bit entry point (load address + 0x200) with %rsi pointing at
  * the zero page.
+ *
+ * An uncompressed ELF vmlinux is accepted too: its PT_LOAD segments go to
+ * their physical addresses and the BSP starts at the ELF entry (the
+ * kernel's own startup_64) with the same zero page, now filled from
+ * scratch. That skips the decompressor, which is most of the time from
+ * VMM start to the kernel's first instruction under nested virtualization
+ * (lab/extract-vmlinux.py gets a vmlinux out of a bzImage).
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
 #include <asm/bootparam.h>
+#include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/kvm.h>
@@ -19,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -30,6 +39,8 @@
 #define E820_RAM       1
 #define E820_RESERVED  2
 
+/* Map a file read-only: the kernel and initramfs are copied from the
+ * page cache straight into guest RAM, one copy. */
 static int read_file(const char *path, uint8_t **buf, size_t *len)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -41,30 +52,29 @@ static int read_file(const char *path, uint8_t **buf, size_t *len)
 		close(fd);
 		return e;
 	}
-	if (!S_ISREG(st.st_mode)) {
+	if (!S_ISREG(st.st_mode) || st.st_size == 0) {
 		close(fd);
-		return -EINVAL;
+		return S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
 	}
-	uint8_t *p = malloc(st.st_size ? st.st_size : 1);
-	if (!p) {
-		close(fd);
-		return -ENOMEM;
-	}
-	size_t done = 0;
-	while (done < (size_t)st.st_size) {
-		ssize_t n = read(fd, p + done, st.st_size - done);
-		if (n <= 0) {
-			int e = n < 0 ? -errno : -EIO;
-			free(p);
-			close(fd);
-			return e;
-		}
-		done += n;
-	}
+	void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+	int e = errno;
 	close(fd);
+	if (p == MAP_FAILED)
+		return -e;
 	*buf = p;
-	*len = done;
+	*len = (size_t)st.st_size;
 	return 0;
+}
+
+static const char *file_error(int r)
+{
+	return r == -EINVAL ? "empty or not a regular file" : strerror(-r);
+}
+
+static void free_file(uint8_t *buf, size_t len)
+{
+	if (buf)
+		munmap(buf, len);
 }
 
 static void e820_add(struct boot_params *bp, uint64_t addr, uint64_t size,
@@ -76,6 +86,127 @@ static void e820_add(struct boot_params *bp, uint64_t addr, uint64_t size,
 	e->type = type;
 }
 
+/* Fill what the zero page needs besides the setup header: command line,
+ * initramfs (as high in low RAM as the kernel allows) and the e820 map.
+ * kernel_end is the first byte above the kernel's memory. */
+static int finish_zero_page(struct vm *vm, const struct boot_config *cfg,
+			    struct boot_params *bp, uint64_t kernel_end)
+{
+	size_t cl = strlen(cfg->cmdline);
+	uint32_t cl_max = bp->hdr.cmdline_size ? bp->hdr.cmdline_size : 255;
+	if (cl > cl_max || cl >= CMDLINE_MAX) {
+		vmm_err("kernel command line is %zu bytes, this kernel takes "
+			"at most %u; shorten --append", cl, cl_max);
+		return -EINVAL;
+	}
+	memcpy(vm->ram + CMDLINE_ADDR, cfg->cmdline, cl + 1);
+	bp->hdr.cmd_line_ptr = CMDLINE_ADDR;
+
+	if (cfg->initrd) {
+		uint8_t *rd;
+		size_t rd_len;
+		int r = read_file(cfg->initrd, &rd, &rd_len);
+		if (r < 0) {
+			vmm_err("cannot read initramfs %s: %s; pass a cpio "
+				"archive with --initrd", cfg->initrd,
+				file_error(r));
+			return r;
+		}
+		uint64_t top = vm->low_size;
+		uint64_t max = (uint64_t)bp->hdr.initrd_addr_max + 1;
+		if (top > max)
+			top = max;
+		if (rd_len + kernel_end + 0x100000 > top) {
+			vmm_err("initramfs %s (%zu MiB) does not fit beside "
+				"the kernel in %llu MiB of RAM; raise --mem",
+				cfg->initrd, rd_len >> 20,
+				(unsigned long long)(vm->low_size >> 20));
+			free_file(rd, rd_len);
+			return -EINVAL;
+		}
+		uint64_t at = (top - rd_len) & ~0xfffULL;
+		memcpy(vm->ram + at, rd, rd_len);
+		free_file(rd, rd_len);
+		bp->hdr.ramdisk_image = (uint32_t)at;
+		bp->hdr.ramdisk_size = (uint32_t)rd_len;
+	}
+
+	/* e820: low RAM minus the EBDA and BIOS area, then high RAM */
+	e820_add(bp, 0, EBDA_START, E820_RAM);
+	e820_add(bp, EBDA_START, 0xa0000 - EBDA_START, E820_RESERVED);
+	e820_add(bp, BIOS_START, 0x100000 - BIOS_START, E820_RESERVED);
+	e820_add(bp, 0x100000, vm->low_size - 0x100000, E820_RAM);
+	if (vm->high_size)
+		e820_add(bp, HIGH_RAM_START, vm->high_size, E820_RAM);
+	return 0;
+}
+
+/* An uncompressed vmlinux: copy its segments, fake a setup header. */
+static int load_elf(struct vm *vm, const struct boot_config *cfg,
+		    const uint8_t *img, size_t len, uint64_t *entry)
+{
+	Elf64_Ehdr eh;
+	memcpy(&eh, img, sizeof eh);
+	if (eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_machine != EM_X86_64 ||
+	    eh.e_phentsize != sizeof(Elf64_Phdr) ||
+	    eh.e_phoff + (uint64_t)eh.e_phnum * sizeof(Elf64_Phdr) > len) {
+		vmm_err("%s is an ELF file but not an x86-64 vmlinux; pass a "
+			"bzImage or an x86-64 vmlinux", cfg->kernel);
+		return -EINVAL;
+	}
+	uint64_t kernel_end = 0;
+	for (unsigned i = 0; i < eh.e_phnum; i++) {
+		Elf64_Phdr ph;
+		memcpy(&ph, img + eh.e_phoff + i * sizeof ph, sizeof ph);
+		if (ph.p_type != PT_LOAD)
+			continue;
+		if (ph.p_offset + ph.p_filesz > len || ph.p_filesz > ph.p_memsz) {
+			vmm_err("%s: segment %u runs past the end of the file; "
+				"the vmlinux is truncated, extract it again",
+				cfg->kernel, i);
+			return -EINVAL;
+		}
+		uint8_t *dst = gpa_to_host(vm, ph.p_paddr, ph.p_memsz);
+		if (!dst || ph.p_paddr < KERNEL_ADDR) {
+			vmm_err("%s: segment %u (%#llx, %llu KiB) does not fit "
+				"in the guest's low RAM; raise --mem",
+				cfg->kernel, i, (unsigned long long)ph.p_paddr,
+				(unsigned long long)(ph.p_memsz >> 10));
+			return -EINVAL;
+		}
+		memcpy(dst, img + ph.p_offset, ph.p_filesz);
+		memset(dst + ph.p_filesz, 0, ph.p_memsz - ph.p_filesz);
+		if (ph.p_paddr + ph.p_memsz > kernel_end)
+			kernel_end = ph.p_paddr + ph.p_memsz;
+	}
+	if (!kernel_end) {
+		vmm_err("%s has no loadable segment; pass a vmlinux",
+			cfg->kernel);
+		return -EINVAL;
+	}
+
+	struct boot_params *bp = gpa_to_host(vm, BOOT_PARAMS_ADDR,
+					     sizeof *bp);
+	memset(bp, 0, sizeof *bp);
+	bp->hdr.boot_flag = 0xAA55;
+	bp->hdr.header = HDRS_MAGIC;
+	bp->hdr.version = 0x020f;
+	bp->hdr.type_of_loader = 0xff;
+	bp->hdr.loadflags = LOADED_HIGH;
+	bp->hdr.kernel_alignment = 0x1000000;
+	bp->hdr.cmdline_size = 2048;
+	bp->hdr.initrd_addr_max = 0x7fffffff;
+	bp->hdr.vid_mode = 0xffff;
+	int r = finish_zero_page(vm, cfg, bp, kernel_end);
+	if (r < 0)
+		return r;
+	/* e_entry is startup_64's physical address; a virtual one (in the
+	 * kernel map at 0xffffffff80000000) is translated */
+	*entry = eh.e_entry >= 0xffffffff80000000ULL
+		 ? eh.e_entry - 0xffffffff80000000ULL : eh.e_entry;
+	return 0;
+}
+
 int boot_load_linux(struct vm *vm, const struct boot_config *cfg,
 		    uint64_t *entry)
 {
@@ -85,7 +216,12 @@ int boot_load_linux(struct vm *vm, const struct boot_config *cfg,
 	if (r < 0) {
 		vmm_err("cannot read kernel %s: %s; pass a bzImage with "
 			"--kernel (e.g. /boot/vmlinuz-$(uname -r))",
-			cfg->kernel, strerror(-r));
+			cfg->kernel, file_error(r));
+		return r;
+	}
+	if (len >= sizeof(Elf64_Ehdr) && !memcmp(img, ELFMAG, SELFMAG)) {
+		r = load_elf(vm, cfg, img, len, entry);
+		free_file(img, len);
 		return r;
 	}
 
@@ -104,9 +240,9 @@ int boot_load_linux(struct vm *vm, const struct boot_config *cfg,
 	memcpy(&hdr, img + 0x1f1, hdr_end - 0x1f1);
 
 	if (hdr.header != HDRS_MAGIC || hdr.boot_flag != 0xAA55) {
-		vmm_err("%s is not a bzImage (no \"HdrS\" boot header at "
-			"0x202); pass a Linux x86 bzImage, not a vmlinux ELF "
-			"or a compressed file", cfg->kernel);
+		vmm_err("%s is not a Linux kernel (no \"HdrS\" boot header at "
+			"0x202, no ELF header); pass a bzImage or a vmlinux, "
+			"not a compressed file", cfg->kernel);
 		goto bad;
 	}
 	if (hdr.version < MIN_PROTOCOL ||
@@ -146,63 +282,14 @@ int boot_load_linux(struct vm *vm, const struct boot_config *cfg,
 	bp->hdr.heap_end_ptr = 0xfe00 - 0x200;
 	bp->hdr.vid_mode = 0xffff;              /* "normal" */
 	bp->hdr.code32_start = KERNEL_ADDR;
-
-	/* command line */
-	size_t cl = strlen(cfg->cmdline);
-	uint32_t cl_max = hdr.cmdline_size ? hdr.cmdline_size : 255;
-	if (cl > cl_max || cl >= CMDLINE_MAX) {
-		vmm_err("kernel command line is %zu bytes, this kernel takes "
-			"at most %u; shorten --append", cl, cl_max);
-		goto bad;
-	}
-	memcpy(vm->ram + CMDLINE_ADDR, cfg->cmdline, cl + 1);
-	bp->hdr.cmd_line_ptr = CMDLINE_ADDR;
-
-	/* initramfs: as high in low RAM as the kernel allows, page aligned */
-	if (cfg->initrd) {
-		uint8_t *rd;
-		size_t rd_len;
-		r = read_file(cfg->initrd, &rd, &rd_len);
-		if (r < 0) {
-			vmm_err("cannot read initramfs %s: %s; pass a cpio "
-				"archive with --initrd", cfg->initrd,
-				strerror(-r));
-			free(img);
-			return r;
-		}
-		uint64_t top = vm->low_size;
-		uint64_t max = (uint64_t)hdr.initrd_addr_max + 1;
-		if (top > max)
-			top = max;
-		uint64_t kernel_end = KERNEL_ADDR + kernel_room;
-		if (rd_len + kernel_end + 0x100000 > top) {
-			vmm_err("initramfs %s (%zu MiB) does not fit beside "
-				"the kernel in %llu MiB of RAM; raise --mem",
-				cfg->initrd, rd_len >> 20,
-				(unsigned long long)(vm->low_size >> 20));
-			free(rd);
-			goto bad;
-		}
-		uint64_t at = (top - rd_len) & ~0xfffULL;
-		memcpy(vm->ram + at, rd, rd_len);
-		free(rd);
-		bp->hdr.ramdisk_image = (uint32_t)at;
-		bp->hdr.ramdisk_size = (uint32_t)rd_len;
-	}
-
-	/* e820: low RAM minus the EBDA and BIOS area, then high RAM */
-	e820_add(bp, 0, EBDA_START, E820_RAM);
-	e820_add(bp, EBDA_START, 0xa0000 - EBDA_START, E820_RESERVED);
-	e820_add(bp, BIOS_START, 0x100000 - BIOS_START, E820_RESERVED);
-	e820_add(bp, 0x100000, vm->low_size - 0x100000, E820_RAM);
-	if (vm->high_size)
-		e820_add(bp, HIGH_RAM_START, vm->high_size, E820_RAM);
-
-	free(img);
-	*entry = KERNEL_ADDR + 0x200;
+	free_file(img, len);
+	r = finish_zero_page(vm, cfg, bp, KERNEL_ADDR + kernel_room);
+	if (r < 0)
+		return r;
+	*entry = KERNEL_ADDR + 0x200;             /* the 64-bit entry */
 	return 0;
 bad:
-	free(img);
+	free_file(img, len);
 	return -EINVAL;
 }
 

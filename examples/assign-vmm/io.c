@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* SPDX-License-Identifier: MIT */
 /*
  * Port and MMIO dispatch. Every KVM_EXIT_IO and KVM_EXIT_MMIO lands here
  * and goes to the handler whose range covers the address. Unclaimed reads

@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* SPDX-License-Identifier: MIT */
 /*
  * The few legacy PC ports Linux touches that KVM does not emulate itself
  * (the in-kernel irqchip covers the PICs, the IOAPIC and the LAPICs;

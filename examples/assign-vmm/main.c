@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* SPDX-License-Identifier: MIT */
 /*
  * assign-vmm: boot a Linux guest on KVM, optionally with host PCI devices
  * assigned through libassign.

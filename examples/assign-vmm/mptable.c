@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* SPDX-License-Identifier: MIT */
 /*
  * Intel MultiProcessor Specification 1.4 tables: how a guest booted with
  * acpi=off finds its CPUs, the IOAPIC and the routing of ISA and PCI

@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* SPDX-License-Identifier: MIT */
 /*
  * PCI bus 0 behind configuration mechanism #1: a dword address register at
  * 0xcf8 (enable bit 31, bus 23:16, device 15:11, function 10:8, register

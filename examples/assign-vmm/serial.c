@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* SPDX-License-Identifier: MIT */
 /*
  * A 16550A UART at 0x3f8 (COM1) on IRQ 4, wired to stdin/stdout.
  *

@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* SPDX-License-Identifier: MIT */
 /*
  * assign-vmm: a small VMM on KVM that boots a Linux guest and hands it
  * host PCI devices through libassign.
