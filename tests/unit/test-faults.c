@@ -1,0 +1,419 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The fault-injection sweep (issue 2): a full open, map, irq, reset, close
+ * sequence is run once to count its syscalls (N), then N more times with
+ * call k failing, for several errnos, on each backend. Each run must
+ *   - report the failure from the step that made the call (or recover: a
+ *     step may legitimately survive a failed close, munmap or probe),
+ *   - leave the objects usable: the failed step, retried without faults,
+ *     succeeds, and so do the steps after it,
+ *   - leak nothing: after the last unref the mock has no fd, no mmap (of a
+ *     region or an anonymous reservation) and no DMA mapping left.
+ * A second sweep injects the fault during teardown only (unref paths).
+ *
+ * FAULTS_VERBOSE=1 prints every injected fault and what the step returned.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include <libassign/libassign.h>
+#include <libassign/device.h>
+#include <libassign/iommu.h>
+#include <libassign/pci.h>
+#include <linux/vfio.h>
+
+#include "internal.h"
+#include "mock.h"
+
+#define DEV0 "0000:00:03.0"
+#define DEV1 "0000:00:04.0"
+#define DMA_IOVA 0x100000ull
+#define DMA_LEN 0x10000ull
+
+static const int errnos[] = { -EIO, -ENOMEM, -EBUSY, -EINTR };
+
+struct run {
+	struct mock_kernel *mk;
+	struct assign_ctx *ctx;
+	enum assign_iommu_backend backend;
+	struct assign_iommu *iommu;
+	struct assign_device *dev;
+	void *bar0;
+	void *mem;
+	int efd[3];
+};
+
+typedef int (*step_fn)(struct run *r);
+
+static int st_iommu_new(struct run *r)
+{
+	struct assign_iommu_opts o = { .size = sizeof(o), .backend = r->backend };
+	return assign_iommu_new(r->ctx, &o, &r->iommu);
+}
+
+static int st_device_open(struct run *r)
+{
+	return assign_device_open(r->iommu, DEV0, NULL, &r->dev);
+}
+
+static int st_info(struct run *r)
+{
+	struct assign_device_info di;
+	const struct assign_region_info *ri;
+	struct assign_irq_info ii;
+	int ret;
+
+	ret = assign_device_get_info(r->dev, &di);
+	if (ret)
+		return ret;
+	ret = assign_device_get_region(r->dev, ASSIGN_PCI_BAR0_REGION, &ri);
+	if (ret)
+		return ret;
+	return assign_device_get_irq_info(r->dev, ASSIGN_IRQ_MSIX, &ii);
+}
+
+static int st_geometry(struct run *r)
+{
+	const struct assign_iova_range *ranges;
+	const struct assign_reserved_region *resv;
+	uint64_t pg;
+	size_t n;
+	int ret;
+
+	ret = assign_iommu_get_iova_ranges(r->iommu, &ranges, &n);
+	if (ret)
+		return ret;
+	ret = assign_iommu_get_pgsizes(r->iommu, &pg);
+	if (ret)
+		return ret;
+	return assign_iommu_get_reserved_regions(r->iommu, &resv, &n);
+}
+
+static int st_mmap(struct run *r)
+{
+	return assign_region_mmap(r->dev, ASSIGN_PCI_BAR0_REGION, &r->bar0);
+}
+
+static int st_config(struct run *r)
+{
+	struct assign_pci_bar bars[6];
+	uint32_t id;
+	int ret;
+
+	ret = assign_device_read_config(r->dev, 0, &id, sizeof(id));
+	if (ret)
+		return ret;
+	if (id != 0x10d38086)
+		return -EPROTO;
+	return assign_device_get_bars(r->dev, bars);
+}
+
+static int st_map(struct run *r)
+{
+	return assign_iommu_map(r->iommu, r->mem, DMA_IOVA, DMA_LEN,
+				ASSIGN_DMA_RW);
+}
+
+static int st_msix(struct run *r)
+{
+	return assign_irq_set_eventfds(r->dev, ASSIGN_IRQ_MSIX, 0, 2, r->efd);
+}
+
+static int st_msix_grow(struct run *r)
+{
+	return assign_irq_set_eventfds(r->dev, ASSIGN_IRQ_MSIX, 2, 1,
+				       r->efd + 2);
+}
+
+static int st_reset(struct run *r)
+{
+	return assign_device_reset(r->dev);
+}
+
+static int st_msix_again(struct run *r)
+{
+	/* After a reset the library re-arms what it needs. */
+	return assign_irq_set_eventfds(r->dev, ASSIGN_IRQ_MSIX, 0, 1, r->efd);
+}
+
+static int st_hot_reset_deps(struct run *r)
+{
+	struct assign_reset_dep deps[4];
+	size_t n;
+
+	return assign_device_get_hot_reset_deps(r->dev, deps, 4, &n);
+}
+
+static int st_irq_disable(struct run *r)
+{
+	return assign_irq_disable(r->dev, ASSIGN_IRQ_MSIX);
+}
+
+static int st_unmap(struct run *r)
+{
+	return assign_iommu_unmap(r->iommu, DMA_IOVA, DMA_LEN);
+}
+
+static int st_munmap(struct run *r)
+{
+	int ret = assign_region_munmap(r->dev, ASSIGN_PCI_BAR0_REGION);
+	if (ret == 0)
+		r->bar0 = NULL;
+	return ret;
+}
+
+/* Map again, so the teardown has DMA to undo. */
+static int st_map_again(struct run *r)
+{
+	return assign_iommu_map(r->iommu, r->mem, DMA_IOVA, DMA_LEN,
+				ASSIGN_DMA_RW);
+}
+
+/* @release: the step gives something back; when the seam call that
+ * releases it fails, the resource is gone anyway (close(), munmap() as the
+ * mock documents them), so the retry may find nothing left: -ENOENT. */
+static const struct {
+	const char *name;
+	step_fn fn;
+	bool release;
+} steps[] = {
+	{ "iommu_new", st_iommu_new, false },
+	{ "device_open", st_device_open, false },
+	{ "info", st_info, false },
+	{ "geometry", st_geometry, false },
+	{ "region_mmap", st_mmap, false },
+	{ "config", st_config, false },
+	{ "map", st_map, false },
+	{ "msix", st_msix, false },
+	{ "msix_grow", st_msix_grow, false },
+	{ "reset", st_reset, false },
+	{ "msix_again", st_msix_again, false },
+	{ "hot_reset_deps", st_hot_reset_deps, false },
+	{ "irq_disable", st_irq_disable, true },
+	{ "unmap", st_unmap, true },
+	{ "region_munmap", st_munmap, true },
+	{ "map_again", st_map_again, false },
+	{ "msix_last", st_msix, false },
+};
+
+static bool verbose;
+
+static void run_init(struct run *r, enum assign_iommu_backend be)
+{
+	struct mock_device_cfg cfg;
+
+	memset(r, 0, sizeof(*r));
+	r->backend = be;
+	assert_int_equal(mock_kernel_new(&r->mk), 0);
+	mock_device_cfg_default(&cfg, DEV0, 7);
+	assert_int_equal(mock_add_device(r->mk, &cfg), 0);
+	mock_device_cfg_default(&cfg, DEV1, 8);
+	assert_int_equal(mock_add_device(r->mk, &cfg), 0);
+	assert_int_equal(mock_ctx_new(r->mk, &r->ctx), 0);
+	assign_ctx_set_log_priority(r->ctx, verbose ? LOG_DEBUG : 0);
+	r->mem = mmap(NULL, DMA_LEN, PROT_READ | PROT_WRITE,
+		      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	assert_true(r->mem != MAP_FAILED);
+	for (int i = 0; i < 3; i++) {
+		r->efd[i] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		assert_true(r->efd[i] >= 0);
+	}
+}
+
+static void teardown_objects(struct run *r)
+{
+	r->dev = assign_device_unref(r->dev);
+	r->iommu = assign_iommu_unref(r->iommu);
+}
+
+static void check_clean(struct run *r, const char *what, unsigned long k,
+			int err)
+{
+	size_t fds = mock_open_fds(r->mk), maps = mock_seam_mmaps(r->mk);
+	size_t dma = mock_dma_count(r->mk);
+
+	if (fds || maps || dma)
+		fail_msg("%s: fault %d at call %lu leaked %zu fd(s), %zu "
+			 "mmap(s), %zu DMA mapping(s)",
+			 what, err, k, fds, maps, dma);
+	assert_int_equal(mock_irq_enabled(r->mk, DEV0, ASSIGN_IRQ_MSIX), 0);
+}
+
+static void run_free(struct run *r)
+{
+	mock_fail_clear(r->mk);
+	assign_ctx_unref(r->ctx);
+	munmap(r->mem, DMA_LEN);
+	for (int i = 0; i < 3; i++)
+		close(r->efd[i]);
+	mock_kernel_free(r->mk);
+}
+
+/*
+ * Run every step, then unref everything. With @k > 0 the k-th seam call
+ * fails with @err: counted from the start, or from the start of the
+ * teardown when @in_teardown. Checks the rules above.
+ */
+static void sweep_one(enum assign_iommu_backend be, unsigned long k, int err,
+		      bool in_teardown)
+{
+	const char *bname = be == ASSIGN_IOMMU_TYPE1 ? "type1" : "iommufd";
+	bool failed_once = false;
+	struct run r;
+
+	run_init(&r, be);
+	if (k && !in_teardown)
+		mock_fail_nth(r.mk, MOCK_ANY, 0, k, err);
+	for (size_t i = 0; i < ARRAY_SIZE(steps); i++) {
+		unsigned long before = mock_calls(r.mk, MOCK_ANY);
+		int ret;
+
+		assign_ctx_clear_error(r.ctx);
+		ret = steps[i].fn(&r);
+		if (verbose && k && !in_teardown && before < k &&
+		    mock_calls(r.mk, MOCK_ANY) >= k)
+			printf("  %s k=%lu err=%d: step %s -> %d (%s)\n", bname,
+			       k, err, steps[i].name, ret,
+			       assign_ctx_last_error(r.ctx));
+		if (ret == 0)
+			continue;
+		/* Only an injected fault may make a step fail. */
+		if (!k || in_teardown || failed_once || before >= k ||
+		    mock_calls(r.mk, MOCK_ANY) < k)
+			fail_msg("%s: step %s failed (%d: %s) with no fault "
+				 "injected in it (k=%lu err=%d)",
+				 bname, steps[i].name, ret,
+				 assign_ctx_last_error(r.ctx), k, err);
+		failed_once = true;
+		if (!assign_ctx_last_error(r.ctx)[0])
+			fail_msg("%s: step %s failed (%d) without a message "
+				 "(k=%lu err=%d)",
+				 bname, steps[i].name, ret, k, err);
+		/* The objects must still be usable: retry without faults. */
+		mock_fail_clear(r.mk);
+		ret = steps[i].fn(&r);
+		if (ret == -ENOENT && steps[i].release)
+			ret = 0;
+		if (ret)
+			fail_msg("%s: step %s failed again (%d: %s) after a "
+				 "fault at call %lu (err %d): objects left "
+				 "unusable",
+				 bname, steps[i].name, ret,
+				 assign_ctx_last_error(r.ctx), k, err);
+	}
+	if (!k || in_teardown) {
+		/* The sequence itself worked. */
+		assert_int_equal(mock_dma_count(r.mk), 1);
+		assert_int_equal(mock_fire_irq(r.mk, DEV0, ASSIGN_IRQ_MSIX, 1),
+				 0);
+	}
+	mock_fail_clear(r.mk);
+	if (in_teardown)
+		mock_fail_nth(r.mk, MOCK_ANY, 0, k, err);
+	teardown_objects(&r);
+	check_clean(&r, bname, k, err);
+	run_free(&r);
+}
+
+/* Seam calls made by the sequence and by the teardown. */
+static void count_calls(enum assign_iommu_backend be, unsigned long *seq,
+			unsigned long *down)
+{
+	struct run r;
+
+	run_init(&r, be);
+	for (size_t i = 0; i < ARRAY_SIZE(steps); i++)
+		if (steps[i].fn(&r))
+			fail_msg("fault-free run: step %s failed: %s",
+				 steps[i].name, assign_ctx_last_error(r.ctx));
+	*seq = mock_calls(r.mk, MOCK_ANY);
+	teardown_objects(&r);
+	*down = mock_calls(r.mk, MOCK_ANY) - *seq;
+	check_clean(&r, "fault-free", 0, 0);
+	run_free(&r);
+}
+
+static void sweep(enum assign_iommu_backend be)
+{
+	unsigned long n, nt;
+
+	count_calls(be, &n, &nt);
+	print_message("%s: %lu seam calls in the sequence, %lu in teardown\n",
+		      be == ASSIGN_IOMMU_TYPE1 ? "type1" : "iommufd", n, nt);
+	assert_true(n > 0 && nt > 0);
+	sweep_one(be, 0, 0, false);
+	for (size_t e = 0; e < ARRAY_SIZE(errnos); e++) {
+		for (unsigned long k = 1; k <= n; k++)
+			sweep_one(be, k, errnos[e], false);
+		for (unsigned long k = 1; k <= nt; k++)
+			sweep_one(be, k, errnos[e], true);
+	}
+}
+
+static void test_sweep_type1(void **state)
+{
+	(void)state;
+	sweep(ASSIGN_IOMMU_TYPE1);
+}
+
+static void test_sweep_iommufd(void **state)
+{
+	(void)state;
+	sweep(ASSIGN_IOMMU_IOMMUFD);
+}
+
+/* One targeted case per ioctl kind: the k-th VFIO_IOMMU_MAP_DMA fails in
+ * the middle of a map_many and the ones already made are rolled back. */
+static void test_map_many_rollback(void **state)
+{
+	struct run r;
+	struct assign_dma_map maps[4];
+
+	(void)state;
+	run_init(&r, ASSIGN_IOMMU_TYPE1);
+	assert_int_equal(st_iommu_new(&r), 0);
+	assert_int_equal(st_device_open(&r), 0);
+	for (int i = 0; i < 4; i++) {
+		maps[i].vaddr = (uint8_t *)r.mem + i * 0x4000;
+		maps[i].iova = DMA_IOVA + (uint64_t)i * 0x100000;
+		maps[i].size = 0x4000;
+		maps[i].flags = ASSIGN_DMA_RW;
+	}
+	for (unsigned long k = 1; k <= 4; k++) {
+		mock_fail_nth(r.mk, MOCK_IOCTL, VFIO_IOMMU_MAP_DMA,
+			      k, -ENOMEM);
+		assert_int_equal(assign_iommu_map_many(r.iommu, maps, 4), -ENOMEM);
+		assert_int_equal(mock_dma_count(r.mk), 0);
+		mock_fail_clear(r.mk);
+	}
+	assert_int_equal(assign_iommu_map_many(r.iommu, maps, 4), 0);
+	assert_int_equal(mock_dma_count(r.mk), 4);
+	teardown_objects(&r);
+	check_clean(&r, "map_many", 0, 0);
+	run_free(&r);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_map_many_rollback),
+		cmocka_unit_test(test_sweep_type1),
+		cmocka_unit_test(test_sweep_iommufd),
+	};
+	const char *v = getenv("FAULTS_VERBOSE");
+
+	verbose = v && *v && *v != '0';
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
