@@ -9,6 +9,7 @@
  * so its number can never collide with a real fd of the test process.
  */
 #include <dirent.h>
+#include <stdarg.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -283,6 +284,31 @@ static int maps_add(struct mock_kernel *mk, uintptr_t start, size_t len,
 
 /* ---- fault injection ------------------------------------------------- */
 
+static const char *const call_names[MOCK_NCALLS] = {
+	"any", "open", "openat", "close", "ioctl", "pread", "pwrite", "mmap",
+	"munmap", "madvise", "readlinkat", "faccessat", "list_dir",
+	"getrlimit",
+};
+
+/* MOCK_TRACE=1: every seam call on stderr, numbered as mock_fail_nth()
+ * counts them. */
+static void trace(struct mock_kernel *mk, enum mock_call kind, int err,
+		  const char *fmt, ...) ASSIGN_PRINTF(4, 5);
+static void trace(struct mock_kernel *mk, enum mock_call kind, int err,
+		  const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!mk->trace)
+		return;
+	fprintf(stderr, "mock: #%lu %s(", mk->calls[MOCK_ANY], call_names[kind]);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, ")%s%s\n", err ? " -> injected " : "",
+		err ? strerror(-err) : "");
+}
+
 static int mock_enter(struct mock_kernel *mk, enum mock_call kind,
 		      unsigned long req)
 {
@@ -356,6 +382,7 @@ static int m_open(void *data, const char *path, int flags)
 	int n, err;
 
 	err = mock_enter(mk, MOCK_OPEN, 0);
+	trace(mk, MOCK_OPEN, err, "%s", path ? path : "(null)");
 	if (err)
 		return err;
 	if (!path)
@@ -413,6 +440,7 @@ static int m_openat(void *data, int dirfd, const char *path, int flags)
 	int fd, err;
 
 	err = mock_enter(mk, MOCK_OPENAT, 0);
+	trace(mk, MOCK_OPENAT, err, "%d, %s", dirfd, path);
 	if (err)
 		return err;
 	fd = openat(dirfd, path, flags | O_CLOEXEC);
@@ -436,6 +464,7 @@ static int m_close(void *data, int fd)
 	int err;
 
 	err = mock_enter(mk, MOCK_CLOSE, 0);
+	trace(mk, MOCK_CLOSE, err, "%d", fd);
 	f = mock_fd_get(mk, fd);
 	if (!f) {
 		/* Not ours: still close it, as the real seam would. */
@@ -454,6 +483,7 @@ static int m_ioctl(void *data, int fd, unsigned long request, void *arg)
 	int err;
 
 	err = mock_enter(mk, MOCK_IOCTL, request);
+	trace(mk, MOCK_IOCTL, err, "%d, %#lx", fd, request);
 	if (err)
 		return err;
 	f = mock_fd_get(mk, fd);
@@ -483,6 +513,8 @@ static ssize_t m_pread(void *data, int fd, void *buf, size_t count,
 	int err;
 
 	err = mock_enter(mk, MOCK_PREAD, 0);
+	trace(mk, MOCK_PREAD, err, "%d, %zu, %#llx", fd, count,
+	      (unsigned long long)offset);
 	if (err)
 		return err;
 	f = mock_fd_get(mk, fd);
@@ -505,6 +537,8 @@ static ssize_t m_pwrite(void *data, int fd, const void *buf, size_t count,
 	int err;
 
 	err = mock_enter(mk, MOCK_PWRITE, 0);
+	trace(mk, MOCK_PWRITE, err, "%d, %zu, %#llx", fd, count,
+	      (unsigned long long)offset);
 	if (err)
 		return err;
 	f = mock_fd_get(mk, fd);
@@ -532,6 +566,8 @@ static int m_mmap(void *data, void *addr, size_t length, int prot, int flags,
 	int err;
 
 	err = mock_enter(mk, MOCK_MMAP, 0);
+	trace(mk, MOCK_MMAP, err, "%p, %#zx, %d, %#llx", addr, length, fd,
+	      (unsigned long long)offset);
 	if (err)
 		return err;
 	if (!(flags & MAP_ANONYMOUS))
@@ -563,6 +599,7 @@ static int m_munmap(void *data, void *addr, size_t length)
 	int err, r = 0;
 
 	err = mock_enter(mk, MOCK_MUNMAP, 0);
+	trace(mk, MOCK_MUNMAP, err, "%p, %#zx", addr, length);
 	/* As Linux: an injected failure still releases the mapping. */
 	if (munmap(addr, length) < 0)
 		r = -errno;
@@ -577,6 +614,7 @@ static int m_madvise(void *data, void *addr, size_t length, int advice)
 	int err;
 
 	err = mock_enter(mk, MOCK_MADVISE, 0);
+	trace(mk, MOCK_MADVISE, err, "%p, %#zx, %d", addr, length, advice);
 	if (err)
 		return err;
 	return madvise(addr, length, advice) < 0 ? -errno : 0;
@@ -590,6 +628,7 @@ static ssize_t m_readlinkat(void *data, int dirfd, const char *path,
 	int err;
 
 	err = mock_enter(mk, MOCK_READLINKAT, 0);
+	trace(mk, MOCK_READLINKAT, err, "%d, %s", dirfd, path);
 	if (err)
 		return err;
 	r = readlinkat(dirfd, path, buf, size);
@@ -602,6 +641,7 @@ static int m_faccessat(void *data, int dirfd, const char *path, int mode)
 	int err;
 
 	err = mock_enter(mk, MOCK_FACCESSAT, 0);
+	trace(mk, MOCK_FACCESSAT, err, "%d, %s", dirfd, path);
 	if (err)
 		return err;
 	return faccessat(dirfd, path, mode, 0) < 0 ? -errno : 0;
@@ -623,6 +663,7 @@ static int m_list_dir(void *data, int dirfd, const char *path, char ***names,
 	int fd, err;
 
 	err = mock_enter(mk, MOCK_LIST_DIR, 0);
+	trace(mk, MOCK_LIST_DIR, err, "%d, %s", dirfd, path);
 	if (err)
 		return err;
 	fd = openat(dirfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -673,6 +714,7 @@ static int m_getrlimit(void *data, int resource, struct rlimit *rlim)
 	int err;
 
 	err = mock_enter(mk, MOCK_GETRLIMIT, 0);
+	trace(mk, MOCK_GETRLIMIT, err, "%d", resource);
 	if (err)
 		return err;
 	if (resource == RLIMIT_MEMLOCK) {
@@ -733,6 +775,10 @@ int mock_kernel_new(struct mock_kernel **ret)
 	mk->type1v2 = true;
 	mk->iommufd = true;
 	mk->noiommu = false;
+	{
+		const char *t = getenv("MOCK_TRACE");
+		mk->trace = t && *t && *t != '0';
+	}
 	r = mock_sysfs_init(mk);
 	if (r < 0) {
 		close(mk->base_fd);

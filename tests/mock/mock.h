@@ -150,7 +150,9 @@ uint32_t mock_irq_enabled(const struct mock_kernel *mk, const char *addr,
 bool mock_irq_masked(const struct mock_kernel *mk, const char *addr,
 		     uint32_t index, uint32_t vector);
 
-/* Fault injection. Calls of every kind are numbered from 1 in order. */
+/* Fault injection. Calls of every kind are numbered from 1 in order.
+ * MOCK_TRACE=1 in the environment prints every seam call with its number
+ * (and any injected failure) on stderr. */
 enum mock_call {
 	MOCK_ANY = 0,
 	MOCK_OPEN, MOCK_OPENAT, MOCK_CLOSE, MOCK_IOCTL, MOCK_PREAD, MOCK_PWRITE,

@@ -208,6 +208,7 @@ struct mock_kernel {
 	struct mictx **ictxs;
 	size_t nictxs, capictxs;
 
+	bool trace;                /* MOCK_TRACE set */
 	unsigned long calls[MOCK_NCALLS];
 	struct mfault faults[MOCK_MAX_FAULTS];
 	size_t nfaults;
