@@ -1022,6 +1022,139 @@ static void test_guest_remove_region(void **state)
 	assert_int_equal(stats(f).regions, 3);
 }
 
+
+/* Host memory that is not mapped is refused before anything happens. */
+static void test_region_unmapped_host(void **state)
+{
+	struct fx *f = *state;
+	uint8_t *va = f->host + 2 * GiB;
+
+	new_gm(f, ASSIGN_GUESTMEM_GUEST_IOMMU, 0);
+	assert_int_equal(munmap(va, 4 * MiB), 0);
+	assert_int_equal(add1(f, 0, 4 * MiB, va), -EFAULT);
+	assert_non_null(strstr(assign_ctx_last_error(f->ctx), "not mapped"));
+	assert_int_equal(stats(f).regions, 0);
+	assert_true(mmap(va, 4 * MiB, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED,
+			 -1, 0) == va);
+}
+
+/* Every syscall of a map-all add fails in turn: each run is all or
+ * nothing. */
+static void test_mapall_fault_sweep(void **state)
+{
+	struct fx *f = *state;
+	uint64_t gpa = 5 * GiB - 2 * MiB - PG;
+	uint64_t len = PG + 2 * MiB + 1 * GiB + 2 * MiB + PG;
+	struct assign_guestmem_region r[2] = {
+		region(gpa, len, f->host + (gpa & (GiB - 1))),
+		region(0, 16 * MiB, f->host + 1536 * MiB),
+	};
+	unsigned long k, failures = 0;
+
+	/* One prefault thread: the mock's fault counter is not atomic. */
+	struct assign_guestmem_opts o = { .size = sizeof(o),
+					  .flags = ASSIGN_GUESTMEM_F_PREFAULT,
+					  .prefault_threads = 1 };
+
+	unsigned long ncalls, before;
+
+	assert_int_equal(assign_guestmem_new(f->iommu, &o, &f->gm), 0);
+	/* A clean run counts the calls. */
+	before = mock_calls(f->mk, MOCK_ANY);
+	assert_int_equal(assign_guestmem_add_regions(f->gm, r, 2, NULL, 0, NULL),
+			 0);
+	ncalls = mock_calls(f->mk, MOCK_ANY) - before;
+	assert_int_equal(assign_guestmem_remove(f->gm, 0, 8 * GiB), 0);
+	for (k = 1; k <= ncalls; k++) {
+		int ret;
+
+		mock_fail_nth(f->mk, MOCK_ANY, 0, k, -EIO);
+		ret = assign_guestmem_add_regions(f->gm, r, 2, NULL, 0, NULL);
+		mock_fail_clear(f->mk);
+		if (ret == 0) {
+			/* An advisory call failed (MADV_DONTFORK): fine. */
+			assert_int_equal(mock_dma_count(f->mk), 6);
+			assert_int_equal(stats(f).regions, 2);
+			assert_int_equal(assign_guestmem_remove(f->gm, 0,
+								8 * GiB),
+					 0);
+			continue;
+		}
+		failures++;
+		assert_int_equal(mock_dma_count(f->mk), 0);
+		assert_int_equal(stats(f).regions, 0);
+		assert_int_equal(stats(f).host_mappings, 0);
+	}
+	print_message("map-all fault sweep: %lu calls, %lu failed the add\n",
+		      ncalls, failures);
+	assert_true(failures >= 6);
+	/* The prefault populated 1 GiB and more of the host reservation. */
+	assert_int_equal(madvise(f->host, 2 * GiB, MADV_DONTNEED), 0);
+}
+
+/* The library's view and the mock's agree, page by page. */
+static void check_window(struct fx *f, uint64_t iova, unsigned int pages)
+{
+	for (unsigned int i = 0; i < pages; i++) {
+		struct assign_guestmem_mapping m;
+		uint64_t a = iova + (uint64_t)i * PG;
+		void *va = NULL;
+		uint32_t fl;
+		int lr = assign_guestmem_lookup(f->gm, a, &m);
+		int dr = mock_dma_lookup(f->mk, a, &va, &fl);
+
+		assert_int_equal(lr, dr);
+		if (lr == 0)
+			assert_ptr_equal((uint8_t *)m.vaddr + (a - m.iova), va);
+	}
+}
+
+/* Every syscall of a spanning map, a split and a merge fails in turn: the
+ * library's mappings always match the kernel's. */
+static void test_guest_fault_sweep(void **state)
+{
+	struct fx *f = *state;
+	uint64_t iova = 0x40000000;
+	unsigned long k, ncalls = 0, failures = 0;
+
+	guest_layout(f, ASSIGN_GUESTMEM_F_MERGE);
+	for (k = 0; k <= ncalls; k++) {
+		unsigned long before = mock_calls(f->mk, MOCK_ANY);
+		int r1, r2, r3;
+
+		if (k)
+			mock_fail_nth(f->mk, MOCK_ANY, 0, k, -EIO);
+		/* 8 pages over the two adjacent regions, then a split in the
+		 * first region's part, then a page continuing the tail
+		 * (a merge). */
+		r1 = assign_guestmem_guest_map(f->gm, iova, 1 * MiB - 4 * PG,
+					       8 * PG, ASSIGN_DMA_RW);
+		r2 = assign_guestmem_guest_unmap(f->gm, iova + PG, PG);
+		r3 = assign_guestmem_guest_map(f->gm, iova + 8 * PG,
+					       1 * MiB + 4 * PG, PG,
+					       ASSIGN_DMA_RW);
+		mock_fail_clear(f->mk);
+		if (!k) {
+			/* The clean run counts the calls. */
+			assert_true(r1 == 0 && r2 == 0 && r3 == 0);
+			ncalls = mock_calls(f->mk, MOCK_ANY) - before;
+		} else if (r1 || r2 || r3) {
+			failures++;
+		}
+		check_window(f, iova - PG, 12);
+		assert_int_equal(mock_dma_count(f->mk), stats(f).host_mappings);
+		/* Clean slate for the next round. */
+		assert_int_equal(assign_guestmem_guest_unmap(f->gm, 0,
+							     1ull << 40),
+				 0);
+		assert_int_equal(mock_dma_count(f->mk), 0);
+	}
+	print_message("guest fault sweep: %lu calls, %lu runs failed\n", ncalls,
+		      failures);
+	assert_true(failures >= 5);
+}
+
 /* ------------------------------------------------------------------ */
 /* Policy switches */
 
@@ -1399,6 +1532,10 @@ int main(void)
 		T(test_guest_unmap_remap_failure),
 		T(test_guest_merge),
 		T(test_guest_remove_region),
+		T(test_region_unmapped_host),
+		T(test_mapall_fault_sweep),
+		T(test_guest_fault_sweep),
+		TFD(test_guest_fault_sweep),
 		T(test_policy_switch),
 		T(test_policy_switch_rollback),
 		T(test_model_random),
