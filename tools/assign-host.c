@@ -474,8 +474,8 @@ static int cmd_bind(struct assign_ctx *ctx, const struct global *g, int argc,
 	int c, r;
 
 	opts_init(&o, g);
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "+d:ft:", lopts, NULL)) != -1) {
+	optind = 0; /* glibc: re-initialise, permute again */
+	while ((c = getopt_long(argc, argv, "d:ft:", lopts, NULL)) != -1) {
 		switch (c) {
 		case 'd':
 			o.driver = optarg;
@@ -495,8 +495,9 @@ static int cmd_bind(struct assign_ctx *ctx, const struct global *g, int argc,
 		case 'R':
 			o.flags |= ASSIGN_HOST_NO_RECORD;
 			break;
-		default:
-			return usage_error("%s: bad option", argv[0]);
+		default: /* getopt said what */
+			fprintf(stderr, "Try '%s --help'.\n", prog);
+			return EXIT_USAGE;
 		}
 	}
 	if (optind != argc - 1)
@@ -586,8 +587,8 @@ static int cmd_vf_config(struct assign_ctx *ctx, int argc, char **argv)
 	long v;
 	int c, r;
 
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "+", lopts, NULL)) != -1) {
+	optind = 0; /* glibc: re-initialise, permute again */
+	while ((c = getopt_long(argc, argv, "", lopts, NULL)) != -1) {
 		switch (c) {
 		case 'm':
 			if (parse_mac(optarg, cfg.mac) < 0)
@@ -631,8 +632,9 @@ static int cmd_vf_config(struct assign_ctx *ctx, int argc, char **argv)
 						   optarg);
 			cfg.set |= ASSIGN_HOST_VF_LINK_STATE;
 			break;
-		default:
-			return usage_error("vf-config: bad option");
+		default: /* getopt said what */
+			fprintf(stderr, "Try '%s --help'.\n", prog);
+			return EXIT_USAGE;
 		}
 	}
 	if (optind != argc - 1)
