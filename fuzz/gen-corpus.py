@@ -316,3 +316,51 @@ grow = bytearray(nic_bar0)
 struct.pack_into("<I", grow, 0, 0x10000)
 put("fuzz-device", "argsz-grows",
     device_seed(False, [(0, bytes(grow))] + e1000e_regions[1:], e1000e))
+
+# --- fuzz-host: a fake sysfs ------------------------------------------------
+
+def fs(kind, path, content):
+    body = path.encode() + b"\0" + content
+    return le("BH", kind, len(body)) + body
+
+
+def pci_dev_files(addr, vendor, device, cls, driver, group, extra=b""):
+    d = "bus/pci/devices/" + addr
+    s = fs(0, d + "/vendor", b"0x%04x\n" % vendor)
+    s += fs(0, d + "/device", b"0x%04x\n" % device)
+    s += fs(0, d + "/subsystem_vendor", b"0x8086\n")
+    s += fs(0, d + "/subsystem_device", b"0x0000\n")
+    s += fs(0, d + "/class", b"0x%06x\n" % cls)
+    s += fs(0, d + "/driver_override", b"(null)\n")
+    if driver:
+        s += fs(1, d + "/driver", b"../../../bus/pci/drivers/" + driver)
+    s += fs(1, d + "/iommu_group", b"../../../kernel/iommu_groups/%d" % group)
+    return s + extra
+
+
+A, B = "0000:00:03.0", "0000:00:02.0"
+nic = pci_dev_files(A, 0x8086, 0x10d3, 0x020000, b"e1000e", 7)
+nic += fs(2, "bus/pci/devices/%s/net" % A, b"enp0s3")
+nic += fs(2, "bus/pci/devices/%s" % A,
+          b"vendor\ndevice\nclass\ndriver\nnet\niommu_group\nvirtfn0\nvirtfn1")
+nic += fs(0, "bus/pci/devices/%s/sriov_totalvfs" % A, b"7\n")
+nic += fs(0, "bus/pci/devices/%s/sriov_numvfs" % A, b"2\n")
+nic += fs(1, "bus/pci/devices/%s/virtfn0" % A, b"../0000:00:03.1")
+nic += fs(1, "bus/pci/devices/%s/virtfn1" % A, b"../0000:00:03.2")
+bridge = pci_dev_files(B, 0x8086, 0x1234, 0x060400, b"pcieport", 7)
+group7 = fs(2, "kernel/iommu_groups/7/devices", (A + "\n" + B).encode())
+buslist = fs(2, "bus/pci/devices", (A + "\n" + B).encode())
+record = fs(3, "-", b"driver=e1000e\ndriver_override=\n")
+put("fuzz-host", "e1000e-pf-with-bridge", nic + bridge + group7 + buslist +
+    record)
+vfio = pci_dev_files(A, 0x1b36, 0x0010, 0x010802, b"vfio-pci", 7)
+vfio += fs(0, "bus/pci/devices/%s/driver_override" % A, b"vfio-pci\n")
+put("fuzz-host", "nvme-vfio", vfio + fs(2, "kernel/iommu_groups/7/devices",
+                                        A.encode()) +
+    fs(2, "bus/pci/devices", A.encode()) +
+    fs(3, "-", b"driver=nvme\ndriver_override=vfio-pci\n"))
+vf = pci_dev_files(A, 0x8086, 0x10ed, 0x020000, b"ixgbevf", 7)
+vf += fs(1, "bus/pci/devices/%s/physfn" % A, b"../0000:00:02.0")
+vf += fs(2, "bus/pci/devices/0000:00:02.0", b"virtfn0\nvirtfn1")
+vf += fs(1, "bus/pci/devices/0000:00:02.0/virtfn1", b"../" + A.encode())
+put("fuzz-host", "sriov-vf", vf + group7)
