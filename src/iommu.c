@@ -932,6 +932,32 @@ static void fmt_ranges(const struct assign_iommu *iommu, char *buf,
 		snprintf(buf, size, "none");
 }
 
+/* Whether blocking reserved regions cover all of [start, last]. */
+static bool covered_by_resv(const struct assign_iommu *iommu, uint64_t start,
+			    uint64_t last)
+{
+	uint64_t cur = start;
+	bool progress = true;
+
+	while (progress) {
+		progress = false;
+		for (size_t i = 0; i < iommu->nresv; i++) {
+			const struct assign_reserved_region *rr =
+				&iommu->resv[i];
+
+			if (rr->start > cur)
+				break;
+			if (rr->last < cur || !resv_blocks(rr))
+				continue;
+			if (rr->last >= last)
+				return true;
+			cur = rr->last + 1;
+			progress = true;
+		}
+	}
+	return false;
+}
+
 /*
  * Check one request. @pfx names it in messages ("" or "request 3: ").
  */
@@ -969,18 +995,8 @@ static int check_request(const struct assign_iommu *iommu, const char *pfx,
 				 "IOMMU page size 0x%" PRIx64,
 				 pfx, vaddr, iova, size, align);
 	last = iova + (size - 1);
-	cur = iova;
-	if (next_uncovered(iommu, &cur, last, &done, &ps, &pl)) {
-		char rbuf[200];
-
-		fmt_ranges(iommu, rbuf, sizeof(rbuf));
-		return set_error(ctx, -ERANGE,
-				 "%sIOVA 0x%" PRIx64 "-0x%" PRIx64
-				 " is outside the IOVA ranges the IOMMU accepts "
-				 "(0x%" PRIx64 "-0x%" PRIx64 " is not in any; "
-				 "valid: %s)",
-				 pfx, iova, last, ps, pl, rbuf);
-	}
+	/* Reserved regions first: the kernel also removes them from the IOVA
+	 * ranges, and "reserved region msi ..." says more than "outside". */
 	for (size_t i = 0; i < iommu->nresv; i++) {
 		const struct assign_reserved_region *rr = &iommu->resv[i];
 
@@ -994,6 +1010,18 @@ static int check_request(const struct assign_iommu *iommu, const char *pfx,
 				 "-0x%" PRIx64 "; place memory around it",
 				 pfx, iova, last, rr->type, rr->start,
 				 rr->last);
+	}
+	cur = iova;
+	if (next_uncovered(iommu, &cur, last, &done, &ps, &pl)) {
+		char rbuf[200];
+
+		fmt_ranges(iommu, rbuf, sizeof(rbuf));
+		return set_error(ctx, -ERANGE,
+				 "%sIOVA 0x%" PRIx64 "-0x%" PRIx64
+				 " is outside the IOVA ranges the IOMMU accepts "
+				 "(0x%" PRIx64 "-0x%" PRIx64 " is not in any; "
+				 "valid: %s)",
+				 pfx, iova, last, ps, pl, rbuf);
 	}
 	if (last > iommu->dma_limit)
 		return set_error(ctx, -ERANGE,
@@ -1017,7 +1045,9 @@ static int memlock_message(const struct assign_iommu *iommu, int err,
 {
 	struct assign_ctx *ctx = iommu->ctx;
 	struct rlimit rl;
-	uint64_t need = iommu->mapped_bytes + more;
+	uint64_t need = more > UINT64_MAX - iommu->mapped_bytes
+				? UINT64_MAX
+				: iommu->mapped_bytes + more;
 	char lim[48];
 	int r;
 
@@ -1460,10 +1490,15 @@ ASSIGN_EXPORT int assign_iommu_check_layout(
 				     "not aligned to the IOMMU page size 0x%"
 				     PRIx64, align);
 		cur = s;
-		while (next_uncovered(iommu, &cur, l, &done, &ps, &pl))
+		while (next_uncovered(iommu, &cur, l, &done, &ps, &pl)) {
+			/* The kernel leaves reserved regions out of the IOVA
+			 * ranges: report those once, as RESERVED. */
+			if (covered_by_resv(iommu, ps, pl))
+				continue;
 			add_conflict(&c, ASSIGN_CONFLICT_OUTSIDE_IOVA, i, ps, pl,
 				     "0x%" PRIx64 "-0x%" PRIx64
 				     " is outside the IOVA ranges", ps, pl);
+		}
 		for (k = 0; k < iommu->nresv; k++) {
 			const struct assign_reserved_region *rr =
 				&iommu->resv[k];

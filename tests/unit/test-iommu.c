@@ -1,0 +1,1513 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Unit tests of the IOMMU object (include/libassign/iommu.h and the
+ * iommu_* functions of src/internal.h) against the mock kernel, on the
+ * type1, iommufd and no-IOMMU backends. Devices are attached through
+ * iommu_attach_device(), the interface device.c uses, so these tests do
+ * not depend on the device code.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include <linux/iommufd.h>
+#include <linux/vfio.h>
+
+#include "internal.h"
+#include "iommu_priv.h"
+#include "mock.h"
+
+#define DEV_A "0000:00:03.0" /* group 3 */
+#define DEV_B "0000:00:04.0" /* group 4 */
+#define DEV_C "0000:00:04.1" /* group 4 too */
+#define MB (1ull << 20)
+#define PG 4096ull
+
+struct fx {
+	struct mock_kernel *mk;
+	struct assign_ctx *ctx;
+	struct assign_iommu *iommu;
+	struct assign_attach att[4];
+	const char *addr[4];
+	size_t natt;
+	void *mem;      /* 64 MiB of anonymous memory, 2 MiB aligned */
+	void *base;
+	size_t memlen;
+};
+
+static void add_dev(struct fx *f, const char *addr, int group,
+		    const char *driver)
+{
+	struct mock_device_cfg cfg;
+
+	mock_device_cfg_default(&cfg, addr, group);
+	cfg.driver = driver;
+	assert_int_equal(mock_add_device(f->mk, &cfg), 0);
+}
+
+static int setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+
+	assert_non_null(f);
+	assert_int_equal(mock_kernel_new(&f->mk), 0);
+	add_dev(f, DEV_A, 3, "vfio-pci");
+	add_dev(f, DEV_B, 4, "vfio-pci");
+	add_dev(f, DEV_C, 4, "vfio-pci");
+	assert_int_equal(mock_ctx_new(f->mk, &f->ctx), 0);
+	f->memlen = 66 * MB;
+	f->base = mmap(NULL, f->memlen, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	assert_true(f->base != MAP_FAILED);
+	f->mem = (void *)(((uintptr_t)f->base + 2 * MB - 1) &
+			  ~(uintptr_t)(2 * MB - 1));
+	*state = f;
+	return 0;
+}
+
+static void detach_all(struct fx *f)
+{
+	while (f->natt) {
+		f->natt--;
+		iommu_detach_device(f->iommu, f->addr[f->natt],
+				    &f->att[f->natt]);
+	}
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+
+	detach_all(f);
+	assign_iommu_unref(f->iommu);
+	/* Nothing leaks: every fd and DMA mapping is gone. */
+	assert_int_equal(mock_dma_count(f->mk), 0);
+	assert_int_equal(mock_open_fds(f->mk), 0);
+	assign_ctx_unref(f->ctx);
+	mock_kernel_free(f->mk);
+	munmap(f->base, f->memlen);
+	free(f);
+	return 0;
+}
+
+static struct assign_iommu *new_iommu(struct fx *f,
+				      enum assign_iommu_backend b,
+				      uint32_t flags)
+{
+	struct assign_iommu_opts o = {
+		.size = sizeof(o), .backend = b, .flags = flags
+	};
+
+	assert_int_equal(assign_iommu_new(f->ctx, &o, &f->iommu), 0);
+	assert_non_null(f->iommu);
+	return f->iommu;
+}
+
+static int attach(struct fx *f, const char *addr)
+{
+	struct assign_attach a;
+	int r;
+
+	memset(&a, 0xa5, sizeof(a));
+	r = iommu_attach_device(f->iommu, addr, &a);
+	if (r == 0) {
+		assert_true(a.devfd >= 0);
+		f->att[f->natt] = a;
+		f->addr[f->natt] = addr;
+		f->natt++;
+	}
+	return r;
+}
+
+static void detach(struct fx *f, const char *addr)
+{
+	for (size_t i = 0; i < f->natt; i++) {
+		if (strcmp(f->addr[i], addr) == 0) {
+			iommu_detach_device(f->iommu, addr, &f->att[i]);
+			f->att[i] = f->att[f->natt - 1];
+			f->addr[i] = f->addr[f->natt - 1];
+			f->natt--;
+			return;
+		}
+	}
+	fail_msg("%s not attached", addr);
+}
+
+static const char *err(struct fx *f)
+{
+	return assign_ctx_last_error(f->ctx);
+}
+
+#define assert_err_contains(f, s)                                             \
+	do {                                                                   \
+		if (!strstr(err(f), (s)))                                      \
+			fail_msg("last error \"%s\" lacks \"%s\"", err(f), (s)); \
+	} while (0)
+
+static char *mem(struct fx *f, uint64_t off)
+{
+	return (char *)f->mem + off;
+}
+
+/* ---------------------------------------------------------------------- */
+/* assign_iommu_new() and the trivial accessors */
+
+static void test_new_args(void **state)
+{
+	struct fx *f = *state;
+	struct assign_iommu *sentinel = (struct assign_iommu *)0x1;
+	struct assign_iommu_opts o = { .size = sizeof(o) };
+
+	assert_int_equal(assign_iommu_new(NULL, NULL, &sentinel), -EINVAL);
+	assert_int_equal(assign_iommu_new(f->ctx, NULL, NULL), -EINVAL);
+	o.size = 4;
+	assert_int_equal(assign_iommu_new(f->ctx, &o, &sentinel), -EINVAL);
+	assert_err_contains(f, "opts->size");
+	o.size = sizeof(o);
+	o.flags = 0x80;
+	assert_int_equal(assign_iommu_new(f->ctx, &o, &sentinel), -EINVAL);
+	assert_err_contains(f, "unknown flags");
+	o.flags = 0;
+	o.backend = (enum assign_iommu_backend)42;
+	assert_int_equal(assign_iommu_new(f->ctx, &o, &sentinel), -EINVAL);
+	assert_err_contains(f, "unknown backend");
+	o.backend = ASSIGN_IOMMU_NOIOMMU;
+	assert_int_equal(assign_iommu_new(f->ctx, &o, &sentinel), -EPERM);
+	assert_err_contains(f, "ASSIGN_IOMMU_F_ALLOW_NOIOMMU");
+	/* Untouched on failure. */
+	assert_ptr_equal(sentinel, (struct assign_iommu *)0x1);
+	assert_int_equal(mock_open_fds(f->mk), 0);
+}
+
+static void test_new_bigger_opts(void **state)
+{
+	struct fx *f = *state;
+	struct {
+		struct assign_iommu_opts o;
+		uint64_t future;
+	} big = { .o = { .size = sizeof(big), .backend = ASSIGN_IOMMU_TYPE1 } };
+	struct assign_iommu *sentinel = NULL;
+
+	big.future = 1;
+	assert_int_equal(assign_iommu_new(f->ctx, &big.o, &sentinel), -EINVAL);
+	assert_null(sentinel);
+	big.future = 0;
+	assert_int_equal(assign_iommu_new(f->ctx, &big.o, &f->iommu), 0);
+	assert_int_equal(assign_iommu_get_backend(f->iommu), ASSIGN_IOMMU_TYPE1);
+}
+
+static void test_new_defaults_auto(void **state)
+{
+	struct fx *f = *state;
+	uint32_t id;
+
+	assert_int_equal(assign_iommu_new(f->ctx, NULL, &f->iommu), 0);
+	assert_int_equal(assign_iommu_get_backend(f->iommu), ASSIGN_IOMMU_AUTO);
+	assert_int_equal(assign_iommu_fd(f->iommu), -ENODEV);
+	assert_int_equal(assign_iommu_ioas_id(f->iommu, &id), -EOPNOTSUPP);
+	assert_ptr_equal(assign_iommu_get_ctx(f->iommu), f->ctx);
+	/* Nothing opened before the first device. */
+	assert_int_equal(mock_open_fds(f->mk), 0);
+	assert_int_equal(iommu_iommufd(f->iommu), -1);
+}
+
+static void test_ref_unref(void **state)
+{
+	struct fx *f = *state;
+
+	new_iommu(f, ASSIGN_IOMMU_TYPE1, 0);
+	assert_ptr_equal(assign_iommu_ref(f->iommu), f->iommu);
+	assert_null(assign_iommu_unref(f->iommu));
+	assert_true(assign_iommu_fd(f->iommu) >= 0); /* still alive */
+	assert_null(assign_iommu_ref(NULL));
+	assert_null(assign_iommu_unref(NULL));
+	assert_null(assign_group_ref(NULL));
+	assert_null(assign_group_unref(NULL));
+	assert_null(assign_iommu_get_ctx(NULL));
+	assert_int_equal(assign_iommu_get_backend(NULL), ASSIGN_IOMMU_AUTO);
+	assert_int_equal(assign_iommu_fd(NULL), -EINVAL);
+	/* The iommu keeps the context alive. */
+	assign_ctx_ref(f->ctx);
+	assign_ctx_unref(f->ctx);
+}
+
+static void test_new_type1(void **state)
+{
+	struct fx *f = *state;
+	uint32_t id;
+
+	new_iommu(f, ASSIGN_IOMMU_TYPE1, 0);
+	assert_int_equal(assign_iommu_get_backend(f->iommu), ASSIGN_IOMMU_TYPE1);
+	assert_true(assign_iommu_fd(f->iommu) >= 0);
+	assert_int_equal(assign_iommu_ioas_id(f->iommu, &id), -EOPNOTSUPP);
+	assert_err_contains(f, "not iommufd");
+	assert_int_equal(iommu_iommufd(f->iommu), -1);
+	assert_int_equal(mock_open_fds(f->mk), 1);
+}
+
+static void test_new_type1_faults(void **state)
+{
+	struct fx *f = *state;
+	struct assign_iommu_opts o = { .size = sizeof(o),
+				       .backend = ASSIGN_IOMMU_TYPE1 };
+	struct assign_iommu *it = NULL;
+
+	mock_fail_nth(f->mk, MOCK_OPEN, 0, 1, -ENOENT);
+	assert_int_equal(assign_iommu_new(f->ctx, &o, &it), -ENOENT);
+	assert_err_contains(f, "/dev/vfio/vfio");
+	assert_err_contains(f, "modprobe vfio-pci");
+	mock_fail_nth(f->mk, MOCK_OPEN, 0, 1, -EACCES);
+	assert_int_equal(assign_iommu_new(f->ctx, &o, &it), -EACCES);
+	assert_err_contains(f, "permission denied");
+	mock_fail_nth(f->mk, MOCK_IOCTL, VFIO_GET_API_VERSION, 1, -EIO);
+	assert_int_equal(assign_iommu_new(f->ctx, &o, &it), -EIO);
+	assert_err_contains(f, "VFIO_GET_API_VERSION");
+	assert_null(it);
+	assert_int_equal(mock_open_fds(f->mk), 0);
+}
+
+static void test_new_iommufd(void **state)
+{
+	struct fx *f = *state;
+	uint32_t id = 0;
+
+	new_iommu(f, ASSIGN_IOMMU_IOMMUFD, 0);
+	assert_int_equal(assign_iommu_get_backend(f->iommu),
+			 ASSIGN_IOMMU_IOMMUFD);
+	assert_int_equal(assign_iommu_ioas_id(f->iommu, &id), 0);
+	assert_true(id != 0);
+	assert_int_equal(iommu_iommufd(f->iommu), assign_iommu_fd(f->iommu));
+	assert_int_equal(assign_iommu_ioas_id(f->iommu, NULL), -EINVAL);
+}
+
+static void test_new_iommufd_missing(void **state)
+{
+	struct fx *f = *state;
+	struct assign_iommu_opts o = { .size = sizeof(o),
+				       .backend = ASSIGN_IOMMU_IOMMUFD };
+	struct assign_iommu *it = NULL;
+
+	mock_set_iommufd(f->mk, false);
+	assert_int_equal(assign_iommu_new(f->ctx, &o, &it), -ENOENT);
+	assert_err_contains(f, "CONFIG_IOMMUFD");
+	mock_set_iommufd(f->mk, true);
+	mock_fail_nth(f->mk, MOCK_IOCTL, IOMMU_IOAS_ALLOC, 1, -ENOMEM);
+	assert_int_equal(assign_iommu_new(f->ctx, &o, &it), -ENOMEM);
+	assert_err_contains(f, "IOMMU_IOAS_ALLOC");
+	assert_null(it);
+	assert_int_equal(mock_open_fds(f->mk), 0);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Attaching on type1 */
+
+static void test_attach_type1(void **state)
+{
+	struct fx *f = *state;
+	struct assign_group *g = NULL, *g2 = NULL;
+	int *fds = NULL;
+	size_t n = 0;
+
+	new_iommu(f, ASSIGN_IOMMU_TYPE1, 0);
+	assert_int_equal(attach(f, DEV_A), 0);
+	assert_int_equal(f->att[0].group_id, 3);
+	assert_non_null(f->att[0].group);
+	assert_int_equal(f->att[0].devid, 0);
+	assert_int_equal(f->iommu->type1_type, VFIO_TYPE1v2_IOMMU);
+	assert_int_equal(assign_iommu_get_group(f->iommu, 3, &g), 0);
+	assert_ptr_equal(g, f->att[0].group);
+	assert_int_equal(assign_group_id(g), 3);
+	assert_true(assign_group_fd(g) >= 0);
+	assert_int_equal(assign_iommu_get_group(f->iommu, 4, &g2), -ENOENT);
+	assert_err_contains(f, "group 4 is not open");
+	assert_null(g2);
+	/* Two devices of group 4 share one group object; two groups in one
+	 * container. */
+	assert_int_equal(attach(f, DEV_B), 0);
+	assert_int_equal(attach(f, DEV_C), 0);
+	assert_ptr_equal(f->att[1].group, f->att[2].group);
+	assert_int_equal(f->iommu->ngroups, 2);
+	assert_int_equal(iommu_group_fds(f->iommu, &fds, &n), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(fds[0], assign_group_fd(g));
+	free(fds);
+	assign_group_unref(g);
+	assert_int_equal(assign_group_id(NULL), -EINVAL);
+	assert_int_equal(assign_group_fd(NULL), -EINVAL);
+	assert_int_equal(assign_iommu_get_group(NULL, 3, &g), -EINVAL);
+}
+
+static void test_attach_short_address(void **state)
+{
+	struct fx *f = *state;
+
+	new_iommu(f, ASSIGN_IOMMU_TYPE1, 0);
+	assert_int_equal(attach(f, "00:03.0"), 0);
+	assert_int_equal(f->att[0].group_id, 3);
+	assert_int_equal(attach(f, "not-an-address"), -EINVAL);
+	assert_err_contains(f, "not a PCI address");
+	assert_int_equal(iommu_attach_device(NULL, DEV_A, &f->att[3]), -EINVAL);
+	assert_int_equal(iommu_attach_device(f->iommu, NULL, &f->att[3]),
+			 -EINVAL);
+}
+
+static void test_group_ref_outlives_device(void **state)
+{
+	struct fx *f = *state;
+	struct assign_group *g = NULL;
+	size_t fds;
+
+	new_iommu(f, ASSIGN_IOMMU_TYPE1, 0);
+	assert_int_equal(attach(f, DEV_A), 0);
+	assert_int_equal(assign_iommu_get_group(f->iommu, 3, &g), 0);
+	fds = mock_open_fds(f->mk);
+	detach(f, DEV_A);
+	/* The device fd is gone, the group stays for our reference. */
+	assert_int_equal(mock_open_fds(f->mk), fds - 1);
+	assert_int_equal(assign_iommu_get_group(f->iommu, 3, &g), 0);
+	assign_group_unref(g);
+	/* Reattaching reuses it. */
+	assert_int_equal(attach(f, DEV_A), 0);
+	assert_ptr_equal(f->att[0].group, g);
+	assign_group_unref(g);
+	/* A group holds the iommu: dropping ours keeps it alive. */
+	assign_iommu_ref(f->iommu);
+	assign_iommu_unref(f->iommu);
+}
+
+static void test_attach_not_viable(void **state)
+{
+	struct fx *f = *state;
+
+	add_dev(f, "0000:00:1f.0", 7, "vfio-pci");
+	add_dev(f, "0000:00:1f.3", 7, "i801_smbus");
+	new_iommu(f, ASSIGN_IOMMU_TYPE1, 0);
+	assert_int_equal(attach(f, "0000:00:1f.0"), -EBUSY);
+	assert_string_equal(err(f),
+			    "group 7 is not viable: 0000:00:1f.3 is bound to "
+			    "i801_smbus; bind it to vfio-pci or unbind it");
+	assert_int_equal(mock_open_fds(f->mk), 1);
+	/* Two offenders are both named. */
+	add_dev(f, "0000:00:1f.4", 7, "snd_hda_intel");
+	assert_int_equal(attach(f, "0000:00:1f.0"), -EBUSY);
+	assert_err_contains(f, "0000:00:1f.3 is bound to i801_smbus");
+	assert_err_contains(f, "0000:00:1f.4 is bound to snd_hda_intel");
+	assert_err_contains(f, "bind them to vfio-pci or unbind them");
+	/* Unbinding them makes the group viable. */
+	mock_set_driver(f->mk, "0000:00:1f.3", NULL);
+	mock_set_driver(f->mk, "0000:00:1f.4", "vfio-pci");
+	assert_int_equal(attach(f, "0000:00:1f.0"), 0);
+}
+
+static void test_attach_wrong_driver(void **state)
+{
+	struct fx *f = *state;
+
+	add_dev(f, "0000:00:05.0", 5, "e1000e");
+	add_dev(f, "0000:00:06.0", 6, NULL);
+	new_iommu(f, ASSIGN_IOMMU_TYPE1, 0);
+	assert_int_equal(attach(f, "0000:00:05.0"), -ENODEV);
+	assert_err_contains(f, "0000:00:05.0 is bound to e1000e, not vfio-pci");
+	assert_err_contains(f, "driver_override");
+	assert_int_equal(attach(f, "0000:00:06.0"), -ENODEV);
+	assert_err_contains(f, "not bound to any driver");
+	assert_err_contains(f, "vfio-pci");
+	assert_int_equal(attach(f, "0000:00:09.0"), -ENODEV);
+	assert_err_contains(f, "no PCI device 0000:00:09.0");
+	/* Nothing was opened for them beyond the container. */
+	assert_int_equal(mock_open_fds(f->mk), 1);
+}
+
+static void test_attach_type1_v1(void **state)
+{
+	struct fx *f = *state;
+
+	mock_set_type1v2(f->mk, false);
+	new_iommu(f, ASSIGN_IOMMU_TYPE1, 0);
+	assert_int_equal(attach(f, DEV_A), 0);
+	assert_int_equal(f->iommu->type1_type, VFIO_TYPE1_IOMMU);
+}
+
+static void test_attach_unsafe_interrupts(void **state)
+{
+	struct fx *f = *state;
+	int r;
+
+	mock_set_irq_remap(f->mk, false);
+	new_iommu(f, ASSIGN_IOMMU_TYPE1, 0);
+	r = attach(f, DEV_A);
+	if (r == 0) {
+		/* A mock that lets it through must say "not remapped". */
+		r = assign_iommu_irq_remapping(f->iommu);
+		assert_true(r == 0 || r == -EOPNOTSUPP);
+		return;
+	}
+	assert_int_equal(r, -EPERM);
+	assert_err_contains(f, "allow_unsafe_interrupts");
+	assert_int_equal(mock_open_fds(f->mk), 1);
+}
+
+static void test_attach_type1_fault_sweep(void **state)
+{
+	struct fx *f = *state;
+	unsigned long calls, before;
+
+	new_iommu(f, ASSIGN_IOMMU_TYPE1, 0);
+	/* Count the calls of a successful attach + detach. */
+	before = mock_calls(f->mk, MOCK_ANY);
+	assert_int_equal(attach(f, DEV_A), 0);
+	calls = mock_calls(f->mk, MOCK_ANY) - before;
+	detach(f, DEV_A);
+	assert_int_equal(mock_open_fds(f->mk), 1);
+	for (unsigned long k = 1; k <= calls; k++) {
+		int r;
+
+		mock_fail_nth(f->mk, MOCK_ANY, 0, k, -EIO);
+		r = attach(f, DEV_A);
+		mock_fail_clear(f->mk);
+		if (r == 0) {
+			detach(f, DEV_A);
+		} else {
+			assert_true(r < 0);
+			assert_true(err(f)[0] != '\0');
+		}
+		assert_int_equal(mock_open_fds(f->mk), 1);
+		assert_int_equal(f->iommu->ngroups, 0);
+		assign_ctx_clear_error(f->ctx);
+	}
+	/* Still usable afterwards. */
+	assert_int_equal(attach(f, DEV_A), 0);
+}
+
+/* ---------------------------------------------------------------------- */
+/* AUTO */
+
+static void test_auto_picks_iommufd(void **state)
+{
+	struct fx *f = *state;
+
+	assert_int_equal(assign_iommu_new(f->ctx, NULL, &f->iommu), 0);
+	assert_int_equal(attach(f, DEV_A), 0);
+	assert_int_equal(assign_iommu_get_backend(f->iommu),
+			 ASSIGN_IOMMU_IOMMUFD);
+	assert_true(assign_iommu_fd(f->iommu) >= 0);
+}
+
+static void test_auto_picks_type1(void **state)
+{
+	struct fx *f = *state;
+
+	mock_set_iommufd(f->mk, false);
+	assert_int_equal(assign_iommu_new(f->ctx, NULL, &f->iommu), 0);
+	assert_int_equal(attach(f, DEV_A), 0);
+	assert_int_equal(assign_iommu_get_backend(f->iommu), ASSIGN_IOMMU_TYPE1);
+}
+
+static void test_auto_no_cdev(void **state)
+{
+	struct fx *f = *state;
+	struct mock_device_cfg cfg;
+
+	mock_device_cfg_default(&cfg, "0000:00:08.0", 8);
+	cfg.no_cdev = true;
+	assert_int_equal(mock_add_device(f->mk, &cfg), 0);
+	assert_int_equal(assign_iommu_new(f->ctx, NULL, &f->iommu), 0);
+	assert_int_equal(attach(f, "0000:00:08.0"), 0);
+	assert_int_equal(assign_iommu_get_backend(f->iommu), ASSIGN_IOMMU_TYPE1);
+	/* Later devices follow the choice. */
+	assert_int_equal(attach(f, DEV_A), 0);
+	assert_int_equal(f->att[1].group_id, 3);
+	assert_non_null(f->att[1].group);
+}
+
+/* ---------------------------------------------------------------------- */
+/* iommufd */
+
+static void test_attach_iommufd(void **state)
+{
+	struct fx *f = *state;
+	struct assign_group *g = NULL;
+	int *fds = (int *)1;
+	size_t n = 5;
+
+	new_iommu(f, ASSIGN_IOMMU_IOMMUFD, 0);
+	assert_int_equal(attach(f, DEV_A), 0);
+	assert_true(f->att[0].devid != 0);
+	assert_null(f->att[0].group);
+	assert_int_equal(f->att[0].group_id, 3);
+	assert_int_equal(assign_iommu_get_group(f->iommu, 3, &g),
+			 -EOPNOTSUPP);
+	assert_null(g);
+	assert_int_equal(iommu_group_fds(f->iommu, &fds, &n), 0);
+	assert_int_equal(n, 0);
+	assert_null(fds);
+	assert_int_equal(attach(f, DEV_B), 0);
+	assert_int_equal(attach(f, DEV_C), 0);
+}
+
+static void test_attach_iommufd_no_cdev(void **state)
+{
+	struct fx *f = *state;
+	struct mock_device_cfg cfg;
+
+	mock_device_cfg_default(&cfg, "0000:00:08.0", 8);
+	cfg.no_cdev = true;
+	assert_int_equal(mock_add_device(f->mk, &cfg), 0);
+	new_iommu(f, ASSIGN_IOMMU_IOMMUFD, 0);
+	assert_int_equal(attach(f, "0000:00:08.0"), -ENODEV);
+	assert_err_contains(f, "no vfio cdev");
+	assert_err_contains(f, "type1");
+}
+
+static void test_attach_iommufd_faults(void **state)
+{
+	struct fx *f = *state;
+
+	new_iommu(f, ASSIGN_IOMMU_IOMMUFD, 0);
+	mock_fail_nth(f->mk, MOCK_IOCTL, VFIO_DEVICE_BIND_IOMMUFD, 1, -EPERM);
+	assert_int_equal(attach(f, DEV_A), -EPERM);
+	assert_err_contains(f, "allow_unsafe_interrupts");
+	mock_fail_nth(f->mk, MOCK_IOCTL, VFIO_DEVICE_ATTACH_IOMMUFD_PT, 1,
+		      -EINVAL);
+	assert_int_equal(attach(f, DEV_A), -EINVAL);
+	assert_err_contains(f, "IOAS");
+	mock_fail_nth(f->mk, MOCK_IOCTL, IOMMU_IOAS_IOVA_RANGES, 1, -EIO);
+	assert_int_equal(attach(f, DEV_A), -EIO);
+	assert_err_contains(f, "IOMMU_IOAS_IOVA_RANGES");
+	mock_fail_nth(f->mk, MOCK_OPEN, 0, 1, -EACCES);
+	assert_int_equal(attach(f, DEV_A), -EACCES);
+	assert_err_contains(f, "/dev/vfio/devices/vfio");
+	assert_int_equal(mock_open_fds(f->mk), 1);
+	assert_int_equal(attach(f, DEV_A), 0);
+}
+
+static void test_iommufd_fault_sweep(void **state)
+{
+	struct fx *f = *state;
+	unsigned long calls, before;
+
+	new_iommu(f, ASSIGN_IOMMU_IOMMUFD, 0);
+	before = mock_calls(f->mk, MOCK_ANY);
+	assert_int_equal(attach(f, DEV_A), 0);
+	assert_int_equal(assign_iommu_map(f->iommu, mem(f, 0), 0, MB,
+					  ASSIGN_DMA_RW), 0);
+	calls = mock_calls(f->mk, MOCK_ANY) - before;
+	assert_int_equal(assign_iommu_unmap_all(f->iommu), 0);
+	detach(f, DEV_A);
+	for (unsigned long k = 1; k <= calls; k++) {
+		int r;
+
+		mock_fail_nth(f->mk, MOCK_ANY, 0, k, -EIO);
+		r = attach(f, DEV_A);
+		if (r == 0)
+			r = assign_iommu_map(f->iommu, mem(f, 0), 0, MB,
+					     ASSIGN_DMA_RW);
+		mock_fail_clear(f->mk);
+		if (r < 0)
+			assert_true(err(f)[0] != '\0');
+		assert_int_equal(assign_iommu_unmap_all(f->iommu), 0);
+		assert_int_equal(mock_dma_count(f->mk), 0);
+		if (f->natt)
+			detach(f, DEV_A);
+		assert_int_equal(mock_open_fds(f->mk), 1);
+	}
+}
+
+static void test_iommufd_mappings_outlive_devices(void **state)
+{
+	struct fx *f = *state;
+	const struct assign_iova_range *rg;
+	size_t n;
+
+	new_iommu(f, ASSIGN_IOMMU_IOMMUFD, 0);
+	assert_int_equal(attach(f, DEV_A), 0);
+	assert_int_equal(assign_iommu_map(f->iommu, mem(f, 0), 0x100000, MB,
+					  ASSIGN_DMA_RW), 0);
+	detach(f, DEV_A);
+	/* The IOAS keeps the mapping; the geometry needs a device. */
+	assert_int_equal(mock_dma_count(f->mk), 1);
+	assert_int_equal(assign_iommu_get_iova_ranges(f->iommu, &rg, &n),
+			 -ENODEV);
+	assert_int_equal(assign_iommu_map(f->iommu, mem(f, MB), 0x400000, MB,
+					  ASSIGN_DMA_RW), -ENODEV);
+	assert_int_equal(attach(f, DEV_A), 0);
+	assert_int_equal(assign_iommu_get_iova_ranges(f->iommu, &rg, &n), 0);
+	assert_int_equal(assign_iommu_unmap(f->iommu, 0x100000, MB), 0);
+	assert_int_equal(mock_dma_count(f->mk), 0);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Geometry */
+
+static void test_geometry_needs_device(void **state)
+{
+	struct fx *f = *state;
+	const struct assign_iova_range *rg;
+	const struct assign_reserved_region *rr;
+	struct assign_iova_range prop = { 0, MB - 1 };
+	struct assign_conflict c;
+	uint64_t pg;
+	uint32_t avail;
+	size_t n;
+
+	new_iommu(f, ASSIGN_IOMMU_TYPE1, 0);
+	assert_int_equal(assign_iommu_get_iova_ranges(f->iommu, &rg, &n),
+			 -ENODEV);
+	assert_err_contains(f, "no device is attached");
+	assert_int_equal(assign_iommu_get_pgsizes(f->iommu, &pg), -ENODEV);
+	assert_int_equal(assign_iommu_get_dma_avail(f->iommu, &avail), -ENODEV);
+	assert_int_equal(assign_iommu_get_reserved_regions(f->iommu, &rr, &n),
+			 -ENODEV);
+	assert_int_equal(assign_iommu_irq_remapping(f->iommu), -ENODEV);
+	assert_int_equal(assign_iommu_map(f->iommu, mem(f, 0), 0, MB,
+					  ASSIGN_DMA_RW), -ENODEV);
+	assert_int_equal(assign_iommu_check_layout(f->iommu, &prop, 1, &c, 1,
+						   &n), -ENODEV);
+	/* NULL arguments. */
+	assert_int_equal(assign_iommu_get_iova_ranges(NULL, &rg, &n), -EINVAL);
+	assert_int_equal(assign_iommu_get_iova_ranges(f->iommu, NULL, &n),
+			 -EINVAL);
+	assert_int_equal(assign_iommu_get_pgsizes(f->iommu, NULL), -EINVAL);
+	assert_int_equal(assign_iommu_get_dma_avail(f->iommu, NULL), -EINVAL);
+	assert_int_equal(assign_iommu_get_reserved_regions(f->iommu, NULL, &n),
+			 -EINVAL);
+	assert_int_equal(assign_iommu_irq_remapping(NULL), -EINVAL);
+}
+
+static void check_default_ranges(struct fx *f)
+{
+	const struct assign_iova_range *rg;
+	size_t n;
+
+	assert_int_equal(assign_iommu_get_iova_ranges(f->iommu, &rg, &n), 0);
+	/* [0, 2^48-1] minus the x86 MSI window. */
+	assert_int_equal(n, 2);
+	assert_int_equal(rg[0].start, 0);
+	assert_int_equal(rg[0].last, 0xfedfffffull);
+	assert_int_equal(rg[1].start, 0xfef00000ull);
+	assert_int_equal(rg[1].last, (1ull << 48) - 1);
+}
+
+static void geometry_common(struct fx *f)
+{
+	uint64_t pg = 0;
+
+	check_default_ranges(f);
+	assert_int_equal(assign_iommu_get_pgsizes(f->iommu, &pg), 0);
+	if (assign_iommu_get_backend(f->iommu) == ASSIGN_IOMMU_TYPE1)
+		assert_int_equal(pg, (1ull << 12) | (1ull << 21) | (1ull << 30));
+	else
+		assert_true(pg & (1ull << 12));
+	assert_int_equal(assign_iommu_irq_remapping(f->iommu), 1);
+}
+
+static void test_geometry_type1(void **state)
+{
+	struct fx *f = *state;
+	uint32_t avail = 0;
+
+	new_iommu(f, ASSIGN_IOMMU_TYPE1, 0);
+	assert_int_equal(attach(f, DEV_A), 0);
+	geometry_common(f);
+	assert_int_equal(assign_iommu_get_dma_avail(f->iommu, &avail), 0);
+	assert_int_equal(avail, 65535);
+	assert_int_equal(assign_iommu_map(f->iommu, mem(f, 0), 0, MB,
+					  ASSIGN_DMA_RW), 0);
+	assert_int_equal(assign_iommu_get_dma_avail(f->iommu, &avail), 0);
+	assert_int_equal(avail, 65534);
+	mock_fail_nth(f->mk, MOCK_IOCTL, VFIO_IOMMU_GET_INFO, 1, -EIO);
+	assert_int_equal(assign_iommu_get_dma_avail(f->iommu, &avail), -EIO);
+	assert_err_contains(f, "VFIO_IOMMU_GET_INFO");
+}
+
+static void test_geometry_iommufd(void **state)
+{
+	struct fx *f = *state;
+	uint32_t avail;
+
+	new_iommu(f, ASSIGN_IOMMU_IOMMUFD, 0);
+	assert_int_equal(attach(f, DEV_A), 0);
+	geometry_common(f);
+	assert_int_equal(assign_iommu_get_dma_avail(f->iommu, &avail),
+			 -EOPNOTSUPP);
+	assert_err_contains(f, "iommufd");
+}
+
+static void test_geometry_custom_ranges(void **state)
+{
+	struct fx *f = *state;
+	static const uint64_t rs[][2] = {
+		{ 0x100000000ull, 0x1ffffffffull },
+		{ 0x0, 0xfffff },
+		{ 0x200000000ull, 0x2ffffffffull }, /* adjacent: merged */
+		{ 0x400000000ull, 0x4ffffffffull },
+		{ 0x500000000ull, 0x5ffffffffull },
+		{ 0x700000000ull, 0x7ffffffffull },
+		{ 0x900000000ull, 0x9ffffffffull },
+		{ 0xb00000000ull, 0xbffffffffull },
+		{ 0xd00000000ull, 0xdffffffffull },
+		{ 0xf00000000ull, 0xfffffffffull },
+	};
+	enum assign_iommu_backend bs[] = { ASSIGN_IOMMU_TYPE1,
+					   ASSIGN_IOMMU_IOMMUFD };
+
+	mock_set_iova_ranges(f->mk, rs, ARRAY_SIZE(rs));
+	mock_set_pgsizes(f->mk, (1ull << 16) | (1ull << 21));
+	for (size_t b = 0; b < ARRAY_SIZE(bs); b++) {
+		const struct assign_iova_range *rg;
+		size_t n;
+		uint64_t pg;
+
+		new_iommu(f, bs[b], 0);
+		assert_int_equal(attach(f, DEV_A), 0);
+		assert_int_equal(assign_iommu_get_iova_ranges(f->iommu, &rg, &n),
+				 0);
+		/* Sorted, merged: 0-fffff, 1_0000_0000-2_ffff_ffff, ... */
+		assert_int_equal(n, 8);
+		assert_int_equal(rg[0].start, 0);
+		assert_int_equal(rg[0].last, 0xfffff);
+		assert_int_equal(rg[1].start, 0x100000000ull);
+		assert_int_equal(rg[1].last, 0x2ffffffffull);
+		assert_int_equal(rg[2].start, 0x400000000ull);
+		assert_int_equal(rg[2].last, 0x5ffffffffull);
+		if (bs[b] == ASSIGN_IOMMU_TYPE1) {
+			assert_int_equal(assign_iommu_get_pgsizes(f->iommu,
+								  &pg), 0);
+			assert_int_equal(pg, (1ull << 16) | (1ull << 21));
+			/* 4K is below the smallest IOMMU page. */
+			assert_int_equal(assign_iommu_map(f->iommu, mem(f, 0),
+							  0, PG, ASSIGN_DMA_RW),
+					 -EINVAL);
+			assert_err_contains(f, "IOMMU page size 0x10000");
+		}
+		assert_int_equal(assign_iommu_map(f->iommu, mem(f, 0),
+						  0x300000000ull, MB,
+						  ASSIGN_DMA_RW), -ERANGE);
+		assert_err_contains(f, "outside the IOVA ranges");
+		assert_int_equal(assign_iommu_map(f->iommu, mem(f, 0),
+						  0x2fff00000ull, 2 * MB,
+						  ASSIGN_DMA_RW), -ERANGE);
+		assert_err_contains(f, "0x300000000-0x3000fffff is not in any");
+		assert_int_equal(assign_iommu_map(f->iommu, mem(f, 0),
+						  0x2fff00000ull, MB,
+						  ASSIGN_DMA_RW), 0);
+		detach_all(f);
+		f->iommu = assign_iommu_unref(f->iommu);
+	}
+}
+
+static size_t count_kind(const struct assign_conflict *c, size_t n,
+			 enum assign_conflict_kind k, size_t index);
+
+static void test_reserved_regions(void **state)
+{
+	struct fx *f = *state;
+	const struct assign_reserved_region *rr;
+	size_t n;
+
+	mock_set_reserved_regions(f->mk, 3,
+				  "0x00000000fee00000 0x00000000feefffff msi\n");
+	mock_set_reserved_regions(f->mk, 4,
+				  "0x00000000fee00000 0x00000000feefffff msi\n"
+				  "0x000000003f000000 0x000000003fffffff direct\n"
+				  "0x0000000040000000 0x00000000400fffff "
+				  "direct-relaxable\n");
+	new_iommu(f, ASSIGN_IOMMU_TYPE1, 0);
+	assert_int_equal(attach(f, DEV_A), 0);
+	assert_int_equal(assign_iommu_get_reserved_regions(f->iommu, &rr, &n),
+			 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(rr[0].start, 0xfee00000ull);
+	assert_int_equal(rr[0].last, 0xfeefffffull);
+	assert_string_equal(rr[0].type, "msi");
+	/* The union over groups, sorted, duplicates dropped. */
+	assert_int_equal(attach(f, DEV_B), 0);
+	assert_int_equal(assign_iommu_get_reserved_regions(f->iommu, &rr, &n),
+			 0);
+	assert_int_equal(n, 3);
+	assert_string_equal(rr[0].type, "direct");
+	assert_string_equal(rr[1].type, "direct-relaxable");
+	assert_string_equal(rr[2].type, "msi");
+	/* Reserved (direct) refuses DMA, relaxable does not. */
+	assert_int_equal(assign_iommu_map(f->iommu, mem(f, 0), 0x3f000000ull,
+					  MB, ASSIGN_DMA_RW), -ERANGE);
+	assert_err_contains(f, "reserved region direct 0x3f000000-0x3fffffff");
+	{
+		/* Whatever the IOVA ranges say about it, the relaxable region
+		 * is never reported as a reserved-region conflict. */
+		struct assign_iova_range prop = { 0x40000000ull,
+						  0x400fffffull };
+		struct assign_conflict c[4];
+
+		assign_iommu_check_layout(f->iommu, &prop, 1, c, 4, &n);
+		assert_true(n <= 4);
+		assert_int_equal(count_kind(c, n, ASSIGN_CONFLICT_RESERVED, 0),
+				 0);
+	}
+}
+
+static void test_reserved_regions_bad(void **state)
+{
+	struct fx *f = *state;
+
+	mock_set_reserved_regions(f->mk, 3,
+				  "0x00000000fee00000 0x00000000feefffff msi\n"
+				  "garbage here\n");
+	new_iommu(f, ASSIGN_IOMMU_TYPE1, 0);
+	assert_int_equal(attach(f, DEV_A), -EIO);
+	assert_err_contains(f, "kernel/iommu_groups/3/reserved_regions line 2");
+	/* The attach was undone. */
+	assert_int_equal(mock_open_fds(f->mk), 1);
+	assert_int_equal(f->iommu->ngroups, 0);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Mapping */
+
+static void map_basic(struct fx *f)
+{
+	struct assign_dma_stats st = { 7, 7 };
+	void *va = NULL;
+	uint32_t fl = 0;
+
+	assert_int_equal(assign_iommu_get_dma_stats(f->iommu, &st), 0);
+	assert_int_equal(st.mappings, 0);
+	assert_int_equal(st.bytes, 0);
+	assert_int_equal(assign_iommu_map(f->iommu, mem(f, 0), 0x100000,
+					  2 * MB, ASSIGN_DMA_RW), 0);
+	assert_int_equal(assign_iommu_map(f->iommu, mem(f, 4 * MB), 0x800000,
+					  MB, ASSIGN_DMA_READ), 0);
+	assert_int_equal(mock_dma_count(f->mk), 2);
+	assert_int_equal(mock_dma_bytes(f->mk), 3 * MB);
+	assert_int_equal(mock_dma_lookup(f->mk, 0x100000 + PG, &va, &fl), 0);
+	assert_ptr_equal(va, mem(f, PG));
+	assert_int_equal(assign_iommu_get_dma_stats(f->iommu, &st), 0);
+	assert_int_equal(st.mappings, 2);
+	assert_int_equal(st.bytes, 3 * MB);
+	assert_int_equal(assign_iommu_unmap(f->iommu, 0x100000, 2 * MB), 0);
+	assert_int_equal(mock_dma_lookup(f->mk, 0x100000, &va, &fl), -ENOENT);
+	assert_int_equal(assign_iommu_unmap_all(f->iommu), 0);
+	assert_int_equal(mock_dma_count(f->mk), 0);
+	assert_int_equal(assign_iommu_get_dma_stats(f->iommu, &st), 0);
+	assert_int_equal(st.mappings, 0);
+	assert_int_equal(assign_iommu_get_dma_stats(NULL, &st), -EINVAL);
+	assert_int_equal(assign_iommu_get_dma_stats(f->iommu, NULL), -EINVAL);
+}
+
+static void test_map_basic_type1(void **state)
+{
+	struct fx *f = *state;
+
+	new_iommu(f, ASSIGN_IOMMU_TYPE1, 0);
+	assert_int_equal(attach(f, DEV_A), 0);
+	map_basic(f);
+}
+
+static void test_map_basic_iommufd(void **state)
+{
+	struct fx *f = *state;
+
+	new_iommu(f, ASSIGN_IOMMU_IOMMUFD, 0);
+	assert_int_equal(attach(f, DEV_A), 0);
+	map_basic(f);
+}
+
+static void map_checks(struct fx *f)
+{
+	assert_int_equal(assign_iommu_map(NULL, mem(f, 0), 0, MB,
+					  ASSIGN_DMA_RW), -EINVAL);
+	assert_int_equal(assign_iommu_map(f->iommu, mem(f, 0), 0, MB, 0),
+			 -EINVAL);
+	assert_err_contains(f, "ASSIGN_DMA_READ");
+	assert_int_equal(assign_iommu_map(f->iommu, mem(f, 0), 0, MB, 0x10),
+			 -EINVAL);
+	assert_int_equal(assign_iommu_map(f->iommu, mem(f, 0), 0, 0,
+					  ASSIGN_DMA_RW), -EINVAL);
+	assert_err_contains(f, "size 0");
+	assert_int_equal(assign_iommu_map(f->iommu, mem(f, 0), 0x1000, 0x800,
+					  ASSIGN_DMA_RW), -EINVAL);
+	assert_err_contains(f, "not aligned");
+	assert_int_equal(assign_iommu_map(f->iommu, mem(f, 0), 0x1800, PG,
+					  ASSIGN_DMA_RW), -EINVAL);
+	assert_int_equal(assign_iommu_map(f->iommu, mem(f, 0x800), 0x1000, PG,
+					  ASSIGN_DMA_RW), -EINVAL);
+	assert_int_equal(assign_iommu_map(f->iommu, mem(f, 0),
+					  UINT64_MAX - PG + 1, 2 * PG,
+					  ASSIGN_DMA_RW), -EINVAL);
+	assert_err_contains(f, "wraps");
+	/* Outside the aperture (2^48). */
+	assert_int_equal(assign_iommu_map(f->iommu, mem(f, 0), 1ull << 48, MB,
+					  ASSIGN_DMA_RW), -ERANGE);
+	assert_err_contains(f, "outside the IOVA ranges");
+	/* The MSI window is not in the IOVA ranges either. */
+	assert_int_equal(assign_iommu_map(f->iommu, mem(f, 0), 0xfee00000ull,
+					  MB, ASSIGN_DMA_RW), -ERANGE);
+	/* DMA limit. */
+	assert_int_equal(assign_iommu_set_dma_limit(f->iommu, (1ull << 28) - 1),
+			 0);
+	assert_int_equal(assign_iommu_map(f->iommu, mem(f, 0), 1ull << 28, MB,
+					  ASSIGN_DMA_RW), -ERANGE);
+	assert_err_contains(f, "above the DMA limit 0xfffffff");
+	assert_int_equal(assign_iommu_map(f->iommu, mem(f, 0),
+					  (1ull << 28) - MB, 2 * MB,
+					  ASSIGN_DMA_RW), -ERANGE);
+	/* Overlap names the existing mapping. */
+	assert_int_equal(assign_iommu_map(f->iommu, mem(f, 0), 0x200000,
+					  2 * MB, ASSIGN_DMA_RW), 0);
+	assert_int_equal(assign_iommu_map(f->iommu, mem(f, 8 * MB), 0x300000,
+					  2 * MB, ASSIGN_DMA_RW), -EEXIST);
+	assert_err_contains(f, "existing mapping 0x200000-0x3fffff");
+	assert_int_equal(assign_iommu_map(f->iommu, mem(f, 8 * MB), 0x100000,
+					  2 * MB, ASSIGN_DMA_RW), -EEXIST);
+	assert_int_equal(assign_iommu_map(f->iommu, mem(f, 8 * MB), 0x100000,
+					  MB, ASSIGN_DMA_RW), 0);
+	assert_int_equal(assign_iommu_map(f->iommu, mem(f, 8 * MB), 0x400000,
+					  MB, ASSIGN_DMA_RW), 0);
+	/* Limit cannot go below a mapping; UINT64_MAX lifts it. */
+	assert_int_equal(assign_iommu_set_dma_limit(f->iommu, 0x3fffff),
+			 -EEXIST);
+	assert_err_contains(f, "0x400000-0x4fffff");
+	assert_int_equal(assign_iommu_set_dma_limit(f->iommu, 0x4fffff), 0);
+	assert_int_equal(assign_iommu_set_dma_limit(f->iommu, UINT64_MAX), 0);
+	assert_int_equal(assign_iommu_set_dma_limit(NULL, 0), -EINVAL);
+	/* Nothing reached the kernel for the refused ones. */
+	assert_int_equal(mock_dma_count(f->mk), 3);
+}
+
+static void test_map_checks_type1(void **state)
+{
+	struct fx *f = *state;
+
+	new_iommu(f, ASSIGN_IOMMU_TYPE1, 0);
+	assert_int_equal(attach(f, DEV_A), 0);
+	map_checks(f);
+}
+
+static void test_map_checks_iommufd(void **state)
+{
+	struct fx *f = *state;
+
+	new_iommu(f, ASSIGN_IOMMU_IOMMUFD, 0);
+	assert_int_equal(attach(f, DEV_A), 0);
+	map_checks(f);
+}
+
+static void test_map_reserved_msi(void **state)
+{
+	struct fx *f = *state;
+	/* A platform where the MSI window is inside the IOVA ranges but
+	 * reserved (as on Arm's software MSI). */
+	static const uint64_t rs[][2] = { { 0, (1ull << 40) - 1 } };
+
+	mock_set_iova_ranges(f->mk, rs, 1);
+	mock_set_reserved_regions(f->mk, 3,
+				  "0x0000000008000000 0x00000000080fffff msi\n");
+	new_iommu(f, ASSIGN_IOMMU_TYPE1, 0);
+	assert_int_equal(attach(f, DEV_A), 0);
+	assert_int_equal(assign_iommu_map(f->iommu, mem(f, 0), 0x7f00000,
+					  2 * MB, ASSIGN_DMA_RW), -ERANGE);
+	assert_err_contains(f, "reserved region msi 0x8000000-0x80fffff");
+	assert_int_equal(mock_dma_count(f->mk), 0);
+}
+
+static void test_map_memlock(void **state)
+{
+	struct fx *f = *state;
+
+	mock_set_memlock(f->mk, 4 * MB);
+	new_iommu(f, ASSIGN_IOMMU_TYPE1, 0);
+	assert_int_equal(attach(f, DEV_A), 0);
+	assert_int_equal(assign_iommu_check_memlock(f->iommu, 4 * MB), 0);
+	assert_int_equal(assign_iommu_map(f->iommu, mem(f, 0), 0, 3 * MB,
+					  ASSIGN_DMA_RW), 0);
+	assert_int_equal(assign_iommu_check_memlock(f->iommu, MB), 0);
+	assert_int_equal(assign_iommu_check_memlock(f->iommu, 2 * MB), -ENOMEM);
+	assert_err_contains(f, "2097152 more bytes");
+	assert_err_contains(f, "needs 5242880 bytes");
+	assert_err_contains(f, "RLIMIT_MEMLOCK is 4194304 bytes");
+	assert_err_contains(f, "ulimit -l");
+	assert_err_contains(f, "CAP_IPC_LOCK");
+	assert_int_equal(assign_iommu_check_memlock(f->iommu, UINT64_MAX),
+			 -ENOMEM);
+	assert_err_contains(f, "needs 18446744073709551615 bytes");
+	/* The kernel refuses past the limit; the message explains it. */
+	assert_int_equal(assign_iommu_map(f->iommu, mem(f, 4 * MB), 4 * MB,
+					  2 * MB, ASSIGN_DMA_RW), -ENOMEM);
+	assert_err_contains(f, "RLIMIT_MEMLOCK is 4194304 bytes");
+	assert_err_contains(f, "needs 5242880 bytes");
+	assert_int_equal(mock_dma_count(f->mk), 1);
+	mock_fail_nth(f->mk, MOCK_GETRLIMIT, 0, 1, -EIO);
+	assert_int_equal(assign_iommu_check_memlock(f->iommu, 1), -EIO);
+	assert_int_equal(assign_iommu_check_memlock(NULL, 1), -EINVAL);
+}
+
+static void test_memlock_unlimited(void **state)
+{
+	struct fx *f = *state;
+
+	new_iommu(f, ASSIGN_IOMMU_IOMMUFD, 0);
+	assert_int_equal(assign_iommu_check_memlock(f->iommu, UINT64_MAX), 0);
+}
+
+static void test_map_dma_entry_limit(void **state)
+{
+	struct fx *f = *state;
+	uint32_t avail;
+
+	mock_set_dma_entry_limit(f->mk, 2);
+	new_iommu(f, ASSIGN_IOMMU_TYPE1, 0);
+	assert_int_equal(attach(f, DEV_A), 0);
+	assert_int_equal(assign_iommu_map(f->iommu, mem(f, 0), 0, PG,
+					  ASSIGN_DMA_RW), 0);
+	assert_int_equal(assign_iommu_map(f->iommu, mem(f, PG), PG, PG,
+					  ASSIGN_DMA_RW), 0);
+	assert_int_equal(assign_iommu_get_dma_avail(f->iommu, &avail), 0);
+	assert_int_equal(avail, 0);
+	assert_int_equal(assign_iommu_map(f->iommu, mem(f, 2 * PG), 2 * PG, PG,
+					  ASSIGN_DMA_RW), -ENOSPC);
+	assert_err_contains(f, "dma_entry_limit");
+}
+
+static void test_map_kernel_errors(void **state)
+{
+	struct fx *f = *state;
+	struct assign_dma_stats st;
+
+	new_iommu(f, ASSIGN_IOMMU_TYPE1, 0);
+	assert_int_equal(attach(f, DEV_A), 0);
+	mock_fail_nth(f->mk, MOCK_IOCTL, VFIO_IOMMU_MAP_DMA, 1, -EFAULT);
+	assert_int_equal(assign_iommu_map(f->iommu, mem(f, 0), 0, MB,
+					  ASSIGN_DMA_RW), -EFAULT);
+	assert_err_contains(f, "cannot pin");
+	mock_fail_nth(f->mk, MOCK_IOCTL, VFIO_IOMMU_MAP_DMA, 1, -EEXIST);
+	assert_int_equal(assign_iommu_map(f->iommu, mem(f, 0), 0, MB,
+					  ASSIGN_DMA_RW), -EEXIST);
+	assert_err_contains(f, "did not make");
+	mock_fail_nth(f->mk, MOCK_IOCTL, VFIO_IOMMU_MAP_DMA, 1, -EIO);
+	assert_int_equal(assign_iommu_map(f->iommu, mem(f, 0), 0, MB,
+					  ASSIGN_DMA_RW), -EIO);
+	assert_err_contains(f, "failed");
+	/* madvise: unmapped memory is refused, other errors are not fatal. */
+	mock_fail_nth(f->mk, MOCK_MADVISE, 0, 1, -ENOMEM);
+	assert_int_equal(assign_iommu_map(f->iommu, mem(f, 0), 0, MB,
+					  ASSIGN_DMA_RW), -EFAULT);
+	assert_err_contains(f, "not mapped in this process");
+	mock_fail_nth(f->mk, MOCK_MADVISE, 0, 1, -EINVAL);
+	assert_int_equal(assign_iommu_map(f->iommu, mem(f, 0), 0, MB,
+					  ASSIGN_DMA_RW), 0);
+	assert_int_equal(assign_iommu_get_dma_stats(f->iommu, &st), 0);
+	assert_int_equal(st.mappings, 1);
+	assert_int_equal(mock_dma_count(f->mk), 1);
+}
+
+static void test_map_dontfork(void **state)
+{
+	struct fx *f = *state;
+	unsigned long before;
+
+	new_iommu(f, ASSIGN_IOMMU_TYPE1, 0);
+	assert_int_equal(attach(f, DEV_A), 0);
+	before = mock_calls(f->mk, MOCK_MADVISE);
+	assert_int_equal(assign_iommu_map(f->iommu, mem(f, 0), 0, MB,
+					  ASSIGN_DMA_RW), 0);
+	assert_int_equal(mock_calls(f->mk, MOCK_MADVISE), before + 1);
+}
+
+static void map_many(struct fx *f, unsigned long map_req)
+{
+	struct assign_dma_map m[4];
+	struct assign_dma_stats st;
+
+	for (size_t i = 0; i < 4; i++) {
+		m[i].vaddr = mem(f, i * 2 * MB);
+		m[i].iova = 0x1000000 + i * 2 * MB;
+		m[i].size = 2 * MB;
+		m[i].flags = ASSIGN_DMA_RW;
+	}
+	assert_int_equal(assign_iommu_map_many(f->iommu, m, 0), 0);
+	assert_int_equal(assign_iommu_map_many(f->iommu, NULL, 1), -EINVAL);
+	assert_int_equal(assign_iommu_map_many(NULL, m, 1), -EINVAL);
+	/* A bad request: nothing is made. */
+	m[2].flags = 0;
+	assert_int_equal(assign_iommu_map_many(f->iommu, m, 4), -EINVAL);
+	assert_err_contains(f, "request 2: ");
+	assert_int_equal(mock_dma_count(f->mk), 0);
+	m[2].flags = ASSIGN_DMA_RW;
+	/* Requests overlapping each other. */
+	m[3].iova = m[1].iova + MB;
+	assert_int_equal(assign_iommu_map_many(f->iommu, m, 4), -EEXIST);
+	assert_err_contains(f, "request 3: ");
+	assert_err_contains(f, "overlaps request 1");
+	m[3].iova = 0x1000000 + 6 * MB;
+	/* The kernel fails the third: the first two are rolled back. */
+	mock_fail_nth(f->mk, MOCK_IOCTL, map_req, 3, -EIO);
+	assert_int_equal(assign_iommu_map_many(f->iommu, m, 4), -EIO);
+	assert_err_contains(f, "request 2: ");
+	assert_int_equal(mock_dma_count(f->mk), 0);
+	assert_int_equal(assign_iommu_get_dma_stats(f->iommu, &st), 0);
+	assert_int_equal(st.mappings, 0);
+	assert_int_equal(st.bytes, 0);
+	/* And all of them. */
+	assert_int_equal(assign_iommu_map_many(f->iommu, m, 4), 0);
+	assert_int_equal(mock_dma_count(f->mk), 4);
+	assert_int_equal(assign_iommu_get_dma_stats(f->iommu, &st), 0);
+	assert_int_equal(st.mappings, 4);
+	assert_int_equal(st.bytes, 8 * MB);
+	/* Overlap with an existing mapping is named. */
+	assert_int_equal(assign_iommu_map_many(f->iommu, m + 1, 1), -EEXIST);
+	assert_err_contains(f, "request 0: ");
+	assert_err_contains(f, "existing mapping 0x1200000-0x13fffff");
+}
+
+static void test_map_many_type1(void **state)
+{
+	struct fx *f = *state;
+
+	new_iommu(f, ASSIGN_IOMMU_TYPE1, 0);
+	assert_int_equal(attach(f, DEV_A), 0);
+	map_many(f, VFIO_IOMMU_MAP_DMA);
+}
+
+static void test_map_many_iommufd(void **state)
+{
+	struct fx *f = *state;
+
+	new_iommu(f, ASSIGN_IOMMU_IOMMUFD, 0);
+	assert_int_equal(attach(f, DEV_A), 0);
+	map_many(f, IOMMU_IOAS_MAP);
+}
+
+static void unmap_cases(struct fx *f, unsigned long unmap_req)
+{
+	struct assign_dma_stats st;
+
+	/* Three adjacent mappings and one apart. */
+	assert_int_equal(assign_iommu_map(f->iommu, mem(f, 0), 0x100000, MB,
+					  ASSIGN_DMA_RW), 0);
+	assert_int_equal(assign_iommu_map(f->iommu, mem(f, MB), 0x200000, MB,
+					  ASSIGN_DMA_RW), 0);
+	assert_int_equal(assign_iommu_map(f->iommu, mem(f, 2 * MB), 0x300000,
+					  MB, ASSIGN_DMA_RW), 0);
+	assert_int_equal(assign_iommu_map(f->iommu, mem(f, 3 * MB), 0x1000000,
+					  MB, ASSIGN_DMA_RW), 0);
+	assert_int_equal(assign_iommu_unmap(NULL, 0, PG), -EINVAL);
+	assert_int_equal(assign_iommu_unmap(f->iommu, 0x100000, 0), -EINVAL);
+	assert_int_equal(assign_iommu_unmap(f->iommu, 0x100800, PG), -EINVAL);
+	assert_err_contains(f, "aligned");
+	assert_int_equal(assign_iommu_unmap(f->iommu, 0x800000, MB), -ENOENT);
+	assert_err_contains(f, "nothing is mapped");
+	/* Cutting through: the message names the mapping. */
+	assert_int_equal(assign_iommu_unmap(f->iommu, 0x180000, MB), -EBUSY);
+	assert_err_contains(f, "cuts through the mapping 0x100000-0x1fffff");
+	assert_int_equal(assign_iommu_unmap(f->iommu, 0x100000, 0x280000),
+			 -EBUSY);
+	assert_err_contains(f, "cuts through the mapping 0x300000-0x3fffff");
+	assert_int_equal(mock_dma_count(f->mk), 4);
+	/* A range covering two whole mappings plus a hole. */
+	assert_int_equal(assign_iommu_unmap(f->iommu, 0, 0x300000), 0);
+	assert_int_equal(mock_dma_count(f->mk), 2);
+	assert_int_equal(assign_iommu_get_dma_stats(f->iommu, &st), 0);
+	assert_int_equal(st.mappings, 2);
+	assert_int_equal(st.bytes, 2 * MB);
+	/* Kernel failure: the mapping stays accounted. */
+	mock_fail_nth(f->mk, MOCK_IOCTL, unmap_req, 1, -EIO);
+	assert_int_equal(assign_iommu_unmap(f->iommu, 0x300000, MB), -EIO);
+	assert_err_contains(f, "0x300000-0x3fffff");
+	assert_int_equal(assign_iommu_get_dma_stats(f->iommu, &st), 0);
+	assert_int_equal(st.mappings, 2);
+	mock_fail_nth(f->mk, MOCK_IOCTL, unmap_req, 1, -EIO);
+	assert_int_equal(assign_iommu_unmap_all(f->iommu), -EIO);
+	assert_err_contains(f, "1 remain");
+	assert_int_equal(assign_iommu_unmap_all(f->iommu), 0);
+	assert_int_equal(mock_dma_count(f->mk), 0);
+	assert_int_equal(assign_iommu_unmap_all(f->iommu), 0);
+	assert_int_equal(assign_iommu_unmap_all(NULL), -EINVAL);
+}
+
+static void test_unmap_type1(void **state)
+{
+	struct fx *f = *state;
+
+	new_iommu(f, ASSIGN_IOMMU_TYPE1, 0);
+	assert_int_equal(attach(f, DEV_A), 0);
+	unmap_cases(f, VFIO_IOMMU_UNMAP_DMA);
+}
+
+static void test_unmap_iommufd(void **state)
+{
+	struct fx *f = *state;
+
+	new_iommu(f, ASSIGN_IOMMU_IOMMUFD, 0);
+	assert_int_equal(attach(f, DEV_A), 0);
+	unmap_cases(f, IOMMU_IOAS_UNMAP);
+}
+
+static void test_unref_unmaps(void **state)
+{
+	struct fx *f = *state;
+
+	new_iommu(f, ASSIGN_IOMMU_TYPE1, 0);
+	assert_int_equal(attach(f, DEV_A), 0);
+	assert_int_equal(assign_iommu_map(f->iommu, mem(f, 0), 0, MB,
+					  ASSIGN_DMA_RW), 0);
+	assert_int_equal(assign_iommu_map(f->iommu, mem(f, MB), MB, MB,
+					  ASSIGN_DMA_RW), 0);
+	detach_all(f);
+	/* type1: the last group leaving the container drops the mappings;
+	 * the library unmaps them first. */
+	assert_int_equal(mock_dma_count(f->mk), 0);
+	assert_int_equal(mock_open_fds(f->mk), 1);
+	/* Reattaching sets the IOMMU type again. */
+	assert_int_equal(attach(f, DEV_A), 0);
+	assert_int_equal(assign_iommu_map(f->iommu, mem(f, 0), 0, MB,
+					  ASSIGN_DMA_RW), 0);
+	/* teardown: detach, unref, and checks nothing is left. */
+}
+
+static void test_unref_iommufd_unmaps(void **state)
+{
+	struct fx *f = *state;
+
+	new_iommu(f, ASSIGN_IOMMU_IOMMUFD, 0);
+	assert_int_equal(attach(f, DEV_A), 0);
+	assert_int_equal(assign_iommu_map(f->iommu, mem(f, 0), 0, MB,
+					  ASSIGN_DMA_RW), 0);
+	detach_all(f);
+	f->iommu = assign_iommu_unref(f->iommu);
+	assert_int_equal(mock_dma_count(f->mk), 0);
+	assert_int_equal(mock_open_fds(f->mk), 0);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Layout checks */
+
+static size_t count_kind(const struct assign_conflict *c, size_t n,
+			 enum assign_conflict_kind k, size_t index)
+{
+	size_t cnt = 0;
+
+	for (size_t i = 0; i < n; i++)
+		if (c[i].kind == k && c[i].index == index)
+			cnt++;
+	return cnt;
+}
+
+static void test_check_layout(void **state)
+{
+	struct fx *f = *state;
+	struct assign_iova_range good[] = {
+		{ 0, 0xbfffffffull },
+		{ 0x100000000ull, 0x13fffffffull },
+	};
+	struct assign_iova_range bad[] = {
+		/* 0: RAM straddling the MSI window (outside + reserved) */
+		{ 0xc0000000ull, 0x10fffffffull },
+		/* 1: misaligned */
+		{ 0x200000000ull, 0x200000800ull },
+		/* 2: last < start */
+		{ 0x5000, 0x4fff },
+		/* 3: above the 2^48 aperture and the DMA limit */
+		{ (1ull << 48) - MB, (1ull << 48) + MB - 1 },
+		/* 4: overlaps range 0 */
+		{ 0x100000000ull, 0x100ffffffull },
+		/* 5: overlaps an existing mapping */
+		{ 0x300000000ull, 0x3001fffffull },
+	};
+	struct assign_conflict c[32];
+	size_t n = 99;
+
+	mock_set_reserved_regions(f->mk, 3,
+				  "0x00000000fee00000 0x00000000feefffff msi\n");
+	new_iommu(f, ASSIGN_IOMMU_TYPE1, 0);
+	assert_int_equal(attach(f, DEV_A), 0);
+	assert_int_equal(assign_iommu_check_layout(f->iommu, good, 2, c, 32,
+						   &n), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(assign_iommu_check_layout(f->iommu, good, 0, NULL, 0,
+						   &n), 0);
+	assert_int_equal(assign_iommu_map(f->iommu, mem(f, 0),
+					  0x300100000ull, MB, ASSIGN_DMA_RW), 0);
+	assert_int_equal(assign_iommu_set_dma_limit(f->iommu,
+						    (1ull << 48) - 1), 0);
+	assert_int_equal(assign_iommu_check_layout(f->iommu, bad,
+						   ARRAY_SIZE(bad), c, 32, &n),
+			 -ERANGE);
+	assert_true(n <= 32);
+	/* The MSI window is outside the IOVA ranges and reserved: reported
+	 * once, as reserved. */
+	assert_int_equal(count_kind(c, n, ASSIGN_CONFLICT_OUTSIDE_IOVA, 0), 0);
+	assert_int_equal(count_kind(c, n, ASSIGN_CONFLICT_RESERVED, 0), 1);
+	assert_int_equal(count_kind(c, n, ASSIGN_CONFLICT_INVALID, 1), 1);
+	assert_int_equal(count_kind(c, n, ASSIGN_CONFLICT_INVALID, 2), 1);
+	assert_int_equal(count_kind(c, n, ASSIGN_CONFLICT_OUTSIDE_IOVA, 3), 1);
+	assert_int_equal(count_kind(c, n, ASSIGN_CONFLICT_DMA_LIMIT, 3), 1);
+	assert_int_equal(count_kind(c, n, ASSIGN_CONFLICT_OVERLAP, 4), 1);
+	assert_int_equal(count_kind(c, n, ASSIGN_CONFLICT_MAPPED, 5), 1);
+	assert_int_equal(n, 7);
+	for (size_t i = 0; i < n; i++) {
+		assert_true(c[i].what[0] != '\0');
+		if (c[i].kind == ASSIGN_CONFLICT_RESERVED) {
+			assert_string_equal(c[i].what,
+					    "reserved region msi "
+					    "0xfee00000-0xfeefffff");
+			assert_int_equal(c[i].start, 0xfee00000ull);
+			assert_int_equal(c[i].last, 0xfeefffffull);
+		}
+		if (c[i].kind == ASSIGN_CONFLICT_OUTSIDE_IOVA) {
+			assert_int_equal(c[i].start, 1ull << 48);
+			assert_int_equal(c[i].last, (1ull << 48) + MB - 1);
+		}
+		if (c[i].kind == ASSIGN_CONFLICT_MAPPED) {
+			assert_int_equal(c[i].start, 0x300100000ull);
+			assert_int_equal(c[i].last, 0x3001fffffull);
+		}
+		if (c[i].kind == ASSIGN_CONFLICT_OVERLAP) {
+			assert_int_equal(c[i].start, 0x100000000ull);
+			assert_int_equal(c[i].last, 0x100ffffffull);
+			assert_non_null(strstr(c[i].what, "range 0"));
+		}
+	}
+	assert_err_contains(f, "7 conflicts");
+	assert_err_contains(f, "range 0 (0xfee00000-0xfeefffff) is in a "
+			       "reserved region: reserved region msi");
+	/* A small array still gets the total. */
+	assert_int_equal(assign_iommu_check_layout(f->iommu, bad,
+						   ARRAY_SIZE(bad), c, 2, &n),
+			 -ERANGE);
+	assert_int_equal(n, 7);
+	assert_int_equal(assign_iommu_check_layout(f->iommu, bad,
+						   ARRAY_SIZE(bad), NULL, 0,
+						   &n), -ERANGE);
+	assert_int_equal(n, 7);
+	assert_int_equal(assign_iommu_check_layout(f->iommu, bad, 1, NULL, 3,
+						   &n), -EINVAL);
+	assert_int_equal(assign_iommu_check_layout(f->iommu, bad, 1, c, 3,
+						   NULL), -EINVAL);
+	assert_int_equal(assign_iommu_check_layout(NULL, bad, 1, c, 3, &n),
+			 -EINVAL);
+	/* Nothing was mapped by checking. */
+	assert_int_equal(mock_dma_count(f->mk), 1);
+}
+
+/* ---------------------------------------------------------------------- */
+/* no-IOMMU */
+
+static void test_noiommu_disabled(void **state)
+{
+	struct fx *f = *state;
+	struct assign_iommu_opts o = { .size = sizeof(o),
+				       .backend = ASSIGN_IOMMU_NOIOMMU,
+				       .flags = ASSIGN_IOMMU_F_ALLOW_NOIOMMU };
+	struct assign_iommu *it = NULL;
+
+	assert_int_equal(assign_iommu_new(f->ctx, &o, &it), -ENOENT);
+	assert_err_contains(f, "enable_unsafe_noiommu_mode");
+	assert_null(it);
+	assert_int_equal(mock_open_fds(f->mk), 0);
+}
+
+static void test_noiommu(void **state)
+{
+	struct fx *f = *state;
+	const struct assign_iova_range *rg;
+	struct assign_iova_range prop = { 0, MB - 1 };
+	struct assign_dma_map m = { mem(f, 0), 0, MB, ASSIGN_DMA_RW };
+	struct assign_group *g = NULL;
+	struct assign_conflict c;
+	uint64_t pg;
+	uint32_t avail;
+	size_t n;
+
+	mock_set_noiommu(f->mk, true);
+	new_iommu(f, ASSIGN_IOMMU_NOIOMMU, ASSIGN_IOMMU_F_ALLOW_NOIOMMU);
+	assert_int_equal(assign_iommu_get_backend(f->iommu),
+			 ASSIGN_IOMMU_NOIOMMU);
+	assert_int_equal(attach(f, DEV_A), 0);
+	assert_int_equal(f->iommu->type1_type, VFIO_NOIOMMU_IOMMU);
+	assert_int_equal(assign_iommu_get_group(f->iommu, 3, &g), 0);
+	assign_group_unref(g);
+	assert_int_equal(assign_iommu_map(f->iommu, mem(f, 0), 0, MB,
+					  ASSIGN_DMA_RW), -EPERM);
+	assert_err_contains(f, "no-IOMMU");
+	assert_int_equal(assign_iommu_map_many(f->iommu, &m, 1), -EPERM);
+	assert_int_equal(assign_iommu_unmap(f->iommu, 0, MB), -EPERM);
+	assert_int_equal(assign_iommu_unmap_all(f->iommu), 0);
+	assert_int_equal(assign_iommu_get_iova_ranges(f->iommu, &rg, &n),
+			 -EPERM);
+	assert_int_equal(assign_iommu_get_pgsizes(f->iommu, &pg), -EPERM);
+	assert_int_equal(assign_iommu_get_dma_avail(f->iommu, &avail),
+			 -EOPNOTSUPP);
+	assert_int_equal(assign_iommu_check_layout(f->iommu, &prop, 1, &c, 1,
+						   &n), -EPERM);
+	assert_int_equal(assign_iommu_irq_remapping(f->iommu), 0);
+	assert_int_equal(mock_dma_count(f->mk), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+		T(test_new_args),
+		T(test_new_bigger_opts),
+		T(test_new_defaults_auto),
+		T(test_ref_unref),
+		T(test_new_type1),
+		T(test_new_type1_faults),
+		T(test_new_iommufd),
+		T(test_new_iommufd_missing),
+		T(test_attach_type1),
+		T(test_attach_short_address),
+		T(test_group_ref_outlives_device),
+		T(test_attach_not_viable),
+		T(test_attach_wrong_driver),
+		T(test_attach_type1_v1),
+		T(test_attach_unsafe_interrupts),
+		T(test_attach_type1_fault_sweep),
+		T(test_auto_picks_iommufd),
+		T(test_auto_picks_type1),
+		T(test_auto_no_cdev),
+		T(test_attach_iommufd),
+		T(test_attach_iommufd_no_cdev),
+		T(test_attach_iommufd_faults),
+		T(test_iommufd_fault_sweep),
+		T(test_iommufd_mappings_outlive_devices),
+		T(test_geometry_needs_device),
+		T(test_geometry_type1),
+		T(test_geometry_iommufd),
+		T(test_geometry_custom_ranges),
+		T(test_reserved_regions),
+		T(test_reserved_regions_bad),
+		T(test_map_basic_type1),
+		T(test_map_basic_iommufd),
+		T(test_map_checks_type1),
+		T(test_map_checks_iommufd),
+		T(test_map_reserved_msi),
+		T(test_map_memlock),
+		T(test_memlock_unlimited),
+		T(test_map_dma_entry_limit),
+		T(test_map_kernel_errors),
+		T(test_map_dontfork),
+		T(test_map_many_type1),
+		T(test_map_many_iommufd),
+		T(test_unmap_type1),
+		T(test_unmap_iommufd),
+		T(test_unref_unmaps),
+		T(test_unref_iommufd_unmaps),
+		T(test_check_layout),
+		T(test_noiommu_disabled),
+		T(test_noiommu),
+#undef T
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
