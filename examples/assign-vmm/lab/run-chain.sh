@@ -17,7 +17,17 @@ kdir=$("$top/tests/lab/prepare-kernel.sh" debian | tail -n1)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 "$here/mk-inner-initrd.sh" "$kdir" "$work/inner.gz"
+# The inner kernel: the vmlinux inside the bzImage when it can be had (the
+# VMM then skips the decompressor), else the bzImage itself.
+kernel=$kdir/vmlinuz
+if [ "${ASSIGN_VMM_BZIMAGE:-0}" != 1 ] &&
+	python3 "$here/extract-vmlinux.py" "$kdir/vmlinuz" "$work/vmlinux" 2>/dev/null; then
+	strip -s "$work/vmlinux" 2>/dev/null || true
+	kernel=$work/vmlinux
+fi
+scripts=(--script "$here/guest-chain.sh")
+[ "${ASSIGN_VMM_BADINPUT:-1}" = 1 ] && scripts+=(--script "$here/guest-badinput.sh")
 exec "$top/tests/lab/run-lab.sh" --add "$vmm" \
-	--add "$kdir/vmlinuz:/lab/inner/vmlinuz" \
+	--add "$kernel:/lab/inner/vmlinuz" \
 	--add "$work/inner.gz:/lab/inner/initrd.gz" \
-	--script "$here/guest-chain.sh" "$@"
+	"${scripts[@]}" "$@"

@@ -1,0 +1,70 @@
+#!/bin/sh
+# Lab guest script: assign-vmm refuses bad input with one line naming the
+# cause and the fix, a non-zero exit, and nothing left bound or pinned.
+# Needs /lab/bin/assign-vmm and /lab/inner/vmlinuz (see run-chain.sh).
+fails=0
+result() {
+	name=$1; verdict=$2; shift 2
+	echo "LAB-RESULT $name $verdict $*"
+	[ "$verdict" != FAIL ] || fails=$((fails + 1))
+}
+if [ "${LAB_KVM:-0}" != 1 ]; then
+	result assign-vmm-badinput SKIP "no /dev/kvm in the lab guest"
+	exit 0
+fi
+k=/lab/inner/vmlinuz
+drv() { basename "$(readlink "/sys/bus/pci/devices/$1/driver" 2>/dev/null)" 2>/dev/null; }
+mlocked() { awk '/^Mlocked:/ {print $2}' /proc/meminfo; }
+
+# case NAME EXPECT-IN-MESSAGE CMD...: runs CMD, wants rc != 0, exactly one
+# line on stderr containing EXPECT, no leftover assign-vmm process.
+case_() {
+	name=$1 expect=$2; shift 2
+	before=$(drv "${LAB_E1000E_0:-none}")
+	err=$("$@" 2>&1 >/dev/null </dev/null); rc=$?
+	lines=$(printf '%s\n' "$err" | grep -c .)
+	echo "$name: rc=$rc: $err"
+	after=$(drv "${LAB_E1000E_0:-none}")
+	if [ $rc = 0 ]; then
+		result "assign-vmm-bad-$name" FAIL "exit 0"
+	elif [ "$lines" != 1 ]; then
+		result "assign-vmm-bad-$name" FAIL "$lines lines of error"
+	elif ! printf '%s' "$err" | grep -qi -- "$expect"; then
+		result "assign-vmm-bad-$name" FAIL "message lacks '$expect'"
+	elif [ "$before" != "$after" ]; then
+		result "assign-vmm-bad-$name" FAIL "$LAB_E1000E_0 went from $before to $after"
+	else
+		result "assign-vmm-bad-$name" PASS "rc=$rc, one line"
+	fi
+}
+
+m0=$(mlocked)
+case_ no-kernel "no kernel" assign-vmm --mem 256M
+case_ missing-kernel "cannot read kernel" assign-vmm --kernel /nonexistent
+case_ corrupt-kernel "not a Linux kernel" assign-vmm --kernel /lab/inner/initrd.gz
+case_ bad-mem "--mem" assign-vmm --kernel $k --mem 12X
+case_ bad-address "not a PCI address" assign-vmm --kernel $k --device 00:zz.9
+case_ no-device "no PCI device" assign-vmm --kernel $k --device 0000:00:1f.7
+[ -n "${LAB_NV_E1000E:-}" ] &&
+	case_ not-vfio "vfio-pci" assign-vmm --kernel $k --device "$LAB_NV_E1000E"
+[ -n "${LAB_NV_EDU:-}" ] &&
+	case_ non-viable "viable" assign-vmm --kernel $k --device "$LAB_NV_EDU"
+case_ memlock "memlock\|ulimit\|locked" sh -c "ulimit -l 1024; exec assign-vmm --kernel $k --mem 256M --device $LAB_E1000E_0"
+
+# the device in use by another VMM
+assign-vmm --kernel $k --append "console=ttyS0 acpi=off quiet shell" --mem 128M \
+	--device "$LAB_E1000E_0" </dev/null >/dev/null 2>&1 &
+holder=$!
+i=0
+while [ $i -lt 100 ] && ! ls -l /proc/$holder/fd 2>/dev/null | grep -q vfio; do sleep 0.1; i=$((i + 1)); done
+case_ in-use "busy\|in use\|already" assign-vmm --kernel $k --mem 128M --device "$LAB_E1000E_0"
+kill -TERM $holder 2>/dev/null
+wait $holder
+hrc=$?
+[ $hrc = 143 ] && result assign-vmm-sigterm PASS "VMM stopped by SIGTERM, exit 143" ||
+	result assign-vmm-sigterm FAIL "exit $hrc after SIGTERM"
+m1=$(mlocked)
+[ "$(drv "$LAB_E1000E_0")" = vfio-pci ] &&
+	result assign-vmm-bad-cleanup PASS "$LAB_E1000E_0 still on vfio-pci, Mlocked ${m0} -> ${m1} kB" ||
+	result assign-vmm-bad-cleanup FAIL "$LAB_E1000E_0 on $(drv "$LAB_E1000E_0")"
+[ $fails = 0 ]
