@@ -236,14 +236,16 @@ static int ifd_geometry(struct assign_iommu *iommu, struct iommu_geometry *g)
 		}
 		for (uint32_t i = 0; i < q.num_iovas; i++) {
 			if (v[i].last < v[i].start) {
+				unsigned long long bs = v[i].start,
+						   bl = v[i].last;
+
 				free(v);
 				free(ranges);
 				return set_error(ctx, -EPROTO,
 						 "IOMMU_IOAS_IOVA_RANGES "
 						 "reported 0x%llx-0x%llx, "
 						 "ending before it starts",
-						 (unsigned long long)v[i].start,
-						 (unsigned long long)v[i].last);
+						 bs, bl);
 			}
 			ranges[i].start = v[i].start;
 			ranges[i].last = v[i].last;
