@@ -648,6 +648,21 @@ static int group_set_container(struct mock_kernel *mk, struct mgroup *g,
 		return -EPERM;
 	if (!mk->noiommu && !mock_group_viable(mk, g->id))
 		return -EPERM;
+	if (c->iommu_set && !c->noiommu && c->dma.n) {
+		/* type1 attach_group: existing mappings must not fall in the
+		 * new group's reserved regions (vfio_iommu_resv_conflict). */
+		uint64_t ranges[MOCK_MAX_RANGES * 4][2];
+		int groups[MOCK_MAX_GROUPS];
+		size_t ngroups, nr;
+		container_groups(mk, c, groups, &ngroups);
+		groups[ngroups++] = g->id;
+		nr = mock_iova_ranges(mk, groups, ngroups, ranges,
+				      ARRAY_SIZE(ranges));
+		for (size_t i = 0; i < c->dma.n; i++)
+			if (!range_inside(ranges, nr, c->dma.v[i].iova,
+					  c->dma.v[i].iova + c->dma.v[i].size - 1))
+				return -EINVAL;
+	}
 	g->container = c;
 	c->refs++;
 	c->noiommu = mk->noiommu;
@@ -1131,6 +1146,24 @@ int mock_cdev_ioctl(struct mock_kernel *mk, struct mdevfile *df,
 		}
 		if (!a)
 			return -ENOENT;
+		if (dev->ioas != a && a->dma.n) {
+			/* iopt_table_enforce_dev_resv_regions(): a mapping in
+			 * one of the device's reserved regions blocks it. */
+			uint64_t ranges[MOCK_MAX_RANGES * 4][2];
+			int groups[MOCK_MAX_DEVICES + 1];
+			size_t ng = 0, nr;
+			for (size_t i = 0; i < mk->ndevs; i++)
+				if (mk->devs[i]->ioas == a)
+					groups[ng++] = mk->devs[i]->group;
+			groups[ng++] = dev->group;
+			nr = mock_iova_ranges(mk, groups, ng, ranges,
+					      ARRAY_SIZE(ranges));
+			for (size_t i = 0; i < a->dma.n; i++)
+				if (!range_inside(ranges, nr, a->dma.v[i].iova,
+						  a->dma.v[i].iova +
+							  a->dma.v[i].size - 1))
+					return -EADDRINUSE;
+		}
 		if (dev->ioas != a) {
 			uint32_t hwpt = 0;
 			for (size_t i = 0; i < mk->ndevs; i++)

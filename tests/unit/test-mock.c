@@ -360,6 +360,49 @@ static void test_type1_dma(void **state)
 	munmap(mem, len);
 }
 
+/* A new group or device cannot join while a mapping sits in one of its
+ * reserved regions. */
+static void test_attach_conflicts(void **state)
+{
+	struct fx *fx = *state;
+	uint8_t *mem = mmap(NULL, 0x1000, PROT_READ | PROT_WRITE,
+			    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	struct iommu_ioas_alloc alloc = { .size = sizeof(alloc) };
+	struct vfio_device_bind_iommufd bind = { .argsz = sizeof(bind) };
+	struct vfio_device_attach_iommufd_pt at = { .argsz = sizeof(at) };
+	struct iommu_ioas_map m = {
+		.size = sizeof(m),
+		.flags = IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_READABLE,
+		.user_va = (uintptr_t)mem,
+		.length = 0x1000,
+		.iova = 0x3000,
+	};
+	int c, g, g9, ifd, d;
+
+	mock_set_reserved_regions(fx->mk, 9, "0x2000 0x3fff reserved\n");
+	type1_open(&c, &g);
+	assert_int_equal(map(c, mem, 0x3000, 0x1000), 0);
+	g9 = sopen("/dev/vfio/9");
+	assert_int_equal(sioctl(g9, VFIO_GROUP_SET_CONTAINER, &c), -EINVAL);
+	sclose(g9);
+	sclose(g);
+	sclose(c);
+
+	ifd = sopen("/dev/iommu");
+	assert_int_equal(sioctl(ifd, IOMMU_IOAS_ALLOC, &alloc), 0);
+	m.ioas_id = alloc.out_ioas_id;
+	assert_int_equal(sioctl(ifd, IOMMU_IOAS_MAP, &m), 0);
+	d = sopen("/dev/vfio/devices/vfio2");
+	bind.iommufd = ifd;
+	assert_int_equal(sioctl(d, VFIO_DEVICE_BIND_IOMMUFD, &bind), 0);
+	at.pt_id = alloc.out_ioas_id;
+	assert_int_equal(sioctl(d, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &at),
+			 -EADDRINUSE);
+	sclose(d);
+	sclose(ifd);
+	munmap(mem, 0x1000);
+}
+
 static void test_viability(void **state)
 {
 	struct fx *fx = *state;
@@ -890,6 +933,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_type1_info_caps, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_type1_dma, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_attach_conflicts, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_viability, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_device_regions, setup,
 						teardown),
