@@ -48,8 +48,9 @@ static void usage(FILE *f)
 		"  list [--json]              devices with driver, IOMMU group and viability\n"
 		"  explain ADDRESS [--probe]  why ADDRESS can or cannot be assigned, and the fix;\n"
 		"                             --probe also opens it through VFIO to compare\n"
-		"  bind ADDRESS [--driver D] [--force] [--timeout MS] [--no-wait]\n"
-		"                             hand ADDRESS to vfio-pci (or D), remembering its driver\n"
+		"  bind ADDRESS [--driver D] [--force] [--timeout MS] [--no-wait] [--group]\n"
+		"                             hand ADDRESS to vfio-pci (or D), remembering its driver;\n"
+		"                             --group also clears the rest of its IOMMU group\n"
 		"  unbind ADDRESS [--force]   detach ADDRESS from its driver, remembering it\n"
 		"  restore [ADDRESS...]       give devices back their recorded driver (all if none)\n"
 		"  vf-config VF [--mac MAC] [--vlan ID] [--qos N] [--spoofchk on|off]\n"
@@ -466,6 +467,7 @@ static int cmd_bind(struct assign_ctx *ctx, const struct global *g, int argc,
 		{ "timeout", required_argument, NULL, 't' },
 		{ "no-wait", no_argument, NULL, 'W' },
 		{ "no-record", no_argument, NULL, 'R' },
+		{ "group", no_argument, NULL, 'g' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct assign_host_opts o;
@@ -494,6 +496,11 @@ static int cmd_bind(struct assign_ctx *ctx, const struct global *g, int argc,
 			break;
 		case 'R':
 			o.flags |= ASSIGN_HOST_NO_RECORD;
+			break;
+		case 'g':
+			if (unbind)
+				return usage_error("unbind has no --group");
+			o.flags |= ASSIGN_HOST_GROUP;
 			break;
 		default: /* getopt said what */
 			fprintf(stderr, "Try '%s --help'.\n", prog);

@@ -239,11 +239,14 @@ int assign_host_check_device(struct assign_ctx *ctx, const char *address);
 #define ASSIGN_HOST_NO_WAIT (1u << 1)
 /** ASSIGN_HOST_NO_RECORD - keep no state record (the caller restores) */
 #define ASSIGN_HOST_NO_RECORD (1u << 2)
+/** ASSIGN_HOST_GROUP - also clear the rest of the IOMMU group (bind) */
+#define ASSIGN_HOST_GROUP (1u << 3)
 
 /**
  * struct assign_host_opts - options for binding and restoring
  * @size: sizeof(struct assign_host_opts)
- * @flags: ASSIGN_HOST_FORCE, ASSIGN_HOST_NO_WAIT, ASSIGN_HOST_NO_RECORD
+ * @flags: ASSIGN_HOST_FORCE, ASSIGN_HOST_NO_WAIT, ASSIGN_HOST_NO_RECORD,
+ *         ASSIGN_HOST_GROUP
  * @driver: the driver to bind to; NULL means "vfio-pci"
  * @timeout_ms: how long to wait for /dev/vfio/N; 0 means 5000, negative
  *              means forever
@@ -276,6 +279,13 @@ struct assign_host_opts {
  * now bound to the driver and, for vfio-pci, waits for /dev/vfio/N through
  * a udev monitor. Binding a device that is already bound to the driver
  * succeeds and changes nothing.
+ *
+ * With ASSIGN_HOST_GROUP (vfio-pci only), every other member of the
+ * device's IOMMU group that blocks the group is handled first, as the
+ * viability report says: endpoints are bound to vfio-pci, bridges
+ * unbound, each with its own record (and the netdev guard). If any step
+ * fails, the members already handled are restored. ASSIGN_HOST_GROUP
+ * cannot be combined with ASSIGN_HOST_NO_RECORD.
  *
  * Return: 0; -EINVAL; -ENODEV (no such device, or the driver is not
  * loaded: the message says "modprobe vfio-pci"); -EBUSY (interface in use;

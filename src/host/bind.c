@@ -42,10 +42,14 @@ int host_opts_get(struct assign_ctx *ctx, const struct assign_host_opts *opts,
 		memcpy(&o, opts, MIN(opts->size, sizeof(o)));
 	}
 	if (o.flags & ~(ASSIGN_HOST_FORCE | ASSIGN_HOST_NO_WAIT |
-			ASSIGN_HOST_NO_RECORD))
+			ASSIGN_HOST_NO_RECORD | ASSIGN_HOST_GROUP))
 		return set_error(ctx, -EINVAL,
 				 "unknown assign_host_opts flags 0x%x",
 				 o.flags);
+	if ((o.flags & ASSIGN_HOST_GROUP) && (o.flags & ASSIGN_HOST_NO_RECORD))
+		return set_error(ctx, -EINVAL,
+				 "ASSIGN_HOST_GROUP needs state records to undo "
+				 "a partial group; drop ASSIGN_HOST_NO_RECORD");
 	out->flags = o.flags;
 	out->driver = o.driver && *o.driver ? o.driver : "vfio-pci";
 	if (strchr(out->driver, '/') || strlen(out->driver) >= ASSIGN_HOST_NAME_LEN)
@@ -511,15 +515,81 @@ static void warn_not_viable(struct assign_ctx *ctx, int group)
 	memcpy(ctx->last_error, saved, sizeof(saved));
 }
 
+static int bind_one(struct assign_ctx *ctx, const char *addr,
+		    const struct host_opts *o);
+
+/* Clear the other blocking members of @addr's group, then bind @addr; on
+ * failure restore the members done. */
+static int bind_group(struct assign_ctx *ctx, const char *addr, int group,
+		      const struct host_opts *o)
+{
+	struct assign_host_group_report *rep = NULL;
+	struct host_opts mo = *o;
+	size_t done = 0;
+	bool *did;
+	int r;
+
+	r = assign_host_group_report(ctx, group, &rep);
+	if (r < 0)
+		return r;
+	did = calloc(rep->n_members + 1, sizeof(*did));
+	if (!did) {
+		assign_host_group_report_free(rep);
+		return set_error(ctx, -ENOMEM, "out of memory");
+	}
+	mo.flags &= ~ASSIGN_HOST_GROUP;
+	mo.flags |= ASSIGN_HOST_NO_WAIT;
+	for (size_t i = 0; i < rep->n_members; i++) {
+		const struct assign_host_member *m = &rep->members[i];
+
+		if (!m->blocks || !strcmp(m->address, addr))
+			continue;
+		if (m->action == ASSIGN_HOST_ACTION_UNBIND) {
+			struct assign_host_opts uo = {
+				.size = sizeof(uo),
+				.flags = mo.flags & ASSIGN_HOST_FORCE,
+				.state_dir = mo.state_dir,
+			};
+			r = assign_host_unbind(ctx, m->address, &uo);
+		} else {
+			r = bind_one(ctx, m->address, &mo);
+		}
+		if (r < 0)
+			break;
+		did[i] = true;
+		done++;
+	}
+	/* The device itself, last: the group is viable by then. */
+	if (r >= 0) {
+		mo.flags = o->flags & ~ASSIGN_HOST_GROUP;
+		r = bind_one(ctx, addr, &mo);
+	}
+	if (r < 0 && done) {
+		char saved[sizeof(ctx->last_error)];
+		struct assign_host_opts ro = { .size = sizeof(ro),
+					       .state_dir = mo.state_dir };
+
+		memcpy(saved, ctx->last_error, sizeof(saved));
+		for (size_t i = 0; i < rep->n_members; i++)
+			if (did[i])
+				assign_host_restore(ctx, rep->members[i].address,
+						    &ro);
+		memcpy(ctx->last_error, saved, sizeof(saved));
+	}
+	if (r >= 0 && done)
+		notice(ctx, "group %d: %zu other member%s cleared for %s",
+		       group, done, done == 1 ? "" : "s", addr);
+	free(did);
+	assign_host_group_report_free(rep);
+	return r < 0 ? r : 0;
+}
+
 ASSIGN_EXPORT int assign_host_bind(struct assign_ctx *ctx, const char *address,
 				   const struct assign_host_opts *opts)
 {
-	char addr[ASSIGN_PCI_ADDR_LEN], cur[ASSIGN_HOST_NAME_LEN];
-	char path[160], override[ASSIGN_HOST_NAME_LEN];
-	struct record rec;
-	bool recorded = false, vfio;
+	char addr[ASSIGN_PCI_ADDR_LEN];
 	struct host_opts o;
-	int r, group = -1;
+	int r;
 
 	if (!ctx)
 		return -EINVAL;
@@ -529,6 +599,39 @@ ASSIGN_EXPORT int assign_host_bind(struct assign_ctx *ctx, const char *address,
 	r = host_opts_get(ctx, opts, &o);
 	if (r < 0)
 		return r;
+	if (o.flags & ASSIGN_HOST_GROUP) {
+		int group;
+
+		if (!host_driver_is_vfio(o.driver))
+			return set_error(ctx, -EINVAL,
+					 "ASSIGN_HOST_GROUP binds to vfio-pci, "
+					 "not %s",
+					 o.driver);
+		r = check_exists(ctx, addr);
+		if (r < 0)
+			return r;
+		group = pci_dev_group(ctx, addr);
+		if (group < 0)
+			return set_error(ctx, -ENOENT,
+					 "%s has no IOMMU group, so vfio-pci "
+					 "cannot take it; boot with "
+					 "intel_iommu=on or amd_iommu=on",
+					 addr);
+		return bind_group(ctx, addr, group, &o);
+	}
+	return bind_one(ctx, addr, &o);
+}
+
+static int bind_one(struct assign_ctx *ctx, const char *addr,
+		    const struct host_opts *opts)
+{
+	char cur[ASSIGN_HOST_NAME_LEN];
+	char path[160], override[ASSIGN_HOST_NAME_LEN];
+	struct record rec;
+	bool recorded = false, vfio;
+	struct host_opts o = *opts;
+	int r, group = -1;
+
 	r = check_exists(ctx, addr);
 	if (r < 0)
 		return r;

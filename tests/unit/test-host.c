@@ -925,6 +925,80 @@ static void test_bind_errors(void **state)
 	assert_false(record_exists(f, "0000:01:00.0"));
 }
 
+static void test_bind_group(void **state)
+{
+	struct fake *f = *state;
+	struct assign_host_opts o;
+	char drv[64];
+
+	standard_host(f);
+	opts_for(f, &o);
+	/* 01:00.1 has no driver, its group sibling 01:00.0 is on e1000e. */
+	assert_int_equal(assign_host_bind(f->ctx, "0000:01:00.1", &o), 0);
+	assert_int_equal(assign_host_check_device(f->ctx, "0000:01:00.1"),
+			 -EBUSY);
+	assert_int_equal(assign_host_restore(f->ctx, "0000:01:00.1", &o), 0);
+
+	o.flags = ASSIGN_HOST_GROUP;
+	assert_int_equal(assign_host_bind(f->ctx, "0000:01:00.1", &o), 0);
+	assert_int_equal(assign_host_check_device(f->ctx, "0000:01:00.1"), 0);
+	current(f, "0000:01:00.0", drv, sizeof(drv));
+	assert_string_equal(drv, "vfio-pci");
+	current(f, "0000:00:1c.0", drv, sizeof(drv));
+	assert_string_equal(drv, "pcieport"); /* fine as it is */
+	assert_true(record_exists(f, "0000:01:00.0"));
+	assert_true(record_exists(f, "0000:01:00.1"));
+	assert_int_equal(assign_host_restore(f->ctx, "0000:01:00.0", &o), 0);
+	assert_int_equal(assign_host_restore(f->ctx, "0000:01:00.1", &o), 0);
+	current(f, "0000:01:00.0", drv, sizeof(drv));
+	assert_string_equal(drv, "e1000e");
+
+	o.flags = ASSIGN_HOST_GROUP | ASSIGN_HOST_NO_RECORD;
+	assert_int_equal(assign_host_bind(f->ctx, "0000:01:00.1", &o), -EINVAL);
+	o.flags = ASSIGN_HOST_GROUP;
+	o.driver = "pci-stub";
+	assert_int_equal(assign_host_bind(f->ctx, "0000:01:00.1", &o), -EINVAL);
+	o.driver = NULL;
+	assert_int_equal(assign_host_bind(f->ctx, "0000:00:00.0", &o), -ENOENT);
+}
+
+static void test_bind_group_rollback(void **state)
+{
+	struct fake *f = *state;
+	struct assign_host_opts o;
+	char drv[64];
+
+	fake_driver(f, "vfio-pci");
+	fake_driver(f, "i915");
+	fake_driver(f, "shpchp");
+	fake_device(f, "0000:06:00.0", 0x80863e92, 0x030000, 12, "i915", "i915");
+	fake_device(f, "0000:06:01.0", 0x12342222, 0x060400, 12, "shpchp",
+		    "shpchp");
+	fake_device(f, "0000:06:02.0", 0x12341111, 0x020000, 12, NULL, NULL);
+	opts_for(f, &o);
+	o.flags = ASSIGN_HOST_GROUP;
+	/* Writes: 06:00.0 override, unbind, probe; 06:01.0 unbind; then the
+	 * target's override write (the 5th) fails. */
+	f->fail_pwrite = 5;
+	assert_int_equal(assign_host_bind(f->ctx, "0000:06:02.0", &o), -EIO);
+	f->fail_pwrite = 0;
+	current(f, "0000:06:00.0", drv, sizeof(drv));
+	assert_string_equal(drv, "i915");
+	current(f, "0000:06:01.0", drv, sizeof(drv));
+	assert_string_equal(drv, "shpchp");
+	current(f, "0000:06:02.0", drv, sizeof(drv));
+	assert_string_equal(drv, "");
+	assert_false(record_exists(f, "0000:06:00.0"));
+	assert_false(record_exists(f, "0000:06:01.0"));
+	assert_false(record_exists(f, "0000:06:02.0"));
+
+	/* Without the fault: bridge unbound, GPU on vfio-pci, target too. */
+	assert_int_equal(assign_host_bind(f->ctx, "0000:06:02.0", &o), 0);
+	current(f, "0000:06:01.0", drv, sizeof(drv));
+	assert_string_equal(drv, "");
+	assert_int_equal(assign_host_check_device(f->ctx, "0000:06:02.0"), 0);
+}
+
 static void test_no_record(void **state)
 {
 	struct fake *f = *state;
@@ -1356,6 +1430,8 @@ int main(void)
 		T(test_restore_after_crash),
 		T(test_bind_errors),
 		T(test_no_record),
+		T(test_bind_group),
+		T(test_bind_group_rollback),
 		T(test_unbind),
 		T(test_override_kept),
 		T(test_state_dir_env),
