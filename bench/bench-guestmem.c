@@ -57,6 +57,7 @@ static struct {
 	unsigned long ops;
 	unsigned long resident;
 	bool hugepages;
+	bool raw_dontfork;
 } opt = {
 	.mock = true,
 	.backend = ASSIGN_IOMMU_TYPE1,
@@ -421,6 +422,10 @@ static void bench_pairs(void)
 		for (unsigned long i = 0; i < opt.ops; i++) {
 			uint64_t iova = pair_iova(i);
 
+			/* --raw-dontfork: what the IOMMU layer adds per map */
+			if (opt.raw_dontfork)
+				sys_madvise(e.ctx, ram + pair_gpa(i), PG,
+					    MADV_DONTFORK);
 			if (raw_map(&e, ram + pair_gpa(i), iova, PG) < 0 ||
 			    raw_unmap(&e, iova, PG) < 0)
 				die("raw pair", -EIO, &e);
@@ -442,10 +447,11 @@ static void bench_pairs(void)
 	}
 	double mr = median(raw, opt.reps), ml = median(lib, opt.reps);
 
-	printf("pairs: %s %s, %lu map+unmap pairs of 4 KiB, %lu resident mappings, %u reps (median)\n",
+	printf("pairs: %s %s, %lu map+unmap pairs of 4 KiB, %lu resident mappings, %u reps (median)%s\n",
 	       opt.mock ? "mock" : "kernel",
 	       e.backend == ASSIGN_IOMMU_IOMMUFD ? "iommufd" : "type1",
-	       opt.ops, opt.resident, opt.reps);
+	       opt.ops, opt.resident, opt.reps,
+	       opt.raw_dontfork ? ", raw floor with MADV_DONTFORK per map" : "");
 	printf("  raw ioctls       : %12.0f pairs/s\n", (double)opt.ops / mr);
 	printf("  assign_guestmem  : %12.0f pairs/s\n", (double)opt.ops / ml);
 	printf("  ratio lib/raw    : %12.3f (target >= 0.9)\n", mr / ml);
@@ -516,7 +522,8 @@ static void usage(FILE *f)
 		"  --reps N            repetitions, the median is shown (default 5)\n"
 		"  --threads N         prefault threads (default 0: CPUs)\n"
 		"  --ops N             map+unmap pairs (default 20000)\n"
-		"  --resident N        guest mappings kept in place (default 1000)\n");
+		"  --resident N        guest mappings kept in place (default 1000)\n"
+		"  --raw-dontfork      pairs: add MADV_DONTFORK per map to the raw floor\n");
 }
 
 int main(int argc, char **argv)
@@ -532,6 +539,7 @@ int main(int argc, char **argv)
 		{ "threads", required_argument, NULL, 't' },
 		{ "ops", required_argument, NULL, 'o' },
 		{ "resident", required_argument, NULL, 'R' },
+		{ "raw-dontfork", no_argument, NULL, 'D' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -559,6 +567,7 @@ int main(int argc, char **argv)
 		case 't': opt.threads = (unsigned int)strtoul(optarg, NULL, 0); break;
 		case 'o': opt.ops = strtoul(optarg, NULL, 0); break;
 		case 'R': opt.resident = strtoul(optarg, NULL, 0); break;
+		case 'D': opt.raw_dontfork = true; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
