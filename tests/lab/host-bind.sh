@@ -159,6 +159,22 @@ else
 	else
 		result host-nonviable-restore FAIL "$nve $(drv "$nve"), $nv $(drv "$nv")"
 	fi
+
+	# The same in one step: bind --group clears the group first.
+	out=$($AH bind --group "$nv" 2>&1); rc=$?
+	out2=$($AH explain "$nv" --probe 2>&1); rc2=$?
+	if [ $rc = 0 ] && [ "$(drv "$nve")" = vfio-pci ] && [ "$(drv "$nv")" = vfio-pci ] &&
+		[ $rc2 = 0 ] && echo "$out2" | grep -q "kernel: opened"; then
+		result host-bind-group PASS "$nv and $nve on vfio-pci, the kernel opens $nv"
+	else
+		result host-bind-group FAIL "rc=$rc $(oneline "$out") explain rc=$rc2 $(oneline "$out2")"
+	fi
+	$AH restore >/dev/null 2>&1
+	if [ "$(drv "$nve")" = e1000e ] && [ "$(drv "$nv")" = none ]; then
+		result host-bind-group-restore PASS "$nve e1000e, $nv no driver"
+	else
+		result host-bind-group-restore FAIL "$nve $(drv "$nve"), $nv $(drv "$nv")"
+	fi
 fi
 
 # --- SR-IOV, the PCI side: a PF such as QEMU's nvme with sriov_max_vfs ------
