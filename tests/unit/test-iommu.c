@@ -489,6 +489,161 @@ static void test_attach_type1_fault_sweep(void **state)
 	assert_int_equal(attach(f, DEV_A), 0);
 }
 
+
+static void test_attach_type1_errors(void **state)
+{
+	struct fx *f = *state;
+
+	new_iommu(f, ASSIGN_IOMMU_TYPE1, 0);
+	/* Opening /dev/vfio/3 (the container is open already). */
+	mock_fail_nth(f->mk, MOCK_OPEN, 0, 1, -ENOENT);
+	assert_int_equal(attach(f, DEV_A), -ENOENT);
+	assert_err_contains(f, "/dev/vfio/3 does not exist");
+	mock_fail_nth(f->mk, MOCK_OPEN, 0, 1, -EPERM);
+	assert_int_equal(attach(f, DEV_A), -EACCES);
+	assert_err_contains(f, "permission denied opening /dev/vfio/3");
+	mock_fail_nth(f->mk, MOCK_OPEN, 0, 1, -EBUSY);
+	assert_int_equal(attach(f, DEV_A), -EBUSY);
+	assert_err_contains(f, "group 3 is already open");
+	mock_fail_nth(f->mk, MOCK_IOCTL, VFIO_GROUP_GET_STATUS, 1, -EIO);
+	assert_int_equal(attach(f, DEV_A), -EIO);
+	assert_err_contains(f, "VFIO_GROUP_GET_STATUS");
+	mock_fail_nth(f->mk, MOCK_IOCTL, VFIO_GROUP_SET_CONTAINER, 1, -EBUSY);
+	assert_int_equal(attach(f, DEV_A), -EBUSY);
+	assert_err_contains(f, "adding group 3 to the VFIO container");
+	/* The kernel's MSI isolation check fails SET_IOMMU for the first
+	 * group... */
+	mock_fail_nth(f->mk, MOCK_IOCTL, VFIO_SET_IOMMU, 1, -EPERM);
+	assert_int_equal(attach(f, DEV_A), -EPERM);
+	assert_err_contains(f, "group 3 refused by vfio_iommu_type1");
+	assert_err_contains(f, "allow_unsafe_interrupts=1");
+	mock_fail_nth(f->mk, MOCK_IOCTL, VFIO_SET_IOMMU, 1, -EINVAL);
+	assert_int_equal(attach(f, DEV_A), -EINVAL);
+	assert_err_contains(f, "VFIO_SET_IOMMU(TYPE1v2)");
+	/* GET_DEVICE_FD. */
+	mock_fail_nth(f->mk, MOCK_IOCTL, VFIO_GROUP_GET_DEVICE_FD, 1, -EBUSY);
+	assert_int_equal(attach(f, DEV_A), -EBUSY);
+	assert_err_contains(f, "0000:00:03.0 is busy");
+	mock_fail_nth(f->mk, MOCK_IOCTL, VFIO_GROUP_GET_DEVICE_FD, 1, -ENODEV);
+	assert_int_equal(attach(f, DEV_A), -ENODEV);
+	assert_err_contains(f, "not in group 3");
+	mock_fail_nth(f->mk, MOCK_IOCTL, VFIO_GROUP_GET_DEVICE_FD, 1, -EIO);
+	assert_int_equal(attach(f, DEV_A), -EIO);
+	assert_err_contains(f, "VFIO_GROUP_GET_DEVICE_FD for 0000:00:03.0");
+	assert_int_equal(f->iommu->ngroups, 0);
+	assert_int_equal(mock_open_fds(f->mk), 1);
+	/* ...and SET_CONTAINER for the later ones. */
+	assert_int_equal(attach(f, DEV_A), 0);
+	mock_fail_nth(f->mk, MOCK_IOCTL, VFIO_GROUP_SET_CONTAINER, 1, -EPERM);
+	assert_int_equal(attach(f, DEV_B), -EPERM);
+	assert_err_contains(f, "group 4 refused by vfio_iommu_type1");
+	assert_int_equal(f->iommu->ngroups, 1);
+	/* A failed attach of a device of an open group keeps the group. */
+	assert_int_equal(attach(f, DEV_B), 0);
+	mock_fail_nth(f->mk, MOCK_IOCTL, VFIO_GROUP_GET_DEVICE_FD, 1, -EIO);
+	assert_int_equal(attach(f, DEV_C), -EIO);
+	assert_int_equal(f->iommu->ngroups, 2);
+}
+
+static void test_attach_type1_no_type(void **state)
+{
+	struct fx *f = *state;
+
+	mock_set_type1v2(f->mk, false);
+	new_iommu(f, ASSIGN_IOMMU_TYPE1, 0);
+	/* v2 says 0, then the v1 check fails. */
+	mock_fail_nth(f->mk, MOCK_IOCTL, VFIO_CHECK_EXTENSION, 2, -EIO);
+	assert_int_equal(attach(f, DEV_A), -EIO);
+	assert_err_contains(f, "VFIO_CHECK_EXTENSION");
+	assert_int_equal(mock_open_fds(f->mk), 1);
+}
+
+static void test_new_other_errors(void **state)
+{
+	struct fx *f = *state;
+	struct assign_iommu_opts o = { .size = sizeof(o),
+				       .backend = ASSIGN_IOMMU_TYPE1 };
+	struct assign_iommu *it = NULL;
+
+	mock_fail_nth(f->mk, MOCK_OPEN, 0, 1, -EIO);
+	assert_int_equal(assign_iommu_new(f->ctx, &o, &it), -EIO);
+	assert_err_contains(f, "cannot open /dev/vfio/vfio");
+	o.backend = ASSIGN_IOMMU_IOMMUFD;
+	mock_fail_nth(f->mk, MOCK_OPEN, 0, 1, -EACCES);
+	assert_int_equal(assign_iommu_new(f->ctx, &o, &it), -EACCES);
+	assert_err_contains(f, "permission denied opening /dev/iommu");
+	mock_fail_nth(f->mk, MOCK_OPEN, 0, 1, -EIO);
+	assert_int_equal(assign_iommu_new(f->ctx, &o, &it), -EIO);
+	assert_err_contains(f, "cannot open /dev/iommu");
+	assert_null(it);
+	assert_int_equal(mock_open_fds(f->mk), 0);
+}
+
+static void test_attach_iommufd_errors(void **state)
+{
+	struct fx *f = *state;
+
+	new_iommu(f, ASSIGN_IOMMU_IOMMUFD, 0);
+	mock_fail_nth(f->mk, MOCK_OPEN, 0, 1, -ENOENT);
+	assert_int_equal(attach(f, DEV_A), -ENOENT);
+	assert_err_contains(f, "does not exist although sysfs");
+	mock_fail_nth(f->mk, MOCK_OPEN, 0, 1, -EBUSY);
+	assert_int_equal(attach(f, DEV_A), -EBUSY);
+	assert_err_contains(f, "is busy");
+	mock_fail_nth(f->mk, MOCK_OPEN, 0, 1, -EIO);
+	assert_int_equal(attach(f, DEV_A), -EIO);
+	assert_err_contains(f, "cannot open /dev/vfio/devices/vfio");
+	mock_fail_nth(f->mk, MOCK_IOCTL, VFIO_DEVICE_BIND_IOMMUFD, 1, -EBUSY);
+	assert_int_equal(attach(f, DEV_A), -EBUSY);
+	assert_err_contains(f, "in use");
+	mock_fail_nth(f->mk, MOCK_IOCTL, VFIO_DEVICE_BIND_IOMMUFD, 1, -EIO);
+	assert_int_equal(attach(f, DEV_A), -EIO);
+	assert_err_contains(f, "VFIO_DEVICE_BIND_IOMMUFD");
+	mock_fail_nth(f->mk, MOCK_IOCTL, VFIO_DEVICE_ATTACH_IOMMUFD_PT, 1,
+		      -EPERM);
+	assert_int_equal(attach(f, DEV_A), -EPERM);
+	assert_err_contains(f, "allow_unsafe_interrupts");
+	mock_fail_nth(f->mk, MOCK_IOCTL, VFIO_DEVICE_ATTACH_IOMMUFD_PT, 1,
+		      -EIO);
+	assert_int_equal(attach(f, DEV_A), -EIO);
+	assert_int_equal(mock_open_fds(f->mk), 1);
+}
+
+static void test_geometry_type1_no_cap(void **state)
+{
+	struct fx *f = *state;
+	const struct assign_iova_range *rg;
+	size_t n;
+
+	/* No aperture: the kernel reports no IOVA range capability. */
+	mock_set_iova_ranges(f->mk, NULL, 0);
+	new_iommu(f, ASSIGN_IOMMU_TYPE1, 0);
+	assert_int_equal(attach(f, DEV_A), 0);
+	assert_int_equal(assign_iommu_get_iova_ranges(f->iommu, &rg, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(rg[0].start, 0);
+	assert_int_equal(rg[0].last, UINT64_MAX);
+	assert_int_equal(assign_iommu_map(f->iommu, mem(f, 0),
+					  UINT64_MAX - MB + 1, MB,
+					  ASSIGN_DMA_RW), 0);
+	assert_int_equal(assign_iommu_unmap(f->iommu, UINT64_MAX - MB + 1, MB),
+			 0);
+}
+
+static void test_irq_remap_unknown(void **state)
+{
+	struct fx *f = *state;
+
+	new_iommu(f, ASSIGN_IOMMU_TYPE1, 0);
+	assert_int_equal(attach(f, DEV_A), 0);
+	mock_fail_nth(f->mk, MOCK_OPENAT, 0, 1, -ENOENT);
+	assert_int_equal(assign_iommu_irq_remapping(f->iommu), -EOPNOTSUPP);
+	assert_err_contains(f, "allow_unsafe_interrupts");
+	mock_set_irq_remap(f->mk, false);
+	assert_int_equal(assign_iommu_irq_remapping(f->iommu), -EOPNOTSUPP);
+	assert_err_contains(f, "without checking");
+}
+
 /* ---------------------------------------------------------------------- */
 /* AUTO */
 
@@ -1232,6 +1387,14 @@ static void unmap_cases(struct fx *f, unsigned long unmap_req)
 	assert_int_equal(mock_dma_count(f->mk), 0);
 	assert_int_equal(assign_iommu_unmap_all(f->iommu), 0);
 	assert_int_equal(assign_iommu_unmap_all(NULL), -EINVAL);
+	/* A range ending in a hole before the next mapping. */
+	assert_int_equal(assign_iommu_map(f->iommu, mem(f, 0), 0x100000, MB,
+					  ASSIGN_DMA_RW), 0);
+	assert_int_equal(assign_iommu_map(f->iommu, mem(f, MB), 0x1000000, MB,
+					  ASSIGN_DMA_RW), 0);
+	assert_int_equal(assign_iommu_unmap(f->iommu, 0, 0x800000), 0);
+	assert_int_equal(mock_dma_count(f->mk), 1);
+	assert_int_equal(mock_dma_lookup(f->mk, 0x1000000, NULL, NULL), 0);
 }
 
 static void test_unmap_type1(void **state)
@@ -1473,6 +1636,12 @@ int main(void)
 		T(test_attach_type1_v1),
 		T(test_attach_unsafe_interrupts),
 		T(test_attach_type1_fault_sweep),
+		T(test_attach_type1_errors),
+		T(test_attach_type1_no_type),
+		T(test_new_other_errors),
+		T(test_attach_iommufd_errors),
+		T(test_geometry_type1_no_cap),
+		T(test_irq_remap_unknown),
 		T(test_auto_picks_iommufd),
 		T(test_auto_picks_type1),
 		T(test_auto_no_cdev),
