@@ -38,7 +38,8 @@
 #include "mock.h"
 
 #define DEV0 "0000:00:03.0"
-#define DEV1 "0000:00:04.0"
+#define DEV1 "0000:00:04.0" /* same group and bus as DEV0 */
+#define DEV2 "0000:01:00.0" /* a group of its own */
 #define DMA_IOVA 0x100000ull
 #define DMA_LEN 0x10000ull
 
@@ -50,6 +51,7 @@ struct run {
 	enum assign_iommu_backend backend;
 	struct assign_iommu *iommu;
 	struct assign_device *dev;
+	struct assign_device *dev2;
 	void *bar0;
 	void *mem;
 	int efd[3];
@@ -161,6 +163,79 @@ static int st_irq_disable(struct run *r)
 	return assign_irq_disable(r->dev, ASSIGN_IRQ_MSIX);
 }
 
+/* A second device of the same group and bus: the group is shared, and a
+ * hot reset needs both. */
+static int st_device_open2(struct run *r)
+{
+	return assign_device_open(r->iommu, DEV1, NULL, &r->dev2);
+}
+
+static int st_hot_reset(struct run *r)
+{
+	return assign_device_hot_reset(r->dev);
+}
+
+static int st_intx(struct run *r)
+{
+	int ret = assign_irq_set_eventfds(r->dev, ASSIGN_IRQ_INTX, 0, 1,
+					  r->efd);
+	if (ret)
+		return ret;
+	return assign_irq_set_unmask_eventfd(r->dev, ASSIGN_IRQ_INTX,
+					     r->efd[1]);
+}
+
+static int st_intx_mask(struct run *r)
+{
+	int ret = assign_irq_mask(r->dev, ASSIGN_IRQ_INTX, 0, 1);
+	if (ret)
+		return ret;
+	ret = assign_irq_unmask(r->dev, ASSIGN_IRQ_INTX, 0, 1);
+	if (ret)
+		return ret;
+	return assign_irq_trigger(r->dev, ASSIGN_IRQ_INTX, 0, 1);
+}
+
+static int st_intx_disable(struct run *r)
+{
+	return assign_irq_disable(r->dev, ASSIGN_IRQ_INTX);
+}
+
+static int st_req(struct run *r)
+{
+	return assign_irq_set_eventfds(r->dev, ASSIGN_IRQ_REQ, 0, 1,
+				       r->efd + 2);
+}
+
+static int st_region_rw(struct run *r)
+{
+	uint32_t v = 0x12345678, back = 0;
+	int ret;
+
+	ret = assign_region_write(r->dev, 3 /* BAR3 */, 0x10, &v,
+				  sizeof(v));
+	if (ret)
+		return ret;
+	ret = assign_region_read(r->dev, 3 /* BAR3 */, 0x10, &back,
+				 sizeof(back));
+	if (ret)
+		return ret;
+	return back == v ? 0 : -EPROTO;
+}
+
+static int st_feature(struct run *r)
+{
+	int ret = assign_device_feature_probe(r->dev,
+					      3 /* LOW_POWER_ENTRY */, true);
+	return ret < 0 ? ret : 0;
+}
+
+static int st_device_close2(struct run *r)
+{
+	r->dev2 = assign_device_unref(r->dev2);
+	return 0;
+}
+
 static int st_unmap(struct run *r)
 {
 	return assign_iommu_unmap(r->iommu, DMA_IOVA, DMA_LEN);
@@ -202,6 +277,15 @@ static const struct {
 	{ "msix_again", st_msix_again, false },
 	{ "hot_reset_deps", st_hot_reset_deps, false },
 	{ "irq_disable", st_irq_disable, true },
+	{ "device_open2", st_device_open2, false },
+	{ "hot_reset", st_hot_reset, false },
+	{ "intx", st_intx, false },
+	{ "intx_mask", st_intx_mask, false },
+	{ "intx_disable", st_intx_disable, true },
+	{ "req", st_req, false },
+	{ "region_rw", st_region_rw, false },
+	{ "feature", st_feature, false },
+	{ "device_close2", st_device_close2, false },
 	{ "unmap", st_unmap, true },
 	{ "region_munmap", st_munmap, true },
 	{ "map_again", st_map_again, false },
@@ -219,7 +303,9 @@ static void run_init(struct run *r, enum assign_iommu_backend be)
 	assert_int_equal(mock_kernel_new(&r->mk), 0);
 	mock_device_cfg_default(&cfg, DEV0, 7);
 	assert_int_equal(mock_add_device(r->mk, &cfg), 0);
-	mock_device_cfg_default(&cfg, DEV1, 8);
+	mock_device_cfg_default(&cfg, DEV1, 7);
+	assert_int_equal(mock_add_device(r->mk, &cfg), 0);
+	mock_device_cfg_default(&cfg, DEV2, 8);
 	assert_int_equal(mock_add_device(r->mk, &cfg), 0);
 	assert_int_equal(mock_ctx_new(r->mk, &r->ctx), 0);
 	assign_ctx_set_log_priority(r->ctx, verbose ? LOG_DEBUG : 0);
@@ -234,6 +320,7 @@ static void run_init(struct run *r, enum assign_iommu_backend be)
 
 static void teardown_objects(struct run *r)
 {
+	r->dev2 = assign_device_unref(r->dev2);
 	r->dev = assign_device_unref(r->dev);
 	r->iommu = assign_iommu_unref(r->iommu);
 }
