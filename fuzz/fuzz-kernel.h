@@ -58,6 +58,7 @@ enum fk_kind {
 	                        one byte more than asked */
 	FK_OTHER = 11,       /* result of other device/IOMMU ioctls, in order:
 	                        ctl bit 7 fails it */
+	FK_GUEST = 12,       /* fuzz-vmm: a guest access (config or MMIO) */
 	FK_NKINDS
 };
 

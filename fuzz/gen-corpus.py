@@ -364,3 +364,80 @@ vf += fs(1, "bus/pci/devices/%s/physfn" % A, b"../0000:00:02.0")
 vf += fs(2, "bus/pci/devices/0000:00:02.0", b"virtfn0\nvirtfn1")
 vf += fs(1, "bus/pci/devices/0000:00:02.0/virtfn1", b"../" + A.encode())
 put("fuzz-host", "sriov-vf", vf + group7)
+
+# --- fuzz-vmm: the device records of fuzz-device plus guest accesses --------
+FK_GUEST = 12
+MMIO = 0xc0000000
+
+
+def g_cfg_w(off, size, val):
+    return rec(FK_GUEST, le("BBBI", 0, off, {1: 0, 2: 1, 4: 2}[size], val))
+
+
+def g_cfg_r(off, size):
+    return rec(FK_GUEST, le("BBBI", 1, off, {1: 0, 2: 1, 4: 2}[size], 0))
+
+
+def g_mmio_w(addr, size, val):
+    return rec(FK_GUEST, le("BIBQ", 2, addr - MMIO,
+                            {1: 0, 2: 1, 4: 2, 8: 3}[size], val))
+
+
+def g_mmio_r(addr, size):
+    return rec(FK_GUEST, le("BIBQ", 3, addr - MMIO,
+                            {1: 0, 2: 1, 4: 2, 8: 3}[size], 0))
+
+
+def g_port(port, size, val, write=True):
+    return rec(FK_GUEST, le("BHBI", 4 if write else 5, port,
+                            {1: 0, 2: 1, 4: 2}[size], val))
+
+
+def vmm_kernel(regions, cfg):
+    s = rec(FK_SETUP, b"\0")
+    s += rec(FK_IOMMU_INFO, type1)
+    s += rec(FK_RESV_TEXT, b"0x00000000fee00000 0x00000000feefffff msi\n")
+    s += rec(FK_DEV_INFO, dev_info(0x3, 9, 5))
+    for idx, blob in regions:
+        s += rec(FK_REGION_INFO, blob, index=idx)
+    for idx, fl, cnt in [(0, 0x7, 1), (1, 0x9, 1), (2, 0x9, 5), (3, 0x1, 1),
+                         (4, 0x1, 1)]:
+        s += rec(FK_IRQ_INFO, irq_info(idx, fl, cnt), index=idx)
+    return s + rec(FK_CONFIG, cfg)
+
+
+# e1000e: BAR0 at MMIO, BAR1 +128K, BAR2 I/O at 0xc000, BAR3 (MSI-X) +256K
+BAR3 = MMIO + 0x40000
+guest = b"".join([
+    g_cfg_r(0x00, 4),
+    g_cfg_w(0x10, 4, 0xffffffff), g_cfg_r(0x10, 4),      # BAR sizing
+    g_cfg_w(0x10, 4, MMIO),
+    g_cfg_w(0x04, 2, 0x0007),                              # IO|MEM|master
+    g_cfg_w(0xa2, 2, 0x8000),                              # MSI-X on
+    g_mmio_w(BAR3 + 0, 4, 0xfee00000), g_mmio_w(BAR3 + 4, 4, 0),
+    g_mmio_w(BAR3 + 8, 4, 0x4021), g_mmio_w(BAR3 + 12, 4, 0),
+    g_mmio_w(BAR3 + 16, 8, 0xfee01000), g_mmio_w(BAR3 + 24, 8, 0x4022),
+    g_mmio_r(BAR3 + 0x2000, 8),                            # PBA
+    g_mmio_r(MMIO + 0x8, 4),                               # BAR0 register
+    g_cfg_w(0xa2, 2, 0xc000),                              # mask all
+    g_cfg_w(0x1c, 4, MMIO + 0x100000),                     # move BAR3
+    g_cfg_w(0xd2, 2, 0x0001), g_cfg_w(0xd4, 4, 0xfee00000),
+    g_cfg_w(0xdc, 2, 0x4031),                              # MSI data
+    g_cfg_w(0xa2, 2, 0x0000),                              # MSI-X off
+    g_port(0xc000, 4, 0x12345678), g_port(0xc004, 4, 0, False),
+    g_cfg_w(0x04, 2, 0x0000),                              # decoding off
+])
+put("fuzz-vmm", "e1000e-msix-msi", vmm_kernel(e1000e_regions, e1000e) + guest)
+nvme_guest = b"".join([
+    g_cfg_w(0x10, 4, 0xffffffff), g_cfg_w(0x14, 4, 0xffffffff),
+    g_cfg_r(0x10, 4), g_cfg_r(0x14, 4),
+    g_cfg_w(0x10, 4, MMIO + 0x10000), g_cfg_w(0x14, 4, 0),
+    g_cfg_w(0x04, 2, 0x0006),
+    g_cfg_w(0x42, 2, 0x8000),                              # MSI-X on
+    g_mmio_w(MMIO + 0x12000, 4, 0xfee00000),
+    g_mmio_w(MMIO + 0x12008, 4, 0x4041),
+    g_mmio_w(MMIO + 0x1200c, 4, 0),
+    g_mmio_r(MMIO + 0x13000, 8),
+    g_mmio_r(MMIO + 0x10000, 4),
+])
+put("fuzz-vmm", "nvme-msix", vmm_kernel(nvme_regions, nvme) + nvme_guest)

@@ -1,0 +1,445 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Fuzz target: the guest-facing emulation of the example VMM
+ * (examples/assign-vmm/assign.c, linked unchanged): virtual config space
+ * (BAR sizing and placement, command register, MSI and MSI-X control) and
+ * MSI-X table / PBA accesses, driven by a hostile guest, over a device
+ * described by the hostile fuzz kernel (fuzz-kernel.h).
+ *
+ * Around assign.c this file plays the rest of the VMM and KVM, checking
+ * what assign.c asks of them:
+ *  - pci_add_device() hands back the config-space ops the guest drives;
+ *    pci_alloc_mmio()/pci_alloc_io() place BARs as the firmware would;
+ *  - io_register()/io_unregister(): a BAR may only be claimed inside the
+ *    guest's PCI hole (MMIO [PCI_MMIO_START, PCI_MMIO_END), I/O
+ *    [0x1000, 0x10000)), never wrapping, never over guest RAM, and every
+ *    claim is released at the end;
+ *  - vm_map_memory(): direct BAR slots only inside a claimed BAR window,
+ *    all removed at the end;
+ *  - MSI routes are bounded; no eventfd or other fd is leaked;
+ *  - the fuzz kernel sees no leaked VFIO fd or mapping.
+ * The library context the VMM creates is pointed at the fuzz kernel by
+ * wrapping assign_ctx_new() at link time (-Wl,--wrap=assign_ctx_new).
+ *
+ * Guest accesses are FK_GUEST records: u8 op, then
+ *   op 0/1: config write/read: u8 offset, u8 size (1, 2, 4), u32 value
+ *   op 2/3: MMIO write/read: u32 address above PCI_MMIO_START, u8 size
+ *           (1, 2, 4, 8), u64 value
+ *   op 4/5: port write/read: u16 port, u8 size, u32 value
+ * Config accesses are delivered as the VMM's 0xcf8/0xcfc decoder does:
+ * naturally aligned and inside the first 256 bytes.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <unistd.h>
+
+#include "fuzz-kernel.h"
+#include "fuzz.h"
+#include "vmm.h"
+#include <libassign/libassign.h>
+
+#define RAM_SIZE (1u << 20)
+#define MAX_RANGES 64
+#define MAX_SLOTS 64
+#define MAX_ROUTES 4096
+
+static struct fuzz_kernel fk;
+static struct vm the_vm;
+
+/* ---- the rest of the VMM, as assign.c sees it --------------------------- */
+
+int vmm_verbose;
+
+/* FUZZ_DEBUG=1 shows the VMM's messages while replaying an input. */
+static void say(const char *what, const char *fmt, va_list ap)
+{
+	if (!getenv("FUZZ_DEBUG"))
+		return;
+	fprintf(stderr, "vmm %s: ", what);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+}
+
+void vmm_err(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	say("err", fmt, ap);
+	va_end(ap);
+}
+
+void vmm_info(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	say("info", fmt, ap);
+	va_end(ap);
+}
+
+double vmm_elapsed(void)
+{
+	return 0.0;
+}
+
+void *gpa_to_host(struct vm *vm, uint64_t gpa, uint64_t len)
+{
+	if (gpa + len >= gpa && gpa + len <= vm->low_size)
+		return vm->ram + gpa;
+	return NULL;
+}
+
+void vm_request_stop(struct vm *vm, int code, const char *why)
+{
+}
+
+void vm_set_irq(struct vm *vm, unsigned gsi, int level)
+{
+}
+
+static struct {
+	bool used;
+	uint64_t gpa, size;
+} slots[MAX_SLOTS];
+static size_t live_slots;
+
+static struct {
+	bool used;
+	enum io_space space;
+	uint64_t base, len;
+	io_handler fn;
+	void *opaque;
+} ranges[MAX_RANGES];
+static size_t live_ranges;
+
+int vm_map_memory(struct vm *vm, uint64_t gpa, uint64_t size, void *host,
+		  bool readonly)
+{
+	bool inside = false;
+
+	FUZZ_CHECK(size && gpa + size > gpa);
+	FUZZ_CHECK(gpa % 4096 == 0 && size % 4096 == 0);
+	/* Never over guest RAM: only inside a BAR the VMM claimed. */
+	FUZZ_CHECK(gpa >= vm->low_size);
+	for (size_t i = 0; i < MAX_RANGES; i++)
+		if (ranges[i].used && ranges[i].space == IO_MMIO &&
+		    gpa >= ranges[i].base &&
+		    gpa + size <= ranges[i].base + ranges[i].len)
+			inside = true;
+	FUZZ_CHECK(inside);
+	FUZZ_CHECK(host != NULL);
+	for (int i = 0; i < MAX_SLOTS; i++) {
+		if (slots[i].used)
+			continue;
+		slots[i].used = true;
+		slots[i].gpa = gpa;
+		slots[i].size = size;
+		live_slots++;
+		return i;
+	}
+	return -ENOSPC;
+}
+
+void vm_unmap_memory(struct vm *vm, int slot)
+{
+	FUZZ_CHECK(slot >= 0 && slot < MAX_SLOTS && slots[slot].used);
+	slots[slot].used = false;
+	live_slots--;
+}
+
+int vm_routing_init(struct vm *vm)
+{
+	return 0;
+}
+
+int vm_msi_route_alloc(struct vm *vm, uint32_t *gsi)
+{
+	if (vm->next_gsi >= MSI_GSI_BASE + MAX_ROUTES)
+		return -ENOSPC;
+	*gsi = vm->next_gsi++;
+	return 0;
+}
+
+int vm_msi_route_set(struct vm *vm, uint32_t gsi, uint64_t addr,
+		     uint32_t data)
+{
+	FUZZ_CHECK(gsi >= MSI_GSI_BASE && gsi < vm->next_gsi);
+	return 0;
+}
+
+/* The PCI bus: one device slot, firmware-style BAR placement. */
+static const struct pci_device_ops *dev_ops;
+static void *dev_opaque;
+static uint64_t mmio_next;
+static uint32_t io_next;
+
+int pci_add_device(const struct pci_device_ops *ops, void *opaque)
+{
+	if (dev_ops)
+		return -ENOSPC;
+	dev_ops = ops;
+	dev_opaque = opaque;
+	return 1;
+}
+
+int pci_slot_count(void)
+{
+	return dev_ops ? 1 : 0;
+}
+
+unsigned pci_intx_gsi(int slot, int pin)
+{
+	return PCI_IRQ_BASE + (unsigned)((slot - 1 + pin - 1) & 7);
+}
+
+uint64_t pci_alloc_mmio(uint64_t size)
+{
+	uint64_t at;
+
+	if (size < 0x1000)
+		size = 0x1000;
+	if (size > PCI_MMIO_END - PCI_MMIO_START)
+		return 0;
+	at = (mmio_next + size - 1) & ~(size - 1);
+	if (at + size > PCI_MMIO_END || at < mmio_next)
+		return 0;
+	mmio_next = at + size;
+	return at;
+}
+
+uint32_t pci_alloc_io(uint32_t size)
+{
+	uint32_t at;
+
+	if (!size || size > PCI_IO_END - PCI_IO_START)
+		return 0;
+	at = (io_next + size - 1) & ~(size - 1);
+	if (at + size > PCI_IO_END || at < io_next)
+		return 0;
+	io_next = at + size;
+	return at;
+}
+
+int io_register(enum io_space space, uint64_t base, uint64_t len,
+		io_handler fn, void *opaque)
+{
+	/* A BAR only ever lands inside the guest's PCI hole. */
+	FUZZ_CHECK(len > 0 && base + len > base);
+	if (space == IO_MMIO)
+		FUZZ_CHECK(base >= PCI_MMIO_START && base + len <= PCI_MMIO_END);
+	else
+		FUZZ_CHECK(base >= 0x1000 && base + len <= 0x10000);
+	for (size_t i = 0; i < MAX_RANGES; i++)
+		if (ranges[i].used && ranges[i].space == space &&
+		    base < ranges[i].base + ranges[i].len &&
+		    ranges[i].base < base + len)
+			return -EBUSY;
+	for (size_t i = 0; i < MAX_RANGES; i++) {
+		if (ranges[i].used)
+			continue;
+		ranges[i].used = true;
+		ranges[i].space = space;
+		ranges[i].base = base;
+		ranges[i].len = len;
+		ranges[i].fn = fn;
+		ranges[i].opaque = opaque;
+		live_ranges++;
+		return 0;
+	}
+	return -ENOSPC;
+}
+
+void io_unregister(enum io_space space, uint64_t base, void *opaque)
+{
+	for (size_t i = 0; i < MAX_RANGES; i++) {
+		if (ranges[i].used && ranges[i].space == space &&
+		    ranges[i].base == base && ranges[i].opaque == opaque) {
+			/* No direct slot may outlive its BAR window. */
+			for (int s = 0; s < MAX_SLOTS; s++)
+				FUZZ_CHECK(!slots[s].used ||
+					   slots[s].gpa + slots[s].size <= base ||
+					   slots[s].gpa >= base + ranges[i].len);
+			ranges[i].used = false;
+			live_ranges--;
+			return;
+		}
+	}
+	FUZZ_CHECK(!"io_unregister of a range never registered");
+}
+
+void io_dispatch(enum io_space space, uint64_t addr, void *data, unsigned len,
+		 bool is_write)
+{
+	for (size_t i = 0; i < MAX_RANGES; i++) {
+		if (ranges[i].used && ranges[i].space == space &&
+		    addr >= ranges[i].base &&
+		    addr + len <= ranges[i].base + ranges[i].len) {
+			ranges[i].fn(ranges[i].opaque, addr - ranges[i].base,
+				     data, len, is_write);
+			return;
+		}
+	}
+	if (!is_write)
+		memset(data, 0xff, len);
+}
+
+/* ---- the fuzz kernel behind the VMM's library context ------------------- */
+
+int __real_assign_ctx_new(struct assign_ctx **ret);
+int __wrap_assign_ctx_new(struct assign_ctx **ret);
+
+int __wrap_assign_ctx_new(struct assign_ctx **ret)
+{
+	struct assign_ctx *c;
+	int r = __real_assign_ctx_new(&c);
+
+	if (r < 0)
+		return r;
+	assign_ctx_set_log_priority(c, getenv("FUZZ_DEBUG") ? 7 : 0);
+	r = assign_ctx_set_sys(c, &fk_ops, &fk, 999);
+	if (r < 0) {
+		assign_ctx_unref(c);
+		return r;
+	}
+	*ret = c;
+	return 0;
+}
+
+/* ---- the guest ------------------------------------------------------------ */
+
+static unsigned pick_size(uint8_t sel, bool allow8)
+{
+	static const unsigned sizes[4] = { 1, 2, 4, 8 };
+
+	return sizes[sel % (allow8 ? 4 : 3)];
+}
+
+static void guest_access(const struct fk_record *g)
+{
+	struct fuzz_in in;
+	uint8_t op;
+
+	fuzz_in_init(&in, g->data, g->len);
+	op = fuzz_u8(&in) % 6;
+	switch (op) {
+	case 0:
+	case 1: {
+		unsigned off = fuzz_u8(&in), size = pick_size(fuzz_u8(&in), false);
+		uint32_t val = fuzz_u32(&in);
+
+		off &= ~(size - 1);
+		if (op == 0)
+			dev_ops->cfg_write(dev_opaque, off, size, val);
+		else
+			(void)dev_ops->cfg_read(dev_opaque, off, size);
+		break;
+	}
+	case 2:
+	case 3: {
+		uint64_t addr = PCI_MMIO_START + fuzz_u32(&in);
+		unsigned size = pick_size(fuzz_u8(&in), true);
+		uint64_t val = fuzz_u64(&in);
+		uint8_t *buf = malloc(size); /* exact size: ASan checks it */
+
+		if (!buf)
+			abort();
+		memcpy(buf, &val, size);
+		io_dispatch(IO_MMIO, addr, buf, size, op == 2);
+		free(buf);
+		break;
+	}
+	default: {
+		uint16_t port = fuzz_u16(&in);
+		unsigned size = pick_size(fuzz_u8(&in), false);
+		uint32_t val = fuzz_u32(&in);
+		uint8_t *buf = malloc(size);
+
+		if (!buf)
+			abort();
+		memcpy(buf, &val, size);
+		io_dispatch(IO_PORT, port, buf, size, op == 4);
+		free(buf);
+		break;
+	}
+	}
+}
+
+/*
+ * Eventfds open in the process: the VMM makes one per vector and two for
+ * INTx and must close them all. (Counting all fds would race with
+ * libFuzzer's own threads.)
+ */
+static int count_eventfds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *de;
+	int n = 0;
+
+	if (!d)
+		abort();
+	while ((de = readdir(d))) {
+		char link[300], what[64];
+		ssize_t len;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(link, sizeof(link), "/proc/self/fd/%s", de->d_name);
+		len = readlink(link, what, sizeof(what) - 1);
+		if (len > 0) {
+			what[len] = '\0';
+			n += strstr(what, "[eventfd]") != NULL;
+		}
+	}
+	closedir(d);
+	return n;
+}
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	setenv("ASSIGN_LOG", "0", 1);
+	the_vm.ram = aligned_alloc(4096, RAM_SIZE);
+	if (!the_vm.ram)
+		abort();
+	the_vm.ram_size = the_vm.low_size = RAM_SIZE;
+	the_vm.kvm_fd = the_vm.vm_fd = -1;
+	the_vm.stop_fd = -1;
+	return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct assigned *d = NULL;
+	int eventfds_before = count_eventfds();
+
+	fk_init(&fk, data, size);
+	the_vm.next_gsi = MSI_GSI_BASE;
+	dev_ops = NULL;
+	dev_opaque = NULL;
+	mmio_next = PCI_MMIO_START;
+	io_next = PCI_IO_START;
+
+	if (assign_device_add(&the_vm, FK_ADDR, &d) == 0) {
+		FUZZ_CHECK(dev_ops != NULL);
+		for (size_t i = 0; i < 64; i++) {
+			const struct fk_record *g = fk_nth(&fk, FK_GUEST, i);
+
+			if (!g)
+				break;
+			guest_access(g);
+		}
+		assign_device_remove(d);
+	}
+	assign_global_cleanup();
+
+	/* Everything the VMM set up is gone again. */
+	FUZZ_CHECK(live_ranges == 0);
+	FUZZ_CHECK(live_slots == 0);
+	FUZZ_CHECK(fk.open_fds == 0);
+	FUZZ_CHECK(fk.live_maps == 0);
+	FUZZ_CHECK(count_eventfds() == eventfds_before);
+	fk_fini(&fk);
+	return 0;
+}
