@@ -126,6 +126,17 @@ static int ifd_attach(struct assign_iommu *iommu, const char *addr,
 	bind.iommufd = iommu->fd;
 	r = sys_ioctl(ctx, fd, VFIO_DEVICE_BIND_IOMMUFD, &bind);
 	if (r < 0) {
+		/*
+		 * EPERM has two causes: another device of the group is used
+		 * by a host driver (the kernel refuses to hand over DMA
+		 * ownership: the group is not viable), or MSIs are not
+		 * isolated. Tell them apart by looking at the group.
+		 */
+		if ((r == -EPERM || r == -EBUSY) && out->group_id >= 0 &&
+		    iommu_not_viable_error(iommu, out->group_id, true) < 0) {
+			r = -EBUSY;
+			goto fail;
+		}
 		if (r == -EPERM)
 			set_error(ctx, r,
 				  "binding %s to iommufd was refused: its "

@@ -115,6 +115,11 @@ void iommu_geometry_invalidate(struct assign_iommu *iommu);
 
 /* iommu_type1.c */
 void type1_group_release(struct assign_group *group);
+/* -EBUSY with "group N is not viable: ADDR is bound to DRV; ..." naming
+ * the devices of group @gid bound to host drivers. With @only_if_found,
+ * 0 (and no message) when there is none. */
+int iommu_not_viable_error(struct assign_iommu *iommu, int gid,
+			   bool only_if_found);
 /* 1 if @module's allow_unsafe_interrupts is off (the kernel then checked
  * MSI isolation when the device was attached), else -EOPNOTSUPP. */
 int iommu_irq_remap_from_param(const struct assign_iommu *iommu,

@@ -106,8 +106,10 @@ static bool driver_ok_for_viability(const char *drv)
 }
 
 /* "group 7 is not viable: 0000:00:1f.3 is bound to i801_smbus; bind it to
- * vfio-pci or unbind it" */
-static int not_viable_error(struct assign_iommu *iommu, int gid)
+ * vfio-pci or unbind it". With @only_if_found, returns 0 and sets nothing
+ * when no device of the group is bound to a blocking driver. */
+int iommu_not_viable_error(struct assign_iommu *iommu, int gid,
+			   bool only_if_found)
 {
 	struct assign_ctx *ctx = iommu->ctx;
 	char path[128], drv[64], list[320];
@@ -117,6 +119,8 @@ static int not_viable_error(struct assign_iommu *iommu, int gid)
 
 	snprintf(path, sizeof(path), "kernel/iommu_groups/%d/devices", gid);
 	r = sysfs_list(ctx, path, &names, &n);
+	if (r < 0 && only_if_found)
+		return 0;
 	if (r < 0)
 		return set_error(ctx, -EBUSY,
 				 "group %d is not viable: some device in it is "
@@ -145,6 +149,8 @@ static int not_viable_error(struct assign_iommu *iommu, int gid)
 		nbad++;
 	}
 	strv_free(names, n);
+	if (!nbad && only_if_found)
+		return 0;
 	if (!nbad)
 		return set_error(ctx, -EBUSY,
 				 "group %d is not viable: a device in it is "
@@ -257,7 +263,7 @@ static int group_open(struct assign_iommu *iommu, int gid,
 		goto fail;
 	}
 	if (!(st.flags & VFIO_GROUP_FLAGS_VIABLE)) {
-		r = not_viable_error(iommu, gid);
+		r = iommu_not_viable_error(iommu, gid, false);
 		goto fail;
 	}
 	if (st.flags & VFIO_GROUP_FLAGS_CONTAINER_SET) {

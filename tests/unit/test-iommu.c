@@ -609,6 +609,37 @@ static void test_attach_iommufd_errors(void **state)
 	assert_int_equal(mock_open_fds(f->mk), 1);
 }
 
+static void test_attach_iommufd_not_viable(void **state)
+{
+	struct fx *f = *state;
+	int r;
+
+	add_dev(f, "0000:00:1f.0", 7, "vfio-pci");
+	add_dev(f, "0000:00:1f.3", 7, "i801_smbus");
+	new_iommu(f, ASSIGN_IOMMU_IOMMUFD, 0);
+	/* Linux refuses the bind with EPERM (DMA ownership is taken by the
+	 * host driver): the library names the blocking device. */
+	mock_fail_nth(f->mk, MOCK_IOCTL, VFIO_DEVICE_BIND_IOMMUFD, 1, -EPERM);
+	assert_int_equal(attach(f, "0000:00:1f.0"), -EBUSY);
+	assert_string_equal(err(f),
+			    "group 7 is not viable: 0000:00:1f.3 is bound to "
+			    "i801_smbus; bind it to vfio-pci or unbind it");
+	/* Whatever the mock does on its own, it is refused and explained. */
+	r = attach(f, "0000:00:1f.0");
+	if (r != 0) {
+		assert_int_equal(r, -EBUSY);
+		assert_err_contains(f, "group 7 is not viable");
+	} else {
+		detach(f, "0000:00:1f.0");
+	}
+	assert_int_equal(mock_open_fds(f->mk), 1);
+	/* EPERM with a viable group is about interrupts. */
+	mock_set_driver(f->mk, "0000:00:1f.3", NULL);
+	mock_fail_nth(f->mk, MOCK_IOCTL, VFIO_DEVICE_BIND_IOMMUFD, 1, -EPERM);
+	assert_int_equal(attach(f, "0000:00:1f.0"), -EPERM);
+	assert_err_contains(f, "allow_unsafe_interrupts");
+}
+
 static void test_geometry_type1_no_cap(void **state)
 {
 	struct fx *f = *state;
@@ -1640,6 +1671,7 @@ int main(void)
 		T(test_attach_type1_no_type),
 		T(test_new_other_errors),
 		T(test_attach_iommufd_errors),
+		T(test_attach_iommufd_not_viable),
 		T(test_geometry_type1_no_cap),
 		T(test_irq_remap_unknown),
 		T(test_auto_picks_iommufd),
