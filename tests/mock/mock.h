@@ -52,7 +52,10 @@ struct mock_irq_cfg {
 struct mock_device_cfg {
 	const char *addr;            /* "0000:00:03.0" */
 	int group;                   /* IOMMU group number */
-	const char *driver;          /* bound driver, "vfio-pci", NULL = none */
+	const char *driver;          /* bound driver, "vfio-pci", NULL = none;
+	                                vfio-pci variants (*_vfio_pci) act as
+	                                vfio-pci; viability: see
+	                                mock_set_driver() */
 	uint16_t vendor, device;
 	uint32_t class_code;         /* 24-bit class, e.g. 0x020000 */
 	const uint8_t *config;       /* initial config space, NULL: a minimal
@@ -115,8 +118,15 @@ void mock_set_irq_remap(struct mock_kernel *mk, bool on);
 void mock_set_type1v2(struct mock_kernel *mk, bool on); /* else only v1 */
 void mock_set_iommufd(struct mock_kernel *mk, bool on); /* /dev/iommu exists */
 void mock_set_noiommu(struct mock_kernel *mk, bool on); /* noiommu-N groups */
+/* Rebind in sysfs; NULL = none. A group is viable when each of its devices
+ * is unbound or bound to vfio-pci (or a variant), pci-stub or pcieport
+ * (drivers with driver_managed_dma); /dev/vfio/N exists while one of them is
+ * bound to vfio-pci. Writes made through the seam to bus/pci/drivers/X/bind,
+ * unbind, devices/A/driver/unbind, drivers_probe and driver_override act
+ * the same way (unbinding an open vfio device fires its REQ eventfd and
+ * fails -EBUSY instead of blocking). */
 void mock_set_driver(struct mock_kernel *mk, const char *addr,
-		     const char *driver); /* rebind in sysfs; NULL = none */
+		     const char *driver);
 
 /* Inspection, for leak checks and assertions. */
 size_t mock_open_fds(const struct mock_kernel *mk);     /* fds the mock owns */

@@ -830,7 +830,7 @@ static bool same_bus(const struct mdev *a, const struct mdev *b)
 
 static bool is_vfio(const struct mdev *d)
 {
-	return !strcmp(d->driver, "vfio-pci");
+	return mock_driver_is_vfio(d->driver);
 }
 
 /* vfio_iommufd_get_dev_id(): devid if bound to @ictx, OWNED if a device of

@@ -283,6 +283,10 @@ void mock_irq_disable_all(struct mdev *dev);
 int mock_device_open_group_path(struct mock_kernel *mk, struct mgroup *g,
 				const char *name);
 
+/* vfio-pci or a vfio-pci variant driver (mlx5_vfio_pci, ...): makes the
+ * vfio group node, the device fd and the cdev. */
+bool mock_driver_is_vfio(const char *driver);
+
 /* mock_sysfs.c */
 int mock_sysfs_init(struct mock_kernel *mk);
 void mock_sysfs_cleanup(struct mock_kernel *mk);
@@ -297,7 +301,8 @@ void mock_sysfs_update_params(struct mock_kernel *mk);
 int mock_sysfs_intercept_write(struct mock_kernel *mk, const char *path,
 			       const void *buf, size_t count, ssize_t *ret);
 /* Whether the group is viable: every device unbound or bound to a driver
- * that leaves DMA ownership to its user (vfio-pci, pci-stub). */
+ * that leaves DMA ownership to its user (driver_managed_dma: vfio-pci and
+ * its variants, pci-stub, pcieport). */
 bool mock_group_viable(const struct mock_kernel *mk, int group);
 
 #endif

@@ -569,7 +569,7 @@ static bool group_has_vfio_device(const struct mock_kernel *mk, int id)
 {
 	for (size_t i = 0; i < mk->ndevs; i++)
 		if (mk->devs[i]->group == id &&
-		    !strcmp(mk->devs[i]->driver, "vfio-pci"))
+		    mock_driver_is_vfio(mk->devs[i]->driver))
 			return true;
 	return false;
 }

@@ -400,7 +400,7 @@ int mock_sysfs_set_driver(struct mock_kernel *mk, struct mdev *dev,
 	if (dev->driver[0]) {
 		unlink_f(mk, "devices/%s/%s/driver", parent, dev->addr);
 		unlink_f(mk, "bus/pci/drivers/%s/%s", dev->driver, dev->addr);
-		if (!strcmp(dev->driver, "vfio-pci")) {
+		if (mock_driver_is_vfio(dev->driver)) {
 			char p[PATH_MAX];
 			unlink_f(mk, "class/vfio-dev/vfio%d", dev->vfio_index);
 			snprintf(p, sizeof(p), "%s/devices/%s/%s/vfio-dev",
@@ -424,7 +424,7 @@ int mock_sysfs_set_driver(struct mock_kernel *mk, struct mdev *dev,
 	if (r < 0)
 		return r;
 	snprintf(dev->driver, sizeof(dev->driver), "%s", driver);
-	if (!strcmp(driver, "vfio-pci") && !dev->no_cdev) {
+	if (mock_driver_is_vfio(driver) && !dev->no_cdev) {
 		char buf[96];
 		r = mkdir_p(mk, "devices/%s/%s/vfio-dev/vfio%d", parent,
 			    dev->addr, dev->vfio_index);
@@ -450,13 +450,26 @@ int mock_sysfs_set_driver(struct mock_kernel *mk, struct mdev *dev,
 	return r;
 }
 
+bool mock_driver_is_vfio(const char *driver)
+{
+	size_t n = strlen(driver);
+
+	return !strcmp(driver, "vfio-pci") ||
+	       (n > 9 && (!strcmp(driver + n - 9, "_vfio_pci") ||
+			  !strcmp(driver + n - 9, "-vfio-pci")));
+}
+
+/* Since Linux 5.19 a group is viable when no bound driver claims the DMA
+ * API for its device (iommu_group_dma_owner_claimed()); drivers that set
+ * driver_managed_dma do not. */
 bool mock_group_viable(const struct mock_kernel *mk, int group)
 {
 	for (size_t i = 0; i < mk->ndevs; i++) {
 		const struct mdev *d = mk->devs[i];
 		if (d->group != group || !d->driver[0])
 			continue;
-		if (strcmp(d->driver, "vfio-pci") && strcmp(d->driver, "pci-stub"))
+		if (!mock_driver_is_vfio(d->driver) &&
+		    strcmp(d->driver, "pci-stub") && strcmp(d->driver, "pcieport"))
 			return false;
 	}
 	return true;
@@ -494,7 +507,8 @@ static int do_unbind(struct mock_kernel *mk, struct mdev *dev)
 {
 	/* The kernel waits for a vfio device's users to close it (and sends
 	 * the REQ interrupt); the mock refuses instead of blocking. */
-	if (!strcmp(dev->driver, "vfio-pci") && (dev->open_count || dev->cdev_open)) {
+	if (mock_driver_is_vfio(dev->driver) &&
+	    (dev->open_count || dev->cdev_open)) {
 		mock_fire_irq(mk, dev->addr, 4 /* VFIO_PCI_REQ_IRQ_INDEX */, 0);
 		return -EBUSY;
 	}

@@ -418,6 +418,12 @@ static void test_viability(void **state)
 	mock_set_driver(fx->mk, DEV1, NULL);
 	assert_int_equal(sioctl(g, VFIO_GROUP_GET_STATUS, &st), 0);
 	assert_int_equal(st.flags, VFIO_GROUP_FLAGS_VIABLE);
+	mock_set_driver(fx->mk, DEV1, "pcieport");
+	assert_int_equal(sioctl(g, VFIO_GROUP_GET_STATUS, &st), 0);
+	assert_int_equal(st.flags, VFIO_GROUP_FLAGS_VIABLE);
+	mock_set_driver(fx->mk, DEV1, "mlx5_vfio_pci");
+	assert_int_equal(sioctl(g, VFIO_GROUP_GET_STATUS, &st), 0);
+	assert_int_equal(st.flags, VFIO_GROUP_FLAGS_VIABLE);
 	mock_set_driver(fx->mk, DEV1, "pci-stub");
 	assert_int_equal(sioctl(g, VFIO_GROUP_SET_CONTAINER, &c), 0);
 	assert_int_equal(sioctl(g, VFIO_GROUP_GET_STATUS, &st), 0);
