@@ -1647,6 +1647,93 @@ static void test_noiommu(void **state)
 	assert_int_equal(mock_dma_count(f->mk), 0);
 }
 
+/* One full sequence; returns the first error. The library's accounting
+ * must equal the kernel's after every step, whatever failed. */
+static int sweep_sequence(struct fx *f, enum assign_iommu_backend b)
+{
+	struct assign_iommu_opts o = {
+		.size = sizeof(o), .backend = b,
+		.flags = ASSIGN_IOMMU_F_ALLOW_NOIOMMU
+	};
+	struct assign_dma_map m[2] = {
+		{ mem(f, 0), 0x100000, MB, ASSIGN_DMA_RW },
+		{ mem(f, 2 * MB), 0x400000, 2 * MB, ASSIGN_DMA_READ },
+	};
+	struct assign_dma_stats st;
+	int r, first = 0;
+
+	r = assign_iommu_new(f->ctx, &o, &f->iommu);
+	if (r < 0)
+		return r;
+	r = attach(f, DEV_A);
+	if (r == 0)
+		r = attach(f, DEV_B);
+	if (r < 0)
+		first = r;
+	if (!first && b != ASSIGN_IOMMU_NOIOMMU) {
+		r = assign_iommu_map_many(f->iommu, m, 2);
+		if (r < 0)
+			first = r;
+		assert_int_equal(assign_iommu_get_dma_stats(f->iommu, &st), 0);
+		assert_int_equal(st.mappings, mock_dma_count(f->mk));
+		assert_int_equal(st.bytes, mock_dma_bytes(f->mk));
+		if (!first) {
+			r = assign_iommu_unmap(f->iommu, 0x100000, MB);
+			if (r < 0)
+				first = r;
+			assert_int_equal(assign_iommu_get_dma_stats(f->iommu,
+								    &st), 0);
+			assert_int_equal(st.mappings, mock_dma_count(f->mk));
+		}
+	}
+	if (first)
+		assert_true(err(f)[0] != '\0');
+	detach_all(f);
+	f->iommu = assign_iommu_unref(f->iommu);
+	return first;
+}
+
+static void fault_sweep(struct fx *f, enum assign_iommu_backend b)
+{
+	unsigned long calls, before;
+
+	if (b == ASSIGN_IOMMU_NOIOMMU)
+		mock_set_noiommu(f->mk, true);
+	before = mock_calls(f->mk, MOCK_ANY);
+	assert_int_equal(sweep_sequence(f, b), 0);
+	calls = mock_calls(f->mk, MOCK_ANY) - before;
+	assert_true(calls > 10);
+	for (unsigned long k = 1; k <= calls; k++) {
+		mock_fail_nth(f->mk, MOCK_ANY, 0, k, -EIO);
+		sweep_sequence(f, b);
+		mock_fail_clear(f->mk);
+		/* Nothing leaks, whichever call failed. */
+		assert_int_equal(mock_open_fds(f->mk), 0);
+		assert_int_equal(mock_dma_count(f->mk), 0);
+		assign_ctx_clear_error(f->ctx);
+	}
+}
+
+static void test_sweep_type1(void **state)
+{
+	fault_sweep(*state, ASSIGN_IOMMU_TYPE1);
+}
+
+static void test_sweep_iommufd(void **state)
+{
+	fault_sweep(*state, ASSIGN_IOMMU_IOMMUFD);
+}
+
+static void test_sweep_noiommu(void **state)
+{
+	fault_sweep(*state, ASSIGN_IOMMU_NOIOMMU);
+}
+
+static void test_sweep_auto(void **state)
+{
+	fault_sweep(*state, ASSIGN_IOMMU_AUTO);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1707,6 +1794,10 @@ int main(void)
 		T(test_check_layout),
 		T(test_noiommu_disabled),
 		T(test_noiommu),
+		T(test_sweep_type1),
+		T(test_sweep_iommufd),
+		T(test_sweep_noiommu),
+		T(test_sweep_auto),
 #undef T
 	};
 
