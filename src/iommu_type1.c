@@ -277,6 +277,17 @@ static int group_open(struct assign_iommu *iommu, int gid,
 	if (r < 0) {
 		if (r == -EPERM && !first)
 			unsafe_interrupts_error(iommu, gid);
+		else if (r == -EINVAL && iommu->nmaps)
+			/* type1 refuses a group whose reserved regions or
+			 * IOVA aperture would cut an existing mapping. */
+			set_error(ctx, r,
+				  "adding group %d to the VFIO container "
+				  "failed: its reserved regions or IOVA limits "
+				  "conflict with the %zu existing DMA mappings; "
+				  "check /sys/kernel/iommu_groups/%d/"
+				  "reserved_regions, or open its devices "
+				  "before mapping",
+				  gid, iommu->nmaps, gid);
 		else
 			set_error(ctx, r,
 				  "adding group %d to the VFIO container "

@@ -538,6 +538,11 @@ static void test_attach_type1_errors(void **state)
 	assert_int_equal(attach(f, DEV_B), -EPERM);
 	assert_err_contains(f, "group 4 refused by vfio_iommu_type1");
 	assert_int_equal(f->iommu->ngroups, 1);
+	assert_int_equal(assign_iommu_map(f->iommu, mem(f, 0), 0, MB,
+					  ASSIGN_DMA_RW), 0);
+	mock_fail_nth(f->mk, MOCK_IOCTL, VFIO_GROUP_SET_CONTAINER, 1, -EINVAL);
+	assert_int_equal(attach(f, DEV_B), -EINVAL);
+	assert_err_contains(f, "conflict with the 1 existing DMA mappings");
 	/* A failed attach of a device of an open group keeps the group. */
 	assert_int_equal(attach(f, DEV_B), 0);
 	mock_fail_nth(f->mk, MOCK_IOCTL, VFIO_GROUP_GET_DEVICE_FD, 1, -EIO);
