@@ -813,28 +813,42 @@ static int unmap_everything(struct assign_guestmem *gm)
 /* ---------------------------------------------------------------------- */
 /* Region checks */
 
-static int add_conflict(struct assign_conflict *c, size_t max, size_t *count,
-			enum assign_conflict_kind kind, size_t index,
-			uint64_t start, uint64_t last, const char *fmt, ...)
-	ASSIGN_PRINTF(8, 9);
-static int add_conflict(struct assign_conflict *c, size_t max, size_t *count,
-			enum assign_conflict_kind kind, size_t index,
-			uint64_t start, uint64_t last, const char *fmt, ...)
-{
-	if (*count < max) {
-		va_list ap;
-		struct assign_conflict *e = &c[*count];
+/* Conflicts found so far, in order. */
+struct conflict_list {
+	struct assign_conflict *v;
+	size_t n, cap;
+	bool nomem;
+};
 
-		e->kind = kind;
-		e->index = index;
-		e->start = start;
-		e->last = last;
-		va_start(ap, fmt);
-		vsnprintf(e->what, sizeof(e->what), fmt, ap);
-		va_end(ap);
+static void add_conflict(struct conflict_list *l, enum assign_conflict_kind kind,
+			 size_t index, uint64_t start, uint64_t last,
+			 const char *fmt, ...) ASSIGN_PRINTF(6, 7);
+static void add_conflict(struct conflict_list *l, enum assign_conflict_kind kind,
+			 size_t index, uint64_t start, uint64_t last,
+			 const char *fmt, ...)
+{
+	struct assign_conflict *e;
+	va_list ap;
+
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 8;
+		struct assign_conflict *p = realloc(l->v, cap * sizeof(*p));
+
+		if (!p) {
+			l->nomem = true;
+			return;
+		}
+		l->v = p;
+		l->cap = cap;
 	}
-	(*count)++;
-	return 0;
+	e = &l->v[l->n++];
+	e->kind = kind;
+	e->index = index;
+	e->start = start;
+	e->last = last;
+	va_start(ap, fmt);
+	vsnprintf(e->what, sizeof(e->what), fmt, ap);
+	va_end(ap);
 }
 
 /* Form of one region; NULL if fine, else why not. */
@@ -881,18 +895,21 @@ static struct gm_region to_region(const struct assign_guestmem_region *r)
 /*
  * Form and overlap checks of proposed regions (among themselves and with
  * the registered ones), then, if @geometry, the IOMMU's layout check for
- * IOVA = GPA. Conflicts are appended; returns 0, -ERANGE, -EINVAL (form) or
- * another error.
+ * IOVA = GPA. Up to @max conflicts are stored in @conflicts and their total
+ * in *count; returns 0, -ERANGE, -EINVAL (form) or another error.
  */
 static int check_regions(struct assign_guestmem *gm,
 			 const struct assign_guestmem_region *regs, size_t n,
 			 bool geometry, struct assign_conflict *conflicts,
 			 size_t max, size_t *count)
 {
+	struct conflict_list cl = { 0 };
 	struct assign_iova_range *ranges = NULL;
-	size_t *idx = NULL, nr = 0, before = *count, ninvalid = 0;
+	struct assign_conflict *sub = NULL;
+	size_t *idx = NULL, nr = 0, ninvalid = 0;
 	int r = 0;
 
+	*count = 0;
 	if (geometry) {
 		r = load_pgsizes(gm);
 		if (r < 0)
@@ -906,8 +923,7 @@ static int check_regions(struct assign_guestmem *gm,
 		size_t k;
 
 		if (why) {
-			add_conflict(conflicts, max, count,
-				     ASSIGN_CONFLICT_INVALID, i, g->gpa,
+			add_conflict(&cl, ASSIGN_CONFLICT_INVALID, i, g->gpa,
 				     g->length ? last : g->gpa, "%s", why);
 			ninvalid++;
 			continue;
@@ -918,8 +934,7 @@ static int check_regions(struct assign_guestmem *gm,
 			if (region_invalid(gm, o))
 				continue;
 			if (o->gpa <= last && g->gpa <= o->gpa + o->length - 1)
-				add_conflict(conflicts, max, count,
-					     ASSIGN_CONFLICT_OVERLAP, i,
+				add_conflict(&cl, ASSIGN_CONFLICT_OVERLAP, i,
 					     MAX(g->gpa, o->gpa),
 					     MIN(last, o->gpa + o->length - 1),
 					     "overlaps proposed region %zu", j);
@@ -928,8 +943,7 @@ static int check_regions(struct assign_guestmem *gm,
 		for (; k < gm->nregions && gm->regions[k].gpa <= last; k++) {
 			const struct gm_region *o = &gm->regions[k];
 
-			add_conflict(conflicts, max, count,
-				     ASSIGN_CONFLICT_OVERLAP, i,
+			add_conflict(&cl, ASSIGN_CONFLICT_OVERLAP, i,
 				     MAX(g->gpa, o->gpa),
 				     MIN(last, o->gpa + o->length - 1),
 				     "overlaps registered RAM 0x%" PRIx64
@@ -939,16 +953,12 @@ static int check_regions(struct assign_guestmem *gm,
 	}
 
 	if (geometry && n > ninvalid) {
-		struct assign_conflict *sub = NULL;
-		size_t nsub = 0, room = max > *count ? max - *count : 0;
+		size_t nsub = 0;
 
 		ranges = calloc(n, sizeof(*ranges));
 		idx = calloc(n, sizeof(*idx));
-		if (!ranges || !idx) {
-			r = set_error(gm->ctx, -ENOMEM,
-				      "guest memory: out of memory");
-			goto out;
-		}
+		if (!ranges || !idx)
+			goto nomem;
 		for (size_t i = 0; i < n; i++) {
 			if (region_invalid(gm, &regs[i]))
 				continue;
@@ -956,55 +966,66 @@ static int check_regions(struct assign_guestmem *gm,
 			ranges[nr].last = regs[i].gpa + regs[i].length - 1;
 			idx[nr++] = i;
 		}
-		if (room)
-			sub = conflicts + *count;
-		r = assign_iommu_check_layout(gm->iommu, ranges, nr, sub, room,
+		/* Count first, then fetch them all: they are filtered. */
+		r = assign_iommu_check_layout(gm->iommu, ranges, nr, NULL, 0,
 					      &nsub);
 		if (r < 0 && r != -ERANGE)
 			goto out;
-		/*
-		 * Translate indexes back; drop overlaps between proposed
-		 * ranges (reported above already) and, under the guest-IOMMU
-		 * policy, "mapped" conflicts with our own guest mappings
-		 * (those go away before map-all maps anything).
-		 */
-		size_t kept = 0, stored = MIN(nsub, room), extra = 0;
+		if (nsub) {
+			size_t got = 0;
 
-		for (size_t i = 0; i < stored; i++) {
-			struct assign_conflict c = sub[i];
+			sub = calloc(nsub, sizeof(*sub));
+			if (!sub)
+				goto nomem;
+			r = assign_iommu_check_layout(gm->iommu, ranges, nr, sub,
+						      nsub, &got);
+			if (r < 0 && r != -ERANGE)
+				goto out;
+			/*
+			 * Translate indexes back; drop overlaps between
+			 * proposed ranges (reported above already) and, under
+			 * the guest-IOMMU policy, "mapped" conflicts with our
+			 * own guest mappings (those go before map-all maps).
+			 */
+			for (size_t i = 0; i < MIN(got, nsub); i++) {
+				const struct assign_conflict *c = &sub[i];
 
-			if (c.kind == ASSIGN_CONFLICT_OVERLAP)
-				continue;
-			if (c.kind == ASSIGN_CONFLICT_MAPPED &&
-			    gm->policy == ASSIGN_GUESTMEM_GUEST_IOMMU &&
-			    iova_tree_first_overlap(&gm->maps, c.start, c.last))
-				continue;
-			c.index = c.index < nr ? idx[c.index] : c.index;
-			sub[kept++] = c;
+				if (c->kind == ASSIGN_CONFLICT_OVERLAP)
+					continue;
+				if (c->kind == ASSIGN_CONFLICT_MAPPED &&
+				    gm->policy == ASSIGN_GUESTMEM_GUEST_IOMMU &&
+				    iova_tree_first_overlap(&gm->maps, c->start,
+							    c->last))
+					continue;
+				add_conflict(&cl, c->kind,
+					     c->index < nr ? idx[c->index]
+							   : c->index,
+					     c->start, c->last, "%s", c->what);
+			}
 		}
-		/* Conflicts beyond @max were counted but not seen: keep
-		 * counting them (they are not filtered). */
-		if (nsub > stored)
-			extra = nsub - stored;
-		*count += kept + extra;
 		r = 0;
 	}
-	if (*count > before) {
-		r = ninvalid ? -EINVAL : -ERANGE;
-		if (*count - before && conflicts && max > before)
-			set_error(gm->ctx, r,
-				  "guest memory: %zu layout conflict(s); first: region %zu at 0x%" PRIx64
-				  "-0x%" PRIx64 ": %s; move the RAM around it",
-				  *count - before, conflicts[before].index,
-				  conflicts[before].start,
-				  conflicts[before].last,
-				  conflicts[before].what);
-		else
-			set_error(gm->ctx, r,
-				  "guest memory: %zu layout conflict(s); pass a conflict array to see them",
-				  *count - before);
+	if (cl.nomem)
+		goto nomem;
+	*count = cl.n;
+	if (conflicts && max)
+		memcpy(conflicts, cl.v, MIN(max, cl.n) * sizeof(*cl.v));
+	if (cl.n) {
+		const struct assign_conflict *c = &cl.v[0];
+
+		r = set_error(gm->ctx, ninvalid ? -EINVAL : -ERANGE,
+			      "guest memory: %zu layout conflict(s); first: region %zu at 0x%" PRIx64
+			      "-0x%" PRIx64 ": %s; %s",
+			      cl.n, c->index, c->start, c->last, c->what,
+			      ninvalid ? "fix the region description"
+				       : "move the RAM around it");
 	}
+	goto out;
+nomem:
+	r = set_error(gm->ctx, -ENOMEM, "guest memory: out of memory");
 out:
+	free(cl.v);
+	free(sub);
 	free(ranges);
 	free(idx);
 	return r;
@@ -1129,6 +1150,8 @@ assign_guestmem_get_policy(const struct assign_guestmem *gm)
 {
 	enum assign_guestmem_policy p;
 
+	if (!gm)
+		return ASSIGN_GUESTMEM_MAP_ALL;
 	pthread_mutex_lock((pthread_mutex_t *)&gm->lock);
 	p = gm->policy;
 	pthread_mutex_unlock((pthread_mutex_t *)&gm->lock);
@@ -1575,7 +1598,6 @@ static struct gm_map **detach_all(struct assign_guestmem *gm, size_t *n)
 static int check_registered(struct assign_guestmem *gm)
 {
 	struct assign_guestmem_region *probe;
-	struct assign_conflict first[1];
 	size_t count = 0, keep = gm->nregions;
 	int r;
 
@@ -1600,7 +1622,7 @@ static int check_registered(struct assign_guestmem *gm)
 	/* They are the registered ones: do not compare them with
 	 * themselves. */
 	gm->nregions = 0;
-	r = check_regions(gm, probe, keep, true, first, 1, &count);
+	r = check_regions(gm, probe, keep, true, NULL, 0, &count);
 	gm->nregions = keep;
 	free(probe);
 	return r;
