@@ -52,7 +52,9 @@ static void usage(FILE *f)
 		"                             hand ADDRESS to vfio-pci (or D), remembering its driver;\n"
 		"                             --group also clears the rest of its IOMMU group\n"
 		"  unbind ADDRESS [--force]   detach ADDRESS from its driver, remembering it\n"
-		"  restore [ADDRESS...]       give devices back their recorded driver (all if none)\n"
+		"  restore [--force] [ADDRESS...]\n"
+		"                             give devices back their recorded driver (all if none);\n"
+		"                             a device a process holds open is left alone unless --force\n"
 		"  vf-config VF [--mac MAC] [--vlan ID] [--qos N] [--spoofchk on|off]\n"
 		"            [--trust on|off] [--link-state auto|enable|disable]\n"
 		"                             program SR-IOV VF settings on the VF's PF\n"
@@ -528,6 +530,18 @@ static int cmd_restore(struct assign_ctx *ctx, const struct global *g,
 	size_t n = 0;
 
 	opts_init(&o, g);
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--force") || !strcmp(argv[i], "-f")) {
+			o.flags |= ASSIGN_HOST_FORCE;
+			memmove(&argv[i], &argv[i + 1],
+				(size_t)(argc - i) * sizeof(*argv));
+			argc--;
+			i--;
+		} else if (argv[i][0] == '-') {
+			return usage_error("restore: unknown option '%s'",
+					   argv[i]);
+		}
+	}
 	if (argc > 1) {
 		for (int i = 1; i < argc; i++) {
 			r = assign_host_restore(ctx, argv[i], &o);

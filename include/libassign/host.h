@@ -301,17 +301,19 @@ int assign_host_bind(struct assign_ctx *ctx, const char *address,
  * assign_host_unbind() - detach a device from its driver
  * @ctx: the context
  * @address: PCI address
- * @opts: options, or NULL (ASSIGN_HOST_FORCE, ASSIGN_HOST_NO_RECORD and
- *        @state_dir are used)
+ * @opts: options, or NULL (ASSIGN_HOST_FORCE, ASSIGN_HOST_NO_RECORD,
+ *        @state_dir and @dev_dir are used)
  *
- * Records the current driver as assign_host_bind() does and writes the
+ * Like assign_host_restore(), refuses a vfio-pci device another process
+ * holds open unless ASSIGN_HOST_FORCE (which also skips the netdev
+ * guard). Records the current driver as assign_host_bind() does and writes the
  * address to the driver's unbind file; driver_override is left alone. The
  * device stays without a driver until assign_host_restore(), a bind or the
  * next drivers_probe. Unbinding a device without a driver succeeds and
  * changes nothing.
  *
- * Return: 0; -EINVAL; -ENODEV; -EBUSY (interface in use, without
- * ASSIGN_HOST_FORCE); -EACCES or -EPERM; other sysfs errors.
+ * Return: 0; -EINVAL; -ENODEV; -EBUSY (interface or vfio device in use,
+ * without ASSIGN_HOST_FORCE); -EACCES or -EPERM; other sysfs errors.
  */
 int assign_host_unbind(struct assign_ctx *ctx, const char *address,
 		       const struct assign_host_opts *opts);
@@ -320,14 +322,19 @@ int assign_host_unbind(struct assign_ctx *ctx, const char *address,
  * assign_host_restore() - give a device back to the driver it had
  * @ctx: the context
  * @address: PCI address
- * @opts: options, or NULL (@state_dir is used)
+ * @opts: options, or NULL (@state_dir, @dev_dir and ASSIGN_HOST_FORCE
+ *        are used)
  *
- * Reads the record "<state_dir>/<address>", unbinds the current driver,
+ * Refuses (-EBUSY, naming the process) a device bound to vfio-pci whose
+ * /dev/vfio/N or vfio cdev another process holds open, unless
+ * ASSIGN_HOST_FORCE: the kernel would block the unbind until that process
+ * lets go. Reads the record "<state_dir>/<address>", unbinds the current driver,
  * puts driver_override back as it was, binds the recorded driver (through
  * its bind file, falling back to drivers_probe) and removes the record.
  * A record whose driver was "" leaves the device unbound.
  *
- * Return: 0; -EINVAL; -ENOENT (no record: nothing to restore); -ENODEV
+ * Return: 0; -EINVAL; -ENOENT (no record: nothing to restore); -EBUSY
+ * (in use, see above; or the driver refused to release it); -ENODEV
  * (device gone: the record is removed); -EIO (the recorded driver did not
  * take the device: the record is kept so a later restore can retry);
  * -EACCES or -EPERM; other sysfs errors.

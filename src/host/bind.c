@@ -436,6 +436,97 @@ static int unbind_from(struct assign_ctx *ctx, const char *addr,
 	return 0;
 }
 
+/* Is a process (other than this one) holding @node open? Returns its pid
+ * and fills @comm, 0 if none. Reads /proc directly: processes are not a
+ * sysfs object the seam could fake. */
+static pid_t node_user(const char *node, char *comm, size_t size)
+{
+	pid_t self = getpid(), found = 0;
+	struct dirent *pe;
+	DIR *proc;
+
+	proc = opendir("/proc");
+	if (!proc)
+		return 0;
+	while (!found && (pe = readdir(proc))) {
+		char fddir[64], link[600];
+		struct dirent *fe;
+		char *end;
+		long pid;
+		DIR *fds;
+
+		pid = strtol(pe->d_name, &end, 10);
+		if (*end || pid <= 0 || pid == self)
+			continue;
+		snprintf(fddir, sizeof(fddir), "/proc/%ld/fd", pid);
+		fds = opendir(fddir);
+		if (!fds)
+			continue;
+		while ((fe = readdir(fds))) {
+			ssize_t n = readlinkat(dirfd(fds), fe->d_name, link,
+					       sizeof(link) - 1);
+			if (n <= 0)
+				continue;
+			link[n] = '\0';
+			if (!strcmp(link, node)) {
+				found = (pid_t)pid;
+				break;
+			}
+		}
+		closedir(fds);
+	}
+	closedir(proc);
+	if (found) {
+		char p[64];
+		FILE *f;
+
+		snprintf(p, sizeof(p), "/proc/%ld/comm", (long)found);
+		comm[0] = '\0';
+		if ((f = fopen(p, "re"))) {
+			if (fgets(comm, (int)size, f))
+				comm[strcspn(comm, "\n")] = '\0';
+			fclose(f);
+		}
+	}
+	return found;
+}
+
+/* Unbinding vfio-pci from a device a process has open blocks in the
+ * kernel until that process lets go (vfio-pci sends it a request
+ * interrupt meanwhile): refuse instead, naming the process. */
+static int check_vfio_users(struct assign_ctx *ctx, const struct host_opts *o,
+			    const char *addr, const char *cur)
+{
+	char node[600], comm[64], path[160], **ents = NULL;
+	size_t cnt = 0;
+	pid_t pid = 0;
+	int group;
+
+	if (!host_driver_is_vfio(cur) || (o->flags & ASSIGN_HOST_FORCE))
+		return 0;
+	group = pci_dev_group(ctx, addr);
+	if (group >= 0) {
+		snprintf(node, sizeof(node), "%s/vfio/%d", o->dev_dir, group);
+		pid = node_user(node, comm, sizeof(comm));
+	}
+	snprintf(path, sizeof(path), "bus/pci/devices/%s/vfio-dev", addr);
+	if (!pid && sysfs_list(ctx, path, &ents, &cnt) == 0) {
+		for (size_t i = 0; i < cnt && !pid; i++) {
+			snprintf(node, sizeof(node), "%s/vfio/devices/%s",
+				 o->dev_dir, ents[i]);
+			pid = node_user(node, comm, sizeof(comm));
+		}
+		strv_free(ents, cnt);
+	}
+	if (!pid)
+		return 0;
+	return set_error(ctx, -EBUSY,
+			 "%s is in use: %s is open in process %ld (%s); stop "
+			 "it first, or force (the kernel then waits for it to "
+			 "let go)",
+			 addr, node, (long)pid, comm[0] ? comm : "?");
+}
+
 static int current_driver(struct assign_ctx *ctx, const char *addr, char *buf,
 			  size_t size)
 {
@@ -780,7 +871,9 @@ ASSIGN_EXPORT int assign_host_unbind(struct assign_ctx *ctx,
 			return r;
 		recorded = true;
 	}
-	r = unbind_from(ctx, addr, cur);
+	r = check_vfio_users(ctx, &o, addr, cur);
+	if (r >= 0)
+		r = unbind_from(ctx, addr, cur);
 	if (r < 0) {
 		if (recorded)
 			record_remove(&o, addr);
@@ -827,6 +920,9 @@ ASSIGN_EXPORT int assign_host_restore(struct assign_ctx *ctx,
 	if (r < 0)
 		return r;
 	if (cur[0] && strcmp(cur, rec.driver)) {
+		r = check_vfio_users(ctx, &o, addr, cur);
+		if (r < 0)
+			return r;
 		r = unbind_from(ctx, addr, cur);
 		if (r < 0)
 			return r;

@@ -99,6 +99,22 @@ else
 	result host-explain-ready FAIL "rc=$rc $(oneline "$out")"
 fi
 
+# --- a process holds the group open: restore names it instead of hanging ---
+(exec 3<>"/dev/vfio/$g"; echo held >/tmp/held; sleep 600) &
+holder=$!
+i=0
+while [ ! -e /tmp/held ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+out=$($AH restore "$bdf" 2>&1); rc=$?
+if [ $rc = 5 ] && echo "$out" | grep -q "is open in process" &&
+	[ "$(drv "$bdf")" = vfio-pci ] && [ -e "$ASSIGN_STATE_DIR/$bdf" ]; then
+	result host-restore-in-use PASS "exit 5: $(oneline "$out")"
+else
+	result host-restore-in-use FAIL "rc=$rc driver $(drv "$bdf") $(oneline "$out")"
+fi
+kill $holder 2>/dev/null
+wait $holder 2>/dev/null
+rm -f /tmp/held
+
 # --- restore: back to e1000e, the interface reappears -----------------------
 out=$($AH restore "$bdf" 2>&1); rc=$?
 i=0

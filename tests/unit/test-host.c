@@ -24,7 +24,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -999,6 +1001,53 @@ static void test_bind_group_rollback(void **state)
 	assert_int_equal(assign_host_check_device(f->ctx, "0000:06:02.0"), 0);
 }
 
+/* A process holding /dev/vfio/N open keeps the device: restore and unbind
+ * name it instead of blocking in the kernel; force goes ahead. */
+static void test_in_use(void **state)
+{
+	struct fake *f = *state;
+	struct assign_host_opts o;
+	char node[PATH_MAX], drv[64];
+	int pipefd[2];
+	pid_t child;
+	char c;
+
+	standard_host(f);
+	opts_for(f, &o);
+	assert_int_equal(assign_host_bind(f->ctx, "0000:00:02.0", &o), 0);
+	snprintf(node, sizeof(node), "%s/vfio/6", f->dev);
+	assert_int_equal(pipe(pipefd), 0);
+	child = fork();
+	assert_true(child >= 0);
+	if (child == 0) {
+		int fd = open(node, O_RDONLY);
+		close(pipefd[0]);
+		if (write(pipefd[1], "x", 1) != 1 || fd < 0)
+			_exit(1);
+		pause();
+		_exit(0);
+	}
+	close(pipefd[1]);
+	assert_int_equal(read(pipefd[0], &c, 1), 1);
+	close(pipefd[0]);
+
+	assert_int_equal(assign_host_restore(f->ctx, "0000:00:02.0", &o),
+			 -EBUSY);
+	assert_non_null(strstr(assign_ctx_last_error(f->ctx), "is open in process"));
+	assert_non_null(strstr(assign_ctx_last_error(f->ctx), "vfio/6"));
+	assert_true(record_exists(f, "0000:00:02.0"));
+	assert_int_equal(assign_host_unbind(f->ctx, "0000:00:02.0", &o), -EBUSY);
+	current(f, "0000:00:02.0", drv, sizeof(drv));
+	assert_string_equal(drv, "vfio-pci");
+
+	o.flags = ASSIGN_HOST_FORCE;
+	assert_int_equal(assign_host_restore(f->ctx, "0000:00:02.0", &o), 0);
+	current(f, "0000:00:02.0", drv, sizeof(drv));
+	assert_string_equal(drv, "i915");
+	kill(child, SIGKILL);
+	waitpid(child, NULL, 0);
+}
+
 static void test_no_record(void **state)
 {
 	struct fake *f = *state;
@@ -1430,6 +1479,7 @@ int main(void)
 		T(test_restore_after_crash),
 		T(test_bind_errors),
 		T(test_no_record),
+		T(test_in_use),
 		T(test_bind_group),
 		T(test_bind_group_rollback),
 		T(test_unbind),
