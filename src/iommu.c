@@ -1359,6 +1359,43 @@ ASSIGN_EXPORT int assign_iommu_get_dma_stats(const struct assign_iommu *iommu,
 	return 0;
 }
 
+/*
+ * Whether the process has CAP_IPC_LOCK in its effective set: type1 and
+ * iommufd then skip the RLIMIT_MEMLOCK check (they test capable() when
+ * pinning). Read from /proc/self/status through the seam (a kernel that
+ * cannot say, such as the mock, means no).
+ */
+static bool has_cap_ipc_lock(struct assign_ctx *ctx)
+{
+	enum { CAP_IPC_LOCK_BIT = 14 };
+	char buf[8192], *p, *end;
+	unsigned long long caps;
+	size_t got = 0;
+	ssize_t n;
+	int fd;
+
+	fd = sys_open(ctx, "/proc/self/status", O_RDONLY);
+	if (fd < 0)
+		return false;
+	while (got < sizeof(buf) - 1) {
+		n = sys_pread(ctx, fd, buf + got, sizeof(buf) - 1 - got, got);
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	sys_close(ctx, fd);
+	buf[got] = '\0';
+	p = strstr(buf, "\nCapEff:");
+	if (!p)
+		return false;
+	p += strlen("\nCapEff:");
+	errno = 0;
+	caps = strtoull(p, &end, 16);
+	if (errno || end == p)
+		return false;
+	return caps & (1ull << CAP_IPC_LOCK_BIT);
+}
+
 ASSIGN_EXPORT int assign_iommu_check_memlock(const struct assign_iommu *iommu,
 					     uint64_t bytes)
 {
@@ -1373,10 +1410,17 @@ ASSIGN_EXPORT int assign_iommu_check_memlock(const struct assign_iommu *iommu,
 				 "cannot read RLIMIT_MEMLOCK: %s", strerror(-r));
 	if (rl.rlim_cur == RLIM_INFINITY)
 		return 0;
-	if (bytes > UINT64_MAX - iommu->mapped_bytes ||
-	    iommu->mapped_bytes + bytes > (uint64_t)rl.rlim_cur)
-		return memlock_message(iommu, -ENOMEM, "", bytes);
-	return 0;
+	if (bytes <= UINT64_MAX - iommu->mapped_bytes &&
+	    iommu->mapped_bytes + bytes <= (uint64_t)rl.rlim_cur)
+		return 0;
+	if (has_cap_ipc_lock(iommu->ctx)) {
+		dbg(iommu->ctx,
+		    "memlock: %" PRIu64 " more bytes exceed RLIMIT_MEMLOCK, "
+		    "but CAP_IPC_LOCK lifts the limit",
+		    bytes);
+		return 0;
+	}
+	return memlock_message(iommu, -ENOMEM, "", bytes);
 }
 
 ASSIGN_EXPORT int assign_iommu_set_dma_limit(struct assign_iommu *iommu,

@@ -397,7 +397,9 @@ int assign_iommu_get_dma_stats(const struct assign_iommu *iommu,
  * @bytes: how much more memory the caller intends to map
  *
  * Compares the bytes already mapped plus @bytes with RLIMIT_MEMLOCK
- * (type1 and iommufd both charge pinned pages to it).
+ * (type1 and iommufd both charge pinned pages to it). A process with
+ * CAP_IPC_LOCK in its effective set is not limited by the kernel, so it
+ * always fits.
  *
  * Return: 0 if it fits; -ENOMEM if not, with a message giving the bytes
  * needed, the current limit and the fix ("ulimit -l" or

@@ -1242,6 +1242,70 @@ static void test_map_memlock(void **state)
 	assert_int_equal(assign_iommu_check_memlock(NULL, 1), -EINVAL);
 }
 
+/* A seam that is the mock's, except for /proc/self/status. */
+static struct assign_sys_ops cap_ops;
+static const struct assign_sys_ops *cap_base;
+static int cap_fd = -1;
+static const char *cap_status;
+
+static int cap_open(void *data, const char *path, int flags)
+{
+	if (strcmp(path, "/proc/self/status") == 0) {
+		cap_fd = memfd_create("status", MFD_CLOEXEC);
+		assert_true(cap_fd >= 0);
+		assert_int_equal(write(cap_fd, cap_status, strlen(cap_status)),
+				 (ssize_t)strlen(cap_status));
+		return cap_fd;
+	}
+	return cap_base->open(data, path, flags);
+}
+
+static ssize_t cap_pread(void *data, int fd, void *buf, size_t n,
+			 uint64_t off)
+{
+	if (fd == cap_fd)
+		return pread(fd, buf, n, (off_t)off);
+	return cap_base->pread(data, fd, buf, n, off);
+}
+
+static int cap_close(void *data, int fd)
+{
+	if (fd == cap_fd) {
+		cap_fd = -1;
+		return close(fd);
+	}
+	return cap_base->close(data, fd);
+}
+
+static void test_memlock_cap_ipc_lock(void **state)
+{
+	struct fx *f = *state;
+
+	mock_set_memlock(f->mk, MB);
+	cap_base = f->ctx->sys;
+	cap_ops = *cap_base;
+	cap_ops.open = cap_open;
+	cap_ops.pread = cap_pread;
+	cap_ops.close = cap_close;
+	f->ctx->sys = &cap_ops;
+	new_iommu(f, ASSIGN_IOMMU_TYPE1, 0);
+	/* CAP_IPC_LOCK (bit 14) in CapEff: the limit does not apply. */
+	cap_status = "Name:\tvmm\nCapInh:\t0000000000000000\n"
+		     "CapEff:\t0000000000004000\nCapBnd:\t000001ffffffffff\n";
+	assert_int_equal(assign_iommu_check_memlock(f->iommu, 2 * MB), 0);
+	assert_int_equal(cap_fd, -1); /* closed again */
+	/* Without it, the limit holds. */
+	cap_status = "Name:\tvmm\nCapEff:\t0000000000000000\n"
+		     "CapBnd:\t0000000000004000\n";
+	assert_int_equal(assign_iommu_check_memlock(f->iommu, 2 * MB), -ENOMEM);
+	assert_err_contains(f, "RLIMIT_MEMLOCK is 1048576 bytes");
+	cap_status = "garbage";
+	assert_int_equal(assign_iommu_check_memlock(f->iommu, 2 * MB), -ENOMEM);
+	assert_int_equal(assign_iommu_check_memlock(f->iommu, MB), 0);
+	f->iommu = assign_iommu_unref(f->iommu);
+	f->ctx->sys = cap_base;
+}
+
 static void test_memlock_unlimited(void **state)
 {
 	struct fx *f = *state;
@@ -1787,6 +1851,7 @@ int main(void)
 		T(test_map_reserved_msi),
 		T(test_map_memlock),
 		T(test_memlock_unlimited),
+		T(test_memlock_cap_ipc_lock),
 		T(test_map_dma_entry_limit),
 		T(test_map_kernel_errors),
 		T(test_map_dontfork),
