@@ -753,6 +753,9 @@ static int bind_one(struct assign_ctx *ctx, const char *addr,
 		if (r < 0)
 			return r;
 	}
+	r = check_vfio_users(ctx, &o, addr, cur);
+	if (r < 0)
+		return r;
 
 	dev_path(path, sizeof(path), addr, "driver_override");
 	if (sysfs_read(ctx, path, override, sizeof(override)) < 0 ||
