@@ -19,7 +19,11 @@
  *  - MSI routes are bounded; no eventfd or other fd is leaked;
  *  - the fuzz kernel sees no leaked VFIO fd or mapping.
  * The library context the VMM creates is pointed at the fuzz kernel by
- * wrapping assign_ctx_new() at link time (-Wl,--wrap=assign_ctx_new).
+ * wrapping assign_ctx_new() at link time (-Wl,--wrap=assign_ctx_new);
+ * assign_device_read_config(), assign_device_write_config() and
+ * assign_region_write() are wrapped too,
+ * to check that no guest write reaches the host device's MSI address/data,
+ * MSI-X control or MSI-X table (those are the VMM's to emulate).
  *
  * Guest accesses are FK_GUEST records: u8 op, then
  *   op 0/1: config write/read: u8 offset, u8 size (1, 2, 4), u32 value
@@ -308,6 +312,76 @@ int __wrap_assign_ctx_new(struct assign_ctx **ret)
 	return 0;
 }
 
+/*
+ * What the guest must never reach on the host device: the MSI address and
+ * data registers, the MSI-X control word, and the MSI-X table in its BAR
+ * (the VMM emulates them; host MSI programming belongs to the host).
+ * Parsed from the config space the VMM read.
+ */
+static struct {
+	bool msi, msix;
+	struct assign_pci_msi m;
+	struct assign_pci_msix x;
+} caps;
+
+static bool overlaps(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
+{
+	return a < b + blen && b < a + alen;
+}
+
+int __real_assign_device_write_config(struct assign_device *dev,
+				      uint32_t offset, const void *buf,
+				      size_t len);
+int __wrap_assign_device_write_config(struct assign_device *dev,
+				      uint32_t offset, const void *buf,
+				      size_t len);
+
+int __wrap_assign_device_write_config(struct assign_device *dev,
+				      uint32_t offset, const void *buf,
+				      size_t len)
+{
+	if (caps.msi)
+		FUZZ_CHECK(!overlaps(offset, len, caps.m.offset + 2u,
+				     caps.m.data_offset + 2u -
+					     (caps.m.offset + 2u)));
+	if (caps.msix)
+		FUZZ_CHECK(!overlaps(offset, len, caps.x.offset + 2u, 2));
+	return __real_assign_device_write_config(dev, offset, buf, len);
+}
+
+int __real_assign_region_write(struct assign_device *dev, uint32_t index,
+			       uint64_t offset, const void *buf, size_t len);
+int __wrap_assign_region_write(struct assign_device *dev, uint32_t index,
+			       uint64_t offset, const void *buf, size_t len);
+
+int __wrap_assign_region_write(struct assign_device *dev, uint32_t index,
+			       uint64_t offset, const void *buf, size_t len)
+{
+	if (caps.msix && index == caps.x.table_bar)
+		FUZZ_CHECK(!overlaps(offset, len, caps.x.table_offset,
+				     16ull * caps.x.table_size));
+	return __real_assign_region_write(dev, index, offset, buf, len);
+}
+
+int __real_assign_device_read_config(struct assign_device *dev,
+				     uint32_t offset, void *buf, size_t len);
+int __wrap_assign_device_read_config(struct assign_device *dev,
+				     uint32_t offset, void *buf, size_t len);
+
+/* The config space the VMM sets itself up from (setup_config() reads the
+ * first 256 bytes once): parse the capabilities from the same bytes. */
+int __wrap_assign_device_read_config(struct assign_device *dev,
+				     uint32_t offset, void *buf, size_t len)
+{
+	int r = __real_assign_device_read_config(dev, offset, buf, len);
+
+	if (r == 0 && offset == 0 && len == 256) {
+		caps.msi = assign_pci_parse_msi(buf, len, &caps.m) == 0;
+		caps.msix = assign_pci_parse_msix(buf, len, &caps.x) == 0;
+	}
+	return r;
+}
+
 /* ---- the guest ------------------------------------------------------------ */
 
 static unsigned pick_size(uint8_t sel, bool allow8)
@@ -415,6 +489,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int eventfds_before = count_eventfds();
 
 	fk_init(&fk, data, size);
+	memset(&caps, 0, sizeof(caps));
 	the_vm.next_gsi = MSI_GSI_BASE;
 	dev_ops = NULL;
 	dev_opaque = NULL;
