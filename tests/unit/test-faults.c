@@ -62,6 +62,9 @@ typedef int (*step_fn)(struct run *r);
 static int st_iommu_new(struct run *r)
 {
 	struct assign_iommu_opts o = { .size = sizeof(o), .backend = r->backend };
+
+	if (r->backend == ASSIGN_IOMMU_NOIOMMU)
+		o.flags = ASSIGN_IOMMU_F_ALLOW_NOIOMMU;
 	return assign_iommu_new(r->ctx, &o, &r->iommu);
 }
 
@@ -294,6 +297,32 @@ static const struct {
 
 static bool verbose;
 
+/* Steps that need an IOMMU (skipped on the no-IOMMU backend). */
+static bool needs_iommu(step_fn fn)
+{
+	return fn == st_geometry || fn == st_map || fn == st_unmap ||
+	       fn == st_map_again;
+}
+
+static bool skip_step(const struct run *r, size_t i)
+{
+	return r->backend == ASSIGN_IOMMU_NOIOMMU && needs_iommu(steps[i].fn);
+}
+
+static const char *backend_name(enum assign_iommu_backend be)
+{
+	switch (be) {
+	case ASSIGN_IOMMU_TYPE1:
+		return "type1";
+	case ASSIGN_IOMMU_IOMMUFD:
+		return "iommufd";
+	case ASSIGN_IOMMU_NOIOMMU:
+		return "noiommu";
+	default:
+		return "auto";
+	}
+}
+
 static void run_init(struct run *r, enum assign_iommu_backend be)
 {
 	struct mock_device_cfg cfg;
@@ -301,6 +330,8 @@ static void run_init(struct run *r, enum assign_iommu_backend be)
 	memset(r, 0, sizeof(*r));
 	r->backend = be;
 	assert_int_equal(mock_kernel_new(&r->mk), 0);
+	if (be == ASSIGN_IOMMU_NOIOMMU)
+		mock_set_noiommu(r->mk, true);
 	mock_device_cfg_default(&cfg, DEV0, 7);
 	assert_int_equal(mock_add_device(r->mk, &cfg), 0);
 	mock_device_cfg_default(&cfg, DEV1, 7);
@@ -356,7 +387,7 @@ static void run_free(struct run *r)
 static void sweep_one(enum assign_iommu_backend be, unsigned long k, int err,
 		      bool in_teardown)
 {
-	const char *bname = be == ASSIGN_IOMMU_TYPE1 ? "type1" : "iommufd";
+	const char *bname = backend_name(be);
 	bool failed_once = false;
 	struct run r;
 
@@ -367,6 +398,8 @@ static void sweep_one(enum assign_iommu_backend be, unsigned long k, int err,
 		unsigned long before = mock_calls(r.mk, MOCK_ANY);
 		int ret;
 
+		if (skip_step(&r, i))
+			continue;
 		assign_ctx_clear_error(r.ctx);
 		ret = steps[i].fn(&r);
 		if (verbose && k && !in_teardown && before < k &&
@@ -402,7 +435,8 @@ static void sweep_one(enum assign_iommu_backend be, unsigned long k, int err,
 	}
 	if (!k || in_teardown) {
 		/* The sequence itself worked. */
-		assert_int_equal(mock_dma_count(r.mk), 1);
+		assert_int_equal(mock_dma_count(r.mk),
+				 be == ASSIGN_IOMMU_NOIOMMU ? 0 : 1);
 		assert_int_equal(mock_fire_irq(r.mk, DEV0, ASSIGN_IRQ_MSIX, 1),
 				 0);
 	}
@@ -422,7 +456,7 @@ static void count_calls(enum assign_iommu_backend be, unsigned long *seq,
 
 	run_init(&r, be);
 	for (size_t i = 0; i < ARRAY_SIZE(steps); i++)
-		if (steps[i].fn(&r))
+		if (!skip_step(&r, i) && steps[i].fn(&r))
 			fail_msg("fault-free run: step %s failed: %s",
 				 steps[i].name, assign_ctx_last_error(r.ctx));
 	*seq = mock_calls(r.mk, MOCK_ANY);
@@ -438,7 +472,7 @@ static void sweep(enum assign_iommu_backend be)
 
 	count_calls(be, &n, &nt);
 	print_message("%s: %lu seam calls in the sequence, %lu in teardown\n",
-		      be == ASSIGN_IOMMU_TYPE1 ? "type1" : "iommufd", n, nt);
+		      backend_name(be), n, nt);
 	assert_true(n > 0 && nt > 0);
 	sweep_one(be, 0, 0, false);
 	for (size_t e = 0; e < ARRAY_SIZE(errnos); e++) {
@@ -459,6 +493,18 @@ static void test_sweep_iommufd(void **state)
 {
 	(void)state;
 	sweep(ASSIGN_IOMMU_IOMMUFD);
+}
+
+static void test_sweep_noiommu(void **state)
+{
+	(void)state;
+	sweep(ASSIGN_IOMMU_NOIOMMU);
+}
+
+static void test_sweep_auto(void **state)
+{
+	(void)state;
+	sweep(ASSIGN_IOMMU_AUTO);
 }
 
 /* One targeted case per ioctl kind: the k-th VFIO_IOMMU_MAP_DMA fails in
@@ -498,6 +544,8 @@ int main(void)
 		cmocka_unit_test(test_map_many_rollback),
 		cmocka_unit_test(test_sweep_type1),
 		cmocka_unit_test(test_sweep_iommufd),
+		cmocka_unit_test(test_sweep_noiommu),
+		cmocka_unit_test(test_sweep_auto),
 	};
 	const char *v = getenv("FAULTS_VERBOSE");
 
