@@ -46,7 +46,8 @@ static void usage(FILE *f)
 		"\n"
 		"Commands:\n"
 		"  list [--json]              devices with driver, IOMMU group and viability\n"
-		"  explain ADDRESS [--probe]  why ADDRESS can or cannot be assigned, and the fix;\n"
+		"  explain ADDRESS [--probe] [--json]\n"
+		"                             why ADDRESS can or cannot be assigned, and the fix;\n"
 		"                             --probe also opens it through VFIO to compare\n"
 		"  bind ADDRESS [--driver D] [--force] [--timeout MS] [--no-wait] [--group]\n"
 		"                             hand ADDRESS to vfio-pci (or D), remembering its driver;\n"
@@ -326,6 +327,107 @@ static void probe_kernel(struct assign_ctx *ctx, const char *addr,
 	assign_iommu_unref(iommu);
 }
 
+static void json_kv_str(const char *key, const char *val, bool comma)
+{
+	printf("%s\"%s\": ", comma ? ", " : "", key);
+	if (val && *val)
+		json_str(val);
+	else
+		printf("null");
+}
+
+static const char *action_name(enum assign_host_action a)
+{
+	switch (a) {
+	case ASSIGN_HOST_ACTION_BIND_VFIO:
+		return "bind-vfio";
+	case ASSIGN_HOST_ACTION_UNBIND:
+		return "unbind";
+	default:
+		return "none";
+	}
+}
+
+/* explain --json: the same facts for programs. */
+static int explain_json(struct assign_ctx *ctx, const struct global *g,
+			const char *addr)
+{
+	struct assign_host_device *d = NULL;
+	struct assign_host_group_report *rep = NULL;
+	struct assign_host_opts o;
+	char recdrv[ASSIGN_HOST_NAME_LEN], netmsg[512] = "";
+	bool vfio, in_use = false, ready;
+	size_t len;
+	int r;
+
+	r = assign_host_device_get(ctx, addr, &d);
+	if (r < 0)
+		return fail(ctx, r, "explain");
+	opts_init(&o, g);
+	if (d->iommu_group >= 0) {
+		r = assign_host_group_report(ctx, d->iommu_group, &rep);
+		if (r < 0) {
+			assign_host_device_free(d);
+			return fail(ctx, r, "explain");
+		}
+	}
+	if (d->n_netdevs && assign_host_netdev_check(ctx, d->address) == -EBUSY) {
+		in_use = true;
+		snprintf(netmsg, sizeof(netmsg), "%s",
+			 assign_ctx_last_error(ctx));
+	}
+	len = strlen(d->driver);
+	vfio = !strcmp(d->driver, "vfio-pci") ||
+	       (len > 9 && !strcmp(d->driver + len - 9, "_vfio_pci"));
+	ready = !d->is_bridge && rep && rep->viable && vfio && !in_use;
+
+	printf("{");
+	json_kv_str("address", d->address, false);
+	printf(", \"vendor\": \"%04x\", \"device\": \"%04x\", "
+	       "\"class\": \"%06x\"",
+	       d->vendor, d->device, d->class_code);
+	json_kv_str("driver", d->driver, true);
+	json_kv_str("driver_override", d->driver_override, true);
+	if (assign_host_record_driver(ctx, d->address, &o, recdrv,
+				      sizeof(recdrv)) == 0)
+		printf(", \"record\": {\"driver\": %s%s%s}",
+		       recdrv[0] ? "\"" : "", recdrv[0] ? recdrv : "null",
+		       recdrv[0] ? "\"" : "");
+	else
+		printf(", \"record\": null");
+	printf(", \"bridge\": %s", d->is_bridge ? "true" : "false");
+	json_kv_str("physfn", d->physfn, true);
+	printf(", \"netdev_in_use\": %s", in_use ? "true" : "false");
+	json_kv_str("netdev_message", netmsg, true);
+	printf(", \"iommu_group\": ");
+	if (rep) {
+		printf("{\"id\": %d, \"viable\": %s, \"members\": [",
+		       rep->group, rep->viable ? "true" : "false");
+		for (size_t i = 0; i < rep->n_members; i++) {
+			const struct assign_host_member *m = &rep->members[i];
+			printf("%s{", i ? ", " : "");
+			json_kv_str("address", m->address, false);
+			json_kv_str("driver", m->driver, true);
+			printf(", \"class\": \"%06x\", \"bridge\": %s, "
+			       "\"blocks\": %s, \"action\": \"%s\"",
+			       m->class_code, m->is_bridge ? "true" : "false",
+			       m->blocks ? "true" : "false",
+			       action_name(m->action));
+			json_kv_str("reason", m->reason, true);
+			json_kv_str("fix", m->fix, true);
+			printf("}");
+		}
+		printf("]}");
+	} else {
+		printf("null");
+	}
+	printf(", \"bound_to_vfio\": %s, \"ready\": %s}\n",
+	       vfio ? "true" : "false", ready ? "true" : "false");
+	assign_host_group_report_free(rep);
+	assign_host_device_free(d);
+	return ready ? EXIT_OK : EXIT_NOT_READY;
+}
+
 static int cmd_explain(struct assign_ctx *ctx, const struct global *g,
 		       int argc, char **argv)
 {
@@ -336,17 +438,27 @@ static int cmd_explain(struct assign_ctx *ctx, const struct global *g,
 	bool ok = true, busy = false, probe = false;
 	int r;
 
-	if (argc == 3 && !strcmp(argv[1], "--probe")) {
-		probe = true;
-		argv[1] = argv[2];
-		argc = 2;
-	} else if (argc == 3 && !strcmp(argv[2], "--probe")) {
-		probe = true;
-		argc = 2;
+	const char *addr = NULL;
+	bool json = g->json;
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--probe"))
+			probe = true;
+		else if (!strcmp(argv[i], "--json"))
+			json = true;
+		else if (argv[i][0] == '-')
+			return usage_error("explain: unknown option '%s'",
+					   argv[i]);
+		else if (addr)
+			return usage_error("explain needs one ADDRESS");
+		else
+			addr = argv[i];
 	}
-	if (argc != 2)
+	if (!addr)
 		return usage_error("explain needs one ADDRESS");
-	r = assign_host_device_get(ctx, argv[1], &d);
+	if (json)
+		return explain_json(ctx, g, addr);
+	r = assign_host_device_get(ctx, addr, &d);
 	if (r < 0)
 		return fail(ctx, r, "explain");
 	printf("%s%s%s  %04x:%04x class %06x\n", BOLD, d->address, RESET,

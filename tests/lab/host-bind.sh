@@ -158,6 +158,14 @@ else
 		result host-explain-nonviable FAIL "rc=$rc $(oneline "$out")"
 	fi
 	echo "$out" | sed 's/^/LAB-INFO /'
+	out=$($AH explain "$nv" --json 2>&1); rc=$?
+	if [ $rc = 3 ] && echo "$out" | grep -q '"viable": false' &&
+		echo "$out" | grep -q "\"address\": \"$nve\", \"driver\": \"e1000e\".*\"blocks\": true, \"action\": \"bind-vfio\"" &&
+		echo "$out" | grep -q '"ready": false'; then
+		result host-explain-json PASS "exit 3, $nve blocks, action bind-vfio"
+	else
+		result host-explain-json FAIL "rc=$rc $(oneline "$out")"
+	fi
 
 	# Follow the advice: bind the e1000e too; the group becomes viable
 	# unless another member (the bridge) still blocks.
