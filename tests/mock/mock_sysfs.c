@@ -40,6 +40,8 @@
 #define DEFAULT_RESV "0x00000000fee00000 0x00000000feefffff msi\n"
 
 static int pathf(const struct mock_kernel *mk, char *buf, size_t size,
+		 const char *fmt, va_list ap) ASSIGN_PRINTF(4, 0);
+static int pathf(const struct mock_kernel *mk, char *buf, size_t size,
 		 const char *fmt, va_list ap)
 {
 	int n = snprintf(buf, size, "%s/", mk->root);
