@@ -1008,7 +1008,7 @@ static int check_regions(struct assign_guestmem *gm,
 	if (cl.nomem)
 		goto nomem;
 	*count = cl.n;
-	if (conflicts && max)
+	if (conflicts && max && cl.n)
 		memcpy(conflicts, cl.v, MIN(max, cl.n) * sizeof(*cl.v));
 	if (cl.n) {
 		const struct assign_conflict *c = &cl.v[0];

@@ -45,11 +45,12 @@ struct fx {
 	uint8_t *host;
 };
 
-/* Host memory: 3 GiB of address space, NORESERVE, aligned to 1 GiB so
- * tests can pick any congruence. Only touched pages cost memory. */
+/* Host memory: 3 GiB of address space (4 reserved), NORESERVE, aligned
+ * to 1 GiB so tests can pick any congruence. Only touched pages cost
+ * memory. */
 static uint8_t *reserve_host(struct fx *f)
 {
-	size_t len = 3 * GiB;
+	size_t len = 4 * GiB;
 	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
 		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 
