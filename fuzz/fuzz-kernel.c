@@ -203,6 +203,57 @@ static int fk_close(void *data, int fd)
 	return 0;
 }
 
+static int fk_dma_map(struct fuzz_kernel *k, uint64_t vaddr, uint64_t iova,
+		      uint64_t size)
+{
+	int r = fk_other(k);
+
+	if (r < 0)
+		return r;
+	if (!size || iova + size - 1 < iova)
+		return -EINVAL;
+	for (size_t i = 0; i < k->ndma; i++)
+		if (iova <= k->dma[i].iova + k->dma[i].size - 1 &&
+		    k->dma[i].iova <= iova + size - 1)
+			return -EEXIST;
+	if (k->ndma == FK_MAX_DMA)
+		return -ENOSPC;
+	k->dma[k->ndma++] = (struct fk_dma){ iova, size, vaddr };
+	k->dma_bytes += size;
+	return 0;
+}
+
+/* Unmap every mapping inside [iova, iova + size); *done: bytes unmapped. */
+static int fk_dma_unmap(struct fuzz_kernel *k, uint64_t iova, uint64_t size,
+			uint64_t *done)
+{
+	uint64_t last = iova + size - 1;
+	int r = fk_other(k);
+
+	*done = 0;
+	if (r < 0)
+		return r;
+	if (!size || last < iova)
+		return -EINVAL;
+	for (size_t i = 0; i < k->ndma; i++) {
+		uint64_t s = k->dma[i].iova, e = s + k->dma[i].size - 1;
+
+		/* v2: a range that cuts a mapping is refused */
+		if (s <= last && iova <= e && (s < iova || e > last))
+			return -EINVAL;
+	}
+	for (size_t i = 0; i < k->ndma;) {
+		if (k->dma[i].iova >= iova && k->dma[i].iova <= last) {
+			*done += k->dma[i].size;
+			k->dma_bytes -= k->dma[i].size;
+			k->dma[i] = k->dma[--k->ndma];
+		} else {
+			i++;
+		}
+	}
+	return 0;
+}
+
 static int fk_iova_ranges(struct fuzz_kernel *k, struct iommu_ioas_iova_ranges *q)
 {
 	const struct fk_record *r = fk_next(k, FK_IOVA_RANGES, 0);
@@ -250,6 +301,19 @@ static int fk_ioctl(void *data, int fd, unsigned long req, void *arg)
 			return fk_answer(k, FK_IOMMU_INFO, 0, arg,
 					 offsetof(struct vfio_iommu_type1_info,
 						  iova_pgsizes) + 8);
+		case VFIO_IOMMU_MAP_DMA: {
+			struct vfio_iommu_type1_dma_map *m = arg;
+
+			return fk_dma_map(k, m->vaddr, m->iova, m->size);
+		}
+		case VFIO_IOMMU_UNMAP_DMA: {
+			struct vfio_iommu_type1_dma_unmap *u = arg;
+			uint64_t done;
+			int r = fk_dma_unmap(k, u->iova, u->size, &done);
+
+			u->size = done;
+			return r;
+		}
 		default:
 			return fk_other(k);
 		}
@@ -278,6 +342,19 @@ static int fk_ioctl(void *data, int fd, unsigned long req, void *arg)
 			return 0;
 		case IOMMU_IOAS_IOVA_RANGES:
 			return fk_iova_ranges(k, arg);
+		case IOMMU_IOAS_MAP: {
+			struct iommu_ioas_map *m = arg;
+
+			return fk_dma_map(k, m->user_va, m->iova, m->length);
+		}
+		case IOMMU_IOAS_UNMAP: {
+			struct iommu_ioas_unmap *u = arg;
+			uint64_t done;
+			int r = fk_dma_unmap(k, u->iova, u->length, &done);
+
+			u->length = done;
+			return r;
+		}
 		default:
 			return fk_other(k);
 		}

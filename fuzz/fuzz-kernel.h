@@ -77,6 +77,13 @@ struct fk_file {
 	size_t len;
 };
 
+#define FK_MAX_DMA 256
+
+/* A DMA mapping the fake kernel holds (type1 MAP_DMA / iommufd IOAS_MAP). */
+struct fk_dma {
+	uint64_t iova, size, vaddr;
+};
+
 struct fuzz_kernel {
 	struct fk_record rec[FK_MAX_RECORDS];
 	size_t nrec;
@@ -91,6 +98,12 @@ struct fuzz_kernel {
 	const uint8_t *mem;
 	size_t memlen;
 	int iommufd; /* backend selected by FK_SETUP */
+	/* DMA mappings, as the kernel keeps them (EEXIST on overlap; type1
+	 * v2 unmap removes whole mappings inside the range and refuses to
+	 * bisect one) */
+	struct fk_dma dma[FK_MAX_DMA];
+	size_t ndma;
+	uint64_t dma_bytes;
 };
 
 extern const struct assign_sys_ops fk_ops;

@@ -441,3 +441,31 @@ nvme_guest = b"".join([
     g_mmio_r(MMIO + 0x10000, 4),
 ])
 put("fuzz-vmm", "nvme-msix", vmm_kernel(nvme_regions, nvme) + nvme_guest)
+
+# --- fuzz-guestmem: guest IOMMU operations ----------------------------------
+M = 1 << 20
+
+
+def gm_op(op, a=0, b=0, c=0, perms=3):
+    return rec(FK_GUEST, le("BQQQB", op, a, b, c, perms))
+
+
+gm_ops = b"".join([
+    gm_op(0, 0x100000, 0x0, 0x10000),           # map 64K of RAM
+    gm_op(0, 0x110000, 0x10000, 0x10000),       # adjacent (merge candidate)
+    gm_op(2, 0x118000),                         # lookup
+    gm_op(0, 0x200000, 0x7f0000, 0x20000),      # crosses into the hole
+    gm_op(0, 0x300000, 0x1000000, 0x200000, 1),  # second region, read-only
+    gm_op(1, 0x108000, 0, 0x10000),             # unmap splitting both
+    gm_op(0, 0x120000, 0x7ff000, 0x2000),       # spans RAM end
+    gm_op(0, 0x400000, 0x0, 0x1000, 0),         # no permissions
+    gm_op(1, 0x0, 0, 0x1000000),                # unmap everything
+    gm_op(3, 0x1000000, 0, 0x100000),           # remove part of region 2
+    gm_op(4, 0, 0, 0, 1), gm_op(4, 0, 0, 0, 0),  # map-all and back
+    gm_op(0x80, 0xfffffffffffff000, 0, 0x2000),  # raw: wraps
+])
+put("fuzz-guestmem", "guest-iommu-ops",
+    vmm_kernel(e1000e_regions, e1000e) + gm_ops)
+put("fuzz-guestmem", "guest-iommu-merge",
+    rec(FK_SETUP, b"\0", ctl=1) + vmm_kernel(e1000e_regions, e1000e)[5:] +
+    gm_ops)
