@@ -56,9 +56,11 @@ static void usage(FILE *f)
 		"  restore [--force] [ADDRESS...]\n"
 		"                             give devices back their recorded driver (all if none);\n"
 		"                             a device a process holds open is left alone unless --force\n"
-		"  vf-config VF [--mac MAC] [--vlan ID] [--qos N] [--spoofchk on|off]\n"
-		"            [--trust on|off] [--link-state auto|enable|disable]\n"
+		"  vf-config VF|--pf IFNAME --vf N [--mac MAC] [--vlan ID] [--qos N]\n"
+		"            [--spoofchk on|off] [--trust on|off] [--link-state auto|enable|disable]\n"
 		"                             program SR-IOV VF settings on the VF's PF\n"
+		"  vf-show VF|--pf IFNAME --vf N\n"
+		"                             the VF settings the PF's driver reports\n"
 		"  set-numvfs PF N            enable N VFs on an SR-IOV PF (0 disables)\n"
 		"\n"
 		"Options:\n"
@@ -714,9 +716,13 @@ static int cmd_vf_config(struct assign_ctx *ctx, int argc, char **argv)
 		{ "spoofchk", required_argument, NULL, 's' },
 		{ "trust", required_argument, NULL, 't' },
 		{ "link-state", required_argument, NULL, 'k' },
+		{ "pf", required_argument, NULL, 'P' },
+		{ "vf", required_argument, NULL, 'N' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct assign_host_vf_config cfg = { .size = sizeof(cfg) };
+	const char *pf = NULL;
+	long vfn = -1;
 	long v;
 	int c, r;
 
@@ -765,18 +771,120 @@ static int cmd_vf_config(struct assign_ctx *ctx, int argc, char **argv)
 						   optarg);
 			cfg.set |= ASSIGN_HOST_VF_LINK_STATE;
 			break;
+		case 'P':
+			pf = optarg;
+			break;
+		case 'N':
+			if (parse_int(optarg, 0, 65535, &vfn) < 0)
+				return usage_error("bad --vf '%s'", optarg);
+			break;
 		default: /* getopt said what */
 			fprintf(stderr, "Try '%s --help'.\n", prog);
 			return EXIT_USAGE;
 		}
 	}
-	if (optind != argc - 1)
-		return usage_error("vf-config needs one VF ADDRESS");
+	if (!pf != (vfn < 0))
+		return usage_error("vf-config: give --pf and --vf together");
+	if (pf ? optind != argc : optind != argc - 1)
+		return usage_error("vf-config needs one VF ADDRESS, or --pf "
+				   "IFNAME --vf N");
 	if (!cfg.set)
 		return usage_error("vf-config: give at least one setting");
-	r = assign_host_vf_configure(ctx, argv[optind], &cfg);
+	if (pf)
+		r = assign_host_vf_configure_netdev(ctx, pf, (unsigned)vfn,
+						    &cfg);
+	else
+		r = assign_host_vf_configure(ctx, argv[optind], &cfg);
 	if (r < 0)
 		return fail(ctx, r, "vf-config");
+	return EXIT_OK;
+}
+
+/* vf-show VF | --pf IFNAME --vf N: what the PF's driver reports. */
+static int cmd_vf_show(struct assign_ctx *ctx, const struct global *g,
+		       int argc, char **argv)
+{
+	struct assign_host_vf_config c = { .size = sizeof(c) };
+	struct assign_host_device *vf = NULL, *pfd = NULL;
+	char ifname[16] = "";
+	long idx = -1;
+	int r;
+
+	if (argc == 5 && !strcmp(argv[1], "--pf") && !strcmp(argv[3], "--vf")) {
+		snprintf(ifname, sizeof(ifname), "%s", argv[2]);
+		if (parse_int(argv[4], 0, 65535, &idx) < 0)
+			return usage_error("bad --vf '%s'", argv[4]);
+	} else if (argc == 2) {
+		r = assign_host_device_get(ctx, argv[1], &vf);
+		if (r < 0)
+			return fail(ctx, r, "vf-show");
+		if (!vf->physfn[0] || vf->vf_index < 0) {
+			fprintf(stderr, "%s: vf-show: %s is not an SR-IOV VF\n",
+				prog, vf->address);
+			assign_host_device_free(vf);
+			return EXIT_NODEV;
+		}
+		idx = vf->vf_index;
+		r = assign_host_device_get(ctx, vf->physfn, &pfd);
+		if (r < 0) {
+			assign_host_device_free(vf);
+			return fail(ctx, r, "vf-show");
+		}
+		if (pfd->n_netdevs)
+			snprintf(ifname, sizeof(ifname), "%s", pfd->netdevs[0]);
+		if (!ifname[0]) {
+			fprintf(stderr,
+				"%s: vf-show: the PF %s of %s has no network "
+				"interface\n",
+				prog, pfd->address, vf->address);
+			assign_host_device_free(pfd);
+			assign_host_device_free(vf);
+			return EXIT_NODEV;
+		}
+		assign_host_device_free(pfd);
+		assign_host_device_free(vf);
+	} else {
+		return usage_error("vf-show needs a VF ADDRESS, or --pf IFNAME "
+				   "--vf N");
+	}
+	r = assign_host_vf_get(ctx, ifname, (unsigned)idx, &c);
+	if (r < 0)
+		return fail(ctx, r, "vf-show");
+	if (g->json) {
+		printf("{\"pf\": ");
+		json_str(ifname);
+		printf(", \"vf\": %ld, \"mac\": \"%02x:%02x:%02x:%02x:%02x:%02x\"",
+		       idx, c.mac[0], c.mac[1], c.mac[2], c.mac[3], c.mac[4],
+		       c.mac[5]);
+		if (c.set & ASSIGN_HOST_VF_VLAN)
+			printf(", \"vlan\": %u, \"qos\": %u", c.vlan, c.qos);
+		if (c.set & ASSIGN_HOST_VF_SPOOFCHK)
+			printf(", \"spoofchk\": %s", c.spoofchk ? "true" : "false");
+		if (c.set & ASSIGN_HOST_VF_TRUST)
+			printf(", \"trust\": %s", c.trust ? "true" : "false");
+		if (c.set & ASSIGN_HOST_VF_LINK_STATE)
+			printf(", \"link_state\": \"%s\"",
+			       c.link_state == ASSIGN_HOST_VF_LINK_ENABLE ? "enable"
+			       : c.link_state == ASSIGN_HOST_VF_LINK_DISABLE
+				       ? "disable"
+				       : "auto");
+		printf("}\n");
+		return EXIT_OK;
+	}
+	printf("%s vf %ld: mac %02x:%02x:%02x:%02x:%02x:%02x", ifname, idx,
+	       c.mac[0], c.mac[1], c.mac[2], c.mac[3], c.mac[4], c.mac[5]);
+	if (c.set & ASSIGN_HOST_VF_VLAN)
+		printf(" vlan %u qos %u", c.vlan, c.qos);
+	if (c.set & ASSIGN_HOST_VF_SPOOFCHK)
+		printf(" spoofchk %s", c.spoofchk ? "on" : "off");
+	if (c.set & ASSIGN_HOST_VF_TRUST)
+		printf(" trust %s", c.trust ? "on" : "off");
+	if (c.set & ASSIGN_HOST_VF_LINK_STATE)
+		printf(" link-state %s",
+		       c.link_state == ASSIGN_HOST_VF_LINK_ENABLE ? "enable"
+		       : c.link_state == ASSIGN_HOST_VF_LINK_DISABLE ? "disable"
+								      : "auto");
+	printf("\n");
 	return EXIT_OK;
 }
 
@@ -882,6 +990,8 @@ int main(int argc, char **argv)
 		status = cmd_restore(ctx, &g, argc, argv);
 	else if (!strcmp(cmd, "vf-config"))
 		status = cmd_vf_config(ctx, argc, argv);
+	else if (!strcmp(cmd, "vf-show"))
+		status = cmd_vf_show(ctx, &g, argc, argv);
 	else if (!strcmp(cmd, "set-numvfs"))
 		status = cmd_set_numvfs(ctx, argc, argv);
 	else

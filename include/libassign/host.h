@@ -469,6 +469,42 @@ int assign_host_vf_configure(struct assign_ctx *ctx, const char *vf_address,
 			     const struct assign_host_vf_config *cfg);
 
 /**
+ * assign_host_vf_configure_netdev() - program VF settings by PF interface
+ * @ctx: the context
+ * @pf_ifname: the PF's network interface, e.g. "enp3s0f0"
+ * @vf_index: the VF's index on the PF (the N of virtfnN)
+ * @cfg: the settings
+ *
+ * The same as assign_host_vf_configure() for callers that know the PF's
+ * interface and the VF index rather than the VF's PCI address (and for
+ * VFs that are not PCI functions, such as netdevsim's).
+ *
+ * Return: 0; -EINVAL (bad arguments, or the driver refused the VF
+ * index); -ENODEV (no such interface); -EOPNOTSUPP; -EPERM; a negative
+ * errno from netlink.
+ */
+int assign_host_vf_configure_netdev(struct assign_ctx *ctx,
+				    const char *pf_ifname, unsigned vf_index,
+				    const struct assign_host_vf_config *cfg);
+
+/**
+ * assign_host_vf_get() - read a VF's settings back from its PF
+ * @ctx: the context
+ * @pf_ifname: the PF's network interface
+ * @vf_index: the VF's index on the PF
+ * @cfg: filled up to @cfg->size (set that first); @cfg->set tells which
+ *       fields the driver reported
+ *
+ * Sends RTM_GETLINK with IFLA_EXT_MASK = RTEXT_FILTER_VF and reads the
+ * PF's IFLA_VFINFO_LIST.
+ *
+ * Return: 0; -EINVAL; -ENODEV (no such interface); -ENOENT (the PF
+ * reports no such VF); a negative errno from netlink.
+ */
+int assign_host_vf_get(struct assign_ctx *ctx, const char *pf_ifname,
+		       unsigned vf_index, struct assign_host_vf_config *cfg);
+
+/**
  * assign_host_sriov_set_numvfs() - enable a number of VFs on a PF
  * @ctx: the context
  * @pf_address: PCI address of the PF

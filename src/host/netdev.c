@@ -12,8 +12,10 @@
 #include <string.h>
 
 #include <linux/if_ether.h>
+#include <linux/if_link.h>
 #include <linux/rtnetlink.h>
 #include <netlink/errno.h>
+#include <netlink/msg.h>
 #include <netlink/netlink.h>
 #include <netlink/route/addr.h>
 #include <netlink/route/link.h>
@@ -322,15 +324,117 @@ static int vf_check_cfg(struct assign_ctx *ctx,
 	return 0;
 }
 
+/* Program VF @index on interface @ifname (the PF's). @what names the VF in
+ * messages. */
+static int vf_program(struct assign_ctx *ctx, const char *ifname,
+		      uint32_t index, const struct assign_host_vf_config *c,
+		      const char *what)
+{
+	struct rtnl_link *link = NULL, *changes = NULL;
+	struct rtnl_link_vf *vfo = NULL;
+	struct nl_sock *sk = NULL;
+	int r;
+
+	r = nl_open(ctx, &sk);
+	if (r < 0)
+		return r;
+	r = rtnl_link_get_kernel(sk, 0, ifname, &link);
+	if (r < 0) {
+		r = set_error(ctx, nl_errno(r),
+			      "PF interface %s not found: %s", ifname,
+			      nl_geterror(r));
+		goto out;
+	}
+	changes = rtnl_link_alloc();
+	vfo = rtnl_link_vf_alloc();
+	if (!changes || !vfo) {
+		r = set_error(ctx, -ENOMEM, "out of memory");
+		goto out;
+	}
+	rtnl_link_vf_set_index(vfo, index);
+	if (c->set & ASSIGN_HOST_VF_MAC) {
+		struct nl_addr *a = nl_addr_build(AF_LLC, c->mac, 6);
+		if (!a) {
+			r = set_error(ctx, -ENOMEM, "out of memory");
+			goto out;
+		}
+		rtnl_link_vf_set_addr(vfo, a);
+		nl_addr_put(a);
+	}
+	if (c->set & ASSIGN_HOST_VF_VLAN) {
+		nl_vf_vlans_t *vl = NULL;
+		r = rtnl_link_vf_vlan_alloc(&vl, 1);
+		if (r < 0) {
+			r = set_error(ctx, -ENOMEM, "out of memory");
+			goto out;
+		}
+		vl->vlans[0].vf_vlan = c->vlan;
+		vl->vlans[0].vf_vlan_qos = c->qos;
+		vl->vlans[0].vf_vlan_proto = ETH_P_8021Q;
+		rtnl_link_vf_set_vlans(vfo, vl);
+		rtnl_link_vf_vlan_put(vl);
+	}
+	if (c->set & ASSIGN_HOST_VF_SPOOFCHK)
+		rtnl_link_vf_set_spoofchk(vfo, c->spoofchk);
+	if (c->set & ASSIGN_HOST_VF_TRUST)
+		rtnl_link_vf_set_trust(vfo, c->trust);
+	if (c->set & ASSIGN_HOST_VF_LINK_STATE)
+		rtnl_link_vf_set_linkstate(vfo, (uint32_t)c->link_state);
+	r = rtnl_link_vf_add(changes, vfo);
+	if (r < 0) {
+		r = set_error(ctx, nl_errno(r), "cannot build VF settings: %s",
+			      nl_geterror(r));
+		goto out;
+	}
+	r = rtnl_link_change(sk, link, changes, 0);
+	if (r < 0) {
+		int e = nl_errno(r);
+		if (e == -EOPNOTSUPP)
+			r = set_error(ctx, e,
+				      "the driver of %s does not support "
+				      "one of the VF settings for VF %u%s",
+				      ifname, index, what);
+		else if (e == -EPERM || e == -EACCES)
+			r = set_error(ctx, e,
+				      "setting VF %u on %s needs CAP_NET_ADMIN; "
+				      "run as root",
+				      index, ifname);
+		else if (e == -EINVAL)
+			r = set_error(ctx, e,
+				      "%s refused the settings for VF %u%s "
+				      "(no such VF? check sriov_numvfs)",
+				      ifname, index, what);
+		else
+			r = set_error(ctx, e, "setting VF %u%s on %s failed: %s",
+				      index, what, ifname, nl_geterror(r));
+		goto out;
+	}
+	info(ctx, "VF %u%s of %s configured", index, what, ifname);
+	r = 0;
+out:
+	rtnl_link_vf_put(vfo);
+	rtnl_link_put(changes);
+	rtnl_link_put(link);
+	nl_socket_free(sk);
+	return r;
+}
+
+static int valid_ifname(struct assign_ctx *ctx, const char *ifname)
+{
+	if (!ifname || !*ifname || strlen(ifname) >= IFNAMSIZ ||
+	    strchr(ifname, '/'))
+		return set_error(ctx, -EINVAL, "'%s' is not an interface name",
+				 ifname ? ifname : "(null)");
+	return 0;
+}
+
 ASSIGN_EXPORT int assign_host_vf_configure(
 	struct assign_ctx *ctx, const char *vf_address,
 	const struct assign_host_vf_config *cfg)
 {
 	char vf[ASSIGN_PCI_ADDR_LEN], pf[ASSIGN_PCI_ADDR_LEN], ifname[16];
+	char what[ASSIGN_PCI_ADDR_LEN + 4];
 	struct assign_host_vf_config c;
-	struct rtnl_link *link = NULL, *changes = NULL;
-	struct rtnl_link_vf *vfo = NULL;
-	struct nl_sock *sk = NULL;
 	uint32_t index = 0;
 	int r;
 
@@ -345,82 +449,153 @@ ASSIGN_EXPORT int assign_host_vf_configure(
 	r = vf_locate(ctx, vf, pf, ifname, &index);
 	if (r < 0)
 		return r;
+	snprintf(what, sizeof(what), " (%s)", vf);
+	return vf_program(ctx, ifname, index, &c, what);
+}
+
+ASSIGN_EXPORT int assign_host_vf_configure_netdev(
+	struct assign_ctx *ctx, const char *pf_ifname, unsigned vf_index,
+	const struct assign_host_vf_config *cfg)
+{
+	struct assign_host_vf_config c;
+	int r;
+
+	if (!ctx)
+		return -EINVAL;
+	r = valid_ifname(ctx, pf_ifname);
+	if (r < 0)
+		return r;
+	r = vf_check_cfg(ctx, cfg, &c);
+	if (r < 0)
+		return r;
+	return vf_program(ctx, pf_ifname, vf_index, &c, "");
+}
+
+/* ---- reading VF settings back ------------------------------------------ */
+
+struct vf_query {
+	uint32_t index;
+	bool found;
+	struct assign_host_vf_config *out;
+};
+
+static void vf_info_parse(struct nlattr *info, struct vf_query *q)
+{
+	struct nlattr *t[IFLA_VF_MAX + 1];
+	struct assign_host_vf_config *o = q->out;
+
+	if (nla_parse_nested(t, IFLA_VF_MAX, info, NULL) < 0 || !t[IFLA_VF_MAC])
+		return;
+	if (nla_len(t[IFLA_VF_MAC]) < (int)sizeof(struct ifla_vf_mac))
+		return;
+	const struct ifla_vf_mac *mac = nla_data(t[IFLA_VF_MAC]);
+	if (mac->vf != q->index)
+		return;
+	q->found = true;
+	memcpy(o->mac, mac->mac, 6);
+	o->set |= ASSIGN_HOST_VF_MAC;
+	if (t[IFLA_VF_VLAN] &&
+	    nla_len(t[IFLA_VF_VLAN]) >= (int)sizeof(struct ifla_vf_vlan)) {
+		const struct ifla_vf_vlan *v = nla_data(t[IFLA_VF_VLAN]);
+		o->vlan = (uint16_t)v->vlan;
+		o->qos = (uint8_t)v->qos;
+		o->set |= ASSIGN_HOST_VF_VLAN;
+	}
+	if (t[IFLA_VF_SPOOFCHK] &&
+	    nla_len(t[IFLA_VF_SPOOFCHK]) >= (int)sizeof(struct ifla_vf_spoofchk)) {
+		const struct ifla_vf_spoofchk *v = nla_data(t[IFLA_VF_SPOOFCHK]);
+		if (v->setting != (uint32_t)-1) {
+			o->spoofchk = v->setting != 0;
+			o->set |= ASSIGN_HOST_VF_SPOOFCHK;
+		}
+	}
+	if (t[IFLA_VF_TRUST] &&
+	    nla_len(t[IFLA_VF_TRUST]) >= (int)sizeof(struct ifla_vf_trust)) {
+		const struct ifla_vf_trust *v = nla_data(t[IFLA_VF_TRUST]);
+		if (v->setting != (uint32_t)-1) {
+			o->trust = v->setting != 0;
+			o->set |= ASSIGN_HOST_VF_TRUST;
+		}
+	}
+	if (t[IFLA_VF_LINK_STATE] &&
+	    nla_len(t[IFLA_VF_LINK_STATE]) >=
+		    (int)sizeof(struct ifla_vf_link_state)) {
+		const struct ifla_vf_link_state *v =
+			nla_data(t[IFLA_VF_LINK_STATE]);
+		o->link_state = (enum assign_host_vf_link)v->link_state;
+		o->set |= ASSIGN_HOST_VF_LINK_STATE;
+	}
+}
+
+static int vf_msg_cb(struct nl_msg *msg, void *arg)
+{
+	struct vf_query *q = arg;
+	struct nlattr *tb[IFLA_MAX + 1], *vi;
+	int rem;
+
+	if (nlmsg_parse(nlmsg_hdr(msg), sizeof(struct ifinfomsg), tb, IFLA_MAX,
+			NULL) < 0 ||
+	    !tb[IFLA_VFINFO_LIST])
+		return NL_OK;
+	nla_for_each_nested(vi, tb[IFLA_VFINFO_LIST], rem)
+		if (nla_type(vi) == IFLA_VF_INFO && !q->found)
+			vf_info_parse(vi, q);
+	return NL_OK;
+}
+
+ASSIGN_EXPORT int assign_host_vf_get(struct assign_ctx *ctx,
+				     const char *pf_ifname, unsigned vf_index,
+				     struct assign_host_vf_config *cfg)
+{
+	struct ifinfomsg ifi = { .ifi_family = AF_UNSPEC };
+	struct vf_query q = { .index = vf_index };
+	struct assign_host_vf_config c = { 0 };
+	struct nl_sock *sk = NULL;
+	struct nl_msg *msg = NULL;
+	size_t size;
+	int r;
+
+	if (!ctx || !cfg || cfg->size < offsetof(struct assign_host_vf_config,
+						 set) + sizeof(cfg->set))
+		return -EINVAL;
+	r = valid_ifname(ctx, pf_ifname);
+	if (r < 0)
+		return r;
+	size = MIN(cfg->size, sizeof(c));
+	c.size = cfg->size;
+	q.out = &c;
 	r = nl_open(ctx, &sk);
 	if (r < 0)
 		return r;
-	r = rtnl_link_get_kernel(sk, 0, ifname, &link);
-	if (r < 0) {
-		r = set_error(ctx, nl_errno(r),
-			      "PF interface %s of %s not found: %s", ifname, pf,
-			      nl_geterror(r));
-		goto out;
-	}
-	changes = rtnl_link_alloc();
-	vfo = rtnl_link_vf_alloc();
-	if (!changes || !vfo) {
+	msg = nlmsg_alloc_simple(RTM_GETLINK, 0);
+	if (!msg || nlmsg_append(msg, &ifi, sizeof(ifi), NLMSG_ALIGNTO) < 0 ||
+	    nla_put_string(msg, IFLA_IFNAME, pf_ifname) < 0 ||
+	    nla_put_u32(msg, IFLA_EXT_MASK, RTEXT_FILTER_VF) < 0) {
 		r = set_error(ctx, -ENOMEM, "out of memory");
 		goto out;
 	}
-	rtnl_link_vf_set_index(vfo, index);
-	if (c.set & ASSIGN_HOST_VF_MAC) {
-		struct nl_addr *a = nl_addr_build(AF_LLC, c.mac, 6);
-		if (!a) {
-			r = set_error(ctx, -ENOMEM, "out of memory");
-			goto out;
-		}
-		rtnl_link_vf_set_addr(vfo, a);
-		nl_addr_put(a);
-	}
-	if (c.set & ASSIGN_HOST_VF_VLAN) {
-		nl_vf_vlans_t *vl = NULL;
-		r = rtnl_link_vf_vlan_alloc(&vl, 1);
-		if (r < 0) {
-			r = set_error(ctx, -ENOMEM, "out of memory");
-			goto out;
-		}
-		vl->vlans[0].vf_vlan = c.vlan;
-		vl->vlans[0].vf_vlan_qos = c.qos;
-		vl->vlans[0].vf_vlan_proto = ETH_P_8021Q;
-		rtnl_link_vf_set_vlans(vfo, vl);
-		rtnl_link_vf_vlan_put(vl);
-	}
-	if (c.set & ASSIGN_HOST_VF_SPOOFCHK)
-		rtnl_link_vf_set_spoofchk(vfo, c.spoofchk);
-	if (c.set & ASSIGN_HOST_VF_TRUST)
-		rtnl_link_vf_set_trust(vfo, c.trust);
-	if (c.set & ASSIGN_HOST_VF_LINK_STATE)
-		rtnl_link_vf_set_linkstate(vfo, (uint32_t)c.link_state);
-	r = rtnl_link_vf_add(changes, vfo);
+	/* One reply (or an error), no ACK to wait for. */
+	nl_socket_disable_auto_ack(sk);
+	r = nl_socket_modify_cb(sk, NL_CB_VALID, NL_CB_CUSTOM, vf_msg_cb, &q);
+	if (r >= 0)
+		r = nl_send_auto(sk, msg);
+	if (r >= 0)
+		r = nl_recvmsgs_default(sk);
 	if (r < 0) {
-		r = set_error(ctx, nl_errno(r), "cannot build VF settings: %s",
+		r = set_error(ctx, nl_errno(r), "cannot read %s: %s", pf_ifname,
 			      nl_geterror(r));
 		goto out;
 	}
-	r = rtnl_link_change(sk, link, changes, 0);
-	if (r < 0) {
-		int e = nl_errno(r);
-		if (e == -EOPNOTSUPP)
-			r = set_error(ctx, e,
-				      "the driver of %s (%s) does not support "
-				      "one of the VF settings for VF %u",
-				      ifname, pf, index);
-		else if (e == -EPERM || e == -EACCES)
-			r = set_error(ctx, e,
-				      "setting VF %u on %s needs CAP_NET_ADMIN; "
-				      "run as root",
-				      index, ifname);
-		else
-			r = set_error(ctx, e,
-				      "setting VF %u (%s) on %s failed: %s",
-				      index, vf, ifname, nl_geterror(r));
+	if (!q.found) {
+		r = set_error(ctx, -ENOENT,
+			      "%s reports no VF %u (check sriov_numvfs)",
+			      pf_ifname, vf_index);
 		goto out;
 	}
-	info(ctx, "VF %u (%s) of %s configured", index, vf, ifname);
+	memcpy(cfg, &c, size);
 	r = 0;
 out:
-	rtnl_link_vf_put(vfo);
-	rtnl_link_put(changes);
-	rtnl_link_put(link);
+	nlmsg_free(msg);
 	nl_socket_free(sk);
 	return r;
 }

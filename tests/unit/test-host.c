@@ -1461,6 +1461,23 @@ static void test_vf_config_netlink(void **state)
 	assert_int_equal(r, -EOPNOTSUPP);
 	assert_non_null(strstr(assign_ctx_last_error(f->ctx), "v1"));
 	assert_non_null(strstr(assign_ctx_last_error(f->ctx), "VF 1"));
+
+	/* By interface name. */
+	assert_int_equal(assign_host_vf_configure_netdev(f->ctx, "v1", 0, &cfg),
+			 -EOPNOTSUPP);
+	assert_int_equal(assign_host_vf_configure_netdev(f->ctx, "nosuch0", 0,
+							 &cfg),
+			 -ENODEV);
+	assert_int_equal(assign_host_vf_configure_netdev(f->ctx, "a/b", 0, &cfg),
+			 -EINVAL);
+	/* Read back: a veth has no VFs to report. */
+	struct assign_host_vf_config got = { .size = sizeof(got) };
+	assert_int_equal(assign_host_vf_get(f->ctx, "v1", 0, &got), -ENOENT);
+	assert_non_null(strstr(assign_ctx_last_error(f->ctx), "no VF 0"));
+	assert_int_equal(assign_host_vf_get(f->ctx, "nosuch0", 0, &got),
+			 -ENODEV);
+	got.size = 0;
+	assert_int_equal(assign_host_vf_get(f->ctx, "v1", 0, &got), -EINVAL);
 }
 
 int main(void)
