@@ -678,6 +678,8 @@ static int mapall_regions(struct assign_guestmem *gm,
 
 	if (!n)
 		return 0;
+	/* Re-read: a device attached since may have narrowed the sizes. */
+	gm->pgsizes = 0;
 	r = load_pgsizes(gm);
 	if (r < 0)
 		return r;
