@@ -40,10 +40,11 @@ struct mdma {
 	uint32_t flags; /* VFIO_DMA_MAP_FLAG_READ/WRITE */
 };
 
-/* A set of DMA mappings sorted by iova. */
+/* A set of DMA mappings sorted by iova (they never overlap). */
 struct mdma_set {
 	struct mdma *v;
 	size_t n, cap;
+	uint64_t bytes;            /* sum of the sizes */
 };
 
 struct mregion {

@@ -35,25 +35,38 @@ void mdma_set_free(struct mdma_set *s)
 	free(s->v);
 	s->v = NULL;
 	s->n = s->cap = 0;
+	s->bytes = 0;
+}
+
+/* Index of the first mapping ending at or after @iova (binary search: the
+ * mappings are sorted and disjoint, so their ends are sorted too). */
+static size_t mdma_lower(const struct mdma_set *s, uint64_t iova)
+{
+	size_t lo = 0, hi = s->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const struct mdma *d = &s->v[mid];
+		if (d->iova + d->size - 1 < iova)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
 }
 
 size_t mdma_find(const struct mdma_set *s, uint64_t iova, uint64_t last)
 {
-	for (size_t i = 0; i < s->n; i++) {
-		const struct mdma *d = &s->v[i];
-		if (d->iova <= last && d->iova + d->size - 1 >= iova)
-			return i;
-	}
+	size_t i = mdma_lower(s, iova);
+
+	if (i < s->n && s->v[i].iova <= last)
+		return i;
 	return s->n;
 }
 
 uint64_t mdma_set_bytes(const struct mdma_set *s)
 {
-	uint64_t t = 0;
-
-	for (size_t i = 0; i < s->n; i++)
-		t += s->v[i].size;
-	return t;
+	return s->bytes;
 }
 
 static int mdma_insert(struct mdma_set *s, const struct mdma *d)
@@ -68,18 +81,21 @@ static int mdma_insert(struct mdma_set *s, const struct mdma *d)
 		s->v = n;
 		s->cap = ncap;
 	}
-	for (i = 0; i < s->n && s->v[i].iova < d->iova; i++)
-		;
+	i = mdma_lower(s, d->iova);
 	memmove(&s->v[i + 1], &s->v[i], (s->n - i) * sizeof(*d));
 	s->v[i] = *d;
 	s->n++;
+	s->bytes += d->size;
 	return 0;
 }
 
-static void mdma_remove(struct mdma_set *s, size_t i)
+/* Remove mappings [i, j). */
+static void mdma_remove_range(struct mdma_set *s, size_t i, size_t j)
 {
-	memmove(&s->v[i], &s->v[i + 1], (s->n - i - 1) * sizeof(s->v[0]));
-	s->n--;
+	for (size_t k = i; k < j; k++)
+		s->bytes -= s->v[k].size;
+	memmove(&s->v[i], &s->v[j], (s->n - j) * sizeof(s->v[0]));
+	s->n -= j - i;
 }
 
 /* ---- geometry -------------------------------------------------------- */
@@ -512,22 +528,16 @@ static int type1_unmap(struct mock_kernel *mk, struct mcontainer *c,
 		    c->dma.v[i].iova + c->dma.v[i].size - 1 != last)
 			return -EINVAL;
 	}
-	for (size_t i = 0; i < c->dma.n;) {
-		struct mdma *d = &c->dma.v[i];
-		if (d->iova > last || d->iova + d->size - 1 < iova) {
+	{
+		/* The mappings removed are consecutive: only v1 can skip the
+		 * first one (it starts before @iova). */
+		size_t i = mdma_lower(&c->dma, iova), j;
+		if (!v2 && i < c->dma.n && c->dma.v[i].iova < iova)
 			i++;
-			continue;
-		}
-		if (!v2 && d->iova < iova) {
-			i++;
-			continue;
-		}
-		unmapped += d->size;
-		if (un->flags & VFIO_DMA_UNMAP_FLAG_VADDR) {
-			i++;
-			continue;
-		}
-		mdma_remove(&c->dma, i);
+		for (j = i; j < c->dma.n && c->dma.v[j].iova <= last; j++)
+			unmapped += c->dma.v[j].size;
+		if (!(un->flags & VFIO_DMA_UNMAP_FLAG_VADDR))
+			mdma_remove_range(&c->dma, i, j);
 	}
 	un->size = unmapped;
 	return 0;
@@ -873,19 +883,22 @@ static int ioas_unmap(struct mictx *ictx, struct iommu_ioas_unmap *cmd)
 	} else {
 		last = UINT64_MAX;
 	}
-	for (size_t i = 0; i < a->dma.n;) {
-		struct mdma *d = &a->dma.v[i];
-		uint64_t dlast = d->iova + d->size - 1;
-		if (dlast < cmd->iova || d->iova > last) {
-			i++;
-			continue;
+	{
+		/* In order, as iopt_unmap_iova_range(): a mapping cut by the
+		 * range stops the walk with -ENOENT, those before it are gone. */
+		size_t i = mdma_lower(&a->dma, cmd->iova), j;
+		int rc = 0;
+		for (j = i; j < a->dma.n && a->dma.v[j].iova <= last; j++) {
+			const struct mdma *d = &a->dma.v[j];
+			if (d->iova < cmd->iova || d->iova + d->size - 1 > last) {
+				rc = -ENOENT;
+				break;
+			}
+			unmapped += d->size;
 		}
-		if (d->iova < cmd->iova || dlast > last) {
-			cmd->length = unmapped;
-			return -ENOENT;
-		}
-		unmapped += d->size;
-		mdma_remove(&a->dma, i);
+		mdma_remove_range(&a->dma, i, j);
+		if (rc)
+			return rc;
 	}
 	cmd->length = unmapped;
 	if (!unmapped && !all)
