@@ -134,6 +134,10 @@ size_t mock_mmaps(const struct mock_kernel *mk);        /* live mmaps of regions
 /* Every mapping made through the seam (regions and anonymous reservations)
  * still live, counting the pieces a partial munmap leaves. */
 size_t mock_seam_mmaps(const struct mock_kernel *mk);
+/* Seam calls (close, ioctl, pread, pwrite, mmap) on an fd the mock never
+ * handed out: double closes, use after close. close() of such an fd
+ * returns -EBADF and leaves the fd alone. */
+unsigned long mock_bad_fd_calls(const struct mock_kernel *mk);
 size_t mock_dma_count(const struct mock_kernel *mk);    /* DMA mappings, all
                                                            containers/IOASes */
 uint64_t mock_dma_bytes(const struct mock_kernel *mk);  /* bytes pinned */

@@ -210,6 +210,7 @@ struct mock_kernel {
 	size_t nictxs, capictxs;
 
 	bool trace;                /* MOCK_TRACE set */
+	unsigned long bad_fd_calls;
 	unsigned long calls[MOCK_NCALLS];
 	struct mfault faults[MOCK_MAX_FAULTS];
 	size_t nfaults;

@@ -366,6 +366,10 @@ static void check_clean(struct run *r, const char *what, unsigned long k,
 		fail_msg("%s: fault %d at call %lu leaked %zu fd(s), %zu "
 			 "mmap(s), %zu DMA mapping(s)",
 			 what, err, k, fds, maps, dma);
+	if (mock_bad_fd_calls(r->mk))
+		fail_msg("%s: fault %d at call %lu: %lu call(s) on fds already "
+			 "closed or never opened (double close?)",
+			 what, err, k, mock_bad_fd_calls(r->mk));
 	assert_int_equal(mock_irq_enabled(r->mk, DEV0, ASSIGN_IRQ_MSIX), 0);
 }
 
