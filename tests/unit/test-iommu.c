@@ -1047,6 +1047,28 @@ static void test_reserved_regions(void **state)
 	}
 }
 
+static void test_reserved_regions_unreadable(void **state)
+{
+	struct fx *f = *state;
+	const struct assign_reserved_region *rr;
+	size_t n;
+
+	mock_set_reserved_regions(f->mk, 3,
+				  "0x00000000fee00000 0x00000000feefffff msi\n");
+	new_iommu(f, ASSIGN_IOMMU_IOMMUFD, 0);
+	/* Reading the file fails: the attach fails and says which file. */
+	mock_fail_nth(f->mk, MOCK_PREAD, 0, 1, -EIO);
+	assert_int_equal(attach(f, DEV_A), -EIO);
+	assert_err_contains(f, "kernel/iommu_groups/3/reserved_regions");
+	assert_int_equal(mock_open_fds(f->mk), 1);
+	/* A group without the file (Linux before 4.11) has none. */
+	mock_fail_nth(f->mk, MOCK_OPENAT, 0, 1, -ENOENT);
+	assert_int_equal(attach(f, DEV_A), 0);
+	assert_int_equal(assign_iommu_get_reserved_regions(f->iommu, &rr, &n),
+			 0);
+	assert_int_equal(n, 0);
+}
+
 static void test_reserved_regions_bad(void **state)
 {
 	struct fx *f = *state;
@@ -1844,6 +1866,7 @@ int main(void)
 		T(test_geometry_custom_ranges),
 		T(test_reserved_regions),
 		T(test_reserved_regions_bad),
+		T(test_reserved_regions_unreadable),
 		T(test_map_basic_type1),
 		T(test_map_basic_iommufd),
 		T(test_map_checks_type1),
