@@ -375,6 +375,32 @@ static int parse_uint(const char *s, int *out)
 	return 0;
 }
 
+/* /proc/self/status as the library reads it for CAP_IPC_LOCK: a memfd
+ * holding the capability lines. */
+static int open_proc_status(struct mock_kernel *mk)
+{
+	char text[256];
+	uint64_t eff = mk->cap_ipc_lock ? 1ull << 14 : 0;
+	char *path;
+	int fd, n;
+
+	n = snprintf(text, sizeof(text),
+		     "Name:\tmock\nState:\tR (running)\nCapInh:\t0000000000000000\n"
+		     "CapPrm:\t%016llx\nCapEff:\t%016llx\nCapBnd:\t000001ffffffffff\n",
+		     (unsigned long long)eff, (unsigned long long)eff);
+	fd = memfd_create("mock-proc-status", MFD_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	path = strdup("/proc/self/status");
+	if (!path || write(fd, text, (size_t)n) != n ||
+	    track_real_fd(mk, fd, path) < 0) {
+		free(path);
+		close(fd);
+		return -ENOMEM;
+	}
+	return fd;
+}
+
 static int m_open(void *data, const char *path, int flags)
 {
 	struct mock_kernel *mk = data;
@@ -389,6 +415,8 @@ static int m_open(void *data, const char *path, int flags)
 		return -EFAULT;
 	if (!strcmp(path, "/dev/vfio/vfio"))
 		return mock_open_container(mk);
+	if (!strcmp(path, "/proc/self/status"))
+		return open_proc_status(mk);
 	if (!strcmp(path, "/dev/iommu"))
 		return mk->iommufd ? mock_open_iommufd(mk) : -ENOENT;
 	if ((p = strncmp(path, "/dev/vfio/devices/vfio", 22) ? NULL
@@ -947,6 +975,11 @@ void mock_set_dma_entry_limit(struct mock_kernel *mk, uint32_t limit)
 void mock_set_memlock(struct mock_kernel *mk, uint64_t bytes)
 {
 	mk->memlock = bytes;
+}
+
+void mock_set_cap_ipc_lock(struct mock_kernel *mk, bool on)
+{
+	mk->cap_ipc_lock = on;
 }
 
 void mock_set_irq_remap(struct mock_kernel *mk, bool on)

@@ -112,6 +112,10 @@ void mock_set_iova_ranges(struct mock_kernel *mk, const uint64_t (*ranges)[2],
 void mock_set_pgsizes(struct mock_kernel *mk, uint64_t pgsizes);
 void mock_set_dma_entry_limit(struct mock_kernel *mk, uint32_t limit);
 void mock_set_memlock(struct mock_kernel *mk, uint64_t bytes); /* RLIMIT_MEMLOCK */
+/* The process has CAP_IPC_LOCK: pinning ignores RLIMIT_MEMLOCK (type1 and
+ * iommufd), and /proc/self/status, opened through the seam, says so in
+ * CapEff. Off by default. */
+void mock_set_cap_ipc_lock(struct mock_kernel *mk, bool on);
 /* Off: module/{vfio_iommu_type1,iommufd}/parameters/allow_unsafe_interrupts
  * read Y (the admin allowed it, so attaching still works); on: N. */
 void mock_set_irq_remap(struct mock_kernel *mk, bool on);

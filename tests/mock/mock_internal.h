@@ -187,6 +187,7 @@ struct mock_kernel {
 	uint64_t pgsizes;
 	uint32_t dma_entry_limit;
 	uint64_t memlock;
+	bool cap_ipc_lock;         /* pinning ignores memlock */
 	bool irq_remap;
 	bool type1v2;
 	bool iommufd;

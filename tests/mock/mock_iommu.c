@@ -476,7 +476,7 @@ static int type1_map(struct mock_kernel *mk, struct mcontainer *c,
 	nr = mock_iova_ranges(mk, groups, ngroups, ranges, ARRAY_SIZE(ranges));
 	if (!range_inside(ranges, nr, map->iova, map->iova + map->size - 1))
 		return -EINVAL;
-	if (mk->memlock != RLIM_INFINITY &&
+	if (mk->memlock != RLIM_INFINITY && !mk->cap_ipc_lock &&
 	    mock_total_pinned(mk) + map->size > mk->memlock)
 		return -ENOMEM;
 	if (!user_range_mapped(map->vaddr, map->size))
@@ -841,7 +841,7 @@ static int ioas_map(struct mock_kernel *mk, struct mictx *ictx,
 	}
 	if ((cmd->user_va ^ iova) & (PAGE_4K - 1))
 		return -EINVAL;
-	if (mk->memlock != RLIM_INFINITY &&
+	if (mk->memlock != RLIM_INFINITY && !mk->cap_ipc_lock &&
 	    mock_total_pinned(mk) + cmd->length > mk->memlock)
 		return -ENOMEM;
 	if (!user_range_mapped(cmd->user_va & ~(PAGE_4K - 1),

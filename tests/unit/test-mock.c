@@ -336,6 +336,19 @@ static void test_type1_dma(void **state)
 	assert_int_equal(map(c, mem, 0x200000, 0x10000), -ENOMEM);
 	assert_int_equal(map(c, mem, 0x200000, 0x8000), 0);
 	mock_set_memlock(fx->mk, UINT64_MAX);
+	/* CAP_IPC_LOCK lifts the limit, and /proc/self/status says so. */
+	mock_set_cap_ipc_lock(fx->mk, true);
+	assert_int_equal(map(c, mem, 0x280000, 0x10000), 0);
+	assert_int_equal(unmap(c, 0x280000, 0x10000, NULL), 0);
+	{
+		char st[512] = "";
+		int sfd = sopen("/proc/self/status");
+		assert_true(sfd >= 0);
+		assert_true(F->ops->pread(F->mk, sfd, st, sizeof(st) - 1, 0) > 0);
+		assert_non_null(strstr(st, "\nCapEff:\t0000000000004000\n"));
+		sclose(sfd);
+	}
+	mock_set_cap_ipc_lock(fx->mk, false);
 	/* dma_entry_limit */
 	mock_set_dma_entry_limit(fx->mk, 3);
 	assert_int_equal(map(c, mem, 0x300000, 0x1000), 0);
