@@ -313,27 +313,39 @@ static int hot_reset_info(struct assign_device *dev,
 			 dev->addr);
 }
 
-/* Is the group @gid open on our IOMMU? Does not disturb the last error. */
-static bool group_owned(struct assign_device *dev, uint32_t gid)
+/*
+ * The group @gid if it is open on our IOMMU (a new reference), else NULL.
+ * A miss is an answer here, not a failure: the last error and the log are
+ * left alone.
+ */
+static struct assign_group *group_lookup(struct assign_device *dev,
+					 uint32_t gid)
 {
 	char saved[sizeof(dev->ctx->last_error)];
 	struct assign_group *g = NULL;
-	bool owned;
 	int prio;
 
-	if ((int)gid == dev->att.group_id)
-		return true;
 	if (gid > INT32_MAX)
-		return false;
-	/* A miss is an answer here, not a failure to report or log. */
+		return NULL;
 	memcpy(saved, dev->ctx->last_error, sizeof(saved));
 	prio = dev->ctx->log_priority;
 	dev->ctx->log_priority = LOG_EMERG;
-	owned = assign_iommu_get_group(dev->iommu, (int)gid, &g) == 0;
+	if (assign_iommu_get_group(dev->iommu, (int)gid, &g) < 0)
+		g = NULL;
 	dev->ctx->log_priority = prio;
 	memcpy(dev->ctx->last_error, saved, sizeof(saved));
+	return g;
+}
+
+static bool group_owned(struct assign_device *dev, uint32_t gid)
+{
+	struct assign_group *g;
+
+	if (dev->att.group && (int)gid == dev->att.group_id)
+		return true;
+	g = group_lookup(dev, gid);
 	assign_group_unref(g);
-	return owned;
+	return g != NULL;
 }
 
 static void fill_dep(struct assign_device *dev, uint32_t hflags,
@@ -387,8 +399,9 @@ ASSIGN_EXPORT int assign_device_hot_reset(struct assign_device *dev)
 {
 	struct vfio_pci_hot_reset_info *hi;
 	struct vfio_pci_hot_reset *hr = NULL;
+	struct assign_group **groups = NULL;
 	char missing[256] = "";
-	size_t nmissing = 0, mlen = 0;
+	size_t nmissing = 0, mlen = 0, ngroups = 0;
 	int *fds = NULL;
 	size_t nfds = 0, sz;
 	int r;
@@ -425,59 +438,96 @@ ASSIGN_EXPORT int assign_device_hot_reset(struct assign_device *dev)
 				mlen = MIN(mlen + (size_t)w, sizeof(missing) - 1);
 		}
 	}
-	free(hi);
-	if (nmissing)
+	if (nmissing) {
+		free(hi);
 		return set_error(dev->ctx, -EPERM,
 				 "hot reset of %s would also reset %zu device(s) not open on the same IOMMU object: %s; open them with assign_device_open() on it first",
 				 dev->addr, nmissing, missing);
-
-	if (iommu_iommufd(dev->iommu) < 0) {
-		r = iommu_group_fds(dev->iommu, &fds, &nfds);
-		if (r < 0)
-			return set_error(dev->ctx, r,
-					 "cannot list the groups of %s's IOMMU for a hot reset: %s",
-					 dev->addr, strerror(-r));
-		if (nfds == 0 || nfds > MAX_HOT_RESET_DEPS) {
-			free(fds);
-			return set_error(dev->ctx, -EPROTO,
-					 "hot reset of %s: its IOMMU object reports %zu open groups",
-					 dev->addr, nfds);
-		}
 	}
-	/* iommufd (cdev): the zero-length form, ownership is the iommufd's. */
+
+	/*
+	 * type1: one fd per affected group as proof of ownership, and only
+	 * those (the kernel refuses more fds than affected devices). iommufd
+	 * (DEV_ID): the zero-length form, ownership is the iommufd's.
+	 */
+	if (!(hi->flags & VFIO_PCI_HOT_RESET_FLAG_DEV_ID)) {
+		groups = calloc(hi->count ? hi->count : 1, sizeof(*groups));
+		fds = calloc(hi->count ? hi->count : 1, sizeof(*fds));
+		if (!groups || !fds) {
+			r = set_error(dev->ctx, -ENOMEM,
+				      "out of memory for a hot reset of %s",
+				      dev->addr);
+			goto out;
+		}
+		for (uint32_t i = 0; i < hi->count; i++) {
+			uint32_t gid = hi->devices[i].group_id;
+			bool dup = false;
+
+			for (uint32_t k = 0; k < i; k++)
+				dup |= hi->devices[k].group_id == gid;
+			if (dup)
+				continue;
+			if (dev->att.group && (int)gid == dev->att.group_id) {
+				fds[nfds++] = assign_group_fd(dev->att.group);
+				continue;
+			}
+			groups[ngroups] = group_lookup(dev, gid);
+			if (!groups[ngroups]) {
+				/* Closed since the check: say so. */
+				r = set_error(dev->ctx, -EPERM,
+					      "hot reset of %s: group %u is no longer open on its IOMMU object; open a device of it first",
+					      dev->addr, gid);
+				goto out;
+			}
+			fds[nfds++] = assign_group_fd(groups[ngroups++]);
+		}
+		for (size_t i = 0; i < nfds; i++)
+			if (fds[i] < 0) {
+				r = set_error(dev->ctx, -EPROTO,
+					      "hot reset of %s: a group of its IOMMU object has no fd",
+					      dev->addr);
+				goto out;
+			}
+	}
 	sz = sizeof(*hr) + nfds * sizeof(hr->group_fds[0]);
 	hr = calloc(1, sz);
 	if (!hr) {
-		free(fds);
-		return set_error(dev->ctx, -ENOMEM,
-				 "out of memory for a hot reset of %s", dev->addr);
+		r = set_error(dev->ctx, -ENOMEM,
+			      "out of memory for a hot reset of %s", dev->addr);
+		goto out;
 	}
 	hr->argsz = (uint32_t)sz;
 	hr->count = (uint32_t)nfds;
 	for (size_t i = 0; i < nfds; i++)
 		hr->group_fds[i] = fds[i];
-	free(fds);
 
 	r = dev_irqs_disable_all(dev, true);
-	if (r < 0) {
-		free(hr);
-		return r;
-	}
+	if (r < 0)
+		goto out;
 	r = sys_ioctl(dev->ctx, dev->att.devfd, VFIO_DEVICE_PCI_HOT_RESET, hr);
-	free(hr);
 	if (r < 0) {
 		if (r == -ENODEV || r == -ENOTTY)
-			return set_error(dev->ctx, -ENOTTY,
-					 "%s cannot be hot reset: %s", dev->addr,
-					 strerror(-r));
-		return set_error(dev->ctx, r,
-				 "VFIO_DEVICE_PCI_HOT_RESET on %s failed: %s%s",
-				 dev->addr, strerror(-r),
-				 r == -EINVAL ? " (an affected device's group is not in this IOMMU object?)" : "");
+			r = set_error(dev->ctx, -ENOTTY,
+				      "%s cannot be hot reset: %s", dev->addr,
+				      strerror(-r));
+		else
+			r = set_error(dev->ctx, r,
+				      "VFIO_DEVICE_PCI_HOT_RESET on %s failed: %s%s",
+				      dev->addr, strerror(-r),
+				      r == -EINVAL ? " (an affected device is not owned through this IOMMU object?)" : "");
+		goto out;
 	}
 	dev_irqs_forget(dev);
 	dbg(dev->ctx, "%s: hot reset", dev->addr);
-	return 0;
+	r = 0;
+out:
+	for (size_t i = 0; i < ngroups; i++)
+		assign_group_unref(groups[i]);
+	free(groups);
+	free(fds);
+	free(hr);
+	free(hi);
+	return r;
 }
 
 ASSIGN_EXPORT int assign_device_feature_probe(struct assign_device *dev,

@@ -1475,6 +1475,35 @@ static void test_hot_reset(void **state)
 	close(fd);
 }
 
+/*
+ * Groups open on the IOMMU object that the reset does not touch must not be
+ * passed: the kernel refuses more group fds than affected devices.
+ */
+static void test_hot_reset_unrelated_group(void **state)
+{
+	struct fx *f = *state;
+	struct assign_device *d2 = NULL, *d3 = NULL;
+	struct mock_device_cfg c;
+
+	add_two(f);
+	mock_device_cfg_default(&c, "0000:01:00.0", 9);
+	assert_int_equal(mock_add_device(f->mk, &c), 0);
+	assert_int_equal(assign_device_open(f->iommu, ADDR, NULL, &f->dev), 0);
+	assert_int_equal(assign_device_open(f->iommu, ADDR2, NULL, &d2), 0);
+	assert_int_equal(assign_device_open(f->iommu, "0000:01:00.0", NULL, &d3), 0);
+	assert_int_equal(assign_device_hot_reset(f->dev), 0);
+	assert_int_equal(f->spy.hot_reset_count,
+			 f->backend == ASSIGN_IOMMU_TYPE1 ? 2 : 0);
+	assert_int_equal(mock_hot_reset_count(f->mk, ADDR), 1);
+	/* The device alone on its bus. */
+	assert_int_equal(assign_device_hot_reset(d3), 0);
+	assert_int_equal(f->spy.hot_reset_count,
+			 f->backend == ASSIGN_IOMMU_TYPE1 ? 1 : 0);
+	assert_int_equal(mock_hot_reset_count(f->mk, "0000:01:00.0"), 1);
+	assign_device_unref(d2);
+	assign_device_unref(d3);
+}
+
 /* ---- features ---------------------------------------------------------- */
 
 static void test_feature_probe(void **state)
@@ -1637,6 +1666,7 @@ static int run(struct fx *f, const char *name)
 		T(test_reset),
 		TB(test_reset_unsupported),
 		TB(test_hot_reset),
+		TB(test_hot_reset_unrelated_group),
 		T(test_feature_probe),
 		T(test_get_bars),
 		T(test_unref_cleans_up),
