@@ -214,8 +214,8 @@ int boot_load_linux(struct vm *vm, const struct boot_config *cfg,
 	size_t len;
 	int r = read_file(cfg->kernel, &img, &len);
 	if (r < 0) {
-		vmm_err("cannot read kernel %s: %s; pass a bzImage with "
-			"--kernel (e.g. /boot/vmlinuz-$(uname -r))",
+		vmm_err("cannot read kernel %s: %s; pass a bzImage or "
+			"vmlinux with --kernel (e.g. /boot/vmlinuz-$(uname -r))",
 			cfg->kernel, file_error(r));
 		return r;
 	}
