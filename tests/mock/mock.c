@@ -9,6 +9,7 @@
  * so its number can never collide with a real fd of the test process.
  */
 #include <dirent.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -343,19 +344,24 @@ unsigned long mock_calls(const struct mock_kernel *mk, enum mock_call kind)
 void mock_fail_nth(struct mock_kernel *mk, enum mock_call kind,
 		   unsigned long ioctl_req, unsigned long nth, int err)
 {
-	if (!nth || (unsigned)kind >= MOCK_NCALLS ||
-	    mk->nfaults == MOCK_MAX_FAULTS)
+	if (!nth || (unsigned)kind >= MOCK_NCALLS)
 		return;
-	mk->faults[mk->nfaults].kind = kind;
-	mk->faults[mk->nfaults].req = ioctl_req;
-	mk->faults[mk->nfaults].left = nth;
-	mk->faults[mk->nfaults].err = err < 0 ? err : -err;
-	mk->nfaults++;
+	mock_lock(mk);
+	if (mk->nfaults < MOCK_MAX_FAULTS) {
+		mk->faults[mk->nfaults].kind = kind;
+		mk->faults[mk->nfaults].req = ioctl_req;
+		mk->faults[mk->nfaults].left = nth;
+		mk->faults[mk->nfaults].err = err < 0 ? err : -err;
+		mk->nfaults++;
+	}
+	mock_unlock(mk);
 }
 
 void mock_fail_clear(struct mock_kernel *mk)
 {
+	mock_lock(mk);
 	mk->nfaults = 0;
+	mock_unlock(mk);
 }
 
 /* ---- the seam -------------------------------------------------------- */
@@ -763,20 +769,73 @@ static int m_getrlimit(void *data, int resource, struct rlimit *rlim)
 	return getrlimit(resource, rlim) < 0 ? -errno : 0;
 }
 
+/* The seam may be called from several threads: one lock around each call
+ * (recursive: a sysfs write can fire a device's REQ interrupt). */
+void mock_lock(const struct mock_kernel *mk)
+{
+	pthread_mutex_lock(&((struct mock_kernel *)mk)->lock);
+}
+
+void mock_unlock(const struct mock_kernel *mk)
+{
+	pthread_mutex_unlock(&((struct mock_kernel *)mk)->lock);
+}
+
+#define LOCKED(type, name, params, args)                                       \
+	static type l_##name params                                            \
+	{                                                                      \
+		type r;                                                        \
+		mock_lock(data);                                               \
+		r = m_##name args;                                             \
+		mock_unlock(data);                                             \
+		return r;                                                      \
+	}
+LOCKED(int, open, (void *data, const char *path, int flags),
+       (data, path, flags))
+LOCKED(int, openat, (void *data, int dirfd, const char *path, int flags),
+       (data, dirfd, path, flags))
+LOCKED(int, close, (void *data, int fd), (data, fd))
+LOCKED(int, ioctl, (void *data, int fd, unsigned long req, void *arg),
+       (data, fd, req, arg))
+LOCKED(ssize_t, pread,
+       (void *data, int fd, void *buf, size_t count, uint64_t offset),
+       (data, fd, buf, count, offset))
+LOCKED(ssize_t, pwrite,
+       (void *data, int fd, const void *buf, size_t count, uint64_t offset),
+       (data, fd, buf, count, offset))
+LOCKED(int, mmap,
+       (void *data, void *addr, size_t length, int prot, int flags, int fd,
+	uint64_t offset, void **ret),
+       (data, addr, length, prot, flags, fd, offset, ret))
+LOCKED(int, munmap, (void *data, void *addr, size_t length),
+       (data, addr, length))
+LOCKED(int, madvise, (void *data, void *addr, size_t length, int advice),
+       (data, addr, length, advice))
+LOCKED(ssize_t, readlinkat,
+       (void *data, int dirfd, const char *path, char *buf, size_t size),
+       (data, dirfd, path, buf, size))
+LOCKED(int, faccessat, (void *data, int dirfd, const char *path, int mode),
+       (data, dirfd, path, mode))
+LOCKED(int, list_dir,
+       (void *data, int dirfd, const char *path, char ***names, size_t *n),
+       (data, dirfd, path, names, n))
+LOCKED(int, getrlimit, (void *data, int resource, struct rlimit *rlim),
+       (data, resource, rlim))
+
 static const struct assign_sys_ops mock_ops = {
-	.open = m_open,
-	.openat = m_openat,
-	.close = m_close,
-	.ioctl = m_ioctl,
-	.pread = m_pread,
-	.pwrite = m_pwrite,
-	.mmap = m_mmap,
-	.munmap = m_munmap,
-	.madvise = m_madvise,
-	.readlinkat = m_readlinkat,
-	.faccessat = m_faccessat,
-	.list_dir = m_list_dir,
-	.getrlimit = m_getrlimit,
+	.open = l_open,
+	.openat = l_openat,
+	.close = l_close,
+	.ioctl = l_ioctl,
+	.pread = l_pread,
+	.pwrite = l_pwrite,
+	.mmap = l_mmap,
+	.munmap = l_munmap,
+	.madvise = l_madvise,
+	.readlinkat = l_readlinkat,
+	.faccessat = l_faccessat,
+	.list_dir = l_list_dir,
+	.getrlimit = l_getrlimit,
 };
 
 const struct assign_sys_ops *mock_sys_ops(void)
@@ -797,6 +856,13 @@ int mock_kernel_new(struct mock_kernel **ret)
 	if (!mk)
 		return -ENOMEM;
 	mk->root_fd = -1;
+	{
+		pthread_mutexattr_t a;
+		pthread_mutexattr_init(&a);
+		pthread_mutexattr_settype(&a, PTHREAD_MUTEX_RECURSIVE);
+		pthread_mutex_init(&mk->lock, &a);
+		pthread_mutexattr_destroy(&a);
+	}
 	mk->base_fd = open("/", O_PATH | O_CLOEXEC);
 	if (mk->base_fd < 0) {
 		r = -errno;
@@ -863,6 +929,7 @@ void mock_kernel_free(struct mock_kernel *mk)
 	free(mk->maps);
 	mock_sysfs_cleanup(mk);
 	close(mk->base_fd);
+	pthread_mutex_destroy(&mk->lock);
 	free(mk);
 }
 
@@ -1043,17 +1110,24 @@ size_t mock_dma_count(const struct mock_kernel *mk)
 {
 	size_t n = 0;
 
+	mock_lock(mk);
 	for (size_t i = 0; i < mk->ncontainers; i++)
 		n += mk->containers[i]->dma.n;
 	for (size_t i = 0; i < mk->nictxs; i++)
 		for (struct mioas *a = mk->ictxs[i]->ioas; a; a = a->next)
 			n += a->dma.n;
+	mock_unlock(mk);
 	return n;
 }
 
 uint64_t mock_dma_bytes(const struct mock_kernel *mk)
 {
-	return mock_total_pinned(mk);
+	uint64_t r;
+
+	mock_lock(mk);
+	r = mock_total_pinned(mk);
+	mock_unlock(mk);
+	return r;
 }
 
 static int lookup_in(const struct mdma_set *s, uint64_t iova, void **vaddr,
@@ -1074,12 +1148,16 @@ static int lookup_in(const struct mdma_set *s, uint64_t iova, void **vaddr,
 int mock_dma_lookup(const struct mock_kernel *mk, uint64_t iova, void **vaddr,
 		    uint32_t *flags)
 {
-	for (size_t i = 0; i < mk->ncontainers; i++)
+	int r = -ENOENT;
+
+	mock_lock(mk);
+	for (size_t i = 0; i < mk->ncontainers && r; i++)
 		if (!lookup_in(&mk->containers[i]->dma, iova, vaddr, flags))
-			return 0;
-	for (size_t i = 0; i < mk->nictxs; i++)
-		for (struct mioas *a = mk->ictxs[i]->ioas; a; a = a->next)
+			r = 0;
+	for (size_t i = 0; i < mk->nictxs && r; i++)
+		for (struct mioas *a = mk->ictxs[i]->ioas; a && r; a = a->next)
 			if (!lookup_in(&a->dma, iova, vaddr, flags))
-				return 0;
-	return -ENOENT;
+				r = 0;
+	mock_unlock(mk);
+	return r;
 }

@@ -75,7 +75,11 @@ struct mock_device_cfg {
 	                                with these flags */
 };
 
-/* Create a mock kernel with an empty temporary sysfs tree. Defaults: type1
+/* The seam calls, mock_fire_irq(), the irq and DMA inspection functions
+ * and fault injection may be used from several threads (one lock); the
+ * other functions are meant for the test's main thread.
+ *
+ * Create a mock kernel with an empty temporary sysfs tree. Defaults: type1
  * v2 and iommufd available, no-IOMMU disabled, one IOVA range
  * [0, 2^48-1] minus the x86 MSI window, page sizes 4K|2M|1G,
  * dma_entry_limit 65535, memlock limit unlimited, interrupt remapping on. */

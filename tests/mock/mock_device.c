@@ -1288,8 +1288,8 @@ uint8_t *mock_region_mem(struct mock_kernel *mk, const char *addr,
 	return dev->regions[index].mem;
 }
 
-int mock_fire_irq(struct mock_kernel *mk, const char *addr, uint32_t index,
-		  uint32_t vector)
+static int fire_irq(struct mock_kernel *mk, const char *addr, uint32_t index,
+		    uint32_t vector)
 {
 	struct mdev *dev = mock_dev_find(mk, addr);
 
@@ -1329,8 +1329,19 @@ int mock_fire_irq(struct mock_kernel *mk, const char *addr, uint32_t index,
 	return -ENOENT;
 }
 
-uint32_t mock_irq_enabled(const struct mock_kernel *mk, const char *addr,
-			  uint32_t index)
+int mock_fire_irq(struct mock_kernel *mk, const char *addr, uint32_t index,
+		  uint32_t vector)
+{
+	int r;
+
+	mock_lock(mk);
+	r = fire_irq(mk, addr, index, vector);
+	mock_unlock(mk);
+	return r;
+}
+
+static uint32_t irq_enabled(const struct mock_kernel *mk, const char *addr,
+			    uint32_t index)
 {
 	struct mdev *dev = mock_dev_find(mk, addr);
 
@@ -1350,14 +1361,30 @@ uint32_t mock_irq_enabled(const struct mock_kernel *mk, const char *addr,
 	return 0;
 }
 
+uint32_t mock_irq_enabled(const struct mock_kernel *mk, const char *addr,
+			  uint32_t index)
+{
+	uint32_t r;
+
+	mock_lock(mk);
+	r = irq_enabled(mk, addr, index);
+	mock_unlock(mk);
+	return r;
+}
+
 bool mock_irq_masked(const struct mock_kernel *mk, const char *addr,
 		     uint32_t index, uint32_t vector)
 {
-	struct mdev *dev = mock_dev_find(mk, addr);
+	struct mdev *dev;
+	bool r = false;
 
-	if (!dev || index != VFIO_PCI_INTX_IRQ_INDEX || vector != 0 ||
-	    dev->irq_type != index)
-		return false;
-	intx_poll_unmask(dev);
-	return dev->intx_masked;
+	mock_lock(mk);
+	dev = mock_dev_find(mk, addr);
+	if (dev && index == VFIO_PCI_INTX_IRQ_INDEX && vector == 0 &&
+	    dev->irq_type == index) {
+		intx_poll_unmask(dev);
+		r = dev->intx_masked;
+	}
+	mock_unlock(mk);
+	return r;
 }

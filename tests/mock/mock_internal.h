@@ -9,6 +9,7 @@
 #define LIBASSIGN_MOCK_INTERNAL_H
 
 #include <limits.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -177,6 +178,7 @@ struct mfault {
 };
 
 struct mock_kernel {
+	pthread_mutex_t lock;      /* recursive; see mock_lock() */
 	char root[512];
 	int root_fd;               /* O_PATH|O_DIRECTORY of the tree */
 	int base_fd;               /* O_PATH fd dup'ed to make mock fds */
@@ -227,6 +229,8 @@ void *mock_cap_add(struct capbuf *cb, size_t size, uint16_t id,
 void mock_cap_shift(struct capbuf *cb, size_t offset);
 
 /* mock.c */
+void mock_lock(const struct mock_kernel *mk);
+void mock_unlock(const struct mock_kernel *mk);
 struct mfd *mock_fd_get(struct mock_kernel *mk, int fd);
 int mock_fd_new(struct mock_kernel *mk, enum mfd_kind kind, void *obj);
 struct mdev *mock_dev_find(const struct mock_kernel *mk, const char *addr);
