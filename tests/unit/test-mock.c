@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -932,6 +933,53 @@ static void test_faults(void **state)
 	assert_int_equal(mock_calls(fx->mk, MOCK_ANY) - before, 9);
 }
 
+struct thr {
+	int c;
+	uint8_t *mem;
+	uint64_t base;
+	int err;
+};
+
+static void *thr_map(void *arg)
+{
+	struct thr *t = arg;
+
+	for (int i = 0; i < 2000 && !t->err; i++) {
+		uint64_t iova = t->base + (uint64_t)(i % 64) * 0x1000;
+		if (map(t->c, t->mem, iova, 0x1000) ||
+		    unmap(t->c, iova, 0x1000, NULL))
+			t->err = 1;
+	}
+	return NULL;
+}
+
+/* The seam is used from two threads at once. */
+static void test_threads(void **state)
+{
+	struct fx *fx = *state;
+	struct thr t[2];
+	pthread_t tid[2];
+	int c, g;
+
+	type1_open(&c, &g);
+	for (int i = 0; i < 2; i++) {
+		t[i].c = c;
+		t[i].mem = mmap(NULL, 0x1000, PROT_READ | PROT_WRITE,
+				MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		t[i].base = 0x10000000ull * (uint64_t)(i + 1);
+		t[i].err = 0;
+		assert_int_equal(pthread_create(&tid[i], NULL, thr_map, &t[i]), 0);
+	}
+	for (int i = 0; i < 2; i++) {
+		pthread_join(tid[i], NULL);
+		assert_int_equal(t[i].err, 0);
+		munmap(t[i].mem, 0x1000);
+	}
+	assert_int_equal(mock_dma_count(fx->mk), 0);
+	sclose(g);
+	sclose(c);
+}
+
 static void test_library_attach(void **state)
 {
 	struct fx *fx = *state;
@@ -968,6 +1016,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_iommufd, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_noiommu, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_faults, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_library_attach, setup,
 						teardown),
 	};
