@@ -528,7 +528,7 @@ static int edu_dma(struct lab *L, uint64_t src, uint64_t dst, uint32_t cnt,
 			return r;
 		if (!(v & EDU_DMA_START))
 			break;
-		if (lab_now_ms() - t0 > 10000)
+		if (lab_now_ms() - t0 > 30000)
 			return -ETIMEDOUT;
 		lab_sleep_ms(5);
 	}
@@ -741,7 +741,7 @@ static void t_loopback(struct lab *L)
 		if (v & E_STATUS_LU)
 			break;
 		lab_sleep_ms(20);
-	} while (lab_now_ms() - t0 < 5000);
+	} while (lab_now_ms() - t0 < 15000);
 	if (!(v & E_STATUS_LU)) {
 		lab_result(T, LAB_FAIL, "link did not come up (STATUS 0x%08x)", v);
 		goto out;
@@ -782,7 +782,7 @@ static void t_loopback(struct lab *L)
 	if ((r = lab_wr32(d, 0, E_TDT, 1)) < 0)
 		goto kerr;
 	t0 = lab_now_ms();
-	while (!(rx[0].status & 1) && lab_now_ms() - t0 < 5000)
+	while (!(rx[0].status & 1) && lab_now_ms() - t0 < 15000)
 		lab_sleep_ms(5);
 	if (!(tx[0].upper & 1)) {
 		lab_result(T, LAB_FAIL, "TX descriptor not written back (DD clear)");
@@ -867,11 +867,11 @@ static void t_msix_ics(struct lab *L)
 			lab_eventfd_drain(fds[j]);
 		if ((r = lab_wr32(d, 0, E_ICS, E_ICR_RXQ0 << i)) < 0)
 			goto kerr;
-		got = lab_eventfd_wait(fds[i], 3000);
+		got = lab_eventfd_wait(fds[i], 10000);
 		lab_wr32(d, 0, E_ICR, E_ICR_RXQ0 << i);
 		if (got <= 0) {
 			lab_result(T, LAB_FAIL, "ICS bit %d: vector %d's eventfd %s", 20 + i, i,
-				   got < 0 ? errstr((int)got) : "did not fire in 3 s");
+				   got < 0 ? errstr((int)got) : "did not fire in 10 s");
 			goto out;
 		}
 		for (int j = 0; j < n; j++) {
@@ -923,11 +923,11 @@ static void t_edu_msi(struct lab *L)
 	}
 	for (int round = 0; round < 2; round++) {
 		lab_wr32(L->edu, 0, EDU_IRQ_RAISE, 0x1000u << round);
-		got = lab_eventfd_wait(fd, 3000);
+		got = lab_eventfd_wait(fd, 10000);
 		lab_wr32(L->edu, 0, EDU_IRQ_ACK, 0x1000u << round);
 		if (got <= 0) {
 			lab_result(T, LAB_FAIL, "round %d: MSI eventfd %s", round,
-				   got < 0 ? errstr((int)got) : "did not fire in 3 s");
+				   got < 0 ? errstr((int)got) : "did not fire in 10 s");
 			goto out;
 		}
 	}
@@ -969,7 +969,7 @@ static void t_edu_intx(struct lab *L)
 	}
 	/* 1. Fires, and the kernel masks the line. */
 	lab_wr32(L->edu, 0, EDU_IRQ_RAISE, 1);
-	got = lab_eventfd_wait(fd, 3000);
+	got = lab_eventfd_wait(fd, 10000);
 	lab_wr32(L->edu, 0, EDU_IRQ_ACK, 1);
 	if (got <= 0) {
 		lab_result(T, LAB_FAIL, "first INTx did not reach the eventfd");
@@ -988,7 +988,7 @@ static void t_edu_intx(struct lab *L)
 		lab_result(T, LAB_FAIL, "writing the unmask eventfd failed");
 		goto out;
 	}
-	got = lab_eventfd_wait(fd, 3000);
+	got = lab_eventfd_wait(fd, 10000);
 	lab_wr32(L->edu, 0, EDU_IRQ_ACK, 0xffffffff);
 	if (got <= 0) {
 		lab_result(T, LAB_FAIL, "no INTx after writing the unmask eventfd");
@@ -1000,7 +1000,7 @@ static void t_edu_intx(struct lab *L)
 	lab_sleep_ms(50);
 	lab_eventfd_drain(fd);
 	lab_wr32(L->edu, 0, EDU_IRQ_RAISE, 4);
-	got = lab_eventfd_wait(fd, 3000);
+	got = lab_eventfd_wait(fd, 10000);
 	lab_wr32(L->edu, 0, EDU_IRQ_ACK, 0xffffffff);
 	lab_result(T, got > 0 ? LAB_PASS : LAB_FAIL,
 		   got > 0 ? "fired, stayed masked while raised again, re-armed by the "
