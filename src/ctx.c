@@ -15,9 +15,9 @@ ASSIGN_EXPORT const char *assign_version(void)
 	return LIBASSIGN_VERSION;
 }
 
-static void log_stderr(struct assign_ctx *ctx, int priority, const char *file,
-		       int line, const char *fn, const char *format,
-		       va_list args)
+__attribute__((format(printf, 6, 0))) static void
+log_stderr(struct assign_ctx *ctx, int priority, const char *file, int line,
+	   const char *fn, const char *format, va_list args)
 {
 	(void)ctx;
 	(void)priority;
@@ -155,7 +155,7 @@ ASSIGN_EXPORT void assign_ctx_clear_error(struct assign_ctx *ctx)
 		ctx->last_error[0] = '\0';
 }
 
-static void log_va(struct assign_ctx *ctx, int priority, const char *file,
+__attribute__((format(printf, 6, 0))) static void log_va(struct assign_ctx *ctx, int priority, const char *file,
 		   int line, const char *fn, const char *format, va_list ap)
 {
 	ctx->log_fn(ctx, priority, file, line, fn, format, ap);
