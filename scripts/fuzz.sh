@@ -49,8 +49,8 @@ else
 		>/dev/null
 fi
 # Only the fuzz targets (and the library they instrument) are needed.
-ninja -C "$builddir" all-fuzz-targets >/dev/null 2>"$builddir/fuzz-build.log" || {
-	cat "$builddir/fuzz-build.log" >&2
+ninja -C "$builddir" all-fuzz-targets >"$builddir/fuzz-build.log" 2>&1 || {
+	tail -40 "$builddir/fuzz-build.log" >&2
 	echo "fuzz.sh: build failed" >&2
 	exit 1
 }
