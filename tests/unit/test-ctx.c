@@ -72,7 +72,8 @@ struct captured {
 	char fn[64];
 };
 
-static void capture_log(struct assign_ctx *ctx, int priority, const char *file,
+__attribute__((format(printf, 6, 0))) static void
+capture_log(struct assign_ctx *ctx, int priority, const char *file,
 			int line, const char *fn, const char *format,
 			va_list args)
 {
