@@ -849,52 +849,53 @@ static int32_t devid_for(const struct mock_kernel *mk, const struct mdev *d,
 	return VFIO_PCI_DEVID_NOT_OWNED;
 }
 
+/* As Linux 6.12: entries are written while walking the bus, as many as
+ * the array holds; count and flags always come back; -ENOSPC after that
+ * when some did not fit. */
 static int hot_reset_info(struct mock_kernel *mk, struct mdevfile *df,
 			  struct vfio_pci_hot_reset_info *hdr)
 {
 	size_t minsz = OFFSETOFEND(struct vfio_pci_hot_reset_info, count);
 	struct mdev *dev = df->dev;
-	uint32_t count = 0, i = 0;
-	uint32_t flags = 0;
+	uint32_t count = 0, flags = 0;
+	size_t room;
 
 	if (hdr->argsz < minsz)
 		return -EINVAL;
 	if (dev->no_hot_reset)
 		return -ENODEV;
-	for (size_t k = 0; k < mk->ndevs; k++)
-		if (same_bus(mk->devs[k], dev))
-			count++;
+	room = (hdr->argsz - sizeof(*hdr)) / sizeof(hdr->devices[0]);
+	if (hdr->argsz < sizeof(*hdr))
+		room = 0;
 	if (df->cdev)
 		flags = VFIO_PCI_HOT_RESET_FLAG_DEV_ID |
 			VFIO_PCI_HOT_RESET_FLAG_DEV_ID_OWNED;
-	if (hdr->argsz < sizeof(*hdr) + count * sizeof(hdr->devices[0])) {
-		hdr->flags = flags;
-		hdr->count = count;
-		return -ENOSPC;
-	}
 	for (size_t k = 0; k < mk->ndevs; k++) {
 		struct mdev *d = mk->devs[k];
+		struct vfio_pci_dependent_device e;
 		struct assign_pci_addr a;
 		if (!same_bus(d, dev))
 			continue;
 		assign_pci_addr_parse(d->addr, &a);
-		memset(&hdr->devices[i], 0, sizeof(hdr->devices[i]));
+		memset(&e, 0, sizeof(e));
 		if (df->cdev) {
 			int32_t id = devid_for(mk, d, dev->bound_ictx);
-			hdr->devices[i].devid = (uint32_t)id;
+			e.devid = (uint32_t)id;
 			if (id == VFIO_PCI_DEVID_NOT_OWNED)
 				flags &= ~VFIO_PCI_HOT_RESET_FLAG_DEV_ID_OWNED;
 		} else {
-			hdr->devices[i].group_id = (uint32_t)d->group;
+			e.group_id = (uint32_t)d->group;
 		}
-		hdr->devices[i].segment = a.domain;
-		hdr->devices[i].bus = a.bus;
-		hdr->devices[i].devfn = (uint8_t)(a.dev << 3 | a.fn);
-		i++;
+		e.segment = a.domain;
+		e.bus = a.bus;
+		e.devfn = (uint8_t)(a.dev << 3 | a.fn);
+		if (count < room)
+			hdr->devices[count] = e;
+		count++;
 	}
 	hdr->flags = flags;
 	hdr->count = count;
-	return 0;
+	return count > room ? -ENOSPC : 0;
 }
 
 static int hot_reset(struct mock_kernel *mk, struct mdevfile *df,
