@@ -62,7 +62,9 @@ struct mock_device_cfg {
 	                                header made from vendor/device/class */
 	size_t config_len;           /* 256 or 4096 */
 	const struct mock_region_cfg *regions;
-	size_t nregions;             /* region indexes not given have size 0 */
+	size_t nregions;             /* region indexes not given have size 0,
+	                                except the config region (index 7),
+	                                made config_len long, read/write */
 	uint32_t num_regions;        /* VFIO_PCI_NUM_REGIONS if 0 */
 	const struct mock_irq_cfg *irqs;
 	size_t nirqs;
@@ -100,6 +102,8 @@ const char *mock_sysfs_root(const struct mock_kernel *mk);
  * INTx(1, maskable|automasked), MSI(1), MSI-X(5), ERR(1), REQ(1), reset. */
 void mock_device_cfg_default(struct mock_device_cfg *cfg, const char *addr,
 			     int group);
+/* Up to 64 devices in up to 64 groups: 0, -EINVAL (bad cfg or address),
+ * -EEXIST (address taken), -ENOSPC, or an errno from building the tree. */
 int mock_add_device(struct mock_kernel *mk, const struct mock_device_cfg *cfg);
 
 /* Kernel configuration knobs. */
@@ -137,7 +141,9 @@ void mock_set_driver(struct mock_kernel *mk, const char *addr,
 		     const char *driver);
 
 /* Inspection, for leak checks and assertions. */
-size_t mock_open_fds(const struct mock_kernel *mk);     /* fds the mock owns */
+/* fds opened through the seam and not closed yet: VFIO objects, sysfs
+ * files, /proc/self/status. */
+size_t mock_open_fds(const struct mock_kernel *mk);
 size_t mock_mmaps(const struct mock_kernel *mk);        /* live mmaps of regions */
 /* Every mapping made through the seam (regions and anonymous reservations)
  * still live, counting the pieces a partial munmap leaves. */
@@ -190,7 +196,8 @@ unsigned long mock_calls(const struct mock_kernel *mk, enum mock_call kind);
  * Linux does. */
 void mock_fail_nth(struct mock_kernel *mk, enum mock_call kind,
 		   unsigned long ioctl_req, unsigned long nth, int err);
-/* Cancel pending fault injection. */
+/* (Up to 8 injections can be pending at once.) Cancel pending fault
+ * injection. */
 void mock_fail_clear(struct mock_kernel *mk);
 
 #endif /* LIBASSIGN_MOCK_H */
