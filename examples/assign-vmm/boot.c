@@ -148,6 +148,7 @@ static int load_elf(struct vm *vm, const struct boot_config *cfg,
 	Elf64_Ehdr eh;
 	memcpy(&eh, img, sizeof eh);
 	if (eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_machine != EM_X86_64 ||
+	    eh.e_type != ET_EXEC ||
 	    eh.e_phentsize != sizeof(Elf64_Phdr) ||
 	    eh.e_phoff + (uint64_t)eh.e_phnum * sizeof(Elf64_Phdr) > len) {
 		vmm_err("%s is an ELF file but not an x86-64 vmlinux; pass a "
@@ -166,8 +167,14 @@ static int load_elf(struct vm *vm, const struct boot_config *cfg,
 				cfg->kernel, i);
 			return -EINVAL;
 		}
+		if (ph.p_paddr < KERNEL_ADDR) {
+			vmm_err("%s loads at %#llx, below 1 MiB: not a Linux "
+				"vmlinux; pass a bzImage or a vmlinux",
+				cfg->kernel, (unsigned long long)ph.p_paddr);
+			return -EINVAL;
+		}
 		uint8_t *dst = gpa_to_host(vm, ph.p_paddr, ph.p_memsz);
-		if (!dst || ph.p_paddr < KERNEL_ADDR) {
+		if (!dst) {
 			vmm_err("%s: segment %u (%#llx, %llu KiB) does not fit "
 				"in the guest's low RAM; raise --mem",
 				cfg->kernel, i, (unsigned long long)ph.p_paddr,

@@ -543,6 +543,26 @@ static int open_kvm(void)
 	return fd;
 }
 
+/* Guest RAM: one anonymous mapping, split around the PCI hole. Made
+ * before KVM is opened so the kernel and initramfs are checked (and
+ * loaded) first: a bad file is reported even where KVM is missing. */
+static int alloc_ram(struct vm *vm)
+{
+	vm->low_size = vm->ram_size < LOW_RAM_MAX ? vm->ram_size : LOW_RAM_MAX;
+	vm->high_size = vm->ram_size - vm->low_size;
+	vm->ram = mmap(NULL, vm->ram_size, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (vm->ram == MAP_FAILED) {
+		vmm_err("cannot allocate %llu MiB of guest RAM: %s; lower "
+			"--mem", (unsigned long long)(vm->ram_size >> 20),
+			strerror(errno));
+		vm->ram = NULL;
+		return -1;
+	}
+	madvise(vm->ram, vm->ram_size, MADV_HUGEPAGE);
+	return 0;
+}
+
 static int create_vm(struct vm *vm)
 {
 	vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
@@ -572,19 +592,6 @@ static int create_vm(struct vm *vm)
 		return -1;
 	}
 
-	/* guest RAM: one anonymous mapping, split around the PCI hole */
-	vm->low_size = vm->ram_size < LOW_RAM_MAX ? vm->ram_size : LOW_RAM_MAX;
-	vm->high_size = vm->ram_size - vm->low_size;
-	vm->ram = mmap(NULL, vm->ram_size, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (vm->ram == MAP_FAILED) {
-		vmm_err("cannot allocate %llu MiB of guest RAM: %s; lower "
-			"--mem", (unsigned long long)(vm->ram_size >> 20),
-			strerror(errno));
-		vm->ram = NULL;
-		return -1;
-	}
-	madvise(vm->ram, vm->ram_size, MADV_HUGEPAGE);
 	if (vm_map_memory(vm, 0, vm->low_size, vm->ram, false) < 0 ||
 	    (vm->high_size && vm_map_memory(vm, HIGH_RAM_START, vm->high_size,
 					    vm->ram + vm->low_size,
@@ -783,15 +790,14 @@ int main(int argc, char **argv)
 	sigaction(SIGUSR1, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
+	uint64_t entry;
+	if (alloc_ram(&vm) < 0 || boot_load_linux(&vm, &boot, &entry) < 0)
+		goto out;
 	vm.stop_fd = eventfd(0, EFD_CLOEXEC);
 	vm.kvm_fd = open_kvm();
 	if (vm.kvm_fd < 0 || sig_fd < 0 || vm.stop_fd < 0)
 		goto out;
 	if (create_vm(&vm) < 0)
-		goto out;
-
-	uint64_t entry;
-	if (boot_load_linux(&vm, &boot, &entry) < 0)
 		goto out;
 	if (serial_init(&vm) < 0 || legacy_init(&vm) < 0 || pci_init(&vm) < 0)
 		goto out;
