@@ -1170,6 +1170,40 @@ static void test_guest_fault_sweep(void **state)
 	assert_true(failures >= 5);
 }
 
+
+/* Under the guest IOMMU, a map-all layout check ignores the guest's own
+ * mappings (they go on the switch) but not mappings made by others. */
+static void test_guest_check_layout(void **state)
+{
+	struct fx *f = *state;
+	struct assign_guestmem_region r = region(16 * MiB, 16 * MiB,
+						 f->host + 64 * MiB);
+	struct assign_conflict c[4];
+	size_t n = 9;
+
+	guest_layout(f, 0);
+	assert_int_equal(assign_guestmem_add_regions(f->gm, NULL, 0, NULL, 0,
+						     &n),
+			 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(assign_guestmem_guest_map(f->gm, 16 * MiB, 0, PG,
+						   ASSIGN_DMA_RW),
+			 0);
+	assert_int_equal(assign_guestmem_check_layout(f->gm, &r, 1, c, 4, &n),
+			 0);
+	assert_int_equal(n, 0);
+	/* A mapping made directly on the IOMMU is a real conflict. */
+	assert_int_equal(assign_iommu_map(f->iommu, f->host, 20 * MiB, PG,
+					  ASSIGN_DMA_RW),
+			 0);
+	assert_int_equal(assign_guestmem_check_layout(f->gm, &r, 1, c, 4, &n),
+			 -ERANGE);
+	assert_int_equal(n, 1);
+	assert_int_equal(c[0].kind, ASSIGN_CONFLICT_MAPPED);
+	assert_int_equal(c[0].index, 0);
+	assert_int_equal(assign_iommu_unmap(f->iommu, 20 * MiB, PG), 0);
+}
+
 /* ------------------------------------------------------------------ */
 /* Policy switches */
 
@@ -1547,6 +1581,7 @@ int main(void)
 		T(test_guest_unmap_remap_failure),
 		T(test_guest_merge),
 		T(test_guest_remove_region),
+		T(test_guest_check_layout),
 		T(test_region_unmapped_host),
 		T(test_mapall_fault_sweep),
 		T(test_guest_fault_sweep),
