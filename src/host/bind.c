@@ -640,6 +640,7 @@ static int bind_group(struct assign_ctx *ctx, const char *addr, int group,
 				.size = sizeof(uo),
 				.flags = mo.flags & ASSIGN_HOST_FORCE,
 				.state_dir = mo.state_dir,
+				.dev_dir = mo.dev_dir,
 			};
 			r = assign_host_unbind(ctx, m->address, &uo);
 		} else {
@@ -658,7 +659,8 @@ static int bind_group(struct assign_ctx *ctx, const char *addr, int group,
 	if (r < 0 && done) {
 		char saved[sizeof(ctx->last_error)];
 		struct assign_host_opts ro = { .size = sizeof(ro),
-					       .state_dir = mo.state_dir };
+					       .state_dir = mo.state_dir,
+					       .dev_dir = mo.dev_dir };
 
 		memcpy(saved, ctx->last_error, sizeof(saved));
 		for (size_t i = 0; i < rep->n_members; i++)
