@@ -98,6 +98,7 @@ struct fuzz_kernel {
 	const uint8_t *mem;
 	size_t memlen;
 	int iommufd; /* backend selected by FK_SETUP */
+	bool avoid_known; /* FUZZ_AVOID_KNOWN set */
 	/* DMA mappings, as the kernel keeps them (EEXIST on overlap; type1
 	 * v2 unmap removes whole mappings inside the range and refuses to
 	 * bisect one) */
