@@ -1462,6 +1462,193 @@ static void test_model_random_merge(void **state)
 	model_run(*state, ASSIGN_GUESTMEM_F_MERGE, 10000);
 }
 
+
+/*
+ * The whole state machine at random: guest maps and unmaps, RAM removed
+ * (discard, unplug) and added back, the guest IOMMU switched off (map-all)
+ * and on again. After every operation the library and the mock kernel
+ * agree with a model, page by page.
+ */
+#define FULL_GPA_PAGES 1216 /* the gpa space of model_host(), in pages */
+
+static bool orig_ram(uint64_t page)
+{
+	uint64_t g = page * PG;
+
+	return g < 2 * MiB || (g >= 4 * MiB && g < 4 * MiB + 256 * KiB);
+}
+
+/* First page of the original region holding @page, and its end. */
+static void orig_bounds(uint64_t page, uint64_t *lo, uint64_t *hi)
+{
+	uint64_t g = page * PG;
+
+	if (g < 1 * MiB) {
+		*lo = 0;
+		*hi = 1 * MiB / PG;
+	} else if (g < 2 * MiB) {
+		*lo = 1 * MiB / PG;
+		*hi = 2 * MiB / PG;
+	} else {
+		*lo = 4 * MiB / PG;
+		*hi = (4 * MiB + 256 * KiB) / PG;
+	}
+}
+
+static void full_check(struct fx *f, const struct model_page *model,
+		       const bool *ram, bool mapall)
+{
+	if (mapall) {
+		for (uint64_t pg = 0; pg < FULL_GPA_PAGES; pg++) {
+			void *va = NULL;
+			uint32_t fl;
+			int dr = mock_dma_lookup(f->mk, pg * PG, &va, &fl);
+
+			if (!ram[pg]) {
+				assert_int_equal(dr, -ENOENT);
+				continue;
+			}
+			assert_int_equal(dr, 0);
+			assert_ptr_equal(va, model_host(f, pg * PG));
+		}
+		return;
+	}
+	for (uint64_t i = 0; i < MODEL_PAGES; i++) {
+		uint64_t iova = 0x100000000ull + i * PG;
+		void *va = NULL;
+		uint32_t fl;
+		int dr = mock_dma_lookup(f->mk, iova, &va, &fl);
+
+		if (!model[i].mapped) {
+			assert_int_equal(dr, -ENOENT);
+			continue;
+		}
+		assert_int_equal(dr, 0);
+		assert_ptr_equal(va, model_host(f, model[i].gpa));
+	}
+}
+
+static void test_model_full(void **state)
+{
+	struct fx *f = *state;
+	static struct model_page model[MODEL_PAGES];
+	static bool ram[FULL_GPA_PAGES];
+	struct assign_guestmem_region r[3] = {
+		region(0, 1 * MiB, f->host),
+		region(1 * MiB, 1 * MiB, f->host + 8 * MiB),
+		region(4 * MiB, 256 * KiB, f->host + 16 * MiB),
+	};
+	uint64_t base = 0x100000000ull;
+	bool mapall = false;
+	unsigned long removes = 0, adds = 0, switches = 0;
+
+	memset(model, 0, sizeof(model));
+	for (uint64_t pg = 0; pg < FULL_GPA_PAGES; pg++)
+		ram[pg] = orig_ram(pg);
+	new_gm(f, ASSIGN_GUESTMEM_GUEST_IOMMU, ASSIGN_GUESTMEM_F_MERGE);
+	assert_int_equal(assign_guestmem_add_regions(f->gm, r, 3, NULL, 0,
+						     NULL),
+			 0);
+	for (unsigned int op = 0; op < 4000; op++) {
+		unsigned int what = (unsigned int)(rnd() % 100);
+		int ret;
+
+		if (what < 3) {
+			/* The guest turns its IOMMU off or on. */
+			ret = assign_guestmem_set_policy(
+				f->gm, mapall ? ASSIGN_GUESTMEM_GUEST_IOMMU
+					      : ASSIGN_GUESTMEM_MAP_ALL);
+			assert_int_equal(ret, 0);
+			mapall = !mapall;
+			memset(model, 0, sizeof(model));
+			switches++;
+		} else if (what < 8) {
+			/* Discard or unplug a random range. */
+			uint64_t p = rnd() % FULL_GPA_PAGES;
+			uint64_t n = 1 + rnd() % 64;
+			bool any = false;
+
+			if (p + n > FULL_GPA_PAGES)
+				n = FULL_GPA_PAGES - p;
+			for (uint64_t i = p; i < p + n; i++)
+				any |= ram[i];
+			ret = assign_guestmem_remove(f->gm, p * PG, n * PG);
+			assert_int_equal(ret, any ? 0 : -ENOENT);
+			for (uint64_t i = p; i < p + n; i++)
+				ram[i] = false;
+			for (uint64_t i = 0; i < MODEL_PAGES; i++)
+				if (model[i].mapped &&
+				    model[i].gpa / PG >= p &&
+				    model[i].gpa / PG < p + n)
+					model[i].mapped = false;
+			removes++;
+		} else if (what < 13) {
+			/* Plug back a hole: the whole missing run around a
+			 * random page, within its original region. */
+			uint64_t p = rnd() % FULL_GPA_PAGES, lo, hi, a, b;
+			struct assign_guestmem_region add;
+
+			if (!orig_ram(p) || ram[p])
+				continue;
+			orig_bounds(p, &lo, &hi);
+			for (a = p; a > lo && !ram[a - 1]; a--)
+				;
+			for (b = p + 1; b < hi && !ram[b]; b++)
+				;
+			add = region(a * PG, (b - a) * PG,
+				     model_host(f, a * PG));
+			ret = assign_guestmem_add_regions(f->gm, &add, 1, NULL,
+							  0, NULL);
+			assert_int_equal(ret, 0);
+			for (uint64_t i = a; i < b; i++)
+				ram[i] = true;
+			adds++;
+		} else if (!mapall) {
+			uint64_t p = rnd() % MODEL_PAGES;
+			uint64_t n = 1 + rnd() % 8;
+
+			if (p + n > MODEL_PAGES)
+				n = MODEL_PAGES - p;
+			if (rnd() % 2) {
+				uint64_t g = rnd() % 2 ? p
+						       : rnd() % FULL_GPA_PAGES;
+				bool overlap = false, isram = true;
+
+				for (uint64_t i = p; i < p + n; i++)
+					overlap |= model[i].mapped;
+				for (uint64_t i = 0; i < n; i++)
+					isram &= g + i < FULL_GPA_PAGES &&
+						 ram[g + i];
+				ret = assign_guestmem_guest_map(
+					f->gm, base + p * PG, g * PG, n * PG,
+					ASSIGN_DMA_RW);
+				assert_int_equal(ret, overlap  ? -EEXIST
+						      : !isram ? -EFAULT
+							       : 0);
+				if (ret == 0)
+					for (uint64_t i = 0; i < n; i++)
+						model[p + i] = (struct model_page){
+							true, (g + i) * PG,
+							ASSIGN_DMA_RW
+						};
+			} else {
+				ret = assign_guestmem_guest_unmap(
+					f->gm, base + p * PG, n * PG);
+				assert_int_equal(ret, 0);
+				for (uint64_t i = p; i < p + n; i++)
+					model[i].mapped = false;
+			}
+		}
+		if (op % 16 == 0 || what < 13)
+			full_check(f, model, ram, mapall);
+	}
+	full_check(f, model, ram, mapall);
+	assert_int_equal(mock_dma_count(f->mk), stats(f).host_mappings);
+	print_message("full model: %lu removes, %lu adds, %lu switches\n",
+		      removes, adds, switches);
+	assert_true(removes > 50 && adds > 10 && switches > 10);
+}
+
 /* ------------------------------------------------------------------ */
 /* The tree on its own */
 
@@ -1591,6 +1778,8 @@ int main(void)
 		T(test_model_random),
 		T(test_model_random_merge),
 		TFD(test_model_random),
+		T(test_model_full),
+		TFD(test_model_full),
 		cmocka_unit_test(test_iova_tree),
 	};
 
