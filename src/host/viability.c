@@ -181,13 +181,20 @@ ASSIGN_EXPORT int assign_host_check_device(struct assign_ctx *ctx,
 
 		if (!m->blocks)
 			continue;
+		char more[48] = "";
+
+		if (rep->n_blocking > 1)
+			snprintf(more, sizeof(more), " (and %zu more)",
+				 rep->n_blocking - 1);
 		r = set_error(ctx, -EBUSY,
-			      "group %d is not viable: %s is bound to %s; %s",
-			      group, m->address, m->driver,
+			      "group %d is not viable: %s is bound to %s%s; %s",
+			      group, m->address, m->driver, more,
 			      m->action == ASSIGN_HOST_ACTION_UNBIND
-				      ? "unbind it (assign-host unbind)"
+				      ? "unbind it (assign-host unbind), or "
+					"assign-host bind --group"
 				      : "bind it to vfio-pci or unbind it "
-					"(assign-host bind/unbind)");
+					"(assign-host bind/unbind), or "
+					"assign-host bind --group");
 		break;
 	}
 	assign_host_group_report_free(rep);

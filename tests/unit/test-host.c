@@ -704,7 +704,8 @@ static void test_check_device(void **state)
 	assert_string_equal(assign_ctx_last_error(f->ctx),
 			    "group 9 is not viable: 0000:00:1f.3 is bound to "
 			    "i801_smbus; bind it to vfio-pci or unbind it "
-			    "(assign-host bind/unbind)");
+			    "(assign-host bind/unbind), or assign-host bind "
+			    "--group");
 	assert_int_equal(assign_host_check_device(f->ctx, "0000:01:00.0"),
 			 -ENODEV);
 	assert_non_null(strstr(assign_ctx_last_error(f->ctx),
