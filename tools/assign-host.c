@@ -66,6 +66,7 @@ static void usage(FILE *f)
 		"Options:\n"
 		"  -s, --state-dir DIR        records directory (default $ASSIGN_STATE_DIR or\n"
 		"                             /run/libassign)\n"
+		"      --json                 JSON output (list, explain, vf-show)\n"
 		"      --color auto|always|never\n"
 		"  -v, --verbose              more log output (repeat for debug)\n"
 		"  -h, --help                 this help\n"
