@@ -426,6 +426,7 @@ static int plan_region(struct assign_guestmem *gm, struct chunk_list *l,
 struct pf_block {
 	uint8_t *addr;
 	uint64_t len;
+	uint64_t step; /* host page size of the region, for touching */
 	bool write;
 };
 
@@ -459,7 +460,8 @@ static void touch_pages(uint8_t *p, uint64_t len, long pagesz, bool write)
 static int prefault_block(struct prefault *pf, const struct pf_block *b)
 {
 	if (pf->use_touch) {
-		touch_pages(b->addr, b->len, pf->pagesz, b->write);
+		touch_pages(b->addr, b->len,
+			    (long)MAX(b->step, (uint64_t)pf->pagesz), b->write);
 		return 0;
 	}
 	return sys_madvise(pf->ctx, b->addr, b->len,
@@ -533,23 +535,31 @@ static int prefault_regions(struct assign_guestmem *gm,
 	pf.pagesz = sysconf(_SC_PAGESIZE);
 	if (pf.pagesz <= 0)
 		pf.pagesz = 4096;
+	/* Blocks are whole host pages: hugetlbfs refuses a partial 1 GiB
+	 * page. */
+#define BLOCK_OF(g) MAX((uint64_t)PREFAULT_BLOCK, (g)->page_size)
 	for (size_t i = 0; i < n; i++)
-		nb += (regs[i].length + PREFAULT_BLOCK - 1) / PREFAULT_BLOCK;
+		nb += (regs[i].length + BLOCK_OF(&regs[i]) - 1) /
+		      BLOCK_OF(&regs[i]);
 	if (!nb)
 		return 0;
 	pf.blocks = calloc(nb, sizeof(*pf.blocks));
 	if (!pf.blocks)
 		return set_error(gm->ctx, -ENOMEM, "guest memory: out of memory");
-	for (size_t i = 0; i < n; i++)
-		for (uint64_t off = 0; off < regs[i].length;
-		     off += PREFAULT_BLOCK) {
+	for (size_t i = 0; i < n; i++) {
+		uint64_t bs = BLOCK_OF(&regs[i]);
+
+		for (uint64_t off = 0; off < regs[i].length; off += bs) {
 			struct pf_block *b = &pf.blocks[pf.nblocks++];
 
 			b->addr = regs[i].vaddr + off;
-			b->len = MIN(PREFAULT_BLOCK, regs[i].length - off);
+			b->len = MIN(bs, regs[i].length - off);
+			b->step = regs[i].page_size;
 			b->write = !(regs[i].flags &
 				     ASSIGN_GUESTMEM_REGION_READONLY);
 		}
+	}
+#undef BLOCK_OF
 
 	/* Does the kernel have the advice (Linux 5.14)? Ask it about a page of
 	 * our own: EINVAL on the regions themselves may also mean memory that
