@@ -4,7 +4,8 @@
 # In one lab run: QEMU, assign-vmm on the bzImage and assign-vmm on the
 # extracted vmlinux each boot the same inner guest on the lab's e1000e
 # (guest-compare.sh). Prints the BENCH lines. Needs a build tree (BUILD,
-# default ./build) and qemu-system-x86 on the host.
+# default ./build) and qemu-system-x86 on the host. The serial log is kept
+# in LOG (default /tmp/assign-vmm-compare.log).
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 top=$(cd "$here/../../.." && pwd)
@@ -22,7 +23,7 @@ if python3 "$here/extract-vmlinux.py" "$kdir/vmlinuz" "$work/vmlinux"; then
 	strip -s "$work/vmlinux" 2>/dev/null || true
 	extra=(--add "$work/vmlinux:/lab/inner/vmlinux")
 fi
-log=$work/serial.log
+log=${LOG:-/tmp/assign-vmm-compare.log}
 set +e
 "$top/tests/lab/run-lab.sh" --add "$vmm" --add "$qemu" \
 	--add /usr/share/qemu:/lab/share/qemu --add /usr/share/seabios:/lab/share/seabios \
