@@ -933,6 +933,145 @@ static void test_faults(void **state)
 	assert_int_equal(mock_calls(fx->mk, MOCK_ANY) - before, 9);
 }
 
+/* A device built from a custom configuration: given config space, a ROM, a
+ * device-specific region with a type capability, an MSI-X BAR that may be
+ * mapped whole, the atomic-completer device capability; BOOL data. */
+static void test_custom_device(void **state)
+{
+	struct fx *fx = *state;
+	static const struct mock_region_cfg regions[] = {
+		{ .index = 0, .size = 0x4000,
+		  .flags = VFIO_REGION_INFO_FLAG_READ |
+			   VFIO_REGION_INFO_FLAG_WRITE |
+			   VFIO_REGION_INFO_FLAG_MMAP,
+		  .nsparse = 1, .sparse = { { 0, 0x2000 } },
+		  .msix_mappable = true },
+		{ .index = 6, .size = 0x8000,
+		  .flags = VFIO_REGION_INFO_FLAG_READ },
+		{ .index = 9, .size = 0x1000,
+		  .flags = VFIO_REGION_INFO_FLAG_READ,
+		  .has_type = true, .type = 3, .subtype = 1 },
+	};
+	static const struct mock_irq_cfg irqs[] = {
+		{ VFIO_PCI_MSIX_IRQ_INDEX, 8,
+		  VFIO_IRQ_INFO_EVENTFD | VFIO_IRQ_INFO_NORESIZE },
+		{ VFIO_PCI_ERR_IRQ_INDEX, 1,
+		  VFIO_IRQ_INFO_EVENTFD | VFIO_IRQ_INFO_NORESIZE },
+	};
+	uint8_t config[256] = { 0x34, 0x12, 0x78, 0x56 };
+	struct mock_device_cfg cfg = {
+		.addr = "0000:02:00.0", .group = 12, .driver = "vfio-pci",
+		.vendor = 0x1234, .device = 0x5678, .class_code = 0x010802,
+		.config = config, .config_len = sizeof(config),
+		.regions = regions, .nregions = 3, .num_regions = 10,
+		.irqs = irqs, .nirqs = 2, .pci_atomic_comp = VFIO_PCI_ATOMIC_COMP64,
+	};
+	struct vfio_device_info *di = calloc(1, 256);
+	struct vfio_region_info *ri = calloc(1, 256);
+	const struct vfio_info_cap_header *h;
+	int32_t e[2];
+	uint8_t one = 1;
+	void *p;
+	int c, g, d;
+
+	assert_int_equal(mock_add_device(fx->mk, &cfg), 0);
+	assert_int_equal(mock_add_device(fx->mk, &cfg), -EEXIST);
+	c = sopen("/dev/vfio/vfio");
+	g = sopen("/dev/vfio/12");
+	assert_int_equal(sioctl(g, VFIO_GROUP_SET_CONTAINER, &c), 0);
+	assert_int_equal(sioctl_v(c, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU), 0);
+	d = get_dev(g, "0000:02:00.0");
+	assert_true(d >= 0);
+
+	di->argsz = sizeof(*di);
+	assert_int_equal(sioctl(d, VFIO_DEVICE_GET_INFO, di), 0);
+	assert_int_equal(di->num_regions, 10);
+	assert_true(di->flags & VFIO_DEVICE_FLAGS_CAPS);
+	assert_int_equal(di->argsz, sizeof(*di) + 16);
+	di->argsz = 256;
+	assert_int_equal(sioctl(d, VFIO_DEVICE_GET_INFO, di), 0);
+	h = (const void *)((const uint8_t *)di + di->cap_offset);
+	assert_int_equal(h->id, VFIO_DEVICE_INFO_CAP_PCI_ATOMIC_COMP);
+	assert_int_equal(((const struct vfio_device_info_cap_pci_atomic_comp *)h)
+				 ->flags,
+			 VFIO_PCI_ATOMIC_COMP64);
+
+	/* BAR0: sparse area then MSIX_MAPPABLE, 8-byte aligned, chained. */
+	ri->argsz = 256;
+	ri->index = 0;
+	assert_int_equal(sioctl(d, VFIO_DEVICE_GET_REGION_INFO, ri), 0);
+	h = (const void *)((const uint8_t *)ri + ri->cap_offset);
+	assert_int_equal(h->id, VFIO_REGION_INFO_CAP_SPARSE_MMAP);
+	assert_int_equal(h->next, sizeof(*ri) + 32);
+	h = (const void *)((const uint8_t *)ri + h->next);
+	assert_int_equal(h->id, VFIO_REGION_INFO_CAP_MSIX_MAPPABLE);
+	assert_int_equal(h->next, 0);
+	/* MSIX_MAPPABLE: outside the sparse area may be mapped too. */
+	assert_int_equal(F->ops->mmap(F->mk, NULL, 0x4000, PROT_READ, MAP_SHARED,
+				      d, 0, &p), 0);
+	assert_int_equal(F->ops->munmap(F->mk, p, 0x4000), 0);
+	ri->index = 9;
+	assert_int_equal(sioctl(d, VFIO_DEVICE_GET_REGION_INFO, ri), 0);
+	assert_int_equal(ri->offset, 9ull << 40);
+	h = (const void *)((const uint8_t *)ri + ri->cap_offset);
+	assert_int_equal(h->id, VFIO_REGION_INFO_CAP_TYPE);
+	assert_int_equal(((const struct vfio_region_info_cap_type *)h)->type, 3);
+	ri->index = 6;
+	assert_int_equal(sioctl(d, VFIO_DEVICE_GET_REGION_INFO, ri), 0);
+	assert_int_equal(ri->flags, VFIO_REGION_INFO_FLAG_READ);
+	assert_int_equal(F->ops->pwrite(F->mk, d, &one, 1, 6ull << 40), -EINVAL);
+	/* The given config space, 256 bytes. */
+	ri->index = 7;
+	assert_int_equal(sioctl(d, VFIO_DEVICE_GET_REGION_INFO, ri), 0);
+	assert_int_equal(ri->size, 256);
+	{
+		uint32_t v;
+		assert_int_equal(F->ops->pread(F->mk, d, &v, 4, 7ull << 40), 4);
+		assert_int_equal(v, 0x56781234);
+		assert_int_equal(F->ops->pread(F->mk, d, &v, 4, (7ull << 40) + 0x100),
+				 -EINVAL);
+	}
+
+	/* NORESIZE MSI-X cannot grow; BOOL triggers; ERR. */
+	e[0] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	e[1] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	assert_int_equal(set_irqs(d, EFD, VFIO_PCI_MSIX_IRQ_INDEX, 0, 1, e), 0);
+	assert_int_equal(set_irqs(d, EFD, VFIO_PCI_MSIX_IRQ_INDEX, 1, 1, e + 1),
+			 -EINVAL);
+	{
+		struct vfio_irq_set *s = irqset(VFIO_IRQ_SET_DATA_BOOL |
+							VFIO_IRQ_SET_ACTION_TRIGGER,
+						VFIO_PCI_MSIX_IRQ_INDEX, 0, 1, NULL);
+		s->data[0] = 1;
+		assert_int_equal(sioctl(d, VFIO_DEVICE_SET_IRQS, s), 0);
+		assert_true(fired(e[0]));
+		s->data[0] = 0;
+		assert_int_equal(sioctl(d, VFIO_DEVICE_SET_IRQS, s), 0);
+		assert_false(fired(e[0]));
+		free(s);
+	}
+	assert_int_equal(set_irqs(d, EFD, VFIO_PCI_ERR_IRQ_INDEX, 0, 1, e + 1), 0);
+	assert_int_equal(mock_fire_irq(fx->mk, "0000:02:00.0",
+				       VFIO_PCI_ERR_IRQ_INDEX, 0), 0);
+	assert_true(fired(e[1]));
+	assert_int_equal(set_irqs(d, NONE_TRIG, VFIO_PCI_ERR_IRQ_INDEX, 0, 0, NULL),
+			 0);
+	assert_int_equal(mock_irq_enabled(fx->mk, "0000:02:00.0",
+					  VFIO_PCI_ERR_IRQ_INDEX), 0);
+	/* No INTx on this device: index count 0, every start is out of range. */
+	assert_int_equal(set_irqs(d, NONE_TRIG, VFIO_PCI_INTX_IRQ_INDEX, 0, 0, NULL),
+			 -EINVAL);
+	/* No reset (VFIO_DEVICE_FLAGS_RESET is set, the default). */
+	assert_int_equal(sioctl(d, VFIO_DEVICE_RESET, NULL), 0);
+	sclose(d);
+	sclose(g);
+	sclose(c);
+	close(e[0]);
+	close(e[1]);
+	free(di);
+	free(ri);
+}
+
 struct thr {
 	int c;
 	uint8_t *mem;
@@ -1016,6 +1155,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_iommufd, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_noiommu, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_faults, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_custom_device, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_library_attach, setup,
 						teardown),
