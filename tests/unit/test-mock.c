@@ -1072,6 +1072,68 @@ static void test_custom_device(void **state)
 	free(ri);
 }
 
+/* type1 v1 unmap semantics, FLAG_VADDR, iommufd size rules and options. */
+static void test_misc_semantics(void **state)
+{
+	struct fx *fx = *state;
+	uint8_t *mem = mmap(NULL, 0x4000, PROT_READ | PROT_WRITE,
+			    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	struct vfio_iommu_type1_dma_map vm = {
+		.argsz = sizeof(vm), .flags = VFIO_DMA_MAP_FLAG_VADDR,
+		.vaddr = (uintptr_t)(mem + 0x1000), .iova = 0x10000, .size = 0x1000,
+	};
+	struct vfio_group_status st = { .argsz = sizeof(st) };
+	struct {
+		struct iommu_ioas_alloc a;
+		uint32_t tail;
+	} big = { { .size = sizeof(big) }, 0 };
+	struct iommu_option opt = { .size = sizeof(opt) };
+	struct iommu_ioas_alloc alloc = { .size = sizeof(alloc) };
+	uint64_t done;
+	void *va;
+	int c, g, ifd;
+
+	/* v1: an unmap range swallows whole mappings starting inside it. */
+	c = sopen("/dev/vfio/vfio");
+	g = sopen("/dev/vfio/7");
+	assert_int_equal(sioctl(g, VFIO_GROUP_GET_STATUS, &st), 0);
+	assert_int_equal(sioctl(g, VFIO_GROUP_SET_CONTAINER, &c), 0);
+	assert_int_equal(sioctl_v(c, VFIO_SET_IOMMU, VFIO_TYPE1_IOMMU), 0);
+	assert_int_equal(map(c, mem, 0x10000, 0x2000), 0);
+	assert_int_equal(unmap(c, 0x10000, 0x1000, &done), 0);
+	assert_int_equal(done, 0x2000);
+	/* FLAG_VADDR moves an exact mapping to new memory. */
+	assert_int_equal(map(c, mem, 0x10000, 0x1000), 0);
+	assert_int_equal(sioctl(c, VFIO_IOMMU_MAP_DMA, &vm), 0);
+	assert_int_equal(mock_dma_lookup(fx->mk, 0x10000, &va, NULL), 0);
+	assert_ptr_equal(va, mem + 0x1000);
+	vm.size = 0x2000;
+	assert_int_equal(sioctl(c, VFIO_IOMMU_MAP_DMA, &vm), -EINVAL);
+	sclose(g);
+	sclose(c);
+
+	ifd = sopen("/dev/iommu");
+	big.tail = 1;
+	assert_int_equal(sioctl(ifd, IOMMU_IOAS_ALLOC, &big), -E2BIG);
+	big.tail = 0;
+	assert_int_equal(sioctl(ifd, IOMMU_IOAS_ALLOC, &big), 0);
+	alloc.size = 8;
+	assert_int_equal(sioctl(ifd, IOMMU_IOAS_ALLOC, &alloc), -EINVAL);
+	opt.option_id = IOMMU_OPTION_HUGE_PAGES;
+	opt.op = IOMMU_OPTION_OP_GET;
+	opt.object_id = big.a.out_ioas_id;
+	assert_int_equal(sioctl(ifd, IOMMU_OPTION, &opt), 0);
+	assert_int_equal(opt.val64, 1);
+	opt.object_id = 77;
+	assert_int_equal(sioctl(ifd, IOMMU_OPTION, &opt), -ENOENT);
+	opt.option_id = IOMMU_OPTION_RLIMIT_MODE;
+	opt.object_id = 0;
+	assert_int_equal(sioctl(ifd, IOMMU_OPTION, &opt), 0);
+	assert_int_equal(sioctl(ifd, IOMMU_HWPT_ALLOC, &opt), -ENOTTY);
+	sclose(ifd);
+	munmap(mem, 0x4000);
+}
+
 struct thr {
 	int c;
 	uint8_t *mem;
@@ -1156,6 +1218,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_noiommu, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_faults, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_custom_device, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_misc_semantics, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_library_attach, setup,
