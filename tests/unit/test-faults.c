@@ -233,6 +233,68 @@ static int st_feature(struct run *r)
 	return ret < 0 ? ret : 0;
 }
 
+/* The rest of the IOMMU API: queries, budgets, layout, several mappings at
+ * once, everything off at once, the group handle. -EOPNOTSUPP where the
+ * backend has no such thing counts as success. */
+static int st_iommu_queries(struct run *r)
+{
+	struct assign_iova_range want[2] = {
+		{ 0x40000000, 0x4fffffff }, { 0x100000000ull, 0x10fffffffull },
+	};
+	struct assign_conflict conflicts[4];
+	size_t n;
+	uint32_t avail;
+	int ret;
+
+	ret = assign_iommu_get_dma_avail(r->iommu, &avail);
+	if (ret && ret != -EOPNOTSUPP)
+		return ret;
+	ret = assign_iommu_irq_remapping(r->iommu);
+	if (ret < 0 && ret != -EOPNOTSUPP)
+		return ret;
+	ret = assign_iommu_check_memlock(r->iommu, DMA_LEN);
+	if (ret)
+		return ret;
+	return assign_iommu_check_layout(r->iommu, want, 2, conflicts, 4, &n);
+}
+
+static int st_map_many(struct run *r)
+{
+	struct assign_dma_map maps[2] = {
+		{ r->mem, 0x40000000, DMA_LEN / 2, ASSIGN_DMA_READ },
+		{ (uint8_t *)r->mem + DMA_LEN / 2, 0x40100000, DMA_LEN / 2,
+		  ASSIGN_DMA_RW },
+	};
+	return assign_iommu_map_many(r->iommu, maps, 2);
+}
+
+static int st_unmap_all(struct run *r)
+{
+	return assign_iommu_unmap_all(r->iommu);
+}
+
+static int st_group(struct run *r)
+{
+	struct assign_group *g;
+	int ret;
+
+	if (assign_iommu_get_backend(r->iommu) == ASSIGN_IOMMU_IOMMUFD)
+		return 0;
+	ret = assign_iommu_get_group(r->iommu, 7, &g);
+	if (ret)
+		return ret;
+	ret = assign_group_fd(g) >= 0 && assign_group_id(g) == 7 ? 0 : -EPROTO;
+	assign_group_unref(g);
+	return ret;
+}
+
+static int st_write_config(struct run *r)
+{
+	uint16_t cmd = 0x0006; /* memory space, bus master */
+
+	return assign_device_write_config(r->dev, 0x04, &cmd, sizeof(cmd));
+}
+
 static int st_device_close2(struct run *r)
 {
 	r->dev2 = assign_device_unref(r->dev2);
@@ -291,6 +353,11 @@ static const struct {
 	{ "device_close2", st_device_close2, false },
 	{ "unmap", st_unmap, true },
 	{ "region_munmap", st_munmap, true },
+	{ "iommu_queries", st_iommu_queries, false },
+	{ "map_many", st_map_many, false },
+	{ "unmap_all", st_unmap_all, true },
+	{ "group", st_group, false },
+	{ "write_config", st_write_config, false },
 	{ "map_again", st_map_again, false },
 	{ "msix_last", st_msix, false },
 };
@@ -301,7 +368,8 @@ static bool verbose;
 static bool needs_iommu(step_fn fn)
 {
 	return fn == st_geometry || fn == st_map || fn == st_unmap ||
-	       fn == st_map_again;
+	       fn == st_map_again || fn == st_iommu_queries ||
+	       fn == st_map_many || fn == st_unmap_all;
 }
 
 static bool skip_step(const struct run *r, size_t i)
