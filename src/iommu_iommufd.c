@@ -194,6 +194,10 @@ static void ifd_detach(struct assign_iommu *iommu, struct assign_attach *att)
 		sys_close(iommu->ctx, att->devfd);
 }
 
+/* Far more IOVA ranges than any IOMMU reports (each is a hole between
+ * reserved regions); bounds what a kernel can make us allocate. */
+#define IFD_MAX_IOVA_RANGES 4096u
+
 static int ifd_geometry(struct assign_iommu *iommu, struct iommu_geometry *g)
 {
 	struct assign_ctx *ctx = iommu->ctx;
@@ -221,6 +225,18 @@ static int ifd_geometry(struct assign_iommu *iommu, struct iommu_geometry *g)
 		q.allowed_iovas = (uintptr_t)v;
 		r = sys_ioctl(ctx, iommu->fd, IOMMU_IOAS_IOVA_RANGES, &q);
 		if (r == -EMSGSIZE && q.num_iovas > cap) {
+			/* A real IOAS has a handful of holes (reserved
+			 * regions); a count in the millions is a broken or
+			 * hostile kernel, not a reason to allocate gigabytes. */
+			if (q.num_iovas > IFD_MAX_IOVA_RANGES) {
+				free(v);
+				return set_error(ctx, -EPROTO,
+						 "IOMMU_IOAS_IOVA_RANGES on IOAS "
+						 "%u reported %u ranges (more than "
+						 "%u): refusing",
+						 iommu->ioas_id, q.num_iovas,
+						 IFD_MAX_IOVA_RANGES);
+			}
 			cap = q.num_iovas;
 			continue;
 		}
