@@ -5,7 +5,10 @@
  * inside the lab guest (tests/lab/run-lab.sh); public API only.
  *
  *   lab-guestmem [--backend type1|iommufd|auto] [--ops N] [--ram MiB]
+ *                [--hugetlb]
  *
+ * --hugetlb backs the RAM with 2 MiB hugetlbfs pages (boot the lab guest
+ * with --append hugepages=N) and registers it with page_size = 2 MiB.
  * 1. map-all: RAM of --ram MiB (default 512) at GPA 0, prefaulted and
  *    mapped by policy; edu copies a pattern into the last page of it.
  *    Needs the edu's DMA mask widened to 32 bits: run with
@@ -57,7 +60,8 @@ static struct {
 	enum assign_iommu_backend backend;
 	unsigned long ops;
 	uint64_t ram_mib;
-} opt = { ASSIGN_IOMMU_TYPE1, 10000, 512 };
+	bool hugetlb; /* 2 MiB hugetlbfs pages, regions with page_size */
+} opt = { ASSIGN_IOMMU_TYPE1, 10000, 512, false };
 
 static struct assign_ctx *ctx;
 static struct assign_iommu *iommu;
@@ -145,10 +149,13 @@ static int setup(void)
 	ram_len = opt.ram_mib * MiB;
 	/* Not populated: the policy's prefault does it. */
 	ram = mmap(NULL, ram_len, PROT_READ | PROT_WRITE,
-		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		   MAP_PRIVATE | MAP_ANONYMOUS |
+			   (opt.hugetlb ? MAP_HUGETLB : MAP_NORESERVE),
+		   -1, 0);
 	if (ram == MAP_FAILED) {
-		lab_result("guestmem-setup", LAB_FAIL, "mmap %" PRIu64 " MiB failed",
-			   opt.ram_mib);
+		lab_result("guestmem-setup", LAB_FAIL, "mmap %" PRIu64 " MiB%s failed",
+			   opt.ram_mib,
+			   opt.hugetlb ? " of hugetlbfs (boot with hugepages=N)" : "");
 		return -ENOMEM;
 	}
 	return 0;
@@ -208,7 +215,7 @@ static void t_mapall(void)
 	};
 	struct assign_guestmem_region reg = {
 		.size = sizeof(reg), .gpa = 0, .length = ram_len, .vaddr = ram,
-		.fd = -1,
+		.fd = -1, .page_size = opt.hugetlb ? 2 * MiB : 0,
 	};
 	struct assign_conflict c[8];
 	struct assign_guestmem_stats s;
@@ -229,9 +236,10 @@ static void t_mapall(void)
 		return;
 	}
 	assign_guestmem_get_stats(gm, &s);
-	printf("map-all: %" PRIu64 " MiB in %" PRIu64 " host mapping(s), %" PRIu64
+	printf("map-all: %" PRIu64 " MiB%s in %" PRIu64 " host mapping(s), %" PRIu64
 	       " ms with prefault, %d progress calls\n",
-	       opt.ram_mib, s.host_mappings, lab_now_ms() - t0, progress_calls);
+	       opt.ram_mib, opt.hugetlb ? " (hugetlbfs 2 MiB pages)" : "",
+	       s.host_mappings, lab_now_ms() - t0, progress_calls);
 	check_last_page(T);
 }
 
@@ -274,12 +282,14 @@ static void t_guest_iommu(void)
 	const char *T = "guestmem-guest-iommu-random";
 	static struct page model[WIN_PAGES];
 	/* Two adjacent regions over the same host memory: maps may span. */
-	uint64_t half = (ram_len / 2) & ~(uint64_t)(PAGE - 1);
+	uint64_t half = (ram_len / 2) & ~(uint64_t)(2 * MiB - 1);
 	struct assign_guestmem_region regs[2] = {
 		{ .size = sizeof(regs[0]), .gpa = 0, .length = half,
-		  .vaddr = ram, .fd = -1 },
+		  .vaddr = ram, .fd = -1,
+		  .page_size = opt.hugetlb ? 2 * MiB : 0 },
 		{ .size = sizeof(regs[1]), .gpa = half, .length = ram_len - half,
-		  .vaddr = ram + half, .fd = -1 },
+		  .vaddr = ram + half, .fd = -1,
+		  .page_size = opt.hugetlb ? 2 * MiB : 0 },
 	};
 	uint64_t gpa_pages = MIN(ram_len, 64 * MiB) / PAGE;
 	uint64_t src_gpa = 0; /* the source page */
@@ -464,9 +474,11 @@ int main(int argc, char **argv)
 			opt.ops = strtoul(argv[++i], NULL, 0);
 		} else if (!strcmp(argv[i], "--ram") && i + 1 < argc) {
 			opt.ram_mib = strtoull(argv[++i], NULL, 0);
+		} else if (!strcmp(argv[i], "--hugetlb")) {
+			opt.hugetlb = true;
 		} else {
 			fprintf(stderr,
-				"usage: lab-guestmem [--backend type1|iommufd|auto] [--ops N] [--ram MiB]\n");
+				"usage: lab-guestmem [--backend type1|iommufd|auto] [--ops N] [--ram MiB] [--hugetlb]\n");
 			return 2;
 		}
 	}
