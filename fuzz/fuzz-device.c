@@ -9,7 +9,9 @@
  *
  * Checked beyond the sanitizers: every info the library returns is
  * self-consistent (mmap areas inside their region, IOVA ranges sorted
- * and well-formed, reserved regions well-formed, DMA stats that add up);
+ * and well-formed, reserved regions well-formed, DMA stats that add up
+ * and equal the mappings the kernel holds after every call, including
+ * failed and rolled-back ones);
  * successful DMA maps lie inside the reported IOVA ranges and outside
  * the reserved regions; at the end the fake kernel has no fd open and no
  * mapping left (the library leaked nothing).
@@ -95,6 +97,17 @@ static void check_mapped(struct assign_iommu *iommu, uint64_t iova,
 	if (assign_iommu_get_reserved_regions(iommu, &rv, &n) == 0)
 		for (size_t i = 0; i < n; i++)
 			FUZZ_CHECK(last < rv[i].start || iova > rv[i].last);
+}
+
+/* The library's DMA accounting is what the kernel holds: no mapping is
+ * lost or invented by a failed map, a rollback or an unmap. */
+static void check_dma(struct assign_iommu *iommu)
+{
+	struct assign_dma_stats st;
+
+	FUZZ_CHECK(assign_iommu_get_dma_stats(iommu, &st) == 0);
+	FUZZ_CHECK(st.mappings == fk.ndma);
+	FUZZ_CHECK(st.bytes == fk.dma_bytes);
 }
 
 static void run_action(struct assign_iommu *iommu, struct assign_device *dev,
@@ -245,7 +258,22 @@ static void run_action(struct assign_iommu *iommu, struct assign_device *dev,
 		}
 		break;
 	}
-	case 12: { /* DMA unmap */
+	case 12: { /* DMA unmap, or an all-or-nothing batch of maps */
+		if (fuzz_u8(&in) & 1) {
+			struct assign_dma_map m[3];
+			size_t n = 1 + fuzz_u8(&in) % 3;
+
+			for (size_t i = 0; i < n; i++) {
+				m[i].vaddr = (void *)(uintptr_t)(0x7f0000000000ull +
+								 (i << 30));
+				m[i].iova = fuzz_u64(&in);
+				m[i].size = fuzz_u64(&in);
+				m[i].flags = ASSIGN_DMA_RW;
+			}
+			(void)assign_iommu_map_many(iommu, m, n);
+			break;
+		}
+
 		uint64_t iova = fuzz_u64(&in), size = fuzz_u64(&in);
 
 		if (fuzz_u8(&in) & 1)
@@ -295,6 +323,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (!a)
 			break;
 		run_action(iommu, dev, a);
+		check_dma(iommu);
 	}
 out:
 	assign_device_unref(dev);

@@ -469,3 +469,19 @@ put("fuzz-guestmem", "guest-iommu-ops",
 put("fuzz-guestmem", "guest-iommu-merge",
     rec(FK_SETUP, b"\0", ctl=1) + vmm_kernel(e1000e_regions, e1000e)[5:] +
     gm_ops)
+
+# Kernel failures in the middle of DMA work: the n-th "other" ioctl (maps,
+# unmaps, resets, SET_IRQS, in call order) fails.
+def others(pattern):
+    return b"".join(rec(FK_OTHER, b"", ctl=c) for c in pattern)
+
+
+ENOMEM_, EIO_, ENOSPC_ = 0x80 | 6, 0x80 | 3, 0x80 | 2
+put("fuzz-guestmem", "kernel-fails-midway",
+    vmm_kernel(e1000e_regions, e1000e) +
+    others([0, 0, 0, ENOMEM_, 0, EIO_, 0, ENOSPC_, 0, 0]) + gm_ops)
+batch = act(12, ("B", 1), ("B", 2), ("Q", 0x4000000), ("Q", 0x10000),
+            ("Q", 0x4100000), ("Q", 0x10000), ("Q", 0x4200000), ("Q", 0x10000))
+put("fuzz-device", "map-many-rollback",
+    device_seed(False, e1000e_regions, e1000e, [batch]) +
+    others([0, 0, 0, 0, 0, 0, ENOMEM_]))
