@@ -138,6 +138,12 @@ static int fk_other(struct fuzz_kernel *k)
 	return r && (r->ctl & 0x80) ? fk_err(r->ctl) : 0;
 }
 
+static void fk_dma_drop(struct fuzz_kernel *k)
+{
+	k->ndma = 0;
+	k->dma_bytes = 0;
+}
+
 static int fk_newfd(struct fuzz_kernel *k, int kind, const char *content)
 {
 	for (int i = 0; i < FK_MAX_FDS; i++) {
@@ -199,6 +205,11 @@ static int fk_close(void *data, int fd)
 
 	/* Closing an fd that is not open is a library bug (double close). */
 	FUZZ_CHECK(f != NULL);
+	/* As in the kernel: the container's (or IOAS's) mappings go with its
+	 * last reference, and closing the only group detaches it. */
+	if (f->kind == FD_CONTAINER || f->kind == FD_IOMMUFD ||
+	    f->kind == FD_GROUP)
+		fk_dma_drop(k);
 	f->kind = FD_FREE;
 	k->open_fds--;
 	return 0;
@@ -334,7 +345,10 @@ static int fk_ioctl(void *data, int fd, unsigned long req, void *arg)
 			return 0;
 		}
 		case VFIO_GROUP_SET_CONTAINER:
+			return 0;
 		case VFIO_GROUP_UNSET_CONTAINER:
+			/* the only group: the container loses its IOMMU */
+			fk_dma_drop(k);
 			return 0;
 		case VFIO_GROUP_GET_DEVICE_FD:
 			if (strcmp(arg, FK_ADDR) != 0)
