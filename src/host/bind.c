@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -608,6 +609,10 @@ static void warn_not_viable(struct assign_ctx *ctx, int group)
 
 static int bind_one(struct assign_ctx *ctx, const char *addr,
 		    const struct host_opts *o);
+static int unbind_locked(struct assign_ctx *ctx, const char *addr,
+			 const struct host_opts *oo);
+static int restore_locked(struct assign_ctx *ctx, const char *addr,
+			  const struct host_opts *oo);
 
 /* Clear the other blocking members of @addr's group, then bind @addr; on
  * failure restore the members done. */
@@ -636,13 +641,10 @@ static int bind_group(struct assign_ctx *ctx, const char *addr, int group,
 		if (!m->blocks || !strcmp(m->address, addr))
 			continue;
 		if (m->action == ASSIGN_HOST_ACTION_UNBIND) {
-			struct assign_host_opts uo = {
-				.size = sizeof(uo),
-				.flags = mo.flags & ASSIGN_HOST_FORCE,
-				.state_dir = mo.state_dir,
-				.dev_dir = mo.dev_dir,
-			};
-			r = assign_host_unbind(ctx, m->address, &uo);
+			struct host_opts uo = mo;
+
+			uo.flags &= ASSIGN_HOST_FORCE;
+			r = unbind_locked(ctx, m->address, &uo);
 		} else {
 			r = bind_one(ctx, m->address, &mo);
 		}
@@ -658,15 +660,14 @@ static int bind_group(struct assign_ctx *ctx, const char *addr, int group,
 	}
 	if (r < 0 && done) {
 		char saved[sizeof(ctx->last_error)];
-		struct assign_host_opts ro = { .size = sizeof(ro),
-					       .state_dir = mo.state_dir,
-					       .dev_dir = mo.dev_dir };
+		struct host_opts ro = mo;
 
+		ro.flags = 0;
 		memcpy(saved, ctx->last_error, sizeof(saved));
 		for (size_t i = 0; i < rep->n_members; i++)
 			if (did[i])
-				assign_host_restore(ctx, rep->members[i].address,
-						    &ro);
+				restore_locked(ctx, rep->members[i].address,
+					       &ro);
 		memcpy(ctx->last_error, saved, sizeof(saved));
 	}
 	if (r >= 0 && done)
@@ -677,21 +678,12 @@ static int bind_group(struct assign_ctx *ctx, const char *addr, int group,
 	return r < 0 ? r : 0;
 }
 
-ASSIGN_EXPORT int assign_host_bind(struct assign_ctx *ctx, const char *address,
-				   const struct assign_host_opts *opts)
+static int bind_locked(struct assign_ctx *ctx, const char *addr,
+		       const struct host_opts *oo)
 {
-	char addr[ASSIGN_PCI_ADDR_LEN];
-	struct host_opts o;
+	struct host_opts o = *oo;
 	int r;
 
-	if (!ctx)
-		return -EINVAL;
-	r = host_canon_addr(ctx, address, addr);
-	if (r < 0)
-		return r;
-	r = host_opts_get(ctx, opts, &o);
-	if (r < 0)
-		return r;
 	if (o.flags & ASSIGN_HOST_GROUP) {
 		int group;
 
@@ -831,25 +823,16 @@ undo_record:
 	return r;
 }
 
-ASSIGN_EXPORT int assign_host_unbind(struct assign_ctx *ctx,
-				     const char *address,
-				     const struct assign_host_opts *opts)
+static int unbind_locked(struct assign_ctx *ctx, const char *addr,
+			 const struct host_opts *oo)
 {
-	char addr[ASSIGN_PCI_ADDR_LEN], cur[ASSIGN_HOST_NAME_LEN];
+	char cur[ASSIGN_HOST_NAME_LEN];
 	char path[160];
-	struct host_opts o;
+	struct host_opts o = *oo;
 	struct record rec;
 	bool recorded = false;
 	int r;
 
-	if (!ctx)
-		return -EINVAL;
-	r = host_canon_addr(ctx, address, addr);
-	if (r < 0)
-		return r;
-	r = host_opts_get(ctx, opts, &o);
-	if (r < 0)
-		return r;
 	r = check_exists(ctx, addr);
 	if (r < 0)
 		return r;
@@ -888,23 +871,14 @@ ASSIGN_EXPORT int assign_host_unbind(struct assign_ctx *ctx,
 	return 0;
 }
 
-ASSIGN_EXPORT int assign_host_restore(struct assign_ctx *ctx,
-				      const char *address,
-				      const struct assign_host_opts *opts)
+static int restore_locked(struct assign_ctx *ctx, const char *addr,
+			  const struct host_opts *oo)
 {
-	char addr[ASSIGN_PCI_ADDR_LEN], cur[ASSIGN_HOST_NAME_LEN];
-	struct host_opts o;
+	char cur[ASSIGN_HOST_NAME_LEN];
+	struct host_opts o = *oo;
 	struct record rec;
 	int r;
 
-	if (!ctx)
-		return -EINVAL;
-	r = host_canon_addr(ctx, address, addr);
-	if (r < 0)
-		return r;
-	r = host_opts_get(ctx, opts, &o);
-	if (r < 0)
-		return r;
 	r = record_read(&o, addr, &rec);
 	if (r == -ENOENT)
 		return set_error(ctx, r,
@@ -956,4 +930,82 @@ ASSIGN_EXPORT int assign_host_restore(struct assign_ctx *ctx,
 	notice(ctx, "%s: restored to %s", addr,
 	       rec.driver[0] ? rec.driver : "(no driver)");
 	return 0;
+}
+
+/* ---- the public entry points: one bind/unbind/restore at a time --------- */
+
+/* An exclusive flock on <state_dir>/.lock serialises the processes that
+ * change bindings, so two of them never interleave their sysfs writes and
+ * records. Without a usable state directory (NO_RECORD by a user that
+ * cannot create it) the operation goes ahead unlocked. */
+static int state_lock(const struct host_opts *o)
+{
+	char path[512];
+	int fd;
+
+	if (mkdir_p(o->state_dir) < 0)
+		return -1;
+	if (snprintf(path, sizeof(path), "%s/.lock", o->state_dir) >=
+	    (int)sizeof(path))
+		return -1;
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -1;
+	while (flock(fd, LOCK_EX) < 0) {
+		if (errno != EINTR) {
+			close(fd);
+			return -1;
+		}
+	}
+	return fd;
+}
+
+static void state_unlock(int fd)
+{
+	if (fd >= 0)
+		close(fd); /* drops the flock */
+}
+
+typedef int (*host_op)(struct assign_ctx *, const char *,
+		       const struct host_opts *);
+
+static int run_locked(struct assign_ctx *ctx, const char *address,
+		      const struct assign_host_opts *opts, host_op op)
+{
+	char addr[ASSIGN_PCI_ADDR_LEN];
+	struct host_opts o;
+	int r, lock;
+
+	if (!ctx)
+		return -EINVAL;
+	r = host_canon_addr(ctx, address, addr);
+	if (r < 0)
+		return r;
+	r = host_opts_get(ctx, opts, &o);
+	if (r < 0)
+		return r;
+	lock = state_lock(&o);
+	r = op(ctx, addr, &o);
+	state_unlock(lock);
+	return r;
+}
+
+ASSIGN_EXPORT int assign_host_bind(struct assign_ctx *ctx, const char *address,
+				   const struct assign_host_opts *opts)
+{
+	return run_locked(ctx, address, opts, bind_locked);
+}
+
+ASSIGN_EXPORT int assign_host_unbind(struct assign_ctx *ctx,
+				     const char *address,
+				     const struct assign_host_opts *opts)
+{
+	return run_locked(ctx, address, opts, unbind_locked);
+}
+
+ASSIGN_EXPORT int assign_host_restore(struct assign_ctx *ctx,
+				      const char *address,
+				      const struct assign_host_opts *opts)
+{
+	return run_locked(ctx, address, opts, restore_locked);
 }
