@@ -878,6 +878,7 @@ int mock_kernel_new(struct mock_kernel **ret)
 	mk->dma_entry_limit = 65535;
 	mk->memlock = RLIM_INFINITY;
 	mk->irq_remap = true;
+	mk->allow_unsafe = true;
 	mk->type1v2 = true;
 	mk->iommufd = true;
 	mk->noiommu = false;
@@ -1054,6 +1055,12 @@ void mock_set_cap_ipc_lock(struct mock_kernel *mk, bool on)
 void mock_set_irq_remap(struct mock_kernel *mk, bool on)
 {
 	mk->irq_remap = on;
+	mock_sysfs_update_params(mk);
+}
+
+void mock_set_allow_unsafe_interrupts(struct mock_kernel *mk, bool on)
+{
+	mk->allow_unsafe = on;
 	mock_sysfs_update_params(mk);
 }
 

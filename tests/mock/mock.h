@@ -127,6 +127,11 @@ void mock_set_cap_ipc_lock(struct mock_kernel *mk, bool on);
 /* Off: module/{vfio_iommu_type1,iommufd}/parameters/allow_unsafe_interrupts
  * read Y (the admin allowed it, so attaching still works); on: N. */
 void mock_set_irq_remap(struct mock_kernel *mk, bool on);
+/* With interrupt remapping off: true (default) as above; false: the
+ * parameters read N and the kernel refuses the group (type1 SET_IOMMU, or
+ * SET_CONTAINER on a set container: -EPERM) or the cdev
+ * (VFIO_DEVICE_BIND_IOMMUFD: -EPERM). */
+void mock_set_allow_unsafe_interrupts(struct mock_kernel *mk, bool on);
 void mock_set_type1v2(struct mock_kernel *mk, bool on); /* else only v1 */
 void mock_set_iommufd(struct mock_kernel *mk, bool on); /* /dev/iommu exists */
 void mock_set_noiommu(struct mock_kernel *mk, bool on); /* noiommu-N groups */

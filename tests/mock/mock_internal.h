@@ -191,6 +191,7 @@ struct mock_kernel {
 	uint64_t memlock;
 	bool cap_ipc_lock;         /* pinning ignores memlock */
 	bool irq_remap;
+	bool allow_unsafe;         /* allow_unsafe_interrupts module params */
 	bool type1v2;
 	bool iommufd;
 	bool noiommu;

@@ -359,6 +359,9 @@ static int container_set_iommu(struct mock_kernel *mk, struct mcontainer *c,
 		if (type != VFIO_TYPE1_IOMMU &&
 		    !(type == VFIO_TYPE1v2_IOMMU && mk->type1v2))
 			return -ENODEV;
+		/* vfio_iommu_type1_attach_group(): no MSI isolation. */
+		if (!mk->irq_remap && !mk->allow_unsafe)
+			return -EPERM;
 	}
 	c->iommu_set = true;
 	c->type = (uint32_t)type;
@@ -657,6 +660,8 @@ static int group_set_container(struct mock_kernel *mk, struct mgroup *g,
 	if (has_groups && c->noiommu != mk->noiommu)
 		return -EPERM;
 	if (!mk->noiommu && !mock_group_viable(mk, g->id))
+		return -EPERM;
+	if (c->iommu_set && !c->noiommu && !mk->irq_remap && !mk->allow_unsafe)
 		return -EPERM;
 	if (c->iommu_set && !c->noiommu && c->dma.n) {
 		/* type1 attach_group: existing mappings must not fall in the
@@ -1128,6 +1133,9 @@ int mock_cdev_ioctl(struct mock_kernel *mk, struct mdevfile *df,
 			return -EBADFD;
 		if (dev->open_count)
 			return -EINVAL;
+		/* iommufd_device_bind(): no MSI isolation. */
+		if (!mk->irq_remap && !mk->allow_unsafe)
+			return -EPERM;
 		dev->bound_ictx = f->u.ictx;
 		f->u.ictx->refs++;
 		dev->devid = f->u.ictx->next_id++;

@@ -263,10 +263,10 @@ void mock_sysfs_update_params(struct mock_kernel *mk)
 	snprintf(buf, sizeof(buf), "%u\n", mk->dma_entry_limit);
 	write_str(mk, buf, "module/vfio_iommu_type1/parameters/dma_entry_limit");
 	/* Without interrupt remapping the kernel refuses groups unless the
-	 * admin allowed it; the mock models the allowed case. */
-	write_str(mk, mk->irq_remap ? "N\n" : "Y\n",
+	 * admin allowed it (mock_set_allow_unsafe_interrupts()). */
+	write_str(mk, !mk->irq_remap && mk->allow_unsafe ? "Y\n" : "N\n",
 		  "module/vfio_iommu_type1/parameters/allow_unsafe_interrupts");
-	write_str(mk, mk->irq_remap ? "N\n" : "Y\n",
+	write_str(mk, !mk->irq_remap && mk->allow_unsafe ? "Y\n" : "N\n",
 		  "module/iommufd/parameters/allow_unsafe_interrupts");
 	write_str(mk, "N\n", "module/vfio_pci/parameters/disable_idle_d3");
 	/* Group names change with no-IOMMU mode. */

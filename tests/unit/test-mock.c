@@ -25,6 +25,9 @@
 #include <linux/iommufd.h>
 #include <linux/vfio.h>
 
+#include <libassign/device.h>
+#include <libassign/iommu.h>
+
 #include "internal.h"
 #include "mock.h"
 
@@ -208,7 +211,13 @@ static void test_container_basics(void **state)
 	assert_int_equal(sioctl_v(c, VFIO_CHECK_EXTENSION, VFIO_TYPE1v2_IOMMU), 0);
 	assert_int_equal(sioctl_v(c, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU), -ENODEV);
 	mock_set_type1v2(fx->mk, true);
+	/* No interrupt remapping and no allow_unsafe_interrupts. */
+	mock_set_irq_remap(fx->mk, false);
+	mock_set_allow_unsafe_interrupts(fx->mk, false);
+	assert_int_equal(sioctl_v(c, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU), -EPERM);
+	mock_set_allow_unsafe_interrupts(fx->mk, true);
 	assert_int_equal(sioctl_v(c, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU), 0);
+	mock_set_irq_remap(fx->mk, true);
 	assert_int_equal(sioctl_v(c, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU), -EINVAL);
 	assert_int_equal(sioctl(g, VFIO_GROUP_GET_DEVICE_FD, "00:03.0"), -ENODEV);
 	assert_int_equal(sioctl(g, VFIO_GROUP_GET_DEVICE_FD, DEV2), -ENODEV);
@@ -800,6 +809,10 @@ static void test_iommufd(void **state)
 	bind.iommufd = d;
 	assert_int_equal(sioctl(d, VFIO_DEVICE_BIND_IOMMUFD, &bind), -EBADFD);
 	bind.iommufd = ifd;
+	mock_set_irq_remap(fx->mk, false);
+	mock_set_allow_unsafe_interrupts(fx->mk, false);
+	assert_int_equal(sioctl(d, VFIO_DEVICE_BIND_IOMMUFD, &bind), -EPERM);
+	mock_set_irq_remap(fx->mk, true);
 	assert_int_equal(sioctl(d, VFIO_DEVICE_BIND_IOMMUFD, &bind), 0);
 	assert_true(bind.out_devid > 0);
 	assert_int_equal(sioctl(d, VFIO_DEVICE_BIND_IOMMUFD, &bind), -EINVAL);
@@ -1189,6 +1202,22 @@ static void test_library_attach(void **state)
 
 	assert_int_equal(mock_ctx_new(fx->mk, &ctx), 0);
 	assert_int_equal(pci_dev_group(ctx, DEV0), 7);
+	/* The knob as the library sees it: the kernel refuses the group. */
+	{
+		struct assign_iommu_opts o = { .size = sizeof(o),
+					       .backend = ASSIGN_IOMMU_TYPE1 };
+		struct assign_iommu *io;
+		struct assign_device *dev = NULL;
+		mock_set_irq_remap(fx->mk, false);
+		mock_set_allow_unsafe_interrupts(fx->mk, false);
+		assign_ctx_set_log_priority(ctx, 0);
+		assert_int_equal(assign_iommu_new(ctx, &o, &io), 0);
+		assert_int_equal(assign_device_open(io, DEV0, NULL, &dev), -EPERM);
+		assert_non_null(strstr(assign_ctx_last_error(ctx),
+				       "allow_unsafe_interrupts"));
+		assign_iommu_unref(io);
+		mock_set_irq_remap(fx->mk, true);
+	}
 	assert_int_equal(pci_dev_driver(ctx, DEV0, name, sizeof(name)), 0);
 	assert_string_equal(name, "vfio-pci");
 	assert_int_equal(mock_open_fds(fx->mk), 0);
