@@ -61,6 +61,16 @@ static void check_consistent(struct assign_guestmem *gm,
 
 	FUZZ_CHECK(assign_guestmem_get_stats(gm, &st) == 0);
 	FUZZ_CHECK(assign_iommu_get_dma_stats(iommu, &ds) == 0);
+	if (st.host_mappings != fk.ndma || st.mapped_bytes != fk.dma_bytes ||
+	    ds.mappings != fk.ndma || ds.bytes != fk.dma_bytes)
+		fprintf(stderr,
+			"guestmem: %llu mappings/%llu bytes, iommu: %llu/%llu, "
+			"kernel: %zu/%llu\n",
+			(unsigned long long)st.host_mappings,
+			(unsigned long long)st.mapped_bytes,
+			(unsigned long long)ds.mappings,
+			(unsigned long long)ds.bytes, fk.ndma,
+			(unsigned long long)fk.dma_bytes);
 	/* Only this object maps, so all three views agree. */
 	FUZZ_CHECK(st.host_mappings == fk.ndma);
 	FUZZ_CHECK(st.mapped_bytes == fk.dma_bytes);
