@@ -25,7 +25,7 @@ if grep -q nettest /proc/cmdline; then
 	done
 	echo "INNER-NETDEVS $(ls /sys/class/net | tr '\n' ' ')"
 	echo "INNER-LINK carrier=$(cat /sys/class/net/eth0/carrier 2>/dev/null) uptime=$(up)"
-	if udhcpc -s /etc/udhcpc.script -i eth0 -n -q -t 10 -T 1 >/dev/null 2>&1; then
+	if udhcpc -s /etc/udhcpc.script -i eth0 -n -q -t 15 -T 2 >/dev/null 2>&1; then
 		echo "INNER-DHCP $(ip -4 addr show eth0 | awk '/inet /{print $2}') uptime=$(up)"
 	else
 		echo "INNER-DHCP failed uptime=$(up)"

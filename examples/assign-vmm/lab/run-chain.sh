@@ -27,6 +27,7 @@ if [ "${ASSIGN_VMM_BZIMAGE:-0}" != 1 ] &&
 fi
 scripts=(--script "$here/guest-chain.sh")
 [ "${ASSIGN_VMM_BADINPUT:-1}" = 1 ] && scripts+=(--script "$here/guest-badinput.sh")
+[ "${ASSIGN_VMM_VARIANTS:-1}" = 1 ] && scripts+=(--script "$here/guest-variants.sh")
 exec "$top/tests/lab/run-lab.sh" --add "$vmm" \
 	--add "$kernel:/lab/inner/vmlinuz" \
 	--add "$work/inner.gz:/lab/inner/initrd.gz" \
