@@ -29,8 +29,9 @@
 /*
  * The syscall seam. Every member returns a non-negative value on success
  * and a negative errno on failure (never -1 with errno). Paths given to
- * open() are absolute device nodes (/dev/vfio/vfio, /dev/vfio/N,
- * /dev/iommu, /dev/vfio/devices/vfioN); sysfs is only reached with the *at
+ * open() are absolute: device nodes (/dev/vfio/vfio, /dev/vfio/N,
+ * /dev/iommu, /dev/vfio/devices/vfioN) and /proc/self/status (read for
+ * CAP_IPC_LOCK by the memlock check); sysfs is only reached with the *at
  * calls relative to ctx->sysfs_fd. The library always adds O_CLOEXEC.
  */
 struct assign_sys_ops {
@@ -241,5 +242,30 @@ void iommu_detach_device(struct assign_iommu *iommu, const char *addr,
 int iommu_group_fds(struct assign_iommu *iommu, int **fds, size_t *n);
 /* The iommufd fd, or -1 for other backends. */
 int iommu_iommufd(const struct assign_iommu *iommu);
+
+/*
+ * Between iommu.c and the guest memory policy (policy/guestmem.c).
+ *
+ * iommu_map_prepared() and iommu_map_many_prepared() are assign_iommu_map()
+ * and assign_iommu_map_many() without the madvise(MADV_DONTFORK) those make
+ * on every mapping: the caller guarantees MADV_DONTFORK, i.e. the whole
+ * host range was marked before (the policy marks each registered region
+ * once) and stays marked while mapped, or is VM_IO/VM_PFNMAP memory, which
+ * refuses the advice and is never copied into a child anyway. Every other
+ * check, message, the accounting and the rollback are the same.
+ */
+int iommu_map_prepared(struct assign_iommu *iommu, void *vaddr, uint64_t iova,
+		       uint64_t size, uint32_t flags);
+int iommu_map_many_prepared(struct assign_iommu *iommu,
+			    const struct assign_dma_map *maps, size_t n);
+/*
+ * The owner of @iommu's mapping state: at most one policy object (the
+ * guest memory object) per IOMMU object. iommu_claim_owner() returns 0, or
+ * -EBUSY when another owner holds it (no message: the caller explains);
+ * iommu_release_owner() gives it back (only @owner's own claim). Atomic, so
+ * no lock is needed.
+ */
+int iommu_claim_owner(struct assign_iommu *iommu, void *owner);
+void iommu_release_owner(struct assign_iommu *iommu, void *owner);
 
 #endif /* LIBASSIGN_INTERNAL_H */
