@@ -563,8 +563,16 @@ int mock_sysfs_intercept_write(struct mock_kernel *mk, const char *path,
 			r = dev->driver[0] ? do_unbind(mk, dev) : -ENODEV;
 		} else if (!strcmp(tail, "driver_override")) {
 			char parent[32];
+			size_t vlen = strlen(val);
+
+			/* Longer than any driver name: refuse rather than
+			 * keep a truncated one. */
+			if (vlen >= sizeof(dev->override)) {
+				*ret = -EINVAL;
+				return 1;
+			}
 			/* The attribute reads back "(null)" when cleared. */
-			snprintf(dev->override, sizeof(dev->override), "%s", val);
+			memcpy(dev->override, val, vlen + 1);
 			dev_parent(dev, parent, sizeof(parent));
 			snprintf(name, sizeof(name), "%s\n",
 				 dev->override[0] ? dev->override : "(null)");
