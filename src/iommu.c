@@ -4,8 +4,8 @@
  * attachment, geometry, and the library's own table of DMA mappings with
  * every check made before the kernel sees a request.
  *
- * The mapping table is a sorted array of non-overlapping mappings: lookups
- * are binary searches (O(log n)), insertion and removal are one memmove.
+ * The mapping table is an AVL tree of non-overlapping mappings keyed by
+ * IOVA (iova_tree.c): lookup, insertion and removal are O(log n).
  * The kernel backends (iommu_type1.c, iommu_iommufd.c) are reached through
  * struct iommu_backend (iommu_priv.h).
  */
@@ -173,7 +173,9 @@ assign_iommu_unref(struct assign_iommu *iommu)
 	free(iommu->dev_groups);
 	free(iommu->ranges);
 	free(iommu->resv);
-	free(iommu->maps);
+	/* Mappings the kernel refused to unmap are forgotten here. */
+	iommu_forget_mappings(iommu);
+	free(iommu->spare);
 	free(iommu);
 	assign_ctx_unref(ctx);
 	return NULL;
@@ -751,29 +753,44 @@ int iommu_iommufd(const struct assign_iommu *iommu)
 	return iommu->fd;
 }
 
+int iommu_claim_owner(struct assign_iommu *iommu, void *owner)
+{
+	void *none = NULL;
+
+	if (!iommu || !owner)
+		return -EINVAL;
+	if (!__atomic_compare_exchange_n(&iommu->owner, &none, owner, false,
+					 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+		return -EBUSY;
+	return 0;
+}
+
+void iommu_release_owner(struct assign_iommu *iommu, void *owner)
+{
+	void *expected = owner;
+
+	if (iommu && owner)
+		__atomic_compare_exchange_n(&iommu->owner, &expected, NULL,
+					    false, __ATOMIC_ACQ_REL,
+					    __ATOMIC_ACQUIRE);
+}
+
 /* ---------------------------------------------------------------------- */
 /* The mapping table */
 
-static inline uint64_t map_last(const struct iommu_mapping *m)
+static inline struct iommu_mapping *to_mapping(const struct iova_node *n)
 {
-	return m->iova + (m->size - 1);
+	return n ? iova_container_of(n, struct iommu_mapping, node) : NULL;
 }
 
-/* Index of the first mapping whose last byte is >= @iova. Mappings are
- * sorted and disjoint, so their last bytes are sorted too. */
-static size_t map_lower_bound(const struct assign_iommu *iommu, uint64_t iova)
+static inline uint64_t map_last(const struct iommu_mapping *m)
 {
-	size_t lo = 0, hi = iommu->nmaps;
+	return m->node.last;
+}
 
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (map_last(&iommu->maps[mid]) < iova)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
+static inline uint64_t map_size(const struct iommu_mapping *m)
+{
+	return m->node.last - m->node.start + 1;
 }
 
 /* First mapping overlapping [start, last], or NULL. */
@@ -781,75 +798,87 @@ static const struct iommu_mapping *
 map_find_overlap(const struct assign_iommu *iommu, uint64_t start,
 		 uint64_t last)
 {
-	size_t i = map_lower_bound(iommu, start);
-
-	if (i < iommu->nmaps && iommu->maps[i].iova <= last)
-		return &iommu->maps[i];
-	return NULL;
+	return to_mapping(iova_tree_first_overlap(&iommu->maps, start, last));
 }
 
-static int map_reserve(struct assign_iommu *iommu, size_t more)
+/* A node for one mapping, not in the table yet; NULL when out of memory
+ * (no message). Give it back with map_free() if it is not inserted. */
+static struct iommu_mapping *map_alloc(struct assign_iommu *iommu)
 {
-	struct iommu_mapping *nm;
-	size_t cap;
+	struct iommu_mapping *m = iommu->spare;
 
-	if (iommu->nmaps + more <= iommu->capmaps)
-		return 0;
-	cap = iommu->capmaps ? iommu->capmaps : 16;
-	while (cap < iommu->nmaps + more)
-		cap *= 2;
-	nm = realloc(iommu->maps, cap * sizeof(*nm));
-	if (!nm)
-		return set_error(iommu->ctx, -ENOMEM, "out of memory");
-	iommu->maps = nm;
-	iommu->capmaps = cap;
-	return 0;
+	if (m) {
+		iommu->spare = NULL;
+		return m;
+	}
+	return malloc(sizeof(*m));
 }
 
-/* Insert; capacity must have been reserved. */
-static void map_insert(struct assign_iommu *iommu, const struct iommu_mapping *m)
+static void map_free(struct assign_iommu *iommu, struct iommu_mapping *m)
 {
-	size_t i = map_lower_bound(iommu, m->iova);
-
-	memmove(&iommu->maps[i + 1], &iommu->maps[i],
-		(iommu->nmaps - i) * sizeof(*m));
-	iommu->maps[i] = *m;
-	iommu->nmaps++;
-	iommu->mapped_bytes += m->size;
+	if (!iommu->spare)
+		iommu->spare = m;
+	else
+		free(m);
 }
 
-static void map_remove(struct assign_iommu *iommu, size_t i)
-{
-	iommu->mapped_bytes -= iommu->maps[i].size;
-	memmove(&iommu->maps[i], &iommu->maps[i + 1],
-		(iommu->nmaps - i - 1) * sizeof(*iommu->maps));
-	iommu->nmaps--;
-}
-
-/* Kernel unmap of mapping @i, then drop it from the table. */
-static int unmap_index(struct assign_iommu *iommu, size_t i)
+/* Fill @m and put it in the table; the request was checked, so it
+ * overlaps nothing there. */
+static void map_insert(struct assign_iommu *iommu, struct iommu_mapping *m,
+		       void *vaddr, uint64_t iova, uint64_t size, uint32_t flags)
 {
 	int r;
 
-	r = iommu->ops->unmap(iommu, iommu->maps[i].iova, iommu->maps[i].size);
+	m->node.start = iova;
+	m->node.last = iova + (size - 1);
+	m->vaddr = vaddr;
+	m->flags = flags;
+	r = iova_tree_insert(&iommu->maps, &m->node);
+	(void)r; /* 0: check_request() excluded every overlap */
+	iommu->mapped_bytes += size;
+}
+
+/* Kernel unmap of @m, then drop it from the table and free it. */
+static int unmap_mapping(struct assign_iommu *iommu, struct iommu_mapping *m)
+{
+	uint64_t size = map_size(m);
+	int r;
+
+	r = iommu->ops->unmap(iommu, m->node.start, size);
 	if (r < 0)
 		return r;
-	map_remove(iommu, i);
+	iova_tree_remove(&iommu->maps, &m->node);
+	iommu->mapped_bytes -= size;
+	map_free(iommu, m);
 	return 0;
+}
+
+void iommu_forget_mappings(struct assign_iommu *iommu)
+{
+	while (iommu->maps.root) {
+		struct iommu_mapping *m = to_mapping(iommu->maps.root);
+
+		iova_tree_remove(&iommu->maps, &m->node);
+		free(m);
+	}
+	iommu->mapped_bytes = 0;
 }
 
 int iommu_unmap_everything(struct assign_iommu *iommu)
 {
+	struct iova_node *n, *prev;
 	int err = 0;
 
-	if (!iommu->nmaps)
+	if (!iommu->maps.count)
 		return 0;
 	dbg(iommu->ctx, "unmapping %zu DMA mappings (%" PRIu64 " bytes)",
-	    iommu->nmaps, iommu->mapped_bytes);
-	/* From the end: each removal is then O(1). Failed ones stay. */
-	for (size_t i = iommu->nmaps; i-- > 0;) {
-		int r = unmap_index(iommu, i);
+	    iommu->maps.count, iommu->mapped_bytes);
+	/* From the highest IOVA down, as before. Failed ones stay. */
+	for (n = iova_tree_last(&iommu->maps); n; n = prev) {
+		int r;
 
+		prev = iova_tree_prev(n);
+		r = unmap_mapping(iommu, to_mapping(n));
 		if (r < 0 && !err)
 			err = r;
 	}
@@ -1035,7 +1064,7 @@ static int check_request(const struct assign_iommu *iommu, const char *pfx,
 				 "%sIOVA 0x%" PRIx64 "-0x%" PRIx64
 				 " overlaps the existing mapping 0x%" PRIx64
 				 "-0x%" PRIx64 " (vaddr %p); unmap it first",
-				 pfx, iova, last, m->iova, map_last(m),
+				 pfx, iova, last, m->node.start, map_last(m),
 				 m->vaddr);
 	return 0;
 }
@@ -1088,7 +1117,7 @@ static int map_kernel_error(const struct assign_iommu *iommu, int r,
 				 "mappings (hugepages) or raise "
 				 "vfio_iommu_type1's dma_entry_limit module "
 				 "parameter",
-				 pfx, iommu->nmaps);
+				 pfx, iommu->maps.count);
 	case -EEXIST:
 		return set_error(ctx, r,
 				 "%sIOVA 0x%" PRIx64 "-0x%" PRIx64
@@ -1140,28 +1169,31 @@ static int map_prepare(const struct assign_iommu *iommu, const char *what)
 	return 0;
 }
 
-/* Map one already checked request in the kernel and the table. */
-static int map_one(struct assign_iommu *iommu, const char *pfx, void *vaddr,
-		   uint64_t iova, uint64_t size, uint32_t flags)
+/* Map one already checked request in the kernel, then put @m (allocated
+ * by the caller) in the table. On failure @m is untouched and not in the
+ * table. With @dontfork false the caller guarantees MADV_DONTFORK. */
+static int map_one(struct assign_iommu *iommu, const char *pfx,
+		   struct iommu_mapping *m, void *vaddr, uint64_t iova,
+		   uint64_t size, uint32_t flags, bool dontfork_it)
 {
-	struct iommu_mapping m = {
-		.iova = iova, .size = size, .vaddr = vaddr, .flags = flags
-	};
 	int r;
 
-	r = dontfork(iommu, pfx, vaddr, size);
-	if (r < 0)
-		return r;
+	if (dontfork_it) {
+		r = dontfork(iommu, pfx, vaddr, size);
+		if (r < 0)
+			return r;
+	}
 	r = iommu->ops->map(iommu, vaddr, iova, size, flags);
 	if (r < 0)
 		return map_kernel_error(iommu, r, pfx, vaddr, iova, size);
-	map_insert(iommu, &m);
+	map_insert(iommu, m, vaddr, iova, size, flags);
 	return 0;
 }
 
-ASSIGN_EXPORT int assign_iommu_map(struct assign_iommu *iommu, void *vaddr,
-				   uint64_t iova, uint64_t size, uint32_t flags)
+static int do_map(struct assign_iommu *iommu, void *vaddr, uint64_t iova,
+		  uint64_t size, uint32_t flags, bool dontfork_it)
 {
+	struct iommu_mapping *m;
 	int r;
 
 	if (!iommu)
@@ -1172,10 +1204,25 @@ ASSIGN_EXPORT int assign_iommu_map(struct assign_iommu *iommu, void *vaddr,
 	r = check_request(iommu, "", vaddr, iova, size, flags);
 	if (r < 0)
 		return r;
-	r = map_reserve(iommu, 1);
+	m = map_alloc(iommu);
+	if (!m)
+		return set_error(iommu->ctx, -ENOMEM, "out of memory");
+	r = map_one(iommu, "", m, vaddr, iova, size, flags, dontfork_it);
 	if (r < 0)
-		return r;
-	return map_one(iommu, "", vaddr, iova, size, flags);
+		map_free(iommu, m);
+	return r;
+}
+
+ASSIGN_EXPORT int assign_iommu_map(struct assign_iommu *iommu, void *vaddr,
+				   uint64_t iova, uint64_t size, uint32_t flags)
+{
+	return do_map(iommu, vaddr, iova, size, flags, true);
+}
+
+int iommu_map_prepared(struct assign_iommu *iommu, void *vaddr, uint64_t iova,
+		       uint64_t size, uint32_t flags)
+{
+	return do_map(iommu, vaddr, iova, size, flags, false);
 }
 
 static int cmp_req_iova(const void *a, const void *b, void *data)
@@ -1188,10 +1235,11 @@ static int cmp_req_iova(const void *a, const void *b, void *data)
 	return x < y ? -1 : x > y;
 }
 
-ASSIGN_EXPORT int assign_iommu_map_many(struct assign_iommu *iommu,
-					const struct assign_dma_map *maps,
-					size_t n)
+static int do_map_many(struct assign_iommu *iommu,
+		       const struct assign_dma_map *maps, size_t n,
+		       bool dontfork_it)
 {
+	struct iommu_mapping *one, **nodes = &one;
 	char pfx[40];
 	size_t *order = NULL, done = 0;
 	int r;
@@ -1240,18 +1288,36 @@ ASSIGN_EXPORT int assign_iommu_map_many(struct assign_iommu *iommu,
 		}
 		free(order);
 	}
-	r = map_reserve(iommu, n);
-	if (r < 0)
-		return r;
+	/* Every node before the first kernel call: out of memory then
+	 * leaves nothing to undo. */
+	if (n > 1) {
+		nodes = calloc(n, sizeof(*nodes));
+		if (!nodes)
+			return set_error(iommu->ctx, -ENOMEM, "out of memory");
+	}
+	for (size_t i = 0; i < n; i++) {
+		nodes[i] = map_alloc(iommu);
+		if (!nodes[i]) {
+			while (i-- > 0)
+				map_free(iommu, nodes[i]);
+			if (nodes != &one)
+				free(nodes);
+			return set_error(iommu->ctx, -ENOMEM, "out of memory");
+		}
+	}
 	for (done = 0; done < n; done++) {
 		snprintf(pfx, sizeof(pfx), "request %zu: ", done);
-		r = map_one(iommu, pfx, maps[done].vaddr, maps[done].iova,
-			    maps[done].size, maps[done].flags);
+		r = map_one(iommu, pfx, nodes[done], maps[done].vaddr,
+			    maps[done].iova, maps[done].size, maps[done].flags,
+			    dontfork_it);
 		if (r < 0)
 			break;
 	}
 	if (r == 0)
-		return 0;
+		goto out;
+	/* Nodes of the requests not made go back. */
+	for (size_t i = done; i < n; i++)
+		map_free(iommu, nodes[i]);
 	/* Roll back what was made, newest first; keep the message. */
 	{
 		struct assign_ctx *ctx = iommu->ctx;
@@ -1259,8 +1325,7 @@ ASSIGN_EXPORT int assign_iommu_map_many(struct assign_iommu *iommu,
 
 		memcpy(msg, ctx->last_error, sizeof(msg));
 		while (done-- > 0) {
-			size_t i = map_lower_bound(iommu, maps[done].iova);
-			int e = unmap_index(iommu, i);
+			int e = unmap_mapping(iommu, nodes[done]);
 
 			if (e < 0)
 				assign_log_cond(ctx, LOG_ERR,
@@ -1271,15 +1336,31 @@ ASSIGN_EXPORT int assign_iommu_map_many(struct assign_iommu *iommu,
 		}
 		memcpy(ctx->last_error, msg, sizeof(msg));
 	}
+out:
+	if (nodes != &one)
+		free(nodes);
 	return r;
+}
+
+ASSIGN_EXPORT int assign_iommu_map_many(struct assign_iommu *iommu,
+					const struct assign_dma_map *maps,
+					size_t n)
+{
+	return do_map_many(iommu, maps, n, true);
+}
+
+int iommu_map_many_prepared(struct assign_iommu *iommu,
+			    const struct assign_dma_map *maps, size_t n)
+{
+	return do_map_many(iommu, maps, n, false);
 }
 
 ASSIGN_EXPORT int assign_iommu_unmap(struct assign_iommu *iommu, uint64_t iova,
 				     uint64_t size)
 {
 	struct assign_ctx *ctx;
+	struct iommu_mapping *first, *end, *m;
 	uint64_t last, align;
-	size_t first, end;
 	int r;
 
 	if (!iommu)
@@ -1296,38 +1377,39 @@ ASSIGN_EXPORT int assign_iommu_unmap(struct assign_iommu *iommu, uint64_t iova,
 				 "0x%" PRIx64,
 				 iova, size, align);
 	last = iova + (size - 1);
-	first = map_lower_bound(iommu, iova);
-	if (first == iommu->nmaps || iommu->maps[first].iova > last)
+	first = to_mapping(iova_tree_first_overlap(&iommu->maps, iova, last));
+	if (!first)
 		return set_error(ctx, -ENOENT,
 				 "nothing is mapped at IOVA 0x%" PRIx64
 				 "-0x%" PRIx64,
 				 iova, last);
-	end = map_lower_bound(iommu, last);
-	if (end == iommu->nmaps || iommu->maps[end].iova > last)
-		end--; /* the last mapping starting within the range */
-	if (iommu->maps[first].iova < iova || map_last(&iommu->maps[end]) > last) {
-		const struct iommu_mapping *m = iommu->maps[first].iova < iova
-							? &iommu->maps[first]
-							: &iommu->maps[end];
-
+	/* The last mapping starting within the range. */
+	end = to_mapping(iova_tree_last_overlap(&iommu->maps, iova, last));
+	if (first->node.start < iova || map_last(end) > last) {
+		m = first->node.start < iova ? first : end;
 		return set_error(ctx, -EBUSY,
 				 "unmap of IOVA 0x%" PRIx64 "-0x%" PRIx64
 				 " cuts through the mapping 0x%" PRIx64
 				 "-0x%" PRIx64 "; mappings can only be removed "
 				 "whole",
-				 iova, last, m->iova, map_last(m));
+				 iova, last, m->node.start, map_last(m));
 	}
-	/* Whole mappings [first, end]; from the end so a failure leaves the
+	/* Whole mappings first..end; from the end so a failure leaves the
 	 * table exact. */
-	for (size_t i = end + 1; i-- > first;) {
-		uint64_t mi = iommu->maps[i].iova, ml = map_last(&iommu->maps[i]);
+	for (m = end;;) {
+		struct iommu_mapping *prev =
+			m == first ? NULL : to_mapping(iova_tree_prev(&m->node));
+		uint64_t mi = m->node.start, ml = map_last(m);
 
-		r = unmap_index(iommu, i);
+		r = unmap_mapping(iommu, m);
 		if (r < 0)
 			return set_error(ctx, r,
 					 "unmapping IOVA 0x%" PRIx64 "-0x%" PRIx64
 					 " failed: %s",
 					 mi, ml, strerror(-r));
+		if (!prev)
+			break;
+		m = prev;
 	}
 	return 0;
 }
@@ -1338,14 +1420,14 @@ ASSIGN_EXPORT int assign_iommu_unmap_all(struct assign_iommu *iommu)
 
 	if (!iommu)
 		return -EINVAL;
-	if (!iommu->nmaps)
+	if (!iommu->maps.count)
 		return 0;
 	r = iommu_unmap_everything(iommu);
 	if (r < 0)
 		return set_error(iommu->ctx, r,
 				 "unmapping every DMA mapping failed: %s; %zu "
 				 "remain",
-				 strerror(-r), iommu->nmaps);
+				 strerror(-r), iommu->maps.count);
 	return 0;
 }
 
@@ -1354,7 +1436,7 @@ ASSIGN_EXPORT int assign_iommu_get_dma_stats(const struct assign_iommu *iommu,
 {
 	if (!iommu || !stats)
 		return -EINVAL;
-	stats->mappings = iommu->nmaps;
+	stats->mappings = iommu->maps.count;
 	stats->bytes = iommu->mapped_bytes;
 	return 0;
 }
@@ -1431,15 +1513,13 @@ ASSIGN_EXPORT int assign_iommu_set_dma_limit(struct assign_iommu *iommu,
 	if (!iommu)
 		return -EINVAL;
 	/* Sorted and disjoint: the last mapping ends highest. */
-	if (iommu->nmaps) {
-		m = &iommu->maps[iommu->nmaps - 1];
-		if (map_last(m) > last_iova)
-			return set_error(iommu->ctx, -EEXIST,
-					 "the mapping 0x%" PRIx64 "-0x%" PRIx64
-					 " lies above the new DMA limit 0x%"
-					 PRIx64 "; unmap it first",
-					 m->iova, map_last(m), last_iova);
-	}
+	m = to_mapping(iova_tree_last(&iommu->maps));
+	if (m && map_last(m) > last_iova)
+		return set_error(iommu->ctx, -EEXIST,
+				 "the mapping 0x%" PRIx64 "-0x%" PRIx64
+				 " lies above the new DMA limit 0x%" PRIx64
+				 "; unmap it first",
+				 m->node.start, map_last(m), last_iova);
 	iommu->dma_limit = last_iova;
 	return 0;
 }
@@ -1561,15 +1641,16 @@ ASSIGN_EXPORT int assign_iommu_check_layout(
 				     MAX(s, iommu->dma_limit + 1), l,
 				     "above the DMA limit 0x%" PRIx64,
 				     iommu->dma_limit);
-		for (k = map_lower_bound(iommu, s);
-		     k < iommu->nmaps && iommu->maps[k].iova <= l; k++) {
-			const struct iommu_mapping *m = &iommu->maps[k];
+		for (const struct iova_node *nd =
+			     iova_tree_first_overlap(&iommu->maps, s, l);
+		     nd && nd->start <= l; nd = iova_tree_next(nd)) {
+			const struct iommu_mapping *m = to_mapping(nd);
 
 			add_conflict(&c, ASSIGN_CONFLICT_MAPPED, i,
-				     MAX(s, m->iova), MIN(l, map_last(m)),
+				     MAX(s, nd->start), MIN(l, nd->last),
 				     "mapping 0x%" PRIx64 "-0x%" PRIx64
 				     " (vaddr %p)",
-				     m->iova, map_last(m), m->vaddr);
+				     nd->start, nd->last, m->vaddr);
 		}
 	}
 	/* Proposed ranges against each other: sort by start, each one is

@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "internal.h"
+#include "iova_tree.h"
 
 struct assign_iommu;
 
@@ -63,10 +64,10 @@ struct assign_group {
 	struct assign_iommu *iommu; /* reference held */
 };
 
-/* One DMA mapping made through the library. */
+/* One DMA mapping made through the library: a node of assign_iommu.maps,
+ * malloc'ed, [node.start, node.last] = [iova, iova + size - 1]. */
 struct iommu_mapping {
-	uint64_t iova;
-	uint64_t size;
+	struct iova_node node;
 	void *vaddr;
 	uint32_t flags;
 };
@@ -101,15 +102,26 @@ struct assign_iommu {
 	size_t nresv;
 	uint64_t dma_limit;                /* highest IOVA allowed */
 
-	/* The library's mappings, sorted by iova, never overlapping. */
-	struct iommu_mapping *maps;
-	size_t nmaps, capmaps;
+	/* The library's mappings (struct iommu_mapping), an AVL tree by
+	 * IOVA, never overlapping: O(log n) lookup, insert and removal.
+	 * maps.count is the number of mappings. */
+	struct iova_tree maps;
 	uint64_t mapped_bytes;
+	/* One freed mapping kept for the next map (a guest's map+unmap
+	 * pairs then need no malloc/free), or NULL. */
+	struct iommu_mapping *spare;
+
+	/* The policy object that owns the mapping state (the guest memory
+	 * object of this IOMMU), NULL if none: iommu_claim_owner(). */
+	void *owner;
 };
 
 /* iommu.c: drop every library mapping (kernel unmap), keep going on
  * errors; returns the first error. */
 int iommu_unmap_everything(struct assign_iommu *iommu);
+/* iommu.c: drop every mapping from the table without a kernel call (the
+ * kernel dropped them itself, or the object goes). */
+void iommu_forget_mappings(struct assign_iommu *iommu);
 /* iommu.c: forget the geometry (type1 container lost its IOMMU). */
 void iommu_geometry_invalidate(struct assign_iommu *iommu);
 

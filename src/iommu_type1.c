@@ -277,7 +277,7 @@ static int group_open(struct assign_iommu *iommu, int gid,
 	if (r < 0) {
 		if (r == -EPERM && !first)
 			unsafe_interrupts_error(iommu, gid);
-		else if (r == -EINVAL && iommu->nmaps)
+		else if (r == -EINVAL && iommu->maps.count)
 			/* type1 refuses a group whose reserved regions or
 			 * IOVA aperture would cut an existing mapping. */
 			set_error(ctx, r,
@@ -287,7 +287,7 @@ static int group_open(struct assign_iommu *iommu, int gid,
 				  "check /sys/kernel/iommu_groups/%d/"
 				  "reserved_regions, or open its devices "
 				  "before mapping",
-				  gid, iommu->nmaps, gid);
+				  gid, iommu->maps.count, gid);
 		else
 			set_error(ctx, r,
 				  "adding group %d to the VFIO container "
@@ -350,13 +350,13 @@ void type1_group_release(struct assign_group *g)
 	}
 	last = iommu->ngroups == 0;
 	if (g->in_container) {
-		if (last && iommu->nmaps) {
+		if (last && iommu->maps.count) {
 			/* The kernel drops every mapping with the container's
 			 * IOMMU; do it ourselves so the accounting stays
 			 * right. */
 			notice(ctx, "last group left the container: "
 				    "unmapping %zu DMA mappings",
-			       iommu->nmaps);
+			       iommu->maps.count);
 			iommu_unmap_everything(iommu);
 		}
 		int r = sys_ioctl(ctx, g->fd, VFIO_GROUP_UNSET_CONTAINER,
@@ -367,14 +367,13 @@ void type1_group_release(struct assign_group *g)
 	}
 	sys_close(ctx, g->fd);
 	if (last) {
-		if (iommu->nmaps) {
+		if (iommu->maps.count) {
 			/* Unmapping failed, but the kernel dropped them all
 			 * with the container's IOMMU. */
 			notice(ctx, "forgetting %zu DMA mappings the kernel "
 				    "dropped with the container's IOMMU",
-			       iommu->nmaps);
-			iommu->nmaps = 0;
-			iommu->mapped_bytes = 0;
+			       iommu->maps.count);
+			iommu_forget_mappings(iommu);
 		}
 		iommu->type1_type = 0;
 		iommu_geometry_invalidate(iommu);

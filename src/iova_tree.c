@@ -216,6 +216,24 @@ struct iova_node *iova_tree_first_overlap(const struct iova_tree *t,
 	return best && best->start <= last ? best : NULL;
 }
 
+struct iova_node *iova_tree_last_overlap(const struct iova_tree *t,
+					 uint64_t start, uint64_t last)
+{
+	struct iova_node *n = t->root, *best = NULL;
+
+	/* The last node starting at or before @last is the only candidate
+	 * for the highest overlap. */
+	while (n) {
+		if (n->start <= last) {
+			best = n;
+			n = n->right;
+		} else {
+			n = n->left;
+		}
+	}
+	return best && best->last >= start ? best : NULL;
+}
+
 struct iova_node *iova_tree_first(const struct iova_tree *t)
 {
 	return leftmost(t->root);

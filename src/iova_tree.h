@@ -49,6 +49,9 @@ struct iova_node *iova_tree_find(const struct iova_tree *t, uint64_t addr);
 /* The lowest node overlapping [start, last], or NULL. */
 struct iova_node *iova_tree_first_overlap(const struct iova_tree *t,
 					  uint64_t start, uint64_t last);
+/* The highest node overlapping [start, last], or NULL. */
+struct iova_node *iova_tree_last_overlap(const struct iova_tree *t,
+					 uint64_t start, uint64_t last);
 /* In-order walk. */
 struct iova_node *iova_tree_first(const struct iova_tree *t);
 struct iova_node *iova_tree_last(const struct iova_tree *t);
