@@ -9,8 +9,11 @@
  * they are the shadows of the guest's own mappings. Only one policy's
  * mappings exist at a time, so one tree serves both.
  *
- * Everything goes through the public assign_iommu_* API: the IOMMU object
- * does the argument checks, the kernel calls and the accounting.
+ * Everything goes through the assign_iommu_* API: the IOMMU object does
+ * the argument checks, the kernel calls and the accounting. Maps use its
+ * internal iommu_map_prepared() (internal.h), which skips the per-mapping
+ * madvise(MADV_DONTFORK): every registered region is marked once, whole
+ * (dontfork_region()), before anything in it is mapped.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -77,59 +80,6 @@ struct assign_guestmem {
 
 	struct assign_guestmem_stats stats;
 };
-
-/*
- * One assign_guestmem per assign_iommu. The IOMMU object has no slot for
- * its policy owner, so the claim is kept here: a short list under a lock,
- * touched only by assign_guestmem_new() and the last unref.
- */
-static pthread_mutex_t claims_lock = PTHREAD_MUTEX_INITIALIZER;
-static const struct assign_iommu **claims;
-static size_t nclaims, cap_claims;
-
-static int claim_iommu(const struct assign_iommu *iommu)
-{
-	int r = 0;
-
-	pthread_mutex_lock(&claims_lock);
-	for (size_t i = 0; i < nclaims; i++)
-		if (claims[i] == iommu) {
-			r = -EBUSY;
-			goto out;
-		}
-	if (nclaims == cap_claims) {
-		size_t cap = cap_claims ? cap_claims * 2 : 8;
-		const struct assign_iommu **p =
-			realloc(claims, cap * sizeof(*p));
-
-		if (!p) {
-			r = -ENOMEM;
-			goto out;
-		}
-		claims = p;
-		cap_claims = cap;
-	}
-	claims[nclaims++] = iommu;
-out:
-	pthread_mutex_unlock(&claims_lock);
-	return r;
-}
-
-static void release_iommu(const struct assign_iommu *iommu)
-{
-	pthread_mutex_lock(&claims_lock);
-	for (size_t i = 0; i < nclaims; i++)
-		if (claims[i] == iommu) {
-			claims[i] = claims[--nclaims];
-			break;
-		}
-	if (nclaims == 0) {
-		free(claims);
-		claims = NULL;
-		cap_claims = 0;
-	}
-	pthread_mutex_unlock(&claims_lock);
-}
 
 /* ---------------------------------------------------------------------- */
 /* Helpers */
@@ -751,7 +701,7 @@ static int mapall_regions(struct assign_guestmem *gm,
 				      "guest memory: out of memory");
 			goto undo;
 		}
-		r = assign_iommu_map(gm->iommu, va, c->iova, c->size, perms);
+		r = iommu_map_prepared(gm->iommu, va, c->iova, c->size, perms);
 		if (r < 0) {
 			free(m);
 			r = wrap_error(gm->ctx, r,
@@ -1096,7 +1046,9 @@ ASSIGN_EXPORT int assign_guestmem_new(struct assign_iommu *iommu,
 		free(gm);
 		return set_error(ctx, -ENOMEM, "guest memory: out of memory");
 	}
-	r = claim_iommu(iommu);
+	/* One assign_guestmem per assign_iommu: the IOMMU object's owner
+	 * slot. */
+	r = iommu_claim_owner(iommu, gm);
 	if (r < 0) {
 		pthread_mutex_destroy(&gm->lock);
 		free(gm);
@@ -1143,7 +1095,7 @@ assign_guestmem_unref(struct assign_guestmem *gm)
 		untrack(gm, m);
 		free(m);
 	}
-	release_iommu(gm->iommu);
+	iommu_release_owner(gm->iommu, gm);
 	assign_iommu_unref(gm->iommu);
 	free(gm->regions);
 	pthread_mutex_destroy(&gm->lock);
@@ -1313,8 +1265,8 @@ static int cut_map(struct assign_guestmem *gm, struct gm_map *m, uint64_t start,
 	}
 	if (start > ms) {
 		m->node.last = start - 1;
-		r = assign_iommu_map(gm->iommu, m->vaddr, ms, start - ms,
-				     m->perms);
+		r = iommu_map_prepared(gm->iommu, m->vaddr, ms, start - ms,
+				       m->perms);
 		if (r < 0) {
 			err = wrap_error(gm->ctx, r,
 					 "guest memory: IOVA 0x%" PRIx64
@@ -1329,8 +1281,9 @@ static int cut_map(struct assign_guestmem *gm, struct gm_map *m, uint64_t start,
 		free(m);
 	}
 	if (right) {
-		r = assign_iommu_map(gm->iommu, right->vaddr, right->node.start,
-				     map_size(right), right->perms);
+		r = iommu_map_prepared(gm->iommu, right->vaddr,
+				       right->node.start, map_size(right),
+				       right->perms);
 		if (r < 0) {
 			err = wrap_error(gm->ctx, r,
 					 "guest memory: IOVA 0x%" PRIx64
@@ -1709,8 +1662,8 @@ restore:
 	gm->policy = ASSIGN_GUESTMEM_GUEST_IOMMU;
 	for (size_t i = 0; i < nun; i++) {
 		struct gm_map *m = saved[i];
-		int e = assign_iommu_map(gm->iommu, m->vaddr, m->node.start,
-					 map_size(m), m->perms);
+		int e = iommu_map_prepared(gm->iommu, m->vaddr, m->node.start,
+					   map_size(m), m->perms);
 
 		if (e < 0) {
 			warn(gm->ctx,
@@ -1758,8 +1711,8 @@ static int guest_checks(struct assign_guestmem *gm, const char *op,
 /* Re-map a mapping taken out of the kernel during a failed merge. */
 static void merge_restore(struct assign_guestmem *gm, struct gm_map *m)
 {
-	int e = assign_iommu_map(gm->iommu, m->vaddr, m->node.start,
-				 map_size(m), m->perms);
+	int e = iommu_map_prepared(gm->iommu, m->vaddr, m->node.start,
+				   map_size(m), m->perms);
 
 	if (e < 0) {
 		warn(gm->ctx,
@@ -1805,7 +1758,7 @@ static int merge_map(struct assign_guestmem *gm, struct gm_map *prev,
 		}
 		untrack(gm, next);
 	}
-	r = assign_iommu_map(gm->iommu, nva, ns, nl - ns + 1, perms);
+	r = iommu_map_prepared(gm->iommu, nva, ns, nl - ns + 1, perms);
 	if (r < 0) {
 		if (prev)
 			merge_restore(gm, prev);
@@ -2006,10 +1959,10 @@ ASSIGN_EXPORT int assign_guestmem_guest_map(struct assign_guestmem *gm,
 		}
 	}
 	if (npieces == 1)
-		r = assign_iommu_map(gm->iommu, maps[0].vaddr, maps[0].iova,
-				     maps[0].size, perms);
+		r = iommu_map_prepared(gm->iommu, maps[0].vaddr, maps[0].iova,
+				       maps[0].size, perms);
 	else
-		r = assign_iommu_map_many(gm->iommu, maps, npieces);
+		r = iommu_map_many_prepared(gm->iommu, maps, npieces);
 	if (r < 0) {
 		for (size_t i = 0; i < npieces; i++)
 			free(nodes[i]);
