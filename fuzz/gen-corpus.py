@@ -485,3 +485,16 @@ batch = act(12, ("B", 1), ("B", 2), ("Q", 0x4000000), ("Q", 0x10000),
 put("fuzz-device", "map-many-rollback",
     device_seed(False, e1000e_regions, e1000e, [batch]) +
     others([0, 0, 0, 0, 0, 0, ENOMEM_]))
+
+# fuzz-vmm: 64-bit BAR moved above 4 GiB by its high half (refused: outside
+# the hole), kernel failures while enabling MSI-X and INTx.
+nvme_high = b"".join([
+    g_cfg_w(0x04, 2, 0x0006), g_cfg_w(0x14, 4, 0x00000001),
+    g_cfg_w(0x10, 4, MMIO + 0x20000), g_cfg_r(0x14, 4),
+    g_cfg_w(0x14, 4, 0), g_mmio_r(MMIO + 0x20000, 4),
+])
+put("fuzz-vmm", "nvme-bar-high-half", vmm_kernel(nvme_regions, nvme) +
+    nvme_high)
+put("fuzz-vmm", "e1000e-irq-failures",
+    vmm_kernel(e1000e_regions, e1000e) +
+    others([0, EIO_, 0, 0, ENOSPC_, 0, EIO_]) + guest)
