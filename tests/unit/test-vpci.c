@@ -1,0 +1,1112 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Unit tests of the virtual PCI function (include/libassign/vpci.h) against
+ * the mock kernel: BAR sizing (32/64-bit, I/O, ROM), placement events and
+ * the direct/trapped split, MSI-X table and PBA emulation with vector
+ * updates, MSI, INTx with resample, hostile guest input, and that the
+ * host's MSI/MSI-X registers are never written.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include <libassign/libassign.h>
+#include <linux/vfio.h>
+
+#include "mock.h"
+
+#define ADDR "0000:00:03.0"
+#define GROUP 7
+#define CFG_REGION 7
+
+/* ---- callback recorder ------------------------------------------------- */
+
+struct ev {
+	struct assign_vpci_bar_event e;
+	struct assign_vpci_bar_part parts[8];
+};
+
+struct rec {
+	struct ev maps[64], unmaps[64];
+	size_t nmaps, nunmaps;
+	struct assign_vpci_vector vec[512];
+	size_t nvec;
+	bool intx[32];
+	size_t nintx;
+	int refuse;                 /* returned by bar_map when non-zero */
+};
+
+static void copy_ev(struct ev *d, const struct assign_vpci_bar_event *e)
+{
+	d->e = *e;
+	assert_true(e->nparts >= 1 && e->nparts <= 8);
+	memcpy(d->parts, e->parts, e->nparts * sizeof(*e->parts));
+	d->e.parts = d->parts;
+	/* parts are sorted and cover the BAR exactly */
+	uint64_t at = 0;
+	for (size_t i = 0; i < e->nparts; i++) {
+		assert_int_equal(e->parts[i].offset, at);
+		assert_true(e->parts[i].size > 0);
+		at += e->parts[i].size;
+	}
+	assert_int_equal(at, e->size);
+}
+
+static int cb_map(void *data, const struct assign_vpci_bar_event *e)
+{
+	struct rec *r = data;
+	if (r->refuse)
+		return r->refuse;
+	if (r->nmaps < 64)
+		copy_ev(&r->maps[r->nmaps++], e);
+	return 0;
+}
+
+static void cb_unmap(void *data, const struct assign_vpci_bar_event *e)
+{
+	struct rec *r = data;
+	if (r->nunmaps < 64)
+		copy_ev(&r->unmaps[r->nunmaps++], e);
+}
+
+static void cb_vec(void *data, const struct assign_vpci_vector *v)
+{
+	struct rec *r = data;
+	if (r->nvec < 512)
+		r->vec[r->nvec++] = *v;
+}
+
+static void cb_intx(void *data, bool on)
+{
+	struct rec *r = data;
+	if (r->nintx < 32)
+		r->intx[r->nintx++] = on;
+}
+
+static const struct assign_vpci_ops ops = {
+	.size = sizeof(ops),
+	.bar_map = cb_map,
+	.bar_unmap = cb_unmap,
+	.vector_update = cb_vec,
+	.intx_update = cb_intx,
+};
+
+/* Last update reported for a vector, or NULL. */
+static const struct assign_vpci_vector *last_vec(const struct rec *r,
+						 uint32_t index, uint32_t vec)
+{
+	for (size_t i = r->nvec; i-- > 0;)
+		if (r->vec[i].index == index && r->vec[i].vector == vec)
+			return &r->vec[i];
+	return NULL;
+}
+
+/* ---- fixture ----------------------------------------------------------- */
+
+struct fx {
+	struct mock_kernel *mk;
+	struct assign_ctx *ctx;
+	struct assign_iommu *iommu;
+	struct assign_device *dev;
+	struct assign_vpci *vpci;
+	struct rec rec;
+	uint8_t host_cfg[4096];     /* config region at creation */
+	int msi, msix;              /* capability offsets */
+};
+
+static struct fx the_fx;
+
+/*
+ * A custom device: BAR0 64-bit prefetchable 128K, mmap-able around the page
+ * holding both the MSI-X table (8 entries, 4 vectors in VFIO) and the PBA
+ * right behind it; BAR2 I/O 32 bytes; BAR4 32-bit 8K mmap-able; ROM 32K.
+ * MSI 64-bit with per-vector masking at 0x40, MSI-X at 0x60.
+ */
+static const struct mock_region_cfg custom_regions[] = {
+	{ .index = 0, .size = 0x20000,
+	  .flags = VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE |
+		   VFIO_REGION_INFO_FLAG_MMAP,
+	  .nsparse = 2, .sparse = { { 0, 0x10000 }, { 0x11000, 0xf000 } } },
+	{ .index = 2, .size = 0x20,
+	  .flags = VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE },
+	{ .index = 4, .size = 0x2000,
+	  .flags = VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE |
+		   VFIO_REGION_INFO_FLAG_MMAP },
+	{ .index = 6, .size = 0x8000, .flags = VFIO_REGION_INFO_FLAG_READ },
+	{ .index = 7, .size = 4096,
+	  .flags = VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE },
+};
+
+static const struct mock_irq_cfg custom_irqs[] = {
+	{ VFIO_PCI_INTX_IRQ_INDEX, 1,
+	  VFIO_IRQ_INFO_EVENTFD | VFIO_IRQ_INFO_MASKABLE |
+		  VFIO_IRQ_INFO_AUTOMASKED },
+	{ VFIO_PCI_MSI_IRQ_INDEX, 1,
+	  VFIO_IRQ_INFO_EVENTFD | VFIO_IRQ_INFO_NORESIZE },
+	{ VFIO_PCI_MSIX_IRQ_INDEX, 4, VFIO_IRQ_INFO_EVENTFD },
+};
+
+static void p16(uint8_t *c, size_t o, uint16_t v)
+{
+	c[o] = (uint8_t)v;
+	c[o + 1] = (uint8_t)(v >> 8);
+}
+
+static void p32(uint8_t *c, size_t o, uint32_t v)
+{
+	p16(c, o, (uint16_t)v);
+	p16(c, o + 2, (uint16_t)(v >> 16));
+}
+
+static uint32_t g32(const uint8_t *c, size_t o)
+{
+	return (uint32_t)c[o] | (uint32_t)c[o + 1] << 8 |
+	       (uint32_t)c[o + 2] << 16 | (uint32_t)c[o + 3] << 24;
+}
+
+static uint8_t custom_cfg[4096];
+
+static void build_custom_cfg(void)
+{
+	uint8_t *c = custom_cfg;
+
+	memset(c, 0, sizeof(custom_cfg));
+	p16(c, 0x00, 0x8086);
+	p16(c, 0x02, 0x10d3);
+	p16(c, 0x06, 0x0010);
+	c[0x0b] = 0x02;
+	p32(c, 0x10, 0xe000000c);          /* 64-bit prefetchable */
+	p32(c, 0x14, 0x00000001);          /* upper half: host address */
+	p32(c, 0x18, 0x0000e001);          /* I/O */
+	p32(c, 0x20, 0xf0100000);          /* 32-bit */
+	p32(c, 0x30, 0xf0200000);          /* ROM */
+	c[0x34] = 0x40;
+	c[0x3d] = 1;
+	/* MSI: 64-bit, per-vector mask, 1 vector; host registers hold
+	 * recognisable values */
+	c[0x40] = 0x05;
+	c[0x41] = 0x60;
+	p16(c, 0x42, 0x0180);
+	p32(c, 0x44, 0xfee01004);
+	p32(c, 0x48, 0x00000000);
+	p16(c, 0x4c, 0x4041);
+	p32(c, 0x50, 0);
+	/* MSI-X: 8 entries, table BAR0 + 0x10000, PBA BAR0 + 0x10080 */
+	c[0x60] = 0x11;
+	c[0x61] = 0x70;
+	p16(c, 0x62, 0x0007);
+	p32(c, 0x64, 0x10000 | 0);
+	p32(c, 0x68, 0x10080 | 0);
+	/* PCIe endpoint */
+	c[0x70] = 0x10;
+	c[0x71] = 0x00;
+	p16(c, 0x72, 0x0002);
+}
+
+static int open_vpci(struct fx *f, uint32_t flags)
+{
+	struct assign_vpci_opts o = { .size = sizeof(o), .flags = flags,
+				      .ops = &ops, .data = &f->rec };
+	int r;
+
+	r = assign_device_open(f->iommu, ADDR, NULL, &f->dev);
+	if (r < 0)
+		return r;
+	memcpy(f->host_cfg, mock_region_mem(f->mk, ADDR, CFG_REGION), 4096);
+	r = assign_vpci_new(f->dev, &o, &f->vpci);
+	if (r < 0)
+		return r;
+	f->msi = assign_pci_find_cap(f->host_cfg, 256, 0x05);
+	f->msix = assign_pci_find_cap(f->host_cfg, 256, 0x11);
+	return 0;
+}
+
+static int fx_kernel(struct fx *f)
+{
+	memset(f, 0, sizeof(*f));
+	if (mock_kernel_new(&f->mk) < 0 || mock_ctx_new(f->mk, &f->ctx) < 0)
+		return -1;
+	return assign_iommu_new(f->ctx, NULL, &f->iommu) < 0 ? -1 : 0;
+}
+
+static int setup_default(void **state)
+{
+	struct fx *f = &the_fx;
+	struct mock_device_cfg cfg;
+
+	*state = f;
+	if (fx_kernel(f) < 0)
+		return -1;
+	mock_device_cfg_default(&cfg, ADDR, GROUP);
+	if (mock_add_device(f->mk, &cfg) < 0 || open_vpci(f, 0) < 0) {
+		fprintf(stderr, "setup: %s\n", assign_ctx_last_error(f->ctx));
+		return -1;
+	}
+	return 0;
+}
+
+static int setup_custom(void **state)
+{
+	struct fx *f = &the_fx;
+	struct mock_device_cfg cfg;
+
+	*state = f;
+	if (fx_kernel(f) < 0)
+		return -1;
+	build_custom_cfg();
+	mock_device_cfg_default(&cfg, ADDR, GROUP);
+	cfg.config = custom_cfg;
+	cfg.config_len = sizeof(custom_cfg);
+	cfg.regions = custom_regions;
+	cfg.nregions = sizeof(custom_regions) / sizeof(custom_regions[0]);
+	cfg.irqs = custom_irqs;
+	cfg.nirqs = sizeof(custom_irqs) / sizeof(custom_irqs[0]);
+	if (mock_add_device(f->mk, &cfg) < 0 || open_vpci(f, 0) < 0) {
+		fprintf(stderr, "setup: %s\n", assign_ctx_last_error(f->ctx));
+		return -1;
+	}
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+
+	f->vpci = assign_vpci_unref(f->vpci);
+	f->dev = assign_device_unref(f->dev);
+	f->iommu = assign_iommu_unref(f->iommu);
+	f->ctx = assign_ctx_unref(f->ctx);
+	assert_int_equal(mock_mmaps(f->mk), 0);
+	assert_int_equal(mock_open_fds(f->mk), 0);
+	mock_kernel_free(f->mk);
+	f->mk = NULL;
+	return 0;
+}
+
+/* ---- helpers ---------------------------------------------------------- */
+
+static uint32_t cr(struct fx *f, uint32_t off, size_t len)
+{
+	uint32_t v = 0;
+	assert_int_equal(assign_vpci_config_read(f->vpci, off, &v, len), 0);
+	return v;
+}
+
+static void cw(struct fx *f, uint32_t off, size_t len, uint32_t v)
+{
+	assert_int_equal(assign_vpci_config_write(f->vpci, off, &v, len), 0);
+}
+
+static void bw(struct fx *f, uint32_t bar, uint64_t off, size_t len,
+	       uint64_t v)
+{
+	assert_int_equal(assign_vpci_bar_access(f->vpci, bar, off, &v, len,
+						true), 0);
+}
+
+static uint64_t br(struct fx *f, uint32_t bar, uint64_t off, size_t len)
+{
+	uint64_t v = 0;
+	assert_int_equal(assign_vpci_bar_access(f->vpci, bar, off, &v, len,
+						false), 0);
+	return v;
+}
+
+static bool fd_readable(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	return poll(&p, 1, 0) == 1;
+}
+
+static void drain(int fd)
+{
+	uint64_t v;
+	while (read(fd, &v, sizeof(v)) == sizeof(v))
+		;
+}
+
+/* The host's MSI and MSI-X capability bytes are what they were. */
+static void check_host_caps(struct fx *f)
+{
+	const uint8_t *now = mock_region_mem(f->mk, ADDR, CFG_REGION);
+	if (f->msi > 0)
+		assert_memory_equal(now + f->msi, f->host_cfg + f->msi, 0x18);
+	if (f->msix > 0)
+		assert_memory_equal(now + f->msix, f->host_cfg + f->msix, 12);
+}
+
+/* The device's own MSI-X table and PBA were never written. */
+static void check_host_table(struct fx *f)
+{
+	struct assign_pci_msix x;
+	assert_int_equal(assign_pci_parse_msix(f->host_cfg, 256, &x), 0);
+	const uint8_t *t = mock_region_mem(f->mk, ADDR, x.table_bar);
+	const uint8_t *p = mock_region_mem(f->mk, ADDR, x.pba_bar);
+	for (unsigned i = 0; i < 16u * x.table_size; i++)
+		assert_int_equal(t[x.table_offset + i], 0);
+	for (unsigned i = 0; i < (x.table_size + 63u) / 64 * 8; i++)
+		assert_int_equal(p[x.pba_offset + i], 0);
+}
+
+/* ---- BAR sizing ------------------------------------------------------- */
+
+static void test_sizing_default(void **state)
+{
+	struct fx *f = *state;
+	struct assign_vpci_bar b;
+
+	/* unplaced at first; the type bits of a 32-bit memory BAR */
+	assert_int_equal(cr(f, 0x10, 4), 0);
+	cw(f, 0x10, 4, 0xffffffff);
+	assert_int_equal(cr(f, 0x10, 4), 0xfffe0000);
+	cw(f, 0x1c, 4, 0xffffffff);
+	assert_int_equal(cr(f, 0x1c, 4), 0xffffc000);
+	/* absent BARs and ROM read 0 whatever is written */
+	cw(f, 0x14, 4, 0xffffffff);
+	assert_int_equal(cr(f, 0x14, 4), 0);
+	cw(f, 0x30, 4, 0xffffffff);
+	assert_int_equal(cr(f, 0x30, 4), 0);
+	/* byte writes merge */
+	cw(f, 0x10, 4, 0);
+	cw(f, 0x13, 1, 0xc0);
+	assert_int_equal(cr(f, 0x10, 4), 0xc0000000);
+	assert_int_equal(assign_vpci_get_bar(f->vpci, 0, &b), 0);
+	assert_true(b.present && !b.io && !b.mem64 && !b.mapped);
+	assert_int_equal(b.size, 0x20000);
+	assert_int_equal(assign_vpci_get_bar(f->vpci, 7, &b), -EINVAL);
+	assert_int_equal(assign_vpci_config_size(f->vpci), 4096);
+	assert_ptr_equal(assign_vpci_get_device(f->vpci), f->dev);
+	/* the host's BARs were never touched */
+	assert_int_equal(g32(mock_region_mem(f->mk, ADDR, CFG_REGION), 0x10),
+			 g32(f->host_cfg, 0x10));
+}
+
+static void test_sizing_custom(void **state)
+{
+	struct fx *f = *state;
+	struct assign_vpci_bar b;
+
+	cw(f, 0x10, 4, 0xffffffff);
+	cw(f, 0x14, 4, 0xffffffff);
+	assert_int_equal(cr(f, 0x10, 4), 0xfffe000c);
+	assert_int_equal(cr(f, 0x14, 4), 0xffffffff);
+	cw(f, 0x18, 4, 0xffffffff);
+	assert_int_equal(cr(f, 0x18, 4), 0xffffffe1);
+	cw(f, 0x20, 4, 0xffffffff);
+	assert_int_equal(cr(f, 0x20, 4), 0xffffe000);
+	cw(f, 0x30, 4, 0xfffffffe);
+	assert_int_equal(cr(f, 0x30, 4), 0xffff8000);
+	cw(f, 0x30, 4, 0xffffffff);
+	assert_int_equal(cr(f, 0x30, 4), 0xffff8001);
+	assert_int_equal(assign_vpci_get_bar(f->vpci, 0, &b), 0);
+	assert_true(b.present && b.mem64 && b.prefetchable);
+	assert_int_equal(assign_vpci_get_bar(f->vpci, 1, &b), 0);
+	assert_false(b.present);
+	assert_int_equal(assign_vpci_get_bar(f->vpci, 2, &b), 0);
+	assert_true(b.present && b.io);
+	assert_int_equal(b.size, 0x20);
+	assert_int_equal(assign_vpci_get_bar(f->vpci, ASSIGN_VPCI_ROM_BAR, &b), 0);
+	assert_true(b.present);
+	assert_int_equal(b.size, 0x8000);
+	/* a 64-bit BAR above 4 GiB */
+	cw(f, 0x10, 4, 0x00000000);
+	cw(f, 0x14, 4, 0x00000008);
+	f->rec.nmaps = 0;
+	cw(f, 0x04, 2, 0x0002);
+	assert_int_equal(f->rec.nmaps, 2);    /* BAR0 and BAR4... */
+	bool seen = false;
+	for (size_t i = 0; i < f->rec.nmaps; i++)
+		if (f->rec.maps[i].e.bar == 0) {
+			assert_int_equal(f->rec.maps[i].e.gpa, 0x800000000ull);
+			seen = true;
+		}
+	assert_true(seen);
+}
+
+/* ---- placement -------------------------------------------------------- */
+
+static void test_placement(void **state)
+{
+	struct fx *f = *state;
+	struct rec *r = &f->rec;
+	struct assign_vpci_bar b;
+	uint8_t *mem = mock_region_mem(f->mk, ADDR, 0);
+
+	cw(f, 0x10, 4, 0xc0000000);
+	cw(f, 0x1c, 4, 0xc0020000);
+	assert_int_equal(r->nmaps, 0);        /* decoding is off */
+	cw(f, 0x04, 2, 0x0006);               /* memory + bus master */
+	/* the command register reached the device */
+	assert_int_equal(mock_region_mem(f->mk, ADDR, CFG_REGION)[4], 0x06);
+	assert_int_equal(r->nmaps, 2);
+	const struct ev *e0 = &r->maps[0], *e3 = &r->maps[1];
+	assert_int_equal(e0->e.bar, 0);
+	assert_int_equal(e0->e.gpa, 0xc0000000);
+	assert_false(e0->e.io);
+	/* BAR0: direct, the MSI-X page (table and PBA) trapped, direct */
+	assert_int_equal(e0->e.nparts, 3);
+	assert_non_null(e0->parts[0].host);
+	assert_int_equal(e0->parts[1].offset, 0x10000);
+	assert_int_equal(e0->parts[1].size, 0x1000);
+	assert_null(e0->parts[1].host);
+	assert_non_null(e0->parts[2].host);
+	assert_int_equal(e0->parts[2].offset, 0x11000);
+	/* the host pointers reach the device */
+	((volatile uint8_t *)e0->parts[2].host)[0x10] = 0x5a;
+	assert_int_equal(mem[0x11010], 0x5a);
+	assert_int_equal(e3->e.bar, 3);
+	assert_int_equal(e3->e.nparts, 1);
+	assert_non_null(e3->parts[0].host);
+	assert_int_equal(assign_vpci_get_bar(f->vpci, 3, &b), 0);
+	assert_true(b.mapped);
+	assert_int_equal(b.gpa, 0xc0020000);
+
+	/* move BAR3: unmap then map */
+	cw(f, 0x1c, 4, 0xc0040000);
+	assert_int_equal(r->nunmaps, 1);
+	assert_int_equal(r->unmaps[0].e.gpa, 0xc0020000);
+	assert_int_equal(r->nmaps, 3);
+	assert_int_equal(r->maps[2].e.gpa, 0xc0040000);
+	/* over BAR0: refused, stays unmapped */
+	cw(f, 0x1c, 4, 0xc0010000);
+	assert_int_equal(r->nmaps, 3);
+	assert_int_equal(assign_vpci_get_bar(f->vpci, 3, &b), 0);
+	assert_false(b.mapped);
+	/* BAR0 moves away: BAR3 gets its place */
+	cw(f, 0x10, 4, 0xd0000000);
+	assert_int_equal(assign_vpci_get_bar(f->vpci, 3, &b), 0);
+	assert_true(b.mapped);
+	assert_int_equal(b.gpa, 0xc0010000);
+	/* the VMM refuses: not mapped, offered again later */
+	r->refuse = -EBUSY;
+	cw(f, 0x10, 4, 0xe0000000);
+	assert_int_equal(assign_vpci_get_bar(f->vpci, 0, &b), 0);
+	assert_false(b.mapped);
+	r->refuse = 0;
+	cw(f, 0x04, 2, 0x0006);
+	assert_int_equal(assign_vpci_get_bar(f->vpci, 0, &b), 0);
+	assert_true(b.mapped);
+	assert_int_equal(b.gpa, 0xe0000000);
+	/* decoding off: everything goes */
+	size_t before = r->nunmaps;
+	cw(f, 0x04, 2, 0x0000);
+	assert_int_equal(r->nunmaps, before + 2);
+	/* sizing with decoding on maps nowhere silly: an all-ones 32-bit
+	 * BAR ends at 4 GiB exactly and is offered; the VMM decides */
+	cw(f, 0x04, 2, 0x0002);
+	cw(f, 0x10, 4, 0xffffffff);
+	assert_int_equal(assign_vpci_get_bar(f->vpci, 0, &b), 0);
+	assert_int_equal(b.gpa, 0xfffe0000);
+}
+
+static void test_placement_custom(void **state)
+{
+	struct fx *f = *state;
+	struct rec *r = &f->rec;
+	uint8_t *io = mock_region_mem(f->mk, ADDR, 2);
+	uint8_t *rom = mock_region_mem(f->mk, ADDR, 6);
+
+	cw(f, 0x10, 4, 0xc0000000);
+	cw(f, 0x14, 4, 0);
+	cw(f, 0x18, 4, 0xc000);
+	cw(f, 0x20, 4, 0xc0100000);
+	cw(f, 0x30, 4, 0xc0200001);
+	cw(f, 0x04, 2, 0x0003);
+	assert_int_equal(r->nmaps, 4);
+	for (size_t i = 0; i < r->nmaps; i++) {
+		const struct ev *e = &r->maps[i];
+		switch (e->e.bar) {
+		case 0:
+			assert_int_equal(e->e.nparts, 3);
+			assert_null(e->parts[1].host);
+			break;
+		case 2:
+			assert_true(e->e.io);
+			assert_int_equal(e->e.gpa, 0xc000);
+			assert_int_equal(e->e.nparts, 1);
+			assert_null(e->parts[0].host);
+			break;
+		case 4:
+			assert_int_equal(e->e.nparts, 1);
+			assert_non_null(e->parts[0].host);
+			break;
+		case ASSIGN_VPCI_ROM_BAR:
+			assert_int_equal(e->e.gpa, 0xc0200000);
+			assert_null(e->parts[0].host);
+			break;
+		default:
+			fail();
+		}
+	}
+	/* I/O and ROM accesses go to the regions; the ROM ignores writes */
+	bw(f, 2, 4, 4, 0x11223344);
+	assert_int_equal(g32(io, 4), 0x11223344);
+	rom[0x10] = 0x55;
+	assert_int_equal(br(f, ASSIGN_VPCI_ROM_BAR, 0x10, 1), 0x55);
+	bw(f, ASSIGN_VPCI_ROM_BAR, 0x10, 1, 0xaa);
+	assert_int_equal(rom[0x10], 0x55);
+	/* an I/O BAR above 64K is not decoded */
+	cw(f, 0x18, 4, 0xfffffff0);
+	struct assign_vpci_bar b;
+	assert_int_equal(assign_vpci_get_bar(f->vpci, 2, &b), 0);
+	assert_false(b.mapped);
+}
+
+/* ---- MSI-X -------------------------------------------------------------- */
+
+static void msix_on(struct fx *f)
+{
+	cw(f, (uint32_t)f->msix + 2, 2, 0x8000);
+}
+
+static void test_msix(void **state)
+{
+	struct fx *f = *state;
+	struct rec *r = &f->rec;
+	struct assign_pci_msix x;
+	const struct assign_vpci_vector *v;
+	int ntab;
+
+	assert_int_equal(assign_pci_parse_msix(f->host_cfg, 256, &x), 0);
+	ntab = x.table_size;
+	assert_int_equal(mock_irq_enabled(f->mk, ADDR, ASSIGN_IRQ_INTX), 1);
+	/* table starts masked */
+	for (int i = 0; i < ntab; i++)
+		assert_int_equal(br(f, x.table_bar, x.table_offset + 16u * i + 12, 4), 1);
+	msix_on(f);
+	assert_int_equal(cr(f, (uint32_t)f->msix + 2, 2) & 0xc000, 0x8000);
+	assert_int_equal(mock_irq_enabled(f->mk, ADDR, ASSIGN_IRQ_MSIX), 5);
+	assert_int_equal(mock_irq_enabled(f->mk, ADDR, ASSIGN_IRQ_INTX), 0);
+	assert_int_equal(r->nintx, 1);
+	assert_false(r->intx[0]);
+	for (uint32_t i = 0; i < 5; i++) {
+		v = last_vec(r, ASSIGN_IRQ_MSIX, i);
+		assert_non_null(v);
+		assert_true(v->enabled && v->masked);
+		assert_true(v->eventfd >= 0);
+	}
+	/* program entry 2 as a guest does: address, data, unmask */
+	uint64_t e2 = x.table_offset + 32;
+	bw(f, x.table_bar, e2, 4, 0xfee00000);
+	bw(f, x.table_bar, e2 + 4, 4, 0);
+	bw(f, x.table_bar, e2 + 8, 4, 0x4021);
+	v = last_vec(r, ASSIGN_IRQ_MSIX, 2);
+	assert_true(v->masked);
+	size_t n = r->nvec;
+	bw(f, x.table_bar, e2 + 12, 4, 0);
+	assert_int_equal(r->nvec, n + 1);
+	v = last_vec(r, ASSIGN_IRQ_MSIX, 2);
+	assert_false(v->masked);
+	assert_int_equal(v->addr, 0xfee00000);
+	assert_int_equal(v->data, 0x4021);
+	/* the same write again reports nothing */
+	bw(f, x.table_bar, e2 + 12, 4, 0);
+	assert_int_equal(r->nvec, n + 1);
+	/* 8-byte write of address and upper address */
+	bw(f, x.table_bar, e2, 8, 0x00000001fee01000ull);
+	v = last_vec(r, ASSIGN_IRQ_MSIX, 2);
+	assert_int_equal(v->addr, 0x1fee01000ull);
+	assert_int_equal(br(f, x.table_bar, e2, 8), 0x00000001fee01000ull);
+	/* the device fires vector 2: its eventfd */
+	int efd2 = v->eventfd;
+	assert_int_equal(mock_fire_irq(f->mk, ADDR, ASSIGN_IRQ_MSIX, 2), 0);
+	assert_true(fd_readable(efd2));
+	drain(efd2);
+	/* unmasked vectors are never pending; masked and signalled ones are */
+	assert_int_equal(mock_fire_irq(f->mk, ADDR, ASSIGN_IRQ_MSIX, 2), 0);
+	assert_int_equal(br(f, x.pba_bar, x.pba_offset, 8), 0);
+	assert_int_equal(mock_fire_irq(f->mk, ADDR, ASSIGN_IRQ_MSIX, 4), 0);
+	assert_int_equal(br(f, x.pba_bar, x.pba_offset, 8), 1u << 4);
+	assert_int_equal(br(f, x.pba_bar, x.pba_offset, 1), 1u << 4);
+	/* PBA writes are ignored */
+	bw(f, x.pba_bar, x.pba_offset, 8, 0);
+	assert_int_equal(br(f, x.pba_bar, x.pba_offset, 8), 1u << 4);
+	/* function mask: every vector masked, entry 2 pending now */
+	cw(f, (uint32_t)f->msix + 2, 2, 0xc000);
+	v = last_vec(r, ASSIGN_IRQ_MSIX, 2);
+	assert_true(v->masked);
+	assert_int_equal(br(f, x.pba_bar, x.pba_offset, 4), (1u << 4) | (1u << 2));
+	cw(f, (uint32_t)f->msix + 2, 2, 0x8000);
+	v = last_vec(r, ASSIGN_IRQ_MSIX, 2);
+	assert_false(v->masked);
+	assert_int_equal(v->eventfd, efd2);
+	/* disable: vectors reported disabled, INTx back */
+	cw(f, (uint32_t)f->msix + 2, 2, 0x0000);
+	v = last_vec(r, ASSIGN_IRQ_MSIX, 2);
+	assert_false(v->enabled);
+	assert_int_equal(mock_irq_enabled(f->mk, ADDR, ASSIGN_IRQ_MSIX), 0);
+	assert_int_equal(mock_irq_enabled(f->mk, ADDR, ASSIGN_IRQ_INTX), 1);
+	assert_true(r->intx[r->nintx - 1]);
+	assert_int_equal(br(f, x.pba_bar, x.pba_offset, 8), 0);
+	/* re-enable: the same eventfds */
+	msix_on(f);
+	v = last_vec(r, ASSIGN_IRQ_MSIX, 2);
+	assert_true(v->enabled);
+	assert_int_equal(v->eventfd, efd2);
+	check_host_caps(f);
+}
+
+/* Entries beyond the kernel's vector count, PBA on the table's page. */
+static void test_msix_custom(void **state)
+{
+	struct fx *f = *state;
+	struct rec *r = &f->rec;
+
+	msix_on(f);
+	assert_int_equal(mock_irq_enabled(f->mk, ADDR, ASSIGN_IRQ_MSIX), 4);
+	/* entry 6 exists in the table but has no vector */
+	bw(f, 0, 0x10000 + 6 * 16, 4, 0xfee00000);
+	bw(f, 0, 0x10000 + 6 * 16 + 12, 4, 0);
+	assert_int_equal(br(f, 0, 0x10000 + 6 * 16, 4), 0xfee00000);
+	assert_null(last_vec(r, ASSIGN_IRQ_MSIX, 6));
+	/* the PBA right after the table, in the same page */
+	assert_int_equal(mock_fire_irq(f->mk, ADDR, ASSIGN_IRQ_MSIX, 1), 0);
+	assert_int_equal(br(f, 0, 0x10080, 8), 2);
+	/* an access straddling the table's end and the PBA */
+	/* (entry 7 vector control: masked; then the PBA) */
+	assert_int_equal(br(f, 0, 0x1007c, 8), (uint64_t)2 << 32 | 1);
+	/* past the PBA, on the same trapped page: the device */
+	uint8_t *mem = mock_region_mem(f->mk, ADDR, 0);
+	bw(f, 0, 0x10100, 4, 0xdeadbeef);
+	assert_int_equal(g32(mem, 0x10100), 0xdeadbeef);
+	/* the device's own table was never written */
+	for (unsigned i = 0; i < 0x88; i++)
+		assert_int_equal(mem[0x10000 + i], 0);
+	check_host_caps(f);
+}
+
+static void test_msix_hostile(void **state)
+{
+	struct fx *f = *state;
+	struct assign_pci_msix x;
+	uint64_t v = 0;
+	uint8_t big[16];
+
+	assert_int_equal(assign_pci_parse_msix(f->host_cfg, 256, &x), 0);
+	msix_on(f);
+	/* sizes and bounds */
+	assert_int_equal(assign_vpci_bar_access(f->vpci, x.table_bar, 0, &v, 0, false), -EINVAL);
+	assert_int_equal(assign_vpci_bar_access(f->vpci, x.table_bar, 0, big, 9, true), -EINVAL);
+	assert_int_equal(assign_vpci_bar_access(f->vpci, x.table_bar, 0x20000, &v, 4, false), -EINVAL);
+	assert_int_equal(v, 0xffffffff);
+	assert_int_equal(assign_vpci_bar_access(f->vpci, x.table_bar, 0x1fffe, &v, 4, true), -EINVAL);
+	assert_int_equal(assign_vpci_bar_access(f->vpci, x.table_bar, UINT64_MAX - 1, &v, 4, true), -EINVAL);
+	assert_int_equal(assign_vpci_bar_access(f->vpci, 1, 0, &v, 4, true), -EINVAL);
+	assert_int_equal(assign_vpci_bar_access(f->vpci, 7, 0, &v, 4, true), -EINVAL);
+	assert_int_equal(assign_vpci_bar_access(f->vpci, 99, 0, &v, 4, true), -EINVAL);
+	/* just past the last entry: not the table */
+	uint64_t end = x.table_offset + 16u * x.table_size;
+	bw(f, x.table_bar, end, 4, 0x12345678);
+	/* unaligned writes across two entries, into reserved bits */
+	bw(f, x.table_bar, x.table_offset + 12, 8, UINT64_MAX);
+	assert_int_equal(br(f, x.table_bar, x.table_offset + 12, 4), 1);
+	assert_int_equal(br(f, x.table_bar, x.table_offset + 16, 4), 0xfffffffc);
+	bw(f, x.table_bar, x.table_offset + 1, 3, 0xffffff);
+	assert_int_equal(br(f, x.table_bar, x.table_offset, 4), 0xffffff00);
+	/* last entry's last byte, straddling the end */
+	bw(f, x.table_bar, end - 1, 2, 0xffff);
+	assert_int_equal(br(f, x.table_bar, end - 4, 4), 1);
+	check_host_caps(f);
+}
+
+/* ---- MSI and the host's registers -------------------------------------- */
+
+static void test_msi(void **state)
+{
+	struct fx *f = *state;
+	struct rec *r = &f->rec;
+	const struct assign_vpci_vector *v;
+	uint32_t m = (uint32_t)f->msi;
+
+	/* one vector, 64-bit, per-vector mask, disabled */
+	assert_int_equal(cr(f, m + 2, 2), 0x0180);
+	/* the guest sees its own (empty) registers, not the host's */
+	assert_int_equal(cr(f, m + 4, 4), 0);
+	assert_int_equal(cr(f, m + 0xc, 2), 0);
+	cw(f, m + 4, 4, 0xfee0100f);
+	assert_int_equal(cr(f, m + 4, 4), 0xfee0100c);
+	cw(f, m + 8, 4, 0);
+	cw(f, m + 0xc, 4, 0xffff4022);
+	assert_int_equal(cr(f, m + 0xc, 4), 0x4022);
+	/* MME cannot ask for more than one vector */
+	cw(f, m + 2, 2, 0x0071);
+	assert_int_equal(cr(f, m + 2, 2), 0x0181);
+	assert_int_equal(mock_irq_enabled(f->mk, ADDR, ASSIGN_IRQ_MSI), 1);
+	assert_int_equal(mock_irq_enabled(f->mk, ADDR, ASSIGN_IRQ_INTX), 0);
+	v = last_vec(r, ASSIGN_IRQ_MSI, 0);
+	assert_non_null(v);
+	assert_true(v->enabled);
+	assert_false(v->masked);
+	assert_int_equal(v->addr, 0xfee0100c);
+	assert_int_equal(v->data, 0x4022);
+	/* mask, fire: pending bit */
+	cw(f, m + 0x10, 4, 0xffffffff);
+	assert_int_equal(cr(f, m + 0x10, 4), 1);
+	v = last_vec(r, ASSIGN_IRQ_MSI, 0);
+	assert_true(v->masked);
+	assert_int_equal(cr(f, m + 0x14, 4), 0);
+	assert_int_equal(mock_fire_irq(f->mk, ADDR, ASSIGN_IRQ_MSI, 0), 0);
+	assert_int_equal(cr(f, m + 0x14, 4), 1);
+	cw(f, m + 0x14, 4, 0);                /* pending is read-only */
+	assert_int_equal(cr(f, m + 0x14, 4), 1);
+	cw(f, m + 0x10, 4, 0);
+	assert_int_equal(cr(f, m + 0x14, 4), 0);
+	/* MSI-X enable switches MSI off */
+	cw(f, (uint32_t)f->msix + 2, 2, 0x8000);
+	v = last_vec(r, ASSIGN_IRQ_MSI, 0);
+	assert_false(v->enabled);
+	assert_int_equal(mock_irq_enabled(f->mk, ADDR, ASSIGN_IRQ_MSI), 0);
+	assert_int_equal(mock_irq_enabled(f->mk, ADDR, ASSIGN_IRQ_MSIX), 4);
+	check_host_caps(f);
+}
+
+/* Whatever the guest writes, the host's MSI/MSI-X registers stay. */
+static void test_host_caps_untouched(void **state)
+{
+	struct fx *f = *state;
+
+	/* MSI at 0x40, MSI-X at 0x60 (the PCIe capability at 0x70 is the
+	 * device's, written through) */
+	for (uint32_t off = 0x40; off < 0x70; off++) {
+		cw(f, off, 1, 0xff);
+		cw(f, off, 1, 0x00);
+		cw(f, off, 1, 0x5a);
+	}
+	for (uint32_t off = 0x40; off < 0x70; off += 4)
+		cw(f, off, 4, 0xffffffff);
+	check_host_caps(f);
+	/* the capability list the guest sees is the device's */
+	uint8_t cfg[256];
+	for (uint32_t off = 0; off < 256; off += 4) {
+		uint32_t v = cr(f, off, 4);
+		memcpy(cfg + off, &v, 4);
+	}
+	assert_int_equal(assign_pci_find_cap(cfg, 256, 0x05), f->msi);
+	assert_int_equal(assign_pci_find_cap(cfg, 256, 0x11), f->msix);
+	assert_int_equal(assign_pci_find_cap(cfg, 256, 0x10), 0x70);
+	/* and its MSI-X table location */
+	assert_int_equal(g32(cfg, (size_t)f->msix + 4), 0x10000);
+}
+
+/* ---- INTx ------------------------------------------------------------ */
+
+static void test_intx(void **state)
+{
+	struct fx *f = *state;
+	struct assign_vpci_intx in;
+	uint64_t one = 1;
+
+	assert_int_equal(assign_vpci_get_intx(f->vpci, &in), 0);
+	assert_int_equal(in.pin, 1);
+	assert_true(in.enabled);
+	assert_true(in.trigger_fd >= 0 && in.resample_fd >= 0);
+	assert_int_equal(cr(f, 0x3d, 1), 1);
+	cw(f, 0x3d, 1, 3);                    /* pin is read-only */
+	assert_int_equal(cr(f, 0x3d, 1), 1);
+	cw(f, 0x3c, 1, 11);
+	assert_int_equal(cr(f, 0x3c, 1), 11);
+	assert_int_equal(mock_region_mem(f->mk, ADDR, CFG_REGION)[0x3c],
+			 f->host_cfg[0x3c]);
+	/* the device asserts INTx: trigger fd, line masked until resample */
+	assert_int_equal(mock_fire_irq(f->mk, ADDR, ASSIGN_IRQ_INTX, 0), 0);
+	assert_true(fd_readable(in.trigger_fd));
+	drain(in.trigger_fd);
+	assert_true(mock_irq_masked(f->mk, ADDR, ASSIGN_IRQ_INTX, 0));
+	assert_int_equal(write(in.resample_fd, &one, sizeof(one)), sizeof(one));
+	assert_false(mock_irq_masked(f->mk, ADDR, ASSIGN_IRQ_INTX, 0));
+	assert_int_equal(mock_fire_irq(f->mk, ADDR, ASSIGN_IRQ_INTX, 0), 0);
+	assert_true(fd_readable(in.trigger_fd));
+	drain(in.trigger_fd);
+	/* MSI on: INTx off, and back */
+	cw(f, (uint32_t)f->msi + 2, 2, 0x0001);
+	assert_int_equal(assign_vpci_get_intx(f->vpci, &in), 0);
+	assert_false(in.enabled);
+	assert_int_equal(mock_fire_irq(f->mk, ADDR, ASSIGN_IRQ_INTX, 0), -ENOENT);
+	cw(f, (uint32_t)f->msi + 2, 2, 0x0000);
+	assert_int_equal(assign_vpci_get_intx(f->vpci, &in), 0);
+	assert_true(in.enabled);
+	assert_int_equal(f->rec.nintx, 2);
+	assert_int_equal(mock_irq_enabled(f->mk, ADDR, ASSIGN_IRQ_INTX), 1);
+}
+
+/* ---- config-space bounds, reset, options --------------------------- */
+
+static void test_config_bounds(void **state)
+{
+	struct fx *f = *state;
+	uint32_t v;
+
+	v = 0;
+	assert_int_equal(assign_vpci_config_read(f->vpci, 1, &v, 2), -EINVAL);
+	assert_int_equal(v, 0xffff);
+	assert_int_equal(assign_vpci_config_read(f->vpci, 2, &v, 4), -EINVAL);
+	assert_int_equal(assign_vpci_config_read(f->vpci, 0, &v, 3), -EINVAL);
+	assert_int_equal(assign_vpci_config_read(f->vpci, 0, &v, 0), -EINVAL);
+	assert_int_equal(assign_vpci_config_read(f->vpci, 4096, &v, 4), -EINVAL);
+	assert_int_equal(assign_vpci_config_read(f->vpci, UINT32_MAX - 3, &v, 4), -EINVAL);
+	assert_int_equal(assign_vpci_config_write(f->vpci, 4096, &v, 4), -EINVAL);
+	assert_int_equal(assign_vpci_config_write(f->vpci, 0x11, &v, 2), -EINVAL);
+	assert_int_equal(assign_vpci_config_write(NULL, 0, &v, 4), -EINVAL);
+	/* extended config space is the device's */
+	v = 0;
+	assert_int_equal(assign_vpci_config_read(f->vpci, 0x100, &v, 4), 0);
+	assert_int_equal(v, g32(f->host_cfg, 0x100));
+	v = 0xabcd0000;
+	assert_int_equal(assign_vpci_config_write(f->vpci, 0xffc, &v, 4), 0);
+	assert_int_equal(g32(mock_region_mem(f->mk, ADDR, CFG_REGION), 0xffc),
+			 0xabcd0000);
+}
+
+static void test_reset(void **state)
+{
+	struct fx *f = *state;
+	struct rec *r = &f->rec;
+	struct assign_vpci_bar b;
+
+	cw(f, 0x10, 4, 0xc0000000);
+	cw(f, 0x04, 2, 0x0002);
+	msix_on(f);
+	unsigned resets = mock_reset_count(f->mk, ADDR);
+	assert_int_equal(assign_vpci_reset(f->vpci), 0);
+	assert_int_equal(mock_reset_count(f->mk, ADDR), resets + 1);
+	assert_int_equal(r->nunmaps, 1);
+	assert_int_equal(assign_vpci_get_bar(f->vpci, 0, &b), 0);
+	assert_false(b.mapped);
+	assert_int_equal(cr(f, 0x10, 4), 0);
+	assert_int_equal(cr(f, (uint32_t)f->msix + 2, 2) & 0xc000, 0);
+	assert_false(last_vec(r, ASSIGN_IRQ_MSIX, 0)->enabled);
+	assert_int_equal(mock_irq_enabled(f->mk, ADDR, ASSIGN_IRQ_MSIX), 0);
+	assert_int_equal(mock_irq_enabled(f->mk, ADDR, ASSIGN_IRQ_INTX), 1);
+}
+
+static void test_unref_callbacks(void **state)
+{
+	struct fx *f = *state;
+	struct rec *r = &f->rec;
+
+	cw(f, 0x10, 4, 0xc0000000);
+	cw(f, 0x04, 2, 0x0002);
+	msix_on(f);
+	assert_non_null(assign_vpci_ref(f->vpci));
+	assert_null(assign_vpci_unref(f->vpci));
+	assert_int_equal(r->nunmaps, 0);      /* still referenced */
+	f->vpci = assign_vpci_unref(f->vpci);
+	assert_int_equal(r->nunmaps, 1);
+	assert_false(last_vec(r, ASSIGN_IRQ_MSIX, 3)->enabled);
+	assert_false(r->intx[r->nintx - 1]);
+	assert_int_equal(mock_irq_enabled(f->mk, ADDR, ASSIGN_IRQ_MSIX), 0);
+	assert_int_equal(mock_irq_enabled(f->mk, ADDR, ASSIGN_IRQ_INTX), 0);
+	assert_null(assign_vpci_unref(NULL));
+	assert_null(assign_vpci_ref(NULL));
+}
+
+static void test_opts(void **state)
+{
+	struct fx *f = *state;
+	struct assign_vpci *v = NULL;
+	struct assign_vpci_opts o = { .size = sizeof(o), .flags = 0x80 };
+	struct assign_vpci_ops bad = { .size = 1 };
+	struct {
+		struct assign_vpci_opts o;
+		uint64_t extra;
+	} big = { { .size = sizeof(big) }, 1 };
+
+	assert_int_equal(assign_vpci_new(f->dev, &o, &v), -EINVAL);
+	o.flags = 0;
+	o.ops = &bad;
+	assert_int_equal(assign_vpci_new(f->dev, &o, &v), -EINVAL);
+	assert_int_equal(assign_vpci_new(f->dev, &big.o, &v), -EINVAL);
+	assert_int_equal(assign_vpci_new(NULL, NULL, &v), -EINVAL);
+	assert_int_equal(assign_vpci_new(f->dev, NULL, NULL), -EINVAL);
+	assert_null(v);
+
+	/* a second function on the same device, everything trapped, no ROM,
+	 * no INTx, no callbacks */
+	f->vpci = assign_vpci_unref(f->vpci);
+	o.ops = NULL;
+	o.flags = ASSIGN_VPCI_F_NO_MMAP | ASSIGN_VPCI_F_NO_ROM |
+		  ASSIGN_VPCI_F_NO_INTX;
+	assert_int_equal(assign_vpci_new(f->dev, &o, &f->vpci), 0);
+	struct assign_vpci_bar b;
+	assert_int_equal(assign_vpci_get_bar(f->vpci, ASSIGN_VPCI_ROM_BAR, &b), 0);
+	assert_false(b.present);
+	cw(f, 0x30, 4, 0xffffffff);
+	assert_int_equal(cr(f, 0x30, 4), 0);
+	assert_int_equal(cr(f, 0x3d, 1), 0);
+	struct assign_vpci_intx in;
+	assert_int_equal(assign_vpci_get_intx(f->vpci, &in), 0);
+	assert_int_equal(in.pin, 0);
+	assert_int_equal(in.trigger_fd, -1);
+	cw(f, 0x10, 4, 0xc0000000);
+	cw(f, 0x04, 2, 0x0002);
+	assert_int_equal(assign_vpci_get_bar(f->vpci, 0, &b), 0);
+	assert_true(b.mapped);
+	assert_int_equal(mock_mmaps(f->mk), 0);
+	/* a trapped access to BAR4 reaches the device */
+	bw(f, 4, 0x100, 4, 0xcafef00d);
+	assert_int_equal(g32(mock_region_mem(f->mk, ADDR, 4), 0x100), 0xcafef00d);
+}
+
+/* ---- hostile guest: random input, invariants ------------------------- */
+
+static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+
+static uint64_t rnd(void)
+{
+	rng_state ^= rng_state << 13;
+	rng_state ^= rng_state >> 7;
+	rng_state ^= rng_state << 17;
+	return rng_state;
+}
+
+static int fuzz_map(void *data, const struct assign_vpci_bar_event *e)
+{
+	(void)data;
+	uint64_t at = 0;
+	for (size_t i = 0; i < e->nparts; i++) {
+		assert_int_equal(e->parts[i].offset, at);
+		at += e->parts[i].size;
+	}
+	assert_int_equal(at, e->size);
+	return 0;
+}
+
+static void test_random_guest(void **state)
+{
+	struct fx *f = *state;
+	static const size_t lens[] = { 1, 2, 4 };
+	struct assign_vpci_ops fops = { .size = sizeof(fops),
+					.bar_map = fuzz_map };
+	struct assign_vpci_opts o = { .size = sizeof(o), .ops = &fops };
+
+	f->vpci = assign_vpci_unref(f->vpci);
+	assert_int_equal(assign_vpci_new(f->dev, &o, &f->vpci), 0);
+	for (int it = 0; it < 20000; it++) {
+		uint64_t x = rnd();
+		size_t len = lens[x % 3];
+		uint32_t off;
+		uint64_t val = rnd(), buf = 0;
+		switch ((x >> 8) % 4) {
+		case 0: /* header, BARs, caps */
+			off = (uint32_t)(rnd() % 0x80) & ~(uint32_t)(len - 1);
+			if (off == 0x04)
+				val |= 0x3;   /* keep decoding on often */
+			assign_vpci_config_write(f->vpci, off, &val, len);
+			break;
+		case 1:
+			off = (uint32_t)(rnd() % 0x1100);
+			assign_vpci_config_read(f->vpci, off, &buf, len);
+			assign_vpci_config_write(f->vpci, off, &val, len);
+			break;
+		default: { /* BAR accesses around the MSI-X page */
+			uint32_t bar = (uint32_t)(rnd() % 8);
+			uint64_t boff = 0x10000 - 16 + rnd() % 0x200;
+			if (rnd() % 8 == 0)
+				boff = rnd();
+			size_t blen = (size_t)(rnd() % 10);
+			assign_vpci_bar_access(f->vpci, bar, boff, &buf, blen,
+					       rnd() & 1);
+			break;
+		}
+		}
+	}
+	/* mapped BARs never overlap */
+	struct assign_vpci_bar b[ASSIGN_VPCI_NUM_BARS];
+	for (uint32_t i = 0; i < ASSIGN_VPCI_NUM_BARS; i++)
+		assert_int_equal(assign_vpci_get_bar(f->vpci, i, &b[i]), 0);
+	for (uint32_t i = 0; i < ASSIGN_VPCI_NUM_BARS; i++)
+		for (uint32_t j = i + 1; j < ASSIGN_VPCI_NUM_BARS; j++)
+			if (b[i].mapped && b[j].mapped && b[i].io == b[j].io)
+				assert_true(b[i].gpa + b[i].size <= b[j].gpa ||
+					    b[j].gpa + b[j].size <= b[i].gpa);
+	check_host_caps(f);
+	check_host_table(f);
+}
+
+/* ---- construction failures ------------------------------------------- */
+
+static void test_bad_devices(void **state)
+{
+	struct fx *f = *state;
+	struct mock_device_cfg cfg;
+	struct assign_device *dev;
+	struct assign_vpci *v = NULL;
+	uint8_t c[4096];
+
+	/* a bridge header */
+	build_custom_cfg();
+	memcpy(c, custom_cfg, sizeof(c));
+	c[0x0e] = 1;
+	mock_device_cfg_default(&cfg, "0000:00:05.0", 9);
+	cfg.config = c;
+	cfg.config_len = sizeof(c);
+	cfg.regions = custom_regions;
+	cfg.nregions = sizeof(custom_regions) / sizeof(custom_regions[0]);
+	cfg.irqs = custom_irqs;
+	cfg.nirqs = sizeof(custom_irqs) / sizeof(custom_irqs[0]);
+	assert_int_equal(mock_add_device(f->mk, &cfg), 0);
+	assert_int_equal(assign_device_open(f->iommu, "0000:00:05.0", NULL, &dev), 0);
+	assert_int_equal(assign_vpci_new(dev, NULL, &v), -EINVAL);
+	assert_null(v);
+	assign_device_unref(dev);
+
+	/* an MSI-X table past the end of its BAR */
+	memcpy(c, custom_cfg, sizeof(c));
+	p32(c, 0x64, 0x1fff8);
+	mock_device_cfg_default(&cfg, "0000:00:06.0", 10);
+	cfg.config = c;
+	cfg.config_len = sizeof(c);
+	cfg.regions = custom_regions;
+	cfg.nregions = sizeof(custom_regions) / sizeof(custom_regions[0]);
+	cfg.irqs = custom_irqs;
+	cfg.nirqs = sizeof(custom_irqs) / sizeof(custom_irqs[0]);
+	assert_int_equal(mock_add_device(f->mk, &cfg), 0);
+	assert_int_equal(assign_device_open(f->iommu, "0000:00:06.0", NULL, &dev), 0);
+	assert_int_equal(assign_vpci_new(dev, NULL, &v), -EPROTO);
+	assert_null(v);
+	/* in a BAR that is the upper half of a 64-bit one */
+	memcpy(c, custom_cfg, sizeof(c));
+	p32(c, 0x64, 0x0 | 1);
+	mock_region_mem(f->mk, "0000:00:06.0", CFG_REGION)[0x64] = 1;
+	mock_region_mem(f->mk, "0000:00:06.0", CFG_REGION)[0x65] = 0;
+	mock_region_mem(f->mk, "0000:00:06.0", CFG_REGION)[0x66] = 0;
+	assert_int_equal(assign_vpci_new(dev, NULL, &v), -EPROTO);
+	assign_device_unref(dev);
+}
+
+int main(void)
+{
+#define TD(fn) cmocka_unit_test_setup_teardown(fn, setup_default, teardown)
+#define TC(fn) cmocka_unit_test_setup_teardown(fn, setup_custom, teardown)
+	const struct CMUnitTest tests[] = {
+		TD(test_sizing_default),
+		TC(test_sizing_custom),
+		TD(test_placement),
+		TC(test_placement_custom),
+		TD(test_msix),
+		TC(test_msix_custom),
+		TD(test_msix_hostile),
+		TC(test_msix_hostile),
+		TC(test_msi),
+		TC(test_host_caps_untouched),
+		TD(test_intx),
+		TC(test_intx),
+		TD(test_config_bounds),
+		TD(test_reset),
+		TD(test_unref_callbacks),
+		TC(test_opts),
+		TD(test_random_guest),
+		TC(test_random_guest),
+		TC(test_bad_devices),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
