@@ -19,6 +19,9 @@
 # run leaves nothing half-made behind. A lock serialises concurrent runs.
 # Progress goes to stderr.
 set -euo pipefail
+# The whole script is one compound command: bash parses it completely
+# before running it, so editing the file during a run cannot break the run.
+{
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 variant=${1:-debian}
@@ -299,3 +302,5 @@ own) prepare_own ;;
 -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
 *) die "unknown variant '$variant'; use debian, backports or own" ;;
 esac
+exit
+}

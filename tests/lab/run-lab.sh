@@ -44,6 +44,9 @@
 # group fixture), LAB_KVM, LAB_IOMMUFD, ...; the scripts get them
 # in their environment too.
 set -euo pipefail
+# The whole script is one compound command: bash parses it completely
+# before running it, so editing the file during a run cannot break the run.
+{
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cache=${LIBASSIGN_LAB_CACHE:-/var/cache/libassign-lab}
@@ -338,3 +341,5 @@ if [ "$status" != 0 ] && [ "$log" = "$run/serial.log" ]; then
 fi
 echo "lab: $pass passed, $fail failed, $skip skipped (kernel $variant, ${elapsed}s in QEMU)"
 exit "$status"
+exit
+}
