@@ -16,6 +16,7 @@
  *  - DMA maps at wrap-around IOVAs, zero sizes, unaligned addresses, in
  *    the MSI window, above the IOVA ranges;
  *  - a host group report over a sysfs whose driver link is not a link;
+ *  - a guest IOMMU unmap whose second kernel unmap fails;
  *  - replays of every input the fuzzers have saved (fuzz/corpus/fuzz-device
  *    seeds and fuzz/reproducers/fuzz-device crashers) through the hostile
  *    fuzz kernel, in this ordinary (non-libFuzzer) build.
@@ -37,6 +38,7 @@
 
 #include <cmocka.h>
 
+#include <libassign/guestmem.h>
 #include <libassign/host.h>
 #include <libassign/libassign.h>
 #include <linux/vfio.h>
@@ -591,6 +593,82 @@ static void test_host_driver_unreadable(void **state)
 	run_isolated(host_driver_unreadable, "group-report-driver-error-uaf");
 }
 
+/* ---- guest IOMMU shadowing when the kernel fails ------------------------ */
+
+/*
+ * A guest unmap that covers two host mappings, the kernel failing the
+ * second unmap: whatever the library then reports, its view of what is
+ * mapped must be the kernel's (finding 5 of docs/reliability.md,
+ * fuzz/reproducers/fuzz-guestmem/guest-unmap-kernel-failure-accounting).
+ */
+static void guest_unmap_half_fails(void)
+{
+	struct assign_iommu_opts io = { .size = sizeof(io),
+					.backend = ASSIGN_IOMMU_TYPE1 };
+	struct assign_guestmem_opts go = { .size = sizeof(go),
+					   .policy = ASSIGN_GUESTMEM_GUEST_IOMMU };
+	struct assign_guestmem_region reg = { .size = sizeof(reg), .fd = -1 };
+	struct assign_guestmem_stats st;
+	struct assign_guestmem *gm = NULL;
+	struct assign_iommu *iommu = NULL;
+	struct assign_device *dev = NULL;
+	struct assign_ctx *ctx = NULL;
+	struct mock_device_cfg cfg;
+	struct mock_kernel *mk = NULL;
+	uint64_t iova = 0x40000000;
+	size_t len = 1u << 20;
+	void *mem;
+	int r;
+
+	mem = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (mem == MAP_FAILED || mock_kernel_new(&mk) < 0 ||
+	    mock_ctx_new(mk, &ctx) < 0 ||
+	    assign_iommu_new(ctx, &io, &iommu) < 0)
+		_exit(80);
+	mock_device_cfg_default(&cfg, ADDR, GROUP);
+	if (mock_add_device(mk, &cfg) < 0 ||
+	    assign_device_open(iommu, ADDR, NULL, &dev) < 0 ||
+	    assign_guestmem_new(iommu, &go, &gm) < 0)
+		_exit(81);
+	reg.gpa = 0;
+	reg.length = len;
+	reg.vaddr = mem;
+	if (assign_guestmem_add_regions(gm, &reg, 1, NULL, 0, NULL) < 0 ||
+	    assign_guestmem_guest_map(gm, iova, 0, 0x1000, ASSIGN_DMA_RW) < 0 ||
+	    assign_guestmem_guest_map(gm, iova + 0x1000, 0x1000, 0x1000,
+				      ASSIGN_DMA_RW) < 0)
+		_exit(82);
+	if (mock_dma_count(mk) != 2)
+		_exit(83);
+	mock_fail_nth(mk, MOCK_IOCTL, VFIO_IOMMU_UNMAP_DMA, 2, -EIO);
+	r = assign_guestmem_guest_unmap(gm, iova, 0x2000);
+	mock_fail_clear(mk);
+	if (r != -EIO)
+		_exit(84);
+	if (assign_guestmem_get_stats(gm, &st) < 0)
+		_exit(85);
+	/* Exactly what the kernel still holds. */
+	if (st.host_mappings != mock_dma_count(mk) ||
+	    st.mapped_bytes != mock_dma_bytes(mk))
+		_exit(86);
+	assign_guestmem_unref(gm);
+	assign_device_unref(dev);
+	assign_iommu_unref(iommu);
+	assign_ctx_unref(ctx);
+	if (mock_dma_count(mk) != 0)
+		_exit(87);
+	mock_kernel_free(mk);
+	munmap(mem, len);
+	_exit(0);
+}
+
+static void test_guest_unmap_half_fails(void **state)
+{
+	run_isolated(guest_unmap_half_fails,
+		     "guest-unmap-kernel-failure-accounting");
+}
+
 /* ---- saved fuzz inputs through the hostile kernel ---------------------- */
 
 static char *source_path(const char *rel)
@@ -751,6 +829,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_dma_wraparound,
 						fx_setup, fx_teardown),
 		cmocka_unit_test(test_host_driver_unreadable),
+		cmocka_unit_test(test_guest_unmap_half_fails),
 		cmocka_unit_test(test_replay_fuzz_inputs),
 	};
 
