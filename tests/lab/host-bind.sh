@@ -193,9 +193,10 @@ else
 	else
 		result host-bind-group FAIL "rc=$rc $(oneline "$out") explain rc=$rc2 $(oneline "$out2")"
 	fi
-	$AH restore >/dev/null 2>&1
-	if [ "$(drv "$nve")" = e1000e ] && [ "$(drv "$nv")" = none ]; then
-		result host-bind-group-restore PASS "$nve e1000e, $nv no driver"
+	out=$($AH restore "$nv" 2>&1); rc=$?
+	if [ $rc = 0 ] && [ "$(drv "$nve")" = e1000e ] && [ "$(drv "$nv")" = none ] &&
+		[ -z "$(ls "$ASSIGN_STATE_DIR" 2>/dev/null)" ]; then
+		result host-bind-group-restore PASS "restore $nv: $nve e1000e again, $nv no driver"
 	else
 		result host-bind-group-restore FAIL "$nve $(drv "$nve"), $nv $(drv "$nv")"
 	fi
