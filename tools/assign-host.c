@@ -670,6 +670,8 @@ static int cmd_restore(struct assign_ctx *ctx, const struct global *g,
 		return fail(ctx, r, "restore");
 	for (size_t i = 0; i < n; i++) {
 		r = assign_host_restore(ctx, recs[i], &o);
+		if (r == -ENOENT)
+			continue; /* went back with the device it was moved for */
 		if (r < 0)
 			status = fail(ctx, r, "restore");
 		else if (g->verbose >= 0)

@@ -283,9 +283,10 @@ struct assign_host_opts {
  * With ASSIGN_HOST_GROUP (vfio-pci only), every other member of the
  * device's IOMMU group that blocks the group is handled first, as the
  * viability report says: endpoints are bound to vfio-pci, bridges
- * unbound, each with its own record (and the netdev guard). If any step
- * fails, the members already handled are restored. ASSIGN_HOST_GROUP
- * cannot be combined with ASSIGN_HOST_NO_RECORD.
+ * unbound, each with its own record (and the netdev guard) that names
+ * @address ("for="), so that assign_host_restore() of @address puts them
+ * back too. If any step fails, the members already handled are restored.
+ * ASSIGN_HOST_GROUP cannot be combined with ASSIGN_HOST_NO_RECORD.
  *
  * Return: 0; -EINVAL; -ENODEV (no such device, or the driver is not
  * loaded: the message says "modprobe vfio-pci"); -EBUSY (interface in use;
@@ -331,7 +332,9 @@ int assign_host_unbind(struct assign_ctx *ctx, const char *address,
  * lets go. Reads the record "<state_dir>/<address>", unbinds the current driver,
  * puts driver_override back as it was, binds the recorded driver (through
  * its bind file, falling back to drivers_probe) and removes the record.
- * A record whose driver was "" leaves the device unbound.
+ * A record whose driver was "" leaves the device unbound. Then restores
+ * every device whose record says it was moved for @address (by
+ * ASSIGN_HOST_GROUP).
  *
  * Return: 0; -EINVAL; -ENOENT (no record: nothing to restore); -EBUSY
  * (in use, see above; or the driver refused to release it); -ENODEV

@@ -62,6 +62,7 @@ int host_opts_get(struct assign_ctx *ctx, const struct assign_host_opts *opts,
 			 : env && *env ? env
 				       : DEFAULT_STATE_DIR;
 	out->dev_dir = o.dev_dir ? o.dev_dir : "/dev";
+	out->owner = NULL;
 	return 0;
 }
 
@@ -70,6 +71,7 @@ int host_opts_get(struct assign_ctx *ctx, const struct assign_host_opts *opts,
 struct record {
 	char driver[ASSIGN_HOST_NAME_LEN];
 	char override[ASSIGN_HOST_NAME_LEN];
+	char owner[ASSIGN_PCI_ADDR_LEN]; /* "for=": moved for this device */
 };
 
 static int mkdir_p(const char *dir)
@@ -126,6 +128,10 @@ static int record_read(const struct host_opts *o, const char *addr,
 			if (strlen(line + 16) >= sizeof(rec->override))
 				break;
 			strcpy(rec->override, line + 16);
+		} else if (!strncmp(line, "for=", 4)) {
+			if (strlen(line + 4) >= sizeof(rec->owner))
+				break;
+			strcpy(rec->owner, line + 4);
 		}
 	}
 	fclose(f);
@@ -166,6 +172,8 @@ static int record_write(struct assign_ctx *ctx, const struct host_opts *o,
 		"driver=%s\ndriver_override=%s\npid=%ld\ntime=%lld\n",
 		addr, rec->driver, rec->override, (long)getpid(),
 		(long long)time(NULL));
+	if (rec->owner[0])
+		fprintf(f, "for=%s\n", rec->owner);
 	if (fflush(f) != 0 || fsync(fileno(f)) != 0) {
 		r = -errno;
 		fclose(f);
@@ -613,6 +621,8 @@ static int unbind_locked(struct assign_ctx *ctx, const char *addr,
 			 const struct host_opts *oo);
 static int restore_locked(struct assign_ctx *ctx, const char *addr,
 			  const struct host_opts *oo);
+static int restore_members(struct assign_ctx *ctx, const char *owner,
+			   const struct host_opts *o);
 
 /* Clear the other blocking members of @addr's group, then bind @addr; on
  * failure restore the members done. */
@@ -635,6 +645,7 @@ static int bind_group(struct assign_ctx *ctx, const char *addr, int group,
 	}
 	mo.flags &= ~ASSIGN_HOST_GROUP;
 	mo.flags |= ASSIGN_HOST_NO_WAIT;
+	mo.owner = addr;
 	for (size_t i = 0; i < rep->n_members; i++) {
 		const struct assign_host_member *m = &rep->members[i];
 
@@ -656,6 +667,7 @@ static int bind_group(struct assign_ctx *ctx, const char *addr, int group,
 	/* The device itself, last: the group is viable by then. */
 	if (r >= 0) {
 		mo.flags = o->flags & ~ASSIGN_HOST_GROUP;
+		mo.owner = NULL;
 		r = bind_one(ctx, addr, &mo);
 	}
 	if (r < 0 && done) {
@@ -758,6 +770,10 @@ static int bind_one(struct assign_ctx *ctx, const char *addr,
 	if (!(o.flags & ASSIGN_HOST_NO_RECORD)) {
 		r = record_read(&o, addr, &rec);
 		if (r == -ENOENT) {
+			memset(&rec, 0, sizeof(rec));
+			if (o.owner)
+				snprintf(rec.owner, sizeof(rec.owner), "%s",
+					 o.owner);
 			snprintf(rec.driver, sizeof(rec.driver), "%s", cur);
 			snprintf(rec.override, sizeof(rec.override), "%s",
 				 override);
@@ -849,6 +865,8 @@ static int unbind_locked(struct assign_ctx *ctx, const char *addr,
 	if (!(o.flags & ASSIGN_HOST_NO_RECORD) &&
 	    record_read(&o, addr, &rec) == -ENOENT) {
 		memset(&rec, 0, sizeof(rec));
+		if (o.owner)
+			snprintf(rec.owner, sizeof(rec.owner), "%s", o.owner);
 		snprintf(rec.driver, sizeof(rec.driver), "%s", cur);
 		dev_path(path, sizeof(path), addr, "driver_override");
 		if (sysfs_read(ctx, path, rec.override, sizeof(rec.override)) < 0 ||
@@ -869,6 +887,31 @@ static int unbind_locked(struct assign_ctx *ctx, const char *addr,
 	}
 	notice(ctx, "%s: unbound from %s", addr, cur);
 	return 0;
+}
+
+/* The group members a group bind moved for @owner go back with it. */
+static int restore_members(struct assign_ctx *ctx, const char *owner,
+			   const struct host_opts *o)
+{
+	char(*recs)[ASSIGN_PCI_ADDR_LEN] = NULL;
+	struct assign_host_opts po = { .size = sizeof(po),
+				       .state_dir = o->state_dir };
+	struct record rec;
+	size_t n = 0;
+	int r, first = 0;
+
+	r = assign_host_records(ctx, &po, &recs, &n);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < n; i++) {
+		if (record_read(o, recs[i], &rec) < 0 || strcmp(rec.owner, owner))
+			continue;
+		r = restore_locked(ctx, recs[i], o);
+		if (r < 0 && !first)
+			first = r;
+	}
+	free(recs);
+	return first;
 }
 
 static int restore_locked(struct assign_ctx *ctx, const char *addr,
@@ -929,7 +972,7 @@ static int restore_locked(struct assign_ctx *ctx, const char *addr,
 	record_remove(&o, addr);
 	notice(ctx, "%s: restored to %s", addr,
 	       rec.driver[0] ? rec.driver : "(no driver)");
-	return 0;
+	return restore_members(ctx, addr, &o);
 }
 
 /* ---- the public entry points: one bind/unbind/restore at a time --------- */

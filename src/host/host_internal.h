@@ -27,6 +27,7 @@ struct host_opts {
 	int timeout_ms;
 	const char *state_dir;
 	const char *dev_dir;
+	const char *owner; /* group binding: the device members are moved for */
 };
 int host_opts_get(struct assign_ctx *ctx, const struct assign_host_opts *opts,
 		  struct host_opts *out);

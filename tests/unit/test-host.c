@@ -951,10 +951,29 @@ static void test_bind_group(void **state)
 	assert_string_equal(drv, "pcieport"); /* fine as it is */
 	assert_true(record_exists(f, "0000:01:00.0"));
 	assert_true(record_exists(f, "0000:01:00.1"));
-	assert_int_equal(assign_host_restore(f->ctx, "0000:01:00.0", &o), 0);
+	/* The member's record says whom it was moved for ... */
+	{
+		char rec[256], p[PATH_MAX], line[128];
+		FILE *fp;
+
+		snprintf(p, sizeof(p), "%s/0000:01:00.0", f->state);
+		fp = fopen(p, "r");
+		assert_non_null(fp);
+		rec[0] = '\0';
+		while (fgets(line, sizeof(line), fp))
+			if (!strncmp(line, "for=", 4))
+				strcat(rec, line);
+		fclose(fp);
+		assert_string_equal(rec, "for=0000:01:00.1\n");
+	}
+	/* ... so it goes back with that device. */
 	assert_int_equal(assign_host_restore(f->ctx, "0000:01:00.1", &o), 0);
+	assert_false(record_exists(f, "0000:01:00.0"));
+	assert_false(record_exists(f, "0000:01:00.1"));
 	current(f, "0000:01:00.0", drv, sizeof(drv));
 	assert_string_equal(drv, "e1000e");
+	current(f, "0000:01:00.1", drv, sizeof(drv));
+	assert_string_equal(drv, "");
 
 	o.flags = ASSIGN_HOST_GROUP | ASSIGN_HOST_NO_RECORD;
 	assert_int_equal(assign_host_bind(f->ctx, "0000:01:00.1", &o), -EINVAL);
@@ -1000,6 +1019,14 @@ static void test_bind_group_rollback(void **state)
 	current(f, "0000:06:01.0", drv, sizeof(drv));
 	assert_string_equal(drv, "");
 	assert_int_equal(assign_host_check_device(f->ctx, "0000:06:02.0"), 0);
+	/* One restore puts the whole group back. */
+	o.flags = 0;
+	assert_int_equal(assign_host_restore(f->ctx, "0000:06:02.0", &o), 0);
+	current(f, "0000:06:00.0", drv, sizeof(drv));
+	assert_string_equal(drv, "i915");
+	current(f, "0000:06:01.0", drv, sizeof(drv));
+	assert_string_equal(drv, "shpchp");
+	assert_false(record_exists(f, "0000:06:00.0"));
 }
 
 /* A process holding /dev/vfio/N open keeps the device: restore and unbind
