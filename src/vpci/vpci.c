@@ -1248,6 +1248,7 @@ ASSIGN_EXPORT int assign_vpci_get_bar(const struct assign_vpci *vpci,
 		return -EINVAL;
 	b = &vpci->bars[bar];
 	memset(info, 0, sizeof(*info));
+	pthread_mutex_lock((pthread_mutex_t *)&vpci->lock);
 	info->present = b->present;
 	info->io = b->io;
 	info->mem64 = b->mem64;
@@ -1255,6 +1256,7 @@ ASSIGN_EXPORT int assign_vpci_get_bar(const struct assign_vpci *vpci,
 	info->size = b->present ? b->size : 0;
 	info->mapped = b->mapped;
 	info->gpa = b->gpa;
+	pthread_mutex_unlock((pthread_mutex_t *)&vpci->lock);
 	return 0;
 }
 
@@ -1264,10 +1266,12 @@ ASSIGN_EXPORT int assign_vpci_get_intx(const struct assign_vpci *vpci,
 	if (!vpci || !info)
 		return -EINVAL;
 	memset(info, 0, sizeof(*info));
+	pthread_mutex_lock((pthread_mutex_t *)&vpci->lock);
 	info->pin = vpci->pin;
 	info->trigger_fd = vpci->intx_efd;
 	info->resample_fd = vpci->intx_resample;
 	info->enabled = vpci->intx_on;
+	pthread_mutex_unlock((pthread_mutex_t *)&vpci->lock);
 	return 0;
 }
 
