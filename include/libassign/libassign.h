@@ -191,5 +191,6 @@ int assign_pci_addr_format(const struct assign_pci_addr *addr, char *buf,
 #include <libassign/host.h>
 #include <libassign/guestmem.h>
 #include <libassign/vpci.h>
+#include <libassign/kvm.h>
 
 #endif /* LIBASSIGN_LIBASSIGN_H */
