@@ -10,10 +10,10 @@
  * what assign.c asks of them:
  *  - pci_add_device() hands back the config-space ops the guest drives;
  *    pci_alloc_mmio()/pci_alloc_io() place BARs as the firmware would;
- *  - io_register()/io_unregister(): a BAR may only be claimed inside the
- *    guest's PCI hole (MMIO [PCI_MMIO_START, PCI_MMIO_END), I/O
- *    [0x1000, 0x10000)), never wrapping, never over guest RAM, and every
- *    claim is released at the end;
+ *  - io_register()/io_unregister(): a BAR is never claimed over guest RAM
+ *    (1 MiB low and 1 MiB at HIGH_RAM_START here), never wrapping, I/O
+ *    BARs inside the 64 KiB port space, and every claim is released at
+ *    the end;
  *  - vm_map_memory(): direct BAR slots only inside a claimed BAR window,
  *    all removed at the end;
  *  - MSI routes are bounded; no eventfd or other fd is leaked;
@@ -44,7 +44,7 @@
 #include "vmm.h"
 #include <libassign/libassign.h>
 
-#define RAM_SIZE (1u << 20)
+#define RAM_SIZE (2u << 20) /* 1 MiB low, 1 MiB at HIGH_RAM_START */
 #define MAX_RANGES 64
 #define MAX_SLOTS 64
 #define MAX_ROUTES 4096
@@ -93,6 +93,9 @@ void *gpa_to_host(struct vm *vm, uint64_t gpa, uint64_t len)
 {
 	if (gpa + len >= gpa && gpa + len <= vm->low_size)
 		return vm->ram + gpa;
+	if (gpa >= HIGH_RAM_START && gpa + len >= gpa &&
+	    gpa + len - HIGH_RAM_START <= vm->high_size)
+		return vm->ram + vm->low_size + (gpa - HIGH_RAM_START);
 	return NULL;
 }
 
@@ -102,6 +105,16 @@ void vm_request_stop(struct vm *vm, int code, const char *why)
 
 void vm_set_irq(struct vm *vm, unsigned gsi, int level)
 {
+}
+
+/* Guest RAM: [0, low_size) and [HIGH_RAM_START, + high_size). */
+static bool over_ram(uint64_t gpa, uint64_t len)
+{
+	uint64_t last = gpa + len - 1;
+
+	return gpa < the_vm.low_size ||
+	       (the_vm.high_size && gpa <= HIGH_RAM_START + the_vm.high_size - 1 &&
+		last >= HIGH_RAM_START);
 }
 
 static struct {
@@ -127,7 +140,7 @@ int vm_map_memory(struct vm *vm, uint64_t gpa, uint64_t size, void *host,
 	FUZZ_CHECK(size && gpa + size > gpa);
 	FUZZ_CHECK(gpa % 4096 == 0 && size % 4096 == 0);
 	/* Never over guest RAM: only inside a BAR the VMM claimed. */
-	FUZZ_CHECK(gpa >= vm->low_size);
+	FUZZ_CHECK(!over_ram(gpa, size));
 	for (size_t i = 0; i < MAX_RANGES; i++)
 		if (ranges[i].used && ranges[i].space == IO_MMIO &&
 		    gpa >= ranges[i].base &&
@@ -230,12 +243,13 @@ uint32_t pci_alloc_io(uint32_t size)
 int io_register(enum io_space space, uint64_t base, uint64_t len,
 		io_handler fn, void *opaque)
 {
-	/* A BAR only ever lands inside the guest's PCI hole. */
+	/* A BAR never wraps, never lands on guest RAM (low or high), and an
+	 * I/O BAR stays in the 64 KiB port space. */
 	FUZZ_CHECK(len > 0 && base + len > base);
 	if (space == IO_MMIO)
-		FUZZ_CHECK(base >= PCI_MMIO_START && base + len <= PCI_MMIO_END);
+		FUZZ_CHECK(!over_ram(base, len));
 	else
-		FUZZ_CHECK(base >= 0x1000 && base + len <= 0x10000);
+		FUZZ_CHECK(base + len <= 0x10000);
 	for (size_t i = 0; i < MAX_RANGES; i++)
 		if (ranges[i].used && ranges[i].space == space &&
 		    base < ranges[i].base + ranges[i].len &&
@@ -477,7 +491,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	the_vm.ram = aligned_alloc(4096, RAM_SIZE);
 	if (!the_vm.ram)
 		abort();
-	the_vm.ram_size = the_vm.low_size = RAM_SIZE;
+	the_vm.ram_size = RAM_SIZE;
+	the_vm.low_size = RAM_SIZE / 2;
+	the_vm.high_size = RAM_SIZE / 2;
 	the_vm.kvm_fd = the_vm.vm_fd = -1;
 	the_vm.stop_fd = -1;
 	return 0;

@@ -105,8 +105,8 @@ for t in "${targets[@]}"; do
 					continue
 				fi
 				echo "fuzz: $t: reproducer $f still crashes:" >&2
-				grep -E 'ERROR:|SUMMARY:|invariant failed|runtime error:' \
-					"$out/$t.repro.log" | head -3 | sed 's/^/    /' >&2
+				{ grep -E 'ERROR:|SUMMARY:|invariant failed|runtime error:' \
+					"$out/$t.repro.log" || true; } | head -3 | sed 's/^/    /' >&2
 				repro_bad=1
 			fi
 		done
@@ -118,10 +118,11 @@ for t in "${targets[@]}"; do
 		-print_final_stats=1 -artifact_prefix="$art/" "${dict[@]}" \
 		${FUZZ_ARGS:-} "$work" "${seeds[@]}" >"$log" 2>&1; } 2>/dev/null ||
 		rc=$?
-	runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
-	eps=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
-	cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | cut -d' ' -f2)
-	ft=$(grep -o 'ft: [0-9]*' "$log" | tail -1 | cut -d' ' -f2)
+	# (|| true: a target that dies before its first status line has none)
+	runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1 || true)
+	eps=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1 || true)
+	cov=$({ grep -o 'cov: [0-9]*' "$log" || true; } | tail -1 | cut -d' ' -f2)
+	ft=$({ grep -o 'ft: [0-9]*' "$log" || true; } | tail -1 | cut -d' ' -f2)
 	ncorp=$(find "$work" -type f | wc -l)
 	bad=0
 	[ "$rc" -ne 0 ] && bad=1
@@ -138,7 +139,7 @@ for t in "${targets[@]}"; do
 		"$status" "$t" "$secs" "${runs:-?}" "${eps:-?}" "${cov:-?}" \
 		"${ft:-?}" "$ncorp"
 	if [ "$status" = FAIL ]; then
-		grep -E 'ERROR:|runtime error:|invariant failed|SUMMARY:|Test unit written' "$log" | head -8 | sed 's/^/    /' >&2
+		{ grep -E 'ERROR:|runtime error:|invariant failed|SUMMARY:|Test unit written' "$log" || true; } | head -8 | sed 's/^/    /' >&2
 		echo "    full log: $log; reproduce: $exe $art/<crash-file>" >&2
 	fi
 done
