@@ -103,11 +103,13 @@ ASSIGN_EXPORT int assign_host_group_report(struct assign_ctx *ctx, int group,
 		r = pci_dev_driver(ctx, m->address, m->driver,
 				   sizeof(m->driver));
 		if (r < 0) {
+			/* The message names the member: format it before the
+			 * report holding its address is freed. */
+			r = set_error(ctx, r, "cannot read the driver of %s: %s",
+				      m->address, strerror(-r));
 			assign_host_group_report_free(rep);
 			strv_free(names, cnt);
-			return set_error(ctx, r,
-					 "cannot read the driver of %s: %s",
-					 m->address, strerror(-r));
+			return r;
 		}
 		judge(m);
 		if (m->blocks)
