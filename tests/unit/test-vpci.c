@@ -20,8 +20,10 @@
 #include <cmocka.h>
 
 #include <libassign/libassign.h>
+#include <linux/kvm.h>
 #include <linux/vfio.h>
 
+#include "internal.h"
 #include "mock.h"
 
 #define ADDR "0000:00:03.0"
@@ -107,6 +109,181 @@ static const struct assign_vpci_vector *last_vec(const struct rec *r,
 	for (size_t i = r->nvec; i-- > 0;)
 		if (r->vec[i].index == index && r->vec[i].vector == vec)
 			return &r->vec[i];
+	return NULL;
+}
+
+/* ---- a fake KVM behind the seam ---------------------------------------
+ *
+ * The mock kernel has no KVM: this spy answers the KVM ioctls on two fd
+ * numbers the mock never hands out and passes everything else through.
+ */
+#define FAKE_VM 9000
+#define FAKE_KVM_VFIO 9001
+
+struct fake_kvm {
+	const struct assign_sys_ops *real;
+	void *data;
+	unsigned create_device;
+	int files[16];
+	size_t nfiles;
+	struct kvm_irq_routing_entry routes[256];
+	size_t nroutes;
+	unsigned pushes;
+	int fail_routing;            /* next KVM_SET_GSI_ROUTING fails */
+	struct kvm_irqfd irqfds[64];
+	size_t nirqfds;
+	bool vfio_closed;
+};
+
+static struct fake_kvm fk;
+
+static int fk_open(void *d, const char *p, int f)
+{
+	return fk.real->open(d, p, f);
+}
+static int fk_openat(void *d, int dfd, const char *p, int f)
+{
+	return fk.real->openat(d, dfd, p, f);
+}
+static int fk_close(void *d, int fd)
+{
+	if (fd == FAKE_KVM_VFIO) {
+		fk.vfio_closed = true;
+		return 0;
+	}
+	return fk.real->close(d, fd);
+}
+
+static int fk_kvm_ioctl(int fd, unsigned long req, void *arg)
+{
+	if (fd == FAKE_VM && req == KVM_CREATE_DEVICE) {
+		struct kvm_create_device *cd = arg;
+		if (cd->type != KVM_DEV_TYPE_VFIO)
+			return -ENODEV;
+		fk.create_device++;
+		cd->fd = FAKE_KVM_VFIO;
+		return 0;
+	}
+	if (fd == FAKE_KVM_VFIO && req == KVM_SET_DEVICE_ATTR) {
+		struct kvm_device_attr *a = arg;
+		int32_t f;
+		memcpy(&f, (void *)(uintptr_t)a->addr, sizeof(f));
+		if (a->group != KVM_DEV_VFIO_GROUP)
+			return -ENXIO;
+		if (a->attr == KVM_DEV_VFIO_GROUP_ADD) {
+			for (size_t i = 0; i < fk.nfiles; i++)
+				if (fk.files[i] == f)
+					return -EEXIST;
+			fk.files[fk.nfiles++] = f;
+			return 0;
+		}
+		for (size_t i = 0; i < fk.nfiles; i++)
+			if (fk.files[i] == f) {
+				fk.files[i] = fk.files[--fk.nfiles];
+				return 0;
+			}
+		return -ENOENT;
+	}
+	if (fd == FAKE_VM && req == KVM_SET_GSI_ROUTING) {
+		struct kvm_irq_routing *t = arg;
+		if (fk.fail_routing) {
+			int e = fk.fail_routing;
+			fk.fail_routing = 0;
+			return e;
+		}
+		if (t->nr > 256)
+			return -EINVAL;
+		memcpy(fk.routes, t->entries, t->nr * sizeof(t->entries[0]));
+		fk.nroutes = t->nr;
+		fk.pushes++;
+		return 0;
+	}
+	if (fd == FAKE_VM && req == KVM_IRQFD) {
+		struct kvm_irqfd *f = arg;
+		if (f->flags & KVM_IRQFD_FLAG_DEASSIGN) {
+			for (size_t i = 0; i < fk.nirqfds; i++)
+				if (fk.irqfds[i].fd == f->fd &&
+				    fk.irqfds[i].gsi == f->gsi) {
+					fk.irqfds[i] = fk.irqfds[--fk.nirqfds];
+					return 0;
+				}
+			return -ENOENT;
+		}
+		for (size_t i = 0; i < fk.nirqfds; i++)
+			if (fk.irqfds[i].fd == f->fd)
+				return -EBUSY;
+		fk.irqfds[fk.nirqfds++] = *f;
+		return 0;
+	}
+	return -ENOTTY;
+}
+
+static int fk_ioctl(void *d, int fd, unsigned long req, void *arg)
+{
+	if (fd == FAKE_VM || fd == FAKE_KVM_VFIO)
+		return fk_kvm_ioctl(fd, req, arg);
+	return fk.real->ioctl(d, fd, req, arg);
+}
+static ssize_t fk_pread(void *d, int fd, void *b, size_t n, uint64_t o)
+{
+	return fk.real->pread(d, fd, b, n, o);
+}
+static ssize_t fk_pwrite(void *d, int fd, const void *b, size_t n, uint64_t o)
+{
+	return fk.real->pwrite(d, fd, b, n, o);
+}
+static int fk_mmap(void *d, void *a, size_t l, int p, int f, int fd,
+		   uint64_t o, void **r)
+{
+	return fk.real->mmap(d, a, l, p, f, fd, o, r);
+}
+static int fk_munmap(void *d, void *a, size_t l)
+{
+	return fk.real->munmap(d, a, l);
+}
+static int fk_madvise(void *d, void *a, size_t l, int adv)
+{
+	return fk.real->madvise(d, a, l, adv);
+}
+static ssize_t fk_readlinkat(void *d, int dfd, const char *p, char *b, size_t n)
+{
+	return fk.real->readlinkat(d, dfd, p, b, n);
+}
+static int fk_faccessat(void *d, int dfd, const char *p, int m)
+{
+	return fk.real->faccessat(d, dfd, p, m);
+}
+static int fk_list_dir(void *d, int dfd, const char *p, char ***names,
+		       size_t *n)
+{
+	return fk.real->list_dir(d, dfd, p, names, n);
+}
+static int fk_getrlimit(void *d, int res, struct rlimit *rl)
+{
+	return fk.real->getrlimit(d, res, rl);
+}
+
+static const struct assign_sys_ops fk_ops = {
+	.open = fk_open, .openat = fk_openat, .close = fk_close,
+	.ioctl = fk_ioctl, .pread = fk_pread, .pwrite = fk_pwrite,
+	.mmap = fk_mmap, .munmap = fk_munmap, .madvise = fk_madvise,
+	.readlinkat = fk_readlinkat, .faccessat = fk_faccessat,
+	.list_dir = fk_list_dir, .getrlimit = fk_getrlimit,
+};
+
+static const struct kvm_irq_routing_entry *fk_route(uint32_t gsi)
+{
+	for (size_t i = 0; i < fk.nroutes; i++)
+		if (fk.routes[i].gsi == gsi)
+			return &fk.routes[i];
+	return NULL;
+}
+
+static const struct kvm_irqfd *fk_irqfd(int efd)
+{
+	for (size_t i = 0; i < fk.nirqfds; i++)
+		if ((int)fk.irqfds[i].fd == efd)
+			return &fk.irqfds[i];
 	return NULL;
 }
 
@@ -234,6 +411,11 @@ static int fx_kernel(struct fx *f)
 {
 	memset(f, 0, sizeof(*f));
 	if (mock_kernel_new(&f->mk) < 0 || mock_ctx_new(f->mk, &f->ctx) < 0)
+		return -1;
+	memset(&fk, 0, sizeof(fk));
+	fk.real = f->ctx->sys;
+	fk.data = f->ctx->sys_data;
+	if (assign_ctx_set_sys(f->ctx, &fk_ops, fk.data, f->ctx->sysfs_fd) < 0)
 		return -1;
 	return assign_iommu_new(f->ctx, NULL, &f->iommu) < 0 ? -1 : 0;
 }
@@ -1083,6 +1265,209 @@ static void test_bad_devices(void **state)
 	assign_device_unref(dev);
 }
 
+
+/* ---- KVM glue ------------------------------------------------------------ */
+
+static void test_kvm_vfio(void **state)
+{
+	struct fx *f = *state;
+	struct assign_kvm *kvm = NULL;
+	struct assign_iommu *t1;
+	struct assign_iommu_opts io = { .size = sizeof(io),
+					.backend = ASSIGN_IOMMU_TYPE1 };
+	struct assign_device *a, *b;
+	struct assign_group *g;
+	struct mock_device_cfg cfg;
+
+	assert_int_equal(assign_kvm_new(f->ctx, -1, NULL, &kvm), -EINVAL);
+	assert_int_equal(assign_kvm_new(NULL, FAKE_VM, NULL, &kvm), -EINVAL);
+	struct assign_kvm_opts ko = { .size = sizeof(ko), .gsi_base = 50,
+				      .gsi_limit = 50 };
+	assert_int_equal(assign_kvm_new(f->ctx, FAKE_VM, &ko, &kvm), -EINVAL);
+	assert_null(kvm);
+	assert_int_equal(assign_kvm_new(f->ctx, FAKE_VM, NULL, &kvm), 0);
+	assert_int_equal(fk.create_device, 0);   /* lazily */
+
+	/* the fixture's device (iommufd: its cdev fd) */
+	assert_int_equal(assign_kvm_add_device(kvm, f->dev), 0);
+	assert_int_equal(fk.create_device, 1);
+	assert_int_equal(fk.nfiles, 1);
+	assert_int_equal(assign_kvm_add_device(kvm, f->dev), -EEXIST);
+
+	/* two devices of one type1 group: the group fd once */
+	mock_device_cfg_default(&cfg, "0000:00:05.0", 9);
+	assert_int_equal(mock_add_device(f->mk, &cfg), 0);
+	mock_device_cfg_default(&cfg, "0000:00:05.1", 9);
+	assert_int_equal(mock_add_device(f->mk, &cfg), 0);
+	assert_int_equal(assign_iommu_new(f->ctx, &io, &t1), 0);
+	assert_int_equal(assign_device_open(t1, "0000:00:05.0", NULL, &a), 0);
+	assert_int_equal(assign_device_open(t1, "0000:00:05.1", NULL, &b), 0);
+	assert_int_equal(assign_kvm_add_device(kvm, a), 0);
+	assert_int_equal(assign_kvm_add_device(kvm, b), 0);
+	assert_int_equal(fk.create_device, 1);
+	assert_int_equal(fk.nfiles, 2);
+	assert_int_equal(assign_iommu_get_group(t1, 9, &g), 0);
+	assert_int_equal(fk.files[1], assign_group_fd(g));
+	assign_group_unref(g);
+	assert_int_equal(assign_kvm_remove_device(kvm, a), 0);
+	assert_int_equal(fk.nfiles, 2);
+	assert_int_equal(assign_kvm_remove_device(kvm, a), -ENOENT);
+	assert_int_equal(assign_kvm_remove_device(kvm, b), 0);
+	assert_int_equal(fk.nfiles, 1);
+	/* the object holds what it added: drop ours first */
+	assert_int_equal(assign_kvm_add_device(kvm, a), 0);
+	assign_device_unref(a);
+	assign_device_unref(b);
+	assign_iommu_unref(t1);
+	assert_int_equal(fk.nfiles, 2);
+	assert_null(assign_kvm_unref(kvm));
+	assert_int_equal(fk.nfiles, 0);
+	assert_true(fk.vfio_closed);
+}
+
+static void test_kvm_routes(void **state)
+{
+	struct fx *f = *state;
+	struct assign_kvm *kvm;
+	uint32_t g[3];
+
+	assert_int_equal(assign_kvm_new(f->ctx, FAKE_VM, NULL, &kvm), 0);
+	for (uint32_t gsi = 0; gsi < 24; gsi++)
+		if (gsi != 2)
+			assert_int_equal(assign_kvm_route_irqchip(kvm, gsi, ASSIGN_KVM_IRQCHIP_IOAPIC, gsi), 0);
+	assert_int_equal(assign_kvm_route_irqchip(kvm, 4, ASSIGN_KVM_IRQCHIP_PIC_MASTER, 4), 0);
+	assert_int_equal(assign_kvm_route_irqchip(kvm, 4, ASSIGN_KVM_IRQCHIP_PIC_MASTER, 4), -EEXIST);
+	assert_int_equal(assign_kvm_route_irqchip(kvm, 30, ASSIGN_KVM_IRQCHIP_IOAPIC, 1), -EINVAL);
+	assert_int_equal(fk.nroutes, 24);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(assign_kvm_msi_route_new(kvm, 0xfee00000u + 0x1000u * (uint32_t)i, 0x40 + (uint32_t)i, &g[i]), 0);
+	assert_int_equal(g[0], 24);
+	assert_int_equal(g[2], 26);
+	assert_int_equal(fk.nroutes, 27);
+	const struct kvm_irq_routing_entry *e = fk_route(25);
+	assert_int_equal(e->type, KVM_IRQ_ROUTING_MSI);
+	assert_int_equal(e->u.msi.address_lo, 0xfee01000);
+	assert_int_equal(e->u.msi.data, 0x41);
+	/* a 64-bit address, unchanged message: no push */
+	assert_int_equal(assign_kvm_msi_route_set(kvm, 25, 0x1fee02000ull, 0x99), 0);
+	e = fk_route(25);
+	assert_int_equal(e->u.msi.address_hi, 1);
+	assert_int_equal(e->u.msi.address_lo, 0xfee02000);
+	unsigned pushes = fk.pushes;
+	assert_int_equal(assign_kvm_msi_route_set(kvm, 25, 0x1fee02000ull, 0x99), 0);
+	assert_int_equal(fk.pushes, pushes);
+	assert_int_equal(assign_kvm_msi_route_set(kvm, 3, 0, 0), -ENOENT);
+	/* a failing push changes nothing */
+	fk.fail_routing = -ENOMEM;
+	assert_int_equal(assign_kvm_msi_route_set(kvm, 25, 0xfee0f000, 1), -ENOMEM);
+	fk.fail_routing = -ENOMEM;
+	assert_int_equal(assign_kvm_msi_route_new(kvm, 0xfee00000, 1, &g[1]), -ENOMEM);
+	fk.fail_routing = -ENOMEM;
+	assert_int_equal(assign_kvm_route_remove(kvm, 26), -ENOMEM);
+	assert_int_equal(g[1], 25);
+	assert_int_equal(assign_kvm_route_remove(kvm, 24), 0);
+	assert_int_equal(fk.nroutes, 26);
+	e = fk_route(25);
+	assert_int_equal(e->u.msi.address_lo, 0xfee02000);
+	assert_non_null(fk_route(26));
+	assert_null(fk_route(24));
+	assert_int_equal(assign_kvm_route_remove(kvm, 24), -ENOENT);
+	/* the freed GSI is given again */
+	assert_int_equal(assign_kvm_msi_route_new(kvm, 0xfee00000, 7, &g[0]), 0);
+	assert_int_equal(g[0], 24);
+	assign_kvm_unref(kvm);
+
+	/* a small range runs out */
+	struct assign_kvm_opts ko = { .size = sizeof(ko), .gsi_base = 100,
+				      .gsi_limit = 102 };
+	assert_int_equal(assign_kvm_new(f->ctx, FAKE_VM, &ko, &kvm), 0);
+	assert_int_equal(assign_kvm_msi_route_new(kvm, 1, 1, &g[0]), 0);
+	assert_int_equal(assign_kvm_msi_route_new(kvm, 1, 1, &g[1]), 0);
+	assert_int_equal(assign_kvm_msi_route_new(kvm, 1, 1, &g[2]), -ENOSPC);
+	assert_int_equal(g[1], 101);
+	assign_kvm_unref(kvm);
+}
+
+static void test_kvm_irqfd(void **state)
+{
+	struct fx *f = *state;
+	struct assign_kvm *kvm;
+	struct assign_vpci_intx in;
+
+	assert_int_equal(assign_kvm_new(f->ctx, FAKE_VM, NULL, &kvm), 0);
+	assert_int_equal(assign_vpci_get_intx(f->vpci, &in), 0);
+	/* INTx: a resampling irqfd */
+	assert_int_equal(assign_kvm_irqfd(kvm, in.trigger_fd, 16, in.resample_fd), 0);
+	const struct kvm_irqfd *q = fk_irqfd(in.trigger_fd);
+	assert_non_null(q);
+	assert_int_equal(q->gsi, 16);
+	assert_int_equal(q->flags, KVM_IRQFD_FLAG_RESAMPLE);
+	assert_int_equal(q->resamplefd, (uint32_t)in.resample_fd);
+	assert_int_equal(assign_kvm_irqfd(kvm, in.trigger_fd, 17, -1), -EEXIST);
+	assert_int_equal(assign_kvm_irqfd(kvm, -1, 17, -1), -EINVAL);
+	assert_int_equal(assign_kvm_irqfd_remove(kvm, in.trigger_fd), 0);
+	assert_null(fk_irqfd(in.trigger_fd));
+	assert_int_equal(assign_kvm_irqfd_remove(kvm, in.trigger_fd), -ENOENT);
+	/* what is left is deassigned by the last unref */
+	assert_int_equal(assign_kvm_irqfd(kvm, in.trigger_fd, 16, in.resample_fd), 0);
+	assert_int_equal(fk.nirqfds, 1);
+	assign_kvm_unref(kvm);
+	assert_int_equal(fk.nirqfds, 0);
+}
+
+static void kvm_vec_cb(void *data, const struct assign_vpci_vector *v)
+{
+	assert_int_equal(assign_kvm_vector_update(data, v), 0);
+}
+
+static void test_kvm_vectors(void **state)
+{
+	struct fx *f = *state;
+	struct assign_kvm *kvm;
+	struct assign_pci_msix x;
+	struct assign_vpci_ops kops = { .size = sizeof(kops),
+					.vector_update = kvm_vec_cb };
+	struct assign_vpci_opts o = { .size = sizeof(o), .ops = &kops };
+
+	assert_int_equal(assign_kvm_new(f->ctx, FAKE_VM, NULL, &kvm), 0);
+	f->vpci = assign_vpci_unref(f->vpci);
+	o.data = kvm;
+	assert_int_equal(assign_vpci_new(f->dev, &o, &f->vpci), 0);
+	assert_int_equal(assign_pci_parse_msix(f->host_cfg, 256, &x), 0);
+	msix_on(f);
+	/* all masked: no route, no irqfd */
+	assert_int_equal(fk.nroutes, 0);
+	assert_int_equal(fk.nirqfds, 0);
+	uint64_t e1 = x.table_offset + 16;
+	bw(f, x.table_bar, e1, 4, 0xfee00000);
+	bw(f, x.table_bar, e1 + 8, 4, 0x4031);
+	bw(f, x.table_bar, e1 + 12, 4, 0);
+	assert_int_equal(fk.nroutes, 1);
+	assert_int_equal(fk.routes[0].u.msi.data, 0x4031);
+	assert_int_equal(fk.nirqfds, 1);
+	assert_int_equal(fk.irqfds[0].gsi, fk.routes[0].gsi);
+	int efd = (int)fk.irqfds[0].fd;
+	/* masked: detached, route kept; reprogrammed and unmasked */
+	bw(f, x.table_bar, e1 + 12, 4, 1);
+	assert_int_equal(fk.nirqfds, 0);
+	bw(f, x.table_bar, e1 + 8, 4, 0x4032);
+	assert_int_equal(fk.routes[0].u.msi.data, 0x4031);
+	bw(f, x.table_bar, e1 + 12, 4, 0);
+	assert_int_equal(fk.routes[0].u.msi.data, 0x4032);
+	assert_non_null(fk_irqfd(efd));
+	/* the function mask detaches too */
+	cw(f, (uint32_t)f->msix + 2, 2, 0xc000);
+	assert_int_equal(fk.nirqfds, 0);
+	cw(f, (uint32_t)f->msix + 2, 2, 0x8000);
+	assert_non_null(fk_irqfd(efd));
+	/* MSI-X off: irqfd and route gone */
+	cw(f, (uint32_t)f->msix + 2, 2, 0x0000);
+	assert_int_equal(fk.nirqfds, 0);
+	assert_int_equal(fk.nroutes, 0);
+	f->vpci = assign_vpci_unref(f->vpci);
+	assign_kvm_unref(kvm);
+}
+
 int main(void)
 {
 #define TD(fn) cmocka_unit_test_setup_teardown(fn, setup_default, teardown)
@@ -1107,6 +1492,10 @@ int main(void)
 		TD(test_random_guest),
 		TC(test_random_guest),
 		TC(test_bad_devices),
+		TD(test_kvm_vfio),
+		TD(test_kvm_routes),
+		TD(test_kvm_irqfd),
+		TD(test_kvm_vectors),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
