@@ -7,6 +7,7 @@
  * host's MSI/MSI-X registers are never written.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,6 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -1468,6 +1471,60 @@ static void test_kvm_vectors(void **state)
 	assign_kvm_unref(kvm);
 }
 
+/* The same calls on the real KVM, when /dev/kvm can be opened: the
+ * structures the glue builds are the ones KVM accepts. */
+static void test_kvm_real(void **state)
+{
+	struct assign_ctx *ctx;
+	struct assign_kvm *kvm;
+	uint32_t gsi;
+	int kfd, vm, efd, rfd;
+
+	(void)state;
+	kfd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (kfd < 0) {
+		skip();
+		return;
+	}
+	vm = ioctl(kfd, KVM_CREATE_VM, 0);
+	if (vm < 0 || ioctl(vm, KVM_CREATE_IRQCHIP, 0) < 0) {
+		if (vm >= 0)
+			close(vm);
+		close(kfd);
+		skip();
+		return;
+	}
+	assert_int_equal(assign_ctx_new(&ctx), 0);
+	assert_int_equal(assign_kvm_new(ctx, vm, NULL, &kvm), 0);
+	for (uint32_t g = 0; g < 24; g++) {
+		if (g == 2)
+			continue;
+		assert_int_equal(assign_kvm_route_irqchip(kvm, g, ASSIGN_KVM_IRQCHIP_IOAPIC, g), 0);
+		if (g < 16)
+			assert_int_equal(assign_kvm_route_irqchip(kvm, g, g < 8 ? ASSIGN_KVM_IRQCHIP_PIC_MASTER : ASSIGN_KVM_IRQCHIP_PIC_SLAVE, g & 7), 0);
+	}
+	assert_int_equal(assign_kvm_msi_route_new(kvm, 0xfee00000, 0x4041, &gsi), 0);
+	assert_int_equal(assign_kvm_msi_route_set(kvm, gsi, 0xfee01000, 0x4042), 0);
+	efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	rfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	assert_true(efd >= 0 && rfd >= 0);
+	assert_int_equal(assign_kvm_irqfd(kvm, efd, gsi, -1), 0);
+	assert_int_equal(assign_kvm_irqfd_remove(kvm, efd), 0);
+	assert_int_equal(assign_kvm_irqfd(kvm, efd, 16, rfd), 0);
+	assert_int_equal(assign_kvm_irqfd_remove(kvm, efd), 0);
+	assert_int_equal(assign_kvm_route_remove(kvm, gsi), 0);
+	assert_int_equal(assign_kvm_irqfd(kvm, efd, 17, rfd), 0);
+	assign_kvm_unref(kvm);             /* deassigns it */
+	assert_int_equal(assign_kvm_new(ctx, vm, NULL, &kvm), 0);
+	assert_int_equal(assign_kvm_irqfd(kvm, efd, 17, rfd), 0);
+	assign_kvm_unref(kvm);
+	assign_ctx_unref(ctx);
+	close(efd);
+	close(rfd);
+	close(vm);
+	close(kfd);
+}
+
 int main(void)
 {
 #define TD(fn) cmocka_unit_test_setup_teardown(fn, setup_default, teardown)
@@ -1496,6 +1553,7 @@ int main(void)
 		TD(test_kvm_routes),
 		TD(test_kvm_irqfd),
 		TD(test_kvm_vectors),
+		cmocka_unit_test(test_kvm_real),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
