@@ -7,6 +7,7 @@
  * host's MSI/MSI-X registers are never written.
  */
 #include <errno.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <setjmp.h>
@@ -1525,6 +1526,53 @@ static void test_kvm_real(void **state)
 	close(kfd);
 }
 
+static int count_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	int n = 0;
+	assert_non_null(d);
+	while (readdir(d))
+		n++;
+	closedir(d);
+	return n;
+}
+
+/* Every kernel call made by assign_vpci_new() fails in turn: the
+ * constructor fails cleanly (no mapping, no fd, no interrupt left). */
+static void test_fault_sweep(void **state)
+{
+	struct fx *f = *state;
+	struct assign_vpci_opts o = { .size = sizeof(o), .ops = &ops,
+				      .data = &f->rec };
+	unsigned long nth;
+
+	f->vpci = assign_vpci_unref(f->vpci);
+	int fds = count_fds();
+	size_t open_fds = mock_open_fds(f->mk);
+	for (nth = 1; nth < 500; nth++) {
+		struct assign_vpci *v = NULL;
+		unsigned long before = mock_calls(f->mk, MOCK_ANY);
+		mock_fail_nth(f->mk, MOCK_ANY, 0, nth, -EIO);
+		int r = assign_vpci_new(f->dev, &o, &v);
+		unsigned long made = mock_calls(f->mk, MOCK_ANY) - before;
+		mock_fail_clear(f->mk);
+		if (r == 0) {
+			assert_non_null(v);
+			v = assign_vpci_unref(v);
+			if (made < nth)
+				break;       /* the injection was never reached */
+		} else {
+			assert_null(v);
+		}
+		assert_int_equal(mock_mmaps(f->mk), 0);
+		assert_int_equal(mock_open_fds(f->mk), open_fds);
+		assert_int_equal(count_fds(), fds);
+		assert_int_equal(mock_irq_enabled(f->mk, ADDR, ASSIGN_IRQ_INTX), 0);
+		assert_int_equal(f->rec.nmaps + f->rec.nvec, 0);
+	}
+	assert_true(nth > 3 && nth < 500);
+}
+
 int main(void)
 {
 #define TD(fn) cmocka_unit_test_setup_teardown(fn, setup_default, teardown)
@@ -1554,6 +1602,8 @@ int main(void)
 		TD(test_kvm_irqfd),
 		TD(test_kvm_vectors),
 		cmocka_unit_test(test_kvm_real),
+		TD(test_fault_sweep),
+		TC(test_fault_sweep),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
