@@ -245,6 +245,10 @@ int io_register(enum io_space space, uint64_t base, uint64_t len,
 {
 	/* A BAR never wraps, never lands on guest RAM (low or high), and an
 	 * I/O BAR stays in the 64 KiB port space. */
+	if (getenv("FUZZ_DEBUG"))
+		fprintf(stderr, "io_register(%s, %#llx, %#llx)\n",
+			space == IO_MMIO ? "mmio" : "port",
+			(unsigned long long)base, (unsigned long long)len);
 	FUZZ_CHECK(len > 0 && base + len > base);
 	if (space == IO_MMIO)
 		FUZZ_CHECK(!over_ram(base, len));
