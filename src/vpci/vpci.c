@@ -192,7 +192,7 @@ static void report(struct assign_vpci *v, struct vvec *vv,
 {
 	if (vv->reported && !memcmp(&vv->last, now, sizeof(*now)))
 		return;
-	vv->last = *now;
+	memcpy(&vv->last, now, sizeof(*now));   /* padding included */
 	vv->reported = true;
 	if (v->ops.vector_update)
 		v->ops.vector_update(v->data, now);
