@@ -305,10 +305,11 @@ static int cmd_list(struct assign_ctx *ctx, const struct global *g, int argc,
 /* Ask the kernel: open the device through VFIO (type1) and report what
  * it says, next to libassign's own verdict. */
 static void probe_kernel(struct assign_ctx *ctx, const char *addr,
-			 bool predicted_busy)
+			 bool predicted_busy, enum assign_iommu_backend backend)
 {
 	struct assign_iommu_opts io = { .size = sizeof(io),
-					.backend = ASSIGN_IOMMU_TYPE1 };
+					.backend = backend };
+	const char *how = backend == ASSIGN_IOMMU_IOMMUFD ? "iommufd" : "type1";
 	struct assign_iommu *iommu = NULL;
 	struct assign_device *dev = NULL;
 	int r;
@@ -317,13 +318,14 @@ static void probe_kernel(struct assign_ctx *ctx, const char *addr,
 	if (r == 0)
 		r = assign_device_open(iommu, addr, NULL, &dev);
 	if (r == 0)
-		printf("  kernel: opened %s through VFIO: the group is viable\n",
-		       addr);
+		printf("  kernel (%s): opened %s through VFIO: the group is "
+		       "viable\n",
+		       how, addr);
 	else
-		printf("  kernel: opening %s failed (%s): %s\n", addr,
+		printf("  kernel (%s): opening %s failed (%s): %s\n", how, addr,
 		       strerror(-r), assign_ctx_last_error(ctx));
 	if (r == -EBUSY || r == 0)
-		printf("  kernel verdict %s libassign's rules\n",
+		printf("  kernel (%s) verdict %s libassign's rules\n", how,
 		       (r == -EBUSY) == predicted_busy ? "matches"
 						       : "DIFFERS FROM");
 	assign_device_unref(dev);
@@ -553,8 +555,14 @@ static int cmd_explain(struct assign_ctx *ctx, const struct global *g,
 		printf("  %sReady%s: the device can be opened through VFIO "
 		       "(/dev/vfio/%d).\n",
 		       GREEN, RESET, d->iommu_group);
-	if (probe)
-		probe_kernel(ctx, d->address, !rep->viable);
+	if (probe) {
+		probe_kernel(ctx, d->address, !rep->viable, ASSIGN_IOMMU_TYPE1);
+		/* With iommufd, binding the device's cdev claims the group's
+		 * DMA ownership: the same rule, reached another way. */
+		if (access("/dev/iommu", F_OK) == 0)
+			probe_kernel(ctx, d->address, !rep->viable,
+				     ASSIGN_IOMMU_IOMMUFD);
+	}
 	assign_host_group_report_free(rep);
 	assign_host_device_free(d);
 	return ok ? EXIT_OK : EXIT_NOT_READY;

@@ -93,7 +93,8 @@ else
 fi
 
 out=$($AH explain "$bdf" --probe 2>&1); rc=$?
-if [ $rc = 0 ] && echo "$out" | grep -q "kernel: opened" && echo "$out" | grep -q "verdict matches"; then
+if [ $rc = 0 ] && echo "$out" | grep -q "kernel (type1): opened" &&
+	echo "$out" | grep -q "verdict matches" && ! echo "$out" | grep -q DIFFERS; then
 	result host-explain-ready PASS "exit 0, kernel agrees"
 else
 	result host-explain-ready FAIL "rc=$rc $(oneline "$out")"
@@ -152,7 +153,7 @@ else
 	if [ $rc = 3 ] && echo "$out" | grep -q "group is not viable" &&
 		echo "$out" | grep -q "$nve .*bound to $(drv "$nve")" &&
 		echo "$out" | grep -q "fix: assign-host bind $nve" &&
-		echo "$out" | grep -q "verdict matches"; then
+		echo "$out" | grep -q "verdict matches" && ! echo "$out" | grep -q DIFFERS; then
 		result host-explain-nonviable PASS "group $ng: $nve on $(drv "$nve") named, kernel agrees"
 	else
 		result host-explain-nonviable FAIL "rc=$rc $(oneline "$out")"
@@ -171,7 +172,7 @@ else
 	# unless another member (the bridge) still blocks.
 	$AH bind "$nve" >/dev/null 2>&1
 	out=$($AH explain "$nv" --probe 2>&1); rc=$?
-	if echo "$out" | grep -q "verdict matches"; then
+	if echo "$out" | grep -q "verdict matches" && ! echo "$out" | grep -q DIFFERS; then
 		result host-explain-fixed PASS "rc=$rc after binding $nve; kernel agrees"
 	else
 		result host-explain-fixed FAIL "rc=$rc $(oneline "$out")"
@@ -188,7 +189,7 @@ else
 	out=$($AH bind --group "$nv" 2>&1); rc=$?
 	out2=$($AH explain "$nv" --probe 2>&1); rc2=$?
 	if [ $rc = 0 ] && [ "$(drv "$nve")" = vfio-pci ] && [ "$(drv "$nv")" = vfio-pci ] &&
-		[ $rc2 = 0 ] && echo "$out2" | grep -q "kernel: opened"; then
+		[ $rc2 = 0 ] && echo "$out2" | grep -q "kernel (type1): opened"; then
 		result host-bind-group PASS "$nv and $nve on vfio-pci, the kernel opens $nv"
 	else
 		result host-bind-group FAIL "rc=$rc $(oneline "$out") explain rc=$rc2 $(oneline "$out2")"
