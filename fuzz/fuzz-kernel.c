@@ -428,6 +428,8 @@ static ssize_t fk_rw(struct fuzz_kernel *k, struct fk_file *f, void *rbuf,
 	}
 	if (f->kind != FD_DEVICE)
 		return -EINVAL;
+	if (k->rw_hook)
+		k->rw_hook(k->rw_hook_arg, rbuf == NULL, offset, count);
 	r = fk_nth(k, FK_RW, k->rw_calls++);
 	if (r) {
 		switch (r->ctl & 3) {
@@ -481,6 +483,20 @@ static ssize_t fk_pwrite(void *data, int fd, const void *buf, size_t count,
 }
 
 #define FK_MAP_LIMIT (64u << 20)
+
+bool fk_mapped(const void *p, size_t len)
+{
+	uintptr_t a = (uintptr_t)p;
+
+	for (size_t i = 0; i < FK_MAX_MAPS; i++) {
+		uintptr_t b = (uintptr_t)fk_maps[i].addr;
+
+		if (b && a >= b && len <= fk_maps[i].len &&
+		    a - b <= fk_maps[i].len - len)
+			return true;
+	}
+	return false;
+}
 
 /* Add an interval to the table of what the library has mapped. */
 static int fk_track(struct fuzz_kernel *k, void *addr, size_t len)

@@ -105,7 +105,13 @@ struct fuzz_kernel {
 	struct fk_dma dma[FK_MAX_DMA];
 	size_t ndma;
 	uint64_t dma_bytes;
+	/* Optional: told about every pread/pwrite on a device fd. */
+	void (*rw_hook)(void *arg, bool write, uint64_t offset, size_t len);
+	void *rw_hook_arg;
 };
+
+/* Whether [p, p + len) lies inside memory mapped through the seam. */
+bool fk_mapped(const void *p, size_t len);
 
 extern const struct assign_sys_ops fk_ops;
 

@@ -498,3 +498,56 @@ put("fuzz-vmm", "nvme-bar-high-half", vmm_kernel(nvme_regions, nvme) +
 put("fuzz-vmm", "e1000e-irq-failures",
     vmm_kernel(e1000e_regions, e1000e) +
     others([0, EIO_, 0, 0, ENOSPC_, 0, EIO_]) + guest)
+
+# --- fuzz-vpci: guest operations on the library's virtual function ----------
+
+def v_cfg_w(off, size, val):
+    return rec(FK_GUEST, le("BHBI", 0, off, size, val))
+
+
+def v_cfg_r(off, size):
+    return rec(FK_GUEST, le("BHBI", 1, off, size, 0))
+
+
+def v_bar(write, bar, off, size, val=0):
+    return rec(FK_GUEST, le("BBQBQ", 2 if write else 3, bar, off, size, val))
+
+
+vpci_e1000e = b"".join([
+    v_cfg_r(0x00, 4),
+    v_cfg_w(0x10, 4, 0xffffffff), v_cfg_r(0x10, 4),       # size BAR0
+    v_cfg_w(0x10, 4, 0xc0000000), v_cfg_w(0x14, 4, 0xc0020000),
+    v_cfg_w(0x18, 4, 0xc001), v_cfg_w(0x1c, 4, 0xc0040000),
+    v_cfg_w(0x30, 4, 0xfffff801), v_cfg_r(0x30, 4),       # ROM sizing
+    v_cfg_w(0x04, 2, 0x0007),                             # decode on
+    v_cfg_w(0xa2, 2, 0x8000),                             # MSI-X on
+    v_bar(True, 3, 0, 4, 0xfee00000), v_bar(True, 3, 8, 4, 0x4021),
+    v_bar(True, 3, 12, 4, 0), v_bar(True, 3, 16, 8, 0xfee01000),
+    v_bar(False, 3, 0x2000, 8), v_bar(False, 0, 0x8, 4),
+    v_bar(True, 2, 0x0, 4, 0x12345678),
+    v_cfg_w(0xa2, 2, 0xc000),                             # function mask
+    v_cfg_w(0x1c, 4, 0xc0100000),                         # move BAR3
+    v_cfg_w(0xa2, 2, 0x0000),                             # MSI-X off
+    v_cfg_w(0xd2, 2, 0x0001), v_cfg_w(0xd4, 4, 0xfee00000),
+    v_cfg_w(0xdc, 2, 0x4031),                             # MSI on
+    rec(FK_GUEST, le("BB", 6, 1)),                        # VMM refuses next
+    v_cfg_w(0x04, 2, 0x0000), v_cfg_w(0x04, 2, 0x0006),
+    rec(FK_GUEST, le("B", 4)),                            # reset
+    rec(FK_GUEST, le("BB", 5, 3)),
+    v_cfg_w(0x13, 1, 0xff), v_cfg_r(0x11, 2),             # misaligned
+    v_cfg_w(0xffe, 4, 0), v_bar(False, 7, 0, 4), v_bar(False, 3, 0x3ffc, 8),
+])
+put("fuzz-vpci", "e1000e-guest", vmm_kernel(e1000e_regions, e1000e) +
+    vpci_e1000e)
+vpci_nvme = b"".join([
+    v_cfg_w(0x10, 4, 0xffffffff), v_cfg_w(0x14, 4, 0xffffffff),
+    v_cfg_r(0x10, 4), v_cfg_r(0x14, 4),
+    v_cfg_w(0x10, 4, 0xffffc000), v_cfg_w(0x14, 4, 0xffffffff),  # top of 2^64
+    v_cfg_w(0x04, 2, 0x0006),
+    v_cfg_w(0x10, 4, 0xc0010000), v_cfg_w(0x14, 4, 0),
+    v_cfg_w(0x42, 2, 0x8000),
+    v_bar(True, 0, 0x2000, 4, 0xfee00000), v_bar(True, 0, 0x2008, 4, 0x41),
+    v_bar(True, 0, 0x200c, 4, 0), v_bar(False, 0, 0x3000, 8),
+    v_bar(True, 0, 0x3000, 8, 0xffffffffffffffff),        # PBA write
+])
+put("fuzz-vpci", "nvme-guest", vmm_kernel(nvme_regions, nvme) + vpci_nvme)
