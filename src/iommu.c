@@ -1383,8 +1383,12 @@ ASSIGN_EXPORT int assign_iommu_unmap(struct assign_iommu *iommu, uint64_t iova,
 				 "nothing is mapped at IOVA 0x%" PRIx64
 				 "-0x%" PRIx64,
 				 iova, last);
-	/* The last mapping starting within the range. */
-	end = to_mapping(iova_tree_last_overlap(&iommu->maps, iova, last));
+	/* The last mapping starting within the range: @first itself when it
+	 * reaches @last (the usual single-mapping unmap, one lookup). */
+	end = first->node.last >= last
+		      ? first
+		      : to_mapping(iova_tree_last_overlap(&iommu->maps, iova,
+							  last));
 	if (first->node.start < iova || map_last(end) > last) {
 		m = first->node.start < iova ? first : end;
 		return set_error(ctx, -EBUSY,

@@ -160,11 +160,13 @@ void iova_tree_remove(struct iova_tree *t, struct iova_node *n)
 	}
 	n->left = n->right = n->parent = NULL;
 	t->count--;
-	/* Heights below @fix changed; walk all the way up (the early stop of
-	 * rebalance() is only valid when the node itself did not change). */
+	/* Heights below @fix changed; walk up restoring heights and balance.
+	 * A node whose height comes out as stored before, with no rotation,
+	 * ends the walk: every height above depends only on the heights
+	 * below, which are then as before. (In the two-children case s took
+	 * n's stored height, so the same holds when the walk reaches s.) */
 	while (fix) {
-		struct iova_node *p;
-		int bal;
+		int old = fix->height, bal;
 
 		update(fix);
 		bal = height(fix->left) - height(fix->right);
@@ -177,9 +179,10 @@ void iova_tree_remove(struct iova_tree *t, struct iova_node *n)
 			    height(fix->right->left))
 				rotate_right(t, fix->right);
 			fix = rotate_left(t, fix);
+		} else if (fix->height == old) {
+			return;
 		}
-		p = fix->parent;
-		fix = p;
+		fix = fix->parent;
 	}
 }
 
