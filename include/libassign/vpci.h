@@ -152,8 +152,9 @@ struct assign_vpci_opts {
  * @ret: where to store the new object, with one reference
  *
  * Reads the device's config space and regions, makes the virtual config
- * space (BARs unplaced at 0, decoding as the device has it, MSI and MSI-X
- * disabled, every MSI-X entry masked), mmaps the BARs that can be mmap'ed
+ * space (BARs unplaced at 0, nothing mapped until the guest turns decoding
+ * on in the command register, MSI and MSI-X disabled, every MSI-X entry
+ * masked), mmaps the BARs that can be mmap'ed
  * and, unless %ASSIGN_VPCI_F_NO_INTX, creates the INTx eventfds and wires
  * them to the device (no callback is made from here).
  *
@@ -178,9 +179,10 @@ struct assign_vpci *assign_vpci_ref(struct assign_vpci *vpci);
  * @vpci: the object, or NULL
  *
  * The last reference unmaps every mapped BAR (@bar_unmap callbacks),
- * disables the device's interrupts, closes the eventfds, unmaps the
- * regions and drops the device reference. Eventfds handed out must no
- * longer be used by then (detach the irqfds first).
+ * disables MSI or MSI-X (@vector_update with enabled false) and INTx
+ * (@intx_update), closes the eventfds, unmaps the regions and drops the
+ * device reference. The callbacks are where a VMM detaches its irqfds
+ * before the eventfds are closed.
  *
  * Return: NULL.
  */
