@@ -688,7 +688,8 @@ static int main_loop(struct vm *vm, int sig_fd)
 		if (p[1].revents) {
 			struct signalfd_siginfo si;
 			if (read(sig_fd, &si, sizeof si) == sizeof si) {
-				vmm_err("stopped by signal %u", si.ssi_signo);
+				vmm_err("stopped by %s", si.ssi_signo == SIGINT
+					? "SIGINT (Ctrl-C)" : "SIGTERM");
 				__sync_bool_compare_and_swap(
 					&vm->exit_code, -1,
 					128 + (int)si.ssi_signo);
