@@ -12,7 +12,7 @@
  *   serial.c    8250 UART on 0x3f8 wired to stdio
  *   legacy.c    CMOS clock, reset ports 0xcf9 and 0x64
  *   pci.c       host bridge, config mechanism #1, device slots
- *   assign.c    an assigned host device (libassign) as a PCI device
+ *   assign.c    an assigned device: libassign's assign_vpci wired to KVM
  */
 #ifndef ASSIGN_VMM_H
 #define ASSIGN_VMM_H
