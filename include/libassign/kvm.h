@@ -8,6 +8,10 @@
  *
  * Every call goes through the context's kernel seam like the rest of the
  * library. The VM fd is the caller's; the object never closes it.
+ *
+ * Thread safety: the functions taking a struct assign_kvm are thread-safe
+ * (an internal lock), so vpci callbacks running on several vCPU threads
+ * may share one object.
  */
 #ifndef LIBASSIGN_KVM_H
 #define LIBASSIGN_KVM_H

@@ -10,6 +10,7 @@
  * ones they alias.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -54,6 +55,7 @@ struct vtrack {                      /* a vpci vector followed */
 
 struct assign_kvm {
 	int refcount;
+	pthread_mutex_t lock;
 	struct assign_ctx *ctx;
 	int vm_fd;
 	int vfio_fd;                 /* KVM-VFIO device, -1 until needed */
@@ -141,6 +143,7 @@ ASSIGN_EXPORT int assign_kvm_new(struct assign_ctx *ctx, int vm_fd,
 	if (!k)
 		return set_error(ctx, -ENOMEM, "out of memory");
 	k->refcount = 1;
+	pthread_mutex_init(&k->lock, NULL);
 	k->ctx = assign_ctx_ref(ctx);
 	k->vm_fd = vm_fd;
 	k->vfio_fd = -1;
@@ -153,7 +156,7 @@ ASSIGN_EXPORT int assign_kvm_new(struct assign_ctx *ctx, int vm_fd,
 ASSIGN_EXPORT struct assign_kvm *assign_kvm_ref(struct assign_kvm *kvm)
 {
 	if (kvm)
-		kvm->refcount++;
+		__atomic_add_fetch(&kvm->refcount, 1, __ATOMIC_RELAXED);
 	return kvm;
 }
 
@@ -187,7 +190,7 @@ static int irqfd_ioctl(struct assign_kvm *k, int efd, uint32_t gsi,
 
 ASSIGN_EXPORT struct assign_kvm *assign_kvm_unref(struct assign_kvm *kvm)
 {
-	if (!kvm || --kvm->refcount > 0)
+	if (!kvm || __atomic_sub_fetch(&kvm->refcount, 1, __ATOMIC_ACQ_REL) > 0)
 		return NULL;
 	for (size_t i = 0; i < kvm->nirqfds; i++)
 		irqfd_ioctl(kvm, kvm->irqfds[i].efd, kvm->irqfds[i].gsi, -1,
@@ -208,6 +211,7 @@ ASSIGN_EXPORT struct assign_kvm *assign_kvm_unref(struct assign_kvm *kvm)
 	free(kvm->files);
 	free(kvm->vt);
 	assign_ctx_unref(kvm->ctx);
+	pthread_mutex_destroy(&kvm->lock);
 	free(kvm);
 	return NULL;
 }
@@ -230,7 +234,7 @@ static int device_file(struct assign_kvm *k, struct assign_device *dev)
 	return assign_device_fd(dev);   /* iommufd: the vfio cdev */
 }
 
-ASSIGN_EXPORT int assign_kvm_add_device(struct assign_kvm *kvm,
+static int kvm_add_device(struct assign_kvm *kvm,
 					struct assign_device *dev)
 {
 	bool known = false;
@@ -275,7 +279,7 @@ ASSIGN_EXPORT int assign_kvm_add_device(struct assign_kvm *kvm,
 	return 0;
 }
 
-ASSIGN_EXPORT int assign_kvm_remove_device(struct assign_kvm *kvm,
+static int kvm_remove_device(struct assign_kvm *kvm,
 					   struct assign_device *dev)
 {
 	size_t i;
@@ -366,7 +370,7 @@ static struct route *msi_route(struct assign_kvm *k, uint32_t gsi)
 	return NULL;
 }
 
-ASSIGN_EXPORT int assign_kvm_route_irqchip(struct assign_kvm *kvm,
+static int kvm_route_irqchip(struct assign_kvm *kvm,
 					   uint32_t gsi, uint32_t irqchip,
 					   uint32_t pin)
 {
@@ -387,7 +391,7 @@ ASSIGN_EXPORT int assign_kvm_route_irqchip(struct assign_kvm *kvm,
 	return route_add(kvm, &rt);
 }
 
-ASSIGN_EXPORT int assign_kvm_msi_route_new(struct assign_kvm *kvm,
+static int kvm_msi_route_new(struct assign_kvm *kvm,
 					   uint64_t addr, uint32_t data,
 					   uint32_t *gsi)
 {
@@ -414,7 +418,7 @@ ASSIGN_EXPORT int assign_kvm_msi_route_new(struct assign_kvm *kvm,
 	return 0;
 }
 
-ASSIGN_EXPORT int assign_kvm_msi_route_set(struct assign_kvm *kvm,
+static int kvm_msi_route_set(struct assign_kvm *kvm,
 					   uint32_t gsi, uint64_t addr,
 					   uint32_t data)
 {
@@ -441,7 +445,7 @@ ASSIGN_EXPORT int assign_kvm_msi_route_set(struct assign_kvm *kvm,
 	return 0;
 }
 
-ASSIGN_EXPORT int assign_kvm_route_remove(struct assign_kvm *kvm,
+static int kvm_route_remove(struct assign_kvm *kvm,
 					  uint32_t gsi)
 {
 	struct route *saved;
@@ -477,7 +481,7 @@ ASSIGN_EXPORT int assign_kvm_route_remove(struct assign_kvm *kvm,
 
 /* ---- irqfds ----------------------------------------------------------- */
 
-ASSIGN_EXPORT int assign_kvm_irqfd(struct assign_kvm *kvm, int eventfd,
+static int kvm_irqfd(struct assign_kvm *kvm, int eventfd,
 				   uint32_t gsi, int resample_fd)
 {
 	int r;
@@ -501,7 +505,7 @@ ASSIGN_EXPORT int assign_kvm_irqfd(struct assign_kvm *kvm, int eventfd,
 	return 0;
 }
 
-ASSIGN_EXPORT int assign_kvm_irqfd_remove(struct assign_kvm *kvm, int eventfd)
+static int kvm_irqfd_remove(struct assign_kvm *kvm, int eventfd)
 {
 	int r;
 
@@ -524,7 +528,7 @@ ASSIGN_EXPORT int assign_kvm_irqfd_remove(struct assign_kvm *kvm, int eventfd)
 
 /* ---- following vpci vectors -------------------------------------------- */
 
-ASSIGN_EXPORT int assign_kvm_vector_update(struct assign_kvm *kvm,
+static int kvm_vector_update(struct assign_kvm *kvm,
 					   const struct assign_vpci_vector *v)
 {
 	struct vtrack *t = NULL;
@@ -542,9 +546,9 @@ ASSIGN_EXPORT int assign_kvm_vector_update(struct assign_kvm *kvm,
 		if (!t)
 			return 0;
 		if (t->attached)
-			assign_kvm_irqfd_remove(kvm, t->efd);
+			kvm_irqfd_remove(kvm, t->efd);
 		if (t->have_gsi)
-			assign_kvm_route_remove(kvm, t->gsi);
+			kvm_route_remove(kvm, t->gsi);
 		kvm->vt[i] = kvm->vt[--kvm->nvt];
 		return 0;
 	}
@@ -557,7 +561,7 @@ ASSIGN_EXPORT int assign_kvm_vector_update(struct assign_kvm *kvm,
 	}
 	if (v->masked || !v->addr) {
 		if (t->attached) {
-			r = assign_kvm_irqfd_remove(kvm, t->efd);
+			r = kvm_irqfd_remove(kvm, t->efd);
 			if (r < 0)
 				return r;
 			t->attached = false;
@@ -565,20 +569,138 @@ ASSIGN_EXPORT int assign_kvm_vector_update(struct assign_kvm *kvm,
 		return 0;
 	}
 	if (!t->have_gsi) {
-		r = assign_kvm_msi_route_new(kvm, v->addr, v->data, &t->gsi);
+		r = kvm_msi_route_new(kvm, v->addr, v->data, &t->gsi);
 		if (r < 0)
 			return r;
 		t->have_gsi = true;
 	} else {
-		r = assign_kvm_msi_route_set(kvm, t->gsi, v->addr, v->data);
+		r = kvm_msi_route_set(kvm, t->gsi, v->addr, v->data);
 		if (r < 0)
 			return r;
 	}
 	if (!t->attached) {
-		r = assign_kvm_irqfd(kvm, t->efd, t->gsi, -1);
+		r = kvm_irqfd(kvm, t->efd, t->gsi, -1);
 		if (r < 0)
 			return r;
 		t->attached = true;
 	}
 	return 0;
+}
+
+/* ---- exported, locked ------------------------------------------------ */
+
+ASSIGN_EXPORT int assign_kvm_add_device(struct assign_kvm *kvm,
+                                        struct assign_device *dev)
+{
+	int r;
+
+	if (!kvm)
+		return -EINVAL;
+	pthread_mutex_lock(&kvm->lock);
+	r = kvm_add_device(kvm, dev);
+	pthread_mutex_unlock(&kvm->lock);
+	return r;
+}
+
+ASSIGN_EXPORT int assign_kvm_remove_device(struct assign_kvm *kvm,
+                                           struct assign_device *dev)
+{
+	int r;
+
+	if (!kvm)
+		return -EINVAL;
+	pthread_mutex_lock(&kvm->lock);
+	r = kvm_remove_device(kvm, dev);
+	pthread_mutex_unlock(&kvm->lock);
+	return r;
+}
+
+ASSIGN_EXPORT int assign_kvm_route_irqchip(struct assign_kvm *kvm, uint32_t gsi,
+                                           uint32_t irqchip, uint32_t pin)
+{
+	int r;
+
+	if (!kvm)
+		return -EINVAL;
+	pthread_mutex_lock(&kvm->lock);
+	r = kvm_route_irqchip(kvm, gsi, irqchip, pin);
+	pthread_mutex_unlock(&kvm->lock);
+	return r;
+}
+
+ASSIGN_EXPORT int assign_kvm_msi_route_new(struct assign_kvm *kvm,
+                                           uint64_t addr, uint32_t data,
+                                           uint32_t *gsi)
+{
+	int r;
+
+	if (!kvm)
+		return -EINVAL;
+	pthread_mutex_lock(&kvm->lock);
+	r = kvm_msi_route_new(kvm, addr, data, gsi);
+	pthread_mutex_unlock(&kvm->lock);
+	return r;
+}
+
+ASSIGN_EXPORT int assign_kvm_msi_route_set(struct assign_kvm *kvm, uint32_t gsi,
+                                           uint64_t addr, uint32_t data)
+{
+	int r;
+
+	if (!kvm)
+		return -EINVAL;
+	pthread_mutex_lock(&kvm->lock);
+	r = kvm_msi_route_set(kvm, gsi, addr, data);
+	pthread_mutex_unlock(&kvm->lock);
+	return r;
+}
+
+ASSIGN_EXPORT int assign_kvm_route_remove(struct assign_kvm *kvm, uint32_t gsi)
+{
+	int r;
+
+	if (!kvm)
+		return -EINVAL;
+	pthread_mutex_lock(&kvm->lock);
+	r = kvm_route_remove(kvm, gsi);
+	pthread_mutex_unlock(&kvm->lock);
+	return r;
+}
+
+ASSIGN_EXPORT int assign_kvm_irqfd(struct assign_kvm *kvm, int eventfd,
+                                   uint32_t gsi, int resample_fd)
+{
+	int r;
+
+	if (!kvm)
+		return -EINVAL;
+	pthread_mutex_lock(&kvm->lock);
+	r = kvm_irqfd(kvm, eventfd, gsi, resample_fd);
+	pthread_mutex_unlock(&kvm->lock);
+	return r;
+}
+
+ASSIGN_EXPORT int assign_kvm_irqfd_remove(struct assign_kvm *kvm, int eventfd)
+{
+	int r;
+
+	if (!kvm)
+		return -EINVAL;
+	pthread_mutex_lock(&kvm->lock);
+	r = kvm_irqfd_remove(kvm, eventfd);
+	pthread_mutex_unlock(&kvm->lock);
+	return r;
+}
+
+ASSIGN_EXPORT int assign_kvm_vector_update(struct assign_kvm *kvm,
+                                           const struct assign_vpci_vector *v)
+{
+	int r;
+
+	if (!kvm)
+		return -EINVAL;
+	pthread_mutex_lock(&kvm->lock);
+	r = kvm_vector_update(kvm, v);
+	pthread_mutex_unlock(&kvm->lock);
+	return r;
 }
