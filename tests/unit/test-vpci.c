@@ -10,6 +10,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -1573,6 +1574,93 @@ static void test_fault_sweep(void **state)
 	assert_true(nth > 3 && nth < 500);
 }
 
+/* vCPU threads hammering one function and one KVM glue object at once
+ * (the lock; meant for TSan as much as for the result). */
+struct hammer {
+	struct fx *f;
+	unsigned seed;
+};
+
+static void *hammer_thread(void *arg)
+{
+	struct hammer *h = arg;
+	struct assign_vpci *vpci = h->f->vpci;
+	unsigned s = h->seed;
+
+	for (int i = 0; i < 3000; i++) {
+		s = s * 1103515245u + 12345u;
+		uint32_t v = s, buf;
+		uint64_t b64 = s;
+		switch ((s >> 16) % 5) {
+		case 0: /* MSI-X control: enable, mask, disable */
+			v = (s >> 8) & 0xc000;
+			assign_vpci_config_write(vpci, (uint32_t)h->f->msix + 2, &v, 2);
+			break;
+		case 1: /* a table entry */
+			assign_vpci_bar_access(vpci, 0, 0x10000 + ((s >> 4) % 5) * 16 + ((s >> 2) & 3) * 4,
+					       &b64, 4, true);
+			break;
+		case 2: /* the PBA */
+			assign_vpci_bar_access(vpci, 0, 0x10800, &b64, 8, false);
+			break;
+		case 3: /* move BAR3 and toggle decoding */
+			v = 0xc0100000u + ((s >> 8) & 0xf) * 0x4000;
+			assign_vpci_config_write(vpci, 0x1c, &v, 4);
+			v = (s >> 12) & 2;
+			assign_vpci_config_write(vpci, 0x04, &v, 2);
+			break;
+		default:
+			assign_vpci_config_read(vpci, (s >> 8) & 0xfc, &buf, 4);
+			break;
+		}
+	}
+	return NULL;
+}
+
+static struct assign_kvm *hammer_kvm;
+
+static void hammer_vec(void *data, const struct assign_vpci_vector *v)
+{
+	(void)data;
+	assert_int_equal(assign_kvm_vector_update(hammer_kvm, v), 0);
+}
+
+static int hammer_map(void *data, const struct assign_vpci_bar_event *e)
+{
+	(void)data;
+	(void)e;
+	return 0;
+}
+
+static void test_threads(void **state)
+{
+	struct fx *f = *state;
+	struct assign_vpci_ops hops = { .size = sizeof(hops),
+					.bar_map = hammer_map,
+					.vector_update = hammer_vec };
+	struct assign_vpci_opts o = { .size = sizeof(o), .ops = &hops };
+	struct hammer h[4];
+	pthread_t t[4];
+
+	assert_int_equal(assign_kvm_new(f->ctx, FAKE_VM, NULL, &hammer_kvm), 0);
+	f->vpci = assign_vpci_unref(f->vpci);
+	assert_int_equal(assign_vpci_new(f->dev, &o, &f->vpci), 0);
+	cw(f, 0x10, 4, 0xc0000000);
+	for (unsigned i = 0; i < 4; i++) {
+		h[i].f = f;
+		h[i].seed = 77 + i;
+		assert_int_equal(pthread_create(&t[i], NULL, hammer_thread, &h[i]), 0);
+	}
+	for (unsigned i = 0; i < 4; i++)
+		pthread_join(t[i], NULL);
+	f->vpci = assign_vpci_unref(f->vpci);
+	/* every vector was disabled: no irqfd, no route left */
+	assert_int_equal(fk.nirqfds, 0);
+	assert_int_equal(fk.nroutes, 0);
+	hammer_kvm = assign_kvm_unref(hammer_kvm);
+	check_host_caps(f);
+}
+
 int main(void)
 {
 #define TD(fn) cmocka_unit_test_setup_teardown(fn, setup_default, teardown)
@@ -1604,6 +1692,7 @@ int main(void)
 		cmocka_unit_test(test_kvm_real),
 		TD(test_fault_sweep),
 		TC(test_fault_sweep),
+		TD(test_threads),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
