@@ -30,14 +30,17 @@ ulimit -l unlimited
 append=${ASSIGN_VMM_APPEND:-"console=ttyS0 acpi=off panic=-1 quiet pci=noearly nettest"}
 log=/tmp/assign-vmm.log
 t0=$(now)
+# the VMM's own messages go to a file of their own, so they cannot cut
+# into the guest's console lines that the checks below look for
 {
 	timeout 300 assign-vmm -v --kernel /lab/inner/vmlinuz \
 		--initrd /lab/inner/initrd.gz --append "$append" --mem 256M \
-		--device "$bdf" ${ASSIGN_VMM_ARGS:-} </dev/null
+		--device "$bdf" ${ASSIGN_VMM_ARGS:-} </dev/null 2>/tmp/assign-vmm.err
 	echo "VMM-RC $?"
-} 2>&1 | while IFS= read -r line; do
+} | while IFS= read -r line; do
 	echo "$(now) $line"
 done | tee "$log"
+sed 's/^/VMM-STDERR /' /tmp/assign-vmm.err
 
 # seconds from the VMM's start to the first line matching $1
 at() { awk -v t0="$t0" -v pat="$1" 'index($0, pat) { printf "%.2f", $1 - t0; exit }' "$log"; }
