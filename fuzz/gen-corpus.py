@@ -551,3 +551,7 @@ vpci_nvme = b"".join([
     v_bar(True, 0, 0x3000, 8, 0xffffffffffffffff),        # PBA write
 ])
 put("fuzz-vpci", "nvme-guest", vmm_kernel(nvme_regions, nvme) + vpci_nvme)
+# The same guest on iommufd with every ASSIGN_VPCI_F_* flag (setup bits 1-3).
+put("fuzz-vpci", "e1000e-iommufd-noromnommapnointx",
+    rec(FK_SETUP, b"\x0f") + vmm_kernel(e1000e_regions, e1000e)[6:] +
+    vpci_e1000e)
