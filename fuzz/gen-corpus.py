@@ -553,5 +553,6 @@ vpci_nvme = b"".join([
 put("fuzz-vpci", "nvme-guest", vmm_kernel(nvme_regions, nvme) + vpci_nvme)
 # The same guest on iommufd with every ASSIGN_VPCI_F_* flag (setup bits 1-3).
 put("fuzz-vpci", "e1000e-iommufd-noromnommapnointx",
-    rec(FK_SETUP, b"\x0f") + vmm_kernel(e1000e_regions, e1000e)[6:] +
+    rec(FK_SETUP, b"\x0f") + rec(FK_IOVA_RANGES, iova_ranges(4096, X86)) +
+    vmm_kernel(e1000e_regions, e1000e)[6:] +
     vpci_e1000e)
