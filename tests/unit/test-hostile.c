@@ -16,7 +16,8 @@
  *  - DMA maps at wrap-around IOVAs, zero sizes, unaligned addresses, in
  *    the MSI window, above the IOVA ranges;
  *  - a host group report over a sysfs whose driver link is not a link;
- *  - a guest IOMMU unmap whose second kernel unmap fails;
+ *  - a guest IOMMU unmap whose second kernel unmap fails, a map-all whose
+ *    rollback unmap fails;
  *  - replays of every input the fuzzers have saved (fuzz/corpus/fuzz-device
  *    seeds and fuzz/reproducers/fuzz-device crashers) through the hostile
  *    fuzz kernel, in this ordinary (non-libFuzzer) build.
@@ -663,6 +664,77 @@ static void guest_unmap_half_fails(void)
 	_exit(0);
 }
 
+/*
+ * Map-all over two regions: the second chunk's map fails, and so does the
+ * rollback's unmap of the first. guestmem must not forget a mapping the
+ * kernel still holds (finding 6,
+ * fuzz/reproducers/fuzz-guestmem/mapall-rollback-unmap-failure-accounting).
+ */
+static void mapall_rollback_fails(void)
+{
+	struct assign_iommu_opts io = { .size = sizeof(io),
+					.backend = ASSIGN_IOMMU_TYPE1 };
+	struct assign_guestmem_opts go = { .size = sizeof(go),
+					   .policy = ASSIGN_GUESTMEM_MAP_ALL };
+	struct assign_guestmem_region reg[2];
+	struct assign_guestmem_stats st;
+	struct assign_guestmem *gm = NULL;
+	struct assign_iommu *iommu = NULL;
+	struct assign_device *dev = NULL;
+	struct assign_ctx *ctx = NULL;
+	struct mock_device_cfg cfg;
+	struct mock_kernel *mk = NULL;
+	size_t len = 2u << 20;
+	uint8_t *mem;
+	int r;
+
+	mem = mmap(NULL, 2 * len, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (mem == MAP_FAILED || mock_kernel_new(&mk) < 0 ||
+	    mock_ctx_new(mk, &ctx) < 0 ||
+	    assign_iommu_new(ctx, &io, &iommu) < 0)
+		_exit(70);
+	mock_device_cfg_default(&cfg, ADDR, GROUP);
+	if (mock_add_device(mk, &cfg) < 0 ||
+	    assign_device_open(iommu, ADDR, NULL, &dev) < 0 ||
+	    assign_guestmem_new(iommu, &go, &gm) < 0)
+		_exit(71);
+	for (int i = 0; i < 2; i++)
+		reg[i] = (struct assign_guestmem_region){
+			.size = sizeof(reg[i]),
+			.gpa = (uint64_t)i << 32,
+			.length = len,
+			.vaddr = mem + (size_t)i * len,
+			.fd = -1,
+		};
+	mock_fail_nth(mk, MOCK_IOCTL, VFIO_IOMMU_MAP_DMA, 2, -EIO);
+	mock_fail_nth(mk, MOCK_IOCTL, VFIO_IOMMU_UNMAP_DMA, 1, -ENOSPC);
+	r = assign_guestmem_add_regions(gm, reg, 2, NULL, 0, NULL);
+	mock_fail_clear(mk);
+	if (r >= 0)
+		_exit(72);
+	if (assign_guestmem_get_stats(gm, &st) < 0)
+		_exit(73);
+	if (st.host_mappings != mock_dma_count(mk) ||
+	    st.mapped_bytes != mock_dma_bytes(mk))
+		_exit(74);
+	assign_guestmem_unref(gm);
+	assign_device_unref(dev);
+	assign_iommu_unref(iommu);
+	assign_ctx_unref(ctx);
+	if (mock_dma_count(mk) != 0)
+		_exit(75);
+	mock_kernel_free(mk);
+	munmap(mem, 2 * len);
+	_exit(0);
+}
+
+static void test_mapall_rollback_fails(void **state)
+{
+	run_isolated(mapall_rollback_fails,
+		     "mapall-rollback-unmap-failure-accounting");
+}
+
 static void test_guest_unmap_half_fails(void **state)
 {
 	run_isolated(guest_unmap_half_fails,
@@ -830,6 +902,7 @@ int main(void)
 						fx_setup, fx_teardown),
 		cmocka_unit_test(test_host_driver_unreadable),
 		cmocka_unit_test(test_guest_unmap_half_fails),
+		cmocka_unit_test(test_mapall_rollback_fails),
 		cmocka_unit_test(test_replay_fuzz_inputs),
 	};
 
