@@ -53,10 +53,13 @@ else
 		>/dev/null
 fi
 # Only the fuzz targets (and the library they instrument) are needed.
-ninja -C "$builddir" all-fuzz-targets >"$builddir/fuzz-build.log" 2>&1 || {
-	tail -40 "$builddir/fuzz-build.log" >&2
-	echo "fuzz.sh: build failed" >&2
-	exit 1
+# -k 0: one target that no longer builds (say, the example VMM changed
+# under fuzz-vmm) still lets the others run; the build failure counts.
+build_failed=0
+ninja -k 0 -C "$builddir" all-fuzz-targets >"$builddir/fuzz-build.log" 2>&1 || {
+	grep -E 'FAILED:|error:' "$builddir/fuzz-build.log" | head -20 >&2
+	echo "fuzz.sh: some fuzz targets failed to build (log: $builddir/fuzz-build.log)" >&2
+	build_failed=1
 }
 
 if [ ${#targets[@]} -eq 0 ]; then
@@ -76,8 +79,9 @@ export ASSIGN_LOG=${ASSIGN_LOG:-0}
 
 mkdir -p "$out"
 pass=0
-fail=0
+fail=$build_failed
 failed=()
+[ "$build_failed" = 1 ] && failed+=(build)
 for t in "${targets[@]}"; do
 	exe=$builddir/fuzz/$t
 	if [ ! -x "$exe" ]; then
