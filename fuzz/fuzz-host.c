@@ -251,6 +251,17 @@ static const struct assign_sys_ops fh_ops = {
 	.getrlimit = fh_getrlimit,
 };
 
+/* The state directory goes when the process exits normally (libFuzzer's
+ * -max_total_time and -runs end with exit()). */
+static void remove_state_dir(void)
+{
+	char path[128];
+
+	snprintf(path, sizeof(path), "%s/%s", state_dir, FH_ADDR);
+	unlink(path);
+	rmdir(state_dir);
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	char tmpl[] = "/tmp/libassign-fuzz-host-XXXXXX";
@@ -259,6 +270,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	if (!mkdtemp(tmpl))
 		abort();
 	snprintf(state_dir, sizeof(state_dir), "%s", tmpl);
+	atexit(remove_state_dir);
 	return 0;
 }
 
