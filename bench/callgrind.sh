@@ -34,7 +34,7 @@ for fn in assign_guestmem_guest_map assign_guestmem_guest_unmap; do
 	[ "$fn" = assign_guestmem_guest_map ] && calls=$((ops + resident))
 	total=$(incl "$tmp/$fn.txt" "$fn")
 	kernel=$(($(incl "$tmp/$fn.txt" m_ioctl) + $(incl "$tmp/$fn.txt" m_madvise)))
-	iommu=$(incl "$tmp/$fn.txt" "assign_iommu_(map|unmap)")
+	iommu=$(incl "$tmp/$fn.txt" "(assign_iommu_(map|unmap)|iommu_map_prepared|iommu_map_many_prepared)")
 	printf '%s: %d calls (%d resident mappings): per call %d Ir in all, %d in the mock kernel, %d in libassign (%d of them in the IOMMU layer below the policy); target < 2000\n' \
 		"$fn" "$calls" "$resident" $((total / calls)) $((kernel / calls)) \
 		$(((total - kernel) / calls)) $(((iommu - kernel) / calls))
