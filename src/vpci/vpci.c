@@ -410,9 +410,9 @@ static uint64_t bar_wanted(const struct assign_vpci *v, uint32_t i)
 	a = bar_reg_addr(v, i);
 	if (!a)
 		return 0;              /* unplaced: firmware's convention */
+	if (a > UINT64_MAX - b->size)
+		return 0;              /* gpa + size wraps (even to exactly 0) */
 	last = a + b->size - 1;
-	if (last < a)
-		return 0;              /* wraps around */
 	if (b->io && last > 0xffff)
 		return 0;
 	if (!b->io && !b->mem64 && last > 0xffffffffull)

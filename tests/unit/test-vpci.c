@@ -741,6 +741,17 @@ static void test_placement_custom(void **state)
 	assert_int_equal(br(f, ASSIGN_VPCI_ROM_BAR, 0x10, 1), 0x55);
 	bw(f, ASSIGN_VPCI_ROM_BAR, 0x10, 1, 0xaa);
 	assert_int_equal(rom[0x10], 0x55);
+	/* a 64-bit BAR whose end would be 2^64: gpa + size must not wrap,
+	 * so a VMM computing the exclusive end is safe */
+	cw(f, 0x10, 4, 0xfffe0000);
+	cw(f, 0x14, 4, 0xffffffff);
+	struct assign_vpci_bar b0;
+	assert_int_equal(assign_vpci_get_bar(f->vpci, 0, &b0), 0);
+	assert_false(b0.mapped);
+	cw(f, 0x10, 4, 0xfffc0000);
+	assert_int_equal(assign_vpci_get_bar(f->vpci, 0, &b0), 0);
+	assert_true(b0.mapped);
+	assert_int_equal(b0.gpa, 0xfffffffffffc0000ull);
 	/* an I/O BAR above 64K is not decoded */
 	cw(f, 0x18, 4, 0xfffffff0);
 	struct assign_vpci_bar b;
