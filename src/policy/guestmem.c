@@ -734,38 +734,32 @@ out:
 	return r;
 }
 
-/* Remove every mapping this object made. Returns the first error. */
+/*
+ * Remove every mapping this object made. Returns the first error.
+ *
+ * One host mapping per assign_iommu_unmap() (the IOMMU layer makes one
+ * kernel call per mapping anyway): a range unmap that fails partway has
+ * already dropped some of the range's mappings from the IOMMU table, and
+ * guestmem could not tell which. Unmapped one by one, a mapping the
+ * kernel refuses to drop stays tracked here and there, and nothing else.
+ */
 static int unmap_everything(struct assign_guestmem *gm)
 {
 	struct iova_node *n = iova_tree_first(&gm->maps);
 	int err = 0;
 
 	while (n) {
-		/* Coalesce runs of adjacent mappings into one kernel call. */
-		struct iova_node *end = n, *next;
+		struct iova_node *next = iova_tree_next(n);
+		struct gm_map *m = to_map(n);
 		int r;
 
-		while ((next = iova_tree_next(end)) &&
-		       end->last != UINT64_MAX && next->start == end->last + 1)
-			end = next;
-		r = assign_iommu_unmap(gm->iommu, n->start,
-				       end->last - n->start + 1);
+		r = assign_iommu_unmap(gm->iommu, n->start, map_size(m));
 		if (r < 0 && r != -ENOENT) {
 			if (!err)
 				err = r;
-			n = next;
-			continue;
-		}
-		for (;;) {
-			struct iova_node *after = iova_tree_next(n);
-			struct gm_map *m = to_map(n);
-			bool stop = n == end;
-
+		} else {
 			untrack(gm, m);
 			free(m);
-			if (stop)
-				break;
-			n = after;
 		}
 		n = next;
 	}
@@ -1298,7 +1292,17 @@ static int cut_map(struct assign_guestmem *gm, struct gm_map *m, uint64_t start,
 	return err;
 }
 
-/* Remove every mapping in [start, last] (IOVA), cutting partial ones. */
+/*
+ * Remove every mapping in [start, last] (IOVA), cutting partial ones.
+ *
+ * Whole mappings go one assign_iommu_unmap() each, never a run of
+ * adjacent ones in one call: when the kernel fails one of a run's unmaps,
+ * the IOMMU layer has already dropped the others from its table, and
+ * guestmem would keep (count, look up) mappings that no longer exist
+ * (finding 5 of docs/reliability.md). One by one, a failed unmap leaves
+ * exactly that mapping in both tables. It costs no kernel call: the IOMMU
+ * layer unmaps a run one mapping at a time too.
+ */
 static int unmap_iova_range(struct assign_guestmem *gm, uint64_t start,
 			    uint64_t last)
 {
@@ -1306,43 +1310,31 @@ static int unmap_iova_range(struct assign_guestmem *gm, uint64_t start,
 	int err = 0;
 
 	while (n && n->start <= last) {
-		struct iova_node *end = n, *next;
+		struct iova_node *next = iova_tree_next(n);
+		struct gm_map *m = to_map(n);
 		int r;
 
 		if (n->start < start || n->last > last) {
-			next = iova_tree_next(n);
-			r = cut_map(gm, to_map(n), start, last);
+			r = cut_map(gm, m, start, last);
 			if (r < 0 && !err)
 				err = r;
 			n = next;
 			continue;
 		}
-		/* A run of whole, adjacent mappings: one kernel call. */
-		while ((next = iova_tree_next(end)) && next->last <= last &&
-		       next->start == end->last + 1)
-			end = next;
-		r = assign_iommu_unmap(gm->iommu, n->start,
-				       end->last - n->start + 1);
+		r = assign_iommu_unmap(gm->iommu, n->start, map_size(m));
 		if (r < 0) {
+			/* Still mapped in the IOMMU table and the kernel:
+			 * it stays tracked. */
 			if (!err)
 				err = wrap_error(gm->ctx, r,
 						 "guest memory: cannot unmap IOVA 0x%" PRIx64
 						 "-0x%" PRIx64,
-						 n->start, end->last);
+						 n->start, n->last);
 			n = next;
 			continue;
 		}
-		for (;;) {
-			struct iova_node *after = iova_tree_next(n);
-			bool stop = n == end;
-			struct gm_map *m = to_map(n);
-
-			untrack(gm, m);
-			free(m);
-			if (stop)
-				break;
-			n = after;
-		}
+		untrack(gm, m);
+		free(m);
 		n = next;
 	}
 	return err;

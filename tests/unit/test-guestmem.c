@@ -19,6 +19,7 @@
 
 #include <cmocka.h>
 
+#include <linux/iommufd.h>
 #include <linux/vfio.h>
 
 #include "internal.h"
@@ -952,6 +953,69 @@ static void test_guest_unmap_remap_failure(void **state)
 	expect_dma(f, iova + PG, f->host + PG);
 }
 
+/* guestmem's view is the IOMMU layer's and the kernel's: same count,
+ * same bytes, and every IOVA it resolves is mapped (and vice versa). */
+static void expect_agree(struct fx *f, uint64_t iova, unsigned npages)
+{
+	struct assign_guestmem_stats s = stats(f);
+	struct assign_dma_stats ds;
+
+	assert_int_equal(assign_iommu_get_dma_stats(f->iommu, &ds), 0);
+	assert_int_equal(s.host_mappings, mock_dma_count(f->mk));
+	assert_int_equal(s.mapped_bytes, mock_dma_bytes(f->mk));
+	assert_int_equal(ds.mappings, mock_dma_count(f->mk));
+	assert_int_equal(ds.bytes, mock_dma_bytes(f->mk));
+	for (unsigned i = 0; i < npages; i++) {
+		struct assign_guestmem_mapping m;
+		void *va;
+		uint32_t fl;
+		uint64_t a = iova + (uint64_t)i * PG;
+
+		assert_int_equal(assign_guestmem_lookup(f->gm, a, &m),
+				 mock_dma_lookup(f->mk, a, &va, &fl));
+	}
+}
+
+/* Finding 5: a guest unmap over several adjacent host mappings, the
+ * kernel failing one of the host unmaps. The mapping the kernel kept
+ * stays tracked, the others are gone from guestmem as from the IOMMU
+ * layer and the kernel; for every position of the failure. */
+static void test_guest_unmap_kernel_failure(void **state)
+{
+	struct fx *f = *state;
+	uint64_t iova = 0x40000000;
+	static const int errs[] = { -EIO, -ENOMEM, -ENOSPC };
+	unsigned long req = assign_iommu_get_backend(f->iommu) ==
+					    ASSIGN_IOMMU_IOMMUFD
+				    ? IOMMU_IOAS_UNMAP
+				    : VFIO_IOMMU_UNMAP_DMA;
+
+	guest_layout(f, 0);
+	for (unsigned k = 1; k <= 4; k++) {
+		int err = errs[k % 3], r;
+
+		for (unsigned i = 0; i < 4; i++)
+			assert_int_equal(assign_guestmem_guest_map(
+						 f->gm, iova + i * PG, i * PG, PG,
+						 ASSIGN_DMA_RW),
+					 0);
+		assert_int_equal(mock_dma_count(f->mk), 4);
+		mock_fail_nth(f->mk, MOCK_IOCTL, req, k, err);
+		r = assign_guestmem_guest_unmap(f->gm, iova, 4 * PG);
+		mock_fail_clear(f->mk);
+		assert_int_equal(r, err);
+		assert_non_null(strstr(assign_ctx_last_error(f->ctx),
+				       "cannot unmap"));
+		assert_int_equal(mock_dma_count(f->mk), 1);
+		expect_agree(f, iova, 4);
+		/* The survivor is still unmappable through guestmem. */
+		assert_int_equal(assign_guestmem_guest_unmap(f->gm, iova, 4 * PG),
+				 0);
+		assert_int_equal(mock_dma_count(f->mk), 0);
+		expect_agree(f, iova, 4);
+	}
+}
+
 static void test_guest_merge(void **state)
 {
 	struct fx *f = *state;
@@ -1766,6 +1830,8 @@ int main(void)
 		T(test_guest_unmap_split),
 		TFD(test_guest_unmap_split),
 		T(test_guest_unmap_remap_failure),
+		T(test_guest_unmap_kernel_failure),
+		TFD(test_guest_unmap_kernel_failure),
 		T(test_guest_merge),
 		T(test_guest_remove_region),
 		T(test_guest_check_layout),
