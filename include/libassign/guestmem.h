@@ -235,9 +235,11 @@ int assign_guestmem_check_layout(struct assign_guestmem *gm,
  * assign_guestmem_check_layout(), then against the memlock budget and the
  * DMA entries left, optionally prefaulted, and mapped at IOVA = GPA in the
  * fewest, largest aligned chunks (see docs/guestmem.md). If anything fails,
- * what was mapped is unmapped and no region is added. Under the guest-IOMMU
- * policy the regions only become translatable (and are checked for overlap
- * and form).
+ * what was mapped is unmapped and no region is added (a chunk the kernel
+ * refuses to unmap then stays mapped and tracked, the message says so; it
+ * goes with the object, or when the same RAM is added again). Under the
+ * guest-IOMMU policy the regions only become translatable (and are checked
+ * for overlap and form).
  *
  * Return: 0; -EINVAL (alignment, zero length, wrap-around, @size, flags;
  * reported as %ASSIGN_CONFLICT_INVALID too); -EFAULT (the host memory of

@@ -602,23 +602,81 @@ out_free:
 /* ---------------------------------------------------------------------- */
 /* Map-all */
 
-/* Unmap and forget every mapping in @list (undo of a partial map-all). */
-static void unmap_list(struct assign_guestmem *gm, struct gm_map **list,
-		       size_t n)
+/*
+ * Undo of a partial map-all: unmap and forget every mapping in @list,
+ * newest first. A mapping the kernel refuses to unmap is still in the
+ * IOMMU table and the kernel: it stays tracked (unmapped later, with the
+ * object or the region) and is counted in the return value. The error
+ * @err of the failed map-all and its message are kept, with a note of
+ * what the rollback left behind.
+ */
+static int unmap_list(struct assign_guestmem *gm, struct gm_map **list,
+		      size_t n, int err)
 {
+	char msg[sizeof(gm->ctx->last_error)];
+	uint64_t kept_bytes = 0;
+	size_t kept = 0;
+
+	snprintf(msg, sizeof(msg), "%s", assign_ctx_last_error(gm->ctx));
 	for (size_t i = n; i-- > 0;) {
 		struct gm_map *m = list[i];
 		int r = assign_iommu_unmap(gm->iommu, m->node.start,
 					   map_size(m));
 
-		if (r < 0)
+		if (r < 0 && r != -ENOENT) {
 			warn(gm->ctx,
 			     "guest memory: rollback could not unmap IOVA 0x%" PRIx64
-			     "+0x%" PRIx64 " (%d)",
-			     m->node.start, map_size(m), r);
+			     "+0x%" PRIx64 " (%s); it stays mapped and tracked",
+			     m->node.start, map_size(m), strerror(-r));
+			kept++;
+			kept_bytes += map_size(m);
+			continue;
+		}
 		untrack(gm, m);
 		free(m);
 	}
+	if (!kept) {
+		/* The failure's own message, not a rollback's warning. */
+		memcpy(gm->ctx->last_error, msg, sizeof(msg));
+		return err;
+	}
+	return set_error(gm->ctx, err,
+			 "%s; the rollback could not unmap %zu chunk(s), 0x%" PRIx64
+			 " bytes: they stay mapped and are unmapped with the guest memory object",
+			 msg, kept, kept_bytes);
+}
+
+/*
+ * Unmap the mappings still tracked in the IOVA ranges of @regs, about to
+ * be mapped again. Only a mapping a failed rollback could not remove is
+ * there (regions never overlap, and their chunks are untracked before
+ * they are mapped again); left alone, it would make the new map fail
+ * with -EEXIST.
+ */
+static int drop_leftovers(struct assign_guestmem *gm,
+			  const struct gm_region *regs, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		uint64_t last = regs[i].gpa + regs[i].length - 1;
+		struct iova_node *nd;
+
+		while ((nd = iova_tree_first_overlap(&gm->maps, regs[i].gpa,
+						     last))) {
+			struct gm_map *m = to_map(nd);
+			int r = assign_iommu_unmap(gm->iommu, nd->start,
+						   map_size(m));
+
+			if (r < 0 && r != -ENOENT)
+				return wrap_error(gm->ctx, r,
+						  "guest memory: cannot unmap IOVA 0x%" PRIx64
+						  "-0x%" PRIx64
+						  ", left mapped by an earlier failed rollback",
+						  nd->start, nd->last);
+			untrack(gm, m);
+			free(m);
+		}
+	}
+	return 0;
 }
 
 /*
@@ -638,6 +696,9 @@ static int mapall_regions(struct assign_guestmem *gm,
 
 	if (!n)
 		return 0;
+	r = drop_leftovers(gm, regs, n);
+	if (r < 0)
+		return r;
 	/* Re-read: a device attached since may have narrowed the sizes. */
 	gm->pgsizes = 0;
 	r = load_pgsizes(gm);
@@ -706,7 +767,7 @@ static int mapall_regions(struct assign_guestmem *gm,
 			free(m);
 			r = wrap_error(gm->ctx, r,
 				       "guest memory: mapping guest RAM 0x%" PRIx64
-				       "+0x%" PRIx64 " (chunk %zu of %zu) failed, all undone",
+				       "+0x%" PRIx64 " (chunk %zu of %zu) failed",
 				       c->iova, c->size, i + 1, cl.n);
 			goto undo;
 		}
@@ -723,7 +784,7 @@ static int mapall_regions(struct assign_guestmem *gm,
 	goto out;
 
 undo:
-	unmap_list(gm, made, nmade);
+	r = unmap_list(gm, made, nmade, r);
 	goto out;
 nomem:
 	r = set_error(gm->ctx, -ENOMEM, "guest memory: out of memory");
@@ -854,6 +915,27 @@ static struct gm_region to_region(const struct assign_guestmem_region *r)
  * IOVA = GPA. Up to @max conflicts are stored in @conflicts and their total
  * in *count; returns 0, -ERANGE, -EINVAL (form) or another error.
  */
+/*
+ * Whether the IOMMU mapping in conflict with a proposed region over
+ * [start, last] is one of ours that the map goes past: under the
+ * guest-IOMMU policy a guest mapping (those go before map-all maps), under
+ * map-all a chunk a failed rollback left mapped (outside every registered
+ * region; drop_leftovers() removes it before the map).
+ */
+static bool own_mapping(const struct assign_guestmem *gm, uint64_t start,
+			uint64_t last)
+{
+	bool hit;
+	size_t k;
+
+	if (!iova_tree_first_overlap(&gm->maps, start, last))
+		return false;
+	if (gm->policy == ASSIGN_GUESTMEM_GUEST_IOMMU)
+		return true;
+	k = region_search(gm, start, &hit);
+	return !(hit || (k < gm->nregions && gm->regions[k].gpa <= last));
+}
+
 static int check_regions(struct assign_guestmem *gm,
 			 const struct assign_guestmem_region *regs, size_t n,
 			 bool geometry, struct assign_conflict *conflicts,
@@ -949,9 +1031,7 @@ static int check_regions(struct assign_guestmem *gm,
 				if (c->kind == ASSIGN_CONFLICT_OVERLAP)
 					continue;
 				if (c->kind == ASSIGN_CONFLICT_MAPPED &&
-				    gm->policy == ASSIGN_GUESTMEM_GUEST_IOMMU &&
-				    iova_tree_first_overlap(&gm->maps, c->start,
-							    c->last))
+				    own_mapping(gm, c->start, c->last))
 					continue;
 				add_conflict(&cl, c->kind,
 					     c->index < nr ? idx[c->index]

@@ -534,6 +534,66 @@ static void test_mapall_rollback_sweep(void **state)
 	assert_int_equal(mock_dma_count(f->mk), 6);
 }
 
+/* Finding 6: a map-all chunk fails and the rollback's unmap of an earlier
+ * chunk fails too. The chunk the kernel still holds stays tracked (and
+ * is unmapped with the object), the map-all's own error comes back with
+ * a note of what the rollback left. */
+static void test_mapall_rollback_unmap_failure(void **state)
+{
+	struct fx *f = *state;
+	struct assign_guestmem_region r[2] = {
+		region(0, 2 * MiB, f->host),
+		region(4 * GiB, 2 * MiB, f->host + 2 * MiB),
+	};
+	struct assign_guestmem_mapping m;
+	struct assign_dma_stats ds;
+	const char *msg;
+	int r1;
+
+	new_gm(f, ASSIGN_GUESTMEM_MAP_ALL, 0);
+	mock_fail_nth(f->mk, MOCK_IOCTL, VFIO_IOMMU_MAP_DMA, 2, -EIO);
+	mock_fail_nth(f->mk, MOCK_IOCTL, VFIO_IOMMU_UNMAP_DMA, 1, -ENOSPC);
+	r1 = assign_guestmem_add_regions(f->gm, r, 2, NULL, 0, NULL);
+	mock_fail_clear(f->mk);
+	assert_int_equal(r1, -EIO);
+	msg = assign_ctx_last_error(f->ctx);
+	assert_non_null(strstr(msg, "chunk 2 of 2"));
+	assert_non_null(strstr(msg, "rollback could not unmap 1 chunk"));
+	assert_int_equal(stats(f).regions, 0);
+	assert_int_equal(mock_dma_count(f->mk), 1);
+	assert_int_equal(stats(f).host_mappings, 1);
+	assert_int_equal(stats(f).mapped_bytes, mock_dma_bytes(f->mk));
+	assert_int_equal(assign_iommu_get_dma_stats(f->iommu, &ds), 0);
+	assert_int_equal(ds.mappings, 1);
+	assert_int_equal(ds.bytes, 2 * MiB);
+	assert_int_equal(assign_guestmem_lookup(f->gm, 0, &m), 0);
+	assert_ptr_equal(m.vaddr, f->host);
+	expect_dma(f, 0, f->host);
+	/* Adding the RAM again replaces the leftover. */
+	r1 = assign_guestmem_add_regions(f->gm, r, 2, NULL, 0, NULL);
+	if (r1)
+		print_message("%s\n", assign_ctx_last_error(f->ctx));
+	assert_int_equal(r1, 0);
+	assert_int_equal(mock_dma_count(f->mk), 2);
+	assert_int_equal(stats(f).host_mappings, 2);
+	assert_int_equal(stats(f).mapped_bytes, 4 * MiB);
+
+	/* Rollback unmaps that succeed: nothing left, the map's message. */
+	assign_guestmem_unref(f->gm);
+	f->gm = NULL;
+	assert_int_equal(mock_dma_count(f->mk), 0);
+	new_gm(f, ASSIGN_GUESTMEM_MAP_ALL, 0);
+	mock_fail_nth(f->mk, MOCK_IOCTL, VFIO_IOMMU_MAP_DMA, 2, -EIO);
+	assert_int_equal(assign_guestmem_add_regions(f->gm, r, 2, NULL, 0, NULL),
+			 -EIO);
+	mock_fail_clear(f->mk);
+	msg = assign_ctx_last_error(f->ctx);
+	assert_non_null(strstr(msg, "chunk 2 of 2"));
+	assert_null(strstr(msg, "rollback"));
+	assert_int_equal(mock_dma_count(f->mk), 0);
+	assert_int_equal(stats(f).host_mappings, 0);
+}
+
 /* Discard the middle of a region, unplug its head, then add RAM back. */
 static void test_mapall_remove_split(void **state)
 {
@@ -1815,6 +1875,7 @@ int main(void)
 		T(test_mapall_memlock),
 		T(test_mapall_dma_entries),
 		T(test_mapall_rollback_sweep),
+		T(test_mapall_rollback_unmap_failure),
 		T(test_mapall_remove_split),
 		T(test_mapall_readonly),
 		T(test_prefault_parallel),
