@@ -186,13 +186,20 @@ static int choose_type(struct assign_iommu *iommu, int gid)
 	r = check_ext(iommu, VFIO_TYPE1v2_IOMMU);
 	if (r > 0)
 		return VFIO_TYPE1v2_IOMMU;
+	/* Only "0: not offered" may fall back to type1 v1 (other unmap
+	 * rules): an error is no answer. */
+	if (r < 0)
+		return set_error(iommu->ctx, r,
+				 "VFIO_CHECK_EXTENSION(TYPE1v2) on the container "
+				 "of group %d failed: %s",
+				 gid, strerror(-r));
 	r = check_ext(iommu, VFIO_TYPE1_IOMMU);
 	if (r > 0)
 		return VFIO_TYPE1_IOMMU;
 	if (r < 0)
 		return set_error(iommu->ctx, r,
-				 "VFIO_CHECK_EXTENSION on the container of "
-				 "group %d failed: %s",
+				 "VFIO_CHECK_EXTENSION(TYPE1) on the container "
+				 "of group %d failed: %s",
 				 gid, strerror(-r));
 	return set_error(iommu->ctx, -ENOENT,
 			 "the kernel offers no type1 IOMMU for group %d: "

@@ -563,6 +563,25 @@ static void test_attach_type1_no_type(void **state)
 	assert_int_equal(mock_open_fds(f->mk), 1);
 }
 
+/* The TYPE1v2 check fails (not "0: not offered"): reported, no silent
+ * fall back to type1 v1 and its other unmap rules. */
+static void test_attach_type1v2_check_error(void **state)
+{
+	struct fx *f = *state;
+
+	new_iommu(f, ASSIGN_IOMMU_TYPE1, 0);
+	mock_fail_nth(f->mk, MOCK_IOCTL, VFIO_CHECK_EXTENSION, 1, -EIO);
+	assert_int_equal(attach(f, DEV_A), -EIO);
+	assert_err_contains(f, "VFIO_CHECK_EXTENSION(TYPE1v2)");
+	assert_err_contains(f, "Input/output error");
+	assert_int_equal(f->iommu->type1_type, 0);
+	assert_int_equal(f->iommu->ngroups, 0);
+	assert_int_equal(mock_open_fds(f->mk), 1);
+	/* Next time it answers: type1 v2. */
+	assert_int_equal(attach(f, DEV_A), 0);
+	assert_int_equal(f->iommu->type1_type, VFIO_TYPE1v2_IOMMU);
+}
+
 static void test_new_other_errors(void **state)
 {
 	struct fx *f = *state;
@@ -1847,6 +1866,7 @@ int main(void)
 		T(test_attach_type1_fault_sweep),
 		T(test_attach_type1_errors),
 		T(test_attach_type1_no_type),
+		T(test_attach_type1v2_check_error),
 		T(test_new_other_errors),
 		T(test_attach_iommufd_errors),
 		T(test_attach_iommufd_not_viable),
