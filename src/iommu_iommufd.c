@@ -60,7 +60,12 @@ static void ifd_close(struct assign_iommu *iommu)
 	iommu->fd = -1;
 }
 
-/* "vfioN" from bus/pci/devices/ADDR/vfio-dev/. */
+/*
+ * "vfioN" from bus/pci/devices/ADDR/vfio-dev/. -ENODEV (with a message)
+ * only when there is none (the directory missing or empty: the kernel
+ * lacks CONFIG_VFIO_DEVICE_CDEV); another error listing the directory
+ * (EIO, ENOMEM, EACCES) is returned as is, with its own message.
+ */
 static int find_cdev(struct assign_ctx *ctx, const char *addr, char *buf,
 		     size_t size)
 {
@@ -69,8 +74,13 @@ static int find_cdev(struct assign_ctx *ctx, const char *addr, char *buf,
 	int r = -ENOENT;
 
 	snprintf(path, sizeof(path), "bus/pci/devices/%s/vfio-dev", addr);
-	if (sysfs_list(ctx, path, &names, &n) < 0)
-		return -ENOENT;
+	r = sysfs_list(ctx, path, &names, &n);
+	if (r < 0 && r != -ENOENT)
+		return set_error(ctx, r,
+				 "cannot list /sys/%s to find the vfio cdev of "
+				 "%s: %s",
+				 path, addr, strerror(-r));
+	r = -ENOENT;
 	for (size_t i = 0; i < n; i++) {
 		if (strncmp(names[i], "vfio", 4) == 0 &&
 		    strlen(names[i]) < size) {
@@ -80,7 +90,13 @@ static int find_cdev(struct assign_ctx *ctx, const char *addr, char *buf,
 		}
 	}
 	strv_free(names, n);
-	return r;
+	if (r < 0)
+		return set_error(ctx, -ENODEV,
+				 "%s has no vfio cdev (/sys/bus/pci/devices/%s/"
+				 "vfio-dev is missing or empty): the kernel lacks "
+				 "CONFIG_VFIO_DEVICE_CDEV; use the type1 backend",
+				 addr, addr);
+	return 0;
 }
 
 static int ifd_attach(struct assign_iommu *iommu, const char *addr,
@@ -92,12 +108,9 @@ static int ifd_attach(struct assign_iommu *iommu, const char *addr,
 	char cdev[32], path[64];
 	int fd, r;
 
-	if (find_cdev(ctx, addr, cdev, sizeof(cdev)) < 0)
-		return set_error(ctx, -ENODEV,
-				 "%s has no vfio cdev (/sys/bus/pci/devices/%s/"
-				 "vfio-dev is empty): the kernel lacks "
-				 "CONFIG_VFIO_DEVICE_CDEV; use the type1 backend",
-				 addr, addr);
+	r = find_cdev(ctx, addr, cdev, sizeof(cdev));
+	if (r < 0)
+		return r;
 	snprintf(path, sizeof(path), "/dev/vfio/devices/%s", cdev);
 	fd = sys_open(ctx, path, O_RDWR);
 	if (fd < 0) {

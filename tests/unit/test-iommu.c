@@ -779,6 +779,33 @@ static void test_attach_iommufd_no_cdev(void **state)
 	assert_err_contains(f, "type1");
 }
 
+/* Only a missing or empty vfio-dev means "no cdev support"; another error
+ * listing it is reported as itself. */
+static void test_attach_iommufd_cdev_list_error(void **state)
+{
+	struct fx *f = *state;
+	static const int errs[] = { -EIO, -ENOMEM, -EACCES };
+
+	new_iommu(f, ASSIGN_IOMMU_IOMMUFD, 0);
+	for (size_t i = 0; i < sizeof(errs) / sizeof(errs[0]); i++) {
+		mock_fail_nth(f->mk, MOCK_LIST_DIR, 0, 1, errs[i]);
+		assert_int_equal(attach(f, DEV_A), errs[i]);
+		mock_fail_clear(f->mk);
+		assert_err_contains(f, "cannot list /sys/bus/pci/devices/"
+				       "0000:00:03.0/vfio-dev");
+		assert_err_contains(f, strerror(-errs[i]));
+		assert_null(strstr(assign_ctx_last_error(f->ctx),
+				   "CONFIG_VFIO_DEVICE_CDEV"));
+	}
+	/* ENOENT is the missing directory: no cdev support. */
+	mock_fail_nth(f->mk, MOCK_LIST_DIR, 0, 1, -ENOENT);
+	assert_int_equal(attach(f, DEV_A), -ENODEV);
+	mock_fail_clear(f->mk);
+	assert_err_contains(f, "CONFIG_VFIO_DEVICE_CDEV");
+	assert_int_equal(mock_open_fds(f->mk), 1);
+	assert_int_equal(attach(f, DEV_A), 0);
+}
+
 static void test_attach_iommufd_faults(void **state)
 {
 	struct fx *f = *state;
@@ -1877,6 +1904,7 @@ int main(void)
 		T(test_auto_no_cdev),
 		T(test_attach_iommufd),
 		T(test_attach_iommufd_no_cdev),
+		T(test_attach_iommufd_cdev_list_error),
 		T(test_attach_iommufd_faults),
 		T(test_iommufd_fault_sweep),
 		T(test_iommufd_mappings_outlive_devices),
