@@ -1148,12 +1148,25 @@ static int dontfork(struct assign_iommu *iommu, const char *pfx, void *vaddr,
 				 "%shost memory %p-%p is not mapped in this "
 				 "process",
 				 pfx, vaddr, (char *)vaddr + (size - 1));
-	if (r < 0)
-		/* VM_IO/VM_PFNMAP areas (a BAR mmap, for peer-to-peer DMA)
-		 * refuse MADV_DONTFORK with EINVAL; they are not copied
-		 * into a child anyway. */
+	if (r == -EINVAL) {
+		/* The address and length are page aligned (checked), so
+		 * this is a VM_IO area (a BAR mmap, for peer-to-peer DMA):
+		 * the kernel refuses MADV_DONTFORK there, and such an area
+		 * is shared device memory, never copied-on-write into a
+		 * child. */
 		dbg(iommu->ctx, "madvise(%p, MADV_DONTFORK): %s", vaddr,
 		    strerror(-r));
+		return 0;
+	}
+	if (r < 0)
+		/* Not marked: a fork() could copy-on-write pages the device
+		 * has pinned. Refused before the kernel sees the map. */
+		return set_error(iommu->ctx, r,
+				 "%scannot mark host memory %p-%p "
+				 "MADV_DONTFORK (%s): a fork() could then "
+				 "break the DMA pinning; not mapped",
+				 pfx, vaddr, (char *)vaddr + (size - 1),
+				 strerror(-r));
 	return 0;
 }
 

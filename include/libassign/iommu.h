@@ -322,14 +322,21 @@ struct assign_dma_map {
  * Checked before the kernel sees it: alignment against the smallest IOMMU
  * page size, the IOVA ranges, the reserved regions, the DMA limit and
  * overlap with the library's existing mappings. The memory is marked
- * MADV_DONTFORK so a fork() cannot break the pinning.
+ * MADV_DONTFORK so a fork() cannot break the pinning; if madvise() fails,
+ * the map fails before the kernel sees it. The one exception is EINVAL,
+ * which the kernel returns for VM_IO areas (a device BAR mmap'ed for
+ * peer-to-peer DMA): such memory is shared device memory, never
+ * copied-on-write into a child, so it is mapped unmarked.
  *
  * Return: 0; -EINVAL (alignment, zero size, flags, wrap-around); -ERANGE
  * (outside the IOVA ranges, in a reserved region or above the DMA limit;
  * the message names the range); -EEXIST (overlaps an existing mapping; the
  * message names it); -ENOMEM (memlock limit; the message gives the bytes
- * needed and RLIMIT_MEMLOCK); -ENOSPC (type1 DMA entry limit reached);
- * -ENODEV (no device attached); -EPERM (no-IOMMU); other kernel errors.
+ * needed and RLIMIT_MEMLOCK, or says the kernel ran out of memory when
+ * the limit does not apply); -EFAULT (@vaddr not mapped, or not pinnable);
+ * -ENOSPC (type1 DMA entry limit reached); -ENODEV (no device attached);
+ * -EPERM (no-IOMMU); an error of madvise(MADV_DONTFORK) other than
+ * EINVAL; other kernel errors.
  */
 int assign_iommu_map(struct assign_iommu *iommu, void *vaddr, uint64_t iova,
 		     uint64_t size, uint32_t flags);

@@ -1238,11 +1238,21 @@ static int dontfork_region(struct assign_guestmem *gm, const struct gm_region *g
 				 " is not mapped in this process",
 				 (void *)g->vaddr, (void *)(g->vaddr + g->length - 1),
 				 g->gpa);
-	if (r < 0)
+	if (r == -EINVAL) {
 		/* VM_IO/VM_PFNMAP memory refuses it and is never copied on
 		 * fork anyway. */
 		dbg(gm->ctx, "guest memory: madvise(%p, MADV_DONTFORK): %s",
 		    (void *)g->vaddr, strerror(-r));
+		return 0;
+	}
+	if (r < 0)
+		/* The maps of this region skip the per-map advice on the
+		 * strength of this one: it must hold. */
+		return set_error(gm->ctx, r,
+				 "guest memory: cannot mark host memory %p-%p of guest RAM 0x%" PRIx64
+				 " MADV_DONTFORK (%s): a fork() could then break its DMA pinning",
+				 (void *)g->vaddr, (void *)(g->vaddr + g->length - 1),
+				 g->gpa, strerror(-r));
 	return 0;
 }
 

@@ -631,6 +631,28 @@ static void test_mapall_remove_split(void **state)
 	assert_int_equal(assign_guestmem_remove(f->gm, 0, 0), -EINVAL);
 }
 
+/* The region's MADV_DONTFORK (which stands in for the per-map one) fails
+ * with anything but EINVAL: the region is refused before any map. */
+static void test_region_dontfork_failure(void **state)
+{
+	struct fx *f = *state;
+
+	new_gm(f, ASSIGN_GUESTMEM_MAP_ALL, 0);
+	mock_fail_nth(f->mk, MOCK_MADVISE, 0, 1, -EAGAIN);
+	assert_int_equal(add1(f, 0, 2 * MiB, f->host), -EAGAIN);
+	mock_fail_clear(f->mk);
+	assert_non_null(strstr(assign_ctx_last_error(f->ctx),
+			       "MADV_DONTFORK"));
+	assert_int_equal(mock_dma_count(f->mk), 0);
+	assert_int_equal(stats(f).regions, 0);
+	/* EINVAL (VM_IO memory) is accepted. */
+	mock_fail_nth(f->mk, MOCK_MADVISE, 0, 1, -EINVAL);
+	assert_int_equal(add1(f, 0, 2 * MiB, f->host), 0);
+	mock_fail_clear(f->mk);
+	assert_int_equal(stats(f).regions, 1);
+	assert_int_equal(mock_dma_count(f->mk), 1);
+}
+
 /* A read-only region is mapped without write permission. */
 static void test_mapall_readonly(void **state)
 {
@@ -1878,6 +1900,7 @@ int main(void)
 		T(test_mapall_rollback_unmap_failure),
 		T(test_mapall_remove_split),
 		T(test_mapall_readonly),
+		T(test_region_dontfork_failure),
 		T(test_prefault_parallel),
 		T(test_prefault_single),
 		T(test_prefault_fallback),

@@ -1420,7 +1420,8 @@ static void test_map_kernel_errors(void **state)
 	assert_int_equal(assign_iommu_map(f->iommu, mem(f, 0), 0, MB,
 					  ASSIGN_DMA_RW), -EIO);
 	assert_err_contains(f, "failed");
-	/* madvise: unmapped memory is refused, other errors are not fatal. */
+	/* madvise: unmapped memory is refused; EINVAL (a VM_IO area) is not
+	 * fatal, see test_map_dontfork_failure for the others. */
 	mock_fail_nth(f->mk, MOCK_MADVISE, 0, 1, -ENOMEM);
 	assert_int_equal(assign_iommu_map(f->iommu, mem(f, 0), 0, MB,
 					  ASSIGN_DMA_RW), -EFAULT);
@@ -1444,6 +1445,52 @@ static void test_map_dontfork(void **state)
 	assert_int_equal(assign_iommu_map(f->iommu, mem(f, 0), 0, MB,
 					  ASSIGN_DMA_RW), 0);
 	assert_int_equal(mock_calls(f->mk, MOCK_MADVISE), before + 1);
+}
+
+/* madvise(MADV_DONTFORK) failing with anything but EINVAL (VM_IO, e.g. a
+ * BAR mmap) fails the map before the kernel sees it: DMA memory is never
+ * left COW-breakable by fork(). */
+static void test_map_dontfork_failure(void **state)
+{
+	struct fx *f = *state;
+	static const int errs[] = { -EAGAIN, -EINTR, -EIO };
+	struct assign_dma_map m[2] = {
+		{ mem(f, 0), 0, MB, ASSIGN_DMA_RW },
+		{ mem(f, MB), MB, MB, ASSIGN_DMA_RW },
+	};
+	unsigned long before;
+
+	new_iommu(f, ASSIGN_IOMMU_TYPE1, 0);
+	assert_int_equal(attach(f, DEV_A), 0);
+	for (size_t i = 0; i < sizeof(errs) / sizeof(errs[0]); i++) {
+		before = mock_calls(f->mk, MOCK_IOCTL);
+		mock_fail_nth(f->mk, MOCK_MADVISE, 0, 1, errs[i]);
+		assert_int_equal(assign_iommu_map(f->iommu, mem(f, 0), 0, MB,
+						  ASSIGN_DMA_RW),
+				 errs[i]);
+		mock_fail_clear(f->mk);
+		assert_err_contains(f, "MADV_DONTFORK");
+		assert_err_contains(f, strerror(-errs[i]));
+		/* The kernel never saw it. */
+		assert_int_equal(mock_calls(f->mk, MOCK_IOCTL), before);
+		assert_int_equal(mock_dma_count(f->mk), 0);
+		assert_int_equal(f->iommu->maps.count, 0);
+	}
+	/* map_many: the second request's madvise fails, the first is
+	 * undone, the message names the request. */
+	mock_fail_nth(f->mk, MOCK_MADVISE, 0, 2, -EAGAIN);
+	assert_int_equal(assign_iommu_map_many(f->iommu, m, 2), -EAGAIN);
+	mock_fail_clear(f->mk);
+	assert_err_contains(f, "request 1: cannot mark");
+	assert_int_equal(mock_dma_count(f->mk), 0);
+	assert_int_equal(f->iommu->maps.count, 0);
+	/* EINVAL (a VM_IO area) is mapped unmarked. */
+	mock_fail_nth(f->mk, MOCK_MADVISE, 0, 1, -EINVAL);
+	assert_int_equal(assign_iommu_map(f->iommu, mem(f, 0), 0, MB,
+					  ASSIGN_DMA_RW),
+			 0);
+	mock_fail_clear(f->mk);
+	assert_int_equal(mock_dma_count(f->mk), 1);
 }
 
 static void map_many(struct fx *f, unsigned long map_req)
@@ -1926,6 +1973,7 @@ int main(void)
 		T(test_map_dma_entry_limit),
 		T(test_map_kernel_errors),
 		T(test_map_dontfork),
+		T(test_map_dontfork_failure),
 		T(test_map_many_type1),
 		T(test_map_many_iommufd),
 		T(test_unmap_type1),
