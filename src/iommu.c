@@ -1099,6 +1099,35 @@ static int memlock_message(const struct assign_iommu *iommu, int err,
 			 pfx, more, need, lim);
 }
 
+static bool has_cap_ipc_lock(struct assign_ctx *ctx);
+
+/*
+ * ENOMEM from a kernel map: the memlock limit when it applies; when it
+ * does not (RLIMIT_MEMLOCK unlimited, or CAP_IPC_LOCK), the kernel ran out
+ * of memory itself (pinning, IOMMU page tables).
+ */
+static int map_enomem_message(const struct assign_iommu *iommu,
+			      const char *pfx, uint64_t size)
+{
+	struct assign_ctx *ctx = iommu->ctx;
+	struct rlimit rl;
+	const char *why = NULL;
+
+	if (sys_getrlimit(ctx, RLIMIT_MEMLOCK, &rl) == 0 &&
+	    rl.rlim_cur == RLIM_INFINITY)
+		why = "RLIMIT_MEMLOCK is unlimited";
+	else if (has_cap_ipc_lock(ctx))
+		why = "the process has CAP_IPC_LOCK";
+	if (!why)
+		return memlock_message(iommu, -ENOMEM, pfx, size);
+	return set_error(ctx, -ENOMEM,
+			 "%sthe kernel ran out of memory pinning %" PRIu64
+			 " more bytes for DMA (%" PRIu64 " already pinned "
+			 "through this object; the memlock limit does not "
+			 "apply: %s); free host memory or map less",
+			 pfx, size, iommu->mapped_bytes, why);
+}
+
 /* Explain a kernel error from a map call. */
 static int map_kernel_error(const struct assign_iommu *iommu, int r,
 			    const char *pfx, void *vaddr, uint64_t iova,
@@ -1109,7 +1138,7 @@ static int map_kernel_error(const struct assign_iommu *iommu, int r,
 
 	switch (r) {
 	case -ENOMEM:
-		return memlock_message(iommu, r, pfx, size);
+		return map_enomem_message(iommu, pfx, size);
 	case -ENOSPC:
 		return set_error(ctx, r,
 				 "%sthe kernel's DMA entry limit is reached "

@@ -1382,6 +1382,47 @@ static void test_memlock_unlimited(void **state)
 	assert_int_equal(assign_iommu_check_memlock(f->iommu, UINT64_MAX), 0);
 }
 
+/* ENOMEM from the kernel while the memlock limit does not apply: the
+ * message says the kernel ran out of memory, not "raise the limit". */
+static void test_map_enomem_no_limit(void **state)
+{
+	struct fx *f = *state;
+	const char *msg;
+
+	new_iommu(f, ASSIGN_IOMMU_TYPE1, 0);
+	assert_int_equal(attach(f, DEV_A), 0);
+	/* RLIMIT_MEMLOCK unlimited (the mock's default). */
+	mock_fail_nth(f->mk, MOCK_IOCTL, VFIO_IOMMU_MAP_DMA, 1, -ENOMEM);
+	assert_int_equal(assign_iommu_map(f->iommu, mem(f, 0), 0, MB,
+					  ASSIGN_DMA_RW), -ENOMEM);
+	mock_fail_clear(f->mk);
+	assert_err_contains(f, "the kernel ran out of memory");
+	assert_err_contains(f, "RLIMIT_MEMLOCK is unlimited");
+	msg = assign_ctx_last_error(f->ctx);
+	assert_null(strstr(msg, "ulimit -l"));
+	/* A limit, but CAP_IPC_LOCK lifts it. */
+	mock_set_memlock(f->mk, 4 * MB);
+	mock_set_cap_ipc_lock(f->mk, true);
+	mock_fail_nth(f->mk, MOCK_IOCTL, VFIO_IOMMU_MAP_DMA, 1, -ENOMEM);
+	assert_int_equal(assign_iommu_map(f->iommu, mem(f, 0), 0, MB,
+					  ASSIGN_DMA_RW), -ENOMEM);
+	mock_fail_clear(f->mk);
+	assert_err_contains(f, "the kernel ran out of memory");
+	assert_err_contains(f, "CAP_IPC_LOCK");
+	assert_null(strstr(assign_ctx_last_error(f->ctx), "ulimit -l"));
+	/* A limit that applies: it is blamed. */
+	mock_set_cap_ipc_lock(f->mk, false);
+	mock_fail_nth(f->mk, MOCK_IOCTL, VFIO_IOMMU_MAP_DMA, 1, -ENOMEM);
+	assert_int_equal(assign_iommu_map(f->iommu, mem(f, 0), 0, MB,
+					  ASSIGN_DMA_RW), -ENOMEM);
+	mock_fail_clear(f->mk);
+	assert_err_contains(f, "RLIMIT_MEMLOCK is 4194304 bytes");
+	assert_err_contains(f, "ulimit -l");
+	assert_int_equal(mock_dma_count(f->mk), 0);
+	assert_int_equal(assign_iommu_map(f->iommu, mem(f, 0), 0, MB,
+					  ASSIGN_DMA_RW), 0);
+}
+
 static void test_map_dma_entry_limit(void **state)
 {
 	struct fx *f = *state;
@@ -1970,6 +2011,7 @@ int main(void)
 		T(test_map_memlock),
 		T(test_memlock_unlimited),
 		T(test_memlock_cap_ipc_lock),
+		T(test_map_enomem_no_limit),
 		T(test_map_dma_entry_limit),
 		T(test_map_kernel_errors),
 		T(test_map_dontfork),
