@@ -267,5 +267,10 @@ int iommu_map_many_prepared(struct assign_iommu *iommu,
  */
 int iommu_claim_owner(struct assign_iommu *iommu, void *owner);
 void iommu_release_owner(struct assign_iommu *iommu, void *owner);
+/* Whether @iommu's table holds exactly the mapping [@iova, +@size) of
+ * @vaddr (say, one a failed rollback of iommu_map_many_prepared() could
+ * not remove). */
+bool iommu_has_mapping(const struct assign_iommu *iommu, uint64_t iova,
+		       uint64_t size, const void *vaddr);
 
 #endif /* LIBASSIGN_INTERNAL_H */

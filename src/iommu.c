@@ -788,6 +788,18 @@ static inline uint64_t map_last(const struct iommu_mapping *m)
 	return m->node.last;
 }
 
+bool iommu_has_mapping(const struct assign_iommu *iommu, uint64_t iova,
+		       uint64_t size, const void *vaddr)
+{
+	struct iommu_mapping *m;
+
+	if (!iommu || !size || size - 1 > UINT64_MAX - iova)
+		return false;
+	m = to_mapping(iova_tree_find(&iommu->maps, iova));
+	return m && m->node.start == iova && map_last(m) == iova + (size - 1) &&
+	       m->vaddr == vaddr;
+}
+
 static inline uint64_t map_size(const struct iommu_mapping *m)
 {
 	return m->node.last - m->node.start + 1;

@@ -2046,12 +2046,32 @@ ASSIGN_EXPORT int assign_guestmem_guest_map(struct assign_guestmem *gm,
 	else
 		r = iommu_map_many_prepared(gm->iommu, maps, npieces);
 	if (r < 0) {
-		for (size_t i = 0; i < npieces; i++)
-			free(nodes[i]);
-		r = wrap_error(gm->ctx, r,
-			       "guest memory: guest IOMMU map IOVA 0x%" PRIx64
-			       " -> gpa 0x%" PRIx64 "+0x%" PRIx64,
-			       iova, gpa, size);
+		size_t kept = 0;
+
+		/* A piece the rollback could not unmap is still in the
+		 * IOMMU table and the kernel (the pieces overlap no other
+		 * mapping, checked): it stays tracked, unmappable later. */
+		for (size_t i = 0; i < npieces; i++) {
+			if (npieces > 1 &&
+			    iommu_has_mapping(gm->iommu, maps[i].iova,
+					      maps[i].size, maps[i].vaddr)) {
+				track(gm, nodes[i]);
+				kept++;
+			} else {
+				free(nodes[i]);
+			}
+		}
+		if (kept)
+			r = wrap_error(gm->ctx, r,
+				       "guest memory: guest IOMMU map IOVA 0x%" PRIx64
+				       " -> gpa 0x%" PRIx64 "+0x%" PRIx64
+				       " (%zu of its %zu pieces could not be unmapped again and stay mapped)",
+				       iova, gpa, size, kept, npieces);
+		else
+			r = wrap_error(gm->ctx, r,
+				       "guest memory: guest IOMMU map IOVA 0x%" PRIx64
+				       " -> gpa 0x%" PRIx64 "+0x%" PRIx64,
+				       iova, gpa, size);
 		goto out;
 	}
 	for (size_t i = 0; i < npieces; i++)

@@ -1098,6 +1098,40 @@ static void test_guest_unmap_kernel_failure(void **state)
 	}
 }
 
+/* A guest map over two regions (two host mappings): the second fails and
+ * so does the rollback's unmap of the first. guestmem tracks the piece
+ * the IOMMU and the kernel still hold; the guest can unmap it. */
+static void test_guest_map_rollback_unmap_failure(void **state)
+{
+	struct fx *f = *state;
+	uint64_t iova = 0x40000000;
+
+	guest_layout(f, 0);
+	mock_fail_nth(f->mk, MOCK_IOCTL, VFIO_IOMMU_MAP_DMA, 2, -EIO);
+	mock_fail_nth(f->mk, MOCK_IOCTL, VFIO_IOMMU_UNMAP_DMA, 1, -ENOSPC);
+	assert_int_equal(assign_guestmem_guest_map(f->gm, iova, 1 * MiB - PG,
+						   2 * PG, ASSIGN_DMA_RW),
+			 -EIO);
+	mock_fail_clear(f->mk);
+	assert_non_null(strstr(assign_ctx_last_error(f->ctx),
+			       "1 of its 2 pieces"));
+	assert_int_equal(mock_dma_count(f->mk), 1);
+	expect_dma(f, iova, f->host + 1 * MiB - PG);
+	expect_agree(f, iova, 2);
+	assert_int_equal(assign_guestmem_guest_unmap(f->gm, iova, 2 * PG), 0);
+	assert_int_equal(mock_dma_count(f->mk), 0);
+	expect_agree(f, iova, 2);
+	/* A plain rollback leaves nothing. */
+	mock_fail_nth(f->mk, MOCK_IOCTL, VFIO_IOMMU_MAP_DMA, 2, -EIO);
+	assert_int_equal(assign_guestmem_guest_map(f->gm, iova, 1 * MiB - PG,
+						   2 * PG, ASSIGN_DMA_RW),
+			 -EIO);
+	mock_fail_clear(f->mk);
+	assert_null(strstr(assign_ctx_last_error(f->ctx), "pieces"));
+	assert_int_equal(mock_dma_count(f->mk), 0);
+	expect_agree(f, iova, 2);
+}
+
 static void test_guest_merge(void **state)
 {
 	struct fx *f = *state;
@@ -1915,6 +1949,7 @@ int main(void)
 		TFD(test_guest_unmap_split),
 		T(test_guest_unmap_remap_failure),
 		T(test_guest_unmap_kernel_failure),
+		T(test_guest_map_rollback_unmap_failure),
 		TFD(test_guest_unmap_kernel_failure),
 		T(test_guest_merge),
 		T(test_guest_remove_region),
