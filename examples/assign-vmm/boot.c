@@ -131,10 +131,11 @@ static int finish_zero_page(struct vm *vm, const struct boot_config *cfg,
 		bp->hdr.ramdisk_size = (uint32_t)rd_len;
 	}
 
-	/* e820: low RAM minus the EBDA and BIOS area, then high RAM */
+	/* e820: low RAM minus the EBDA and the BIOS area (ACPI tables, MP
+	 * table), then high RAM */
 	e820_add(bp, 0, EBDA_START, E820_RAM);
 	e820_add(bp, EBDA_START, 0xa0000 - EBDA_START, E820_RESERVED);
-	e820_add(bp, BIOS_START, 0x100000 - BIOS_START, E820_RESERVED);
+	e820_add(bp, ACPI_START, 0x100000 - ACPI_START, E820_RESERVED);
 	e820_add(bp, 0x100000, vm->low_size - 0x100000, E820_RAM);
 	if (vm->high_size)
 		e820_add(bp, HIGH_RAM_START, vm->high_size, E820_RAM);

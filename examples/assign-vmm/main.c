@@ -4,13 +4,13 @@
  * assigned through libassign.
  *
  *   assign-vmm --kernel bzImage --initrd initrd.gz \
- *              --append "console=ttyS0 acpi=off" --mem 256M --cpus 1 \
+ *              --append "console=ttyS0 acpi=noirq" --mem 256M --cpus 1 \
  *              [--device 0000:00:03.0]...
  *
  * Threads: one per vCPU running KVM_RUN and handling its exits, and the
  * main thread, which polls stdin (into the UART), a signalfd for
- * SIGINT/SIGTERM and an eventfd by which a vCPU asks to stop (guest reset,
- * triple fault, error). Stopping sets immediate_exit on every vCPU and
+ * SIGINT/SIGTERM and an eventfd by which a vCPU asks to stop (guest
+ * power-off or reset, triple fault, error). Stopping sets immediate_exit on every vCPU and
  * kicks it out of KVM_RUN with SIGUSR1.
  */
 #ifndef _GNU_SOURCE
@@ -92,7 +92,7 @@ static void tty_restore(void)
 }
 
 /* Raw input so keys reach the guest's own line discipline, but keep ISIG:
- * Ctrl-C stops the VMM (use the guest's `reboot -f` to end it cleanly). */
+ * Ctrl-C stops the VMM (use the guest's `poweroff -f` to end it cleanly). */
 static void tty_make_raw(void)
 {
 	if (!isatty(STDIN_FILENO) || tcgetattr(STDIN_FILENO, &tty_saved) < 0)
@@ -477,7 +477,7 @@ static void usage(FILE *f)
 "                         uncompressed ELF vmlinux (boots faster)\n"
 "  -i, --initrd FILE      initramfs (cpio, optionally compressed)\n"
 "  -a, --append CMDLINE   kernel command line\n"
-"                         (default \"console=ttyS0 acpi=off panic=-1 pci=noearly\")\n"
+"                         (default \"console=ttyS0 acpi=noirq panic=-1 pci=noearly\")\n"
 "  -m, --mem SIZE         guest RAM, with suffix K, M or G (default 256M)\n"
 "  -c, --cpus N           number of vCPUs, 1-%d (default 1)\n"
 "  -d, --device ADDRESS   assign a host PCI device (e.g. 0000:00:03.0);\n"
@@ -485,8 +485,9 @@ static void usage(FILE *f)
 "  -v, --verbose          say what the VMM does, with timings\n"
 "  -h, --help             show this help\n"
 "\n"
-"The guest has no ACPI: boot it with acpi=off and end it with `reboot -f`\n"
-"(or a triple fault); the VMM then exits 0. Ctrl-C stops it (exit 130).\n",
+"CPUs and interrupts are in an MP table, ACPI is there only to power off:\n"
+"boot with acpi=noirq. The VMM exits 0 when the guest powers off (ACPI S5),\n"
+"reboots or triple-faults. Ctrl-C stops it (exit 130).\n",
 		MAX_CPUS);
 }
 
@@ -721,7 +722,7 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct boot_config boot = {
-		.cmdline = "console=ttyS0 acpi=off panic=-1 pci=noearly",
+		.cmdline = "console=ttyS0 acpi=noirq panic=-1 pci=noearly",
 	};
 	const char *devices[MAX_DEVICES];
 	int ndevices = 0;
@@ -821,7 +822,7 @@ int main(int argc, char **argv)
 			goto out_devices;
 		nassigned++;
 	}
-	if (mptable_write(&vm) < 0)
+	if (mptable_write(&vm) < 0 || acpi_write(&vm) < 0)
 		goto out_devices;
 	if (create_vcpus(&vm) < 0)
 		goto out_devices;

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Intel MultiProcessor Specification 1.4 tables: how a guest booted with
- * acpi=off finds its CPUs, the IOAPIC and the routing of ISA and PCI
- * interrupts. Linux scans 0xf0000-0xfffff for the "_MP_" floating pointer.
+ * Intel MultiProcessor Specification 1.4 tables: how the guest finds its
+ * CPUs, the IOAPIC and the routing of ISA and PCI interrupts (the ACPI
+ * tables of acpi.c have no MADT; boot with acpi=noirq, or acpi=off).
+ * Linux scans 0xf0000-0xfffff for the "_MP_" floating pointer.
  *
  * Interrupt wiring described here, and set up in KVM by vm_routing_init():
  *   ISA IRQ 0 (PIT)      -> IOAPIC pin 2, ISA IRQ n -> pin n (edge, high)

@@ -8,6 +8,7 @@
  *   main.c      command line, VM setup, vCPU threads, exits, teardown
  *   boot.c      Linux x86 boot protocol: bzImage, initramfs, zero page
  *   mptable.c   Intel MP table: CPUs, IOAPIC, ISA and PCI interrupts
+ *   acpi.c      minimal ACPI (RSDP, RSDT, FADT, DSDT with \_S5): power-off
  *   io.c        port and MMIO dispatch for everything KVM hands back
  *   serial.c    8250 UART on 0x3f8 wired to stdio
  *   legacy.c    CMOS clock, reset ports 0xcf9 and 0x64
@@ -29,6 +30,8 @@
 #define CMDLINE_ADDR    0x20000ULL
 #define CMDLINE_MAX     0x10000ULL
 #define EBDA_START      0x9fc00ULL
+#define ACPI_START      0xe0000ULL      /* ACPI tables (e820 reserved) */
+#define ACPI_LEN        0x1000ULL
 #define BIOS_START      0xf0000ULL      /* MP table lives here */
 #define KERNEL_ADDR     0x100000ULL
 #define LOW_RAM_MAX     0xc0000000ULL   /* RAM above this goes above 4 GiB */
@@ -40,6 +43,9 @@
 #define TSS_ADDR        0xfffbd000ULL
 #define PCI_IO_START    0xc000          /* I/O BARs are placed from here */
 #define PCI_IO_END      0x10000
+#define PM_BASE         0x600           /* ACPI PM1a event + control */
+#define PM_LEN          6
+#define PM_S5_SLP_TYP   5               /* SLP_TYP of \_S5 in the DSDT */
 
 /* IOAPIC pins: ISA IRQs 0-15 as on a PC (IRQ 0 on pin 2), PCI INTx on
  * 16-23. MSI routes start above the IOAPIC's GSIs. */
@@ -108,6 +114,9 @@ int boot_setup_bsp(struct vm *vm, struct vcpu *cpu, uint64_t entry);
 
 /* ---- mptable.c ------------------------------------------------------- */
 int mptable_write(struct vm *vm);
+
+/* ---- acpi.c: tables for power-off and the PM1a registers ---------------- */
+int acpi_write(struct vm *vm);
 
 /* ---- io.c: dispatch of port and MMIO exits ------------------------------ */
 enum io_space { IO_PORT, IO_MMIO };

@@ -3,7 +3,9 @@
 #  - two NICs (two IOMMU groups in one container, both in the KVM-VFIO
 #    device), two vCPUs;
 #  - INTx: the inner guest boots with pci=nomsi, so e1000e falls back to
-#    its legacy interrupt, delivered through a resampling irqfd.
+#    its legacy interrupt, delivered through a resampling irqfd. This guest
+#    ends with `reboot -f` ("endreboot"), not power-off: a reboot must end
+#    the VMM with exit 0 too.
 # Each still takes a DHCP lease and pings 10.0.2.2 over the first NIC.
 fails=0
 result() {
@@ -12,7 +14,7 @@ result() {
 }
 [ "${LAB_KVM:-0}" = 1 ] || { result assign-vmm-variants SKIP "no /dev/kvm"; exit 0; }
 ulimit -l unlimited
-base="console=ttyS0 acpi=off panic=-1 quiet pci=noearly nettest"
+base="console=ttyS0 acpi=noirq panic=-1 quiet pci=noearly nettest"
 
 if [ -n "${LAB_E1000E_1:-}" ] && [ "${LAB_E1000E_1_DRIVER:-}" = vfio-pci ]; then
 	timeout 600 assign-vmm --kernel /lab/inner/vmlinuz --initrd /lab/inner/initrd.gz \
@@ -31,13 +33,18 @@ else
 	result assign-vmm-two-nics SKIP "no second e1000e on vfio-pci"
 fi
 
-timeout 600 assign-vmm --kernel /lab/inner/vmlinuz --initrd /lab/inner/initrd.gz \
-	--append "$base pci=nomsi" --mem 256M --device "$LAB_E1000E_0" </dev/null >/tmp/intx.log 2>&1
+timeout 600 assign-vmm -v --kernel /lab/inner/vmlinuz --initrd /lab/inner/initrd.gz \
+	--append "$base pci=nomsi endreboot" --mem 256M --device "$LAB_E1000E_0" </dev/null >/tmp/intx.log 2>&1
 rc=$?
-sed 's/^/intx: /' /tmp/intx.log | grep -E "INNER|assign-vmm"
+sed 's/^/intx: /' /tmp/intx.log | grep -E "INNER|assign-vmm: (guest|VM stopped)"
 if [ $rc = 0 ] && grep -q "INNER-IRQ.*IO-APIC.*eth0" /tmp/intx.log && grep -q "INNER-PING ok" /tmp/intx.log; then
 	result assign-vmm-intx PASS "e1000e on INTx ($(grep 'INNER-IRQ' /tmp/intx.log | awk '{print $3}') interrupts), ping ok"
 else
 	result assign-vmm-intx FAIL "rc=$rc"
+fi
+if [ $rc = 0 ] && grep -q "INNER-DONE" /tmp/intx.log && grep -q "assign-vmm: guest reset" /tmp/intx.log; then
+	result assign-vmm-reboot PASS "VMM exited 0 on the guest's reboot -f ($(sed -n 's/.*assign-vmm: \(guest reset[^)]*)\).*/\1/p' /tmp/intx.log | head -n1))"
+else
+	result assign-vmm-reboot FAIL "rc=$rc after the guest's reboot -f"
 fi
 [ $fails = 0 ]

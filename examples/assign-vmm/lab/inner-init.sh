@@ -2,7 +2,9 @@
 # /init of the guest that assign-vmm boots inside the lab (busybox only).
 # With "nettest" on the kernel command line: load e1000e, wait for the
 # assigned NIC's link by polling, take an address by DHCP from QEMU's user
-# network and ping its gateway 10.0.2.2. Then reboot, which ends the VMM.
+# network and ping its gateway 10.0.2.2. Then power off (ACPI S5), which
+# ends the VMM with exit 0; with "endreboot" on the command line, or when
+# the kernel has no ACPI (acpi=off), reboot instead, which ends it too.
 /bin/busybox --install -s
 export PATH=/bin:/sbin:/usr/bin:/usr/sbin
 mount -t proc proc /proc
@@ -52,4 +54,7 @@ fi
 grep -q hold /proc/cmdline && sleep 2
 grep -q shell /proc/cmdline && setsid cttyhack sh
 echo "INNER-DONE uptime=$(up)"
-reboot -f
+if grep -qw endreboot /proc/cmdline || [ ! -d /sys/firmware/acpi ]; then
+	reboot -f
+fi
+poweroff -f
