@@ -31,6 +31,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include <cpuid.h>
 #include <errno.h>
 #include <libassign/libassign.h>
 #include <libassign/vpci.h>
@@ -127,11 +128,64 @@ static void bar_trap_access(void *opaque, uint64_t off, void *data,
 			       is_write);
 }
 
+/* The guest's physical address width (CPUID 0x80000008, which KVM
+ * passes through): no BAR may end above it. */
+static uint64_t guest_phys_limit(void)
+{
+	unsigned eax = 0, ebx, ecx, edx;
+	unsigned bits = 36;
+	if (__get_cpuid(0x80000000, &eax, &ebx, &ecx, &edx) &&
+	    eax >= 0x80000008 &&
+	    __get_cpuid(0x80000008, &eax, &ebx, &ecx, &edx) &&
+	    (eax & 0xff) >= 32 && (eax & 0xff) <= 52)
+		bits = eax & 0xff;
+	return 1ULL << bits;
+}
+
+/* [a, a + alen) and [b, b + blen) meet; both ends known not to wrap */
+static bool overlaps(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
+{
+	return alen && blen && a < b + blen && b < a + alen;
+}
+
+/* Where a guest may not put a BAR: NULL when the placement is fine, else
+ * what it would cover. Overlaps with other BARs and the VMM's own ports
+ * are io_register()'s to refuse. */
+static const char *bar_refusal(const struct vm *vm,
+			       const struct assign_vpci_bar_event *ev)
+{
+	if (!ev->size || ev->gpa + ev->size < ev->gpa)
+		return "wraps around the end of the address space";
+	if (ev->io)
+		return ev->gpa + ev->size > 0x10000
+		       ? "runs past the 64 KiB port space" : NULL;
+	if (ev->gpa + ev->size > guest_phys_limit())
+		return "ends beyond the guest's physical address width";
+	if (overlaps(ev->gpa, ev->size, 0, vm->low_size))
+		return "overlaps low guest RAM";
+	if (overlaps(ev->gpa, ev->size, HIGH_RAM_START, vm->high_size))
+		return "overlaps high guest RAM";
+	if (overlaps(ev->gpa, ev->size, IOAPIC_ADDR, HIGH_RAM_START - IOAPIC_ADDR))
+		return "overlaps the IOAPIC, the local APIC or KVM's pages "
+		       "below 4 GiB";
+	return NULL;
+}
+
 static int on_bar_map(void *data, const struct assign_vpci_bar_event *ev)
 {
 	struct assigned *d = data;
 	struct bar_map *b = &d->bars[ev->bar];
 	enum io_space space = ev->io ? IO_PORT : IO_MMIO;
+	const char *why = bar_refusal(d->vm, ev);
+	if (why) {
+		/* refused: the BAR stays unmapped (reads all ones) until the
+		 * guest moves it somewhere sane */
+		vmm_err("%s: guest put BAR%u (%llu bytes) at %#llx, which %s; "
+			"not mapped", d->name, ev->bar,
+			(unsigned long long)ev->size,
+			(unsigned long long)ev->gpa, why);
+		return -EINVAL;
+	}
 	int r = io_register(space, ev->gpa, ev->size, bar_trap_access,
 			    &d->traps[ev->bar]);
 	if (r < 0) {
