@@ -94,6 +94,10 @@ static int ngroups;
 
 static void lib_log(struct assign_ctx *c, int prio, const char *file,
 		    int line, const char *fn, const char *fmt, va_list ap)
+	__attribute__((format(printf, 6, 0)));
+
+static void lib_log(struct assign_ctx *c, int prio, const char *file,
+		    int line, const char *fn, const char *fmt, va_list ap)
 {
 	(void)c; (void)prio; (void)file; (void)line; (void)fn;
 	if (!vmm_verbose)

@@ -48,6 +48,9 @@ static volatile int stopping;
 /* ---- logging --------------------------------------------------------- */
 
 static void vlog(const char *fmt, va_list ap)
+	__attribute__((format(printf, 1, 0)));
+
+static void vlog(const char *fmt, va_list ap)
 {
 	char buf[1024];
 	vsnprintf(buf, sizeof buf, fmt, ap);
