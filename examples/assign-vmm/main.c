@@ -18,7 +18,6 @@
 #endif
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <linux/kvm.h>
 #include <poll.h>
 #include <signal.h>
@@ -36,8 +35,6 @@
 
 #include "vmm.h"
 
-#define MAX_DEVICES 8
-#define MAX_CPUS 64
 
 int vmm_verbose;
 static bool tty_raw;
@@ -480,7 +477,7 @@ static void usage(FILE *f)
 "                         uncompressed ELF vmlinux (boots faster)\n"
 "  -i, --initrd FILE      initramfs (cpio, optionally compressed)\n"
 "  -a, --append CMDLINE   kernel command line\n"
-"                         (default \"console=ttyS0 acpi=noirq panic=-1 pci=noearly\")\n"
+"                         (default \"" VMM_DEFAULT_CMDLINE "\")\n"
 "  -m, --mem SIZE         guest RAM, with suffix K, M or G (default 256M)\n"
 "  -c, --cpus N           number of vCPUs, 1-%d (default 1)\n"
 "  -d, --device ADDRESS   assign a host PCI device (e.g. 0000:00:03.0);\n"
@@ -488,36 +485,10 @@ static void usage(FILE *f)
 "  -v, --verbose          say what the VMM does, with timings\n"
 "  -h, --help             show this help\n"
 "\n"
-"CPUs and interrupts are in an MP table, ACPI is there only to power off:\n"
-"boot with acpi=noirq. The VMM exits 0 when the guest powers off (ACPI S5),\n"
-"reboots or triple-faults. Ctrl-C stops it (exit 130).\n",
-		MAX_CPUS);
-}
-
-static int parse_size(const char *s, uint64_t *out)
-{
-	char *end;
-	errno = 0;
-	unsigned long long v = strtoull(s, &end, 0);
-	if (errno || end == s || *s == '-')
-		return -EINVAL;
-	unsigned shift = 0;
-	switch (*end) {
-	case 'k': case 'K': shift = 10; end++; break;
-	case 'm': case 'M': shift = 20; end++; break;
-	case 'g': case 'G': shift = 30; end++; break;
-	case 't': case 'T': shift = 40; end++; break;
-	case '\0': shift = 20; break;      /* plain numbers are MiB */
-	default: return -EINVAL;
-	}
-	if (*end == 'i' || *end == 'B')
-		end++;
-	if (*end == 'B')
-		end++;
-	if (*end || v > (UINT64_MAX >> shift))
-		return -EINVAL;
-	*out = v << shift;
-	return 0;
+"Interrupts are routed by an MP table; ACPI lists the CPUs and lets the\n"
+"guest power off: boot with acpi=noirq. The VMM exits 0 when the guest\n"
+"powers off (ACPI S5), reboots or triple-faults. Ctrl-C stops it (exit 130).\n",
+		VMM_MAX_CPUS);
 }
 
 /* ---- main ------------------------------------------------------------- */
@@ -713,83 +684,31 @@ static int main_loop(struct vm *vm, int sig_fd)
 
 int main(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "kernel", required_argument, NULL, 'k' },
-		{ "initrd", required_argument, NULL, 'i' },
-		{ "append", required_argument, NULL, 'a' },
-		{ "mem", required_argument, NULL, 'm' },
-		{ "cpus", required_argument, NULL, 'c' },
-		{ "device", required_argument, NULL, 'd' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	struct boot_config boot = {
-		.cmdline = "console=ttyS0 acpi=noirq panic=-1 pci=noearly",
-	};
-	const char *devices[MAX_DEVICES];
-	int ndevices = 0;
-	uint64_t mem = 256ULL << 20;
-	long ncpus = 1;
-	int o;
+	struct vmm_options opt;
+	char err[512];
 
 	clock_gettime(CLOCK_MONOTONIC, &t_start);
-	while ((o = getopt_long(argc, argv, "k:i:a:m:c:d:vh", opts,
-				NULL)) != -1) {
-		switch (o) {
-		case 'k': boot.kernel = optarg; break;
-		case 'i': boot.initrd = optarg; break;
-		case 'a': boot.cmdline = optarg; break;
-		case 'm':
-			if (parse_size(optarg, &mem) < 0) {
-				vmm_err("--mem %s: not a size; write e.g. 256M "
-					"or 1G", optarg);
-				return 2;
-			}
-			break;
-		case 'c': {
-			char *end;
-			ncpus = strtol(optarg, &end, 10);
-			if (*end || ncpus < 1 || ncpus > MAX_CPUS) {
-				vmm_err("--cpus %s: give a number from 1 to %d",
-					optarg, MAX_CPUS);
-				return 2;
-			}
-			break;
-		}
-		case 'd':
-			if (ndevices == MAX_DEVICES) {
-				vmm_err("too many --device options; at most %d",
-					MAX_DEVICES);
-				return 2;
-			}
-			devices[ndevices++] = optarg;
-			break;
-		case 'v': vmm_verbose = 1; break;
-		case 'h': usage(stdout); return 0;
-		default:
-			fprintf(stderr, "Try 'assign-vmm --help'.\n");
-			return 2;
-		}
-	}
-	if (optind < argc) {
-		vmm_err("unexpected argument '%s'; see --help", argv[optind]);
+	if (vmm_parse_args(argc, argv, &opt, err, sizeof err) < 0) {
+		vmm_err("%s", err);
 		return 2;
 	}
-	if (!boot.kernel) {
-		vmm_err("no kernel given; pass a bzImage or vmlinux with "
-			"--kernel FILE");
-		return 2;
+	if (opt.help) {
+		usage(stdout);
+		return 0;
 	}
-	if (mem < (64ULL << 20) || mem > (1ULL << 40) || (mem & 0xfffff)) {
-		vmm_err("--mem must be a whole number of MiB from 64M to 1T; "
-			"e.g. --mem 256M");
-		return 2;
-	}
+	vmm_verbose = opt.verbose;
+	struct boot_config boot = {
+		.kernel = opt.kernel,
+		.initrd = opt.initrd,
+		.cmdline = opt.cmdline,
+	};
+	const char *const *devices = opt.devices;
+	int ndevices = opt.ndevices;
+	uint64_t mem = opt.mem;
 
 	struct vm vm = { .kvm_fd = -1, .vm_fd = -1, .stop_fd = -1,
 			 .exit_code = -1, .ram_size = mem,
-			 .ncpus = (int)ncpus };
+			 .ncpus = opt.ncpus };
 	int code = 1;
 
 	/* SIGINT/SIGTERM go to a signalfd read by the main loop; vCPU threads
@@ -818,7 +737,7 @@ int main(int argc, char **argv)
 	if (serial_init(&vm) < 0 || legacy_init(&vm) < 0 || pci_init(&vm) < 0)
 		goto out;
 
-	struct assigned *assigned[MAX_DEVICES] = { 0 };
+	struct assigned *assigned[VMM_MAX_DEVICES] = { 0 };
 	int nassigned = 0;
 	for (int i = 0; i < ndevices; i++) {
 		if (assign_device_add(&vm, devices[i], &assigned[i]) < 0)

@@ -40,6 +40,8 @@ check help 0 "Usage: assign-vmm" --help
 check no-kernel 2 "no kernel given"
 check bad-option 2 "Try 'assign-vmm --help'" --bogus
 check extra-arg 2 "unexpected argument" --kernel x y
+check missing-arg 2 "option --kernel needs an argument" --kernel
+check mem-newline 2 "--mem 1?G: not a size" --kernel x --mem "$(printf '1\nG')"
 check mem-junk 2 "--mem abc: not a size" --kernel x --mem abc
 check mem-small 2 "from 64M to 1T" --kernel x --mem 10M
 check mem-odd 2 "whole number of MiB" --kernel x --mem 100000K

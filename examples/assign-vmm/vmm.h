@@ -5,10 +5,11 @@
  *
  * This header is the map of the program. Each .c file is one piece:
  *
- *   main.c      command line, VM setup, vCPU threads, exits, teardown
+ *   main.c      VM setup, vCPU threads, exits, teardown
+ *   cli.c       command line: options and their checks
  *   boot.c      Linux x86 boot protocol: bzImage, initramfs, zero page
  *   mptable.c   Intel MP table: CPUs, IOAPIC, ISA and PCI interrupts
- *   acpi.c      minimal ACPI (RSDP, RSDT, FADT, DSDT with \_S5): power-off
+ *   acpi.c      minimal ACPI (RSDP, RSDT, FADT, MADT, DSDT with \_S5): power-off
  *   io.c        port and MMIO dispatch for everything KVM hands back
  *   serial.c    8250 UART on 0x3f8 wired to stdio
  *   legacy.c    CMOS clock, reset ports 0xcf9 and 0x64
@@ -101,6 +102,30 @@ int vm_routing_init(struct vm *vm);
 int vm_msi_route_alloc(struct vm *vm, uint32_t *gsi);
 int vm_msi_route_set(struct vm *vm, uint32_t gsi, uint64_t addr,
 		     uint32_t data);
+
+/* ---- cli.c: the command line ------------------------------------------ */
+#define VMM_MAX_DEVICES 8
+#define VMM_MAX_CPUS    64
+#define VMM_DEFAULT_CMDLINE "console=ttyS0 acpi=noirq panic=-1 pci=noearly"
+
+struct vmm_options {
+	const char *kernel;     /* required */
+	const char *initrd;     /* or NULL */
+	const char *cmdline;    /* VMM_DEFAULT_CMDLINE unless --append */
+	const char *devices[VMM_MAX_DEVICES];
+	int ndevices;
+	uint64_t mem;           /* bytes: whole MiB, 64 MiB to 1 TiB */
+	int ncpus;              /* 1 to VMM_MAX_CPUS */
+	bool verbose;
+	bool help;              /* --help: print usage, nothing else is set */
+};
+/* Parse and check argv (strings point into it). 0 on success (look at
+ * help), -EINVAL with one line in err (no "assign-vmm: " prefix, no
+ * newline) otherwise. Uses getopt: not thread-safe. */
+int vmm_parse_args(int argc, char **argv, struct vmm_options *out,
+		   char *err, size_t errlen);
+/* "256M", "1G", "512" (MiB), "1GiB", "65536K"... into bytes; -EINVAL */
+int vmm_parse_size(const char *s, uint64_t *out);
 
 /* ---- boot.c ------------------------------------------------------------- */
 struct boot_config {

@@ -1,0 +1,175 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The command line: options into struct vmm_options, every check that
+ * needs no file, no KVM and no device. Kept apart from main.c (and free of
+ * side effects besides getopt's globals) so it can be fuzzed
+ * (fuzz/fuzz-vmm-cli.c).
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vmm.h"
+
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+{
+	if (err && errlen) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return -EINVAL;
+}
+
+/* A word of the command line as an error message may show it: control
+ * characters (a newline would make the message two lines, an escape
+ * sequence would talk to the terminal) become '?', and a long word is cut
+ * to 64 bytes and "...". */
+#define SHOWN_MAX 64
+struct shown { char s[SHOWN_MAX + 4]; };
+
+static const char *show(struct shown *b, const char *w)
+{
+	size_t n = 0;
+	for (; w[n] && n < SHOWN_MAX; n++)
+		b->s[n] = ((unsigned char)w[n] < 0x20 || w[n] == 0x7f)
+			  ? '?' : w[n];
+	if (w[n]) {
+		memcpy(b->s + n, "...", 3);
+		n += 3;
+	}
+	b->s[n] = '\0';
+	return b->s;
+}
+
+int vmm_parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 0);
+	if (errno || end == s || *s == '-')
+		return -EINVAL;
+	unsigned shift = 0;
+	switch (*end) {
+	case 'k': case 'K': shift = 10; end++; break;
+	case 'm': case 'M': shift = 20; end++; break;
+	case 'g': case 'G': shift = 30; end++; break;
+	case 't': case 'T': shift = 40; end++; break;
+	case '\0': shift = 20; break;      /* plain numbers are MiB */
+	default: return -EINVAL;
+	}
+	if (*end == 'i' || *end == 'B')
+		end++;
+	if (*end == 'B')
+		end++;
+	if (*end || v > (UINT64_MAX >> shift))
+		return -EINVAL;
+	*out = v << shift;
+	return 0;
+}
+
+int vmm_parse_args(int argc, char **argv, struct vmm_options *out,
+		   char *err, size_t errlen)
+{
+	static const struct option opts[] = {
+		{ "kernel", required_argument, NULL, 'k' },
+		{ "initrd", required_argument, NULL, 'i' },
+		{ "append", required_argument, NULL, 'a' },
+		{ "mem", required_argument, NULL, 'm' },
+		{ "cpus", required_argument, NULL, 'c' },
+		{ "device", required_argument, NULL, 'd' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	memset(out, 0, sizeof *out);
+	out->cmdline = VMM_DEFAULT_CMDLINE;
+	out->mem = 256ULL << 20;
+	out->ncpus = 1;
+	if (err && errlen)
+		err[0] = '\0';
+
+	/* getopt keeps its state in globals: start from scratch every call
+	 * (optind 0 is glibc's full reset), and report errors ourselves */
+	optind = 0;
+	opterr = 0;
+	struct shown w;
+	int o;
+	while ((o = getopt_long(argc, argv, ":k:i:a:m:c:d:vh", opts,
+				NULL)) != -1) {
+		switch (o) {
+		case 'k': out->kernel = optarg; break;
+		case 'i': out->initrd = optarg; break;
+		case 'a': out->cmdline = optarg; break;
+		case 'm':
+			if (vmm_parse_size(optarg, &out->mem) < 0)
+				return fail(err, errlen, "--mem %s: not a size; "
+					    "write e.g. 256M or 1G",
+					    show(&w, optarg));
+			break;
+		case 'c': {
+			char *end;
+			errno = 0;
+			long n = strtol(optarg, &end, 10);
+			if (errno || end == optarg || *end || n < 1 ||
+			    n > VMM_MAX_CPUS)
+				return fail(err, errlen, "--cpus %s: give a "
+					    "number from 1 to %d", show(&w, optarg),
+					    VMM_MAX_CPUS);
+			out->ncpus = (int)n;
+			break;
+		}
+		case 'd':
+			if (out->ndevices == VMM_MAX_DEVICES)
+				return fail(err, errlen, "too many --device "
+					    "options; at most %d",
+					    VMM_MAX_DEVICES);
+			out->devices[out->ndevices++] = optarg;
+			break;
+		case 'v': out->verbose = true; break;
+		case 'h': out->help = true; return 0;
+		case ':': {
+			/* the option without its argument is the last word */
+			const char *opt = optind > 0 && optind <= argc &&
+					  argv[optind - 1] ? argv[optind - 1]
+							   : "?";
+			return fail(err, errlen, "option %s needs an argument. "
+				    "Try 'assign-vmm --help'.", show(&w, opt));
+		}
+		default: {
+			const char *opt = optind > 0 && optind <= argc &&
+					  argv[optind - 1] ? argv[optind - 1]
+							   : "?";
+			if (optopt) {
+				char c[2] = { (char)optopt, '\0' };
+				return fail(err, errlen, "unknown option -%s. "
+					    "Try 'assign-vmm --help'.",
+					    show(&w, c));
+			}
+			return fail(err, errlen, "unknown option %s. Try "
+				    "'assign-vmm --help'.", show(&w, opt));
+		}
+		}
+	}
+	if (optind < argc)
+		return fail(err, errlen, "unexpected argument '%s'; see --help",
+			    show(&w, argv[optind]));
+	if (!out->kernel)
+		return fail(err, errlen, "no kernel given; pass a bzImage or "
+			    "vmlinux with --kernel FILE");
+	if (out->mem < (64ULL << 20) || out->mem > (1ULL << 40) ||
+	    (out->mem & 0xfffff))
+		return fail(err, errlen, "--mem must be a whole number of MiB "
+			    "from 64M to 1T; e.g. --mem 256M");
+	return 0;
+}
