@@ -66,5 +66,5 @@ if [ -z "$initrd" ]; then
 fi
 echo "demo: assign-vmm boots $kernel with $addr assigned"
 exec "$vmm" --kernel "$kernel" --initrd "$initrd" --mem 512M \
-	--append "console=ttyS0 acpi=off panic=-1 quiet pci=noearly nettest" \
+	--append "console=ttyS0 acpi=noirq panic=-1 quiet pci=noearly nettest" \
 	--device "$addr"
