@@ -56,7 +56,7 @@ fi
 # A real device on this host.
 [ -e /dev/kvm ] || die "no /dev/kvm on this host: load kvm-intel or kvm-amd"
 "$build/tools/assign-host" explain "$addr" ||
-	die "$addr cannot be assigned as it is; the lines above say what to run (e.g. $build/tools/assign-host bind $addr)"
+	die "$addr cannot be assigned as it is: the lines above say why and what to run ($build/tools/assign-host)"
 kdir=$(tests/lab/prepare-kernel.sh debian | tail -n1)
 kernel=${DEMO_KERNEL:-$kdir/vmlinuz}
 initrd=${DEMO_INITRD:-}
