@@ -26,6 +26,9 @@
 #   --exec 'CMD'         guest command line run after the scripts (repeatable)
 #                        Without --script/--exec, smoke.sh is run.
 #   --timeout SEC        guest run time limit, default 600
+#   --boot-timeout SEC   a boot with no LAB-INIT by then is a hung boot: it
+#                        is killed and booted once more (default 240, or
+#                        $LIBASSIGN_LAB_BOOT_TIMEOUT)
 #   --mem SIZE           guest memory, default 2G
 #   --smp N              guest CPUs, default 2
 #   --log FILE           copy of the serial console (default: a temp file,
@@ -59,6 +62,7 @@ adds=()
 scripts=()
 execs=()
 timeout=600
+boot_timeout=${LIBASSIGN_LAB_BOOT_TIMEOUT:-240}
 mem=2G
 smp=2
 log=""
@@ -71,10 +75,10 @@ quiet=0
 while [ $# -gt 0 ]; do
 	opt=$1
 	case "$opt" in
-	--kernel|--add|--script|--exec|--timeout|--mem|--smp|--log|--qemu-arg|--append)
+	--kernel|--add|--script|--exec|--timeout|--boot-timeout|--mem|--smp|--log|--qemu-arg|--append)
 		[ $# -ge 2 ] || die "option $opt needs an argument"
 		val=$2; shift 2 ;;
-	--kernel=*|--add=*|--script=*|--exec=*|--timeout=*|--mem=*|--smp=*|--log=*|--qemu-arg=*|--append=*)
+	--kernel=*|--add=*|--script=*|--exec=*|--timeout=*|--boot-timeout=*|--mem=*|--smp=*|--log=*|--qemu-arg=*|--append=*)
 		val=${opt#*=}; opt=${opt%%=*}; shift ;;
 	*) val=""; shift ;;
 	esac
@@ -84,6 +88,7 @@ while [ $# -gt 0 ]; do
 	--script) scripts+=("$val") ;;
 	--exec) execs+=("$val") ;;
 	--timeout) timeout=$val ;;
+	--boot-timeout) boot_timeout=$val ;;
 	--mem) mem=$val ;;
 	--smp) smp=$val ;;
 	--log) log=$val ;;
@@ -98,6 +103,7 @@ while [ $# -gt 0 ]; do
 done
 
 [[ "$timeout" =~ ^[0-9]+$ ]] || die "--timeout wants seconds, got '$timeout'"
+[[ "$boot_timeout" =~ ^[0-9]+$ ]] || die "--boot-timeout wants seconds, got '$boot_timeout'"
 for t in qemu-system-x86_64:qemu-system-x86 cpio:cpio gzip:gzip ldd:libc-bin timeout:coreutils; do
 	command -v "${t%%:*}" >/dev/null 2>&1 ||
 		die "'${t%%:*}' not found; install package '${t#*:}' (see tests/lab/deps.txt)"
@@ -297,14 +303,57 @@ qemu+=(
 qemu+=("${qemu_extra[@]+"${qemu_extra[@]}"}")
 
 say "kernel $variant ($kdir), timeout ${timeout}s, serial log $log"
+# A boot that never reaches the lab's init (no LAB-INIT line) within
+# $boot_timeout seconds is a hung boot, not a test result: under a heavily
+# loaded TCG host a kernel has been seen to stop silently before init. It is
+# killed and booted once more, loudly, with the hung boot's log kept. A
+# second hang fails the run. Nothing of the tests has run at that point,
+# so no result can be hidden by the retry.
+run_qemu() {
+	local start=$SECONDS qpid tailpid="" booted=0
+	: >"$log"
+	timeout -k 10 "$timeout" "${qemu[@]}" </dev/null >"$log" 2>&1 &
+	qpid=$!
+	if [ "$quiet" != 1 ]; then
+		tail -n +1 -f "$log" &
+		tailpid=$!
+	fi
+	qrc=""
+	while kill -0 "$qpid" 2>/dev/null; do
+		if [ "$booted" = 0 ]; then
+			if grep -aq 'LAB-INIT' "$log"; then
+				booted=1
+			elif [ $((SECONDS - start)) -ge "$boot_timeout" ]; then
+				kill "$qpid" 2>/dev/null
+				wait "$qpid" 2>/dev/null
+				qrc=hang
+				break
+			fi
+		fi
+		sleep 1
+	done
+	if [ -z "$qrc" ]; then
+		wait "$qpid"
+		qrc=$?
+	fi
+	if [ -n "$tailpid" ]; then
+		sleep 0.3
+		kill "$tailpid" 2>/dev/null
+		wait "$tailpid" 2>/dev/null
+	fi
+	return 0
+}
 t0=$(date +%s.%N)
 set +e
-if [ "$quiet" = 1 ]; then
-	timeout -k 10 "$timeout" "${qemu[@]}" </dev/null >"$log" 2>&1
-	qrc=$?
-else
-	timeout -k 10 "$timeout" "${qemu[@]}" </dev/null 2>&1 | tee "$log"
-	qrc=${PIPESTATUS[0]}
+run_qemu
+if [ "$qrc" = hang ]; then
+	mv -f "$log" "$log.hang1"
+	echo "run-lab: BOOT HANG: the guest kernel did not reach the lab's init within ${boot_timeout}s (log kept: $log.hang1); booting once more" >&2
+	run_qemu
+	if [ "$qrc" = hang ]; then
+		echo "run-lab: BOOT HANG AGAIN: the guest kernel did not reach init in two boots (raise --boot-timeout on a slow host); serial log: $log" >&2
+		qrc=hang
+	fi
 fi
 set -e
 t1=$(date +%s.%N)
@@ -321,7 +370,9 @@ if [ "$qrc" = 124 ] || [ "$qrc" = 137 ]; then
 	echo "run-lab: TIMEOUT: the guest did not finish within ${timeout}s (raise --timeout); serial log: $log" >&2
 	status=1
 fi
-if [ -z "$endline" ]; then
+if [ "$qrc" = hang ]; then
+	status=1
+elif [ -z "$endline" ]; then
 	echo "run-lab: MISSING END MARKER: no 'LAB-END rc=N' on the console (guest crashed, hung or QEMU failed, qemu exit $qrc); serial log: $log" >&2
 	status=1
 elif [ "${endline#LAB-END rc=}" != 0 ]; then
