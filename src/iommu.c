@@ -461,6 +461,15 @@ static int refuse_noiommu(const struct assign_iommu *iommu, const char *what)
 			 what);
 }
 
+/* Geometry queries and DMA need a real IOMMU whose geometry is known. */
+static int need_iommu_geometry(const struct assign_iommu *iommu,
+			       const char *what)
+{
+	if (is_noiommu(iommu))
+		return refuse_noiommu(iommu, what);
+	return need_geometry(iommu, what);
+}
+
 ASSIGN_EXPORT int
 assign_iommu_get_iova_ranges(const struct assign_iommu *iommu,
 			     const struct assign_iova_range **ranges, size_t *n)
@@ -469,9 +478,7 @@ assign_iommu_get_iova_ranges(const struct assign_iommu *iommu,
 
 	if (!iommu || !ranges || !n)
 		return -EINVAL;
-	if (is_noiommu(iommu))
-		return refuse_noiommu(iommu, "IOVA ranges");
-	r = need_geometry(iommu, "IOVA ranges");
+	r = need_iommu_geometry(iommu, "IOVA ranges");
 	if (r < 0)
 		return r;
 	*ranges = iommu->ranges;
@@ -486,9 +493,7 @@ ASSIGN_EXPORT int assign_iommu_get_pgsizes(const struct assign_iommu *iommu,
 
 	if (!iommu || !pgsizes)
 		return -EINVAL;
-	if (is_noiommu(iommu))
-		return refuse_noiommu(iommu, "IOMMU page sizes");
-	r = need_geometry(iommu, "IOMMU page sizes");
+	r = need_iommu_geometry(iommu, "IOMMU page sizes");
 	if (r < 0)
 		return r;
 	*pgsizes = iommu->pgsizes;
@@ -1215,9 +1220,7 @@ static int map_prepare(const struct assign_iommu *iommu, const char *what)
 {
 	int r;
 
-	if (is_noiommu(iommu))
-		return refuse_noiommu(iommu, what);
-	r = need_geometry(iommu, what);
+	r = need_iommu_geometry(iommu, what);
 	if (r < 0)
 		return r;
 	return 0;
