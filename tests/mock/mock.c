@@ -8,7 +8,6 @@
  * Every fd the mock hands out is a real fd (a dup of an O_PATH fd of "/"),
  * so its number can never collide with a real fd of the test process.
  */
-#include <dirent.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <errno.h>
@@ -691,65 +690,19 @@ static int k_faccessat(void *data, int dirfd, const char *path, int mode)
 	return faccessat(dirfd, path, mode, 0) < 0 ? -errno : 0;
 }
 
-static int strp_cmp(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
+/* sysfs is a real directory tree: after the fault-injection bookkeeping the
+ * listing is the library's own real one. */
 static int k_list_dir(void *data, int dirfd, const char *path, char ***names,
 		      size_t *n)
 {
 	struct mock_kernel *mk = data;
-	char **v = NULL;
-	size_t cnt = 0, cap = 0;
-	struct dirent *de;
-	DIR *d;
-	int fd, err;
+	int err;
 
 	err = mock_enter(mk, MOCK_LIST_DIR, 0);
 	trace(mk, MOCK_LIST_DIR, err, "%d, %s", dirfd, path);
 	if (err)
 		return err;
-	fd = openat(dirfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	d = fdopendir(fd);
-	if (!d) {
-		err = -errno;
-		close(fd);
-		return err;
-	}
-	while ((de = readdir(d))) {
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		if (cnt == cap) {
-			size_t ncap = cap ? cap * 2 : 16;
-			char **nv = realloc(v, ncap * sizeof(*nv));
-			if (!nv) {
-				err = -ENOMEM;
-				break;
-			}
-			v = nv;
-			cap = ncap;
-		}
-		if (!(v[cnt] = strdup(de->d_name))) {
-			err = -ENOMEM;
-			break;
-		}
-		cnt++;
-	}
-	closedir(d);
-	if (err) {
-		for (size_t i = 0; i < cnt; i++)
-			free(v[i]);
-		free(v);
-		return err;
-	}
-	if (cnt)
-		qsort(v, cnt, sizeof(*v), strp_cmp);
-	*names = v;
-	*n = cnt;
-	return 0;
+	return assign_sys_linux.list_dir(NULL, dirfd, path, names, n);
 }
 
 static int k_getrlimit(void *data, int resource, struct rlimit *rlim)
