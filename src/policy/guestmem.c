@@ -74,6 +74,9 @@ struct assign_guestmem {
 
 	struct iova_tree maps; /* struct gm_map, by IOVA */
 	uint64_t mapped_bytes;
+	/* The last node freed by a guest unmap, kept for the next guest map:
+	 * a map+unmap pair in steady state allocates nothing. */
+	struct gm_map *spare;
 
 	uint64_t pgsizes;  /* 0 until read from the IOMMU */
 	uint64_t min_page; /* lowest bit of pgsizes */
@@ -199,12 +202,15 @@ static uint32_t region_perms(const struct gm_region *r)
 }
 
 /* Host mapping bookkeeping. */
-static struct gm_map *map_new(uint64_t iova, uint64_t size, uint8_t *vaddr,
-			      uint64_t gpa, uint32_t perms)
+static struct gm_map *map_new(struct assign_guestmem *gm, uint64_t iova,
+			      uint64_t size, uint8_t *vaddr, uint64_t gpa,
+			      uint32_t perms)
 {
-	struct gm_map *m = malloc(sizeof(*m));
+	struct gm_map *m = gm->spare;
 
-	if (!m)
+	if (m)
+		gm->spare = NULL;
+	else if (!(m = malloc(sizeof(*m))))
 		return NULL;
 	m->node.start = iova;
 	m->node.last = iova + size - 1;
@@ -212,6 +218,15 @@ static struct gm_map *map_new(uint64_t iova, uint64_t size, uint8_t *vaddr,
 	m->gpa = gpa;
 	m->perms = perms;
 	return m;
+}
+
+/* Free a node no longer tracked, keeping one for the next map_new(). */
+static void map_put(struct assign_guestmem *gm, struct gm_map *m)
+{
+	if (!gm->spare)
+		gm->spare = m;
+	else
+		free(m);
 }
 
 static void track(struct assign_guestmem *gm, struct gm_map *m)
@@ -755,7 +770,8 @@ static int mapall_regions(struct assign_guestmem *gm,
 		const struct gm_region *g = &regs[reg_of[i]];
 		uint8_t *va = g->vaddr + (c->iova - g->gpa);
 		uint32_t perms = region_perms(g);
-		struct gm_map *m = map_new(c->iova, c->size, va, c->iova, perms);
+		struct gm_map *m = map_new(gm, c->iova, c->size, va, c->iova,
+					   perms);
 
 		if (!m) {
 			r = set_error(gm->ctx, -ENOMEM,
@@ -1169,6 +1185,7 @@ assign_guestmem_unref(struct assign_guestmem *gm)
 		untrack(gm, m);
 		free(m);
 	}
+	free(gm->spare);
 	iommu_release_owner(gm->iommu, gm);
 	assign_iommu_unref(gm->iommu);
 	free(gm->regions);
@@ -1339,7 +1356,7 @@ static int cut_map(struct assign_guestmem *gm, struct gm_map *m, uint64_t start,
 	if (last < ml) {
 		uint64_t off = last + 1 - ms;
 
-		right = map_new(last + 1, ml - last, m->vaddr + off,
+		right = map_new(gm, last + 1, ml - last, m->vaddr + off,
 				m->gpa + off, m->perms);
 		if (!right)
 			err = set_error(gm->ctx, -ENOMEM,
@@ -1400,7 +1417,9 @@ static int unmap_iova_range(struct assign_guestmem *gm, uint64_t start,
 	int err = 0;
 
 	while (n && n->start <= last) {
-		struct iova_node *next = iova_tree_next(n);
+		/* Mappings are disjoint: none after one reaching @last. */
+		struct iova_node *next = n->last < last ? iova_tree_next(n)
+							: NULL;
 		struct gm_map *m = to_map(n);
 		int r;
 
@@ -1424,7 +1443,7 @@ static int unmap_iova_range(struct assign_guestmem *gm, uint64_t start,
 			continue;
 		}
 		untrack(gm, m);
-		free(m);
+		map_put(gm, m);
 		n = next;
 	}
 	return err;
@@ -2030,7 +2049,8 @@ ASSIGN_EXPORT int assign_guestmem_guest_map(struct assign_guestmem *gm,
 	}
 
 	for (size_t i = 0; i < npieces; i++) {
-		nodes[i] = map_new(maps[i].iova, maps[i].size, maps[i].vaddr,
+		nodes[i] = map_new(gm, maps[i].iova, maps[i].size,
+				   maps[i].vaddr,
 				   gpa + (maps[i].iova - iova), perms);
 		if (!nodes[i]) {
 			while (i-- > 0)
