@@ -1004,6 +1004,21 @@ static bool covered_by_resv(const struct assign_iommu *iommu, uint64_t start,
 	return false;
 }
 
+/* The first reserved region that [iova, last] must stay out of, or NULL. */
+static const struct assign_reserved_region *
+blocking_resv(const struct assign_iommu *iommu, uint64_t iova, uint64_t last)
+{
+	for (size_t i = 0; i < iommu->nresv; i++) {
+		const struct assign_reserved_region *rr = &iommu->resv[i];
+
+		if (rr->start > last)
+			break;
+		if (rr->last >= iova && resv_blocks(rr))
+			return rr;
+	}
+	return NULL;
+}
+
 /*
  * Check one request. @pfx names it in messages ("" or "request 3: ").
  */
@@ -1012,6 +1027,7 @@ static int check_request(const struct assign_iommu *iommu, const char *pfx,
 			 uint32_t flags)
 {
 	struct assign_ctx *ctx = iommu->ctx;
+	const struct assign_reserved_region *rr;
 	const struct iommu_mapping *m;
 	uint64_t last, align = iommu->align, cur, ps, pl;
 	bool done = false;
@@ -1043,20 +1059,14 @@ static int check_request(const struct assign_iommu *iommu, const char *pfx,
 	last = iova + (size - 1);
 	/* Reserved regions first: the kernel also removes them from the IOVA
 	 * ranges, and "reserved region msi ..." says more than "outside". */
-	for (size_t i = 0; i < iommu->nresv; i++) {
-		const struct assign_reserved_region *rr = &iommu->resv[i];
-
-		if (rr->start > last)
-			break;
-		if (rr->last < iova || !resv_blocks(rr))
-			continue;
+	rr = blocking_resv(iommu, iova, last);
+	if (rr)
 		return set_error(ctx, -ERANGE,
 				 "%sIOVA 0x%" PRIx64 "-0x%" PRIx64
 				 " overlaps reserved region %s 0x%" PRIx64
 				 "-0x%" PRIx64 "; place memory around it",
 				 pfx, iova, last, rr->type, rr->start,
 				 rr->last);
-	}
 	cur = iova;
 	if (next_uncovered(iommu, &cur, last, &done, &ps, &pl)) {
 		char rbuf[200];
@@ -1276,10 +1286,52 @@ ASSIGN_EXPORT int assign_iommu_map(struct assign_iommu *iommu, void *vaddr,
 	return do_map(iommu, vaddr, iova, size, flags, true);
 }
 
+/*
+ * The guest memory policy's map, on the guest-IOMMU hot path (one call per
+ * guest map). The kernel itself refuses an IOVA outside the ranges it
+ * reported (this object's ranges are the kernel's, or all of the space when
+ * a kernel reports none and so enforces none) and one overlapping a mapping
+ * (this object's table mirrors the kernel's). So those two lookups are left
+ * to the kernel, and check_request() runs only to explain a refusal, with
+ * the error and message assign_iommu_map() gives before the call. What the
+ * kernel may not enforce stays in front: form, alignment, the DMA limit and
+ * the reserved regions (read from sysfs; a kernel without IOVA ranges does
+ * not keep mappings out of them).
+ */
 int iommu_map_prepared(struct assign_iommu *iommu, void *vaddr, uint64_t iova,
 		       uint64_t size, uint32_t flags)
 {
-	return do_map(iommu, vaddr, iova, size, flags, false);
+	struct iommu_mapping *m;
+	uint64_t align;
+	int r, why;
+
+	if (!iommu)
+		return -EINVAL;
+	r = map_prepare(iommu, "DMA map");
+	if (r < 0)
+		return r;
+	align = iommu->align;
+	if (!flags || (flags & ~(uint32_t)ASSIGN_DMA_RW) || !size ||
+	    size - 1 > UINT64_MAX - iova ||
+	    (uintptr_t)vaddr > UINTPTR_MAX - (size - 1) ||
+	    size - 1 > (uint64_t)UINTPTR_MAX ||
+	    ((iova | size | (uint64_t)(uintptr_t)vaddr) & (align - 1)) ||
+	    iova + (size - 1) > iommu->dma_limit ||
+	    blocking_resv(iommu, iova, iova + (size - 1)))
+		return check_request(iommu, "", vaddr, iova, size, flags);
+	m = map_alloc(iommu);
+	if (!m)
+		return set_error(iommu->ctx, -ENOMEM, "out of memory");
+	r = iommu->ops->map(iommu, vaddr, iova, size, flags);
+	if (r < 0) {
+		map_free(iommu, m);
+		why = check_request(iommu, "", vaddr, iova, size, flags);
+		return why < 0 ? why
+			       : map_kernel_error(iommu, r, "", vaddr, iova,
+						  size);
+	}
+	map_insert(iommu, m, vaddr, iova, size, flags);
+	return 0;
 }
 
 static int cmp_req_iova(const void *a, const void *b, void *data)
