@@ -251,8 +251,10 @@ int iommu_iommufd(const struct assign_iommu *iommu);
  * on every mapping: the caller guarantees MADV_DONTFORK, i.e. the whole
  * host range was marked before (the policy marks each registered region
  * once) and stays marked while mapped, or is VM_IO/VM_PFNMAP memory, which
- * refuses the advice and is never copied into a child anyway. Every other
- * check, message, the accounting and the rollback are the same.
+ * refuses the advice and is never copied into a child anyway. Messages,
+ * accounting and rollback are the same. iommu_map_prepared() leaves the
+ * IOVA-range and overlap lookups to the kernel and explains a refusal
+ * afterwards with assign_iommu_map()'s error and message (docs/iommu.md).
  */
 int iommu_map_prepared(struct assign_iommu *iommu, void *vaddr, uint64_t iova,
 		       uint64_t size, uint32_t flags);
