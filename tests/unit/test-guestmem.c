@@ -918,6 +918,27 @@ static void test_guest_map_errors(void **state)
 			 -ERANGE);
 	assert_int_equal(mock_dma_count(f->mk), before);
 	assert_int_equal(stats(f).host_mappings, 1);
+	/* Beyond the IOVA ranges (the mock's aperture ends at 2^48): the
+	 * kernel refuses it and the library explains with the ranges. */
+	assert_int_equal(assign_guestmem_guest_map(f->gm, 1ull << 48, 0, PG,
+						   ASSIGN_DMA_RW),
+			 -ERANGE);
+	assert_non_null(strstr(assign_ctx_last_error(f->ctx),
+			       "outside the IOVA ranges"));
+	assert_int_equal(mock_dma_count(f->mk), before);
+	/* Over a mapping made beside the policy through the IOMMU object:
+	 * -EEXIST naming that mapping, nothing tracked or mapped. */
+	assert_int_equal(assign_iommu_map(f->iommu, f->host + 32 * MiB,
+					  0x7000000, 2 * PG, ASSIGN_DMA_RW),
+			 0);
+	assert_int_equal(assign_guestmem_guest_map(f->gm, 0x7001000, 0, 2 * PG,
+						   ASSIGN_DMA_RW),
+			 -EEXIST);
+	assert_non_null(strstr(assign_ctx_last_error(f->ctx),
+			       "overlaps the existing mapping 0x7000000-0x7001fff"));
+	assert_int_equal(mock_dma_count(f->mk), before + 1);
+	assert_int_equal(stats(f).host_mappings, 1);
+	assert_int_equal(assign_iommu_unmap(f->iommu, 0x7000000, 2 * PG), 0);
 	/* Unmapping nothing is fine; bad arguments are not. */
 	assert_int_equal(assign_guestmem_guest_unmap(f->gm, 0x40000000, PG), 0);
 	assert_int_equal(assign_guestmem_guest_unmap(f->gm, 0x40000001, PG),
