@@ -98,14 +98,16 @@ int assign_ctx_set_sys(struct assign_ctx *ctx, const struct assign_sys_ops *ops,
 
 ASSIGN_EXPORT struct assign_ctx *assign_ctx_ref(struct assign_ctx *ctx)
 {
+	/* Atomic: objects of one context may live on different threads and
+	 * each holds a reference. */
 	if (ctx)
-		ctx->refcount++;
+		__atomic_add_fetch(&ctx->refcount, 1, __ATOMIC_RELAXED);
 	return ctx;
 }
 
 ASSIGN_EXPORT struct assign_ctx *assign_ctx_unref(struct assign_ctx *ctx)
 {
-	if (!ctx || --ctx->refcount > 0)
+	if (!ctx || __atomic_sub_fetch(&ctx->refcount, 1, __ATOMIC_ACQ_REL) > 0)
 		return NULL;
 	if (ctx->own_sysfs_fd)
 		close(ctx->sysfs_fd);

@@ -175,7 +175,7 @@ fail_detach:
 ASSIGN_EXPORT struct assign_device *assign_device_ref(struct assign_device *dev)
 {
 	if (dev)
-		dev->refcount++;
+		__atomic_add_fetch(&dev->refcount, 1, __ATOMIC_RELAXED);
 	return dev;
 }
 
@@ -184,7 +184,7 @@ assign_device_unref(struct assign_device *dev)
 {
 	struct assign_iommu *iommu;
 
-	if (!dev || --dev->refcount > 0)
+	if (!dev || __atomic_sub_fetch(&dev->refcount, 1, __ATOMIC_ACQ_REL) > 0)
 		return NULL;
 	dev_irqs_disable_all(dev, false);
 	dev_irqs_release(dev);

@@ -153,7 +153,7 @@ ASSIGN_EXPORT int assign_iommu_new(struct assign_ctx *ctx,
 ASSIGN_EXPORT struct assign_iommu *assign_iommu_ref(struct assign_iommu *iommu)
 {
 	if (iommu)
-		iommu->refcount++;
+		__atomic_add_fetch(&iommu->refcount, 1, __ATOMIC_RELAXED);
 	return iommu;
 }
 
@@ -162,7 +162,8 @@ assign_iommu_unref(struct assign_iommu *iommu)
 {
 	struct assign_ctx *ctx;
 
-	if (!iommu || --iommu->refcount > 0)
+	if (!iommu ||
+	    __atomic_sub_fetch(&iommu->refcount, 1, __ATOMIC_ACQ_REL) > 0)
 		return NULL;
 	ctx = iommu->ctx;
 	/* Groups hold a reference on us, so none is left here. */

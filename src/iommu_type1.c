@@ -392,14 +392,15 @@ void type1_group_release(struct assign_group *g)
 ASSIGN_EXPORT struct assign_group *assign_group_ref(struct assign_group *group)
 {
 	if (group)
-		group->refcount++;
+		__atomic_add_fetch(&group->refcount, 1, __ATOMIC_RELAXED);
 	return group;
 }
 
 ASSIGN_EXPORT struct assign_group *
 assign_group_unref(struct assign_group *group)
 {
-	if (group && --group->refcount == 0)
+	if (group &&
+	    __atomic_sub_fetch(&group->refcount, 1, __ATOMIC_ACQ_REL) == 0)
 		type1_group_release(group);
 	return NULL;
 }
