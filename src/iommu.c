@@ -556,15 +556,20 @@ static bool is_vfio_driver(const char *drv)
 	return strcmp(drv, "vfio-pci") == 0 || strstr(drv, "vfio") != NULL;
 }
 
-static bool has_cdev(struct assign_ctx *ctx, const char *addr)
+/* 1 if @addr has a vfio cdev, 0 if not, -errno if sysfs cannot say. */
+static int has_cdev(struct assign_ctx *ctx, const char *addr)
 {
 	char path[128], **names = NULL;
 	size_t n = 0;
 	bool found = false;
+	int r;
 
 	snprintf(path, sizeof(path), "bus/pci/devices/%s/vfio-dev", addr);
-	if (sysfs_list(ctx, path, &names, &n) < 0)
-		return false;
+	r = sysfs_list(ctx, path, &names, &n);
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0)
+		return r;
 	for (size_t i = 0; i < n; i++)
 		if (strncmp(names[i], "vfio", 4) == 0)
 			found = true;
@@ -582,10 +587,14 @@ static int choose_backend(struct assign_iommu *iommu, const char *addr)
 	fd = sys_open(ctx, "/dev/iommu", O_RDWR);
 	if (fd >= 0) {
 		sys_close(ctx, fd);
-		if (has_cdev(ctx, addr))
+		r = has_cdev(ctx, addr);
+		if (r > 0)
 			ops = &iommu_backend_iommufd;
-		else
+		else if (r == 0)
 			dbg(ctx, "%s has no vfio cdev, using type1", addr);
+		else
+			warn(ctx, "cannot list %s's vfio cdevs (%s), using type1",
+			    addr, strerror(-r));
 	} else {
 		dbg(ctx, "/dev/iommu: %s, using type1", strerror(-fd));
 	}
