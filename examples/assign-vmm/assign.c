@@ -23,7 +23,10 @@
  *    resampling on a level-triggered IOAPIC pin: KVM raises the line, and
  *    on the guest's EOI signals the resample eventfd, which VFIO uses to
  *    unmask the device's interrupt;
- *  - a KVM-VFIO device learns about each group.
+ *  - a KVM-VFIO device learns about each group;
+ *  - guest RAM is mapped for DMA on a thread of its own while the guest
+ *    boots; a device's Bus Master Enable waits for it (see "guest RAM for
+ *    DMA" below).
  *
  * Like firmware, the VMM places the BARs (and writes the interrupt line)
  * before the guest runs; the guest may move them.
@@ -36,15 +39,19 @@
 #include <libassign/libassign.h>
 #include <libassign/vpci.h>
 #include <linux/kvm.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "vmm.h"
 
+#define PCI_COMMAND       0x04
+#define PCI_COMMAND_MASTER 0x4          /* Bus Master Enable */
 #define PCI_BAR0          0x10
 #define PCI_INT_LINE      0x3c
 #define MAX_BAR_SLOTS     8
@@ -80,6 +87,7 @@ struct assigned {
 	struct assign_vpci_intx intx;
 	uint32_t intx_gsi;
 	bool intx_attached;
+	bool bme_seen;               /* first Bus Master Enable logged */
 };
 
 /* one IOMMU context for all devices: one DMA address space for the guest */
@@ -299,6 +307,254 @@ static const struct assign_vpci_ops vpci_ops = {
 	.intx_update = on_intx_update,
 };
 
+/* ---- guest RAM for DMA, mapped in the background ---------------------
+ *
+ * Pinning and mapping all guest RAM for DMA (map-all: IOVA = guest
+ * physical address) is the slowest step of starting a VM with a device,
+ * and it grows with --mem. The guest does not need it to boot; only the
+ * device needs it, and only once the guest lets the device master the
+ * bus. So:
+ *
+ *  - Before any vCPU runs, assign_dma_start() checks everything that fails
+ *    because of what the user asked for: the RAM layout against the
+ *    IOMMU (IOVA ranges, reserved regions such as the MSI window, DMA
+ *    address limit), the memlock budget and the DMA entries left. Bad
+ *    input still ends the VMM with one line, before the guest runs and
+ *    with nothing pinned.
+ *  - assign_guestmem_add_regions() then runs on a thread of its own while
+ *    the vCPUs boot the guest.
+ *  - The gate is Bus Master Enable (bit 2 of the PCI Command register).
+ *    A function without it issues no memory requests upstream: no DMA
+ *    reads or writes, and no MSI or MSI-X either, since those are memory
+ *    writes too (PCI Local Bus 3.0 6.2.2, PCIe Base 7.5.1.1.3). When the
+ *    device is added it is reset and the bit made sure to be clear
+ *    (bus_master_off()); then only the guest sets it, through
+ *    cfg_write() (the VMM's own config writes, place_bars(), leave the
+ *    Command register alone). The first config write that sets it, for
+ *    any assigned device (all of them share the one guestmem), joins the
+ *    mapping thread before the write goes on to the device; later writes
+ *    find it joined. If the mapping failed, the write is dropped, so the
+ *    device never masters the bus, and the VM stops with the library's
+ *    error (the thread has already asked for that stop).
+ *
+ * The IOMMU object is not thread-safe, so while the thread runs nothing
+ * else calls into it: every device is opened and reset before it starts,
+ * and teardown joins it before releasing them. vCPU threads only use the
+ * vpci (config, BARs, interrupts), which does not touch the IOMMU. Any
+ * stop request (power-off, Ctrl-C, error) cancels the mapping through
+ * the progress callback, so stopping does not wait for the pinning to
+ * finish; what was mapped is undone by the library.
+ */
+static struct {
+	pthread_mutex_t lock;       /* serializes the join */
+	struct vm *vm;
+	struct assign_guestmem_region reg[2];
+	size_t nreg;
+	pthread_t thread;
+	bool running;               /* created and not joined yet */
+	int finished;               /* thread done (atomic) */
+	int cancel;                 /* teardown: stop mapping (atomic) */
+	int result;                 /* thread's result: read after the join */
+	double t_start, t_end;      /* seconds since the VMM started */
+	char error[512];            /* the library's message on failure */
+} dma = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static int dma_progress(void *data, uint64_t done, uint64_t total)
+{
+	(void)data; (void)done; (void)total;
+	return __atomic_load_n(&dma.cancel, __ATOMIC_RELAXED) ||
+	       __atomic_load_n(&dma.vm->exit_code, __ATOMIC_RELAXED) != -1;
+}
+
+static void *dma_thread(void *arg)
+{
+	(void)arg;
+	int r = assign_guestmem_add_regions(guestmem, dma.reg, dma.nreg,
+					    NULL, 0, NULL);
+	dma.t_end = vmm_elapsed();
+	if (r < 0) {
+		/* the context's message is shared with the vCPU threads'
+		 * vpci calls: copy it before one of them fails too */
+		snprintf(dma.error, sizeof dma.error, "%s",
+			 assign_ctx_last_error(ctx));
+	} else {
+		vmm_info("guest RAM (%llu MiB) mapped for DMA at IOVA = GPA "
+			 "in %.3f s, in the background (done %.3f s after "
+			 "start)", (unsigned long long)(dma.vm->ram_size >> 20),
+			 dma.t_end - dma.t_start, dma.t_end);
+	}
+	dma.result = r;
+	__atomic_store_n(&dma.finished, 1, __ATOMIC_RELEASE);
+	if (r == -ECANCELED && dma_progress(NULL, 0, 0)) {
+		vmm_info("DMA mapping of guest RAM cancelled: the VM is "
+			 "stopping");
+	} else if (r < 0) {
+		vmm_err("cannot map guest RAM for DMA: %s", dma.error);
+		vm_request_stop(dma.vm, 1, "DMA mapping failed");
+	}
+	return NULL;
+}
+
+/* Join the mapping thread if it runs; with dma.lock held. */
+static void dma_join_locked(void)
+{
+	if (!dma.running)
+		return;
+	pthread_join(dma.thread, NULL);
+	dma.running = false;
+}
+
+/* Teardown: stop the mapping and wait for it. Idempotent. */
+static void dma_stop(void)
+{
+	__atomic_store_n(&dma.cancel, 1, __ATOMIC_RELAXED);
+	pthread_mutex_lock(&dma.lock);
+	dma_join_locked();
+	pthread_mutex_unlock(&dma.lock);
+}
+
+/* The gate, on a vCPU thread: the guest is setting Bus Master Enable on
+ * d. True when the write may go on to the device. A wait holds pci.c's
+ * bus lock too, so other vCPUs' config accesses wait with it; the
+ * mapping thread takes no lock of theirs, so it always finishes. */
+static bool dma_wait_for_bus_master(struct assigned *d)
+{
+	pthread_mutex_lock(&dma.lock);
+	double t = vmm_elapsed();
+	bool waited = dma.running &&
+		      !__atomic_load_n(&dma.finished, __ATOMIC_ACQUIRE);
+	dma_join_locked();
+	int r = guestmem ? dma.result : -ENODEV;   /* never started: no */
+	if (!d->bme_seen) {
+		d->bme_seen = true;
+		if (waited)
+			vmm_info("%s: bus master enabled at %.3f s: waited "
+				 "%.3f s for the DMA mapping", d->name, t,
+				 vmm_elapsed() - t);
+		else
+			vmm_info("%s: bus master enabled at %.3f s: DMA "
+				 "mapping was ready (since %.3f s), no wait",
+				 d->name, t, dma.t_end);
+	}
+	pthread_mutex_unlock(&dma.lock);
+	if (r < 0) {
+		vm_request_stop(d->vm, 1, "bus master enable without a DMA "
+				"mapping");
+		return false;
+	}
+	return true;
+}
+
+/* In a user namespace other than the first, CAP_IPC_LOCK does not lift
+ * the kernel's limit on pinned memory (VFIO asks capable(), which means
+ * the initial namespace), while the library's budget check trusts the
+ * capability wherever it was granted. */
+static bool in_child_user_ns(void)
+{
+	FILE *f = fopen("/proc/self/uid_map", "re");
+	if (!f)
+		return false;
+	unsigned long inside, outside, count;
+	bool child = fscanf(f, "%lu %lu %lu", &inside, &outside, &count) != 3 ||
+		     inside != 0 || outside != 0 || count != 4294967295UL;
+	fclose(f);
+	return child;
+}
+
+static int check_memlock(struct vm *vm)
+{
+	int r = assign_iommu_check_memlock(iommu, vm->ram_size);
+	if (r < 0) {
+		vmm_err("cannot map guest RAM for DMA: %s",
+			assign_ctx_last_error(ctx));
+		return r;
+	}
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_MEMLOCK, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY ||
+	    rl.rlim_cur >= vm->ram_size || !in_child_user_ns())
+		return 0;
+	vmm_err("cannot map guest RAM for DMA: pinning %llu MiB of guest RAM "
+		"exceeds the memlock limit (RLIMIT_MEMLOCK %llu KiB), which "
+		"CAP_IPC_LOCK does not lift inside a user namespace; raise it "
+		"(ulimit -l, /etc/security/limits.conf) or lower --mem",
+		(unsigned long long)(vm->ram_size >> 20),
+		(unsigned long long)(rl.rlim_cur >> 10));
+	return -ENOMEM;
+}
+
+/* The DMA gate's starting point: Bus Master Enable clear in the device.
+ * vfio-pci's reset and release leave it so; a device that could not be
+ * reset is made so here. */
+static int bus_master_off(struct assigned *d)
+{
+	uint16_t cmd;
+	int r = assign_device_read_config(d->dev, PCI_COMMAND, &cmd, 2);
+	if (r == 0 && (cmd & PCI_COMMAND_MASTER)) {
+		cmd &= (uint16_t)~PCI_COMMAND_MASTER;
+		r = assign_device_write_config(d->dev, PCI_COMMAND, &cmd, 2);
+		if (r == 0)
+			vmm_info("%s: bus mastering was on; turned off until "
+				 "the guest turns it on", d->name);
+	}
+	if (r < 0)
+		vmm_err("cannot assign %s: cannot clear bus mastering: %s",
+			d->name, assign_ctx_last_error(ctx));
+	return r;
+}
+
+int assign_dma_start(struct vm *vm)
+{
+	if (!iommu || guestmem)         /* no device, or already started */
+		return 0;
+	struct assign_guestmem_opts o = {
+		.size = sizeof o,
+		.policy = ASSIGN_GUESTMEM_MAP_ALL,
+		.flags = ASSIGN_GUESTMEM_F_PREFAULT,
+		.progress = dma_progress,
+	};
+	dma.vm = vm;
+	dma.reg[0] = (struct assign_guestmem_region){
+		.size = sizeof dma.reg[0], .gpa = 0, .length = vm->low_size,
+		.vaddr = vm->ram, .fd = -1 };
+	dma.reg[1] = (struct assign_guestmem_region){
+		.size = sizeof dma.reg[1], .gpa = HIGH_RAM_START,
+		.length = vm->high_size, .vaddr = vm->ram + vm->low_size,
+		.fd = -1 };
+	dma.nreg = vm->high_size ? 2 : 1;
+
+	/* everything that can fail for bad input, before the guest runs */
+	int r = assign_guestmem_new(iommu, &o, &guestmem);
+	if (r == 0)
+		r = assign_guestmem_check_layout(guestmem, dma.reg, dma.nreg,
+						 NULL, 0, NULL);
+	if (r < 0) {
+		vmm_err("cannot map guest RAM for DMA: %s",
+			assign_ctx_last_error(ctx));
+		return r;
+	}
+	r = check_memlock(vm);
+	if (r < 0)
+		return r;
+	uint32_t avail;
+	if (assign_iommu_get_dma_avail(iommu, &avail) == 0 &&
+	    avail < dma.nreg) {
+		vmm_err("cannot map guest RAM for DMA: the kernel allows only "
+			"%u more DMA mappings; raise vfio_iommu_type1's "
+			"dma_entry_limit", avail);
+		return -ENOSPC;
+	}
+
+	dma.t_start = vmm_elapsed();
+	if (pthread_create(&dma.thread, NULL, dma_thread, NULL) == 0) {
+		dma.running = true;
+		vmm_info("mapping guest RAM for DMA in the background from "
+			 "%.3f s", dma.t_start);
+		return 0;
+	}
+	dma_thread(NULL);               /* no thread: map it here */
+	return dma.result;
+}
+
 /* ---- config space: straight to the virtual function ------------------ */
 
 static uint32_t cfg_read(void *opaque, unsigned off, unsigned size)
@@ -309,9 +565,20 @@ static uint32_t cfg_read(void *opaque, unsigned off, unsigned size)
 	return v;
 }
 
+/* Does a config write of size bytes at off set Bus Master Enable? */
+static bool sets_bus_master(unsigned off, unsigned size, uint32_t val)
+{
+	if (off > PCI_COMMAND || off + size <= PCI_COMMAND)
+		return false;
+	return (val >> (8 * (PCI_COMMAND - off))) & PCI_COMMAND_MASTER;
+}
+
 static void cfg_write(void *opaque, unsigned off, unsigned size, uint32_t val)
 {
 	struct assigned *d = opaque;
+	/* the DMA gate: see "guest RAM for DMA" above */
+	if (sets_bus_master(off, size, val) && !dma_wait_for_bus_master(d))
+		return;     /* no mapping: the device never gets to master */
 	assign_vpci_config_write(d->vpci, off, &val, size);
 }
 
@@ -344,37 +611,6 @@ static int lib_init(struct vm *vm)
 		vmm_info("no KVM-VFIO device (%s); going on without it",
 			 strerror(errno));
 	return 0;
-}
-
-static int dma_map_guest_ram(struct vm *vm)
-{
-	struct assign_guestmem_opts o = {
-		.size = sizeof o,
-		.policy = ASSIGN_GUESTMEM_MAP_ALL,
-		.flags = ASSIGN_GUESTMEM_F_PREFAULT,
-	};
-	int r = assign_guestmem_new(iommu, &o, &guestmem);
-	if (r < 0)
-		goto fail;
-	struct assign_guestmem_region reg[2] = {
-		{ .size = sizeof reg[0], .gpa = 0, .length = vm->low_size,
-		  .vaddr = vm->ram, .fd = -1 },
-		{ .size = sizeof reg[1], .gpa = HIGH_RAM_START,
-		  .length = vm->high_size, .vaddr = vm->ram + vm->low_size,
-		  .fd = -1 },
-	};
-	double t = vmm_elapsed();
-	r = assign_guestmem_add_regions(guestmem, reg, vm->high_size ? 2 : 1,
-					NULL, 0, NULL);
-	if (r < 0)
-		goto fail;
-	vmm_info("guest RAM (%llu MiB) mapped for DMA at IOVA = GPA in "
-		 "%.3f s", (unsigned long long)(vm->ram_size >> 20),
-		 vmm_elapsed() - t);
-	return 0;
-fail:
-	vmm_err("cannot map guest RAM for DMA: %s", assign_ctx_last_error(ctx));
-	return r;
 }
 
 static void kvm_vfio_add(struct assigned *d)
@@ -458,6 +694,7 @@ int assign_device_add(struct vm *vm, const char *address,
 	for (uint32_t i = 0; i < ASSIGN_VPCI_NUM_BARS; i++)
 		d->traps[i] = (struct bar_trap){ d, i };
 
+	double t_open = vmm_elapsed();
 	r = assign_device_open(iommu, address, NULL, &d->dev);
 	if (r < 0) {
 		vmm_err("cannot assign %s: %s", address,
@@ -468,12 +705,15 @@ int assign_device_add(struct vm *vm, const char *address,
 		 assign_device_get_address(d->dev));
 
 	/* start from a clean device */
+	double t_reset = vmm_elapsed();
 	r = assign_device_reset(d->dev);
 	if (r < 0)
 		vmm_info("%s: no function reset (%s); starting as found",
 			 d->name, strerror(-r));
-
-	if (!guestmem && (r = dma_map_guest_ram(vm)) < 0)
+	vmm_info("%s: opened in %.3f s, reset in %.3f s (at %.3f s)", d->name,
+		 t_reset - t_open, vmm_elapsed() - t_reset, vmm_elapsed());
+	r = bus_master_off(d);
+	if (r < 0)
 		goto fail;
 
 	struct assign_vpci_opts o = {
@@ -517,6 +757,7 @@ void assign_device_remove(struct assigned *d)
 {
 	if (!d)
 		return;
+	dma_stop();     /* the IOMMU is ours alone again */
 	/* the irqfds go first: the eventfds belong to the vpci */
 	for (size_t i = 0; i < d->nvecs; i++)
 		vector_detach(d, &d->vecs[i]);
@@ -537,6 +778,7 @@ void assign_device_remove(struct assigned *d)
 
 void assign_global_cleanup(void)
 {
+	dma_stop();
 	/* unmaps guest RAM from the IOMMU: nothing stays pinned */
 	guestmem = assign_guestmem_unref(guestmem);
 	for (int i = 0; i < ngroups; i++) {

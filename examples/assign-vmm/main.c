@@ -728,6 +728,7 @@ int main(int argc, char **argv)
 	uint64_t entry;
 	if (alloc_ram(&vm) < 0 || boot_load_linux(&vm, &boot, &entry) < 0)
 		goto out;
+	vmm_info("kernel and initramfs loaded at %.3f s", vmm_elapsed());
 	vm.stop_fd = eventfd(0, EFD_CLOEXEC);
 	vm.kvm_fd = open_kvm();
 	if (vm.kvm_fd < 0 || sig_fd < 0 || vm.stop_fd < 0)
@@ -736,6 +737,7 @@ int main(int argc, char **argv)
 		goto out;
 	if (serial_init(&vm) < 0 || legacy_init(&vm) < 0 || pci_init(&vm) < 0)
 		goto out;
+	vmm_info("KVM VM and devices set up at %.3f s", vmm_elapsed());
 
 	struct assigned *assigned[VMM_MAX_DEVICES] = { 0 };
 	int nassigned = 0;
@@ -744,6 +746,9 @@ int main(int argc, char **argv)
 			goto out_devices;
 		nassigned++;
 	}
+	/* checks guest RAM for DMA now, maps it while the guest boots */
+	if (assign_dma_start(&vm) < 0)
+		goto out_devices;
 	if (mptable_write(&vm) < 0 || acpi_write(&vm) < 0)
 		goto out_devices;
 	if (create_vcpus(&vm) < 0)

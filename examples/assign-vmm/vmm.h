@@ -185,6 +185,10 @@ struct assigned;
 int assign_device_add(struct vm *vm, const char *address,
 		      struct assigned **ret);
 void assign_device_remove(struct assigned *dev);
+/* After the last assign_device_add(): check guest RAM for DMA (errors
+ * are reported, nothing is pinned) and map it on a thread of its own; the
+ * first Bus Master Enable of a device waits for it. 0 without devices. */
+int assign_dma_start(struct vm *vm);
 void assign_global_cleanup(void);
 
 /* ---- logging -------------------------------------------------------------- */
