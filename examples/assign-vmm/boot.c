@@ -40,7 +40,8 @@
 #define E820_RESERVED  2
 
 /* Map a file read-only: the kernel and initramfs are copied from the
- * page cache straight into guest RAM, one copy. */
+ * page cache straight into guest RAM, one copy. MAP_POPULATE maps it
+ * whole at once instead of one fault per 64 KiB. */
 static int read_file(const char *path, uint8_t **buf, size_t *len)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -56,7 +57,8 @@ static int read_file(const char *path, uint8_t **buf, size_t *len)
 		close(fd);
 		return S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
 	}
-	void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+	void *p = mmap(NULL, (size_t)st.st_size, PROT_READ,
+		       MAP_PRIVATE | MAP_POPULATE, fd, 0);
 	int e = errno;
 	close(fd);
 	if (p == MAP_FAILED)
@@ -142,6 +144,23 @@ static int finish_zero_page(struct vm *vm, const struct boot_config *cfg,
 	return 0;
 }
 
+/* Copy into guest RAM that nothing has written yet (the kernel is
+ * loaded first, into RAM just mapped). Fresh anonymous memory reads as
+ * zeros, so the zero pages of the source are skipped: neither written
+ * nor faulted in, the guest faults them in when it uses them. In the
+ * lab's stripped Debian vmlinux that is about half of its 62 MiB (.bss,
+ * .brk, zero-filled data); under nested TCG, writing guest RAM is the
+ * expensive part of loading. */
+static void copy_to_fresh_ram(uint8_t *dst, const uint8_t *src, size_t len)
+{
+	static const uint8_t zero[4096];
+	for (size_t off = 0; off < len; off += sizeof zero) {
+		size_t n = len - off < sizeof zero ? len - off : sizeof zero;
+		if (memcmp(src + off, zero, n))
+			memcpy(dst + off, src + off, n);
+	}
+}
+
 /* An uncompressed vmlinux: copy its segments, fake a setup header. */
 static int load_elf(struct vm *vm, const struct boot_config *cfg,
 		    const uint8_t *img, size_t len, uint64_t *entry)
@@ -182,8 +201,12 @@ static int load_elf(struct vm *vm, const struct boot_config *cfg,
 				(unsigned long long)(ph.p_memsz >> 10));
 			return -EINVAL;
 		}
-		memcpy(dst, img + ph.p_offset, ph.p_filesz);
-		memset(dst + ph.p_filesz, 0, ph.p_memsz - ph.p_filesz);
+		if (ph.p_paddr >= kernel_end) {      /* above all so far */
+			copy_to_fresh_ram(dst, img + ph.p_offset, ph.p_filesz);
+		} else {                    /* overlaps an earlier segment */
+			memcpy(dst, img + ph.p_offset, ph.p_filesz);
+			memset(dst + ph.p_filesz, 0, ph.p_memsz - ph.p_filesz);
+		}
 		if (ph.p_paddr + ph.p_memsz > kernel_end)
 			kernel_end = ph.p_paddr + ph.p_memsz;
 	}
