@@ -5,7 +5,9 @@
 #   BENCH vmm=NAME init=S ping=S rtt=MIN/AVG/MAX rss_kb=N [wakeups=...]
 # init and ping are seconds from the VMM's start to the inner guest's
 # init and to the first ping reply; rss_kb is the VMM's resident memory
-# outside the 256 MiB guest RAM mapping, sampled after the pings.
+# outside the 256 MiB guest RAM mapping, sampled after the pings. Above
+# each BENCH line: the inner guest's marks and, for assign-vmm, its -v
+# timeline (its "assign-vmm:" lines), each stamped with the lab's uptime.
 # Needs /lab/bin/assign-vmm, /lab/bin/qemu-system-x86_64 (its firmware in
 # /lab/share/qemu and /lab/share/seabios: QEMU looks beside its binary),
 # /lab/inner/{vmlinuz,vmlinux,initrd.gz}.
@@ -41,7 +43,10 @@ run() {
 		*INNER-PING*) echo "$(now) RSS-KB $(rss "$(cat /tmp/$name.pid)")" ;;
 		esac
 	done >"$log"
-	grep -E "INNER-|assign-vmm: stats|RSS-KB|bytes from" "$log" | sed "s/^/$name: /"
+	# assign-vmm -v: its own timeline (lines "assign-vmm: ..."), except
+	# the library's debug chatter
+	grep -E "INNER-|^[0-9.]+ assign-vmm: |RSS-KB|bytes from" "$log" |
+		grep -v "assign-vmm: libassign: " | sed "s/^/$name: /"
 	at() { awk -v t0="$t0" -v pat="$1" 'index($0, pat) { printf "%.2f", $1 - t0; exit }' "$log"; }
 	t_init=$(at INNER-INIT)
 	t_ping=$(at "bytes from 10.0.2.2")
