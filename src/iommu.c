@@ -1132,7 +1132,7 @@ static int memlock_message(const struct assign_iommu *iommu, int err,
 			 "process); raise it with ulimit -l, LimitMEMLOCK= in "
 			 "the systemd unit or memlock in "
 			 "/etc/security/limits.conf, or give the process "
-			 "CAP_IPC_LOCK",
+			 "CAP_IPC_LOCK (outside any user namespace)",
 			 pfx, more, need, lim);
 }
 
@@ -1564,41 +1564,76 @@ ASSIGN_EXPORT int assign_iommu_get_dma_stats(const struct assign_iommu *iommu,
 	return 0;
 }
 
-/*
- * Whether the process has CAP_IPC_LOCK in its effective set: type1 and
- * iommufd then skip the RLIMIT_MEMLOCK check (they test capable() when
- * pinning). Read from /proc/self/status through the seam (a kernel that
- * cannot say, such as the mock, means no).
- */
-static bool has_cap_ipc_lock(struct assign_ctx *ctx)
+/* Read a small /proc file through the seam into @buf (NUL-terminated).
+ * Returns the length, or -errno when it cannot be opened. */
+static ssize_t read_proc(struct assign_ctx *ctx, const char *path, char *buf,
+			 size_t size)
 {
-	enum { CAP_IPC_LOCK_BIT = 14 };
-	char buf[8192], *p, *end;
-	unsigned long long caps;
 	size_t got = 0;
 	ssize_t n;
 	int fd;
 
-	fd = sys_open(ctx, "/proc/self/status", O_RDONLY);
+	fd = sys_open(ctx, path, O_RDONLY);
 	if (fd < 0)
-		return false;
-	while (got < sizeof(buf) - 1) {
-		n = sys_pread(ctx, fd, buf + got, sizeof(buf) - 1 - got, got);
+		return fd;
+	while (got < size - 1) {
+		n = sys_pread(ctx, fd, buf + got, size - 1 - got, (off_t)got);
 		if (n <= 0)
 			break;
 		got += (size_t)n;
 	}
 	sys_close(ctx, fd);
 	buf[got] = '\0';
+	return (ssize_t)got;
+}
+
+/*
+ * Whether the process runs in the initial user namespace, where the
+ * kernel's capable() checks are made. A child namespace has a partial
+ * /proc/self/uid_map; the initial one maps all of it ("0 0 4294967295").
+ * A kernel without user namespaces (no uid_map) has only the initial one.
+ */
+static bool in_initial_userns(struct assign_ctx *ctx)
+{
+	unsigned long long in, out, count;
+	char buf[256];
+	int k = 0;
+
+	if (read_proc(ctx, "/proc/self/uid_map", buf, sizeof(buf)) < 0)
+		return true;
+	return sscanf(buf, "%llu %llu %llu %n", &in, &out, &count, &k) == 3 &&
+	       in == 0 && out == 0 && count == 4294967295ull && !buf[k];
+}
+
+/*
+ * Whether CAP_IPC_LOCK lifts RLIMIT_MEMLOCK for DMA pinning: type1 and
+ * iommufd skip the limit when capable(CAP_IPC_LOCK), i.e. the capability
+ * in the effective set and held in the initial user namespace (inside a
+ * container's user namespace it does not count). Read from /proc through
+ * the seam (a kernel that cannot say, such as the mock, means no).
+ */
+static bool has_cap_ipc_lock(struct assign_ctx *ctx)
+{
+	enum { CAP_IPC_LOCK_BIT = 14 };
+	char buf[8192], *p, *end;
+	unsigned long long caps;
+
+	if (read_proc(ctx, "/proc/self/status", buf, sizeof(buf)) < 0)
+		return false;
 	p = strstr(buf, "\nCapEff:");
 	if (!p)
 		return false;
 	p += strlen("\nCapEff:");
 	errno = 0;
 	caps = strtoull(p, &end, 16);
-	if (errno || end == p)
+	if (errno || end == p || !(caps & (1ull << CAP_IPC_LOCK_BIT)))
 		return false;
-	return caps & (1ull << CAP_IPC_LOCK_BIT);
+	if (!in_initial_userns(ctx)) {
+		dbg(ctx, "CAP_IPC_LOCK is held inside a user namespace: it "
+			 "does not lift RLIMIT_MEMLOCK for DMA pinning");
+		return false;
+	}
+	return true;
 }
 
 ASSIGN_EXPORT int assign_iommu_check_memlock(const struct assign_iommu *iommu,

@@ -405,12 +405,14 @@ int assign_iommu_get_dma_stats(const struct assign_iommu *iommu,
  *
  * Compares the bytes already mapped plus @bytes with RLIMIT_MEMLOCK
  * (type1 and iommufd both charge pinned pages to it). A process with
- * CAP_IPC_LOCK in its effective set is not limited by the kernel, so it
- * always fits.
+ * CAP_IPC_LOCK in its effective set, in the initial user namespace, is
+ * not limited by the kernel, so it always fits; inside a container's user
+ * namespace the capability does not lift the limit (the kernel asks
+ * capable(), which looks at the initial namespace), and the limit holds.
  *
  * Return: 0 if it fits; -ENOMEM if not, with a message giving the bytes
  * needed, the current limit and the fix ("ulimit -l" or
- * /etc/security/limits.conf, or CAP_IPC_LOCK).
+ * /etc/security/limits.conf, or CAP_IPC_LOCK outside any user namespace).
  */
 int assign_iommu_check_memlock(const struct assign_iommu *iommu,
 			       uint64_t bytes);

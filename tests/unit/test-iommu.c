@@ -1310,19 +1310,27 @@ static void test_map_memlock(void **state)
 	assert_int_equal(assign_iommu_check_memlock(NULL, 1), -EINVAL);
 }
 
-/* A seam that is the mock's, except for /proc/self/status. */
+/* A seam that is the mock's, except for /proc/self/status and, when
+ * cap_uid_map is set, /proc/self/uid_map (one open at a time). */
 static struct assign_sys_ops cap_ops;
 static const struct assign_sys_ops *cap_base;
 static int cap_fd = -1;
-static const char *cap_status;
+static const char *cap_status, *cap_uid_map;
 
 static int cap_open(void *data, const char *path, int flags)
 {
-	if (strcmp(path, "/proc/self/status") == 0) {
-		cap_fd = memfd_create("status", MFD_CLOEXEC);
+	const char *text = NULL;
+
+	if (strcmp(path, "/proc/self/status") == 0)
+		text = cap_status;
+	else if (strcmp(path, "/proc/self/uid_map") == 0)
+		text = cap_uid_map;
+	if (text) {
+		assert_int_equal(cap_fd, -1);
+		cap_fd = memfd_create("proc", MFD_CLOEXEC);
 		assert_true(cap_fd >= 0);
-		assert_int_equal(write(cap_fd, cap_status, strlen(cap_status)),
-				 (ssize_t)strlen(cap_status));
+		assert_int_equal(write(cap_fd, text, strlen(text)),
+				 (ssize_t)strlen(text));
 		return cap_fd;
 	}
 	return cap_base->open(data, path, flags);
@@ -1362,6 +1370,20 @@ static void test_memlock_cap_ipc_lock(void **state)
 		     "CapEff:\t0000000000004000\nCapBnd:\t000001ffffffffff\n";
 	assert_int_equal(assign_iommu_check_memlock(f->iommu, 2 * MB), 0);
 	assert_int_equal(cap_fd, -1); /* closed again */
+	/* The same in the initial user namespace, named by uid_map. */
+	cap_uid_map = "         0          0 4294967295\n";
+	assert_int_equal(assign_iommu_check_memlock(f->iommu, 2 * MB), 0);
+	assert_int_equal(cap_fd, -1);
+	/* Inside a container's user namespace the kernel's capable() does
+	 * not see it: the limit holds, and the message says where the
+	 * capability would count. */
+	cap_uid_map = "         0     100000      65536\n";
+	assert_int_equal(assign_iommu_check_memlock(f->iommu, 2 * MB), -ENOMEM);
+	assert_err_contains(f, "CAP_IPC_LOCK (outside any user namespace)");
+	assert_int_equal(cap_fd, -1);
+	cap_uid_map = "0 0 4294967295\n1 1 1\n"; /* not the initial map */
+	assert_int_equal(assign_iommu_check_memlock(f->iommu, 2 * MB), -ENOMEM);
+	cap_uid_map = NULL;
 	/* Without it, the limit holds. */
 	cap_status = "Name:\tvmm\nCapEff:\t0000000000000000\n"
 		     "CapBnd:\t0000000000004000\n";
