@@ -36,7 +36,12 @@
 
 #define GM_KNOWN_FLAGS (ASSIGN_GUESTMEM_F_PREFAULT | ASSIGN_GUESTMEM_F_MERGE)
 #define GM_REGION_KNOWN_FLAGS (ASSIGN_GUESTMEM_REGION_READONLY)
-#define PREFAULT_BLOCK (64ull << 20)
+/* Prefault work unit: one MADV_POPULATE_* call, made with the mmap lock
+ * held for reading all along. Small enough that a VMM thread wanting the
+ * lock for writing (mmap of a vCPU's run area, of a BAR) waits a few
+ * milliseconds, not the whole prefault, and that cancellation through the
+ * progress callback is prompt; large enough that the call costs nothing. */
+#define PREFAULT_BLOCK (8ull << 20)
 #define PREFAULT_MAX_THREADS 16
 
 struct gm_region {
