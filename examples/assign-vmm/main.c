@@ -746,9 +746,6 @@ int main(int argc, char **argv)
 			goto out_devices;
 		nassigned++;
 	}
-	/* checks guest RAM for DMA now, maps it while the guest boots */
-	if (assign_dma_start(&vm) < 0)
-		goto out_devices;
 	if (mptable_write(&vm) < 0 || acpi_write(&vm) < 0)
 		goto out_devices;
 	if (create_vcpus(&vm) < 0)
@@ -758,6 +755,12 @@ int main(int argc, char **argv)
 		vmm_err("setting up the boot CPU failed: %s", strerror(-r));
 		goto out_devices;
 	}
+	/* Checks guest RAM for DMA now, maps it while the guest boots. Last,
+	 * after every mmap() of the setup (vCPU run areas): pinning and
+	 * prefaulting hold the mmap lock for reading, and a thread asking
+	 * for it for writing would wait for them, and the vCPUs behind it. */
+	if (assign_dma_start(&vm) < 0)
+		goto out_devices;
 	vmm_info("VM ready after %.3f s: %llu MiB, %d vCPU(s), %d device(s)",
 		 vmm_elapsed(), (unsigned long long)(mem >> 20), vm.ncpus,
 		 nassigned);
