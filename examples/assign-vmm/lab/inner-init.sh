@@ -12,6 +12,9 @@ mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev 2>/dev/null
 up() { cut -d' ' -f1 /proc/uptime; }
 echo "INNER-INIT uptime=$(up) cpus=$(grep -c ^processor /proc/cpuinfo)"
+# "bootlog": the kernel's log with its timestamps (kept even with "quiet",
+# which only silences the console), to see where boot time goes
+grep -qw bootlog /proc/cmdline && dmesg | sed 's/^/INNER-DMESG /'
 if grep -q nettest /proc/cmdline; then
 	for d in /sys/bus/pci/devices/*; do
 		echo "INNER-PCI ${d##*/} $(cat "$d/vendor"):$(cat "$d/device") class $(cat "$d/class")"
