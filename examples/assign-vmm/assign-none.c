@@ -19,9 +19,10 @@ void assign_device_remove(struct assigned *dev)
 	(void)dev;
 }
 
-int assign_dma_start(struct vm *vm)
+int assign_dma_start(struct vm *vm, enum vmm_dma_mode mode)
 {
 	(void)vm;
+	(void)mode;
 	return 0;
 }
 

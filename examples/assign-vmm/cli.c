@@ -88,6 +88,7 @@ int vmm_parse_args(int argc, char **argv, struct vmm_options *out,
 		{ "mem", required_argument, NULL, 'm' },
 		{ "cpus", required_argument, NULL, 'c' },
 		{ "device", required_argument, NULL, 'd' },
+		{ "dma-map", required_argument, NULL, 'D' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -136,6 +137,24 @@ int vmm_parse_args(int argc, char **argv, struct vmm_options *out,
 					    VMM_MAX_DEVICES);
 			out->devices[out->ndevices++] = optarg;
 			break;
+		case 'D': {
+			static const char *const names[] = {
+				[VMM_DMA_AUTO] = "auto",
+				[VMM_DMA_BACKGROUND] = "background",
+				[VMM_DMA_ON_DEMAND] = "on-demand",
+				[VMM_DMA_BEFORE_BOOT] = "before-boot",
+			};
+			size_t i = 0;
+			while (i < sizeof names / sizeof names[0] &&
+			       strcmp(optarg, names[i]))
+				i++;
+			if (i == sizeof names / sizeof names[0])
+				return fail(err, errlen, "--dma-map %s: give "
+					    "auto, background, on-demand or "
+					    "before-boot", show(&w, optarg));
+			out->dma_mode = (enum vmm_dma_mode)i;
+			break;
+		}
 		case 'v': out->verbose = true; break;
 		case 'h': out->help = true; return 0;
 		case ':': {

@@ -482,6 +482,12 @@ static void usage(FILE *f)
 "  -c, --cpus N           number of vCPUs, 1-%d (default 1)\n"
 "  -d, --device ADDRESS   assign a host PCI device (e.g. 0000:00:03.0);\n"
 "                         repeat for more. It must be bound to vfio-pci.\n"
+"      --dma-map WHEN     when guest RAM is mapped for the devices' DMA:\n"
+"                         background (while the guest boots), on-demand\n"
+"                         (when a device first enables bus mastering),\n"
+"                         before-boot, or auto (default: background when\n"
+"                         the host has a CPU to spare for it, else\n"
+"                         on-demand)\n"
 "  -v, --verbose          say what the VMM does, with timings\n"
 "  -h, --help             show this help\n"
 "\n"
@@ -759,7 +765,7 @@ int main(int argc, char **argv)
 	 * after every mmap() of the setup (vCPU run areas): pinning and
 	 * prefaulting hold the mmap lock for reading, and a thread asking
 	 * for it for writing would wait for them, and the vCPUs behind it. */
-	if (assign_dma_start(&vm) < 0)
+	if (assign_dma_start(&vm, opt.dma_mode) < 0)
 		goto out_devices;
 	vmm_info("VM ready after %.3f s: %llu MiB, %d vCPU(s), %d device(s)",
 		 vmm_elapsed(), (unsigned long long)(mem >> 20), vm.ncpus,

@@ -108,6 +108,14 @@ int vm_msi_route_set(struct vm *vm, uint32_t gsi, uint64_t addr,
 #define VMM_MAX_CPUS    64
 #define VMM_DEFAULT_CMDLINE "console=ttyS0 acpi=noirq panic=-1 pci=noearly"
 
+/* When guest RAM is mapped for DMA (--dma-map) */
+enum vmm_dma_mode {
+	VMM_DMA_AUTO,           /* background with a spare CPU, else on-demand */
+	VMM_DMA_BACKGROUND,     /* on a thread while the guest boots */
+	VMM_DMA_ON_DEMAND,      /* at a device's first Bus Master Enable */
+	VMM_DMA_BEFORE_BOOT,    /* before the first vCPU runs */
+};
+
 struct vmm_options {
 	const char *kernel;     /* required */
 	const char *initrd;     /* or NULL */
@@ -116,6 +124,7 @@ struct vmm_options {
 	int ndevices;
 	uint64_t mem;           /* bytes: whole MiB, 64 MiB to 1 TiB */
 	int ncpus;              /* 1 to VMM_MAX_CPUS */
+	enum vmm_dma_mode dma_mode;
 	bool verbose;
 	bool help;              /* --help: print usage, nothing else is set */
 };
@@ -188,7 +197,7 @@ void assign_device_remove(struct assigned *dev);
 /* After the last assign_device_add(): check guest RAM for DMA (errors
  * are reported, nothing is pinned) and map it on a thread of its own; the
  * first Bus Master Enable of a device waits for it. 0 without devices. */
-int assign_dma_start(struct vm *vm);
+int assign_dma_start(struct vm *vm, enum vmm_dma_mode mode);
 void assign_global_cleanup(void);
 
 /* ---- logging -------------------------------------------------------------- */

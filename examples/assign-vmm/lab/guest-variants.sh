@@ -17,15 +17,17 @@ ulimit -l unlimited
 base="console=ttyS0 acpi=noirq panic=-1 quiet pci=noearly nettest"
 
 if [ -n "${LAB_E1000E_1:-}" ] && [ "${LAB_E1000E_1_DRIVER:-}" = vfio-pci ]; then
-	timeout 600 assign-vmm --kernel /lab/inner/vmlinuz --initrd /lab/inner/initrd.gz \
-		--append "$base" --mem 256M --cpus 2 \
+	# --dma-map background: the mapping thread beside two booting vCPUs
+	timeout 600 assign-vmm -v --dma-map background --kernel /lab/inner/vmlinuz \
+		--initrd /lab/inner/initrd.gz --append "$base" --mem 256M --cpus 2 \
 		--device "$LAB_E1000E_0" --device "$LAB_E1000E_1" </dev/null >/tmp/two.log 2>&1
 	rc=$?
-	sed 's/^/two-nics: /' /tmp/two.log | grep -E "INNER|assign-vmm"
+	sed 's/^/two-nics: /' /tmp/two.log | grep -E "INNER|assign-vmm: (guest|VM|mapping|.*bus master)"
 	n=$(grep -c "INNER-PCI .*0x8086:0x10d3" /tmp/two.log)
 	if [ $rc = 0 ] && [ "$n" = 2 ] && grep -q "INNER-NETDEVS.*eth1" /tmp/two.log &&
+		grep -q "mapped for DMA at IOVA = GPA in .* in the background" /tmp/two.log &&
 		grep -q "INNER-PING ok" /tmp/two.log && grep -q "INNER-INIT .*cpus=2" /tmp/two.log; then
-		result assign-vmm-two-nics PASS "2 assigned e1000e, 2 vCPUs, ping ok"
+		result assign-vmm-two-nics PASS "2 assigned e1000e, 2 vCPUs, RAM mapped in the background, ping ok"
 	else
 		result assign-vmm-two-nics FAIL "rc=$rc, $n e1000e seen"
 	fi
@@ -33,12 +35,14 @@ else
 	result assign-vmm-two-nics SKIP "no second e1000e on vfio-pci"
 fi
 
-timeout 600 assign-vmm -v --kernel /lab/inner/vmlinuz --initrd /lab/inner/initrd.gz \
+# --dma-map before-boot: all guest RAM mapped before the first vCPU runs
+timeout 600 assign-vmm -v --dma-map before-boot --kernel /lab/inner/vmlinuz --initrd /lab/inner/initrd.gz \
 	--append "$base pci=nomsi endreboot" --mem 256M --device "$LAB_E1000E_0" </dev/null >/tmp/intx.log 2>&1
 rc=$?
 sed 's/^/intx: /' /tmp/intx.log | grep -E "INNER|assign-vmm: (guest|VM stopped)"
-if [ $rc = 0 ] && grep -q "INNER-IRQ.*IO-APIC.*eth0" /tmp/intx.log && grep -q "INNER-PING ok" /tmp/intx.log; then
-	result assign-vmm-intx PASS "e1000e on INTx ($(grep 'INNER-IRQ' /tmp/intx.log | awk '{print $3}') interrupts), ping ok"
+if [ $rc = 0 ] && grep -q "INNER-IRQ.*IO-APIC.*eth0" /tmp/intx.log && grep -q "INNER-PING ok" /tmp/intx.log &&
+	grep -q "mapped for DMA at IOVA = GPA in .* before boot" /tmp/intx.log; then
+	result assign-vmm-intx PASS "e1000e on INTx ($(grep 'INNER-IRQ' /tmp/intx.log | awk '{print $3}') interrupts), RAM mapped before boot, ping ok"
 else
 	result assign-vmm-intx FAIL "rc=$rc"
 fi
