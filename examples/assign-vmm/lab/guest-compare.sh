@@ -32,9 +32,20 @@ rss() {
 	     END { print s + 0 }' "/proc/$1/smaps" 2>/dev/null
 }
 
+# Let the lab guest settle before each VMM starts, so that no run pays for
+# the one before: the previous VMM's memory freed and compacted into huge
+# pages again (guest RAM is backed by transparent huge pages, and a fault
+# in a fragmented memory compacts synchronously), nothing left running.
+settle() {
+	sync
+	echo 1 >/proc/sys/vm/compact_memory 2>/dev/null || true
+	sleep 2
+}
+
 # run NAME CMD...: run one VMM, stamp its lines, sample its memory
 run() {
 	name=$1; shift
+	settle
 	log=/tmp/$name.log
 	t0=$(now)
 	("$@" </dev/null 2>&1 & echo $! >/tmp/$name.pid; wait) | while IFS= read -r line; do
