@@ -40,7 +40,6 @@
 #include <libassign/vpci.h>
 #include <linux/kvm.h>
 #include <pthread.h>
-#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -322,13 +321,13 @@ static const struct assign_vpci_ops vpci_ops = {
  *    input still ends the VMM with one line, before the guest runs and
  *    with nothing pinned.
  *  - assign_guestmem_add_regions() then runs on a thread of its own while
- *    the vCPUs boot the guest ("background"), or on the vCPU thread of
- *    the first Bus Master Enable ("on-demand"), or at once ("before-boot").
- *    "auto" takes background when the host has a CPU to spare for the
- *    pinning (more than the vCPUs plus one for the VMM), on-demand
- *    otherwise: pinning beside a boot that needs every CPU slows the boot
- *    by about as much as it saves (lab: 2 CPUs, inner init 3.0-4.3 s
- *    after start in the background, see README.md).
+ *    the vCPUs boot the guest ("background", the default), or on the vCPU
+ *    thread of the first Bus Master Enable ("on-demand": nothing is pinned
+ *    for a guest that never lets a device master the bus), or at once
+ *    ("before-boot"). In the background the pinning also faults in the
+ *    pages the booting guest is about to touch; on demand the guest
+ *    faults every page in itself first, which in the lab made its boot
+ *    slower than the background pinning did (README.md).
  *  - The gate is Bus Master Enable (bit 2 of the PCI Command register).
  *    A function without it issues no memory requests upstream: no DMA
  *    reads or writes, and no MSI or MSI-X either, since those are memory
@@ -497,17 +496,6 @@ static int bus_master_off(struct assigned *d)
 	return r;
 }
 
-/* --dma-map auto: background when a CPU is left for the pinning beside
- * the vCPUs and the VMM's own thread, among the CPUs this process may run
- * on; on-demand otherwise. */
-static enum vmm_dma_mode dma_auto(const struct vm *vm)
-{
-	cpu_set_t set;
-	int n = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set)
-							    : 1;
-	return n > vm->ncpus + 1 ? VMM_DMA_BACKGROUND : VMM_DMA_ON_DEMAND;
-}
-
 int assign_dma_start(struct vm *vm, enum vmm_dma_mode mode)
 {
 	if (!iommu || guestmem)         /* no device, or already started */
@@ -556,8 +544,6 @@ int assign_dma_start(struct vm *vm, enum vmm_dma_mode mode)
 		return -ENOSPC;
 	}
 
-	if (mode == VMM_DMA_AUTO)
-		mode = dma_auto(vm);
 	if (mode == VMM_DMA_ON_DEMAND) {
 		dma.deferred = true;
 		dma.how = "on demand, at the first Bus Master Enable";

@@ -139,7 +139,6 @@ int vmm_parse_args(int argc, char **argv, struct vmm_options *out,
 			break;
 		case 'D': {
 			static const char *const names[] = {
-				[VMM_DMA_AUTO] = "auto",
 				[VMM_DMA_BACKGROUND] = "background",
 				[VMM_DMA_ON_DEMAND] = "on-demand",
 				[VMM_DMA_BEFORE_BOOT] = "before-boot",
@@ -150,7 +149,7 @@ int vmm_parse_args(int argc, char **argv, struct vmm_options *out,
 				i++;
 			if (i == sizeof names / sizeof names[0])
 				return fail(err, errlen, "--dma-map %s: give "
-					    "auto, background, on-demand or "
+					    "background, on-demand or "
 					    "before-boot", show(&w, optarg));
 			out->dma_mode = (enum vmm_dma_mode)i;
 			break;

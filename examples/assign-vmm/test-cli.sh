@@ -47,7 +47,7 @@ check mem-small 2 "from 64M to 1T" --kernel x --mem 10M
 check mem-odd 2 "whole number of MiB" --kernel x --mem 100000K
 check cpus-zero 2 "from 1 to" --kernel x --cpus 0
 check cpus-many 2 "from 1 to" --kernel x --cpus 65
-check dma-map-bad 2 "--dma-map sometimes: give auto, background, on-demand or before-boot" --kernel x --dma-map sometimes
+check dma-map-bad 2 "--dma-map sometimes: give background, on-demand or before-boot" --kernel x --dma-map sometimes
 check dma-map-ok 1 "cannot read kernel /nonexistent" --kernel /nonexistent --dma-map on-demand
 check missing-kernel 1 "cannot read kernel /nonexistent" --kernel /nonexistent
 check dir-kernel 1 "cannot read kernel" --kernel "$tmp"

@@ -110,7 +110,6 @@ int vm_msi_route_set(struct vm *vm, uint32_t gsi, uint64_t addr,
 
 /* When guest RAM is mapped for DMA (--dma-map) */
 enum vmm_dma_mode {
-	VMM_DMA_AUTO,           /* background with a spare CPU, else on-demand */
 	VMM_DMA_BACKGROUND,     /* on a thread while the guest boots */
 	VMM_DMA_ON_DEMAND,      /* at a device's first Bus Master Enable */
 	VMM_DMA_BEFORE_BOOT,    /* before the first vCPU runs */
