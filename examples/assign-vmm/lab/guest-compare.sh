@@ -32,6 +32,15 @@ rss() {
 	     END { print s + 0 }' "/proc/$1/smaps" 2>/dev/null
 }
 
+# the VMM under "timeout PID": timeout's child
+vmm_pid() {
+	for st in /proc/[0-9]*/stat; do
+		read -r pid _ _ ppid _ <"$st" 2>/dev/null || continue
+		[ "$ppid" = "$1" ] && { echo "$pid"; return; }
+	done
+	echo "$1"
+}
+
 # Let the lab guest settle before each VMM starts, so that no run pays for
 # the one before: the previous VMM's memory freed and compacted into huge
 # pages again (guest RAM is backed by transparent huge pages, and a fault
@@ -51,7 +60,7 @@ run() {
 	("$@" </dev/null 2>&1 & echo $! >/tmp/$name.pid; wait) | while IFS= read -r line; do
 		echo "$(now) $line"
 		case "$line" in
-		*INNER-PING*) echo "$(now) RSS-KB $(rss "$(cat /tmp/$name.pid)")" ;;
+		*INNER-PING*) echo "$(now) RSS-KB $(rss "$(vmm_pid "$(cat /tmp/$name.pid)")")" ;;
 		esac
 	done >"$log"
 	# assign-vmm -v: its own timeline (lines "assign-vmm: ..."), except
@@ -80,22 +89,24 @@ run() {
 	fi
 }
 
+# Each VMM gets 180 s (a boot takes about 15): a hung run ends with a
+# FAIL line instead of stalling the lab until its own timeout.
 run_qemu() {
 	[ -x /lab/bin/qemu-system-x86_64 ] || return 0
-	run qemu qemu-system-x86_64 -accel kvm -machine q35 -m 256M -smp 1 \
+	run qemu timeout -s INT 180 qemu-system-x86_64 -accel kvm -machine q35 -m 256M -smp 1 \
 		-nodefaults -display none -serial stdio -no-reboot \
 		-device vfio-pci,host="$bdf",romfile= \
 		-kernel /lab/inner/vmlinuz -initrd /lab/inner/initrd.gz \
 		-append "$append"
 }
 run_bzimage() {
-	run assign-vmm-bzimage assign-vmm -v --kernel /lab/inner/vmlinuz \
+	run assign-vmm-bzimage timeout -s INT 180 assign-vmm -v --kernel /lab/inner/vmlinuz \
 		--initrd /lab/inner/initrd.gz --append "$append" --mem 256M \
 		--device "$bdf"
 }
 run_vmlinux() {
 	[ -f /lab/inner/vmlinux ] || return 0
-	run assign-vmm-vmlinux assign-vmm -v --kernel /lab/inner/vmlinux \
+	run assign-vmm-vmlinux timeout -s INT 180 assign-vmm -v --kernel /lab/inner/vmlinux \
 		--initrd /lab/inner/initrd.gz --append "$append" --mem 256M \
 		--device "$bdf"
 }
