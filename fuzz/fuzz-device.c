@@ -299,20 +299,12 @@ static void run_action(struct assign_iommu *iommu, struct assign_device *dev,
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct assign_iommu_opts opts = { .size = sizeof(opts) };
 	struct assign_iommu *iommu = NULL;
 	struct assign_device *dev = NULL;
 	struct assign_ctx *ctx = NULL;
 
 	fk_init(&fk, data, size);
-	if (assign_ctx_new(&ctx) < 0)
-		abort();
-	/* FUZZ_DEBUG=1 shows the library's log while replaying an input. */
-	assign_ctx_set_log_priority(ctx, getenv("FUZZ_DEBUG") ? 7 : 0);
-	if (assign_ctx_set_sys(ctx, &fk_ops, &fk, 999) < 0)
-		abort();
-	opts.backend = fk.iommufd ? ASSIGN_IOMMU_IOMMUFD : ASSIGN_IOMMU_TYPE1;
-	if (assign_iommu_new(ctx, &opts, &iommu) < 0)
+	if (fk_open_iommu(&fk, &ctx, &iommu) < 0)
 		goto out;
 	if (assign_device_open(iommu, FK_ADDR, NULL, &dev) < 0)
 		goto out;

@@ -161,7 +161,6 @@ static void run_op(struct assign_guestmem *gm, const struct fk_record *g)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct assign_iommu_opts io = { .size = sizeof(io) };
 	struct assign_guestmem_opts go = { .size = sizeof(go) };
 	struct assign_guestmem_region reg[2];
 	struct assign_guestmem *gm = NULL;
@@ -170,13 +169,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct assign_ctx *ctx = NULL;
 
 	fk_init(&fk, data, size);
-	if (assign_ctx_new(&ctx) < 0)
-		abort();
-	assign_ctx_set_log_priority(ctx, getenv("FUZZ_DEBUG") ? 7 : 0);
-	if (assign_ctx_set_sys(ctx, &fk_ops, &fk, 999) < 0)
-		abort();
-	io.backend = fk.iommufd ? ASSIGN_IOMMU_IOMMUFD : ASSIGN_IOMMU_TYPE1;
-	if (assign_iommu_new(ctx, &io, &iommu) < 0 ||
+	if (fk_open_iommu(&fk, &ctx, &iommu) < 0 ||
 	    assign_device_open(iommu, FK_ADDR, NULL, &dev) < 0)
 		goto out;
 	go.policy = ASSIGN_GUESTMEM_GUEST_IOMMU;

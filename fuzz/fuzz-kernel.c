@@ -1,11 +1,14 @@
 // SPDX-License-Identifier: MIT
 /* The hostile fuzz "kernel" behind the syscall seam: see fuzz-kernel.h. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <linux/iommufd.h>
 #include <linux/vfio.h>
@@ -658,3 +661,43 @@ const struct assign_sys_ops fk_ops = {
 	.list_dir = fk_list_dir,
 	.getrlimit = fk_getrlimit,
 };
+
+int fk_open_iommu(struct fuzz_kernel *k, struct assign_ctx **ctx,
+		  struct assign_iommu **iommu)
+{
+	struct assign_iommu_opts io = { .size = sizeof(io) };
+
+	if (assign_ctx_new(ctx) < 0)
+		abort();
+	/* FUZZ_DEBUG=1 shows the library's log while replaying an input. */
+	assign_ctx_set_log_priority(*ctx, getenv("FUZZ_DEBUG") ? 7 : 0);
+	if (assign_ctx_set_sys(*ctx, &fk_ops, k, 999) < 0)
+		abort();
+	io.backend = k->iommufd ? ASSIGN_IOMMU_IOMMUFD : ASSIGN_IOMMU_TYPE1;
+	return assign_iommu_new(*ctx, &io, iommu);
+}
+
+int fk_count_eventfds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *de;
+	int n = 0;
+
+	if (!d)
+		abort();
+	while ((de = readdir(d))) {
+		char link[300], what[64];
+		ssize_t len;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(link, sizeof(link), "/proc/self/fd/%s", de->d_name);
+		len = readlink(link, what, sizeof(what) - 1);
+		if (len > 0) {
+			what[len] = '\0';
+			n += strstr(what, "[eventfd]") != NULL;
+		}
+	}
+	closedir(d);
+	return n;
+}

@@ -125,4 +125,16 @@ const struct fk_record *fk_next(struct fuzz_kernel *k, int kind, int index);
 const struct fk_record *fk_nth(const struct fuzz_kernel *k, int kind,
 			       size_t i);
 
+/*
+ * A context on kernel @k (the library's log shown with FUZZ_DEBUG=1) in
+ * *@ctx, and an IOMMU object on the backend the input chose in *@iommu.
+ * Aborts if the context cannot be made; returns assign_iommu_new()'s
+ * result.
+ */
+int fk_open_iommu(struct fuzz_kernel *k, struct assign_ctx **ctx,
+		  struct assign_iommu **iommu);
+/* Eventfds open in the process (counting all fds would race with
+ * libFuzzer's own threads). */
+int fk_count_eventfds(void);
+
 #endif /* LIBASSIGN_FUZZ_KERNEL_H */

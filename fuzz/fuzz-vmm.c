@@ -33,7 +33,6 @@
  * Config accesses are delivered as the VMM's 0xcf8/0xcfc decoder does:
  * naturally aligned and inside the first 256 bytes.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -459,36 +458,6 @@ static void guest_access(const struct fk_record *g)
 	}
 }
 
-/*
- * Eventfds open in the process: the VMM makes one per vector and two for
- * INTx and must close them all. (Counting all fds would race with
- * libFuzzer's own threads.)
- */
-static int count_eventfds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *de;
-	int n = 0;
-
-	if (!d)
-		abort();
-	while ((de = readdir(d))) {
-		char link[300], what[64];
-		ssize_t len;
-
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(link, sizeof(link), "/proc/self/fd/%s", de->d_name);
-		len = readlink(link, what, sizeof(what) - 1);
-		if (len > 0) {
-			what[len] = '\0';
-			n += strstr(what, "[eventfd]") != NULL;
-		}
-	}
-	closedir(d);
-	return n;
-}
-
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	setenv("ASSIGN_LOG", "0", 1);
@@ -506,7 +475,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct assigned *d = NULL;
-	int eventfds_before = count_eventfds();
+	int eventfds_before = fk_count_eventfds();
 
 	fk_init(&fk, data, size);
 	memset(&caps, 0, sizeof(caps));
@@ -534,7 +503,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FUZZ_CHECK(live_slots == 0);
 	FUZZ_CHECK(fk.open_fds == 0);
 	FUZZ_CHECK(fk.live_maps == 0);
-	FUZZ_CHECK(count_eventfds() == eventfds_before);
+	FUZZ_CHECK(fk_count_eventfds() == eventfds_before);
 	fk_fini(&fk);
 	return 0;
 }

@@ -26,7 +26,6 @@
  *  - at the end every BAR was unmapped, every eventfd closed, every fd and
  *    mapping released.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <unistd.h>
@@ -225,31 +224,6 @@ static const struct assign_vpci_ops ops = {
 	.intx_update = on_intx,
 };
 
-static int count_eventfds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *de;
-	int n = 0;
-
-	if (!d)
-		abort();
-	while ((de = readdir(d))) {
-		char link[300], what[64];
-		ssize_t len;
-
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(link, sizeof(link), "/proc/self/fd/%s", de->d_name);
-		len = readlink(link, what, sizeof(what) - 1);
-		if (len > 0) {
-			what[len] = '\0';
-			n += strstr(what, "[eventfd]") != NULL;
-		}
-	}
-	closedir(d);
-	return n;
-}
-
 static void check_bars(void)
 {
 	for (uint32_t i = 0; i < ASSIGN_VPCI_NUM_BARS; i++) {
@@ -332,26 +306,19 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct assign_iommu_opts io = { .size = sizeof(io) };
 	struct assign_vpci_opts vo = { .size = sizeof(vo), .ops = &ops };
 	struct assign_iommu *iommu = NULL;
 	struct assign_device *dev = NULL;
 	struct assign_ctx *ctx = NULL;
 	const struct fk_record *setup;
-	int efds = count_eventfds();
+	int efds = fk_count_eventfds();
 
 	fk_init(&fk, data, size);
 	memset(bars, 0, sizeof(bars));
 	refuse_next = false;
 	cur = NULL;
 	memset(&dev_guard, 0, sizeof(dev_guard));
-	if (assign_ctx_new(&ctx) < 0)
-		abort();
-	assign_ctx_set_log_priority(ctx, getenv("FUZZ_DEBUG") ? 7 : 0);
-	if (assign_ctx_set_sys(ctx, &fk_ops, &fk, 999) < 0)
-		abort();
-	io.backend = fk.iommufd ? ASSIGN_IOMMU_IOMMUFD : ASSIGN_IOMMU_TYPE1;
-	if (assign_iommu_new(ctx, &io, &iommu) < 0 ||
+	if (fk_open_iommu(&fk, &ctx, &iommu) < 0 ||
 	    assign_device_open(iommu, FK_ADDR, NULL, &dev) < 0)
 		goto out;
 	setup_guard(dev);
@@ -380,7 +347,7 @@ out:
 	assign_ctx_unref(ctx);
 	FUZZ_CHECK(fk.open_fds == 0);
 	FUZZ_CHECK(fk.live_maps == 0);
-	FUZZ_CHECK(count_eventfds() == efds);
+	FUZZ_CHECK(fk_count_eventfds() == efds);
 	fk_fini(&fk);
 	return 0;
 }
