@@ -169,6 +169,10 @@ static inline int sys_getrlimit(struct assign_ctx *c, int res,
 /* Read a whole small file, NUL-terminated, trailing newline stripped. */
 int sysfs_read(struct assign_ctx *ctx, const char *path, char *buf,
 	       size_t size);
+/* Read a whole small file at an absolute path (/proc/self/...) through
+ * the seam, NUL-terminated, as it is. */
+int proc_read(struct assign_ctx *ctx, const char *path, char *buf,
+	      size_t size);
 /* Parse a file holding one integer (decimal or 0x hex). */
 int sysfs_read_u64(struct assign_ctx *ctx, const char *path, uint64_t *val);
 /* Write a string to a sysfs attribute. */

@@ -1564,29 +1564,6 @@ ASSIGN_EXPORT int assign_iommu_get_dma_stats(const struct assign_iommu *iommu,
 	return 0;
 }
 
-/* Read a small /proc file through the seam into @buf (NUL-terminated).
- * Returns the length, or -errno when it cannot be opened. */
-static ssize_t read_proc(struct assign_ctx *ctx, const char *path, char *buf,
-			 size_t size)
-{
-	size_t got = 0;
-	ssize_t n;
-	int fd;
-
-	fd = sys_open(ctx, path, O_RDONLY);
-	if (fd < 0)
-		return fd;
-	while (got < size - 1) {
-		n = sys_pread(ctx, fd, buf + got, size - 1 - got, (off_t)got);
-		if (n <= 0)
-			break;
-		got += (size_t)n;
-	}
-	sys_close(ctx, fd);
-	buf[got] = '\0';
-	return (ssize_t)got;
-}
-
 /*
  * Whether the process runs in the initial user namespace, where the
  * kernel's capable() checks are made. A child namespace has a partial
@@ -1599,7 +1576,7 @@ static bool in_initial_userns(struct assign_ctx *ctx)
 	char buf[256];
 	int k = 0;
 
-	if (read_proc(ctx, "/proc/self/uid_map", buf, sizeof(buf)) < 0)
+	if (proc_read(ctx, "/proc/self/uid_map", buf, sizeof(buf)) < 0)
 		return true;
 	return sscanf(buf, "%llu %llu %llu %n", &in, &out, &count, &k) == 3 &&
 	       in == 0 && out == 0 && count == 4294967295ull && !buf[k];
@@ -1618,7 +1595,7 @@ static bool has_cap_ipc_lock(struct assign_ctx *ctx)
 	char buf[8192], *p, *end;
 	unsigned long long caps;
 
-	if (read_proc(ctx, "/proc/self/status", buf, sizeof(buf)) < 0)
+	if (proc_read(ctx, "/proc/self/status", buf, sizeof(buf)) < 0)
 		return false;
 	p = strstr(buf, "\nCapEff:");
 	if (!p)

@@ -92,23 +92,22 @@ ASSIGN_EXPORT int assign_pci_addr_format(const struct assign_pci_addr *addr,
 	return 0;
 }
 
-int sysfs_read(struct assign_ctx *ctx, const char *path, char *buf,
-	       size_t size)
+/* Read @fd (a negative @fd is an open error, passed on) to its end or
+ * size - 1 bytes into @buf,
+ * NUL-terminated, and close it. The length read, or -errno. */
+static ssize_t read_text_fd(struct assign_ctx *ctx, int fd, char *buf,
+			    size_t size)
 {
 	ssize_t r;
 	size_t got = 0;
-	int fd;
 
-	if (size == 0)
-		return -EINVAL;
-	fd = sys_openat(ctx, ctx->sysfs_fd, path, O_RDONLY);
 	if (fd < 0)
 		return fd;
 	while (got < size - 1) {
 		r = sys_pread(ctx, fd, buf + got, size - 1 - got, got);
 		if (r < 0) {
 			sys_close(ctx, fd);
-			return (int)r;
+			return r;
 		}
 		if (r == 0)
 			break;
@@ -116,9 +115,34 @@ int sysfs_read(struct assign_ctx *ctx, const char *path, char *buf,
 	}
 	sys_close(ctx, fd);
 	buf[got] = '\0';
+	return (ssize_t)got;
+}
+
+int sysfs_read(struct assign_ctx *ctx, const char *path, char *buf,
+	       size_t size)
+{
+	ssize_t got;
+
+	if (size == 0)
+		return -EINVAL;
+	got = read_text_fd(ctx, sys_openat(ctx, ctx->sysfs_fd, path, O_RDONLY),
+			   buf, size);
+	if (got < 0)
+		return (int)got;
 	while (got > 0 && (buf[got - 1] == '\n' || buf[got - 1] == ' '))
 		buf[--got] = '\0';
 	return 0;
+}
+
+int proc_read(struct assign_ctx *ctx, const char *path, char *buf,
+	      size_t size)
+{
+	ssize_t got;
+
+	if (size == 0)
+		return -EINVAL;
+	got = read_text_fd(ctx, sys_open(ctx, path, O_RDONLY), buf, size);
+	return got < 0 ? (int)got : 0;
 }
 
 int sysfs_read_u64(struct assign_ctx *ctx, const char *path, uint64_t *val)
