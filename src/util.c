@@ -92,9 +92,9 @@ ASSIGN_EXPORT int assign_pci_addr_format(const struct assign_pci_addr *addr,
 	return 0;
 }
 
-/* Read @fd (a negative @fd is an open error, passed on) to its end or
- * size - 1 bytes into @buf,
- * NUL-terminated, and close it. The length read, or -errno. */
+/* Read @fd (a negative @fd is an open error, passed on) to its end, or
+ * size - 1 bytes, into @buf, NUL-terminated, and close it. Returns the
+ * length read, or -errno. */
 static ssize_t read_text_fd(struct assign_ctx *ctx, int fd, char *buf,
 			    size_t size)
 {
