@@ -41,13 +41,6 @@
 #define MiB (1ull << 20)
 #define MIN(a, b) ((a) < (b) ? (a) : (b))
 
-#define EDU_DMA_SRC 0x80
-#define EDU_DMA_DST 0x88
-#define EDU_DMA_CNT 0x90
-#define EDU_DMA_CMD 0x98
-#define EDU_DMA_START 0x1
-#define EDU_DMA_TO_RAM 0x2
-#define EDU_BUF 0x40000u
 #define PATLEN 64u
 
 /* Guest-IOMMU window: 256 pages of IOVA at 1 MiB, below edu's 28 bits;

@@ -33,18 +33,6 @@
 #include <unistd.h>
 
 #define PAGE 4096u
-
-/* edu */
-#define EDU_IRQ_RAISE 0x60
-#define EDU_IRQ_ACK 0x64
-#define EDU_IRQ_STATUS 0x24
-#define EDU_DMA_SRC 0x80
-#define EDU_DMA_DST 0x88
-#define EDU_DMA_CNT 0x90
-#define EDU_DMA_CMD 0x98
-#define EDU_DMA_START 0x1
-#define EDU_DMA_TO_RAM 0x2
-#define EDU_BUF 0x40000u
 #define XFER 2048u
 
 /* e1000e */

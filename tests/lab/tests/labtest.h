@@ -64,4 +64,16 @@ int lab_enable_bus_master(struct assign_device *dev);
 int lab_sysfs_reserved(int group, struct assign_reserved_region *out,
 		       size_t max);
 
+/* QEMU's edu device: BAR0 registers (docs/specs/edu.rst in QEMU) */
+#define EDU_IRQ_STATUS 0x24
+#define EDU_IRQ_RAISE 0x60
+#define EDU_IRQ_ACK 0x64
+#define EDU_DMA_SRC 0x80
+#define EDU_DMA_DST 0x88
+#define EDU_DMA_CNT 0x90
+#define EDU_DMA_CMD 0x98
+#define EDU_DMA_START 0x1
+#define EDU_DMA_TO_RAM 0x2
+#define EDU_BUF 0x40000u /* the DMA buffer, in the device's address space */
+
 #endif
