@@ -560,6 +560,20 @@ static int check_exists(struct assign_ctx *ctx, const char *addr)
 	return 0;
 }
 
+/* @addr's IOMMU group, or -ENOENT with the fix when it has none. */
+static int vfio_group_of(struct assign_ctx *ctx, const char *addr)
+{
+	int group = pci_dev_group(ctx, addr);
+
+	if (group < 0)
+		return set_error(ctx, -ENOENT,
+				 "%s has no IOMMU group, so vfio-pci cannot "
+				 "take it; boot with intel_iommu=on or "
+				 "amd_iommu=on",
+				 addr);
+	return group;
+}
+
 /* Bind @addr to @driver: explicitly through its bind file, else through
  * drivers_probe (which honours driver_override). */
 static int probe_to(struct assign_ctx *ctx, const char *addr,
@@ -707,13 +721,9 @@ static int bind_locked(struct assign_ctx *ctx, const char *addr,
 		r = check_exists(ctx, addr);
 		if (r < 0)
 			return r;
-		group = pci_dev_group(ctx, addr);
+		group = vfio_group_of(ctx, addr);
 		if (group < 0)
-			return set_error(ctx, -ENOENT,
-					 "%s has no IOMMU group, so vfio-pci "
-					 "cannot take it; boot with "
-					 "intel_iommu=on or amd_iommu=on",
-					 addr);
+			return group;
 		return bind_group(ctx, addr, group, &o);
 	}
 	return bind_one(ctx, addr, &o);
@@ -739,13 +749,9 @@ static int bind_one(struct assign_ctx *ctx, const char *addr,
 				 "driver %s is not loaded; run 'modprobe %s'",
 				 o.driver, o.driver);
 	if (vfio) {
-		group = pci_dev_group(ctx, addr);
+		group = vfio_group_of(ctx, addr);
 		if (group < 0)
-			return set_error(ctx, -ENOENT,
-					 "%s has no IOMMU group, so vfio-pci "
-					 "cannot take it; boot with "
-					 "intel_iommu=on or amd_iommu=on",
-					 addr);
+			return group;
 	}
 	r = current_driver(ctx, addr, cur, sizeof(cur));
 	if (r < 0)
