@@ -28,7 +28,7 @@
 #include <linux/iommufd.h>
 #include <linux/vfio.h>
 
-#include "internal.h"
+#include "core/sys.h"
 #include "mock.h"
 
 #define KiB (1ull << 10)

@@ -25,7 +25,7 @@
 #include <unistd.h>
 
 #include "fuzz.h"
-#include "internal.h"
+#include "core/sys.h"
 #include <libassign/host.h>
 #include <libassign/libassign.h>
 

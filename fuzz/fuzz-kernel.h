@@ -36,7 +36,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "internal.h"
+#include "core/sys.h"
 
 #define FK_ADDR "0000:00:03.0"
 #define FK_GROUP 7

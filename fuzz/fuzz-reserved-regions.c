@@ -11,7 +11,8 @@
 #include <errno.h>
 
 #include "fuzz.h"
-#include "internal.h"
+#include "core/sys.h"
+#include "iommu/iommu.h"
 #include <libassign/iommu.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -16,7 +16,7 @@
 #include <linux/vfio.h>
 
 #include "fuzz.h"
-#include "internal.h"
+#include "core/sys.h"
 
 struct walk {
 	size_t len, minsz, prev, count;

@@ -47,9 +47,9 @@ fi
 builddir=${FUZZ_BUILDDIR:-build-fuzz}
 out=${FUZZ_OUT:-$builddir/fuzz-out}
 if [ -f "$builddir/build.ninja" ]; then
-	meson configure "$builddir" -Dfuzz=true >/dev/null
+	meson configure "$builddir" -Dfuzz=enabled >/dev/null
 else
-	CC=clang meson setup "$builddir" -Dfuzz=true -Db_lundef=false \
+	CC=clang meson setup "$builddir" -Dfuzz=enabled -Db_lundef=false \
 		>/dev/null
 fi
 # Only the fuzz targets (and the library they instrument) are needed.

@@ -13,6 +13,7 @@
 #include <syslog.h>
 #include <unistd.h>
 
+#include <libassign/host.h>
 #include <libassign/libassign.h>
 
 /* Exit codes (documented in docs/assign-host.1). */

@@ -2,8 +2,10 @@
 /*
  * libassign: hand host PCI devices to guests through Linux VFIO.
  *
- * This is the umbrella header: it declares the library context and pulls in
- * every other public header. See docs/architecture.md for the object model
+ * This is the umbrella header of libassign: it declares the library context
+ * and pulls in every other header of libassign. The host preparation API,
+ * <libassign/host.h>, belongs to the separate library libassign-host
+ * (pkg-config libassign-host) and is included on its own. See docs/architecture.md for the object model
  * and docs/errors.md for the error conventions.
  *
  * Conventions that hold for every function in every libassign header:
@@ -188,7 +190,6 @@ int assign_pci_addr_format(const struct assign_pci_addr *addr, char *buf,
 #include <libassign/iommu.h>
 #include <libassign/device.h>
 #include <libassign/pci.h>
-#include <libassign/host.h>
 #include <libassign/guestmem.h>
 #include <libassign/vpci.h>
 #include <libassign/kvm.h>

@@ -23,6 +23,77 @@ extern "C" {
 
 struct assign_device;
 
+/*
+ * Constants of the PCI specifications, with the names Linux gives them in
+ * <linux/pci_regs.h> behind an ASSIGN_ prefix. The library, its examples
+ * and its tests take them from here, their one home.
+ */
+
+/* The type 0 configuration header */
+#define ASSIGN_PCI_VENDOR_ID 0x00
+#define ASSIGN_PCI_DEVICE_ID 0x02
+/** ASSIGN_PCI_COMMAND - the command register (16 bits) */
+#define ASSIGN_PCI_COMMAND 0x04
+#define ASSIGN_PCI_COMMAND_IO 0x0001       /* I/O space decoding */
+#define ASSIGN_PCI_COMMAND_MEMORY 0x0002   /* memory space decoding */
+#define ASSIGN_PCI_COMMAND_MASTER 0x0004   /* Bus Master Enable: DMA, MSI */
+#define ASSIGN_PCI_COMMAND_INTX_DISABLE 0x0400
+#define ASSIGN_PCI_STATUS 0x06
+#define ASSIGN_PCI_STATUS_CAP_LIST 0x0010  /* capability list present */
+#define ASSIGN_PCI_CLASS_REVISION 0x08
+#define ASSIGN_PCI_HEADER_TYPE 0x0e
+#define ASSIGN_PCI_HEADER_TYPE_MASK 0x7f
+#define ASSIGN_PCI_BASE_ADDRESS_0 0x10
+#define ASSIGN_PCI_BASE_ADDRESS_SPACE_IO 0x01
+#define ASSIGN_PCI_BASE_ADDRESS_MEM_TYPE_64 0x04
+#define ASSIGN_PCI_BASE_ADDRESS_MEM_PREFETCH 0x08
+#define ASSIGN_PCI_SUBSYSTEM_VENDOR_ID 0x2c
+#define ASSIGN_PCI_SUBSYSTEM_ID 0x2e
+#define ASSIGN_PCI_ROM_ADDRESS 0x30
+#define ASSIGN_PCI_ROM_ADDRESS_ENABLE 0x01
+#define ASSIGN_PCI_CAPABILITY_LIST 0x34
+#define ASSIGN_PCI_INTERRUPT_LINE 0x3c
+#define ASSIGN_PCI_INTERRUPT_PIN 0x3d
+#define ASSIGN_PCI_STD_HEADER_SIZE 0x40
+/* First extended capability (PCI Express) */
+#define ASSIGN_PCI_EXT_CAP_START 0x100
+
+/* Capability IDs */
+#define ASSIGN_PCI_CAP_ID_PM 0x01
+#define ASSIGN_PCI_CAP_ID_MSI 0x05
+#define ASSIGN_PCI_CAP_ID_VNDR 0x09
+#define ASSIGN_PCI_CAP_ID_EXP 0x10
+#define ASSIGN_PCI_CAP_ID_MSIX 0x11
+/* Extended capability IDs */
+#define ASSIGN_PCI_EXT_CAP_ID_ERR 0x0001   /* AER */
+#define ASSIGN_PCI_EXT_CAP_ID_SRIOV 0x0010
+
+/* MSI capability: offsets from its header, and the flags register */
+#define ASSIGN_PCI_MSI_FLAGS 0x02
+#define ASSIGN_PCI_MSI_FLAGS_ENABLE 0x0001
+#define ASSIGN_PCI_MSI_FLAGS_QMASK 0x000e  /* Multiple Message Capable */
+#define ASSIGN_PCI_MSI_FLAGS_QSIZE 0x0070  /* Multiple Message Enable */
+#define ASSIGN_PCI_MSI_FLAGS_64BIT 0x0080
+#define ASSIGN_PCI_MSI_FLAGS_MASKBIT 0x0100 /* per-vector masking */
+#define ASSIGN_PCI_MSI_ADDRESS_LO 0x04
+
+/* MSI-X capability: offsets from its header, and its registers' fields */
+#define ASSIGN_PCI_MSIX_FLAGS 0x02
+#define ASSIGN_PCI_MSIX_FLAGS_QSIZE 0x07ff /* table size - 1 */
+#define ASSIGN_PCI_MSIX_FLAGS_MASKALL 0x4000
+#define ASSIGN_PCI_MSIX_FLAGS_ENABLE 0x8000
+#define ASSIGN_PCI_MSIX_TABLE 0x04
+#define ASSIGN_PCI_MSIX_PBA 0x08
+#define ASSIGN_PCI_MSIX_BIR 0x00000007     /* BAR of the table / PBA */
+#define ASSIGN_PCI_MSIX_OFFSET 0xfffffff8
+/* An MSI-X table entry */
+#define ASSIGN_PCI_MSIX_ENTRY_SIZE 16
+#define ASSIGN_PCI_MSIX_ENTRY_LOWER_ADDR 0x0
+#define ASSIGN_PCI_MSIX_ENTRY_UPPER_ADDR 0x4
+#define ASSIGN_PCI_MSIX_ENTRY_DATA 0x8
+#define ASSIGN_PCI_MSIX_ENTRY_VECTOR_CTRL 0xc
+#define ASSIGN_PCI_MSIX_ENTRY_CTRL_MASKBIT 0x1
+
 /** Size of conventional PCI config space. */
 #define ASSIGN_PCI_CONFIG_SIZE 256
 /** Size of PCI Express extended config space. */

@@ -22,7 +22,8 @@
 
 #include <libudev.h>
 
-#include "host_internal.h"
+#include "core/sys.h"
+#include "host/host.h"
 
 #define DEFAULT_STATE_DIR "/run/libassign"
 #define DEFAULT_TIMEOUT_MS 5000

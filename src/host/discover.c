@@ -12,7 +12,8 @@
 
 #include <libudev.h>
 
-#include "host_internal.h"
+#include "core/sys.h"
+#include "host/host.h"
 
 int host_canon_addr(struct assign_ctx *ctx, const char *address,
 		    char buf[ASSIGN_PCI_ADDR_LEN])

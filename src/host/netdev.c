@@ -22,7 +22,8 @@
 #include <netlink/route/link/sriov.h>
 #include <netlink/route/route.h>
 
-#include "host_internal.h"
+#include "core/sys.h"
+#include "host/host.h"
 
 /* libnl's NLE_* codes to errnos. */
 static int nl_errno(int nlerr)

@@ -13,7 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "host_internal.h"
+#include "core/sys.h"
+#include "host/host.h"
 
 static int cmp_member(const void *a, const void *b)
 {

@@ -21,7 +21,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "core/sys.h"
 #include "mock_internal.h"
 
 void *mock_zalloc(size_t n)

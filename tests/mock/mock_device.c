@@ -21,7 +21,7 @@
 
 #include <linux/vfio.h>
 
-#include "internal.h"
+#include "core/sys.h"
 #include "mock_internal.h"
 
 #define OFFSETOFEND(t, m) (offsetof(t, m) + sizeof(((t *)0)->m))

@@ -34,7 +34,7 @@
 
 #include <linux/vfio.h>
 
-#include "internal.h"
+#include "core/sys.h"
 #include "mock_internal.h"
 
 #define DEFAULT_RESV "0x00000000fee00000 0x00000000feefffff msi\n"

@@ -15,7 +15,8 @@
 
 #include <linux/vfio.h>
 
-#include "internal.h"
+#include "core/sys.h"
+#include "iommu/iommu.h"
 
 static void test_version(void **state)
 {

@@ -22,7 +22,7 @@
 #include <libassign/libassign.h>
 #include <linux/vfio.h>
 
-#include "internal.h"
+#include "core/sys.h"
 #include "mock.h"
 
 #define ADDR "0000:00:03.0"

@@ -34,7 +34,7 @@
 #include <libassign/pci.h>
 #include <linux/vfio.h>
 
-#include "internal.h"
+#include "core/sys.h"
 #include "mock.h"
 
 #define DEV0 "0000:00:03.0"

@@ -22,9 +22,9 @@
 #include <linux/iommufd.h>
 #include <linux/vfio.h>
 
-#include "internal.h"
+#include "core/sys.h"
 #include "mock.h"
-#include "policy/iova_tree.h"
+#include "core/core.h"
 
 #define KiB (1ull << 10)
 #define MiB (1ull << 20)

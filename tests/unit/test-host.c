@@ -31,7 +31,7 @@
 
 #include <cmocka.h>
 
-#include "internal.h"
+#include "core/sys.h"
 #include "mock.h"
 #include <libassign/host.h>
 

@@ -23,8 +23,8 @@
 #include <linux/iommufd.h>
 #include <linux/vfio.h>
 
-#include "internal.h"
-#include "iommu_priv.h"
+#include "core/sys.h"
+#include "iommu/iommu.h"
 #include "mock.h"
 
 #define DEV_A "0000:00:03.0" /* group 3 */

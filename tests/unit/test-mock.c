@@ -28,7 +28,8 @@
 #include <libassign/device.h>
 #include <libassign/iommu.h>
 
-#include "internal.h"
+#include "core/sys.h"
+#include "pci/pci.h"
 #include "mock.h"
 
 #define DEV0 "0000:00:03.0"

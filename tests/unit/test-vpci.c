@@ -28,7 +28,7 @@
 #include <linux/kvm.h>
 #include <linux/vfio.h>
 
-#include "internal.h"
+#include "core/sys.h"
 #include "mock.h"
 
 #define ADDR "0000:00:03.0"

@@ -1,0 +1,181 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The core layer's internal header (docs/architecture.md): the context,
+ * logging and the last error, the sysfs helpers, the VFIO capability-chain
+ * walker and the interval tree. Every other layer builds on it. Never
+ * installed. The syscall seam has its own header, core/sys.h.
+ */
+#ifndef LIBASSIGN_CORE_H
+#define LIBASSIGN_CORE_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/resource.h>
+#include <sys/types.h>
+#include <syslog.h>
+
+#include <libassign/libassign.h>
+
+#define ASSIGN_EXPORT __attribute__((visibility("default")))
+#define ASSIGN_PRINTF(a, b) __attribute__((format(printf, a, b)))
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define MIN(a, b) ((a) < (b) ? (a) : (b))
+#define MAX(a, b) ((a) > (b) ? (a) : (b))
+
+struct assign_sys_ops;
+
+struct assign_ctx {
+	int refcount;
+	void (*log_fn)(struct assign_ctx *ctx, int priority, const char *file,
+		       int line, const char *fn, const char *format,
+		       va_list args);
+	void *log_data;
+	int log_priority;
+	char last_error[512];
+	const struct assign_sys_ops *sys;
+	void *sys_data;
+	int sysfs_fd; /* O_PATH|O_DIRECTORY fd of /sys (or a test tree) */
+	bool own_sysfs_fd;
+};
+
+/*
+ * Test hook (not exported): make @ctx use another kernel. @sysfs_fd becomes
+ * the sysfs root; the context does not take ownership of it.
+ */
+int assign_ctx_set_sys(struct assign_ctx *ctx, const struct assign_sys_ops *ops,
+		       void *data, int sysfs_fd);
+
+/* Logging. */
+void assign_log(struct assign_ctx *ctx, int priority, const char *file,
+		int line, const char *fn, const char *format, ...)
+	ASSIGN_PRINTF(6, 7);
+
+#define assign_log_cond(ctx, prio, ...)                                        \
+	do {                                                                   \
+		if ((ctx)->log_priority >= (prio))                             \
+			assign_log((ctx), (prio), __FILE__, __LINE__,          \
+				   __func__, __VA_ARGS__);                     \
+	} while (0)
+#define dbg(ctx, ...) assign_log_cond(ctx, LOG_DEBUG, __VA_ARGS__)
+#define info(ctx, ...) assign_log_cond(ctx, LOG_INFO, __VA_ARGS__)
+#define notice(ctx, ...) assign_log_cond(ctx, LOG_NOTICE, __VA_ARGS__)
+#define warn(ctx, ...) assign_log_cond(ctx, LOG_WARNING, __VA_ARGS__)
+
+/*
+ * Record a failure: formats the message into ctx->last_error, logs it at
+ * LOG_ERR and returns @err (a negative errno) so callers can write
+ * "return set_error(ctx, -EBUSY, "group %d is not viable: ...", id);".
+ */
+int assign_set_error(struct assign_ctx *ctx, int err, const char *file,
+		     int line, const char *fn, const char *format, ...)
+	ASSIGN_PRINTF(6, 7);
+#define set_error(ctx, err, ...)                                               \
+	assign_set_error((ctx), (err), __FILE__, __LINE__, __func__,           \
+			 __VA_ARGS__)
+
+/*
+ * sysfs helpers (core/sysfs.c). Paths are relative to the sysfs root, e.g.
+ * "bus/pci/devices/0000:00:03.0/iommu_group".
+ */
+/* Read a whole small file, NUL-terminated, trailing newline stripped. */
+int sysfs_read(struct assign_ctx *ctx, const char *path, char *buf,
+	       size_t size);
+/* Read a whole small file at an absolute path (/proc/self/...) through
+ * the seam, NUL-terminated, as it is. */
+int proc_read(struct assign_ctx *ctx, const char *path, char *buf,
+	      size_t size);
+/* Parse a file holding one integer (decimal or 0x hex). */
+int sysfs_read_u64(struct assign_ctx *ctx, const char *path, uint64_t *val);
+/* Write a string to a sysfs attribute. */
+int sysfs_write(struct assign_ctx *ctx, const char *path, const char *val);
+/* Last path component of a symlink's target (e.g. the group number). */
+int sysfs_link_name(struct assign_ctx *ctx, const char *path, char *buf,
+		    size_t size);
+int sysfs_exists(struct assign_ctx *ctx, const char *path);
+int sysfs_list(struct assign_ctx *ctx, const char *path, char ***names,
+	       size_t *n);
+void strv_free(char **names, size_t n);
+
+/*
+ * VFIO info ioctls with argsz negotiation (caps.c): allocates @minsz bytes,
+ * sets argsz (the first u32 of every VFIO info struct), calls the ioctl,
+ * grows the buffer to the argsz the kernel asks for and calls again. The
+ * caller prepares the rest of the request in @init (copied into the buffer
+ * each time, @minsz bytes). On success *ret is a malloc'ed buffer of *len
+ * bytes.
+ */
+int vfio_info_ioctl(struct assign_ctx *ctx, int fd, unsigned long req,
+		    const void *init, size_t minsz, void **ret, size_t *len);
+
+/*
+ * VFIO capability chains (caps.c). struct vfio_info_cap_header is
+ * {u16 id, u16 version, u32 next}; @first and each next are offsets from
+ * the start of @buf. Offsets must lie after the fixed part (@minsz),
+ * be 4-byte aligned, leave room for the header (and @minsz_cap bytes of
+ * body when looking one up) and strictly increase: so every walk ends.
+ * Return the offset of the capability with @id (> 0), -ENOENT if absent,
+ * -EPROTO for a malformed chain.
+ */
+int vfio_cap_find(const void *buf, size_t len, size_t minsz, uint32_t first,
+		  uint16_t id, size_t cap_size);
+/* Call @fn for each capability; stops on fn's non-zero return. */
+int vfio_cap_foreach(const void *buf, size_t len, size_t minsz, uint32_t first,
+		     int (*fn)(const void *cap, size_t off, size_t avail,
+			       void *data),
+		     void *data);
+
+/*
+ * An AVL tree of disjoint, inclusive address ranges keyed by their start
+ * (core/iova_tree.c). Intrusive: embed struct iova_node in the object
+ * tracked and get back to it with iova_container_of(). Lookup, insert and
+ * remove are O(log n); nodes carry a parent pointer so in-order walks need
+ * no stack. Not thread-safe: the owner serializes access.
+ */
+struct iova_node {
+	struct iova_node *left, *right, *parent;
+	int height;
+	uint64_t start; /* first address */
+	uint64_t last;  /* last address, inclusive */
+};
+
+struct iova_tree {
+	struct iova_node *root;
+	size_t count;
+};
+
+#define iova_container_of(ptr, type, member)                                   \
+	((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+
+static inline void iova_tree_init(struct iova_tree *t)
+{
+	t->root = NULL;
+	t->count = 0;
+}
+
+/* Insert @n ([n->start, n->last] set by the caller). -EEXIST if it overlaps
+ * a node already in the tree (the tree is then unchanged), -EINVAL if
+ * start > last. */
+int iova_tree_insert(struct iova_tree *t, struct iova_node *n);
+/* Remove @n, which must be in @t. */
+void iova_tree_remove(struct iova_tree *t, struct iova_node *n);
+/* The node containing @addr, or NULL. */
+struct iova_node *iova_tree_find(const struct iova_tree *t, uint64_t addr);
+/* The lowest node overlapping [start, last], or NULL. */
+struct iova_node *iova_tree_first_overlap(const struct iova_tree *t,
+					  uint64_t start, uint64_t last);
+/* The highest node overlapping [start, last], or NULL. */
+struct iova_node *iova_tree_last_overlap(const struct iova_tree *t,
+					 uint64_t start, uint64_t last);
+/* In-order walk. */
+struct iova_node *iova_tree_first(const struct iova_tree *t);
+struct iova_node *iova_tree_last(const struct iova_tree *t);
+struct iova_node *iova_tree_next(const struct iova_node *n);
+struct iova_node *iova_tree_prev(const struct iova_node *n);
+/* Check every invariant (order, disjointness, heights, balance, parent
+ * links, count): 0 or -EPROTO. For tests. */
+int iova_tree_check(const struct iova_tree *t);
+
+#endif /* LIBASSIGN_CORE_H */

@@ -1,0 +1,257 @@
+// SPDX-License-Identifier: MIT
+/*
+ * VFIO devices: open through an IOMMU object, info, resets, feature probe.
+ * Regions are in region.c, interrupts in irq.c.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <linux/vfio.h>
+
+#include "core/sys.h"
+#include "device/device.h"
+
+/* Sanity bounds on what a kernel reports (vfio-pci: 9 regions + device
+ * specific ones, 5 irq indexes). */
+#define MAX_REGIONS 256
+#define MAX_IRQS 64
+
+static int check_opts(struct assign_ctx *ctx, const struct assign_device_opts *opts)
+{
+	size_t known = sizeof(*opts);
+	size_t flags_end = offsetof(struct assign_device_opts, flags) +
+			   sizeof(opts->flags);
+
+	if (!opts)
+		return 0;
+	if (opts->size < sizeof(opts->size))
+		return set_error(ctx, -EINVAL,
+				 "assign_device_opts.size is %zu: set it to sizeof(struct assign_device_opts)",
+				 opts->size);
+	if (opts->size > known) {
+		const unsigned char *p = (const unsigned char *)opts;
+		for (size_t i = known; i < opts->size; i++)
+			if (p[i])
+				return set_error(ctx, -EINVAL,
+						 "assign_device_opts has non-zero fields this libassign (%s) does not know; upgrade libassign or leave them zero",
+						 LIBASSIGN_VERSION);
+	}
+	if (opts->size >= flags_end && opts->flags)
+		return set_error(ctx, -EINVAL,
+				 "assign_device_opts.flags 0x%x has unknown bits; pass 0",
+				 opts->flags);
+	return 0;
+}
+
+static int device_query_info(struct assign_device *dev)
+{
+	struct vfio_device_info req = { 0 }, *vi;
+	size_t minsz = offsetof(struct vfio_device_info, num_irqs) +
+		       sizeof(req.num_irqs);
+	size_t len;
+	void *buf;
+	int r;
+
+	r = vfio_info_ioctl(dev->ctx, dev->att.devfd, VFIO_DEVICE_GET_INFO,
+			    &req, minsz, &buf, &len);
+	if (r < 0)
+		return set_error(dev->ctx, r,
+				 "VFIO_DEVICE_GET_INFO on %s failed: %s", dev->addr,
+				 strerror(-r));
+	vi = buf;
+	if (vi->num_regions > MAX_REGIONS || vi->num_irqs > MAX_IRQS) {
+		r = set_error(dev->ctx, -EPROTO,
+			      "%s: the kernel reports %u regions and %u interrupt indexes, more than libassign accepts (%u/%u)",
+			      dev->addr, vi->num_regions, vi->num_irqs,
+			      MAX_REGIONS, MAX_IRQS);
+		free(buf);
+		return r;
+	}
+	dev->info.flags = 0;
+	if (vi->flags & VFIO_DEVICE_FLAGS_PCI)
+		dev->info.flags |= ASSIGN_DEVICE_F_PCI;
+	if (vi->flags & VFIO_DEVICE_FLAGS_PLATFORM)
+		dev->info.flags |= ASSIGN_DEVICE_F_PLATFORM;
+	if (vi->flags & VFIO_DEVICE_FLAGS_RESET)
+		dev->info.flags |= ASSIGN_DEVICE_F_RESET;
+	dev->info.num_regions = vi->num_regions;
+	dev->info.num_irqs = vi->num_irqs;
+	free(buf);
+	return 0;
+}
+
+ASSIGN_EXPORT int assign_device_open(struct assign_iommu *iommu,
+				     const char *address,
+				     const struct assign_device_opts *opts,
+				     struct assign_device **ret)
+{
+	struct assign_ctx *ctx;
+	struct assign_device *dev;
+	struct assign_pci_addr pci;
+	char saved[sizeof(ctx->last_error)];
+	int r;
+
+	if (!iommu)
+		return -EINVAL;
+	ctx = assign_iommu_get_ctx(iommu);
+	if (!ctx)
+		return -EINVAL;
+	if (!address || !ret)
+		return set_error(ctx, -EINVAL,
+				 "assign_device_open: %s is NULL",
+				 !address ? "address" : "ret");
+	r = check_opts(ctx, opts);
+	if (r < 0)
+		return r;
+	if (assign_pci_addr_parse(address, &pci) < 0)
+		return set_error(ctx, -EINVAL,
+				 "\"%.32s\" is not a PCI address: write it as dddd:bb:dd.f or bb:dd.f (hex, device <= 1f, function <= 7)",
+				 address);
+
+	dev = calloc(1, sizeof(*dev));
+	if (!dev)
+		return set_error(ctx, -ENOMEM, "out of memory opening %s",
+				 address);
+	dev->refcount = 1;
+	dev->ctx = ctx;
+	dev->pci = pci;
+	assign_pci_addr_format(&pci, dev->addr, sizeof(dev->addr));
+	dev->att.devfd = -1;
+	dev->att.group_id = -1;
+
+	/* The IOMMU side names its own failures; keep a fallback message. */
+	memcpy(saved, ctx->last_error, sizeof(saved));
+	ctx->last_error[0] = '\0';
+	r = iommu_attach_device(iommu, dev->addr, &dev->att);
+	if (r < 0) {
+		if (!ctx->last_error[0])
+			set_error(ctx, r, "cannot attach %s to its IOMMU: %s",
+				  dev->addr, strerror(-r));
+		free(dev);
+		return r;
+	}
+	memcpy(ctx->last_error, saved, sizeof(saved));
+
+	r = device_query_info(dev);
+	if (r < 0)
+		goto fail_detach;
+	if (dev->info.num_regions) {
+		dev->regions = calloc(dev->info.num_regions,
+				      sizeof(*dev->regions));
+		if (!dev->regions) {
+			r = set_error(ctx, -ENOMEM,
+				      "out of memory opening %s", dev->addr);
+			goto fail_detach;
+		}
+	}
+	if (dev->info.num_irqs) {
+		dev->irqs = calloc(dev->info.num_irqs, sizeof(*dev->irqs));
+		if (!dev->irqs) {
+			r = set_error(ctx, -ENOMEM,
+				      "out of memory opening %s", dev->addr);
+			goto fail_detach;
+		}
+		for (uint32_t i = 0; i < dev->info.num_irqs; i++)
+			dev->irqs[i].unmask_fd = -1;
+	}
+	dev->iommu = assign_iommu_ref(iommu);
+	dbg(ctx, "%s: opened, fd %d, group %d, %u regions, %u irq indexes",
+	    dev->addr, dev->att.devfd, dev->att.group_id,
+	    dev->info.num_regions, dev->info.num_irqs);
+	*ret = dev;
+	return 0;
+
+fail_detach:
+	iommu_detach_device(iommu, dev->addr, &dev->att);
+	free(dev->regions);
+	free(dev->irqs);
+	free(dev);
+	return r;
+}
+
+ASSIGN_EXPORT struct assign_device *assign_device_ref(struct assign_device *dev)
+{
+	if (dev)
+		__atomic_add_fetch(&dev->refcount, 1, __ATOMIC_RELAXED);
+	return dev;
+}
+
+ASSIGN_EXPORT struct assign_device *
+assign_device_unref(struct assign_device *dev)
+{
+	struct assign_iommu *iommu;
+
+	if (!dev || __atomic_sub_fetch(&dev->refcount, 1, __ATOMIC_ACQ_REL) > 0)
+		return NULL;
+	dev_irqs_disable_all(dev, false);
+	dev_irqs_release(dev);
+	dev_regions_release(dev);
+	iommu = dev->iommu;
+	iommu_detach_device(iommu, dev->addr, &dev->att);
+	dbg(dev->ctx, "%s: closed", dev->addr);
+	free(dev);
+	assign_iommu_unref(iommu);
+	return NULL;
+}
+
+ASSIGN_EXPORT struct assign_iommu *
+assign_device_get_iommu(const struct assign_device *dev)
+{
+	return dev ? dev->iommu : NULL;
+}
+
+ASSIGN_EXPORT const char *
+assign_device_get_address(const struct assign_device *dev)
+{
+	return dev ? dev->addr : NULL;
+}
+
+ASSIGN_EXPORT int assign_device_fd(const struct assign_device *dev)
+{
+	return dev ? dev->att.devfd : -EINVAL;
+}
+
+ASSIGN_EXPORT int assign_device_group_id(const struct assign_device *dev)
+{
+	if (!dev)
+		return -EINVAL;
+	return dev->att.group_id >= 0 ? dev->att.group_id : -ENOENT;
+}
+
+ASSIGN_EXPORT int assign_device_get_info(const struct assign_device *dev,
+					 struct assign_device_info *info)
+{
+	if (!dev || !info)
+		return -EINVAL;
+	*info = dev->info;
+	return 0;
+}
+
+ASSIGN_EXPORT int assign_device_feature_probe(struct assign_device *dev,
+					      uint32_t feature, bool set)
+{
+	struct vfio_device_feature f;
+	int r;
+
+	if (!dev)
+		return -EINVAL;
+	if (feature & ~(uint32_t)VFIO_DEVICE_FEATURE_MASK)
+		return set_error(dev->ctx, -EINVAL,
+				 "feature 0x%x is not a VFIO_DEVICE_FEATURE_* number (16 bits)",
+				 feature);
+	memset(&f, 0, sizeof(f));
+	f.argsz = sizeof(f);
+	f.flags = feature | VFIO_DEVICE_FEATURE_PROBE |
+		  (set ? VFIO_DEVICE_FEATURE_SET : VFIO_DEVICE_FEATURE_GET);
+	r = sys_ioctl(dev->ctx, dev->att.devfd, VFIO_DEVICE_FEATURE, &f);
+	if (r >= 0)
+		return 1;
+	/* Unknown feature: -ENOTTY; known but not this direction: -EINVAL. */
+	if (r == -ENOTTY || r == -EINVAL || r == -EOPNOTSUPP)
+		return 0;
+	return set_error(dev->ctx, r,
+			 "VFIO_DEVICE_FEATURE probe of feature %u on %s failed: %s",
+			 feature, dev->addr, strerror(-r));
+}

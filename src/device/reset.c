@@ -1,0 +1,317 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Resets: the function reset the kernel picked for the device, and the hot
+ * (secondary bus) reset of its slot or bus, which resets every device
+ * there and so needs all of them owned by the caller.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <linux/vfio.h>
+
+#include "core/sys.h"
+#include "device/device.h"
+
+/* A bus never holds more than 256 functions; allow bridges below it. */
+#define MAX_HOT_RESET_DEPS 4096
+
+ASSIGN_EXPORT int assign_device_reset(struct assign_device *dev)
+{
+	int r;
+
+	if (!dev)
+		return -EINVAL;
+	if (!(dev->info.flags & ASSIGN_DEVICE_F_RESET))
+		return set_error(dev->ctx, -ENOTTY,
+				 "%s has no function reset (no FLR or PM reset, and not alone on its bus); use assign_device_hot_reset()",
+				 dev->addr);
+	/*
+	 * A reset puts MSI/MSI-X/INTx enables back to their defaults in the
+	 * device; disable them in vfio first so the kernel's state follows.
+	 */
+	r = dev_irqs_disable_all(dev, true);
+	if (r < 0)
+		return r;
+	r = sys_ioctl(dev->ctx, dev->att.devfd, VFIO_DEVICE_RESET, NULL);
+	if (r < 0) {
+		if (r == -ENOTTY || r == -EINVAL)
+			return set_error(dev->ctx, -ENOTTY,
+					 "the kernel refused VFIO_DEVICE_RESET on %s: %s; use assign_device_hot_reset()",
+					 dev->addr, strerror(-r));
+		return set_error(dev->ctx, r, "VFIO_DEVICE_RESET on %s failed: %s",
+				 dev->addr, strerror(-r));
+	}
+	dev_irqs_forget(dev);
+	dbg(dev->ctx, "%s: reset", dev->addr);
+	return 0;
+}
+
+/* Read the dependent-device list; *info is malloc'ed. */
+static int hot_reset_info(struct assign_device *dev,
+			  struct vfio_pci_hot_reset_info **out)
+{
+	struct vfio_pci_hot_reset_info *hi = NULL;
+	uint32_t count = 0;
+	int r;
+
+	for (int tries = 0; tries < 4; tries++) {
+		size_t sz = sizeof(*hi) + (size_t)count * sizeof(hi->devices[0]);
+		struct vfio_pci_hot_reset_info *n = realloc(hi, sz);
+
+		if (!n) {
+			free(hi);
+			return set_error(dev->ctx, -ENOMEM,
+					 "out of memory reading hot reset info of %s",
+					 dev->addr);
+		}
+		hi = n;
+		memset(hi, 0, sz);
+		hi->argsz = (uint32_t)sz;
+		r = sys_ioctl(dev->ctx, dev->att.devfd,
+			      VFIO_DEVICE_GET_PCI_HOT_RESET_INFO, hi);
+		if (r == -ENOSPC) {
+			if (hi->count <= count || hi->count > MAX_HOT_RESET_DEPS)
+				break;
+			count = hi->count;
+			continue;
+		}
+		if (r < 0) {
+			free(hi);
+			if (r == -ENODEV || r == -ENOTTY || r == -EINVAL)
+				return set_error(dev->ctx, -ENOTTY,
+						 "%s cannot be hot reset: neither its slot nor its bus can be reset (%s); try assign_device_reset()",
+						 dev->addr, strerror(-r));
+			return set_error(dev->ctx, r,
+					 "VFIO_DEVICE_GET_PCI_HOT_RESET_INFO on %s failed: %s",
+					 dev->addr, strerror(-r));
+		}
+		if (hi->count > count) {
+			/* Success yet more entries than room: broken kernel. */
+			break;
+		}
+		*out = hi;
+		return 0;
+	}
+	free(hi);
+	return set_error(dev->ctx, -EPROTO,
+			 "VFIO_DEVICE_GET_PCI_HOT_RESET_INFO on %s: the kernel's device count does not settle (kernel bug?)",
+			 dev->addr);
+}
+
+/*
+ * The group @gid if it is open on our IOMMU (a new reference), else NULL.
+ * A miss is an answer here, not a failure: the last error and the log are
+ * left alone.
+ */
+static struct assign_group *group_lookup(struct assign_device *dev,
+					 uint32_t gid)
+{
+	char saved[sizeof(dev->ctx->last_error)];
+	struct assign_group *g = NULL;
+	int prio;
+
+	if (gid > INT32_MAX)
+		return NULL;
+	memcpy(saved, dev->ctx->last_error, sizeof(saved));
+	prio = dev->ctx->log_priority;
+	dev->ctx->log_priority = LOG_EMERG;
+	if (assign_iommu_get_group(dev->iommu, (int)gid, &g) < 0)
+		g = NULL;
+	dev->ctx->log_priority = prio;
+	memcpy(dev->ctx->last_error, saved, sizeof(saved));
+	return g;
+}
+
+static bool group_owned(struct assign_device *dev, uint32_t gid)
+{
+	struct assign_group *g;
+
+	if (dev->att.group && (int)gid == dev->att.group_id)
+		return true;
+	g = group_lookup(dev, gid);
+	assign_group_unref(g);
+	return g != NULL;
+}
+
+static void fill_dep(struct assign_device *dev, uint32_t hflags,
+		     const struct vfio_pci_dependent_device *d,
+		     struct assign_reset_dep *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->addr.domain = d->segment;
+	out->addr.bus = d->bus;
+	out->addr.dev = (uint8_t)((d->devfn >> 3) & 0x1f);
+	out->addr.fn = (uint8_t)(d->devfn & 7);
+	if (hflags & VFIO_PCI_HOT_RESET_FLAG_DEV_ID) {
+		out->group_id = -1;
+		out->owned = d->devid != (uint32_t)VFIO_PCI_DEVID_NOT_OWNED;
+		out->devid = out->owned ? d->devid : 0;
+	} else {
+		out->group_id = d->group_id > INT32_MAX ? -1 : (int)d->group_id;
+		out->devid = 0;
+		out->owned = group_owned(dev, d->group_id);
+	}
+}
+
+ASSIGN_EXPORT int assign_device_get_hot_reset_deps(struct assign_device *dev,
+						   struct assign_reset_dep *deps,
+						   size_t max, size_t *n)
+{
+	struct vfio_pci_hot_reset_info *hi;
+	int r;
+
+	if (!dev)
+		return -EINVAL;
+	if (!n || (max && !deps))
+		return set_error(dev->ctx, -EINVAL,
+				 "assign_device_get_hot_reset_deps: %s is NULL",
+				 !n ? "n" : "deps");
+	if (!(dev->info.flags & ASSIGN_DEVICE_F_PCI))
+		return set_error(dev->ctx, -ENOTTY,
+				 "%s is not a PCI device: no hot reset",
+				 dev->addr);
+	r = hot_reset_info(dev, &hi);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < hi->count && i < max; i++)
+		fill_dep(dev, hi->flags, &hi->devices[i], &deps[i]);
+	*n = hi->count;
+	free(hi);
+	return 0;
+}
+
+ASSIGN_EXPORT int assign_device_hot_reset(struct assign_device *dev)
+{
+	struct vfio_pci_hot_reset_info *hi;
+	struct vfio_pci_hot_reset *hr = NULL;
+	struct assign_group **groups = NULL;
+	char missing[256] = "";
+	size_t nmissing = 0, mlen = 0, ngroups = 0;
+	int *fds = NULL;
+	size_t nfds = 0, sz;
+	int r;
+
+	if (!dev)
+		return -EINVAL;
+	if (!(dev->info.flags & ASSIGN_DEVICE_F_PCI))
+		return set_error(dev->ctx, -ENOTTY,
+				 "%s is not a PCI device: no hot reset",
+				 dev->addr);
+	r = hot_reset_info(dev, &hi);
+	if (r < 0)
+		return r;
+	for (uint32_t i = 0; i < hi->count; i++) {
+		struct assign_reset_dep d;
+		char a[ASSIGN_PCI_ADDR_LEN];
+
+		fill_dep(dev, hi->flags, &hi->devices[i], &d);
+		if (d.owned)
+			continue;
+		nmissing++;
+		if (assign_pci_addr_format(&d.addr, a, sizeof(a)) < 0)
+			strcpy(a, "?");
+		if (mlen < sizeof(missing) - 1) {
+			int w;
+			if (d.group_id >= 0)
+				w = snprintf(missing + mlen, sizeof(missing) - mlen,
+					     "%s%s (group %d)", mlen ? ", " : "", a,
+					     d.group_id);
+			else
+				w = snprintf(missing + mlen, sizeof(missing) - mlen,
+					     "%s%s", mlen ? ", " : "", a);
+			if (w > 0)
+				mlen = MIN(mlen + (size_t)w, sizeof(missing) - 1);
+		}
+	}
+	if (nmissing) {
+		free(hi);
+		return set_error(dev->ctx, -EPERM,
+				 "hot reset of %s would also reset %zu device(s) not open on the same IOMMU object: %s; open them with assign_device_open() on it first",
+				 dev->addr, nmissing, missing);
+	}
+
+	/*
+	 * type1: one fd per affected group as proof of ownership, and only
+	 * those (the kernel refuses more fds than affected devices). iommufd
+	 * (DEV_ID): the zero-length form, ownership is the iommufd's.
+	 */
+	if (!(hi->flags & VFIO_PCI_HOT_RESET_FLAG_DEV_ID)) {
+		groups = calloc(hi->count ? hi->count : 1, sizeof(*groups));
+		fds = calloc(hi->count ? hi->count : 1, sizeof(*fds));
+		if (!groups || !fds) {
+			r = set_error(dev->ctx, -ENOMEM,
+				      "out of memory for a hot reset of %s",
+				      dev->addr);
+			goto out;
+		}
+		for (uint32_t i = 0; i < hi->count; i++) {
+			uint32_t gid = hi->devices[i].group_id;
+			bool dup = false;
+
+			for (uint32_t k = 0; k < i; k++)
+				dup |= hi->devices[k].group_id == gid;
+			if (dup)
+				continue;
+			if (dev->att.group && (int)gid == dev->att.group_id) {
+				fds[nfds++] = assign_group_fd(dev->att.group);
+				continue;
+			}
+			groups[ngroups] = group_lookup(dev, gid);
+			if (!groups[ngroups]) {
+				/* Closed since the check: say so. */
+				r = set_error(dev->ctx, -EPERM,
+					      "hot reset of %s: group %u is no longer open on its IOMMU object; open a device of it first",
+					      dev->addr, gid);
+				goto out;
+			}
+			fds[nfds++] = assign_group_fd(groups[ngroups++]);
+		}
+		for (size_t i = 0; i < nfds; i++)
+			if (fds[i] < 0) {
+				r = set_error(dev->ctx, -EPROTO,
+					      "hot reset of %s: a group of its IOMMU object has no fd",
+					      dev->addr);
+				goto out;
+			}
+	}
+	sz = sizeof(*hr) + nfds * sizeof(hr->group_fds[0]);
+	hr = calloc(1, sz);
+	if (!hr) {
+		r = set_error(dev->ctx, -ENOMEM,
+			      "out of memory for a hot reset of %s", dev->addr);
+		goto out;
+	}
+	hr->argsz = (uint32_t)sz;
+	hr->count = (uint32_t)nfds;
+	for (size_t i = 0; i < nfds; i++)
+		hr->group_fds[i] = fds[i];
+
+	r = dev_irqs_disable_all(dev, true);
+	if (r < 0)
+		goto out;
+	r = sys_ioctl(dev->ctx, dev->att.devfd, VFIO_DEVICE_PCI_HOT_RESET, hr);
+	if (r < 0) {
+		if (r == -ENODEV || r == -ENOTTY)
+			r = set_error(dev->ctx, -ENOTTY,
+				      "%s cannot be hot reset: %s", dev->addr,
+				      strerror(-r));
+		else
+			r = set_error(dev->ctx, r,
+				      "VFIO_DEVICE_PCI_HOT_RESET on %s failed: %s%s",
+				      dev->addr, strerror(-r),
+				      r == -EINVAL ? " (an affected device is not owned through this IOMMU object?)" : "");
+		goto out;
+	}
+	dev_irqs_forget(dev);
+	dbg(dev->ctx, "%s: hot reset", dev->addr);
+	r = 0;
+out:
+	for (size_t i = 0; i < ngroups; i++)
+		assign_group_unref(groups[i]);
+	free(groups);
+	free(fds);
+	free(hr);
+	free(hi);
+	return r;
+}

@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The host layer's internal header (docs/architecture.md), shared by the
+ * sources of libassign-host: discovery, viability, binding and netlink.
+ * Never installed.
+ */
+#ifndef LIBASSIGN_HOST_INTERNAL_H
+#define LIBASSIGN_HOST_INTERNAL_H
+
+#include <libassign/host.h>
+
+#include "pci/pci.h"
+
+/* Canonical "dddd:bb:dd.f" of @address into @buf; -EINVAL with a message
+ * when @address is not a PCI address. */
+int host_canon_addr(struct assign_ctx *ctx, const char *address,
+		    char buf[ASSIGN_PCI_ADDR_LEN]);
+
+/* Whether a driver leaves DMA to its user (the group stays viable). */
+bool host_driver_managed_dma(const char *driver);
+/* Whether a driver is vfio-pci or a vfio-pci variant driver. */
+bool host_driver_is_vfio(const char *driver);
+
+/* The network namespace-local interface names of a device's net/ dir. */
+int host_netdevs(struct assign_ctx *ctx, const char *addr,
+		 char names[][16], unsigned max, unsigned *n);
+
+/* Effective options: defaults filled in, @opts copied up to its size. */
+struct host_opts {
+	uint32_t flags;
+	const char *driver;
+	int timeout_ms;
+	const char *state_dir;
+	const char *dev_dir;
+	const char *owner; /* group binding: the device members are moved for */
+};
+int host_opts_get(struct assign_ctx *ctx, const struct assign_host_opts *opts,
+		  struct host_opts *out);
+
+/* Whether the context talks to the real /sys (libudev can be used). */
+static inline bool host_real_sysfs(const struct assign_ctx *ctx)
+{
+	return ctx->own_sysfs_fd;
+}
+
+#endif

@@ -1,0 +1,473 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The IOMMU object, backend independent: construction and lifetime,
+ * backend choice and attaching devices. The geometry is in geometry.c,
+ * the mapping table in map.c, the kernel backends in type1.c and
+ * iommufd.c (reached through struct iommu_backend, iommu/iommu.h).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "core/sys.h"
+#include "iommu/iommu.h"
+
+
+uint64_t iommu_host_page_size(void)
+{
+	long v = sysconf(_SC_PAGESIZE);
+
+	return v > 0 ? (uint64_t)v : 4096;
+}
+
+static const char *backend_name(enum assign_iommu_backend b)
+{
+	switch (b) {
+	case ASSIGN_IOMMU_AUTO:
+		return "auto";
+	case ASSIGN_IOMMU_TYPE1:
+		return "type1";
+	case ASSIGN_IOMMU_IOMMUFD:
+		return "iommufd";
+	case ASSIGN_IOMMU_NOIOMMU:
+		return "no-IOMMU";
+	}
+	return "?";
+}
+
+/* ---------------------------------------------------------------------- */
+/* Construction and lifetime */
+
+ASSIGN_EXPORT int assign_iommu_new(struct assign_ctx *ctx,
+				   const struct assign_iommu_opts *opts,
+				   struct assign_iommu **ret)
+{
+	struct assign_iommu_opts o = { .size = sizeof(o) };
+	struct assign_iommu *iommu;
+	int r;
+
+	if (!ctx || !ret)
+		return -EINVAL;
+	if (opts) {
+		/* Accept older (shorter) structs; a newer one must be zero
+		 * past what this library knows. */
+		if (opts->size < offsetof(struct assign_iommu_opts, flags) +
+					 sizeof(opts->flags) ||
+		    opts->size > 4096)
+			return set_error(ctx, -EINVAL,
+					 "assign_iommu_new: opts->size %zu is not "
+					 "sizeof(struct assign_iommu_opts) (%zu)",
+					 opts->size, sizeof(o));
+		if (opts->size > sizeof(o)) {
+			const unsigned char *p = (const unsigned char *)opts;
+			for (size_t i = sizeof(o); i < opts->size; i++)
+				if (p[i])
+					return set_error(ctx, -EINVAL,
+							 "assign_iommu_new: opts has "
+							 "fields this library does not "
+							 "know (size %zu > %zu)",
+							 opts->size, sizeof(o));
+		}
+		memcpy(&o, opts, MIN(opts->size, sizeof(o)));
+		o.size = sizeof(o);
+	}
+	if (o.flags & ~ASSIGN_IOMMU_F_ALLOW_NOIOMMU)
+		return set_error(ctx, -EINVAL,
+				 "assign_iommu_new: unknown flags 0x%x",
+				 o.flags & ~ASSIGN_IOMMU_F_ALLOW_NOIOMMU);
+	switch (o.backend) {
+	case ASSIGN_IOMMU_AUTO:
+	case ASSIGN_IOMMU_TYPE1:
+	case ASSIGN_IOMMU_IOMMUFD:
+		break;
+	case ASSIGN_IOMMU_NOIOMMU:
+		if (!(o.flags & ASSIGN_IOMMU_F_ALLOW_NOIOMMU))
+			return set_error(ctx, -EPERM,
+					 "no-IOMMU mode refused: it gives the "
+					 "device DMA access to all host memory; "
+					 "pass ASSIGN_IOMMU_F_ALLOW_NOIOMMU to "
+					 "accept that");
+		break;
+	default:
+		return set_error(ctx, -EINVAL,
+				 "assign_iommu_new: unknown backend %d",
+				 (int)o.backend);
+	}
+
+	iommu = calloc(1, sizeof(*iommu));
+	if (!iommu)
+		return set_error(ctx, -ENOMEM, "out of memory");
+	iommu->refcount = 1;
+	iommu->ctx = ctx;
+	iommu->requested = o.backend;
+	iommu->flags = o.flags;
+	iommu->fd = -1;
+	iommu->dma_limit = UINT64_MAX;
+	switch (o.backend) {
+	case ASSIGN_IOMMU_TYPE1:
+		iommu->ops = &iommu_backend_type1;
+		break;
+	case ASSIGN_IOMMU_IOMMUFD:
+		iommu->ops = &iommu_backend_iommufd;
+		break;
+	case ASSIGN_IOMMU_NOIOMMU:
+		iommu->ops = &iommu_backend_noiommu;
+		break;
+	default:
+		break;
+	}
+	if (iommu->ops) {
+		r = iommu->ops->open(iommu);
+		if (r < 0) {
+			free(iommu);
+			return r;
+		}
+	}
+	if (o.backend == ASSIGN_IOMMU_NOIOMMU)
+		/* Loud on purpose: logged at LOG_ERR so the default log level
+		 * shows it, without being a failure (last error untouched). */
+		assign_log_cond(ctx, LOG_ERR,
+				"WARNING: VFIO no-IOMMU mode: devices opened on "
+				"this object can DMA to any host memory, there is "
+				"no isolation, and the kernel is tainted");
+	assign_ctx_ref(ctx);
+	*ret = iommu;
+	return 0;
+}
+
+ASSIGN_EXPORT struct assign_iommu *assign_iommu_ref(struct assign_iommu *iommu)
+{
+	if (iommu)
+		__atomic_add_fetch(&iommu->refcount, 1, __ATOMIC_RELAXED);
+	return iommu;
+}
+
+ASSIGN_EXPORT struct assign_iommu *
+assign_iommu_unref(struct assign_iommu *iommu)
+{
+	struct assign_ctx *ctx;
+
+	if (!iommu ||
+	    __atomic_sub_fetch(&iommu->refcount, 1, __ATOMIC_ACQ_REL) > 0)
+		return NULL;
+	ctx = iommu->ctx;
+	/* Groups hold a reference on us, so none is left here. */
+	iommu_unmap_everything(iommu);
+	if (iommu->ops && iommu->fd >= 0)
+		iommu->ops->close(iommu);
+	free(iommu->groups);
+	free(iommu->dev_groups);
+	free(iommu->ranges);
+	free(iommu->resv);
+	/* Mappings the kernel refused to unmap are forgotten here. */
+	iommu_forget_mappings(iommu);
+	free(iommu->spare);
+	free(iommu);
+	assign_ctx_unref(ctx);
+	return NULL;
+}
+
+ASSIGN_EXPORT struct assign_ctx *
+assign_iommu_get_ctx(const struct assign_iommu *iommu)
+{
+	return iommu ? iommu->ctx : NULL;
+}
+
+ASSIGN_EXPORT enum assign_iommu_backend
+assign_iommu_get_backend(const struct assign_iommu *iommu)
+{
+	if (!iommu || !iommu->ops)
+		return ASSIGN_IOMMU_AUTO;
+	return iommu->ops->kind;
+}
+
+ASSIGN_EXPORT int assign_iommu_fd(const struct assign_iommu *iommu)
+{
+	if (!iommu)
+		return -EINVAL;
+	if (!iommu->ops || iommu->fd < 0)
+		return -ENODEV;
+	return iommu->fd;
+}
+
+ASSIGN_EXPORT int assign_iommu_ioas_id(const struct assign_iommu *iommu,
+				       uint32_t *id)
+{
+	if (!iommu || !id)
+		return -EINVAL;
+	if (!iommu->ops || iommu->ops->kind != ASSIGN_IOMMU_IOMMUFD)
+		return set_error(iommu->ctx, -EOPNOTSUPP,
+				 "no IOAS: the IOMMU backend is %s, not iommufd",
+				 backend_name(assign_iommu_get_backend(iommu)));
+	*id = iommu->ioas_id;
+	return 0;
+}
+
+ASSIGN_EXPORT int assign_iommu_get_group(struct assign_iommu *iommu,
+					 int group_id, struct assign_group **ret)
+{
+	if (!iommu || !ret)
+		return -EINVAL;
+	if (iommu->ops && iommu->ops->kind == ASSIGN_IOMMU_IOMMUFD)
+		return set_error(iommu->ctx, -EOPNOTSUPP,
+				 "the iommufd backend has no VFIO groups");
+	for (size_t i = 0; i < iommu->ngroups; i++) {
+		if (iommu->groups[i]->id == group_id) {
+			*ret = assign_group_ref(iommu->groups[i]);
+			return 0;
+		}
+	}
+	return set_error(iommu->ctx, -ENOENT,
+			 "group %d is not open on this IOMMU: open one of its "
+			 "devices first",
+			 group_id);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Attaching devices (internal.h) */
+
+static bool is_vfio_driver(const char *drv)
+{
+	/* vfio-pci and its variant drivers (mlx5_vfio_pci, ...). */
+	return strcmp(drv, "vfio-pci") == 0 || strstr(drv, "vfio") != NULL;
+}
+
+/* 1 if @addr has a vfio cdev, 0 if not, -errno if sysfs cannot say. */
+static int has_cdev(struct assign_ctx *ctx, const char *addr)
+{
+	char path[128], **names = NULL;
+	size_t n = 0;
+	bool found = false;
+	int r;
+
+	snprintf(path, sizeof(path), "bus/pci/devices/%s/vfio-dev", addr);
+	r = sysfs_list(ctx, path, &names, &n);
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < n; i++)
+		if (strncmp(names[i], "vfio", 4) == 0)
+			found = true;
+	strv_free(names, n);
+	return found;
+}
+
+/* AUTO: iommufd when /dev/iommu opens and the device has a vfio cdev. */
+static int choose_backend(struct assign_iommu *iommu, const char *addr)
+{
+	struct assign_ctx *ctx = iommu->ctx;
+	const struct iommu_backend *ops = &iommu_backend_type1;
+	int fd, r;
+
+	fd = sys_open(ctx, "/dev/iommu", O_RDWR);
+	if (fd >= 0) {
+		sys_close(ctx, fd);
+		r = has_cdev(ctx, addr);
+		if (r > 0)
+			ops = &iommu_backend_iommufd;
+		else if (r == 0)
+			dbg(ctx, "%s has no vfio cdev, using type1", addr);
+		else
+			warn(ctx, "cannot list %s's vfio cdevs (%s), using type1",
+			    addr, strerror(-r));
+	} else {
+		dbg(ctx, "/dev/iommu: %s, using type1", strerror(-fd));
+	}
+	iommu->ops = ops;
+	r = ops->open(iommu);
+	if (r < 0) {
+		iommu->ops = NULL;
+		return r;
+	}
+	info(ctx, "IOMMU backend chosen for %s: %s", addr, ops->name);
+	return 0;
+}
+
+int iommu_attach_device(struct assign_iommu *iommu, const char *address,
+			struct assign_attach *out)
+{
+	struct assign_ctx *ctx;
+	struct assign_attach att = { .devfd = -1, .group_id = -1 };
+	struct assign_pci_addr pa;
+	char addr[ASSIGN_PCI_ADDR_LEN], path[128], drv[64];
+	int *ng, r;
+
+	if (!iommu || !address || !out)
+		return -EINVAL;
+	ctx = iommu->ctx;
+	if (assign_pci_addr_parse(address, &pa) < 0 ||
+	    assign_pci_addr_format(&pa, addr, sizeof(addr)) < 0)
+		return set_error(ctx, -EINVAL,
+				 "\"%s\" is not a PCI address (dddd:bb:dd.f)",
+				 address);
+	snprintf(path, sizeof(path), "bus/pci/devices/%s", addr);
+	r = sysfs_exists(ctx, path);
+	if (r < 0)
+		return set_error(ctx, -ENODEV,
+				 "no PCI device %s (/sys/%s: %s); check the "
+				 "address with lspci -D",
+				 addr, path, strerror(-r));
+	r = pci_dev_driver(ctx, addr, drv, sizeof(drv));
+	if (r < 0)
+		return set_error(ctx, -ENODEV,
+				 "cannot read the driver of %s: %s", addr,
+				 strerror(-r));
+	if (!drv[0])
+		return set_error(ctx, -ENODEV,
+				 "%s is not bound to any driver; bind it to "
+				 "vfio-pci: echo vfio-pci > "
+				 "/sys/bus/pci/devices/%s/driver_override; "
+				 "echo %s > /sys/bus/pci/drivers_probe",
+				 addr, addr, addr);
+	if (!is_vfio_driver(drv))
+		return set_error(ctx, -ENODEV,
+				 "%s is bound to %s, not vfio-pci; rebind it: "
+				 "echo %s > /sys/bus/pci/devices/%s/driver/unbind; "
+				 "echo vfio-pci > /sys/bus/pci/devices/%s/"
+				 "driver_override; echo %s > "
+				 "/sys/bus/pci/drivers_probe",
+				 addr, drv, addr, addr, addr, addr);
+
+	r = pci_dev_group(ctx, addr);
+	if (r >= 0) {
+		att.group_id = r;
+	} else if (iommu->requested != ASSIGN_IOMMU_IOMMUFD &&
+		   !(iommu->ops && iommu->ops->kind == ASSIGN_IOMMU_IOMMUFD)) {
+		if (r == -ENOENT)
+			return set_error(ctx, -ENODEV,
+					 "%s has no IOMMU group: the IOMMU is "
+					 "off or absent; enable it (VT-d/AMD-Vi "
+					 "in firmware, intel_iommu=on or "
+					 "amd_iommu=on), or, with no isolation "
+					 "at all, use no-IOMMU mode",
+					 addr);
+		return set_error(ctx, r, "cannot read the IOMMU group of %s: %s",
+				 addr, strerror(-r));
+	}
+
+	if (!iommu->ops) {
+		r = choose_backend(iommu, addr);
+		if (r < 0)
+			return r;
+	}
+	if (iommu->ops->kind != ASSIGN_IOMMU_IOMMUFD && att.group_id < 0)
+		return set_error(ctx, -ENODEV,
+				 "%s has no IOMMU group; enable the IOMMU or "
+				 "use no-IOMMU mode",
+				 addr);
+
+	ng = realloc(iommu->dev_groups,
+		     (iommu->ndevices + 1) * sizeof(*iommu->dev_groups));
+	if (!ng)
+		return set_error(ctx, -ENOMEM, "out of memory");
+	iommu->dev_groups = ng;
+
+	r = iommu->ops->attach(iommu, addr, &att);
+	if (r < 0)
+		return r;
+	iommu->dev_groups[iommu->ndevices] = att.group_id;
+	r = iommu_refresh_geometry(iommu, iommu->dev_groups, iommu->ndevices + 1);
+	if (r < 0) {
+		char msg[sizeof(ctx->last_error)];
+
+		memcpy(msg, ctx->last_error, sizeof(msg));
+		iommu->ops->detach(iommu, &att);
+		memcpy(ctx->last_error, msg, sizeof(msg));
+		return r;
+	}
+	iommu->ndevices++;
+	if (iommu_is_noiommu(iommu))
+		assign_log_cond(ctx, LOG_ERR,
+				"WARNING: %s opened in no-IOMMU mode: it can DMA "
+				"anywhere in host memory",
+				addr);
+	*out = att;
+	return 0;
+}
+
+void iommu_detach_device(struct assign_iommu *iommu, const char *addr,
+			 struct assign_attach *att)
+{
+	if (!iommu || !att || !iommu->ops)
+		return;
+	if (att->devfd < 0 && !att->group)
+		return; /* never attached, or detached already */
+	(void)addr;
+	/* Dropping the group may drop the last reference on us (a group
+	 * holds one): keep the object alive until we are done. */
+	assign_iommu_ref(iommu);
+	for (size_t i = 0; i < iommu->ndevices; i++) {
+		if (iommu->dev_groups[i] == att->group_id) {
+			memmove(&iommu->dev_groups[i], &iommu->dev_groups[i + 1],
+				(iommu->ndevices - i - 1) *
+					sizeof(*iommu->dev_groups));
+			iommu->ndevices--;
+			break;
+		}
+	}
+	iommu->ops->detach(iommu, att);
+	att->devfd = -1;
+	att->group = NULL;
+	att->devid = 0;
+	/* iommufd: the IOAS and its mappings outlive the devices, but the
+	 * geometry is only known with a device attached. type1 forgets it
+	 * when the last group leaves the container (iommu_type1.c). */
+	if (iommu->ndevices == 0 && iommu->ops->kind == ASSIGN_IOMMU_IOMMUFD)
+		iommu_geometry_invalidate(iommu);
+	assign_iommu_unref(iommu);
+}
+
+int iommu_group_fds(struct assign_iommu *iommu, int **fds, size_t *n)
+{
+	int *v = NULL;
+
+	if (!iommu || !fds || !n)
+		return -EINVAL;
+	if (iommu->ngroups) {
+		v = malloc(iommu->ngroups * sizeof(*v));
+		if (!v)
+			return set_error(iommu->ctx, -ENOMEM, "out of memory");
+		for (size_t i = 0; i < iommu->ngroups; i++)
+			v[i] = iommu->groups[i]->fd;
+	}
+	*fds = v;
+	*n = iommu->ngroups;
+	return 0;
+}
+
+int iommu_iommufd(const struct assign_iommu *iommu)
+{
+	if (!iommu || !iommu->ops ||
+	    iommu->ops->kind != ASSIGN_IOMMU_IOMMUFD)
+		return -1;
+	return iommu->fd;
+}
+
+int iommu_claim_owner(struct assign_iommu *iommu, void *owner)
+{
+	void *none = NULL;
+
+	if (!iommu || !owner)
+		return -EINVAL;
+	if (!__atomic_compare_exchange_n(&iommu->owner, &none, owner, false,
+					 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+		return -EBUSY;
+	return 0;
+}
+
+void iommu_release_owner(struct assign_iommu *iommu, void *owner)
+{
+	void *expected = owner;
+
+	if (iommu && owner)
+		__atomic_compare_exchange_n(&iommu->owner, &expected, NULL,
+					    false, __ATOMIC_ACQ_REL,
+					    __ATOMIC_ACQUIRE);
+}
+

@@ -1,0 +1,274 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The IOMMU layer's internal header (docs/architecture.md): the IOMMU
+ * object, VFIO groups, the backend ops table and the one table of DMA
+ * mappings. Never installed.
+ *
+ * The first part is what the layers above (device, vmm) use; the second is
+ * shared by the files of this layer only: iommu.c (object lifetime,
+ * backend choice, attaching devices), geometry.c (IOVA ranges, reserved
+ * regions, interrupt remapping, layout checks), map.c (the mapping table
+ * and every check made before the kernel sees a mapping) and the backends,
+ * which only talk to the kernel: type1.c (type1 and no-IOMMU) and
+ * iommufd.c.
+ */
+#ifndef LIBASSIGN_IOMMU_INTERNAL_H
+#define LIBASSIGN_IOMMU_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <libassign/iommu.h>
+
+#include "core/core.h"
+#include "pci/pci.h"
+
+struct assign_iommu;
+
+/* ---------------------------------------------------------------------- */
+/* For the layers above */
+
+/*
+ * For the device layer. The device side knows nothing about
+ * containers, groups or iommufd: it asks its IOMMU object for a device fd.
+ */
+struct assign_attach {
+	int devfd;                  /* VFIO device fd */
+	int group_id;               /* IOMMU group, -1 if unknown */
+	struct assign_group *group; /* type1/no-IOMMU: reference held */
+	uint32_t devid;             /* iommufd device id, 0 otherwise */
+};
+/* Open @addr's device fd on @iommu (choosing the backend if AUTO). */
+int iommu_attach_device(struct assign_iommu *iommu, const char *addr,
+			struct assign_attach *out);
+/* Undo iommu_attach_device(): close the fd, drop the group if last. */
+void iommu_detach_device(struct assign_iommu *iommu, const char *addr,
+			 struct assign_attach *att);
+/* Group fds of the groups open on @iommu (for VFIO_DEVICE_PCI_HOT_RESET);
+ * *fds is malloc'ed. For iommufd, returns 0 with *n = 0. */
+int iommu_group_fds(struct assign_iommu *iommu, int **fds, size_t *n);
+/* The iommufd fd, or -1 for other backends. */
+int iommu_iommufd(const struct assign_iommu *iommu);
+
+/*
+ * For the guest memory policy (vmm/guestmem.c).
+ *
+ * iommu_map_prepared() and iommu_map_many_prepared() are assign_iommu_map()
+ * and assign_iommu_map_many() without the madvise(MADV_DONTFORK) those make
+ * on every mapping: the caller guarantees MADV_DONTFORK, i.e. the whole
+ * host range was marked before (the policy marks each registered region
+ * once) and stays marked while mapped, or is VM_IO/VM_PFNMAP memory, which
+ * refuses the advice and is never copied into a child anyway. Messages,
+ * accounting and rollback are the same. iommu_map_prepared() leaves the
+ * IOVA-range and overlap lookups to the kernel and explains a refusal
+ * afterwards with assign_iommu_map()'s error and message (docs/iommu.md).
+ */
+int iommu_map_prepared(struct assign_iommu *iommu, void *vaddr, uint64_t iova,
+		       uint64_t size, uint32_t flags);
+int iommu_map_many_prepared(struct assign_iommu *iommu,
+			    const struct assign_dma_map *maps, size_t n);
+/*
+ * The owner of @iommu's mapping state: at most one policy object (the
+ * guest memory object) per IOMMU object. iommu_claim_owner() returns 0, or
+ * -EBUSY when another owner holds it (no message: the caller explains);
+ * iommu_release_owner() gives it back (only @owner's own claim). Atomic, so
+ * no lock is needed.
+ */
+int iommu_claim_owner(struct assign_iommu *iommu, void *owner);
+void iommu_release_owner(struct assign_iommu *iommu, void *owner);
+/* Whether @iommu's table holds exactly the mapping [@iova, +@size) of
+ * @vaddr (say, one a failed rollback of iommu_map_many_prepared() could
+ * not remove). */
+bool iommu_has_mapping(const struct assign_iommu *iommu, uint64_t iova,
+		       uint64_t size, const void *vaddr);
+
+/* ---------------------------------------------------------------------- */
+/* Inside the IOMMU layer */
+
+/* What a backend reads from the kernel after a device was attached. */
+struct iommu_geometry {
+	struct assign_iova_range *ranges; /* malloc'ed, sorted */
+	size_t nranges;
+	uint64_t pgsizes;                 /* bit N: 2^N-byte pages */
+};
+
+struct iommu_backend {
+	enum assign_iommu_backend kind;
+	const char *name;
+	/* Open the container or iommufd (+ IOAS); sets iommu->fd. */
+	int (*open)(struct assign_iommu *iommu);
+	/* Release what open() made. Mappings are already gone. */
+	void (*close)(struct assign_iommu *iommu);
+	/* Give a device fd for @addr (normalized, bound to a vfio driver). */
+	int (*attach)(struct assign_iommu *iommu, const char *addr,
+		      struct assign_attach *out);
+	void (*detach)(struct assign_iommu *iommu, struct assign_attach *att);
+	/* Read IOVA ranges and page sizes; NULL for no-IOMMU. */
+	int (*geometry)(struct assign_iommu *iommu, struct iommu_geometry *g);
+	/* DMA entries left; NULL when the backend has no such limit. */
+	int (*dma_avail)(const struct assign_iommu *iommu, uint32_t *avail);
+	/* 1, 0 or -EOPNOTSUPP; see the comments at the implementations. */
+	int (*irq_remapping)(const struct assign_iommu *iommu);
+	/* Kernel map/unmap of exactly one mapping; NULL for no-IOMMU. */
+	int (*map)(struct assign_iommu *iommu, void *vaddr, uint64_t iova,
+		   uint64_t size, uint32_t flags);
+	int (*unmap)(struct assign_iommu *iommu, uint64_t iova, uint64_t size);
+};
+
+extern const struct iommu_backend iommu_backend_type1;
+extern const struct iommu_backend iommu_backend_noiommu;
+extern const struct iommu_backend iommu_backend_iommufd;
+
+/* A VFIO group open on a type1/no-IOMMU container. */
+struct assign_group {
+	int refcount;
+	int id;
+	int fd;                     /* /dev/vfio/N or /dev/vfio/noiommu-N */
+	bool in_container;          /* VFIO_GROUP_SET_CONTAINER done */
+	struct assign_iommu *iommu; /* reference held */
+};
+
+/* One DMA mapping made through the library: a node of assign_iommu.maps,
+ * malloc'ed, [node.start, node.last] = [iova, iova + size - 1]. */
+struct iommu_mapping {
+	struct iova_node node;
+	void *vaddr;
+	uint32_t flags;
+};
+
+struct assign_iommu {
+	int refcount;
+	struct assign_ctx *ctx;            /* reference held */
+	enum assign_iommu_backend requested;
+	uint32_t flags;
+	const struct iommu_backend *ops;   /* NULL while AUTO has not chosen */
+	int fd;                            /* container or iommufd, -1 */
+
+	/* type1 / no-IOMMU */
+	int type1_type;                    /* VFIO_*_IOMMU set, 0 if none */
+	struct assign_group **groups;      /* weak: a group removes itself */
+	size_t ngroups;
+
+	/* iommufd */
+	uint32_t ioas_id;
+
+	/* Group numbers of the attached devices, one entry per device. */
+	int *dev_groups;
+	size_t ndevices;
+
+	/* Geometry, valid while has_geometry(). */
+	bool geometry_valid;
+	struct assign_iova_range *ranges;
+	size_t nranges;
+	uint64_t pgsizes;
+	uint64_t align;                    /* smallest page size */
+	struct assign_reserved_region *resv;
+	size_t nresv;
+	uint64_t dma_limit;                /* highest IOVA allowed */
+
+	/* The library's mappings (struct iommu_mapping), an AVL tree by
+	 * IOVA, never overlapping: O(log n) lookup, insert and removal.
+	 * maps.count is the number of mappings. */
+	struct iova_tree maps;
+	uint64_t mapped_bytes;
+	/* One freed mapping kept for the next map (a guest's map+unmap
+	 * pairs then need no malloc/free), or NULL. */
+	struct iommu_mapping *spare;
+
+	/* The policy object that owns the mapping state (the guest memory
+	 * object of this IOMMU), NULL if none: iommu_claim_owner(). */
+	void *owner;
+};
+
+static inline bool iommu_is_noiommu(const struct assign_iommu *iommu)
+{
+	return iommu->ops && iommu->ops->kind == ASSIGN_IOMMU_NOIOMMU;
+}
+
+static inline struct iommu_mapping *iommu_mapping_of(const struct iova_node *n)
+{
+	return n ? iova_container_of(n, struct iommu_mapping, node) : NULL;
+}
+
+static inline uint64_t iommu_mapping_last(const struct iommu_mapping *m)
+{
+	return m->node.last;
+}
+
+/* First mapping overlapping [start, last], or NULL. */
+static inline const struct iommu_mapping *
+iommu_first_overlap(const struct assign_iommu *iommu, uint64_t start,
+		    uint64_t last)
+{
+	return iommu_mapping_of(
+		iova_tree_first_overlap(&iommu->maps, start, last));
+}
+
+/* geometry.c: read the geometry again after a device was attached; @gids
+ * are the groups of all attached devices including the new one. Nothing
+ * changes on failure. */
+int iommu_refresh_geometry(struct assign_iommu *iommu, const int *gids,
+			   size_t ngids);
+/* geometry.c: -ENODEV with a message while no device is attached. */
+int iommu_need_geometry(const struct assign_iommu *iommu, const char *what);
+/* geometry.c: -EPERM, "not available in no-IOMMU mode". */
+int iommu_refuse_noiommu(const struct assign_iommu *iommu, const char *what);
+/* geometry.c: geometry queries and DMA need a real IOMMU whose geometry is
+ * known: iommu_refuse_noiommu() or iommu_need_geometry(). */
+int iommu_need_iommu_geometry(const struct assign_iommu *iommu,
+			      const char *what);
+/* geometry.c: the first piece [*ps, *pl] of [*cur, last] not covered by
+ * the IOVA ranges; advances *cur past it (*done when the end is reached).
+ * Returns false when the rest is covered. */
+bool iommu_next_uncovered(const struct assign_iommu *iommu, uint64_t *cur,
+			  uint64_t last, bool *done, uint64_t *ps,
+			  uint64_t *pl);
+/* geometry.c: whether a reserved region of this type keeps mappings out
+ * (msi and reserved do; direct regions are the device's own). */
+bool iommu_resv_blocks(const struct assign_reserved_region *rr);
+/* geometry.c: the IOVA ranges as text, for messages. */
+void iommu_fmt_ranges(const struct assign_iommu *iommu, char *buf,
+		      size_t size);
+/* geometry.c: whether blocking reserved regions cover all of
+ * [start, last]. */
+bool iommu_covered_by_resv(const struct assign_iommu *iommu, uint64_t start,
+			   uint64_t last);
+/* geometry.c: the first reserved region that [iova, last] must stay out
+ * of, or NULL. */
+const struct assign_reserved_region *
+iommu_blocking_resv(const struct assign_iommu *iommu, uint64_t iova,
+		    uint64_t last);
+
+/* map.c: drop every library mapping (kernel unmap), keep going on
+ * errors; returns the first error. */
+int iommu_unmap_everything(struct assign_iommu *iommu);
+/* map.c: drop every mapping from the table without a kernel call (the
+ * kernel dropped them itself, or the object goes). */
+void iommu_forget_mappings(struct assign_iommu *iommu);
+/* geometry.c: forget the geometry (type1 container lost its IOMMU). */
+void iommu_geometry_invalidate(struct assign_iommu *iommu);
+
+/* type1.c */
+void type1_group_release(struct assign_group *group);
+/* -EBUSY with "group N is not viable: ADDR is bound to DRV; ..." naming
+ * the devices of group @gid bound to host drivers. With @only_if_found,
+ * 0 (and no message) when there is none. */
+int iommu_not_viable_error(struct assign_iommu *iommu, int gid,
+			   bool only_if_found);
+/* 1 if @module's allow_unsafe_interrupts is off (the kernel then checked
+ * MSI isolation when the device was attached), else -EOPNOTSUPP. */
+int iommu_irq_remap_from_param(const struct assign_iommu *iommu,
+			       const char *module);
+
+/* Host page size (sysconf), never 0. */
+uint64_t iommu_host_page_size(void);
+
+/* Parse "start end type" lines of iommu_groups/N/reserved_regions (geometry.c).
+ * On success *out is a malloc'ed array of *n entries. -EIO on bad input. */
+struct assign_reserved_region;
+int parse_reserved_regions(const char *text,
+			   struct assign_reserved_region **out, size_t *n);
+
+
+#endif /* LIBASSIGN_IOMMU_INTERNAL_H */

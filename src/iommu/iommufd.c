@@ -1,0 +1,374 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The iommufd backend: /dev/iommu with one IOAS (I/O address space);
+ * devices come through their vfio cdev /dev/vfio/devices/vfioN, are bound
+ * to the iommufd (VFIO_DEVICE_BIND_IOMMUFD) and attached to the IOAS
+ * (VFIO_DEVICE_ATTACH_IOMMUFD_PT). Unlike a type1 container, the IOAS and
+ * its mappings outlive the devices.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <linux/iommufd.h>
+#include <linux/vfio.h>
+
+#include "core/sys.h"
+#include "iommu/iommu.h"
+
+#define IOMMUFD_PATH "/dev/iommu"
+
+static int ifd_open(struct assign_iommu *iommu)
+{
+	struct assign_ctx *ctx = iommu->ctx;
+	struct iommu_ioas_alloc a = { .size = sizeof(a) };
+	int fd, r;
+
+	fd = sys_open(ctx, IOMMUFD_PATH, O_RDWR);
+	if (fd == -ENOENT || fd == -ENODEV || fd == -ENXIO)
+		return set_error(ctx, -ENOENT,
+				 "%s does not exist: the kernel has no iommufd "
+				 "(CONFIG_IOMMUFD, modprobe iommufd); use the "
+				 "type1 backend",
+				 IOMMUFD_PATH);
+	if (fd == -EACCES || fd == -EPERM)
+		return set_error(ctx, -EACCES,
+				 "permission denied opening %s: run as root or "
+				 "grant access with a udev rule",
+				 IOMMUFD_PATH);
+	if (fd < 0)
+		return set_error(ctx, fd, "cannot open %s: %s", IOMMUFD_PATH,
+				 strerror(-fd));
+	r = sys_ioctl(ctx, fd, IOMMU_IOAS_ALLOC, &a);
+	if (r < 0) {
+		set_error(ctx, r, "IOMMU_IOAS_ALLOC failed: %s", strerror(-r));
+		sys_close(ctx, fd);
+		return r;
+	}
+	iommu->fd = fd;
+	iommu->ioas_id = a.out_ioas_id;
+	return 0;
+}
+
+static void ifd_close(struct assign_iommu *iommu)
+{
+	/* Closing the iommufd destroys the IOAS with it. */
+	sys_close(iommu->ctx, iommu->fd);
+	iommu->fd = -1;
+}
+
+/*
+ * "vfioN" from bus/pci/devices/ADDR/vfio-dev/. -ENODEV (with a message)
+ * only when there is none (the directory missing or empty: the kernel
+ * lacks CONFIG_VFIO_DEVICE_CDEV); another error listing the directory
+ * (EIO, ENOMEM, EACCES) is returned as is, with its own message.
+ */
+static int find_cdev(struct assign_ctx *ctx, const char *addr, char *buf,
+		     size_t size)
+{
+	char path[128], **names = NULL;
+	size_t n = 0;
+	int r = -ENOENT;
+
+	snprintf(path, sizeof(path), "bus/pci/devices/%s/vfio-dev", addr);
+	r = sysfs_list(ctx, path, &names, &n);
+	if (r < 0 && r != -ENOENT)
+		return set_error(ctx, r,
+				 "cannot list /sys/%s to find the vfio cdev of "
+				 "%s: %s",
+				 path, addr, strerror(-r));
+	r = -ENOENT;
+	for (size_t i = 0; i < n; i++) {
+		if (strncmp(names[i], "vfio", 4) == 0 &&
+		    strlen(names[i]) < size) {
+			strcpy(buf, names[i]);
+			r = 0;
+			break;
+		}
+	}
+	strv_free(names, n);
+	if (r < 0)
+		return set_error(ctx, -ENODEV,
+				 "%s has no vfio cdev (/sys/bus/pci/devices/%s/"
+				 "vfio-dev is missing or empty): the kernel lacks "
+				 "CONFIG_VFIO_DEVICE_CDEV; use the type1 backend",
+				 addr, addr);
+	return 0;
+}
+
+static int ifd_attach(struct assign_iommu *iommu, const char *addr,
+		      struct assign_attach *out)
+{
+	struct assign_ctx *ctx = iommu->ctx;
+	struct vfio_device_bind_iommufd bind = { .argsz = sizeof(bind) };
+	struct vfio_device_attach_iommufd_pt at = { .argsz = sizeof(at) };
+	char cdev[32], path[64];
+	int fd, r;
+
+	r = find_cdev(ctx, addr, cdev, sizeof(cdev));
+	if (r < 0)
+		return r;
+	snprintf(path, sizeof(path), "/dev/vfio/devices/%s", cdev);
+	fd = sys_open(ctx, path, O_RDWR);
+	if (fd < 0) {
+		switch (fd) {
+		case -ENOENT:
+			return set_error(ctx, fd,
+					 "%s does not exist although sysfs "
+					 "lists it: is devtmpfs/udev running?",
+					 path);
+		case -EACCES:
+		case -EPERM:
+			return set_error(ctx, -EACCES,
+					 "permission denied opening %s: run as "
+					 "root or give the user access to it",
+					 path);
+		case -EBUSY:
+			return set_error(ctx, fd,
+					 "%s is busy: %s is in use (its group "
+					 "is open through /dev/vfio?)",
+					 path, addr);
+		default:
+			return set_error(ctx, fd, "cannot open %s: %s", path,
+					 strerror(-fd));
+		}
+	}
+	bind.iommufd = iommu->fd;
+	r = sys_ioctl(ctx, fd, VFIO_DEVICE_BIND_IOMMUFD, &bind);
+	if (r < 0) {
+		/*
+		 * EPERM has two causes: another device of the group is used
+		 * by a host driver (the kernel refuses to hand over DMA
+		 * ownership: the group is not viable), or MSIs are not
+		 * isolated. Tell them apart by looking at the group.
+		 */
+		if ((r == -EPERM || r == -EBUSY) && out->group_id >= 0 &&
+		    iommu_not_viable_error(iommu, out->group_id, true) < 0) {
+			r = -EBUSY;
+			goto fail;
+		}
+		if (r == -EPERM)
+			set_error(ctx, r,
+				  "binding %s to iommufd was refused: its "
+				  "interrupts are not remapped (no MSI "
+				  "isolation); enable interrupt remapping or, "
+				  "accepting the risk, load iommufd with "
+				  "allow_unsafe_interrupts=1",
+				  addr);
+		else if (r == -EBUSY)
+			set_error(ctx, r,
+				  "binding %s to iommufd failed: the device is "
+				  "in use (opened through its VFIO group or "
+				  "another iommufd)",
+				  addr);
+		else
+			set_error(ctx, r, "VFIO_DEVICE_BIND_IOMMUFD for %s: %s",
+				  addr, strerror(-r));
+		goto fail;
+	}
+	at.pt_id = iommu->ioas_id;
+	r = sys_ioctl(ctx, fd, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &at);
+	if (r < 0) {
+		if (r == -EPERM)
+			set_error(ctx, r,
+				  "attaching %s to IOAS %u was refused: its "
+				  "interrupts are not remapped (no MSI "
+				  "isolation); enable interrupt remapping or, "
+				  "accepting the risk, load iommufd with "
+				  "allow_unsafe_interrupts=1",
+				  addr, iommu->ioas_id);
+		else if (r == -EADDRINUSE || r == -EINVAL)
+			set_error(ctx, r,
+				  "attaching %s to IOAS %u failed: %s; existing "
+				  "mappings may lie where this device cannot "
+				  "reach (reserved regions)",
+				  addr, iommu->ioas_id, strerror(-r));
+		else
+			set_error(ctx, r,
+				  "attaching %s to IOAS %u failed: %s", addr,
+				  iommu->ioas_id, strerror(-r));
+		goto fail;
+	}
+	out->devfd = fd;
+	out->group = NULL;
+	out->devid = bind.out_devid;
+	return 0;
+fail:
+	sys_close(ctx, fd); /* closing the cdev also unbinds it */
+	return r;
+}
+
+static void ifd_detach(struct assign_iommu *iommu, struct assign_attach *att)
+{
+	if (att->devfd >= 0)
+		sys_close(iommu->ctx, att->devfd);
+}
+
+/* Far more IOVA ranges than any IOMMU reports (each is a hole between
+ * reserved regions); bounds what a kernel can make us allocate. */
+#define IFD_MAX_IOVA_RANGES 4096u
+
+static int ifd_geometry(struct assign_iommu *iommu, struct iommu_geometry *g)
+{
+	struct assign_ctx *ctx = iommu->ctx;
+	struct iommu_iova_range *v = NULL, *nv;
+	struct assign_iova_range *ranges = NULL;
+	uint32_t cap = 8;
+	uint64_t align, host = iommu_host_page_size();
+	int r = 0;
+
+	/* The kernel fills what fits and says -EMSGSIZE with the number it
+	 * has; the count can change between calls, so retry a few times. */
+	for (int tries = 0; tries < 4; tries++) {
+		struct iommu_ioas_iova_ranges q = {
+			.size = sizeof(q),
+			.ioas_id = iommu->ioas_id,
+			.num_iovas = cap,
+		};
+
+		nv = realloc(v, (cap ? cap : 1) * sizeof(*v));
+		if (!nv) {
+			free(v);
+			return set_error(ctx, -ENOMEM, "out of memory");
+		}
+		v = nv;
+		q.allowed_iovas = (uintptr_t)v;
+		r = sys_ioctl(ctx, iommu->fd, IOMMU_IOAS_IOVA_RANGES, &q);
+		if (r == -EMSGSIZE && q.num_iovas > cap) {
+			/* A real IOAS has a handful of holes (reserved
+			 * regions); a count in the millions is a broken or
+			 * hostile kernel, not a reason to allocate gigabytes. */
+			if (q.num_iovas > IFD_MAX_IOVA_RANGES) {
+				free(v);
+				return set_error(ctx, -EPROTO,
+						 "IOMMU_IOAS_IOVA_RANGES on IOAS "
+						 "%u reported %u ranges (more than "
+						 "%u): refusing",
+						 iommu->ioas_id, q.num_iovas,
+						 IFD_MAX_IOVA_RANGES);
+			}
+			cap = q.num_iovas;
+			continue;
+		}
+		if (r < 0) {
+			free(v);
+			return set_error(ctx, r,
+					 "IOMMU_IOAS_IOVA_RANGES on IOAS %u: %s",
+					 iommu->ioas_id, strerror(-r));
+		}
+		if (q.num_iovas > cap) {
+			free(v);
+			return set_error(ctx, -EPROTO,
+					 "IOMMU_IOAS_IOVA_RANGES reported %u "
+					 "ranges for an array of %u",
+					 q.num_iovas, cap);
+		}
+		if (q.num_iovas) {
+			ranges = calloc(q.num_iovas, sizeof(*ranges));
+			if (!ranges) {
+				free(v);
+				return set_error(ctx, -ENOMEM,
+						 "out of memory");
+			}
+		}
+		for (uint32_t i = 0; i < q.num_iovas; i++) {
+			if (v[i].last < v[i].start) {
+				unsigned long long bs = v[i].start,
+						   bl = v[i].last;
+
+				free(v);
+				free(ranges);
+				return set_error(ctx, -EPROTO,
+						 "IOMMU_IOAS_IOVA_RANGES "
+						 "reported 0x%llx-0x%llx, "
+						 "ending before it starts",
+						 bs, bl);
+			}
+			ranges[i].start = v[i].start;
+			ranges[i].last = v[i].last;
+		}
+		free(v);
+		/*
+		 * iommufd maps any multiple of out_iova_alignment (it picks
+		 * the IOMMU page sizes itself), so the honest bitmap is every
+		 * power of two from that alignment up. The library wants host
+		 * pages at least: pinning works on pages.
+		 */
+		align = q.out_iova_alignment;
+		if (align < host || (align & (align - 1)))
+			align = host;
+		g->ranges = ranges;
+		g->nranges = q.num_iovas;
+		g->pgsizes = ~(align - 1);
+		return 0;
+	}
+	free(v);
+	return set_error(ctx, -EPROTO,
+			 "IOMMU_IOAS_IOVA_RANGES kept growing; giving up");
+}
+
+/*
+ * iommufd refuses to bind a device whose MSIs are not isolated with EPERM
+ * unless its allow_unsafe_interrupts module parameter is set (the same rule
+ * as vfio_iommu_type1), so the parameter tells whether the kernel checked.
+ */
+static int ifd_irq_remapping(const struct assign_iommu *iommu)
+{
+	return iommu_irq_remap_from_param(iommu, "iommufd");
+}
+
+static int ifd_map(struct assign_iommu *iommu, void *vaddr, uint64_t iova,
+		   uint64_t size, uint32_t flags)
+{
+	struct iommu_ioas_map m = {
+		.size = sizeof(m),
+		.flags = IOMMU_IOAS_MAP_FIXED_IOVA,
+		.ioas_id = iommu->ioas_id,
+		.user_va = (uintptr_t)vaddr,
+		.length = size,
+		.iova = iova,
+	};
+
+	if (flags & ASSIGN_DMA_READ)
+		m.flags |= IOMMU_IOAS_MAP_READABLE;
+	if (flags & ASSIGN_DMA_WRITE)
+		m.flags |= IOMMU_IOAS_MAP_WRITEABLE;
+	return sys_ioctl(iommu->ctx, iommu->fd, IOMMU_IOAS_MAP, &m);
+}
+
+static int ifd_unmap(struct assign_iommu *iommu, uint64_t iova, uint64_t size)
+{
+	struct iommu_ioas_unmap u = {
+		.size = sizeof(u),
+		.ioas_id = iommu->ioas_id,
+		.iova = iova,
+		.length = size,
+	};
+	int r;
+
+	r = sys_ioctl(iommu->ctx, iommu->fd, IOMMU_IOAS_UNMAP, &u);
+	if (r == -ENOENT) {
+		/* Already gone (escape hatch): nothing left to undo. */
+		dbg(iommu->ctx, "IOMMU_IOAS_UNMAP 0x%" PRIx64 ": not mapped",
+		    iova);
+		return 0;
+	}
+	return r;
+}
+
+const struct iommu_backend iommu_backend_iommufd = {
+	.kind = ASSIGN_IOMMU_IOMMUFD,
+	.name = "iommufd",
+	.open = ifd_open,
+	.close = ifd_close,
+	.attach = ifd_attach,
+	.detach = ifd_detach,
+	.geometry = ifd_geometry,
+	.dma_avail = NULL,
+	.irq_remapping = ifd_irq_remapping,
+	.map = ifd_map,
+	.unmap = ifd_unmap,
+};

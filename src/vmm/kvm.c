@@ -1,0 +1,707 @@
+// SPDX-License-Identifier: MIT
+/*
+ * KVM glue (include/libassign/kvm.h, docs/vpci.md): the KVM-VFIO device,
+ * the GSI routing table and irqfds. Every ioctl goes through the kernel
+ * seam, so the unit tests can play KVM.
+ *
+ * Uses the build host's <linux/kvm.h> (stable for what is used here:
+ * KVM_CREATE_DEVICE, KVM_SET_DEVICE_ATTR, KVM_SET_GSI_ROUTING, KVM_IRQFD),
+ * with the KVM-VFIO "file" names of newer kernels defined from the group
+ * ones they alias.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <linux/kvm.h>
+
+#include "core/sys.h"
+#include "vmm/vmm.h"
+#include <libassign/kvm.h>
+#include <libassign/vpci.h>
+
+#ifndef KVM_DEV_VFIO_FILE
+#define KVM_DEV_VFIO_FILE KVM_DEV_VFIO_GROUP
+#define KVM_DEV_VFIO_FILE_ADD KVM_DEV_VFIO_GROUP_ADD
+#define KVM_DEV_VFIO_FILE_DEL KVM_DEV_VFIO_GROUP_DEL
+#endif
+
+#define MAX_ROUTES 4096u
+
+struct route {
+	uint32_t gsi;
+	bool msi;
+	uint32_t irqchip, pin;
+	uint64_t addr;
+	uint32_t data;
+};
+
+struct irqfd {
+	int efd;
+	uint32_t gsi;
+};
+
+struct vfile {
+	struct assign_device *dev;   /* reference held */
+	int fd;                      /* group fd or device fd */
+};
+
+struct vtrack {                      /* a vpci vector followed */
+	int efd;
+	uint32_t gsi;
+	bool have_gsi;
+	bool attached;
+};
+
+struct assign_kvm {
+	int refcount;
+	pthread_mutex_t lock;
+	struct assign_ctx *ctx;
+	int vm_fd;
+	int vfio_fd;                 /* KVM-VFIO device, -1 until needed */
+	uint32_t gsi_base, gsi_limit;
+	struct route *routes;
+	size_t nroutes;
+	struct irqfd *irqfds;
+	size_t nirqfds;
+	struct vfile *files;
+	size_t nfiles;
+	struct vtrack *vt;
+	size_t nvt;
+};
+
+static size_t cap_for(size_t n)
+{
+	size_t cap = 4;
+	while (cap < n)
+		cap *= 2;
+	return cap;
+}
+
+/* Make room in *arrp (n elements of size sz) for one more. */
+static int grow(void *arrp, size_t n, size_t sz)
+{
+	void **arr = arrp;
+	void *p;
+
+	if (*arr && cap_for(n) >= n + 1)
+		return 0;
+	p = realloc(*arr, cap_for(n + 1) * sz);
+	if (!p)
+		return -ENOMEM;
+	*arr = p;
+	return 0;
+}
+
+static int check_opts(struct assign_ctx *ctx, const struct assign_kvm_opts *o)
+{
+	if (!o)
+		return 0;
+	if (o->size < sizeof(o->size))
+		return set_error(ctx, -EINVAL,
+				 "assign_kvm_opts.size is %zu: set it to sizeof(struct assign_kvm_opts)",
+				 o->size);
+	for (size_t i = sizeof(*o); i < o->size; i++)
+		if (((const unsigned char *)o)[i])
+			return set_error(ctx, -EINVAL,
+					 "assign_kvm_opts has non-zero fields this libassign does not know; upgrade libassign or leave them zero");
+	return 0;
+}
+
+ASSIGN_EXPORT int assign_kvm_new(struct assign_ctx *ctx, int vm_fd,
+				 const struct assign_kvm_opts *opts,
+				 struct assign_kvm **ret)
+{
+	struct assign_kvm_opts o;
+	struct assign_kvm *k;
+	int r;
+
+	if (!ctx || !ret)
+		return -EINVAL;
+	if (vm_fd < 0)
+		return set_error(ctx, -EINVAL, "assign_kvm_new: vm_fd %d is not an fd",
+				 vm_fd);
+	r = check_opts(ctx, opts);
+	if (r < 0)
+		return r;
+	memset(&o, 0, sizeof(o));
+	if (opts)
+		memcpy(&o, opts, MIN(opts->size, sizeof(o)));
+	if (o.flags)
+		return set_error(ctx, -EINVAL,
+				 "assign_kvm_opts.flags 0x%x has unknown bits; pass 0",
+				 o.flags);
+	if (!o.gsi_base)
+		o.gsi_base = 24;
+	if (!o.gsi_limit)
+		o.gsi_limit = 1024;
+	if (o.gsi_limit <= o.gsi_base)
+		return set_error(ctx, -EINVAL,
+				 "assign_kvm_opts: empty GSI range [%u, %u)",
+				 o.gsi_base, o.gsi_limit);
+	k = calloc(1, sizeof(*k));
+	if (!k)
+		return set_error(ctx, -ENOMEM, "out of memory");
+	k->refcount = 1;
+	pthread_mutex_init(&k->lock, NULL);
+	k->ctx = assign_ctx_ref(ctx);
+	k->vm_fd = vm_fd;
+	k->vfio_fd = -1;
+	k->gsi_base = o.gsi_base;
+	k->gsi_limit = o.gsi_limit;
+	*ret = k;
+	return 0;
+}
+
+ASSIGN_EXPORT struct assign_kvm *assign_kvm_ref(struct assign_kvm *kvm)
+{
+	if (kvm)
+		__atomic_add_fetch(&kvm->refcount, 1, __ATOMIC_RELAXED);
+	return kvm;
+}
+
+static int vfio_file(struct assign_kvm *k, int fd, bool add)
+{
+	int32_t f = fd;
+	struct kvm_device_attr a = {
+		.group = KVM_DEV_VFIO_FILE,
+		.attr = add ? KVM_DEV_VFIO_FILE_ADD : KVM_DEV_VFIO_FILE_DEL,
+		.addr = (uint64_t)(uintptr_t)&f,
+	};
+	return sys_ioctl(k->ctx, k->vfio_fd, KVM_SET_DEVICE_ATTR, &a);
+}
+
+static int irqfd_ioctl(struct assign_kvm *k, int efd, uint32_t gsi,
+		       int resample_fd, bool assign)
+{
+	struct kvm_irqfd f;
+
+	memset(&f, 0, sizeof(f));
+	f.fd = (uint32_t)efd;
+	f.gsi = gsi;
+	if (!assign)
+		f.flags = KVM_IRQFD_FLAG_DEASSIGN;
+	else if (resample_fd >= 0) {
+		f.flags = KVM_IRQFD_FLAG_RESAMPLE;
+		f.resamplefd = (uint32_t)resample_fd;
+	}
+	return sys_ioctl(k->ctx, k->vm_fd, KVM_IRQFD, &f);
+}
+
+ASSIGN_EXPORT struct assign_kvm *assign_kvm_unref(struct assign_kvm *kvm)
+{
+	if (!kvm || __atomic_sub_fetch(&kvm->refcount, 1, __ATOMIC_ACQ_REL) > 0)
+		return NULL;
+	for (size_t i = 0; i < kvm->nirqfds; i++)
+		irqfd_ioctl(kvm, kvm->irqfds[i].efd, kvm->irqfds[i].gsi, -1,
+			    false);
+	for (size_t i = 0; i < kvm->nfiles; i++) {
+		bool last = true;
+		for (size_t j = i + 1; j < kvm->nfiles; j++)
+			if (kvm->files[j].fd == kvm->files[i].fd)
+				last = false;
+		if (last && kvm->vfio_fd >= 0)
+			vfio_file(kvm, kvm->files[i].fd, false);
+		assign_device_unref(kvm->files[i].dev);
+	}
+	if (kvm->vfio_fd >= 0)
+		sys_close(kvm->ctx, kvm->vfio_fd);
+	free(kvm->routes);
+	free(kvm->irqfds);
+	free(kvm->files);
+	free(kvm->vt);
+	assign_ctx_unref(kvm->ctx);
+	pthread_mutex_destroy(&kvm->lock);
+	free(kvm);
+	return NULL;
+}
+
+/* ---- KVM-VFIO device ------------------------------------------------ */
+
+static int device_file(struct assign_kvm *k, struct assign_device *dev)
+{
+	struct assign_group *g = NULL;
+	int gid = assign_device_group_id(dev), fd;
+
+	if (gid >= 0 &&
+	    assign_iommu_get_group(assign_device_get_iommu(dev), gid, &g) == 0) {
+		fd = assign_group_fd(g);
+		assign_group_unref(g);  /* the device holds its group */
+		if (fd >= 0)
+			return fd;
+	}
+	(void)k;
+	return assign_device_fd(dev);   /* iommufd: the vfio cdev */
+}
+
+static int kvm_add_device(struct assign_kvm *kvm,
+					struct assign_device *dev)
+{
+	bool known = false;
+	int fd, r;
+
+	if (!kvm || !dev)
+		return -EINVAL;
+	for (size_t i = 0; i < kvm->nfiles; i++)
+		if (kvm->files[i].dev == dev)
+			return set_error(kvm->ctx, -EEXIST,
+					 "%s is already added to the KVM-VFIO device",
+					 assign_device_get_address(dev));
+	fd = device_file(kvm, dev);
+	if (fd < 0)
+		return set_error(kvm->ctx, -EINVAL, "%s has no VFIO fd",
+				 assign_device_get_address(dev));
+	if (kvm->vfio_fd < 0) {
+		struct kvm_create_device cd = { .type = KVM_DEV_TYPE_VFIO };
+		r = sys_ioctl(kvm->ctx, kvm->vm_fd, KVM_CREATE_DEVICE, &cd);
+		if (r < 0)
+			return set_error(kvm->ctx, r == -ENODEV ? -ENODEV : r,
+					 "cannot create the KVM-VFIO device: %s (is the kvm module built with VFIO support?)",
+					 strerror(-r));
+		kvm->vfio_fd = (int)cd.fd;
+	}
+	for (size_t i = 0; i < kvm->nfiles; i++)
+		if (kvm->files[i].fd == fd)
+			known = true;
+	if (grow(&kvm->files, kvm->nfiles, sizeof(*kvm->files)) < 0)
+		return set_error(kvm->ctx, -ENOMEM, "out of memory");
+	if (!known) {
+		r = vfio_file(kvm, fd, true);
+		if (r < 0)
+			return set_error(kvm->ctx, r,
+					 "adding %s to the KVM-VFIO device failed: %s",
+					 assign_device_get_address(dev),
+					 strerror(-r));
+	}
+	kvm->files[kvm->nfiles].dev = assign_device_ref(dev);
+	kvm->files[kvm->nfiles].fd = fd;
+	kvm->nfiles++;
+	return 0;
+}
+
+static int kvm_remove_device(struct assign_kvm *kvm,
+					   struct assign_device *dev)
+{
+	size_t i;
+	bool shared = false;
+	int r = 0;
+
+	if (!kvm || !dev)
+		return -EINVAL;
+	for (i = 0; i < kvm->nfiles && kvm->files[i].dev != dev; i++)
+		;
+	if (i == kvm->nfiles)
+		return set_error(kvm->ctx, -ENOENT,
+				 "%s was not added to the KVM-VFIO device",
+				 assign_device_get_address(dev));
+	for (size_t j = 0; j < kvm->nfiles; j++)
+		if (j != i && kvm->files[j].fd == kvm->files[i].fd)
+			shared = true;
+	if (!shared) {
+		r = vfio_file(kvm, kvm->files[i].fd, false);
+		if (r < 0)
+			return set_error(kvm->ctx, r,
+					 "removing %s from the KVM-VFIO device failed: %s",
+					 assign_device_get_address(dev),
+					 strerror(-r));
+	}
+	assign_device_unref(kvm->files[i].dev);
+	kvm->files[i] = kvm->files[--kvm->nfiles];
+	return 0;
+}
+
+/* ---- routing -------------------------------------------------------- */
+
+static int push_routes(struct assign_kvm *k)
+{
+	struct kvm_irq_routing *t;
+	int r;
+
+	t = calloc(1, sizeof(*t) + k->nroutes * sizeof(t->entries[0]));
+	if (!t)
+		return -ENOMEM;
+	t->nr = (uint32_t)k->nroutes;
+	for (size_t i = 0; i < k->nroutes; i++) {
+		const struct route *rt = &k->routes[i];
+		struct kvm_irq_routing_entry *e = &t->entries[i];
+		e->gsi = rt->gsi;
+		if (rt->msi) {
+			e->type = KVM_IRQ_ROUTING_MSI;
+			e->u.msi.address_lo = (uint32_t)rt->addr;
+			e->u.msi.address_hi = (uint32_t)(rt->addr >> 32);
+			e->u.msi.data = rt->data;
+		} else {
+			e->type = KVM_IRQ_ROUTING_IRQCHIP;
+			e->u.irqchip.irqchip = rt->irqchip;
+			e->u.irqchip.pin = rt->pin;
+		}
+	}
+	r = sys_ioctl(k->ctx, k->vm_fd, KVM_SET_GSI_ROUTING, t);
+	free(t);
+	return r < 0 ? r : 0;
+}
+
+/* Append a route and push; on failure the table is as before. */
+static int route_add(struct assign_kvm *k, const struct route *rt)
+{
+	int r;
+
+	if (k->nroutes >= MAX_ROUTES)
+		return set_error(k->ctx, -ENOSPC,
+				 "the GSI routing table is full (%u routes)",
+				 MAX_ROUTES);
+	if (grow(&k->routes, k->nroutes, sizeof(*k->routes)) < 0)
+		return set_error(k->ctx, -ENOMEM, "out of memory");
+	k->routes[k->nroutes++] = *rt;
+	r = push_routes(k);
+	if (r < 0) {
+		k->nroutes--;
+		return set_error(k->ctx, r, "KVM_SET_GSI_ROUTING failed: %s",
+				 strerror(-r));
+	}
+	return 0;
+}
+
+static struct route *msi_route(struct assign_kvm *k, uint32_t gsi)
+{
+	for (size_t i = 0; i < k->nroutes; i++)
+		if (k->routes[i].gsi == gsi && k->routes[i].msi)
+			return &k->routes[i];
+	return NULL;
+}
+
+static int kvm_route_irqchip(struct assign_kvm *kvm,
+					   uint32_t gsi, uint32_t irqchip,
+					   uint32_t pin)
+{
+	struct route rt = { .gsi = gsi, .irqchip = irqchip, .pin = pin };
+
+	if (!kvm)
+		return -EINVAL;
+	if (gsi >= kvm->gsi_base && gsi < kvm->gsi_limit)
+		return set_error(kvm->ctx, -EINVAL,
+				 "GSI %u is in the MSI range [%u, %u)", gsi,
+				 kvm->gsi_base, kvm->gsi_limit);
+	for (size_t i = 0; i < kvm->nroutes; i++)
+		if (kvm->routes[i].gsi == gsi && !kvm->routes[i].msi &&
+		    kvm->routes[i].irqchip == irqchip)
+			return set_error(kvm->ctx, -EEXIST,
+					 "GSI %u already has a route to irqchip %u",
+					 gsi, irqchip);
+	return route_add(kvm, &rt);
+}
+
+static int kvm_msi_route_new(struct assign_kvm *kvm,
+					   uint64_t addr, uint32_t data,
+					   uint32_t *gsi)
+{
+	struct route rt = { .msi = true, .addr = addr, .data = data };
+	int r;
+
+	if (!kvm || !gsi)
+		return -EINVAL;
+	for (rt.gsi = kvm->gsi_base; rt.gsi < kvm->gsi_limit; rt.gsi++) {
+		bool used = false;
+		for (size_t i = 0; i < kvm->nroutes && !used; i++)
+			used = kvm->routes[i].gsi == rt.gsi;
+		if (!used)
+			break;
+	}
+	if (rt.gsi >= kvm->gsi_limit)
+		return set_error(kvm->ctx, -ENOSPC,
+				 "no free GSI for an MSI route in [%u, %u)",
+				 kvm->gsi_base, kvm->gsi_limit);
+	r = route_add(kvm, &rt);
+	if (r < 0)
+		return r;
+	*gsi = rt.gsi;
+	return 0;
+}
+
+static int kvm_msi_route_set(struct assign_kvm *kvm,
+					   uint32_t gsi, uint64_t addr,
+					   uint32_t data)
+{
+	struct route *rt, old;
+	int r;
+
+	if (!kvm)
+		return -EINVAL;
+	rt = msi_route(kvm, gsi);
+	if (!rt)
+		return set_error(kvm->ctx, -ENOENT, "GSI %u has no MSI route",
+				 gsi);
+	if (rt->addr == addr && rt->data == data)
+		return 0;
+	old = *rt;
+	rt->addr = addr;
+	rt->data = data;
+	r = push_routes(kvm);
+	if (r < 0) {
+		*rt = old;
+		return set_error(kvm->ctx, r, "KVM_SET_GSI_ROUTING failed: %s",
+				 strerror(-r));
+	}
+	return 0;
+}
+
+static int kvm_route_remove(struct assign_kvm *kvm,
+					  uint32_t gsi)
+{
+	struct route *saved;
+	size_t n = 0, before;
+	int r;
+
+	if (!kvm)
+		return -EINVAL;
+	before = kvm->nroutes;
+	saved = malloc((before ? before : 1) * sizeof(*saved));
+	if (!saved)
+		return set_error(kvm->ctx, -ENOMEM, "out of memory");
+	memcpy(saved, kvm->routes, before * sizeof(*saved));
+	for (size_t i = 0; i < before; i++)
+		if (kvm->routes[i].gsi != gsi)
+			kvm->routes[n++] = kvm->routes[i];
+	if (n == before) {
+		free(saved);
+		return set_error(kvm->ctx, -ENOENT, "GSI %u has no route", gsi);
+	}
+	kvm->nroutes = n;
+	r = push_routes(kvm);
+	if (r < 0) {
+		memcpy(kvm->routes, saved, before * sizeof(*saved));
+		kvm->nroutes = before;
+		free(saved);
+		return set_error(kvm->ctx, r, "KVM_SET_GSI_ROUTING failed: %s",
+				 strerror(-r));
+	}
+	free(saved);
+	return 0;
+}
+
+/* ---- irqfds ----------------------------------------------------------- */
+
+static int kvm_irqfd(struct assign_kvm *kvm, int eventfd,
+				   uint32_t gsi, int resample_fd)
+{
+	int r;
+
+	if (!kvm || eventfd < 0)
+		return -EINVAL;
+	for (size_t i = 0; i < kvm->nirqfds; i++)
+		if (kvm->irqfds[i].efd == eventfd)
+			return set_error(kvm->ctx, -EEXIST,
+					 "eventfd %d is already an irqfd (GSI %u)",
+					 eventfd, kvm->irqfds[i].gsi);
+	if (grow(&kvm->irqfds, kvm->nirqfds, sizeof(*kvm->irqfds)) < 0)
+		return set_error(kvm->ctx, -ENOMEM, "out of memory");
+	r = irqfd_ioctl(kvm, eventfd, gsi, resample_fd, true);
+	if (r < 0)
+		return set_error(kvm->ctx, r, "KVM_IRQFD on GSI %u failed: %s",
+				 gsi, strerror(-r));
+	kvm->irqfds[kvm->nirqfds].efd = eventfd;
+	kvm->irqfds[kvm->nirqfds].gsi = gsi;
+	kvm->nirqfds++;
+	return 0;
+}
+
+static int kvm_irqfd_remove(struct assign_kvm *kvm, int eventfd)
+{
+	int r;
+
+	if (!kvm)
+		return -EINVAL;
+	for (size_t i = 0; i < kvm->nirqfds; i++) {
+		if (kvm->irqfds[i].efd != eventfd)
+			continue;
+		r = irqfd_ioctl(kvm, eventfd, kvm->irqfds[i].gsi, -1, false);
+		if (r < 0)
+			return set_error(kvm->ctx, r,
+					 "KVM_IRQFD deassign failed: %s",
+					 strerror(-r));
+		kvm->irqfds[i] = kvm->irqfds[--kvm->nirqfds];
+		return 0;
+	}
+	return set_error(kvm->ctx, -ENOENT, "eventfd %d is not an irqfd here",
+			 eventfd);
+}
+
+/* ---- following vpci vectors -------------------------------------------- */
+
+static int kvm_vector_update(struct assign_kvm *kvm,
+					   const struct assign_vpci_vector *v)
+{
+	struct vtrack *t = NULL;
+	size_t i;
+	int r;
+
+	if (!kvm || !v || v->eventfd < 0)
+		return -EINVAL;
+	for (i = 0; i < kvm->nvt; i++)
+		if (kvm->vt[i].efd == v->eventfd) {
+			t = &kvm->vt[i];
+			break;
+		}
+	if (!v->enabled) {
+		if (!t)
+			return 0;
+		if (t->attached)
+			kvm_irqfd_remove(kvm, t->efd);
+		if (t->have_gsi)
+			kvm_route_remove(kvm, t->gsi);
+		kvm->vt[i] = kvm->vt[--kvm->nvt];
+		return 0;
+	}
+	if (!t) {
+		if (grow(&kvm->vt, kvm->nvt, sizeof(*kvm->vt)) < 0)
+			return set_error(kvm->ctx, -ENOMEM, "out of memory");
+		t = &kvm->vt[kvm->nvt++];
+		memset(t, 0, sizeof(*t));
+		t->efd = v->eventfd;
+	}
+	if (v->masked || !v->addr) {
+		if (t->attached) {
+			r = kvm_irqfd_remove(kvm, t->efd);
+			if (r < 0)
+				return r;
+			t->attached = false;
+		}
+		return 0;
+	}
+	if (!t->have_gsi) {
+		r = kvm_msi_route_new(kvm, v->addr, v->data, &t->gsi);
+		if (r < 0)
+			return r;
+		t->have_gsi = true;
+	} else {
+		r = kvm_msi_route_set(kvm, t->gsi, v->addr, v->data);
+		if (r < 0)
+			return r;
+	}
+	if (!t->attached) {
+		r = kvm_irqfd(kvm, t->efd, t->gsi, -1);
+		if (r < 0)
+			return r;
+		t->attached = true;
+	}
+	return 0;
+}
+
+/* ---- exported, locked ------------------------------------------------ */
+
+ASSIGN_EXPORT int assign_kvm_add_device(struct assign_kvm *kvm,
+                                        struct assign_device *dev)
+{
+	int r;
+
+	if (!kvm)
+		return -EINVAL;
+	pthread_mutex_lock(&kvm->lock);
+	r = kvm_add_device(kvm, dev);
+	pthread_mutex_unlock(&kvm->lock);
+	return r;
+}
+
+ASSIGN_EXPORT int assign_kvm_remove_device(struct assign_kvm *kvm,
+                                           struct assign_device *dev)
+{
+	int r;
+
+	if (!kvm)
+		return -EINVAL;
+	pthread_mutex_lock(&kvm->lock);
+	r = kvm_remove_device(kvm, dev);
+	pthread_mutex_unlock(&kvm->lock);
+	return r;
+}
+
+ASSIGN_EXPORT int assign_kvm_route_irqchip(struct assign_kvm *kvm, uint32_t gsi,
+                                           uint32_t irqchip, uint32_t pin)
+{
+	int r;
+
+	if (!kvm)
+		return -EINVAL;
+	pthread_mutex_lock(&kvm->lock);
+	r = kvm_route_irqchip(kvm, gsi, irqchip, pin);
+	pthread_mutex_unlock(&kvm->lock);
+	return r;
+}
+
+ASSIGN_EXPORT int assign_kvm_msi_route_new(struct assign_kvm *kvm,
+                                           uint64_t addr, uint32_t data,
+                                           uint32_t *gsi)
+{
+	int r;
+
+	if (!kvm)
+		return -EINVAL;
+	pthread_mutex_lock(&kvm->lock);
+	r = kvm_msi_route_new(kvm, addr, data, gsi);
+	pthread_mutex_unlock(&kvm->lock);
+	return r;
+}
+
+ASSIGN_EXPORT int assign_kvm_msi_route_set(struct assign_kvm *kvm, uint32_t gsi,
+                                           uint64_t addr, uint32_t data)
+{
+	int r;
+
+	if (!kvm)
+		return -EINVAL;
+	pthread_mutex_lock(&kvm->lock);
+	r = kvm_msi_route_set(kvm, gsi, addr, data);
+	pthread_mutex_unlock(&kvm->lock);
+	return r;
+}
+
+ASSIGN_EXPORT int assign_kvm_route_remove(struct assign_kvm *kvm, uint32_t gsi)
+{
+	int r;
+
+	if (!kvm)
+		return -EINVAL;
+	pthread_mutex_lock(&kvm->lock);
+	r = kvm_route_remove(kvm, gsi);
+	pthread_mutex_unlock(&kvm->lock);
+	return r;
+}
+
+ASSIGN_EXPORT int assign_kvm_irqfd(struct assign_kvm *kvm, int eventfd,
+                                   uint32_t gsi, int resample_fd)
+{
+	int r;
+
+	if (!kvm)
+		return -EINVAL;
+	pthread_mutex_lock(&kvm->lock);
+	r = kvm_irqfd(kvm, eventfd, gsi, resample_fd);
+	pthread_mutex_unlock(&kvm->lock);
+	return r;
+}
+
+ASSIGN_EXPORT int assign_kvm_irqfd_remove(struct assign_kvm *kvm, int eventfd)
+{
+	int r;
+
+	if (!kvm)
+		return -EINVAL;
+	pthread_mutex_lock(&kvm->lock);
+	r = kvm_irqfd_remove(kvm, eventfd);
+	pthread_mutex_unlock(&kvm->lock);
+	return r;
+}
+
+ASSIGN_EXPORT int assign_kvm_vector_update(struct assign_kvm *kvm,
+                                           const struct assign_vpci_vector *v)
+{
+	int r;
+
+	if (!kvm)
+		return -EINVAL;
+	pthread_mutex_lock(&kvm->lock);
+	r = kvm_vector_update(kvm, v);
+	pthread_mutex_unlock(&kvm->lock);
+	return r;
+}
