@@ -1,33 +1,97 @@
 #!/usr/bin/env bash
-# Install libassign into a scratch DESTDIR and build the device inspector
-# example against the installed headers and library using pkg-config alone
-# (no include path or library path from the source tree).
+# Install libassign into a scratch DESTDIR and build against the installed
+# headers and libraries with pkg-config alone (no include or library path
+# from the source tree):
+#  - the device inspector, dynamically and statically (pkg-config --static);
+#  - a program using libassign-host;
+# and check the split: libassign needs libc (and pthread) only, libudev and
+# libnl are libassign-host's, and libassign's cflags name no libnl path.
 # Usage: tests/install-check.sh BUILDDIR
 set -euo pipefail
 builddir=$(cd "${1:?usage: install-check.sh BUILDDIR}" && pwd)
 src=$(cd "$(dirname "$0")/.." && pwd)
 dest=$(mktemp -d)
 trap 'rm -rf "$dest"' EXIT
+fail() { echo "install-check: $*"; echo "0 passed, 1 failed"; exit 1; }
 
 meson install -C "$builddir" --destdir "$dest" --quiet >/dev/null
 pcdir=$(dirname "$(find "$dest" -name libassign.pc | head -n1)")
-[ -f "$pcdir/libassign.pc" ] || { echo "install-check: no libassign.pc installed"; exit 1; }
+[ -f "$pcdir/libassign.pc" ] || fail "no libassign.pc installed"
 libdir=$(dirname "$(find "$dest" -name 'libassign.so.0' | head -n1)")
-
 export PKG_CONFIG_PATH="$pcdir" PKG_CONFIG_SYSROOT_DIR="$dest"
+
+# The core library links libc and pthread only.
+needed=$(readelf -d "$libdir/libassign.so.0" | awk '/NEEDED/ {print $5}')
+case "$needed" in
+*udev* | *libnl*) fail "libassign.so needs $(echo $needed)" ;;
+esac
 cflags=$(pkg-config --cflags libassign)
-libs=$(pkg-config --libs libassign)
+case "$cflags" in
+*libnl* | *udev*) fail "libassign's cflags leak another library's path: $cflags" ;;
+esac
+
 # Headers must not need the kernel's uAPI headers or the source tree.
+libs=$(pkg-config --libs libassign)
 cc -std=c11 -Wall -Wextra -Werror -o "$dest/assign-inspect" \
 	"$src/examples/inspect/assign-inspect.c" $cflags $libs
 out=$(LD_LIBRARY_PATH="$libdir" "$dest/assign-inspect" --version)
 case "$out" in
 *"libassign $(pkg-config --modversion libassign)"*) ;;
-*) echo "install-check: unexpected output: $out"; exit 1 ;;
+*) fail "unexpected output: $out" ;;
 esac
+
+# Statically, with what pkg-config --static says and nothing else.
+cc -std=c11 -Wall -Wextra -Werror -static -o "$dest/assign-inspect-static" \
+	"$src/examples/inspect/assign-inspect.c" \
+	$(pkg-config --static --cflags libassign) \
+	$(pkg-config --static --libs libassign)
+readelf -d "$dest/assign-inspect-static" | grep -q NEEDED &&
+	fail "assign-inspect-static is not static"
+out_static=$(env -u LD_LIBRARY_PATH "$dest/assign-inspect-static" --version)
+[ "$out_static" = "$out" ] || fail "static build says '$out_static'"
+
+# libassign-host: its own .so, .pc and header; it carries libudev and libnl.
+if [ -f "$pcdir/libassign-host.pc" ]; then
+	hneeded=$(readelf -d "$libdir/libassign-host.so.0" | awk '/NEEDED/ {print $5}')
+	case "$hneeded" in
+	*libudev*) ;;
+	*) fail "libassign-host.so does not need libudev: $(echo $hneeded)" ;;
+	esac
+	case "$hneeded" in
+	*libnl-route*) ;;
+	*) fail "libassign-host.so does not need libnl-route: $(echo $hneeded)" ;;
+	esac
+	cat >"$dest/host-probe.c" <<'PROG'
+#include <stdio.h>
+#include <libassign/host.h>
+
+int main(void)
+{
+	struct assign_ctx *ctx;
+
+	if (assign_ctx_new(&ctx) < 0)
+		return 1;
+	/* A malformed address fails in the library, with a message. */
+	if (assign_host_check_device(ctx, "not-an-address") != -22)
+		return 2;
+	printf("%s\n", assign_ctx_last_error(ctx));
+	assign_ctx_unref(ctx);
+	return 0;
+}
+PROG
+	cc -std=c11 -Wall -Wextra -Werror -o "$dest/host-probe" "$dest/host-probe.c" \
+		$(pkg-config --cflags --libs libassign-host)
+	hout=$(LD_LIBRARY_PATH="$libdir" "$dest/host-probe") ||
+		fail "host-probe failed"
+	case "$hout" in
+	*not-an-address*) ;;
+	*) fail "host-probe: unexpected message: $hout" ;;
+	esac
+fi
+
 # No public header may include <linux/...>.
 if grep -rn '#include <linux/' "$dest"/usr/local/include/libassign/ 2>/dev/null; then
-	echo "install-check: a public header includes a kernel header"; exit 1
+	fail "a public header includes a kernel header"
 fi
-echo "install-check: built assign-inspect with pkg-config only ($out)"
+echo "install-check: built assign-inspect with pkg-config only, shared and static ($out)"
 echo "1 passed, 0 failed"
