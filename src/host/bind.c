@@ -512,7 +512,7 @@ static int check_vfio_users(struct assign_ctx *ctx, const struct host_opts *o,
 	pid_t pid = 0;
 	int group;
 
-	if (!host_driver_is_vfio(cur) || (o->flags & ASSIGN_HOST_FORCE))
+	if (pci_driver_kind(cur) != PCI_DRIVER_VFIO || (o->flags & ASSIGN_HOST_FORCE))
 		return 0;
 	group = pci_dev_group(ctx, addr);
 	if (group >= 0) {
@@ -714,7 +714,7 @@ static int bind_locked(struct assign_ctx *ctx, const char *addr,
 	if (o.flags & ASSIGN_HOST_GROUP) {
 		int group;
 
-		if (!host_driver_is_vfio(o.driver))
+		if (pci_driver_kind(o.driver) != PCI_DRIVER_VFIO)
 			return set_error(ctx, -EINVAL,
 					 "ASSIGN_HOST_GROUP binds to vfio-pci, "
 					 "not %s",
@@ -743,7 +743,7 @@ static int bind_one(struct assign_ctx *ctx, const char *addr,
 	r = check_exists(ctx, addr);
 	if (r < 0)
 		return r;
-	vfio = host_driver_is_vfio(o.driver);
+	vfio = pci_driver_kind(o.driver) == PCI_DRIVER_VFIO;
 	snprintf(path, sizeof(path), "bus/pci/drivers/%s", o.driver);
 	if (sysfs_exists(ctx, path) < 0)
 		return set_error(ctx, -ENODEV,

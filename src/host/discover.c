@@ -28,35 +28,6 @@ int host_canon_addr(struct assign_ctx *ctx, const char *address,
 	return assign_pci_addr_format(&a, buf, ASSIGN_PCI_ADDR_LEN);
 }
 
-bool host_driver_is_vfio(const char *driver)
-{
-	size_t n;
-
-	if (!driver || !*driver)
-		return false;
-	if (!strcmp(driver, "vfio-pci"))
-		return true;
-	/* Variant drivers built on vfio-pci-core: mlx5_vfio_pci,
-	 * hisi_acc_vfio_pci, pds_vfio_pci, nvgrace_gpu_vfio_pci, ... */
-	n = strlen(driver);
-	return n > 9 && !strcmp(driver + n - 9, "_vfio_pci");
-}
-
-bool host_driver_managed_dma(const char *driver)
-{
-	/* The drivers that set driver_managed_dma (Linux >= 5.19) and the
-	 * list vfio allowed before that: they never use the DMA API on the
-	 * device, so they do not claim the group's DMA ownership. */
-	static const char *const managed[] = { "pci-stub", "pcieport" };
-
-	if (host_driver_is_vfio(driver))
-		return true;
-	for (size_t i = 0; i < ARRAY_SIZE(managed); i++)
-		if (!strcmp(driver, managed[i]))
-			return true;
-	return false;
-}
-
 static int netdevs_in(struct assign_ctx *ctx, const char *dir,
 		      char names[][16], unsigned max, unsigned *n)
 {

@@ -16,10 +16,6 @@
 int host_canon_addr(struct assign_ctx *ctx, const char *address,
 		    char buf[ASSIGN_PCI_ADDR_LEN]);
 
-/* Whether a driver leaves DMA to its user (the group stays viable). */
-bool host_driver_managed_dma(const char *driver);
-/* Whether a driver is vfio-pci or a vfio-pci variant driver. */
-bool host_driver_is_vfio(const char *driver);
 
 /* The network namespace-local interface names of a device's net/ dir. */
 int host_netdevs(struct assign_ctx *ctx, const char *addr,

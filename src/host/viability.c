@@ -30,7 +30,7 @@ static void judge(struct assign_host_member *m)
 			 "%s has no driver: fine", m->is_bridge ? "bridge" : "device");
 		return;
 	}
-	if (host_driver_managed_dma(m->driver)) {
+	if (pci_driver_kind(m->driver) != PCI_DRIVER_HOST) {
 		m->action = ASSIGN_HOST_ACTION_NONE;
 		snprintf(m->reason, sizeof(m->reason),
 			 "bound to %s, which leaves DMA alone: fine", m->driver);
@@ -165,7 +165,7 @@ ASSIGN_EXPORT int assign_host_check_device(struct assign_ctx *ctx,
 	if (r < 0)
 		return set_error(ctx, r, "cannot read the driver of %s: %s",
 				 addr, strerror(-r));
-	if (!host_driver_is_vfio(drv)) {
+	if (pci_driver_kind(drv) != PCI_DRIVER_VFIO) {
 		if (!drv[0])
 			return set_error(ctx, -ENODEV,
 					 "%s has no driver; bind it to "

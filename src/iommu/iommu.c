@@ -231,12 +231,6 @@ ASSIGN_EXPORT int assign_iommu_get_group(struct assign_iommu *iommu,
 /* ---------------------------------------------------------------------- */
 /* Attaching devices (internal.h) */
 
-static bool is_vfio_driver(const char *drv)
-{
-	/* vfio-pci and its variant drivers (mlx5_vfio_pci, ...). */
-	return strcmp(drv, "vfio-pci") == 0 || strstr(drv, "vfio") != NULL;
-}
-
 /* 1 if @addr has a vfio cdev, 0 if not, -errno if sysfs cannot say. */
 static int has_cdev(struct assign_ctx *ctx, const char *addr)
 {
@@ -325,7 +319,7 @@ int iommu_attach_device(struct assign_iommu *iommu, const char *address,
 				 "/sys/bus/pci/devices/%s/driver_override; "
 				 "echo %s > /sys/bus/pci/drivers_probe",
 				 addr, addr, addr);
-	if (!is_vfio_driver(drv))
+	if (pci_driver_kind(drv) != PCI_DRIVER_VFIO)
 		return set_error(ctx, -ENODEV,
 				 "%s is bound to %s, not vfio-pci; rebind it: "
 				 "echo %s > /sys/bus/pci/devices/%s/driver/unbind; "

@@ -97,14 +97,6 @@ static void type1_close(struct assign_iommu *iommu)
 /* ---------------------------------------------------------------------- */
 /* Groups */
 
-/* Drivers that do not make a group non-viable: VFIO drivers, and drivers
- * that declare driver_managed_dma (pci-stub, pcieport). */
-static bool driver_ok_for_viability(const char *drv)
-{
-	return !drv[0] || strstr(drv, "vfio") || strcmp(drv, "pci-stub") == 0 ||
-	       strcmp(drv, "pcieport") == 0;
-}
-
 /* "group 7 is not viable: 0000:00:1f.3 is bound to i801_smbus; bind it to
  * vfio-pci or unbind it". With @only_if_found, returns 0 and sets nothing
  * when no device of the group is bound to a blocking driver. */
@@ -137,7 +129,7 @@ int iommu_not_viable_error(struct assign_iommu *iommu, int gid,
 			 names[i]);
 		if (sysfs_link_name(ctx, dpath, drv, sizeof(drv)) < 0)
 			drv[0] = '\0';
-		if (driver_ok_for_viability(drv))
+		if (pci_driver_kind(drv) != PCI_DRIVER_HOST)
 			continue;
 		if (off < sizeof(list)) {
 			int k = snprintf(list + off, sizeof(list) - off,

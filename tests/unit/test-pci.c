@@ -12,6 +12,8 @@
 
 #include <libassign/libassign.h>
 
+#include "pci/pci.h"
+
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 #define MIN_LEN(a, b) ((a) < (b) ? (a) : (b))
 
@@ -545,6 +547,40 @@ static void test_random_bytes(void **state)
 	}
 }
 
+/* The one answer the IOMMU and host layers share: which drivers are vfio,
+ * which leave the group viable, which block it. */
+static void test_driver_kind(void **state)
+{
+	static const struct {
+		const char *driver;
+		enum pci_driver_kind kind;
+	} cases[] = {
+		{ "", PCI_DRIVER_NONE },
+		{ "vfio-pci", PCI_DRIVER_VFIO },
+		{ "mlx5_vfio_pci", PCI_DRIVER_VFIO },
+		{ "hisi_acc_vfio_pci", PCI_DRIVER_VFIO },
+		{ "pci-stub", PCI_DRIVER_DMA_SAFE },
+		{ "pcieport", PCI_DRIVER_DMA_SAFE },
+		{ "e1000e", PCI_DRIVER_HOST },
+		{ "nvme", PCI_DRIVER_HOST },
+		/* Names that merely contain "vfio" are not vfio-pci. */
+		{ "vfio", PCI_DRIVER_HOST },
+		{ "vfio-platform", PCI_DRIVER_HOST },
+		{ "_vfio_pci", PCI_DRIVER_HOST },
+		{ "vfio-pci-extra", PCI_DRIVER_HOST },
+	};
+
+	(void)state;
+	assert_int_equal(pci_driver_kind(NULL), PCI_DRIVER_NONE);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		if (pci_driver_kind(cases[i].driver) != cases[i].kind)
+			fail_msg("driver '%s': kind %d, expected %d",
+				 cases[i].driver,
+				 pci_driver_kind(cases[i].driver),
+				 cases[i].kind);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -562,6 +598,7 @@ int main(void)
 		cmocka_unit_test(test_parse_msix),
 		cmocka_unit_test(test_parse_msix_bad),
 		cmocka_unit_test(test_random_bytes),
+		cmocka_unit_test(test_driver_kind),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
