@@ -80,7 +80,7 @@ static double now(void)
 static void die(const char *what, int r, struct env *e)
 {
 	fprintf(stderr, "bench-guestmem: %s: %s (%s)\n", what, strerror(-r),
-		e && e->ctx ? assign_ctx_last_error(e->ctx) : "");
+		e && e->ctx ? assign_ctx_get_last_error(e->ctx) : "");
 	exit(1);
 }
 
@@ -116,9 +116,9 @@ static void env_open(struct env *e)
 	if (r < 0)
 		die("assign_device_open", r, e);
 	e->backend = assign_iommu_get_backend(e->iommu);
-	e->fd = assign_iommu_fd(e->iommu);
+	e->fd = assign_iommu_get_fd(e->iommu);
 	if (e->backend == ASSIGN_IOMMU_IOMMUFD)
-		assign_iommu_ioas_id(e->iommu, &e->ioas);
+		assign_iommu_get_ioas_id(e->iommu, &e->ioas);
 }
 
 static void env_close(struct env *e)
@@ -451,7 +451,7 @@ static double time_lib_pairs(struct env *e, struct assign_guestmem *gm)
 		uint64_t iova = pair_iova(i);
 
 		r = assign_guestmem_guest_map(gm, iova, pair_gpa(i), PG,
-					      ASSIGN_DMA_RW);
+					      ASSIGN_DMA_F_RW);
 		if (r < 0)
 			die("guest map", r, e);
 		r = assign_guestmem_guest_unmap(gm, iova, PG);
@@ -489,7 +489,7 @@ static void bench_pairs(void)
 	for (unsigned long i = 0; i < opt.resident; i++) {
 		r = assign_guestmem_guest_map(gm, resident_iova(i),
 					      (i % 8192) * PG, PG,
-					      ASSIGN_DMA_RW);
+					      ASSIGN_DMA_F_RW);
 		if (r < 0)
 			die("resident map", r, &e);
 	}
@@ -552,13 +552,13 @@ static void guest_loop(void)
 	for (unsigned long i = 0; i < opt.resident; i++)
 		if ((r = assign_guestmem_guest_map(gm, resident_iova(i),
 						   (i % 8192) * PG, PG,
-						   ASSIGN_DMA_RW)) < 0)
+						   ASSIGN_DMA_F_RW)) < 0)
 			die("resident map", r, &e);
 	for (unsigned long i = 0; i < opt.ops; i++) {
 		uint64_t iova = pair_iova(i);
 
 		if ((r = assign_guestmem_guest_map(gm, iova, pair_gpa(i), PG,
-						   ASSIGN_DMA_RW)) < 0 ||
+						   ASSIGN_DMA_F_RW)) < 0 ||
 		    (r = assign_guestmem_guest_unmap(gm, iova, PG)) < 0)
 			die("pair", r, &e);
 	}

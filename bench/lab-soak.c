@@ -86,8 +86,8 @@ static long status_kb(const char *key)
 static int fail(struct soak *S, struct assign_ctx *ctx, const char *what, int r)
 {
 	snprintf(S->err, sizeof(S->err), "cycle %lu: %s: %s%s%s", S->cycles,
-		 what, strerror(-r), ctx && assign_ctx_last_error(ctx)[0] ? ": " : "",
-		 ctx ? assign_ctx_last_error(ctx) : "");
+		 what, strerror(-r), ctx && assign_ctx_get_last_error(ctx)[0] ? ": " : "",
+		 ctx ? assign_ctx_get_last_error(ctx) : "");
 	return r;
 }
 
@@ -182,7 +182,7 @@ static int one_cycle(struct soak *S)
 		fail(S, ctx, "bus master", r);
 		goto out;
 	}
-	r = assign_iommu_map(iommu, S->buf, IOVA, BUF_SIZE, ASSIGN_DMA_RW);
+	r = assign_iommu_map(iommu, IOVA, S->buf, BUF_SIZE, ASSIGN_DMA_F_RW);
 	if (r < 0) {
 		fail(S, ctx, "assign_iommu_map", r);
 		goto out;

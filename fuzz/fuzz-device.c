@@ -74,7 +74,7 @@ static void check_geometry(struct assign_iommu *iommu)
 	if (assign_iommu_get_pgsizes(iommu, &pgsizes) == 0)
 		FUZZ_CHECK(pgsizes != 0);
 	(void)assign_iommu_get_dma_avail(iommu, &avail);
-	(void)assign_iommu_irq_remapping(iommu);
+	(void)assign_iommu_get_irq_remapping(iommu);
 }
 
 /* A successful map must respect the geometry the library reported. */
@@ -208,7 +208,7 @@ static void run_action(struct assign_iommu *iommu, struct assign_device *dev,
 			fds[i] = -1;
 		(void)assign_irq_set_eventfds(dev, idx, start, count, fds);
 		free(fds);
-		n = assign_irq_enabled_count(dev, idx);
+		n = assign_irq_get_enabled_count(dev, idx);
 		FUZZ_CHECK(n >= -EINVAL);
 		if (fuzz_u8(&in) & 1)
 			(void)assign_irq_disable(dev, idx);
@@ -249,7 +249,7 @@ static void run_action(struct assign_iommu *iommu, struct assign_device *dev,
 		if (!va)
 			va = 0x7f0000000000ull;
 		assign_iommu_get_dma_stats(iommu, &before);
-		if (assign_iommu_map(iommu, (void *)(uintptr_t)va, iova, size,
+		if (assign_iommu_map(iommu, iova, (void *)(uintptr_t)va, size,
 				     flags) == 0) {
 			check_mapped(iommu, iova, size);
 			assign_iommu_get_dma_stats(iommu, &after);
@@ -268,7 +268,7 @@ static void run_action(struct assign_iommu *iommu, struct assign_device *dev,
 								 (i << 30));
 				m[i].iova = fuzz_u64(&in);
 				m[i].size = fuzz_u64(&in);
-				m[i].flags = ASSIGN_DMA_RW;
+				m[i].flags = ASSIGN_DMA_F_RW;
 			}
 			(void)assign_iommu_map_many(iommu, m, n);
 			break;
@@ -286,8 +286,9 @@ static void run_action(struct assign_iommu *iommu, struct assign_device *dev,
 		switch (fuzz_u8(&in) % 3) {
 		case 0: (void)assign_device_reset(dev); break;
 		case 1:
-			(void)assign_device_feature_probe(dev, fuzz_u32(&in),
-							  fuzz_u8(&in) & 1);
+			(void)assign_device_feature_probe(
+				dev, fuzz_u32(&in),
+				fuzz_u8(&in) & 3); /* GET, SET, both */
 			break;
 		default:
 			(void)assign_iommu_check_memlock(iommu, fuzz_u64(&in));

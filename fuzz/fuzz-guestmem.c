@@ -88,7 +88,7 @@ static int probe(struct assign_guestmem *gm, uint64_t iova)
 		return r;
 	FUZZ_CHECK(r == 0);
 	FUZZ_CHECK(m.size && m.iova <= iova && iova - m.iova < m.size);
-	FUZZ_CHECK(m.perms && !(m.perms & ~(uint32_t)ASSIGN_DMA_RW));
+	FUZZ_CHECK(m.perms && !(m.perms & ~(uint32_t)ASSIGN_DMA_F_RW));
 	va = (uint8_t *)m.vaddr;
 	FUZZ_CHECK(va >= ram && va < ram + RAM_SIZE);
 	FUZZ_CHECK(m.size <= (uint64_t)(ram + RAM_SIZE - va));

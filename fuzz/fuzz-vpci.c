@@ -274,7 +274,7 @@ static void guest_op(const struct fk_record *g)
 		if (!buf)
 			abort();
 		memcpy(buf, &val, MIN(len, sizeof(val)));
-		(void)assign_vpci_bar_access(cur, bar, off, buf, len, op == 2);
+		(void)(op == 2 ? assign_vpci_bar_write(cur, bar, off, buf, len) : assign_vpci_bar_read(cur, bar, off, buf, len));
 		free(buf);
 		break;
 	}

@@ -74,7 +74,7 @@ int main(void)
 	/* A malformed address fails in the library, with a message. */
 	if (assign_host_check_device(ctx, "not-an-address") != -22)
 		return 2;
-	printf("%s\n", assign_ctx_last_error(ctx));
+	printf("%s\n", assign_ctx_get_last_error(ctx));
 	assign_ctx_unref(ctx);
 	return 0;
 }

@@ -103,7 +103,7 @@ static int exit_code(int err)
 
 static int fail(struct assign_ctx *ctx, int err, const char *what)
 {
-	const char *msg = ctx ? assign_ctx_last_error(ctx) : "";
+	const char *msg = ctx ? assign_ctx_get_last_error(ctx) : "";
 
 	fprintf(stderr, "%s: %s: %s\n", prog, what,
 		msg && *msg ? msg : strerror(-err));
@@ -324,7 +324,7 @@ static void probe_kernel(struct assign_ctx *ctx, const char *addr,
 		       how, addr);
 	else
 		printf("  kernel (%s): opening %s failed (%s): %s\n", how, addr,
-		       strerror(-r), assign_ctx_last_error(ctx));
+		       strerror(-r), assign_ctx_get_last_error(ctx));
 	if (r == -EBUSY || r == 0)
 		printf("  kernel (%s) verdict %s libassign's rules\n", how,
 		       (r == -EBUSY) == predicted_busy ? "matches"
@@ -380,7 +380,7 @@ static int explain_json(struct assign_ctx *ctx, const struct global *g,
 	if (d->n_netdevs && assign_host_netdev_check(ctx, d->address) == -EBUSY) {
 		in_use = true;
 		snprintf(netmsg, sizeof(netmsg), "%s",
-			 assign_ctx_last_error(ctx));
+			 assign_ctx_get_last_error(ctx));
 	}
 	len = strlen(d->driver);
 	vfio = !strcmp(d->driver, "vfio-pci") ||
@@ -493,7 +493,7 @@ static int cmd_explain(struct assign_ctx *ctx, const struct global *g,
 		r = assign_host_netdev_check(ctx, d->address);
 		if (r == -EBUSY) {
 			printf("  %sIn use%s: %s\n", RED, RESET,
-			       assign_ctx_last_error(ctx));
+			       assign_ctx_get_last_error(ctx));
 			printf("        (bind refuses it without --force)\n");
 			busy = true;
 		} else if (r == 0) {
@@ -609,7 +609,7 @@ static int cmd_bind(struct assign_ctx *ctx, const struct global *g, int argc,
 			o.driver = optarg;
 			break;
 		case 'f':
-			o.flags |= ASSIGN_HOST_FORCE;
+			o.flags |= ASSIGN_HOST_F_FORCE;
 			break;
 		case 't':
 			if (parse_int(optarg, 1, INT_MAX, &v) < 0)
@@ -618,15 +618,15 @@ static int cmd_bind(struct assign_ctx *ctx, const struct global *g, int argc,
 			o.timeout_ms = (int)v;
 			break;
 		case 'W':
-			o.flags |= ASSIGN_HOST_NO_WAIT;
+			o.flags |= ASSIGN_HOST_F_NO_WAIT;
 			break;
 		case 'R':
-			o.flags |= ASSIGN_HOST_NO_RECORD;
+			o.flags |= ASSIGN_HOST_F_NO_RECORD;
 			break;
 		case 'g':
 			if (unbind)
 				return usage_error("unbind has no --group");
-			o.flags |= ASSIGN_HOST_GROUP;
+			o.flags |= ASSIGN_HOST_F_GROUP;
 			break;
 		default: /* getopt said what */
 			fprintf(stderr, "Try '%s --help'.\n", prog);
@@ -656,7 +656,7 @@ static int cmd_restore(struct assign_ctx *ctx, const struct global *g,
 	opts_init(&o, g);
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--force") || !strcmp(argv[i], "-f")) {
-			o.flags |= ASSIGN_HOST_FORCE;
+			o.flags |= ASSIGN_HOST_F_FORCE;
 			memmove(&argv[i], &argv[i + 1],
 				(size_t)(argc - i) * sizeof(*argv));
 			argc--;
@@ -744,32 +744,32 @@ static int cmd_vf_config(struct assign_ctx *ctx, int argc, char **argv)
 		case 'm':
 			if (parse_mac(optarg, cfg.mac) < 0)
 				return usage_error("bad --mac '%s'", optarg);
-			cfg.set |= ASSIGN_HOST_VF_MAC;
+			cfg.set |= ASSIGN_HOST_VF_F_MAC;
 			break;
 		case 'l':
 			if (parse_int(optarg, 0, 4095, &v) < 0)
 				return usage_error("bad --vlan '%s' (0-4095)",
 						   optarg);
 			cfg.vlan = (uint16_t)v;
-			cfg.set |= ASSIGN_HOST_VF_VLAN;
+			cfg.set |= ASSIGN_HOST_VF_F_VLAN;
 			break;
 		case 'q':
 			if (parse_int(optarg, 0, 7, &v) < 0)
 				return usage_error("bad --qos '%s' (0-7)",
 						   optarg);
 			cfg.qos = (uint8_t)v;
-			cfg.set |= ASSIGN_HOST_VF_VLAN;
+			cfg.set |= ASSIGN_HOST_VF_F_VLAN;
 			break;
 		case 's':
 			if (parse_onoff(optarg, &cfg.spoofchk) < 0)
 				return usage_error("bad --spoofchk '%s'",
 						   optarg);
-			cfg.set |= ASSIGN_HOST_VF_SPOOFCHK;
+			cfg.set |= ASSIGN_HOST_VF_F_SPOOFCHK;
 			break;
 		case 't':
 			if (parse_onoff(optarg, &cfg.trust) < 0)
 				return usage_error("bad --trust '%s'", optarg);
-			cfg.set |= ASSIGN_HOST_VF_TRUST;
+			cfg.set |= ASSIGN_HOST_VF_F_TRUST;
 			break;
 		case 'k':
 			if (!strcmp(optarg, "auto"))
@@ -781,7 +781,7 @@ static int cmd_vf_config(struct assign_ctx *ctx, int argc, char **argv)
 			else
 				return usage_error("bad --link-state '%s'",
 						   optarg);
-			cfg.set |= ASSIGN_HOST_VF_LINK_STATE;
+			cfg.set |= ASSIGN_HOST_VF_F_LINK_STATE;
 			break;
 		case 'P':
 			pf = optarg;
@@ -868,13 +868,13 @@ static int cmd_vf_show(struct assign_ctx *ctx, const struct global *g,
 		printf(", \"vf\": %ld, \"mac\": \"%02x:%02x:%02x:%02x:%02x:%02x\"",
 		       idx, c.mac[0], c.mac[1], c.mac[2], c.mac[3], c.mac[4],
 		       c.mac[5]);
-		if (c.set & ASSIGN_HOST_VF_VLAN)
+		if (c.set & ASSIGN_HOST_VF_F_VLAN)
 			printf(", \"vlan\": %u, \"qos\": %u", c.vlan, c.qos);
-		if (c.set & ASSIGN_HOST_VF_SPOOFCHK)
+		if (c.set & ASSIGN_HOST_VF_F_SPOOFCHK)
 			printf(", \"spoofchk\": %s", c.spoofchk ? "true" : "false");
-		if (c.set & ASSIGN_HOST_VF_TRUST)
+		if (c.set & ASSIGN_HOST_VF_F_TRUST)
 			printf(", \"trust\": %s", c.trust ? "true" : "false");
-		if (c.set & ASSIGN_HOST_VF_LINK_STATE)
+		if (c.set & ASSIGN_HOST_VF_F_LINK_STATE)
 			printf(", \"link_state\": \"%s\"",
 			       c.link_state == ASSIGN_HOST_VF_LINK_ENABLE ? "enable"
 			       : c.link_state == ASSIGN_HOST_VF_LINK_DISABLE
@@ -885,13 +885,13 @@ static int cmd_vf_show(struct assign_ctx *ctx, const struct global *g,
 	}
 	printf("%s vf %ld: mac %02x:%02x:%02x:%02x:%02x:%02x", ifname, idx,
 	       c.mac[0], c.mac[1], c.mac[2], c.mac[3], c.mac[4], c.mac[5]);
-	if (c.set & ASSIGN_HOST_VF_VLAN)
+	if (c.set & ASSIGN_HOST_VF_F_VLAN)
 		printf(" vlan %u qos %u", c.vlan, c.qos);
-	if (c.set & ASSIGN_HOST_VF_SPOOFCHK)
+	if (c.set & ASSIGN_HOST_VF_F_SPOOFCHK)
 		printf(" spoofchk %s", c.spoofchk ? "on" : "off");
-	if (c.set & ASSIGN_HOST_VF_TRUST)
+	if (c.set & ASSIGN_HOST_VF_F_TRUST)
 		printf(" trust %s", c.trust ? "on" : "off");
-	if (c.set & ASSIGN_HOST_VF_LINK_STATE)
+	if (c.set & ASSIGN_HOST_VF_F_LINK_STATE)
 		printf(" link-state %s",
 		       c.link_state == ASSIGN_HOST_VF_LINK_ENABLE ? "enable"
 		       : c.link_state == ASSIGN_HOST_VF_LINK_DISABLE ? "disable"

@@ -135,8 +135,10 @@ static void bar_trap_access(void *opaque, uint64_t off, void *data,
 			    unsigned len, bool is_write)
 {
 	struct bar_trap *t = opaque;
-	assign_vpci_bar_access(t->owner->vpci, t->bar, off, data, len,
-			       is_write);
+	if (is_write)
+		assign_vpci_bar_write(t->owner->vpci, t->bar, off, data, len);
+	else
+		assign_vpci_bar_read(t->owner->vpci, t->bar, off, data, len);
 }
 
 /* The guest's physical address width (CPUID 0x80000008, which KVM
@@ -385,7 +387,7 @@ static int dma_map_now(void)
 		/* the context's message is shared with the vCPU threads'
 		 * vpci calls: copy it before one of them fails too */
 		snprintf(dma.error, sizeof dma.error, "%s",
-			 assign_ctx_last_error(ctx));
+			 assign_ctx_get_last_error(ctx));
 	} else {
 		vmm_info("guest RAM (%llu MiB) mapped for DMA at IOVA = GPA "
 			 "in %.3f s, %s (done %.3f s after start)",
@@ -472,7 +474,7 @@ static int check_memlock(struct vm *vm)
 	int r = assign_iommu_check_memlock(iommu, vm->ram_size);
 	if (r < 0)
 		vmm_err("cannot map guest RAM for DMA: %s",
-			assign_ctx_last_error(ctx));
+			assign_ctx_get_last_error(ctx));
 	return r;
 }
 
@@ -492,7 +494,7 @@ static int bus_master_off(struct assigned *d)
 	}
 	if (r < 0)
 		vmm_err("cannot assign %s: cannot clear bus mastering: %s",
-			d->name, assign_ctx_last_error(ctx));
+			d->name, assign_ctx_get_last_error(ctx));
 	return r;
 }
 
@@ -529,7 +531,7 @@ int assign_dma_start(struct vm *vm, enum vmm_dma_mode mode)
 						 NULL, 0, NULL);
 	if (r < 0) {
 		vmm_err("cannot map guest RAM for DMA: %s",
-			assign_ctx_last_error(ctx));
+			assign_ctx_get_last_error(ctx));
 		return r;
 	}
 	r = check_memlock(vm);
@@ -611,7 +613,7 @@ static int lib_init(struct vm *vm)
 	assign_ctx_set_log_fn(ctx, lib_log, NULL);
 	r = assign_iommu_new(ctx, NULL, &iommu);
 	if (r < 0) {
-		vmm_err("cannot set up VFIO: %s", assign_ctx_last_error(ctx));
+		vmm_err("cannot set up VFIO: %s", assign_ctx_get_last_error(ctx));
 		return r;
 	}
 	struct kvm_create_device cd = { .type = KVM_DEV_TYPE_VFIO };
@@ -629,16 +631,16 @@ static void kvm_vfio_add(struct assigned *d)
 		return;
 	int fd = -1;
 	struct assign_group *g = NULL;
-	int gid = assign_device_group_id(d->dev);
+	int gid = assign_device_get_group_id(d->dev);
 	if (gid >= 0 && assign_iommu_get_group(iommu, gid, &g) == 0) {
 		for (int i = 0; i < ngroups; i++)
 			if (groups[i] == g) {      /* already known to KVM */
 				assign_group_unref(g);
 				return;
 			}
-		fd = assign_group_fd(g);
+		fd = assign_group_get_fd(g);
 	} else {
-		fd = assign_device_fd(d->dev);  /* iommufd: the vfio cdev */
+		fd = assign_device_get_fd(d->dev);  /* iommufd: the vfio cdev */
 	}
 	struct kvm_device_attr a = {
 		.group = KVM_DEV_VFIO_GROUP,
@@ -708,7 +710,7 @@ int assign_device_add(struct vm *vm, const char *address,
 	r = assign_device_open(iommu, address, NULL, &d->dev);
 	if (r < 0) {
 		vmm_err("cannot assign %s: %s", address,
-			assign_ctx_last_error(ctx));
+			assign_ctx_get_last_error(ctx));
 		goto fail;
 	}
 	snprintf(d->name, sizeof d->name, "%s",
@@ -735,7 +737,7 @@ int assign_device_add(struct vm *vm, const char *address,
 	r = assign_vpci_new(d->dev, &o, &d->vpci);
 	if (r < 0) {
 		vmm_err("cannot assign %s: %s", address,
-			assign_ctx_last_error(ctx));
+			assign_ctx_get_last_error(ctx));
 		goto fail;
 	}
 	d->slot = pci_add_device(&assigned_ops, d);
@@ -793,7 +795,7 @@ void assign_global_cleanup(void)
 	guestmem = assign_guestmem_unref(guestmem);
 	for (int i = 0; i < ngroups; i++) {
 		if (kvm_vfio_fd >= 0) {
-			int fd = assign_group_fd(groups[i]);
+			int fd = assign_group_get_fd(groups[i]);
 			struct kvm_device_attr a = {
 				.group = KVM_DEV_VFIO_GROUP,
 				.attr = KVM_DEV_VFIO_GROUP_DEL,

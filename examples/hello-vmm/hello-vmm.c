@@ -61,7 +61,7 @@ static const uint8_t payload[] = {
 static int die(struct assign_ctx *ctx, const char *what, int r)
 {
 	fprintf(stderr, "hello-vmm: %s: %s\n", what,
-		ctx && *assign_ctx_last_error(ctx) ? assign_ctx_last_error(ctx)
+		ctx && *assign_ctx_get_last_error(ctx) ? assign_ctx_get_last_error(ctx)
 						   : strerror(r < 0 ? -r : r));
 	return 1;
 }

@@ -42,7 +42,7 @@ static void print_regions(struct assign_device *dev, uint32_t n)
 
 		if (assign_device_get_region(dev, i, &r) < 0) {
 			printf("  %u: error: %s\n", i,
-			       assign_ctx_last_error(assign_iommu_get_ctx(
+			       assign_ctx_get_last_error(assign_iommu_get_ctx(
 				       assign_device_get_iommu(dev))));
 			continue;
 		}
@@ -152,7 +152,7 @@ static void print_geometry(struct assign_iommu *iommu)
 		for (size_t i = 0; i < n; i++)
 			printf("  reserved 0x%" PRIx64 "-0x%" PRIx64 " %s\n",
 			       rr[i].start, rr[i].last, rr[i].type);
-	r = assign_iommu_irq_remapping(iommu);
+	r = assign_iommu_get_irq_remapping(iommu);
 	printf("  interrupt remapping: %s\n",
 	       r == 1 ? "yes" : r == 0 ? "NO (assignment is not isolated)"
 				       : "unknown");
@@ -212,13 +212,13 @@ int main(int argc, char **argv)
 		r = assign_device_open(iommu, addr, NULL, &dev);
 	if (r < 0) {
 		fprintf(stderr, "assign-inspect: %s\n",
-			assign_ctx_last_error(ctx)[0] ? assign_ctx_last_error(ctx)
+			assign_ctx_get_last_error(ctx)[0] ? assign_ctx_get_last_error(ctx)
 						       : strerror(-r));
 		goto out;
 	}
 	assign_device_get_info(dev, &info);
 	printf("device %s, group %d:%s%s%s, %u regions, %u irq indexes\n",
-	       assign_device_get_address(dev), assign_device_group_id(dev),
+	       assign_device_get_address(dev), assign_device_get_group_id(dev),
 	       info.flags & ASSIGN_DEVICE_F_PCI ? " pci" : "",
 	       info.flags & ASSIGN_DEVICE_F_PLATFORM ? " platform" : "",
 	       info.flags & ASSIGN_DEVICE_F_RESET ? " reset" : "",

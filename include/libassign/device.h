@@ -23,6 +23,7 @@ extern "C" {
 struct assign_ctx;
 struct assign_iommu;
 struct assign_device;
+struct assign_pci_bar;
 
 /**
  * struct assign_device_opts - options for assign_device_open()
@@ -93,20 +94,20 @@ struct assign_iommu *assign_device_get_iommu(const struct assign_device *dev);
 const char *assign_device_get_address(const struct assign_device *dev);
 
 /**
- * assign_device_fd() - escape hatch: the VFIO device fd
+ * assign_device_get_fd() - escape hatch: the VFIO device fd
  * @dev: the device
  *
  * Return: the fd, owned by the library.
  */
-int assign_device_fd(const struct assign_device *dev);
+int assign_device_get_fd(const struct assign_device *dev);
 
 /**
- * assign_device_group_id() - the IOMMU group number of the device
+ * assign_device_get_group_id() - the IOMMU group number of the device
  * @dev: the device
  *
  * Return: the group number, or -ENOENT if unknown.
  */
-int assign_device_group_id(const struct assign_device *dev);
+int assign_device_get_group_id(const struct assign_device *dev);
 
 /** Device is PCI (regions and irqs follow the VFIO_PCI_* indexes). */
 #define ASSIGN_DEVICE_F_PCI (1u << 0)
@@ -189,16 +190,24 @@ int assign_device_get_hot_reset_deps(struct assign_device *dev,
  */
 int assign_device_hot_reset(struct assign_device *dev);
 
+/** Probe a feature for VFIO_DEVICE_FEATURE_GET. */
+#define ASSIGN_DEVICE_FEATURE_F_GET (1u << 0)
+/** Probe a feature for VFIO_DEVICE_FEATURE_SET. */
+#define ASSIGN_DEVICE_FEATURE_F_SET (1u << 1)
+
 /**
  * assign_device_feature_probe() - does the device support a VFIO feature?
  * @dev: the device
  * @feature: a VFIO_DEVICE_FEATURE_* number from the kernel uAPI
- * @set: probe for SET rather than GET
+ * @flags: %ASSIGN_DEVICE_FEATURE_F_GET and/or %ASSIGN_DEVICE_FEATURE_F_SET:
+ *         the directions that must be supported
  *
- * Return: 1 if supported, 0 if not, a negative errno on other failures.
+ * Return: 1 if supported in every direction asked, 0 if not, -EINVAL for
+ * a feature number above 16 bits or flags that are 0 or unknown, a
+ * negative errno on other failures.
  */
 int assign_device_feature_probe(struct assign_device *dev, uint32_t feature,
-				bool set);
+				uint32_t flags);
 
 /* Region indexes of a PCI device (same numbers as VFIO_PCI_*_REGION_INDEX). */
 #define ASSIGN_PCI_BAR0_REGION 0
@@ -348,6 +357,19 @@ int assign_device_read_config(struct assign_device *dev, uint32_t offset,
 int assign_device_write_config(struct assign_device *dev, uint32_t offset,
 			       const void *buf, size_t len);
 
+/**
+ * assign_device_get_bars() - decode the BARs of an open PCI device
+ * @dev: the device
+ * @bars: array of 6 entries to fill
+ *
+ * Reads config space and the region sizes from the kernel and calls
+ * assign_pci_decode_bars().
+ *
+ * Return: as assign_pci_decode_bars(), plus kernel errors.
+ */
+int assign_device_get_bars(struct assign_device *dev,
+			   struct assign_pci_bar *bars);
+
 /* Interrupt indexes of a PCI device (same numbers as VFIO_PCI_*_IRQ_INDEX). */
 #define ASSIGN_IRQ_INTX 0
 #define ASSIGN_IRQ_MSI 1
@@ -464,13 +486,13 @@ int assign_irq_trigger(struct assign_device *dev, uint32_t index,
 int assign_irq_disable(struct assign_device *dev, uint32_t index);
 
 /**
- * assign_irq_enabled_count() - vectors the library has enabled on an index
+ * assign_irq_get_enabled_count() - vectors the library has enabled on an index
  * @dev: the device
  * @index: ASSIGN_IRQ_* index
  *
  * Return: the number of vectors (0 when disabled), -EINVAL for a bad index.
  */
-int assign_irq_enabled_count(const struct assign_device *dev, uint32_t index);
+int assign_irq_get_enabled_count(const struct assign_device *dev, uint32_t index);
 
 #ifdef __cplusplus
 }

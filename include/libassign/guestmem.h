@@ -105,12 +105,12 @@ struct assign_guestmem_opts {
 };
 
 /**
- * ASSIGN_GUESTMEM_REGION_READONLY - the region is mapped for device reads only
+ * ASSIGN_GUESTMEM_REGION_F_READONLY - the region is mapped for device reads only
  *
  * For guest ROM: map-all maps it without DMA write permission, and a guest
  * IOMMU mapping with write permission onto it is refused.
  */
-#define ASSIGN_GUESTMEM_REGION_READONLY (1u << 0)
+#define ASSIGN_GUESTMEM_REGION_F_READONLY (1u << 0)
 
 /**
  * struct assign_guestmem_region - one range of guest RAM
@@ -301,7 +301,7 @@ int assign_guestmem_set_policy(struct assign_guestmem *gm,
  * @iova: IO virtual address the guest chose, page aligned
  * @gpa: guest physical address it maps, page aligned
  * @size: bytes, page aligned, non-zero
- * @perms: ASSIGN_DMA_READ and/or ASSIGN_DMA_WRITE
+ * @perms: ASSIGN_DMA_F_READ and/or ASSIGN_DMA_F_WRITE
  *
  * Translates [@gpa, @gpa + @size) through the registered regions (a range
  * spanning adjacent regions becomes one host mapping per region) and maps

@@ -233,20 +233,20 @@ assign_host_group_report_free(struct assign_host_group_report *report);
  */
 int assign_host_check_device(struct assign_ctx *ctx, const char *address);
 
-/** ASSIGN_HOST_FORCE - bind even if the device's interface is in use */
-#define ASSIGN_HOST_FORCE (1u << 0)
-/** ASSIGN_HOST_NO_WAIT - do not wait for /dev/vfio/N after binding */
-#define ASSIGN_HOST_NO_WAIT (1u << 1)
-/** ASSIGN_HOST_NO_RECORD - keep no state record (the caller restores) */
-#define ASSIGN_HOST_NO_RECORD (1u << 2)
-/** ASSIGN_HOST_GROUP - also clear the rest of the IOMMU group (bind) */
-#define ASSIGN_HOST_GROUP (1u << 3)
+/** ASSIGN_HOST_F_FORCE - bind even if the device's interface is in use */
+#define ASSIGN_HOST_F_FORCE (1u << 0)
+/** ASSIGN_HOST_F_NO_WAIT - do not wait for /dev/vfio/N after binding */
+#define ASSIGN_HOST_F_NO_WAIT (1u << 1)
+/** ASSIGN_HOST_F_NO_RECORD - keep no state record (the caller restores) */
+#define ASSIGN_HOST_F_NO_RECORD (1u << 2)
+/** ASSIGN_HOST_F_GROUP - also clear the rest of the IOMMU group (bind) */
+#define ASSIGN_HOST_F_GROUP (1u << 3)
 
 /**
  * struct assign_host_opts - options for binding and restoring
  * @size: sizeof(struct assign_host_opts)
- * @flags: ASSIGN_HOST_FORCE, ASSIGN_HOST_NO_WAIT, ASSIGN_HOST_NO_RECORD,
- *         ASSIGN_HOST_GROUP
+ * @flags: ASSIGN_HOST_F_FORCE, ASSIGN_HOST_F_NO_WAIT, ASSIGN_HOST_F_NO_RECORD,
+ *         ASSIGN_HOST_F_GROUP
  * @driver: the driver to bind to; NULL means "vfio-pci"
  * @timeout_ms: how long to wait for /dev/vfio/N; 0 means 5000, negative
  *              means forever
@@ -269,24 +269,24 @@ struct assign_host_opts {
  * @address: PCI address
  * @opts: options, or NULL for the defaults
  *
- * Unless ASSIGN_HOST_FORCE is given, refuses a device whose network
+ * Unless ASSIGN_HOST_F_FORCE is given, refuses a device whose network
  * interface is up and carries addresses or routes (see
  * assign_host_netdev_check()). Writes a record "<state_dir>/<address>"
  * holding the current driver and driver_override (unless one exists
- * already from an earlier bind, which is kept, or ASSIGN_HOST_NO_RECORD),
+ * already from an earlier bind, which is kept, or ASSIGN_HOST_F_NO_RECORD),
  * writes the driver name to driver_override, unbinds the current driver,
  * writes the address to bus/pci/drivers_probe, checks that the device is
  * now bound to the driver and, for vfio-pci, waits for /dev/vfio/N through
  * a udev monitor. Binding a device that is already bound to the driver
  * succeeds and changes nothing.
  *
- * With ASSIGN_HOST_GROUP (vfio-pci only), every other member of the
+ * With ASSIGN_HOST_F_GROUP (vfio-pci only), every other member of the
  * device's IOMMU group that blocks the group is handled first, as the
  * viability report says: endpoints are bound to vfio-pci, bridges
  * unbound, each with its own record (and the netdev guard) that names
  * @address ("for="), so that assign_host_restore() of @address puts them
  * back too. If any step fails, the members already handled are restored.
- * ASSIGN_HOST_GROUP cannot be combined with ASSIGN_HOST_NO_RECORD.
+ * ASSIGN_HOST_F_GROUP cannot be combined with ASSIGN_HOST_F_NO_RECORD.
  *
  * Return: 0; -EINVAL; -ENODEV (no such device, or the driver is not
  * loaded: the message says "modprobe vfio-pci"); -EBUSY (interface in use;
@@ -302,11 +302,11 @@ int assign_host_bind(struct assign_ctx *ctx, const char *address,
  * assign_host_unbind() - detach a device from its driver
  * @ctx: the context
  * @address: PCI address
- * @opts: options, or NULL (ASSIGN_HOST_FORCE, ASSIGN_HOST_NO_RECORD,
+ * @opts: options, or NULL (ASSIGN_HOST_F_FORCE, ASSIGN_HOST_F_NO_RECORD,
  *        @state_dir and @dev_dir are used)
  *
  * Like assign_host_restore(), refuses a vfio-pci device another process
- * holds open unless ASSIGN_HOST_FORCE (which also skips the netdev
+ * holds open unless ASSIGN_HOST_F_FORCE (which also skips the netdev
  * guard). Records the current driver as assign_host_bind() does and writes the
  * address to the driver's unbind file; driver_override is left alone. The
  * device stays without a driver until assign_host_restore(), a bind or the
@@ -314,7 +314,7 @@ int assign_host_bind(struct assign_ctx *ctx, const char *address,
  * changes nothing.
  *
  * Return: 0; -EINVAL; -ENODEV; -EBUSY (interface or vfio device in use,
- * without ASSIGN_HOST_FORCE); -EACCES or -EPERM; other sysfs errors.
+ * without ASSIGN_HOST_F_FORCE); -EACCES or -EPERM; other sysfs errors.
  */
 int assign_host_unbind(struct assign_ctx *ctx, const char *address,
 		       const struct assign_host_opts *opts);
@@ -323,18 +323,18 @@ int assign_host_unbind(struct assign_ctx *ctx, const char *address,
  * assign_host_restore() - give a device back to the driver it had
  * @ctx: the context
  * @address: PCI address
- * @opts: options, or NULL (@state_dir, @dev_dir and ASSIGN_HOST_FORCE
+ * @opts: options, or NULL (@state_dir, @dev_dir and ASSIGN_HOST_F_FORCE
  *        are used)
  *
  * Refuses (-EBUSY, naming the process) a device bound to vfio-pci whose
  * /dev/vfio/N or vfio cdev another process holds open, unless
- * ASSIGN_HOST_FORCE: the kernel would block the unbind until that process
+ * ASSIGN_HOST_F_FORCE: the kernel would block the unbind until that process
  * lets go. Reads the record "<state_dir>/<address>", unbinds the current driver,
  * puts driver_override back as it was, binds the recorded driver (through
  * its bind file, falling back to drivers_probe) and removes the record.
  * A record whose driver was "" leaves the device unbound. Then restores
  * every device whose record says it was moved for @address (by
- * ASSIGN_HOST_GROUP).
+ * ASSIGN_HOST_F_GROUP).
  *
  * Return: 0; -EINVAL; -ENOENT (no record: nothing to restore); -EBUSY
  * (in use, see above; or the driver refused to release it); -ENODEV
@@ -406,16 +406,16 @@ int assign_host_wait_vfio(struct assign_ctx *ctx, int group,
  */
 int assign_host_netdev_check(struct assign_ctx *ctx, const char *address);
 
-/** ASSIGN_HOST_VF_MAC - set @mac */
-#define ASSIGN_HOST_VF_MAC (1u << 0)
-/** ASSIGN_HOST_VF_VLAN - set @vlan and @qos */
-#define ASSIGN_HOST_VF_VLAN (1u << 1)
-/** ASSIGN_HOST_VF_SPOOFCHK - set @spoofchk */
-#define ASSIGN_HOST_VF_SPOOFCHK (1u << 2)
-/** ASSIGN_HOST_VF_TRUST - set @trust */
-#define ASSIGN_HOST_VF_TRUST (1u << 3)
-/** ASSIGN_HOST_VF_LINK_STATE - set @link_state */
-#define ASSIGN_HOST_VF_LINK_STATE (1u << 4)
+/** ASSIGN_HOST_VF_F_MAC - set @mac */
+#define ASSIGN_HOST_VF_F_MAC (1u << 0)
+/** ASSIGN_HOST_VF_F_VLAN - set @vlan and @qos */
+#define ASSIGN_HOST_VF_F_VLAN (1u << 1)
+/** ASSIGN_HOST_VF_F_SPOOFCHK - set @spoofchk */
+#define ASSIGN_HOST_VF_F_SPOOFCHK (1u << 2)
+/** ASSIGN_HOST_VF_F_TRUST - set @trust */
+#define ASSIGN_HOST_VF_F_TRUST (1u << 3)
+/** ASSIGN_HOST_VF_F_LINK_STATE - set @link_state */
+#define ASSIGN_HOST_VF_F_LINK_STATE (1u << 4)
 
 /**
  * enum assign_host_vf_link - administrative link state of a VF

@@ -119,7 +119,7 @@ enum assign_iommu_backend
 assign_iommu_get_backend(const struct assign_iommu *iommu);
 
 /**
- * assign_iommu_fd() - escape hatch: the container fd or the iommufd
+ * assign_iommu_get_fd() - escape hatch: the container fd or the iommufd
  * @iommu: the object
  *
  * The fd stays owned by the library. Mappings made on it directly are not
@@ -127,16 +127,16 @@ assign_iommu_get_backend(const struct assign_iommu *iommu);
  *
  * Return: the fd, or -ENODEV while AUTO has not chosen a backend.
  */
-int assign_iommu_fd(const struct assign_iommu *iommu);
+int assign_iommu_get_fd(const struct assign_iommu *iommu);
 
 /**
- * assign_iommu_ioas_id() - escape hatch: the iommufd IOAS id
+ * assign_iommu_get_ioas_id() - escape hatch: the iommufd IOAS id
  * @iommu: the object
  * @id: where to store the id
  *
  * Return: 0, or -EOPNOTSUPP when the backend is not iommufd.
  */
-int assign_iommu_ioas_id(const struct assign_iommu *iommu, uint32_t *id);
+int assign_iommu_get_ioas_id(const struct assign_iommu *iommu, uint32_t *id);
 
 /**
  * assign_iommu_get_group() - a VFIO group open on this IOMMU
@@ -169,20 +169,20 @@ struct assign_group *assign_group_ref(struct assign_group *group);
 struct assign_group *assign_group_unref(struct assign_group *group);
 
 /**
- * assign_group_id() - the IOMMU group number
+ * assign_group_get_id() - the IOMMU group number
  * @group: the group
  *
  * Return: the number (>= 0).
  */
-int assign_group_id(const struct assign_group *group);
+int assign_group_get_id(const struct assign_group *group);
 
 /**
- * assign_group_fd() - escape hatch: the /dev/vfio/N fd (e.g. for KVM-VFIO)
+ * assign_group_get_fd() - escape hatch: the /dev/vfio/N fd (e.g. for KVM-VFIO)
  * @group: the group
  *
  * Return: the fd, owned by the library.
  */
-int assign_group_fd(const struct assign_group *group);
+int assign_group_get_fd(const struct assign_group *group);
 
 /**
  * struct assign_iova_range - an inclusive range of IO virtual addresses
@@ -264,7 +264,7 @@ int assign_iommu_get_reserved_regions(const struct assign_iommu *iommu,
 				      size_t *n);
 
 /**
- * assign_iommu_irq_remapping() - whether interrupts are remapped
+ * assign_iommu_get_irq_remapping() - whether interrupts are remapped
  * @iommu: the object, with at least one device attached
  *
  * Without interrupt remapping, a device that may DMA can also write MSI
@@ -275,7 +275,7 @@ int assign_iommu_get_reserved_regions(const struct assign_iommu *iommu,
  * Return: 1 if remapped (or the platform isolates MSIs), 0 if not, -ENODEV
  * when no device is attached, -EOPNOTSUPP when it cannot be told.
  */
-int assign_iommu_irq_remapping(const struct assign_iommu *iommu);
+int assign_iommu_get_irq_remapping(const struct assign_iommu *iommu);
 
 /**
  * assign_iommu_set_dma_limit() - the highest IOVA the devices can address
@@ -291,22 +291,25 @@ int assign_iommu_irq_remapping(const struct assign_iommu *iommu);
 int assign_iommu_set_dma_limit(struct assign_iommu *iommu, uint64_t last_iova);
 
 /** Device may read the memory (DMA to the device). */
-#define ASSIGN_DMA_READ (1u << 0)
+#define ASSIGN_DMA_F_READ (1u << 0)
 /** Device may write the memory (DMA from the device). */
-#define ASSIGN_DMA_WRITE (1u << 1)
+#define ASSIGN_DMA_F_WRITE (1u << 1)
 /** Both directions. */
-#define ASSIGN_DMA_RW (ASSIGN_DMA_READ | ASSIGN_DMA_WRITE)
+#define ASSIGN_DMA_F_RW (ASSIGN_DMA_F_READ | ASSIGN_DMA_F_WRITE)
 
 /**
  * struct assign_dma_map - one mapping request
- * @vaddr: host virtual address, page aligned
  * @iova: IO virtual address, page aligned
+ * @vaddr: host virtual address, page aligned
  * @size: length in bytes, page aligned, non-zero
- * @flags: ASSIGN_DMA_READ and/or ASSIGN_DMA_WRITE
+ * @flags: ASSIGN_DMA_F_READ and/or ASSIGN_DMA_F_WRITE
+ *
+ * A frozen type (docs/api-conventions.md): it will never grow, so arrays
+ * of it need no element size.
  */
 struct assign_dma_map {
-	void *vaddr;
 	uint64_t iova;
+	void *vaddr;
 	uint64_t size;
 	uint32_t flags;
 };
@@ -314,10 +317,10 @@ struct assign_dma_map {
 /**
  * assign_iommu_map() - map host memory for DMA at an IOVA
  * @iommu: the object, with at least one device attached
- * @vaddr: host virtual address, page aligned
  * @iova: IO virtual address, page aligned
+ * @vaddr: host virtual address, page aligned
  * @size: length, page aligned, non-zero
- * @flags: ASSIGN_DMA_READ and/or ASSIGN_DMA_WRITE (0 is -EINVAL)
+ * @flags: ASSIGN_DMA_F_READ and/or ASSIGN_DMA_F_WRITE (0 is -EINVAL)
  *
  * Checked before the kernel sees it: alignment against the smallest IOMMU
  * page size, the IOVA ranges, the reserved regions, the DMA limit and
@@ -338,7 +341,7 @@ struct assign_dma_map {
  * -EPERM (no-IOMMU); an error of madvise(MADV_DONTFORK) other than
  * EINVAL; other kernel errors.
  */
-int assign_iommu_map(struct assign_iommu *iommu, void *vaddr, uint64_t iova,
+int assign_iommu_map(struct assign_iommu *iommu, uint64_t iova, void *vaddr,
 		     uint64_t size, uint32_t flags);
 
 /**

@@ -17,7 +17,7 @@
  *  - Objects are reference counted: *_ref() returns its argument, *_unref()
  *    is NULL-safe and returns NULL. A child object holds a reference on its
  *    parent, so a caller may drop its own references in any order.
- *  - On failure the context's last error (assign_ctx_last_error()) holds a
+ *  - On failure the context's last error (assign_ctx_get_last_error()) holds a
  *    one-line message naming the cause and, where there is one, the fix.
  *  - Every file descriptor the library opens is O_CLOEXEC.
  *  - Thread safety: an object and the objects derived from it may be used by
@@ -125,7 +125,7 @@ void assign_ctx_set_log_priority(struct assign_ctx *ctx, int priority);
 int assign_ctx_get_log_priority(const struct assign_ctx *ctx);
 
 /**
- * assign_ctx_last_error() - the message explaining the last failure
+ * assign_ctx_get_last_error() - the message explaining the last failure
  * @ctx: the context
  *
  * Each failing call on an object of @ctx replaces the message; successful
@@ -134,16 +134,16 @@ int assign_ctx_get_log_priority(const struct assign_ctx *ctx);
  * 0000:00:1f.3 is bound to i801_smbus; bind it to vfio-pci or unbind it".
  *
  * Return: the message, or "" if nothing has failed since the context was
- * created or assign_ctx_clear_error() was called. Valid until the next call
+ * created or assign_ctx_clear_last_error() was called. Valid until the next call
  * on @ctx.
  */
-const char *assign_ctx_last_error(const struct assign_ctx *ctx);
+const char *assign_ctx_get_last_error(const struct assign_ctx *ctx);
 
 /**
- * assign_ctx_clear_error() - forget the last error message
+ * assign_ctx_clear_last_error() - forget the last error message
  * @ctx: the context
  */
-void assign_ctx_clear_error(struct assign_ctx *ctx);
+void assign_ctx_clear_last_error(struct assign_ctx *ctx);
 
 /**
  * struct assign_pci_addr - a PCI address (domain:bus:device.function)

@@ -21,8 +21,6 @@
 extern "C" {
 #endif
 
-struct assign_device;
-
 /*
  * Constants of the PCI specifications, with the names Linux gives them in
  * <linux/pci_regs.h> behind an ASSIGN_ prefix. The library, its examples
@@ -187,19 +185,6 @@ struct assign_pci_bar {
  */
 int assign_pci_decode_bars(const uint8_t *cfg, size_t len,
 			   const uint64_t sizes[6], struct assign_pci_bar bars[6]);
-
-/**
- * assign_device_get_bars() - decode the BARs of an open PCI device
- * @dev: the device
- * @bars: array of 6 entries to fill
- *
- * Reads config space and the region sizes from the kernel and calls
- * assign_pci_decode_bars().
- *
- * Return: as assign_pci_decode_bars(), plus kernel errors.
- */
-int assign_device_get_bars(struct assign_device *dev,
-			   struct assign_pci_bar bars[6]);
 
 /**
  * struct assign_pci_msi - a parsed MSI capability

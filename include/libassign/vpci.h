@@ -44,7 +44,7 @@ struct assign_vpci;
  * @size: length
  * @host: where this piece of the device is mapped in the process (give it
  *        to the hypervisor as guest memory at the BAR's address + @offset),
- *        or NULL: accesses must trap and go to assign_vpci_bar_access()
+ *        or NULL: accesses must trap and go to assign_vpci_bar_read() and assign_vpci_bar_write()
  */
 struct assign_vpci_bar_part {
 	uint64_t offset;
@@ -197,12 +197,12 @@ struct assign_vpci *assign_vpci_unref(struct assign_vpci *vpci);
 struct assign_device *assign_vpci_get_device(const struct assign_vpci *vpci);
 
 /**
- * assign_vpci_config_size() - size of the virtual config space
+ * assign_vpci_get_config_size() - size of the virtual config space
  * @vpci: the object
  *
  * Return: 256 or 4096 (PCI Express extended config space).
  */
-size_t assign_vpci_config_size(const struct assign_vpci *vpci);
+size_t assign_vpci_get_config_size(const struct assign_vpci *vpci);
 
 /**
  * assign_vpci_config_read() - a guest read of config space
@@ -242,26 +242,42 @@ int assign_vpci_config_write(struct assign_vpci *vpci, uint32_t offset,
 			     const void *data, size_t len);
 
 /**
- * assign_vpci_bar_access() - a trapped guest access to a BAR
+ * assign_vpci_bar_read() - a trapped guest read of a BAR
  * @vpci: the object
  * @bar: 0-5 or %ASSIGN_VPCI_ROM_BAR
  * @offset: offset within the BAR
- * @data: source or destination of @len bytes, little-endian
+ * @data: where to store @len bytes, little-endian
  * @len: 1 to 8 bytes, not crossing the end of the BAR
- * @is_write: write rather than read
  *
- * Accesses to the MSI-X table and PBA are emulated (the table in the
- * virtual copy, vector callbacks on changes; the PBA computed from the
- * vectors' mask and pending state, writes ignored); the ROM is read-only;
- * the rest goes to the device's region. A failed read fills @data with
- * 0xff.
+ * Reads of the MSI-X table come from the virtual copy the guest
+ * programmed, reads of the PBA are computed from the vectors' mask and
+ * pending state; the rest (and the ROM) is read from the device's region.
+ * A failed read fills @data with 0xff, what a guest sees for a failed
+ * read.
  *
  * Return: 0; -EINVAL (no such BAR, @len 0 or above 8, outside the BAR);
  * kernel errors.
  */
-int assign_vpci_bar_access(struct assign_vpci *vpci, uint32_t bar,
-			   uint64_t offset, void *data, size_t len,
-			   bool is_write);
+int assign_vpci_bar_read(struct assign_vpci *vpci, uint32_t bar,
+			 uint64_t offset, void *data, size_t len);
+
+/**
+ * assign_vpci_bar_write() - a trapped guest write of a BAR
+ * @vpci: the object
+ * @bar: 0-5 or %ASSIGN_VPCI_ROM_BAR
+ * @offset: offset within the BAR
+ * @data: @len bytes, little-endian
+ * @len: 1 to 8 bytes, not crossing the end of the BAR
+ *
+ * Writes to the MSI-X table go to the virtual copy (vector callbacks on
+ * changes; the host's table is never written by the guest); writes to the
+ * PBA and the ROM are ignored; the rest goes to the device's region.
+ *
+ * Return: 0; -EINVAL (no such BAR, @len 0 or above 8, outside the BAR);
+ * kernel errors.
+ */
+int assign_vpci_bar_write(struct assign_vpci *vpci, uint32_t bar,
+			  uint64_t offset, const void *data, size_t len);
 
 /**
  * struct assign_vpci_bar - a virtual BAR

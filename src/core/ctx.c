@@ -146,12 +146,12 @@ ASSIGN_EXPORT int assign_ctx_get_log_priority(const struct assign_ctx *ctx)
 	return ctx ? ctx->log_priority : LOG_ERR;
 }
 
-ASSIGN_EXPORT const char *assign_ctx_last_error(const struct assign_ctx *ctx)
+ASSIGN_EXPORT const char *assign_ctx_get_last_error(const struct assign_ctx *ctx)
 {
 	return ctx ? ctx->last_error : "";
 }
 
-ASSIGN_EXPORT void assign_ctx_clear_error(struct assign_ctx *ctx)
+ASSIGN_EXPORT void assign_ctx_clear_last_error(struct assign_ctx *ctx)
 {
 	if (ctx)
 		ctx->last_error[0] = '\0';

@@ -6,7 +6,7 @@
 #include "device/device.h"
 
 ASSIGN_EXPORT int assign_device_get_bars(struct assign_device *dev,
-					 struct assign_pci_bar bars[6])
+					 struct assign_pci_bar *bars)
 {
 	uint8_t cfg[ASSIGN_PCI_STD_HEADER_SIZE];
 	uint64_t sizes[6] = { 0 };

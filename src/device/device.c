@@ -208,12 +208,12 @@ assign_device_get_address(const struct assign_device *dev)
 	return dev ? dev->addr : NULL;
 }
 
-ASSIGN_EXPORT int assign_device_fd(const struct assign_device *dev)
+ASSIGN_EXPORT int assign_device_get_fd(const struct assign_device *dev)
 {
 	return dev ? dev->att.devfd : -EINVAL;
 }
 
-ASSIGN_EXPORT int assign_device_group_id(const struct assign_device *dev)
+ASSIGN_EXPORT int assign_device_get_group_id(const struct assign_device *dev)
 {
 	if (!dev)
 		return -EINVAL;
@@ -230,8 +230,10 @@ ASSIGN_EXPORT int assign_device_get_info(const struct assign_device *dev,
 }
 
 ASSIGN_EXPORT int assign_device_feature_probe(struct assign_device *dev,
-					      uint32_t feature, bool set)
+					      uint32_t feature, uint32_t flags)
 {
+	const uint32_t known =
+		ASSIGN_DEVICE_FEATURE_F_GET | ASSIGN_DEVICE_FEATURE_F_SET;
 	struct vfio_device_feature f;
 	int r;
 
@@ -241,10 +243,17 @@ ASSIGN_EXPORT int assign_device_feature_probe(struct assign_device *dev,
 		return set_error(dev->ctx, -EINVAL,
 				 "feature 0x%x is not a VFIO_DEVICE_FEATURE_* number (16 bits)",
 				 feature);
+	if (!flags || (flags & ~known))
+		return set_error(dev->ctx, -EINVAL,
+				 "feature probe flags 0x%x: give ASSIGN_DEVICE_FEATURE_F_GET and/or _F_SET",
+				 flags);
 	memset(&f, 0, sizeof(f));
 	f.argsz = sizeof(f);
-	f.flags = feature | VFIO_DEVICE_FEATURE_PROBE |
-		  (set ? VFIO_DEVICE_FEATURE_SET : VFIO_DEVICE_FEATURE_GET);
+	f.flags = feature | VFIO_DEVICE_FEATURE_PROBE;
+	if (flags & ASSIGN_DEVICE_FEATURE_F_GET)
+		f.flags |= VFIO_DEVICE_FEATURE_GET;
+	if (flags & ASSIGN_DEVICE_FEATURE_F_SET)
+		f.flags |= VFIO_DEVICE_FEATURE_SET;
 	r = sys_ioctl(dev->ctx, dev->att.devfd, VFIO_DEVICE_FEATURE, &f);
 	if (r >= 0)
 		return 1;

@@ -364,7 +364,7 @@ ASSIGN_EXPORT int assign_irq_disable(struct assign_device *dev, uint32_t index)
 	return 0;
 }
 
-ASSIGN_EXPORT int assign_irq_enabled_count(const struct assign_device *dev,
+ASSIGN_EXPORT int assign_irq_get_enabled_count(const struct assign_device *dev,
 					   uint32_t index)
 {
 	if (!dev || index >= dev->info.num_irqs)

@@ -254,7 +254,7 @@ ASSIGN_EXPORT int assign_device_hot_reset(struct assign_device *dev)
 			if (dup)
 				continue;
 			if (dev->att.group && (int)gid == dev->att.group_id) {
-				fds[nfds++] = assign_group_fd(dev->att.group);
+				fds[nfds++] = assign_group_get_fd(dev->att.group);
 				continue;
 			}
 			groups[ngroups] = group_lookup(dev, gid);
@@ -265,7 +265,7 @@ ASSIGN_EXPORT int assign_device_hot_reset(struct assign_device *dev)
 					      dev->addr, gid);
 				goto out;
 			}
-			fds[nfds++] = assign_group_fd(groups[ngroups++]);
+			fds[nfds++] = assign_group_get_fd(groups[ngroups++]);
 		}
 		for (size_t i = 0; i < nfds; i++)
 			if (fds[i] < 0) {

@@ -43,15 +43,15 @@ int host_opts_get(struct assign_ctx *ctx, const struct assign_host_opts *opts,
 					 opts->size);
 		memcpy(&o, opts, MIN(opts->size, sizeof(o)));
 	}
-	if (o.flags & ~(ASSIGN_HOST_FORCE | ASSIGN_HOST_NO_WAIT |
-			ASSIGN_HOST_NO_RECORD | ASSIGN_HOST_GROUP))
+	if (o.flags & ~(ASSIGN_HOST_F_FORCE | ASSIGN_HOST_F_NO_WAIT |
+			ASSIGN_HOST_F_NO_RECORD | ASSIGN_HOST_F_GROUP))
 		return set_error(ctx, -EINVAL,
 				 "unknown assign_host_opts flags 0x%x",
 				 o.flags);
-	if ((o.flags & ASSIGN_HOST_GROUP) && (o.flags & ASSIGN_HOST_NO_RECORD))
+	if ((o.flags & ASSIGN_HOST_F_GROUP) && (o.flags & ASSIGN_HOST_F_NO_RECORD))
 		return set_error(ctx, -EINVAL,
-				 "ASSIGN_HOST_GROUP needs state records to undo "
-				 "a partial group; drop ASSIGN_HOST_NO_RECORD");
+				 "ASSIGN_HOST_F_GROUP needs state records to undo "
+				 "a partial group; drop ASSIGN_HOST_F_NO_RECORD");
 	out->flags = o.flags;
 	out->driver = o.driver && *o.driver ? o.driver : "vfio-pci";
 	if (strchr(out->driver, '/') || strlen(out->driver) >= ASSIGN_HOST_NAME_LEN)
@@ -512,7 +512,7 @@ static int check_vfio_users(struct assign_ctx *ctx, const struct host_opts *o,
 	pid_t pid = 0;
 	int group;
 
-	if (pci_driver_kind(cur) != PCI_DRIVER_VFIO || (o->flags & ASSIGN_HOST_FORCE))
+	if (pci_driver_kind(cur) != PCI_DRIVER_VFIO || (o->flags & ASSIGN_HOST_F_FORCE))
 		return 0;
 	group = pci_dev_group(ctx, addr);
 	if (group >= 0) {
@@ -658,8 +658,8 @@ static int bind_group(struct assign_ctx *ctx, const char *addr, int group,
 		assign_host_group_report_free(rep);
 		return set_error(ctx, -ENOMEM, "out of memory");
 	}
-	mo.flags &= ~ASSIGN_HOST_GROUP;
-	mo.flags |= ASSIGN_HOST_NO_WAIT;
+	mo.flags &= ~ASSIGN_HOST_F_GROUP;
+	mo.flags |= ASSIGN_HOST_F_NO_WAIT;
 	mo.owner = addr;
 	for (size_t i = 0; i < rep->n_members; i++) {
 		const struct assign_host_member *m = &rep->members[i];
@@ -669,7 +669,7 @@ static int bind_group(struct assign_ctx *ctx, const char *addr, int group,
 		if (m->action == ASSIGN_HOST_ACTION_UNBIND) {
 			struct host_opts uo = mo;
 
-			uo.flags &= ASSIGN_HOST_FORCE;
+			uo.flags &= ASSIGN_HOST_F_FORCE;
 			r = unbind_locked(ctx, m->address, &uo);
 		} else {
 			r = bind_one(ctx, m->address, &mo);
@@ -681,7 +681,7 @@ static int bind_group(struct assign_ctx *ctx, const char *addr, int group,
 	}
 	/* The device itself, last: the group is viable by then. */
 	if (r >= 0) {
-		mo.flags = o->flags & ~ASSIGN_HOST_GROUP;
+		mo.flags = o->flags & ~ASSIGN_HOST_F_GROUP;
 		mo.owner = NULL;
 		r = bind_one(ctx, addr, &mo);
 	}
@@ -711,12 +711,12 @@ static int bind_locked(struct assign_ctx *ctx, const char *addr,
 	struct host_opts o = *oo;
 	int r;
 
-	if (o.flags & ASSIGN_HOST_GROUP) {
+	if (o.flags & ASSIGN_HOST_F_GROUP) {
 		int group;
 
 		if (pci_driver_kind(o.driver) != PCI_DRIVER_VFIO)
 			return set_error(ctx, -EINVAL,
-					 "ASSIGN_HOST_GROUP binds to vfio-pci, "
+					 "ASSIGN_HOST_F_GROUP binds to vfio-pci, "
 					 "not %s",
 					 o.driver);
 		r = check_exists(ctx, addr);
@@ -761,7 +761,7 @@ static int bind_one(struct assign_ctx *ctx, const char *addr,
 		info(ctx, "%s is already bound to %s", addr, o.driver);
 		goto wait;
 	}
-	if (cur[0] && !(o.flags & ASSIGN_HOST_FORCE)) {
+	if (cur[0] && !(o.flags & ASSIGN_HOST_F_FORCE)) {
 		r = assign_host_netdev_check(ctx, addr);
 		if (r < 0)
 			return r;
@@ -774,7 +774,7 @@ static int bind_one(struct assign_ctx *ctx, const char *addr,
 	if (sysfs_read(ctx, path, override, sizeof(override)) < 0 ||
 	    !strcmp(override, "(null)"))
 		override[0] = '\0';
-	if (!(o.flags & ASSIGN_HOST_NO_RECORD)) {
+	if (!(o.flags & ASSIGN_HOST_F_NO_RECORD)) {
 		r = record_read(&o, addr, &rec);
 		if (r == -ENOENT) {
 			memset(&rec, 0, sizeof(rec));
@@ -824,7 +824,7 @@ static int bind_one(struct assign_ctx *ctx, const char *addr,
 	if (vfio)
 		warn_not_viable(ctx, group);
 wait:
-	if (vfio && !(o.flags & ASSIGN_HOST_NO_WAIT))
+	if (vfio && !(o.flags & ASSIGN_HOST_F_NO_WAIT))
 		return wait_node(ctx, &o, group);
 	return 0;
 
@@ -864,12 +864,12 @@ static int unbind_locked(struct assign_ctx *ctx, const char *addr,
 		return r;
 	if (!cur[0])
 		return 0;
-	if (!(o.flags & ASSIGN_HOST_FORCE)) {
+	if (!(o.flags & ASSIGN_HOST_F_FORCE)) {
 		r = assign_host_netdev_check(ctx, addr);
 		if (r < 0)
 			return r;
 	}
-	if (!(o.flags & ASSIGN_HOST_NO_RECORD) &&
+	if (!(o.flags & ASSIGN_HOST_F_NO_RECORD) &&
 	    record_read(&o, addr, &rec) == -ENOENT) {
 		memset(&rec, 0, sizeof(rec));
 		if (o.owner)

@@ -290,9 +290,9 @@ static int vf_check_cfg(struct assign_ctx *ctx,
 			const struct assign_host_vf_config *cfg,
 			struct assign_host_vf_config *c)
 {
-	const uint32_t all = ASSIGN_HOST_VF_MAC | ASSIGN_HOST_VF_VLAN |
-			     ASSIGN_HOST_VF_SPOOFCHK | ASSIGN_HOST_VF_TRUST |
-			     ASSIGN_HOST_VF_LINK_STATE;
+	const uint32_t all = ASSIGN_HOST_VF_F_MAC | ASSIGN_HOST_VF_F_VLAN |
+			     ASSIGN_HOST_VF_F_SPOOFCHK | ASSIGN_HOST_VF_F_TRUST |
+			     ASSIGN_HOST_VF_F_LINK_STATE;
 	static const uint8_t zero[6];
 
 	if (!cfg || cfg->size < offsetof(struct assign_host_vf_config, set) +
@@ -307,18 +307,18 @@ static int vf_check_cfg(struct assign_ctx *ctx,
 				 c->set & ~all);
 	if (!c->set)
 		return set_error(ctx, -EINVAL, "no VF setting given");
-	if ((c->set & ASSIGN_HOST_VF_MAC) &&
+	if ((c->set & ASSIGN_HOST_VF_F_MAC) &&
 	    ((c->mac[0] & 1) || !memcmp(c->mac, zero, 6)))
 		return set_error(ctx, -EINVAL,
 				 "VF MAC %02x:%02x:%02x:%02x:%02x:%02x is "
 				 "multicast or zero; give a unicast address",
 				 c->mac[0], c->mac[1], c->mac[2], c->mac[3],
 				 c->mac[4], c->mac[5]);
-	if ((c->set & ASSIGN_HOST_VF_VLAN) && (c->vlan > 4095 || c->qos > 7))
+	if ((c->set & ASSIGN_HOST_VF_F_VLAN) && (c->vlan > 4095 || c->qos > 7))
 		return set_error(ctx, -EINVAL,
 				 "VF VLAN %u qos %u out of range (0-4095, 0-7)",
 				 c->vlan, c->qos);
-	if ((c->set & ASSIGN_HOST_VF_LINK_STATE) &&
+	if ((c->set & ASSIGN_HOST_VF_F_LINK_STATE) &&
 	    (unsigned)c->link_state > ASSIGN_HOST_VF_LINK_DISABLE)
 		return set_error(ctx, -EINVAL, "VF link state %d unknown",
 				 (int)c->link_state);
@@ -353,7 +353,7 @@ static int vf_program(struct assign_ctx *ctx, const char *ifname,
 		goto out;
 	}
 	rtnl_link_vf_set_index(vfo, index);
-	if (c->set & ASSIGN_HOST_VF_MAC) {
+	if (c->set & ASSIGN_HOST_VF_F_MAC) {
 		struct nl_addr *a = nl_addr_build(AF_LLC, c->mac, 6);
 		if (!a) {
 			r = set_error(ctx, -ENOMEM, "out of memory");
@@ -362,7 +362,7 @@ static int vf_program(struct assign_ctx *ctx, const char *ifname,
 		rtnl_link_vf_set_addr(vfo, a);
 		nl_addr_put(a);
 	}
-	if (c->set & ASSIGN_HOST_VF_VLAN) {
+	if (c->set & ASSIGN_HOST_VF_F_VLAN) {
 		nl_vf_vlans_t *vl = NULL;
 		r = rtnl_link_vf_vlan_alloc(&vl, 1);
 		if (r < 0) {
@@ -375,11 +375,11 @@ static int vf_program(struct assign_ctx *ctx, const char *ifname,
 		rtnl_link_vf_set_vlans(vfo, vl);
 		rtnl_link_vf_vlan_put(vl);
 	}
-	if (c->set & ASSIGN_HOST_VF_SPOOFCHK)
+	if (c->set & ASSIGN_HOST_VF_F_SPOOFCHK)
 		rtnl_link_vf_set_spoofchk(vfo, c->spoofchk);
-	if (c->set & ASSIGN_HOST_VF_TRUST)
+	if (c->set & ASSIGN_HOST_VF_F_TRUST)
 		rtnl_link_vf_set_trust(vfo, c->trust);
-	if (c->set & ASSIGN_HOST_VF_LINK_STATE)
+	if (c->set & ASSIGN_HOST_VF_F_LINK_STATE)
 		rtnl_link_vf_set_linkstate(vfo, (uint32_t)c->link_state);
 	r = rtnl_link_vf_add(changes, vfo);
 	if (r < 0) {
@@ -494,20 +494,20 @@ static void vf_info_parse(struct nlattr *info, struct vf_query *q)
 		return;
 	q->found = true;
 	memcpy(o->mac, mac->mac, 6);
-	o->set |= ASSIGN_HOST_VF_MAC;
+	o->set |= ASSIGN_HOST_VF_F_MAC;
 	if (t[IFLA_VF_VLAN] &&
 	    nla_len(t[IFLA_VF_VLAN]) >= (int)sizeof(struct ifla_vf_vlan)) {
 		const struct ifla_vf_vlan *v = nla_data(t[IFLA_VF_VLAN]);
 		o->vlan = (uint16_t)v->vlan;
 		o->qos = (uint8_t)v->qos;
-		o->set |= ASSIGN_HOST_VF_VLAN;
+		o->set |= ASSIGN_HOST_VF_F_VLAN;
 	}
 	if (t[IFLA_VF_SPOOFCHK] &&
 	    nla_len(t[IFLA_VF_SPOOFCHK]) >= (int)sizeof(struct ifla_vf_spoofchk)) {
 		const struct ifla_vf_spoofchk *v = nla_data(t[IFLA_VF_SPOOFCHK]);
 		if (v->setting != (uint32_t)-1) {
 			o->spoofchk = v->setting != 0;
-			o->set |= ASSIGN_HOST_VF_SPOOFCHK;
+			o->set |= ASSIGN_HOST_VF_F_SPOOFCHK;
 		}
 	}
 	if (t[IFLA_VF_TRUST] &&
@@ -515,7 +515,7 @@ static void vf_info_parse(struct nlattr *info, struct vf_query *q)
 		const struct ifla_vf_trust *v = nla_data(t[IFLA_VF_TRUST]);
 		if (v->setting != (uint32_t)-1) {
 			o->trust = v->setting != 0;
-			o->set |= ASSIGN_HOST_VF_TRUST;
+			o->set |= ASSIGN_HOST_VF_F_TRUST;
 		}
 	}
 	if (t[IFLA_VF_LINK_STATE] &&
@@ -524,7 +524,7 @@ static void vf_info_parse(struct nlattr *info, struct vf_query *q)
 		const struct ifla_vf_link_state *v =
 			nla_data(t[IFLA_VF_LINK_STATE]);
 		o->link_state = (enum assign_host_vf_link)v->link_state;
-		o->set |= ASSIGN_HOST_VF_LINK_STATE;
+		o->set |= ASSIGN_HOST_VF_F_LINK_STATE;
 	}
 }
 

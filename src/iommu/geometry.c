@@ -316,7 +316,7 @@ ASSIGN_EXPORT int assign_iommu_get_reserved_regions(
 	return 0;
 }
 
-ASSIGN_EXPORT int assign_iommu_irq_remapping(const struct assign_iommu *iommu)
+ASSIGN_EXPORT int assign_iommu_get_irq_remapping(const struct assign_iommu *iommu)
 {
 	int r;
 

@@ -186,7 +186,7 @@ assign_iommu_get_backend(const struct assign_iommu *iommu)
 	return iommu->ops->kind;
 }
 
-ASSIGN_EXPORT int assign_iommu_fd(const struct assign_iommu *iommu)
+ASSIGN_EXPORT int assign_iommu_get_fd(const struct assign_iommu *iommu)
 {
 	if (!iommu)
 		return -EINVAL;
@@ -195,7 +195,7 @@ ASSIGN_EXPORT int assign_iommu_fd(const struct assign_iommu *iommu)
 	return iommu->fd;
 }
 
-ASSIGN_EXPORT int assign_iommu_ioas_id(const struct assign_iommu *iommu,
+ASSIGN_EXPORT int assign_iommu_get_ioas_id(const struct assign_iommu *iommu,
 				       uint32_t *id)
 {
 	if (!iommu || !id)

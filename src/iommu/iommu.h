@@ -64,7 +64,7 @@ int iommu_iommufd(const struct assign_iommu *iommu);
  * IOVA-range and overlap lookups to the kernel and explains a refusal
  * afterwards with assign_iommu_map()'s error and message (docs/iommu.md).
  */
-int iommu_map_prepared(struct assign_iommu *iommu, void *vaddr, uint64_t iova,
+int iommu_map_prepared(struct assign_iommu *iommu, uint64_t iova, void *vaddr,
 		       uint64_t size, uint32_t flags);
 int iommu_map_many_prepared(struct assign_iommu *iommu,
 			    const struct assign_dma_map *maps, size_t n);

@@ -332,9 +332,9 @@ static int ifd_map(struct assign_iommu *iommu, void *vaddr, uint64_t iova,
 		.iova = iova,
 	};
 
-	if (flags & ASSIGN_DMA_READ)
+	if (flags & ASSIGN_DMA_F_READ)
 		m.flags |= IOMMU_IOAS_MAP_READABLE;
-	if (flags & ASSIGN_DMA_WRITE)
+	if (flags & ASSIGN_DMA_F_WRITE)
 		m.flags |= IOMMU_IOAS_MAP_WRITEABLE;
 	return sys_ioctl(iommu->ctx, iommu->fd, IOMMU_IOAS_MAP, &m);
 }

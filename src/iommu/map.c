@@ -136,10 +136,10 @@ static int check_request(const struct assign_iommu *iommu, const char *pfx,
 	uint64_t last, align = iommu->align, cur, ps, pl;
 	bool done = false;
 
-	if (!flags || (flags & ~(uint32_t)ASSIGN_DMA_RW))
+	if (!flags || (flags & ~(uint32_t)ASSIGN_DMA_F_RW))
 		return set_error(ctx, -EINVAL,
-				 "%sDMA flags 0x%x: use ASSIGN_DMA_READ and/or "
-				 "ASSIGN_DMA_WRITE",
+				 "%sDMA flags 0x%x: use ASSIGN_DMA_F_READ and/or "
+				 "ASSIGN_DMA_F_WRITE",
 				 pfx, flags);
 	if (!size)
 		return set_error(ctx, -EINVAL, "%sDMA mapping of size 0", pfx);
@@ -351,8 +351,8 @@ static int map_one(struct assign_iommu *iommu, const char *pfx,
 	return 0;
 }
 
-ASSIGN_EXPORT int assign_iommu_map(struct assign_iommu *iommu, void *vaddr,
-				   uint64_t iova, uint64_t size, uint32_t flags)
+ASSIGN_EXPORT int assign_iommu_map(struct assign_iommu *iommu, uint64_t iova,
+				   void *vaddr, uint64_t size, uint32_t flags)
 {
 	struct iommu_mapping *m;
 	int r;
@@ -389,7 +389,7 @@ ASSIGN_EXPORT int assign_iommu_map(struct assign_iommu *iommu, void *vaddr,
  * two lookups switched off cost 60 more instructions per guest map
  * (bench/callgrind.sh), an eighth of the library's share.
  */
-int iommu_map_prepared(struct assign_iommu *iommu, void *vaddr, uint64_t iova,
+int iommu_map_prepared(struct assign_iommu *iommu, uint64_t iova, void *vaddr,
 		       uint64_t size, uint32_t flags)
 {
 	struct iommu_mapping *m;
@@ -402,7 +402,7 @@ int iommu_map_prepared(struct assign_iommu *iommu, void *vaddr, uint64_t iova,
 	if (r < 0)
 		return r;
 	align = iommu->align;
-	if (!flags || (flags & ~(uint32_t)ASSIGN_DMA_RW) || !size ||
+	if (!flags || (flags & ~(uint32_t)ASSIGN_DMA_F_RW) || !size ||
 	    size - 1 > UINT64_MAX - iova ||
 	    (uintptr_t)vaddr > UINTPTR_MAX - (size - 1) ||
 	    size - 1 > (uint64_t)UINTPTR_MAX ||

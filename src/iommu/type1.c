@@ -397,12 +397,12 @@ assign_group_unref(struct assign_group *group)
 	return NULL;
 }
 
-ASSIGN_EXPORT int assign_group_id(const struct assign_group *group)
+ASSIGN_EXPORT int assign_group_get_id(const struct assign_group *group)
 {
 	return group ? group->id : -EINVAL;
 }
 
-ASSIGN_EXPORT int assign_group_fd(const struct assign_group *group)
+ASSIGN_EXPORT int assign_group_get_fd(const struct assign_group *group)
 {
 	return group ? group->fd : -EINVAL;
 }
@@ -681,9 +681,9 @@ static int type1_map(struct assign_iommu *iommu, void *vaddr, uint64_t iova,
 		.size = size,
 	};
 
-	if (flags & ASSIGN_DMA_READ)
+	if (flags & ASSIGN_DMA_F_READ)
 		m.flags |= VFIO_DMA_MAP_FLAG_READ;
-	if (flags & ASSIGN_DMA_WRITE)
+	if (flags & ASSIGN_DMA_F_WRITE)
 		m.flags |= VFIO_DMA_MAP_FLAG_WRITE;
 	return sys_ioctl(iommu->ctx, iommu->fd, VFIO_IOMMU_MAP_DMA, &m);
 }

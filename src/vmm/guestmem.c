@@ -35,7 +35,7 @@
 #endif
 
 #define GM_KNOWN_FLAGS (ASSIGN_GUESTMEM_F_PREFAULT | ASSIGN_GUESTMEM_F_MERGE)
-#define GM_REGION_KNOWN_FLAGS (ASSIGN_GUESTMEM_REGION_READONLY)
+#define GM_REGION_KNOWN_FLAGS (ASSIGN_GUESTMEM_REGION_F_READONLY)
 /* Prefault work unit: one MADV_POPULATE_* call, made with the mmap lock
  * held for reading all along. Small enough that a VMM thread wanting the
  * lock for writing (mmap of a vCPU's run area, of a BAR) waits a few
@@ -116,7 +116,7 @@ static int wrap_error(struct assign_ctx *ctx, int err, const char *fmt, ...)
 	char prev[sizeof(ctx->last_error)], what[192];
 	va_list ap;
 
-	snprintf(prev, sizeof(prev), "%s", assign_ctx_last_error(ctx));
+	snprintf(prev, sizeof(prev), "%s", assign_ctx_get_last_error(ctx));
 	va_start(ap, fmt);
 	vsnprintf(what, sizeof(what), fmt, ap);
 	va_end(ap);
@@ -202,8 +202,8 @@ static void regions_insert(struct assign_guestmem *gm, const struct gm_region *r
 
 static uint32_t region_perms(const struct gm_region *r)
 {
-	return (r->flags & ASSIGN_GUESTMEM_REGION_READONLY) ? ASSIGN_DMA_READ
-							    : ASSIGN_DMA_RW;
+	return (r->flags & ASSIGN_GUESTMEM_REGION_F_READONLY) ? ASSIGN_DMA_F_READ
+							    : ASSIGN_DMA_F_RW;
 }
 
 /* Host mapping bookkeeping. */
@@ -526,7 +526,7 @@ static int prefault_regions(struct assign_guestmem *gm,
 			b->len = MIN(bs, regs[i].length - off);
 			b->step = regs[i].page_size;
 			b->write = !(regs[i].flags &
-				     ASSIGN_GUESTMEM_REGION_READONLY);
+				     ASSIGN_GUESTMEM_REGION_F_READONLY);
 		}
 	}
 #undef BLOCK_OF
@@ -637,7 +637,7 @@ static int unmap_list(struct assign_guestmem *gm, struct gm_map **list,
 	uint64_t kept_bytes = 0;
 	size_t kept = 0;
 
-	snprintf(msg, sizeof(msg), "%s", assign_ctx_last_error(gm->ctx));
+	snprintf(msg, sizeof(msg), "%s", assign_ctx_get_last_error(gm->ctx));
 	for (size_t i = n; i-- > 0;) {
 		struct gm_map *m = list[i];
 		int r = assign_iommu_unmap(gm->iommu, m->node.start,
@@ -783,7 +783,7 @@ static int mapall_regions(struct assign_guestmem *gm,
 				      "guest memory: out of memory");
 			goto undo;
 		}
-		r = iommu_map_prepared(gm->iommu, va, c->iova, c->size, perms);
+		r = iommu_map_prepared(gm->iommu, c->iova, va, c->size, perms);
 		if (r < 0) {
 			free(m);
 			r = wrap_error(gm->ctx, r,
@@ -1181,7 +1181,7 @@ assign_guestmem_unref(struct assign_guestmem *gm)
 		return NULL;
 	if (unmap_everything(gm) < 0)
 		warn(gm->ctx, "guest memory: some mappings could not be removed: %s",
-		     assign_ctx_last_error(gm->ctx));
+		     assign_ctx_get_last_error(gm->ctx));
 	/* Whatever the kernel refused to unmap is forgotten here; the IOMMU
 	 * object unmaps it when it goes. */
 	while (gm->maps.root) {
@@ -1371,7 +1371,7 @@ static int cut_map(struct assign_guestmem *gm, struct gm_map *m, uint64_t start,
 	}
 	if (start > ms) {
 		m->node.last = start - 1;
-		r = iommu_map_prepared(gm->iommu, m->vaddr, ms, start - ms,
+		r = iommu_map_prepared(gm->iommu, ms, m->vaddr, start - ms,
 				       m->perms);
 		if (r < 0) {
 			err = wrap_error(gm->ctx, r,
@@ -1387,8 +1387,8 @@ static int cut_map(struct assign_guestmem *gm, struct gm_map *m, uint64_t start,
 		free(m);
 	}
 	if (right) {
-		r = iommu_map_prepared(gm->iommu, right->vaddr,
-				       right->node.start, map_size(right),
+		r = iommu_map_prepared(gm->iommu, right->node.start,
+				       right->vaddr, map_size(right),
 				       right->perms);
 		if (r < 0) {
 			err = wrap_error(gm->ctx, r,
@@ -1537,18 +1537,18 @@ static int mapall_remove(struct assign_guestmem *gm, uint64_t gpa,
 				.gpa = m->node.start,
 				.length = gpa - m->node.start,
 				.vaddr = m->vaddr,
-				.flags = m->perms & ASSIGN_DMA_WRITE
+				.flags = m->perms & ASSIGN_DMA_F_WRITE
 						 ? 0
-						 : ASSIGN_GUESTMEM_REGION_READONLY,
+						 : ASSIGN_GUESTMEM_REGION_F_READONLY,
 			};
 		if (m->node.last > last)
 			rem[nrem++] = (struct gm_region){
 				.gpa = last + 1,
 				.length = m->node.last - last,
 				.vaddr = m->vaddr + (last + 1 - m->node.start),
-				.flags = m->perms & ASSIGN_DMA_WRITE
+				.flags = m->perms & ASSIGN_DMA_F_WRITE
 						 ? 0
-						 : ASSIGN_GUESTMEM_REGION_READONLY,
+						 : ASSIGN_GUESTMEM_REGION_F_READONLY,
 			};
 		free(m);
 		if (nrem) {
@@ -1768,7 +1768,7 @@ restore:
 	gm->policy = ASSIGN_GUESTMEM_GUEST_IOMMU;
 	for (size_t i = 0; i < nun; i++) {
 		struct gm_map *m = saved[i];
-		int e = iommu_map_prepared(gm->iommu, m->vaddr, m->node.start,
+		int e = iommu_map_prepared(gm->iommu, m->node.start, m->vaddr,
 					   map_size(m), m->perms);
 
 		if (e < 0) {
@@ -1817,7 +1817,7 @@ static int guest_checks(struct assign_guestmem *gm, const char *op,
 /* Re-map a mapping taken out of the kernel during a failed merge. */
 static void merge_restore(struct assign_guestmem *gm, struct gm_map *m)
 {
-	int e = iommu_map_prepared(gm->iommu, m->vaddr, m->node.start,
+	int e = iommu_map_prepared(gm->iommu, m->node.start, m->vaddr,
 				   map_size(m), m->perms);
 
 	if (e < 0) {
@@ -1864,7 +1864,7 @@ static int merge_map(struct assign_guestmem *gm, struct gm_map *prev,
 		}
 		untrack(gm, next);
 	}
-	r = iommu_map_prepared(gm->iommu, nva, ns, nl - ns + 1, perms);
+	r = iommu_map_prepared(gm->iommu, ns, nva, nl - ns + 1, perms);
 	if (r < 0) {
 		if (prev)
 			merge_restore(gm, prev);
@@ -1931,9 +1931,9 @@ ASSIGN_EXPORT int assign_guestmem_guest_map(struct assign_guestmem *gm,
 			      gpa, size, gm->min_page);
 		goto out;
 	}
-	if (!perms || (perms & ~ASSIGN_DMA_RW)) {
+	if (!perms || (perms & ~ASSIGN_DMA_F_RW)) {
 		r = set_error(gm->ctx, -EINVAL,
-			      "guest memory: guest IOMMU map: bad permissions 0x%x (ASSIGN_DMA_READ and/or ASSIGN_DMA_WRITE)",
+			      "guest memory: guest IOMMU map: bad permissions 0x%x (ASSIGN_DMA_F_READ and/or ASSIGN_DMA_F_WRITE)",
 			      perms);
 		goto out;
 	}
@@ -1970,8 +1970,8 @@ ASSIGN_EXPORT int assign_guestmem_guest_map(struct assign_guestmem *gm,
 			goto out;
 		}
 		g = &gm->regions[ri];
-		if ((perms & ASSIGN_DMA_WRITE) &&
-		    (g->flags & ASSIGN_GUESTMEM_REGION_READONLY)) {
+		if ((perms & ASSIGN_DMA_F_WRITE) &&
+		    (g->flags & ASSIGN_GUESTMEM_REGION_F_READONLY)) {
 			r = set_error(gm->ctx, -EACCES,
 				      "guest memory: guest IOMMU map of gpa 0x%" PRIx64
 				      " with write permission: the region at 0x%" PRIx64
@@ -2066,7 +2066,7 @@ ASSIGN_EXPORT int assign_guestmem_guest_map(struct assign_guestmem *gm,
 		}
 	}
 	if (npieces == 1)
-		r = iommu_map_prepared(gm->iommu, maps[0].vaddr, maps[0].iova,
+		r = iommu_map_prepared(gm->iommu, maps[0].iova, maps[0].vaddr,
 				       maps[0].size, perms);
 	else
 		r = iommu_map_many_prepared(gm->iommu, maps, npieces);

@@ -222,17 +222,17 @@ ASSIGN_EXPORT struct assign_kvm *assign_kvm_unref(struct assign_kvm *kvm)
 static int device_file(struct assign_kvm *k, struct assign_device *dev)
 {
 	struct assign_group *g = NULL;
-	int gid = assign_device_group_id(dev), fd;
+	int gid = assign_device_get_group_id(dev), fd;
 
 	if (gid >= 0 &&
 	    assign_iommu_get_group(assign_device_get_iommu(dev), gid, &g) == 0) {
-		fd = assign_group_fd(g);
+		fd = assign_group_get_fd(g);
 		assign_group_unref(g);  /* the device holds its group */
 		if (fd >= 0)
 			return fd;
 	}
 	(void)k;
-	return assign_device_fd(dev);   /* iommufd: the vfio cdev */
+	return assign_device_get_fd(dev);   /* iommufd: the vfio cdev */
 }
 
 static int kvm_add_device(struct assign_kvm *kvm,

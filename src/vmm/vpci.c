@@ -642,7 +642,7 @@ static int bar_setup_parts(struct assign_vpci *v, uint32_t i)
 		if (nd && assign_region_mmap(v->dev, i, &b->host) < 0) {
 			info(v->ctx, "%s: BAR%u cannot be mmap'ed (%s); it traps",
 			     assign_device_get_address(v->dev), i,
-			     assign_ctx_last_error(v->ctx));
+			     assign_ctx_get_last_error(v->ctx));
 			b->host = NULL;
 			nd = 0;
 		}
@@ -987,7 +987,7 @@ assign_vpci_get_device(const struct assign_vpci *vpci)
 	return vpci ? vpci->dev : NULL;
 }
 
-ASSIGN_EXPORT size_t assign_vpci_config_size(const struct assign_vpci *vpci)
+ASSIGN_EXPORT size_t assign_vpci_get_config_size(const struct assign_vpci *vpci)
 {
 	return vpci ? vpci->cfg_size : 0;
 }
@@ -1152,9 +1152,8 @@ static uint8_t pba_byte(const struct assign_vpci *v, uint64_t byte)
 	return out;
 }
 
-ASSIGN_EXPORT int assign_vpci_bar_access(struct assign_vpci *vpci,
-					 uint32_t bar, uint64_t offset,
-					 void *data, size_t len, bool is_write)
+static int bar_access(struct assign_vpci *vpci, uint32_t bar, uint64_t offset,
+		      void *data, size_t len, bool is_write)
 {
 	uint8_t *p = data;
 	const struct vbar *b;
@@ -1227,6 +1226,20 @@ ASSIGN_EXPORT int assign_vpci_bar_access(struct assign_vpci *vpci,
 		msix_report(vpci, (uint32_t)i);
 	pthread_mutex_unlock(&vpci->lock);
 	return r;
+}
+
+ASSIGN_EXPORT int assign_vpci_bar_read(struct assign_vpci *vpci, uint32_t bar,
+				       uint64_t offset, void *data, size_t len)
+{
+	return bar_access(vpci, bar, offset, data, len, false);
+}
+
+ASSIGN_EXPORT int assign_vpci_bar_write(struct assign_vpci *vpci, uint32_t bar,
+					uint64_t offset, const void *data,
+					size_t len)
+{
+	/* Written, never modified: bar_access() only reads @data here. */
+	return bar_access(vpci, bar, offset, (void *)(uintptr_t)data, len, true);
 }
 
 /* ---- queries and reset ---------------------------------------------- */

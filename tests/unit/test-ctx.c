@@ -40,7 +40,7 @@ static void test_ctx_refcount(void **state)
 	assert_ptr_equal(assign_ctx_ref(ctx), ctx);
 	assert_null(assign_ctx_unref(ctx));
 	/* still alive: one reference left */
-	assert_string_equal(assign_ctx_last_error(ctx), "");
+	assert_string_equal(assign_ctx_get_last_error(ctx), "");
 	assert_null(assign_ctx_unref(ctx));
 	assert_null(assign_ctx_unref(NULL));
 	assert_null(assign_ctx_ref(NULL));
@@ -131,25 +131,25 @@ static void test_set_error(void **state)
 	assign_ctx_set_log_fn(ctx, capture_log, &cap);
 	r = set_error(ctx, -EBUSY, "group %d is not viable: %s", 7, "fix it");
 	assert_int_equal(r, -EBUSY);
-	assert_string_equal(assign_ctx_last_error(ctx),
+	assert_string_equal(assign_ctx_get_last_error(ctx),
 			    "group 7 is not viable: fix it");
 	assert_int_equal(cap.calls, 1);
 	assert_int_equal(cap.priority, LOG_ERR);
-	assign_ctx_clear_error(ctx);
-	assert_string_equal(assign_ctx_last_error(ctx), "");
+	assign_ctx_clear_last_error(ctx);
+	assert_string_equal(assign_ctx_get_last_error(ctx), "");
 
 	/* Silenced below LOG_ERR, but the message is still recorded. */
 	assign_ctx_set_log_priority(ctx, LOG_CRIT);
 	set_error(ctx, -EIO, "quiet");
 	assert_int_equal(cap.calls, 1);
-	assert_string_equal(assign_ctx_last_error(ctx), "quiet");
+	assert_string_equal(assign_ctx_get_last_error(ctx), "quiet");
 
 	/* Long messages are truncated, not overflowed. */
 	char big[2048];
 	memset(big, 'x', sizeof(big) - 1);
 	big[sizeof(big) - 1] = '\0';
 	set_error(ctx, -EIO, "%s", big);
-	assert_int_equal(strlen(assign_ctx_last_error(ctx)),
+	assert_int_equal(strlen(assign_ctx_get_last_error(ctx)),
 			 sizeof(ctx->last_error) - 1);
 	assign_ctx_unref(ctx);
 }

@@ -347,7 +347,7 @@ static int setup(void **state)
 
 	if (fx_kernel(f) < 0 || fx_open_default(f) < 0) {
 		fprintf(stderr, "setup: %s\n",
-			f->ctx ? assign_ctx_last_error(f->ctx) : "no ctx");
+			f->ctx ? assign_ctx_get_last_error(f->ctx) : "no ctx");
 		return -1;
 	}
 	return 0;
@@ -417,9 +417,9 @@ static void test_open_info(void **state)
 
 	assert_string_equal(assign_device_get_address(f->dev), ADDR);
 	assert_ptr_equal(assign_device_get_iommu(f->dev), f->iommu);
-	assert_true(assign_device_fd(f->dev) >= 0);
+	assert_true(assign_device_get_fd(f->dev) >= 0);
 	if (f->backend == ASSIGN_IOMMU_TYPE1)
-		assert_int_equal(assign_device_group_id(f->dev), GROUP);
+		assert_int_equal(assign_device_get_group_id(f->dev), GROUP);
 	assert_int_equal(assign_device_get_info(f->dev, &info), 0);
 	assert_true(info.flags & ASSIGN_DEVICE_F_PCI);
 	assert_false(info.flags & ASSIGN_DEVICE_F_PLATFORM);
@@ -428,8 +428,8 @@ static void test_open_info(void **state)
 	assert_int_equal(info.num_irqs, VFIO_PCI_NUM_IRQS);
 	assert_int_equal(assign_device_get_info(f->dev, NULL), -EINVAL);
 	assert_int_equal(assign_device_get_info(NULL, &info), -EINVAL);
-	assert_int_equal(assign_device_fd(NULL), -EINVAL);
-	assert_int_equal(assign_device_group_id(NULL), -EINVAL);
+	assert_int_equal(assign_device_get_fd(NULL), -EINVAL);
+	assert_int_equal(assign_device_get_group_id(NULL), -EINVAL);
 	assert_null(assign_device_get_address(NULL));
 	assert_null(assign_device_get_iommu(NULL));
 }
@@ -466,10 +466,10 @@ static void test_open_errors(void **state)
 	assert_int_equal(assign_device_open(NULL, ADDR, NULL, &d), -EINVAL);
 	assert_int_equal(assign_device_open(f->iommu, NULL, NULL, &d), -EINVAL);
 	assert_int_equal(assign_device_open(f->iommu, ADDR, NULL, NULL), -EINVAL);
-	assign_ctx_clear_error(f->ctx);
+	assign_ctx_clear_last_error(f->ctx);
 	assert_int_equal(assign_device_open(f->iommu, "0000:00:20.0", NULL, &d),
 			 -EINVAL);
-	assert_non_null(strstr(assign_ctx_last_error(f->ctx), "PCI address"));
+	assert_non_null(strstr(assign_ctx_get_last_error(f->ctx), "PCI address"));
 	assert_int_equal(assign_device_open(f->iommu, "junk", NULL, &d), -EINVAL);
 
 	/* Options. */
@@ -479,7 +479,7 @@ static void test_open_errors(void **state)
 	o.size = sizeof(o);
 	o.flags = 1;
 	assert_int_equal(assign_device_open(f->iommu, ADDR, &o, &d), -EINVAL);
-	assert_non_null(strstr(assign_ctx_last_error(f->ctx), "flags"));
+	assert_non_null(strstr(assign_ctx_get_last_error(f->ctx), "flags"));
 	memset(&big, 0, sizeof(big));
 	big.o.size = sizeof(big);
 	big.extra = 1;
@@ -500,7 +500,7 @@ static void test_open_errors(void **state)
 	d = (struct assign_device *)0x1;
 	assert_int_equal(assign_device_open(f->iommu, "0000:00:05.0", NULL, &d),
 			 -ENODEV);
-	assert_true(strlen(assign_ctx_last_error(f->ctx)) > 0);
+	assert_true(strlen(assign_ctx_get_last_error(f->ctx)) > 0);
 	mock_set_driver(f->mk, ADDR, "e1000e");
 	assert_int_equal(assign_device_open(f->iommu, ADDR, NULL, &d), -ENODEV);
 	assert_ptr_equal(d, (struct assign_device *)0x1);
@@ -509,7 +509,7 @@ static void test_open_errors(void **state)
 	/* GET_INFO fails: the fd is given back. */
 	mock_fail_nth(f->mk, MOCK_IOCTL, VFIO_DEVICE_GET_INFO, 1, -EIO);
 	assert_int_equal(assign_device_open(f->iommu, ADDR, NULL, &d), -EIO);
-	assert_non_null(strstr(assign_ctx_last_error(f->ctx), "VFIO_DEVICE_GET_INFO"));
+	assert_non_null(strstr(assign_ctx_get_last_error(f->ctx), "VFIO_DEVICE_GET_INFO"));
 	assert_ptr_equal(d, (struct assign_device *)0x1);
 	mock_fail_clear(f->mk);
 	d = NULL;
@@ -641,9 +641,9 @@ static void test_region_caps_forged(void **state)
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		f->spy.forge = bad[i];
 		f->spy.forge_index = 2;
-		assign_ctx_clear_error(f->ctx);
+		assign_ctx_clear_last_error(f->ctx);
 		assert_int_equal(assign_device_get_region(f->dev, 2, &ri), -EPROTO);
-		assert_non_null(strstr(assign_ctx_last_error(f->ctx), "malformed"));
+		assert_non_null(strstr(assign_ctx_get_last_error(f->ctx), "malformed"));
 	}
 	f->spy.forge = FORGE_GROW;
 	assert_int_equal(assign_device_get_region(f->dev, 2, &ri), -EPROTO);
@@ -718,7 +718,7 @@ static void test_kernel_nonsense(void **state)
 	f->spy.eof_rw = true;
 	assert_int_equal(assign_region_read(f->dev, 0, 0, &v, 4), -EIO);
 	assert_int_equal(assign_device_write_config(f->dev, 0x40, &v, 4), -EIO);
-	assert_non_null(strstr(assign_ctx_last_error(f->ctx), "short"));
+	assert_non_null(strstr(assign_ctx_get_last_error(f->ctx), "short"));
 	f->spy.eof_rw = false;
 	assert_int_equal(assign_region_read(f->dev, 0, 0, &v, 4), 0);
 }
@@ -768,7 +768,7 @@ static void test_region_rw(void **state)
 
 	/* Bounds. */
 	assert_int_equal(assign_region_read(f->dev, 0, ri->size - 2, &r32, 4), -EINVAL);
-	assert_non_null(strstr(assign_ctx_last_error(f->ctx), "outside"));
+	assert_non_null(strstr(assign_ctx_get_last_error(f->ctx), "outside"));
 	assert_int_equal(assign_region_read(f->dev, 0, ri->size, &r32, 1), -EINVAL);
 	assert_int_equal(assign_region_read(f->dev, 0, UINT64_MAX - 1, &r32, 4), -EINVAL);
 	assert_int_equal(assign_region_write(f->dev, 0, UINT64_MAX, &r32, 4), -EINVAL);
@@ -906,7 +906,7 @@ static void test_mmap_errors(void **state)
 
 	/* Config space is not mmap-able. */
 	assert_int_equal(assign_region_mmap(f->dev, ASSIGN_PCI_CONFIG_REGION, &p), -EINVAL);
-	assert_non_null(strstr(assign_ctx_last_error(f->ctx), "mmap-able"));
+	assert_non_null(strstr(assign_ctx_get_last_error(f->ctx), "mmap-able"));
 	assert_ptr_equal(p, (void *)0x1);
 	assert_int_equal(assign_region_mmap(f->dev, 99, &p), -EINVAL);
 	assert_int_equal(assign_region_mmap(f->dev, 0, NULL), -EINVAL);
@@ -1033,9 +1033,9 @@ static void test_irq_info(void **state)
 	assert_int_equal(assign_device_get_irq_info(f->dev, VFIO_PCI_NUM_IRQS, &ii), -EINVAL);
 	assert_int_equal(assign_device_get_irq_info(f->dev, 0, NULL), -EINVAL);
 	assert_int_equal(assign_device_get_irq_info(NULL, 0, &ii), -EINVAL);
-	assert_int_equal(assign_irq_enabled_count(f->dev, 0), 0);
-	assert_int_equal(assign_irq_enabled_count(f->dev, 99), -EINVAL);
-	assert_int_equal(assign_irq_enabled_count(NULL, 0), -EINVAL);
+	assert_int_equal(assign_irq_get_enabled_count(f->dev, 0), 0);
+	assert_int_equal(assign_irq_get_enabled_count(f->dev, 99), -EINVAL);
+	assert_int_equal(assign_irq_get_enabled_count(NULL, 0), -EINVAL);
 }
 
 static void test_irq_info_fail(void **state)
@@ -1100,14 +1100,14 @@ static void msix_grow(struct fx *f, bool noresize)
 	fds[1] = -1; /* a hole */
 
 	assert_int_equal(assign_irq_set_eventfds(f->dev, ASSIGN_IRQ_MSIX, 0, 3, fds), 0);
-	assert_int_equal(assign_irq_enabled_count(f->dev, ASSIGN_IRQ_MSIX), 3);
+	assert_int_equal(assign_irq_get_enabled_count(f->dev, ASSIGN_IRQ_MSIX), 3);
 	assert_int_equal(mock_irq_enabled(f->mk, ADDR, ASSIGN_IRQ_MSIX), 3);
 	check_fires(f, ASSIGN_IRQ_MSIX, fds, 3);
 
 	/* Grow to 6 vectors. */
 	f->spy.nsets = 0;
 	assert_int_equal(assign_irq_set_eventfds(f->dev, ASSIGN_IRQ_MSIX, 3, 3, fds + 3), 0);
-	assert_int_equal(assign_irq_enabled_count(f->dev, ASSIGN_IRQ_MSIX), 6);
+	assert_int_equal(assign_irq_get_enabled_count(f->dev, ASSIGN_IRQ_MSIX), 6);
 	assert_int_equal(mock_irq_enabled(f->mk, ADDR, ASSIGN_IRQ_MSIX), 6);
 	if (noresize) {
 		/* Disabled, then re-enabled with every remembered eventfd. */
@@ -1133,7 +1133,7 @@ static void msix_grow(struct fx *f, bool noresize)
 	fds[7] = -1;
 	assert_int_equal(assign_irq_set_eventfds(f->dev, ASSIGN_IRQ_MSIX, 1, 1, fds + 1), 0);
 	assert_int_equal(f->spy.nsets, 1);
-	assert_int_equal(assign_irq_enabled_count(f->dev, ASSIGN_IRQ_MSIX), 6);
+	assert_int_equal(assign_irq_get_enabled_count(f->dev, ASSIGN_IRQ_MSIX), 6);
 	check_fires(f, ASSIGN_IRQ_MSIX, fds, 6);
 
 	/* Growing fails in the kernel. */
@@ -1141,34 +1141,34 @@ static void msix_grow(struct fx *f, bool noresize)
 		/* Re-enable fails, the old set is put back. */
 		mock_fail_nth(f->mk, MOCK_IOCTL, VFIO_DEVICE_SET_IRQS, 2, -ENOSPC);
 		assert_int_equal(assign_irq_set_eventfds(f->dev, ASSIGN_IRQ_MSIX, 6, 2, fds + 6), -ENOSPC);
-		assert_non_null(strstr(assign_ctx_last_error(f->ctx), "still enabled"));
+		assert_non_null(strstr(assign_ctx_get_last_error(f->ctx), "still enabled"));
 		mock_fail_clear(f->mk);
-		assert_int_equal(assign_irq_enabled_count(f->dev, ASSIGN_IRQ_MSIX), 6);
+		assert_int_equal(assign_irq_get_enabled_count(f->dev, ASSIGN_IRQ_MSIX), 6);
 		check_fires(f, ASSIGN_IRQ_MSIX, fds, 6);
 		/* Disable fails: nothing changes. */
 		mock_fail_nth(f->mk, MOCK_IOCTL, VFIO_DEVICE_SET_IRQS, 1, -EIO);
 		assert_int_equal(assign_irq_set_eventfds(f->dev, ASSIGN_IRQ_MSIX, 6, 2, fds + 6), -EIO);
 		mock_fail_clear(f->mk);
-		assert_int_equal(assign_irq_enabled_count(f->dev, ASSIGN_IRQ_MSIX), 6);
+		assert_int_equal(assign_irq_get_enabled_count(f->dev, ASSIGN_IRQ_MSIX), 6);
 		/* Re-enable and restore both fail: disabled, and said so. */
 		mock_fail_nth(f->mk, MOCK_IOCTL, VFIO_DEVICE_SET_IRQS, 2, -ENOSPC);
 		mock_fail_nth(f->mk, MOCK_IOCTL, VFIO_DEVICE_SET_IRQS, 3, -ENOSPC);
 		assert_int_equal(assign_irq_set_eventfds(f->dev, ASSIGN_IRQ_MSIX, 6, 2, fds + 6), -ENOSPC);
 		mock_fail_clear(f->mk);
-		assert_non_null(strstr(assign_ctx_last_error(f->ctx), "disabled"));
-		assert_int_equal(assign_irq_enabled_count(f->dev, ASSIGN_IRQ_MSIX), 0);
+		assert_non_null(strstr(assign_ctx_get_last_error(f->ctx), "disabled"));
+		assert_int_equal(assign_irq_get_enabled_count(f->dev, ASSIGN_IRQ_MSIX), 0);
 		assert_int_equal(mock_irq_enabled(f->mk, ADDR, ASSIGN_IRQ_MSIX), 0);
 	} else {
 		mock_fail_nth(f->mk, MOCK_IOCTL, VFIO_DEVICE_SET_IRQS, 1, -EINVAL);
 		assert_int_equal(assign_irq_set_eventfds(f->dev, ASSIGN_IRQ_MSIX, 6, 2, fds + 6), -EINVAL);
 		mock_fail_clear(f->mk);
-		assert_int_equal(assign_irq_enabled_count(f->dev, ASSIGN_IRQ_MSIX), 6);
+		assert_int_equal(assign_irq_get_enabled_count(f->dev, ASSIGN_IRQ_MSIX), 6);
 		/* All 8. */
 		assert_int_equal(assign_irq_set_eventfds(f->dev, ASSIGN_IRQ_MSIX, 6, 2, fds + 6), 0);
-		assert_int_equal(assign_irq_enabled_count(f->dev, ASSIGN_IRQ_MSIX), 8);
+		assert_int_equal(assign_irq_get_enabled_count(f->dev, ASSIGN_IRQ_MSIX), 8);
 	}
 	assert_int_equal(assign_irq_disable(f->dev, ASSIGN_IRQ_MSIX), 0);
-	assert_int_equal(assign_irq_enabled_count(f->dev, ASSIGN_IRQ_MSIX), 0);
+	assert_int_equal(assign_irq_get_enabled_count(f->dev, ASSIGN_IRQ_MSIX), 0);
 	assert_int_equal(mock_irq_enabled(f->mk, ADDR, ASSIGN_IRQ_MSIX), 0);
 	assert_int_equal(mock_fire_irq(f->mk, ADDR, ASSIGN_IRQ_MSIX, 0), -ENOENT);
 	for (int i = 0; i < 8; i++)
@@ -1193,7 +1193,7 @@ static void test_irq_exclusive(void **state)
 
 	assert_int_equal(assign_irq_set_eventfds(f->dev, ASSIGN_IRQ_MSIX, 0, 1, &a), 0);
 	assert_int_equal(assign_irq_set_eventfds(f->dev, ASSIGN_IRQ_MSI, 0, 1, &b), -EBUSY);
-	assert_non_null(strstr(assign_ctx_last_error(f->ctx), "MSI-X is enabled"));
+	assert_non_null(strstr(assign_ctx_get_last_error(f->ctx), "MSI-X is enabled"));
 	assert_int_equal(assign_irq_set_eventfds(f->dev, ASSIGN_IRQ_INTX, 0, 1, &c), -EBUSY);
 	/* ERR and REQ are independent. */
 	assert_int_equal(assign_irq_set_eventfds(f->dev, ASSIGN_IRQ_ERR, 0, 1, &e), 0);
@@ -1208,7 +1208,7 @@ static void test_irq_exclusive(void **state)
 	assert_int_equal(mock_fire_irq(f->mk, ADDR, ASSIGN_IRQ_MSI, 0), 0);
 	assert_int_equal(efd_read(b), 1);
 	assert_int_equal(assign_irq_set_eventfds(f->dev, ASSIGN_IRQ_MSIX, 0, 1, &a), -EBUSY);
-	assert_non_null(strstr(assign_ctx_last_error(f->ctx), "assign_irq_disable"));
+	assert_non_null(strstr(assign_ctx_get_last_error(f->ctx), "assign_irq_disable"));
 	/* Disabling twice, or something never enabled, is fine. */
 	assert_int_equal(assign_irq_disable(f->dev, ASSIGN_IRQ_MSI), 0);
 	assert_int_equal(assign_irq_disable(f->dev, ASSIGN_IRQ_MSI), 0);
@@ -1219,7 +1219,7 @@ static void test_irq_exclusive(void **state)
 	mock_fail_nth(f->mk, MOCK_IOCTL, VFIO_DEVICE_SET_IRQS, 1, -EIO);
 	assert_int_equal(assign_irq_disable(f->dev, ASSIGN_IRQ_ERR), -EIO);
 	mock_fail_clear(f->mk);
-	assert_int_equal(assign_irq_enabled_count(f->dev, ASSIGN_IRQ_ERR), 1);
+	assert_int_equal(assign_irq_get_enabled_count(f->dev, ASSIGN_IRQ_ERR), 1);
 	/* ERR and REQ left enabled: the last unref disables them. */
 	close(a);
 	close(b);
@@ -1245,10 +1245,10 @@ static void test_irq_set_errors(void **state)
 	mock_fail_nth(f->mk, MOCK_IOCTL, VFIO_DEVICE_SET_IRQS, 1, -EINVAL);
 	assert_int_equal(assign_irq_set_eventfds(f->dev, ASSIGN_IRQ_MSIX, 0, 1, fds), -EINVAL);
 	mock_fail_clear(f->mk);
-	assert_int_equal(assign_irq_enabled_count(f->dev, ASSIGN_IRQ_MSIX), 0);
+	assert_int_equal(assign_irq_get_enabled_count(f->dev, ASSIGN_IRQ_MSIX), 0);
 	/* All -1: enabled, no eventfd. */
 	assert_int_equal(assign_irq_set_eventfds(f->dev, ASSIGN_IRQ_MSIX, 0, 2, fds), 0);
-	assert_int_equal(assign_irq_enabled_count(f->dev, ASSIGN_IRQ_MSIX), 2);
+	assert_int_equal(assign_irq_get_enabled_count(f->dev, ASSIGN_IRQ_MSIX), 2);
 	assert_int_equal(mock_fire_irq(f->mk, ADDR, ASSIGN_IRQ_MSIX, 0), -ENOENT);
 }
 
@@ -1269,7 +1269,7 @@ static void test_intx(void **state)
 	assert_int_equal(assign_irq_set_unmask_eventfd(NULL, ASSIGN_IRQ_INTX, unmask), -EINVAL);
 
 	assert_int_equal(assign_irq_set_eventfds(f->dev, ASSIGN_IRQ_INTX, 0, 1, &trig), 0);
-	assert_int_equal(assign_irq_enabled_count(f->dev, ASSIGN_IRQ_INTX), 1);
+	assert_int_equal(assign_irq_get_enabled_count(f->dev, ASSIGN_IRQ_INTX), 1);
 	assert_int_equal(assign_irq_set_unmask_eventfd(f->dev, ASSIGN_IRQ_INTX, unmask), 0);
 	f->spy.nsets = 0;
 	assert_int_equal(assign_irq_set_unmask_eventfd(f->dev, ASSIGN_IRQ_INTX, -1), 0);
@@ -1315,7 +1315,7 @@ static void test_intx(void **state)
 	/* Trigger on a disabled index: the kernel refuses, we explain. */
 	assert_int_equal(assign_irq_disable(f->dev, ASSIGN_IRQ_INTX), 0);
 	assert_int_equal(assign_irq_trigger(f->dev, ASSIGN_IRQ_MSIX, 0, 1), -EINVAL);
-	assert_non_null(strstr(assign_ctx_last_error(f->ctx), "not enabled"));
+	assert_non_null(strstr(assign_ctx_get_last_error(f->ctx), "not enabled"));
 
 	/* MSI-X trigger. */
 	assert_int_equal(assign_irq_set_eventfds(f->dev, ASSIGN_IRQ_MSIX, 0, 1, &other), 0);
@@ -1339,10 +1339,10 @@ static void test_reset(void **state)
 	assert_int_equal(assign_device_reset(f->dev), 0);
 	assert_int_equal(mock_reset_count(f->mk, ADDR), 1);
 	/* Device interrupts are off and forgotten. */
-	assert_int_equal(assign_irq_enabled_count(f->dev, ASSIGN_IRQ_MSIX), 0);
+	assert_int_equal(assign_irq_get_enabled_count(f->dev, ASSIGN_IRQ_MSIX), 0);
 	assert_int_equal(mock_irq_enabled(f->mk, ADDR, ASSIGN_IRQ_MSIX), 0);
 	/* The REQ notification stays armed: a reset does not touch it. */
-	assert_int_equal(assign_irq_enabled_count(f->dev, ASSIGN_IRQ_REQ), 1);
+	assert_int_equal(assign_irq_get_enabled_count(f->dev, ASSIGN_IRQ_REQ), 1);
 	assert_int_equal(mock_fire_irq(f->mk, ADDR, ASSIGN_IRQ_REQ, 0), 0);
 	assert_int_equal(efd_read(req), 1);
 	/* INTx may be enabled now: nothing excludes it. */
@@ -1352,7 +1352,7 @@ static void test_reset(void **state)
 
 	mock_fail_nth(f->mk, MOCK_IOCTL, VFIO_DEVICE_RESET, 1, -EAGAIN);
 	assert_int_equal(assign_device_reset(f->dev), -EAGAIN);
-	assert_non_null(strstr(assign_ctx_last_error(f->ctx), "VFIO_DEVICE_RESET"));
+	assert_non_null(strstr(assign_ctx_get_last_error(f->ctx), "VFIO_DEVICE_RESET"));
 	mock_fail_clear(f->mk);
 	assert_int_equal(mock_reset_count(f->mk, ADDR), 2);
 	/* Disabling the interrupts fails: no reset. */
@@ -1379,7 +1379,7 @@ static void test_reset_unsupported(void **state)
 	assert_int_equal(assign_device_get_info(f->dev, &info), 0);
 	assert_false(info.flags & ASSIGN_DEVICE_F_RESET);
 	assert_int_equal(assign_device_reset(f->dev), -ENOTTY);
-	assert_non_null(strstr(assign_ctx_last_error(f->ctx), "assign_device_hot_reset"));
+	assert_non_null(strstr(assign_ctx_get_last_error(f->ctx), "assign_device_hot_reset"));
 	assert_int_equal(mock_reset_count(f->mk, ADDR), 0);
 }
 
@@ -1432,9 +1432,9 @@ static void test_hot_reset(void **state)
 	assert_true(saw1 && saw2);
 
 	/* 00:04.0 is not ours: refused before the kernel is asked. */
-	assign_ctx_clear_error(f->ctx);
+	assign_ctx_clear_last_error(f->ctx);
 	assert_int_equal(assign_device_hot_reset(f->dev), -EPERM);
-	assert_non_null(strstr(assign_ctx_last_error(f->ctx), ADDR2));
+	assert_non_null(strstr(assign_ctx_get_last_error(f->ctx), ADDR2));
 	assert_false(f->spy.hot_reset_seen);
 	assert_int_equal(mock_hot_reset_count(f->mk, ADDR), 0);
 
@@ -1453,7 +1453,7 @@ static void test_hot_reset(void **state)
 	assert_int_equal(f->spy.hot_reset_count,
 			 f->backend == ASSIGN_IOMMU_TYPE1 ? 2 : 0);
 	assert_int_equal(mock_hot_reset_count(f->mk, ADDR), 1);
-	assert_int_equal(assign_irq_enabled_count(f->dev, ASSIGN_IRQ_MSIX), 0);
+	assert_int_equal(assign_irq_get_enabled_count(f->dev, ASSIGN_IRQ_MSIX), 0);
 
 	/* Kernel failures. */
 	mock_fail_nth(f->mk, MOCK_IOCTL, VFIO_DEVICE_PCI_HOT_RESET, 1, -EBUSY);
@@ -1512,18 +1512,18 @@ static void test_feature_probe(void **state)
 	int r;
 
 	/* Some feature vfio-pci has, if the mock models one: 0 or 1. */
-	r = assign_device_feature_probe(f->dev, VFIO_DEVICE_FEATURE_LOW_POWER_ENTRY, true);
+	r = assign_device_feature_probe(f->dev, VFIO_DEVICE_FEATURE_LOW_POWER_ENTRY, ASSIGN_DEVICE_FEATURE_F_SET);
 	assert_true(r == 0 || r == 1);
 	/* An unknown feature number is "no", not an error. */
-	assert_int_equal(assign_device_feature_probe(f->dev, 0xfffe, false), 0);
+	assert_int_equal(assign_device_feature_probe(f->dev, 0xfffe, ASSIGN_DEVICE_FEATURE_F_GET), 0);
 	/* Not a feature number at all. */
-	assert_int_equal(assign_device_feature_probe(f->dev, 0x10000, false), -EINVAL);
-	assert_int_equal(assign_device_feature_probe(NULL, 1, false), -EINVAL);
+	assert_int_equal(assign_device_feature_probe(f->dev, 0x10000, ASSIGN_DEVICE_FEATURE_F_GET), -EINVAL);
+	assert_int_equal(assign_device_feature_probe(NULL, 1, ASSIGN_DEVICE_FEATURE_F_GET), -EINVAL);
 	/* Errors other than "unsupported" are errors. */
 	mock_fail_nth(f->mk, MOCK_IOCTL, VFIO_DEVICE_FEATURE, 1, -EIO);
-	assert_int_equal(assign_device_feature_probe(f->dev, 1, false), -EIO);
+	assert_int_equal(assign_device_feature_probe(f->dev, 1, ASSIGN_DEVICE_FEATURE_F_GET), -EIO);
 	mock_fail_nth(f->mk, MOCK_IOCTL, VFIO_DEVICE_FEATURE, 1, -ENOTTY);
-	assert_int_equal(assign_device_feature_probe(f->dev, 1, false), 0);
+	assert_int_equal(assign_device_feature_probe(f->dev, 1, ASSIGN_DEVICE_FEATURE_F_GET), 0);
 	mock_fail_clear(f->mk);
 }
 

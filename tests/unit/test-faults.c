@@ -127,8 +127,8 @@ static int st_config(struct run *r)
 
 static int st_map(struct run *r)
 {
-	return assign_iommu_map(r->iommu, r->mem, DMA_IOVA, DMA_LEN,
-				ASSIGN_DMA_RW);
+	return assign_iommu_map(r->iommu, DMA_IOVA, r->mem, DMA_LEN,
+				ASSIGN_DMA_F_RW);
 }
 
 static int st_msix(struct run *r)
@@ -229,7 +229,7 @@ static int st_region_rw(struct run *r)
 static int st_feature(struct run *r)
 {
 	int ret = assign_device_feature_probe(r->dev,
-					      3 /* LOW_POWER_ENTRY */, true);
+					      3 /* LOW_POWER_ENTRY */, ASSIGN_DEVICE_FEATURE_F_SET);
 	return ret < 0 ? ret : 0;
 }
 
@@ -249,7 +249,7 @@ static int st_iommu_queries(struct run *r)
 	ret = assign_iommu_get_dma_avail(r->iommu, &avail);
 	if (ret && ret != -EOPNOTSUPP)
 		return ret;
-	ret = assign_iommu_irq_remapping(r->iommu);
+	ret = assign_iommu_get_irq_remapping(r->iommu);
 	if (ret < 0 && ret != -EOPNOTSUPP)
 		return ret;
 	ret = assign_iommu_check_memlock(r->iommu, DMA_LEN);
@@ -261,9 +261,9 @@ static int st_iommu_queries(struct run *r)
 static int st_map_many(struct run *r)
 {
 	struct assign_dma_map maps[2] = {
-		{ r->mem, 0x40000000, DMA_LEN / 2, ASSIGN_DMA_READ },
-		{ (uint8_t *)r->mem + DMA_LEN / 2, 0x40100000, DMA_LEN / 2,
-		  ASSIGN_DMA_RW },
+		{ 0x40000000, r->mem, DMA_LEN / 2, ASSIGN_DMA_F_READ },
+		{ 0x40100000, (uint8_t *)r->mem + DMA_LEN / 2, DMA_LEN / 2,
+		  ASSIGN_DMA_F_RW },
 	};
 	return assign_iommu_map_many(r->iommu, maps, 2);
 }
@@ -283,7 +283,7 @@ static int st_group(struct run *r)
 	ret = assign_iommu_get_group(r->iommu, 7, &g);
 	if (ret)
 		return ret;
-	ret = assign_group_fd(g) >= 0 && assign_group_id(g) == 7 ? 0 : -EPROTO;
+	ret = assign_group_get_fd(g) >= 0 && assign_group_get_id(g) == 7 ? 0 : -EPROTO;
 	assign_group_unref(g);
 	return ret;
 }
@@ -317,8 +317,8 @@ static int st_munmap(struct run *r)
 /* Map again, so the teardown has DMA to undo. */
 static int st_map_again(struct run *r)
 {
-	return assign_iommu_map(r->iommu, r->mem, DMA_IOVA, DMA_LEN,
-				ASSIGN_DMA_RW);
+	return assign_iommu_map(r->iommu, DMA_IOVA, r->mem, DMA_LEN,
+				ASSIGN_DMA_F_RW);
 }
 
 /* @release: the step gives something back; when the seam call that
@@ -472,13 +472,13 @@ static void sweep_one(enum assign_iommu_backend be, unsigned long k, int err,
 
 		if (skip_step(&r, i))
 			continue;
-		assign_ctx_clear_error(r.ctx);
+		assign_ctx_clear_last_error(r.ctx);
 		ret = steps[i].fn(&r);
 		if (verbose && k && !in_teardown && before < k &&
 		    mock_calls(r.mk, MOCK_ANY) >= k)
 			printf("  %s k=%lu err=%d: step %s -> %d (%s)\n", bname,
 			       k, err, steps[i].name, ret,
-			       assign_ctx_last_error(r.ctx));
+			       assign_ctx_get_last_error(r.ctx));
 		if (ret == 0)
 			continue;
 		/* Only an injected fault may make a step fail. */
@@ -487,9 +487,9 @@ static void sweep_one(enum assign_iommu_backend be, unsigned long k, int err,
 			fail_msg("%s: step %s failed (%d: %s) with no fault "
 				 "injected in it (k=%lu err=%d)",
 				 bname, steps[i].name, ret,
-				 assign_ctx_last_error(r.ctx), k, err);
+				 assign_ctx_get_last_error(r.ctx), k, err);
 		failed_once = true;
-		if (!assign_ctx_last_error(r.ctx)[0])
+		if (!assign_ctx_get_last_error(r.ctx)[0])
 			fail_msg("%s: step %s failed (%d) without a message "
 				 "(k=%lu err=%d)",
 				 bname, steps[i].name, ret, k, err);
@@ -503,7 +503,7 @@ static void sweep_one(enum assign_iommu_backend be, unsigned long k, int err,
 				 "fault at call %lu (err %d): objects left "
 				 "unusable",
 				 bname, steps[i].name, ret,
-				 assign_ctx_last_error(r.ctx), k, err);
+				 assign_ctx_get_last_error(r.ctx), k, err);
 	}
 	if (!k || in_teardown) {
 		/* The sequence itself worked. */
@@ -530,7 +530,7 @@ static void count_calls(enum assign_iommu_backend be, unsigned long *seq,
 	for (size_t i = 0; i < ARRAY_SIZE(steps); i++)
 		if (!skip_step(&r, i) && steps[i].fn(&r))
 			fail_msg("fault-free run: step %s failed: %s",
-				 steps[i].name, assign_ctx_last_error(r.ctx));
+				 steps[i].name, assign_ctx_get_last_error(r.ctx));
 	*seq = mock_calls(r.mk, MOCK_ANY);
 	teardown_objects(&r);
 	*down = mock_calls(r.mk, MOCK_ANY) - *seq;
@@ -594,7 +594,7 @@ static void test_map_many_rollback(void **state)
 		maps[i].vaddr = (uint8_t *)r.mem + i * 0x4000;
 		maps[i].iova = DMA_IOVA + (uint64_t)i * 0x100000;
 		maps[i].size = 0x4000;
-		maps[i].flags = ASSIGN_DMA_RW;
+		maps[i].flags = ASSIGN_DMA_F_RW;
 	}
 	for (unsigned long k = 1; k <= 4; k++) {
 		mock_fail_nth(r.mk, MOCK_IOCTL, VFIO_IOMMU_MAP_DMA,

@@ -76,7 +76,7 @@ static int setup_backend(void **state, enum assign_iommu_backend be,
 		mock_set_pgsizes(f->mk, pgsizes);
 	assert_int_equal(mock_ctx_new(f->mk, &f->ctx), 0);
 	/* Many calls fail on purpose; their messages are checked through
-	 * assign_ctx_last_error(). GM_TEST_VERBOSE=1 shows them. */
+	 * assign_ctx_get_last_error(). GM_TEST_VERBOSE=1 shows them. */
 	if (!getenv("GM_TEST_VERBOSE"))
 		assign_ctx_set_log_priority(f->ctx, LOG_CRIT);
 	assert_int_equal(assign_iommu_new(f->ctx, &io, &f->iommu), 0);
@@ -198,7 +198,7 @@ static void test_one_per_iommu(void **state)
 	new_gm(f, ASSIGN_GUESTMEM_MAP_ALL, 0);
 	assert_int_equal(assign_guestmem_new(f->iommu, NULL, &other), -EBUSY);
 	assert_null(other);
-	assert_non_null(strstr(assign_ctx_last_error(f->ctx), "share"));
+	assert_non_null(strstr(assign_ctx_get_last_error(f->ctx), "share"));
 	assert_ptr_equal(assign_guestmem_get_iommu(f->gm), f->iommu);
 	assert_ptr_equal(assign_guestmem_ref(f->gm), f->gm);
 	assign_guestmem_unref(f->gm); /* still one left */
@@ -253,12 +253,12 @@ static void test_mapall_basic(void **state)
 	assert_int_equal(mock_dma_bytes(f->mk), 96 * MiB);
 	assert_int_equal(assign_guestmem_lookup(f->gm, 1 * GiB + PG, &m), 0);
 	assert_int_equal(m.gpa, m.iova);
-	assert_int_equal(m.perms, ASSIGN_DMA_RW);
+	assert_int_equal(m.perms, ASSIGN_DMA_F_RW);
 	assert_int_equal(assign_guestmem_lookup(f->gm, 100 * MiB, &m),
 			 -ENOENT);
 	/* Guest IOMMU operations are refused while the guest has none. */
 	assert_int_equal(assign_guestmem_guest_map(f->gm, 0, 0, PG,
-						   ASSIGN_DMA_RW),
+						   ASSIGN_DMA_F_RW),
 			 -EPERM);
 	assert_int_equal(assign_guestmem_guest_unmap(f->gm, 0, PG), -EPERM);
 	/* Remove it all again. */
@@ -462,7 +462,7 @@ static void test_mapall_layout_conflicts(void **state)
 		assert_int_equal(n, full);
 		/* The message names the first conflict even without an
 		 * array. */
-		assert_non_null(strstr(assign_ctx_last_error(f->ctx),
+		assert_non_null(strstr(assign_ctx_get_last_error(f->ctx),
 				       "first: region 0"));
 	}
 	/* A RAM layout placed around the window passes. */
@@ -482,7 +482,7 @@ static void test_mapall_memlock(void **state)
 	assert_int_equal(add1(f, 0, 8 * MiB, f->host), 0);
 	assert_int_equal(add1(f, 1 * GiB, 16 * MiB, f->host + 8 * MiB),
 			 -ENOMEM);
-	assert_non_null(strstr(assign_ctx_last_error(f->ctx), "guest RAM"));
+	assert_non_null(strstr(assign_ctx_get_last_error(f->ctx), "guest RAM"));
 	assert_int_equal(stats(f).regions, 1);
 	assert_int_equal(mock_dma_bytes(f->mk), 8 * MiB);
 }
@@ -497,7 +497,7 @@ static void test_mapall_dma_entries(void **state)
 	new_gm(f, ASSIGN_GUESTMEM_MAP_ALL, 0);
 	assert_int_equal(add1(f, gpa, len, f->host + (gpa & (GiB - 1))),
 			 -ENOSPC);
-	assert_non_null(strstr(assign_ctx_last_error(f->ctx), "dma_entry_limit"));
+	assert_non_null(strstr(assign_ctx_get_last_error(f->ctx), "dma_entry_limit"));
 	assert_int_equal(mock_dma_count(f->mk), 0);
 	mock_set_dma_entry_limit(f->mk, 5);
 	assert_int_equal(add1(f, gpa, len, f->host + (gpa & (GiB - 1))), 0);
@@ -556,7 +556,7 @@ static void test_mapall_rollback_unmap_failure(void **state)
 	r1 = assign_guestmem_add_regions(f->gm, r, 2, NULL, 0, NULL);
 	mock_fail_clear(f->mk);
 	assert_int_equal(r1, -EIO);
-	msg = assign_ctx_last_error(f->ctx);
+	msg = assign_ctx_get_last_error(f->ctx);
 	assert_non_null(strstr(msg, "chunk 2 of 2"));
 	assert_non_null(strstr(msg, "rollback could not unmap 1 chunk"));
 	assert_int_equal(stats(f).regions, 0);
@@ -572,7 +572,7 @@ static void test_mapall_rollback_unmap_failure(void **state)
 	/* Adding the RAM again replaces the leftover. */
 	r1 = assign_guestmem_add_regions(f->gm, r, 2, NULL, 0, NULL);
 	if (r1)
-		print_message("%s\n", assign_ctx_last_error(f->ctx));
+		print_message("%s\n", assign_ctx_get_last_error(f->ctx));
 	assert_int_equal(r1, 0);
 	assert_int_equal(mock_dma_count(f->mk), 2);
 	assert_int_equal(stats(f).host_mappings, 2);
@@ -587,7 +587,7 @@ static void test_mapall_rollback_unmap_failure(void **state)
 	assert_int_equal(assign_guestmem_add_regions(f->gm, r, 2, NULL, 0, NULL),
 			 -EIO);
 	mock_fail_clear(f->mk);
-	msg = assign_ctx_last_error(f->ctx);
+	msg = assign_ctx_get_last_error(f->ctx);
 	assert_non_null(strstr(msg, "chunk 2 of 2"));
 	assert_null(strstr(msg, "rollback"));
 	assert_int_equal(mock_dma_count(f->mk), 0);
@@ -641,7 +641,7 @@ static void test_region_dontfork_failure(void **state)
 	mock_fail_nth(f->mk, MOCK_MADVISE, 0, 1, -EAGAIN);
 	assert_int_equal(add1(f, 0, 2 * MiB, f->host), -EAGAIN);
 	mock_fail_clear(f->mk);
-	assert_non_null(strstr(assign_ctx_last_error(f->ctx),
+	assert_non_null(strstr(assign_ctx_get_last_error(f->ctx),
 			       "MADV_DONTFORK"));
 	assert_int_equal(mock_dma_count(f->mk), 0);
 	assert_int_equal(stats(f).regions, 0);
@@ -662,7 +662,7 @@ static void test_mapall_readonly(void **state)
 	void *va;
 	uint32_t fl = 0;
 
-	r.flags = ASSIGN_GUESTMEM_REGION_READONLY;
+	r.flags = ASSIGN_GUESTMEM_REGION_F_READONLY;
 	new_gm(f, ASSIGN_GUESTMEM_MAP_ALL, 0);
 	assert_int_equal(assign_guestmem_add_regions(f->gm, &r, 1, NULL, 0,
 						     NULL),
@@ -792,7 +792,7 @@ static void test_prefault_error(void **state)
 	new_gm(f, ASSIGN_GUESTMEM_MAP_ALL, ASSIGN_GUESTMEM_F_PREFAULT);
 	assert_int_equal(mprotect(va, 4 * MiB, PROT_NONE), 0);
 	assert_true(add1(f, 0, 4 * MiB, va) < 0);
-	assert_non_null(strstr(assign_ctx_last_error(f->ctx), "prefault"));
+	assert_non_null(strstr(assign_ctx_get_last_error(f->ctx), "prefault"));
 	assert_int_equal(mock_dma_count(f->mk), 0);
 	assert_int_equal(mprotect(va, 4 * MiB, PROT_READ | PROT_WRITE), 0);
 }
@@ -810,7 +810,7 @@ static void guest_layout(struct fx *f, uint32_t flags)
 		region(4 * MiB, 64 * KiB, f->host + 16 * MiB),
 	};
 
-	r[2].flags = ASSIGN_GUESTMEM_REGION_READONLY;
+	r[2].flags = ASSIGN_GUESTMEM_REGION_F_READONLY;
 	new_gm(f, ASSIGN_GUESTMEM_GUEST_IOMMU, flags);
 	assert_int_equal(assign_guestmem_add_regions(f->gm, r, 3, NULL, 0,
 						     NULL),
@@ -827,7 +827,7 @@ static void test_guest_map_translate(void **state)
 	guest_layout(f, 0);
 	/* Within one region. */
 	assert_int_equal(assign_guestmem_guest_map(f->gm, iova, 0x3000, 2 * PG,
-						   ASSIGN_DMA_RW),
+						   ASSIGN_DMA_F_RW),
 			 0);
 	expect_dma(f, iova, f->host + 0x3000);
 	expect_dma(f, iova + PG, f->host + 0x4000);
@@ -839,7 +839,7 @@ static void test_guest_map_translate(void **state)
 	/* Spanning two adjacent regions: two host mappings. */
 	iova = 0x90000000ull;
 	assert_int_equal(assign_guestmem_guest_map(f->gm, iova, 1 * MiB - PG,
-						   3 * PG, ASSIGN_DMA_READ),
+						   3 * PG, ASSIGN_DMA_F_READ),
 			 0);
 	expect_dma(f, iova, f->host + 1 * MiB - PG);
 	expect_dma(f, iova + PG, f->host + 8 * MiB);
@@ -847,20 +847,20 @@ static void test_guest_map_translate(void **state)
 	assert_int_equal(assign_guestmem_lookup(f->gm, iova + PG, &m), 0);
 	assert_int_equal(m.iova, iova + PG);
 	assert_int_equal(m.gpa, 1 * MiB);
-	assert_int_equal(m.perms, ASSIGN_DMA_READ);
+	assert_int_equal(m.perms, ASSIGN_DMA_F_READ);
 	assert_int_equal(stats(f).host_mappings, 3);
 	assert_int_equal(stats(f).guest_maps, 2);
 	/* Many IOVAs may map the same guest page. */
 	assert_int_equal(assign_guestmem_guest_map(f->gm, 0x1000, 0x3000, PG,
-						   ASSIGN_DMA_RW),
+						   ASSIGN_DMA_F_RW),
 			 0);
 	expect_dma(f, 0x1000, f->host + 0x3000);
 	/* Read-only region: reads fine, writes refused. */
 	assert_int_equal(assign_guestmem_guest_map(f->gm, 0x2000, 4 * MiB, PG,
-						   ASSIGN_DMA_READ),
+						   ASSIGN_DMA_F_READ),
 			 0);
 	assert_int_equal(assign_guestmem_guest_map(f->gm, 0x3000, 4 * MiB, PG,
-						   ASSIGN_DMA_RW),
+						   ASSIGN_DMA_F_RW),
 			 -EACCES);
 }
 
@@ -873,68 +873,68 @@ static void test_guest_map_errors(void **state)
 	/* Outside RAM: the hole between 2 MiB and 4 MiB, beyond the end,
 	 * running off the end of RAM. */
 	assert_int_equal(assign_guestmem_guest_map(f->gm, 0x10000, 2 * MiB, PG,
-						   ASSIGN_DMA_RW),
+						   ASSIGN_DMA_F_RW),
 			 -EFAULT);
-	assert_non_null(strstr(assign_ctx_last_error(f->ctx), "not guest RAM"));
+	assert_non_null(strstr(assign_ctx_get_last_error(f->ctx), "not guest RAM"));
 	assert_int_equal(assign_guestmem_guest_map(f->gm, 0x10000, 1ull << 40,
-						   PG, ASSIGN_DMA_RW),
+						   PG, ASSIGN_DMA_F_RW),
 			 -EFAULT);
 	assert_int_equal(assign_guestmem_guest_map(f->gm, 0x10000,
 						   2 * MiB - PG, 2 * PG,
-						   ASSIGN_DMA_RW),
+						   ASSIGN_DMA_F_RW),
 			 -EFAULT);
 	/* Arguments. */
 	assert_int_equal(assign_guestmem_guest_map(f->gm, 0x10001, 0, PG,
-						   ASSIGN_DMA_RW),
+						   ASSIGN_DMA_F_RW),
 			 -EINVAL);
 	assert_int_equal(assign_guestmem_guest_map(f->gm, 0x10000, 1, PG,
-						   ASSIGN_DMA_RW),
+						   ASSIGN_DMA_F_RW),
 			 -EINVAL);
 	assert_int_equal(assign_guestmem_guest_map(f->gm, 0x10000, 0, 0,
-						   ASSIGN_DMA_RW),
+						   ASSIGN_DMA_F_RW),
 			 -EINVAL);
 	assert_int_equal(assign_guestmem_guest_map(f->gm, 0x10000, 0, PG, 0),
 			 -EINVAL);
 	assert_int_equal(assign_guestmem_guest_map(f->gm, 0x10000, 0, PG, 8),
 			 -EINVAL);
 	assert_int_equal(assign_guestmem_guest_map(f->gm, UINT64_MAX - PG + 1,
-						   0, 2 * PG, ASSIGN_DMA_RW),
+						   0, 2 * PG, ASSIGN_DMA_F_RW),
 			 -EINVAL);
 	assert_int_equal(assign_guestmem_guest_map(NULL, 0, 0, PG, 1), -EINVAL);
 	/* Overlap with an existing guest mapping. */
 	assert_int_equal(assign_guestmem_guest_map(f->gm, 0x10000, 0, 4 * PG,
-						   ASSIGN_DMA_RW),
+						   ASSIGN_DMA_F_RW),
 			 0);
 	assert_int_equal(assign_guestmem_guest_map(f->gm, 0x12000, 0, 4 * PG,
-						   ASSIGN_DMA_RW),
+						   ASSIGN_DMA_F_RW),
 			 -EEXIST);
 	assert_int_equal(assign_guestmem_guest_map(f->gm, 0xe000, 0, 3 * PG,
-						   ASSIGN_DMA_RW),
+						   ASSIGN_DMA_F_RW),
 			 -EEXIST);
 	/* In the MSI window: refused by the IOMMU checks. */
 	before = mock_dma_count(f->mk);
 	assert_int_equal(assign_guestmem_guest_map(f->gm, 0xfee00000, 0, PG,
-						   ASSIGN_DMA_RW),
+						   ASSIGN_DMA_F_RW),
 			 -ERANGE);
 	assert_int_equal(mock_dma_count(f->mk), before);
 	assert_int_equal(stats(f).host_mappings, 1);
 	/* Beyond the IOVA ranges (the mock's aperture ends at 2^48): the
 	 * kernel refuses it and the library explains with the ranges. */
 	assert_int_equal(assign_guestmem_guest_map(f->gm, 1ull << 48, 0, PG,
-						   ASSIGN_DMA_RW),
+						   ASSIGN_DMA_F_RW),
 			 -ERANGE);
-	assert_non_null(strstr(assign_ctx_last_error(f->ctx),
+	assert_non_null(strstr(assign_ctx_get_last_error(f->ctx),
 			       "outside the IOVA ranges"));
 	assert_int_equal(mock_dma_count(f->mk), before);
 	/* Over a mapping made beside the policy through the IOMMU object:
 	 * -EEXIST naming that mapping, nothing tracked or mapped. */
-	assert_int_equal(assign_iommu_map(f->iommu, f->host + 32 * MiB,
-					  0x7000000, 2 * PG, ASSIGN_DMA_RW),
+	assert_int_equal(assign_iommu_map(f->iommu, 0x7000000,
+					  f->host + 32 * MiB, 2 * PG, ASSIGN_DMA_F_RW),
 			 0);
 	assert_int_equal(assign_guestmem_guest_map(f->gm, 0x7001000, 0, 2 * PG,
-						   ASSIGN_DMA_RW),
+						   ASSIGN_DMA_F_RW),
 			 -EEXIST);
-	assert_non_null(strstr(assign_ctx_last_error(f->ctx),
+	assert_non_null(strstr(assign_ctx_get_last_error(f->ctx),
 			       "overlaps the existing mapping 0x7000000-0x7001fff"));
 	assert_int_equal(mock_dma_count(f->mk), before + 1);
 	assert_int_equal(stats(f).host_mappings, 1);
@@ -955,14 +955,14 @@ static void test_guest_map_partial_failure(void **state)
 	mock_fail_nth(f->mk, MOCK_IOCTL, VFIO_IOMMU_MAP_DMA, 2, -ENOMEM);
 	assert_int_equal(assign_guestmem_guest_map(f->gm, 0x100000,
 						   1 * MiB - PG, 2 * PG,
-						   ASSIGN_DMA_RW),
+						   ASSIGN_DMA_F_RW),
 			 -ENOMEM);
 	mock_fail_clear(f->mk);
 	assert_int_equal(mock_dma_count(f->mk), 0);
 	assert_int_equal(stats(f).host_mappings, 0);
 	assert_int_equal(assign_guestmem_guest_map(f->gm, 0x100000,
 						   1 * MiB - PG, 2 * PG,
-						   ASSIGN_DMA_RW),
+						   ASSIGN_DMA_F_RW),
 			 0);
 	assert_int_equal(mock_dma_count(f->mk), 2);
 }
@@ -974,19 +974,19 @@ static void test_guest_budget(void **state)
 	guest_layout(f, 0);
 	mock_set_dma_entry_limit(f->mk, 2);
 	assert_int_equal(assign_guestmem_guest_map(f->gm, 0, 0, PG,
-						   ASSIGN_DMA_RW),
+						   ASSIGN_DMA_F_RW),
 			 0);
 	assert_int_equal(assign_guestmem_guest_map(f->gm, PG, PG, PG,
-						   ASSIGN_DMA_RW),
+						   ASSIGN_DMA_F_RW),
 			 0);
 	assert_int_equal(assign_guestmem_guest_map(f->gm, 2 * PG, 2 * PG, PG,
-						   ASSIGN_DMA_RW),
+						   ASSIGN_DMA_F_RW),
 			 -ENOSPC);
 	assert_int_equal(stats(f).host_mappings, 2);
 	mock_set_memlock(f->mk, 2 * PG);
 	mock_set_dma_entry_limit(f->mk, 100);
 	assert_int_equal(assign_guestmem_guest_map(f->gm, 2 * PG, 2 * PG, PG,
-						   ASSIGN_DMA_RW),
+						   ASSIGN_DMA_F_RW),
 			 -ENOMEM);
 	assert_int_equal(stats(f).host_mappings, 2);
 }
@@ -999,7 +999,7 @@ static void test_guest_unmap_split(void **state)
 
 	guest_layout(f, 0);
 	assert_int_equal(assign_guestmem_guest_map(f->gm, iova, 0, 16 * PG,
-						   ASSIGN_DMA_RW),
+						   ASSIGN_DMA_F_RW),
 			 0);
 	/* Cut pages 4..7 out of the middle: two pieces remain. */
 	assert_int_equal(assign_guestmem_guest_unmap(f->gm, iova + 4 * PG,
@@ -1037,13 +1037,13 @@ static void test_guest_unmap_remap_failure(void **state)
 
 	guest_layout(f, 0);
 	assert_int_equal(assign_guestmem_guest_map(f->gm, iova, 0, 8 * PG,
-						   ASSIGN_DMA_RW),
+						   ASSIGN_DMA_F_RW),
 			 0);
 	mock_fail_nth(f->mk, MOCK_IOCTL, VFIO_IOMMU_MAP_DMA, 2, -ENOMEM);
 	assert_int_equal(assign_guestmem_guest_unmap(f->gm, iova + 2 * PG, PG),
 			 -ENOMEM);
 	mock_fail_clear(f->mk);
-	assert_non_null(strstr(assign_ctx_last_error(f->ctx), "lost"));
+	assert_non_null(strstr(assign_ctx_get_last_error(f->ctx), "lost"));
 	for (int i = 0; i < 8; i++)
 		expect_dma(f, iova + (uint64_t)i * PG,
 			   i < 2 ? f->host + i * PG : NULL);
@@ -1100,14 +1100,14 @@ static void test_guest_unmap_kernel_failure(void **state)
 		for (unsigned i = 0; i < 4; i++)
 			assert_int_equal(assign_guestmem_guest_map(
 						 f->gm, iova + i * PG, i * PG, PG,
-						 ASSIGN_DMA_RW),
+						 ASSIGN_DMA_F_RW),
 					 0);
 		assert_int_equal(mock_dma_count(f->mk), 4);
 		mock_fail_nth(f->mk, MOCK_IOCTL, req, k, err);
 		r = assign_guestmem_guest_unmap(f->gm, iova, 4 * PG);
 		mock_fail_clear(f->mk);
 		assert_int_equal(r, err);
-		assert_non_null(strstr(assign_ctx_last_error(f->ctx),
+		assert_non_null(strstr(assign_ctx_get_last_error(f->ctx),
 				       "cannot unmap"));
 		assert_int_equal(mock_dma_count(f->mk), 1);
 		expect_agree(f, iova, 4);
@@ -1131,10 +1131,10 @@ static void test_guest_map_rollback_unmap_failure(void **state)
 	mock_fail_nth(f->mk, MOCK_IOCTL, VFIO_IOMMU_MAP_DMA, 2, -EIO);
 	mock_fail_nth(f->mk, MOCK_IOCTL, VFIO_IOMMU_UNMAP_DMA, 1, -ENOSPC);
 	assert_int_equal(assign_guestmem_guest_map(f->gm, iova, 1 * MiB - PG,
-						   2 * PG, ASSIGN_DMA_RW),
+						   2 * PG, ASSIGN_DMA_F_RW),
 			 -EIO);
 	mock_fail_clear(f->mk);
-	assert_non_null(strstr(assign_ctx_last_error(f->ctx),
+	assert_non_null(strstr(assign_ctx_get_last_error(f->ctx),
 			       "1 of its 2 pieces"));
 	assert_int_equal(mock_dma_count(f->mk), 1);
 	expect_dma(f, iova, f->host + 1 * MiB - PG);
@@ -1145,10 +1145,10 @@ static void test_guest_map_rollback_unmap_failure(void **state)
 	/* A plain rollback leaves nothing. */
 	mock_fail_nth(f->mk, MOCK_IOCTL, VFIO_IOMMU_MAP_DMA, 2, -EIO);
 	assert_int_equal(assign_guestmem_guest_map(f->gm, iova, 1 * MiB - PG,
-						   2 * PG, ASSIGN_DMA_RW),
+						   2 * PG, ASSIGN_DMA_F_RW),
 			 -EIO);
 	mock_fail_clear(f->mk);
-	assert_null(strstr(assign_ctx_last_error(f->ctx), "pieces"));
+	assert_null(strstr(assign_ctx_get_last_error(f->ctx), "pieces"));
 	assert_int_equal(mock_dma_count(f->mk), 0);
 	expect_agree(f, iova, 2);
 }
@@ -1163,16 +1163,16 @@ static void test_guest_merge(void **state)
 	for (int i = 0; i < 3; i++)
 		assert_int_equal(assign_guestmem_guest_map(
 					 f->gm, iova + (uint64_t)i * PG,
-					 (uint64_t)i * PG, PG, ASSIGN_DMA_RW),
+					 (uint64_t)i * PG, PG, ASSIGN_DMA_F_RW),
 				 0);
 	assert_int_equal(mock_dma_count(f->mk), 1);
 	/* Page 4, then page 3 joins both sides. */
 	assert_int_equal(assign_guestmem_guest_map(f->gm, iova + 4 * PG, 4 * PG,
-						   PG, ASSIGN_DMA_RW),
+						   PG, ASSIGN_DMA_F_RW),
 			 0);
 	assert_int_equal(mock_dma_count(f->mk), 2);
 	assert_int_equal(assign_guestmem_guest_map(f->gm, iova + 3 * PG, 3 * PG,
-						   PG, ASSIGN_DMA_RW),
+						   PG, ASSIGN_DMA_F_RW),
 			 0);
 	assert_int_equal(mock_dma_count(f->mk), 1);
 	assert_int_equal(assign_guestmem_lookup(f->gm, iova + 2 * PG, &m), 0);
@@ -1183,13 +1183,13 @@ static void test_guest_merge(void **state)
 	/* Incompatible neighbours stay apart: other permissions, a GPA that
 	 * does not continue, another region. */
 	assert_int_equal(assign_guestmem_guest_map(f->gm, iova + 5 * PG, 5 * PG,
-						   PG, ASSIGN_DMA_READ),
+						   PG, ASSIGN_DMA_F_READ),
 			 0);
 	assert_int_equal(assign_guestmem_guest_map(f->gm, iova + 6 * PG,
-						   100 * PG, PG, ASSIGN_DMA_READ),
+						   100 * PG, PG, ASSIGN_DMA_F_READ),
 			 0);
 	assert_int_equal(assign_guestmem_guest_map(f->gm, iova - PG, 1 * MiB,
-						   PG, ASSIGN_DMA_RW),
+						   PG, ASSIGN_DMA_F_RW),
 			 0);
 	assert_int_equal(mock_dma_count(f->mk), 4);
 	assert_true(stats(f).merges >= 3);
@@ -1197,7 +1197,7 @@ static void test_guest_merge(void **state)
 	 * the page on its own... unless the kernel is out of resources. */
 	mock_fail_nth(f->mk, MOCK_IOCTL, VFIO_IOMMU_MAP_DMA, 1, -EFAULT);
 	assert_int_equal(assign_guestmem_guest_map(f->gm, iova + 7 * PG,
-						   101 * PG, PG, ASSIGN_DMA_READ),
+						   101 * PG, PG, ASSIGN_DMA_F_READ),
 			 0);
 	mock_fail_clear(f->mk);
 	expect_dma(f, iova + 6 * PG, f->host + 100 * PG);
@@ -1218,10 +1218,10 @@ static void test_guest_remove_region(void **state)
 	guest_layout(f, 0);
 	assert_int_equal(assign_guestmem_guest_map(f->gm, 0x40000000,
 						   1 * MiB - 2 * PG, 4 * PG,
-						   ASSIGN_DMA_RW),
+						   ASSIGN_DMA_F_RW),
 			 0);
 	assert_int_equal(assign_guestmem_guest_map(f->gm, 0x50000000, 0x5000,
-						   PG, ASSIGN_DMA_RW),
+						   PG, ASSIGN_DMA_F_RW),
 			 0);
 	assert_int_equal(assign_guestmem_remove(f->gm, 1 * MiB, 1 * MiB), 0);
 	expect_dma(f, 0x40000000, f->host + 1 * MiB - 2 * PG);
@@ -1230,7 +1230,7 @@ static void test_guest_remove_region(void **state)
 	expect_dma(f, 0x40000000 + 3 * PG, NULL);
 	expect_dma(f, 0x50000000, f->host + 0x5000);
 	assert_int_equal(assign_guestmem_guest_map(f->gm, 0x60000000, 1 * MiB,
-						   PG, ASSIGN_DMA_RW),
+						   PG, ASSIGN_DMA_F_RW),
 			 -EFAULT);
 	/* Part of a mapping inside one region. */
 	assert_int_equal(assign_guestmem_remove(f->gm, 0x5000, PG), 0);
@@ -1248,7 +1248,7 @@ static void test_region_unmapped_host(void **state)
 	new_gm(f, ASSIGN_GUESTMEM_GUEST_IOMMU, 0);
 	assert_int_equal(munmap(va, 4 * MiB), 0);
 	assert_int_equal(add1(f, 0, 4 * MiB, va), -EFAULT);
-	assert_non_null(strstr(assign_ctx_last_error(f->ctx), "not mapped"));
+	assert_non_null(strstr(assign_ctx_get_last_error(f->ctx), "not mapped"));
 	assert_int_equal(stats(f).regions, 0);
 	assert_true(mmap(va, 4 * MiB, PROT_READ | PROT_WRITE,
 			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED,
@@ -1345,11 +1345,11 @@ static void test_guest_fault_sweep(void **state)
 		 * first region's part, then a page continuing the tail
 		 * (a merge). */
 		r1 = assign_guestmem_guest_map(f->gm, iova, 1 * MiB - 4 * PG,
-					       8 * PG, ASSIGN_DMA_RW);
+					       8 * PG, ASSIGN_DMA_F_RW);
 		r2 = assign_guestmem_guest_unmap(f->gm, iova + PG, PG);
 		r3 = assign_guestmem_guest_map(f->gm, iova + 8 * PG,
 					       1 * MiB + 4 * PG, PG,
-					       ASSIGN_DMA_RW);
+					       ASSIGN_DMA_F_RW);
 		mock_fail_clear(f->mk);
 		if (!k) {
 			/* The clean run counts the calls. */
@@ -1388,14 +1388,14 @@ static void test_guest_check_layout(void **state)
 			 0);
 	assert_int_equal(n, 0);
 	assert_int_equal(assign_guestmem_guest_map(f->gm, 16 * MiB, 0, PG,
-						   ASSIGN_DMA_RW),
+						   ASSIGN_DMA_F_RW),
 			 0);
 	assert_int_equal(assign_guestmem_check_layout(f->gm, &r, 1, c, 4, &n),
 			 0);
 	assert_int_equal(n, 0);
 	/* A mapping made directly on the IOMMU is a real conflict. */
-	assert_int_equal(assign_iommu_map(f->iommu, f->host, 20 * MiB, PG,
-					  ASSIGN_DMA_RW),
+	assert_int_equal(assign_iommu_map(f->iommu, 20 * MiB, f->host, PG,
+					  ASSIGN_DMA_F_RW),
 			 0);
 	assert_int_equal(assign_guestmem_check_layout(f->gm, &r, 1, c, 4, &n),
 			 -ERANGE);
@@ -1434,7 +1434,7 @@ static void test_policy_switch(void **state)
 	assert_int_equal(assign_guestmem_get_policy(f->gm),
 			 ASSIGN_GUESTMEM_GUEST_IOMMU);
 	assert_int_equal(assign_guestmem_guest_map(f->gm, 0, 1 * GiB, PG,
-						   ASSIGN_DMA_RW),
+						   ASSIGN_DMA_F_RW),
 			 0);
 	expect_dma(f, 0, f->host + 64 * MiB);
 	/* The guest disables it (or reboots): identity map again. */
@@ -1472,10 +1472,10 @@ static void test_policy_switch_rollback(void **state)
 						     NULL),
 			 0);
 	assert_int_equal(assign_guestmem_guest_map(f->gm, 0x10000, 1 * GiB,
-						   2 * PG, ASSIGN_DMA_RW),
+						   2 * PG, ASSIGN_DMA_F_RW),
 			 0);
 	assert_int_equal(assign_guestmem_guest_map(f->gm, 2 * MiB, 0, PG,
-						   ASSIGN_DMA_READ),
+						   ASSIGN_DMA_F_READ),
 			 0);
 	mock_fail_nth(f->mk, MOCK_IOCTL, VFIO_IOMMU_MAP_DMA, 2, -ENOSPC);
 	assert_int_equal(assign_guestmem_set_policy(f->gm,
@@ -1629,7 +1629,7 @@ static void model_run(struct fx *f, uint32_t flags, unsigned int ops)
 			assert_ptr_equal((uint8_t *)m.vaddr + (iova - m.iova),
 					 va);
 			assert_int_equal(!!(fl & VFIO_DMA_MAP_FLAG_WRITE),
-					 !!(model[i].perms & ASSIGN_DMA_WRITE));
+					 !!(model[i].perms & ASSIGN_DMA_F_WRITE));
 		}
 	}
 	/* Mapped bytes agree three ways. */
@@ -1822,7 +1822,7 @@ static void test_model_full(void **state)
 						 ram[g + i];
 				ret = assign_guestmem_guest_map(
 					f->gm, base + p * PG, g * PG, n * PG,
-					ASSIGN_DMA_RW);
+					ASSIGN_DMA_F_RW);
 				assert_int_equal(ret, overlap  ? -EEXIST
 						      : !isram ? -EFAULT
 							       : 0);
@@ -1830,7 +1830,7 @@ static void test_model_full(void **state)
 					for (uint64_t i = 0; i < n; i++)
 						model[p + i] = (struct model_page){
 							true, (g + i) * PG,
-							ASSIGN_DMA_RW
+							ASSIGN_DMA_F_RW
 						};
 			} else {
 				ret = assign_guestmem_guest_unmap(

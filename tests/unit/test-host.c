@@ -514,10 +514,10 @@ static void test_device_get(void **state)
 	assert_int_equal(assign_host_device_get(f->ctx, "0000:09:00.0", &d),
 			 -ENODEV);
 	assert_null(d);
-	assert_non_null(strstr(assign_ctx_last_error(f->ctx), "0000:09:00.0"));
+	assert_non_null(strstr(assign_ctx_get_last_error(f->ctx), "0000:09:00.0"));
 	assert_int_equal(assign_host_device_get(f->ctx, "zz:00.0", &d),
 			 -EINVAL);
-	assert_non_null(strstr(assign_ctx_last_error(f->ctx),
+	assert_non_null(strstr(assign_ctx_get_last_error(f->ctx),
 			       "not a PCI address"));
 	assert_int_equal(assign_host_device_get(f->ctx, NULL, &d), -EINVAL);
 	assert_null(assign_host_device_free(NULL));
@@ -610,10 +610,10 @@ static void test_sriov_numvfs(void **state)
 	assert_string_equal(buf, "4");
 	assert_int_equal(assign_host_sriov_set_numvfs(f->ctx, "03:00.0", 64),
 			 -ERANGE);
-	assert_non_null(strstr(assign_ctx_last_error(f->ctx), "at most 63"));
+	assert_non_null(strstr(assign_ctx_get_last_error(f->ctx), "at most 63"));
 	assert_int_equal(assign_host_sriov_set_numvfs(f->ctx, "03:10.0", 1),
 			 -ENODEV);
-	assert_non_null(strstr(assign_ctx_last_error(f->ctx),
+	assert_non_null(strstr(assign_ctx_get_last_error(f->ctx),
 			       "not an SR-IOV physical function"));
 }
 
@@ -655,7 +655,7 @@ static void test_group_report(void **state)
 	assign_host_group_report_free(rep);
 
 	assert_int_equal(assign_host_group_report(f->ctx, 99, &rep), -ENOENT);
-	assert_non_null(strstr(assign_ctx_last_error(f->ctx), "intel_iommu=on"));
+	assert_non_null(strstr(assign_ctx_get_last_error(f->ctx), "intel_iommu=on"));
 	assert_null(assign_host_group_report_free(NULL));
 }
 
@@ -701,18 +701,18 @@ static void test_check_device(void **state)
 
 	assert_int_equal(assign_host_check_device(f->ctx, "0000:00:1f.6"),
 			 -EBUSY);
-	assert_string_equal(assign_ctx_last_error(f->ctx),
+	assert_string_equal(assign_ctx_get_last_error(f->ctx),
 			    "group 9 is not viable: 0000:00:1f.3 is bound to "
 			    "i801_smbus; bind it to vfio-pci or unbind it "
 			    "(assign-host bind/unbind), or assign-host bind "
 			    "--group");
 	assert_int_equal(assign_host_check_device(f->ctx, "0000:01:00.0"),
 			 -ENODEV);
-	assert_non_null(strstr(assign_ctx_last_error(f->ctx),
+	assert_non_null(strstr(assign_ctx_get_last_error(f->ctx),
 			       "bound to e1000e, not vfio-pci"));
 	assert_int_equal(assign_host_check_device(f->ctx, "0000:01:00.1"),
 			 -ENODEV);
-	assert_non_null(strstr(assign_ctx_last_error(f->ctx), "no driver"));
+	assert_non_null(strstr(assign_ctx_get_last_error(f->ctx), "no driver"));
 	assert_int_equal(assign_host_check_device(f->ctx, "0000:00:00.0"),
 			 -ENOENT);
 	assert_int_equal(assign_host_check_device(f->ctx, "0000:07:00.0"),
@@ -810,7 +810,7 @@ static void test_bind_restore(void **state)
 
 	assert_int_equal(assign_host_restore(f->ctx, "0000:01:00.0", &o),
 			 -ENOENT);
-	assert_non_null(strstr(assign_ctx_last_error(f->ctx),
+	assert_non_null(strstr(assign_ctx_get_last_error(f->ctx),
 			       "nothing to restore"));
 }
 
@@ -867,13 +867,13 @@ static void test_bind_errors(void **state)
 
 	/* No IOMMU group. */
 	assert_int_equal(assign_host_bind(f->ctx, "0000:00:00.0", &o), -ENOENT);
-	assert_non_null(strstr(assign_ctx_last_error(f->ctx), "IOMMU group"));
+	assert_non_null(strstr(assign_ctx_get_last_error(f->ctx), "IOMMU group"));
 	/* No such device. */
 	assert_int_equal(assign_host_bind(f->ctx, "0000:05:00.0", &o), -ENODEV);
 	/* Driver not loaded. */
 	o.driver = "vfio-pci-nope";
 	assert_int_equal(assign_host_bind(f->ctx, "0000:01:00.0", &o), -ENODEV);
-	assert_non_null(strstr(assign_ctx_last_error(f->ctx),
+	assert_non_null(strstr(assign_ctx_get_last_error(f->ctx),
 			       "modprobe vfio-pci-nope"));
 	o.driver = NULL;
 	/* Bad options. */
@@ -887,7 +887,7 @@ static void test_bind_errors(void **state)
 	/* vfio-pci refuses the device: it goes back to e1000e, no record. */
 	f->vfio_refuses = true;
 	assert_int_equal(assign_host_bind(f->ctx, "0000:01:00.0", &o), -EIO);
-	assert_non_null(strstr(assign_ctx_last_error(f->ctx), "dmesg"));
+	assert_non_null(strstr(assign_ctx_get_last_error(f->ctx), "dmesg"));
 	current(f, "0000:01:00.0", drv, sizeof(drv));
 	assert_string_equal(drv, "e1000e");
 	override_of(f, "0000:01:00.0", drv, sizeof(drv));
@@ -900,12 +900,12 @@ static void test_bind_errors(void **state)
 	o.timeout_ms = 300;
 	assert_int_equal(assign_host_bind(f->ctx, "0000:01:00.0", &o),
 			 -ETIMEDOUT);
-	assert_non_null(strstr(assign_ctx_last_error(f->ctx), "300 ms"));
+	assert_non_null(strstr(assign_ctx_get_last_error(f->ctx), "300 ms"));
 	current(f, "0000:01:00.0", drv, sizeof(drv));
 	assert_string_equal(drv, "vfio-pci");
 	assert_true(record_exists(f, "0000:01:00.0"));
 	/* NO_WAIT does not look. */
-	o.flags = ASSIGN_HOST_NO_WAIT;
+	o.flags = ASSIGN_HOST_F_NO_WAIT;
 	assert_int_equal(assign_host_bind(f->ctx, "0000:01:00.0", &o), 0);
 	o.flags = 0;
 	f->no_vfio_node = false;
@@ -918,7 +918,7 @@ static void test_bind_errors(void **state)
 		assert_int_equal(system(cmd), 0);
 	}
 	assert_int_equal(assign_host_restore(f->ctx, "0000:01:00.0", &o), -EIO);
-	assert_non_null(strstr(assign_ctx_last_error(f->ctx),
+	assert_non_null(strstr(assign_ctx_get_last_error(f->ctx),
 			       "modprobe e1000e"));
 	assert_true(record_exists(f, "0000:01:00.0"));
 	fake_driver(f, "e1000e");
@@ -942,7 +942,7 @@ static void test_bind_group(void **state)
 			 -EBUSY);
 	assert_int_equal(assign_host_restore(f->ctx, "0000:01:00.1", &o), 0);
 
-	o.flags = ASSIGN_HOST_GROUP;
+	o.flags = ASSIGN_HOST_F_GROUP;
 	assert_int_equal(assign_host_bind(f->ctx, "0000:01:00.1", &o), 0);
 	assert_int_equal(assign_host_check_device(f->ctx, "0000:01:00.1"), 0);
 	current(f, "0000:01:00.0", drv, sizeof(drv));
@@ -975,9 +975,9 @@ static void test_bind_group(void **state)
 	current(f, "0000:01:00.1", drv, sizeof(drv));
 	assert_string_equal(drv, "");
 
-	o.flags = ASSIGN_HOST_GROUP | ASSIGN_HOST_NO_RECORD;
+	o.flags = ASSIGN_HOST_F_GROUP | ASSIGN_HOST_F_NO_RECORD;
 	assert_int_equal(assign_host_bind(f->ctx, "0000:01:00.1", &o), -EINVAL);
-	o.flags = ASSIGN_HOST_GROUP;
+	o.flags = ASSIGN_HOST_F_GROUP;
 	o.driver = "pci-stub";
 	assert_int_equal(assign_host_bind(f->ctx, "0000:01:00.1", &o), -EINVAL);
 	o.driver = NULL;
@@ -998,7 +998,7 @@ static void test_bind_group_rollback(void **state)
 		    "shpchp");
 	fake_device(f, "0000:06:02.0", 0x12341111, 0x020000, 12, NULL, NULL);
 	opts_for(f, &o);
-	o.flags = ASSIGN_HOST_GROUP;
+	o.flags = ASSIGN_HOST_F_GROUP;
 	/* Writes: 06:00.0 override, unbind, probe; 06:01.0 unbind; then the
 	 * target's override write (the 5th) fails. */
 	f->fail_pwrite = 5;
@@ -1061,14 +1061,14 @@ static void test_in_use(void **state)
 
 	assert_int_equal(assign_host_restore(f->ctx, "0000:00:02.0", &o),
 			 -EBUSY);
-	assert_non_null(strstr(assign_ctx_last_error(f->ctx), "is open in process"));
-	assert_non_null(strstr(assign_ctx_last_error(f->ctx), "vfio/6"));
+	assert_non_null(strstr(assign_ctx_get_last_error(f->ctx), "is open in process"));
+	assert_non_null(strstr(assign_ctx_get_last_error(f->ctx), "vfio/6"));
 	assert_true(record_exists(f, "0000:00:02.0"));
 	assert_int_equal(assign_host_unbind(f->ctx, "0000:00:02.0", &o), -EBUSY);
 	current(f, "0000:00:02.0", drv, sizeof(drv));
 	assert_string_equal(drv, "vfio-pci");
 
-	o.flags = ASSIGN_HOST_FORCE;
+	o.flags = ASSIGN_HOST_F_FORCE;
 	assert_int_equal(assign_host_restore(f->ctx, "0000:00:02.0", &o), 0);
 	current(f, "0000:00:02.0", drv, sizeof(drv));
 	assert_string_equal(drv, "i915");
@@ -1083,7 +1083,7 @@ static void test_no_record(void **state)
 
 	standard_host(f);
 	opts_for(f, &o);
-	o.flags = ASSIGN_HOST_NO_RECORD;
+	o.flags = ASSIGN_HOST_F_NO_RECORD;
 	assert_int_equal(assign_host_bind(f->ctx, "0000:00:02.0", &o), 0);
 	assert_false(record_exists(f, "0000:00:02.0"));
 	assert_int_equal(assign_host_restore(f->ctx, "0000:00:02.0", &o),
@@ -1165,7 +1165,7 @@ static void test_wait_vfio(void **state)
 	opts_for(f, &o);
 	o.timeout_ms = 200;
 	assert_int_equal(assign_host_wait_vfio(f->ctx, 42, &o), -ETIMEDOUT);
-	assert_non_null(strstr(assign_ctx_last_error(f->ctx), "vfio/42"));
+	assert_non_null(strstr(assign_ctx_get_last_error(f->ctx), "vfio/42"));
 	snprintf(node, sizeof(node), "%s/vfio/42", f->dev);
 	close(open(node, O_CREAT | O_WRONLY | O_CLOEXEC, 0600));
 	assert_int_equal(assign_host_wait_vfio(f->ctx, 42, &o), 0);
@@ -1241,7 +1241,7 @@ static void test_fault_sweep(void **state)
 			}
 			if (r < 0)
 				assert_string_not_equal(
-					assign_ctx_last_error(f->ctx), "");
+					assign_ctx_get_last_error(f->ctx), "");
 			else
 				done = (writes ? f->n_pwrite : f->n_openat) < k;
 			teardown(&st);
@@ -1289,7 +1289,7 @@ static void test_mock_bind_open(void **state)
 	memset(&o, 0, sizeof(o));
 	o.size = sizeof(o);
 	o.state_dir = dir;
-	o.flags = ASSIGN_HOST_NO_WAIT; /* the mock has no /dev */
+	o.flags = ASSIGN_HOST_F_NO_WAIT; /* the mock has no /dev */
 
 	assert_int_equal(assign_host_device_get(ctx, "0000:00:03.0", &hd), 0);
 	assert_string_equal(hd->driver, "e1000e");
@@ -1307,7 +1307,7 @@ static void test_mock_bind_open(void **state)
 
 	/* 03.1 still on its host driver: both say "not viable". */
 	assert_int_equal(assign_host_check_device(ctx, "0000:00:03.0"), -EBUSY);
-	assert_non_null(strstr(assign_ctx_last_error(ctx),
+	assert_non_null(strstr(assign_ctx_get_last_error(ctx),
 			       "0000:00:03.1 is bound to snd_hda_intel"));
 	/* type1: the group's viability (the mock does not model the DMA
 	 * ownership claim of an iommufd bind yet). */
@@ -1321,7 +1321,7 @@ static void test_mock_bind_open(void **state)
 			 0);
 	/* In use: the mock's vfio-pci refuses to let go. */
 	assert_int_equal(assign_host_restore(ctx, "0000:00:03.0", &o), -EBUSY);
-	assert_non_null(strstr(assign_ctx_last_error(ctx), "in use"));
+	assert_non_null(strstr(assign_ctx_get_last_error(ctx), "in use"));
 	dev = assign_device_unref(dev);
 	iommu = assign_iommu_unref(iommu);
 
@@ -1393,7 +1393,7 @@ static void test_netdev_guard(void **state)
 	assert_int_equal(sh("ip route add 10.88.0.0/16 via 10.77.0.2"), 0);
 	assert_int_equal(assign_host_netdev_check(f->ctx, "0000:05:00.0"),
 			 -EBUSY);
-	msg = assign_ctx_last_error(f->ctx);
+	msg = assign_ctx_get_last_error(f->ctx);
 	assert_non_null(strstr(msg, "v0 of 0000:05:00.0 is up with"));
 	assert_non_null(strstr(msg, "10.77.0.1/24"));
 	assert_non_null(strstr(msg, "10.88.0.0/16 via 10.77.0.2"));
@@ -1406,7 +1406,7 @@ static void test_netdev_guard(void **state)
 	assert_int_equal(assign_host_unbind(f->ctx, "0000:05:00.0", &o), -EBUSY);
 
 	/* Forced: taken. */
-	o.flags = ASSIGN_HOST_FORCE;
+	o.flags = ASSIGN_HOST_F_FORCE;
 	assert_int_equal(assign_host_bind(f->ctx, "0000:05:00.0", &o), 0);
 	current(f, "0000:05:00.0", drv, sizeof(drv));
 	assert_string_equal(drv, "vfio-pci");
@@ -1418,7 +1418,7 @@ static void test_netdev_guard(void **state)
 	assert_int_equal(sh("ip route add 10.99.0.0/16 dev v0"), 0);
 	assert_int_equal(assign_host_netdev_check(f->ctx, "0000:05:00.0"),
 			 -EBUSY);
-	assert_non_null(strstr(assign_ctx_last_error(f->ctx), "1 route"));
+	assert_non_null(strstr(assign_ctx_get_last_error(f->ctx), "1 route"));
 	assert_int_equal(sh("ip link set v0 down"), 0);
 	assert_int_equal(assign_host_netdev_check(f->ctx, "0000:05:00.0"), 0);
 }
@@ -1430,7 +1430,7 @@ static void test_vf_config(void **state)
 
 	sriov_host(f);
 	/* Argument checks need no netlink. */
-	cfg.set = ASSIGN_HOST_VF_VLAN;
+	cfg.set = ASSIGN_HOST_VF_F_VLAN;
 	cfg.vlan = 4096;
 	assert_int_equal(assign_host_vf_configure(f->ctx, "03:10.0", &cfg),
 			 -EINVAL);
@@ -1439,11 +1439,11 @@ static void test_vf_config(void **state)
 	assert_int_equal(assign_host_vf_configure(f->ctx, "03:10.0", &cfg),
 			 -EINVAL);
 	cfg.qos = 0;
-	cfg.set = ASSIGN_HOST_VF_MAC;
+	cfg.set = ASSIGN_HOST_VF_F_MAC;
 	memcpy(cfg.mac, "\x01\x02\x03\x04\x05\x06", 6);
 	assert_int_equal(assign_host_vf_configure(f->ctx, "03:10.0", &cfg),
 			 -EINVAL);
-	assert_non_null(strstr(assign_ctx_last_error(f->ctx), "multicast"));
+	assert_non_null(strstr(assign_ctx_get_last_error(f->ctx), "multicast"));
 	cfg.set = 1u << 9;
 	assert_int_equal(assign_host_vf_configure(f->ctx, "03:10.0", &cfg),
 			 -EINVAL);
@@ -1453,9 +1453,9 @@ static void test_vf_config(void **state)
 	assert_int_equal(assign_host_vf_configure(f->ctx, "03:10.0", NULL),
 			 -EINVAL);
 	memcpy(cfg.mac, "\x52\x54\x00\x12\x34\x56", 6);
-	cfg.set = ASSIGN_HOST_VF_MAC | ASSIGN_HOST_VF_VLAN |
-		  ASSIGN_HOST_VF_SPOOFCHK | ASSIGN_HOST_VF_TRUST |
-		  ASSIGN_HOST_VF_LINK_STATE;
+	cfg.set = ASSIGN_HOST_VF_F_MAC | ASSIGN_HOST_VF_F_VLAN |
+		  ASSIGN_HOST_VF_F_SPOOFCHK | ASSIGN_HOST_VF_F_TRUST |
+		  ASSIGN_HOST_VF_F_LINK_STATE;
 	cfg.vlan = 100;
 	cfg.qos = 3;
 	cfg.spoofchk = true;
@@ -1463,11 +1463,11 @@ static void test_vf_config(void **state)
 	/* Not a VF. */
 	assert_int_equal(assign_host_vf_configure(f->ctx, "03:00.0", &cfg),
 			 -ENODEV);
-	assert_non_null(strstr(assign_ctx_last_error(f->ctx), "not an SR-IOV VF"));
+	assert_non_null(strstr(assign_ctx_get_last_error(f->ctx), "not an SR-IOV VF"));
 	/* The PF has no interface. */
 	assert_int_equal(assign_host_vf_configure(f->ctx, "03:10.2", &cfg),
 			 -ENODEV);
-	assert_non_null(strstr(assign_ctx_last_error(f->ctx),
+	assert_non_null(strstr(assign_ctx_get_last_error(f->ctx),
 			       "has no network interface"));
 }
 
@@ -1483,12 +1483,12 @@ static void test_vf_config_netlink(void **state)
 	 * answers that the driver has no VF support. */
 	fake_netdev(f, "0000:03:00.0", "v1");
 	memcpy(cfg.mac, "\x52\x54\x00\x12\x34\x56", 6);
-	cfg.set = ASSIGN_HOST_VF_MAC | ASSIGN_HOST_VF_VLAN;
+	cfg.set = ASSIGN_HOST_VF_F_MAC | ASSIGN_HOST_VF_F_VLAN;
 	cfg.vlan = 100;
 	r = assign_host_vf_configure(f->ctx, "0000:03:10.2", &cfg);
 	assert_int_equal(r, -EOPNOTSUPP);
-	assert_non_null(strstr(assign_ctx_last_error(f->ctx), "v1"));
-	assert_non_null(strstr(assign_ctx_last_error(f->ctx), "VF 1"));
+	assert_non_null(strstr(assign_ctx_get_last_error(f->ctx), "v1"));
+	assert_non_null(strstr(assign_ctx_get_last_error(f->ctx), "VF 1"));
 
 	/* By interface name. */
 	assert_int_equal(assign_host_vf_configure_netdev(f->ctx, "v1", 0, &cfg),
@@ -1501,7 +1501,7 @@ static void test_vf_config_netlink(void **state)
 	/* Read back: a veth has no VFs to report. */
 	struct assign_host_vf_config got = { .size = sizeof(got) };
 	assert_int_equal(assign_host_vf_get(f->ctx, "v1", 0, &got), -ENOENT);
-	assert_non_null(strstr(assign_ctx_last_error(f->ctx), "no VF 0"));
+	assert_non_null(strstr(assign_ctx_get_last_error(f->ctx), "no VF 0"));
 	assert_int_equal(assign_host_vf_get(f->ctx, "nosuch0", 0, &got),
 			 -ENODEV);
 	got.size = 0;

@@ -375,7 +375,7 @@ static int fx_setup(void **state)
 	cfg.nregions = ARRAY_SIZE(odd_regions);
 	if (mock_add_device(f->mk, &cfg) < 0 ||
 	    assign_device_open(f->iommu, ADDR, NULL, &f->dev) < 0) {
-		fprintf(stderr, "setup: %s\n", assign_ctx_last_error(f->ctx));
+		fprintf(stderr, "setup: %s\n", assign_ctx_get_last_error(f->ctx));
 		return -1;
 	}
 	*state = f;
@@ -474,43 +474,43 @@ static void test_dma_wraparound(void **state)
 
 	assert_true(mem != MAP_FAILED);
 	/* Wraps past 2^64. */
-	assert_int_equal(assign_iommu_map(f->iommu, mem, UINT64_MAX - 0xfff,
-					  0x2000, ASSIGN_DMA_RW),
+	assert_int_equal(assign_iommu_map(f->iommu, UINT64_MAX - 0xfff, mem,
+					  0x2000, ASSIGN_DMA_F_RW),
 			 -EINVAL);
-	assert_int_equal(assign_iommu_map(f->iommu, mem, 0x1000,
+	assert_int_equal(assign_iommu_map(f->iommu, 0x1000, mem,
 					  UINT64_MAX & ~0xfffull,
-					  ASSIGN_DMA_RW),
+					  ASSIGN_DMA_F_RW),
 			 -EINVAL);
 	/* Ends exactly at 2^64 - 1: no wrap, but outside the 48-bit ranges. */
-	assert_int_equal(assign_iommu_map(f->iommu, mem, UINT64_MAX - 0xfff,
-					  0x1000, ASSIGN_DMA_RW),
+	assert_int_equal(assign_iommu_map(f->iommu, UINT64_MAX - 0xfff, mem,
+					  0x1000, ASSIGN_DMA_F_RW),
 			 -ERANGE);
 	/* Zero size, unaligned IOVA, unaligned size, no direction. */
-	assert_int_equal(assign_iommu_map(f->iommu, mem, 0x100000, 0,
-					  ASSIGN_DMA_RW),
+	assert_int_equal(assign_iommu_map(f->iommu, 0x100000, mem, 0,
+					  ASSIGN_DMA_F_RW),
 			 -EINVAL);
-	assert_int_equal(assign_iommu_map(f->iommu, mem, 0x100800, 0x1000,
-					  ASSIGN_DMA_RW),
+	assert_int_equal(assign_iommu_map(f->iommu, 0x100800, mem, 0x1000,
+					  ASSIGN_DMA_F_RW),
 			 -EINVAL);
-	assert_int_equal(assign_iommu_map(f->iommu, mem, 0x100000, 0x1800,
-					  ASSIGN_DMA_RW),
+	assert_int_equal(assign_iommu_map(f->iommu, 0x100000, mem, 0x1800,
+					  ASSIGN_DMA_F_RW),
 			 -EINVAL);
-	assert_int_equal(assign_iommu_map(f->iommu, mem, 0x100000, 0x1000, 0),
+	assert_int_equal(assign_iommu_map(f->iommu, 0x100000, mem, 0x1000, 0),
 			 -EINVAL);
 	/* Straddling the MSI doorbell window. */
-	assert_int_equal(assign_iommu_map(f->iommu, mem, 0xfed00000, len,
-					  ASSIGN_DMA_RW),
+	assert_int_equal(assign_iommu_map(f->iommu, 0xfed00000, mem, len,
+					  ASSIGN_DMA_F_RW),
 			 -ERANGE);
 	/* All or nothing: a good map followed by a wrapping one. */
-	many[0] = (struct assign_dma_map){ mem, 0x100000, 0x1000,
-					   ASSIGN_DMA_RW };
-	many[1] = (struct assign_dma_map){ mem, UINT64_MAX - 0xfff, 0x2000,
-					   ASSIGN_DMA_RW };
+	many[0] = (struct assign_dma_map){ 0x100000, mem, 0x1000,
+					   ASSIGN_DMA_F_RW };
+	many[1] = (struct assign_dma_map){ UINT64_MAX - 0xfff, mem, 0x2000,
+					   ASSIGN_DMA_F_RW };
 	assert_int_equal(assign_iommu_map_many(f->iommu, many, 2), -EINVAL);
 	assert_int_equal(mock_dma_count(f->mk), 0);
 	/* Unmap with a wrapping range. */
-	assert_int_equal(assign_iommu_map(f->iommu, mem, 0x100000, 0x1000,
-					  ASSIGN_DMA_RW),
+	assert_int_equal(assign_iommu_map(f->iommu, 0x100000, mem, 0x1000,
+					  ASSIGN_DMA_F_RW),
 			 0);
 	assert_true(assign_iommu_unmap(f->iommu, UINT64_MAX - 0xfff, 0x2000) < 0);
 	assert_int_equal(mock_dma_count(f->mk), 1);
@@ -554,7 +554,7 @@ static void host_driver_unreadable(void)
 	r = assign_host_group_report(ctx, GROUP, &rep);
 	if (r >= 0 || rep != NULL)
 		_exit(93);
-	if (!strstr(assign_ctx_last_error(ctx), ADDR))
+	if (!strstr(assign_ctx_get_last_error(ctx), ADDR))
 		_exit(94);
 	assign_ctx_unref(ctx);
 	mock_kernel_free(mk);
@@ -642,9 +642,9 @@ static void guest_unmap_half_fails(void)
 	reg.length = len;
 	reg.vaddr = mem;
 	if (assign_guestmem_add_regions(gm, &reg, 1, NULL, 0, NULL) < 0 ||
-	    assign_guestmem_guest_map(gm, iova, 0, 0x1000, ASSIGN_DMA_RW) < 0 ||
+	    assign_guestmem_guest_map(gm, iova, 0, 0x1000, ASSIGN_DMA_F_RW) < 0 ||
 	    assign_guestmem_guest_map(gm, iova + 0x1000, 0x1000, 0x1000,
-				      ASSIGN_DMA_RW) < 0)
+				      ASSIGN_DMA_F_RW) < 0)
 		_exit(82);
 	if (mock_dma_count(mk) != 2)
 		_exit(83);

@@ -145,7 +145,7 @@ static void detach(struct fx *f, const char *addr)
 
 static const char *err(struct fx *f)
 {
-	return assign_ctx_last_error(f->ctx);
+	return assign_ctx_get_last_error(f->ctx);
 }
 
 #define assert_err_contains(f, s)                                             \
@@ -213,8 +213,8 @@ static void test_new_defaults_auto(void **state)
 
 	assert_int_equal(assign_iommu_new(f->ctx, NULL, &f->iommu), 0);
 	assert_int_equal(assign_iommu_get_backend(f->iommu), ASSIGN_IOMMU_AUTO);
-	assert_int_equal(assign_iommu_fd(f->iommu), -ENODEV);
-	assert_int_equal(assign_iommu_ioas_id(f->iommu, &id), -EOPNOTSUPP);
+	assert_int_equal(assign_iommu_get_fd(f->iommu), -ENODEV);
+	assert_int_equal(assign_iommu_get_ioas_id(f->iommu, &id), -EOPNOTSUPP);
 	assert_ptr_equal(assign_iommu_get_ctx(f->iommu), f->ctx);
 	/* Nothing opened before the first device. */
 	assert_int_equal(mock_open_fds(f->mk), 0);
@@ -228,14 +228,14 @@ static void test_ref_unref(void **state)
 	new_iommu(f, ASSIGN_IOMMU_TYPE1, 0);
 	assert_ptr_equal(assign_iommu_ref(f->iommu), f->iommu);
 	assert_null(assign_iommu_unref(f->iommu));
-	assert_true(assign_iommu_fd(f->iommu) >= 0); /* still alive */
+	assert_true(assign_iommu_get_fd(f->iommu) >= 0); /* still alive */
 	assert_null(assign_iommu_ref(NULL));
 	assert_null(assign_iommu_unref(NULL));
 	assert_null(assign_group_ref(NULL));
 	assert_null(assign_group_unref(NULL));
 	assert_null(assign_iommu_get_ctx(NULL));
 	assert_int_equal(assign_iommu_get_backend(NULL), ASSIGN_IOMMU_AUTO);
-	assert_int_equal(assign_iommu_fd(NULL), -EINVAL);
+	assert_int_equal(assign_iommu_get_fd(NULL), -EINVAL);
 	/* The iommu keeps the context alive. */
 	assign_ctx_ref(f->ctx);
 	assign_ctx_unref(f->ctx);
@@ -248,8 +248,8 @@ static void test_new_type1(void **state)
 
 	new_iommu(f, ASSIGN_IOMMU_TYPE1, 0);
 	assert_int_equal(assign_iommu_get_backend(f->iommu), ASSIGN_IOMMU_TYPE1);
-	assert_true(assign_iommu_fd(f->iommu) >= 0);
-	assert_int_equal(assign_iommu_ioas_id(f->iommu, &id), -EOPNOTSUPP);
+	assert_true(assign_iommu_get_fd(f->iommu) >= 0);
+	assert_int_equal(assign_iommu_get_ioas_id(f->iommu, &id), -EOPNOTSUPP);
 	assert_err_contains(f, "not iommufd");
 	assert_int_equal(iommu_iommufd(f->iommu), -1);
 	assert_int_equal(mock_open_fds(f->mk), 1);
@@ -284,10 +284,10 @@ static void test_new_iommufd(void **state)
 	new_iommu(f, ASSIGN_IOMMU_IOMMUFD, 0);
 	assert_int_equal(assign_iommu_get_backend(f->iommu),
 			 ASSIGN_IOMMU_IOMMUFD);
-	assert_int_equal(assign_iommu_ioas_id(f->iommu, &id), 0);
+	assert_int_equal(assign_iommu_get_ioas_id(f->iommu, &id), 0);
 	assert_true(id != 0);
-	assert_int_equal(iommu_iommufd(f->iommu), assign_iommu_fd(f->iommu));
-	assert_int_equal(assign_iommu_ioas_id(f->iommu, NULL), -EINVAL);
+	assert_int_equal(iommu_iommufd(f->iommu), assign_iommu_get_fd(f->iommu));
+	assert_int_equal(assign_iommu_get_ioas_id(f->iommu, NULL), -EINVAL);
 }
 
 static void test_new_iommufd_missing(void **state)
@@ -326,8 +326,8 @@ static void test_attach_type1(void **state)
 	assert_int_equal(f->iommu->type1_type, VFIO_TYPE1v2_IOMMU);
 	assert_int_equal(assign_iommu_get_group(f->iommu, 3, &g), 0);
 	assert_ptr_equal(g, f->att[0].group);
-	assert_int_equal(assign_group_id(g), 3);
-	assert_true(assign_group_fd(g) >= 0);
+	assert_int_equal(assign_group_get_id(g), 3);
+	assert_true(assign_group_get_fd(g) >= 0);
 	assert_int_equal(assign_iommu_get_group(f->iommu, 4, &g2), -ENOENT);
 	assert_err_contains(f, "group 4 is not open");
 	assert_null(g2);
@@ -339,11 +339,11 @@ static void test_attach_type1(void **state)
 	assert_int_equal(f->iommu->ngroups, 2);
 	assert_int_equal(iommu_group_fds(f->iommu, &fds, &n), 0);
 	assert_int_equal(n, 2);
-	assert_int_equal(fds[0], assign_group_fd(g));
+	assert_int_equal(fds[0], assign_group_get_fd(g));
 	free(fds);
 	assign_group_unref(g);
-	assert_int_equal(assign_group_id(NULL), -EINVAL);
-	assert_int_equal(assign_group_fd(NULL), -EINVAL);
+	assert_int_equal(assign_group_get_id(NULL), -EINVAL);
+	assert_int_equal(assign_group_get_fd(NULL), -EINVAL);
 	assert_int_equal(assign_iommu_get_group(NULL, 3, &g), -EINVAL);
 }
 
@@ -448,7 +448,7 @@ static void test_attach_unsafe_interrupts(void **state)
 	r = attach(f, DEV_A);
 	if (r == 0) {
 		/* A mock that lets it through must say "not remapped". */
-		r = assign_iommu_irq_remapping(f->iommu);
+		r = assign_iommu_get_irq_remapping(f->iommu);
 		assert_true(r == 0 || r == -EOPNOTSUPP);
 		return;
 	}
@@ -483,7 +483,7 @@ static void test_attach_type1_fault_sweep(void **state)
 		}
 		assert_int_equal(mock_open_fds(f->mk), 1);
 		assert_int_equal(f->iommu->ngroups, 0);
-		assign_ctx_clear_error(f->ctx);
+		assign_ctx_clear_last_error(f->ctx);
 	}
 	/* Still usable afterwards. */
 	assert_int_equal(attach(f, DEV_A), 0);
@@ -538,8 +538,8 @@ static void test_attach_type1_errors(void **state)
 	assert_int_equal(attach(f, DEV_B), -EPERM);
 	assert_err_contains(f, "group 4 refused by vfio_iommu_type1");
 	assert_int_equal(f->iommu->ngroups, 1);
-	assert_int_equal(assign_iommu_map(f->iommu, mem(f, 0), 0, MB,
-					  ASSIGN_DMA_RW), 0);
+	assert_int_equal(assign_iommu_map(f->iommu, 0, mem(f, 0), MB,
+					  ASSIGN_DMA_F_RW), 0);
 	mock_fail_nth(f->mk, MOCK_IOCTL, VFIO_GROUP_SET_CONTAINER, 1, -EINVAL);
 	assert_int_equal(attach(f, DEV_B), -EINVAL);
 	assert_err_contains(f, "conflict with the 1 existing DMA mappings");
@@ -678,9 +678,9 @@ static void test_geometry_type1_no_cap(void **state)
 	assert_int_equal(n, 1);
 	assert_int_equal(rg[0].start, 0);
 	assert_int_equal(rg[0].last, UINT64_MAX);
-	assert_int_equal(assign_iommu_map(f->iommu, mem(f, 0),
-					  UINT64_MAX - MB + 1, MB,
-					  ASSIGN_DMA_RW), 0);
+	assert_int_equal(assign_iommu_map(f->iommu, UINT64_MAX - MB + 1,
+					  mem(f, 0), MB,
+					  ASSIGN_DMA_F_RW), 0);
 	assert_int_equal(assign_iommu_unmap(f->iommu, UINT64_MAX - MB + 1, MB),
 			 0);
 }
@@ -692,10 +692,10 @@ static void test_irq_remap_unknown(void **state)
 	new_iommu(f, ASSIGN_IOMMU_TYPE1, 0);
 	assert_int_equal(attach(f, DEV_A), 0);
 	mock_fail_nth(f->mk, MOCK_OPENAT, 0, 1, -ENOENT);
-	assert_int_equal(assign_iommu_irq_remapping(f->iommu), -EOPNOTSUPP);
+	assert_int_equal(assign_iommu_get_irq_remapping(f->iommu), -EOPNOTSUPP);
 	assert_err_contains(f, "allow_unsafe_interrupts");
 	mock_set_irq_remap(f->mk, false);
-	assert_int_equal(assign_iommu_irq_remapping(f->iommu), -EOPNOTSUPP);
+	assert_int_equal(assign_iommu_get_irq_remapping(f->iommu), -EOPNOTSUPP);
 	assert_err_contains(f, "without checking");
 }
 
@@ -710,7 +710,7 @@ static void test_auto_picks_iommufd(void **state)
 	assert_int_equal(attach(f, DEV_A), 0);
 	assert_int_equal(assign_iommu_get_backend(f->iommu),
 			 ASSIGN_IOMMU_IOMMUFD);
-	assert_true(assign_iommu_fd(f->iommu) >= 0);
+	assert_true(assign_iommu_get_fd(f->iommu) >= 0);
 }
 
 static void test_auto_picks_type1(void **state)
@@ -794,7 +794,7 @@ static void test_attach_iommufd_cdev_list_error(void **state)
 		assert_err_contains(f, "cannot list /sys/bus/pci/devices/"
 				       "0000:00:03.0/vfio-dev");
 		assert_err_contains(f, strerror(-errs[i]));
-		assert_null(strstr(assign_ctx_last_error(f->ctx),
+		assert_null(strstr(assign_ctx_get_last_error(f->ctx),
 				   "CONFIG_VFIO_DEVICE_CDEV"));
 	}
 	/* ENOENT is the missing directory: no cdev support. */
@@ -836,8 +836,8 @@ static void test_iommufd_fault_sweep(void **state)
 	new_iommu(f, ASSIGN_IOMMU_IOMMUFD, 0);
 	before = mock_calls(f->mk, MOCK_ANY);
 	assert_int_equal(attach(f, DEV_A), 0);
-	assert_int_equal(assign_iommu_map(f->iommu, mem(f, 0), 0, MB,
-					  ASSIGN_DMA_RW), 0);
+	assert_int_equal(assign_iommu_map(f->iommu, 0, mem(f, 0), MB,
+					  ASSIGN_DMA_F_RW), 0);
 	calls = mock_calls(f->mk, MOCK_ANY) - before;
 	assert_int_equal(assign_iommu_unmap_all(f->iommu), 0);
 	detach(f, DEV_A);
@@ -847,8 +847,8 @@ static void test_iommufd_fault_sweep(void **state)
 		mock_fail_nth(f->mk, MOCK_ANY, 0, k, -EIO);
 		r = attach(f, DEV_A);
 		if (r == 0)
-			r = assign_iommu_map(f->iommu, mem(f, 0), 0, MB,
-					     ASSIGN_DMA_RW);
+			r = assign_iommu_map(f->iommu, 0, mem(f, 0), MB,
+					     ASSIGN_DMA_F_RW);
 		mock_fail_clear(f->mk);
 		if (r < 0)
 			assert_true(err(f)[0] != '\0');
@@ -868,15 +868,15 @@ static void test_iommufd_mappings_outlive_devices(void **state)
 
 	new_iommu(f, ASSIGN_IOMMU_IOMMUFD, 0);
 	assert_int_equal(attach(f, DEV_A), 0);
-	assert_int_equal(assign_iommu_map(f->iommu, mem(f, 0), 0x100000, MB,
-					  ASSIGN_DMA_RW), 0);
+	assert_int_equal(assign_iommu_map(f->iommu, 0x100000, mem(f, 0), MB,
+					  ASSIGN_DMA_F_RW), 0);
 	detach(f, DEV_A);
 	/* The IOAS keeps the mapping; the geometry needs a device. */
 	assert_int_equal(mock_dma_count(f->mk), 1);
 	assert_int_equal(assign_iommu_get_iova_ranges(f->iommu, &rg, &n),
 			 -ENODEV);
-	assert_int_equal(assign_iommu_map(f->iommu, mem(f, MB), 0x400000, MB,
-					  ASSIGN_DMA_RW), -ENODEV);
+	assert_int_equal(assign_iommu_map(f->iommu, 0x400000, mem(f, MB), MB,
+					  ASSIGN_DMA_F_RW), -ENODEV);
 	assert_int_equal(attach(f, DEV_A), 0);
 	assert_int_equal(assign_iommu_get_iova_ranges(f->iommu, &rg, &n), 0);
 	assert_int_equal(assign_iommu_unmap(f->iommu, 0x100000, MB), 0);
@@ -905,9 +905,9 @@ static void test_geometry_needs_device(void **state)
 	assert_int_equal(assign_iommu_get_dma_avail(f->iommu, &avail), -ENODEV);
 	assert_int_equal(assign_iommu_get_reserved_regions(f->iommu, &rr, &n),
 			 -ENODEV);
-	assert_int_equal(assign_iommu_irq_remapping(f->iommu), -ENODEV);
-	assert_int_equal(assign_iommu_map(f->iommu, mem(f, 0), 0, MB,
-					  ASSIGN_DMA_RW), -ENODEV);
+	assert_int_equal(assign_iommu_get_irq_remapping(f->iommu), -ENODEV);
+	assert_int_equal(assign_iommu_map(f->iommu, 0, mem(f, 0), MB,
+					  ASSIGN_DMA_F_RW), -ENODEV);
 	assert_int_equal(assign_iommu_check_layout(f->iommu, &prop, 1, &c, 1,
 						   &n), -ENODEV);
 	/* NULL arguments. */
@@ -918,7 +918,7 @@ static void test_geometry_needs_device(void **state)
 	assert_int_equal(assign_iommu_get_dma_avail(f->iommu, NULL), -EINVAL);
 	assert_int_equal(assign_iommu_get_reserved_regions(f->iommu, NULL, &n),
 			 -EINVAL);
-	assert_int_equal(assign_iommu_irq_remapping(NULL), -EINVAL);
+	assert_int_equal(assign_iommu_get_irq_remapping(NULL), -EINVAL);
 }
 
 static void check_default_ranges(struct fx *f)
@@ -945,7 +945,7 @@ static void geometry_common(struct fx *f)
 		assert_int_equal(pg, (1ull << 12) | (1ull << 21) | (1ull << 30));
 	else
 		assert_true(pg & (1ull << 12));
-	assert_int_equal(assign_iommu_irq_remapping(f->iommu), 1);
+	assert_int_equal(assign_iommu_get_irq_remapping(f->iommu), 1);
 }
 
 static void test_geometry_type1(void **state)
@@ -958,8 +958,8 @@ static void test_geometry_type1(void **state)
 	geometry_common(f);
 	assert_int_equal(assign_iommu_get_dma_avail(f->iommu, &avail), 0);
 	assert_int_equal(avail, 65535);
-	assert_int_equal(assign_iommu_map(f->iommu, mem(f, 0), 0, MB,
-					  ASSIGN_DMA_RW), 0);
+	assert_int_equal(assign_iommu_map(f->iommu, 0, mem(f, 0), MB,
+					  ASSIGN_DMA_F_RW), 0);
 	assert_int_equal(assign_iommu_get_dma_avail(f->iommu, &avail), 0);
 	assert_int_equal(avail, 65534);
 	mock_fail_nth(f->mk, MOCK_IOCTL, VFIO_IOMMU_GET_INFO, 1, -EIO);
@@ -1022,22 +1022,22 @@ static void test_geometry_custom_ranges(void **state)
 								  &pg), 0);
 			assert_int_equal(pg, (1ull << 16) | (1ull << 21));
 			/* 4K is below the smallest IOMMU page. */
-			assert_int_equal(assign_iommu_map(f->iommu, mem(f, 0),
-							  0, PG, ASSIGN_DMA_RW),
+			assert_int_equal(assign_iommu_map(f->iommu, 0,
+							  mem(f, 0), PG, ASSIGN_DMA_F_RW),
 					 -EINVAL);
 			assert_err_contains(f, "IOMMU page size 0x10000");
 		}
-		assert_int_equal(assign_iommu_map(f->iommu, mem(f, 0),
-						  0x300000000ull, MB,
-						  ASSIGN_DMA_RW), -ERANGE);
+		assert_int_equal(assign_iommu_map(f->iommu, 0x300000000ull,
+						  mem(f, 0), MB,
+						  ASSIGN_DMA_F_RW), -ERANGE);
 		assert_err_contains(f, "outside the IOVA ranges");
-		assert_int_equal(assign_iommu_map(f->iommu, mem(f, 0),
-						  0x2fff00000ull, 2 * MB,
-						  ASSIGN_DMA_RW), -ERANGE);
+		assert_int_equal(assign_iommu_map(f->iommu, 0x2fff00000ull,
+						  mem(f, 0), 2 * MB,
+						  ASSIGN_DMA_F_RW), -ERANGE);
 		assert_err_contains(f, "0x300000000-0x3000fffff is not in any");
-		assert_int_equal(assign_iommu_map(f->iommu, mem(f, 0),
-						  0x2fff00000ull, MB,
-						  ASSIGN_DMA_RW), 0);
+		assert_int_equal(assign_iommu_map(f->iommu, 0x2fff00000ull,
+						  mem(f, 0), MB,
+						  ASSIGN_DMA_F_RW), 0);
 		detach_all(f);
 		f->iommu = assign_iommu_unref(f->iommu);
 	}
@@ -1076,8 +1076,8 @@ static void test_reserved_regions(void **state)
 	assert_string_equal(rr[1].type, "direct-relaxable");
 	assert_string_equal(rr[2].type, "msi");
 	/* Reserved (direct) refuses DMA, relaxable does not. */
-	assert_int_equal(assign_iommu_map(f->iommu, mem(f, 0), 0x3f000000ull,
-					  MB, ASSIGN_DMA_RW), -ERANGE);
+	assert_int_equal(assign_iommu_map(f->iommu, 0x3f000000ull, mem(f, 0),
+					  MB, ASSIGN_DMA_F_RW), -ERANGE);
 	assert_err_contains(f, "reserved region direct 0x3f000000-0x3fffffff");
 	{
 		/* Whatever the IOVA ranges say about it, the relaxable region
@@ -1142,10 +1142,10 @@ static void map_basic(struct fx *f)
 	assert_int_equal(assign_iommu_get_dma_stats(f->iommu, &st), 0);
 	assert_int_equal(st.mappings, 0);
 	assert_int_equal(st.bytes, 0);
-	assert_int_equal(assign_iommu_map(f->iommu, mem(f, 0), 0x100000,
-					  2 * MB, ASSIGN_DMA_RW), 0);
-	assert_int_equal(assign_iommu_map(f->iommu, mem(f, 4 * MB), 0x800000,
-					  MB, ASSIGN_DMA_READ), 0);
+	assert_int_equal(assign_iommu_map(f->iommu, 0x100000, mem(f, 0),
+					  2 * MB, ASSIGN_DMA_F_RW), 0);
+	assert_int_equal(assign_iommu_map(f->iommu, 0x800000, mem(f, 4 * MB),
+					  MB, ASSIGN_DMA_F_READ), 0);
 	assert_int_equal(mock_dma_count(f->mk), 2);
 	assert_int_equal(mock_dma_bytes(f->mk), 3 * MB);
 	assert_int_equal(mock_dma_lookup(f->mk, 0x100000 + PG, &va, &fl), 0);
@@ -1183,55 +1183,55 @@ static void test_map_basic_iommufd(void **state)
 
 static void map_checks(struct fx *f)
 {
-	assert_int_equal(assign_iommu_map(NULL, mem(f, 0), 0, MB,
-					  ASSIGN_DMA_RW), -EINVAL);
-	assert_int_equal(assign_iommu_map(f->iommu, mem(f, 0), 0, MB, 0),
+	assert_int_equal(assign_iommu_map(NULL, 0, mem(f, 0), MB,
+					  ASSIGN_DMA_F_RW), -EINVAL);
+	assert_int_equal(assign_iommu_map(f->iommu, 0, mem(f, 0), MB, 0),
 			 -EINVAL);
-	assert_err_contains(f, "ASSIGN_DMA_READ");
-	assert_int_equal(assign_iommu_map(f->iommu, mem(f, 0), 0, MB, 0x10),
+	assert_err_contains(f, "ASSIGN_DMA_F_READ");
+	assert_int_equal(assign_iommu_map(f->iommu, 0, mem(f, 0), MB, 0x10),
 			 -EINVAL);
-	assert_int_equal(assign_iommu_map(f->iommu, mem(f, 0), 0, 0,
-					  ASSIGN_DMA_RW), -EINVAL);
+	assert_int_equal(assign_iommu_map(f->iommu, 0, mem(f, 0), 0,
+					  ASSIGN_DMA_F_RW), -EINVAL);
 	assert_err_contains(f, "size 0");
-	assert_int_equal(assign_iommu_map(f->iommu, mem(f, 0), 0x1000, 0x800,
-					  ASSIGN_DMA_RW), -EINVAL);
+	assert_int_equal(assign_iommu_map(f->iommu, 0x1000, mem(f, 0), 0x800,
+					  ASSIGN_DMA_F_RW), -EINVAL);
 	assert_err_contains(f, "not aligned");
-	assert_int_equal(assign_iommu_map(f->iommu, mem(f, 0), 0x1800, PG,
-					  ASSIGN_DMA_RW), -EINVAL);
-	assert_int_equal(assign_iommu_map(f->iommu, mem(f, 0x800), 0x1000, PG,
-					  ASSIGN_DMA_RW), -EINVAL);
-	assert_int_equal(assign_iommu_map(f->iommu, mem(f, 0),
-					  UINT64_MAX - PG + 1, 2 * PG,
-					  ASSIGN_DMA_RW), -EINVAL);
+	assert_int_equal(assign_iommu_map(f->iommu, 0x1800, mem(f, 0), PG,
+					  ASSIGN_DMA_F_RW), -EINVAL);
+	assert_int_equal(assign_iommu_map(f->iommu, 0x1000, mem(f, 0x800), PG,
+					  ASSIGN_DMA_F_RW), -EINVAL);
+	assert_int_equal(assign_iommu_map(f->iommu, UINT64_MAX - PG + 1,
+					  mem(f, 0), 2 * PG,
+					  ASSIGN_DMA_F_RW), -EINVAL);
 	assert_err_contains(f, "wraps");
 	/* Outside the aperture (2^48). */
-	assert_int_equal(assign_iommu_map(f->iommu, mem(f, 0), 1ull << 48, MB,
-					  ASSIGN_DMA_RW), -ERANGE);
+	assert_int_equal(assign_iommu_map(f->iommu, 1ull << 48, mem(f, 0), MB,
+					  ASSIGN_DMA_F_RW), -ERANGE);
 	assert_err_contains(f, "outside the IOVA ranges");
 	/* The MSI window is not in the IOVA ranges either. */
-	assert_int_equal(assign_iommu_map(f->iommu, mem(f, 0), 0xfee00000ull,
-					  MB, ASSIGN_DMA_RW), -ERANGE);
+	assert_int_equal(assign_iommu_map(f->iommu, 0xfee00000ull, mem(f, 0),
+					  MB, ASSIGN_DMA_F_RW), -ERANGE);
 	/* DMA limit. */
 	assert_int_equal(assign_iommu_set_dma_limit(f->iommu, (1ull << 28) - 1),
 			 0);
-	assert_int_equal(assign_iommu_map(f->iommu, mem(f, 0), 1ull << 28, MB,
-					  ASSIGN_DMA_RW), -ERANGE);
+	assert_int_equal(assign_iommu_map(f->iommu, 1ull << 28, mem(f, 0), MB,
+					  ASSIGN_DMA_F_RW), -ERANGE);
 	assert_err_contains(f, "above the DMA limit 0xfffffff");
-	assert_int_equal(assign_iommu_map(f->iommu, mem(f, 0),
-					  (1ull << 28) - MB, 2 * MB,
-					  ASSIGN_DMA_RW), -ERANGE);
+	assert_int_equal(assign_iommu_map(f->iommu, (1ull << 28) - MB,
+					  mem(f, 0), 2 * MB,
+					  ASSIGN_DMA_F_RW), -ERANGE);
 	/* Overlap names the existing mapping. */
-	assert_int_equal(assign_iommu_map(f->iommu, mem(f, 0), 0x200000,
-					  2 * MB, ASSIGN_DMA_RW), 0);
-	assert_int_equal(assign_iommu_map(f->iommu, mem(f, 8 * MB), 0x300000,
-					  2 * MB, ASSIGN_DMA_RW), -EEXIST);
+	assert_int_equal(assign_iommu_map(f->iommu, 0x200000, mem(f, 0),
+					  2 * MB, ASSIGN_DMA_F_RW), 0);
+	assert_int_equal(assign_iommu_map(f->iommu, 0x300000, mem(f, 8 * MB),
+					  2 * MB, ASSIGN_DMA_F_RW), -EEXIST);
 	assert_err_contains(f, "existing mapping 0x200000-0x3fffff");
-	assert_int_equal(assign_iommu_map(f->iommu, mem(f, 8 * MB), 0x100000,
-					  2 * MB, ASSIGN_DMA_RW), -EEXIST);
-	assert_int_equal(assign_iommu_map(f->iommu, mem(f, 8 * MB), 0x100000,
-					  MB, ASSIGN_DMA_RW), 0);
-	assert_int_equal(assign_iommu_map(f->iommu, mem(f, 8 * MB), 0x400000,
-					  MB, ASSIGN_DMA_RW), 0);
+	assert_int_equal(assign_iommu_map(f->iommu, 0x100000, mem(f, 8 * MB),
+					  2 * MB, ASSIGN_DMA_F_RW), -EEXIST);
+	assert_int_equal(assign_iommu_map(f->iommu, 0x100000, mem(f, 8 * MB),
+					  MB, ASSIGN_DMA_F_RW), 0);
+	assert_int_equal(assign_iommu_map(f->iommu, 0x400000, mem(f, 8 * MB),
+					  MB, ASSIGN_DMA_F_RW), 0);
 	/* Limit cannot go below a mapping; UINT64_MAX lifts it. */
 	assert_int_equal(assign_iommu_set_dma_limit(f->iommu, 0x3fffff),
 			 -EEXIST);
@@ -1273,8 +1273,8 @@ static void test_map_reserved_msi(void **state)
 				  "0x0000000008000000 0x00000000080fffff msi\n");
 	new_iommu(f, ASSIGN_IOMMU_TYPE1, 0);
 	assert_int_equal(attach(f, DEV_A), 0);
-	assert_int_equal(assign_iommu_map(f->iommu, mem(f, 0), 0x7f00000,
-					  2 * MB, ASSIGN_DMA_RW), -ERANGE);
+	assert_int_equal(assign_iommu_map(f->iommu, 0x7f00000, mem(f, 0),
+					  2 * MB, ASSIGN_DMA_F_RW), -ERANGE);
 	assert_err_contains(f, "reserved region msi 0x8000000-0x80fffff");
 	assert_int_equal(mock_dma_count(f->mk), 0);
 }
@@ -1287,8 +1287,8 @@ static void test_map_memlock(void **state)
 	new_iommu(f, ASSIGN_IOMMU_TYPE1, 0);
 	assert_int_equal(attach(f, DEV_A), 0);
 	assert_int_equal(assign_iommu_check_memlock(f->iommu, 4 * MB), 0);
-	assert_int_equal(assign_iommu_map(f->iommu, mem(f, 0), 0, 3 * MB,
-					  ASSIGN_DMA_RW), 0);
+	assert_int_equal(assign_iommu_map(f->iommu, 0, mem(f, 0), 3 * MB,
+					  ASSIGN_DMA_F_RW), 0);
 	assert_int_equal(assign_iommu_check_memlock(f->iommu, MB), 0);
 	assert_int_equal(assign_iommu_check_memlock(f->iommu, 2 * MB), -ENOMEM);
 	assert_err_contains(f, "2097152 more bytes");
@@ -1300,8 +1300,8 @@ static void test_map_memlock(void **state)
 			 -ENOMEM);
 	assert_err_contains(f, "needs 18446744073709551615 bytes");
 	/* The kernel refuses past the limit; the message explains it. */
-	assert_int_equal(assign_iommu_map(f->iommu, mem(f, 4 * MB), 4 * MB,
-					  2 * MB, ASSIGN_DMA_RW), -ENOMEM);
+	assert_int_equal(assign_iommu_map(f->iommu, 4 * MB, mem(f, 4 * MB),
+					  2 * MB, ASSIGN_DMA_F_RW), -ENOMEM);
 	assert_err_contains(f, "RLIMIT_MEMLOCK is 4194304 bytes");
 	assert_err_contains(f, "needs 5242880 bytes");
 	assert_int_equal(mock_dma_count(f->mk), 1);
@@ -1415,34 +1415,34 @@ static void test_map_enomem_no_limit(void **state)
 	assert_int_equal(attach(f, DEV_A), 0);
 	/* RLIMIT_MEMLOCK unlimited (the mock's default). */
 	mock_fail_nth(f->mk, MOCK_IOCTL, VFIO_IOMMU_MAP_DMA, 1, -ENOMEM);
-	assert_int_equal(assign_iommu_map(f->iommu, mem(f, 0), 0, MB,
-					  ASSIGN_DMA_RW), -ENOMEM);
+	assert_int_equal(assign_iommu_map(f->iommu, 0, mem(f, 0), MB,
+					  ASSIGN_DMA_F_RW), -ENOMEM);
 	mock_fail_clear(f->mk);
 	assert_err_contains(f, "the kernel ran out of memory");
 	assert_err_contains(f, "RLIMIT_MEMLOCK is unlimited");
-	msg = assign_ctx_last_error(f->ctx);
+	msg = assign_ctx_get_last_error(f->ctx);
 	assert_null(strstr(msg, "ulimit -l"));
 	/* A limit, but CAP_IPC_LOCK lifts it. */
 	mock_set_memlock(f->mk, 4 * MB);
 	mock_set_cap_ipc_lock(f->mk, true);
 	mock_fail_nth(f->mk, MOCK_IOCTL, VFIO_IOMMU_MAP_DMA, 1, -ENOMEM);
-	assert_int_equal(assign_iommu_map(f->iommu, mem(f, 0), 0, MB,
-					  ASSIGN_DMA_RW), -ENOMEM);
+	assert_int_equal(assign_iommu_map(f->iommu, 0, mem(f, 0), MB,
+					  ASSIGN_DMA_F_RW), -ENOMEM);
 	mock_fail_clear(f->mk);
 	assert_err_contains(f, "the kernel ran out of memory");
 	assert_err_contains(f, "CAP_IPC_LOCK");
-	assert_null(strstr(assign_ctx_last_error(f->ctx), "ulimit -l"));
+	assert_null(strstr(assign_ctx_get_last_error(f->ctx), "ulimit -l"));
 	/* A limit that applies: it is blamed. */
 	mock_set_cap_ipc_lock(f->mk, false);
 	mock_fail_nth(f->mk, MOCK_IOCTL, VFIO_IOMMU_MAP_DMA, 1, -ENOMEM);
-	assert_int_equal(assign_iommu_map(f->iommu, mem(f, 0), 0, MB,
-					  ASSIGN_DMA_RW), -ENOMEM);
+	assert_int_equal(assign_iommu_map(f->iommu, 0, mem(f, 0), MB,
+					  ASSIGN_DMA_F_RW), -ENOMEM);
 	mock_fail_clear(f->mk);
 	assert_err_contains(f, "RLIMIT_MEMLOCK is 4194304 bytes");
 	assert_err_contains(f, "ulimit -l");
 	assert_int_equal(mock_dma_count(f->mk), 0);
-	assert_int_equal(assign_iommu_map(f->iommu, mem(f, 0), 0, MB,
-					  ASSIGN_DMA_RW), 0);
+	assert_int_equal(assign_iommu_map(f->iommu, 0, mem(f, 0), MB,
+					  ASSIGN_DMA_F_RW), 0);
 }
 
 static void test_map_dma_entry_limit(void **state)
@@ -1453,14 +1453,14 @@ static void test_map_dma_entry_limit(void **state)
 	mock_set_dma_entry_limit(f->mk, 2);
 	new_iommu(f, ASSIGN_IOMMU_TYPE1, 0);
 	assert_int_equal(attach(f, DEV_A), 0);
-	assert_int_equal(assign_iommu_map(f->iommu, mem(f, 0), 0, PG,
-					  ASSIGN_DMA_RW), 0);
-	assert_int_equal(assign_iommu_map(f->iommu, mem(f, PG), PG, PG,
-					  ASSIGN_DMA_RW), 0);
+	assert_int_equal(assign_iommu_map(f->iommu, 0, mem(f, 0), PG,
+					  ASSIGN_DMA_F_RW), 0);
+	assert_int_equal(assign_iommu_map(f->iommu, PG, mem(f, PG), PG,
+					  ASSIGN_DMA_F_RW), 0);
 	assert_int_equal(assign_iommu_get_dma_avail(f->iommu, &avail), 0);
 	assert_int_equal(avail, 0);
-	assert_int_equal(assign_iommu_map(f->iommu, mem(f, 2 * PG), 2 * PG, PG,
-					  ASSIGN_DMA_RW), -ENOSPC);
+	assert_int_equal(assign_iommu_map(f->iommu, 2 * PG, mem(f, 2 * PG), PG,
+					  ASSIGN_DMA_F_RW), -ENOSPC);
 	assert_err_contains(f, "dma_entry_limit");
 }
 
@@ -1472,26 +1472,26 @@ static void test_map_kernel_errors(void **state)
 	new_iommu(f, ASSIGN_IOMMU_TYPE1, 0);
 	assert_int_equal(attach(f, DEV_A), 0);
 	mock_fail_nth(f->mk, MOCK_IOCTL, VFIO_IOMMU_MAP_DMA, 1, -EFAULT);
-	assert_int_equal(assign_iommu_map(f->iommu, mem(f, 0), 0, MB,
-					  ASSIGN_DMA_RW), -EFAULT);
+	assert_int_equal(assign_iommu_map(f->iommu, 0, mem(f, 0), MB,
+					  ASSIGN_DMA_F_RW), -EFAULT);
 	assert_err_contains(f, "cannot pin");
 	mock_fail_nth(f->mk, MOCK_IOCTL, VFIO_IOMMU_MAP_DMA, 1, -EEXIST);
-	assert_int_equal(assign_iommu_map(f->iommu, mem(f, 0), 0, MB,
-					  ASSIGN_DMA_RW), -EEXIST);
+	assert_int_equal(assign_iommu_map(f->iommu, 0, mem(f, 0), MB,
+					  ASSIGN_DMA_F_RW), -EEXIST);
 	assert_err_contains(f, "did not make");
 	mock_fail_nth(f->mk, MOCK_IOCTL, VFIO_IOMMU_MAP_DMA, 1, -EIO);
-	assert_int_equal(assign_iommu_map(f->iommu, mem(f, 0), 0, MB,
-					  ASSIGN_DMA_RW), -EIO);
+	assert_int_equal(assign_iommu_map(f->iommu, 0, mem(f, 0), MB,
+					  ASSIGN_DMA_F_RW), -EIO);
 	assert_err_contains(f, "failed");
 	/* madvise: unmapped memory is refused; EINVAL (a VM_IO area) is not
 	 * fatal, see test_map_dontfork_failure for the others. */
 	mock_fail_nth(f->mk, MOCK_MADVISE, 0, 1, -ENOMEM);
-	assert_int_equal(assign_iommu_map(f->iommu, mem(f, 0), 0, MB,
-					  ASSIGN_DMA_RW), -EFAULT);
+	assert_int_equal(assign_iommu_map(f->iommu, 0, mem(f, 0), MB,
+					  ASSIGN_DMA_F_RW), -EFAULT);
 	assert_err_contains(f, "not mapped in this process");
 	mock_fail_nth(f->mk, MOCK_MADVISE, 0, 1, -EINVAL);
-	assert_int_equal(assign_iommu_map(f->iommu, mem(f, 0), 0, MB,
-					  ASSIGN_DMA_RW), 0);
+	assert_int_equal(assign_iommu_map(f->iommu, 0, mem(f, 0), MB,
+					  ASSIGN_DMA_F_RW), 0);
 	assert_int_equal(assign_iommu_get_dma_stats(f->iommu, &st), 0);
 	assert_int_equal(st.mappings, 1);
 	assert_int_equal(mock_dma_count(f->mk), 1);
@@ -1505,8 +1505,8 @@ static void test_map_dontfork(void **state)
 	new_iommu(f, ASSIGN_IOMMU_TYPE1, 0);
 	assert_int_equal(attach(f, DEV_A), 0);
 	before = mock_calls(f->mk, MOCK_MADVISE);
-	assert_int_equal(assign_iommu_map(f->iommu, mem(f, 0), 0, MB,
-					  ASSIGN_DMA_RW), 0);
+	assert_int_equal(assign_iommu_map(f->iommu, 0, mem(f, 0), MB,
+					  ASSIGN_DMA_F_RW), 0);
 	assert_int_equal(mock_calls(f->mk, MOCK_MADVISE), before + 1);
 }
 
@@ -1518,8 +1518,8 @@ static void test_map_dontfork_failure(void **state)
 	struct fx *f = *state;
 	static const int errs[] = { -EAGAIN, -EINTR, -EIO };
 	struct assign_dma_map m[2] = {
-		{ mem(f, 0), 0, MB, ASSIGN_DMA_RW },
-		{ mem(f, MB), MB, MB, ASSIGN_DMA_RW },
+		{ 0, mem(f, 0), MB, ASSIGN_DMA_F_RW },
+		{ MB, mem(f, MB), MB, ASSIGN_DMA_F_RW },
 	};
 	unsigned long before;
 
@@ -1528,8 +1528,8 @@ static void test_map_dontfork_failure(void **state)
 	for (size_t i = 0; i < sizeof(errs) / sizeof(errs[0]); i++) {
 		before = mock_calls(f->mk, MOCK_IOCTL);
 		mock_fail_nth(f->mk, MOCK_MADVISE, 0, 1, errs[i]);
-		assert_int_equal(assign_iommu_map(f->iommu, mem(f, 0), 0, MB,
-						  ASSIGN_DMA_RW),
+		assert_int_equal(assign_iommu_map(f->iommu, 0, mem(f, 0), MB,
+						  ASSIGN_DMA_F_RW),
 				 errs[i]);
 		mock_fail_clear(f->mk);
 		assert_err_contains(f, "MADV_DONTFORK");
@@ -1549,8 +1549,8 @@ static void test_map_dontfork_failure(void **state)
 	assert_int_equal(f->iommu->maps.count, 0);
 	/* EINVAL (a VM_IO area) is mapped unmarked. */
 	mock_fail_nth(f->mk, MOCK_MADVISE, 0, 1, -EINVAL);
-	assert_int_equal(assign_iommu_map(f->iommu, mem(f, 0), 0, MB,
-					  ASSIGN_DMA_RW),
+	assert_int_equal(assign_iommu_map(f->iommu, 0, mem(f, 0), MB,
+					  ASSIGN_DMA_F_RW),
 			 0);
 	mock_fail_clear(f->mk);
 	assert_int_equal(mock_dma_count(f->mk), 1);
@@ -1565,7 +1565,7 @@ static void map_many(struct fx *f, unsigned long map_req)
 		m[i].vaddr = mem(f, i * 2 * MB);
 		m[i].iova = 0x1000000 + i * 2 * MB;
 		m[i].size = 2 * MB;
-		m[i].flags = ASSIGN_DMA_RW;
+		m[i].flags = ASSIGN_DMA_F_RW;
 	}
 	assert_int_equal(assign_iommu_map_many(f->iommu, m, 0), 0);
 	assert_int_equal(assign_iommu_map_many(f->iommu, NULL, 1), -EINVAL);
@@ -1575,7 +1575,7 @@ static void map_many(struct fx *f, unsigned long map_req)
 	assert_int_equal(assign_iommu_map_many(f->iommu, m, 4), -EINVAL);
 	assert_err_contains(f, "request 2: ");
 	assert_int_equal(mock_dma_count(f->mk), 0);
-	m[2].flags = ASSIGN_DMA_RW;
+	m[2].flags = ASSIGN_DMA_F_RW;
 	/* Requests overlapping each other. */
 	m[3].iova = m[1].iova + MB;
 	assert_int_equal(assign_iommu_map_many(f->iommu, m, 4), -EEXIST);
@@ -1625,14 +1625,14 @@ static void unmap_cases(struct fx *f, unsigned long unmap_req)
 	struct assign_dma_stats st;
 
 	/* Three adjacent mappings and one apart. */
-	assert_int_equal(assign_iommu_map(f->iommu, mem(f, 0), 0x100000, MB,
-					  ASSIGN_DMA_RW), 0);
-	assert_int_equal(assign_iommu_map(f->iommu, mem(f, MB), 0x200000, MB,
-					  ASSIGN_DMA_RW), 0);
-	assert_int_equal(assign_iommu_map(f->iommu, mem(f, 2 * MB), 0x300000,
-					  MB, ASSIGN_DMA_RW), 0);
-	assert_int_equal(assign_iommu_map(f->iommu, mem(f, 3 * MB), 0x1000000,
-					  MB, ASSIGN_DMA_RW), 0);
+	assert_int_equal(assign_iommu_map(f->iommu, 0x100000, mem(f, 0), MB,
+					  ASSIGN_DMA_F_RW), 0);
+	assert_int_equal(assign_iommu_map(f->iommu, 0x200000, mem(f, MB), MB,
+					  ASSIGN_DMA_F_RW), 0);
+	assert_int_equal(assign_iommu_map(f->iommu, 0x300000, mem(f, 2 * MB),
+					  MB, ASSIGN_DMA_F_RW), 0);
+	assert_int_equal(assign_iommu_map(f->iommu, 0x1000000, mem(f, 3 * MB),
+					  MB, ASSIGN_DMA_F_RW), 0);
 	assert_int_equal(assign_iommu_unmap(NULL, 0, PG), -EINVAL);
 	assert_int_equal(assign_iommu_unmap(f->iommu, 0x100000, 0), -EINVAL);
 	assert_int_equal(assign_iommu_unmap(f->iommu, 0x100800, PG), -EINVAL);
@@ -1666,10 +1666,10 @@ static void unmap_cases(struct fx *f, unsigned long unmap_req)
 	assert_int_equal(assign_iommu_unmap_all(f->iommu), 0);
 	assert_int_equal(assign_iommu_unmap_all(NULL), -EINVAL);
 	/* A range ending in a hole before the next mapping. */
-	assert_int_equal(assign_iommu_map(f->iommu, mem(f, 0), 0x100000, MB,
-					  ASSIGN_DMA_RW), 0);
-	assert_int_equal(assign_iommu_map(f->iommu, mem(f, MB), 0x1000000, MB,
-					  ASSIGN_DMA_RW), 0);
+	assert_int_equal(assign_iommu_map(f->iommu, 0x100000, mem(f, 0), MB,
+					  ASSIGN_DMA_F_RW), 0);
+	assert_int_equal(assign_iommu_map(f->iommu, 0x1000000, mem(f, MB), MB,
+					  ASSIGN_DMA_F_RW), 0);
 	assert_int_equal(assign_iommu_unmap(f->iommu, 0, 0x800000), 0);
 	assert_int_equal(mock_dma_count(f->mk), 1);
 	assert_int_equal(mock_dma_lookup(f->mk, 0x1000000, NULL, NULL), 0);
@@ -1699,10 +1699,10 @@ static void test_unref_unmaps(void **state)
 
 	new_iommu(f, ASSIGN_IOMMU_TYPE1, 0);
 	assert_int_equal(attach(f, DEV_A), 0);
-	assert_int_equal(assign_iommu_map(f->iommu, mem(f, 0), 0, MB,
-					  ASSIGN_DMA_RW), 0);
-	assert_int_equal(assign_iommu_map(f->iommu, mem(f, MB), MB, MB,
-					  ASSIGN_DMA_RW), 0);
+	assert_int_equal(assign_iommu_map(f->iommu, 0, mem(f, 0), MB,
+					  ASSIGN_DMA_F_RW), 0);
+	assert_int_equal(assign_iommu_map(f->iommu, MB, mem(f, MB), MB,
+					  ASSIGN_DMA_F_RW), 0);
 	detach_all(f);
 	/* type1: the last group leaving the container drops the mappings;
 	 * the library unmaps them first. */
@@ -1710,8 +1710,8 @@ static void test_unref_unmaps(void **state)
 	assert_int_equal(mock_open_fds(f->mk), 1);
 	/* Reattaching sets the IOMMU type again. */
 	assert_int_equal(attach(f, DEV_A), 0);
-	assert_int_equal(assign_iommu_map(f->iommu, mem(f, 0), 0, MB,
-					  ASSIGN_DMA_RW), 0);
+	assert_int_equal(assign_iommu_map(f->iommu, 0, mem(f, 0), MB,
+					  ASSIGN_DMA_F_RW), 0);
 	/* teardown: detach, unref, and checks nothing is left. */
 }
 
@@ -1721,8 +1721,8 @@ static void test_unref_iommufd_unmaps(void **state)
 
 	new_iommu(f, ASSIGN_IOMMU_IOMMUFD, 0);
 	assert_int_equal(attach(f, DEV_A), 0);
-	assert_int_equal(assign_iommu_map(f->iommu, mem(f, 0), 0, MB,
-					  ASSIGN_DMA_RW), 0);
+	assert_int_equal(assign_iommu_map(f->iommu, 0, mem(f, 0), MB,
+					  ASSIGN_DMA_F_RW), 0);
 	detach_all(f);
 	f->iommu = assign_iommu_unref(f->iommu);
 	assert_int_equal(mock_dma_count(f->mk), 0);
@@ -1776,8 +1776,8 @@ static void test_check_layout(void **state)
 	assert_int_equal(n, 0);
 	assert_int_equal(assign_iommu_check_layout(f->iommu, good, 0, NULL, 0,
 						   &n), 0);
-	assert_int_equal(assign_iommu_map(f->iommu, mem(f, 0),
-					  0x300100000ull, MB, ASSIGN_DMA_RW), 0);
+	assert_int_equal(assign_iommu_map(f->iommu, 0x300100000ull,
+					  mem(f, 0), MB, ASSIGN_DMA_F_RW), 0);
 	assert_int_equal(assign_iommu_set_dma_limit(f->iommu,
 						    (1ull << 48) - 1), 0);
 	assert_int_equal(assign_iommu_check_layout(f->iommu, bad,
@@ -1862,7 +1862,7 @@ static void test_noiommu(void **state)
 	struct fx *f = *state;
 	const struct assign_iova_range *rg;
 	struct assign_iova_range prop = { 0, MB - 1 };
-	struct assign_dma_map m = { mem(f, 0), 0, MB, ASSIGN_DMA_RW };
+	struct assign_dma_map m = { 0, mem(f, 0), MB, ASSIGN_DMA_F_RW };
 	struct assign_group *g = NULL;
 	struct assign_conflict c;
 	uint64_t pg;
@@ -1877,8 +1877,8 @@ static void test_noiommu(void **state)
 	assert_int_equal(f->iommu->type1_type, VFIO_NOIOMMU_IOMMU);
 	assert_int_equal(assign_iommu_get_group(f->iommu, 3, &g), 0);
 	assign_group_unref(g);
-	assert_int_equal(assign_iommu_map(f->iommu, mem(f, 0), 0, MB,
-					  ASSIGN_DMA_RW), -EPERM);
+	assert_int_equal(assign_iommu_map(f->iommu, 0, mem(f, 0), MB,
+					  ASSIGN_DMA_F_RW), -EPERM);
 	assert_err_contains(f, "no-IOMMU");
 	assert_int_equal(assign_iommu_map_many(f->iommu, &m, 1), -EPERM);
 	assert_int_equal(assign_iommu_unmap(f->iommu, 0, MB), -EPERM);
@@ -1890,7 +1890,7 @@ static void test_noiommu(void **state)
 			 -EOPNOTSUPP);
 	assert_int_equal(assign_iommu_check_layout(f->iommu, &prop, 1, &c, 1,
 						   &n), -EPERM);
-	assert_int_equal(assign_iommu_irq_remapping(f->iommu), 0);
+	assert_int_equal(assign_iommu_get_irq_remapping(f->iommu), 0);
 	assert_int_equal(mock_dma_count(f->mk), 0);
 }
 
@@ -1903,8 +1903,8 @@ static int sweep_sequence(struct fx *f, enum assign_iommu_backend b)
 		.flags = ASSIGN_IOMMU_F_ALLOW_NOIOMMU
 	};
 	struct assign_dma_map m[2] = {
-		{ mem(f, 0), 0x100000, MB, ASSIGN_DMA_RW },
-		{ mem(f, 2 * MB), 0x400000, 2 * MB, ASSIGN_DMA_READ },
+		{ 0x100000, mem(f, 0), MB, ASSIGN_DMA_F_RW },
+		{ 0x400000, mem(f, 2 * MB), 2 * MB, ASSIGN_DMA_F_READ },
 	};
 	struct assign_dma_stats st;
 	int r, first = 0;
@@ -1957,7 +1957,7 @@ static void fault_sweep(struct fx *f, enum assign_iommu_backend b)
 		/* Nothing leaks, whichever call failed. */
 		assert_int_equal(mock_open_fds(f->mk), 0);
 		assert_int_equal(mock_dma_count(f->mk), 0);
-		assign_ctx_clear_error(f->ctx);
+		assign_ctx_clear_last_error(f->ctx);
 	}
 }
 

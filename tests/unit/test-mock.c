@@ -1214,7 +1214,7 @@ static void test_library_attach(void **state)
 		assign_ctx_set_log_priority(ctx, 0);
 		assert_int_equal(assign_iommu_new(ctx, &o, &io), 0);
 		assert_int_equal(assign_device_open(io, DEV0, NULL, &dev), -EPERM);
-		assert_non_null(strstr(assign_ctx_last_error(ctx),
+		assert_non_null(strstr(assign_ctx_get_last_error(ctx),
 				       "allow_unsafe_interrupts"));
 		assign_iommu_unref(io);
 		mock_set_irq_remap(fx->mk, true);

@@ -435,7 +435,7 @@ static int setup_default(void **state)
 		return -1;
 	mock_device_cfg_default(&cfg, ADDR, GROUP);
 	if (mock_add_device(f->mk, &cfg) < 0 || open_vpci(f, 0) < 0) {
-		fprintf(stderr, "setup: %s\n", assign_ctx_last_error(f->ctx));
+		fprintf(stderr, "setup: %s\n", assign_ctx_get_last_error(f->ctx));
 		return -1;
 	}
 	return 0;
@@ -458,7 +458,7 @@ static int setup_custom(void **state)
 	cfg.irqs = custom_irqs;
 	cfg.nirqs = sizeof(custom_irqs) / sizeof(custom_irqs[0]);
 	if (mock_add_device(f->mk, &cfg) < 0 || open_vpci(f, 0) < 0) {
-		fprintf(stderr, "setup: %s\n", assign_ctx_last_error(f->ctx));
+		fprintf(stderr, "setup: %s\n", assign_ctx_get_last_error(f->ctx));
 		return -1;
 	}
 	return 0;
@@ -496,15 +496,13 @@ static void cw(struct fx *f, uint32_t off, size_t len, uint32_t v)
 static void bw(struct fx *f, uint32_t bar, uint64_t off, size_t len,
 	       uint64_t v)
 {
-	assert_int_equal(assign_vpci_bar_access(f->vpci, bar, off, &v, len,
-						true), 0);
+	assert_int_equal(assign_vpci_bar_write(f->vpci, bar, off, &v, len), 0);
 }
 
 static uint64_t br(struct fx *f, uint32_t bar, uint64_t off, size_t len)
 {
 	uint64_t v = 0;
-	assert_int_equal(assign_vpci_bar_access(f->vpci, bar, off, &v, len,
-						false), 0);
+	assert_int_equal(assign_vpci_bar_read(f->vpci, bar, off, &v, len), 0);
 	return v;
 }
 
@@ -570,7 +568,7 @@ static void test_sizing_default(void **state)
 	assert_true(b.present && !b.io && !b.mem64 && !b.mapped);
 	assert_int_equal(b.size, 0x20000);
 	assert_int_equal(assign_vpci_get_bar(f->vpci, 7, &b), -EINVAL);
-	assert_int_equal(assign_vpci_config_size(f->vpci), 4096);
+	assert_int_equal(assign_vpci_get_config_size(f->vpci), 4096);
 	assert_ptr_equal(assign_vpci_get_device(f->vpci), f->dev);
 	/* the host's BARs were never touched */
 	assert_int_equal(g32(mock_region_mem(f->mk, ADDR, CFG_REGION), 0x10),
@@ -892,15 +890,15 @@ static void test_msix_hostile(void **state)
 	assert_int_equal(assign_pci_parse_msix(f->host_cfg, 256, &x), 0);
 	msix_on(f);
 	/* sizes and bounds */
-	assert_int_equal(assign_vpci_bar_access(f->vpci, x.table_bar, 0, &v, 0, false), -EINVAL);
-	assert_int_equal(assign_vpci_bar_access(f->vpci, x.table_bar, 0, big, 9, true), -EINVAL);
-	assert_int_equal(assign_vpci_bar_access(f->vpci, x.table_bar, 0x20000, &v, 4, false), -EINVAL);
+	assert_int_equal(assign_vpci_bar_read(f->vpci, x.table_bar, 0, &v, 0), -EINVAL);
+	assert_int_equal(assign_vpci_bar_write(f->vpci, x.table_bar, 0, big, 9), -EINVAL);
+	assert_int_equal(assign_vpci_bar_read(f->vpci, x.table_bar, 0x20000, &v, 4), -EINVAL);
 	assert_int_equal(v, 0xffffffff);
-	assert_int_equal(assign_vpci_bar_access(f->vpci, x.table_bar, 0x1fffe, &v, 4, true), -EINVAL);
-	assert_int_equal(assign_vpci_bar_access(f->vpci, x.table_bar, UINT64_MAX - 1, &v, 4, true), -EINVAL);
-	assert_int_equal(assign_vpci_bar_access(f->vpci, 1, 0, &v, 4, true), -EINVAL);
-	assert_int_equal(assign_vpci_bar_access(f->vpci, 7, 0, &v, 4, true), -EINVAL);
-	assert_int_equal(assign_vpci_bar_access(f->vpci, 99, 0, &v, 4, true), -EINVAL);
+	assert_int_equal(assign_vpci_bar_write(f->vpci, x.table_bar, 0x1fffe, &v, 4), -EINVAL);
+	assert_int_equal(assign_vpci_bar_write(f->vpci, x.table_bar, UINT64_MAX - 1, &v, 4), -EINVAL);
+	assert_int_equal(assign_vpci_bar_write(f->vpci, 1, 0, &v, 4), -EINVAL);
+	assert_int_equal(assign_vpci_bar_write(f->vpci, 7, 0, &v, 4), -EINVAL);
+	assert_int_equal(assign_vpci_bar_write(f->vpci, 99, 0, &v, 4), -EINVAL);
 	/* just past the last entry: not the table */
 	uint64_t end = x.table_offset + 16u * x.table_size;
 	bw(f, x.table_bar, end, 4, 0x12345678);
@@ -1211,8 +1209,7 @@ static void test_random_guest(void **state)
 			if (rnd() % 8 == 0)
 				boff = rnd();
 			size_t blen = (size_t)(rnd() % 10);
-			assign_vpci_bar_access(f->vpci, bar, boff, &buf, blen,
-					       rnd() & 1);
+			(rnd() & 1 ? assign_vpci_bar_write(f->vpci, bar, boff, &buf, blen) : assign_vpci_bar_read(f->vpci, bar, boff, &buf, blen));
 			break;
 		}
 		}
@@ -1323,7 +1320,7 @@ static void test_kvm_vfio(void **state)
 	assert_int_equal(fk.create_device, 1);
 	assert_int_equal(fk.nfiles, 2);
 	assert_int_equal(assign_iommu_get_group(t1, 9, &g), 0);
-	assert_int_equal(fk.files[1], assign_group_fd(g));
+	assert_int_equal(fk.files[1], assign_group_get_fd(g));
 	assign_group_unref(g);
 	assert_int_equal(assign_kvm_remove_device(kvm, a), 0);
 	assert_int_equal(fk.nfiles, 2);
@@ -1608,11 +1605,11 @@ static void *hammer_thread(void *arg)
 			assign_vpci_config_write(vpci, (uint32_t)h->f->msix + 2, &v, 2);
 			break;
 		case 1: /* a table entry */
-			assign_vpci_bar_access(vpci, 0, 0x10000 + ((s >> 4) % 5) * 16 + ((s >> 2) & 3) * 4,
-					       &b64, 4, true);
+			assign_vpci_bar_write(vpci, 0, 0x10000 + ((s >> 4) % 5) * 16 + ((s >> 2) & 3) * 4,
+					       &b64, 4);
 			break;
 		case 2: /* the PBA */
-			assign_vpci_bar_access(vpci, 0, 0x10800, &b64, 8, false);
+			assign_vpci_bar_read(vpci, 0, 0x10800, &b64, 8);
 			break;
 		case 3: /* move BAR3 and toggle decoding */
 			v = 0xc0100000u + ((s >> 8) & 0xf) * 0x4000;

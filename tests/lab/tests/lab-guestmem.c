@@ -70,7 +70,7 @@ static const char *err(int r)
 
 static const char *last(void)
 {
-	const char *m = assign_ctx_last_error(ctx);
+	const char *m = assign_ctx_get_last_error(ctx);
 
 	return m && *m ? m : "(no message)";
 }
@@ -302,7 +302,7 @@ static void t_guest_iommu(void)
 	if ((r = assign_guestmem_remove(gm, 0, ram_len)) < 0 ||
 	    (r = assign_guestmem_add_regions(gm, regs, 2, NULL, 0, NULL)) < 0 ||
 	    (r = assign_guestmem_guest_map(gm, SRC_IOVA, src_gpa, PAGE,
-					   ASSIGN_DMA_READ)) < 0) {
+					   ASSIGN_DMA_F_READ)) < 0) {
 		lab_result(T, LAB_FAIL, "setup: %s: %s", err(r), last());
 		return;
 	}
@@ -329,8 +329,8 @@ static void t_guest_iommu(void)
 			/* around the region boundary half the time */
 			uint64_t g = rnd() % 2 ? (half / PAGE - 4 + rnd() % 8)
 					       : 1 + rnd() % (gpa_pages - 16);
-			uint32_t perms = rnd() % 4 ? ASSIGN_DMA_RW
-						   : ASSIGN_DMA_READ;
+			uint32_t perms = rnd() % 4 ? ASSIGN_DMA_F_RW
+						   : ASSIGN_DMA_F_READ;
 			bool overlap = false;
 
 			for (uint64_t i = p; i < p + n; i++)
@@ -350,7 +350,7 @@ static void t_guest_iommu(void)
 					model[p + i].mapped = true;
 					model[p + i].gpa = (g + i) * PAGE;
 					/* write-only checks need write perms */
-					model[p + i].had = perms & ASSIGN_DMA_WRITE;
+					model[p + i].had = perms & ASSIGN_DMA_F_WRITE;
 				}
 				maps++;
 			} else {

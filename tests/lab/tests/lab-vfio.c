@@ -113,7 +113,7 @@ static int new_iommu(struct lab *L, uint32_t flags, struct assign_iommu **ret)
 
 static const char *lasterr(struct lab *L)
 {
-	const char *m = assign_ctx_last_error(L->ctx);
+	const char *m = assign_ctx_get_last_error(L->ctx);
 
 	return m && *m ? m : "(no message)";
 }
@@ -191,8 +191,8 @@ static void t_two_groups(struct lab *L)
 
 	if (pair(L, T) < 0)
 		return;
-	g0 = assign_device_group_id(L->e0);
-	g1 = assign_device_group_id(L->e1);
+	g0 = assign_device_get_group_id(L->e0);
+	g1 = assign_device_get_group_id(L->e1);
 	if (!g0s || !g1s || g0 != atoi(g0s) || g1 != atoi(g1s) || g0 == g1) {
 		lab_result(T, LAB_FAIL, "groups %d/%d, sysfs says %s/%s", g0, g1,
 			   g0s ? g0s : "?", g1s ? g1s : "?");
@@ -205,10 +205,10 @@ static void t_two_groups(struct lab *L)
 	}
 	if (assign_iommu_get_backend(L->pair) == ASSIGN_IOMMU_IOMMUFD) {
 		uint32_t ioas;
-		int r = assign_iommu_ioas_id(L->pair, &ioas);
+		int r = assign_iommu_get_ioas_id(L->pair, &ioas);
 
 		if (r < 0) {
-			lab_result(T, LAB_FAIL, "assign_iommu_ioas_id: %s", errstr(r));
+			lab_result(T, LAB_FAIL, "assign_iommu_get_ioas_id: %s", errstr(r));
 			return;
 		}
 		lab_result(T, LAB_PASS, "one IOAS (%u), devices of groups %d and %d",
@@ -220,7 +220,7 @@ static void t_two_groups(struct lab *L)
 		int g = i ? g1 : g0;
 		int r = assign_iommu_get_group(L->pair, g, &grp);
 
-		if (r < 0 || assign_group_id(grp) != g || assign_group_fd(grp) < 0) {
+		if (r < 0 || assign_group_get_id(grp) != g || assign_group_get_fd(grp) < 0) {
 			lab_result(T, LAB_FAIL, "assign_iommu_get_group(%d): %s", g,
 				   r < 0 ? errstr(r) : "wrong id or fd");
 			assign_group_unref(grp);
@@ -229,7 +229,7 @@ static void t_two_groups(struct lab *L)
 		assign_group_unref(grp);
 	}
 	lab_result(T, LAB_PASS, "one container fd %d, groups %d and %d",
-		   assign_iommu_fd(L->pair), g0, g1);
+		   assign_iommu_get_fd(L->pair), g0, g1);
 }
 
 static void t_geometry(struct lab *L)
@@ -311,7 +311,7 @@ static void t_reserved_sysfs(struct lab *L)
 	if (pair(L, T) < 0)
 		return;
 	for (int i = 0; i < 2; i++) {
-		int g = assign_device_group_id(i ? L->e1 : L->e0);
+		int g = assign_device_get_group_id(i ? L->e1 : L->e0);
 		int k = lab_sysfs_reserved(g, sys + ns, 16);
 
 		if (k < 0 || k > 16) {
@@ -541,7 +541,7 @@ static void t_dma_edu(struct lab *L)
 		lab_result(T, LAB_FAIL, "out of memory");
 		return;
 	}
-	r = assign_iommu_map(L->edu_iommu, buf, iova, sz, ASSIGN_DMA_RW);
+	r = assign_iommu_map(L->edu_iommu, iova, buf, sz, ASSIGN_DMA_F_RW);
 	if (r < 0) {
 		lab_result(T, LAB_FAIL, "map 0x%" PRIx64 ": %s: %s", iova, errstr(r),
 			   lasterr(L));
@@ -602,7 +602,7 @@ static void t_dma_mask(struct lab *L)
 	/* 1. Without a stated limit the mapping is made, and the device's
 	 * 28-bit mask makes the DMA miss it: visible, nothing lands. */
 	memset(buf, 0xaa, PAGE);
-	r = assign_iommu_map(L->edu_iommu, buf, high, PAGE, ASSIGN_DMA_RW);
+	r = assign_iommu_map(L->edu_iommu, high, buf, PAGE, ASSIGN_DMA_F_RW);
 	if (r < 0) {
 		snprintf(seen, sizeof(seen), "map at 0x%" PRIx64 " without a limit failed: %s",
 			 high, errstr(r));
@@ -629,8 +629,8 @@ static void t_dma_mask(struct lab *L)
 			   lasterr(L));
 		goto out;
 	}
-	assign_ctx_clear_error(L->ctx);
-	r = assign_iommu_map(L->edu_iommu, buf, high, PAGE, ASSIGN_DMA_RW);
+	assign_ctx_clear_last_error(L->ctx);
+	r = assign_iommu_map(L->edu_iommu, high, buf, PAGE, ASSIGN_DMA_F_RW);
 	if (r != -ERANGE) {
 		lab_result(T, LAB_FAIL, "map above the 28-bit limit gave %d (%s), want -ERANGE",
 			   r, r ? errstr(r) : "success");
@@ -642,7 +642,7 @@ static void t_dma_mask(struct lab *L)
 		char msg[200];
 
 		snprintf(msg, sizeof(msg), "%s", lasterr(L));
-		r = assign_iommu_map(L->edu_iommu, buf, high - PAGE, PAGE, ASSIGN_DMA_RW);
+		r = assign_iommu_map(L->edu_iommu, high - PAGE, buf, PAGE, ASSIGN_DMA_F_RW);
 		if (r < 0) {
 			lab_result(T, LAB_FAIL, "map just below the limit: %s", errstr(r));
 			goto out_limit;
@@ -700,7 +700,7 @@ static void t_loopback(struct lab *L)
 	rx = (volatile struct rxd *)(mem + PAGE);
 	txbuf = mem + 2 * PAGE;
 	rxbuf = mem + 4 * PAGE; /* nd buffers of 2 KiB */
-	r = assign_iommu_map(L->pair, mem, iova, sz, ASSIGN_DMA_RW);
+	r = assign_iommu_map(L->pair, iova, mem, sz, ASSIGN_DMA_F_RW);
 	if (r < 0) {
 		lab_result(T, LAB_FAIL, "map: %s: %s", errstr(r), lasterr(L));
 		lab_free(mem, sz);
@@ -1113,7 +1113,7 @@ static void t_nonviable(struct lab *L)
 		lab_result(T, LAB_FAIL, "assign_iommu_new: %s", errstr(r));
 		return;
 	}
-	assign_ctx_clear_error(L->ctx);
+	assign_ctx_clear_last_error(L->ctx);
 	r = assign_device_open(io, a, NULL, &d);
 	msg = lasterr(L);
 	if (r == 0) {
@@ -1156,10 +1156,10 @@ static void t_map_reserved(struct lab *L)
 		return;
 	}
 	assign_iommu_get_dma_stats(L->pair, &s0);
-	assign_ctx_clear_error(L->ctx);
+	assign_ctx_clear_last_error(L->ctx);
 	/* Inside the window, and straddling its start. */
-	r = assign_iommu_map(L->pair, buf, MSI_LO, PAGE, ASSIGN_DMA_RW);
-	int r2 = assign_iommu_map(L->pair, buf, MSI_LO - PAGE, 2 * PAGE, ASSIGN_DMA_RW);
+	r = assign_iommu_map(L->pair, MSI_LO, buf, PAGE, ASSIGN_DMA_F_RW);
+	int r2 = assign_iommu_map(L->pair, MSI_LO - PAGE, buf, 2 * PAGE, ASSIGN_DMA_F_RW);
 	assign_iommu_get_dma_stats(L->pair, &s1);
 	if (r == 0)
 		assign_iommu_unmap(L->pair, MSI_LO, PAGE);
@@ -1192,16 +1192,16 @@ static void t_double_map(struct lab *L)
 		lab_result(T, LAB_FAIL, "out of memory");
 		return;
 	}
-	r = assign_iommu_map(L->pair, buf, iova, PAGE, ASSIGN_DMA_RW);
+	r = assign_iommu_map(L->pair, iova, buf, PAGE, ASSIGN_DMA_F_RW);
 	if (r < 0) {
 		lab_result(T, LAB_FAIL, "first map: %s: %s", errstr(r), lasterr(L));
 		goto out;
 	}
-	assign_ctx_clear_error(L->ctx);
-	r2 = assign_iommu_map(L->pair, buf, iova, PAGE, ASSIGN_DMA_RW);
+	assign_ctx_clear_last_error(L->ctx);
+	r2 = assign_iommu_map(L->pair, iova, buf, PAGE, ASSIGN_DMA_F_RW);
 	snprintf(msg, sizeof(msg), "%s", lasterr(L));
 	/* Other memory, overlapping IOVA range. */
-	r3 = assign_iommu_map(L->pair, buf + PAGE, iova - PAGE, 2 * PAGE, ASSIGN_DMA_READ);
+	r3 = assign_iommu_map(L->pair, iova - PAGE, buf + PAGE, 2 * PAGE, ASSIGN_DMA_F_READ);
 	r = assign_iommu_unmap(L->pair, iova, PAGE);
 	r4 = assign_iommu_unmap(L->pair, iova, PAGE);
 	if (r2 != -EEXIST || r3 != -EEXIST) {
@@ -1264,7 +1264,7 @@ static void t_noiommu_works(struct lab *L)
 		goto out;
 	}
 	buf = lab_alloc(PAGE);
-	r = buf ? assign_iommu_map(io, buf, 0x100000, PAGE, ASSIGN_DMA_RW) : -ENOMEM;
+	r = buf ? assign_iommu_map(io, 0x100000, buf, PAGE, ASSIGN_DMA_F_RW) : -ENOMEM;
 	if (r != -EPERM) {
 		lab_result(T, LAB_FAIL, "DMA map on no-IOMMU gave %d, want -EPERM", r);
 		goto out;
