@@ -171,7 +171,7 @@ static int one_cycle(struct soak *S)
 	struct assign_ctx *ctx;
 	struct assign_iommu *iommu;
 	struct assign_device *edu, *nvme;
-	struct assign_dma_stats st;
+	struct assign_dma_stats st = { .size = sizeof(st) };
 	int r, efd = -1;
 	int64_t got;
 

@@ -103,7 +103,7 @@ static void check_mapped(struct assign_iommu *iommu, uint64_t iova,
  * lost or invented by a failed map, a rollback or an unmap. */
 static void check_dma(struct assign_iommu *iommu)
 {
-	struct assign_dma_stats st;
+	struct assign_dma_stats st = { .size = sizeof(st) };
 
 	FUZZ_CHECK(assign_iommu_get_dma_stats(iommu, &st) == 0);
 	FUZZ_CHECK(st.mappings == fk.ndma);
@@ -181,7 +181,7 @@ static void run_action(struct assign_iommu *iommu, struct assign_device *dev,
 		break;
 	}
 	case 5: { /* BARs */
-		struct assign_pci_bar bars[6];
+		struct assign_pci_bar bars[6] = { { .size = sizeof(bars[0]) } };
 
 		if (assign_device_get_bars(dev, bars) == 0)
 			for (int i = 0; i < 6; i++)
@@ -189,7 +189,7 @@ static void run_action(struct assign_iommu *iommu, struct assign_device *dev,
 		break;
 	}
 	case 6: { /* irq info */
-		struct assign_irq_info ii;
+		struct assign_irq_info ii = { .size = sizeof(ii) };
 		uint32_t idx = fuzz_u8(&in);
 
 		if (assign_device_get_irq_info(dev, idx, &ii) == 0)
@@ -226,7 +226,7 @@ static void run_action(struct assign_iommu *iommu, struct assign_device *dev,
 		break;
 	}
 	case 9: { /* hot reset deps */
-		struct assign_reset_dep deps[8];
+		struct assign_reset_dep deps[8] = { { .size = sizeof(deps[0]) } };
 		size_t max = fuzz_u8(&in) % 9, n = 0;
 
 		if (assign_device_get_hot_reset_deps(dev, deps, max, &n) == 0)
@@ -244,7 +244,8 @@ static void run_action(struct assign_iommu *iommu, struct assign_device *dev,
 		uint64_t va = fuzz_u64(&in) & ~0xfffull;
 		uint64_t iova = fuzz_u64(&in), size = fuzz_u64(&in);
 		uint32_t flags = fuzz_u8(&in) & 3;
-		struct assign_dma_stats before, after;
+		struct assign_dma_stats before = { .size = sizeof(before) };
+		struct assign_dma_stats after = { .size = sizeof(after) };
 
 		if (!va)
 			va = 0x7f0000000000ull;

@@ -56,8 +56,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 static void check_consistent(struct assign_guestmem *gm,
 			     struct assign_iommu *iommu)
 {
-	struct assign_guestmem_stats st;
-	struct assign_dma_stats ds;
+	struct assign_guestmem_stats st = { .size = sizeof(st) };
+	struct assign_dma_stats ds = { .size = sizeof(ds) };
 
 	FUZZ_CHECK(assign_guestmem_get_stats(gm, &st) == 0);
 	FUZZ_CHECK(assign_iommu_get_dma_stats(iommu, &ds) == 0);
@@ -80,25 +80,25 @@ static void check_consistent(struct assign_guestmem *gm,
 /* 0 if mapped (checking the translation), -ENOENT if not. */
 static int probe(struct assign_guestmem *gm, uint64_t iova)
 {
-	struct assign_guestmem_mapping m;
+	struct assign_guestmem_mapping m = { .size = sizeof(m) };
 	uint8_t *va;
 	int r = assign_guestmem_lookup(gm, iova, &m);
 
 	if (r == -ENOENT)
 		return r;
 	FUZZ_CHECK(r == 0);
-	FUZZ_CHECK(m.size && m.iova <= iova && iova - m.iova < m.size);
-	FUZZ_CHECK(m.perms && !(m.perms & ~(uint32_t)ASSIGN_DMA_F_RW));
+	FUZZ_CHECK(m.length && m.iova <= iova && iova - m.iova < m.length);
+	FUZZ_CHECK(m.flags && !(m.flags & ~(uint32_t)ASSIGN_DMA_F_RW));
 	va = (uint8_t *)m.vaddr;
 	FUZZ_CHECK(va >= ram && va < ram + RAM_SIZE);
-	FUZZ_CHECK(m.size <= (uint64_t)(ram + RAM_SIZE - va));
+	FUZZ_CHECK(m.length <= (uint64_t)(ram + RAM_SIZE - va));
 	/* The host address is the region's backing of the GPA. */
 	for (int i = 0; i < 2; i++) {
 		if (m.gpa >= layout[i].gpa &&
 		    m.gpa < layout[i].gpa + layout[i].len) {
 			FUZZ_CHECK(va == ram + layout[i].off +
 						 (m.gpa - layout[i].gpa));
-			FUZZ_CHECK(m.gpa + m.size <=
+			FUZZ_CHECK(m.gpa + m.length <=
 				   layout[i].gpa + layout[i].len);
 			return 0;
 		}
@@ -199,7 +199,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 out:
 	assign_guestmem_unref(gm);
 	if (gm && iommu) {
-		struct assign_dma_stats ds;
+		struct assign_dma_stats ds = { .size = sizeof(ds) };
 
 		/* Whatever the guestmem could not unmap is still accounted. */
 		FUZZ_CHECK(assign_iommu_get_dma_stats(iommu, &ds) == 0);

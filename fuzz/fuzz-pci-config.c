@@ -79,9 +79,9 @@ static void check_caps(const uint8_t *cfg, size_t len)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct assign_pci_bar bars[6];
-	struct assign_pci_msix msix;
-	struct assign_pci_msi msi;
+	struct assign_pci_bar bars[6] = { { .size = sizeof(bars[0]) } };
+	struct assign_pci_msix msix = { .size = sizeof(msix) };
+	struct assign_pci_msi msi = { .size = sizeof(msi) };
 	uint64_t sizes[6];
 	struct fuzz_in in;
 	uint16_t ext_id;

@@ -337,8 +337,8 @@ int __wrap_assign_ctx_new(struct assign_ctx **ret)
  */
 static struct {
 	bool msi, msix;
-	struct assign_pci_msi m;
-	struct assign_pci_msix x;
+	struct assign_pci_msi m = { .size = sizeof(m) };
+	struct assign_pci_msix x = { .size = sizeof(x) };
 } caps;
 
 static bool overlaps(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)

@@ -49,8 +49,8 @@ static struct {
 	bool valid;          /* region offsets do not overlap: checks apply */
 	uint64_t cfg_base, cfg_size;
 	bool msi, msix;
-	struct assign_pci_msi m;
-	struct assign_pci_msix x;
+	struct assign_pci_msi m = { .size = sizeof(m) };
+	struct assign_pci_msix x = { .size = sizeof(x) };
 	uint64_t table_base, pba_base;  /* fd offsets of their BARs */
 	uint64_t table_bar_size, pba_bar_size;
 } dev_guard;
@@ -227,12 +227,12 @@ static const struct assign_vpci_ops ops = {
 static void check_bars(void)
 {
 	for (uint32_t i = 0; i < ASSIGN_VPCI_NUM_BARS; i++) {
-		struct assign_vpci_bar b;
+		struct assign_vpci_bar b = { .size = sizeof(b) };
 
 		FUZZ_CHECK(assign_vpci_get_bar(cur, i, &b) == 0);
 		FUZZ_CHECK(b.mapped == bars[i].mapped);
 		if (b.mapped)
-			FUZZ_CHECK(b.gpa == bars[i].gpa && b.size == bars[i].size);
+			FUZZ_CHECK(b.gpa == bars[i].gpa && b.length == bars[i].size);
 	}
 }
 
@@ -282,12 +282,12 @@ static void guest_op(const struct fk_record *g)
 		(void)assign_vpci_reset(cur);
 		break;
 	case 5: {
-		struct assign_vpci_bar b;
-		struct assign_vpci_intx ix;
+		struct assign_vpci_bar b = { .size = sizeof(b) };
+		struct assign_vpci_intx ix = { .size = sizeof(ix) };
 		uint32_t bar = fuzz_u8(&in);
 
 		if (assign_vpci_get_bar(cur, bar, &b) == 0 && b.present)
-			FUZZ_CHECK(b.size && !(b.size & (b.size - 1)));
+			FUZZ_CHECK(b.length && !(b.length & (b.length - 1)));
 		if (assign_vpci_get_intx(cur, &ix) == 0 && ix.pin)
 			FUZZ_CHECK(ix.pin <= 4 && ix.trigger_fd >= 0);
 		break;

@@ -66,10 +66,10 @@ static void print_regions(struct assign_device *dev, uint32_t n)
 static void print_pci(struct assign_device *dev)
 {
 	uint8_t cfg[ASSIGN_PCI_CONFIG_EXT_SIZE];
-	struct assign_pci_cap caps[64];
-	struct assign_pci_bar bars[6];
-	struct assign_pci_msix msix;
-	struct assign_pci_msi msi;
+	struct assign_pci_cap caps[64] = { { .size = sizeof(caps[0]) } };
+	struct assign_pci_bar bars[6] = { { .size = sizeof(bars[0]) } };
+	struct assign_pci_msix msix = { .size = sizeof(msix) };
+	struct assign_pci_msi msi = { .size = sizeof(msi) };
 	size_t len = sizeof(cfg), n = 0;
 	int r;
 
@@ -98,7 +98,7 @@ static void print_pci(struct assign_device *dev)
 			       i, bars[i].io ? "io" : "mem",
 			       bars[i].mem64 ? " 64-bit" : "",
 			       bars[i].prefetchable ? " prefetchable" : "",
-			       bars[i].size, bars[i].addr);
+			       bars[i].length, bars[i].addr);
 		}
 	}
 	if (assign_pci_parse_msi(cfg, len, &msi) == 0)
@@ -117,7 +117,7 @@ static void print_irqs(struct assign_device *dev, uint32_t n)
 					     "REQ" };
 	printf("interrupts:\n");
 	for (uint32_t i = 0; i < n; i++) {
-		struct assign_irq_info info;
+		struct assign_irq_info info = { .size = sizeof(info) };
 
 		if (assign_device_get_irq_info(dev, i, &info) < 0 ||
 		    !info.count)
@@ -161,7 +161,7 @@ static void print_geometry(struct assign_iommu *iommu)
 int main(int argc, char **argv)
 {
 	struct assign_iommu_opts opts = { .size = sizeof(opts) };
-	struct assign_device_info info;
+	struct assign_device_info info = { .size = sizeof(info) };
 	struct assign_iommu *iommu = NULL;
 	struct assign_device *dev = NULL;
 	struct assign_ctx *ctx = NULL;

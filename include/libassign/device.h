@@ -118,11 +118,14 @@ int assign_device_get_group_id(const struct assign_device *dev);
 
 /**
  * struct assign_device_info - what the kernel says about the device
+ * @size: set by the caller to sizeof(struct assign_device_info); the
+ *        library sets it to the bytes it filled
  * @flags: ASSIGN_DEVICE_F_*
  * @num_regions: number of region indexes
  * @num_irqs: number of interrupt indexes
  */
 struct assign_device_info {
+	size_t size;
 	uint32_t flags;
 	uint32_t num_regions;
 	uint32_t num_irqs;
@@ -131,9 +134,9 @@ struct assign_device_info {
 /**
  * assign_device_get_info() - device flags and counts
  * @dev: the device
- * @info: where to store them
+ * @info: where to store them, with @info->size set by the caller
  *
- * Return: 0.
+ * Return: 0; -EINVAL (NULL argument, @info->size not set).
  */
 int assign_device_get_info(const struct assign_device *dev,
 			   struct assign_device_info *info);
@@ -153,12 +156,16 @@ int assign_device_reset(struct assign_device *dev);
 
 /**
  * struct assign_reset_dep - a device affected by a hot (bus) reset
+ * @size: the caller sets the first element's @size to
+ *        sizeof(struct assign_reset_dep): the library steps through the
+ *        array by it and sets each filled element's @size
  * @addr: its PCI address
  * @group_id: its IOMMU group, or -1 if the kernel gave a device id instead
  * @devid: iommufd device id, or 0
  * @owned: whether it is open on the same IOMMU object (needed for the reset)
  */
 struct assign_reset_dep {
+	size_t size;
 	struct assign_pci_addr addr;
 	int group_id;
 	uint32_t devid;
@@ -168,11 +175,13 @@ struct assign_reset_dep {
 /**
  * assign_device_get_hot_reset_deps() - devices a hot reset would reset too
  * @dev: the device
- * @deps: array to fill, may be NULL if @max is 0
+ * @deps: array to fill (@deps[0].size set by the caller), may be NULL if
+ *        @max is 0
  * @max: its capacity
  * @n: where to store the total number of affected devices
  *
- * Return: 0; -ENOTTY when the device cannot be hot reset.
+ * Return: 0; -ENOTTY when the device cannot be hot reset; -EINVAL (NULL
+ * @n, @deps[0].size not set).
  */
 int assign_device_get_hot_reset_deps(struct assign_device *dev,
 				     struct assign_reset_dep *deps, size_t max,
@@ -360,7 +369,7 @@ int assign_device_write_config(struct assign_device *dev, uint32_t offset,
 /**
  * assign_device_get_bars() - decode the BARs of an open PCI device
  * @dev: the device
- * @bars: array of 6 entries to fill
+ * @bars: array of 6 entries to fill, @bars[0].size set by the caller
  *
  * Reads config space and the region sizes from the kernel and calls
  * assign_pci_decode_bars().
@@ -388,11 +397,14 @@ int assign_device_get_bars(struct assign_device *dev,
 
 /**
  * struct assign_irq_info - one interrupt index
+ * @size: set by the caller to sizeof(struct assign_irq_info); the library
+ *        sets it to the bytes it filled
  * @index: the index
  * @flags: ASSIGN_IRQ_F_*
  * @count: number of vectors (0: the device has none of this kind)
  */
 struct assign_irq_info {
+	size_t size;
 	uint32_t index;
 	uint32_t flags;
 	uint32_t count;
@@ -402,9 +414,10 @@ struct assign_irq_info {
  * assign_device_get_irq_info() - information about an interrupt index
  * @dev: the device
  * @index: ASSIGN_IRQ_*
- * @info: where to store it
+ * @info: where to store it, with @info->size set by the caller
  *
- * Return: 0; -EINVAL (index out of range); kernel errors.
+ * Return: 0; -EINVAL (index out of range, @info->size not set); kernel
+ * errors.
  */
 int assign_device_get_irq_info(struct assign_device *dev, uint32_t index,
 			       struct assign_irq_info *info);

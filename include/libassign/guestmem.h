@@ -301,7 +301,7 @@ int assign_guestmem_set_policy(struct assign_guestmem *gm,
  * @iova: IO virtual address the guest chose, page aligned
  * @gpa: guest physical address it maps, page aligned
  * @size: bytes, page aligned, non-zero
- * @perms: ASSIGN_DMA_F_READ and/or ASSIGN_DMA_F_WRITE
+ * @flags: ASSIGN_DMA_F_READ and/or ASSIGN_DMA_F_WRITE
  *
  * Translates [@gpa, @gpa + @size) through the registered regions (a range
  * spanning adjacent regions becomes one host mapping per region) and maps
@@ -315,7 +315,7 @@ int assign_guestmem_set_policy(struct assign_guestmem *gm,
  * first); -ENOMEM, -ENOSPC, -ERANGE and other errors of assign_iommu_map().
  */
 int assign_guestmem_guest_map(struct assign_guestmem *gm, uint64_t iova,
-			      uint64_t gpa, uint64_t size, uint32_t perms);
+			      uint64_t gpa, uint64_t size, uint32_t flags);
 
 /**
  * assign_guestmem_guest_unmap() - shadow a guest IOMMU unmap operation
@@ -338,38 +338,44 @@ int assign_guestmem_guest_unmap(struct assign_guestmem *gm, uint64_t iova,
 
 /**
  * struct assign_guestmem_mapping - one host DMA mapping made by a guestmem
+ * @size: set by the caller to sizeof(struct assign_guestmem_mapping); the
+ *        library sets it to the bytes it filled
  * @iova: first IOVA of the host mapping
- * @size: its length
  * @gpa: guest physical address at @iova (= @iova under map-all)
  * @vaddr: host address at @iova
- * @perms: ASSIGN_DMA_* permissions
+ * @length: its length in bytes
+ * @flags: ASSIGN_DMA_F_* permissions
  */
 struct assign_guestmem_mapping {
+	size_t size;
 	uint64_t iova;
-	uint64_t size;
 	uint64_t gpa;
 	void *vaddr;
-	uint32_t perms;
+	uint64_t length;
+	uint32_t flags;
 };
 
 /**
  * assign_guestmem_lookup() - find the host mapping holding an IOVA
  * @gm: the object
  * @iova: any address
- * @mapping: where to store the host mapping containing @iova
+ * @mapping: where to store the host mapping containing @iova, with
+ *           @mapping->size set by the caller
  *
  * Under map-all it finds the chunk of guest RAM at @iova; under the
  * guest-IOMMU policy the shadow of the guest's mapping. O(log n) in the
  * number of mappings.
  *
  * Return: 0; -ENOENT when this object has nothing mapped at @iova;
- * -EINVAL for NULL arguments.
+ * -EINVAL (NULL arguments, @mapping->size not set).
  */
 int assign_guestmem_lookup(struct assign_guestmem *gm, uint64_t iova,
 			   struct assign_guestmem_mapping *mapping);
 
 /**
  * struct assign_guestmem_stats - counters of a guest memory object
+ * @size: set by the caller to sizeof(struct assign_guestmem_stats); the
+ *        library sets it to the bytes it filled
  * @regions: registered regions
  * @ram_bytes: bytes of registered RAM
  * @host_mappings: host DMA mappings made by this object now
@@ -380,6 +386,7 @@ int assign_guestmem_lookup(struct assign_guestmem *gm, uint64_t iova,
  * @merges: host mappings merged (%ASSIGN_GUESTMEM_F_MERGE)
  */
 struct assign_guestmem_stats {
+	size_t size;
 	uint64_t regions;
 	uint64_t ram_bytes;
 	uint64_t host_mappings;
@@ -393,9 +400,9 @@ struct assign_guestmem_stats {
 /**
  * assign_guestmem_get_stats() - read the counters
  * @gm: the object
- * @stats: where to store them
+ * @stats: where to store them, with @stats->size set by the caller
  *
- * Return: 0, or -EINVAL for NULL arguments.
+ * Return: 0, or -EINVAL (NULL arguments, @stats->size not set).
  */
 int assign_guestmem_get_stats(struct assign_guestmem *gm,
 			      struct assign_guestmem_stats *stats);

@@ -383,10 +383,13 @@ int assign_iommu_unmap_all(struct assign_iommu *iommu);
 
 /**
  * struct assign_dma_stats - what the library has mapped
+ * @size: set by the caller to sizeof(struct assign_dma_stats); the library
+ *        sets it to the bytes it filled
  * @mappings: number of mappings
  * @bytes: total bytes mapped
  */
 struct assign_dma_stats {
+	size_t size;
 	uint64_t mappings;
 	uint64_t bytes;
 };
@@ -394,9 +397,9 @@ struct assign_dma_stats {
 /**
  * assign_iommu_get_dma_stats() - count the library's mappings
  * @iommu: the object
- * @stats: where to store the counts
+ * @stats: where to store the counts, with @stats->size set by the caller
  *
- * Return: 0.
+ * Return: 0; -EINVAL (NULL argument, @stats->size not set).
  */
 int assign_iommu_get_dma_stats(const struct assign_iommu *iommu,
 			       struct assign_dma_stats *stats);
@@ -440,6 +443,9 @@ enum assign_conflict_kind {
 
 /**
  * struct assign_conflict - one problem in a proposed layout
+ * @size: the caller sets the first element's @size to
+ *        sizeof(struct assign_conflict): the library steps through the
+ *        array by it and sets each filled element's @size
  * @kind: what is wrong
  * @index: index of the proposed range concerned
  * @start: first conflicting IOVA
@@ -448,6 +454,7 @@ enum assign_conflict_kind {
  *        0xfee00000-0xfeefffff"
  */
 struct assign_conflict {
+	size_t size;
 	enum assign_conflict_kind kind;
 	size_t index;
 	uint64_t start;
@@ -461,7 +468,8 @@ struct assign_conflict {
  * @ranges: proposed ranges (start and last inclusive), e.g. guest RAM at
  *          IOVA = guest physical address
  * @n: how many
- * @conflicts: array to fill with problems, may be NULL if @max is 0
+ * @conflicts: array to fill with problems (@conflicts[0].size set by the
+ *             caller), may be NULL if @max is 0
  * @max: capacity of @conflicts
  * @nconflicts: where to store the total number of problems found (may be
  *              larger than @max)
@@ -470,7 +478,8 @@ struct assign_conflict {
  * around the MSI window in one go.
  *
  * Return: 0 when there is none, -ERANGE when there are conflicts (the
- * message summarizes the first), -ENODEV when no device is attached.
+ * message summarizes the first), -ENODEV when no device is attached,
+ * -EINVAL (NULL arguments, @conflicts[0].size not set).
  */
 int assign_iommu_check_layout(const struct assign_iommu *iommu,
 			      const struct assign_iova_range *ranges, size_t n,

@@ -99,12 +99,16 @@ extern "C" {
 
 /**
  * struct assign_pci_cap - one capability found in config space
+ * @size: the caller sets the first element's @size to
+ *        sizeof(struct assign_pci_cap): the library steps through the
+ *        array by it and sets each filled element's @size
  * @id: capability ID (standard: 8 bits; extended: 16 bits)
  * @version: extended capability version (0 for standard ones)
  * @offset: offset of its header in config space
  * @extended: it is a PCIe extended capability (offset >= 0x100)
  */
 struct assign_pci_cap {
+	size_t size;
 	uint16_t id;
 	uint8_t version;
 	uint16_t offset;
@@ -116,7 +120,7 @@ struct assign_pci_cap {
  * @cfg: config space bytes
  * @len: how many bytes @cfg holds (256 or 4096 typically; extended
  *       capabilities are only walked when @len > 256)
- * @caps: array to fill, may be NULL if @max is 0
+ * @caps: array to fill (@caps[0].size set), may be NULL if @max is 0
  * @max: its capacity
  * @n: where to store the total number found (may exceed @max)
  *
@@ -124,8 +128,8 @@ struct assign_pci_cap {
  * A pointer outside the buffer, inside the header, misaligned, or seen
  * before ends the walk with -EPROTO (the entries found so far are kept).
  *
- * Return: 0; -EINVAL (@len < 64 or NULL arguments); -EPROTO (malformed or
- * looping list).
+ * Return: 0; -EINVAL (@len < 64, NULL arguments, @caps[0].size not set);
+ * -EPROTO (malformed or looping list).
  */
 int assign_pci_list_caps(const uint8_t *cfg, size_t len,
 			 struct assign_pci_cap *caps, size_t max, size_t *n);
@@ -153,22 +157,26 @@ int assign_pci_find_ext_cap(const uint8_t *cfg, size_t len, uint16_t id);
 
 /**
  * struct assign_pci_bar - a decoded base address register
+ * @size: the caller sets the first element's @size to
+ *        sizeof(struct assign_pci_bar): the library steps through the
+ *        array by it and sets each filled element's @size
  * @index: BAR number 0-5
- * @present: the BAR exists (non-zero size)
+ * @present: the BAR exists (non-zero length)
  * @io: I/O space BAR
  * @mem64: 64-bit memory BAR (uses this and the next register)
  * @prefetchable: prefetchable memory
  * @addr: address programmed in the register(s)
- * @size: size in bytes
+ * @length: length of the BAR in bytes
  */
 struct assign_pci_bar {
+	size_t size;
 	uint32_t index;
 	bool present;
 	bool io;
 	bool mem64;
 	bool prefetchable;
 	uint64_t addr;
-	uint64_t size;
+	uint64_t length;
 };
 
 /**
@@ -177,17 +185,20 @@ struct assign_pci_bar {
  * @len: their number
  * @sizes: size of each BAR as known from elsewhere (VFIO region sizes); a
  *         64-bit BAR's size is taken from its low index
- * @bars: array of 6 entries to fill; the upper half of a 64-bit BAR is
- *        reported as not present
+ * @bars: array of 6 entries to fill (@bars[0].size set by the caller);
+ *        the upper half of a 64-bit BAR is reported as not present
  *
- * Return: 0; -EINVAL (@len < 64, header type is not 0); -EPROTO (a 64-bit
- * BAR in slot 5, a size that is not a power of two).
+ * Return: 0; -EINVAL (@len < 64, header type is not 0, @bars[0].size not
+ * set); -EPROTO (a 64-bit BAR in slot 5, a size that is not a power of
+ * two).
  */
 int assign_pci_decode_bars(const uint8_t *cfg, size_t len,
-			   const uint64_t sizes[6], struct assign_pci_bar bars[6]);
+			   const uint64_t sizes[6], struct assign_pci_bar *bars);
 
 /**
  * struct assign_pci_msi - a parsed MSI capability
+ * @size: set by the caller to sizeof(struct assign_pci_msi); the library
+ *        sets it to the bytes it filled
  * @offset: capability offset
  * @max_vectors: vectors the device supports (1-32, from Multiple Message
  *               Capable)
@@ -199,6 +210,7 @@ int assign_pci_decode_bars(const uint8_t *cfg, size_t len,
  * @mask_offset: offset of the mask register (0 if none)
  */
 struct assign_pci_msi {
+	size_t size;
 	uint16_t offset;
 	uint8_t max_vectors;
 	uint8_t enabled_vectors;
@@ -213,16 +225,19 @@ struct assign_pci_msi {
  * assign_pci_parse_msi() - parse the MSI capability
  * @cfg: config space bytes
  * @len: their number
- * @msi: where to store the result
+ * @msi: where to store the result, with @msi->size set by the caller
  *
  * Return: 0; -ENOENT (no MSI capability); -EPROTO (it runs past @len or
- * the capability list is malformed); -EINVAL.
+ * the capability list is malformed); -EINVAL (NULL or short arguments,
+ * @msi->size not set).
  */
 int assign_pci_parse_msi(const uint8_t *cfg, size_t len,
 			 struct assign_pci_msi *msi);
 
 /**
  * struct assign_pci_msix - a parsed MSI-X capability
+ * @size: set by the caller to sizeof(struct assign_pci_msix); the library
+ *        sets it to the bytes it filled
  * @offset: capability offset
  * @table_size: number of vectors (1-2048)
  * @enabled: MSI-X Enable bit
@@ -233,6 +248,7 @@ int assign_pci_parse_msi(const uint8_t *cfg, size_t len,
  * @pba_offset: offset of the PBA in that BAR
  */
 struct assign_pci_msix {
+	size_t size;
 	uint16_t offset;
 	uint16_t table_size;
 	bool enabled;
@@ -247,10 +263,11 @@ struct assign_pci_msix {
  * assign_pci_parse_msix() - parse the MSI-X capability
  * @cfg: config space bytes
  * @len: their number
- * @msix: where to store the result
+ * @msix: where to store the result, with @msix->size set by the caller
  *
  * Return: 0; -ENOENT (no MSI-X capability); -EPROTO (BIR above 5, runs
- * past @len, malformed list); -EINVAL.
+ * past @len, malformed list); -EINVAL (NULL or short arguments,
+ * @msix->size not set).
  */
 int assign_pci_parse_msix(const uint8_t *cfg, size_t len,
 			  struct assign_pci_msix *msix);

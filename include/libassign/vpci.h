@@ -281,20 +281,23 @@ int assign_vpci_bar_write(struct assign_vpci *vpci, uint32_t bar,
 
 /**
  * struct assign_vpci_bar - a virtual BAR
+ * @size: set by the caller to sizeof(struct assign_vpci_bar); the library
+ *        sets it to the bytes it filled
  * @present: the BAR exists
  * @io: I/O BAR
  * @mem64: 64-bit memory BAR (the next BAR number is its upper half)
  * @prefetchable: prefetchable memory
- * @size: length in bytes
+ * @length: length in bytes
  * @mapped: the BAR is currently mapped (accepted by @bar_map)
  * @gpa: where, when @mapped
  */
 struct assign_vpci_bar {
+	size_t size;
 	bool present;
 	bool io;
 	bool mem64;
 	bool prefetchable;
-	uint64_t size;
+	uint64_t length;
 	bool mapped;
 	uint64_t gpa;
 };
@@ -303,18 +306,21 @@ struct assign_vpci_bar {
  * assign_vpci_get_bar() - describe a virtual BAR
  * @vpci: the object
  * @bar: 0-5 or %ASSIGN_VPCI_ROM_BAR
- * @info: where to store the description
+ * @info: where to store the description, with @info->size set by the
+ *        caller
  *
  * For a VMM acting as firmware: it can place the BARs by writing their
  * registers with assign_vpci_config_write().
  *
- * Return: 0; -EINVAL (bad @bar or NULL @info).
+ * Return: 0; -EINVAL (bad @bar, NULL @info, @info->size not set).
  */
 int assign_vpci_get_bar(const struct assign_vpci *vpci, uint32_t bar,
 			struct assign_vpci_bar *info);
 
 /**
  * struct assign_vpci_intx - INTx wiring
+ * @size: set by the caller to sizeof(struct assign_vpci_intx); the library
+ *        sets it to the bytes it filled
  * @pin: interrupt pin, 1-4 (INTA-INTD), 0 when the function has no INTx
  * @trigger_fd: eventfd the device signals when it asserts INTx (a KVM
  *              irqfd with resample), -1 without INTx
@@ -323,6 +329,7 @@ int assign_vpci_get_bar(const struct assign_vpci *vpci, uint32_t bar,
  * @enabled: INTx is currently signalled (no MSI or MSI-X enabled)
  */
 struct assign_vpci_intx {
+	size_t size;
 	uint8_t pin;
 	int trigger_fd;
 	int resample_fd;
@@ -332,10 +339,11 @@ struct assign_vpci_intx {
 /**
  * assign_vpci_get_intx() - the INTx eventfds
  * @vpci: the object
- * @info: where to store them; the fds are owned by the library and stay
- *        the same for the lifetime of @vpci
+ * @info: where to store them, with @info->size set by the caller; the fds
+ *        are owned by the library and stay the same for the lifetime of
+ *        @vpci
  *
- * Return: 0; -EINVAL (NULL argument).
+ * Return: 0; -EINVAL (NULL argument, @info->size not set).
  */
 int assign_vpci_get_intx(const struct assign_vpci *vpci,
 			 struct assign_vpci_intx *info);

@@ -77,6 +77,37 @@ int assign_set_error(struct assign_ctx *ctx, int err, const char *file,
 			 __VA_ARGS__)
 
 /*
+ * Structs that can grow (core/sized.c, docs/api-conventions.md). Each
+ * starts with `size_t size`; ASSIGN_SIZED_MAX bounds what a caller may
+ * claim (a larger value is garbage, not a newer struct).
+ */
+#define ASSIGN_SIZED_MAX 4096
+/* An input struct (options, a region): zero @dst (@known bytes), copy what
+ * @src covers, check that what only a newer caller knows is zero. NULL
+ * @src gives the defaults (all zero). -EINVAL with a message naming
+ * @type. Afterwards dst->size is @known. */
+int sized_in(struct assign_ctx *ctx, void *dst, size_t known,
+	     const void *src, const char *type);
+#define SIZED_IN(ctx, dst, src, type)                                         \
+	sized_in((ctx), (dst), sizeof(*(dst)), (src), type)
+/* An output struct: -EINVAL (message naming @type) when @out is NULL or
+ * its size is implausible. */
+int sized_out_check(struct assign_ctx *ctx, const void *out, const char *type);
+/* Fill @out from the library's full struct @src (@known bytes): the bytes
+ * both know, then out->size = what was filled. */
+void sized_out_fill(void *out, const void *src, size_t known);
+#define SIZED_OUT_FILL(out, src) sized_out_fill((out), (src), sizeof(*(src)))
+/* The stride of an array of @n growable structs: its first element's size
+ * (checked). 0 for an empty array. */
+int sized_array_stride(struct assign_ctx *ctx, const void *first, size_t n,
+		       const char *type, size_t *stride);
+/* Element @i of an array with @stride. */
+static inline void *sized_elem(void *base, size_t stride, size_t i)
+{
+	return (char *)base + i * stride;
+}
+
+/*
  * sysfs helpers (core/sysfs.c). Paths are relative to the sysfs root, e.g.
  * "bus/pci/devices/0000:00:03.0/iommu_group".
  */

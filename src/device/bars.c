@@ -10,6 +10,7 @@ ASSIGN_EXPORT int assign_device_get_bars(struct assign_device *dev,
 {
 	uint8_t cfg[ASSIGN_PCI_STD_HEADER_SIZE];
 	uint64_t sizes[6] = { 0 };
+	size_t stride;
 	int r;
 
 	if (!dev)
@@ -17,6 +18,9 @@ ASSIGN_EXPORT int assign_device_get_bars(struct assign_device *dev,
 	if (!bars)
 		return set_error(dev->ctx, -EINVAL,
 				 "assign_device_get_bars: bars is NULL");
+	r = sized_array_stride(dev->ctx, bars, 6, "assign_pci_bar", &stride);
+	if (r < 0)
+		return r;
 	if (!(dev->info.flags & ASSIGN_DEVICE_F_PCI))
 		return set_error(dev->ctx, -EINVAL,
 				 "%s is not a PCI device: it has no BARs",

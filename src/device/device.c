@@ -18,30 +18,19 @@
 #define MAX_REGIONS 256
 #define MAX_IRQS 64
 
-static int check_opts(struct assign_ctx *ctx, const struct assign_device_opts *opts)
+static int check_opts(struct assign_ctx *ctx,
+		      const struct assign_device_opts *opts)
 {
-	size_t known = sizeof(*opts);
-	size_t flags_end = offsetof(struct assign_device_opts, flags) +
-			   sizeof(opts->flags);
+	struct assign_device_opts o;
+	int r;
 
-	if (!opts)
-		return 0;
-	if (opts->size < sizeof(opts->size))
-		return set_error(ctx, -EINVAL,
-				 "assign_device_opts.size is %zu: set it to sizeof(struct assign_device_opts)",
-				 opts->size);
-	if (opts->size > known) {
-		const unsigned char *p = (const unsigned char *)opts;
-		for (size_t i = known; i < opts->size; i++)
-			if (p[i])
-				return set_error(ctx, -EINVAL,
-						 "assign_device_opts has non-zero fields this libassign (%s) does not know; upgrade libassign or leave them zero",
-						 LIBASSIGN_VERSION);
-	}
-	if (opts->size >= flags_end && opts->flags)
+	r = SIZED_IN(ctx, &o, opts, "assign_device_opts");
+	if (r < 0)
+		return r;
+	if (o.flags)
 		return set_error(ctx, -EINVAL,
 				 "assign_device_opts.flags 0x%x has unknown bits; pass 0",
-				 opts->flags);
+				 o.flags);
 	return 0;
 }
 
@@ -69,6 +58,7 @@ static int device_query_info(struct assign_device *dev)
 		free(buf);
 		return r;
 	}
+	dev->info.size = sizeof(dev->info);
 	dev->info.flags = 0;
 	if (vi->flags & VFIO_DEVICE_FLAGS_PCI)
 		dev->info.flags |= ASSIGN_DEVICE_F_PCI;
@@ -223,9 +213,14 @@ ASSIGN_EXPORT int assign_device_get_group_id(const struct assign_device *dev)
 ASSIGN_EXPORT int assign_device_get_info(const struct assign_device *dev,
 					 struct assign_device_info *info)
 {
-	if (!dev || !info)
+	int r;
+
+	if (!dev)
 		return -EINVAL;
-	*info = dev->info;
+	r = sized_out_check(dev->ctx, info, "assign_device_info");
+	if (r < 0)
+		return r;
+	SIZED_OUT_FILL(info, &dev->info);
 	return 0;
 }
 

@@ -91,6 +91,7 @@ static int irq_load(struct assign_device *dev, uint32_t index,
 			return set_error(dev->ctx, -EPROTO,
 					 "%s: the kernel reports %u %s vectors",
 					 dev->addr, ii.count, irq_name(index));
+		irq->info.size = sizeof(irq->info);
 		irq->info.index = index;
 		irq->info.count = ii.count;
 		irq->info.flags = 0;
@@ -117,13 +118,13 @@ ASSIGN_EXPORT int assign_device_get_irq_info(struct assign_device *dev,
 
 	if (!dev)
 		return -EINVAL;
-	if (!info)
-		return set_error(dev->ctx, -EINVAL,
-				 "assign_device_get_irq_info: info is NULL");
+	r = sized_out_check(dev->ctx, info, "assign_irq_info");
+	if (r < 0)
+		return r;
 	r = irq_load(dev, index, &irq);
 	if (r < 0)
 		return r;
-	*info = irq->info;
+	SIZED_OUT_FILL(info, &irq->info);
 	return 0;
 }
 

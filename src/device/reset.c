@@ -139,6 +139,7 @@ static void fill_dep(struct assign_device *dev, uint32_t hflags,
 		     struct assign_reset_dep *out)
 {
 	memset(out, 0, sizeof(*out));
+	out->size = sizeof(*out);
 	out->addr.domain = d->segment;
 	out->addr.bus = d->bus;
 	out->addr.dev = (uint8_t)((d->devfn >> 3) & 0x1f);
@@ -159,6 +160,7 @@ ASSIGN_EXPORT int assign_device_get_hot_reset_deps(struct assign_device *dev,
 						   size_t max, size_t *n)
 {
 	struct vfio_pci_hot_reset_info *hi;
+	size_t stride;
 	int r;
 
 	if (!dev)
@@ -167,6 +169,10 @@ ASSIGN_EXPORT int assign_device_get_hot_reset_deps(struct assign_device *dev,
 		return set_error(dev->ctx, -EINVAL,
 				 "assign_device_get_hot_reset_deps: %s is NULL",
 				 !n ? "n" : "deps");
+	r = sized_array_stride(dev->ctx, deps, max, "assign_reset_dep",
+			       &stride);
+	if (r < 0)
+		return r;
 	if (!(dev->info.flags & ASSIGN_DEVICE_F_PCI))
 		return set_error(dev->ctx, -ENOTTY,
 				 "%s is not a PCI device: no hot reset",
@@ -174,8 +180,13 @@ ASSIGN_EXPORT int assign_device_get_hot_reset_deps(struct assign_device *dev,
 	r = hot_reset_info(dev, &hi);
 	if (r < 0)
 		return r;
-	for (size_t i = 0; i < hi->count && i < max; i++)
-		fill_dep(dev, hi->flags, &hi->devices[i], &deps[i]);
+	for (size_t i = 0; i < hi->count && i < max; i++) {
+		struct assign_reset_dep d, *out = sized_elem(deps, stride, i);
+
+		fill_dep(dev, hi->flags, &hi->devices[i], &d);
+		out->size = stride;
+		sized_out_fill(out, &d, sizeof(d));
+	}
 	*n = hi->count;
 	free(hi);
 	return 0;

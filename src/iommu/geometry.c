@@ -511,7 +511,7 @@ iommu_blocking_resv(const struct assign_iommu *iommu, uint64_t iova, uint64_t la
 
 struct conflicts {
 	struct assign_conflict *v;
-	size_t max, n;
+	size_t stride, max, n;
 	struct assign_conflict first;
 };
 
@@ -521,7 +521,8 @@ static void add_conflict(struct conflicts *c, enum assign_conflict_kind kind,
 			 const char *fmt, ...)
 {
 	struct assign_conflict x = {
-		.kind = kind, .index = index, .start = start, .last = last
+		.size = sizeof(x), .kind = kind, .index = index,
+		.start = start, .last = last
 	};
 	va_list ap;
 
@@ -530,8 +531,12 @@ static void add_conflict(struct conflicts *c, enum assign_conflict_kind kind,
 	va_end(ap);
 	if (c->n == 0)
 		c->first = x;
-	if (c->n < c->max)
-		c->v[c->n] = x;
+	if (c->n < c->max) {
+		struct assign_conflict *e = sized_elem(c->v, c->stride, c->n);
+
+		e->size = c->stride;
+		sized_out_fill(e, &x, sizeof(x));
+	}
 	c->n++;
 }
 
@@ -576,6 +581,10 @@ ASSIGN_EXPORT int assign_iommu_check_layout(
 
 	if (!iommu || (!ranges && n) || (!conflicts && max) || !nconflicts)
 		return -EINVAL;
+	r = sized_array_stride(iommu->ctx, conflicts, c.max, "assign_conflict",
+			       &c.stride);
+	if (r < 0)
+		return r;
 	r = iommu_need_iommu_geometry(iommu, "layout check");
 	if (r < 0)
 		return r;

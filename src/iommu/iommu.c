@@ -47,35 +47,15 @@ ASSIGN_EXPORT int assign_iommu_new(struct assign_ctx *ctx,
 				   const struct assign_iommu_opts *opts,
 				   struct assign_iommu **ret)
 {
-	struct assign_iommu_opts o = { .size = sizeof(o) };
+	struct assign_iommu_opts o;
 	struct assign_iommu *iommu;
 	int r;
 
 	if (!ctx || !ret)
 		return -EINVAL;
-	if (opts) {
-		/* Accept older (shorter) structs; a newer one must be zero
-		 * past what this library knows. */
-		if (opts->size < offsetof(struct assign_iommu_opts, flags) +
-					 sizeof(opts->flags) ||
-		    opts->size > 4096)
-			return set_error(ctx, -EINVAL,
-					 "assign_iommu_new: opts->size %zu is not "
-					 "sizeof(struct assign_iommu_opts) (%zu)",
-					 opts->size, sizeof(o));
-		if (opts->size > sizeof(o)) {
-			const unsigned char *p = (const unsigned char *)opts;
-			for (size_t i = sizeof(o); i < opts->size; i++)
-				if (p[i])
-					return set_error(ctx, -EINVAL,
-							 "assign_iommu_new: opts has "
-							 "fields this library does not "
-							 "know (size %zu > %zu)",
-							 opts->size, sizeof(o));
-		}
-		memcpy(&o, opts, MIN(opts->size, sizeof(o)));
-		o.size = sizeof(o);
-	}
+	r = SIZED_IN(ctx, &o, opts, "assign_iommu_opts");
+	if (r < 0)
+		return r;
 	if (o.flags & ~ASSIGN_IOMMU_F_ALLOW_NOIOMMU)
 		return set_error(ctx, -EINVAL,
 				 "assign_iommu_new: unknown flags 0x%x",

@@ -638,10 +638,17 @@ ASSIGN_EXPORT int assign_iommu_unmap_all(struct assign_iommu *iommu)
 ASSIGN_EXPORT int assign_iommu_get_dma_stats(const struct assign_iommu *iommu,
 					     struct assign_dma_stats *stats)
 {
-	if (!iommu || !stats)
+	struct assign_dma_stats s = { .size = sizeof(s) };
+	int r;
+
+	if (!iommu)
 		return -EINVAL;
-	stats->mappings = iommu->maps.count;
-	stats->bytes = iommu->mapped_bytes;
+	r = sized_out_check(iommu->ctx, stats, "assign_dma_stats");
+	if (r < 0)
+		return r;
+	s.mappings = iommu->maps.count;
+	s.bytes = iommu->mapped_bytes;
+	SIZED_OUT_FILL(stats, &s);
 	return 0;
 }
 

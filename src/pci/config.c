@@ -102,15 +102,19 @@ static int walk_ext(const uint8_t *cfg, size_t len, cap_cb cb, void *data)
 
 struct list_arg {
 	struct assign_pci_cap *caps;
-	size_t max, n;
+	size_t stride, max, n;
 };
 
 static int list_cb(const struct assign_pci_cap *cap, void *data)
 {
 	struct list_arg *a = data;
 
-	if (a->n < a->max)
-		a->caps[a->n] = *cap;
+	if (a->n < a->max) {
+		struct assign_pci_cap *c = sized_elem(a->caps, a->stride, a->n);
+
+		c->size = a->stride;
+		sized_out_fill(c, cap, sizeof(*cap));
+	}
 	a->n++;
 	return 0;
 }
@@ -123,6 +127,8 @@ ASSIGN_EXPORT int assign_pci_list_caps(const uint8_t *cfg, size_t len,
 	int r1, r2;
 
 	if (!cfg || len < ASSIGN_PCI_STD_HEADER_SIZE || !n || (max && !caps))
+		return -EINVAL;
+	if (sized_array_stride(NULL, caps, max, "assign_pci_cap", &a.stride) < 0)
 		return -EINVAL;
 	r1 = walk_std(cfg, len, list_cb, &a);
 	r2 = len > ASSIGN_PCI_CONFIG_SIZE ? walk_ext(cfg, len, list_cb, &a) : 0;
@@ -178,19 +184,18 @@ static bool is_pow2(uint64_t v)
 	return v && !(v & (v - 1));
 }
 
-ASSIGN_EXPORT int assign_pci_decode_bars(const uint8_t *cfg, size_t len,
-					 const uint64_t sizes[6],
-					 struct assign_pci_bar bars[6])
+/* Decode into the library's own array; assign_pci_decode_bars() copies it
+ * out with the caller's stride. */
+static int decode_bars(const uint8_t *cfg, const uint64_t sizes[6],
+		       struct assign_pci_bar bars[6])
 {
 	bool upper = false;
 
-	if (!cfg || len < ASSIGN_PCI_STD_HEADER_SIZE || !sizes || !bars)
-		return -EINVAL;
 	for (uint32_t i = 0; i < 6; i++) {
 		memset(&bars[i], 0, sizeof(bars[i]));
 		bars[i].index = i;
 	}
-	if ((cfg[ASSIGN_PCI_HEADER_TYPE] & 0x7f) != 0)
+	if ((cfg[ASSIGN_PCI_HEADER_TYPE] & ASSIGN_PCI_HEADER_TYPE_MASK) != 0)
 		return -EINVAL;
 	for (uint32_t i = 0; i < 6; i++) {
 		struct assign_pci_bar *b = &bars[i];
@@ -224,23 +229,47 @@ ASSIGN_EXPORT int assign_pci_decode_bars(const uint8_t *cfg, size_t len,
 				b->addr |= (uint64_t)rd32(cfg + ASSIGN_PCI_BASE_ADDRESS_0 +
 							  4 * (i + 1)) << 32;
 		}
-		b->size = sizes[i];
-		if (b->size && !is_pow2(b->size))
+		b->length = sizes[i];
+		if (b->length && !is_pow2(b->length))
 			return -EPROTO;
-		b->present = b->size != 0;
+		b->present = b->length != 0;
 	}
 	return 0;
+}
+
+ASSIGN_EXPORT int assign_pci_decode_bars(const uint8_t *cfg, size_t len,
+					 const uint64_t sizes[6],
+					 struct assign_pci_bar *bars)
+{
+	struct assign_pci_bar all[6];
+	size_t stride;
+	int r;
+
+	if (!cfg || len < ASSIGN_PCI_STD_HEADER_SIZE || !sizes || !bars)
+		return -EINVAL;
+	if (sized_array_stride(NULL, bars, 6, "assign_pci_bar", &stride) < 0)
+		return -EINVAL;
+	r = decode_bars(cfg, sizes, all);
+	for (uint32_t i = 0; i < 6; i++) {
+		struct assign_pci_bar *b = sized_elem(bars, stride, i);
+
+		b->size = stride;
+		sized_out_fill(b, &all[i], sizeof(all[i]));
+	}
+	return r;
 }
 
 ASSIGN_EXPORT int assign_pci_parse_msi(const uint8_t *cfg, size_t len,
 				       struct assign_pci_msi *msi)
 {
 	size_t lim = MIN(len, (size_t)ASSIGN_PCI_CONFIG_SIZE), caplen;
+	struct assign_pci_msi m;
 	uint16_t ctl;
 	unsigned mmc, mme;
 	int off;
 
-	if (!cfg || !msi || len < ASSIGN_PCI_STD_HEADER_SIZE)
+	if (!cfg || len < ASSIGN_PCI_STD_HEADER_SIZE ||
+	    sized_out_check(NULL, msi, "assign_pci_msi") < 0)
 		return -EINVAL;
 	off = assign_pci_find_cap(cfg, len, ASSIGN_PCI_CAP_ID_MSI);
 	if (off < 0)
@@ -252,22 +281,23 @@ ASSIGN_EXPORT int assign_pci_parse_msi(const uint8_t *cfg, size_t len,
 	mme = (ctl >> 4) & 7;
 	if (mmc > 5 || mme > 5)
 		return -EPROTO;
-	memset(msi, 0, sizeof(*msi));
-	msi->offset = (uint16_t)off;
-	msi->max_vectors = (uint8_t)(1u << mmc);
-	msi->enabled_vectors = (uint8_t)(1u << mme);
-	msi->enabled = ctl & 1;
-	msi->addr64 = ctl & 0x80;
-	msi->per_vector_mask = ctl & 0x100;
-	msi->data_offset = (uint16_t)(off + (msi->addr64 ? 0x0c : 0x08));
+	memset(&m, 0, sizeof(m));
+	m.offset = (uint16_t)off;
+	m.max_vectors = (uint8_t)(1u << mmc);
+	m.enabled_vectors = (uint8_t)(1u << mme);
+	m.enabled = ctl & ASSIGN_PCI_MSI_FLAGS_ENABLE;
+	m.addr64 = ctl & ASSIGN_PCI_MSI_FLAGS_64BIT;
+	m.per_vector_mask = ctl & ASSIGN_PCI_MSI_FLAGS_MASKBIT;
+	m.data_offset = (uint16_t)(off + (m.addr64 ? 0x0c : 0x08));
 	/* data (2) + reserved (2), then mask (4) and pending (4) */
-	caplen = msi->data_offset - (size_t)off + 2;
-	if (msi->per_vector_mask) {
-		msi->mask_offset = (uint16_t)(msi->data_offset + 4);
-		caplen = msi->mask_offset - (size_t)off + 8;
+	caplen = m.data_offset - (size_t)off + 2;
+	if (m.per_vector_mask) {
+		m.mask_offset = (uint16_t)(m.data_offset + 4);
+		caplen = m.mask_offset - (size_t)off + 8;
 	}
 	if ((size_t)off + caplen > lim)
 		return -EPROTO;
+	SIZED_OUT_FILL(msi, &m);
 	return 0;
 }
 
@@ -275,11 +305,13 @@ ASSIGN_EXPORT int assign_pci_parse_msix(const uint8_t *cfg, size_t len,
 					struct assign_pci_msix *msix)
 {
 	size_t lim = MIN(len, (size_t)ASSIGN_PCI_CONFIG_SIZE);
+	struct assign_pci_msix x;
 	uint32_t table, pba;
 	uint16_t ctl;
 	int off;
 
-	if (!cfg || !msix || len < ASSIGN_PCI_STD_HEADER_SIZE)
+	if (!cfg || len < ASSIGN_PCI_STD_HEADER_SIZE ||
+	    sized_out_check(NULL, msix, "assign_pci_msix") < 0)
 		return -EINVAL;
 	off = assign_pci_find_cap(cfg, len, ASSIGN_PCI_CAP_ID_MSIX);
 	if (off < 0)
@@ -289,16 +321,17 @@ ASSIGN_EXPORT int assign_pci_parse_msix(const uint8_t *cfg, size_t len,
 	ctl = rd16(cfg + off + 2);
 	table = rd32(cfg + off + 4);
 	pba = rd32(cfg + off + 8);
-	if ((table & 7) > 5 || (pba & 7) > 5)
+	if ((table & ASSIGN_PCI_MSIX_BIR) > 5 || (pba & ASSIGN_PCI_MSIX_BIR) > 5)
 		return -EPROTO;
-	memset(msix, 0, sizeof(*msix));
-	msix->offset = (uint16_t)off;
-	msix->table_size = (uint16_t)((ctl & 0x7ff) + 1);
-	msix->function_masked = ctl & 0x4000;
-	msix->enabled = ctl & 0x8000;
-	msix->table_bar = (uint8_t)(table & 7);
-	msix->table_offset = table & ~(uint32_t)7;
-	msix->pba_bar = (uint8_t)(pba & 7);
-	msix->pba_offset = pba & ~(uint32_t)7;
+	memset(&x, 0, sizeof(x));
+	x.offset = (uint16_t)off;
+	x.table_size = (uint16_t)((ctl & ASSIGN_PCI_MSIX_FLAGS_QSIZE) + 1);
+	x.function_masked = ctl & ASSIGN_PCI_MSIX_FLAGS_MASKALL;
+	x.enabled = ctl & ASSIGN_PCI_MSIX_FLAGS_ENABLE;
+	x.table_bar = (uint8_t)(table & ASSIGN_PCI_MSIX_BIR);
+	x.table_offset = table & ASSIGN_PCI_MSIX_OFFSET;
+	x.pba_bar = (uint8_t)(pba & ASSIGN_PCI_MSIX_BIR);
+	x.pba_offset = pba & ASSIGN_PCI_MSIX_OFFSET;
+	SIZED_OUT_FILL(msix, &x);
 	return 0;
 }

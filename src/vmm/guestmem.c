@@ -1036,6 +1036,7 @@ static int check_regions(struct assign_guestmem *gm,
 			sub = calloc(nsub, sizeof(*sub));
 			if (!sub)
 				goto nomem;
+			sub[0].size = sizeof(sub[0]);
 			r = assign_iommu_check_layout(gm->iommu, ranges, nr, sub,
 						      nsub, &got);
 			if (r < 0 && r != -ERANGE)
@@ -2132,37 +2133,42 @@ ASSIGN_EXPORT int assign_guestmem_lookup(struct assign_guestmem *gm,
 					 uint64_t iova,
 					 struct assign_guestmem_mapping *mapping)
 {
+	struct assign_guestmem_mapping x = { .size = sizeof(x) };
 	struct gm_map *m;
 	int r = 0;
 
-	if (!gm || !mapping)
+	if (!gm || sized_out_check(gm->ctx, mapping, "assign_guestmem_mapping"))
 		return -EINVAL;
 	pthread_mutex_lock(&gm->lock);
 	m = to_map(iova_tree_find(&gm->maps, iova));
-	if (m)
-		*mapping = (struct assign_guestmem_mapping){
-			.iova = m->node.start,
-			.size = map_size(m),
-			.gpa = m->gpa,
-			.vaddr = m->vaddr,
-			.perms = m->perms,
-		};
-	else
+	if (m) {
+		x.iova = m->node.start;
+		x.gpa = m->gpa;
+		x.vaddr = m->vaddr;
+		x.length = map_size(m);
+		x.flags = m->perms;
+	} else {
 		r = -ENOENT;
+	}
 	pthread_mutex_unlock(&gm->lock);
+	if (!r)
+		SIZED_OUT_FILL(mapping, &x);
 	return r;
 }
 
 ASSIGN_EXPORT int assign_guestmem_get_stats(struct assign_guestmem *gm,
 					    struct assign_guestmem_stats *stats)
 {
-	if (!gm || !stats)
+	struct assign_guestmem_stats x;
+
+	if (!gm || sized_out_check(gm->ctx, stats, "assign_guestmem_stats"))
 		return -EINVAL;
 	pthread_mutex_lock(&gm->lock);
-	*stats = gm->stats;
-	stats->regions = gm->nregions;
-	stats->host_mappings = gm->maps.count;
-	stats->mapped_bytes = gm->mapped_bytes;
+	x = gm->stats;
+	x.regions = gm->nregions;
+	x.host_mappings = gm->maps.count;
+	x.mapped_bytes = gm->mapped_bytes;
 	pthread_mutex_unlock(&gm->lock);
+	SIZED_OUT_FILL(stats, &x);
 	return 0;
 }

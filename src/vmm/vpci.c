@@ -670,63 +670,33 @@ static int bar_setup_parts(struct assign_vpci *v, uint32_t i)
 
 /* ---- construction ------------------------------------------------------ */
 
-static int check_opts(struct assign_ctx *ctx, const struct assign_vpci_opts *o)
+/* The options and callbacks, checked and copied (unknown fields zero). */
+static int read_opts(struct assign_ctx *ctx, const struct assign_vpci_opts *in,
+		     struct assign_vpci_opts *o, struct assign_vpci_ops *ops)
 {
 	const uint32_t known = ASSIGN_VPCI_F_NO_ROM | ASSIGN_VPCI_F_NO_MMAP |
 			       ASSIGN_VPCI_F_NO_INTX;
+	int r;
 
-	if (!o)
-		return 0;
-	if (o->size < sizeof(o->size))
-		return set_error(ctx, -EINVAL,
-				 "assign_vpci_opts.size is %zu: set it to sizeof(struct assign_vpci_opts)",
-				 o->size);
-	for (size_t i = sizeof(*o); i < o->size; i++)
-		if (((const unsigned char *)o)[i])
-			return set_error(ctx, -EINVAL,
-					 "assign_vpci_opts has non-zero fields this libassign does not know; upgrade libassign or leave them zero");
-	if (o->size >= offsetof(struct assign_vpci_opts, flags) +
-			       sizeof(o->flags) &&
-	    (o->flags & ~known))
+	r = SIZED_IN(ctx, o, in, "assign_vpci_opts");
+	if (r < 0)
+		return r;
+	if (o->flags & ~known)
 		return set_error(ctx, -EINVAL,
 				 "assign_vpci_opts.flags 0x%x has unknown bits",
 				 o->flags);
-	if (o->size >= offsetof(struct assign_vpci_opts, ops) + sizeof(o->ops) &&
-	    o->ops) {
-		const struct assign_vpci_ops *ops = o->ops;
-		if (ops->size < sizeof(ops->size))
-			return set_error(ctx, -EINVAL,
-					 "assign_vpci_ops.size is %zu: set it to sizeof(struct assign_vpci_ops)",
-					 ops->size);
-		for (size_t i = sizeof(*ops); i < ops->size; i++)
-			if (((const unsigned char *)ops)[i])
-				return set_error(ctx, -EINVAL,
-						 "assign_vpci_ops has non-zero fields this libassign does not know");
-	}
-	return 0;
-}
-
-static void copy_opts(struct assign_vpci *v, const struct assign_vpci_opts *o)
-{
-	struct assign_vpci_opts full;
-
-	memset(&full, 0, sizeof(full));
-	if (o)
-		memcpy(&full, o, MIN(o->size, sizeof(full)));
-	v->flags = full.flags;
-	v->data = full.data;
-	if (full.ops)
-		memcpy(&v->ops, full.ops, MIN(full.ops->size, sizeof(v->ops)));
+	return SIZED_IN(ctx, ops, o->ops, "assign_vpci_ops");
 }
 
 static int setup_msix(struct assign_vpci *v, const uint8_t *cfg)
 {
 	const char *name = assign_device_get_address(v->dev);
 	struct assign_pci_msix *x = &v->msix;
-	struct assign_irq_info ii;
+	struct assign_irq_info ii = { .size = sizeof(ii) };
 	const struct vbar *tb, *pb;
 	int r;
 
+	x->size = sizeof(*x);
 	r = assign_pci_parse_msix(cfg, EMU_SIZE, x);
 	if (r == -ENOENT)
 		return 0;
@@ -768,10 +738,11 @@ static int setup_msix(struct assign_vpci *v, const uint8_t *cfg)
 static int setup_msi(struct assign_vpci *v, const uint8_t *cfg)
 {
 	struct assign_pci_msi *m = &v->msi;
-	struct assign_irq_info ii;
+	struct assign_irq_info ii = { .size = sizeof(ii) };
 	uint32_t end;
 	int r;
 
+	m->size = sizeof(*m);
 	r = assign_pci_parse_msi(cfg, EMU_SIZE, m);
 	if (r == -ENOENT)
 		return 0;
@@ -807,7 +778,7 @@ static int setup_msi(struct assign_vpci *v, const uint8_t *cfg)
 
 static int setup_bars(struct assign_vpci *v, const uint8_t *cfg)
 {
-	struct assign_pci_bar bars[6];
+	struct assign_pci_bar bars[6] = { { .size = sizeof(bars[0]) } };
 	const struct assign_region_info *ri;
 	int r;
 
@@ -820,7 +791,7 @@ static int setup_bars(struct assign_vpci *v, const uint8_t *cfg)
 		b->io = bars[i].io;
 		b->mem64 = bars[i].mem64;
 		b->prefetch = bars[i].prefetchable;
-		b->size = bars[i].size;
+		b->size = bars[i].length;
 	}
 	if (!(v->flags & ASSIGN_VPCI_F_NO_ROM) &&
 	    assign_device_get_region(v->dev, ASSIGN_PCI_ROM_REGION, &ri) == 0 &&
@@ -841,9 +812,9 @@ static int setup_bars(struct assign_vpci *v, const uint8_t *cfg)
 static int vpci_setup(struct assign_vpci *v)
 {
 	const char *name = assign_device_get_address(v->dev);
-	struct assign_device_info di;
+	struct assign_device_info di = { .size = sizeof(di) };
 	const struct assign_region_info *ri;
-	struct assign_irq_info ii;
+	struct assign_irq_info ii = { .size = sizeof(ii) };
 	uint8_t cfg[EMU_SIZE];
 	int r;
 
@@ -934,6 +905,8 @@ ASSIGN_EXPORT int assign_vpci_new(struct assign_device *dev,
 				  const struct assign_vpci_opts *opts,
 				  struct assign_vpci **ret)
 {
+	struct assign_vpci_opts o;
+	struct assign_vpci_ops ops;
 	struct assign_ctx *ctx;
 	struct assign_vpci *v;
 	long ps;
@@ -942,7 +915,7 @@ ASSIGN_EXPORT int assign_vpci_new(struct assign_device *dev,
 	if (!dev || !ret)
 		return -EINVAL;
 	ctx = assign_iommu_get_ctx(assign_device_get_iommu(dev));
-	r = check_opts(ctx, opts);
+	r = read_opts(ctx, opts, &o, &ops);
 	if (r < 0)
 		return r;
 	v = calloc(1, sizeof(*v));
@@ -955,7 +928,9 @@ ASSIGN_EXPORT int assign_vpci_new(struct assign_device *dev,
 	ps = sysconf(_SC_PAGESIZE);
 	v->page = ps > 0 ? (uint64_t)ps : 4096;
 	pthread_mutex_init(&v->lock, NULL);
-	copy_opts(v, opts);
+	v->flags = o.flags;
+	v->data = o.data;
+	v->ops = ops;
 	r = vpci_setup(v);
 	if (r < 0) {
 		/* no callbacks for an object the caller never saw */
@@ -1247,36 +1222,40 @@ ASSIGN_EXPORT int assign_vpci_bar_write(struct assign_vpci *vpci, uint32_t bar,
 ASSIGN_EXPORT int assign_vpci_get_bar(const struct assign_vpci *vpci,
 				      uint32_t bar, struct assign_vpci_bar *info)
 {
+	struct assign_vpci_bar x = { .size = sizeof(x) };
 	const struct vbar *b;
 
-	if (!vpci || !info || bar >= ASSIGN_VPCI_NUM_BARS)
+	if (!vpci || bar >= ASSIGN_VPCI_NUM_BARS ||
+	    sized_out_check(vpci->ctx, info, "assign_vpci_bar") < 0)
 		return -EINVAL;
 	b = &vpci->bars[bar];
-	memset(info, 0, sizeof(*info));
 	pthread_mutex_lock((pthread_mutex_t *)&vpci->lock);
-	info->present = b->present;
-	info->io = b->io;
-	info->mem64 = b->mem64;
-	info->prefetchable = b->prefetch;
-	info->size = b->present ? b->size : 0;
-	info->mapped = b->mapped;
-	info->gpa = b->gpa;
+	x.present = b->present;
+	x.io = b->io;
+	x.mem64 = b->mem64;
+	x.prefetchable = b->prefetch;
+	x.length = b->present ? b->size : 0;
+	x.mapped = b->mapped;
+	x.gpa = b->gpa;
 	pthread_mutex_unlock((pthread_mutex_t *)&vpci->lock);
+	SIZED_OUT_FILL(info, &x);
 	return 0;
 }
 
 ASSIGN_EXPORT int assign_vpci_get_intx(const struct assign_vpci *vpci,
 				       struct assign_vpci_intx *info)
 {
-	if (!vpci || !info)
+	struct assign_vpci_intx x = { .size = sizeof(x) };
+
+	if (!vpci || sized_out_check(vpci->ctx, info, "assign_vpci_intx") < 0)
 		return -EINVAL;
-	memset(info, 0, sizeof(*info));
 	pthread_mutex_lock((pthread_mutex_t *)&vpci->lock);
-	info->pin = vpci->pin;
-	info->trigger_fd = vpci->intx_efd;
-	info->resample_fd = vpci->intx_resample;
-	info->enabled = vpci->intx_on;
+	x.pin = vpci->pin;
+	x.trigger_fd = vpci->intx_efd;
+	x.resample_fd = vpci->intx_resample;
+	x.enabled = vpci->intx_on;
 	pthread_mutex_unlock((pthread_mutex_t *)&vpci->lock);
+	SIZED_OUT_FILL(info, &x);
 	return 0;
 }
 

@@ -323,6 +323,94 @@ static void test_cap_chain(void **state)
 	assert_int_equal(vfio_cap_find(&f, len, minsz, 0, 3, 8), -ENOENT);
 }
 
+/*
+ * The rules for structs that can grow (core/sized.c): an options struct
+ * from an older caller (shorter) reads as zero past its end, one from a
+ * newer caller (longer) must be zero past what the library knows; an
+ * output struct is filled up to the shorter of the two sizes and says how
+ * much was filled.
+ */
+struct sized_v2 {
+	size_t size;
+	uint32_t a;
+	uint32_t b;
+	uint64_t c;
+};
+
+static void test_sized_in(void **state)
+{
+	struct assign_ctx *ctx;
+	struct sized_v2 out;
+	struct {
+		struct sized_v2 v2;
+		uint64_t newer;
+	} in = { { sizeof(in), 1, 2, 3 }, 0 };
+
+	(void)state;
+	assert_int_equal(assign_ctx_new(&ctx), 0);
+	/* NULL: all defaults (zero), size set to what the library knows. */
+	memset(&out, 0x5a, sizeof(out));
+	assert_int_equal(sized_in(ctx, &out, sizeof(out), NULL, "t"), 0);
+	assert_int_equal(out.size, sizeof(out));
+	assert_true(out.a == 0 && out.b == 0 && out.c == 0);
+	/* A newer caller whose extra field is zero is fine. */
+	assert_int_equal(sized_in(ctx, &out, sizeof(out), &in, "t"), 0);
+	assert_true(out.a == 1 && out.b == 2 && out.c == 3);
+	assert_int_equal(out.size, sizeof(out));
+	/* ...not when it is set. */
+	in.newer = 1;
+	assert_int_equal(sized_in(ctx, &out, sizeof(out), &in, "t"), -EINVAL);
+	assert_non_null(strstr(assign_ctx_get_last_error(ctx),
+			       "fields this libassign"));
+	in.newer = 0;
+	/* An older caller covering a and b only: c reads as 0. */
+	in.v2.size = offsetof(struct sized_v2, c);
+	assert_int_equal(sized_in(ctx, &out, sizeof(out), &in, "t"), 0);
+	assert_true(out.a == 1 && out.b == 2 && out.c == 0);
+	/* Garbage sizes. */
+	in.v2.size = 4;
+	assert_int_equal(sized_in(ctx, &out, sizeof(out), &in, "t"), -EINVAL);
+	assert_non_null(strstr(assign_ctx_get_last_error(ctx),
+			       "set .size = sizeof(struct t)"));
+	in.v2.size = ASSIGN_SIZED_MAX + 1;
+	assert_int_equal(sized_in(ctx, &out, sizeof(out), &in, "t"), -EINVAL);
+	assign_ctx_unref(ctx);
+}
+
+static void test_sized_out(void **state)
+{
+	struct sized_v2 lib = { sizeof(lib), 1, 2, 3 };
+	struct {
+		struct sized_v2 v2;
+		uint64_t newer;
+	} big;
+	struct {
+		size_t size;
+		uint32_t a;
+		uint32_t guard;
+	} small;
+
+	(void)state;
+	assert_int_equal(sized_out_check(NULL, NULL, "t"), -EINVAL);
+	memset(&big, 0x5a, sizeof(big));
+	big.v2.size = sizeof(big);
+	assert_int_equal(sized_out_check(NULL, &big, "t"), 0);
+	SIZED_OUT_FILL(&big, &lib);
+	/* A newer caller learns how much the library filled. */
+	assert_int_equal(big.v2.size, sizeof(lib));
+	assert_true(big.v2.a == 1 && big.v2.b == 2 && big.v2.c == 3);
+	assert_true(big.newer == 0x5a5a5a5a5a5a5a5aull);
+	/* An older caller gets what it knows, nothing past it. */
+	memset(&small, 0x5a, sizeof(small));
+	small.size = offsetof(__typeof__(small), guard);
+	SIZED_OUT_FILL(&small, &lib);
+	assert_int_equal(small.size, offsetof(__typeof__(small), guard));
+	assert_int_equal(small.a, 1);
+	assert_int_equal(small.guard, 0x5a5a5a5a);
+	small.size = 0;
+	assert_int_equal(sized_out_check(NULL, &small, "t"), -EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -336,6 +424,8 @@ int main(void)
 		cmocka_unit_test(test_pci_addr_format),
 		cmocka_unit_test(test_reserved_regions_parse),
 		cmocka_unit_test(test_cap_chain),
+		cmocka_unit_test(test_sized_in),
+		cmocka_unit_test(test_sized_out),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

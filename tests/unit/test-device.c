@@ -413,7 +413,7 @@ static uint64_t efd_read(int fd)
 static void test_open_info(void **state)
 {
 	struct fx *f = *state;
-	struct assign_device_info info;
+	struct assign_device_info info = { .size = sizeof(info) };
 
 	assert_string_equal(assign_device_get_address(f->dev), ADDR);
 	assert_ptr_equal(assign_device_get_iommu(f->dev), f->iommu);
@@ -696,8 +696,8 @@ static void test_kernel_nonsense(void **state)
 {
 	struct fx *f = *state;
 	struct assign_device *d = (struct assign_device *)0x1;
-	struct assign_irq_info ii;
-	struct assign_reset_dep deps[2];
+	struct assign_irq_info ii = { .size = sizeof(ii) };
+	struct assign_reset_dep deps[2] = { { .size = sizeof(deps[0]) } };
 	size_t n;
 	uint32_t v;
 
@@ -837,7 +837,7 @@ static void test_mmap_sparse(void **state)
 {
 	struct fx *f = *state;
 	const struct assign_region_info *ri;
-	struct assign_pci_msix msix;
+	struct assign_pci_msix msix = { .size = sizeof(msix) };
 	uint8_t cfg[256];
 	uint8_t *base = NULL, *again = NULL;
 	uint8_t *mem = mock_region_mem(f->mk, ADDR, 0);
@@ -1011,7 +1011,7 @@ static void test_mmap_aligned(void **state)
 static void test_irq_info(void **state)
 {
 	struct fx *f = *state;
-	struct assign_irq_info ii;
+	struct assign_irq_info ii = { .size = sizeof(ii) };
 
 	for (uint32_t i = 0; i < VFIO_PCI_NUM_IRQS; i++) {
 		const struct mock_irq_cfg *ic = cfg_irq(&f->cfg, i);
@@ -1041,7 +1041,7 @@ static void test_irq_info(void **state)
 static void test_irq_info_fail(void **state)
 {
 	struct fx *f = *state;
-	struct assign_irq_info ii;
+	struct assign_irq_info ii = { .size = sizeof(ii) };
 	int fd = efd();
 
 	mock_fail_nth(f->mk, MOCK_IOCTL, VFIO_DEVICE_GET_IRQ_INFO, 1, -EIO);
@@ -1089,7 +1089,7 @@ static void check_fires(struct fx *f, uint32_t index, const int *fds,
 static void msix_grow(struct fx *f, bool noresize)
 {
 	int fds[8];
-	struct assign_irq_info ii;
+	struct assign_irq_info ii = { .size = sizeof(ii) };
 
 	open_msix_dev(f, noresize);
 	assert_int_equal(assign_device_get_irq_info(f->dev, ASSIGN_IRQ_MSIX, &ii), 0);
@@ -1231,7 +1231,7 @@ static void test_irq_set_errors(void **state)
 {
 	struct fx *f = *state;
 	int fds[8] = { -1, -1, -1, -1, -1, -1, -1, -1 };
-	struct assign_irq_info ii;
+	struct assign_irq_info ii = { .size = sizeof(ii) };
 
 	assert_int_equal(assign_device_get_irq_info(f->dev, ASSIGN_IRQ_MSIX, &ii), 0);
 	assert_int_equal(assign_irq_set_eventfds(f->dev, ASSIGN_IRQ_MSIX, 0, ii.count + 1, fds), -EINVAL);
@@ -1256,7 +1256,7 @@ static void test_intx(void **state)
 {
 	struct fx *f = *state;
 	int trig = efd(), unmask = efd(), other = efd();
-	struct assign_irq_info ii;
+	struct assign_irq_info ii = { .size = sizeof(ii) };
 	uint64_t one = 1;
 
 	assert_int_equal(assign_device_get_irq_info(f->dev, ASSIGN_IRQ_INTX, &ii), 0);
@@ -1370,7 +1370,7 @@ static void test_reset_unsupported(void **state)
 {
 	struct fx *f = *state;
 	struct mock_device_cfg c;
-	struct assign_device_info info;
+	struct assign_device_info info = { .size = sizeof(info) };
 
 	mock_device_cfg_default(&c, ADDR, GROUP);
 	c.no_reset = true;
@@ -1397,7 +1397,7 @@ static void test_hot_reset(void **state)
 {
 	struct fx *f = *state;
 	struct assign_device *d2 = NULL;
-	struct assign_reset_dep deps[4];
+	struct assign_reset_dep deps[4] = { { .size = sizeof(deps[0]) } };
 	size_t n = 0;
 	bool saw1 = false, saw2 = false;
 	int fd = efd();
@@ -1532,7 +1532,7 @@ static void test_feature_probe(void **state)
 static void test_get_bars(void **state)
 {
 	struct fx *f = *state;
-	struct assign_pci_bar bars[6];
+	struct assign_pci_bar bars[6] = { { .size = sizeof(bars[0]) } };
 
 	assert_int_equal(assign_device_get_bars(f->dev, bars), 0);
 	for (uint32_t i = 0; i < 6; i++) {
@@ -1545,7 +1545,7 @@ static void test_get_bars(void **state)
 			continue;
 		}
 		assert_int_equal(bars[i].present, size != 0);
-		assert_int_equal(bars[i].size, size);
+		assert_int_equal(bars[i].length, size);
 	}
 	assert_true(bars[0].present);
 	assert_int_equal(assign_device_get_bars(f->dev, NULL), -EINVAL);

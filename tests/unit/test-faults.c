@@ -75,9 +75,9 @@ static int st_device_open(struct run *r)
 
 static int st_info(struct run *r)
 {
-	struct assign_device_info di;
+	struct assign_device_info di = { .size = sizeof(di) };
 	const struct assign_region_info *ri;
-	struct assign_irq_info ii;
+	struct assign_irq_info ii = { .size = sizeof(ii) };
 	int ret;
 
 	ret = assign_device_get_info(r->dev, &di);
@@ -113,7 +113,7 @@ static int st_mmap(struct run *r)
 
 static int st_config(struct run *r)
 {
-	struct assign_pci_bar bars[6];
+	struct assign_pci_bar bars[6] = { { .size = sizeof(bars[0]) } };
 	uint32_t id;
 	int ret;
 
@@ -155,7 +155,7 @@ static int st_msix_again(struct run *r)
 
 static int st_hot_reset_deps(struct run *r)
 {
-	struct assign_reset_dep deps[4];
+	struct assign_reset_dep deps[4] = { { .size = sizeof(deps[0]) } };
 	size_t n;
 
 	return assign_device_get_hot_reset_deps(r->dev, deps, 4, &n);
@@ -241,7 +241,7 @@ static int st_iommu_queries(struct run *r)
 	struct assign_iova_range want[2] = {
 		{ 0x40000000, 0x4fffffff }, { 0x100000000ull, 0x10fffffffull },
 	};
-	struct assign_conflict conflicts[4];
+	struct assign_conflict conflicts[4] = { { .size = sizeof(conflicts[0]) } };
 	size_t n;
 	uint32_t avail;
 	int ret;

@@ -146,7 +146,7 @@ static int add1(struct fx *f, uint64_t gpa, uint64_t len, void *vaddr)
 
 static struct assign_guestmem_stats stats(struct fx *f)
 {
-	struct assign_guestmem_stats s;
+	struct assign_guestmem_stats s = { .size = sizeof(s) };
 
 	assert_int_equal(assign_guestmem_get_stats(f->gm, &s), 0);
 	return s;
@@ -235,8 +235,8 @@ static void test_mapall_basic(void **state)
 		region(0, 64 * MiB, f->host),
 		region(1 * GiB, 32 * MiB, f->host + 64 * MiB),
 	};
-	struct assign_guestmem_mapping m;
-	struct assign_guestmem_stats s;
+	struct assign_guestmem_mapping m = { .size = sizeof(m) };
+	struct assign_guestmem_stats s = { .size = sizeof(s) };
 
 	new_gm(f, ASSIGN_GUESTMEM_MAP_ALL, 0);
 	assert_int_equal(assign_guestmem_add_regions(f->gm, r, 2, NULL, 0,
@@ -253,7 +253,7 @@ static void test_mapall_basic(void **state)
 	assert_int_equal(mock_dma_bytes(f->mk), 96 * MiB);
 	assert_int_equal(assign_guestmem_lookup(f->gm, 1 * GiB + PG, &m), 0);
 	assert_int_equal(m.gpa, m.iova);
-	assert_int_equal(m.perms, ASSIGN_DMA_F_RW);
+	assert_int_equal(m.flags, ASSIGN_DMA_F_RW);
 	assert_int_equal(assign_guestmem_lookup(f->gm, 100 * MiB, &m),
 			 -ENOENT);
 	/* Guest IOMMU operations are refused while the guest has none. */
@@ -288,7 +288,7 @@ static void test_mapall_chunks(void **state)
 		{ 6 * GiB, 2 * MiB },
 		{ 6 * GiB + 2 * MiB, PG },
 	};
-	struct assign_guestmem_mapping m;
+	struct assign_guestmem_mapping m = { .size = sizeof(m) };
 
 	new_gm(f, ASSIGN_GUESTMEM_MAP_ALL, 0);
 	assert_int_equal(add1(f, gpa, len, va), 0);
@@ -299,7 +299,7 @@ static void test_mapall_chunks(void **state)
 							&m),
 				 0);
 		assert_int_equal(m.iova, want[i].iova);
-		assert_int_equal(m.size, want[i].size);
+		assert_int_equal(m.length, want[i].size);
 		assert_ptr_equal(m.vaddr, va + (want[i].iova - gpa));
 		expect_dma(f, want[i].iova, va + (want[i].iova - gpa));
 	}
@@ -322,7 +322,7 @@ static void test_mapall_chunks_pgsizes(void **state)
 	struct fx *f = *state;
 	uint64_t gpa = 5 * GiB - 2 * MiB - PG;
 	uint64_t len = PG + 2 * MiB + 1 * GiB + 2 * MiB + PG;
-	struct assign_guestmem_mapping m;
+	struct assign_guestmem_mapping m = { .size = sizeof(m) };
 
 	new_gm(f, ASSIGN_GUESTMEM_MAP_ALL, 0);
 	assert_int_equal(add1(f, gpa, len, f->host + (gpa & (GiB - 1))), 0);
@@ -330,7 +330,7 @@ static void test_mapall_chunks_pgsizes(void **state)
 	assert_int_equal(stats(f).host_mappings, 3);
 	assert_int_equal(assign_guestmem_lookup(f->gm, 5 * GiB, &m), 0);
 	assert_int_equal(m.iova, 5 * GiB - 2 * MiB);
-	assert_int_equal(m.size, 1 * GiB + 4 * MiB);
+	assert_int_equal(m.length, 1 * GiB + 4 * MiB);
 }
 
 /* chunk_max splits the body at aligned points. */
@@ -356,7 +356,7 @@ static void test_mapall_invalid(void **state)
 		region(PG + 1, PG, f->host),
 		region(8 * MiB, 2 * MiB, f->host),
 	};
-	struct assign_conflict c[4];
+	struct assign_conflict c[4] = { { .size = sizeof(c[0]) } };
 	size_t n = 0;
 
 	new_gm(f, ASSIGN_GUESTMEM_MAP_ALL, 0);
@@ -397,7 +397,7 @@ static void test_mapall_layout_conflicts(void **state)
 		region(66 * MiB, 4 * MiB, f->host + 4 * MiB),
 	};
 	struct assign_guestmem_region ok = region(0, 64 * MiB, f->host);
-	struct assign_conflict c[16];
+	struct assign_conflict c[16] = { { .size = sizeof(c[0]) } };
 	size_t n = 0;
 	bool seen_resv = false, seen_out = false, seen_ovl = false;
 
@@ -545,8 +545,8 @@ static void test_mapall_rollback_unmap_failure(void **state)
 		region(0, 2 * MiB, f->host),
 		region(4 * GiB, 2 * MiB, f->host + 2 * MiB),
 	};
-	struct assign_guestmem_mapping m;
-	struct assign_dma_stats ds;
+	struct assign_guestmem_mapping m = { .size = sizeof(m) };
+	struct assign_dma_stats ds = { .size = sizeof(ds) };
 	const char *msg;
 	int r1;
 
@@ -821,7 +821,7 @@ static void guest_layout(struct fx *f, uint32_t flags)
 static void test_guest_map_translate(void **state)
 {
 	struct fx *f = *state;
-	struct assign_guestmem_mapping m;
+	struct assign_guestmem_mapping m = { .size = sizeof(m) };
 	uint64_t iova = 0x80000000ull;
 
 	guest_layout(f, 0);
@@ -834,7 +834,7 @@ static void test_guest_map_translate(void **state)
 	expect_dma(f, iova + 2 * PG, NULL);
 	assert_int_equal(assign_guestmem_lookup(f->gm, iova + PG, &m), 0);
 	assert_int_equal(m.iova, iova);
-	assert_int_equal(m.size, 2 * PG);
+	assert_int_equal(m.length, 2 * PG);
 	assert_int_equal(m.gpa, 0x3000);
 	/* Spanning two adjacent regions: two host mappings. */
 	iova = 0x90000000ull;
@@ -847,7 +847,7 @@ static void test_guest_map_translate(void **state)
 	assert_int_equal(assign_guestmem_lookup(f->gm, iova + PG, &m), 0);
 	assert_int_equal(m.iova, iova + PG);
 	assert_int_equal(m.gpa, 1 * MiB);
-	assert_int_equal(m.perms, ASSIGN_DMA_F_READ);
+	assert_int_equal(m.flags, ASSIGN_DMA_F_READ);
 	assert_int_equal(stats(f).host_mappings, 3);
 	assert_int_equal(stats(f).guest_maps, 2);
 	/* Many IOVAs may map the same guest page. */
@@ -994,7 +994,7 @@ static void test_guest_budget(void **state)
 static void test_guest_unmap_split(void **state)
 {
 	struct fx *f = *state;
-	struct assign_guestmem_mapping m;
+	struct assign_guestmem_mapping m = { .size = sizeof(m) };
 	uint64_t iova = 0x40000000;
 
 	guest_layout(f, 0);
@@ -1011,7 +1011,7 @@ static void test_guest_unmap_split(void **state)
 			   i >= 4 && i < 8 ? NULL : f->host + i * PG);
 	assert_int_equal(assign_guestmem_lookup(f->gm, iova + 9 * PG, &m), 0);
 	assert_int_equal(m.iova, iova + 8 * PG);
-	assert_int_equal(m.size, 8 * PG);
+	assert_int_equal(m.length, 8 * PG);
 	assert_int_equal(m.gpa, 8 * PG);
 	assert_int_equal(stats(f).splits, 1);
 	/* Cut the head of the second piece and the tail of the first in one
@@ -1061,7 +1061,7 @@ static void test_guest_unmap_remap_failure(void **state)
 static void expect_agree(struct fx *f, uint64_t iova, unsigned npages)
 {
 	struct assign_guestmem_stats s = stats(f);
-	struct assign_dma_stats ds;
+	struct assign_dma_stats ds = { .size = sizeof(ds) };
 
 	assert_int_equal(assign_iommu_get_dma_stats(f->iommu, &ds), 0);
 	assert_int_equal(s.host_mappings, mock_dma_count(f->mk));
@@ -1069,7 +1069,7 @@ static void expect_agree(struct fx *f, uint64_t iova, unsigned npages)
 	assert_int_equal(ds.mappings, mock_dma_count(f->mk));
 	assert_int_equal(ds.bytes, mock_dma_bytes(f->mk));
 	for (unsigned i = 0; i < npages; i++) {
-		struct assign_guestmem_mapping m;
+		struct assign_guestmem_mapping m = { .size = sizeof(m) };
 		void *va;
 		uint32_t fl;
 		uint64_t a = iova + (uint64_t)i * PG;
@@ -1156,7 +1156,7 @@ static void test_guest_map_rollback_unmap_failure(void **state)
 static void test_guest_merge(void **state)
 {
 	struct fx *f = *state;
-	struct assign_guestmem_mapping m;
+	struct assign_guestmem_mapping m = { .size = sizeof(m) };
 	uint64_t iova = 0x40000000;
 
 	guest_layout(f, ASSIGN_GUESTMEM_F_MERGE);
@@ -1177,7 +1177,7 @@ static void test_guest_merge(void **state)
 	assert_int_equal(mock_dma_count(f->mk), 1);
 	assert_int_equal(assign_guestmem_lookup(f->gm, iova + 2 * PG, &m), 0);
 	assert_int_equal(m.iova, iova);
-	assert_int_equal(m.size, 5 * PG);
+	assert_int_equal(m.length, 5 * PG);
 	for (int i = 0; i < 5; i++)
 		expect_dma(f, iova + (uint64_t)i * PG, f->host + i * PG);
 	/* Incompatible neighbours stay apart: other permissions, a GPA that
@@ -1313,7 +1313,7 @@ static void test_mapall_fault_sweep(void **state)
 static void check_window(struct fx *f, uint64_t iova, unsigned int pages)
 {
 	for (unsigned int i = 0; i < pages; i++) {
-		struct assign_guestmem_mapping m;
+		struct assign_guestmem_mapping m = { .size = sizeof(m) };
 		uint64_t a = iova + (uint64_t)i * PG;
 		void *va = NULL;
 		uint32_t fl;
@@ -1379,7 +1379,7 @@ static void test_guest_check_layout(void **state)
 	struct fx *f = *state;
 	struct assign_guestmem_region r = region(16 * MiB, 16 * MiB,
 						 f->host + 64 * MiB);
-	struct assign_conflict c[4];
+	struct assign_conflict c[4] = { { .size = sizeof(c[0]) } };
 	size_t n = 9;
 
 	guest_layout(f, 0);
@@ -1609,7 +1609,7 @@ static void model_run(struct fx *f, uint32_t flags, unsigned int ops)
 			hi = MODEL_PAGES;
 		}
 		for (uint64_t i = lo; i < hi; i++) {
-			struct assign_guestmem_mapping m;
+			struct assign_guestmem_mapping m = { .size = sizeof(m) };
 			uint64_t iova = base + i * PG;
 			void *va = NULL;
 			uint32_t fl = 0;
@@ -1624,7 +1624,7 @@ static void model_run(struct fx *f, uint32_t flags, unsigned int ops)
 			assert_int_equal(lr, 0);
 			assert_int_equal(dr, 0);
 			assert_int_equal(m.gpa + (iova - m.iova), model[i].gpa);
-			assert_int_equal(m.perms, model[i].perms);
+			assert_int_equal(m.flags, model[i].perms);
 			assert_ptr_equal(va, model_host(f, model[i].gpa));
 			assert_ptr_equal((uint8_t *)m.vaddr + (iova - m.iova),
 					 va);

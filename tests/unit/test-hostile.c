@@ -224,7 +224,7 @@ static void put_msix(uint8_t *c, uint8_t at, uint16_t n, uint32_t table,
 
 static void test_msix_bir(void **state)
 {
-	struct assign_pci_msix x;
+	struct assign_pci_msix x = { .size = sizeof(x) };
 	uint8_t c[256];
 
 	for (uint32_t bir = 0; bir < 8; bir++) {
@@ -252,7 +252,7 @@ static void test_msix_bir(void **state)
  */
 static void test_msix_table_vs_bar(void **state)
 {
-	struct assign_pci_msix x;
+	struct assign_pci_msix x = { .size = sizeof(x) };
 	uint8_t c[256];
 	uint64_t bar_size = 0x4000, table_end, pba_end;
 
@@ -295,7 +295,7 @@ static void put_bar(uint8_t *c, int i, uint32_t v)
 static void test_bars_64bit(void **state)
 {
 	uint64_t sizes[6] = { 0x20000, 0, 0, 0x4000, 0x100000000ull, 0 };
-	struct assign_pci_bar b[6];
+	struct assign_pci_bar b[6] = { { .size = sizeof(b[0]) } };
 	uint8_t c[64];
 
 	cfg_init(c, sizeof(c));
@@ -306,7 +306,7 @@ static void test_bars_64bit(void **state)
 	assert_int_equal(assign_pci_decode_bars(c, sizeof(c), sizes, b), 0);
 	assert_true(b[4].mem64 && b[4].prefetchable && b[4].present);
 	assert_true(b[4].addr == 0x3800000000ull);
-	assert_true(b[4].size == 0x100000000ull);
+	assert_true(b[4].length == 0x100000000ull);
 	assert_false(b[5].present); /* the high half is not a BAR */
 	assert_false(b[5].mem64);
 	/* The high half's bits are not decoded as a BAR type even when they
@@ -615,7 +615,7 @@ static void guest_unmap_half_fails(void)
 	struct assign_guestmem_opts go = { .size = sizeof(go),
 					   .policy = ASSIGN_GUESTMEM_GUEST_IOMMU };
 	struct assign_guestmem_region reg = { .size = sizeof(reg), .fd = -1 };
-	struct assign_guestmem_stats st;
+	struct assign_guestmem_stats st = { .size = sizeof(st) };
 	struct assign_guestmem *gm = NULL;
 	struct assign_iommu *iommu = NULL;
 	struct assign_device *dev = NULL;
@@ -683,7 +683,7 @@ static void mapall_rollback_fails(void)
 	struct assign_guestmem_opts go = { .size = sizeof(go),
 					   .policy = ASSIGN_GUESTMEM_MAP_ALL };
 	struct assign_guestmem_region reg[2];
-	struct assign_guestmem_stats st;
+	struct assign_guestmem_stats st = { .size = sizeof(st) };
 	struct assign_guestmem *gm = NULL;
 	struct assign_iommu *iommu = NULL;
 	struct assign_device *dev = NULL;

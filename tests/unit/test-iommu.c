@@ -172,7 +172,7 @@ static void test_new_args(void **state)
 	assert_int_equal(assign_iommu_new(f->ctx, NULL, NULL), -EINVAL);
 	o.size = 4;
 	assert_int_equal(assign_iommu_new(f->ctx, &o, &sentinel), -EINVAL);
-	assert_err_contains(f, "opts->size");
+	assert_err_contains(f, "set .size = sizeof(struct assign_iommu_opts)");
 	o.size = sizeof(o);
 	o.flags = 0x80;
 	assert_int_equal(assign_iommu_new(f->ctx, &o, &sentinel), -EINVAL);
@@ -892,7 +892,7 @@ static void test_geometry_needs_device(void **state)
 	const struct assign_iova_range *rg;
 	const struct assign_reserved_region *rr;
 	struct assign_iova_range prop = { 0, MB - 1 };
-	struct assign_conflict c;
+	struct assign_conflict c = { .size = sizeof(c) };
 	uint64_t pg;
 	uint32_t avail;
 	size_t n;
@@ -1084,7 +1084,7 @@ static void test_reserved_regions(void **state)
 		 * is never reported as a reserved-region conflict. */
 		struct assign_iova_range prop = { 0x40000000ull,
 						  0x400fffffull };
-		struct assign_conflict c[4];
+		struct assign_conflict c[4] = { { .size = sizeof(c[0]) } };
 
 		assign_iommu_check_layout(f->iommu, &prop, 1, c, 4, &n);
 		assert_true(n <= 4);
@@ -1135,7 +1135,7 @@ static void test_reserved_regions_bad(void **state)
 
 static void map_basic(struct fx *f)
 {
-	struct assign_dma_stats st = { 7, 7 };
+	struct assign_dma_stats st = { .size = sizeof(st), .mappings = 7, .bytes = 7 };
 	void *va = NULL;
 	uint32_t fl = 0;
 
@@ -1467,7 +1467,7 @@ static void test_map_dma_entry_limit(void **state)
 static void test_map_kernel_errors(void **state)
 {
 	struct fx *f = *state;
-	struct assign_dma_stats st;
+	struct assign_dma_stats st = { .size = sizeof(st) };
 
 	new_iommu(f, ASSIGN_IOMMU_TYPE1, 0);
 	assert_int_equal(attach(f, DEV_A), 0);
@@ -1559,7 +1559,7 @@ static void test_map_dontfork_failure(void **state)
 static void map_many(struct fx *f, unsigned long map_req)
 {
 	struct assign_dma_map m[4];
-	struct assign_dma_stats st;
+	struct assign_dma_stats st = { .size = sizeof(st) };
 
 	for (size_t i = 0; i < 4; i++) {
 		m[i].vaddr = mem(f, i * 2 * MB);
@@ -1622,7 +1622,7 @@ static void test_map_many_iommufd(void **state)
 
 static void unmap_cases(struct fx *f, unsigned long unmap_req)
 {
-	struct assign_dma_stats st;
+	struct assign_dma_stats st = { .size = sizeof(st) };
 
 	/* Three adjacent mappings and one apart. */
 	assert_int_equal(assign_iommu_map(f->iommu, 0x100000, mem(f, 0), MB,
@@ -1764,7 +1764,7 @@ static void test_check_layout(void **state)
 		/* 5: overlaps an existing mapping */
 		{ 0x300000000ull, 0x3001fffffull },
 	};
-	struct assign_conflict c[32];
+	struct assign_conflict c[32] = { { .size = sizeof(c[0]) } };
 	size_t n = 99;
 
 	mock_set_reserved_regions(f->mk, 3,
@@ -1836,6 +1836,48 @@ static void test_check_layout(void **state)
 						   NULL), -EINVAL);
 	assert_int_equal(assign_iommu_check_layout(NULL, bad, 1, c, 3, &n),
 			 -EINVAL);
+	/* An array whose size field was not set is refused, not overrun. */
+	c[0].size = 0;
+	assert_int_equal(assign_iommu_check_layout(f->iommu, bad,
+						   ARRAY_SIZE(bad), c, 32, &n),
+			 -EINVAL);
+	assert_err_contains(f, "struct assign_conflict: size is 0");
+
+	/*
+	 * A caller built against an older, shorter struct assign_conflict
+	 * (no @last, no @what): the library steps through the array by the
+	 * caller's element size, fills what both know and writes nothing
+	 * past each element.
+	 */
+	struct old_conflict {
+		size_t size;
+		enum assign_conflict_kind kind;
+		size_t index;
+		uint64_t start;
+		uint32_t guard;
+	} old[8];
+	const size_t oldsz = offsetof(struct old_conflict, guard);
+
+	memset(old, 0xa5, sizeof(old));
+	old[0].size = oldsz;
+	assert_int_equal(assign_iommu_check_layout(
+				 f->iommu, bad, ARRAY_SIZE(bad),
+				 (struct assign_conflict *)(void *)old, 7, &n),
+			 -ERANGE);
+	assert_int_equal(n, 7);
+	for (size_t i = 0; i < 7; i++) {
+		/* Elements laid out with the caller's stride. */
+		const struct old_conflict *o =
+			(const void *)((const char *)old + i * oldsz);
+
+		assert_int_equal(o->size, oldsz);
+		assert_true(o->kind >= ASSIGN_CONFLICT_INVALID &&
+			    o->kind <= ASSIGN_CONFLICT_MAPPED);
+		assert_true(o->index < ARRAY_SIZE(bad));
+	}
+	/* The bytes after the seventh element are untouched. */
+	for (size_t b = 7 * oldsz; b < sizeof(old); b++)
+		assert_int_equal(((const unsigned char *)old)[b], 0xa5);
 	/* Nothing was mapped by checking. */
 	assert_int_equal(mock_dma_count(f->mk), 1);
 }
@@ -1864,7 +1906,7 @@ static void test_noiommu(void **state)
 	struct assign_iova_range prop = { 0, MB - 1 };
 	struct assign_dma_map m = { 0, mem(f, 0), MB, ASSIGN_DMA_F_RW };
 	struct assign_group *g = NULL;
-	struct assign_conflict c;
+	struct assign_conflict c = { .size = sizeof(c) };
 	uint64_t pg;
 	uint32_t avail;
 	size_t n;
@@ -1906,7 +1948,7 @@ static int sweep_sequence(struct fx *f, enum assign_iommu_backend b)
 		{ 0x100000, mem(f, 0), MB, ASSIGN_DMA_F_RW },
 		{ 0x400000, mem(f, 2 * MB), 2 * MB, ASSIGN_DMA_F_READ },
 	};
-	struct assign_dma_stats st;
+	struct assign_dma_stats st = { .size = sizeof(st) };
 	int r, first = 0;
 
 	r = assign_iommu_new(f->ctx, &o, &f->iommu);

@@ -71,7 +71,7 @@ static void nic(uint8_t *c, size_t len)
 static void test_list_caps(void **state)
 {
 	uint8_t c[4096];
-	struct assign_pci_cap caps[8];
+	struct assign_pci_cap caps[8] = { { .size = sizeof(caps[0]) } };
 	size_t n = 0;
 
 	(void)state;
@@ -97,6 +97,7 @@ static void test_list_caps(void **state)
 	assert_int_equal(assign_pci_list_caps(c, sizeof(c), NULL, 0, &n), 0);
 	assert_int_equal(n, 6);
 	memset(caps, 0xee, sizeof(caps));
+	caps[0].size = sizeof(caps[0]);
 	assert_int_equal(assign_pci_list_caps(c, sizeof(c), caps, 2, &n), 0);
 	assert_int_equal(n, 6);
 	assert_int_equal(caps[1].id, 0x05);
@@ -110,7 +111,7 @@ static void test_list_caps(void **state)
 static void test_list_caps_args(void **state)
 {
 	uint8_t c[256];
-	struct assign_pci_cap caps[2];
+	struct assign_pci_cap caps[2] = { { .size = sizeof(caps[0]) } };
 	size_t n;
 
 	(void)state;
@@ -146,7 +147,7 @@ static void test_no_cap_list(void **state)
 static void test_std_loops(void **state)
 {
 	uint8_t c[256];
-	struct assign_pci_cap caps[8];
+	struct assign_pci_cap caps[8] = { { .size = sizeof(caps[0]) } };
 	size_t n;
 
 	(void)state;
@@ -283,7 +284,7 @@ static const uint64_t bar_sizes[6] = { 0x20000, 0x100, 0x100000, 0, 0, 0 };
 static void test_decode_bars(void **state)
 {
 	uint8_t c[256];
-	struct assign_pci_bar b[6];
+	struct assign_pci_bar b[6] = { { .size = sizeof(b[0]) } };
 
 	(void)state;
 	header(c, sizeof(c), 0);
@@ -297,16 +298,16 @@ static void test_decode_bars(void **state)
 	assert_false(b[0].mem64);
 	assert_false(b[0].prefetchable);
 	assert_int_equal(b[0].addr, 0xfe000000);
-	assert_int_equal(b[0].size, 0x20000);
+	assert_int_equal(b[0].length, 0x20000);
 	assert_true(b[1].present);
 	assert_true(b[1].io);
 	assert_int_equal(b[1].addr, 0xc000);
-	assert_int_equal(b[1].size, 0x100);
+	assert_int_equal(b[1].length, 0x100);
 	assert_true(b[2].present);
 	assert_true(b[2].mem64);
 	assert_true(b[2].prefetchable);
 	assert_int_equal(b[2].addr, 0x120000000ull);
-	assert_int_equal(b[2].size, 0x100000);
+	assert_int_equal(b[2].length, 0x100000);
 	assert_int_equal(b[3].index, 3);
 	assert_false(b[3].present);
 	assert_false(b[4].present);
@@ -317,7 +318,7 @@ static void test_decode_bars(void **state)
 static void test_decode_bars_bad(void **state)
 {
 	uint8_t c[256];
-	struct assign_pci_bar b[6];
+	struct assign_pci_bar b[6] = { { .size = sizeof(b[0]) } };
 	uint64_t sizes[6] = { 0x20000, 0, 0, 0, 0, 0x1000 };
 
 	(void)state;
@@ -360,7 +361,7 @@ static void msi_cap(uint8_t *c, size_t off, uint16_t ctl)
 static void test_parse_msi(void **state)
 {
 	uint8_t c[256];
-	struct assign_pci_msi m;
+	struct assign_pci_msi m = { .size = sizeof(m) };
 
 	(void)state;
 	header(c, sizeof(c), 0x50);
@@ -396,7 +397,7 @@ static void test_parse_msi(void **state)
 static void test_parse_msi_bad(void **state)
 {
 	uint8_t c[256];
-	struct assign_pci_msi m;
+	struct assign_pci_msi m = { .size = sizeof(m) };
 
 	(void)state;
 	header(c, sizeof(c), 0x50);
@@ -436,7 +437,7 @@ static void msix_cap(uint8_t *c, size_t off, uint16_t ctl, uint32_t table,
 static void test_parse_msix(void **state)
 {
 	uint8_t c[256];
-	struct assign_pci_msix x;
+	struct assign_pci_msix x = { .size = sizeof(x) };
 
 	(void)state;
 	header(c, sizeof(c), 0x70);
@@ -465,7 +466,7 @@ static void test_parse_msix(void **state)
 static void test_parse_msix_bad(void **state)
 {
 	uint8_t c[256];
-	struct assign_pci_msix x;
+	struct assign_pci_msix x = { .size = sizeof(x) };
 
 	(void)state;
 	header(c, sizeof(c), 0x70);
@@ -505,10 +506,10 @@ static void test_random_bytes(void **state)
 	for (int iter = 0; iter < 20000; iter++) {
 		size_t len = lens[rnd() % ARRAY_LEN(lens)];
 		uint8_t *c = malloc(len);
-		struct assign_pci_cap caps[16];
-		struct assign_pci_bar b[6];
-		struct assign_pci_msi m;
-		struct assign_pci_msix x;
+		struct assign_pci_cap caps[16] = { { .size = sizeof(caps[0]) } };
+		struct assign_pci_bar b[6] = { { .size = sizeof(b[0]) } };
+		struct assign_pci_msi m = { .size = sizeof(m) };
+		struct assign_pci_msix x = { .size = sizeof(x) };
 		uint64_t sizes[6];
 		size_t n;
 		int r;

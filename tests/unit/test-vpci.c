@@ -532,7 +532,7 @@ static void check_host_caps(struct fx *f)
 /* The device's own MSI-X table and PBA were never written. */
 static void check_host_table(struct fx *f)
 {
-	struct assign_pci_msix x;
+	struct assign_pci_msix x = { .size = sizeof(x) };
 	assert_int_equal(assign_pci_parse_msix(f->host_cfg, 256, &x), 0);
 	const uint8_t *t = mock_region_mem(f->mk, ADDR, x.table_bar);
 	const uint8_t *p = mock_region_mem(f->mk, ADDR, x.pba_bar);
@@ -547,7 +547,7 @@ static void check_host_table(struct fx *f)
 static void test_sizing_default(void **state)
 {
 	struct fx *f = *state;
-	struct assign_vpci_bar b;
+	struct assign_vpci_bar b = { .size = sizeof(b) };
 
 	/* unplaced at first; the type bits of a 32-bit memory BAR */
 	assert_int_equal(cr(f, 0x10, 4), 0);
@@ -566,7 +566,7 @@ static void test_sizing_default(void **state)
 	assert_int_equal(cr(f, 0x10, 4), 0xc0000000);
 	assert_int_equal(assign_vpci_get_bar(f->vpci, 0, &b), 0);
 	assert_true(b.present && !b.io && !b.mem64 && !b.mapped);
-	assert_int_equal(b.size, 0x20000);
+	assert_int_equal(b.length, 0x20000);
 	assert_int_equal(assign_vpci_get_bar(f->vpci, 7, &b), -EINVAL);
 	assert_int_equal(assign_vpci_get_config_size(f->vpci), 4096);
 	assert_ptr_equal(assign_vpci_get_device(f->vpci), f->dev);
@@ -578,7 +578,7 @@ static void test_sizing_default(void **state)
 static void test_sizing_custom(void **state)
 {
 	struct fx *f = *state;
-	struct assign_vpci_bar b;
+	struct assign_vpci_bar b = { .size = sizeof(b) };
 
 	cw(f, 0x10, 4, 0xffffffff);
 	cw(f, 0x14, 4, 0xffffffff);
@@ -598,10 +598,10 @@ static void test_sizing_custom(void **state)
 	assert_false(b.present);
 	assert_int_equal(assign_vpci_get_bar(f->vpci, 2, &b), 0);
 	assert_true(b.present && b.io);
-	assert_int_equal(b.size, 0x20);
+	assert_int_equal(b.length, 0x20);
 	assert_int_equal(assign_vpci_get_bar(f->vpci, ASSIGN_VPCI_ROM_BAR, &b), 0);
 	assert_true(b.present);
-	assert_int_equal(b.size, 0x8000);
+	assert_int_equal(b.length, 0x8000);
 	/* a 64-bit BAR above 4 GiB */
 	cw(f, 0x10, 4, 0x00000000);
 	cw(f, 0x14, 4, 0x00000008);
@@ -623,7 +623,7 @@ static void test_placement(void **state)
 {
 	struct fx *f = *state;
 	struct rec *r = &f->rec;
-	struct assign_vpci_bar b;
+	struct assign_vpci_bar b = { .size = sizeof(b) };
 	uint8_t *mem = mock_region_mem(f->mk, ADDR, 0);
 
 	cw(f, 0x10, 4, 0xc0000000);
@@ -743,7 +743,7 @@ static void test_placement_custom(void **state)
 	 * so a VMM computing the exclusive end is safe */
 	cw(f, 0x10, 4, 0xfffe0000);
 	cw(f, 0x14, 4, 0xffffffff);
-	struct assign_vpci_bar b0;
+	struct assign_vpci_bar b0 = { .size = sizeof(b0) };
 	assert_int_equal(assign_vpci_get_bar(f->vpci, 0, &b0), 0);
 	assert_false(b0.mapped);
 	cw(f, 0x10, 4, 0xfffc0000);
@@ -752,7 +752,7 @@ static void test_placement_custom(void **state)
 	assert_int_equal(b0.gpa, 0xfffffffffffc0000ull);
 	/* an I/O BAR above 64K is not decoded */
 	cw(f, 0x18, 4, 0xfffffff0);
-	struct assign_vpci_bar b;
+	struct assign_vpci_bar b = { .size = sizeof(b) };
 	assert_int_equal(assign_vpci_get_bar(f->vpci, 2, &b), 0);
 	assert_false(b.mapped);
 }
@@ -768,7 +768,7 @@ static void test_msix(void **state)
 {
 	struct fx *f = *state;
 	struct rec *r = &f->rec;
-	struct assign_pci_msix x;
+	struct assign_pci_msix x = { .size = sizeof(x) };
 	const struct assign_vpci_vector *v;
 	int ntab;
 
@@ -883,7 +883,7 @@ static void test_msix_custom(void **state)
 static void test_msix_hostile(void **state)
 {
 	struct fx *f = *state;
-	struct assign_pci_msix x;
+	struct assign_pci_msix x = { .size = sizeof(x) };
 	uint64_t v = 0;
 	uint8_t big[16];
 
@@ -998,7 +998,7 @@ static void test_host_caps_untouched(void **state)
 static void test_intx(void **state)
 {
 	struct fx *f = *state;
-	struct assign_vpci_intx in;
+	struct assign_vpci_intx in = { .size = sizeof(in) };
 	uint64_t one = 1;
 
 	assert_int_equal(assign_vpci_get_intx(f->vpci, &in), 0);
@@ -1066,7 +1066,7 @@ static void test_reset(void **state)
 {
 	struct fx *f = *state;
 	struct rec *r = &f->rec;
-	struct assign_vpci_bar b;
+	struct assign_vpci_bar b = { .size = sizeof(b) };
 
 	cw(f, 0x10, 4, 0xc0000000);
 	cw(f, 0x04, 2, 0x0002);
@@ -1132,13 +1132,13 @@ static void test_opts(void **state)
 	o.flags = ASSIGN_VPCI_F_NO_MMAP | ASSIGN_VPCI_F_NO_ROM |
 		  ASSIGN_VPCI_F_NO_INTX;
 	assert_int_equal(assign_vpci_new(f->dev, &o, &f->vpci), 0);
-	struct assign_vpci_bar b;
+	struct assign_vpci_bar b = { .size = sizeof(b) };
 	assert_int_equal(assign_vpci_get_bar(f->vpci, ASSIGN_VPCI_ROM_BAR, &b), 0);
 	assert_false(b.present);
 	cw(f, 0x30, 4, 0xffffffff);
 	assert_int_equal(cr(f, 0x30, 4), 0);
 	assert_int_equal(cr(f, 0x3d, 1), 0);
-	struct assign_vpci_intx in;
+	struct assign_vpci_intx in = { .size = sizeof(in) };
 	assert_int_equal(assign_vpci_get_intx(f->vpci, &in), 0);
 	assert_int_equal(in.pin, 0);
 	assert_int_equal(in.trigger_fd, -1);
@@ -1216,13 +1216,15 @@ static void test_random_guest(void **state)
 	}
 	/* mapped BARs never overlap */
 	struct assign_vpci_bar b[ASSIGN_VPCI_NUM_BARS];
-	for (uint32_t i = 0; i < ASSIGN_VPCI_NUM_BARS; i++)
+	for (uint32_t i = 0; i < ASSIGN_VPCI_NUM_BARS; i++) {
+		b[i].size = sizeof(b[i]);
 		assert_int_equal(assign_vpci_get_bar(f->vpci, i, &b[i]), 0);
+	}
 	for (uint32_t i = 0; i < ASSIGN_VPCI_NUM_BARS; i++)
 		for (uint32_t j = i + 1; j < ASSIGN_VPCI_NUM_BARS; j++)
 			if (b[i].mapped && b[j].mapped && b[i].io == b[j].io)
-				assert_true(b[i].gpa + b[i].size <= b[j].gpa ||
-					    b[j].gpa + b[j].size <= b[i].gpa);
+				assert_true(b[i].gpa + b[i].length <= b[j].gpa ||
+					    b[j].gpa + b[j].length <= b[i].gpa);
 	check_host_caps(f);
 	check_host_table(f);
 }
@@ -1405,7 +1407,7 @@ static void test_kvm_irqfd(void **state)
 {
 	struct fx *f = *state;
 	struct assign_kvm *kvm;
-	struct assign_vpci_intx in;
+	struct assign_vpci_intx in = { .size = sizeof(in) };
 
 	assert_int_equal(assign_kvm_new(f->ctx, FAKE_VM, NULL, &kvm), 0);
 	assert_int_equal(assign_vpci_get_intx(f->vpci, &in), 0);
@@ -1437,7 +1439,7 @@ static void test_kvm_vectors(void **state)
 {
 	struct fx *f = *state;
 	struct assign_kvm *kvm;
-	struct assign_pci_msix x;
+	struct assign_pci_msix x = { .size = sizeof(x) };
 	struct assign_vpci_ops kops = { .size = sizeof(kops),
 					.vector_update = kvm_vec_cb };
 	struct assign_vpci_opts o = { .size = sizeof(o), .ops = &kops };

@@ -210,8 +210,8 @@ static void t_mapall(void)
 		.size = sizeof(reg), .gpa = 0, .length = ram_len, .vaddr = ram,
 		.fd = -1, .page_size = opt.hugetlb ? 2 * MiB : 0,
 	};
-	struct assign_conflict c[8];
-	struct assign_guestmem_stats s;
+	struct assign_conflict c[8] = { { .size = sizeof(c[0]) } };
+	struct assign_guestmem_stats s = { .size = sizeof(s) };
 	size_t n = 0;
 	uint64_t t0;
 	int r;
@@ -244,7 +244,7 @@ static void t_layout(void)
 		.size = sizeof(reg), .gpa = 0xf0000000, .length = 0x20000000,
 		.vaddr = ram, .fd = -1,
 	};
-	struct assign_conflict c[8];
+	struct assign_conflict c[8] = { { .size = sizeof(c[0]) } };
 	size_t n = 0;
 	int r;
 
@@ -372,7 +372,7 @@ static void t_guest_iommu(void)
 		}
 		/* The library's view agrees with the model. */
 		for (uint64_t i = p; i < p + n; i++) {
-			struct assign_guestmem_mapping m;
+			struct assign_guestmem_mapping m = { .size = sizeof(m) };
 			uint64_t a = WIN_IOVA + i * PAGE;
 			int lr = assign_guestmem_lookup(gm, a, &m);
 
@@ -427,7 +427,7 @@ static void t_guest_iommu(void)
 		}
 	}
 	{
-		struct assign_guestmem_stats s;
+		struct assign_guestmem_stats s = { .size = sizeof(s) };
 
 		assign_guestmem_get_stats(gm, &s);
 		lab_result(T, LAB_PASS,
@@ -440,7 +440,7 @@ static void t_guest_iommu(void)
 static void t_switch_back(void)
 {
 	const char *T = "guestmem-switch-to-map-all";
-	struct assign_guestmem_stats s;
+	struct assign_guestmem_stats s = { .size = sizeof(s) };
 	int r;
 
 	r = assign_guestmem_set_policy(gm, ASSIGN_GUESTMEM_MAP_ALL);

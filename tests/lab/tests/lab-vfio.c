@@ -812,7 +812,7 @@ out:
 static void t_msix_ics(struct lab *L)
 {
 	const char *T = "e1000e-msix-ics";
-	struct assign_irq_info ii;
+	struct assign_irq_info ii = { .size = sizeof(ii) };
 	struct assign_device *d;
 	int fds[5] = { -1, -1, -1, -1, -1 };
 	int r, n = 5;
@@ -886,7 +886,7 @@ out:
 static void t_edu_msi(struct lab *L)
 {
 	const char *T = "edu-msi";
-	struct assign_irq_info ii;
+	struct assign_irq_info ii = { .size = sizeof(ii) };
 	int fd, r;
 	int64_t got;
 
@@ -928,7 +928,7 @@ out:
 static void t_edu_intx(struct lab *L)
 {
 	const char *T = "edu-intx-unmask";
-	struct assign_irq_info ii;
+	struct assign_irq_info ii = { .size = sizeof(ii) };
 	int fd = -1, ufd = -1, r;
 	int64_t got;
 	const uint64_t one = 1;
@@ -1011,7 +1011,7 @@ static void t_reset_nvme(struct lab *L)
 	const char *a = lab_env("LAB_NVME");
 	struct assign_iommu *io = NULL;
 	struct assign_device *d = NULL;
-	struct assign_device_info info;
+	struct assign_device_info info = { .size = sizeof(info) };
 	uint32_t cc = 0, aqa = 0, cc2 = 0, aqa2 = 0;
 	const uint32_t want_cc = (6u << 16) | (4u << 20); /* IOSQES, IOCQES; EN=0 */
 	int r;
@@ -1144,7 +1144,8 @@ static void t_nonviable(struct lab *L)
 static void t_map_reserved(struct lab *L)
 {
 	const char *T = "map-into-reserved-refused";
-	struct assign_dma_stats s0, s1;
+	struct assign_dma_stats s0 = { .size = sizeof(s0) };
+	struct assign_dma_stats s1 = { .size = sizeof(s1) };
 	uint8_t *buf;
 	int r;
 
