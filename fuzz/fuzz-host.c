@@ -4,7 +4,7 @@
  * helpers under them (sysfs_read, sysfs_read_u64, sysfs_link_name,
  * pci_dev_group, pci_dev_driver in src/util.c), over a fake sysfs whose
  * files, symlinks and directory listings all come from the input; plus the
- * driver state records (assign_host_record_driver) read from a file.
+ * driver state records (assign_host_record_get) read from a file.
  *
  * Input: records u8 kind, u16 length, then length bytes "path\0content":
  *   0 file (content = bytes read), 1 symlink (content = target),
@@ -321,11 +321,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct assign_host_opts opts = { .size = sizeof(opts) };
 	struct assign_host_group_report *rep = NULL;
-	struct assign_host_device *dev = NULL, **all = NULL;
+	struct assign_host_device *dev = NULL;
+	struct assign_host_device_list *all = NULL;
+	struct assign_host_record *hrec = NULL;
 	struct assign_ctx *ctx = NULL;
 	const struct fh_entry *rec = NULL;
-	char drv[ASSIGN_HOST_NAME_LEN];
-	size_t n = 0;
 
 	fh_parse(data, size);
 	for (size_t i = 0; i < fh.n; i++)
@@ -341,15 +341,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		check_device(dev);
 		assign_host_device_free(dev);
 	}
-	if (assign_host_list(ctx, &all, &n) == 0) {
-		FUZZ_CHECK(n == 0 || all != NULL);
-		for (size_t i = 0; i < n; i++) {
-			check_device(all[i]);
+	if (assign_host_list(ctx, &all) == 0) {
+		FUZZ_CHECK(all->count == 0 || all->devices != NULL);
+		for (size_t i = 0; i < all->count; i++) {
+			check_device(all->devices[i]);
 			if (i)
-				FUZZ_CHECK(strcmp(all[i - 1]->address,
-						  all[i]->address) <= 0);
+				FUZZ_CHECK(strcmp(all->devices[i - 1]->address,
+						  all->devices[i]->address) <= 0);
 		}
-		assign_host_list_free(all, n);
+		assign_host_device_list_free(all);
 	}
 	if (assign_host_group_report(ctx, 7, &rep) == 0) {
 		size_t blocking = 0;
@@ -357,7 +357,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_CHECK(rep->group == 7);
 		FUZZ_CHECK(rep->n_members == 0 || rep->members != NULL);
 		for (size_t i = 0; i < rep->n_members; i++) {
-			const struct assign_host_member *m = &rep->members[i];
+			const struct assign_host_member *m = rep->members[i];
 
 			FUZZ_CHECK(terminated(m->address, sizeof(m->address)));
 			FUZZ_CHECK(terminated(m->driver, sizeof(m->driver)));
@@ -373,9 +373,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	write_record(rec);
 	opts.state_dir = state_dir;
-	memset(drv, 0x55, sizeof(drv));
-	if (assign_host_record_driver(ctx, FH_ADDR, &opts, drv, sizeof(drv)) == 0)
-		FUZZ_CHECK(terminated(drv, sizeof(drv)) && !strchr(drv, '/'));
+	if (assign_host_record_get(ctx, FH_ADDR, &opts, &hrec) == 0) {
+		FUZZ_CHECK(terminated(hrec->driver, sizeof(hrec->driver)) &&
+			   !strchr(hrec->driver, '/'));
+		FUZZ_CHECK(terminated(hrec->driver_override,
+				      sizeof(hrec->driver_override)));
+		FUZZ_CHECK(terminated(hrec->owner, sizeof(hrec->owner)));
+		assign_host_record_free(hrec);
+	}
 
 	assign_ctx_unref(ctx);
 	FUZZ_CHECK(fh.open_fds == 0);

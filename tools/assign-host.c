@@ -187,10 +187,25 @@ static void json_str(const char *s)
 	putchar('"');
 }
 
+/* The driver @address's state record gives it back to ("" for none). */
+static int record_driver(struct assign_ctx *ctx, const char *address,
+			 const struct assign_host_opts *o, char *buf,
+			 size_t size)
+{
+	struct assign_host_record *rec;
+	int r = assign_host_record_get(ctx, address, o, &rec);
+
+	if (r < 0)
+		return r;
+	snprintf(buf, size, "%s", rec->driver);
+	assign_host_record_free(rec);
+	return 0;
+}
+
 static int cmd_list(struct assign_ctx *ctx, const struct global *g, int argc,
 		    char **argv)
 {
-	struct assign_host_device **devs = NULL;
+	struct assign_host_device_list *list = NULL;
 	struct group_cache *cache = NULL;
 	size_t n = 0, ncache = 0;
 	bool json = g->json;
@@ -203,9 +218,10 @@ static int cmd_list(struct assign_ctx *ctx, const struct global *g, int argc,
 			return usage_error("list: unknown argument '%s'",
 					   argv[i]);
 	}
-	r = assign_host_list(ctx, &devs, &n);
+	r = assign_host_list(ctx, &list);
 	if (r < 0)
 		return fail(ctx, r, "list");
+	n = list->count;
 	if (json)
 		printf("[");
 	else
@@ -213,7 +229,7 @@ static int cmd_list(struct assign_ctx *ctx, const struct global *g, int argc,
 		       "ADDRESS", "VEN:DEV", "CLASS", "DRIVER", "GROUP",
 		       "VIABLE", "NETDEV", "SRIOV", RESET);
 	for (size_t i = 0; i < n; i++) {
-		const struct assign_host_device *d = devs[i];
+		const struct assign_host_device *d = list->devices[i];
 		int v = group_viable(ctx, &cache, &ncache, d->iommu_group);
 		char sriov[40] = "-", ids[12], net[40] = "";
 
@@ -297,7 +313,7 @@ static int cmd_list(struct assign_ctx *ctx, const struct global *g, int argc,
 	if (json)
 		printf("%s]\n", n ? "\n" : "");
 	free(cache);
-	assign_host_list_free(devs, n);
+	assign_host_device_list_free(list);
 	return EXIT_OK;
 }
 
@@ -362,8 +378,7 @@ static int explain_json(struct assign_ctx *ctx, const struct global *g,
 	struct assign_host_group_report *rep = NULL;
 	struct assign_host_opts o;
 	char recdrv[ASSIGN_HOST_NAME_LEN], netmsg[512] = "";
-	bool vfio, in_use = false, ready;
-	size_t len;
+	bool in_use = false, ready;
 	int r;
 
 	r = assign_host_device_get(ctx, addr, &d);
@@ -382,10 +397,7 @@ static int explain_json(struct assign_ctx *ctx, const struct global *g,
 		snprintf(netmsg, sizeof(netmsg), "%s",
 			 assign_ctx_get_last_error(ctx));
 	}
-	len = strlen(d->driver);
-	vfio = !strcmp(d->driver, "vfio-pci") ||
-	       (len > 9 && !strcmp(d->driver + len - 9, "_vfio_pci"));
-	ready = !d->is_bridge && rep && rep->viable && vfio && !in_use;
+	ready = !d->is_bridge && rep && rep->viable && d->is_vfio && !in_use;
 
 	printf("{");
 	json_kv_str("address", d->address, false);
@@ -394,8 +406,7 @@ static int explain_json(struct assign_ctx *ctx, const struct global *g,
 	       d->vendor, d->device, d->class_code);
 	json_kv_str("driver", d->driver, true);
 	json_kv_str("driver_override", d->driver_override, true);
-	if (assign_host_record_driver(ctx, d->address, &o, recdrv,
-				      sizeof(recdrv)) == 0)
+	if (record_driver(ctx, d->address, &o, recdrv, sizeof(recdrv)) == 0)
 		printf(", \"record\": {\"driver\": %s%s%s}",
 		       recdrv[0] ? "\"" : "", recdrv[0] ? recdrv : "null",
 		       recdrv[0] ? "\"" : "");
@@ -410,7 +421,7 @@ static int explain_json(struct assign_ctx *ctx, const struct global *g,
 		printf("{\"id\": %d, \"viable\": %s, \"members\": [",
 		       rep->group, rep->viable ? "true" : "false");
 		for (size_t i = 0; i < rep->n_members; i++) {
-			const struct assign_host_member *m = &rep->members[i];
+			const struct assign_host_member *m = rep->members[i];
 			printf("%s{", i ? ", " : "");
 			json_kv_str("address", m->address, false);
 			json_kv_str("driver", m->driver, true);
@@ -428,7 +439,7 @@ static int explain_json(struct assign_ctx *ctx, const struct global *g,
 		printf("null");
 	}
 	printf(", \"bound_to_vfio\": %s, \"ready\": %s}\n",
-	       vfio ? "true" : "false", ready ? "true" : "false");
+	       d->is_vfio ? "true" : "false", ready ? "true" : "false");
 	assign_host_group_report_free(rep);
 	assign_host_device_free(d);
 	return ready ? EXIT_OK : EXIT_NOT_READY;
@@ -476,8 +487,7 @@ static int cmd_explain(struct assign_ctx *ctx, const struct global *g,
 	       d->driver_override[0] ? " (driver_override " : "",
 	       d->driver_override, d->driver_override[0] ? ")" : "");
 	opts_init(&o, g);
-	if (assign_host_record_driver(ctx, d->address, &o, recdrv,
-				      sizeof(recdrv)) == 0)
+	if (record_driver(ctx, d->address, &o, recdrv, sizeof(recdrv)) == 0)
 		printf("  record: 'assign-host restore %s' gives it back to "
 		       "%s\n",
 		       d->address, recdrv[0] ? recdrv : "(no driver)");
@@ -525,7 +535,7 @@ static int cmd_explain(struct assign_ctx *ctx, const struct global *g,
 		return fail(ctx, r, "explain");
 	}
 	for (size_t i = 0; i < rep->n_members; i++) {
-		const struct assign_host_member *m = &rep->members[i];
+		const struct assign_host_member *m = rep->members[i];
 		bool self = !strcmp(m->address, d->address);
 
 		printf("    %s %s%s%s  %-14s %s\n", self ? "*" : " ",
@@ -543,9 +553,7 @@ static int cmd_explain(struct assign_ctx *ctx, const struct global *g,
 		       rep->n_blocking == 1 ? "its" : "their",
 		       "");
 	}
-	if (strcmp(d->driver, "vfio-pci") &&
-	    !(strlen(d->driver) > 9 &&
-	      !strcmp(d->driver + strlen(d->driver) - 9, "_vfio_pci"))) {
+	if (!d->is_vfio) {
 		ok = false;
 		printf("  The device itself is %s%s; bind it to vfio-pci:\n"
 		       "        fix: assign-host bind %s\n",
@@ -648,10 +656,9 @@ static int cmd_bind(struct assign_ctx *ctx, const struct global *g, int argc,
 static int cmd_restore(struct assign_ctx *ctx, const struct global *g,
 		       int argc, char **argv)
 {
-	char(*recs)[ASSIGN_PCI_ADDR_LEN] = NULL;
+	struct assign_host_record_list *recs = NULL;
 	struct assign_host_opts o;
 	int status = EXIT_OK, r;
-	size_t n = 0;
 
 	opts_init(&o, g);
 	for (int i = 1; i < argc; i++) {
@@ -674,19 +681,19 @@ static int cmd_restore(struct assign_ctx *ctx, const struct global *g,
 		}
 		return status;
 	}
-	r = assign_host_records(ctx, &o, &recs, &n);
+	r = assign_host_records(ctx, &o, &recs);
 	if (r < 0)
 		return fail(ctx, r, "restore");
-	for (size_t i = 0; i < n; i++) {
-		r = assign_host_restore(ctx, recs[i], &o);
+	for (size_t i = 0; i < recs->count; i++) {
+		r = assign_host_restore(ctx, recs->addresses[i], &o);
 		if (r == -ENOENT)
 			continue; /* went back with the device it was moved for */
 		if (r < 0)
 			status = fail(ctx, r, "restore");
 		else if (g->verbose >= 0)
-			printf("%s restored\n", recs[i]);
+			printf("%s restored\n", recs->addresses[i]);
 	}
-	free(recs);
+	assign_host_record_list_free(recs);
 	return status;
 }
 

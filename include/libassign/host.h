@@ -13,6 +13,12 @@
  * device in a state directory and waits for /dev/vfio/N with a udev
  * monitor. Network checks and VF settings use rtnetlink (libnl-route-3).
  *
+ * Ownership follows one rule: what the library allocates for the caller
+ * (a device description, a list, a report, a record) comes back through a
+ * **ret out-parameter and is freed with the matching assign_host_*_free(),
+ * which is NULL-safe and returns NULL; what the caller allocates (options,
+ * VF settings) starts with a size field.
+ *
  * These functions change host state and need root (CAP_SYS_ADMIN for
  * sysfs writes, CAP_NET_ADMIN for VF settings). They are not thread-safe
  * per context; do not bind or unbind the same device from two processes at
@@ -47,6 +53,8 @@ extern "C" {
  * @class_code: 24-bit class code (base, sub, prog-if), e.g. 0x020000
  * @driver: name of the bound driver, "" when none
  * @driver_override: content of driver_override, "" when unset
+ * @is_vfio: @driver is vfio-pci or a vfio-pci variant driver
+ *           (mlx5_vfio_pci, ...): the device can be opened through VFIO
  * @iommu_group: IOMMU group number, -1 when the device has none (no IOMMU
  *               or IOMMU disabled)
  * @is_bridge: a PCI-to-PCI bridge (class 0x0604) or a host/ISA bridge
@@ -62,8 +70,8 @@ extern "C" {
  * @vendor_name: vendor name from the udev hardware database, "" if unknown
  * @device_name: model name from the udev hardware database, "" if unknown
  *
- * Filled by the library; free with assign_host_device_free(). Fields are
- * only ever appended, so the library allocates and the caller only reads.
+ * Allocated by the library, freed with assign_host_device_free(); the
+ * caller only reads it, so fields can be appended in later versions.
  */
 struct assign_host_device {
 	char address[ASSIGN_PCI_ADDR_LEN];
@@ -75,6 +83,7 @@ struct assign_host_device {
 	uint32_t class_code;
 	char driver[ASSIGN_HOST_NAME_LEN];
 	char driver_override[ASSIGN_HOST_NAME_LEN];
+	bool is_vfio;
 	int iommu_group;
 	bool is_bridge;
 	char netdevs[ASSIGN_HOST_MAX_NETDEVS][16];
@@ -115,10 +124,22 @@ struct assign_host_device *
 assign_host_device_free(struct assign_host_device *dev);
 
 /**
+ * struct assign_host_device_list - every PCI device of the host
+ * @count: number of entries in @devices
+ * @devices: the descriptions, sorted by address
+ *
+ * Allocated by the library, freed with assign_host_device_list_free().
+ */
+struct assign_host_device_list {
+	size_t count;
+	struct assign_host_device **devices;
+};
+
+/**
  * assign_host_list() - describe every PCI device of the host
  * @ctx: the context
- * @ret: where to store a malloc'ed array of descriptions, sorted by address
- * @n: where to store the number of entries
+ * @ret: where to store the list (free it with
+ *       assign_host_device_list_free())
  *
  * On the real system the devices are enumerated through libudev (subsystem
  * "pci"), and vendor/model names come from the udev hardware database; when
@@ -127,15 +148,17 @@ assign_host_device_free(struct assign_host_device *dev);
  *
  * Return: 0; -EINVAL; -ENOMEM; -ENOENT when there is no PCI bus in sysfs.
  */
-int assign_host_list(struct assign_ctx *ctx, struct assign_host_device ***ret,
-		     size_t *n);
+int assign_host_list(struct assign_ctx *ctx,
+		     struct assign_host_device_list **ret);
 
 /**
- * assign_host_list_free() - free the array from assign_host_list()
- * @devs: the array, or NULL
- * @n: its number of entries
+ * assign_host_device_list_free() - free a list from assign_host_list()
+ * @list: the list, or NULL
+ *
+ * Return: NULL.
  */
-void assign_host_list_free(struct assign_host_device **devs, size_t n);
+struct assign_host_device_list *
+assign_host_device_list_free(struct assign_host_device_list *list);
 
 /**
  * enum assign_host_action - what a group member needs so the group is viable
@@ -180,13 +203,15 @@ struct assign_host_member {
  * @n_blocking: how many members block
  * @n_members: entries in @members
  * @members: every device of the group, sorted by address
+ *
+ * Allocated by the library, freed with assign_host_group_report_free().
  */
 struct assign_host_group_report {
 	int group;
 	bool viable;
 	size_t n_blocking;
 	size_t n_members;
-	struct assign_host_member *members;
+	struct assign_host_member **members;
 };
 
 /**
@@ -346,32 +371,80 @@ int assign_host_restore(struct assign_ctx *ctx, const char *address,
 			const struct assign_host_opts *opts);
 
 /**
- * assign_host_records() - the devices that have a state record
- * @ctx: the context
- * @opts: options, or NULL (@state_dir is used)
- * @ret: where to store a malloc'ed array of addresses (free it with free())
- * @n: where to store the count
+ * struct assign_host_record - what assign_host_restore() will put back
+ * @address: the device, "dddd:bb:dd.f"
+ * @driver: the driver it had, "" for none
+ * @driver_override: its driver_override then, "" when unset
+ * @owner: "" or, for a group member moved by %ASSIGN_HOST_F_GROUP, the
+ *         address of the device it was moved for (it goes back with it)
  *
- * Return: 0 (also when the state directory does not exist: *n = 0);
- * -EINVAL; -ENOMEM; errors reading the directory.
+ * Allocated by the library, freed with assign_host_record_free().
  */
-int assign_host_records(struct assign_ctx *ctx,
-			const struct assign_host_opts *opts,
-			char (**ret)[ASSIGN_PCI_ADDR_LEN], size_t *n);
+struct assign_host_record {
+	char address[ASSIGN_PCI_ADDR_LEN];
+	char driver[ASSIGN_HOST_NAME_LEN];
+	char driver_override[ASSIGN_HOST_NAME_LEN];
+	char owner[ASSIGN_PCI_ADDR_LEN];
+};
 
 /**
- * assign_host_record_driver() - the driver a state record will restore
+ * assign_host_record_get() - read a device's state record
  * @ctx: the context
  * @address: PCI address
  * @opts: options, or NULL (@state_dir is used)
- * @buf: where to store the driver name ("" for "no driver")
- * @size: size of @buf; ASSIGN_HOST_NAME_LEN is enough
+ * @ret: where to store the record (free it with assign_host_record_free())
  *
- * Return: 0; -EINVAL; -ENOENT (no record); -EIO (a malformed record).
+ * Return: 0; -EINVAL; -ENOENT (no record); -EIO (a malformed record: the
+ * message names the file); -ENOMEM.
  */
-int assign_host_record_driver(struct assign_ctx *ctx, const char *address,
-			      const struct assign_host_opts *opts, char *buf,
-			      size_t size);
+int assign_host_record_get(struct assign_ctx *ctx, const char *address,
+			   const struct assign_host_opts *opts,
+			   struct assign_host_record **ret);
+
+/**
+ * assign_host_record_free() - free a record from assign_host_record_get()
+ * @rec: the record, or NULL
+ *
+ * Return: NULL.
+ */
+struct assign_host_record *
+assign_host_record_free(struct assign_host_record *rec);
+
+/**
+ * struct assign_host_record_list - the devices that have a state record
+ * @count: number of entries in @addresses
+ * @addresses: their PCI addresses, sorted
+ *
+ * Allocated by the library, freed with assign_host_record_list_free().
+ */
+struct assign_host_record_list {
+	size_t count;
+	char (*addresses)[ASSIGN_PCI_ADDR_LEN];
+};
+
+/**
+ * assign_host_records() - the devices that have a state record
+ * @ctx: the context
+ * @opts: options, or NULL (@state_dir is used)
+ * @ret: where to store the list (free it with
+ *       assign_host_record_list_free()); read each record with
+ *       assign_host_record_get()
+ *
+ * Return: 0 (also when the state directory does not exist: an empty
+ * list); -EINVAL; -ENOMEM; errors reading the directory.
+ */
+int assign_host_records(struct assign_ctx *ctx,
+			const struct assign_host_opts *opts,
+			struct assign_host_record_list **ret);
+
+/**
+ * assign_host_record_list_free() - free a list from assign_host_records()
+ * @list: the list, or NULL
+ *
+ * Return: NULL.
+ */
+struct assign_host_record_list *
+assign_host_record_list_free(struct assign_host_record_list *list);
 
 /**
  * assign_host_wait_vfio() - wait until /dev/vfio/N of a group exists

@@ -31,18 +31,13 @@
 int host_opts_get(struct assign_ctx *ctx, const struct assign_host_opts *opts,
 		  struct host_opts *out)
 {
-	struct assign_host_opts o = { 0 };
+	struct assign_host_opts o;
 	const char *env;
+	int r;
 
-	if (opts) {
-		if (opts->size < offsetof(struct assign_host_opts, flags) +
-					 sizeof(opts->flags))
-			return set_error(ctx, -EINVAL,
-					 "assign_host_opts.size is %zu; set it "
-					 "to sizeof(struct assign_host_opts)",
-					 opts->size);
-		memcpy(&o, opts, MIN(opts->size, sizeof(o)));
-	}
+	r = SIZED_IN(ctx, &o, opts, "assign_host_opts");
+	if (r < 0)
+		return r;
 	if (o.flags & ~(ASSIGN_HOST_F_FORCE | ASSIGN_HOST_F_NO_WAIT |
 			ASSIGN_HOST_F_NO_RECORD | ASSIGN_HOST_F_GROUP))
 		return set_error(ctx, -EINVAL,
@@ -200,17 +195,18 @@ static void record_remove(const struct host_opts *o, const char *addr)
 		unlink(path);
 }
 
-ASSIGN_EXPORT int assign_host_record_driver(struct assign_ctx *ctx,
-					    const char *address,
-					    const struct assign_host_opts *opts,
-					    char *buf, size_t size)
+ASSIGN_EXPORT int assign_host_record_get(struct assign_ctx *ctx,
+					 const char *address,
+					 const struct assign_host_opts *opts,
+					 struct assign_host_record **ret)
 {
+	struct assign_host_record *out;
 	char addr[ASSIGN_PCI_ADDR_LEN];
 	struct host_opts o;
 	struct record rec;
 	int r;
 
-	if (!ctx || !buf || size == 0)
+	if (!ctx || !ret)
 		return -EINVAL;
 	r = host_canon_addr(ctx, address, addr);
 	if (r < 0)
@@ -223,39 +219,70 @@ ASSIGN_EXPORT int assign_host_record_driver(struct assign_ctx *ctx,
 		return set_error(ctx, r, "no state record for %s in %s", addr,
 				 o.state_dir);
 	if (r < 0)
-		return set_error(ctx, r, "cannot read the state record of %s "
-				 "in %s: %s", addr, o.state_dir, strerror(-r));
-	if (strlen(rec.driver) >= size)
-		return -ENOSPC;
-	strcpy(buf, rec.driver);
+		return set_error(ctx, r,
+				 "cannot read the state record %s/%s: %s",
+				 o.state_dir, addr, strerror(-r));
+	out = calloc(1, sizeof(*out));
+	if (!out)
+		return set_error(ctx, -ENOMEM, "out of memory");
+	memcpy(out->address, addr, sizeof(out->address));
+	memcpy(out->driver, rec.driver, sizeof(out->driver));
+	memcpy(out->driver_override, rec.override,
+	       sizeof(out->driver_override));
+	memcpy(out->owner, rec.owner, sizeof(out->owner));
+	*ret = out;
 	return 0;
+}
+
+ASSIGN_EXPORT struct assign_host_record *
+assign_host_record_free(struct assign_host_record *rec)
+{
+	free(rec);
+	return NULL;
+}
+
+ASSIGN_EXPORT struct assign_host_record_list *
+assign_host_record_list_free(struct assign_host_record_list *list)
+{
+	if (list) {
+		free(list->addresses);
+		free(list);
+	}
+	return NULL;
+}
+
+static int cmp_addr(const void *a, const void *b)
+{
+	return strcmp(a, b);
 }
 
 ASSIGN_EXPORT int assign_host_records(struct assign_ctx *ctx,
 				      const struct assign_host_opts *opts,
-				      char (**ret)[ASSIGN_PCI_ADDR_LEN],
-				      size_t *n)
+				      struct assign_host_record_list **ret)
 {
-	char (*v)[ASSIGN_PCI_ADDR_LEN] = NULL;
-	size_t cnt = 0, cap = 0;
+	struct assign_host_record_list *list;
+	size_t cap = 0;
 	struct host_opts o;
 	struct dirent *de;
 	DIR *d;
 	int r;
 
-	if (!ctx || !ret || !n)
+	if (!ctx || !ret)
 		return -EINVAL;
 	r = host_opts_get(ctx, opts, &o);
 	if (r < 0)
 		return r;
+	list = calloc(1, sizeof(*list));
+	if (!list)
+		return set_error(ctx, -ENOMEM, "out of memory");
 	d = opendir(o.state_dir);
 	if (!d) {
 		if (errno == ENOENT) {
-			*ret = NULL;
-			*n = 0;
+			*ret = list;
 			return 0;
 		}
 		r = -errno;
+		free(list);
 		return set_error(ctx, r, "cannot read %s: %s", o.state_dir,
 				 strerror(-r));
 	}
@@ -267,26 +294,25 @@ ASSIGN_EXPORT int assign_host_records(struct assign_ctx *ctx,
 		    assign_pci_addr_format(&a, canon, sizeof(canon)) < 0 ||
 		    strcmp(canon, de->d_name))
 			continue;
-		if (cnt == cap) {
+		if (list->count == cap) {
 			size_t ncap = cap ? cap * 2 : 8;
-			char (*nv)[ASSIGN_PCI_ADDR_LEN] =
-				realloc(v, ncap * sizeof(*nv));
+			char(*nv)[ASSIGN_PCI_ADDR_LEN] =
+				realloc(list->addresses, ncap * sizeof(*nv));
 			if (!nv) {
-				free(v);
 				closedir(d);
+				assign_host_record_list_free(list);
 				return set_error(ctx, -ENOMEM, "out of memory");
 			}
-			v = nv;
+			list->addresses = nv;
 			cap = ncap;
 		}
-		strcpy(v[cnt++], canon);
+		strcpy(list->addresses[list->count++], canon);
 	}
 	closedir(d);
-	if (cnt)
-		qsort(v, cnt, sizeof(*v),
-		      (int (*)(const void *, const void *))strcmp);
-	*ret = v;
-	*n = cnt;
+	if (list->count)
+		qsort(list->addresses, list->count, sizeof(*list->addresses),
+		      cmp_addr);
+	*ret = list;
 	return 0;
 }
 
@@ -614,13 +640,13 @@ static void warn_not_viable(struct assign_ctx *ctx, int group)
 	memcpy(saved, ctx->last_error, sizeof(saved));
 	if (assign_host_group_report(ctx, group, &rep) == 0) {
 		for (size_t i = 0; i < rep->n_members; i++)
-			if (rep->members[i].blocks)
+			if (rep->members[i]->blocks)
 				warn(ctx,
 				     "group %d is not viable yet: %s is bound "
 				     "to %s; %s",
-				     group, rep->members[i].address,
-				     rep->members[i].driver,
-				     rep->members[i].action ==
+				     group, rep->members[i]->address,
+				     rep->members[i]->driver,
+				     rep->members[i]->action ==
 						     ASSIGN_HOST_ACTION_UNBIND
 					     ? "unbind it"
 					     : "bind it to vfio-pci or unbind "
@@ -662,7 +688,7 @@ static int bind_group(struct assign_ctx *ctx, const char *addr, int group,
 	mo.flags |= ASSIGN_HOST_F_NO_WAIT;
 	mo.owner = addr;
 	for (size_t i = 0; i < rep->n_members; i++) {
-		const struct assign_host_member *m = &rep->members[i];
+		const struct assign_host_member *m = rep->members[i];
 
 		if (!m->blocks || !strcmp(m->address, addr))
 			continue;
@@ -693,7 +719,7 @@ static int bind_group(struct assign_ctx *ctx, const char *addr, int group,
 		memcpy(saved, ctx->last_error, sizeof(saved));
 		for (size_t i = 0; i < rep->n_members; i++)
 			if (did[i])
-				restore_locked(ctx, rep->members[i].address,
+				restore_locked(ctx, rep->members[i]->address,
 					       &ro);
 		memcpy(ctx->last_error, saved, sizeof(saved));
 	}
@@ -900,24 +926,25 @@ static int unbind_locked(struct assign_ctx *ctx, const char *addr,
 static int restore_members(struct assign_ctx *ctx, const char *owner,
 			   const struct host_opts *o)
 {
-	char(*recs)[ASSIGN_PCI_ADDR_LEN] = NULL;
+	struct assign_host_record_list *recs = NULL;
 	struct assign_host_opts po = { .size = sizeof(po),
 				       .state_dir = o->state_dir };
 	struct record rec;
-	size_t n = 0;
 	int r, first = 0;
 
-	r = assign_host_records(ctx, &po, &recs, &n);
+	r = assign_host_records(ctx, &po, &recs);
 	if (r < 0)
 		return r;
-	for (size_t i = 0; i < n; i++) {
-		if (record_read(o, recs[i], &rec) < 0 || strcmp(rec.owner, owner))
+	for (size_t i = 0; i < recs->count; i++) {
+		const char *addr = recs->addresses[i];
+
+		if (record_read(o, addr, &rec) < 0 || strcmp(rec.owner, owner))
 			continue;
-		r = restore_locked(ctx, recs[i], o);
+		r = restore_locked(ctx, addr, o);
 		if (r < 0 && !first)
 			first = r;
 	}
-	free(recs);
+	assign_host_record_list_free(recs);
 	return first;
 }
 

@@ -230,6 +230,7 @@ static int device_read(struct assign_ctx *ctx, const char *addr,
 	r = pci_dev_driver(ctx, addr, d->driver, sizeof(d->driver));
 	if (r < 0)
 		goto attr_err;
+	d->is_vfio = pci_driver_kind(d->driver) == PCI_DRIVER_VFIO;
 	snprintf(path, sizeof(path), "bus/pci/devices/%s/driver_override",
 		 addr);
 	if (sysfs_read(ctx, path, d->driver_override,
@@ -320,14 +321,16 @@ assign_host_device_free(struct assign_host_device *dev)
 	return NULL;
 }
 
-ASSIGN_EXPORT void assign_host_list_free(struct assign_host_device **devs,
-					 size_t n)
+ASSIGN_EXPORT struct assign_host_device_list *
+assign_host_device_list_free(struct assign_host_device_list *list)
 {
-	if (!devs)
-		return;
-	for (size_t i = 0; i < n; i++)
-		assign_host_device_free(devs[i]);
-	free(devs);
+	if (!list)
+		return NULL;
+	for (size_t i = 0; i < list->count; i++)
+		assign_host_device_free(list->devices[i]);
+	free(list->devices);
+	free(list);
+	return NULL;
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -389,8 +392,9 @@ nomem:
 }
 
 ASSIGN_EXPORT int assign_host_list(struct assign_ctx *ctx,
-				   struct assign_host_device ***ret, size_t *n)
+				   struct assign_host_device_list **ret)
 {
+	struct assign_host_device_list *list;
 	struct assign_host_device **devs = NULL;
 	struct udev *udev;
 	struct udev_hwdb *hwdb;
@@ -398,8 +402,11 @@ ASSIGN_EXPORT int assign_host_list(struct assign_ctx *ctx,
 	size_t cnt = 0, ndev = 0;
 	int r = -ENOENT;
 
-	if (!ctx || !ret || !n)
+	if (!ctx || !ret)
 		return -EINVAL;
+	list = calloc(1, sizeof(*list));
+	if (!list)
+		return set_error(ctx, -ENOMEM, "out of memory");
 	hwdb = hwdb_open(&udev);
 	if (host_real_sysfs(ctx) && udev)
 		r = udev_addresses(udev, &names, &cnt);
@@ -407,6 +414,7 @@ ASSIGN_EXPORT int assign_host_list(struct assign_ctx *ctx,
 		r = sysfs_list(ctx, "bus/pci/devices", &names, &cnt);
 		if (r < 0) {
 			hwdb_close(udev, hwdb);
+			free(list);
 			if (r == -ENOENT)
 				return set_error(ctx, r,
 						 "no PCI bus in sysfs "
@@ -419,10 +427,12 @@ ASSIGN_EXPORT int assign_host_list(struct assign_ctx *ctx,
 	if (cnt) {
 		devs = calloc(cnt, sizeof(*devs));
 		if (!devs) {
+			free(list);
 			r = set_error(ctx, -ENOMEM, "out of memory");
 			goto out;
 		}
 	}
+	list->devices = devs;
 	for (size_t i = 0; i < cnt; i++) {
 		struct assign_pci_addr a;
 		char addr[ASSIGN_PCI_ADDR_LEN];
@@ -434,13 +444,14 @@ ASSIGN_EXPORT int assign_host_list(struct assign_ctx *ctx,
 		if (r == -ENODEV)
 			continue; /* hot-unplugged meanwhile */
 		if (r < 0) {
-			assign_host_list_free(devs, ndev);
+			list->count = ndev;
+			assign_host_device_list_free(list);
 			goto out;
 		}
 		ndev++;
 	}
-	*ret = devs;
-	*n = ndev;
+	list->count = ndev;
+	*ret = list;
 	r = 0;
 out:
 	strv_free(names, cnt);

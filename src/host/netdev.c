@@ -294,14 +294,13 @@ static int vf_check_cfg(struct assign_ctx *ctx,
 			     ASSIGN_HOST_VF_F_SPOOFCHK | ASSIGN_HOST_VF_F_TRUST |
 			     ASSIGN_HOST_VF_F_LINK_STATE;
 	static const uint8_t zero[6];
+	int r;
 
-	if (!cfg || cfg->size < offsetof(struct assign_host_vf_config, set) +
-					sizeof(cfg->set))
-		return set_error(ctx, -EINVAL,
-				 "assign_host_vf_config.size must be "
-				 "sizeof(struct assign_host_vf_config)");
-	memset(c, 0, sizeof(*c));
-	memcpy(c, cfg, MIN(cfg->size, sizeof(*c)));
+	if (!cfg)
+		return set_error(ctx, -EINVAL, "no VF settings given");
+	r = SIZED_IN(ctx, c, cfg, "assign_host_vf_config");
+	if (r < 0)
+		return r;
 	if (c->set & ~all)
 		return set_error(ctx, -EINVAL, "unknown VF setting bits 0x%x",
 				 c->set & ~all);
@@ -550,20 +549,19 @@ ASSIGN_EXPORT int assign_host_vf_get(struct assign_ctx *ctx,
 {
 	struct ifinfomsg ifi = { .ifi_family = AF_UNSPEC };
 	struct vf_query q = { .index = vf_index };
-	struct assign_host_vf_config c = { 0 };
+	struct assign_host_vf_config c = { .size = sizeof(c) };
 	struct nl_sock *sk = NULL;
 	struct nl_msg *msg = NULL;
-	size_t size;
 	int r;
 
-	if (!ctx || !cfg || cfg->size < offsetof(struct assign_host_vf_config,
-						 set) + sizeof(cfg->set))
+	if (!ctx)
 		return -EINVAL;
+	r = sized_out_check(ctx, cfg, "assign_host_vf_config");
+	if (r < 0)
+		return r;
 	r = valid_ifname(ctx, pf_ifname);
 	if (r < 0)
 		return r;
-	size = MIN(cfg->size, sizeof(c));
-	c.size = cfg->size;
 	q.out = &c;
 	r = nl_open(ctx, &sk);
 	if (r < 0)
@@ -593,7 +591,7 @@ ASSIGN_EXPORT int assign_host_vf_get(struct assign_ctx *ctx,
 			      pf_ifname, vf_index);
 		goto out;
 	}
-	memcpy(cfg, &c, size);
+	SIZED_OUT_FILL(cfg, &c);
 	r = 0;
 out:
 	nlmsg_free(msg);

@@ -18,8 +18,9 @@
 
 static int cmp_member(const void *a, const void *b)
 {
-	const struct assign_host_member *x = a, *y = b;
-	return strcmp(x->address, y->address);
+	const struct assign_host_member *const *x = a, *const *y = b;
+
+	return strcmp((*x)->address, (*y)->address);
 }
 
 static void judge(struct assign_host_member *m)
@@ -88,15 +89,27 @@ ASSIGN_EXPORT int assign_host_group_report(struct assign_ctx *ctx, int group,
 	}
 	rep->group = group;
 	for (size_t i = 0; i < cnt; i++) {
-		struct assign_host_member *m = &rep->members[rep->n_members];
+		struct assign_host_member *m;
 		struct assign_pci_addr a;
 		uint64_t cls = 0;
 		char p[160];
 
-		/* Non-PCI members (rare) are reported by name only. */
-		if (assign_pci_addr_parse(names[i], &a) < 0 ||
-		    assign_pci_addr_format(&a, m->address, sizeof(m->address)) < 0)
+		/* Non-PCI members (rare) are not reported. */
+		if (assign_pci_addr_parse(names[i], &a) < 0)
 			continue;
+		m = calloc(1, sizeof(*m));
+		if (!m) {
+			assign_host_group_report_free(rep);
+			strv_free(names, cnt);
+			return set_error(ctx, -ENOMEM, "out of memory");
+		}
+		rep->members[rep->n_members++] = m;
+		if (assign_pci_addr_format(&a, m->address,
+					   sizeof(m->address)) < 0) {
+			free(m);
+			rep->members[--rep->n_members] = NULL;
+			continue;
+		}
 		snprintf(p, sizeof(p), "bus/pci/devices/%s/class", m->address);
 		if (sysfs_read_u64(ctx, p, &cls) == 0)
 			m->class_code = (uint32_t)cls & 0xffffff;
@@ -115,7 +128,6 @@ ASSIGN_EXPORT int assign_host_group_report(struct assign_ctx *ctx, int group,
 		judge(m);
 		if (m->blocks)
 			rep->n_blocking++;
-		rep->n_members++;
 	}
 	strv_free(names, cnt);
 	if (rep->n_members)
@@ -130,6 +142,8 @@ ASSIGN_EXPORT struct assign_host_group_report *
 assign_host_group_report_free(struct assign_host_group_report *report)
 {
 	if (report) {
+		for (size_t i = 0; i < report->n_members; i++)
+			free(report->members[i]);
 		free(report->members);
 		free(report);
 	}
@@ -180,7 +194,7 @@ ASSIGN_EXPORT int assign_host_check_device(struct assign_ctx *ctx,
 	if (r < 0)
 		return r;
 	for (size_t i = 0; i < rep->n_members; i++) {
-		const struct assign_host_member *m = &rep->members[i];
+		const struct assign_host_member *m = rep->members[i];
 
 		if (!m->blocks)
 			continue;

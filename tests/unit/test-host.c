@@ -526,12 +526,13 @@ static void test_device_get(void **state)
 static void test_list(void **state)
 {
 	struct fake *f = *state;
-	struct assign_host_device **devs = NULL;
-	size_t n = 0;
+	struct assign_host_device_list *list = NULL;
+	struct assign_host_device **devs;
 
 	standard_host(f);
-	assert_int_equal(assign_host_list(f->ctx, &devs, &n), 0);
-	assert_int_equal(n, 5);
+	assert_int_equal(assign_host_list(f->ctx, &list), 0);
+	assert_int_equal(list->count, 5);
+	devs = list->devices;
 	assert_string_equal(devs[0]->address, "0000:00:00.0");
 	assert_string_equal(devs[1]->address, "0000:00:02.0");
 	assert_string_equal(devs[2]->address, "0000:00:1c.0");
@@ -539,19 +540,19 @@ static void test_list(void **state)
 	assert_string_equal(devs[4]->address, "0000:01:00.1");
 	assert_true(devs[2]->is_bridge);
 	assert_string_equal(devs[1]->driver, "i915");
-	assign_host_list_free(devs, n);
-	assign_host_list_free(NULL, 0);
+	assert_false(devs[1]->is_vfio);
+	assert_null(assign_host_device_list_free(list));
+	assert_null(assign_host_device_list_free(NULL));
 }
 
 static void test_list_empty_bus(void **state)
 {
 	struct fake *f = *state;
-	struct assign_host_device **devs = (void *)1;
-	size_t n = 1;
+	struct assign_host_device_list *list = NULL;
 
-	assert_int_equal(assign_host_list(f->ctx, &devs, &n), 0);
-	assert_int_equal(n, 0);
-	assign_host_list_free(devs, n);
+	assert_int_equal(assign_host_list(f->ctx, &list), 0);
+	assert_int_equal(list->count, 0);
+	assign_host_device_list_free(list);
 }
 
 static void sriov_host(struct fake *f)
@@ -632,7 +633,7 @@ static void test_group_report(void **state)
 	assert_false(rep->viable);
 	assert_int_equal(rep->n_blocking, 1);
 
-	m = &rep->members[0];
+	m = rep->members[0];
 	assert_string_equal(m->address, "0000:00:1c.0");
 	assert_true(m->is_bridge);
 	assert_false(m->blocks);
@@ -640,7 +641,7 @@ static void test_group_report(void **state)
 	assert_non_null(strstr(m->reason, "pcieport"));
 	assert_string_equal(m->fix, "");
 
-	m = &rep->members[1];
+	m = rep->members[1];
 	assert_string_equal(m->address, "0000:01:00.0");
 	assert_true(m->blocks);
 	assert_int_equal(m->action, ASSIGN_HOST_ACTION_BIND_VFIO);
@@ -648,7 +649,7 @@ static void test_group_report(void **state)
 	assert_non_null(strstr(m->fix, "assign-host bind 0000:01:00.0"));
 	assert_non_null(strstr(m->fix, "driver_override"));
 
-	m = &rep->members[2];
+	m = rep->members[2];
 	assert_string_equal(m->address, "0000:01:00.1");
 	assert_false(m->blocks);
 	assert_non_null(strstr(m->reason, "no driver"));
@@ -681,9 +682,9 @@ static void test_group_rules(void **state)
 	fake_device(f, "0000:02:01.0", 0x12342222, 0x060400, 7, "shpchp", NULL);
 	assert_int_equal(assign_host_group_report(f->ctx, 7, &rep), 0);
 	assert_false(rep->viable);
-	assert_int_equal(rep->members[3].action, ASSIGN_HOST_ACTION_UNBIND);
-	assert_non_null(strstr(rep->members[3].fix, "unbind"));
-	assert_non_null(strstr(rep->members[3].reason, "bridge"));
+	assert_int_equal(rep->members[3]->action, ASSIGN_HOST_ACTION_UNBIND);
+	assert_non_null(strstr(rep->members[3]->fix, "unbind"));
+	assert_non_null(strstr(rep->members[3]->reason, "bridge"));
 	assign_host_group_report_free(rep);
 }
 
@@ -762,6 +763,7 @@ static void test_bind_restore(void **state)
 	struct fake *f = *state;
 	struct assign_host_opts o;
 	struct assign_host_device *d = NULL;
+	struct assign_host_record *hrec = NULL;
 	char drv[64], rec[256];
 
 	standard_host(f);
@@ -778,10 +780,14 @@ static void test_bind_restore(void **state)
 	assert_true(node_exists(f, 5));
 	read_record(f, "0000:01:00.0", rec, sizeof(rec));
 	assert_string_equal(rec, "driver=e1000e\ndriver_override=\n");
-	assert_int_equal(assign_host_record_driver(f->ctx, "0000:01:00.0", &o,
-						   drv, sizeof(drv)),
+	assert_int_equal(assign_host_record_get(f->ctx, "0000:01:00.0", &o,
+						&hrec),
 			 0);
-	assert_string_equal(drv, "e1000e");
+	assert_string_equal(hrec->address, "0000:01:00.0");
+	assert_string_equal(hrec->driver, "e1000e");
+	assert_string_equal(hrec->driver_override, "");
+	assert_string_equal(hrec->owner, "");
+	assert_null(assign_host_record_free(hrec));
 	/* The interface went away with the network driver. */
 	assert_int_equal(assign_host_device_get(f->ctx, "01:00.0", &d), 0);
 	assert_int_equal(d->n_netdevs, 0);
@@ -819,9 +825,8 @@ static void test_restore_after_crash(void **state)
 	struct fake *f = *state;
 	struct assign_host_opts o;
 	struct assign_ctx *ctx2 = NULL;
-	char(*recs)[ASSIGN_PCI_ADDR_LEN] = NULL;
+	struct assign_host_record_list *recs = NULL;
 	char drv[64];
-	size_t n = 0;
 
 	standard_host(f);
 	opts_for(f, &o);
@@ -834,14 +839,16 @@ static void test_restore_after_crash(void **state)
 	assert_int_equal(assign_ctx_new(&ctx2), 0);
 	assert_int_equal(assign_ctx_set_sys(ctx2, &fake_ops, NULL, f->rootfd),
 			 0);
-	assert_int_equal(assign_host_records(ctx2, &o, &recs, &n), 0);
-	assert_int_equal(n, 3);
-	assert_string_equal(recs[0], "0000:00:02.0");
-	assert_string_equal(recs[1], "0000:01:00.0");
-	assert_string_equal(recs[2], "0000:01:00.1");
-	for (size_t i = 0; i < n; i++)
-		assert_int_equal(assign_host_restore(ctx2, recs[i], &o), 0);
-	free(recs);
+	assert_int_equal(assign_host_records(ctx2, &o, &recs), 0);
+	assert_int_equal(recs->count, 3);
+	assert_string_equal(recs->addresses[0], "0000:00:02.0");
+	assert_string_equal(recs->addresses[1], "0000:01:00.0");
+	assert_string_equal(recs->addresses[2], "0000:01:00.1");
+	for (size_t i = 0; i < recs->count; i++)
+		assert_int_equal(assign_host_restore(ctx2, recs->addresses[i],
+						     &o),
+				 0);
+	assign_host_record_list_free(recs);
 	current(f, "0000:00:02.0", drv, sizeof(drv));
 	assert_string_equal(drv, "i915");
 	current(f, "0000:01:00.0", drv, sizeof(drv));
@@ -850,9 +857,9 @@ static void test_restore_after_crash(void **state)
 	assert_string_equal(drv, "");
 	override_of(f, "0000:01:00.1", drv, sizeof(drv));
 	assert_string_equal(drv, "(null)");
-	assert_int_equal(assign_host_records(ctx2, &o, &recs, &n), 0);
-	assert_int_equal(n, 0);
-	free(recs);
+	assert_int_equal(assign_host_records(ctx2, &o, &recs), 0);
+	assert_int_equal(recs->count, 0);
+	assign_host_record_list_free(recs);
 	assign_ctx_unref(ctx2);
 }
 
