@@ -10,6 +10,8 @@ pkgs=(
 	libudev-dev libnl-3-dev libnl-route-3-dev
 	# unit tests, sanitizers, fuzzing, benchmarks
 	libcmocka-dev clang libclang-rt-14-dev llvm valgrind
+	# the format check (scripts/check-format.sh: git clang-format)
+	git clang-format
 	# host tool and netns tests
 	iproute2 udev
 )
