@@ -4,6 +4,7 @@
 # from the source tree):
 #  - the device inspector, dynamically and statically (pkg-config --static);
 #  - a program using libassign-host;
+#  - the example of README.md ("Using the library");
 # and check the split: libassign needs libc (and pthread) only, libudev and
 # libnl are libassign-host's, and libassign's cflags name no libnl path.
 # Usage: tests/install-check.sh BUILDDIR
@@ -39,6 +40,13 @@ case "$out" in
 *"libassign $(pkg-config --modversion libassign)"*) ;;
 *) fail "unexpected output: $out" ;;
 esac
+
+# README.md's example, as a reader would build it (in the compiler's
+# default C dialect: it uses MAP_ANONYMOUS, which strict C11 hides).
+python3 "$src/examples/readme/extract.py" "$src/README.md" "$dest/readme-example.c"
+cc -Wall -Wextra -Werror -o "$dest/readme-example" \
+	"$dest/readme-example.c" $cflags $libs ||
+	fail "README.md's example does not build against the installed headers"
 
 # Statically, with what pkg-config --static says and nothing else.
 cc -std=c11 -Wall -Wextra -Werror -static -o "$dest/assign-inspect-static" \
@@ -93,5 +101,5 @@ fi
 if grep -rn '#include <linux/' "$dest"/usr/local/include/libassign/ 2>/dev/null; then
 	fail "a public header includes a kernel header"
 fi
-echo "install-check: built assign-inspect with pkg-config only, shared and static ($out)"
+echo "install-check: built assign-inspect (shared and static) and README.md's example with pkg-config only ($out)"
 echo "1 passed, 0 failed"
