@@ -2,9 +2,10 @@
 /*
  * Fuzz target: the host-preparation parsers (src/host) and the sysfs
  * helpers under them (sysfs_read, sysfs_read_u64, sysfs_link_name,
- * pci_dev_group, pci_dev_driver in src/util.c), over a fake sysfs whose
- * files, symlinks and directory listings all come from the input; plus the
- * driver state records (assign_host_record_get) read from a file.
+ * pci_dev_group, pci_dev_driver in src/core/ and src/pci/), over a fake
+ * sysfs whose files, symlinks and directory listings all come from the
+ * input; plus the driver state records (assign_host_record_get) read from
+ * a file.
  *
  * Input: records u8 kind, u16 length, then length bytes "path\0content":
  *   0 file (content = bytes read), 1 symlink (content = target),

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * A hostile "kernel" for fuzzing, behind the library's syscall seam
- * (src/internal.h, struct assign_sys_ops). It plays a host with one PCI
+ * (src/core/sys.h, struct assign_sys_ops). It plays a host with one PCI
  * device, FK_ADDR, in IOMMU group FK_GROUP, bound to vfio-pci, reachable
  * through type1 (/dev/vfio/vfio + /dev/vfio/N) and iommufd (/dev/iommu +
  * /dev/vfio/devices/vfio0). Setting up the container, group, IOAS and

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * Fuzz target: PCI address parsing and formatting (src/util.c), the text a
+ * Fuzz target: PCI address parsing and formatting (src/pci/addr.c), the text a
  * VMM takes from its command line or a config file.
  *
  * Input: u8 selector, then text. Checked: a parsed address is in range

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * Fuzz target: the PCI config-space helpers of src/pci.c, over bytes a
+ * Fuzz target: the PCI config-space helpers of src/pci/config.c, over bytes a
  * device (or a guest, through a VMM that echoes them) controls: standard
  * and extended capability walks, BAR decoding, MSI and MSI-X parsing.
  *

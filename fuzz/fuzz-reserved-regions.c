@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
  * Fuzz target: the parser of /sys/kernel/iommu_groups/N/reserved_regions
- * (parse_reserved_regions() in src/util.c).
+ * (parse_reserved_regions() in src/iommu/geometry.c).
  *
  * Input: the file's text. Checked: success gives a sorted array of
  * well-formed entries (start <= last, NUL-terminated type), failure is

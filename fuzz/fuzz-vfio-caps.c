@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
- * Fuzz target: the VFIO capability-chain walker (src/caps.c) on arbitrary
- * buffers, as a hostile or buggy kernel could hand back from any info
- * ioctl (region, device, IOMMU info).
+ * Fuzz target: the VFIO capability-chain walker (src/core/vfio_caps.c) on
+ * arbitrary buffers, as a hostile or buggy kernel could hand back from any
+ * info ioctl (region, device, IOMMU info).
  *
  * Input: u8 minsz, u32 first, u16 id, u8 cap_size, then the info buffer.
  * Checked: the walk ends; each capability it reports lies after the fixed

@@ -2,7 +2,7 @@
 /*
  * The mock kernel: a stateful fake of the VFIO (type1 container + groups,
  * no-IOMMU) and iommufd (IOAS + vfio cdev) uAPI, plugged in behind the
- * library's syscall seam (src/internal.h, struct assign_sys_ops).
+ * library's syscall seam (src/core/sys.h, struct assign_sys_ops).
  *
  * It is not a script of expected calls: it keeps an fd table of
  * containers, groups, iommufds and devices; negotiates argsz and lays out
