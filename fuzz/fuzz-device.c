@@ -226,7 +226,9 @@ static void run_action(struct assign_iommu *iommu, struct assign_device *dev,
 		break;
 	}
 	case 9: { /* hot reset deps */
-		struct assign_reset_dep deps[8] = { { .size = sizeof(deps[0]) } };
+		struct assign_reset_dep deps[8] = {
+			{ .size = sizeof(deps[0]) },
+		};
 		size_t max = fuzz_u8(&in) % 9, n = 0;
 
 		if (assign_device_get_hot_reset_deps(dev, deps, max, &n) == 0)

@@ -348,7 +348,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			check_device(all->devices[i]);
 			if (i)
 				FUZZ_CHECK(strcmp(all->devices[i - 1]->address,
-						  all->devices[i]->address) <= 0);
+						  all->devices[i]->address) <=
+					   0);
 		}
 		assign_host_device_list_free(all);
 	}

@@ -232,7 +232,8 @@ static void check_bars(void)
 		FUZZ_CHECK(assign_vpci_get_bar(cur, i, &b) == 0);
 		FUZZ_CHECK(b.mapped == bars[i].mapped);
 		if (b.mapped)
-			FUZZ_CHECK(b.gpa == bars[i].gpa && b.length == bars[i].size);
+			FUZZ_CHECK(b.gpa == bars[i].gpa &&
+				   b.length == bars[i].size);
 	}
 }
 

@@ -670,12 +670,12 @@ static int place_bars(struct assigned *d)
 		struct assign_vpci_bar b = { .size = sizeof(b) };
 		if (assign_vpci_get_bar(d->vpci, i, &b) < 0 || !b.present)
 			continue;
-		uint64_t at = b.io ? pci_alloc_io((uint32_t)b.length)
-				   : pci_alloc_mmio(b.length);
+		uint64_t at = b.io ? pci_alloc_io((uint32_t)b.length) :
+				     pci_alloc_mmio(b.length);
 		if (!at) {
 			vmm_err("%s: no room for BAR%u (%llu bytes) in the "
-				"guest's PCI hole", d->name, i,
-				(unsigned long long)b.length);
+				"guest's PCI hole",
+				d->name, i, (unsigned long long)b.length);
 			return -ENOSPC;
 		}
 		cfg_put32(d, PCI_BAR0 + 4 * i, (uint32_t)at);

@@ -193,7 +193,8 @@ struct assign_pci_bar {
  * two).
  */
 int assign_pci_decode_bars(const uint8_t *cfg, size_t len,
-			   const uint64_t sizes[6], struct assign_pci_bar *bars);
+			   const uint64_t sizes[6],
+			   struct assign_pci_bar *bars);
 
 /**
  * struct assign_pci_msi - a parsed MSI capability

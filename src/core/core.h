@@ -86,9 +86,9 @@ int assign_set_error(struct assign_ctx *ctx, int err, const char *file,
  * @src covers, check that what only a newer caller knows is zero. NULL
  * @src gives the defaults (all zero). -EINVAL with a message naming
  * @type. Afterwards dst->size is @known. */
-int sized_in(struct assign_ctx *ctx, void *dst, size_t known,
-	     const void *src, const char *type);
-#define SIZED_IN(ctx, dst, src, type)                                         \
+int sized_in(struct assign_ctx *ctx, void *dst, size_t known, const void *src,
+	     const char *type);
+#define SIZED_IN(ctx, dst, src, type) \
 	sized_in((ctx), (dst), sizeof(*(dst)), (src), type)
 /* An output struct: -EINVAL (message naming @type) when @out is NULL or
  * its size is implausible. */

@@ -32,13 +32,14 @@ static bool tail_zero(const void *p, size_t from, size_t to)
 
 static int bad_size(struct assign_ctx *ctx, const char *type, size_t size)
 {
-	return set_error(ctx, -EINVAL,
-			 "struct %s: size is %zu; set .size = sizeof(struct %s) before the call",
-			 type, size, type);
+	return set_error(
+		ctx, -EINVAL,
+		"struct %s: size is %zu; set .size = sizeof(struct %s) before the call",
+		type, size, type);
 }
 
-int sized_in(struct assign_ctx *ctx, void *dst, size_t known,
-	     const void *src, const char *type)
+int sized_in(struct assign_ctx *ctx, void *dst, size_t known, const void *src,
+	     const char *type)
 {
 	size_t size;
 
@@ -51,9 +52,10 @@ int sized_in(struct assign_ctx *ctx, void *dst, size_t known,
 	if (size < sizeof(size_t) || size > ASSIGN_SIZED_MAX)
 		return bad_size(ctx, type, size);
 	if (size > known && !tail_zero(src, known, size))
-		return set_error(ctx, -EINVAL,
-				 "struct %s: fields this libassign (%s) does not know are set (size %zu, known %zu); build against this version's headers or leave them zero",
-				 type, LIBASSIGN_VERSION, size, known);
+		return set_error(
+			ctx, -EINVAL,
+			"struct %s: fields this libassign (%s) does not know are set (size %zu, known %zu); build against this version's headers or leave them zero",
+			type, LIBASSIGN_VERSION, size, known);
 	memcpy(dst, src, MIN(size, known));
 	*(size_t *)dst = known;
 	return 0;
@@ -93,8 +95,9 @@ int sized_array_stride(struct assign_ctx *ctx, const void *first, size_t n,
 		return r;
 	*stride = *(const size_t *)first;
 	if (n > SIZE_MAX / *stride)
-		return set_error(ctx, -EINVAL,
-				 "array of %zu struct %s of %zu bytes each overflows",
-				 n, type, *stride);
+		return set_error(
+			ctx, -EINVAL,
+			"array of %zu struct %s of %zu bytes each overflows", n,
+			type, *stride);
 	return 0;
 }

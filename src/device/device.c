@@ -28,9 +28,10 @@ static int check_opts(struct assign_ctx *ctx,
 	if (r < 0)
 		return r;
 	if (o.flags)
-		return set_error(ctx, -EINVAL,
-				 "assign_device_opts.flags 0x%x has unknown bits; pass 0",
-				 o.flags);
+		return set_error(
+			ctx, -EINVAL,
+			"assign_device_opts.flags 0x%x has unknown bits; pass 0",
+			o.flags);
 	return 0;
 }
 

@@ -647,10 +647,10 @@ static void warn_not_viable(struct assign_ctx *ctx, int group)
 				     group, rep->members[i]->address,
 				     rep->members[i]->driver,
 				     rep->members[i]->action ==
-						     ASSIGN_HOST_ACTION_UNBIND
-					     ? "unbind it"
-					     : "bind it to vfio-pci or unbind "
-					       "it");
+						     ASSIGN_HOST_ACTION_UNBIND ?
+					     "unbind it" :
+					     "bind it to vfio-pci or unbind "
+					     "it");
 	}
 	assign_host_group_report_free(rep);
 	memcpy(ctx->last_error, saved, sizeof(saved));

@@ -104,8 +104,8 @@ ASSIGN_EXPORT int assign_host_group_report(struct assign_ctx *ctx, int group,
 			return set_error(ctx, -ENOMEM, "out of memory");
 		}
 		rep->members[rep->n_members++] = m;
-		if (assign_pci_addr_format(&a, m->address,
-					   sizeof(m->address)) < 0) {
+		if (assign_pci_addr_format(&a, m->address, sizeof(m->address)) <
+		    0) {
 			free(m);
 			rep->members[--rep->n_members] = NULL;
 			continue;

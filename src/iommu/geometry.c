@@ -521,8 +521,11 @@ static void add_conflict(struct conflicts *c, enum assign_conflict_kind kind,
 			 const char *fmt, ...)
 {
 	struct assign_conflict x = {
-		.size = sizeof(x), .kind = kind, .index = index,
-		.start = start, .last = last
+		.size = sizeof(x),
+		.kind = kind,
+		.index = index,
+		.start = start,
+		.last = last,
 	};
 	va_list ap;
 

@@ -128,7 +128,8 @@ ASSIGN_EXPORT int assign_pci_list_caps(const uint8_t *cfg, size_t len,
 
 	if (!cfg || len < ASSIGN_PCI_STD_HEADER_SIZE || !n || (max && !caps))
 		return -EINVAL;
-	if (sized_array_stride(NULL, caps, max, "assign_pci_cap", &a.stride) < 0)
+	if (sized_array_stride(NULL, caps, max, "assign_pci_cap", &a.stride) <
+	    0)
 		return -EINVAL;
 	r1 = walk_std(cfg, len, list_cb, &a);
 	r2 = len > ASSIGN_PCI_CONFIG_SIZE ? walk_ext(cfg, len, list_cb, &a) : 0;
@@ -321,7 +322,8 @@ ASSIGN_EXPORT int assign_pci_parse_msix(const uint8_t *cfg, size_t len,
 	ctl = rd16(cfg + off + 2);
 	table = rd32(cfg + off + 4);
 	pba = rd32(cfg + off + 8);
-	if ((table & ASSIGN_PCI_MSIX_BIR) > 5 || (pba & ASSIGN_PCI_MSIX_BIR) > 5)
+	if ((table & ASSIGN_PCI_MSIX_BIR) > 5 ||
+	    (pba & ASSIGN_PCI_MSIX_BIR) > 5)
 		return -EPROTO;
 	memset(&x, 0, sizeof(x));
 	x.offset = (uint16_t)off;

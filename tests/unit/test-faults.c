@@ -241,7 +241,9 @@ static int st_iommu_queries(struct run *r)
 	struct assign_iova_range want[2] = {
 		{ 0x40000000, 0x4fffffff }, { 0x100000000ull, 0x10fffffffull },
 	};
-	struct assign_conflict conflicts[4] = { { .size = sizeof(conflicts[0]) } };
+	struct assign_conflict conflicts[4] = {
+		{ .size = sizeof(conflicts[0]) },
+	};
 	size_t n;
 	uint32_t avail;
 	int ret;

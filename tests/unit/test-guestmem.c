@@ -1609,7 +1609,9 @@ static void model_run(struct fx *f, uint32_t flags, unsigned int ops)
 			hi = MODEL_PAGES;
 		}
 		for (uint64_t i = lo; i < hi; i++) {
-			struct assign_guestmem_mapping m = { .size = sizeof(m) };
+			struct assign_guestmem_mapping m = {
+				.size = sizeof(m),
+			};
 			uint64_t iova = base + i * PG;
 			void *va = NULL;
 			uint32_t fl = 0;

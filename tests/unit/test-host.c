@@ -780,9 +780,8 @@ static void test_bind_restore(void **state)
 	assert_true(node_exists(f, 5));
 	read_record(f, "0000:01:00.0", rec, sizeof(rec));
 	assert_string_equal(rec, "driver=e1000e\ndriver_override=\n");
-	assert_int_equal(assign_host_record_get(f->ctx, "0000:01:00.0", &o,
-						&hrec),
-			 0);
+	assert_int_equal(
+		assign_host_record_get(f->ctx, "0000:01:00.0", &o, &hrec), 0);
 	assert_string_equal(hrec->address, "0000:01:00.0");
 	assert_string_equal(hrec->driver, "e1000e");
 	assert_string_equal(hrec->driver_override, "");
@@ -845,9 +844,8 @@ static void test_restore_after_crash(void **state)
 	assert_string_equal(recs->addresses[1], "0000:01:00.0");
 	assert_string_equal(recs->addresses[2], "0000:01:00.1");
 	for (size_t i = 0; i < recs->count; i++)
-		assert_int_equal(assign_host_restore(ctx2, recs->addresses[i],
-						     &o),
-				 0);
+		assert_int_equal(
+			assign_host_restore(ctx2, recs->addresses[i], &o), 0);
 	assign_host_record_list_free(recs);
 	current(f, "0000:00:02.0", drv, sizeof(drv));
 	assert_string_equal(drv, "i915");

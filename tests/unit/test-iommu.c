@@ -1135,7 +1135,11 @@ static void test_reserved_regions_bad(void **state)
 
 static void map_basic(struct fx *f)
 {
-	struct assign_dma_stats st = { .size = sizeof(st), .mappings = 7, .bytes = 7 };
+	struct assign_dma_stats st = {
+		.size = sizeof(st),
+		.mappings = 7,
+		.bytes = 7,
+	};
 	void *va = NULL;
 	uint32_t fl = 0;
 

@@ -1223,7 +1223,8 @@ static void test_random_guest(void **state)
 	for (uint32_t i = 0; i < ASSIGN_VPCI_NUM_BARS; i++)
 		for (uint32_t j = i + 1; j < ASSIGN_VPCI_NUM_BARS; j++)
 			if (b[i].mapped && b[j].mapped && b[i].io == b[j].io)
-				assert_true(b[i].gpa + b[i].length <= b[j].gpa ||
+				assert_true(b[i].gpa + b[i].length <=
+						    b[j].gpa ||
 					    b[j].gpa + b[j].length <= b[i].gpa);
 	check_host_caps(f);
 	check_host_table(f);

@@ -372,7 +372,9 @@ static void t_guest_iommu(void)
 		}
 		/* The library's view agrees with the model. */
 		for (uint64_t i = p; i < p + n; i++) {
-			struct assign_guestmem_mapping m = { .size = sizeof(m) };
+			struct assign_guestmem_mapping m = {
+				.size = sizeof(m),
+			};
 			uint64_t a = WIN_IOVA + i * PAGE;
 			int lr = assign_guestmem_lookup(gm, a, &m);
 
