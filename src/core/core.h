@@ -26,6 +26,11 @@
 #define MAX(a, b) ((a) > (b) ? (a) : (b))
 
 struct assign_sys_ops;
+struct assign_error_ops;
+struct assign_error_store;
+
+/* Longest last-error message kept, with its NUL; longer ones are cut. */
+#define ASSIGN_ERROR_MAX 512
 
 struct assign_ctx {
 	int refcount;
@@ -33,8 +38,15 @@ struct assign_ctx {
 		       int line, const char *fn, const char *format,
 		       va_list args);
 	void *log_data;
-	int log_priority;
-	char last_error[512];
+	int log_priority; /* relaxed atomic: any thread may change it */
+	/*
+	 * The last errors, one per thread (core/error.c, docs/errors.md).
+	 * assign_ctx_new() sets both: libassign-host carries its own hidden
+	 * copy of this layer, and reaching the store through the context
+	 * makes every copy use the one of the library that made it.
+	 */
+	const struct assign_error_ops *error_ops;
+	struct assign_error_store *errors;
 	const struct assign_sys_ops *sys;
 	void *sys_data;
 	int sysfs_fd; /* O_PATH|O_DIRECTORY fd of /sys (or a test tree) */
@@ -53,11 +65,17 @@ void assign_log(struct assign_ctx *ctx, int priority, const char *file,
 		int line, const char *fn, const char *format, ...)
 	ASSIGN_PRINTF(6, 7);
 
-#define assign_log_cond(ctx, prio, ...)                                        \
-	do {                                                                   \
-		if ((ctx)->log_priority >= (prio))                             \
-			assign_log((ctx), (prio), __FILE__, __LINE__,          \
-				   __func__, __VA_ARGS__);                     \
+/* Whether a message at @prio would be logged. */
+static inline bool assign_log_enabled(const struct assign_ctx *ctx, int prio)
+{
+	return __atomic_load_n(&ctx->log_priority, __ATOMIC_RELAXED) >= prio;
+}
+
+#define assign_log_cond(ctx, prio, ...)                               \
+	do {                                                          \
+		if (assign_log_enabled((ctx), (prio)))                \
+			assign_log((ctx), (prio), __FILE__, __LINE__, \
+				   __func__, __VA_ARGS__);            \
 	} while (0)
 #define dbg(ctx, ...) assign_log_cond(ctx, LOG_DEBUG, __VA_ARGS__)
 #define info(ctx, ...) assign_log_cond(ctx, LOG_INFO, __VA_ARGS__)
@@ -65,9 +83,10 @@ void assign_log(struct assign_ctx *ctx, int priority, const char *file,
 #define warn(ctx, ...) assign_log_cond(ctx, LOG_WARNING, __VA_ARGS__)
 
 /*
- * Record a failure: formats the message into ctx->last_error, logs it at
- * LOG_ERR and returns @err (a negative errno) so callers can write
+ * Record a failure: formats the message into the calling thread's last
+ * error of @ctx and returns @err (a negative errno) so callers can write
  * "return set_error(ctx, -EBUSY, "group %d is not viable: ...", id);".
+ * The message is also logged at LOG_ERR.
  */
 int assign_set_error(struct assign_ctx *ctx, int err, const char *file,
 		     int line, const char *fn, const char *format, ...)
@@ -75,6 +94,33 @@ int assign_set_error(struct assign_ctx *ctx, int err, const char *file,
 #define set_error(ctx, err, ...)                                               \
 	assign_set_error((ctx), (err), __FILE__, __LINE__, __func__,           \
 			 __VA_ARGS__)
+
+/*
+ * The calling thread's last error on @ctx (core/error.c): its message, or
+ * "" when it has none. Valid until the thread's next call on @ctx.
+ */
+const char *assign_error_get(const struct assign_ctx *ctx);
+/*
+ * Keep the calling thread's message across calls that may fail without
+ * the operation failing (a rollback, a probe): copy it to @saved
+ * (ASSIGN_ERROR_MAX bytes) and put it back afterwards.
+ */
+void assign_error_save(const struct assign_ctx *ctx, char *saved);
+void assign_error_restore(struct assign_ctx *ctx, const char *saved);
+
+/*
+ * The per-thread store (core/error.c). buf() returns the calling thread's
+ * message buffer for @ctx (ASSIGN_ERROR_MAX bytes), making it if @create,
+ * or NULL (none yet, or out of memory); release() is called by the last
+ * assign_ctx_unref(). assign_error_store_new() makes a context's store:
+ * 0, -ENOMEM, or -EAGAIN when no thread-specific key is left.
+ */
+struct assign_error_ops {
+	char *(*buf)(const struct assign_ctx *ctx, bool create);
+	void (*release)(struct assign_ctx *ctx);
+};
+extern const struct assign_error_ops assign_error_store_ops;
+int assign_error_store_new(struct assign_error_store **ret);
 
 /*
  * Structs that can grow (core/sized.c, docs/api-conventions.md). Each

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-/* Library context: logging, last error, the kernel seam. */
+/* Library context: logging, the kernel seam; the last error is error.c's. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -56,7 +56,7 @@ static int parse_priority(const char *s)
 ASSIGN_EXPORT int assign_ctx_new(struct assign_ctx **ret)
 {
 	struct assign_ctx *ctx;
-	int prio, fd;
+	int prio, fd, r;
 
 	if (!ret)
 		return -EINVAL;
@@ -69,12 +69,20 @@ ASSIGN_EXPORT int assign_ctx_new(struct assign_ctx **ret)
 	prio = parse_priority(secure_getenv("ASSIGN_LOG"));
 	if (prio >= 0)
 		ctx->log_priority = prio;
+	/* This library's store, whichever library's code fails later. */
+	ctx->error_ops = &assign_error_store_ops;
+	r = assign_error_store_new(&ctx->errors);
+	if (r < 0) {
+		free(ctx);
+		return r;
+	}
 	ctx->sys = &assign_sys_linux;
 	fd = open("/sys", O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0) {
-		int err = -errno;
+		r = -errno;
+		ctx->error_ops->release(ctx);
 		free(ctx);
-		return err;
+		return r;
 	}
 	ctx->sysfs_fd = fd;
 	ctx->own_sysfs_fd = true;
@@ -111,6 +119,7 @@ ASSIGN_EXPORT struct assign_ctx *assign_ctx_unref(struct assign_ctx *ctx)
 		return NULL;
 	if (ctx->own_sysfs_fd)
 		close(ctx->sysfs_fd);
+	ctx->error_ops->release(ctx);
 	free(ctx);
 	return NULL;
 }
@@ -138,27 +147,33 @@ ASSIGN_EXPORT void assign_ctx_set_log_priority(struct assign_ctx *ctx,
 {
 	if (!ctx)
 		return;
-	ctx->log_priority = priority < 0 ? 0 : priority > 7 ? 7 : priority;
+	priority = priority < 0 ? 0 : priority > 7 ? 7 : priority;
+	__atomic_store_n(&ctx->log_priority, priority, __ATOMIC_RELAXED);
 }
 
 ASSIGN_EXPORT int assign_ctx_get_log_priority(const struct assign_ctx *ctx)
 {
-	return ctx ? ctx->log_priority : LOG_ERR;
+	return ctx ? __atomic_load_n(&ctx->log_priority, __ATOMIC_RELAXED) :
+		     LOG_ERR;
 }
 
-ASSIGN_EXPORT const char *assign_ctx_get_last_error(const struct assign_ctx *ctx)
+ASSIGN_EXPORT const char *
+assign_ctx_get_last_error(const struct assign_ctx *ctx)
 {
-	return ctx ? ctx->last_error : "";
+	return assign_error_get(ctx);
 }
 
 ASSIGN_EXPORT void assign_ctx_clear_last_error(struct assign_ctx *ctx)
 {
-	if (ctx)
-		ctx->last_error[0] = '\0';
+	char *buf = ctx ? ctx->error_ops->buf(ctx, false) : NULL;
+
+	if (buf)
+		buf[0] = '\0';
 }
 
-__attribute__((format(printf, 6, 0))) static void log_va(struct assign_ctx *ctx, int priority, const char *file,
-		   int line, const char *fn, const char *format, va_list ap)
+__attribute__((format(printf, 6, 0))) static void
+log_va(struct assign_ctx *ctx, int priority, const char *file, int line,
+       const char *fn, const char *format, va_list ap)
 {
 	ctx->log_fn(ctx, priority, file, line, fn, format, ap);
 }
@@ -168,24 +183,9 @@ void assign_log(struct assign_ctx *ctx, int priority, const char *file,
 {
 	va_list ap;
 
-	if (!ctx || ctx->log_priority < priority)
+	if (!ctx || !assign_log_enabled(ctx, priority))
 		return;
 	va_start(ap, format);
 	log_va(ctx, priority, file, line, fn, format, ap);
 	va_end(ap);
-}
-
-int assign_set_error(struct assign_ctx *ctx, int err, const char *file,
-		     int line, const char *fn, const char *format, ...)
-{
-	va_list ap;
-
-	if (!ctx)
-		return err;
-	va_start(ap, format);
-	vsnprintf(ctx->last_error, sizeof(ctx->last_error), format, ap);
-	va_end(ap);
-	if (ctx->log_priority >= LOG_ERR)
-		assign_log(ctx, LOG_ERR, file, line, fn, "%s", ctx->last_error);
-	return err;
 }

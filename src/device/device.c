@@ -81,7 +81,7 @@ ASSIGN_EXPORT int assign_device_open(struct assign_iommu *iommu,
 	struct assign_ctx *ctx;
 	struct assign_device *dev;
 	struct assign_pci_addr pci;
-	char saved[sizeof(ctx->last_error)];
+	char saved[ASSIGN_ERROR_MAX];
 	int r;
 
 	if (!iommu)
@@ -113,17 +113,17 @@ ASSIGN_EXPORT int assign_device_open(struct assign_iommu *iommu,
 	dev->att.group_id = -1;
 
 	/* The IOMMU side names its own failures; keep a fallback message. */
-	memcpy(saved, ctx->last_error, sizeof(saved));
-	ctx->last_error[0] = '\0';
+	assign_error_save(ctx, saved);
+	assign_ctx_clear_last_error(ctx);
 	r = iommu_attach_device(iommu, dev->addr, &dev->att);
 	if (r < 0) {
-		if (!ctx->last_error[0])
+		if (!assign_error_get(ctx)[0])
 			set_error(ctx, r, "cannot attach %s to its IOMMU: %s",
 				  dev->addr, strerror(-r));
 		free(dev);
 		return r;
 	}
-	memcpy(ctx->last_error, saved, sizeof(saved));
+	assign_error_restore(ctx, saved);
 
 	r = device_query_info(dev);
 	if (r < 0)

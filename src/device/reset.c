@@ -107,19 +107,19 @@ static int hot_reset_info(struct assign_device *dev,
 static struct assign_group *group_lookup(struct assign_device *dev,
 					 uint32_t gid)
 {
-	char saved[sizeof(dev->ctx->last_error)];
+	char saved[ASSIGN_ERROR_MAX];
 	struct assign_group *g = NULL;
 	int prio;
 
 	if (gid > INT32_MAX)
 		return NULL;
-	memcpy(saved, dev->ctx->last_error, sizeof(saved));
-	prio = dev->ctx->log_priority;
-	dev->ctx->log_priority = LOG_EMERG;
+	assign_error_save(dev->ctx, saved);
+	prio = assign_ctx_get_log_priority(dev->ctx);
+	assign_ctx_set_log_priority(dev->ctx, LOG_EMERG);
 	if (assign_iommu_get_group(dev->iommu, (int)gid, &g) < 0)
 		g = NULL;
-	dev->ctx->log_priority = prio;
-	memcpy(dev->ctx->last_error, saved, sizeof(saved));
+	assign_ctx_set_log_priority(dev->ctx, prio);
+	assign_error_restore(dev->ctx, saved);
 	return g;
 }
 

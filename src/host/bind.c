@@ -633,11 +633,11 @@ static int probe_to(struct assign_ctx *ctx, const char *addr,
 static void warn_not_viable(struct assign_ctx *ctx, int group)
 {
 	struct assign_host_group_report *rep = NULL;
-	char saved[sizeof(ctx->last_error)];
+	char saved[ASSIGN_ERROR_MAX];
 
-	if (ctx->log_priority < LOG_WARNING)
+	if (!assign_log_enabled(ctx, LOG_WARNING))
 		return;
-	memcpy(saved, ctx->last_error, sizeof(saved));
+	assign_error_save(ctx, saved);
 	if (assign_host_group_report(ctx, group, &rep) == 0) {
 		for (size_t i = 0; i < rep->n_members; i++)
 			if (rep->members[i]->blocks)
@@ -653,7 +653,7 @@ static void warn_not_viable(struct assign_ctx *ctx, int group)
 					     "it");
 	}
 	assign_host_group_report_free(rep);
-	memcpy(ctx->last_error, saved, sizeof(saved));
+	assign_error_restore(ctx, saved);
 }
 
 static int bind_one(struct assign_ctx *ctx, const char *addr,
@@ -712,16 +712,16 @@ static int bind_group(struct assign_ctx *ctx, const char *addr, int group,
 		r = bind_one(ctx, addr, &mo);
 	}
 	if (r < 0 && done) {
-		char saved[sizeof(ctx->last_error)];
+		char saved[ASSIGN_ERROR_MAX];
 		struct host_opts ro = mo;
 
 		ro.flags = 0;
-		memcpy(saved, ctx->last_error, sizeof(saved));
+		assign_error_save(ctx, saved);
 		for (size_t i = 0; i < rep->n_members; i++)
 			if (did[i])
 				restore_locked(ctx, rep->members[i]->address,
 					       &ro);
-		memcpy(ctx->last_error, saved, sizeof(saved));
+		assign_error_restore(ctx, saved);
 	}
 	if (r >= 0 && done)
 		notice(ctx, "group %d: %zu other member%s cleared for %s",

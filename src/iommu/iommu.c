@@ -348,11 +348,11 @@ int iommu_attach_device(struct assign_iommu *iommu, const char *address,
 	iommu->dev_groups[iommu->ndevices] = att.group_id;
 	r = iommu_refresh_geometry(iommu, iommu->dev_groups, iommu->ndevices + 1);
 	if (r < 0) {
-		char msg[sizeof(ctx->last_error)];
+		char msg[ASSIGN_ERROR_MAX];
 
-		memcpy(msg, ctx->last_error, sizeof(msg));
+		assign_error_save(ctx, msg);
 		iommu->ops->detach(iommu, &att);
-		memcpy(ctx->last_error, msg, sizeof(msg));
+		assign_error_restore(ctx, msg);
 		return r;
 	}
 	iommu->ndevices++;

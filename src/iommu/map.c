@@ -521,9 +521,9 @@ static int do_map_many(struct assign_iommu *iommu,
 	/* Roll back what was made, newest first; keep the message. */
 	{
 		struct assign_ctx *ctx = iommu->ctx;
-		char msg[sizeof(ctx->last_error)];
+		char msg[ASSIGN_ERROR_MAX];
 
-		memcpy(msg, ctx->last_error, sizeof(msg));
+		assign_error_save(ctx, msg);
 		while (done-- > 0) {
 			int e = unmap_mapping(iommu, nodes[done]);
 
@@ -534,7 +534,7 @@ static int do_map_many(struct assign_iommu *iommu,
 						"mapped and accounted",
 						maps[done].iova, strerror(-e));
 		}
-		memcpy(ctx->last_error, msg, sizeof(msg));
+		assign_error_restore(ctx, msg);
 	}
 out:
 	if (nodes != &one)

@@ -428,7 +428,7 @@ static int type1_attach(struct assign_iommu *iommu, const char *addr,
 	}
 	fd = sys_ioctl(ctx, g->fd, VFIO_GROUP_GET_DEVICE_FD, (void *)addr);
 	if (fd < 0) {
-		char msg[sizeof(ctx->last_error)];
+		char msg[ASSIGN_ERROR_MAX];
 
 		switch (fd) {
 		case -EBUSY:
@@ -449,9 +449,9 @@ static int type1_attach(struct assign_iommu *iommu, const char *addr,
 				  "failed: %s",
 				  addr, gid, strerror(-fd));
 		}
-		memcpy(msg, ctx->last_error, sizeof(msg));
+		assign_error_save(ctx, msg);
 		assign_group_unref(g);
-		memcpy(ctx->last_error, msg, sizeof(msg));
+		assign_error_restore(ctx, msg);
 		return fd;
 	}
 	out->devfd = fd;

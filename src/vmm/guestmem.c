@@ -113,10 +113,10 @@ static int wrap_error(struct assign_ctx *ctx, int err, const char *fmt, ...)
 	ASSIGN_PRINTF(3, 4);
 static int wrap_error(struct assign_ctx *ctx, int err, const char *fmt, ...)
 {
-	char prev[sizeof(ctx->last_error)], what[192];
+	char prev[ASSIGN_ERROR_MAX], what[192];
 	va_list ap;
 
-	snprintf(prev, sizeof(prev), "%s", assign_ctx_get_last_error(ctx));
+	assign_error_save(ctx, prev);
 	va_start(ap, fmt);
 	vsnprintf(what, sizeof(what), fmt, ap);
 	va_end(ap);
@@ -633,11 +633,11 @@ out_free:
 static int unmap_list(struct assign_guestmem *gm, struct gm_map **list,
 		      size_t n, int err)
 {
-	char msg[sizeof(gm->ctx->last_error)];
+	char msg[ASSIGN_ERROR_MAX];
 	uint64_t kept_bytes = 0;
 	size_t kept = 0;
 
-	snprintf(msg, sizeof(msg), "%s", assign_ctx_get_last_error(gm->ctx));
+	assign_error_save(gm->ctx, msg);
 	for (size_t i = n; i-- > 0;) {
 		struct gm_map *m = list[i];
 		int r = assign_iommu_unmap(gm->iommu, m->node.start,
@@ -657,7 +657,7 @@ static int unmap_list(struct assign_guestmem *gm, struct gm_map **list,
 	}
 	if (!kept) {
 		/* The failure's own message, not a rollback's warning. */
-		memcpy(gm->ctx->last_error, msg, sizeof(msg));
+		assign_error_restore(gm->ctx, msg);
 		return err;
 	}
 	return set_error(gm->ctx, err,

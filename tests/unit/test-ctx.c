@@ -150,7 +150,7 @@ static void test_set_error(void **state)
 	big[sizeof(big) - 1] = '\0';
 	set_error(ctx, -EIO, "%s", big);
 	assert_int_equal(strlen(assign_ctx_get_last_error(ctx)),
-			 sizeof(ctx->last_error) - 1);
+			 ASSIGN_ERROR_MAX - 1);
 	assign_ctx_unref(ctx);
 }
 
