@@ -86,7 +86,9 @@ static inline bool assign_log_enabled(const struct assign_ctx *ctx, int prio)
  * Record a failure: formats the message into the calling thread's last
  * error of @ctx and returns @err (a negative errno) so callers can write
  * "return set_error(ctx, -EBUSY, "group %d is not viable: ...", id);".
- * The message is also logged at LOG_ERR.
+ * The failure is not logged: the caller learns of it through the return
+ * value and the message (docs/errors.md). At LOG_DEBUG it is traced, with
+ * the file, line and function that failed.
  */
 int assign_set_error(struct assign_ctx *ctx, int err, const char *file,
 		     int line, const char *fn, const char *format, ...)

@@ -20,9 +20,11 @@ log_stderr(struct assign_ctx *ctx, int priority, const char *file, int line,
 	   const char *fn, const char *format, va_list args)
 {
 	(void)ctx;
-	(void)priority;
 	if (priority >= LOG_DEBUG)
 		fprintf(stderr, "libassign: %s:%d %s: ", file, line, fn);
+	else if (priority <= LOG_WARNING)
+		fprintf(stderr, "libassign: %s: ",
+			priority == LOG_WARNING ? "warning" : "error");
 	else
 		fprintf(stderr, "libassign: ");
 	vfprintf(stderr, format, args);
@@ -65,7 +67,7 @@ ASSIGN_EXPORT int assign_ctx_new(struct assign_ctx **ret)
 		return -ENOMEM;
 	ctx->refcount = 1;
 	ctx->log_fn = log_stderr;
-	ctx->log_priority = LOG_ERR;
+	ctx->log_priority = LOG_WARNING;
 	prio = parse_priority(secure_getenv("ASSIGN_LOG"));
 	if (prio >= 0)
 		ctx->log_priority = prio;
@@ -154,7 +156,7 @@ ASSIGN_EXPORT void assign_ctx_set_log_priority(struct assign_ctx *ctx,
 ASSIGN_EXPORT int assign_ctx_get_log_priority(const struct assign_ctx *ctx)
 {
 	return ctx ? __atomic_load_n(&ctx->log_priority, __ATOMIC_RELAXED) :
-		     LOG_ERR;
+		     LOG_WARNING;
 }
 
 ASSIGN_EXPORT const char *

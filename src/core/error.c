@@ -201,8 +201,11 @@ int assign_set_error(struct assign_ctx *ctx, int err, const char *file,
 	buf = ctx->error_ops->buf(ctx, true);
 	if (buf)
 		memcpy(buf, msg, strlen(msg) + 1);
-	if (assign_log_enabled(ctx, LOG_ERR))
-		assign_log(ctx, LOG_ERR, file, line, fn, "%s", msg);
+	/* Reported once, to the caller; traced only on request. */
+	if (assign_log_enabled(ctx, LOG_DEBUG))
+		assign_log(ctx, LOG_DEBUG, file, line, fn,
+			   "failing with %s: %s",
+			   strerror(err < 0 ? -err : err), msg);
 	return err;
 }
 

@@ -109,12 +109,11 @@ ASSIGN_EXPORT int assign_iommu_new(struct assign_ctx *ctx,
 		}
 	}
 	if (o.backend == ASSIGN_IOMMU_NOIOMMU)
-		/* Loud on purpose: logged at LOG_ERR so the default log level
-		 * shows it, without being a failure (last error untouched). */
-		assign_log_cond(ctx, LOG_ERR,
-				"WARNING: VFIO no-IOMMU mode: devices opened on "
-				"this object can DMA to any host memory, there is "
-				"no isolation, and the kernel is tainted");
+		/* Not a failure, and nothing the caller could see otherwise:
+		 * a warning, which the default log priority shows. */
+		warn(ctx, "VFIO no-IOMMU mode: devices opened on this object "
+			  "can DMA to any host memory, there is no isolation, "
+			  "and the kernel is tainted");
 	assign_ctx_ref(ctx);
 	*ret = iommu;
 	return 0;
@@ -357,10 +356,10 @@ int iommu_attach_device(struct assign_iommu *iommu, const char *address,
 	}
 	iommu->ndevices++;
 	if (iommu_is_noiommu(iommu))
-		assign_log_cond(ctx, LOG_ERR,
-				"WARNING: %s opened in no-IOMMU mode: it can DMA "
-				"anywhere in host memory",
-				addr);
+		warn(ctx,
+		     "%s opened in no-IOMMU mode: it can DMA anywhere in "
+		     "host memory",
+		     addr);
 	*out = att;
 	return 0;
 }

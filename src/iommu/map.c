@@ -528,11 +528,11 @@ static int do_map_many(struct assign_iommu *iommu,
 			int e = unmap_mapping(iommu, nodes[done]);
 
 			if (e < 0)
-				assign_log_cond(ctx, LOG_ERR,
-						"rollback: unmapping IOVA 0x%"
-						PRIx64 " failed: %s; it stays "
-						"mapped and accounted",
-						maps[done].iova, strerror(-e));
+				warn(ctx,
+				     "rollback: unmapping IOVA 0x%" PRIx64
+				     " failed: %s; it stays mapped and "
+				     "accounted",
+				     maps[done].iova, strerror(-e));
 		}
 		assign_error_restore(ctx, msg);
 	}

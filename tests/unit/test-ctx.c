@@ -59,11 +59,19 @@ static void test_ctx_env_priority(void **state)
 	assert_int_equal(assign_ctx_new(&ctx), 0);
 	assert_int_equal(assign_ctx_get_log_priority(ctx), LOG_WARNING);
 	assign_ctx_unref(ctx);
-	setenv("ASSIGN_LOG", "nonsense", 1);
+	setenv("ASSIGN_LOG", "err", 1);
 	assert_int_equal(assign_ctx_new(&ctx), 0);
 	assert_int_equal(assign_ctx_get_log_priority(ctx), LOG_ERR);
 	assign_ctx_unref(ctx);
+	/* Unknown or unset: the default, warnings and worse. */
+	setenv("ASSIGN_LOG", "nonsense", 1);
+	assert_int_equal(assign_ctx_new(&ctx), 0);
+	assert_int_equal(assign_ctx_get_log_priority(ctx), LOG_WARNING);
+	assign_ctx_unref(ctx);
 	unsetenv("ASSIGN_LOG");
+	assert_int_equal(assign_ctx_new(&ctx), 0);
+	assert_int_equal(assign_ctx_get_log_priority(ctx), LOG_WARNING);
+	assign_ctx_unref(ctx);
 }
 
 struct captured {
@@ -133,16 +141,22 @@ static void test_set_error(void **state)
 	assert_int_equal(r, -EBUSY);
 	assert_string_equal(assign_ctx_get_last_error(ctx),
 			    "group 7 is not viable: fix it");
-	assert_int_equal(cap.calls, 1);
-	assert_int_equal(cap.priority, LOG_ERR);
+	/* Reported once, to the caller: not logged, even at LOG_INFO. */
+	assign_ctx_set_log_priority(ctx, LOG_INFO);
+	set_error(ctx, -EIO, "quiet");
+	assert_int_equal(cap.calls, 0);
+	assert_string_equal(assign_ctx_get_last_error(ctx), "quiet");
 	assign_ctx_clear_last_error(ctx);
 	assert_string_equal(assign_ctx_get_last_error(ctx), "");
 
-	/* Silenced below LOG_ERR, but the message is still recorded. */
-	assign_ctx_set_log_priority(ctx, LOG_CRIT);
-	set_error(ctx, -EIO, "quiet");
+	/* Traced at LOG_DEBUG, with where it failed. */
+	assign_ctx_set_log_priority(ctx, LOG_DEBUG);
+	set_error(ctx, -EIO, "traced %d", 3);
 	assert_int_equal(cap.calls, 1);
-	assert_string_equal(assign_ctx_get_last_error(ctx), "quiet");
+	assert_int_equal(cap.priority, LOG_DEBUG);
+	assert_string_equal(cap.fn, "test_set_error");
+	assert_non_null(strstr(cap.msg, "traced 3"));
+	assert_string_equal(assign_ctx_get_last_error(ctx), "traced 3");
 
 	/* Long messages are truncated, not overflowed. */
 	char big[2048];
