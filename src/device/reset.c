@@ -101,26 +101,14 @@ static int hot_reset_info(struct assign_device *dev,
 
 /*
  * The group @gid if it is open on our IOMMU (a new reference), else NULL.
- * A miss is an answer here, not a failure: the last error and the log are
- * left alone.
+ * A miss is an answer here, not a failure: no error is set.
  */
 static struct assign_group *group_lookup(struct assign_device *dev,
 					 uint32_t gid)
 {
-	char saved[ASSIGN_ERROR_MAX];
-	struct assign_group *g = NULL;
-	int prio;
-
 	if (gid > INT32_MAX)
 		return NULL;
-	assign_error_save(dev->ctx, saved);
-	prio = assign_ctx_get_log_priority(dev->ctx);
-	assign_ctx_set_log_priority(dev->ctx, LOG_EMERG);
-	if (assign_iommu_get_group(dev->iommu, (int)gid, &g) < 0)
-		g = NULL;
-	assign_ctx_set_log_priority(dev->ctx, prio);
-	assign_error_restore(dev->ctx, saved);
-	return g;
+	return iommu_find_group(dev->iommu, (int)gid);
 }
 
 static bool group_owned(struct assign_device *dev, uint32_t gid)

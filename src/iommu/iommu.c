@@ -187,24 +187,34 @@ ASSIGN_EXPORT int assign_iommu_get_ioas_id(const struct assign_iommu *iommu,
 	return 0;
 }
 
+struct assign_group *iommu_find_group(struct assign_iommu *iommu, int group_id)
+{
+	if (!iommu)
+		return NULL;
+	for (size_t i = 0; i < iommu->ngroups; i++)
+		if (iommu->groups[i]->id == group_id)
+			return assign_group_ref(iommu->groups[i]);
+	return NULL;
+}
+
 ASSIGN_EXPORT int assign_iommu_get_group(struct assign_iommu *iommu,
 					 int group_id, struct assign_group **ret)
 {
+	struct assign_group *g;
+
 	if (!iommu || !ret)
 		return -EINVAL;
 	if (iommu->ops && iommu->ops->kind == ASSIGN_IOMMU_IOMMUFD)
 		return set_error(iommu->ctx, -EOPNOTSUPP,
 				 "the iommufd backend has no VFIO groups");
-	for (size_t i = 0; i < iommu->ngroups; i++) {
-		if (iommu->groups[i]->id == group_id) {
-			*ret = assign_group_ref(iommu->groups[i]);
-			return 0;
-		}
-	}
-	return set_error(iommu->ctx, -ENOENT,
-			 "group %d is not open on this IOMMU: open one of its "
-			 "devices first",
-			 group_id);
+	g = iommu_find_group(iommu, group_id);
+	if (!g)
+		return set_error(iommu->ctx, -ENOENT,
+				 "group %d is not open on this IOMMU: open one "
+				 "of its devices first",
+				 group_id);
+	*ret = g;
+	return 0;
 }
 
 /* ---------------------------------------------------------------------- */

@@ -50,6 +50,12 @@ void iommu_detach_device(struct assign_iommu *iommu, const char *addr,
 int iommu_group_fds(struct assign_iommu *iommu, int **fds, size_t *n);
 /* The iommufd fd, or -1 for other backends. */
 int iommu_iommufd(const struct assign_iommu *iommu);
+/*
+ * Group @group_id if it is open on @iommu (a new reference), else NULL:
+ * assign_iommu_get_group() for callers to whom a miss (or iommufd, which
+ * has no groups) is an answer. Sets no error and logs nothing.
+ */
+struct assign_group *iommu_find_group(struct assign_iommu *iommu, int group_id);
 
 /*
  * For the guest memory policy (vmm/guestmem.c).

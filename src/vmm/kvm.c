@@ -224,8 +224,9 @@ static int device_file(struct assign_kvm *k, struct assign_device *dev)
 	struct assign_group *g = NULL;
 	int gid = assign_device_get_group_id(dev), fd;
 
+	/* iommufd has no groups: a miss is an answer, not a failure. */
 	if (gid >= 0 &&
-	    assign_iommu_get_group(assign_device_get_iommu(dev), gid, &g) == 0) {
+	    (g = iommu_find_group(assign_device_get_iommu(dev), gid))) {
 		fd = assign_group_get_fd(g);
 		assign_group_unref(g);  /* the device holds its group */
 		if (fd >= 0)
