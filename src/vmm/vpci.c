@@ -16,6 +16,7 @@
  * not bypassed: it takes real eventfds.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -907,6 +908,7 @@ ASSIGN_EXPORT int assign_vpci_new(struct assign_device *dev,
 {
 	struct assign_vpci_opts o;
 	struct assign_vpci_ops ops;
+	char saved[ASSIGN_ERROR_MAX];
 	struct assign_ctx *ctx;
 	struct assign_vpci *v;
 	long ps;
@@ -931,6 +933,7 @@ ASSIGN_EXPORT int assign_vpci_new(struct assign_device *dev,
 	v->flags = o.flags;
 	v->data = o.data;
 	v->ops = ops;
+	assign_error_save(ctx, saved);
 	r = vpci_setup(v);
 	if (r < 0) {
 		/* no callbacks for an object the caller never saw */
@@ -938,6 +941,9 @@ ASSIGN_EXPORT int assign_vpci_new(struct assign_device *dev,
 		vpci_free(v);
 		return r;
 	}
+	/* Probes of optional parts (a ROM, MSI vectors, a BAR's mmap) may
+	 * have failed on the way; the call did not. */
+	assign_error_restore(ctx, saved);
 	*ret = v;
 	return 0;
 }
@@ -969,12 +975,22 @@ ASSIGN_EXPORT size_t assign_vpci_get_config_size(const struct assign_vpci *vpci)
 
 /* ---- config space -------------------------------------------------- */
 
-static int cfg_check(const struct assign_vpci *v, uint32_t off, size_t len)
+/* A guest's access the caller should not have passed on: say which. */
+static int cfg_check(const struct assign_vpci *v, const char *op, uint32_t off,
+		     size_t len)
 {
 	if (len != 1 && len != 2 && len != 4)
-		return -EINVAL;
+		return set_error(v->ctx, -EINVAL,
+				 "%s: config %s of %zu bytes at 0x%x: the size "
+				 "must be 1, 2 or 4",
+				 assign_device_get_address(v->dev), op, len,
+				 off);
 	if (off % len || off >= v->cfg_size || len > v->cfg_size - off)
-		return -EINVAL;
+		return set_error(
+			v->ctx, -EINVAL,
+			"%s: config %s of %zu bytes at 0x%x: %s",
+			assign_device_get_address(v->dev), op, len, off,
+			off % len ? "misaligned" : "beyond the config space");
 	return 0;
 }
 
@@ -988,9 +1004,10 @@ ASSIGN_EXPORT int assign_vpci_config_read(struct assign_vpci *vpci,
 
 	if (!vpci || !data)
 		return -EINVAL;
-	if (cfg_check(vpci, offset, len) < 0) {
+	r = cfg_check(vpci, "read", offset, len);
+	if (r < 0) {
 		memset(data, 0xff, len <= 8 ? len : 0);
-		return -EINVAL;
+		return r;
 	}
 	pthread_mutex_lock(&vpci->lock);
 	for (size_t i = 0; i < len; i++)
@@ -1022,8 +1039,11 @@ ASSIGN_EXPORT int assign_vpci_config_write(struct assign_vpci *vpci,
 	bool all_real = true;
 	int r = 0, e;
 
-	if (!vpci || !data || cfg_check(vpci, offset, len) < 0)
+	if (!vpci || !data)
 		return -EINVAL;
+	r = cfg_check(vpci, "write", offset, len);
+	if (r < 0)
+		return r;
 	pthread_mutex_lock(&vpci->lock);
 	for (size_t i = 0; i < len; i++)
 		all_real &= offset + i >= EMU_SIZE || !vpci->emu[offset + i];
@@ -1136,13 +1156,30 @@ static int bar_access(struct assign_vpci *vpci, uint32_t bar, uint64_t offset,
 	bool emulated = false;
 	int r = 0, e;
 
-	if (!vpci || !data || bar >= ASSIGN_VPCI_NUM_BARS || !len || len > 8)
+	if (!vpci || !data)
 		return -EINVAL;
+	if (bar >= ASSIGN_VPCI_NUM_BARS || !len || len > 8)
+		return set_error(vpci->ctx, -EINVAL,
+				 "%s: BAR %u %s of %zu bytes: no such BAR, or "
+				 "not 1 to 8 bytes",
+				 assign_device_get_address(vpci->dev), bar,
+				 is_write ? "write" : "read", len);
 	b = &vpci->bars[bar];
 	if (!b->present || offset >= b->size || len > b->size - offset) {
 		if (!is_write)
 			memset(data, 0xff, len);
-		return -EINVAL;
+		if (!b->present)
+			return set_error(
+				vpci->ctx, -EINVAL,
+				"%s: BAR %u %s: the BAR is not present",
+				assign_device_get_address(vpci->dev), bar,
+				is_write ? "write" : "read");
+		return set_error(vpci->ctx, -EINVAL,
+				 "%s: BAR %u %s of %zu bytes at 0x%" PRIx64
+				 ": outside the BAR (0x%" PRIx64 " bytes)",
+				 assign_device_get_address(vpci->dev), bar,
+				 is_write ? "write" : "read", len, offset,
+				 b->size);
 	}
 	if (bar == ASSIGN_VPCI_ROM_BAR) {
 		if (is_write)
