@@ -2,6 +2,7 @@
 /* Unit tests: context, logging, last error, PCI addresses, sysfs parsers,
  * VFIO capability-chain walking. */
 #include <errno.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,6 +18,7 @@
 
 #include "core/sys.h"
 #include "iommu/iommu.h"
+#include "mock.h"
 
 static void test_version(void **state)
 {
@@ -166,6 +168,224 @@ static void test_set_error(void **state)
 	assert_int_equal(strlen(assign_ctx_get_last_error(ctx)),
 			 ASSIGN_ERROR_MAX - 1);
 	assign_ctx_unref(ctx);
+}
+
+/* ---- the last error is per thread ------------------------------------ */
+
+struct other {
+	struct assign_ctx *ctx;
+	const char *fail_with; /* set this as the thread's error, or NULL */
+	char seen_before[64]; /* the thread's message before it failed */
+	char seen_after[64]; /* and after */
+	pthread_barrier_t *sync; /* if set: wait twice around the read */
+	char seen_late[64]; /* read between the two waits */
+};
+
+static void *other_thread(void *arg)
+{
+	struct other *o = arg;
+
+	snprintf(o->seen_before, sizeof(o->seen_before), "%s",
+		 assign_ctx_get_last_error(o->ctx));
+	if (o->fail_with)
+		set_error(o->ctx, -EIO, "%s", o->fail_with);
+	snprintf(o->seen_after, sizeof(o->seen_after), "%s",
+		 assign_ctx_get_last_error(o->ctx));
+	if (o->sync) {
+		pthread_barrier_wait(o->sync);
+		pthread_barrier_wait(o->sync);
+		/* o->ctx may be a new context at the old one's address. */
+		snprintf(o->seen_late, sizeof(o->seen_late), "%s",
+			 assign_ctx_get_last_error(o->ctx));
+	}
+	return NULL;
+}
+
+static void run_other(struct other *o)
+{
+	pthread_t t;
+
+	assert_int_equal(pthread_create(&t, NULL, other_thread, o), 0);
+	assert_int_equal(pthread_join(t, NULL), 0);
+}
+
+static void test_last_error_per_thread(void **state)
+{
+	struct assign_ctx *ctx, *ctx2;
+	struct other o = { 0 };
+	const char *mine;
+
+	(void)state;
+	assert_int_equal(assign_ctx_new(&ctx), 0);
+	assert_int_equal(assign_ctx_new(&ctx2), 0);
+	set_error(ctx, -EBUSY, "main thread");
+	mine = assign_ctx_get_last_error(ctx);
+	assert_string_equal(mine, "main thread");
+
+	/* Another thread starts with nothing and keeps its own message. */
+	o.ctx = ctx;
+	o.fail_with = "other thread";
+	run_other(&o);
+	assert_string_equal(o.seen_before, "");
+	assert_string_equal(o.seen_after, "other thread");
+	/* ... which never touched ours, nor the pointer we hold. */
+	assert_string_equal(assign_ctx_get_last_error(ctx), "main thread");
+	assert_string_equal(mine, "main thread");
+
+	/* One thread, two contexts: two messages. */
+	assert_string_equal(assign_ctx_get_last_error(ctx2), "");
+	set_error(ctx2, -EIO, "second context");
+	assert_string_equal(assign_ctx_get_last_error(ctx2), "second context");
+	assert_string_equal(assign_ctx_get_last_error(ctx), "main thread");
+
+	/* Clearing is per thread too. */
+	o.fail_with = NULL;
+	assign_ctx_clear_last_error(ctx);
+	assert_string_equal(assign_ctx_get_last_error(ctx), "");
+	set_error(ctx, -EIO, "again");
+	run_other(&o);
+	assert_string_equal(o.seen_before, "");
+	assert_string_equal(assign_ctx_get_last_error(ctx), "again");
+	assign_ctx_unref(ctx2);
+	assign_ctx_unref(ctx);
+}
+
+/*
+ * A thread failed on a context that another thread then freed; a new
+ * context (malloc likely hands back the same address) must not show the
+ * old context's message to that thread.
+ */
+static void test_last_error_not_keyed_by_address(void **state)
+{
+	pthread_barrier_t sync;
+	struct other o = { 0 };
+	struct assign_ctx *ctx;
+	uintptr_t old;
+	pthread_t t;
+
+	(void)state;
+	assert_int_equal(pthread_barrier_init(&sync, NULL, 2), 0);
+	assert_int_equal(assign_ctx_new(&ctx), 0);
+	o.ctx = ctx;
+	o.fail_with = "old context";
+	o.sync = &sync;
+	assert_int_equal(pthread_create(&t, NULL, other_thread, &o), 0);
+	pthread_barrier_wait(&sync);
+	assert_string_equal(o.seen_after, "old context");
+	/* The thread still holds its entry for the old context. */
+	old = (uintptr_t)ctx;
+	assign_ctx_unref(ctx);
+	/* Malloc usually hands the address back at once; try a few times
+	 * (sanitizers' allocators never do, and any new context will do). */
+	assert_int_equal(assign_ctx_new(&ctx), 0);
+	for (int i = 0; i < 8 && (uintptr_t)ctx != old; i++) {
+		assign_ctx_unref(ctx);
+		assert_int_equal(assign_ctx_new(&ctx), 0);
+	}
+	o.ctx = ctx;
+	pthread_barrier_wait(&sync);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_string_equal(o.seen_late, "");
+	assign_ctx_unref(ctx);
+	pthread_barrier_destroy(&sync);
+}
+
+/* ---- what is logged at the default priority ----------------------------- */
+
+static struct assign_ctx *quiet_mock_ctx(struct mock_kernel **mk,
+					 struct captured *cap)
+{
+	struct mock_device_cfg cfg;
+	struct assign_ctx *ctx;
+	char *env = getenv("ASSIGN_LOG");
+	char saved[32] = "";
+
+	/* The default, whatever the test runner sets. */
+	if (env)
+		snprintf(saved, sizeof(saved), "%s", env);
+	unsetenv("ASSIGN_LOG");
+	assert_int_equal(mock_kernel_new(mk), 0);
+	mock_device_cfg_default(&cfg, "0000:00:03.0", 7);
+	assert_int_equal(mock_add_device(*mk, &cfg), 0);
+	assert_int_equal(mock_ctx_new(*mk, &ctx), 0);
+	if (saved[0])
+		setenv("ASSIGN_LOG", saved, 1);
+	assert_int_equal(assign_ctx_get_log_priority(ctx), LOG_WARNING);
+	assign_ctx_set_log_fn(ctx, capture_log, cap);
+	return ctx;
+}
+
+static void test_failures_not_logged(void **state)
+{
+	struct captured cap = { 0 };
+	struct mock_kernel *mk;
+	struct assign_ctx *ctx = quiet_mock_ctx(&mk, &cap);
+	struct assign_iommu_opts o = { .size = sizeof(o),
+				       .backend = ASSIGN_IOMMU_IOMMUFD };
+	struct assign_iommu *iommu;
+	struct assign_device *dev = NULL;
+	uint32_t avail;
+
+	(void)state;
+	assert_int_equal(assign_iommu_new(ctx, &o, &iommu), 0);
+	/* A failure: the return value and the message, no log line. */
+	assert_int_equal(assign_device_open(iommu, "0000:00:99.0", NULL, &dev),
+			 -EINVAL);
+	assert_non_null(strstr(assign_ctx_get_last_error(ctx), "00:99.0"));
+	assert_int_equal(cap.calls, 0);
+	/* A query whose answer is "not supported" logs nothing either. */
+	assert_int_equal(assign_device_open(iommu, "0000:00:03.0", NULL, &dev),
+			 0);
+	assert_int_equal(assign_iommu_get_dma_avail(iommu, &avail),
+			 -EOPNOTSUPP);
+	assert_int_equal(cap.calls, 0);
+	/* A lookup whose miss is an answer sets no error. */
+	assign_ctx_clear_last_error(ctx);
+	assert_null(iommu_find_group(iommu, 7));
+	assert_string_equal(assign_ctx_get_last_error(ctx), "");
+	assign_device_unref(dev);
+	assign_iommu_unref(iommu);
+	assign_ctx_unref(ctx);
+	mock_kernel_free(mk);
+}
+
+static void test_warning_logged(void **state)
+{
+	struct captured cap = { 0 };
+	struct mock_kernel *mk;
+	struct assign_ctx *ctx = quiet_mock_ctx(&mk, &cap);
+	struct assign_iommu_opts o = { .size = sizeof(o),
+				       .backend = ASSIGN_IOMMU_NOIOMMU,
+				       .flags = ASSIGN_IOMMU_F_ALLOW_NOIOMMU };
+	struct assign_iommu *iommu;
+	struct assign_device *dev = NULL;
+	struct assign_group *g;
+
+	(void)state;
+	mock_set_noiommu(mk, true);
+	/* Not failures, and nothing else tells the caller: warnings. */
+	assert_int_equal(assign_iommu_new(ctx, &o, &iommu), 0);
+	assert_int_equal(cap.calls, 1);
+	assert_int_equal(cap.priority, LOG_WARNING);
+	assert_non_null(strstr(cap.msg, "no-IOMMU"));
+	assert_int_equal(assign_device_open(iommu, "0000:00:03.0", NULL, &dev),
+			 0);
+	assert_int_equal(cap.calls, 2);
+	assert_int_equal(cap.priority, LOG_WARNING);
+	assert_non_null(strstr(cap.msg, "0000:00:03.0 opened in no-IOMMU"));
+	assert_string_equal(assign_ctx_get_last_error(ctx), "");
+	/* Group lookups, a hit and a miss: neither sets an error. */
+	g = iommu_find_group(iommu, 7);
+	assert_non_null(g);
+	assert_int_equal(assign_group_get_id(g), 7);
+	assign_group_unref(g);
+	assert_null(iommu_find_group(iommu, 8));
+	assert_string_equal(assign_ctx_get_last_error(ctx), "");
+	assert_int_equal(cap.calls, 2);
+	assign_device_unref(dev);
+	assign_iommu_unref(iommu);
+	assign_ctx_unref(ctx);
+	mock_kernel_free(mk);
 }
 
 static void test_pci_addr_parse(void **state)
@@ -434,6 +654,10 @@ int main(void)
 		cmocka_unit_test(test_ctx_env_priority),
 		cmocka_unit_test(test_log_fn_and_priority),
 		cmocka_unit_test(test_set_error),
+		cmocka_unit_test(test_last_error_per_thread),
+		cmocka_unit_test(test_last_error_not_keyed_by_address),
+		cmocka_unit_test(test_failures_not_logged),
+		cmocka_unit_test(test_warning_logged),
 		cmocka_unit_test(test_pci_addr_parse),
 		cmocka_unit_test(test_pci_addr_format),
 		cmocka_unit_test(test_reserved_regions_parse),

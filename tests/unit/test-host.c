@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <sched.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -686,6 +687,48 @@ static void test_group_rules(void **state)
 	assert_non_null(strstr(rep->members[3]->fix, "unbind"));
 	assert_non_null(strstr(rep->members[3]->reason, "bridge"));
 	assign_host_group_report_free(rep);
+}
+
+struct host_thread {
+	struct assign_ctx *ctx;
+	const char *addr;
+	int r;
+	char msg[256];
+};
+
+static void *check_in_thread(void *arg)
+{
+	struct host_thread *h = arg;
+
+	h->r = assign_host_check_device(h->ctx, h->addr);
+	snprintf(h->msg, sizeof(h->msg), "%s",
+		 assign_ctx_get_last_error(h->ctx));
+	return NULL;
+}
+
+/* A failure in libassign-host is the calling thread's last error of the
+ * context, like any other (test-split checks it across the two shared
+ * libraries). */
+static void test_host_error_per_thread(void **state)
+{
+	struct fake *f = *state;
+	struct host_thread h = { .ctx = f->ctx, .addr = "0000:00:1f.9" };
+	pthread_t t;
+
+	assert_int_equal(assign_host_check_device(f->ctx, "not-a-device"),
+			 -EINVAL);
+	assert_string_equal(assign_ctx_get_last_error(f->ctx),
+			    "'not-a-device' is not a PCI address; use the "
+			    "form dddd:bb:dd.f as printed by lspci -D");
+	assert_int_equal(pthread_create(&t, NULL, check_in_thread, &h), 0);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_int_equal(h.r, -EINVAL);
+	assert_string_equal(h.msg, "'0000:00:1f.9' is not a PCI address; use "
+				   "the form dddd:bb:dd.f as printed by "
+				   "lspci -D");
+	assert_string_equal(assign_ctx_get_last_error(f->ctx),
+			    "'not-a-device' is not a PCI address; use the "
+			    "form dddd:bb:dd.f as printed by lspci -D");
 }
 
 static void test_check_device(void **state)
@@ -1525,6 +1568,7 @@ int main(void)
 		T(test_group_report),
 		T(test_group_rules),
 		T(test_check_device),
+		T(test_host_error_per_thread),
 		T(test_bind_restore),
 		T(test_restore_after_crash),
 		T(test_bind_errors),
