@@ -19,12 +19,13 @@
  * so there is at most one assign_guestmem per assign_iommu.
  * See docs/guestmem.md.
  *
- * Thread safety: every assign_guestmem_* function may be called from any
- * thread; calls on one object are serialized by a lock inside it (so vCPU
- * threads may forward guest IOMMU operations directly). While an
- * assign_guestmem exists, the caller must not use its assign_iommu from
- * another thread at the same time (the IOMMU object itself is not
- * thread-safe).
+ * Threads (the rule of <libassign/libassign.h>, docs/errors.md): every
+ * function taking a struct assign_guestmem may be called from several
+ * threads at once; a lock inside the object serializes them, so vCPU
+ * threads may forward guest IOMMU operations directly, beside the vpci and
+ * kvm objects of the same context. The object uses its assign_iommu under
+ * that lock: while it is in use, do not call the IOMMU object from another
+ * thread. The last error is per thread.
  */
 #ifndef LIBASSIGN_GUESTMEM_H
 #define LIBASSIGN_GUESTMEM_H

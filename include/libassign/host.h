@@ -20,9 +20,11 @@
  * VF settings) starts with a size field.
  *
  * These functions change host state and need root (CAP_SYS_ADMIN for
- * sysfs writes, CAP_NET_ADMIN for VF settings). They are not thread-safe
- * per context; do not bind or unbind the same device from two processes at
- * once.
+ * sysfs writes, CAP_NET_ADMIN for VF settings). Call them from one thread
+ * at a time (the rule of <libassign/libassign.h>); a failure is the calling
+ * thread's last error of the context, read with
+ * assign_ctx_get_last_error(). Do not bind or unbind the same device from
+ * two processes at once.
  */
 #ifndef LIBASSIGN_HOST_H
 #define LIBASSIGN_HOST_H

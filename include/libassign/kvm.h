@@ -9,9 +9,11 @@
  * Every call goes through the context's kernel seam like the rest of the
  * library. The VM fd is the caller's; the object never closes it.
  *
- * Thread safety: the functions taking a struct assign_kvm are thread-safe
- * (an internal lock), so vpci callbacks running on several vCPU threads
- * may share one object.
+ * Threads (the rule of <libassign/libassign.h>, docs/errors.md): every
+ * function taking a struct assign_kvm may be called from several threads
+ * at once (a lock inside the object serializes them), so vpci callbacks
+ * running on several vCPU threads may share one object. The last error is
+ * per thread.
  */
 #ifndef LIBASSIGN_KVM_H
 #define LIBASSIGN_KVM_H

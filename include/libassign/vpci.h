@@ -12,10 +12,13 @@
  * accesses to it and learns through callbacks where BARs go and which
  * eventfd each interrupt vector signals (see docs/vpci.md).
  *
- * Thread safety: unlike other libassign objects, the config-space and BAR
- * access functions of one struct assign_vpci may be called from several
- * threads (vCPUs) at once: an internal lock serialises them. Callbacks run
- * with that lock held and must not call back into the same object.
+ * Threads (the rule of <libassign/libassign.h>, docs/errors.md): every
+ * function taking a struct assign_vpci, the config-space and BAR accesses
+ * among them, may be called from several threads (vCPUs) at once; a lock
+ * inside the object serializes them. Callbacks run with that lock held and
+ * must not call back into the same object. The object uses its device
+ * under that lock: while it is in use, do not call the device from another
+ * thread. The last error is per thread.
  */
 #ifndef LIBASSIGN_VPCI_H
 #define LIBASSIGN_VPCI_H
