@@ -51,7 +51,7 @@
 extern "C" {
 #endif
 
-/**
+/*
  * struct assign_ctx - library context
  *
  * Holds logging configuration, the last error messages (one per thread)
