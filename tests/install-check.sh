@@ -97,6 +97,24 @@ PROG
 	esac
 fi
 
+# The section-3 pages (when built, -Dman): man finds every exported
+# function's page in the installed tree.
+man3=$(find "$dest" -type d -path '*/man/man3' | head -n1)
+if [ -n "$man3" ]; then
+	missing=0
+	for s in $(sed -e 's#/\*.*\*/##g' "$src"/src/*.sym | awk '/global:/{g=1;next} /local:/{g=0} g' | tr -d ' \t;'); do
+		if command -v man >/dev/null; then
+			MANPATH=$(dirname "$man3") man -w "$s" >/dev/null 2>&1 || { echo "no man page for $s"; missing=1; }
+		else
+			[ -f "$man3/$s.3" ] || { echo "no man page for $s"; missing=1; }
+		fi
+	done
+	[ "$missing" = 0 ] || fail "exported functions without an installed man page (above)"
+	echo "install-check: every exported function has an installed man page"
+else
+	echo "install-check: man pages not built (-Dman, see CONTRIBUTING.md); not checked"
+fi
+
 # No public header may include <linux/...>.
 if grep -rn '#include <linux/' "$dest"/usr/local/include/libassign/ 2>/dev/null; then
 	fail "a public header includes a kernel header"
