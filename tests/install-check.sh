@@ -69,25 +69,7 @@ if [ -f "$pcdir/libassign-host.pc" ]; then
 	*libnl-route*) ;;
 	*) fail "libassign-host.so does not need libnl-route: $(echo $hneeded)" ;;
 	esac
-	cat >"$dest/host-probe.c" <<'PROG'
-#include <stdio.h>
-#include <libassign/host.h>
-
-int main(void)
-{
-	struct assign_ctx *ctx;
-
-	if (assign_ctx_new(&ctx) < 0)
-		return 1;
-	/* A malformed address fails in the library, with a message. */
-	if (assign_host_check_device(ctx, "not-an-address") != -22)
-		return 2;
-	printf("%s\n", assign_ctx_get_last_error(ctx));
-	assign_ctx_unref(ctx);
-	return 0;
-}
-PROG
-	cc -std=c11 -Wall -Wextra -Werror -o "$dest/host-probe" "$dest/host-probe.c" \
+	cc -std=c11 -Wall -Wextra -Werror -o "$dest/host-probe" "$src/tests/host-probe.c" \
 		$(pkg-config --cflags --libs libassign-host)
 	hout=$(LD_LIBRARY_PATH="$libdir" "$dest/host-probe") ||
 		fail "host-probe failed"
