@@ -8,6 +8,8 @@ pkgs=(
 	# build
 	gcc make meson ninja-build pkg-config
 	libudev-dev libnl-3-dev libnl-route-3-dev
+	# man pages: the kernel's scripts/kernel-doc (docs/man)
+	linux-source-6.12
 	# unit tests, sanitizers, fuzzing, benchmarks
 	libcmocka-dev clang libclang-rt-14-dev llvm valgrind
 	# the format check (scripts/check-format.sh: git clang-format)
