@@ -58,22 +58,102 @@ int iommu_iommufd(const struct assign_iommu *iommu);
 struct assign_group *iommu_find_group(struct assign_iommu *iommu, int group_id);
 
 /*
- * For the guest memory policy (vmm/guestmem.c).
+ * The one table of DMA mappings (docs/iommu.md). Every mapping made on an
+ * IOMMU object is one record in it, whoever asked for it: the caller,
+ * through assign_iommu_map(), or the guest memory policy (vmm/guestmem*.c),
+ * which keeps no table of its own. A record says who made it and, for the
+ * policy, what only the policy knows (the guest physical address). Only
+ * this layer writes records; the layers above read them with the functions
+ * below and change the table only by mapping and unmapping through it.
+ */
+enum iommu_map_kind {
+	/* assign_iommu_map() or assign_iommu_map_many(): the caller's; the
+	 * guest memory policy never counts, returns, changes or unmaps it. */
+	IOMMU_MAP_DIRECT = 0,
+	/* The guest memory policy's map-all: a chunk of guest RAM at
+	 * IOVA = GPA. */
+	IOMMU_MAP_CHUNK,
+	/* The guest memory policy's shadow of a guest IOMMU mapping. */
+	IOMMU_MAP_SHADOW,
+	IOMMU_MAP_KINDS
+};
+
+/*
+ * One DMA mapping: [node.start, node.last] = [iova, iova + size - 1] of
+ * host memory at @vaddr, with the device's access in @flags
+ * (ASSIGN_DMA_F_*), made by @kind; @gpa is the guest physical address of
+ * node.start for the policy's kinds, 0 for DIRECT.
+ */
+struct iommu_mapping {
+	struct iova_node node;
+	void *vaddr;
+	uint64_t gpa;
+	uint32_t flags;
+	enum iommu_map_kind kind;
+};
+
+static inline uint64_t iommu_mapping_size(const struct iommu_mapping *m)
+{
+	return m->node.last - m->node.start + 1;
+}
+
+/* Whether the guest memory policy made @m (map-all chunk or shadow). */
+static inline bool iommu_mapping_is_policy(const struct iommu_mapping *m)
+{
+	return m->kind != IOMMU_MAP_DIRECT;
+}
+
+/* The mapping holding @iova, or NULL. O(log n). */
+const struct iommu_mapping *iommu_mapping_find(const struct assign_iommu *iommu,
+					       uint64_t iova);
+/* The lowest mapping overlapping [start, last], or NULL. O(log n). */
+const struct iommu_mapping *
+iommu_mapping_first(const struct assign_iommu *iommu, uint64_t start,
+		    uint64_t last);
+/* The mapping after @m in IOVA order, or NULL. */
+const struct iommu_mapping *iommu_mapping_next(const struct iommu_mapping *m);
+/* How many mappings of @kind the table holds, and their bytes. */
+void iommu_mapping_count(const struct assign_iommu *iommu,
+			 enum iommu_map_kind kind, uint64_t *mappings,
+			 uint64_t *bytes);
+
+/*
+ * For the guest memory policy (vmm/guestmem*.c).
  *
  * iommu_map_prepared() and iommu_map_many_prepared() are assign_iommu_map()
- * and assign_iommu_map_many() without the madvise(MADV_DONTFORK) those make
- * on every mapping: the caller guarantees MADV_DONTFORK, i.e. the whole
- * host range was marked before (the policy marks each registered region
- * once) and stays marked while mapped, or is VM_IO/VM_PFNMAP memory, which
- * refuses the advice and is never copied into a child anyway. Messages,
- * accounting and rollback are the same. iommu_map_prepared() leaves the
- * IOVA-range and overlap lookups to the kernel and explains a refusal
- * afterwards with assign_iommu_map()'s error and message (docs/iommu.md).
+ * and assign_iommu_map_many() for the policy: the records they make carry
+ * @kind and the guest physical address of each mapping (@gpa, @gpas[i]),
+ * and they skip the madvise(MADV_DONTFORK) those make on every mapping:
+ * the caller guarantees MADV_DONTFORK, i.e. the whole host range was
+ * marked before (the policy marks each registered region once) and stays
+ * marked while mapped, or is VM_IO/VM_PFNMAP memory, which refuses the
+ * advice and is never copied into a child anyway. Messages, accounting and
+ * rollback are the same (a mapping the rollback cannot remove stays in the
+ * table with its kind). iommu_map_prepared() leaves the IOVA-range and
+ * overlap lookups to the kernel and explains a refusal afterwards with
+ * assign_iommu_map()'s error and message (docs/iommu.md).
  */
 int iommu_map_prepared(struct assign_iommu *iommu, uint64_t iova, void *vaddr,
-		       uint64_t size, uint32_t flags);
+		       uint64_t size, uint32_t flags, enum iommu_map_kind kind,
+		       uint64_t gpa);
 int iommu_map_many_prepared(struct assign_iommu *iommu,
-			    const struct assign_dma_map *maps, size_t n);
+			    const struct assign_dma_map *maps, size_t n,
+			    enum iommu_map_kind kind, const uint64_t *gpas);
+/* The error and message assign_iommu_map() would give for this request
+ * before the kernel sees it (say, -EEXIST naming the mapping it
+ * overlaps), or 0. */
+int iommu_explain_map(const struct assign_iommu *iommu, uint64_t iova,
+		      const void *vaddr, uint64_t size, uint32_t flags);
+/* Kernel unmap of exactly the mapping @m (a record of @iommu's table),
+ * which then leaves the table; @m is invalid afterwards. On failure it
+ * stays mapped and in the table, and the message says why. */
+int iommu_unmap_mapping(struct assign_iommu *iommu,
+			const struct iommu_mapping *m);
+/* Make every CHUNK and SHADOW mapping DIRECT: the policy object goes and
+ * leaves what it could not unmap to the IOMMU object (which unmaps it
+ * with itself), so that a later policy object never takes it for its
+ * own. */
+void iommu_disown_mappings(struct assign_iommu *iommu);
 /*
  * The owner of @iommu's mapping state: at most one policy object (the
  * guest memory object) per IOMMU object. iommu_claim_owner() returns 0, or
@@ -83,11 +163,6 @@ int iommu_map_many_prepared(struct assign_iommu *iommu,
  */
 int iommu_claim_owner(struct assign_iommu *iommu, void *owner);
 void iommu_release_owner(struct assign_iommu *iommu, void *owner);
-/* Whether @iommu's table holds exactly the mapping [@iova, +@size) of
- * @vaddr (say, one a failed rollback of iommu_map_many_prepared() could
- * not remove). */
-bool iommu_has_mapping(const struct assign_iommu *iommu, uint64_t iova,
-		       uint64_t size, const void *vaddr);
 
 /* ---------------------------------------------------------------------- */
 /* Inside the IOMMU layer */
@@ -135,14 +210,6 @@ struct assign_group {
 	struct assign_iommu *iommu; /* reference held */
 };
 
-/* One DMA mapping made through the library: a node of assign_iommu.maps,
- * malloc'ed, [node.start, node.last] = [iova, iova + size - 1]. */
-struct iommu_mapping {
-	struct iova_node node;
-	void *vaddr;
-	uint32_t flags;
-};
-
 struct assign_iommu {
 	int refcount;
 	struct assign_ctx *ctx;            /* reference held */
@@ -173,11 +240,15 @@ struct assign_iommu {
 	size_t nresv;
 	uint64_t dma_limit;                /* highest IOVA allowed */
 
-	/* The library's mappings (struct iommu_mapping), an AVL tree by
-	 * IOVA, never overlapping: O(log n) lookup, insert and removal.
-	 * maps.count is the number of mappings. */
+	/* The one table of DMA mappings (struct iommu_mapping, malloc'ed),
+	 * an AVL tree by IOVA, never overlapping: O(log n) lookup, insert
+	 * and removal. maps.count is the number of mappings. */
 	struct iova_tree maps;
 	uint64_t mapped_bytes;
+	/* Mappings and bytes per enum iommu_map_kind. */
+	struct {
+		uint64_t mappings, bytes;
+	} by_kind[IOMMU_MAP_KINDS];
 	/* One freed mapping kept for the next map (a guest's map+unmap
 	 * pairs then need no malloc/free), or NULL. */
 	struct iommu_mapping *spare;
@@ -195,20 +266,6 @@ static inline bool iommu_is_noiommu(const struct assign_iommu *iommu)
 static inline struct iommu_mapping *iommu_mapping_of(const struct iova_node *n)
 {
 	return n ? iova_container_of(n, struct iommu_mapping, node) : NULL;
-}
-
-static inline uint64_t iommu_mapping_last(const struct iommu_mapping *m)
-{
-	return m->node.last;
-}
-
-/* First mapping overlapping [start, last], or NULL. */
-static inline const struct iommu_mapping *
-iommu_first_overlap(const struct assign_iommu *iommu, uint64_t start,
-		    uint64_t last)
-{
-	return iommu_mapping_of(
-		iova_tree_first_overlap(&iommu->maps, start, last));
 }
 
 /* geometry.c: read the geometry again after a device was attached; @gids

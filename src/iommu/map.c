@@ -4,7 +4,10 @@
  * it: every request is checked (geometry.c) before the kernel sees it, the
  * kernel call goes to the backend, and the table records what was made.
  * The table is an AVL tree of non-overlapping mappings keyed by IOVA
- * (core/iova_tree.c): lookup, insertion and removal are O(log n).
+ * (core/iova_tree.c): lookup, insertion and removal are O(log n). It holds
+ * the caller's mappings and the guest memory policy's alike, each record
+ * saying who made it (enum iommu_map_kind); the policy reads it through
+ * the functions of iommu.h and keeps no table of its own.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -21,21 +24,49 @@
 /* ---------------------------------------------------------------------- */
 /* The mapping table */
 
-bool iommu_has_mapping(const struct assign_iommu *iommu, uint64_t iova,
-		       uint64_t size, const void *vaddr)
+const struct iommu_mapping *iommu_mapping_find(const struct assign_iommu *iommu,
+					       uint64_t iova)
 {
-	struct iommu_mapping *m;
-
-	if (!iommu || !size || size - 1 > UINT64_MAX - iova)
-		return false;
-	m = iommu_mapping_of(iova_tree_find(&iommu->maps, iova));
-	return m && m->node.start == iova && iommu_mapping_last(m) == iova + (size - 1) &&
-	       m->vaddr == vaddr;
+	return iommu_mapping_of(iova_tree_find(&iommu->maps, iova));
 }
 
-static inline uint64_t map_size(const struct iommu_mapping *m)
+const struct iommu_mapping *
+iommu_mapping_first(const struct assign_iommu *iommu, uint64_t start,
+		    uint64_t last)
 {
-	return m->node.last - m->node.start + 1;
+	return iommu_mapping_of(
+		iova_tree_first_overlap(&iommu->maps, start, last));
+}
+
+const struct iommu_mapping *iommu_mapping_next(const struct iommu_mapping *m)
+{
+	return iommu_mapping_of(iova_tree_next(&m->node));
+}
+
+void iommu_mapping_count(const struct assign_iommu *iommu,
+			 enum iommu_map_kind kind, uint64_t *mappings,
+			 uint64_t *bytes)
+{
+	*mappings = iommu->by_kind[kind].mappings;
+	*bytes = iommu->by_kind[kind].bytes;
+}
+
+void iommu_disown_mappings(struct assign_iommu *iommu)
+{
+	struct iova_node *n;
+
+	for (n = iova_tree_first(&iommu->maps); n; n = iova_tree_next(n)) {
+		struct iommu_mapping *m = iommu_mapping_of(n);
+
+		if (m->kind == IOMMU_MAP_DIRECT)
+			continue;
+		iommu->by_kind[m->kind].mappings--;
+		iommu->by_kind[m->kind].bytes -= iommu_mapping_size(m);
+		m->kind = IOMMU_MAP_DIRECT;
+		m->gpa = 0;
+		iommu->by_kind[IOMMU_MAP_DIRECT].mappings++;
+		iommu->by_kind[IOMMU_MAP_DIRECT].bytes += iommu_mapping_size(m);
+	}
 }
 
 /* A node for one mapping, not in the table yet; NULL when out of memory
@@ -62,23 +93,28 @@ static void map_free(struct assign_iommu *iommu, struct iommu_mapping *m)
 /* Fill @m and put it in the table; the request was checked, so it
  * overlaps nothing there. */
 static void map_insert(struct assign_iommu *iommu, struct iommu_mapping *m,
-		       void *vaddr, uint64_t iova, uint64_t size, uint32_t flags)
+		       void *vaddr, uint64_t iova, uint64_t size,
+		       uint32_t flags, enum iommu_map_kind kind, uint64_t gpa)
 {
 	int r;
 
 	m->node.start = iova;
 	m->node.last = iova + (size - 1);
 	m->vaddr = vaddr;
+	m->gpa = gpa;
 	m->flags = flags;
+	m->kind = kind;
 	r = iova_tree_insert(&iommu->maps, &m->node);
 	(void)r; /* 0: check_request() excluded every overlap */
 	iommu->mapped_bytes += size;
+	iommu->by_kind[kind].mappings++;
+	iommu->by_kind[kind].bytes += size;
 }
 
 /* Kernel unmap of @m, then drop it from the table and free it. */
 static int unmap_mapping(struct assign_iommu *iommu, struct iommu_mapping *m)
 {
-	uint64_t size = map_size(m);
+	uint64_t size = iommu_mapping_size(m);
 	int r;
 
 	r = iommu->ops->unmap(iommu, m->node.start, size);
@@ -86,7 +122,25 @@ static int unmap_mapping(struct assign_iommu *iommu, struct iommu_mapping *m)
 		return r;
 	iova_tree_remove(&iommu->maps, &m->node);
 	iommu->mapped_bytes -= size;
+	iommu->by_kind[m->kind].mappings--;
+	iommu->by_kind[m->kind].bytes -= size;
 	map_free(iommu, m);
+	return 0;
+}
+
+int iommu_unmap_mapping(struct assign_iommu *iommu,
+			const struct iommu_mapping *m)
+{
+	uint64_t iova = m->node.start, last = m->node.last;
+	int r;
+
+	/* The record is this table's own: writable here. */
+	r = unmap_mapping(iommu, (struct iommu_mapping *)m);
+	if (r < 0)
+		return set_error(iommu->ctx, r,
+				 "unmapping IOVA 0x%" PRIx64 "-0x%" PRIx64
+				 " failed: %s",
+				 iova, last, strerror(-r));
 	return 0;
 }
 
@@ -99,6 +153,7 @@ void iommu_forget_mappings(struct assign_iommu *iommu)
 		free(m);
 	}
 	iommu->mapped_bytes = 0;
+	memset(iommu->by_kind, 0, sizeof(iommu->by_kind));
 }
 
 int iommu_unmap_everything(struct assign_iommu *iommu)
@@ -189,15 +244,21 @@ static int check_request(const struct assign_iommu *iommu, const char *pfx,
 				 " is above the DMA limit 0x%" PRIx64
 				 " set with assign_iommu_set_dma_limit()",
 				 pfx, iova, last, iommu->dma_limit);
-	m = iommu_first_overlap(iommu, iova, last);
+	m = iommu_mapping_first(iommu, iova, last);
 	if (m)
 		return set_error(ctx, -EEXIST,
 				 "%sIOVA 0x%" PRIx64 "-0x%" PRIx64
 				 " overlaps the existing mapping 0x%" PRIx64
 				 "-0x%" PRIx64 " (vaddr %p); unmap it first",
-				 pfx, iova, last, m->node.start, iommu_mapping_last(m),
+				 pfx, iova, last, m->node.start, m->node.last,
 				 m->vaddr);
 	return 0;
+}
+
+int iommu_explain_map(const struct assign_iommu *iommu, uint64_t iova,
+		      const void *vaddr, uint64_t size, uint32_t flags)
+{
+	return check_request(iommu, "", vaddr, iova, size, flags);
 }
 
 static int memlock_message(const struct assign_iommu *iommu, int err,
@@ -335,7 +396,8 @@ static int dontfork(struct assign_iommu *iommu, const char *pfx, void *vaddr,
  * table. With @dontfork false the caller guarantees MADV_DONTFORK. */
 static int map_one(struct assign_iommu *iommu, const char *pfx,
 		   struct iommu_mapping *m, void *vaddr, uint64_t iova,
-		   uint64_t size, uint32_t flags, bool dontfork_it)
+		   uint64_t size, uint32_t flags, bool dontfork_it,
+		   enum iommu_map_kind kind, uint64_t gpa)
 {
 	int r;
 
@@ -347,7 +409,7 @@ static int map_one(struct assign_iommu *iommu, const char *pfx,
 	r = iommu->ops->map(iommu, vaddr, iova, size, flags);
 	if (r < 0)
 		return map_kernel_error(iommu, r, pfx, vaddr, iova, size);
-	map_insert(iommu, m, vaddr, iova, size, flags);
+	map_insert(iommu, m, vaddr, iova, size, flags, kind, gpa);
 	return 0;
 }
 
@@ -368,7 +430,8 @@ ASSIGN_EXPORT int assign_iommu_map(struct assign_iommu *iommu, uint64_t iova,
 	m = map_alloc(iommu);
 	if (!m)
 		return set_error(iommu->ctx, -ENOMEM, "out of memory");
-	r = map_one(iommu, "", m, vaddr, iova, size, flags, true);
+	r = map_one(iommu, "", m, vaddr, iova, size, flags, true,
+		    IOMMU_MAP_DIRECT, 0);
 	if (r < 0)
 		map_free(iommu, m);
 	return r;
@@ -390,7 +453,8 @@ ASSIGN_EXPORT int assign_iommu_map(struct assign_iommu *iommu, uint64_t iova,
  * (bench/callgrind.sh), an eighth of the library's share.
  */
 int iommu_map_prepared(struct assign_iommu *iommu, uint64_t iova, void *vaddr,
-		       uint64_t size, uint32_t flags)
+		       uint64_t size, uint32_t flags, enum iommu_map_kind kind,
+		       uint64_t gpa)
 {
 	struct iommu_mapping *m;
 	uint64_t align;
@@ -421,7 +485,7 @@ int iommu_map_prepared(struct assign_iommu *iommu, uint64_t iova, void *vaddr,
 			       : map_kernel_error(iommu, r, "", vaddr, iova,
 						  size);
 	}
-	map_insert(iommu, m, vaddr, iova, size, flags);
+	map_insert(iommu, m, vaddr, iova, size, flags, kind, gpa);
 	return 0;
 }
 
@@ -437,7 +501,8 @@ static int cmp_req_iova(const void *a, const void *b, void *data)
 
 static int do_map_many(struct assign_iommu *iommu,
 		       const struct assign_dma_map *maps, size_t n,
-		       bool dontfork_it)
+		       bool dontfork_it, enum iommu_map_kind kind,
+		       const uint64_t *gpas)
 {
 	struct iommu_mapping *one, **nodes = &one;
 	char pfx[40];
@@ -509,7 +574,7 @@ static int do_map_many(struct assign_iommu *iommu,
 		snprintf(pfx, sizeof(pfx), "request %zu: ", done);
 		r = map_one(iommu, pfx, nodes[done], maps[done].vaddr,
 			    maps[done].iova, maps[done].size, maps[done].flags,
-			    dontfork_it);
+			    dontfork_it, kind, gpas ? gpas[done] : 0);
 		if (r < 0)
 			break;
 	}
@@ -546,13 +611,14 @@ ASSIGN_EXPORT int assign_iommu_map_many(struct assign_iommu *iommu,
 					const struct assign_dma_map *maps,
 					size_t n)
 {
-	return do_map_many(iommu, maps, n, true);
+	return do_map_many(iommu, maps, n, true, IOMMU_MAP_DIRECT, NULL);
 }
 
 int iommu_map_many_prepared(struct assign_iommu *iommu,
-			    const struct assign_dma_map *maps, size_t n)
+			    const struct assign_dma_map *maps, size_t n,
+			    enum iommu_map_kind kind, const uint64_t *gpas)
 {
-	return do_map_many(iommu, maps, n, false);
+	return do_map_many(iommu, maps, n, false, kind, gpas);
 }
 
 ASSIGN_EXPORT int assign_iommu_unmap(struct assign_iommu *iommu, uint64_t iova,
@@ -589,21 +655,21 @@ ASSIGN_EXPORT int assign_iommu_unmap(struct assign_iommu *iommu, uint64_t iova,
 		      ? first
 		      : iommu_mapping_of(iova_tree_last_overlap(&iommu->maps, iova,
 							  last));
-	if (first->node.start < iova || iommu_mapping_last(end) > last) {
+	if (first->node.start < iova || end->node.last > last) {
 		m = first->node.start < iova ? first : end;
 		return set_error(ctx, -EBUSY,
 				 "unmap of IOVA 0x%" PRIx64 "-0x%" PRIx64
 				 " cuts through the mapping 0x%" PRIx64
 				 "-0x%" PRIx64 "; mappings can only be removed "
 				 "whole",
-				 iova, last, m->node.start, iommu_mapping_last(m));
+				 iova, last, m->node.start, m->node.last);
 	}
 	/* Whole mappings first..end; from the end so a failure leaves the
 	 * table exact. */
 	for (m = end;;) {
 		struct iommu_mapping *prev =
 			m == first ? NULL : iommu_mapping_of(iova_tree_prev(&m->node));
-		uint64_t mi = m->node.start, ml = iommu_mapping_last(m);
+		uint64_t mi = m->node.start, ml = m->node.last;
 
 		r = unmap_mapping(iommu, m);
 		if (r < 0)
@@ -737,12 +803,12 @@ ASSIGN_EXPORT int assign_iommu_set_dma_limit(struct assign_iommu *iommu,
 		return -EINVAL;
 	/* Sorted and disjoint: the last mapping ends highest. */
 	m = iommu_mapping_of(iova_tree_last(&iommu->maps));
-	if (m && iommu_mapping_last(m) > last_iova)
+	if (m && m->node.last > last_iova)
 		return set_error(iommu->ctx, -EEXIST,
 				 "the mapping 0x%" PRIx64 "-0x%" PRIx64
 				 " lies above the new DMA limit 0x%" PRIx64
 				 "; unmap it first",
-				 m->node.start, iommu_mapping_last(m), last_iova);
+				 m->node.start, m->node.last, last_iova);
 	iommu->dma_limit = last_iova;
 	return 0;
 }

@@ -3,17 +3,19 @@
  * Guest memory policy (include/libassign/guestmem.h, docs/guestmem.md).
  *
  * State: the registered RAM regions (a sorted array, binary-searched by
- * guest physical address) and the host DMA mappings this object made (an
- * AVL tree keyed by IOVA, iova_tree.c). Under map-all the mappings are the
- * aligned chunks of every region at IOVA = GPA; under the guest-IOMMU policy
- * they are the shadows of the guest's own mappings. Only one policy's
- * mappings exist at a time, so one tree serves both.
+ * guest physical address) and counters. The host DMA mappings the policy
+ * makes are records of the IOMMU object's one table, tagged with the
+ * policy's kind and the guest physical address (iommu/iommu.h); this
+ * object keeps no table of them. Under map-all they are the aligned chunks
+ * of every region at IOVA = GPA (IOMMU_MAP_CHUNK), under the guest-IOMMU
+ * policy the shadows of the guest's own mappings (IOMMU_MAP_SHADOW). The
+ * policy finds its records with gm_first()/gm_next(), which pass over the
+ * mappings the caller made beside it with assign_iommu_map()
+ * (IOMMU_MAP_DIRECT), and never touches those.
  *
- * Everything goes through the assign_iommu_* API: the IOMMU object does
- * the argument checks, the kernel calls and the accounting. Maps use its
- * internal iommu_map_prepared() (internal.h), which skips the per-mapping
- * madvise(MADV_DONTFORK): every registered region is marked once, whole
- * (dontfork_region()), before anything in it is mapped.
+ * Maps use the IOMMU layer's internal iommu_map_prepared(), which skips
+ * the per-mapping madvise(MADV_DONTFORK): every registered region is
+ * marked once, whole (dontfork_region()), before anything in it is mapped.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -44,6 +46,7 @@
 #define PREFAULT_BLOCK (8ull << 20)
 #define PREFAULT_MAX_THREADS 16
 
+/* One registered range of guest RAM. */
 struct gm_region {
 	uint64_t gpa;
 	uint64_t length;
@@ -52,14 +55,6 @@ struct gm_region {
 	uint64_t fd_offset;
 	uint64_t page_size;
 	uint32_t flags;
-};
-
-/* One host DMA mapping made by this object. */
-struct gm_map {
-	struct iova_node node; /* [iova, iova + size - 1] */
-	uint8_t *vaddr;
-	uint64_t gpa;
-	uint32_t perms;
 };
 
 struct assign_guestmem {
@@ -77,41 +72,95 @@ struct assign_guestmem {
 	struct gm_region *regions; /* sorted by gpa, disjoint */
 	size_t nregions, cap_regions;
 
-	struct iova_tree maps; /* struct gm_map, by IOVA */
-	uint64_t mapped_bytes;
-	/* The last node freed by a guest unmap, kept for the next guest map:
-	 * a map+unmap pair in steady state allocates nothing. */
-	struct gm_map *spare;
-
 	uint64_t pgsizes;  /* 0 until read from the IOMMU */
 	uint64_t min_page; /* lowest bit of pgsizes */
 
+	/* ram_bytes and the operation counters; the mapping counts are the
+	 * IOMMU table's (assign_guestmem_get_stats()). */
 	struct assign_guestmem_stats stats;
+};
+
+/* A mapping of the policy by value: what it takes to map it again after
+ * its record is gone. */
+struct gm_span {
+	uint64_t iova;
+	uint64_t size;
+	uint64_t gpa;
+	uint8_t *vaddr;
+	uint32_t perms;
+	enum iommu_map_kind kind;
+};
+
+/* Progress of one map-all, prefault and mapping together. */
+struct gm_progress {
+	struct assign_guestmem *gm;
+	uint64_t done, total;
 };
 
 /* ---------------------------------------------------------------------- */
 /* Helpers */
 
-static inline uint64_t map_size(const struct gm_map *m)
-{
-	return m->node.last - m->node.start + 1;
-}
-
-static inline struct gm_map *to_map(struct iova_node *n)
-{
-	return n ? iova_container_of(n, struct gm_map, node) : NULL;
-}
-
-static inline bool aligned(uint64_t v, uint64_t a)
+static inline bool gm_aligned(uint64_t v, uint64_t a)
 {
 	return (v & (a - 1)) == 0;
 }
 
-/* Keep an error message set by a lower layer, prefixed with what we were
- * doing. */
-static int wrap_error(struct assign_ctx *ctx, int err, const char *fmt, ...)
+static inline uint32_t gm_region_perms(const struct gm_region *r)
+{
+	return (r->flags & ASSIGN_GUESTMEM_REGION_F_READONLY) ?
+		       ASSIGN_DMA_F_READ :
+		       ASSIGN_DMA_F_RW;
+}
+
+/* The policy's lowest mapping overlapping [start, last], or NULL; the
+ * caller's own mappings are passed over. */
+static inline const struct iommu_mapping *
+gm_first(const struct assign_guestmem *gm, uint64_t start, uint64_t last)
+{
+	const struct iommu_mapping *m =
+		iommu_mapping_first(gm->iommu, start, last);
+
+	while (m && !iommu_mapping_is_policy(m)) {
+		m = iommu_mapping_next(m);
+		if (m && m->node.start > last)
+			return NULL;
+	}
+	return m;
+}
+
+/* The policy's next mapping after @m starting at or before @last, or
+ * NULL. */
+static inline const struct iommu_mapping *gm_next(const struct iommu_mapping *m,
+						  uint64_t last)
+{
+	do {
+		/* Disjoint: nothing after a mapping reaching @last is in
+		 * range. */
+		if (m->node.last >= last)
+			return NULL;
+		m = iommu_mapping_next(m);
+		if (!m || m->node.start > last)
+			return NULL;
+	} while (!iommu_mapping_is_policy(m));
+	return m;
+}
+
+static inline struct gm_span gm_span_of(const struct iommu_mapping *m)
+{
+	return (struct gm_span){
+		.iova = m->node.start,
+		.size = iommu_mapping_size(m),
+		.gpa = m->gpa,
+		.vaddr = m->vaddr,
+		.perms = m->flags,
+		.kind = m->kind,
+	};
+}
+
+/* Keep the message a lower layer set, prefixed with what we were doing. */
+static int gm_wrap_error(struct assign_ctx *ctx, int err, const char *fmt, ...)
 	ASSIGN_PRINTF(3, 4);
-static int wrap_error(struct assign_ctx *ctx, int err, const char *fmt, ...)
+static int gm_wrap_error(struct assign_ctx *ctx, int err, const char *fmt, ...)
 {
 	char prev[ASSIGN_ERROR_MAX], what[192];
 	va_list ap;
@@ -126,7 +175,7 @@ static int wrap_error(struct assign_ctx *ctx, int err, const char *fmt, ...)
 }
 
 /* Read the IOMMU page sizes once a device is attached. */
-static int load_pgsizes(struct assign_guestmem *gm)
+static int gm_load_pgsizes(struct assign_guestmem *gm)
 {
 	uint64_t pg;
 	int r;
@@ -135,8 +184,9 @@ static int load_pgsizes(struct assign_guestmem *gm)
 		return 0;
 	r = assign_iommu_get_pgsizes(gm->iommu, &pg);
 	if (r < 0)
-		return wrap_error(gm->ctx, r,
-				  "guest memory: cannot read the IOMMU page sizes (open a device on the IOMMU first)");
+		return gm_wrap_error(
+			gm->ctx, r,
+			"guest memory: cannot read the IOMMU page sizes (open a device on the IOMMU first)");
 	if (!pg)
 		pg = 4096;
 	gm->pgsizes = pg;
@@ -148,8 +198,8 @@ static int load_pgsizes(struct assign_guestmem *gm)
 
 /* Index of the region containing @gpa, or of the first region after it
  * (then *hit is false). */
-static size_t region_search(const struct assign_guestmem *gm, uint64_t gpa,
-			    bool *hit)
+static size_t gm_region_search(const struct assign_guestmem *gm, uint64_t gpa,
+			       bool *hit)
 {
 	size_t lo = 0, hi = gm->nregions;
 
@@ -192,7 +242,7 @@ static int regions_reserve(struct assign_guestmem *gm, size_t more)
 static void regions_insert(struct assign_guestmem *gm, const struct gm_region *r)
 {
 	bool hit;
-	size_t i = region_search(gm, r->gpa, &hit);
+	size_t i = gm_region_search(gm, r->gpa, &hit);
 
 	memmove(&gm->regions[i + 1], &gm->regions[i],
 		(gm->nregions - i) * sizeof(*r));
@@ -200,52 +250,11 @@ static void regions_insert(struct assign_guestmem *gm, const struct gm_region *r
 	gm->nregions++;
 }
 
-static uint32_t region_perms(const struct gm_region *r)
+/* Map @s again (same IOVA, host address, GPA, permissions and kind). */
+static int gm_span_map(struct assign_guestmem *gm, const struct gm_span *s)
 {
-	return (r->flags & ASSIGN_GUESTMEM_REGION_F_READONLY) ? ASSIGN_DMA_F_READ
-							    : ASSIGN_DMA_F_RW;
-}
-
-/* Host mapping bookkeeping. */
-static struct gm_map *map_new(struct assign_guestmem *gm, uint64_t iova,
-			      uint64_t size, uint8_t *vaddr, uint64_t gpa,
-			      uint32_t perms)
-{
-	struct gm_map *m = gm->spare;
-
-	if (m)
-		gm->spare = NULL;
-	else if (!(m = malloc(sizeof(*m))))
-		return NULL;
-	m->node.start = iova;
-	m->node.last = iova + size - 1;
-	m->vaddr = vaddr;
-	m->gpa = gpa;
-	m->perms = perms;
-	return m;
-}
-
-/* Free a node no longer tracked, keeping one for the next map_new(). */
-static void map_put(struct assign_guestmem *gm, struct gm_map *m)
-{
-	if (!gm->spare)
-		gm->spare = m;
-	else
-		free(m);
-}
-
-static void track(struct assign_guestmem *gm, struct gm_map *m)
-{
-	/* Cannot fail: the kernel accepted the mapping, so it overlaps
-	 * nothing we track. */
-	(void)iova_tree_insert(&gm->maps, &m->node);
-	gm->mapped_bytes += map_size(m);
-}
-
-static void untrack(struct assign_guestmem *gm, struct gm_map *m)
-{
-	iova_tree_remove(&gm->maps, &m->node);
-	gm->mapped_bytes -= map_size(m);
+	return iommu_map_prepared(gm->iommu, s->iova, s->vaddr, s->size,
+				  s->perms, s->kind, s->gpa);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -303,25 +312,22 @@ struct chunk {
 struct chunk_list {
 	struct chunk *v;
 	size_t n, cap;
-	bool count_only;
+	size_t *region; /* region index of each chunk */
 };
 
 static int chunk_push(struct chunk_list *l, uint64_t iova, uint64_t size,
 		      uint64_t page)
 {
-	if (!l->count_only) {
-		if (l->n == l->cap) {
-			size_t cap = l->cap ? l->cap * 2 : 16;
-			struct chunk *p = realloc(l->v, cap * sizeof(*p));
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 16;
+		struct chunk *p = realloc(l->v, cap * sizeof(*p));
 
-			if (!p)
-				return -ENOMEM;
-			l->v = p;
-			l->cap = cap;
-		}
-		l->v[l->n] = (struct chunk){ iova, size, page };
+		if (!p)
+			return -ENOMEM;
+		l->v = p;
+		l->cap = cap;
 	}
-	l->n++;
+	l->v[l->n++] = (struct chunk){ iova, size, page };
 	return 0;
 }
 
@@ -388,6 +394,35 @@ static int plan_region(struct assign_guestmem *gm, struct chunk_list *l,
 	}
 	return plan_range(l, sizes, gm->min_page, gpa, gpa + length, skew, 0,
 			  gm->chunk_max);
+}
+
+/* The chunks of all of @regs, each with its region's index; *bytes is
+ * their total. -ENOMEM (no message). */
+static int plan_regions(struct assign_guestmem *gm,
+			const struct gm_region *regs, size_t n,
+			struct chunk_list *cl, uint64_t *bytes)
+{
+	size_t nregion = 0;
+
+	*bytes = 0;
+	for (size_t i = 0; i < n; i++) {
+		size_t before = cl->n;
+
+		if (plan_region(gm, cl, regs[i].gpa, regs[i].length,
+				regs[i].vaddr) < 0)
+			return -ENOMEM;
+		*bytes += regs[i].length;
+		if (cl->n > before) {
+			size_t *p = realloc(cl->region, cl->n * sizeof(*p));
+
+			if (!p)
+				return -ENOMEM;
+			cl->region = p;
+			while (nregion < cl->n)
+				cl->region[nregion++] = i;
+		}
+	}
+	return 0;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -474,13 +509,7 @@ static void *prefault_worker(void *arg)
 	return NULL;
 }
 
-/* Progress accounting across prefault and mapping. */
-struct progress {
-	struct assign_guestmem *gm;
-	uint64_t done, total;
-};
-
-static int progress_report(struct progress *pr)
+static int gm_progress_report(struct gm_progress *pr)
 {
 	if (pr->gm->progress &&
 	    pr->gm->progress(pr->gm->progress_data, pr->done, pr->total))
@@ -491,9 +520,9 @@ static int progress_report(struct progress *pr)
 	return 0;
 }
 
-static int prefault_regions(struct assign_guestmem *gm,
-			    const struct gm_region *regs, size_t n,
-			    struct progress *pr)
+static int gm_prefault_regions(struct assign_guestmem *gm,
+			       const struct gm_region *regs, size_t n,
+			       struct gm_progress *pr)
 {
 	struct prefault pf = { .ctx = gm->ctx };
 	pthread_t tids[PREFAULT_MAX_THREADS];
@@ -561,7 +590,7 @@ static int prefault_regions(struct assign_guestmem *gm,
 	pf.next = 1;
 	pf.done = pf.blocks[0].len;
 	pr->done = base_done + pf.done;
-	r = progress_report(pr);
+	r = gm_progress_report(pr);
 	if (r < 0)
 		goto out_free;
 
@@ -586,7 +615,7 @@ static int prefault_regions(struct assign_guestmem *gm,
 		pthread_mutex_lock(&pf.lock);
 		pr->done = base_done + pf.done;
 		pthread_mutex_unlock(&pf.lock);
-		if (progress_report(pr) < 0) {
+		if (gm_progress_report(pr) < 0) {
 			pthread_mutex_lock(&pf.lock);
 			pf.cancel = true;
 			pthread_mutex_unlock(&pf.lock);
@@ -602,7 +631,7 @@ static int prefault_regions(struct assign_guestmem *gm,
 	}
 	pr->done = base_done + pf.done;
 	if (!pf.err) {
-		r = progress_report(pr);
+		r = gm_progress_report(pr);
 		goto out_free;
 	}
 out:
@@ -622,16 +651,39 @@ out_free:
 /* ---------------------------------------------------------------------- */
 /* Map-all */
 
+/* The memlock budget and the DMA entries left, for @nchunks chunks of
+ * @bytes in all. */
+static int check_budgets(struct assign_guestmem *gm, uint64_t bytes,
+			 size_t nchunks)
+{
+	uint32_t avail;
+	int r;
+
+	r = assign_iommu_check_memlock(gm->iommu, bytes);
+	if (r < 0)
+		return gm_wrap_error(gm->ctx, r,
+				     "guest memory: cannot map %" PRIu64
+				     " bytes of guest RAM",
+				     bytes);
+	r = assign_iommu_get_dma_avail(gm->iommu, &avail);
+	if (r == 0 && nchunks > avail)
+		return set_error(
+			gm->ctx, -ENOSPC,
+			"guest memory: mapping guest RAM needs %zu DMA mappings but the kernel allows only %" PRIu32
+			" more; raise vfio_iommu_type1's dma_entry_limit module parameter, or use fewer regions or a larger chunk_max",
+			nchunks, avail);
+	return 0;
+}
+
 /*
- * Undo of a partial map-all: unmap and forget every mapping in @list,
- * newest first. A mapping the kernel refuses to unmap is still in the
- * IOMMU table and the kernel: it stays tracked (unmapped later, with the
- * object or the region) and is counted in the return value. The error
- * @err of the failed map-all and its message are kept, with a note of
- * what the rollback left behind.
+ * Undo of a partial map-all: unmap the first @n chunks of @cl, newest
+ * first. A chunk the kernel refuses to unmap stays mapped and in the IOMMU
+ * table, still the policy's (counted, unmapped later with the object or
+ * when its RAM is added again). The error @err of the failed map-all and
+ * its message are kept, with a note of what the rollback left behind.
  */
-static int unmap_list(struct assign_guestmem *gm, struct gm_map **list,
-		      size_t n, int err)
+static int unmap_chunks(struct assign_guestmem *gm, const struct chunk_list *cl,
+			size_t n, int err)
 {
 	char msg[ASSIGN_ERROR_MAX];
 	uint64_t kept_bytes = 0;
@@ -639,21 +691,23 @@ static int unmap_list(struct assign_guestmem *gm, struct gm_map **list,
 
 	assign_error_save(gm->ctx, msg);
 	for (size_t i = n; i-- > 0;) {
-		struct gm_map *m = list[i];
-		int r = assign_iommu_unmap(gm->iommu, m->node.start,
-					   map_size(m));
+		const struct chunk *c = &cl->v[i];
+		const struct iommu_mapping *m =
+			iommu_mapping_find(gm->iommu, c->iova);
+		int r;
 
-		if (r < 0 && r != -ENOENT) {
+		if (!m || m->node.start != c->iova ||
+		    m->kind != IOMMU_MAP_CHUNK)
+			continue; /* gone already */
+		r = iommu_unmap_mapping(gm->iommu, m);
+		if (r < 0) {
 			warn(gm->ctx,
 			     "guest memory: rollback could not unmap IOVA 0x%" PRIx64
 			     "+0x%" PRIx64 " (%s); it stays mapped and tracked",
-			     m->node.start, map_size(m), strerror(-r));
+			     c->iova, c->size, strerror(-r));
 			kept++;
-			kept_bytes += map_size(m);
-			continue;
+			kept_bytes += c->size;
 		}
-		untrack(gm, m);
-		free(m);
 	}
 	if (!kept) {
 		/* The failure's own message, not a rollback's warning. */
@@ -667,51 +721,73 @@ static int unmap_list(struct assign_guestmem *gm, struct gm_map **list,
 }
 
 /*
- * Unmap the mappings still tracked in the IOVA ranges of @regs, about to
- * be mapped again. Only a mapping a failed rollback could not remove is
- * there (regions never overlap, and their chunks are untracked before
- * they are mapped again); left alone, it would make the new map fail
- * with -EEXIST.
+ * Unmap the policy's mappings in the IOVA ranges of @regs, about to be
+ * mapped again. Only a chunk a failed rollback could not remove is there
+ * (regions never overlap, and the chunks of removed RAM are unmapped
+ * before it is mapped again); left alone, it would make the new map fail
+ * with -EEXIST. The caller's own mappings are conflicts the layout check
+ * reported.
  */
 static int drop_leftovers(struct assign_guestmem *gm,
 			  const struct gm_region *regs, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		uint64_t last = regs[i].gpa + regs[i].length - 1;
-		struct iova_node *nd;
+		const struct iommu_mapping *m;
 
-		while ((nd = iova_tree_first_overlap(&gm->maps, regs[i].gpa,
-						     last))) {
-			struct gm_map *m = to_map(nd);
-			int r = assign_iommu_unmap(gm->iommu, nd->start,
-						   map_size(m));
+		while ((m = gm_first(gm, regs[i].gpa, last))) {
+			uint64_t ms = m->node.start, ml = m->node.last;
+			int r = iommu_unmap_mapping(gm->iommu, m);
 
-			if (r < 0 && r != -ENOENT)
-				return wrap_error(gm->ctx, r,
-						  "guest memory: cannot unmap IOVA 0x%" PRIx64
-						  "-0x%" PRIx64
-						  ", left mapped by an earlier failed rollback",
-						  nd->start, nd->last);
-			untrack(gm, m);
-			free(m);
+			if (r < 0)
+				return gm_wrap_error(
+					gm->ctx, r,
+					"guest memory: cannot unmap IOVA 0x%" PRIx64
+					"-0x%" PRIx64
+					", left mapped by an earlier failed rollback",
+					ms, ml);
 		}
 	}
 	return 0;
 }
 
-/*
- * Map the chunks of @regs at IOVA = GPA, all or nothing. Budgets are
- * checked first. Layout checks are the caller's.
- */
-static int mapall_regions(struct assign_guestmem *gm,
-			  const struct gm_region *regs, size_t n)
+/* Map the chunks of @cl, reporting progress after each; on failure (or
+ * cancel) unmap those made. */
+static int map_chunks(struct assign_guestmem *gm, const struct gm_region *regs,
+		      const struct chunk_list *cl, struct gm_progress *pr)
+{
+	int r;
+
+	for (size_t i = 0; i < cl->n; i++) {
+		const struct chunk *c = &cl->v[i];
+		const struct gm_region *g = &regs[cl->region[i]];
+		uint8_t *va = g->vaddr + (c->iova - g->gpa);
+
+		r = iommu_map_prepared(gm->iommu, c->iova, va, c->size,
+				       gm_region_perms(g), IOMMU_MAP_CHUNK,
+				       c->iova);
+		if (r < 0) {
+			r = gm_wrap_error(
+				gm->ctx, r,
+				"guest memory: mapping guest RAM 0x%" PRIx64
+				"+0x%" PRIx64 " (chunk %zu of %zu) failed",
+				c->iova, c->size, i + 1, cl->n);
+			return unmap_chunks(gm, cl, i, r);
+		}
+		pr->done += c->size;
+		r = gm_progress_report(pr);
+		if (r < 0)
+			return unmap_chunks(gm, cl, i + 1, r);
+	}
+	return 0;
+}
+
+static int gm_mapall_regions(struct assign_guestmem *gm,
+			     const struct gm_region *regs, size_t n)
 {
 	struct chunk_list cl = { 0 };
-	struct progress pr = { .gm = gm };
-	struct gm_map **made = NULL;
-	size_t nmade = 0, *reg_of = NULL, nreg_of = 0;
-	uint64_t bytes = 0;
-	uint32_t avail;
+	struct gm_progress pr = { .gm = gm };
+	uint64_t bytes;
 	int r;
 
 	if (!n)
@@ -721,97 +797,30 @@ static int mapall_regions(struct assign_guestmem *gm,
 		return r;
 	/* Re-read: a device attached since may have narrowed the sizes. */
 	gm->pgsizes = 0;
-	r = load_pgsizes(gm);
+	r = gm_load_pgsizes(gm);
 	if (r < 0)
 		return r;
-	for (size_t i = 0; i < n; i++) {
-		size_t before = cl.n;
-
-		r = plan_region(gm, &cl, regs[i].gpa, regs[i].length,
-				regs[i].vaddr);
-		if (r < 0)
-			goto nomem;
-		bytes += regs[i].length;
-		if (cl.n > before) {
-			size_t *p = realloc(reg_of, cl.n * sizeof(*p));
-
-			if (!p)
-				goto nomem;
-			reg_of = p;
-			while (nreg_of < cl.n)
-				reg_of[nreg_of++] = i;
-		}
-	}
-
-	r = assign_iommu_check_memlock(gm->iommu, bytes);
+	r = plan_regions(gm, regs, n, &cl, &bytes);
 	if (r < 0) {
-		r = wrap_error(gm->ctx, r,
-			       "guest memory: cannot map %" PRIu64
-			       " bytes of guest RAM",
-			       bytes);
+		r = set_error(gm->ctx, -ENOMEM, "guest memory: out of memory");
 		goto out;
 	}
-	r = assign_iommu_get_dma_avail(gm->iommu, &avail);
-	if (r == 0 && cl.n > avail) {
-		r = set_error(gm->ctx, -ENOSPC,
-			      "guest memory: mapping guest RAM needs %zu DMA mappings but the kernel allows only %" PRIu32
-			      " more; raise vfio_iommu_type1's dma_entry_limit module parameter, or use fewer regions or a larger chunk_max",
-			      cl.n, avail);
+	r = check_budgets(gm, bytes, cl.n);
+	if (r < 0)
 		goto out;
-	}
-
 	pr.total = bytes * ((gm->flags & ASSIGN_GUESTMEM_F_PREFAULT) ? 2 : 1);
 	if (gm->flags & ASSIGN_GUESTMEM_F_PREFAULT) {
-		r = prefault_regions(gm, regs, n, &pr);
+		r = gm_prefault_regions(gm, regs, n, &pr);
 		if (r < 0)
 			goto out;
 	}
-
-	made = calloc(cl.n, sizeof(*made));
-	if (!made)
-		goto nomem;
-	for (size_t i = 0; i < cl.n; i++) {
-		const struct chunk *c = &cl.v[i];
-		const struct gm_region *g = &regs[reg_of[i]];
-		uint8_t *va = g->vaddr + (c->iova - g->gpa);
-		uint32_t perms = region_perms(g);
-		struct gm_map *m = map_new(gm, c->iova, c->size, va, c->iova,
-					   perms);
-
-		if (!m) {
-			r = set_error(gm->ctx, -ENOMEM,
-				      "guest memory: out of memory");
-			goto undo;
-		}
-		r = iommu_map_prepared(gm->iommu, c->iova, va, c->size, perms);
-		if (r < 0) {
-			free(m);
-			r = wrap_error(gm->ctx, r,
-				       "guest memory: mapping guest RAM 0x%" PRIx64
-				       "+0x%" PRIx64 " (chunk %zu of %zu) failed",
-				       c->iova, c->size, i + 1, cl.n);
-			goto undo;
-		}
-		track(gm, m);
-		made[nmade++] = m;
-		pr.done += c->size;
-		r = progress_report(&pr);
-		if (r < 0)
-			goto undo;
-	}
-	dbg(gm->ctx, "guest memory: mapped %" PRIu64 " bytes in %zu chunks",
-	    bytes, cl.n);
-	r = 0;
-	goto out;
-
-undo:
-	r = unmap_list(gm, made, nmade, r);
-	goto out;
-nomem:
-	r = set_error(gm->ctx, -ENOMEM, "guest memory: out of memory");
+	r = map_chunks(gm, regs, &cl, &pr);
+	if (r == 0)
+		dbg(gm->ctx,
+		    "guest memory: mapped %" PRIu64 " bytes in %zu chunks",
+		    bytes, cl.n);
 out:
-	free(made);
-	free(reg_of);
+	free(cl.region);
 	free(cl.v);
 	return r;
 }
@@ -819,31 +828,22 @@ out:
 /*
  * Remove every mapping this object made. Returns the first error.
  *
- * One host mapping per assign_iommu_unmap() (the IOMMU layer makes one
- * kernel call per mapping anyway): a range unmap that fails partway has
- * already dropped some of the range's mappings from the IOMMU table, and
- * guestmem could not tell which. Unmapped one by one, a mapping the
- * kernel refuses to drop stays tracked here and there, and nothing else.
+ * One kernel unmap per mapping, each of a record of the IOMMU table: a
+ * mapping the kernel refuses to drop stays in the table (mapped, counted,
+ * unmapped later), and nothing else does.
  */
-static int unmap_everything(struct assign_guestmem *gm)
+static int unmap_all(struct assign_guestmem *gm)
 {
-	struct iova_node *n = iova_tree_first(&gm->maps);
+	const struct iommu_mapping *m = gm_first(gm, 0, UINT64_MAX);
 	int err = 0;
 
-	while (n) {
-		struct iova_node *next = iova_tree_next(n);
-		struct gm_map *m = to_map(n);
-		int r;
+	while (m) {
+		const struct iommu_mapping *next = gm_next(m, UINT64_MAX);
+		int r = iommu_unmap_mapping(gm->iommu, m);
 
-		r = assign_iommu_unmap(gm->iommu, n->start, map_size(m));
-		if (r < 0 && r != -ENOENT) {
-			if (!err)
-				err = r;
-		} else {
-			untrack(gm, m);
-			free(m);
-		}
-		n = next;
+		if (r < 0 && !err)
+			err = r;
+		m = next;
 	}
 	return err;
 }
@@ -911,23 +911,10 @@ static const char *region_invalid(const struct assign_guestmem *gm,
 		return "page_size is not a power of two";
 	if (r->page_size > page)
 		page = r->page_size;
-	if (!aligned(r->gpa, page) || !aligned(r->length, page) ||
-	    !aligned(va, page))
+	if (!gm_aligned(r->gpa, page) || !gm_aligned(r->length, page) ||
+	    !gm_aligned(va, page))
 		return "gpa, length or host address not aligned to the page size";
 	return NULL;
-}
-
-static struct gm_region to_region(const struct assign_guestmem_region *r)
-{
-	return (struct gm_region){
-		.gpa = r->gpa,
-		.length = r->length,
-		.vaddr = r->vaddr,
-		.fd = r->fd,
-		.fd_offset = r->fd_offset,
-		.page_size = r->page_size,
-		.flags = r->flags,
-	};
 }
 
 /*
@@ -937,30 +924,32 @@ static struct gm_region to_region(const struct assign_guestmem_region *r)
  * in *count; returns 0, -ERANGE, -EINVAL (form) or another error.
  */
 /*
- * Whether the IOMMU mapping in conflict with a proposed region over
- * [start, last] is one of ours that the map goes past: under the
- * guest-IOMMU policy a guest mapping (those go before map-all maps), under
- * map-all a chunk a failed rollback left mapped (outside every registered
- * region; drop_leftovers() removes it before the map).
+ * Whether the IOMMU mapping in conflict with a proposed region at @start
+ * is one of the policy's that the map goes past: under the guest-IOMMU
+ * policy a guest mapping (those go before map-all maps), under map-all a
+ * chunk a failed rollback left mapped (outside every registered region;
+ * the map-all removes it first). A conflict covers part of exactly one
+ * mapping, the one holding @start.
  */
 static bool own_mapping(const struct assign_guestmem *gm, uint64_t start,
 			uint64_t last)
 {
+	const struct iommu_mapping *m = iommu_mapping_find(gm->iommu, start);
 	bool hit;
 	size_t k;
 
-	if (!iova_tree_first_overlap(&gm->maps, start, last))
+	if (!m || !iommu_mapping_is_policy(m))
 		return false;
 	if (gm->policy == ASSIGN_GUESTMEM_GUEST_IOMMU)
 		return true;
-	k = region_search(gm, start, &hit);
+	k = gm_region_search(gm, start, &hit);
 	return !(hit || (k < gm->nregions && gm->regions[k].gpa <= last));
 }
 
-static int check_regions(struct assign_guestmem *gm,
-			 const struct assign_guestmem_region *regs, size_t n,
-			 bool geometry, struct assign_conflict *conflicts,
-			 size_t max, size_t *count)
+static int gm_check_regions(struct assign_guestmem *gm,
+			    const struct assign_guestmem_region *regs, size_t n,
+			    bool geometry, struct assign_conflict *conflicts,
+			    size_t max, size_t *count)
 {
 	struct conflict_list cl = { 0 };
 	struct assign_iova_range *ranges = NULL;
@@ -970,7 +959,7 @@ static int check_regions(struct assign_guestmem *gm,
 
 	*count = 0;
 	if (geometry) {
-		r = load_pgsizes(gm);
+		r = gm_load_pgsizes(gm);
 		if (r < 0)
 			return r;
 	}
@@ -998,7 +987,7 @@ static int check_regions(struct assign_guestmem *gm,
 					     MIN(last, o->gpa + o->length - 1),
 					     "overlaps proposed region %zu", j);
 		}
-		k = region_search(gm, g->gpa, &hit);
+		k = gm_region_search(gm, g->gpa, &hit);
 		for (; k < gm->nregions && gm->regions[k].gpa <= last; k++) {
 			const struct gm_region *o = &gm->regions[k];
 
@@ -1162,7 +1151,6 @@ ASSIGN_EXPORT int assign_guestmem_new(struct assign_iommu *iommu,
 	gm->progress = o.progress;
 	gm->progress_data = o.progress_data;
 	gm->chunk_max = o.chunk_max;
-	iova_tree_init(&gm->maps);
 	*ret = gm;
 	return 0;
 }
@@ -1180,18 +1168,13 @@ assign_guestmem_unref(struct assign_guestmem *gm)
 {
 	if (!gm || __atomic_sub_fetch(&gm->refcount, 1, __ATOMIC_ACQ_REL) > 0)
 		return NULL;
-	if (unmap_everything(gm) < 0)
+	if (unmap_all(gm) < 0)
 		warn(gm->ctx, "guest memory: some mappings could not be removed: %s",
 		     assign_ctx_get_last_error(gm->ctx));
-	/* Whatever the kernel refused to unmap is forgotten here; the IOMMU
-	 * object unmaps it when it goes. */
-	while (gm->maps.root) {
-		struct gm_map *m = to_map(gm->maps.root);
-
-		untrack(gm, m);
-		free(m);
-	}
-	free(gm->spare);
+	/* What the kernel refused to unmap goes to the IOMMU object, which
+	 * unmaps it when it goes; a later guest memory object on the same
+	 * IOMMU does not take it for its own. */
+	iommu_disown_mappings(gm->iommu);
 	iommu_release_owner(gm->iommu, gm);
 	assign_iommu_unref(gm->iommu);
 	free(gm->regions);
@@ -1237,11 +1220,24 @@ assign_guestmem_check_layout(struct assign_guestmem *gm,
 		return set_error(gm->ctx, -EINVAL,
 				 "guest memory: NULL region or conflict array");
 	pthread_mutex_lock(&gm->lock);
-	r = check_regions(gm, regions, n, true, conflicts, max, &count);
+	r = gm_check_regions(gm, regions, n, true, conflicts, max, &count);
 	pthread_mutex_unlock(&gm->lock);
 	if (nconflicts)
 		*nconflicts = count;
 	return r;
+}
+
+static struct gm_region to_region(const struct assign_guestmem_region *r)
+{
+	return (struct gm_region){
+		.gpa = r->gpa,
+		.length = r->length,
+		.vaddr = r->vaddr,
+		.fd = r->fd,
+		.fd_offset = r->fd_offset,
+		.page_size = r->page_size,
+		.flags = r->flags,
+	};
 }
 
 /*
@@ -1301,7 +1297,7 @@ assign_guestmem_add_regions(struct assign_guestmem *gm,
 		return 0;
 	pthread_mutex_lock(&gm->lock);
 	mapall = gm->policy == ASSIGN_GUESTMEM_MAP_ALL;
-	r = check_regions(gm, regions, n, mapall, conflicts, max, &count);
+	r = gm_check_regions(gm, regions, n, mapall, conflicts, max, &count);
 	if (nconflicts)
 		*nconflicts = count;
 	if (r < 0)
@@ -1318,7 +1314,7 @@ assign_guestmem_add_regions(struct assign_guestmem *gm,
 			goto out;
 	}
 	if (mapall) {
-		r = mapall_regions(gm, regs, n);
+		r = gm_mapall_regions(gm, regs, n);
 		if (r < 0)
 			goto out;
 	}
@@ -1333,133 +1329,154 @@ out:
 	return r;
 }
 
+/* The policy, and the alignment of the guest's IOVA range. */
+static int guest_checks(struct assign_guestmem *gm, const char *op,
+			uint64_t iova, uint64_t size)
+{
+	int r;
+
+	if (gm->policy != ASSIGN_GUESTMEM_GUEST_IOMMU)
+		return set_error(
+			gm->ctx, -EPERM,
+			"guest memory: guest IOMMU %s while the policy is map-all; call assign_guestmem_set_policy(GUEST_IOMMU) when the guest enables its IOMMU",
+			op);
+	if (!gm->min_page) {
+		r = gm_load_pgsizes(gm);
+		if (r < 0)
+			return r;
+	}
+	if (!size || iova + size - 1 < iova ||
+	    ((iova | size) & (gm->min_page - 1)))
+		return set_error(
+			gm->ctx, -EINVAL,
+			"guest memory: guest IOMMU %s of IOVA 0x%" PRIx64
+			"+0x%" PRIx64
+			": size must be non-zero and both aligned to 0x%" PRIx64,
+			op, iova, size, gm->min_page);
+	return 0;
+}
+
 /*
  * Cut [start, last] (IOVA) out of the mapping @m: unmap it whole, then map
  * the parts outside again. On return @m is either shrunk, replaced by two
- * mappings, or gone. The cut always takes effect when the unmap succeeds;
- * a remainder that cannot be mapped again is dropped and its error
- * returned.
+ * mappings, or gone (its record is invalid either way). The cut always
+ * takes effect when the unmap succeeds; a remainder that cannot be mapped
+ * again is dropped and its error returned.
  */
-static int cut_map(struct assign_guestmem *gm, struct gm_map *m, uint64_t start,
-		   uint64_t last)
+static int cut_map(struct assign_guestmem *gm, const struct iommu_mapping *m,
+		   uint64_t start, uint64_t last)
 {
-	uint64_t ms = m->node.start, ml = m->node.last;
-	struct gm_map *right = NULL;
+	struct gm_span s = gm_span_of(m), left = s, right = s;
+	uint64_t ml = s.iova + s.size - 1;
 	int r, err = 0;
 
-	r = assign_iommu_unmap(gm->iommu, ms, ml - ms + 1);
+	r = iommu_unmap_mapping(gm->iommu, m);
 	if (r < 0)
-		return wrap_error(gm->ctx, r,
-				  "guest memory: cannot unmap IOVA 0x%" PRIx64
-				  "-0x%" PRIx64,
-				  ms, ml);
-	untrack(gm, m);
-	if (start <= ms && last >= ml) {
-		free(m);
+		return gm_wrap_error(
+			gm->ctx, r,
+			"guest memory: cannot unmap IOVA 0x%" PRIx64
+			"-0x%" PRIx64,
+			s.iova, ml);
+	if (start <= s.iova && last >= ml)
 		return 0;
-	}
 	gm->stats.splits++;
+	if (start > s.iova) {
+		left.size = start - s.iova;
+		r = gm_span_map(gm, &left);
+		if (r < 0)
+			err = gm_wrap_error(
+				gm->ctx, r,
+				"guest memory: IOVA 0x%" PRIx64 "-0x%" PRIx64
+				" lost: it could not be mapped again after splitting",
+				s.iova, start - 1);
+	}
 	if (last < ml) {
-		uint64_t off = last + 1 - ms;
+		uint64_t off = last + 1 - s.iova;
 
-		right = map_new(gm, last + 1, ml - last, m->vaddr + off,
-				m->gpa + off, m->perms);
-		if (!right)
-			err = set_error(gm->ctx, -ENOMEM,
-					"guest memory: out of memory; IOVA 0x%" PRIx64
-					"-0x%" PRIx64 " is no longer mapped",
-					last + 1, ml);
-	}
-	if (start > ms) {
-		m->node.last = start - 1;
-		r = iommu_map_prepared(gm->iommu, ms, m->vaddr, start - ms,
-				       m->perms);
-		if (r < 0) {
-			err = wrap_error(gm->ctx, r,
-					 "guest memory: IOVA 0x%" PRIx64
-					 "-0x%" PRIx64
-					 " lost: it could not be mapped again after splitting",
-					 ms, start - 1);
-			free(m);
-		} else {
-			track(gm, m);
-		}
-	} else {
-		free(m);
-	}
-	if (right) {
-		r = iommu_map_prepared(gm->iommu, right->node.start,
-				       right->vaddr, map_size(right),
-				       right->perms);
-		if (r < 0) {
-			err = wrap_error(gm->ctx, r,
-					 "guest memory: IOVA 0x%" PRIx64
-					 "-0x%" PRIx64
-					 " lost: it could not be mapped again after splitting",
-					 right->node.start, right->node.last);
-			free(right);
-		} else {
-			track(gm, right);
-		}
+		right.iova = last + 1;
+		right.size = ml - last;
+		right.vaddr = s.vaddr + off;
+		right.gpa = s.gpa + off;
+		r = gm_span_map(gm, &right);
+		if (r < 0)
+			err = gm_wrap_error(
+				gm->ctx, r,
+				"guest memory: IOVA 0x%" PRIx64 "-0x%" PRIx64
+				" lost: it could not be mapped again after splitting",
+				last + 1, ml);
 	}
 	return err;
 }
 
 /*
- * Remove every mapping in [start, last] (IOVA), cutting partial ones.
+ * Remove every mapping of the policy in [start, last] (IOVA), cutting
+ * partial ones; the caller's own mappings there stay.
  *
- * Whole mappings go one assign_iommu_unmap() each, never a run of
- * adjacent ones in one call: when the kernel fails one of a run's unmaps,
- * the IOMMU layer has already dropped the others from its table, and
- * guestmem would keep (count, look up) mappings that no longer exist
- * (finding 5 of docs/reliability.md). One by one, a failed unmap leaves
- * exactly that mapping in both tables. It costs no kernel call: the IOMMU
- * layer unmaps a run one mapping at a time too.
+ * One kernel unmap per mapping, each of one record of the IOMMU table:
+ * a mapping the kernel refuses to drop stays mapped and in the table
+ * (counted, found by lookup, unmappable later), and nothing else does.
  */
 static int unmap_iova_range(struct assign_guestmem *gm, uint64_t start,
 			    uint64_t last)
 {
-	struct iova_node *n = iova_tree_first_overlap(&gm->maps, start, last);
+	const struct iommu_mapping *m = gm_first(gm, start, last);
 	int err = 0;
 
-	while (n && n->start <= last) {
-		/* Mappings are disjoint: none after one reaching @last. */
-		struct iova_node *next = n->last < last ? iova_tree_next(n)
-							: NULL;
-		struct gm_map *m = to_map(n);
+	while (m) {
+		const struct iommu_mapping *next = gm_next(m, last);
+		uint64_t ms = m->node.start, ml = m->node.last;
 		int r;
 
-		if (n->start < start || n->last > last) {
+		if (ms < start || ml > last) {
 			r = cut_map(gm, m, start, last);
 			if (r < 0 && !err)
 				err = r;
-			n = next;
-			continue;
+		} else {
+			r = iommu_unmap_mapping(gm->iommu, m);
+			if (r < 0 && !err)
+				err = gm_wrap_error(
+					gm->ctx, r,
+					"guest memory: cannot unmap IOVA 0x%" PRIx64
+					"-0x%" PRIx64,
+					ms, ml);
 		}
-		r = assign_iommu_unmap(gm->iommu, n->start, map_size(m));
-		if (r < 0) {
-			/* Still mapped in the IOMMU table and the kernel:
-			 * it stays tracked. */
-			if (!err)
-				err = wrap_error(gm->ctx, r,
-						 "guest memory: cannot unmap IOVA 0x%" PRIx64
-						 "-0x%" PRIx64,
-						 n->start, n->last);
-			n = next;
-			continue;
-		}
-		untrack(gm, m);
-		map_put(gm, m);
-		n = next;
+		m = next;
 	}
 	return err;
+}
+
+/* Cut every guest mapping that translates into [gpa, last] (RAM taken
+ * away under the guest-IOMMU policy). */
+static int gm_shadow_remove(struct assign_guestmem *gm, uint64_t gpa,
+			    uint64_t last)
+{
+	const struct iommu_mapping *m, *next;
+	int r = 0;
+
+	/* Cutting a mapping changes only the table between it and the next
+	 * one, and what remains of it translates outside [gpa, last]. */
+	for (m = gm_first(gm, 0, UINT64_MAX); m; m = next) {
+		uint64_t ml = m->gpa + iommu_mapping_size(m) - 1, cs, cl;
+		int e;
+
+		next = gm_next(m, UINT64_MAX);
+		if (m->gpa > last || ml < gpa)
+			continue;
+		cs = MAX(gpa, m->gpa);
+		cl = MIN(last, ml);
+		e = unmap_iova_range(gm, m->node.start + (cs - m->gpa),
+				     m->node.start + (cl - m->gpa));
+		if (e < 0 && !r)
+			r = e;
+	}
+	return r;
 }
 
 /* Take [gpa, last] out of the region array, splitting regions. */
 static int regions_cut(struct assign_guestmem *gm, uint64_t gpa, uint64_t last)
 {
 	bool hit;
-	size_t i = region_search(gm, gpa, &hit);
+	size_t i = gm_region_search(gm, gpa, &hit);
 
 	if (regions_reserve(gm, 1) < 0)
 		return -ENOMEM;
@@ -1506,65 +1523,75 @@ static int regions_cut(struct assign_guestmem *gm, uint64_t gpa, uint64_t last)
 	return 0;
 }
 
-/* Map-all: unmap the chunks overlapping [gpa, last], map their remainders
- * again in aligned chunks. */
-static int mapall_remove(struct assign_guestmem *gm, uint64_t gpa,
-			 uint64_t last)
+/* What remains of the chunk @s outside [gpa, last], as regions to map
+ * again (at most two). */
+static size_t remainders(const struct gm_span *s, uint64_t gpa, uint64_t last,
+			 struct gm_region rem[2])
 {
-	struct iova_node *n = iova_tree_first_overlap(&gm->maps, gpa, last);
+	uint32_t flags = s->perms & ASSIGN_DMA_F_WRITE ?
+				 0 :
+				 ASSIGN_GUESTMEM_REGION_F_READONLY;
+	uint64_t sl = s->iova + s->size - 1;
+	size_t n = 0;
+
+	if (s->iova < gpa)
+		rem[n++] = (struct gm_region){
+			.gpa = s->iova,
+			.length = gpa - s->iova,
+			.vaddr = s->vaddr,
+			.flags = flags,
+		};
+	if (sl > last)
+		rem[n++] = (struct gm_region){
+			.gpa = last + 1,
+			.length = sl - last,
+			.vaddr = s->vaddr + (last + 1 - s->iova),
+			.flags = flags,
+		};
+	return n;
+}
+
+/* Map-all: unmap the chunks overlapping [gpa, last], map what remains of
+ * them again. */
+static int gm_mapall_remove(struct assign_guestmem *gm, uint64_t gpa,
+			    uint64_t last)
+{
+	const struct iommu_mapping *m = gm_first(gm, gpa, last);
 	int err = 0;
 
-	while (n && n->start <= last) {
-		struct iova_node *next = iova_tree_next(n);
-		struct gm_map *m = to_map(n);
+	while (m) {
+		const struct iommu_mapping *next = gm_next(m, last);
+		struct gm_span s = gm_span_of(m);
 		struct gm_region rem[2];
-		size_t nrem = 0;
+		size_t nrem;
 		int r;
 
-		r = assign_iommu_unmap(gm->iommu, n->start,
-				       n->last - n->start + 1);
+		r = iommu_unmap_mapping(gm->iommu, m);
 		if (r < 0) {
 			if (!err)
-				err = wrap_error(gm->ctx, r,
-						 "guest memory: cannot unmap guest RAM 0x%" PRIx64
-						 "-0x%" PRIx64,
-						 n->start, n->last);
-			n = next;
+				err = gm_wrap_error(
+					gm->ctx, r,
+					"guest memory: cannot unmap guest RAM 0x%" PRIx64
+					"-0x%" PRIx64,
+					s.iova, s.iova + s.size - 1);
+			m = next;
 			continue;
 		}
-		untrack(gm, m);
-		if (m->node.start < gpa)
-			rem[nrem++] = (struct gm_region){
-				.gpa = m->node.start,
-				.length = gpa - m->node.start,
-				.vaddr = m->vaddr,
-				.flags = m->perms & ASSIGN_DMA_F_WRITE
-						 ? 0
-						 : ASSIGN_GUESTMEM_REGION_F_READONLY,
-			};
-		if (m->node.last > last)
-			rem[nrem++] = (struct gm_region){
-				.gpa = last + 1,
-				.length = m->node.last - last,
-				.vaddr = m->vaddr + (last + 1 - m->node.start),
-				.flags = m->perms & ASSIGN_DMA_F_WRITE
-						 ? 0
-						 : ASSIGN_GUESTMEM_REGION_F_READONLY,
-			};
-		free(m);
+		nrem = remainders(&s, gpa, last, rem);
 		if (nrem) {
 			uint32_t saved = gm->flags;
 
 			gm->stats.splits++;
 			/* Remainders were populated already. */
 			gm->flags &= ~ASSIGN_GUESTMEM_F_PREFAULT;
-			r = mapall_regions(gm, rem, nrem);
+			r = gm_mapall_regions(gm, rem, nrem);
 			gm->flags = saved;
 			if (r < 0 && !err)
-				err = wrap_error(gm->ctx, r,
-						 "guest memory: guest RAM next to the removed range could not be mapped again (DMA there now faults)");
+				err = gm_wrap_error(
+					gm->ctx, r,
+					"guest memory: guest RAM next to the removed range could not be mapped again (DMA there now faults)");
 		}
-		n = next;
+		m = next;
 	}
 	return err;
 }
@@ -1580,14 +1607,14 @@ ASSIGN_EXPORT int assign_guestmem_remove(struct assign_guestmem *gm,
 	if (!gm)
 		return -EINVAL;
 	last = gpa + length - 1;
-	if (!length || last < gpa || !aligned(gpa, 4096) ||
-	    !aligned(length, 4096))
+	if (!length || last < gpa || !gm_aligned(gpa, 4096) ||
+	    !gm_aligned(length, 4096))
 		return set_error(gm->ctx, -EINVAL,
 				 "guest memory: remove 0x%" PRIx64 "+0x%" PRIx64
 				 ": length must be non-zero and both page aligned",
 				 gpa, length);
 	pthread_mutex_lock(&gm->lock);
-	i = region_search(gm, gpa, &hit);
+	i = gm_region_search(gm, gpa, &hit);
 	if (i >= gm->nregions || gm->regions[i].gpa > last) {
 		r = set_error(gm->ctx, -ENOENT,
 			      "guest memory: no registered RAM in 0x%" PRIx64
@@ -1595,51 +1622,10 @@ ASSIGN_EXPORT int assign_guestmem_remove(struct assign_guestmem *gm,
 			      gpa, last);
 		goto out;
 	}
-	if (gm->policy == ASSIGN_GUESTMEM_MAP_ALL) {
-		r = mapall_remove(gm, gpa, last);
-	} else {
-		/* Guest mappings translating into the range: collect the IOVA
-		 * sub-ranges first (the tree changes while cutting). */
-		struct assign_iova_range *cuts = NULL;
-		size_t ncuts = 0, cap = 0;
-
-		for (struct iova_node *n = iova_tree_first(&gm->maps); n;
-		     n = iova_tree_next(n)) {
-			struct gm_map *m = to_map(n);
-			uint64_t ml = m->gpa + map_size(m) - 1;
-			uint64_t cs, cl;
-
-			if (m->gpa > last || ml < gpa)
-				continue;
-			cs = MAX(gpa, m->gpa);
-			cl = MIN(last, ml);
-			if (ncuts == cap) {
-				size_t nc = cap ? cap * 2 : 8;
-				struct assign_iova_range *p =
-					realloc(cuts, nc * sizeof(*p));
-
-				if (!p) {
-					free(cuts);
-					r = set_error(gm->ctx, -ENOMEM,
-						      "guest memory: out of memory");
-					goto out;
-				}
-				cuts = p;
-				cap = nc;
-			}
-			cuts[ncuts].start = n->start + (cs - m->gpa);
-			cuts[ncuts].last = n->start + (cl - m->gpa);
-			ncuts++;
-		}
-		for (size_t k = 0; k < ncuts; k++) {
-			int e = unmap_iova_range(gm, cuts[k].start,
-						 cuts[k].last);
-
-			if (e < 0 && !r)
-				r = e;
-		}
-		free(cuts);
-	}
+	if (gm->policy == ASSIGN_GUESTMEM_MAP_ALL)
+		r = gm_mapall_remove(gm, gpa, last);
+	else
+		r = gm_shadow_remove(gm, gpa, last);
 	if (regions_cut(gm, gpa, last) < 0 && !r)
 		r = set_error(gm->ctx, -ENOMEM, "guest memory: out of memory");
 out:
@@ -1650,24 +1636,8 @@ out:
 /* ---------------------------------------------------------------------- */
 /* Public: policy switch */
 
-/* Detach every mapping from the tree into a list (kernel untouched). */
-static struct gm_map **detach_all(struct assign_guestmem *gm, size_t *n)
-{
-	struct gm_map **list;
-	size_t k = 0;
-
-	list = calloc(gm->maps.count ? gm->maps.count : 1, sizeof(*list));
-	if (!list)
-		return NULL;
-	for (struct iova_node *it = iova_tree_first(&gm->maps); it;
-	     it = iova_tree_next(it))
-		list[k++] = to_map(it);
-	*n = k;
-	return list;
-}
-
 /* Check the registered RAM against the IOMMU geometry for map-all. */
-static int check_registered(struct assign_guestmem *gm)
+static int gm_check_registered(struct assign_guestmem *gm)
 {
 	struct assign_guestmem_region *probe;
 	size_t count = 0, keep = gm->nregions;
@@ -1694,17 +1664,101 @@ static int check_registered(struct assign_guestmem *gm)
 	/* They are the registered ones: do not compare them with
 	 * themselves. */
 	gm->nregions = 0;
-	r = check_regions(gm, probe, keep, true, NULL, 0, &count);
+	r = gm_check_regions(gm, probe, keep, true, NULL, 0, &count);
 	gm->nregions = keep;
 	free(probe);
+	return r;
+}
+
+/* The guest turned its IOMMU on: it sees nothing until it maps it. */
+static int switch_to_guest_iommu(struct assign_guestmem *gm)
+{
+	int r = unmap_all(gm);
+
+	if (r < 0)
+		return gm_wrap_error(
+			gm->ctx, r,
+			"guest memory: cannot remove the map-all mappings");
+	gm->policy = ASSIGN_GUESTMEM_GUEST_IOMMU;
+	return 0;
+}
+
+/* Undo a failed switch to map-all: the guest mappings in @saved come
+ * back, the policy stays the guest IOMMU. */
+static void restore_guest_mappings(struct assign_guestmem *gm,
+				   const struct gm_span *saved, size_t n)
+{
+	gm->policy = ASSIGN_GUESTMEM_GUEST_IOMMU;
+	for (size_t i = 0; i < n; i++) {
+		const struct gm_span *s = &saved[i];
+		int e = gm_span_map(gm, s);
+
+		if (e < 0)
+			warn(gm->ctx,
+			     "guest memory: guest mapping IOVA 0x%" PRIx64
+			     "+0x%" PRIx64
+			     " lost while undoing the switch (%d)",
+			     s->iova, s->size, e);
+	}
+}
+
+/*
+ * The guest turned its IOMMU off: remove its mappings, keeping them aside
+ * so that they can be restored on failure, and identity map all RAM.
+ */
+static int switch_to_map_all(struct assign_guestmem *gm)
+{
+	const struct iommu_mapping *m, *next;
+	struct gm_span *saved;
+	uint64_t nchunk, nshadow, bytes;
+	size_t nsaved = 0;
+	int r;
+
+	r = gm_load_pgsizes(gm);
+	if (r < 0)
+		return r;
+	iommu_mapping_count(gm->iommu, IOMMU_MAP_CHUNK, &nchunk, &bytes);
+	iommu_mapping_count(gm->iommu, IOMMU_MAP_SHADOW, &nshadow, &bytes);
+	saved = calloc(nchunk + nshadow ? nchunk + nshadow : 1, sizeof(*saved));
+	if (!saved)
+		return set_error(gm->ctx, -ENOMEM,
+				 "guest memory: out of memory");
+	for (m = gm_first(gm, 0, UINT64_MAX); m; m = next) {
+		struct gm_span s = gm_span_of(m);
+
+		next = gm_next(m, UINT64_MAX);
+		r = iommu_unmap_mapping(gm->iommu, m);
+		if (r < 0) {
+			/* Still mapped, still in the table: undo the
+			 * switch. */
+			r = gm_wrap_error(
+				gm->ctx, r,
+				"guest memory: cannot remove guest mapping IOVA 0x%" PRIx64
+				"+0x%" PRIx64 " to switch to map-all",
+				s.iova, s.size);
+			goto restore;
+		}
+		saved[nsaved++] = s;
+	}
+	gm->policy = ASSIGN_GUESTMEM_MAP_ALL;
+	r = gm_check_registered(gm);
+	if (r < 0)
+		goto restore;
+	r = gm_mapall_regions(gm, gm->regions, gm->nregions);
+	if (r < 0)
+		goto restore;
+	free(saved);
+	return 0;
+
+restore:
+	restore_guest_mappings(gm, saved, nsaved);
+	free(saved);
 	return r;
 }
 
 ASSIGN_EXPORT int assign_guestmem_set_policy(struct assign_guestmem *gm,
 					     enum assign_guestmem_policy policy)
 {
-	struct gm_map **saved = NULL;
-	size_t nsaved = 0, nun = 0;
 	int r = 0;
 
 	if (!gm)
@@ -1712,78 +1766,13 @@ ASSIGN_EXPORT int assign_guestmem_set_policy(struct assign_guestmem *gm,
 	if (policy != ASSIGN_GUESTMEM_MAP_ALL &&
 	    policy != ASSIGN_GUESTMEM_GUEST_IOMMU)
 		return set_error(gm->ctx, -EINVAL,
-				 "guest memory: unknown policy %d", (int)policy);
+				 "guest memory: unknown policy %d",
+				 (int)policy);
 	pthread_mutex_lock(&gm->lock);
-	if (policy == gm->policy)
-		goto out;
-	if (policy == ASSIGN_GUESTMEM_GUEST_IOMMU) {
-		/* The guest turned its IOMMU on: it sees nothing until it
-		 * maps it. */
-		r = unmap_everything(gm);
-		if (r < 0) {
-			r = wrap_error(gm->ctx, r,
-				       "guest memory: cannot remove the map-all mappings");
-			goto out;
-		}
-		gm->policy = policy;
-		goto out;
-	}
-
-	/* The guest turned its IOMMU off: identity map all RAM. Keep the
-	 * guest mappings aside so they can be restored on failure. */
-	r = load_pgsizes(gm);
-	if (r < 0)
-		goto out;
-	saved = detach_all(gm, &nsaved);
-	if (!saved) {
-		r = set_error(gm->ctx, -ENOMEM, "guest memory: out of memory");
-		goto out;
-	}
-	for (; nun < nsaved; nun++) {
-		struct gm_map *m = saved[nun];
-		int e = assign_iommu_unmap(gm->iommu, m->node.start,
-					   map_size(m));
-
-		if (e < 0 && e != -ENOENT) {
-			/* Still mapped: it stays tracked; undo the switch. */
-			r = wrap_error(gm->ctx, e,
-				       "guest memory: cannot remove guest mapping IOVA 0x%" PRIx64
-				       "+0x%" PRIx64 " to switch to map-all",
-				       m->node.start, map_size(m));
-			goto restore;
-		}
-		untrack(gm, m);
-	}
-	gm->policy = policy;
-	r = check_registered(gm);
-	if (r < 0)
-		goto restore;
-	r = mapall_regions(gm, gm->regions, gm->nregions);
-	if (r < 0)
-		goto restore;
-	for (size_t i = 0; i < nsaved; i++)
-		free(saved[i]);
-	goto out;
-
-restore:
-	gm->policy = ASSIGN_GUESTMEM_GUEST_IOMMU;
-	for (size_t i = 0; i < nun; i++) {
-		struct gm_map *m = saved[i];
-		int e = iommu_map_prepared(gm->iommu, m->node.start, m->vaddr,
-					   map_size(m), m->perms);
-
-		if (e < 0) {
-			warn(gm->ctx,
-			     "guest memory: guest mapping IOVA 0x%" PRIx64
-			     "+0x%" PRIx64 " lost while undoing the switch (%d)",
-			     m->node.start, map_size(m), e);
-			free(m);
-			continue;
-		}
-		track(gm, m);
-	}
-out:
-	free(saved);
+	if (policy != gm->policy)
+		r = policy == ASSIGN_GUESTMEM_GUEST_IOMMU ?
+			    switch_to_guest_iommu(gm) :
+			    switch_to_map_all(gm);
 	pthread_mutex_unlock(&gm->lock);
 	return r;
 }
@@ -1791,226 +1780,278 @@ out:
 /* ---------------------------------------------------------------------- */
 /* Public: guest IOMMU */
 
-static int guest_checks(struct assign_guestmem *gm, const char *op,
-			uint64_t iova, uint64_t size)
-{
-	int r;
+/* The host mappings one guest map becomes: one piece per region the GPA
+ * range crosses, with its GPA. Up to four without malloc. */
+struct pieces {
+	struct assign_dma_map *maps;
+	uint64_t *gpas;
+	size_t n, cap;
+	const struct gm_region *first; /* the region of piece 0 */
+	struct assign_dma_map small[4];
+	uint64_t small_gpas[4];
+};
 
-	if (gm->policy != ASSIGN_GUESTMEM_GUEST_IOMMU)
-		return set_error(gm->ctx, -EPERM,
-				 "guest memory: guest IOMMU %s while the policy is map-all; call assign_guestmem_set_policy(GUEST_IOMMU) when the guest enables its IOMMU",
-				 op);
-	if (!gm->min_page) {
-		r = load_pgsizes(gm);
-		if (r < 0)
-			return r;
+static void pieces_init(struct pieces *p)
+{
+	p->maps = p->small;
+	p->gpas = p->small_gpas;
+	p->n = 0;
+	p->cap = ARRAY_SIZE(p->small);
+	p->first = NULL;
+}
+
+static void pieces_fini(struct pieces *p)
+{
+	if (p->maps != p->small)
+		free(p->maps);
+	if (p->gpas != p->small_gpas)
+		free(p->gpas);
+}
+
+static int pieces_push(struct pieces *p, const struct assign_dma_map *m,
+		       uint64_t gpa)
+{
+	if (p->n == p->cap) {
+		size_t nc = p->cap * 2;
+		struct assign_dma_map *pm = malloc(nc * sizeof(*pm));
+		uint64_t *pg = malloc(nc * sizeof(*pg));
+
+		if (!pm || !pg) {
+			free(pm);
+			free(pg);
+			return -ENOMEM;
+		}
+		memcpy(pm, p->maps, p->n * sizeof(*pm));
+		memcpy(pg, p->gpas, p->n * sizeof(*pg));
+		pieces_fini(p);
+		p->maps = pm;
+		p->gpas = pg;
+		p->cap = nc;
 	}
-	if (!size || iova + size - 1 < iova ||
-	    ((iova | size) & (gm->min_page - 1)))
-		return set_error(gm->ctx, -EINVAL,
-				 "guest memory: guest IOMMU %s of IOVA 0x%" PRIx64
-				 "+0x%" PRIx64
-				 ": size must be non-zero and both aligned to 0x%" PRIx64,
-				 op, iova, size, gm->min_page);
+	p->maps[p->n] = *m;
+	p->gpas[p->n] = gpa;
+	p->n++;
 	return 0;
 }
 
-/* Re-map a mapping taken out of the kernel during a failed merge. */
-static void merge_restore(struct assign_guestmem *gm, struct gm_map *m)
+/* Map again a neighbour taken out of the kernel for a merge that failed. */
+static void merge_restore(struct assign_guestmem *gm, const struct gm_span *s)
 {
-	int e = iommu_map_prepared(gm->iommu, m->node.start, m->vaddr,
-				   map_size(m), m->perms);
+	int e = gm_span_map(gm, s);
 
-	if (e < 0) {
+	if (e < 0)
 		warn(gm->ctx,
 		     "guest memory: IOVA 0x%" PRIx64 "+0x%" PRIx64
 		     " lost after a failed merge (%d)",
-		     m->node.start, map_size(m), e);
-		free(m);
-		return;
-	}
-	track(gm, m);
+		     s->iova, s->size, e);
 }
 
 /*
  * Map [iova, iova + size) merged with its neighbours @prev and/or @next
- * (tracked, compatible): unmap them, map the union. On failure the
+ * (the policy's, compatible): unmap them, map the union. On failure the
  * neighbours are mapped again as they were.
  */
-static int merge_map(struct assign_guestmem *gm, struct gm_map *prev,
-		     struct gm_map *next, uint64_t iova, uint64_t size,
-		     uint8_t *vaddr, uint64_t gpa, uint32_t perms)
+static int merge_map(struct assign_guestmem *gm,
+		     const struct iommu_mapping *prev,
+		     const struct iommu_mapping *next, uint64_t iova,
+		     uint64_t size, uint8_t *vaddr, uint64_t gpa,
+		     uint32_t perms)
 {
-	uint64_t ns = prev ? prev->node.start : iova;
-	uint64_t nl = next ? next->node.last : iova + size - 1;
-	uint8_t *nva = prev ? prev->vaddr : vaddr;
-	uint64_t ngpa = prev ? prev->gpa : gpa;
-	struct gm_map *keep = prev ? prev : next;
+	struct gm_span ps = { 0 }, ns = { 0 };
+	bool has_prev = prev != NULL, has_next = next != NULL;
+	uint64_t start = prev ? prev->node.start : iova;
+	uint64_t last = next ? next->node.last : iova + size - 1;
+	uint8_t *va = prev ? prev->vaddr : vaddr;
+	uint64_t g = prev ? prev->gpa : gpa;
 	int r;
 
-	if (prev) {
-		r = assign_iommu_unmap(gm->iommu, prev->node.start,
-				       map_size(prev));
+	if (has_prev) {
+		ps = gm_span_of(prev);
+		r = iommu_unmap_mapping(gm->iommu, prev);
 		if (r < 0)
 			return r;
-		untrack(gm, prev);
 	}
-	if (next) {
-		r = assign_iommu_unmap(gm->iommu, next->node.start,
-				       map_size(next));
+	if (has_next) {
+		ns = gm_span_of(next);
+		r = iommu_unmap_mapping(gm->iommu, next);
 		if (r < 0) {
-			if (prev)
-				merge_restore(gm, prev);
+			if (has_prev)
+				merge_restore(gm, &ps);
 			return r;
 		}
-		untrack(gm, next);
 	}
-	r = iommu_map_prepared(gm->iommu, ns, nva, nl - ns + 1, perms);
+	r = iommu_map_prepared(gm->iommu, start, va, last - start + 1, perms,
+			       IOMMU_MAP_SHADOW, g);
 	if (r < 0) {
-		if (prev)
-			merge_restore(gm, prev);
-		if (next)
-			merge_restore(gm, next);
+		if (has_prev)
+			merge_restore(gm, &ps);
+		if (has_next)
+			merge_restore(gm, &ns);
 		return r;
 	}
-	if (prev && next) {
-		free(next);
+	if (has_prev && has_next)
 		gm->stats.merges++;
-	}
-	keep->node.start = ns;
-	keep->node.last = nl;
-	keep->vaddr = nva;
-	keep->gpa = ngpa;
-	track(gm, keep);
 	gm->stats.merges++;
 	return 0;
 }
 
-static bool mergeable(const struct gm_map *m, uint64_t iova, uint64_t size,
-		      const uint8_t *vaddr, uint64_t gpa, uint32_t perms,
-		      const struct gm_region *g)
+/* Whether the mapping @m continues [iova, iova + size) of @vaddr and @gpa
+ * in IOVA, host address and GPA, with the same permissions, and lies in
+ * region @g (so the union translates through it). */
+static bool mergeable(const struct iommu_mapping *m, uint64_t iova,
+		      uint64_t size, const uint8_t *vaddr, uint64_t gpa,
+		      uint32_t perms, const struct gm_region *g)
 {
+	const uint8_t *mva;
 	uint64_t msz;
 
-	if (!m || m->perms != perms)
+	if (!m || !iommu_mapping_is_policy(m) || m->flags != perms)
 		return false;
-	msz = map_size(m);
-	/* Both must lie in region @g so the union translates through it. */
+	msz = iommu_mapping_size(m);
+	mva = m->vaddr;
 	if (m->gpa < g->gpa || m->gpa + msz > g->gpa + g->length)
 		return false;
 	if (m->node.last + 1 == iova)
-		return m->vaddr + msz == vaddr && m->gpa + msz == gpa;
+		return mva + msz == vaddr && m->gpa + msz == gpa;
 	if (iova + size == m->node.start)
-		return vaddr + size == m->vaddr && gpa + size == m->gpa;
+		return vaddr + size == mva && gpa + size == m->gpa;
 	return false;
 }
 
-ASSIGN_EXPORT int assign_guestmem_guest_map(struct assign_guestmem *gm,
-					    uint64_t iova, uint64_t gpa,
-					    uint64_t size, uint32_t perms)
+/* A one-piece guest map next to compatible mappings: merge. Returns 0
+ * when merged, 1 when the map is to be made on its own, or an error. */
+static int try_merge(struct assign_guestmem *gm, const struct pieces *p,
+		     uint64_t iova, uint64_t gpa, uint64_t size, uint32_t perms)
 {
-	struct assign_dma_map small[4], *maps = small;
-	struct gm_map *nodes_small[4], **nodes = nodes_small;
-	const struct gm_region *first = NULL;
-	size_t npieces = 0, cap = ARRAY_SIZE(small);
-	uint64_t at, left;
-	bool hit;
-	size_t ri;
+	const struct iommu_mapping *prev = NULL, *next = NULL;
+	uint8_t *va = p->maps[0].vaddr;
 	int r;
 
-	if (!gm)
-		return -EINVAL;
-	pthread_mutex_lock(&gm->lock);
-	r = guest_checks(gm, "map", iova, size);
+	if (iova) {
+		prev = iommu_mapping_find(gm->iommu, iova - 1);
+		if (!mergeable(prev, iova, size, va, gpa, perms, p->first))
+			prev = NULL;
+	}
+	if (iova + size) {
+		next = iommu_mapping_find(gm->iommu, iova + size);
+		if (!mergeable(next, iova, size, va, gpa, perms, p->first))
+			next = NULL;
+	}
+	if (!prev && !next)
+		return 1;
+	r = merge_map(gm, prev, next, iova, size, va, gpa, perms);
+	if (r == 0)
+		return 0;
+	if (r == -ENOMEM || r == -ENOSPC)
+		return gm_wrap_error(
+			gm->ctx, r,
+			"guest memory: guest IOMMU map IOVA 0x%" PRIx64
+			" -> gpa 0x%" PRIx64 "+0x%" PRIx64
+			" (merged with its neighbours)",
+			iova, gpa, size);
+	/* Neighbours are as before: try a separate mapping. */
+	return 1;
+}
+
+/* Arguments of a guest map beyond guest_checks(): the GPA and the
+ * permissions. */
+static int guest_map_checks(struct assign_guestmem *gm, uint64_t iova,
+			    uint64_t gpa, uint64_t size, uint32_t perms)
+{
+	int r = guest_checks(gm, "map", iova, size);
+
 	if (r < 0)
-		goto out;
-	if ((gpa & (gm->min_page - 1)) || gpa + size - 1 < gpa) {
-		r = set_error(gm->ctx, -EINVAL,
-			      "guest memory: guest IOMMU map of gpa 0x%" PRIx64
-			      "+0x%" PRIx64 ": not aligned to 0x%" PRIx64
-			      " or wraps around",
-			      gpa, size, gm->min_page);
-		goto out;
-	}
-	if (!perms || (perms & ~ASSIGN_DMA_F_RW)) {
-		r = set_error(gm->ctx, -EINVAL,
-			      "guest memory: guest IOMMU map: bad permissions 0x%x (ASSIGN_DMA_F_READ and/or ASSIGN_DMA_F_WRITE)",
-			      perms);
-		goto out;
-	}
-	{
-		struct iova_node *o = iova_tree_first_overlap(
-			&gm->maps, iova, iova + size - 1);
+		return r;
+	if ((gpa & (gm->min_page - 1)) || gpa + size - 1 < gpa)
+		return set_error(
+			gm->ctx, -EINVAL,
+			"guest memory: guest IOMMU map of gpa 0x%" PRIx64
+			"+0x%" PRIx64 ": not aligned to 0x%" PRIx64
+			" or wraps around",
+			gpa, size, gm->min_page);
+	if (!perms || (perms & ~ASSIGN_DMA_F_RW))
+		return set_error(
+			gm->ctx, -EINVAL,
+			"guest memory: guest IOMMU map: bad permissions 0x%x (ASSIGN_DMA_F_READ and/or ASSIGN_DMA_F_WRITE)",
+			perms);
+	return 0;
+}
 
-		if (o) {
-			r = set_error(gm->ctx, -EEXIST,
-				      "guest memory: guest IOMMU map of IOVA 0x%" PRIx64
-				      "+0x%" PRIx64
-				      " overlaps its mapping 0x%" PRIx64 "-0x%" PRIx64
-				      "; the guest must unmap it first",
-				      iova, size, o->start, o->last);
-			goto out;
-		}
-	}
+/*
+ * The IOVA range must be free of guest mappings: -EEXIST (a guest IOMMU
+ * changes a mapping by unmapping first). One made beside the policy with
+ * assign_iommu_map() sets *beside; the IOMMU layer explains that one.
+ */
+static int check_overlap(struct assign_guestmem *gm, uint64_t iova,
+			 uint64_t size, bool *beside)
+{
+	uint64_t last = iova + size - 1;
+	const struct iommu_mapping *m =
+		iommu_mapping_first(gm->iommu, iova, last);
 
-	/* Translate, one piece per region. */
-	ri = region_search(gm, gpa, &hit);
-	at = gpa;
-	left = size;
+	*beside = false;
+	if (!m)
+		return 0;
+	if (!iommu_mapping_is_policy(m)) {
+		*beside = true;
+		m = gm_next(m, last);
+		if (!m)
+			return 0;
+	}
+	return set_error(gm->ctx, -EEXIST,
+			 "guest memory: guest IOMMU map of IOVA 0x%" PRIx64
+			 "+0x%" PRIx64 " overlaps its mapping 0x%" PRIx64
+			 "-0x%" PRIx64 "; the guest must unmap it first",
+			 iova, size, m->node.start, m->node.last);
+}
+
+/*
+ * Translate [gpa, gpa + size) through the registered regions into @p, one
+ * piece per region, by binary search. Every page must be guest RAM
+ * (-EFAULT naming the first that is not) and, for a writable map, in a
+ * writable region (-EACCES).
+ */
+static int translate(struct assign_guestmem *gm, uint64_t iova, uint64_t gpa,
+		     uint64_t size, uint32_t perms, struct pieces *p)
+{
+	uint64_t at = gpa, left = size;
+	bool hit;
+	size_t ri = gm_region_search(gm, gpa, &hit);
+
 	while (left) {
 		const struct gm_region *g;
 		uint64_t len;
 
-		if (!hit) {
-			r = set_error(gm->ctx, -EFAULT,
-				      "guest memory: guest IOMMU map IOVA 0x%" PRIx64
-				      " -> gpa 0x%" PRIx64 "+0x%" PRIx64
-				      ": gpa 0x%" PRIx64
-				      " is not guest RAM; the guest pointed its IOMMU outside RAM, or the VMM has not registered that memory",
-				      iova, gpa, size, at);
-			goto out;
-		}
+		if (!hit)
+			return set_error(
+				gm->ctx, -EFAULT,
+				"guest memory: guest IOMMU map IOVA 0x%" PRIx64
+				" -> gpa 0x%" PRIx64 "+0x%" PRIx64
+				": gpa 0x%" PRIx64
+				" is not guest RAM; the guest pointed its IOMMU outside RAM, or the VMM has not registered that memory",
+				iova, gpa, size, at);
 		g = &gm->regions[ri];
 		if ((perms & ASSIGN_DMA_F_WRITE) &&
-		    (g->flags & ASSIGN_GUESTMEM_REGION_F_READONLY)) {
-			r = set_error(gm->ctx, -EACCES,
-				      "guest memory: guest IOMMU map of gpa 0x%" PRIx64
-				      " with write permission: the region at 0x%" PRIx64
-				      " is read-only",
-				      at, g->gpa);
-			goto out;
-		}
+		    (g->flags & ASSIGN_GUESTMEM_REGION_F_READONLY))
+			return set_error(
+				gm->ctx, -EACCES,
+				"guest memory: guest IOMMU map of gpa 0x%" PRIx64
+				" with write permission: the region at 0x%" PRIx64
+				" is read-only",
+				at, g->gpa);
 		len = MIN(left, g->gpa + g->length - at);
-		if (npieces == cap) {
-			size_t nc = cap * 2;
-			struct assign_dma_map *pm =
-				malloc(nc * sizeof(*pm));
-			struct gm_map **pn = malloc(nc * sizeof(*pn));
-
-			if (!pm || !pn) {
-				free(pm);
-				free(pn);
-				r = set_error(gm->ctx, -ENOMEM,
-					      "guest memory: out of memory");
-				goto out;
-			}
-			memcpy(pm, maps, npieces * sizeof(*pm));
-			if (maps != small)
-				free(maps);
-			if (nodes != nodes_small)
-				free(nodes);
-			maps = pm;
-			nodes = pn;
-			cap = nc;
-		}
-		if (!first)
-			first = g;
-		maps[npieces++] = (struct assign_dma_map){
-			.vaddr = g->vaddr + (at - g->gpa),
-			.iova = iova + (at - gpa),
-			.size = len,
-			.flags = perms,
-		};
+		if (!p->first)
+			p->first = g;
+		if (pieces_push(p,
+				&(struct assign_dma_map){
+					.iova = iova + (at - gpa),
+					.vaddr = g->vaddr + (at - g->gpa),
+					.size = len,
+					.flags = perms,
+				},
+				at) < 0)
+			return set_error(gm->ctx, -ENOMEM,
+					 "guest memory: out of memory");
 		at += len;
 		left -= len;
 		/* The next piece must start exactly where this region ends. */
@@ -2019,96 +2060,108 @@ ASSIGN_EXPORT int assign_guestmem_guest_map(struct assign_guestmem *gm,
 			hit = ri < gm->nregions && gm->regions[ri].gpa == at;
 		}
 	}
+	return 0;
+}
 
-	if (npieces == 1 && (gm->flags & ASSIGN_GUESTMEM_F_MERGE)) {
-		struct gm_map *prev = NULL, *next = NULL;
+/* The map overlaps a mapping made beside the policy: the IOMMU layer's
+ * error for the first piece it refuses, as assign_iommu_map() gives it. */
+static int explain_beside(struct assign_guestmem *gm, const struct pieces *p,
+			  uint64_t iova, uint64_t gpa, uint64_t size)
+{
+	for (size_t i = 0; i < p->n; i++) {
+		const struct assign_dma_map *d = &p->maps[i];
+		int r = iommu_explain_map(gm->iommu, d->iova, d->vaddr, d->size,
+					  d->flags);
 
-		if (iova) {
-			prev = to_map(iova_tree_find(&gm->maps, iova - 1));
-			if (prev && !mergeable(prev, iova, size, maps[0].vaddr,
-					       gpa, perms, first))
-				prev = NULL;
-		}
-		if (iova + size) {
-			next = to_map(iova_tree_find(&gm->maps, iova + size));
-			if (next && !mergeable(next, iova, size, maps[0].vaddr,
-					       gpa, perms, first))
-				next = NULL;
-		}
-		if (prev || next) {
-			r = merge_map(gm, prev, next, iova, size,
-				      maps[0].vaddr, gpa, perms);
-			if (r == 0) {
-				gm->stats.guest_maps++;
-				goto out;
-			}
-			if (r == -ENOMEM || r == -ENOSPC) {
-				r = wrap_error(gm->ctx, r,
-					       "guest memory: guest IOMMU map IOVA 0x%" PRIx64
-					       " -> gpa 0x%" PRIx64 "+0x%" PRIx64
-					       " (merged with its neighbours)",
-					       iova, gpa, size);
-				goto out;
-			}
-			/* Neighbours are as before: try a separate mapping. */
-		}
+		if (r < 0)
+			return gm_wrap_error(
+				gm->ctx, r,
+				"guest memory: guest IOMMU map IOVA 0x%" PRIx64
+				" -> gpa 0x%" PRIx64 "+0x%" PRIx64,
+				iova, gpa, size);
 	}
+	return 0;
+}
 
-	for (size_t i = 0; i < npieces; i++) {
-		nodes[i] = map_new(gm, maps[i].iova, maps[i].size,
-				   maps[i].vaddr,
-				   gpa + (maps[i].iova - iova), perms);
-		if (!nodes[i]) {
-			while (i-- > 0)
-				free(nodes[i]);
-			r = set_error(gm->ctx, -ENOMEM,
-				      "guest memory: out of memory");
-			goto out;
-		}
-	}
-	if (npieces == 1)
-		r = iommu_map_prepared(gm->iommu, maps[0].iova, maps[0].vaddr,
-				       maps[0].size, perms);
+/*
+ * Map the pieces, all or none (assign_iommu_map_many()). A piece the
+ * rollback could not unmap stays mapped and in the table as the policy's
+ * (found by lookup, counted, unmappable by the guest); the message says
+ * how many.
+ */
+static int map_pieces(struct assign_guestmem *gm, const struct pieces *p,
+		      uint64_t iova, uint64_t gpa, uint64_t size)
+{
+	const struct iommu_mapping *m;
+	size_t kept = 0;
+	int r;
+
+	if (p->n == 1)
+		r = iommu_map_prepared(gm->iommu, p->maps[0].iova,
+				       p->maps[0].vaddr, p->maps[0].size,
+				       p->maps[0].flags, IOMMU_MAP_SHADOW,
+				       p->gpas[0]);
 	else
-		r = iommu_map_many_prepared(gm->iommu, maps, npieces);
-	if (r < 0) {
-		size_t kept = 0;
+		r = iommu_map_many_prepared(gm->iommu, p->maps, p->n,
+					    IOMMU_MAP_SHADOW, p->gpas);
+	if (r == 0)
+		return 0;
+	/* Nothing of the policy's was in the range before (checked). */
+	for (m = gm_first(gm, iova, iova + size - 1); m;
+	     m = gm_next(m, iova + size - 1))
+		kept++;
+	if (kept)
+		return gm_wrap_error(
+			gm->ctx, r,
+			"guest memory: guest IOMMU map IOVA 0x%" PRIx64
+			" -> gpa 0x%" PRIx64 "+0x%" PRIx64
+			" (%zu of its %zu pieces could not be unmapped again and stay mapped)",
+			iova, gpa, size, kept, p->n);
+	return gm_wrap_error(gm->ctx, r,
+			     "guest memory: guest IOMMU map IOVA 0x%" PRIx64
+			     " -> gpa 0x%" PRIx64 "+0x%" PRIx64,
+			     iova, gpa, size);
+}
 
-		/* A piece the rollback could not unmap is still in the
-		 * IOMMU table and the kernel (the pieces overlap no other
-		 * mapping, checked): it stays tracked, unmappable later. */
-		for (size_t i = 0; i < npieces; i++) {
-			if (npieces > 1 &&
-			    iommu_has_mapping(gm->iommu, maps[i].iova,
-					      maps[i].size, maps[i].vaddr)) {
-				track(gm, nodes[i]);
-				kept++;
-			} else {
-				free(nodes[i]);
-			}
-		}
-		if (kept)
-			r = wrap_error(gm->ctx, r,
-				       "guest memory: guest IOMMU map IOVA 0x%" PRIx64
-				       " -> gpa 0x%" PRIx64 "+0x%" PRIx64
-				       " (%zu of its %zu pieces could not be unmapped again and stay mapped)",
-				       iova, gpa, size, kept, npieces);
-		else
-			r = wrap_error(gm->ctx, r,
-				       "guest memory: guest IOMMU map IOVA 0x%" PRIx64
-				       " -> gpa 0x%" PRIx64 "+0x%" PRIx64,
-				       iova, gpa, size);
+ASSIGN_EXPORT int assign_guestmem_guest_map(struct assign_guestmem *gm,
+					    uint64_t iova, uint64_t gpa,
+					    uint64_t size, uint32_t perms)
+{
+	struct pieces p;
+	bool beside;
+	int r;
+
+	if (!gm)
+		return -EINVAL;
+	pieces_init(&p);
+	pthread_mutex_lock(&gm->lock);
+	r = guest_map_checks(gm, iova, gpa, size, perms);
+	if (r < 0)
 		goto out;
+	r = check_overlap(gm, iova, size, &beside);
+	if (r < 0)
+		goto out;
+	r = translate(gm, iova, gpa, size, perms, &p);
+	if (r < 0)
+		goto out;
+	if (beside) {
+		r = explain_beside(gm, &p, iova, gpa, size);
+		if (r < 0)
+			goto out;
 	}
-	for (size_t i = 0; i < npieces; i++)
-		track(gm, nodes[i]);
-	gm->stats.guest_maps++;
+	r = 1;
+	if (p.n == 1 && !beside && (gm->flags & ASSIGN_GUESTMEM_F_MERGE)) {
+		r = try_merge(gm, &p, iova, gpa, size, perms);
+		if (r < 0)
+			goto out;
+	}
+	if (r > 0)
+		r = map_pieces(gm, &p, iova, gpa, size);
+	if (r == 0)
+		gm->stats.guest_maps++;
 out:
 	pthread_mutex_unlock(&gm->lock);
-	if (maps != small)
-		free(maps);
-	if (nodes != nodes_small)
-		free(nodes);
+	pieces_fini(&p);
 	return r;
 }
 
@@ -2129,24 +2182,27 @@ ASSIGN_EXPORT int assign_guestmem_guest_unmap(struct assign_guestmem *gm,
 	return r;
 }
 
+/* ---------------------------------------------------------------------- */
+/* Public: lookup and counters */
+
 ASSIGN_EXPORT int assign_guestmem_lookup(struct assign_guestmem *gm,
 					 uint64_t iova,
 					 struct assign_guestmem_mapping *mapping)
 {
 	struct assign_guestmem_mapping x = { .size = sizeof(x) };
-	struct gm_map *m;
+	const struct iommu_mapping *m;
 	int r = 0;
 
 	if (!gm || sized_out_check(gm->ctx, mapping, "assign_guestmem_mapping"))
 		return -EINVAL;
 	pthread_mutex_lock(&gm->lock);
-	m = to_map(iova_tree_find(&gm->maps, iova));
-	if (m) {
+	m = iommu_mapping_find(gm->iommu, iova);
+	if (m && iommu_mapping_is_policy(m)) {
 		x.iova = m->node.start;
 		x.gpa = m->gpa;
 		x.vaddr = m->vaddr;
-		x.length = map_size(m);
-		x.flags = m->perms;
+		x.length = iommu_mapping_size(m);
+		x.flags = m->flags;
 	} else {
 		r = -ENOENT;
 	}
@@ -2159,15 +2215,18 @@ ASSIGN_EXPORT int assign_guestmem_lookup(struct assign_guestmem *gm,
 ASSIGN_EXPORT int assign_guestmem_get_stats(struct assign_guestmem *gm,
 					    struct assign_guestmem_stats *stats)
 {
+	uint64_t nchunk, nshadow, bchunk, bshadow;
 	struct assign_guestmem_stats x;
 
 	if (!gm || sized_out_check(gm->ctx, stats, "assign_guestmem_stats"))
 		return -EINVAL;
 	pthread_mutex_lock(&gm->lock);
+	iommu_mapping_count(gm->iommu, IOMMU_MAP_CHUNK, &nchunk, &bchunk);
+	iommu_mapping_count(gm->iommu, IOMMU_MAP_SHADOW, &nshadow, &bshadow);
 	x = gm->stats;
 	x.regions = gm->nregions;
-	x.host_mappings = gm->maps.count;
-	x.mapped_bytes = gm->mapped_bytes;
+	x.host_mappings = nchunk + nshadow;
+	x.mapped_bytes = bchunk + bshadow;
 	pthread_mutex_unlock(&gm->lock);
 	SIZED_OUT_FILL(stats, &x);
 	return 0;
