@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * Fuzz target: the guest memory policy (src/vmm/guestmem.c) under the
+ * Fuzz target: the guest memory policy (src/vmm/guestmem*.c) under the
  * guest-IOMMU policy, where a guest drives the host IOMMU through its own
  * IOMMU's map and unmap operations (the VMM forwards them; the guest
  * chooses every IOVA, GPA, size and permission), mixed with VMM-side

@@ -2,17 +2,214 @@
 /*
  * The VMM layer's internal header (docs/architecture.md): what a VMM
  * builds on top of an assigned device, each piece public in its own
- * header: the guest memory policy (guestmem.c, <libassign/guestmem.h>),
+ * header: the guest memory policy (guestmem*.c, <libassign/guestmem.h>),
  * the guest-facing virtual PCI function (vpci.c, <libassign/vpci.h>) and
  * the KVM glue (kvm.c, <libassign/kvm.h>). Never installed.
  */
 #ifndef LIBASSIGN_VMM_INTERNAL_H
 #define LIBASSIGN_VMM_INTERNAL_H
 
+#include <pthread.h>
+
 #include <libassign/guestmem.h>
 #include <libassign/kvm.h>
 #include <libassign/vpci.h>
 
 #include "device/device.h"
+#include "iommu/iommu.h"
+
+/* ---------------------------------------------------------------------- */
+/* The guest memory policy (docs/guestmem.md)
+ *
+ * guestmem.c          the object, its registered RAM, policy switches,
+ *                     lookup and counters
+ * guestmem_layout.c   checks of proposed RAM: form, overlaps, geometry
+ * guestmem_mapall.c   map-all: chunking, mapping all RAM, discard
+ * guestmem_prefault.c populating RAM on several threads before map-all
+ * guestmem_shadow.c   the guest IOMMU: shadowing its maps and unmaps
+ *
+ * The policy keeps no table of DMA mappings: its mappings are records of
+ * the IOMMU object's one table (iommu/iommu.h), made with
+ * iommu_map_prepared() as IOMMU_MAP_CHUNK (map-all) or IOMMU_MAP_SHADOW
+ * (guest IOMMU) with their guest physical address, and found again with
+ * gm_first()/gm_next(), which pass over the caller's own mappings
+ * (IOMMU_MAP_DIRECT). What only the policy knows stays here: the
+ * registered RAM and the operation counters.
+ */
+
+#define GM_KNOWN_FLAGS (ASSIGN_GUESTMEM_F_PREFAULT | ASSIGN_GUESTMEM_F_MERGE)
+#define GM_REGION_KNOWN_FLAGS (ASSIGN_GUESTMEM_REGION_F_READONLY)
+
+/* One registered range of guest RAM. */
+struct gm_region {
+	uint64_t gpa;
+	uint64_t length;
+	uint8_t *vaddr;
+	int fd;
+	uint64_t fd_offset;
+	uint64_t page_size;
+	uint32_t flags;
+};
+
+struct assign_guestmem {
+	int refcount;
+	pthread_mutex_t lock;
+	struct assign_iommu *iommu;
+	struct assign_ctx *ctx;
+	enum assign_guestmem_policy policy;
+	uint32_t flags;
+	unsigned int prefault_threads;
+	int (*progress)(void *data, uint64_t done, uint64_t total);
+	void *progress_data;
+	uint64_t chunk_max;
+
+	struct gm_region *regions; /* sorted by gpa, disjoint */
+	size_t nregions, cap_regions;
+
+	uint64_t pgsizes; /* 0 until read from the IOMMU */
+	uint64_t min_page; /* lowest bit of pgsizes */
+
+	/* ram_bytes and the operation counters; the mapping counts are the
+	 * IOMMU table's (assign_guestmem_get_stats()). */
+	struct assign_guestmem_stats stats;
+};
+
+/* A mapping of the policy by value: what it takes to map it again after
+ * its record is gone. */
+struct gm_span {
+	uint64_t iova;
+	uint64_t size;
+	uint64_t gpa;
+	uint8_t *vaddr;
+	uint32_t perms;
+	enum iommu_map_kind kind;
+};
+
+/* Progress of one map-all, prefault and mapping together. */
+struct gm_progress {
+	struct assign_guestmem *gm;
+	uint64_t done, total;
+};
+
+static inline bool gm_aligned(uint64_t v, uint64_t a)
+{
+	return (v & (a - 1)) == 0;
+}
+
+static inline uint32_t gm_region_perms(const struct gm_region *r)
+{
+	return (r->flags & ASSIGN_GUESTMEM_REGION_F_READONLY) ?
+		       ASSIGN_DMA_F_READ :
+		       ASSIGN_DMA_F_RW;
+}
+
+/* Index of the region containing @gpa (*hit), or of the first region
+ * after it. Binary search: on the guest-IOMMU path of every map. */
+static inline size_t gm_region_search(const struct assign_guestmem *gm,
+				      uint64_t gpa, bool *hit)
+{
+	size_t lo = 0, hi = gm->nregions;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const struct gm_region *r = &gm->regions[mid];
+
+		if (gpa < r->gpa)
+			hi = mid;
+		else if (gpa - r->gpa >= r->length)
+			lo = mid + 1;
+		else {
+			*hit = true;
+			return mid;
+		}
+	}
+	*hit = false;
+	return lo;
+}
+
+/* The policy's lowest mapping overlapping [start, last], or NULL; the
+ * caller's own mappings are passed over. */
+static inline const struct iommu_mapping *
+gm_first(const struct assign_guestmem *gm, uint64_t start, uint64_t last)
+{
+	const struct iommu_mapping *m =
+		iommu_mapping_first(gm->iommu, start, last);
+
+	while (m && !iommu_mapping_is_policy(m)) {
+		m = iommu_mapping_next(m);
+		if (m && m->node.start > last)
+			return NULL;
+	}
+	return m;
+}
+
+/* The policy's next mapping after @m starting at or before @last, or
+ * NULL. */
+static inline const struct iommu_mapping *gm_next(const struct iommu_mapping *m,
+						  uint64_t last)
+{
+	do {
+		/* Disjoint: nothing after a mapping reaching @last is in
+		 * range. */
+		if (m->node.last >= last)
+			return NULL;
+		m = iommu_mapping_next(m);
+		if (!m || m->node.start > last)
+			return NULL;
+	} while (!iommu_mapping_is_policy(m));
+	return m;
+}
+
+static inline struct gm_span gm_span_of(const struct iommu_mapping *m)
+{
+	return (struct gm_span){
+		.iova = m->node.start,
+		.size = iommu_mapping_size(m),
+		.gpa = m->gpa,
+		.vaddr = m->vaddr,
+		.perms = m->flags,
+		.kind = m->kind,
+	};
+}
+
+/* guestmem.c */
+/* Keep the message a lower layer set, prefixed with what we were doing. */
+int gm_wrap_error(struct assign_ctx *ctx, int err, const char *fmt, ...)
+	ASSIGN_PRINTF(3, 4);
+/* Read the IOMMU page sizes (once a device is attached). */
+int gm_load_pgsizes(struct assign_guestmem *gm);
+/* Map @s again (same IOVA, host address, GPA, permissions and kind). */
+int gm_span_map(struct assign_guestmem *gm, const struct gm_span *s);
+
+/* guestmem_layout.c: form and overlap checks of proposed regions, then,
+ * if @geometry, the IOMMU's layout check for IOVA = GPA. Up to @max
+ * conflicts go to @conflicts, their number to *count. */
+int gm_check_regions(struct assign_guestmem *gm,
+		     const struct assign_guestmem_region *regs, size_t n,
+		     bool geometry, struct assign_conflict *conflicts,
+		     size_t max, size_t *count);
+/* guestmem_layout.c: the registered RAM against the geometry, for a
+ * switch to map-all. */
+int gm_check_registered(struct assign_guestmem *gm);
+
+/* guestmem_mapall.c: map @regs at IOVA = GPA in aligned chunks, all or
+ * nothing; the caller checked the layout. */
+int gm_mapall_regions(struct assign_guestmem *gm, const struct gm_region *regs,
+		      size_t n);
+/* guestmem_mapall.c: unmap the chunks overlapping [gpa, last] and map
+ * what remains of them again. */
+int gm_mapall_remove(struct assign_guestmem *gm, uint64_t gpa, uint64_t last);
+/* guestmem_mapall.c: tell the progress callback; -ECANCELED if it asks
+ * to stop. */
+int gm_progress_report(struct gm_progress *pr);
+
+/* guestmem_prefault.c: populate @regs before they are mapped. */
+int gm_prefault_regions(struct assign_guestmem *gm,
+			const struct gm_region *regs, size_t n,
+			struct gm_progress *pr);
+
+/* guestmem_shadow.c: cut every guest mapping that translates into
+ * [gpa, last] (RAM taken away under the guest-IOMMU policy). */
+int gm_shadow_remove(struct assign_guestmem *gm, uint64_t gpa, uint64_t last);
 
 #endif /* LIBASSIGN_VMM_INTERNAL_H */
