@@ -3,7 +3,8 @@
  * Unit tests: guest memory policy (include/libassign/guestmem.h) against
  * the mock kernel. Map-all chunking, layout conflicts, budgets, rollback,
  * prefault; guest-IOMMU translation, splits, merges, failures; policy
- * switches; a randomized model test; the AVL tree on its own.
+ * switches; the one table shared with the IOMMU object and mappings made
+ * beside the policy; a randomized model test; the AVL tree on its own.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -25,6 +26,7 @@
 #include "core/sys.h"
 #include "mock.h"
 #include "core/core.h"
+#include "iommu/iommu.h"
 
 #define KiB (1ull << 10)
 #define MiB (1ull << 20)
@@ -946,6 +948,40 @@ static void test_guest_map_errors(void **state)
 	assert_int_equal(assign_guestmem_guest_unmap(f->gm, 0, 0), -EINVAL);
 }
 
+/* A map over more adjacent regions than a guest map's pieces hold
+ * without malloc: one host mapping per region, all translated. */
+static void test_guest_map_many_pieces(void **state)
+{
+	struct fx *f = *state;
+	struct assign_guestmem_region r[6];
+	struct assign_guestmem_mapping m = { .size = sizeof(m) };
+	uint64_t iova = 0x80000000ull;
+
+	for (int i = 0; i < 6; i++)
+		r[i] = region((uint64_t)i * 64 * KiB, 64 * KiB,
+			      f->host + (uint64_t)i * MiB);
+	new_gm(f, ASSIGN_GUESTMEM_GUEST_IOMMU, 0);
+	assert_int_equal(
+		assign_guestmem_add_regions(f->gm, r, 6, NULL, 0, NULL), 0);
+	assert_int_equal(assign_guestmem_guest_map(f->gm, iova, 64 * KiB - PG,
+						   4 * 64 * KiB + 2 * PG,
+						   ASSIGN_DMA_F_RW),
+			 0);
+	assert_int_equal(stats(f).host_mappings, 6);
+	assert_int_equal(mock_dma_count(f->mk), 6);
+	expect_dma(f, iova, f->host + 64 * KiB - PG);
+	for (int i = 1; i <= 4; i++)
+		expect_dma(f, iova + PG + (uint64_t)(i - 1) * 64 * KiB,
+			   f->host + (uint64_t)i * MiB);
+	expect_dma(f, iova + PG + 4 * 64 * KiB, f->host + 5 * MiB);
+	assert_int_equal(
+		assign_guestmem_lookup(f->gm, iova + PG + 64 * KiB, &m), 0);
+	assert_int_equal(m.gpa, 2 * 64 * KiB);
+	assert_int_equal(m.length, 64 * KiB);
+	assert_int_equal(assign_guestmem_guest_unmap(f->gm, iova, 1 * MiB), 0);
+	assert_int_equal(mock_dma_count(f->mk), 0);
+}
+
 /* A map spanning two regions whose second MAP_DMA fails: none remains. */
 static void test_guest_map_partial_failure(void **state)
 {
@@ -1403,6 +1439,442 @@ static void test_guest_check_layout(void **state)
 	assert_int_equal(c[0].kind, ASSIGN_CONFLICT_MAPPED);
 	assert_int_equal(c[0].index, 0);
 	assert_int_equal(assign_iommu_unmap(f->iommu, 20 * MiB, PG), 0);
+}
+
+/* ------------------------------------------------------------------ */
+/* The one table: the policy's mappings are records of the IOMMU's */
+
+static unsigned long map_req(struct fx *f)
+{
+	return assign_iommu_get_backend(f->iommu) == ASSIGN_IOMMU_IOMMUFD ?
+		       IOMMU_IOAS_MAP :
+		       VFIO_IOMMU_MAP_DMA;
+}
+
+static unsigned long unmap_req(struct fx *f)
+{
+	return assign_iommu_get_backend(f->iommu) == ASSIGN_IOMMU_IOMMUFD ?
+		       IOMMU_IOAS_UNMAP :
+		       VFIO_IOMMU_UNMAP_DMA;
+}
+
+/*
+ * The IOMMU table is a sound tree holding what the kernel holds; the
+ * policy counts and finds exactly its own records of it, and @ndirect
+ * mappings made beside it with assign_iommu_map() are not among them.
+ */
+static void expect_table(struct fx *f, size_t ndirect)
+{
+	struct assign_guestmem_stats s = stats(f);
+	struct assign_dma_stats ds = { .size = sizeof(ds) };
+	uint64_t own_bytes = 0;
+	size_t own = 0, direct = 0;
+
+	assert_int_equal(iova_tree_check(&f->iommu->maps), 0);
+	assert_int_equal(assign_iommu_get_dma_stats(f->iommu, &ds), 0);
+	assert_int_equal(ds.mappings, mock_dma_count(f->mk));
+	assert_int_equal(ds.bytes, mock_dma_bytes(f->mk));
+	for (const struct iova_node *n = iova_tree_first(&f->iommu->maps); n;
+	     n = iova_tree_next(n)) {
+		const struct iommu_mapping *m = iommu_mapping_of(n);
+		struct assign_guestmem_mapping gm_m = { .size = sizeof(gm_m) };
+		void *va = NULL;
+		uint32_t fl;
+		int lr = assign_guestmem_lookup(f->gm, n->last, &gm_m);
+
+		assert_int_equal(mock_dma_lookup(f->mk, n->start, &va, &fl), 0);
+		assert_ptr_equal(va, m->vaddr);
+		if (!iommu_mapping_is_policy(m)) {
+			assert_int_equal(lr, -ENOENT);
+			direct++;
+			continue;
+		}
+		assert_int_equal(lr, 0);
+		assert_int_equal(gm_m.iova, n->start);
+		assert_int_equal(gm_m.length, n->last - n->start + 1);
+		assert_ptr_equal(gm_m.vaddr, m->vaddr);
+		assert_int_equal(gm_m.gpa, m->gpa);
+		assert_int_equal(gm_m.flags, m->flags);
+		own++;
+		own_bytes += gm_m.length;
+	}
+	assert_int_equal(direct, ndirect);
+	assert_int_equal(own, s.host_mappings);
+	assert_int_equal(own_bytes, s.mapped_bytes);
+	assert_int_equal(own + direct, ds.mappings);
+}
+
+/* A mapping made with assign_iommu_map() beside a map-all guestmem is
+ * not the policy's: not counted, not looked up, a conflict for RAM over
+ * it, and never unmapped by removing RAM, switching policy or the end of
+ * the object. */
+static void test_direct_beside_mapall(void **state)
+{
+	struct fx *f = *state;
+	uint8_t *dva = f->host + 512 * MiB;
+	uint64_t d = 2 * GiB;
+	struct assign_guestmem_region over =
+		region(d - 2 * MiB, 8 * MiB, f->host + 64 * MiB);
+	struct assign_guestmem_mapping m = { .size = sizeof(m) };
+	struct assign_conflict c[4] = { { .size = sizeof(c[0]) } };
+	size_t n = 0;
+
+	assert_int_equal(assign_iommu_map(f->iommu, d, dva, 2 * MiB,
+					  ASSIGN_DMA_F_RW),
+			 0);
+	new_gm(f, ASSIGN_GUESTMEM_MAP_ALL, 0);
+	assert_int_equal(add1(f, 0, 64 * MiB, f->host), 0);
+	assert_int_equal(stats(f).host_mappings, 1);
+	assert_int_equal(stats(f).mapped_bytes, 64 * MiB);
+	assert_int_equal(assign_guestmem_lookup(f->gm, d, &m), -ENOENT);
+	expect_table(f, 1);
+	/* RAM over it: a conflict naming it, and nothing replaces it. */
+	assert_int_equal(assign_guestmem_check_layout(f->gm, &over, 1, c, 4,
+						      &n),
+			 -ERANGE);
+	assert_int_equal(n, 1);
+	assert_int_equal(c[0].kind, ASSIGN_CONFLICT_MAPPED);
+	assert_int_equal(c[0].start, d);
+	assert_int_equal(c[0].last, d + 2 * MiB - 1);
+	assert_int_equal(assign_guestmem_add_regions(f->gm, &over, 1, NULL, 0,
+						     NULL),
+			 -ERANGE);
+	expect_dma(f, d, dva);
+	/* Removing a range of RAM around it leaves it. */
+	assert_int_equal(add1(f, d + 2 * MiB, 8 * MiB, f->host + 64 * MiB), 0);
+	assert_int_equal(add1(f, d - 4 * MiB, 4 * MiB, f->host + 128 * MiB), 0);
+	expect_table(f, 1);
+	assert_int_equal(assign_guestmem_remove(f->gm, 1 * GiB, 2 * GiB), 0);
+	expect_dma(f, d, dva);
+	expect_dma(f, d + 2 * MiB, NULL);
+	expect_dma(f, d - PG, NULL);
+	expect_table(f, 1);
+	/* Policy switches remove and make only the policy's mappings. */
+	assert_int_equal(
+		assign_guestmem_set_policy(f->gm, ASSIGN_GUESTMEM_GUEST_IOMMU),
+		0);
+	assert_int_equal(mock_dma_count(f->mk), 1);
+	assert_int_equal(stats(f).host_mappings, 0);
+	assert_int_equal(assign_guestmem_guest_unmap(f->gm, 0, 1ull << 40), 0);
+	expect_dma(f, d, dva);
+	assert_int_equal(
+		assign_guestmem_set_policy(f->gm, ASSIGN_GUESTMEM_MAP_ALL), 0);
+	assert_int_equal(stats(f).host_mappings, 1);
+	expect_table(f, 1);
+	/* The object goes; the caller's mapping stays. */
+	f->gm = assign_guestmem_unref(f->gm);
+	assert_int_equal(mock_dma_count(f->mk), 1);
+	expect_dma(f, d, dva);
+	assert_int_equal(assign_iommu_unmap(f->iommu, d, 2 * MiB), 0);
+}
+
+/* The same beside a guest-IOMMU guestmem: never merged with, cut,
+ * unmapped or counted, and not taken over by a later object. */
+static void test_direct_beside_guest_iommu(void **state)
+{
+	struct fx *f = *state;
+	uint64_t d = 0x40000000;
+	struct assign_guestmem_mapping m = { .size = sizeof(m) };
+
+	guest_layout(f, ASSIGN_GUESTMEM_F_MERGE);
+	/* Of the host memory behind gpa 0 (a caller's record has GPA 0):
+	 * a guest map of gpa PG right after it continues it in IOVA, host
+	 * address and GPA, and must still not be merged with it. */
+	assert_int_equal(
+		assign_iommu_map(f->iommu, d, f->host, PG, ASSIGN_DMA_F_RW), 0);
+	assert_int_equal(assign_guestmem_guest_map(f->gm, d + PG, PG, PG,
+						   ASSIGN_DMA_F_RW),
+			 0);
+	assert_int_equal(mock_dma_count(f->mk), 2);
+	assert_int_equal(stats(f).merges, 0);
+	assert_int_equal(stats(f).host_mappings, 1);
+	assert_int_equal(assign_guestmem_lookup(f->gm, d, &m), -ENOENT);
+	assert_int_equal(assign_guestmem_lookup(f->gm, d + PG, &m), 0);
+	assert_int_equal(m.iova, d + PG);
+	expect_table(f, 1);
+	/* A guest unmap over both removes only the guest's. */
+	assert_int_equal(
+		assign_guestmem_guest_unmap(f->gm, d - 4 * PG, 16 * PG), 0);
+	expect_dma(f, d, f->host);
+	expect_dma(f, d + PG, NULL);
+	expect_table(f, 1);
+	/* One cutting through a guest mapping next to it: the guest's is
+	 * split, the caller's stays whole. */
+	assert_int_equal(assign_guestmem_guest_map(f->gm, d + PG, 8 * PG,
+						   4 * PG, ASSIGN_DMA_F_RW),
+			 0);
+	assert_int_equal(assign_guestmem_guest_unmap(f->gm, d, 2 * PG), 0);
+	expect_dma(f, d, f->host);
+	expect_dma(f, d + PG, NULL);
+	expect_dma(f, d + 2 * PG, f->host + 9 * PG);
+	assert_int_equal(stats(f).splits, 1);
+	expect_table(f, 1);
+	/* RAM behind it taken away: only guest mappings are cut. */
+	assert_int_equal(assign_guestmem_remove(f->gm, 0, 1 * MiB), 0);
+	expect_dma(f, d, f->host);
+	expect_dma(f, d + 2 * PG, NULL);
+	expect_table(f, 1);
+	/* Switches: map-all and back leave it alone. */
+	assert_int_equal(assign_guestmem_guest_map(f->gm, 0x10000, 1 * MiB, PG,
+						   ASSIGN_DMA_F_RW),
+			 0);
+	assert_int_equal(
+		assign_guestmem_set_policy(f->gm, ASSIGN_GUESTMEM_MAP_ALL), 0);
+	expect_dma(f, d, f->host);
+	expect_dma(f, 0x10000, NULL);
+	expect_table(f, 1);
+	assert_int_equal(
+		assign_guestmem_set_policy(f->gm, ASSIGN_GUESTMEM_GUEST_IOMMU),
+		0);
+	assert_int_equal(mock_dma_count(f->mk), 1);
+	expect_table(f, 1);
+	/* A later object on the same IOMMU does not take it either. */
+	assign_guestmem_unref(f->gm);
+	expect_dma(f, d, f->host);
+	new_gm(f, ASSIGN_GUESTMEM_GUEST_IOMMU, 0);
+	assert_int_equal(stats(f).host_mappings, 0);
+	assert_int_equal(assign_guestmem_lookup(f->gm, d, &m), -ENOENT);
+	assert_int_equal(assign_guestmem_guest_unmap(f->gm, 0, 1ull << 40), 0);
+	expect_dma(f, d, f->host);
+	expect_table(f, 1);
+	assert_int_equal(assign_iommu_unmap(f->iommu, d, PG), 0);
+}
+
+/* What the policy could not unmap goes to the IOMMU object with it: a
+ * later object neither counts nor removes it, the caller can. */
+static void test_leftovers_handed_over(void **state)
+{
+	struct fx *f = *state;
+	struct assign_guestmem_region r[2] = {
+		region(0, 2 * MiB, f->host),
+		region(4 * GiB, 2 * MiB, f->host + 2 * MiB),
+	};
+	struct assign_guestmem_mapping m = { .size = sizeof(m) };
+	struct assign_dma_stats ds = { .size = sizeof(ds) };
+
+	/* A chunk the rollback of a failed map-all could not unmap. */
+	new_gm(f, ASSIGN_GUESTMEM_MAP_ALL, 0);
+	mock_fail_nth(f->mk, MOCK_IOCTL, map_req(f), 2, -EIO);
+	mock_fail_nth(f->mk, MOCK_IOCTL, unmap_req(f), 1, -EIO);
+	assert_int_equal(
+		assign_guestmem_add_regions(f->gm, r, 2, NULL, 0, NULL), -EIO);
+	mock_fail_clear(f->mk);
+	assert_int_equal(stats(f).host_mappings, 1);
+	expect_table(f, 0);
+	/* The object goes and the kernel refuses the unmap again. */
+	mock_fail_nth(f->mk, MOCK_IOCTL, unmap_req(f), 1, -EIO);
+	f->gm = assign_guestmem_unref(f->gm);
+	mock_fail_clear(f->mk);
+	assert_int_equal(mock_dma_count(f->mk), 1);
+	assert_int_equal(assign_iommu_get_dma_stats(f->iommu, &ds), 0);
+	assert_int_equal(ds.mappings, 1);
+	new_gm(f, ASSIGN_GUESTMEM_MAP_ALL, 0);
+	assert_int_equal(stats(f).host_mappings, 0);
+	assert_int_equal(assign_guestmem_lookup(f->gm, 0, &m), -ENOENT);
+	expect_table(f, 1);
+	/* Now a mapping like any other: RAM over it is a conflict. */
+	assert_int_equal(assign_guestmem_add_regions(f->gm, r, 2, NULL, 0,
+						     NULL),
+			 -ERANGE);
+	assert_int_equal(assign_iommu_unmap(f->iommu, 0, 2 * MiB), 0);
+	assert_int_equal(
+		assign_guestmem_add_regions(f->gm, r, 2, NULL, 0, NULL), 0);
+	expect_table(f, 0);
+}
+
+/*
+ * The kernel fails a map and then one of the unmaps of its rollback, for
+ * every pair of positions, in a guest map spanning three regions and in a
+ * map-all of three regions, with a mapping made beside the policy: the
+ * table stays what the kernel holds, the policy counts and finds what it
+ * left, and the caller's mapping is untouched.
+ */
+static void test_table_after_rollback_failures(void **state)
+{
+	struct fx *f = *state;
+	struct assign_guestmem_region r[3] = {
+		region(0, 1 * MiB, f->host),
+		region(1 * MiB, 1 * MiB, f->host + 8 * MiB),
+		region(2 * MiB, 1 * MiB, f->host + 16 * MiB),
+	};
+	uint64_t iova = 0x40000000, d = 0x7000000, size = 1 * MiB + 2 * PG;
+	unsigned long runs = 0;
+
+	assert_int_equal(assign_iommu_map(f->iommu, d, f->host + 32 * MiB, PG,
+					  ASSIGN_DMA_F_RW),
+			 0);
+	new_gm(f, ASSIGN_GUESTMEM_GUEST_IOMMU, 0);
+	assert_int_equal(
+		assign_guestmem_add_regions(f->gm, r, 3, NULL, 0, NULL), 0);
+	/* gpa 1M - PG + 1M + 2 PG: one piece in each region. */
+	for (unsigned long fm = 2; fm <= 3; fm++) {
+		for (unsigned long fu = 1; fu < fm; fu++) {
+			int ret;
+
+			mock_fail_nth(f->mk, MOCK_IOCTL, map_req(f), fm, -EIO);
+			mock_fail_nth(f->mk, MOCK_IOCTL, unmap_req(f), fu,
+				      -EIO);
+			ret = assign_guestmem_guest_map(f->gm, iova,
+							1 * MiB - PG, size,
+							ASSIGN_DMA_F_RW);
+			mock_fail_clear(f->mk);
+			assert_int_equal(ret, -EIO);
+			assert_non_null(
+				strstr(assign_ctx_get_last_error(f->ctx),
+				       "1 of its 3 pieces"));
+			assert_int_equal(stats(f).host_mappings, 1);
+			expect_table(f, 1);
+			expect_dma(f, d, f->host + 32 * MiB);
+			/* The guest can unmap what was left. */
+			assert_int_equal(
+				assign_guestmem_guest_unmap(f->gm, iova, size),
+				0);
+			assert_int_equal(stats(f).host_mappings, 0);
+			expect_table(f, 1);
+			runs++;
+		}
+	}
+	/* Map-all of the same RAM: one chunk per region (their host
+	 * addresses are congruent to the GPA modulo 4 KiB only). */
+	assert_int_equal(
+		assign_guestmem_set_policy(f->gm, ASSIGN_GUESTMEM_MAP_ALL), 0);
+	assert_int_equal(stats(f).host_mappings, 3);
+	assert_int_equal(assign_guestmem_remove(f->gm, 0, 3 * MiB), 0);
+	for (unsigned long fm = 2; fm <= 3; fm++) {
+		for (unsigned long fu = 1; fu < fm; fu++) {
+			int ret;
+
+			mock_fail_nth(f->mk, MOCK_IOCTL, map_req(f), fm, -EIO);
+			mock_fail_nth(f->mk, MOCK_IOCTL, unmap_req(f), fu,
+				      -EIO);
+			ret = assign_guestmem_add_regions(f->gm, r, 3, NULL, 0,
+							  NULL);
+			mock_fail_clear(f->mk);
+			assert_int_equal(ret, -EIO);
+			assert_int_equal(stats(f).regions, 0);
+			assert_int_equal(stats(f).host_mappings, 1);
+			expect_table(f, 1);
+			/* Adding the RAM again replaces the leftover. */
+			assert_int_equal(assign_guestmem_add_regions(
+						 f->gm, r, 3, NULL, 0, NULL),
+					 0);
+			assert_int_equal(stats(f).host_mappings, 3);
+			expect_table(f, 1);
+			assert_int_equal(
+				assign_guestmem_remove(f->gm, 0, 3 * MiB), 0);
+			expect_table(f, 1);
+			runs++;
+		}
+	}
+	assert_int_equal(runs, 6);
+	expect_dma(f, d, f->host + 32 * MiB);
+	assert_int_equal(assign_iommu_unmap(f->iommu, d, PG), 0);
+}
+
+/* Policy switches that fail half way, the kernel refusing unmaps and
+ * maps of their undo: the table stays what the kernel holds. */
+static void test_table_after_switch_failures(void **state)
+{
+	struct fx *f = *state;
+	struct assign_guestmem_region r[2] = {
+		region(0, 8 * MiB, f->host),
+		region(1 * GiB, 8 * MiB, f->host + 64 * MiB),
+	};
+	uint64_t d = 0x7000000;
+
+	assert_int_equal(assign_iommu_map(f->iommu, d, f->host + 32 * MiB, PG,
+					  ASSIGN_DMA_F_RW),
+			 0);
+	new_gm(f, ASSIGN_GUESTMEM_GUEST_IOMMU, 0);
+	assert_int_equal(
+		assign_guestmem_add_regions(f->gm, r, 2, NULL, 0, NULL), 0);
+	assert_int_equal(assign_guestmem_guest_map(f->gm, 0x30000000, 1 * GiB,
+						   2 * PG, ASSIGN_DMA_F_RW),
+			 0);
+	assert_int_equal(assign_guestmem_guest_map(f->gm, 0x20000000, 0, PG,
+						   ASSIGN_DMA_F_READ),
+			 0);
+	/* The second guest mapping (by IOVA) cannot be removed: the first
+	 * comes back, the policy stays. */
+	mock_fail_nth(f->mk, MOCK_IOCTL, unmap_req(f), 2, -EIO);
+	assert_int_equal(assign_guestmem_set_policy(f->gm,
+						    ASSIGN_GUESTMEM_MAP_ALL),
+			 -EIO);
+	mock_fail_clear(f->mk);
+	assert_int_equal(assign_guestmem_get_policy(f->gm),
+			 ASSIGN_GUESTMEM_GUEST_IOMMU);
+	assert_int_equal(stats(f).host_mappings, 2);
+	expect_dma(f, 0x20000000, f->host);
+	expect_dma(f, 0x30000000, f->host + 64 * MiB);
+	expect_table(f, 1);
+	/* Map-all fails at its second chunk, its rollback cannot unmap the
+	 * first, and the first guest mapping cannot be mapped again: what
+	 * the kernel holds is what the policy counts. */
+	mock_fail_nth(f->mk, MOCK_IOCTL, map_req(f), 2, -ENOSPC);
+	mock_fail_nth(f->mk, MOCK_IOCTL, unmap_req(f), 3, -EIO);
+	mock_fail_nth(f->mk, MOCK_IOCTL, map_req(f), 3, -ENOMEM);
+	assert_int_equal(assign_guestmem_set_policy(f->gm,
+						    ASSIGN_GUESTMEM_MAP_ALL),
+			 -ENOSPC);
+	mock_fail_clear(f->mk);
+	assert_int_equal(assign_guestmem_get_policy(f->gm),
+			 ASSIGN_GUESTMEM_GUEST_IOMMU);
+	expect_dma(f, 0x20000000, NULL); /* lost, as the warning said */
+	expect_dma(f, 0x30000000, f->host + 64 * MiB); /* restored */
+	expect_dma(f, 0, f->host); /* the chunk left by the rollback */
+	assert_int_equal(stats(f).host_mappings, 2);
+	expect_table(f, 1);
+	/* Map-all for real (the chunk left over is replaced), then back to
+	 * the guest IOMMU, the kernel refusing one chunk's unmap: the
+	 * switch fails and the policy counts the chunk still mapped. */
+	assert_int_equal(
+		assign_guestmem_set_policy(f->gm, ASSIGN_GUESTMEM_MAP_ALL), 0);
+	assert_int_equal(stats(f).host_mappings, 2);
+	expect_table(f, 1);
+	mock_fail_nth(f->mk, MOCK_IOCTL, unmap_req(f), 1, -EIO);
+	assert_int_equal(
+		assign_guestmem_set_policy(f->gm, ASSIGN_GUESTMEM_GUEST_IOMMU),
+		-EIO);
+	mock_fail_clear(f->mk);
+	assert_int_equal(assign_guestmem_get_policy(f->gm),
+			 ASSIGN_GUESTMEM_MAP_ALL);
+	assert_int_equal(stats(f).host_mappings, 1);
+	expect_table(f, 1);
+	assert_int_equal(
+		assign_guestmem_set_policy(f->gm, ASSIGN_GUESTMEM_GUEST_IOMMU),
+		0);
+	assert_int_equal(stats(f).host_mappings, 0);
+	expect_table(f, 1);
+	assert_int_equal(assign_iommu_unmap(f->iommu, d, PG), 0);
+}
+
+/* The caller unmaps the policy's mappings through the IOMMU object (or
+ * the kernel drops them with the container): with one table the policy
+ * sees at once that they are gone. */
+static void test_policy_sees_iommu_unmap(void **state)
+{
+	struct fx *f = *state;
+	struct assign_guestmem_mapping m = { .size = sizeof(m) };
+
+	guest_layout(f, 0);
+	assert_int_equal(assign_guestmem_guest_map(f->gm, 0x10000, 0, 4 * PG,
+						   ASSIGN_DMA_F_RW),
+			 0);
+	assert_int_equal(assign_guestmem_guest_map(f->gm, 0x20000, 0, PG,
+						   ASSIGN_DMA_F_RW),
+			 0);
+	assert_int_equal(assign_iommu_unmap(f->iommu, 0x10000, 4 * PG), 0);
+	assert_int_equal(assign_guestmem_lookup(f->gm, 0x10000, &m), -ENOENT);
+	assert_int_equal(stats(f).host_mappings, 1);
+	expect_table(f, 0);
+	/* The guest may map the range again. */
+	assert_int_equal(assign_guestmem_guest_map(f->gm, 0x10000, PG, PG,
+						   ASSIGN_DMA_F_RW),
+			 0);
+	assert_int_equal(assign_iommu_unmap_all(f->iommu), 0);
+	assert_int_equal(stats(f).host_mappings, 0);
+	assert_int_equal(stats(f).mapped_bytes, 0);
+	expect_table(f, 0);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1966,6 +2438,8 @@ int main(void)
 		T(test_guest_map_translate),
 		TFD(test_guest_map_translate),
 		T(test_guest_map_errors),
+		T(test_guest_map_many_pieces),
+		TFD(test_guest_map_many_pieces),
 		T(test_guest_map_partial_failure),
 		T(test_guest_budget),
 		T(test_guest_unmap_split),
@@ -1981,6 +2455,17 @@ int main(void)
 		T(test_mapall_fault_sweep),
 		T(test_guest_fault_sweep),
 		TFD(test_guest_fault_sweep),
+		T(test_direct_beside_mapall),
+		TFD(test_direct_beside_mapall),
+		T(test_direct_beside_guest_iommu),
+		TFD(test_direct_beside_guest_iommu),
+		T(test_leftovers_handed_over),
+		TFD(test_leftovers_handed_over),
+		T(test_table_after_rollback_failures),
+		TFD(test_table_after_rollback_failures),
+		T(test_table_after_switch_failures),
+		TFD(test_table_after_switch_failures),
+		T(test_policy_sees_iommu_unmap),
 		T(test_policy_switch),
 		T(test_policy_switch_rollback),
 		T(test_model_random),
