@@ -30,6 +30,7 @@ static void check_caps(const uint8_t *cfg, size_t len)
 	size_t n = 0, lim = len < 256 ? len : 256;
 	int r;
 
+	caps[0].size = sizeof(caps[0]);
 	r = assign_pci_list_caps(cfg, len, caps, MAXCAPS, &n);
 	if (len < 64) {
 		FUZZ_CHECK(r == -EINVAL);
@@ -116,8 +117,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			const struct assign_pci_bar *b = &bars[i];
 
 			FUZZ_CHECK(b->index == (uint32_t)i);
-			FUZZ_CHECK(b->present == (b->size != 0));
-			FUZZ_CHECK(!b->size || !(b->size & (b->size - 1)));
+			FUZZ_CHECK(b->present == (b->length != 0));
+			FUZZ_CHECK(!b->length || !(b->length & (b->length - 1)));
 			FUZZ_CHECK(!(b->io && (b->mem64 || b->prefetchable)));
 			if (b->mem64) {
 				FUZZ_CHECK(i < 5);
