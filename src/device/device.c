@@ -109,8 +109,6 @@ static int device_alloc_caches(struct assign_device *dev)
 		if (!dev->irqs)
 			return set_error(dev->ctx, -ENOMEM,
 					 "out of memory opening %s", dev->addr);
-		for (uint32_t i = 0; i < dev->info.num_irqs; i++)
-			dev->irqs[i].unmask_fd = -1;
 	}
 	return 0;
 }
@@ -148,7 +146,6 @@ ASSIGN_EXPORT int assign_device_open(struct assign_iommu *iommu,
 				 address);
 	dev->refcount = 1;
 	dev->ctx = ctx;
-	dev->pci = pci;
 	assign_pci_addr_format(&pci, dev->addr, sizeof(dev->addr));
 	dev->att.devfd = -1;
 	dev->att.group_id = -1;

@@ -147,7 +147,6 @@ static void irq_state_clear(struct dev_irq *irq)
 	if (irq->fds)
 		for (uint32_t i = 0; i < irq->info.count; i++)
 			irq->fds[i] = -1;
-	irq->unmask_fd = -1;
 }
 
 #define IRQ_SET_EVENTFDS \
@@ -337,7 +336,6 @@ ASSIGN_EXPORT int assign_irq_set_unmask_eventfd(struct assign_device *dev,
 		return set_error(dev->ctx, r,
 				 "cannot set the INTx unmask eventfd of %s: %s",
 				 dev->addr, strerror(-r));
-	irq->unmask_fd = v;
 	return 0;
 }
 
