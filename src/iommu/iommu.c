@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -223,22 +224,13 @@ ASSIGN_EXPORT int assign_iommu_get_group(struct assign_iommu *iommu,
 /* 1 if @addr has a vfio cdev, 0 if not, -errno if sysfs cannot say. */
 static int has_cdev(struct assign_ctx *ctx, const char *addr)
 {
-	char path[128], **names = NULL;
-	size_t n = 0;
-	bool found = false;
+	char name[NAME_MAX + 1];
 	int r;
 
-	snprintf(path, sizeof(path), "bus/pci/devices/%s/vfio-dev", addr);
-	r = sysfs_list(ctx, path, &names, &n);
+	r = iommu_vfio_cdev(ctx, addr, name, sizeof(name));
 	if (r == -ENOENT)
 		return 0;
-	if (r < 0)
-		return r;
-	for (size_t i = 0; i < n; i++)
-		if (strncmp(names[i], "vfio", 4) == 0)
-			found = true;
-	strv_free(names, n);
-	return found;
+	return r < 0 ? r : 1;
 }
 
 /* AUTO: iommufd when /dev/iommu opens and the device has a vfio cdev. */

@@ -319,6 +319,11 @@ void type1_group_release(struct assign_group *group);
  * 0 (and no message) when there is none. */
 int iommu_not_viable_error(struct assign_iommu *iommu, int gid,
 			   bool only_if_found);
+/* iommufd.c: the name of @addr's vfio cdev ("vfioN") into @buf: 0,
+ * -ENOENT when it has none (or none that fits), another -errno when sysfs
+ * cannot say. No message. */
+int iommu_vfio_cdev(struct assign_ctx *ctx, const char *addr, char *buf,
+		    size_t size);
 /* 1 if @module's allow_unsafe_interrupts is off (the kernel then checked
  * MSI isolation when the device was attached), else -EOPNOTSUPP. */
 int iommu_irq_remap_from_param(const struct assign_iommu *iommu,
