@@ -158,7 +158,7 @@ ASSIGN_EXPORT int assign_device_open(struct assign_iommu *iommu,
 	if (r == 0)
 		r = device_alloc_caches(dev);
 	if (r < 0) {
-		iommu_detach_device(iommu, dev->addr, &dev->att);
+		iommu_detach_device(iommu, &dev->att);
 		free(dev->regions);
 		free(dev->irqs);
 		free(dev);
@@ -190,7 +190,7 @@ assign_device_unref(struct assign_device *dev)
 	dev_irqs_release(dev);
 	dev_regions_release(dev);
 	iommu = dev->iommu;
-	iommu_detach_device(iommu, dev->addr, &dev->att);
+	iommu_detach_device(iommu, &dev->att);
 	dbg(dev->ctx, "%s: closed", dev->addr);
 	free(dev);
 	assign_iommu_unref(iommu);

@@ -106,8 +106,6 @@ ASSIGN_EXPORT int assign_iommu_new(struct assign_ctx *ctx,
 		return set_error(ctx, -ENOMEM, "out of memory");
 	iommu->refcount = 1;
 	iommu->ctx = ctx;
-	iommu->requested = o.backend;
-	iommu->flags = o.flags;
 	iommu->fd = -1;
 	iommu->dma_limit = UINT64_MAX;
 	iommu->ops = backend_ops(o.backend);
@@ -321,8 +319,7 @@ static int read_group(struct assign_iommu *iommu, const char *addr, int *gid)
 		*gid = r;
 		return 0;
 	}
-	if (iommu->requested == ASSIGN_IOMMU_IOMMUFD ||
-	    (iommu->ops && iommu->ops->kind == ASSIGN_IOMMU_IOMMUFD))
+	if (iommu->ops && iommu->ops->kind == ASSIGN_IOMMU_IOMMUFD)
 		return 0;
 	if (r == -ENOENT)
 		return set_error(ctx, -ENODEV,
@@ -412,14 +409,12 @@ int iommu_attach_device(struct assign_iommu *iommu, const char *address,
 	return 0;
 }
 
-void iommu_detach_device(struct assign_iommu *iommu, const char *addr,
-			 struct assign_attach *att)
+void iommu_detach_device(struct assign_iommu *iommu, struct assign_attach *att)
 {
 	if (!iommu || !att || !iommu->ops)
 		return;
 	if (att->devfd < 0 && !att->group)
 		return; /* never attached, or detached already */
-	(void)addr;
 	/* Dropping the group may drop the last reference on us (a group
 	 * holds one): keep the object alive until we are done. */
 	assign_iommu_ref(iommu);

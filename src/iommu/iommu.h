@@ -43,8 +43,7 @@ struct assign_attach {
 int iommu_attach_device(struct assign_iommu *iommu, const char *addr,
 			struct assign_attach *out);
 /* Undo iommu_attach_device(): close the fd, drop the group if last. */
-void iommu_detach_device(struct assign_iommu *iommu, const char *addr,
-			 struct assign_attach *att);
+void iommu_detach_device(struct assign_iommu *iommu, struct assign_attach *att);
 /* Group fds of the groups open on @iommu (for VFIO_DEVICE_PCI_HOT_RESET);
  * *fds is malloc'ed. For iommufd, returns 0 with *n = 0. */
 int iommu_group_fds(struct assign_iommu *iommu, int **fds, size_t *n);
@@ -212,9 +211,7 @@ struct assign_group {
 
 struct assign_iommu {
 	int refcount;
-	struct assign_ctx *ctx;            /* reference held */
-	enum assign_iommu_backend requested;
-	uint32_t flags;
+	struct assign_ctx *ctx; /* reference held */
 	const struct iommu_backend *ops;   /* NULL while AUTO has not chosen */
 	int fd;                            /* container or iommufd, -1 */
 

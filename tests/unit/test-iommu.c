@@ -79,8 +79,7 @@ static void detach_all(struct fx *f)
 {
 	while (f->natt) {
 		f->natt--;
-		iommu_detach_device(f->iommu, f->addr[f->natt],
-				    &f->att[f->natt]);
+		iommu_detach_device(f->iommu, &f->att[f->natt]);
 	}
 }
 
@@ -133,7 +132,7 @@ static void detach(struct fx *f, const char *addr)
 {
 	for (size_t i = 0; i < f->natt; i++) {
 		if (strcmp(f->addr[i], addr) == 0) {
-			iommu_detach_device(f->iommu, addr, &f->att[i]);
+			iommu_detach_device(f->iommu, &f->att[i]);
 			f->att[i] = f->att[f->natt - 1];
 			f->addr[i] = f->addr[f->natt - 1];
 			f->natt--;
