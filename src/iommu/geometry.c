@@ -249,7 +249,8 @@ int iommu_refresh_geometry(struct assign_iommu *iommu, const int *gids,
 	return 0;
 }
 
-int iommu_need_geometry(const struct assign_iommu *iommu, const char *what)
+static int iommu_need_geometry(const struct assign_iommu *iommu,
+			       const char *what)
 {
 	if (!iommu->ops || !iommu->geometry_valid)
 		return set_error(iommu->ctx, -ENODEV,
@@ -451,7 +452,8 @@ bool iommu_next_uncovered(const struct assign_iommu *iommu, uint64_t *cur,
 	return false;
 }
 
-bool iommu_resv_blocks(const struct assign_reserved_region *rr)
+/* Whether a reserved region of this type keeps mappings out. */
+static bool iommu_resv_blocks(const struct assign_reserved_region *rr)
 {
 	/* The kernel lets relaxable direct-mapped regions (RMRRs for USB and
 	 * graphics) be used for DMA of an assigned device; every other kind
@@ -484,8 +486,8 @@ void iommu_fmt_ranges(const struct assign_iommu *iommu, char *buf,
 }
 
 /* Whether blocking reserved regions cover all of [start, last]. */
-bool iommu_covered_by_resv(const struct assign_iommu *iommu, uint64_t start,
-			    uint64_t last)
+static bool iommu_covered_by_resv(const struct assign_iommu *iommu,
+				  uint64_t start, uint64_t last)
 {
 	uint64_t cur = start;
 	bool progress = true;

@@ -439,32 +439,6 @@ void iommu_detach_device(struct assign_iommu *iommu, struct assign_attach *att)
 	assign_iommu_unref(iommu);
 }
 
-int iommu_group_fds(struct assign_iommu *iommu, int **fds, size_t *n)
-{
-	int *v = NULL;
-
-	if (!iommu || !fds || !n)
-		return -EINVAL;
-	if (iommu->ngroups) {
-		v = malloc(iommu->ngroups * sizeof(*v));
-		if (!v)
-			return set_error(iommu->ctx, -ENOMEM, "out of memory");
-		for (size_t i = 0; i < iommu->ngroups; i++)
-			v[i] = iommu->groups[i]->fd;
-	}
-	*fds = v;
-	*n = iommu->ngroups;
-	return 0;
-}
-
-int iommu_iommufd(const struct assign_iommu *iommu)
-{
-	if (!iommu || !iommu->ops ||
-	    iommu->ops->kind != ASSIGN_IOMMU_IOMMUFD)
-		return -1;
-	return iommu->fd;
-}
-
 int iommu_claim_owner(struct assign_iommu *iommu, void *owner)
 {
 	void *none = NULL;

@@ -222,7 +222,6 @@ static int container_set_iommu(struct assign_iommu *iommu, int gid)
 		return set_error(iommu->ctx, r,
 				 "VFIO_SET_IOMMU(%s) for group %d failed: %s",
 				 type1_name(type), gid, strerror(-r));
-	iommu->type1_type = type;
 	dbg(iommu->ctx, "container IOMMU type %d set with group %d", type, gid);
 	return 0;
 }
@@ -377,7 +376,7 @@ static int group_open(struct assign_iommu *iommu, int gid,
 	return 0;
 }
 
-void type1_group_release(struct assign_group *g)
+static void type1_group_release(struct assign_group *g)
 {
 	struct assign_iommu *iommu = g->iommu;
 	struct assign_ctx *ctx = iommu->ctx;
@@ -418,7 +417,6 @@ void type1_group_release(struct assign_group *g)
 			       iommu->maps.count);
 			iommu_forget_mappings(iommu);
 		}
-		iommu->type1_type = 0;
 		iommu_geometry_invalidate(iommu);
 	}
 	free(g);
