@@ -28,6 +28,17 @@ int host_canon_addr(struct assign_ctx *ctx, const char *address,
 	return assign_pci_addr_format(&a, buf, ASSIGN_PCI_ADDR_LEN);
 }
 
+void host_read_override(struct assign_ctx *ctx, const char *addr, char *buf,
+			size_t size)
+{
+	char path[160];
+
+	snprintf(path, sizeof(path), "bus/pci/devices/%s/driver_override",
+		 addr);
+	if (sysfs_read(ctx, path, buf, size) < 0 || !strcmp(buf, "(null)"))
+		buf[0] = '\0';
+}
+
 static int netdevs_in(struct assign_ctx *ctx, const char *dir,
 		      char names[][16], unsigned max, unsigned *n)
 {
@@ -231,12 +242,8 @@ static int device_read(struct assign_ctx *ctx, const char *addr,
 	if (r < 0)
 		goto attr_err;
 	d->is_vfio = pci_driver_kind(d->driver) == PCI_DRIVER_VFIO;
-	snprintf(path, sizeof(path), "bus/pci/devices/%s/driver_override",
-		 addr);
-	if (sysfs_read(ctx, path, d->driver_override,
-		       sizeof(d->driver_override)) < 0 ||
-	    !strcmp(d->driver_override, "(null)"))
-		d->driver_override[0] = '\0';
+	host_read_override(ctx, addr, d->driver_override,
+			   sizeof(d->driver_override));
 	r = pci_dev_group(ctx, addr);
 	d->iommu_group = r >= 0 ? r : -1;
 

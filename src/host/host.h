@@ -16,6 +16,10 @@
 int host_canon_addr(struct assign_ctx *ctx, const char *address,
 		    char buf[ASSIGN_PCI_ADDR_LEN]);
 
+/* @addr's driver_override into @buf, "" when none is set or it cannot be
+ * read. */
+void host_read_override(struct assign_ctx *ctx, const char *addr, char *buf,
+			size_t size);
 
 /* The network namespace-local interface names of a device's net/ dir. */
 int host_netdevs(struct assign_ctx *ctx, const char *addr,
