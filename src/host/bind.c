@@ -28,8 +28,19 @@
 #define DEFAULT_STATE_DIR "/run/libassign"
 #define DEFAULT_TIMEOUT_MS 5000
 
-int host_opts_get(struct assign_ctx *ctx, const struct assign_host_opts *opts,
-		  struct host_opts *out)
+/* Effective options: defaults filled in, @opts copied up to its size. */
+struct host_opts {
+	uint32_t flags;
+	const char *driver;
+	int timeout_ms;
+	const char *state_dir;
+	const char *dev_dir;
+	const char *owner; /* group binding: the device members are moved for */
+};
+
+static int host_opts_get(struct assign_ctx *ctx,
+			 const struct assign_host_opts *opts,
+			 struct host_opts *out)
 {
 	struct assign_host_opts o;
 	const char *env;
