@@ -73,6 +73,20 @@ static int host_opts_get(struct assign_ctx *ctx,
 	return 0;
 }
 
+/* The canonical form of @address and the effective options: what every
+ * entry point taking a device address starts with. */
+static int host_addr_opts(struct assign_ctx *ctx, const char *address,
+			  const struct assign_host_opts *opts,
+			  char addr[ASSIGN_PCI_ADDR_LEN], struct host_opts *o)
+{
+	int r;
+
+	r = host_canon_addr(ctx, address, addr);
+	if (r < 0)
+		return r;
+	return host_opts_get(ctx, opts, o);
+}
+
 /* ---- state records ---------------------------------------------------- */
 
 struct record {
@@ -234,10 +248,7 @@ ASSIGN_EXPORT int assign_host_record_get(struct assign_ctx *ctx,
 
 	if (!ctx || !ret)
 		return -EINVAL;
-	r = host_canon_addr(ctx, address, addr);
-	if (r < 0)
-		return r;
-	r = host_opts_get(ctx, opts, &o);
+	r = host_addr_opts(ctx, address, opts, addr, &o);
 	if (r < 0)
 		return r;
 	r = record_read(&o, addr, &rec);
@@ -1129,10 +1140,7 @@ static int run_locked(struct assign_ctx *ctx, const char *address,
 
 	if (!ctx)
 		return -EINVAL;
-	r = host_canon_addr(ctx, address, addr);
-	if (r < 0)
-		return r;
-	r = host_opts_get(ctx, opts, &o);
+	r = host_addr_opts(ctx, address, opts, addr, &o);
 	if (r < 0)
 		return r;
 	lock = state_lock(&o);
