@@ -640,19 +640,6 @@ static int current_driver(struct assign_ctx *ctx, const char *addr, char *buf,
 	return 0;
 }
 
-static int check_exists(struct assign_ctx *ctx, const char *addr)
-{
-	char path[128];
-
-	snprintf(path, sizeof(path), "bus/pci/devices/%s", addr);
-	if (sysfs_exists(ctx, path) < 0)
-		return set_error(ctx, -ENODEV,
-				 "no PCI device %s; list the devices with "
-				 "lspci -D or assign-host list",
-				 addr);
-	return 0;
-}
-
 /* @addr's IOMMU group, or -ENOENT with the fix when it has none. */
 static int vfio_group_of(struct assign_ctx *ctx, const char *addr)
 {
@@ -811,7 +798,7 @@ static int bind_locked(struct assign_ctx *ctx, const char *addr,
 					 "ASSIGN_HOST_F_GROUP binds to vfio-pci, "
 					 "not %s",
 					 o.driver);
-		r = check_exists(ctx, addr);
+		r = host_check_exists(ctx, addr);
 		if (r < 0)
 			return r;
 		group = vfio_group_of(ctx, addr);
@@ -830,7 +817,7 @@ static int bind_check(struct assign_ctx *ctx, const char *addr,
 	char path[160];
 	int r;
 
-	r = check_exists(ctx, addr);
+	r = host_check_exists(ctx, addr);
 	if (r < 0)
 		return r;
 	snprintf(path, sizeof(path), "bus/pci/drivers/%s", driver);
@@ -977,7 +964,7 @@ static int unbind_locked(struct assign_ctx *ctx, const char *addr,
 	bool recorded = false;
 	int r;
 
-	r = check_exists(ctx, addr);
+	r = host_check_exists(ctx, addr);
 	if (r < 0)
 		return r;
 	r = current_driver(ctx, addr, cur, sizeof(cur));
@@ -1055,7 +1042,7 @@ static int restore_locked(struct assign_ctx *ctx, const char *addr,
 				 "the state record of %s in %s is unreadable "
 				 "(%s); remove it and bind the driver by hand",
 				 addr, o.state_dir, strerror(-r));
-	r = check_exists(ctx, addr);
+	r = host_check_exists(ctx, addr);
 	if (r < 0) {
 		record_remove(&o, addr);
 		return r;

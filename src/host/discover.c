@@ -28,6 +28,19 @@ int host_canon_addr(struct assign_ctx *ctx, const char *address,
 	return assign_pci_addr_format(&a, buf, ASSIGN_PCI_ADDR_LEN);
 }
 
+int host_check_exists(struct assign_ctx *ctx, const char *addr)
+{
+	char path[128];
+
+	snprintf(path, sizeof(path), "bus/pci/devices/%s", addr);
+	if (sysfs_exists(ctx, path) < 0)
+		return set_error(ctx, -ENODEV,
+				 "no PCI device %s; list the devices with "
+				 "lspci -D or assign-host list",
+				 addr);
+	return 0;
+}
+
 void host_read_override(struct assign_ctx *ctx, const char *addr, char *buf,
 			size_t size)
 {

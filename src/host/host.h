@@ -16,6 +16,9 @@
 int host_canon_addr(struct assign_ctx *ctx, const char *address,
 		    char buf[ASSIGN_PCI_ADDR_LEN]);
 
+/* -ENODEV with the fix when there is no PCI device @addr (canonical). */
+int host_check_exists(struct assign_ctx *ctx, const char *addr);
+
 /* @addr's driver_override into @buf, "" when none is set or it cannot be
  * read. */
 void host_read_override(struct assign_ctx *ctx, const char *addr, char *buf,
