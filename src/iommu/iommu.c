@@ -430,7 +430,6 @@ void iommu_detach_device(struct assign_iommu *iommu, struct assign_attach *att)
 	iommu->ops->detach(iommu, att);
 	att->devfd = -1;
 	att->group = NULL;
-	att->devid = 0;
 	/* iommufd: the IOAS and its mappings outlive the devices, but the
 	 * geometry is only known with a device attached. type1 forgets it
 	 * when the last group leaves the container (type1.c). */

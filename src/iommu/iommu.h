@@ -37,7 +37,6 @@ struct assign_attach {
 	int devfd;                  /* VFIO device fd */
 	int group_id;               /* IOMMU group, -1 if unknown */
 	struct assign_group *group; /* type1/no-IOMMU: reference held */
-	uint32_t devid;             /* iommufd device id, 0 otherwise */
 };
 /* Open @addr's device fd on @iommu (choosing the backend if AUTO). */
 int iommu_attach_device(struct assign_iommu *iommu, const char *addr,

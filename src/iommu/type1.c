@@ -498,7 +498,6 @@ static int type1_attach(struct assign_iommu *iommu, const char *addr,
 	}
 	out->devfd = fd;
 	out->group = g;
-	out->devid = 0;
 	return 0;
 }
 
