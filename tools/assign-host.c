@@ -187,6 +187,26 @@ static void json_str(const char *s)
 	putchar('"');
 }
 
+/* "key": "val", or null when @val is empty. */
+static void json_kv_str(const char *key, const char *val, bool comma)
+{
+	printf("%s\"%s\": ", comma ? ", " : "", key);
+	if (val && *val)
+		json_str(val);
+	else
+		printf("null");
+}
+
+/* "key": n, or null when @n is negative. */
+static void json_kv_int(const char *key, int n, bool comma)
+{
+	printf("%s\"%s\": ", comma ? ", " : "", key);
+	if (n >= 0)
+		printf("%d", n);
+	else
+		printf("null");
+}
+
 /* The driver @address's state record gives it back to ("" for none). */
 static int record_driver(struct assign_ctx *ctx, const char *address,
 			 const struct assign_host_opts *o, char *buf,
@@ -202,12 +222,85 @@ static int record_driver(struct assign_ctx *ctx, const char *address,
 	return 0;
 }
 
+/* list --json: one device (@v: its group is viable, -1 unknown). */
+static void list_json_device(const struct assign_host_device *d, int v,
+			     bool first)
+{
+	printf("%s\n  {\"address\": ", first ? "" : ",");
+	json_str(d->address);
+	printf(", \"vendor\": \"%04x\", \"device\": \"%04x\", "
+	       "\"class\": \"%06x\"",
+	       d->vendor, d->device, d->class_code);
+	json_kv_str("driver", d->driver, true);
+	json_kv_str("driver_override", d->driver_override, true);
+	json_kv_int("iommu_group", d->iommu_group, true);
+	printf(", \"viable\": %s", v < 0 ? "null" : v ? "true" : "false");
+	printf(", \"bridge\": %s, \"netdevs\": [",
+	       d->is_bridge ? "true" : "false");
+	for (unsigned k = 0; k < d->n_netdevs; k++) {
+		if (k)
+			printf(", ");
+		json_str(d->netdevs[k]);
+	}
+	printf("], \"sriov_totalvfs\": %u, \"sriov_numvfs\": %u",
+	       d->sriov_totalvfs, d->sriov_numvfs);
+	json_kv_str("physfn", d->physfn, true);
+	json_kv_int("vf_index", d->vf_index, true);
+	printf(", \"vendor_name\": ");
+	json_str(d->vendor_name);
+	printf(", \"device_name\": ");
+	json_str(d->device_name);
+	printf("}");
+}
+
+static void list_text_header(void)
+{
+	printf("%s%-12s  %-9s %-6s %-14s %5s  %-6s %-10s %s%s\n", BOLD,
+	       "ADDRESS", "VEN:DEV", "CLASS", "DRIVER", "GROUP", "VIABLE",
+	       "NETDEV", "SRIOV", RESET);
+}
+
+/* list: one device as a table row (@v: its group is viable, -1 unknown),
+ * its name on the next line. */
+static void list_text_device(const struct assign_host_device *d, int v)
+{
+	char sriov[40] = "-", ids[12], net[40] = "";
+
+	snprintf(ids, sizeof(ids), "%04x:%04x", d->vendor, d->device);
+	if (d->sriov_totalvfs)
+		snprintf(sriov, sizeof(sriov), "PF %u/%u VFs", d->sriov_numvfs,
+			 d->sriov_totalvfs);
+	else if (d->physfn[0])
+		snprintf(sriov, sizeof(sriov), "VF%d of %s", d->vf_index,
+			 d->physfn);
+	for (unsigned k = 0; k < d->n_netdevs; k++) {
+		size_t len = strlen(net);
+
+		snprintf(net + len, sizeof(net) - len, "%s%s", k ? "," : "",
+			 d->netdevs[k]);
+	}
+	printf("%-12s  %-9s %06x %-14s ", d->address, ids, d->class_code,
+	       d->driver[0] ? d->driver : "-");
+	if (d->iommu_group >= 0)
+		printf("%5d  ", d->iommu_group);
+	else
+		printf("%5s  ", "-");
+	if (v < 0)
+		printf("%-6s ", "-");
+	else
+		printf("%s%-6s%s ", v ? GREEN : RED, v ? "yes" : "no", RESET);
+	printf("%-10s %s\n", net[0] ? net : "-", sriov);
+	if (d->device_name[0])
+		printf("              %s%s%s\n", d->vendor_name,
+		       d->vendor_name[0] ? " " : "", d->device_name);
+}
+
 static int cmd_list(struct assign_ctx *ctx, const struct global *g, int argc,
 		    char **argv)
 {
 	struct assign_host_device_list *list = NULL;
 	struct group_cache *cache = NULL;
-	size_t n = 0, ncache = 0;
+	size_t ncache = 0;
 	bool json = g->json;
 	int r;
 
@@ -221,97 +314,21 @@ static int cmd_list(struct assign_ctx *ctx, const struct global *g, int argc,
 	r = assign_host_list(ctx, &list);
 	if (r < 0)
 		return fail(ctx, r, "list");
-	n = list->count;
 	if (json)
 		printf("[");
 	else
-		printf("%s%-12s  %-9s %-6s %-14s %5s  %-6s %-10s %s%s\n", BOLD,
-		       "ADDRESS", "VEN:DEV", "CLASS", "DRIVER", "GROUP",
-		       "VIABLE", "NETDEV", "SRIOV", RESET);
-	for (size_t i = 0; i < n; i++) {
+		list_text_header();
+	for (size_t i = 0; i < list->count; i++) {
 		const struct assign_host_device *d = list->devices[i];
 		int v = group_viable(ctx, &cache, &ncache, d->iommu_group);
-		char sriov[40] = "-", ids[12], net[40] = "";
 
-		snprintf(ids, sizeof(ids), "%04x:%04x", d->vendor, d->device);
-		if (d->sriov_totalvfs)
-			snprintf(sriov, sizeof(sriov), "PF %u/%u VFs",
-				 d->sriov_numvfs, d->sriov_totalvfs);
-		else if (d->physfn[0])
-			snprintf(sriov, sizeof(sriov), "VF%d of %s",
-				 d->vf_index, d->physfn);
-		for (unsigned k = 0; k < d->n_netdevs; k++) {
-			size_t len = strlen(net);
-			snprintf(net + len, sizeof(net) - len, "%s%s",
-				 k ? "," : "", d->netdevs[k]);
-		}
-		if (json) {
-			printf("%s\n  {\"address\": ", i ? "," : "");
-			json_str(d->address);
-			printf(", \"vendor\": \"%04x\", \"device\": \"%04x\", "
-			       "\"class\": \"%06x\", \"driver\": ",
-			       d->vendor, d->device, d->class_code);
-			if (d->driver[0])
-				json_str(d->driver);
-			else
-				printf("null");
-			printf(", \"driver_override\": ");
-			if (d->driver_override[0])
-				json_str(d->driver_override);
-			else
-				printf("null");
-			printf(", \"iommu_group\": ");
-			if (d->iommu_group >= 0)
-				printf("%d", d->iommu_group);
-			else
-				printf("null");
-			printf(", \"viable\": %s",
-			       v < 0 ? "null" : v ? "true" : "false");
-			printf(", \"bridge\": %s, \"netdevs\": [",
-			       d->is_bridge ? "true" : "false");
-			for (unsigned k = 0; k < d->n_netdevs; k++) {
-				if (k)
-					printf(", ");
-				json_str(d->netdevs[k]);
-			}
-			printf("], \"sriov_totalvfs\": %u, \"sriov_numvfs\": %u",
-			       d->sriov_totalvfs, d->sriov_numvfs);
-			printf(", \"physfn\": ");
-			if (d->physfn[0])
-				json_str(d->physfn);
-			else
-				printf("null");
-			printf(", \"vf_index\": ");
-			if (d->vf_index >= 0)
-				printf("%d", d->vf_index);
-			else
-				printf("null");
-			printf(", \"vendor_name\": ");
-			json_str(d->vendor_name);
-			printf(", \"device_name\": ");
-			json_str(d->device_name);
-			printf("}");
-			continue;
-		}
-		printf("%-12s  %-9s %06x %-14s ", d->address, ids,
-		       d->class_code, d->driver[0] ? d->driver : "-");
-		if (d->iommu_group >= 0)
-			printf("%5d  ", d->iommu_group);
+		if (json)
+			list_json_device(d, v, i == 0);
 		else
-			printf("%5s  ", "-");
-		if (v < 0)
-			printf("%-6s ", "-");
-		else
-			printf("%s%-6s%s ", v ? GREEN : RED, v ? "yes" : "no",
-			       RESET);
-		printf("%-10s %s\n", net[0] ? net : "-", sriov);
-		if (d->device_name[0])
-			printf("              %s%s%s\n",
-			       d->vendor_name, d->vendor_name[0] ? " " : "",
-			       d->device_name);
+			list_text_device(d, v);
 	}
 	if (json)
-		printf("%s]\n", n ? "\n" : "");
+		printf("%s]\n", list->count ? "\n" : "");
 	free(cache);
 	assign_host_device_list_free(list);
 	return EXIT_OK;
@@ -349,15 +366,6 @@ static void probe_kernel(struct assign_ctx *ctx, const char *addr,
 	assign_iommu_unref(iommu);
 }
 
-static void json_kv_str(const char *key, const char *val, bool comma)
-{
-	printf("%s\"%s\": ", comma ? ", " : "", key);
-	if (val && *val)
-		json_str(val);
-	else
-		printf("null");
-}
-
 static const char *action_name(enum assign_host_action a)
 {
 	switch (a) {
@@ -370,21 +378,65 @@ static const char *action_name(enum assign_host_action a)
 	}
 }
 
+/* explain --json: one member of the group. */
+static void json_member(const struct assign_host_member *m, bool first)
+{
+	printf("%s{", first ? "" : ", ");
+	json_kv_str("address", m->address, false);
+	json_kv_str("driver", m->driver, true);
+	printf(", \"class\": \"%06x\", \"bridge\": %s, "
+	       "\"blocks\": %s, \"action\": \"%s\"",
+	       m->class_code, m->is_bridge ? "true" : "false",
+	       m->blocks ? "true" : "false", action_name(m->action));
+	json_kv_str("reason", m->reason, true);
+	json_kv_str("fix", m->fix, true);
+	printf("}");
+}
+
+/* explain --json: the IOMMU group and its members, or null. */
+static void json_group(const struct assign_host_group_report *rep)
+{
+	printf(", \"iommu_group\": ");
+	if (!rep) {
+		printf("null");
+		return;
+	}
+	printf("{\"id\": %d, \"viable\": %s, \"members\": [", rep->group,
+	       rep->viable ? "true" : "false");
+	for (size_t i = 0; i < rep->n_members; i++)
+		json_member(rep->members[i], i == 0);
+	printf("]}");
+}
+
+/* explain --json: the driver the state record gives the device back to. */
+static void json_record(struct assign_ctx *ctx, const struct global *g,
+			const char *address)
+{
+	struct assign_host_opts o;
+	char recdrv[ASSIGN_HOST_NAME_LEN];
+
+	opts_init(&o, g);
+	if (record_driver(ctx, address, &o, recdrv, sizeof(recdrv)) == 0)
+		printf(", \"record\": {\"driver\": %s%s%s}",
+		       recdrv[0] ? "\"" : "", recdrv[0] ? recdrv : "null",
+		       recdrv[0] ? "\"" : "");
+	else
+		printf(", \"record\": null");
+}
+
 /* explain --json: the same facts for programs. */
 static int explain_json(struct assign_ctx *ctx, const struct global *g,
 			const char *addr)
 {
 	struct assign_host_device *d = NULL;
 	struct assign_host_group_report *rep = NULL;
-	struct assign_host_opts o;
-	char recdrv[ASSIGN_HOST_NAME_LEN], netmsg[512] = "";
+	char netmsg[512] = "";
 	bool in_use = false, ready;
 	int r;
 
 	r = assign_host_device_get(ctx, addr, &d);
 	if (r < 0)
 		return fail(ctx, r, "explain");
-	opts_init(&o, g);
 	if (d->iommu_group >= 0) {
 		r = assign_host_group_report(ctx, d->iommu_group, &rep);
 		if (r < 0) {
@@ -406,38 +458,12 @@ static int explain_json(struct assign_ctx *ctx, const struct global *g,
 	       d->vendor, d->device, d->class_code);
 	json_kv_str("driver", d->driver, true);
 	json_kv_str("driver_override", d->driver_override, true);
-	if (record_driver(ctx, d->address, &o, recdrv, sizeof(recdrv)) == 0)
-		printf(", \"record\": {\"driver\": %s%s%s}",
-		       recdrv[0] ? "\"" : "", recdrv[0] ? recdrv : "null",
-		       recdrv[0] ? "\"" : "");
-	else
-		printf(", \"record\": null");
+	json_record(ctx, g, d->address);
 	printf(", \"bridge\": %s", d->is_bridge ? "true" : "false");
 	json_kv_str("physfn", d->physfn, true);
 	printf(", \"netdev_in_use\": %s", in_use ? "true" : "false");
 	json_kv_str("netdev_message", netmsg, true);
-	printf(", \"iommu_group\": ");
-	if (rep) {
-		printf("{\"id\": %d, \"viable\": %s, \"members\": [",
-		       rep->group, rep->viable ? "true" : "false");
-		for (size_t i = 0; i < rep->n_members; i++) {
-			const struct assign_host_member *m = rep->members[i];
-			printf("%s{", i ? ", " : "");
-			json_kv_str("address", m->address, false);
-			json_kv_str("driver", m->driver, true);
-			printf(", \"class\": \"%06x\", \"bridge\": %s, "
-			       "\"blocks\": %s, \"action\": \"%s\"",
-			       m->class_code, m->is_bridge ? "true" : "false",
-			       m->blocks ? "true" : "false",
-			       action_name(m->action));
-			json_kv_str("reason", m->reason, true);
-			json_kv_str("fix", m->fix, true);
-			printf("}");
-		}
-		printf("]}");
-	} else {
-		printf("null");
-	}
+	json_group(rep);
 	printf(", \"bound_to_vfio\": %s, \"ready\": %s}\n",
 	       d->is_vfio ? "true" : "false", ready ? "true" : "false");
 	assign_host_group_report_free(rep);
@@ -445,39 +471,14 @@ static int explain_json(struct assign_ctx *ctx, const struct global *g,
 	return ready ? EXIT_OK : EXIT_NOT_READY;
 }
 
-static int cmd_explain(struct assign_ctx *ctx, const struct global *g,
-		       int argc, char **argv)
+/* explain: what the device is, its driver, its record, its SR-IOV
+ * links. */
+static void explain_identity(struct assign_ctx *ctx, const struct global *g,
+			     const struct assign_host_device *d)
 {
-	struct assign_host_device *d = NULL;
-	struct assign_host_group_report *rep = NULL;
 	struct assign_host_opts o;
 	char recdrv[ASSIGN_HOST_NAME_LEN];
-	bool ok = true, busy = false, probe = false;
-	int r;
 
-	const char *addr = NULL;
-	bool json = g->json;
-
-	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--probe"))
-			probe = true;
-		else if (!strcmp(argv[i], "--json"))
-			json = true;
-		else if (argv[i][0] == '-')
-			return usage_error("explain: unknown option '%s'",
-					   argv[i]);
-		else if (addr)
-			return usage_error("explain needs one ADDRESS");
-		else
-			addr = argv[i];
-	}
-	if (!addr)
-		return usage_error("explain needs one ADDRESS");
-	if (json)
-		return explain_json(ctx, g, addr);
-	r = assign_host_device_get(ctx, addr, &d);
-	if (r < 0)
-		return fail(ctx, r, "explain");
 	printf("%s%s%s  %04x:%04x class %06x\n", BOLD, d->address, RESET,
 	       d->vendor, d->device, d->class_code);
 	if (d->device_name[0])
@@ -498,42 +499,55 @@ static int cmd_explain(struct assign_ctx *ctx, const struct global *g,
 	if (d->sriov_totalvfs)
 		printf("  SR-IOV: PF with %u of %u VFs enabled\n",
 		       d->sriov_numvfs, d->sriov_totalvfs);
+}
 
-	if (d->n_netdevs) {
-		r = assign_host_netdev_check(ctx, d->address);
-		if (r == -EBUSY) {
-			printf("  %sIn use%s: %s\n", RED, RESET,
-			       assign_ctx_get_last_error(ctx));
-			printf("        (bind refuses it without --force)\n");
-			busy = true;
-		} else if (r == 0) {
-			printf("  Network interface%s %s: not in use\n",
-			       d->n_netdevs > 1 ? "s" : "", d->netdevs[0]);
-		}
+/* explain: whether its network interfaces carry traffic; false when one
+ * does (bind refuses the device then). */
+static bool explain_netdevs(struct assign_ctx *ctx,
+			    const struct assign_host_device *d)
+{
+	int r;
+
+	if (!d->n_netdevs)
+		return true;
+	r = assign_host_netdev_check(ctx, d->address);
+	if (r == -EBUSY) {
+		printf("  %sIn use%s: %s\n", RED, RESET,
+		       assign_ctx_get_last_error(ctx));
+		printf("        (bind refuses it without --force)\n");
+		return false;
 	}
-	if (busy)
-		ok = false;
+	if (r == 0)
+		printf("  Network interface%s %s: not in use\n",
+		       d->n_netdevs > 1 ? "s" : "", d->netdevs[0]);
+	return true;
+}
+
+/* explain: false, with the reason, for what can never be assigned: a
+ * bridge, a device without an IOMMU group. */
+static bool explain_assignable(const struct assign_host_device *d)
+{
 	if (d->is_bridge) {
 		printf("  %sNo%s: a bridge cannot be assigned; vfio-pci only "
 		       "takes endpoint devices.\n",
 		       RED, RESET);
-		assign_host_device_free(d);
-		return EXIT_NOT_READY;
+		return false;
 	}
 	if (d->iommu_group < 0) {
 		printf("  %sNo%s: no IOMMU group. The IOMMU is off or "
 		       "missing: enable VT-d/AMD-Vi in the firmware and boot "
 		       "with intel_iommu=on (or amd_iommu=on).\n",
 		       RED, RESET);
-		assign_host_device_free(d);
-		return EXIT_NOT_READY;
+		return false;
 	}
-	printf("  IOMMU group %d:\n", d->iommu_group);
-	r = assign_host_group_report(ctx, d->iommu_group, &rep);
-	if (r < 0) {
-		assign_host_device_free(d);
-		return fail(ctx, r, "explain");
-	}
+	return true;
+}
+
+/* explain: the members of the group, with the fix for each other member
+ * that blocks it. */
+static void explain_members(const struct assign_host_device *d,
+			    const struct assign_host_group_report *rep)
+{
 	for (size_t i = 0; i < rep->n_members; i++) {
 		const struct assign_host_member *m = rep->members[i];
 		bool self = !strcmp(m->address, d->address);
@@ -544,14 +558,20 @@ static int cmd_explain(struct assign_ctx *ctx, const struct global *g,
 		if (m->blocks && !self)
 			printf("        fix: %s\n", m->fix);
 	}
+}
+
+/* explain: what still stands in the way; whether the device is ready
+ * (@ok: nothing did so far). */
+static bool explain_verdict(const struct assign_host_device *d,
+			    const struct assign_host_group_report *rep, bool ok)
+{
 	if (!rep->viable) {
 		ok = false;
 		printf("  %sThe group is not viable%s: %zu device%s must "
 		       "leave %s driver%s first (see the fixes above).\n",
 		       RED, RESET, rep->n_blocking,
 		       rep->n_blocking == 1 ? "" : "s",
-		       rep->n_blocking == 1 ? "its" : "their",
-		       "");
+		       rep->n_blocking == 1 ? "its" : "their", "");
 	}
 	if (!d->is_vfio) {
 		ok = false;
@@ -564,17 +584,79 @@ static int cmd_explain(struct assign_ctx *ctx, const struct global *g,
 		printf("  %sReady%s: the device can be opened through VFIO "
 		       "(/dev/vfio/%d).\n",
 		       GREEN, RESET, d->iommu_group);
-	if (probe) {
-		probe_kernel(ctx, d->address, !rep->viable, ASSIGN_IOMMU_TYPE1);
-		/* With iommufd, binding the device's cdev claims the group's
-		 * DMA ownership: the same rule, reached another way. */
-		if (access("/dev/iommu", F_OK) == 0)
-			probe_kernel(ctx, d->address, !rep->viable,
-				     ASSIGN_IOMMU_IOMMUFD);
+	return ok;
+}
+
+/* explain --probe: what the kernel says, through each backend there is. */
+static void explain_probe(struct assign_ctx *ctx,
+			  const struct assign_host_device *d,
+			  const struct assign_host_group_report *rep)
+{
+	probe_kernel(ctx, d->address, !rep->viable, ASSIGN_IOMMU_TYPE1);
+	/* With iommufd, binding the device's cdev claims the group's DMA
+	 * ownership: the same rule, reached another way. */
+	if (access("/dev/iommu", F_OK) == 0)
+		probe_kernel(ctx, d->address, !rep->viable,
+			     ASSIGN_IOMMU_IOMMUFD);
+}
+
+/* explain: why @addr can or cannot be assigned, and the fix. */
+static int explain_text(struct assign_ctx *ctx, const struct global *g,
+			const char *addr, bool probe)
+{
+	struct assign_host_device *d = NULL;
+	struct assign_host_group_report *rep = NULL;
+	bool ok;
+	int r;
+
+	r = assign_host_device_get(ctx, addr, &d);
+	if (r < 0)
+		return fail(ctx, r, "explain");
+	explain_identity(ctx, g, d);
+	ok = explain_netdevs(ctx, d);
+	if (!explain_assignable(d)) {
+		assign_host_device_free(d);
+		return EXIT_NOT_READY;
 	}
+	printf("  IOMMU group %d:\n", d->iommu_group);
+	r = assign_host_group_report(ctx, d->iommu_group, &rep);
+	if (r < 0) {
+		assign_host_device_free(d);
+		return fail(ctx, r, "explain");
+	}
+	explain_members(d, rep);
+	ok = explain_verdict(d, rep, ok);
+	if (probe)
+		explain_probe(ctx, d, rep);
 	assign_host_group_report_free(rep);
 	assign_host_device_free(d);
 	return ok ? EXIT_OK : EXIT_NOT_READY;
+}
+
+static int cmd_explain(struct assign_ctx *ctx, const struct global *g, int argc,
+		       char **argv)
+{
+	const char *addr = NULL;
+	bool json = g->json, probe = false;
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--probe"))
+			probe = true;
+		else if (!strcmp(argv[i], "--json"))
+			json = true;
+		else if (argv[i][0] == '-')
+			return usage_error("explain: unknown option '%s'",
+					   argv[i]);
+		else if (addr)
+			return usage_error("explain needs one ADDRESS");
+		else
+			addr = argv[i];
+	}
+	if (!addr)
+		return usage_error("explain needs one ADDRESS");
+	if (json)
+		return explain_json(ctx, g, addr);
+	return explain_text(ctx, g, addr, probe);
 }
 
 /* ---- bind / unbind / restore ------------------------------------------ */
@@ -726,6 +808,86 @@ static int parse_mac(const char *s, uint8_t mac[6])
 	return 0;
 }
 
+static int parse_link_state(const char *s, enum assign_host_vf_link *out)
+{
+	if (!strcmp(s, "auto"))
+		*out = ASSIGN_HOST_VF_LINK_AUTO;
+	else if (!strcmp(s, "enable"))
+		*out = ASSIGN_HOST_VF_LINK_ENABLE;
+	else if (!strcmp(s, "disable"))
+		*out = ASSIGN_HOST_VF_LINK_DISABLE;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+static const char *link_state_name(enum assign_host_vf_link l)
+{
+	return l == ASSIGN_HOST_VF_LINK_ENABLE	? "enable" :
+	       l == ASSIGN_HOST_VF_LINK_DISABLE ? "disable" :
+						  "auto";
+}
+
+/* vf-config: the VF and its settings from the command line. */
+struct vf_config_args {
+	struct assign_host_vf_config cfg;
+	/* --pf IFNAME and --vf N: NULL and -1 when not given. */
+	const char *pf;
+	long vfn;
+};
+
+/* vf-config: one option @c with @arg into @a; EXIT_OK or EXIT_USAGE. */
+static int vf_config_option(int c, const char *arg, struct vf_config_args *a)
+{
+	struct assign_host_vf_config *cfg = &a->cfg;
+	long v;
+
+	switch (c) {
+	case 'm':
+		if (parse_mac(arg, cfg->mac) < 0)
+			return usage_error("bad --mac '%s'", arg);
+		cfg->set |= ASSIGN_HOST_VF_F_MAC;
+		return EXIT_OK;
+	case 'l':
+		if (parse_int(arg, 0, 4095, &v) < 0)
+			return usage_error("bad --vlan '%s' (0-4095)", arg);
+		cfg->vlan = (uint16_t)v;
+		cfg->set |= ASSIGN_HOST_VF_F_VLAN;
+		return EXIT_OK;
+	case 'q':
+		if (parse_int(arg, 0, 7, &v) < 0)
+			return usage_error("bad --qos '%s' (0-7)", arg);
+		cfg->qos = (uint8_t)v;
+		cfg->set |= ASSIGN_HOST_VF_F_VLAN;
+		return EXIT_OK;
+	case 's':
+		if (parse_onoff(arg, &cfg->spoofchk) < 0)
+			return usage_error("bad --spoofchk '%s'", arg);
+		cfg->set |= ASSIGN_HOST_VF_F_SPOOFCHK;
+		return EXIT_OK;
+	case 't':
+		if (parse_onoff(arg, &cfg->trust) < 0)
+			return usage_error("bad --trust '%s'", arg);
+		cfg->set |= ASSIGN_HOST_VF_F_TRUST;
+		return EXIT_OK;
+	case 'k':
+		if (parse_link_state(arg, &cfg->link_state) < 0)
+			return usage_error("bad --link-state '%s'", arg);
+		cfg->set |= ASSIGN_HOST_VF_F_LINK_STATE;
+		return EXIT_OK;
+	case 'P':
+		a->pf = arg;
+		return EXIT_OK;
+	case 'N':
+		if (parse_int(arg, 0, 65535, &a->vfn) < 0)
+			return usage_error("bad --vf '%s'", arg);
+		return EXIT_OK;
+	default: /* getopt said what */
+		fprintf(stderr, "Try '%s --help'.\n", prog);
+		return EXIT_USAGE;
+	}
+}
+
 static int cmd_vf_config(struct assign_ctx *ctx, int argc, char **argv)
 {
 	static const struct option lopts[] = {
@@ -739,84 +901,105 @@ static int cmd_vf_config(struct assign_ctx *ctx, int argc, char **argv)
 		{ "vf", required_argument, NULL, 'N' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct assign_host_vf_config cfg = { .size = sizeof(cfg) };
-	const char *pf = NULL;
-	long vfn = -1;
-	long v;
+	struct vf_config_args a = { .cfg = { .size = sizeof(a.cfg) },
+				    .vfn = -1 };
 	int c, r;
 
 	optind = 0; /* glibc: re-initialise, permute again */
 	while ((c = getopt_long(argc, argv, "", lopts, NULL)) != -1) {
-		switch (c) {
-		case 'm':
-			if (parse_mac(optarg, cfg.mac) < 0)
-				return usage_error("bad --mac '%s'", optarg);
-			cfg.set |= ASSIGN_HOST_VF_F_MAC;
-			break;
-		case 'l':
-			if (parse_int(optarg, 0, 4095, &v) < 0)
-				return usage_error("bad --vlan '%s' (0-4095)",
-						   optarg);
-			cfg.vlan = (uint16_t)v;
-			cfg.set |= ASSIGN_HOST_VF_F_VLAN;
-			break;
-		case 'q':
-			if (parse_int(optarg, 0, 7, &v) < 0)
-				return usage_error("bad --qos '%s' (0-7)",
-						   optarg);
-			cfg.qos = (uint8_t)v;
-			cfg.set |= ASSIGN_HOST_VF_F_VLAN;
-			break;
-		case 's':
-			if (parse_onoff(optarg, &cfg.spoofchk) < 0)
-				return usage_error("bad --spoofchk '%s'",
-						   optarg);
-			cfg.set |= ASSIGN_HOST_VF_F_SPOOFCHK;
-			break;
-		case 't':
-			if (parse_onoff(optarg, &cfg.trust) < 0)
-				return usage_error("bad --trust '%s'", optarg);
-			cfg.set |= ASSIGN_HOST_VF_F_TRUST;
-			break;
-		case 'k':
-			if (!strcmp(optarg, "auto"))
-				cfg.link_state = ASSIGN_HOST_VF_LINK_AUTO;
-			else if (!strcmp(optarg, "enable"))
-				cfg.link_state = ASSIGN_HOST_VF_LINK_ENABLE;
-			else if (!strcmp(optarg, "disable"))
-				cfg.link_state = ASSIGN_HOST_VF_LINK_DISABLE;
-			else
-				return usage_error("bad --link-state '%s'",
-						   optarg);
-			cfg.set |= ASSIGN_HOST_VF_F_LINK_STATE;
-			break;
-		case 'P':
-			pf = optarg;
-			break;
-		case 'N':
-			if (parse_int(optarg, 0, 65535, &vfn) < 0)
-				return usage_error("bad --vf '%s'", optarg);
-			break;
-		default: /* getopt said what */
-			fprintf(stderr, "Try '%s --help'.\n", prog);
-			return EXIT_USAGE;
-		}
+		r = vf_config_option(c, optarg, &a);
+		if (r != EXIT_OK)
+			return r;
 	}
-	if (!pf != (vfn < 0))
+	if (!a.pf != (a.vfn < 0))
 		return usage_error("vf-config: give --pf and --vf together");
-	if (pf ? optind != argc : optind != argc - 1)
+	if (a.pf ? optind != argc : optind != argc - 1)
 		return usage_error("vf-config needs one VF ADDRESS, or --pf "
 				   "IFNAME --vf N");
-	if (!cfg.set)
+	if (!a.cfg.set)
 		return usage_error("vf-config: give at least one setting");
-	if (pf)
-		r = assign_host_vf_configure_netdev(ctx, pf, (unsigned)vfn,
-						    &cfg);
+	if (a.pf)
+		r = assign_host_vf_configure_netdev(ctx, a.pf, (unsigned)a.vfn,
+						    &a.cfg);
 	else
-		r = assign_host_vf_configure(ctx, argv[optind], &cfg);
+		r = assign_host_vf_configure(ctx, argv[optind], &a.cfg);
 	if (r < 0)
 		return fail(ctx, r, "vf-config");
 	return EXIT_OK;
+}
+
+/* vf-show VF: the VF's index and its PF's interface; EXIT_OK or the exit
+ * status of the failure. */
+static int vf_show_locate(struct assign_ctx *ctx, const char *address,
+			  char *ifname, size_t size, long *idx)
+{
+	struct assign_host_device *vf = NULL, *pfd = NULL;
+	int r, status = EXIT_OK;
+
+	r = assign_host_device_get(ctx, address, &vf);
+	if (r < 0)
+		return fail(ctx, r, "vf-show");
+	if (!vf->physfn[0] || vf->vf_index < 0) {
+		fprintf(stderr, "%s: vf-show: %s is not an SR-IOV VF\n", prog,
+			vf->address);
+		assign_host_device_free(vf);
+		return EXIT_NODEV;
+	}
+	*idx = vf->vf_index;
+	r = assign_host_device_get(ctx, vf->physfn, &pfd);
+	if (r < 0) {
+		assign_host_device_free(vf);
+		return fail(ctx, r, "vf-show");
+	}
+	if (pfd->n_netdevs)
+		snprintf(ifname, size, "%s", pfd->netdevs[0]);
+	if (!ifname[0]) {
+		fprintf(stderr,
+			"%s: vf-show: the PF %s of %s has no network "
+			"interface\n",
+			prog, pfd->address, vf->address);
+		status = EXIT_NODEV;
+	}
+	assign_host_device_free(pfd);
+	assign_host_device_free(vf);
+	return status;
+}
+
+static void vf_show_json(const char *ifname, long idx,
+			 const struct assign_host_vf_config *c)
+{
+	printf("{\"pf\": ");
+	json_str(ifname);
+	printf(", \"vf\": %ld, \"mac\": \"%02x:%02x:%02x:%02x:%02x:%02x\"", idx,
+	       c->mac[0], c->mac[1], c->mac[2], c->mac[3], c->mac[4],
+	       c->mac[5]);
+	if (c->set & ASSIGN_HOST_VF_F_VLAN)
+		printf(", \"vlan\": %u, \"qos\": %u", c->vlan, c->qos);
+	if (c->set & ASSIGN_HOST_VF_F_SPOOFCHK)
+		printf(", \"spoofchk\": %s", c->spoofchk ? "true" : "false");
+	if (c->set & ASSIGN_HOST_VF_F_TRUST)
+		printf(", \"trust\": %s", c->trust ? "true" : "false");
+	if (c->set & ASSIGN_HOST_VF_F_LINK_STATE)
+		printf(", \"link_state\": \"%s\"",
+		       link_state_name(c->link_state));
+	printf("}\n");
+}
+
+static void vf_show_text(const char *ifname, long idx,
+			 const struct assign_host_vf_config *c)
+{
+	printf("%s vf %ld: mac %02x:%02x:%02x:%02x:%02x:%02x", ifname, idx,
+	       c->mac[0], c->mac[1], c->mac[2], c->mac[3], c->mac[4],
+	       c->mac[5]);
+	if (c->set & ASSIGN_HOST_VF_F_VLAN)
+		printf(" vlan %u qos %u", c->vlan, c->qos);
+	if (c->set & ASSIGN_HOST_VF_F_SPOOFCHK)
+		printf(" spoofchk %s", c->spoofchk ? "on" : "off");
+	if (c->set & ASSIGN_HOST_VF_F_TRUST)
+		printf(" trust %s", c->trust ? "on" : "off");
+	if (c->set & ASSIGN_HOST_VF_F_LINK_STATE)
+		printf(" link-state %s", link_state_name(c->link_state));
+	printf("\n");
 }
 
 /* vf-show VF | --pf IFNAME --vf N: what the PF's driver reports. */
@@ -824,7 +1007,6 @@ static int cmd_vf_show(struct assign_ctx *ctx, const struct global *g,
 		       int argc, char **argv)
 {
 	struct assign_host_vf_config c = { .size = sizeof(c) };
-	struct assign_host_device *vf = NULL, *pfd = NULL;
 	char ifname[16] = "";
 	long idx = -1;
 	int r;
@@ -834,34 +1016,9 @@ static int cmd_vf_show(struct assign_ctx *ctx, const struct global *g,
 		if (parse_int(argv[4], 0, 65535, &idx) < 0)
 			return usage_error("bad --vf '%s'", argv[4]);
 	} else if (argc == 2) {
-		r = assign_host_device_get(ctx, argv[1], &vf);
-		if (r < 0)
-			return fail(ctx, r, "vf-show");
-		if (!vf->physfn[0] || vf->vf_index < 0) {
-			fprintf(stderr, "%s: vf-show: %s is not an SR-IOV VF\n",
-				prog, vf->address);
-			assign_host_device_free(vf);
-			return EXIT_NODEV;
-		}
-		idx = vf->vf_index;
-		r = assign_host_device_get(ctx, vf->physfn, &pfd);
-		if (r < 0) {
-			assign_host_device_free(vf);
-			return fail(ctx, r, "vf-show");
-		}
-		if (pfd->n_netdevs)
-			snprintf(ifname, sizeof(ifname), "%s", pfd->netdevs[0]);
-		if (!ifname[0]) {
-			fprintf(stderr,
-				"%s: vf-show: the PF %s of %s has no network "
-				"interface\n",
-				prog, pfd->address, vf->address);
-			assign_host_device_free(pfd);
-			assign_host_device_free(vf);
-			return EXIT_NODEV;
-		}
-		assign_host_device_free(pfd);
-		assign_host_device_free(vf);
+		r = vf_show_locate(ctx, argv[1], ifname, sizeof(ifname), &idx);
+		if (r != EXIT_OK)
+			return r;
 	} else {
 		return usage_error("vf-show needs a VF ADDRESS, or --pf IFNAME "
 				   "--vf N");
@@ -869,41 +1026,10 @@ static int cmd_vf_show(struct assign_ctx *ctx, const struct global *g,
 	r = assign_host_vf_get(ctx, ifname, (unsigned)idx, &c);
 	if (r < 0)
 		return fail(ctx, r, "vf-show");
-	if (g->json) {
-		printf("{\"pf\": ");
-		json_str(ifname);
-		printf(", \"vf\": %ld, \"mac\": \"%02x:%02x:%02x:%02x:%02x:%02x\"",
-		       idx, c.mac[0], c.mac[1], c.mac[2], c.mac[3], c.mac[4],
-		       c.mac[5]);
-		if (c.set & ASSIGN_HOST_VF_F_VLAN)
-			printf(", \"vlan\": %u, \"qos\": %u", c.vlan, c.qos);
-		if (c.set & ASSIGN_HOST_VF_F_SPOOFCHK)
-			printf(", \"spoofchk\": %s", c.spoofchk ? "true" : "false");
-		if (c.set & ASSIGN_HOST_VF_F_TRUST)
-			printf(", \"trust\": %s", c.trust ? "true" : "false");
-		if (c.set & ASSIGN_HOST_VF_F_LINK_STATE)
-			printf(", \"link_state\": \"%s\"",
-			       c.link_state == ASSIGN_HOST_VF_LINK_ENABLE ? "enable"
-			       : c.link_state == ASSIGN_HOST_VF_LINK_DISABLE
-				       ? "disable"
-				       : "auto");
-		printf("}\n");
-		return EXIT_OK;
-	}
-	printf("%s vf %ld: mac %02x:%02x:%02x:%02x:%02x:%02x", ifname, idx,
-	       c.mac[0], c.mac[1], c.mac[2], c.mac[3], c.mac[4], c.mac[5]);
-	if (c.set & ASSIGN_HOST_VF_F_VLAN)
-		printf(" vlan %u qos %u", c.vlan, c.qos);
-	if (c.set & ASSIGN_HOST_VF_F_SPOOFCHK)
-		printf(" spoofchk %s", c.spoofchk ? "on" : "off");
-	if (c.set & ASSIGN_HOST_VF_F_TRUST)
-		printf(" trust %s", c.trust ? "on" : "off");
-	if (c.set & ASSIGN_HOST_VF_F_LINK_STATE)
-		printf(" link-state %s",
-		       c.link_state == ASSIGN_HOST_VF_LINK_ENABLE ? "enable"
-		       : c.link_state == ASSIGN_HOST_VF_LINK_DISABLE ? "disable"
-								      : "auto");
-	printf("\n");
+	if (g->json)
+		vf_show_json(ifname, idx, &c);
+	else
+		vf_show_text(ifname, idx, &c);
 	return EXIT_OK;
 }
 
@@ -920,7 +1046,9 @@ static int cmd_set_numvfs(struct assign_ctx *ctx, int argc, char **argv)
 	return EXIT_OK;
 }
 
-int main(int argc, char **argv)
+/* The global options before the command into @g. Returns -1 to go on,
+ * else the exit status (--help, --version, a usage error). */
+static int parse_global(int argc, char **argv, struct global *g)
 {
 	static const struct option lopts[] = {
 		{ "state-dir", required_argument, NULL, 's' },
@@ -932,28 +1060,21 @@ int main(int argc, char **argv)
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct global g = { .color = "auto" };
-	struct assign_ctx *ctx = NULL;
-	const char *cmd;
-	int c, r, status;
+	int c;
 
-	if (argv[0] && strrchr(argv[0], '/'))
-		prog = strrchr(argv[0], '/') + 1;
-	else if (argv[0])
-		prog = argv[0];
 	while ((c = getopt_long(argc, argv, "+s:vhV", lopts, NULL)) != -1) {
 		switch (c) {
 		case 's':
-			g.state_dir = optarg;
+			g->state_dir = optarg;
 			break;
 		case 'C':
-			g.color = optarg;
+			g->color = optarg;
 			break;
 		case 'j':
-			g.json = true;
+			g->json = true;
 			break;
 		case 'v':
-			g.verbose++;
+			g->verbose++;
 			break;
 		case 'h':
 			usage(stdout);
@@ -966,17 +1087,83 @@ int main(int argc, char **argv)
 			return EXIT_USAGE;
 		}
 	}
-	if (optind >= argc)
-		return usage_error("no command given");
-	if (!strcmp(g.color, "always"))
+	return -1;
+}
+
+/* --color: whether to color the output. */
+static int set_color(const char *color)
+{
+	if (!strcmp(color, "always"))
 		use_color = true;
-	else if (!strcmp(g.color, "never"))
+	else if (!strcmp(color, "never"))
 		use_color = false;
-	else if (!strcmp(g.color, "auto"))
+	else if (!strcmp(color, "auto"))
 		use_color = isatty(STDOUT_FILENO) && !getenv("NO_COLOR") &&
 			    !(getenv("TERM") && !strcmp(getenv("TERM"), "dumb"));
 	else
 		return usage_error("--color takes auto, always or never");
+	return EXIT_OK;
+}
+
+/* The library's context, as loud as -v asks. */
+static int open_ctx(const struct global *g, struct assign_ctx **ctx)
+{
+	int r;
+
+	r = assign_ctx_new(ctx);
+	if (r < 0)
+		return fail(NULL, r, "cannot create a libassign context");
+	if (g->verbose && !getenv("ASSIGN_LOG"))
+		assign_ctx_set_log_priority(*ctx, g->verbose > 1 ? LOG_DEBUG :
+								   LOG_INFO);
+	/* Failures are printed once, by fail(); keep the library quiet at
+	 * the error level unless asked for more. */
+	if (!g->verbose && !getenv("ASSIGN_LOG"))
+		assign_ctx_set_log_priority(*ctx, LOG_CRIT);
+	return EXIT_OK;
+}
+
+static int run_command(struct assign_ctx *ctx, const struct global *g,
+		       const char *cmd, int argc, char **argv)
+{
+	if (!strcmp(cmd, "list"))
+		return cmd_list(ctx, g, argc, argv);
+	if (!strcmp(cmd, "explain"))
+		return cmd_explain(ctx, g, argc, argv);
+	if (!strcmp(cmd, "bind"))
+		return cmd_bind(ctx, g, argc, argv, false);
+	if (!strcmp(cmd, "unbind"))
+		return cmd_bind(ctx, g, argc, argv, true);
+	if (!strcmp(cmd, "restore"))
+		return cmd_restore(ctx, g, argc, argv);
+	if (!strcmp(cmd, "vf-config"))
+		return cmd_vf_config(ctx, argc, argv);
+	if (!strcmp(cmd, "vf-show"))
+		return cmd_vf_show(ctx, g, argc, argv);
+	if (!strcmp(cmd, "set-numvfs"))
+		return cmd_set_numvfs(ctx, argc, argv);
+	return usage_error("unknown command '%s'", cmd);
+}
+
+int main(int argc, char **argv)
+{
+	struct global g = { .color = "auto" };
+	struct assign_ctx *ctx = NULL;
+	const char *cmd;
+	int status;
+
+	if (argv[0] && strrchr(argv[0], '/'))
+		prog = strrchr(argv[0], '/') + 1;
+	else if (argv[0])
+		prog = argv[0];
+	status = parse_global(argc, argv, &g);
+	if (status >= 0)
+		return status;
+	if (optind >= argc)
+		return usage_error("no command given");
+	status = set_color(g.color);
+	if (status != EXIT_OK)
+		return status;
 
 	cmd = argv[optind];
 	argc -= optind;
@@ -985,36 +1172,10 @@ int main(int argc, char **argv)
 		usage(stdout);
 		return EXIT_OK;
 	}
-
-	r = assign_ctx_new(&ctx);
-	if (r < 0)
-		return fail(NULL, r, "cannot create a libassign context");
-	if (g.verbose && !getenv("ASSIGN_LOG"))
-		assign_ctx_set_log_priority(ctx, g.verbose > 1 ? LOG_DEBUG
-							       : LOG_INFO);
-	/* Failures are printed once, by fail(); keep the library quiet at
-	 * the error level unless asked for more. */
-	if (!g.verbose && !getenv("ASSIGN_LOG"))
-		assign_ctx_set_log_priority(ctx, LOG_CRIT);
-
-	if (!strcmp(cmd, "list"))
-		status = cmd_list(ctx, &g, argc, argv);
-	else if (!strcmp(cmd, "explain"))
-		status = cmd_explain(ctx, &g, argc, argv);
-	else if (!strcmp(cmd, "bind"))
-		status = cmd_bind(ctx, &g, argc, argv, false);
-	else if (!strcmp(cmd, "unbind"))
-		status = cmd_bind(ctx, &g, argc, argv, true);
-	else if (!strcmp(cmd, "restore"))
-		status = cmd_restore(ctx, &g, argc, argv);
-	else if (!strcmp(cmd, "vf-config"))
-		status = cmd_vf_config(ctx, argc, argv);
-	else if (!strcmp(cmd, "vf-show"))
-		status = cmd_vf_show(ctx, &g, argc, argv);
-	else if (!strcmp(cmd, "set-numvfs"))
-		status = cmd_set_numvfs(ctx, argc, argv);
-	else
-		status = usage_error("unknown command '%s'", cmd);
+	status = open_ctx(&g, &ctx);
+	if (status != EXIT_OK)
+		return status;
+	status = run_command(ctx, &g, cmd, argc, argv);
 	assign_ctx_unref(ctx);
 	if (fflush(stdout) != 0 && status == EXIT_OK)
 		status = EXIT_FAIL;

@@ -254,7 +254,8 @@ struct iova_node *iova_tree_last(const struct iova_tree *t);
 struct iova_node *iova_tree_next(const struct iova_node *n);
 struct iova_node *iova_tree_prev(const struct iova_node *n);
 /* Check every invariant (order, disjointness, heights, balance, parent
- * links, count): 0 or -EPROTO. For tests. */
+ * links, count): 0 or -EPROTO. Only test-guestmem calls it: the tree's
+ * shape is not visible through the public API. */
 int iova_tree_check(const struct iova_tree *t);
 
 #endif /* LIBASSIGN_CORE_H */

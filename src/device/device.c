@@ -73,6 +73,46 @@ static int device_query_info(struct assign_device *dev)
 	return 0;
 }
 
+/* Open @dev's fd on @iommu. */
+static int device_attach(struct assign_iommu *iommu, struct assign_device *dev)
+{
+	struct assign_ctx *ctx = dev->ctx;
+	char saved[ASSIGN_ERROR_MAX];
+	int r;
+
+	/* The IOMMU side names its own failures; keep a fallback message. */
+	assign_error_save(ctx, saved);
+	assign_ctx_clear_last_error(ctx);
+	r = iommu_attach_device(iommu, dev->addr, &dev->att);
+	if (r < 0) {
+		if (!assign_error_get(ctx)[0])
+			set_error(ctx, r, "cannot attach %s to its IOMMU: %s",
+				  dev->addr, strerror(-r));
+		return r;
+	}
+	assign_error_restore(ctx, saved);
+	return 0;
+}
+
+/* The caches of regions and interrupt indexes the device info sizes. */
+static int device_alloc_caches(struct assign_device *dev)
+{
+	if (dev->info.num_regions) {
+		dev->regions =
+			calloc(dev->info.num_regions, sizeof(*dev->regions));
+		if (!dev->regions)
+			return set_error(dev->ctx, -ENOMEM,
+					 "out of memory opening %s", dev->addr);
+	}
+	if (dev->info.num_irqs) {
+		dev->irqs = calloc(dev->info.num_irqs, sizeof(*dev->irqs));
+		if (!dev->irqs)
+			return set_error(dev->ctx, -ENOMEM,
+					 "out of memory opening %s", dev->addr);
+	}
+	return 0;
+}
+
 ASSIGN_EXPORT int assign_device_open(struct assign_iommu *iommu,
 				     const char *address,
 				     const struct assign_device_opts *opts,
@@ -81,7 +121,6 @@ ASSIGN_EXPORT int assign_device_open(struct assign_iommu *iommu,
 	struct assign_ctx *ctx;
 	struct assign_device *dev;
 	struct assign_pci_addr pci;
-	char saved[ASSIGN_ERROR_MAX];
 	int r;
 
 	if (!iommu)
@@ -107,45 +146,23 @@ ASSIGN_EXPORT int assign_device_open(struct assign_iommu *iommu,
 				 address);
 	dev->refcount = 1;
 	dev->ctx = ctx;
-	dev->pci = pci;
 	assign_pci_addr_format(&pci, dev->addr, sizeof(dev->addr));
 	dev->att.devfd = -1;
 	dev->att.group_id = -1;
-
-	/* The IOMMU side names its own failures; keep a fallback message. */
-	assign_error_save(ctx, saved);
-	assign_ctx_clear_last_error(ctx);
-	r = iommu_attach_device(iommu, dev->addr, &dev->att);
+	r = device_attach(iommu, dev);
 	if (r < 0) {
-		if (!assign_error_get(ctx)[0])
-			set_error(ctx, r, "cannot attach %s to its IOMMU: %s",
-				  dev->addr, strerror(-r));
 		free(dev);
 		return r;
 	}
-	assign_error_restore(ctx, saved);
-
 	r = device_query_info(dev);
-	if (r < 0)
-		goto fail_detach;
-	if (dev->info.num_regions) {
-		dev->regions = calloc(dev->info.num_regions,
-				      sizeof(*dev->regions));
-		if (!dev->regions) {
-			r = set_error(ctx, -ENOMEM,
-				      "out of memory opening %s", dev->addr);
-			goto fail_detach;
-		}
-	}
-	if (dev->info.num_irqs) {
-		dev->irqs = calloc(dev->info.num_irqs, sizeof(*dev->irqs));
-		if (!dev->irqs) {
-			r = set_error(ctx, -ENOMEM,
-				      "out of memory opening %s", dev->addr);
-			goto fail_detach;
-		}
-		for (uint32_t i = 0; i < dev->info.num_irqs; i++)
-			dev->irqs[i].unmask_fd = -1;
+	if (r == 0)
+		r = device_alloc_caches(dev);
+	if (r < 0) {
+		iommu_detach_device(iommu, &dev->att);
+		free(dev->regions);
+		free(dev->irqs);
+		free(dev);
+		return r;
 	}
 	dev->iommu = assign_iommu_ref(iommu);
 	dbg(ctx, "%s: opened, fd %d, group %d, %u regions, %u irq indexes",
@@ -153,13 +170,6 @@ ASSIGN_EXPORT int assign_device_open(struct assign_iommu *iommu,
 	    dev->info.num_regions, dev->info.num_irqs);
 	*ret = dev;
 	return 0;
-
-fail_detach:
-	iommu_detach_device(iommu, dev->addr, &dev->att);
-	free(dev->regions);
-	free(dev->irqs);
-	free(dev);
-	return r;
 }
 
 ASSIGN_EXPORT struct assign_device *assign_device_ref(struct assign_device *dev)
@@ -180,7 +190,7 @@ assign_device_unref(struct assign_device *dev)
 	dev_irqs_release(dev);
 	dev_regions_release(dev);
 	iommu = dev->iommu;
-	iommu_detach_device(iommu, dev->addr, &dev->att);
+	iommu_detach_device(iommu, &dev->att);
 	dbg(dev->ctx, "%s: closed", dev->addr);
 	free(dev);
 	assign_iommu_unref(iommu);

@@ -27,8 +27,7 @@ struct dev_irq {
 	bool info_loaded;
 	struct assign_irq_info info;
 	uint32_t nvec;                /* vectors enabled (0: disabled) */
-	int *fds;                     /* info.count eventfds given, -1 if none */
-	int unmask_fd;                /* INTx resample eventfd, -1 if none */
+	int *fds; /* info.count eventfds given, -1 if none */
 };
 
 struct assign_device {
@@ -36,7 +35,6 @@ struct assign_device {
 	struct assign_ctx *ctx;
 	struct assign_iommu *iommu;   /* reference held */
 	char addr[ASSIGN_PCI_ADDR_LEN];
-	struct assign_pci_addr pci;
 	struct assign_attach att;
 	struct assign_device_info info;
 	struct dev_region *regions;   /* info.num_regions entries */

@@ -147,19 +147,141 @@ static void irq_state_clear(struct dev_irq *irq)
 	if (irq->fds)
 		for (uint32_t i = 0; i < irq->info.count; i++)
 			irq->fds[i] = -1;
-	irq->unmask_fd = -1;
+}
+
+#define IRQ_SET_EVENTFDS \
+	(VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER)
+
+/* INTx, MSI and MSI-X exclude each other: -EBUSY if another is enabled. */
+static int irq_check_exclusive(struct assign_device *dev, uint32_t index)
+{
+	if (!irq_exclusive(index))
+		return 0;
+	for (uint32_t i = 0; i < dev->info.num_irqs && i <= ASSIGN_IRQ_MSIX;
+	     i++)
+		if (i != index && irq_exclusive(i) && dev->irqs[i].nvec)
+			return set_error(
+				dev->ctx, -EBUSY,
+				"cannot enable %s on %s: %s is enabled and they exclude each other; call assign_irq_disable(dev, %u) first",
+				irq_name(index), dev->addr, irq_name(i), i);
+	return 0;
+}
+
+/* The array remembering the eventfd of each vector, all -1 at first. */
+static int irq_fds_alloc(struct assign_device *dev, struct dev_irq *irq)
+{
+	if (irq->fds)
+		return 0;
+	irq->fds = malloc((size_t)irq->info.count * sizeof(int));
+	if (!irq->fds)
+		return set_error(dev->ctx, -ENOMEM,
+				 "out of memory enabling %s on %s",
+				 irq_name(irq->info.index), dev->addr);
+	for (uint32_t i = 0; i < irq->info.count; i++)
+		irq->fds[i] = -1;
+	return 0;
+}
+
+/* Room for @n eventfds of a VFIO_DEVICE_SET_IRQS request on @index. */
+static int irq_set_array(struct assign_device *dev, uint32_t index, uint32_t n,
+			 int32_t **ret)
+{
+	*ret = malloc((size_t)n * sizeof(int32_t));
+	if (!*ret)
+		return set_error(dev->ctx, -ENOMEM,
+				 "out of memory enabling %s on %s",
+				 irq_name(index), dev->addr);
+	return 0;
+}
+
+/* Enable, or change/add vectors in place. */
+static int irq_set_in_place(struct assign_device *dev, struct dev_irq *irq,
+			    uint32_t start, uint32_t count, const int *fds)
+{
+	uint32_t index = irq->info.index, newn = start + count;
+	int32_t *v;
+	int r;
+
+	r = irq_set_array(dev, index, count, &v);
+	if (r < 0)
+		return r;
+	for (uint32_t i = 0; i < count; i++)
+		v[i] = fds[i];
+	r = set_irqs(dev, IRQ_SET_EVENTFDS, index, start, count, v);
+	free(v);
+	if (r < 0)
+		return set_error(
+			dev->ctx, r,
+			"cannot set eventfds for %s vectors %u..%u of %s: %s",
+			irq_name(index), start, newn - 1, dev->addr,
+			strerror(-r));
+	memcpy(irq->fds + start, fds, (size_t)count * sizeof(int));
+	irq->nvec = MAX(irq->nvec, newn);
+	return 0;
+}
+
+/* Growing the set failed with @err: put the old set back (@all has room
+ * for it); if even that fails, the index is left disabled. */
+static int irq_restore_set(struct assign_device *dev, struct dev_irq *irq,
+			   int32_t *all, uint32_t newn, int err)
+{
+	uint32_t index = irq->info.index, oldn = irq->nvec;
+	int r;
+
+	for (uint32_t i = 0; i < oldn; i++)
+		all[i] = irq->fds[i];
+	r = set_irqs(dev, IRQ_SET_EVENTFDS, index, 0, oldn, all);
+	if (r < 0) {
+		irq_state_clear(irq);
+		return set_error(
+			dev->ctx, err,
+			"cannot grow %s of %s to %u vectors (%s) and could not restore the %u it had (%s): it is now disabled",
+			irq_name(index), dev->addr, newn, strerror(-err), oldn,
+			strerror(-r));
+	}
+	return set_error(
+		dev->ctx, err,
+		"cannot grow %s of %s to %u vectors: %s; the previous %u vectors are still enabled",
+		irq_name(index), dev->addr, newn, strerror(-err), oldn);
+}
+
+/* NORESIZE and growing: re-make the whole set. */
+static int irq_set_regrow(struct assign_device *dev, struct dev_irq *irq,
+			  uint32_t start, uint32_t count, const int *fds)
+{
+	uint32_t index = irq->info.index, newn = start + count;
+	int32_t *all;
+	int r;
+
+	r = irq_set_array(dev, index, newn, &all);
+	if (r < 0)
+		return r;
+	for (uint32_t i = 0; i < newn; i++)
+		all[i] = i >= start ? fds[i - start] : irq->fds[i];
+	r = irq_disable_raw(dev, index);
+	if (r < 0) {
+		free(all);
+		return set_error(dev->ctx, r,
+				 "cannot disable %s of %s to add vectors: %s",
+				 irq_name(index), dev->addr, strerror(-r));
+	}
+	r = set_irqs(dev, IRQ_SET_EVENTFDS, index, 0, newn, all);
+	if (r < 0)
+		r = irq_restore_set(dev, irq, all, newn, r);
+	free(all);
+	if (r < 0)
+		return r;
+	memcpy(irq->fds + start, fds, (size_t)count * sizeof(int));
+	irq->nvec = newn;
+	return 0;
 }
 
 ASSIGN_EXPORT int assign_irq_set_eventfds(struct assign_device *dev,
 					  uint32_t index, uint32_t start,
 					  uint32_t count, const int *fds)
 {
-	const uint32_t trig = VFIO_IRQ_SET_DATA_EVENTFD |
-			      VFIO_IRQ_SET_ACTION_TRIGGER;
 	struct dev_irq *irq;
-	int32_t *all;
-	uint32_t newn;
-	int r, r2;
+	int r;
 
 	if (!dev)
 		return -EINVAL;
@@ -176,88 +298,16 @@ ASSIGN_EXPORT int assign_irq_set_eventfds(struct assign_device *dev,
 	r = check_range(dev, irq, start, count);
 	if (r < 0)
 		return r;
-	if (irq_exclusive(index)) {
-		for (uint32_t i = 0; i < dev->info.num_irqs && i <= ASSIGN_IRQ_MSIX; i++)
-			if (i != index && irq_exclusive(i) && dev->irqs[i].nvec)
-				return set_error(dev->ctx, -EBUSY,
-						 "cannot enable %s on %s: %s is enabled and they exclude each other; call assign_irq_disable(dev, %u) first",
-						 irq_name(index), dev->addr,
-						 irq_name(i), i);
-	}
-	if (!irq->fds) {
-		irq->fds = malloc((size_t)irq->info.count * sizeof(int));
-		if (!irq->fds)
-			return set_error(dev->ctx, -ENOMEM,
-					 "out of memory enabling %s on %s",
-					 irq_name(index), dev->addr);
-		for (uint32_t i = 0; i < irq->info.count; i++)
-			irq->fds[i] = -1;
-	}
-
-	newn = start + count;
-	if (!irq->nvec || newn <= irq->nvec ||
-	    !(irq->info.flags & ASSIGN_IRQ_F_NORESIZE)) {
-		/* Enable, or change/add vectors in place. */
-		int32_t *v = malloc((size_t)count * sizeof(int32_t));
-
-		if (!v)
-			return set_error(dev->ctx, -ENOMEM,
-					 "out of memory enabling %s on %s",
-					 irq_name(index), dev->addr);
-		for (uint32_t i = 0; i < count; i++)
-			v[i] = fds[i];
-		r = set_irqs(dev, trig, index, start, count, v);
-		free(v);
-		if (r < 0)
-			return set_error(dev->ctx, r,
-					 "cannot set eventfds for %s vectors %u..%u of %s: %s",
-					 irq_name(index), start, newn - 1,
-					 dev->addr, strerror(-r));
-		memcpy(irq->fds + start, fds, (size_t)count * sizeof(int));
-		irq->nvec = MAX(irq->nvec, newn);
-		return 0;
-	}
-
-	/* NORESIZE and growing: re-make the whole set. */
-	all = malloc((size_t)newn * sizeof(int32_t));
-	if (!all)
-		return set_error(dev->ctx, -ENOMEM,
-				 "out of memory enabling %s on %s",
-				 irq_name(index), dev->addr);
-	for (uint32_t i = 0; i < newn; i++)
-		all[i] = i >= start ? fds[i - start] : irq->fds[i];
-	r = irq_disable_raw(dev, index);
-	if (r < 0) {
-		free(all);
-		return set_error(dev->ctx, r,
-				 "cannot disable %s of %s to add vectors: %s",
-				 irq_name(index), dev->addr, strerror(-r));
-	}
-	r = set_irqs(dev, trig, index, 0, newn, all);
-	if (r < 0) {
-		uint32_t oldn = irq->nvec;
-
-		/* Put the old set back. */
-		for (uint32_t i = 0; i < oldn; i++)
-			all[i] = irq->fds[i];
-		r2 = set_irqs(dev, trig, index, 0, oldn, all);
-		free(all);
-		if (r2 < 0) {
-			irq_state_clear(irq);
-			return set_error(dev->ctx, r,
-					 "cannot grow %s of %s to %u vectors (%s) and could not restore the %u it had (%s): it is now disabled",
-					 irq_name(index), dev->addr, newn,
-					 strerror(-r), oldn, strerror(-r2));
-		}
-		return set_error(dev->ctx, r,
-				 "cannot grow %s of %s to %u vectors: %s; the previous %u vectors are still enabled",
-				 irq_name(index), dev->addr, newn, strerror(-r),
-				 oldn);
-	}
-	free(all);
-	memcpy(irq->fds + start, fds, (size_t)count * sizeof(int));
-	irq->nvec = newn;
-	return 0;
+	r = irq_check_exclusive(dev, index);
+	if (r < 0)
+		return r;
+	r = irq_fds_alloc(dev, irq);
+	if (r < 0)
+		return r;
+	if (!irq->nvec || start + count <= irq->nvec ||
+	    !(irq->info.flags & ASSIGN_IRQ_F_NORESIZE))
+		return irq_set_in_place(dev, irq, start, count, fds);
+	return irq_set_regrow(dev, irq, start, count, fds);
 }
 
 ASSIGN_EXPORT int assign_irq_set_unmask_eventfd(struct assign_device *dev,
@@ -286,7 +336,6 @@ ASSIGN_EXPORT int assign_irq_set_unmask_eventfd(struct assign_device *dev,
 		return set_error(dev->ctx, r,
 				 "cannot set the INTx unmask eventfd of %s: %s",
 				 dev->addr, strerror(-r));
-	irq->unmask_fd = v;
 	return 0;
 }
 

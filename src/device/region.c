@@ -19,7 +19,7 @@
 
 struct caps_parse {
 	uint64_t region_size;
-	bool seen_sparse, seen_type, seen_msix;
+	bool seen_sparse;
 	uint32_t nareas;
 	struct assign_mmap_area *areas;
 	bool has_type;
@@ -27,6 +27,81 @@ struct caps_parse {
 	bool msix_mappable;
 	const char *why; /* what is malformed */
 };
+
+static int cap_sparse_mmap(struct caps_parse *p, const void *cap, size_t avail)
+{
+	struct vfio_region_info_cap_sparse_mmap sp;
+	const unsigned char *a;
+	uint32_t n = 0;
+
+	if (p->seen_sparse) {
+		p->why = "two sparse-mmap capabilities";
+		return -EPROTO;
+	}
+	p->seen_sparse = true;
+	if (avail < sizeof(sp)) {
+		p->why = "sparse-mmap capability runs past the buffer";
+		return -EPROTO;
+	}
+	memcpy(&sp, cap, sizeof(sp));
+	if (sp.nr_areas > MAX_SPARSE_AREAS ||
+	    sp.nr_areas > (avail - sizeof(sp)) / sizeof(sp.areas[0])) {
+		p->why = "sparse-mmap area count runs past the buffer";
+		return -EPROTO;
+	}
+	if (sp.nr_areas) {
+		p->areas = calloc(sp.nr_areas, sizeof(*p->areas));
+		if (!p->areas)
+			return -ENOMEM;
+	}
+	a = (const unsigned char *)cap + sizeof(sp);
+	for (uint32_t i = 0; i < sp.nr_areas; i++) {
+		struct vfio_region_sparse_mmap_area ar;
+
+		memcpy(&ar, a + i * sizeof(ar), sizeof(ar));
+		if (ar.offset > p->region_size ||
+		    ar.size > p->region_size - ar.offset) {
+			p->why = "a sparse-mmap area lies outside the region";
+			return -EPROTO;
+		}
+		if (!ar.size)
+			continue;
+		p->areas[n].offset = ar.offset;
+		p->areas[n].size = ar.size;
+		n++;
+	}
+	p->nareas = n;
+	return 0;
+}
+
+static int cap_type(struct caps_parse *p, const void *cap, size_t avail)
+{
+	struct vfio_region_info_cap_type t;
+
+	if (p->has_type) {
+		p->why = "two type capabilities";
+		return -EPROTO;
+	}
+	if (avail < sizeof(t)) {
+		p->why = "type capability runs past the buffer";
+		return -EPROTO;
+	}
+	memcpy(&t, cap, sizeof(t));
+	p->has_type = true;
+	p->type = t.type;
+	p->subtype = t.subtype;
+	return 0;
+}
+
+static int cap_msix_mappable(struct caps_parse *p)
+{
+	if (p->msix_mappable) {
+		p->why = "two MSI-X mappable capabilities";
+		return -EPROTO;
+	}
+	p->msix_mappable = true;
+	return 0;
+}
 
 static int region_cap_cb(const void *cap, size_t off, size_t avail, void *data)
 {
@@ -36,90 +111,108 @@ static int region_cap_cb(const void *cap, size_t off, size_t avail, void *data)
 	(void)off;
 	memcpy(&h, cap, sizeof(h));
 	switch (h.id) {
-	case VFIO_REGION_INFO_CAP_SPARSE_MMAP: {
-		struct vfio_region_info_cap_sparse_mmap sp;
-		const unsigned char *a;
-		uint32_t n = 0;
-
-		if (p->seen_sparse) {
-			p->why = "two sparse-mmap capabilities";
-			return -EPROTO;
-		}
-		p->seen_sparse = true;
-		if (avail < sizeof(sp)) {
-			p->why = "sparse-mmap capability runs past the buffer";
-			return -EPROTO;
-		}
-		memcpy(&sp, cap, sizeof(sp));
-		if (sp.nr_areas > MAX_SPARSE_AREAS ||
-		    sp.nr_areas > (avail - sizeof(sp)) / sizeof(sp.areas[0])) {
-			p->why = "sparse-mmap area count runs past the buffer";
-			return -EPROTO;
-		}
-		if (sp.nr_areas) {
-			p->areas = calloc(sp.nr_areas, sizeof(*p->areas));
-			if (!p->areas)
-				return -ENOMEM;
-		}
-		a = (const unsigned char *)cap + sizeof(sp);
-		for (uint32_t i = 0; i < sp.nr_areas; i++) {
-			struct vfio_region_sparse_mmap_area ar;
-
-			memcpy(&ar, a + i * sizeof(ar), sizeof(ar));
-			if (ar.offset > p->region_size ||
-			    ar.size > p->region_size - ar.offset) {
-				p->why = "a sparse-mmap area lies outside the region";
-				return -EPROTO;
-			}
-			if (!ar.size)
-				continue;
-			p->areas[n].offset = ar.offset;
-			p->areas[n].size = ar.size;
-			n++;
-		}
-		p->nareas = n;
-		break;
-	}
-	case VFIO_REGION_INFO_CAP_TYPE: {
-		struct vfio_region_info_cap_type t;
-
-		if (p->seen_type) {
-			p->why = "two type capabilities";
-			return -EPROTO;
-		}
-		p->seen_type = true;
-		if (avail < sizeof(t)) {
-			p->why = "type capability runs past the buffer";
-			return -EPROTO;
-		}
-		memcpy(&t, cap, sizeof(t));
-		p->has_type = true;
-		p->type = t.type;
-		p->subtype = t.subtype;
-		break;
-	}
+	case VFIO_REGION_INFO_CAP_SPARSE_MMAP:
+		return cap_sparse_mmap(p, cap, avail);
+	case VFIO_REGION_INFO_CAP_TYPE:
+		return cap_type(p, cap, avail);
 	case VFIO_REGION_INFO_CAP_MSIX_MAPPABLE:
-		if (p->seen_msix) {
-			p->why = "two MSI-X mappable capabilities";
-			return -EPROTO;
-		}
-		p->seen_msix = true;
-		p->msix_mappable = true;
-		break;
+		return cap_msix_mappable(p);
 	default:
 		/* Capabilities we do not know are skipped. */
-		break;
+		return 0;
 	}
+}
+
+/* Walk the capability chain of the region info in @buf into @p. */
+static int region_parse_caps(struct assign_device *dev, uint32_t index,
+			     const void *buf, size_t len, struct caps_parse *p)
+{
+	const struct vfio_region_info *ri = buf;
+	int r;
+
+	if (!(ri->flags & VFIO_REGION_INFO_FLAG_CAPS) || !ri->cap_offset)
+		return 0;
+	r = vfio_cap_foreach(buf, len, sizeof(*ri), ri->cap_offset,
+			     region_cap_cb, p);
+	if (r >= 0)
+		return 0;
+	free(p->areas);
+	if (r == -ENOMEM)
+		return set_error(dev->ctx, r,
+				 "out of memory reading region %u of %s", index,
+				 dev->addr);
+	return set_error(
+		dev->ctx, -EPROTO,
+		"region %u of %s: the kernel's capability chain is malformed (%s); this is a kernel or driver bug",
+		index, dev->addr,
+		p->why ? p->why : "bad offset, alignment or loop");
+}
+
+/* An mmap-able region without a sparse-mmap capability is one area. */
+static int region_whole_area(struct assign_device *dev, uint32_t index,
+			     struct caps_parse *p)
+{
+	p->areas = calloc(1, sizeof(*p->areas));
+	if (!p->areas)
+		return set_error(dev->ctx, -ENOMEM,
+				 "out of memory reading region %u of %s", index,
+				 dev->addr);
+	p->areas[0].offset = 0;
+	p->areas[0].size = p->region_size;
+	p->nareas = 1;
+	return 0;
+}
+
+/* Fill @reg from the kernel's region info in @buf (@len bytes). */
+static int region_fill(struct assign_device *dev, struct dev_region *reg,
+		       uint32_t index, const void *buf, size_t len)
+{
+	const struct vfio_region_info *ri = buf;
+	struct caps_parse p = { .region_size = ri->size };
+	int r;
+
+	r = region_parse_caps(dev, index, buf, len, &p);
+	if (r < 0)
+		return r;
+	memset(&reg->info, 0, sizeof(reg->info));
+	reg->info.index = index;
+	reg->info.size = ri->size;
+	reg->info.fd_offset = ri->offset;
+	if (ri->flags & VFIO_REGION_INFO_FLAG_READ)
+		reg->info.flags |= ASSIGN_REGION_F_READ;
+	if (ri->flags & VFIO_REGION_INFO_FLAG_WRITE)
+		reg->info.flags |= ASSIGN_REGION_F_WRITE;
+	if ((ri->flags & VFIO_REGION_INFO_FLAG_MMAP) && ri->size) {
+		reg->info.flags |= ASSIGN_REGION_F_MMAP;
+		if (!p.seen_sparse) {
+			r = region_whole_area(dev, index, &p);
+			if (r < 0)
+				return r;
+		}
+	} else {
+		/* Not mmap-able: a sparse capability means nothing. */
+		free(p.areas);
+		p.areas = NULL;
+		p.nareas = 0;
+	}
+	free(reg->areas);
+	reg->areas = p.areas;
+	reg->info.nareas = p.nareas;
+	reg->info.areas = p.areas;
+	reg->info.has_type = p.has_type;
+	reg->info.type = p.type;
+	reg->info.subtype = p.subtype;
+	reg->info.msix_mappable = p.msix_mappable;
+	reg->loaded = true;
 	return 0;
 }
 
 static int region_load(struct assign_device *dev, uint32_t index)
 {
 	struct dev_region *reg = &dev->regions[index];
-	struct vfio_region_info req = { 0 }, *ri;
-	struct caps_parse p = { 0 };
-	size_t minsz = offsetof(struct vfio_region_info, offset) +
-		       sizeof(req.offset);
+	struct vfio_region_info req = { 0 };
+	size_t minsz =
+		offsetof(struct vfio_region_info, offset) + sizeof(req.offset);
 	size_t len;
 	void *buf;
 	int r;
@@ -138,72 +231,19 @@ static int region_load(struct assign_device *dev, uint32_t index)
 		reg->loaded = true;
 		return 0;
 	}
-	if (r < 0) {
-		if (r == -EPROTO)
-			return set_error(dev->ctx, r,
-					 "VFIO_DEVICE_GET_REGION_INFO(%u) on %s: the kernel keeps asking for a larger buffer",
-					 index, dev->addr);
-		return set_error(dev->ctx, r,
-				 "VFIO_DEVICE_GET_REGION_INFO(%u) on %s failed: %s",
-				 index, dev->addr, strerror(-r));
-	}
-	ri = buf;
-	p.region_size = ri->size;
-	if ((ri->flags & VFIO_REGION_INFO_FLAG_CAPS) && ri->cap_offset) {
-		r = vfio_cap_foreach(buf, len, sizeof(*ri), ri->cap_offset,
-				     region_cap_cb, &p);
-		if (r < 0) {
-			free(p.areas);
-			free(buf);
-			if (r == -ENOMEM)
-				return set_error(dev->ctx, r,
-						 "out of memory reading region %u of %s",
-						 index, dev->addr);
-			return set_error(dev->ctx, -EPROTO,
-					 "region %u of %s: the kernel's capability chain is malformed (%s); this is a kernel or driver bug",
-					 index, dev->addr,
-					 p.why ? p.why : "bad offset, alignment or loop");
-		}
-	}
-	memset(&reg->info, 0, sizeof(reg->info));
-	reg->info.index = index;
-	reg->info.size = ri->size;
-	reg->info.fd_offset = ri->offset;
-	if (ri->flags & VFIO_REGION_INFO_FLAG_READ)
-		reg->info.flags |= ASSIGN_REGION_F_READ;
-	if (ri->flags & VFIO_REGION_INFO_FLAG_WRITE)
-		reg->info.flags |= ASSIGN_REGION_F_WRITE;
-	if ((ri->flags & VFIO_REGION_INFO_FLAG_MMAP) && ri->size) {
-		reg->info.flags |= ASSIGN_REGION_F_MMAP;
-		if (!p.seen_sparse) {
-			p.areas = calloc(1, sizeof(*p.areas));
-			if (!p.areas) {
-				free(buf);
-				return set_error(dev->ctx, -ENOMEM,
-						 "out of memory reading region %u of %s",
-						 index, dev->addr);
-			}
-			p.areas[0].offset = 0;
-			p.areas[0].size = ri->size;
-			p.nareas = 1;
-		}
-	} else {
-		/* Not mmap-able: a sparse capability means nothing. */
-		free(p.areas);
-		p.areas = NULL;
-		p.nareas = 0;
-	}
+	if (r == -EPROTO)
+		return set_error(
+			dev->ctx, r,
+			"VFIO_DEVICE_GET_REGION_INFO(%u) on %s: the kernel keeps asking for a larger buffer",
+			index, dev->addr);
+	if (r < 0)
+		return set_error(
+			dev->ctx, r,
+			"VFIO_DEVICE_GET_REGION_INFO(%u) on %s failed: %s",
+			index, dev->addr, strerror(-r));
+	r = region_fill(dev, reg, index, buf, len);
 	free(buf);
-	free(reg->areas);
-	reg->areas = p.areas;
-	reg->info.nareas = p.nareas;
-	reg->info.areas = p.areas;
-	reg->info.has_type = p.has_type;
-	reg->info.type = p.type;
-	reg->info.subtype = p.subtype;
-	reg->info.msix_mappable = p.msix_mappable;
-	reg->loaded = true;
-	return 0;
+	return r;
 }
 
 static int region_get(struct assign_device *dev, uint32_t index,
@@ -408,26 +448,10 @@ static int reserve(struct assign_device *dev, uint64_t total, void **out)
 	return 0;
 }
 
-ASSIGN_EXPORT int assign_region_mmap(struct assign_device *dev, uint32_t index,
-				     void **addr)
+/* Whether @reg's areas can be mapped at page granularity. */
+static int region_check_mmap(struct assign_device *dev, uint32_t index,
+			     const struct dev_region *reg, uint64_t ps)
 {
-	struct dev_region *reg = NULL;
-	uint64_t ps = page_size(), total;
-	int prot = 0, r;
-	void *base;
-
-	if (!dev)
-		return -EINVAL;
-	if (!addr)
-		return set_error(dev->ctx, -EINVAL,
-				 "assign_region_mmap: addr is NULL");
-	r = region_get(dev, index, &reg);
-	if (r < 0)
-		return r;
-	if (reg->map) {
-		*addr = reg->map;
-		return 0;
-	}
 	if (!reg->info.nareas)
 		return set_error(dev->ctx, -EINVAL,
 				 "region %u of %s has no mmap-able part: use assign_region_read()/assign_region_write()",
@@ -445,18 +469,21 @@ ASSIGN_EXPORT int assign_region_mmap(struct assign_device *dev, uint32_t index,
 					 "region %u of %s: mmap-able area at 0x%llx is not page aligned (kernel bug)",
 					 index, dev->addr,
 					 (unsigned long long)reg->areas[i].offset);
+	return 0;
+}
+
+/* Map each area of @reg at its offset in the reservation @base (@total
+ * bytes); on failure the whole reservation is released. */
+static int region_map_areas(struct assign_device *dev, uint32_t index,
+			    const struct dev_region *reg, void *base,
+			    uint64_t total, uint64_t ps)
+{
+	int prot = 0, r;
+
 	if (reg->info.flags & ASSIGN_REGION_F_READ)
 		prot |= PROT_READ;
 	if (reg->info.flags & ASSIGN_REGION_F_WRITE)
 		prot |= PROT_WRITE;
-
-	total = (reg->info.size + ps - 1) / ps * ps;
-	r = reserve(dev, total, &base);
-	if (r < 0)
-		return set_error(dev->ctx, r,
-				 "cannot reserve 0x%llx bytes of address space for region %u of %s: %s",
-				 (unsigned long long)total, index, dev->addr,
-				 strerror(-r));
 	for (uint32_t i = 0; i < reg->info.nareas; i++) {
 		const struct assign_mmap_area *a = &reg->areas[i];
 		uint64_t alen = (a->size + ps - 1) / ps * ps;
@@ -480,6 +507,43 @@ ASSIGN_EXPORT int assign_region_mmap(struct assign_device *dev, uint32_t index,
 					 dev->addr, strerror(-r));
 		}
 	}
+	return 0;
+}
+
+ASSIGN_EXPORT int assign_region_mmap(struct assign_device *dev, uint32_t index,
+				     void **addr)
+{
+	struct dev_region *reg = NULL;
+	uint64_t ps = page_size(), total;
+	void *base;
+	int r;
+
+	if (!dev)
+		return -EINVAL;
+	if (!addr)
+		return set_error(dev->ctx, -EINVAL,
+				 "assign_region_mmap: addr is NULL");
+	r = region_get(dev, index, &reg);
+	if (r < 0)
+		return r;
+	if (reg->map) {
+		*addr = reg->map;
+		return 0;
+	}
+	r = region_check_mmap(dev, index, reg, ps);
+	if (r < 0)
+		return r;
+	total = (reg->info.size + ps - 1) / ps * ps;
+	r = reserve(dev, total, &base);
+	if (r < 0)
+		return set_error(
+			dev->ctx, r,
+			"cannot reserve 0x%llx bytes of address space for region %u of %s: %s",
+			(unsigned long long)total, index, dev->addr,
+			strerror(-r));
+	r = region_map_areas(dev, index, reg, base, total, ps);
+	if (r < 0)
+		return r;
 	reg->map = base;
 	reg->map_len = (size_t)total;
 	*addr = base;

@@ -180,15 +180,170 @@ ASSIGN_EXPORT int assign_device_get_hot_reset_deps(struct assign_device *dev,
 	return 0;
 }
 
+/* Append @d to @buf, the list of affected devices not open, while it fits. */
+static void missing_add(char *buf, size_t size, size_t *len,
+			const struct assign_reset_dep *d)
+{
+	char a[ASSIGN_PCI_ADDR_LEN];
+	int w;
+
+	if (assign_pci_addr_format(&d->addr, a, sizeof(a)) < 0)
+		strcpy(a, "?");
+	if (*len >= size - 1)
+		return;
+	if (d->group_id >= 0)
+		w = snprintf(buf + *len, size - *len, "%s%s (group %d)",
+			     *len ? ", " : "", a, d->group_id);
+	else
+		w = snprintf(buf + *len, size - *len, "%s%s", *len ? ", " : "",
+			     a);
+	if (w > 0)
+		*len = MIN(*len + (size_t)w, size - 1);
+}
+
+/* A hot reset resets every affected device: all of them must be open on
+ * @dev's IOMMU object, else -EPERM naming those that are not. */
+static int hot_reset_check_owned(struct assign_device *dev,
+				 const struct vfio_pci_hot_reset_info *hi)
+{
+	char missing[256] = "";
+	size_t nmissing = 0, mlen = 0;
+
+	for (uint32_t i = 0; i < hi->count; i++) {
+		struct assign_reset_dep d;
+
+		fill_dep(dev, hi->flags, &hi->devices[i], &d);
+		if (d.owned)
+			continue;
+		nmissing++;
+		missing_add(missing, sizeof(missing), &mlen, &d);
+	}
+	if (!nmissing)
+		return 0;
+	return set_error(
+		dev->ctx, -EPERM,
+		"hot reset of %s would also reset %zu device(s) not open on the same IOMMU object: %s; open them with assign_device_open() on it first",
+		dev->addr, nmissing, missing);
+}
+
+/* The group fds a type1 hot reset proves ownership with, and the
+ * references that keep them open meanwhile. */
+struct reset_groups {
+	struct assign_group **groups; /* references held */
+	size_t ngroups;
+	int *fds;
+	size_t nfds;
+};
+
+static void reset_groups_release(struct reset_groups *rg)
+{
+	for (size_t i = 0; i < rg->ngroups; i++)
+		assign_group_unref(rg->groups[i]);
+	free(rg->groups);
+	free(rg->fds);
+}
+
+/* Whether an earlier affected device than @i is in the same group. */
+static bool group_listed_before(const struct vfio_pci_hot_reset_info *hi,
+				uint32_t i)
+{
+	for (uint32_t k = 0; k < i; k++)
+		if (hi->devices[k].group_id == hi->devices[i].group_id)
+			return true;
+	return false;
+}
+
+/*
+ * type1: one fd per affected group as proof of ownership, and only those
+ * (the kernel refuses more fds than affected devices).
+ */
+static int hot_reset_group_fds(struct assign_device *dev,
+			       const struct vfio_pci_hot_reset_info *hi,
+			       struct reset_groups *rg)
+{
+	size_t room = hi->count ? hi->count : 1;
+
+	rg->groups = calloc(room, sizeof(*rg->groups));
+	rg->fds = calloc(room, sizeof(*rg->fds));
+	if (!rg->groups || !rg->fds)
+		return set_error(dev->ctx, -ENOMEM,
+				 "out of memory for a hot reset of %s",
+				 dev->addr);
+	for (uint32_t i = 0; i < hi->count; i++) {
+		uint32_t gid = hi->devices[i].group_id;
+		struct assign_group *g;
+
+		if (group_listed_before(hi, i))
+			continue;
+		if (dev->att.group && (int)gid == dev->att.group_id) {
+			rg->fds[rg->nfds++] =
+				assign_group_get_fd(dev->att.group);
+			continue;
+		}
+		g = group_lookup(dev, gid);
+		if (!g)
+			/* Closed since the check: say so. */
+			return set_error(
+				dev->ctx, -EPERM,
+				"hot reset of %s: group %u is no longer open on its IOMMU object; open a device of it first",
+				dev->addr, gid);
+		rg->groups[rg->ngroups++] = g;
+		rg->fds[rg->nfds++] = assign_group_get_fd(g);
+	}
+	return 0;
+}
+
+/* VFIO_DEVICE_PCI_HOT_RESET with @nfds group fds; *ret is malloc'ed. */
+static int hot_reset_request(struct assign_device *dev, const int *fds,
+			     size_t nfds, struct vfio_pci_hot_reset **ret)
+{
+	struct vfio_pci_hot_reset *hr;
+	size_t sz = sizeof(*hr) + nfds * sizeof(hr->group_fds[0]);
+
+	hr = calloc(1, sz);
+	if (!hr)
+		return set_error(dev->ctx, -ENOMEM,
+				 "out of memory for a hot reset of %s",
+				 dev->addr);
+	hr->argsz = (uint32_t)sz;
+	hr->count = (uint32_t)nfds;
+	for (size_t i = 0; i < nfds; i++)
+		hr->group_fds[i] = fds[i];
+	*ret = hr;
+	return 0;
+}
+
+static int hot_reset_do(struct assign_device *dev,
+			struct vfio_pci_hot_reset *hr)
+{
+	int r;
+
+	r = dev_irqs_disable_all(dev, true);
+	if (r < 0)
+		return r;
+	r = sys_ioctl(dev->ctx, dev->att.devfd, VFIO_DEVICE_PCI_HOT_RESET, hr);
+	if (r == -ENODEV || r == -ENOTTY)
+		return set_error(dev->ctx, -ENOTTY,
+				 "%s cannot be hot reset: %s", dev->addr,
+				 strerror(-r));
+	if (r < 0)
+		return set_error(
+			dev->ctx, r,
+			"VFIO_DEVICE_PCI_HOT_RESET on %s failed: %s%s",
+			dev->addr, strerror(-r),
+			r == -EINVAL ?
+				" (an affected device is not owned through this IOMMU object?)" :
+				"");
+	dev_irqs_forget(dev);
+	dbg(dev->ctx, "%s: hot reset", dev->addr);
+	return 0;
+}
+
 ASSIGN_EXPORT int assign_device_hot_reset(struct assign_device *dev)
 {
 	struct vfio_pci_hot_reset_info *hi;
 	struct vfio_pci_hot_reset *hr = NULL;
-	struct assign_group **groups = NULL;
-	char missing[256] = "";
-	size_t nmissing = 0, mlen = 0, ngroups = 0;
-	int *fds = NULL;
-	size_t nfds = 0, sz;
+	struct reset_groups rg = { 0 };
 	int r;
 
 	if (!dev)
@@ -200,116 +355,16 @@ ASSIGN_EXPORT int assign_device_hot_reset(struct assign_device *dev)
 	r = hot_reset_info(dev, &hi);
 	if (r < 0)
 		return r;
-	for (uint32_t i = 0; i < hi->count; i++) {
-		struct assign_reset_dep d;
-		char a[ASSIGN_PCI_ADDR_LEN];
-
-		fill_dep(dev, hi->flags, &hi->devices[i], &d);
-		if (d.owned)
-			continue;
-		nmissing++;
-		if (assign_pci_addr_format(&d.addr, a, sizeof(a)) < 0)
-			strcpy(a, "?");
-		if (mlen < sizeof(missing) - 1) {
-			int w;
-			if (d.group_id >= 0)
-				w = snprintf(missing + mlen, sizeof(missing) - mlen,
-					     "%s%s (group %d)", mlen ? ", " : "", a,
-					     d.group_id);
-			else
-				w = snprintf(missing + mlen, sizeof(missing) - mlen,
-					     "%s%s", mlen ? ", " : "", a);
-			if (w > 0)
-				mlen = MIN(mlen + (size_t)w, sizeof(missing) - 1);
-		}
-	}
-	if (nmissing) {
-		free(hi);
-		return set_error(dev->ctx, -EPERM,
-				 "hot reset of %s would also reset %zu device(s) not open on the same IOMMU object: %s; open them with assign_device_open() on it first",
-				 dev->addr, nmissing, missing);
-	}
-
-	/*
-	 * type1: one fd per affected group as proof of ownership, and only
-	 * those (the kernel refuses more fds than affected devices). iommufd
-	 * (DEV_ID): the zero-length form, ownership is the iommufd's.
-	 */
-	if (!(hi->flags & VFIO_PCI_HOT_RESET_FLAG_DEV_ID)) {
-		groups = calloc(hi->count ? hi->count : 1, sizeof(*groups));
-		fds = calloc(hi->count ? hi->count : 1, sizeof(*fds));
-		if (!groups || !fds) {
-			r = set_error(dev->ctx, -ENOMEM,
-				      "out of memory for a hot reset of %s",
-				      dev->addr);
-			goto out;
-		}
-		for (uint32_t i = 0; i < hi->count; i++) {
-			uint32_t gid = hi->devices[i].group_id;
-			bool dup = false;
-
-			for (uint32_t k = 0; k < i; k++)
-				dup |= hi->devices[k].group_id == gid;
-			if (dup)
-				continue;
-			if (dev->att.group && (int)gid == dev->att.group_id) {
-				fds[nfds++] = assign_group_get_fd(dev->att.group);
-				continue;
-			}
-			groups[ngroups] = group_lookup(dev, gid);
-			if (!groups[ngroups]) {
-				/* Closed since the check: say so. */
-				r = set_error(dev->ctx, -EPERM,
-					      "hot reset of %s: group %u is no longer open on its IOMMU object; open a device of it first",
-					      dev->addr, gid);
-				goto out;
-			}
-			fds[nfds++] = assign_group_get_fd(groups[ngroups++]);
-		}
-		for (size_t i = 0; i < nfds; i++)
-			if (fds[i] < 0) {
-				r = set_error(dev->ctx, -EPROTO,
-					      "hot reset of %s: a group of its IOMMU object has no fd",
-					      dev->addr);
-				goto out;
-			}
-	}
-	sz = sizeof(*hr) + nfds * sizeof(hr->group_fds[0]);
-	hr = calloc(1, sz);
-	if (!hr) {
-		r = set_error(dev->ctx, -ENOMEM,
-			      "out of memory for a hot reset of %s", dev->addr);
-		goto out;
-	}
-	hr->argsz = (uint32_t)sz;
-	hr->count = (uint32_t)nfds;
-	for (size_t i = 0; i < nfds; i++)
-		hr->group_fds[i] = fds[i];
-
-	r = dev_irqs_disable_all(dev, true);
-	if (r < 0)
-		goto out;
-	r = sys_ioctl(dev->ctx, dev->att.devfd, VFIO_DEVICE_PCI_HOT_RESET, hr);
-	if (r < 0) {
-		if (r == -ENODEV || r == -ENOTTY)
-			r = set_error(dev->ctx, -ENOTTY,
-				      "%s cannot be hot reset: %s", dev->addr,
-				      strerror(-r));
-		else
-			r = set_error(dev->ctx, r,
-				      "VFIO_DEVICE_PCI_HOT_RESET on %s failed: %s%s",
-				      dev->addr, strerror(-r),
-				      r == -EINVAL ? " (an affected device is not owned through this IOMMU object?)" : "");
-		goto out;
-	}
-	dev_irqs_forget(dev);
-	dbg(dev->ctx, "%s: hot reset", dev->addr);
-	r = 0;
-out:
-	for (size_t i = 0; i < ngroups; i++)
-		assign_group_unref(groups[i]);
-	free(groups);
-	free(fds);
+	r = hot_reset_check_owned(dev, hi);
+	/* iommufd (DEV_ID): the zero-length form, ownership is the
+	 * iommufd's. */
+	if (r == 0 && !(hi->flags & VFIO_PCI_HOT_RESET_FLAG_DEV_ID))
+		r = hot_reset_group_fds(dev, hi, &rg);
+	if (r == 0)
+		r = hot_reset_request(dev, rg.fds, rg.nfds, &hr);
+	if (r == 0)
+		r = hot_reset_do(dev, hr);
+	reset_groups_release(&rg);
 	free(hr);
 	free(hi);
 	return r;

@@ -28,8 +28,19 @@
 #define DEFAULT_STATE_DIR "/run/libassign"
 #define DEFAULT_TIMEOUT_MS 5000
 
-int host_opts_get(struct assign_ctx *ctx, const struct assign_host_opts *opts,
-		  struct host_opts *out)
+/* Effective options: defaults filled in, @opts copied up to its size. */
+struct host_opts {
+	uint32_t flags;
+	const char *driver;
+	int timeout_ms;
+	const char *state_dir;
+	const char *dev_dir;
+	const char *owner; /* group binding: the device members are moved for */
+};
+
+static int host_opts_get(struct assign_ctx *ctx,
+			 const struct assign_host_opts *opts,
+			 struct host_opts *out)
 {
 	struct assign_host_opts o;
 	const char *env;
@@ -60,6 +71,20 @@ int host_opts_get(struct assign_ctx *ctx, const struct assign_host_opts *opts,
 	out->dev_dir = o.dev_dir ? o.dev_dir : "/dev";
 	out->owner = NULL;
 	return 0;
+}
+
+/* The canonical form of @address and the effective options: what every
+ * entry point taking a device address starts with. */
+static int host_addr_opts(struct assign_ctx *ctx, const char *address,
+			  const struct assign_host_opts *opts,
+			  char addr[ASSIGN_PCI_ADDR_LEN], struct host_opts *o)
+{
+	int r;
+
+	r = host_canon_addr(ctx, address, addr);
+	if (r < 0)
+		return r;
+	return host_opts_get(ctx, opts, o);
 }
 
 /* ---- state records ---------------------------------------------------- */
@@ -195,6 +220,21 @@ static void record_remove(const struct host_opts *o, const char *addr)
 		unlink(path);
 }
 
+/* The first record of @addr: it goes back to @driver with @override. */
+static int record_create(struct assign_ctx *ctx, const struct host_opts *o,
+			 const char *addr, const char *driver,
+			 const char *override)
+{
+	struct record rec;
+
+	memset(&rec, 0, sizeof(rec));
+	if (o->owner)
+		snprintf(rec.owner, sizeof(rec.owner), "%s", o->owner);
+	snprintf(rec.driver, sizeof(rec.driver), "%s", driver);
+	snprintf(rec.override, sizeof(rec.override), "%s", override);
+	return record_write(ctx, o, addr, &rec);
+}
+
 ASSIGN_EXPORT int assign_host_record_get(struct assign_ctx *ctx,
 					 const char *address,
 					 const struct assign_host_opts *opts,
@@ -208,10 +248,7 @@ ASSIGN_EXPORT int assign_host_record_get(struct assign_ctx *ctx,
 
 	if (!ctx || !ret)
 		return -EINVAL;
-	r = host_canon_addr(ctx, address, addr);
-	if (r < 0)
-		return r;
-	r = host_opts_get(ctx, opts, &o);
+	r = host_addr_opts(ctx, address, opts, addr, &o);
 	if (r < 0)
 		return r;
 	r = record_read(&o, addr, &rec);
@@ -326,40 +363,47 @@ static long long now_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static int wait_node(struct assign_ctx *ctx, const struct host_opts *o,
-		     int group)
+/* A udev monitor of the vfio subsystem, NULL without one. With a udev
+ * daemon it waits until the daemon has processed the event (permissions
+ * set); without one (initramfs, containers), devtmpfs creates the node
+ * before the kernel's uevent. */
+static struct udev_monitor *vfio_monitor(struct udev *udev)
 {
-	struct udev *udev = NULL;
-	struct udev_monitor *mon = NULL;
-	long long deadline = 0;
-	char node[512];
-	int fd = -1, r;
+	struct udev_monitor *mon;
+	const char *src;
 
-	snprintf(node, sizeof(node), "%s/vfio/%d", o->dev_dir, group);
-	if (access(node, F_OK) == 0)
-		return 0;
-
-	udev = udev_new();
-	if (udev) {
-		/* With a udev daemon, wait until it has processed the event
-		 * (permissions set); without one (initramfs, containers),
-		 * devtmpfs creates the node before the kernel's uevent. */
-		const char *src = access("/run/udev/control", F_OK) == 0
-					  ? "udev"
-					  : "kernel";
-		mon = udev_monitor_new_from_netlink(udev, src);
-		if (mon &&
-		    (udev_monitor_filter_add_match_subsystem_devtype(
-			     mon, "vfio", NULL) < 0 ||
-		     udev_monitor_enable_receiving(mon) < 0)) {
-			udev_monitor_unref(mon);
-			mon = NULL;
-		}
-		if (mon)
-			fd = udev_monitor_get_fd(mon);
+	if (!udev)
+		return NULL;
+	src = access("/run/udev/control", F_OK) == 0 ? "udev" : "kernel";
+	mon = udev_monitor_new_from_netlink(udev, src);
+	if (mon && (udev_monitor_filter_add_match_subsystem_devtype(mon, "vfio",
+								    NULL) < 0 ||
+		    udev_monitor_enable_receiving(mon) < 0)) {
+		udev_monitor_unref(mon);
+		mon = NULL;
 	}
-	if (!mon)
-		dbg(ctx, "no udev monitor; checking %s periodically", node);
+	return mon;
+}
+
+/* Read (and trace) the events the monitor has queued. */
+static void monitor_drain(struct assign_ctx *ctx, struct udev_monitor *mon)
+{
+	struct udev_device *ud;
+
+	while ((ud = udev_monitor_receive_device(mon))) {
+		dbg(ctx, "udev: %s %s", udev_device_get_action(ud) ?: "?",
+		    udev_device_get_syspath(ud) ?: "?");
+		udev_device_unref(ud);
+	}
+}
+
+/* Poll until @node exists or the deadline (0: none) passes. */
+static int poll_node(struct assign_ctx *ctx, const struct host_opts *o,
+		     const char *node, struct udev_monitor *mon)
+{
+	int fd = mon ? udev_monitor_get_fd(mon) : -1;
+	long long deadline = 0;
+
 	if (o->timeout_ms > 0)
 		deadline = now_ms() + o->timeout_ms;
 	for (;;) {
@@ -370,34 +414,41 @@ static int wait_node(struct assign_ctx *ctx, const struct host_opts *o,
 		/* Checked after the monitor is set up, so no event is lost
 		 * between the check and the poll; the slice only guards
 		 * against a udev that never sends the event. */
-		if (access(node, F_OK) == 0) {
-			r = 0;
-			break;
-		}
+		if (access(node, F_OK) == 0)
+			return 0;
 		if (o->timeout_ms > 0) {
 			left = deadline - now_ms();
-			if (left <= 0) {
-				r = set_error(ctx, -ETIMEDOUT,
-					      "%s did not appear within %d ms; "
-					      "is vfio-pci loaded and the "
-					      "device bound to it? (see dmesg)",
-					      node, o->timeout_ms);
-				break;
-			}
+			if (left <= 0)
+				return set_error(ctx, -ETIMEDOUT,
+						 "%s did not appear within %d "
+						 "ms; is vfio-pci loaded and "
+						 "the device bound to it? (see "
+						 "dmesg)",
+						 node, o->timeout_ms);
 			if (left < slice)
 				slice = (int)left;
 		}
-		if (poll(&pfd, fd >= 0 ? 1 : 0, slice) > 0 && mon) {
-			struct udev_device *ud;
-
-			while ((ud = udev_monitor_receive_device(mon))) {
-				dbg(ctx, "udev: %s %s",
-				    udev_device_get_action(ud) ?: "?",
-				    udev_device_get_syspath(ud) ?: "?");
-				udev_device_unref(ud);
-			}
-		}
+		if (poll(&pfd, fd >= 0 ? 1 : 0, slice) > 0 && mon)
+			monitor_drain(ctx, mon);
 	}
+}
+
+static int wait_node(struct assign_ctx *ctx, const struct host_opts *o,
+		     int group)
+{
+	struct udev_monitor *mon;
+	struct udev *udev;
+	char node[512];
+	int r;
+
+	snprintf(node, sizeof(node), "%s/vfio/%d", o->dev_dir, group);
+	if (access(node, F_OK) == 0)
+		return 0;
+	udev = udev_new();
+	mon = vfio_monitor(udev);
+	if (!mon)
+		dbg(ctx, "no udev monitor; checking %s periodically", node);
+	r = poll_node(ctx, o, node, mon);
 	udev_monitor_unref(mon);
 	udev_unref(udev);
 	return r;
@@ -445,6 +496,21 @@ static int write_override(struct assign_ctx *ctx, const char *addr,
 	dev_path(path, sizeof(path), addr, "driver_override");
 	/* "\n" clears the override (the kernel's rule for an empty write). */
 	return sysfs_write(ctx, path, val && *val ? val : "\n");
+}
+
+/* write_override(), failing with a message that @what names. */
+static int set_override(struct assign_ctx *ctx, const char *addr,
+			const char *val, const char *what)
+{
+	char path[160];
+	int r;
+
+	r = write_override(ctx, addr, val);
+	if (r < 0) {
+		dev_path(path, sizeof(path), addr, "driver_override");
+		return sysfs_err(ctx, r, what, path);
+	}
+	return 0;
 }
 
 static int unbind_from(struct assign_ctx *ctx, const char *addr,
@@ -571,19 +637,6 @@ static int current_driver(struct assign_ctx *ctx, const char *addr, char *buf,
 	if (r < 0)
 		return set_error(ctx, r, "cannot read the driver of %s: %s",
 				 addr, strerror(-r));
-	return 0;
-}
-
-static int check_exists(struct assign_ctx *ctx, const char *addr)
-{
-	char path[128];
-
-	snprintf(path, sizeof(path), "bus/pci/devices/%s", addr);
-	if (sysfs_exists(ctx, path) < 0)
-		return set_error(ctx, -ENODEV,
-				 "no PCI device %s; list the devices with "
-				 "lspci -D or assign-host list",
-				 addr);
 	return 0;
 }
 
@@ -745,7 +798,7 @@ static int bind_locked(struct assign_ctx *ctx, const char *addr,
 					 "ASSIGN_HOST_F_GROUP binds to vfio-pci, "
 					 "not %s",
 					 o.driver);
-		r = check_exists(ctx, addr);
+		r = host_check_exists(ctx, addr);
 		if (r < 0)
 			return r;
 		group = vfio_group_of(ctx, addr);
@@ -756,133 +809,162 @@ static int bind_locked(struct assign_ctx *ctx, const char *addr,
 	return bind_one(ctx, addr, &o);
 }
 
-static int bind_one(struct assign_ctx *ctx, const char *addr,
-		    const struct host_opts *opts)
+/* @addr exists and @driver is loaded; for vfio-pci *group is @addr's
+ * IOMMU group. */
+static int bind_check(struct assign_ctx *ctx, const char *addr,
+		      const char *driver, bool vfio, int *group)
 {
-	char cur[ASSIGN_HOST_NAME_LEN];
-	char path[160], override[ASSIGN_HOST_NAME_LEN];
-	struct record rec;
-	bool recorded = false, vfio;
-	struct host_opts o = *opts;
-	int r, group = -1;
+	char path[160];
+	int r;
 
-	r = check_exists(ctx, addr);
+	r = host_check_exists(ctx, addr);
 	if (r < 0)
 		return r;
-	vfio = pci_driver_kind(o.driver) == PCI_DRIVER_VFIO;
-	snprintf(path, sizeof(path), "bus/pci/drivers/%s", o.driver);
+	snprintf(path, sizeof(path), "bus/pci/drivers/%s", driver);
 	if (sysfs_exists(ctx, path) < 0)
 		return set_error(ctx, -ENODEV,
 				 "driver %s is not loaded; run 'modprobe %s'",
-				 o.driver, o.driver);
-	if (vfio) {
-		group = vfio_group_of(ctx, addr);
-		if (group < 0)
-			return group;
+				 driver, driver);
+	if (!vfio)
+		return 0;
+	*group = vfio_group_of(ctx, addr);
+	return *group < 0 ? *group : 0;
+}
+
+/* Record the driver @addr had before its first change; *recorded says
+ * whether this call wrote the record. An older record is kept: it knows
+ * the first driver. */
+static int bind_record(struct assign_ctx *ctx, const struct host_opts *o,
+		       const char *addr, const char *cur, const char *override,
+		       bool *recorded)
+{
+	struct record rec;
+	int r;
+
+	if (o->flags & ASSIGN_HOST_F_NO_RECORD)
+		return 0;
+	r = record_read(o, addr, &rec);
+	if (r == -ENOENT) {
+		r = record_create(ctx, o, addr, cur, override);
+		*recorded = r == 0;
+		return r;
 	}
+	if (r < 0)
+		return set_error(ctx, r,
+				 "the state record of %s in %s is "
+				 "unreadable (%s); remove it or restore "
+				 "by hand",
+				 addr, o->state_dir, strerror(-r));
+	return 0;
+}
+
+/* A failed probe: driver_override back to @override, and @addr back to
+ * @cur (away from any driver that took it meanwhile). */
+static void bind_undo(struct assign_ctx *ctx, const char *addr, const char *cur,
+		      const char *override)
+{
+	char now[ASSIGN_HOST_NAME_LEN];
+
+	write_override(ctx, addr, override);
+	if (!cur[0])
+		return;
+	if (pci_dev_driver(ctx, addr, now, sizeof(now)) == 0 && now[0] &&
+	    strcmp(now, cur))
+		unbind_from(ctx, addr, now);
+	probe_to(ctx, addr, cur, true);
+}
+
+/* Move @addr from @cur to o->driver: driver_override, unbind, probe.
+ * On failure what was done is undone. */
+static int bind_switch(struct assign_ctx *ctx, const struct host_opts *o,
+		       const char *addr, const char *cur, const char *override)
+{
+	int r;
+
+	r = set_override(ctx, addr, o->driver, "setting driver_override");
+	if (r < 0)
+		return r;
+	if (cur[0]) {
+		r = unbind_from(ctx, addr, cur);
+		if (r < 0) {
+			write_override(ctx, addr, override);
+			return r;
+		}
+	}
+	r = probe_to(ctx, addr, o->driver, false);
+	if (r == -EACCES || r == -EPERM)
+		r = sysfs_err(ctx, r, "probing", "bus/pci/drivers_probe");
+	else if (r < 0)
+		r = set_error(ctx, -EIO, "%s did not take %s (see dmesg); %s",
+			      o->driver, addr,
+			      cur[0] ? "gave it back to its driver" :
+				       "left it without a driver");
+	if (r < 0)
+		bind_undo(ctx, addr, cur, override);
+	return r;
+}
+
+/* vfio-pci: wait for /dev/vfio/N unless told not to. */
+static int bind_wait(struct assign_ctx *ctx, const struct host_opts *o,
+		     bool vfio, int group)
+{
+	if (vfio && !(o->flags & ASSIGN_HOST_F_NO_WAIT))
+		return wait_node(ctx, o, group);
+	return 0;
+}
+
+static int bind_one(struct assign_ctx *ctx, const char *addr,
+		    const struct host_opts *o)
+{
+	char cur[ASSIGN_HOST_NAME_LEN], override[ASSIGN_HOST_NAME_LEN];
+	bool recorded = false, vfio;
+	int r, group = -1;
+
+	vfio = pci_driver_kind(o->driver) == PCI_DRIVER_VFIO;
+	r = bind_check(ctx, addr, o->driver, vfio, &group);
+	if (r < 0)
+		return r;
 	r = current_driver(ctx, addr, cur, sizeof(cur));
 	if (r < 0)
 		return r;
-	if (!strcmp(cur, o.driver)) {
-		info(ctx, "%s is already bound to %s", addr, o.driver);
-		goto wait;
+	if (!strcmp(cur, o->driver)) {
+		info(ctx, "%s is already bound to %s", addr, o->driver);
+		return bind_wait(ctx, o, vfio, group);
 	}
-	if (cur[0] && !(o.flags & ASSIGN_HOST_F_FORCE)) {
+	if (cur[0] && !(o->flags & ASSIGN_HOST_F_FORCE)) {
 		r = assign_host_netdev_check(ctx, addr);
 		if (r < 0)
 			return r;
 	}
-	r = check_vfio_users(ctx, &o, addr, cur);
+	r = check_vfio_users(ctx, o, addr, cur);
 	if (r < 0)
 		return r;
-
-	dev_path(path, sizeof(path), addr, "driver_override");
-	if (sysfs_read(ctx, path, override, sizeof(override)) < 0 ||
-	    !strcmp(override, "(null)"))
-		override[0] = '\0';
-	if (!(o.flags & ASSIGN_HOST_F_NO_RECORD)) {
-		r = record_read(&o, addr, &rec);
-		if (r == -ENOENT) {
-			memset(&rec, 0, sizeof(rec));
-			if (o.owner)
-				snprintf(rec.owner, sizeof(rec.owner), "%s",
-					 o.owner);
-			snprintf(rec.driver, sizeof(rec.driver), "%s", cur);
-			snprintf(rec.override, sizeof(rec.override), "%s",
-				 override);
-			r = record_write(ctx, &o, addr, &rec);
-			if (r < 0)
-				return r;
-			recorded = true;
-		} else if (r < 0) {
-			return set_error(ctx, r,
-					 "the state record of %s in %s is "
-					 "unreadable (%s); remove it or restore "
-					 "by hand",
-					 addr, o.state_dir, strerror(-r));
-		}
-		/* else: keep the older record, it knows the first driver */
-	}
-
-	r = write_override(ctx, addr, o.driver);
+	host_read_override(ctx, addr, override, sizeof(override));
+	r = bind_record(ctx, o, addr, cur, override, &recorded);
+	if (r < 0)
+		return r;
+	r = bind_switch(ctx, o, addr, cur, override);
 	if (r < 0) {
-		r = sysfs_err(ctx, r, "setting driver_override", path);
-		goto undo_record;
+		if (recorded)
+			record_remove(o, addr);
+		return r;
 	}
-	if (cur[0]) {
-		r = unbind_from(ctx, addr, cur);
-		if (r < 0)
-			goto undo_override;
-	}
-	r = probe_to(ctx, addr, o.driver, false);
-	if (r < 0) {
-		if (r == -EACCES || r == -EPERM)
-			r = sysfs_err(ctx, r, "probing", "bus/pci/drivers_probe");
-		else
-			r = set_error(ctx, -EIO,
-				      "%s did not take %s (see dmesg); %s",
-				      o.driver, addr,
-				      cur[0] ? "gave it back to its driver"
-					     : "left it without a driver");
-		goto undo_bind;
-	}
-	notice(ctx, "%s: %s -> %s", addr, cur[0] ? cur : "(none)", o.driver);
+	notice(ctx, "%s: %s -> %s", addr, cur[0] ? cur : "(none)", o->driver);
 	if (vfio)
 		warn_not_viable(ctx, group);
-wait:
-	if (vfio && !(o.flags & ASSIGN_HOST_F_NO_WAIT))
-		return wait_node(ctx, &o, group);
-	return 0;
-
-undo_bind:
-	write_override(ctx, addr, override);
-	if (cur[0]) {
-		char now[ASSIGN_HOST_NAME_LEN];
-		if (pci_dev_driver(ctx, addr, now, sizeof(now)) == 0 && now[0] &&
-		    strcmp(now, cur))
-			unbind_from(ctx, addr, now);
-		probe_to(ctx, addr, cur, true);
-	}
-	goto undo_record;
-undo_override:
-	write_override(ctx, addr, override);
-undo_record:
-	if (recorded)
-		record_remove(&o, addr);
-	return r;
+	return bind_wait(ctx, o, vfio, group);
 }
 
 static int unbind_locked(struct assign_ctx *ctx, const char *addr,
 			 const struct host_opts *oo)
 {
-	char cur[ASSIGN_HOST_NAME_LEN];
-	char path[160];
+	char cur[ASSIGN_HOST_NAME_LEN], override[ASSIGN_HOST_NAME_LEN];
 	struct host_opts o = *oo;
 	struct record rec;
 	bool recorded = false;
 	int r;
 
-	r = check_exists(ctx, addr);
+	r = host_check_exists(ctx, addr);
 	if (r < 0)
 		return r;
 	r = current_driver(ctx, addr, cur, sizeof(cur));
@@ -897,15 +979,8 @@ static int unbind_locked(struct assign_ctx *ctx, const char *addr,
 	}
 	if (!(o.flags & ASSIGN_HOST_F_NO_RECORD) &&
 	    record_read(&o, addr, &rec) == -ENOENT) {
-		memset(&rec, 0, sizeof(rec));
-		if (o.owner)
-			snprintf(rec.owner, sizeof(rec.owner), "%s", o.owner);
-		snprintf(rec.driver, sizeof(rec.driver), "%s", cur);
-		dev_path(path, sizeof(path), addr, "driver_override");
-		if (sysfs_read(ctx, path, rec.override, sizeof(rec.override)) < 0 ||
-		    !strcmp(rec.override, "(null)"))
-			rec.override[0] = '\0';
-		r = record_write(ctx, &o, addr, &rec);
+		host_read_override(ctx, addr, override, sizeof(override));
+		r = record_create(ctx, &o, addr, cur, override);
 		if (r < 0)
 			return r;
 		recorded = true;
@@ -967,7 +1042,7 @@ static int restore_locked(struct assign_ctx *ctx, const char *addr,
 				 "the state record of %s in %s is unreadable "
 				 "(%s); remove it and bind the driver by hand",
 				 addr, o.state_dir, strerror(-r));
-	r = check_exists(ctx, addr);
+	r = host_check_exists(ctx, addr);
 	if (r < 0) {
 		record_remove(&o, addr);
 		return r;
@@ -983,12 +1058,9 @@ static int restore_locked(struct assign_ctx *ctx, const char *addr,
 		if (r < 0)
 			return r;
 	}
-	r = write_override(ctx, addr, rec.override);
-	if (r < 0) {
-		char path[160];
-		dev_path(path, sizeof(path), addr, "driver_override");
-		return sysfs_err(ctx, r, "restoring driver_override", path);
-	}
+	r = set_override(ctx, addr, rec.override, "restoring driver_override");
+	if (r < 0)
+		return r;
 	if (rec.driver[0] && strcmp(cur, rec.driver)) {
 		r = probe_to(ctx, addr, rec.driver, true);
 		if (r < 0) {
@@ -1055,10 +1127,7 @@ static int run_locked(struct assign_ctx *ctx, const char *address,
 
 	if (!ctx)
 		return -EINVAL;
-	r = host_canon_addr(ctx, address, addr);
-	if (r < 0)
-		return r;
-	r = host_opts_get(ctx, opts, &o);
+	r = host_addr_opts(ctx, address, opts, addr, &o);
 	if (r < 0)
 		return r;
 	lock = state_lock(&o);

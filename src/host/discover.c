@@ -28,6 +28,30 @@ int host_canon_addr(struct assign_ctx *ctx, const char *address,
 	return assign_pci_addr_format(&a, buf, ASSIGN_PCI_ADDR_LEN);
 }
 
+int host_check_exists(struct assign_ctx *ctx, const char *addr)
+{
+	char path[128];
+
+	snprintf(path, sizeof(path), "bus/pci/devices/%s", addr);
+	if (sysfs_exists(ctx, path) < 0)
+		return set_error(ctx, -ENODEV,
+				 "no PCI device %s; list the devices with "
+				 "lspci -D or assign-host list",
+				 addr);
+	return 0;
+}
+
+void host_read_override(struct assign_ctx *ctx, const char *addr, char *buf,
+			size_t size)
+{
+	char path[160];
+
+	snprintf(path, sizeof(path), "bus/pci/devices/%s/driver_override",
+		 addr);
+	if (sysfs_read(ctx, path, buf, size) < 0 || !strcmp(buf, "(null)"))
+		buf[0] = '\0';
+}
+
 static int netdevs_in(struct assign_ctx *ctx, const char *dir,
 		      char names[][16], unsigned max, unsigned *n)
 {
@@ -84,6 +108,20 @@ static int read_hex(struct assign_ctx *ctx, const char *addr, const char *attr,
 	return sysfs_read_u64(ctx, path, val);
 }
 
+/* N of a "virtfnN" entry of a PF's directory, -1 for any other name. */
+static long virtfn_index(const char *name)
+{
+	char *end;
+	long v;
+
+	if (strncmp(name, "virtfn", 6))
+		return -1;
+	v = strtol(name + 6, &end, 10);
+	if (end == name + 6 || *end || v < 0 || v > 65535)
+		return -1;
+	return v;
+}
+
 static int read_vfs(struct assign_ctx *ctx, struct assign_host_device *d)
 {
 	char path[160], **ents = NULL;
@@ -95,16 +133,10 @@ static int read_vfs(struct assign_ctx *ctx, struct assign_host_device *d)
 	if (r < 0)
 		return r;
 	for (size_t i = 0; i < cnt; i++) {
-		char *end;
-		unsigned long idx;
+		long idx = virtfn_index(ents[i]);
 
-		if (strncmp(ents[i], "virtfn", 6))
-			continue;
-		idx = strtoul(ents[i] + 6, &end, 10);
-		if (end == ents[i] + 6 || *end || idx > 65535)
-			continue;
-		if (idx + 1 > nvf)
-			nvf = idx + 1;
+		if (idx >= 0 && (size_t)idx + 1 > nvf)
+			nvf = (size_t)idx + 1;
 	}
 	if (nvf) {
 		d->vfs = calloc(nvf, sizeof(*d->vfs));
@@ -137,13 +169,9 @@ static int vf_index(struct assign_ctx *ctx, const char *pf, const char *vf)
 	if (r < 0)
 		return r;
 	for (size_t i = 0; i < cnt && idx < 0; i++) {
-		char *end;
-		long v;
+		long v = virtfn_index(ents[i]);
 
-		if (strncmp(ents[i], "virtfn", 6))
-			continue;
-		v = strtol(ents[i] + 6, &end, 10);
-		if (end == ents[i] + 6 || *end || v < 0 || v > 65535)
+		if (v < 0)
 			continue;
 		snprintf(path, sizeof(path), "bus/pci/devices/%s/%s", pf,
 			 ents[i]);
@@ -181,13 +209,96 @@ static void hwdb_names(struct assign_host_device *d, struct udev_hwdb *hwdb)
 	}
 }
 
+/* Vendor, device and class (required), subsystem ids (optional). */
+static int read_ids(struct assign_ctx *ctx, struct assign_host_device *d)
+{
+	const char *addr = d->address;
+	uint64_t v;
+	int r;
+
+	r = read_hex(ctx, addr, "vendor", &v);
+	if (r < 0)
+		return r;
+	d->vendor = (uint16_t)v;
+	r = read_hex(ctx, addr, "device", &v);
+	if (r < 0)
+		return r;
+	d->device = (uint16_t)v;
+	r = read_hex(ctx, addr, "class", &v);
+	if (r < 0)
+		return r;
+	d->class_code = (uint32_t)v & 0xffffff;
+	if (read_hex(ctx, addr, "subsystem_vendor", &v) == 0)
+		d->subsystem_vendor = (uint16_t)v;
+	if (read_hex(ctx, addr, "subsystem_device", &v) == 0)
+		d->subsystem_device = (uint16_t)v;
+	d->is_bridge = (d->class_code >> 16) == 0x06;
+	return 0;
+}
+
+/* The driver, driver_override and IOMMU group. */
+static int read_binding(struct assign_ctx *ctx, struct assign_host_device *d)
+{
+	const char *addr = d->address;
+	int r;
+
+	r = pci_dev_driver(ctx, addr, d->driver, sizeof(d->driver));
+	if (r < 0)
+		return r;
+	d->is_vfio = pci_driver_kind(d->driver) == PCI_DRIVER_VFIO;
+	host_read_override(ctx, addr, d->driver_override,
+			   sizeof(d->driver_override));
+	r = pci_dev_group(ctx, addr);
+	d->iommu_group = r >= 0 ? r : -1;
+	return 0;
+}
+
+/* A PF's VF counts and VFs; a VF's PF and index. */
+static int read_sriov(struct assign_ctx *ctx, struct assign_host_device *d)
+{
+	const char *addr = d->address;
+	char path[160];
+	uint64_t v;
+	int r;
+
+	if (read_hex(ctx, addr, "sriov_totalvfs", &v) == 0)
+		d->sriov_totalvfs = (uint32_t)v;
+	if (read_hex(ctx, addr, "sriov_numvfs", &v) == 0)
+		d->sriov_numvfs = (uint32_t)v;
+	if (d->sriov_totalvfs) {
+		r = read_vfs(ctx, d);
+		if (r < 0)
+			return r;
+	}
+	snprintf(path, sizeof(path), "bus/pci/devices/%s/physfn", addr);
+	if (sysfs_link_name(ctx, path, d->physfn, sizeof(d->physfn)) == 0) {
+		r = vf_index(ctx, d->physfn, addr);
+		d->vf_index = r >= 0 ? r : -1;
+	} else {
+		d->physfn[0] = '\0';
+	}
+	return 0;
+}
+
+/* The message for @r, a failure reading @addr's attributes. */
+static int attr_error(struct assign_ctx *ctx, const char *addr, int r)
+{
+	if (r == -ENOMEM)
+		return set_error(ctx, r, "out of memory");
+	if (r == -ENOENT)
+		return set_error(ctx, -ENODEV, "PCI device %s disappeared",
+				 addr);
+	return set_error(ctx, r < 0 ? r : -EIO,
+			 "cannot read the sysfs attributes of %s: %s", addr,
+			 strerror(r < 0 ? -r : EIO));
+}
+
 /* Read everything about one device; @addr is canonical. */
 static int device_read(struct assign_ctx *ctx, const char *addr,
 		       struct udev_hwdb *hwdb, struct assign_host_device **ret)
 {
 	struct assign_host_device *d;
 	char path[160];
-	uint64_t v;
 	int r;
 
 	snprintf(path, sizeof(path), "bus/pci/devices/%s", addr);
@@ -208,73 +319,21 @@ static int device_read(struct assign_ctx *ctx, const char *addr,
 	assign_pci_addr_parse(addr, &d->addr);
 	d->iommu_group = -1;
 	d->vf_index = -1;
-
-	r = read_hex(ctx, addr, "vendor", &v);
-	if (r < 0)
-		goto attr_err;
-	d->vendor = (uint16_t)v;
-	r = read_hex(ctx, addr, "device", &v);
-	if (r < 0)
-		goto attr_err;
-	d->device = (uint16_t)v;
-	r = read_hex(ctx, addr, "class", &v);
-	if (r < 0)
-		goto attr_err;
-	d->class_code = (uint32_t)v & 0xffffff;
-	if (read_hex(ctx, addr, "subsystem_vendor", &v) == 0)
-		d->subsystem_vendor = (uint16_t)v;
-	if (read_hex(ctx, addr, "subsystem_device", &v) == 0)
-		d->subsystem_device = (uint16_t)v;
-	d->is_bridge = (d->class_code >> 16) == 0x06;
-
-	r = pci_dev_driver(ctx, addr, d->driver, sizeof(d->driver));
-	if (r < 0)
-		goto attr_err;
-	d->is_vfio = pci_driver_kind(d->driver) == PCI_DRIVER_VFIO;
-	snprintf(path, sizeof(path), "bus/pci/devices/%s/driver_override",
-		 addr);
-	if (sysfs_read(ctx, path, d->driver_override,
-		       sizeof(d->driver_override)) < 0 ||
-	    !strcmp(d->driver_override, "(null)"))
-		d->driver_override[0] = '\0';
-	r = pci_dev_group(ctx, addr);
-	d->iommu_group = r >= 0 ? r : -1;
-
-	r = host_netdevs(ctx, addr, d->netdevs, ASSIGN_HOST_MAX_NETDEVS,
-			 &d->n_netdevs);
-	if (r < 0)
-		goto attr_err;
-
-	if (read_hex(ctx, addr, "sriov_totalvfs", &v) == 0)
-		d->sriov_totalvfs = (uint32_t)v;
-	if (read_hex(ctx, addr, "sriov_numvfs", &v) == 0)
-		d->sriov_numvfs = (uint32_t)v;
-	if (d->sriov_totalvfs) {
-		r = read_vfs(ctx, d);
-		if (r < 0)
-			goto attr_err;
-	}
-	snprintf(path, sizeof(path), "bus/pci/devices/%s/physfn", addr);
-	if (sysfs_link_name(ctx, path, d->physfn, sizeof(d->physfn)) == 0) {
-		r = vf_index(ctx, d->physfn, addr);
-		d->vf_index = r >= 0 ? r : -1;
-	} else {
-		d->physfn[0] = '\0';
+	r = read_ids(ctx, d);
+	if (r == 0)
+		r = read_binding(ctx, d);
+	if (r == 0)
+		r = host_netdevs(ctx, addr, d->netdevs, ASSIGN_HOST_MAX_NETDEVS,
+				 &d->n_netdevs);
+	if (r == 0)
+		r = read_sriov(ctx, d);
+	if (r < 0) {
+		assign_host_device_free(d);
+		return attr_error(ctx, addr, r);
 	}
 	hwdb_names(d, hwdb);
 	*ret = d;
 	return 0;
-
-attr_err:
-	assign_host_device_free(d);
-	if (r == -ENOMEM)
-		return set_error(ctx, r, "out of memory");
-	if (r == -ENOENT)
-		return set_error(ctx, -ENODEV, "PCI device %s disappeared",
-				 addr);
-	return set_error(ctx, r < 0 ? r : -EIO,
-			 "cannot read the sysfs attributes of %s: %s", addr,
-			 strerror(r < 0 ? -r : EIO));
 }
 
 static struct udev_hwdb *hwdb_open(struct udev **udev)
@@ -391,16 +450,66 @@ nomem:
 	return -ENOMEM;
 }
 
+/* The PCI addresses: through libudev on the real system, else (or when
+ * udev fails) from bus/pci/devices. */
+static int pci_addresses(struct assign_ctx *ctx, struct udev *udev,
+			 char ***names, size_t *cnt)
+{
+	int r = -ENOENT;
+
+	if (host_real_sysfs(ctx) && udev)
+		r = udev_addresses(udev, names, cnt);
+	if (r >= 0 && host_real_sysfs(ctx))
+		return 0;
+	r = sysfs_list(ctx, "bus/pci/devices", names, cnt);
+	if (r == -ENOENT)
+		return set_error(ctx, r,
+				 "no PCI bus in sysfs "
+				 "(bus/pci/devices is missing)");
+	if (r < 0)
+		return set_error(ctx, r, "cannot list bus/pci/devices: %s",
+				 strerror(-r));
+	return 0;
+}
+
+/* device_read() each of the @cnt @names into @list; a device gone
+ * meanwhile is left out. */
+static int read_devices(struct assign_ctx *ctx, struct udev_hwdb *hwdb,
+			char **names, size_t cnt,
+			struct assign_host_device_list *list)
+{
+	if (cnt) {
+		list->devices = calloc(cnt, sizeof(*list->devices));
+		if (!list->devices)
+			return set_error(ctx, -ENOMEM, "out of memory");
+	}
+	for (size_t i = 0; i < cnt; i++) {
+		struct assign_pci_addr a;
+		char addr[ASSIGN_PCI_ADDR_LEN];
+		int r;
+
+		if (assign_pci_addr_parse(names[i], &a) < 0 ||
+		    assign_pci_addr_format(&a, addr, sizeof(addr)) < 0)
+			continue;
+		r = device_read(ctx, addr, hwdb, &list->devices[list->count]);
+		if (r == -ENODEV)
+			continue; /* hot-unplugged meanwhile */
+		if (r < 0)
+			return r;
+		list->count++;
+	}
+	return 0;
+}
+
 ASSIGN_EXPORT int assign_host_list(struct assign_ctx *ctx,
 				   struct assign_host_device_list **ret)
 {
 	struct assign_host_device_list *list;
-	struct assign_host_device **devs = NULL;
 	struct udev *udev;
 	struct udev_hwdb *hwdb;
 	char **names = NULL;
-	size_t cnt = 0, ndev = 0;
-	int r = -ENOENT;
+	size_t cnt = 0;
+	int r;
 
 	if (!ctx || !ret)
 		return -EINVAL;
@@ -408,55 +517,17 @@ ASSIGN_EXPORT int assign_host_list(struct assign_ctx *ctx,
 	if (!list)
 		return set_error(ctx, -ENOMEM, "out of memory");
 	hwdb = hwdb_open(&udev);
-	if (host_real_sysfs(ctx) && udev)
-		r = udev_addresses(udev, &names, &cnt);
-	if (r < 0 || !host_real_sysfs(ctx)) {
-		r = sysfs_list(ctx, "bus/pci/devices", &names, &cnt);
-		if (r < 0) {
-			hwdb_close(udev, hwdb);
-			free(list);
-			if (r == -ENOENT)
-				return set_error(ctx, r,
-						 "no PCI bus in sysfs "
-						 "(bus/pci/devices is missing)");
-			return set_error(ctx, r,
-					 "cannot list bus/pci/devices: %s",
-					 strerror(-r));
-		}
-	}
-	if (cnt) {
-		devs = calloc(cnt, sizeof(*devs));
-		if (!devs) {
-			free(list);
-			r = set_error(ctx, -ENOMEM, "out of memory");
-			goto out;
-		}
-	}
-	list->devices = devs;
-	for (size_t i = 0; i < cnt; i++) {
-		struct assign_pci_addr a;
-		char addr[ASSIGN_PCI_ADDR_LEN];
-
-		if (assign_pci_addr_parse(names[i], &a) < 0 ||
-		    assign_pci_addr_format(&a, addr, sizeof(addr)) < 0)
-			continue;
-		r = device_read(ctx, addr, hwdb, &devs[ndev]);
-		if (r == -ENODEV)
-			continue; /* hot-unplugged meanwhile */
-		if (r < 0) {
-			list->count = ndev;
-			assign_host_device_list_free(list);
-			goto out;
-		}
-		ndev++;
-	}
-	list->count = ndev;
-	*ret = list;
-	r = 0;
-out:
+	r = pci_addresses(ctx, udev, &names, &cnt);
+	if (r == 0)
+		r = read_devices(ctx, hwdb, names, cnt, list);
 	strv_free(names, cnt);
 	hwdb_close(udev, hwdb);
-	return r;
+	if (r < 0) {
+		assign_host_device_list_free(list);
+		return r;
+	}
+	*ret = list;
+	return 0;
 }
 
 ASSIGN_EXPORT int assign_host_sriov_set_numvfs(struct assign_ctx *ctx,

@@ -16,22 +16,17 @@
 int host_canon_addr(struct assign_ctx *ctx, const char *address,
 		    char buf[ASSIGN_PCI_ADDR_LEN]);
 
+/* -ENODEV with the fix when there is no PCI device @addr (canonical). */
+int host_check_exists(struct assign_ctx *ctx, const char *addr);
+
+/* @addr's driver_override into @buf, "" when none is set or it cannot be
+ * read. */
+void host_read_override(struct assign_ctx *ctx, const char *addr, char *buf,
+			size_t size);
 
 /* The network namespace-local interface names of a device's net/ dir. */
 int host_netdevs(struct assign_ctx *ctx, const char *addr,
 		 char names[][16], unsigned max, unsigned *n);
-
-/* Effective options: defaults filled in, @opts copied up to its size. */
-struct host_opts {
-	uint32_t flags;
-	const char *driver;
-	int timeout_ms;
-	const char *state_dir;
-	const char *dev_dir;
-	const char *owner; /* group binding: the device members are moved for */
-};
-int host_opts_get(struct assign_ctx *ctx, const struct assign_host_opts *opts,
-		  struct host_opts *out);
 
 /* Whether the context talks to the real /sys (libudev can be used). */
 static inline bool host_real_sysfs(const struct assign_ctx *ctx)

@@ -324,6 +324,75 @@ static int vf_check_cfg(struct assign_ctx *ctx,
 	return 0;
 }
 
+static int vf_set_vlan(struct assign_ctx *ctx, struct rtnl_link_vf *vfo,
+		       const struct assign_host_vf_config *c)
+{
+	nl_vf_vlans_t *vl = NULL;
+
+	if (rtnl_link_vf_vlan_alloc(&vl, 1) < 0)
+		return set_error(ctx, -ENOMEM, "out of memory");
+	vl->vlans[0].vf_vlan = c->vlan;
+	vl->vlans[0].vf_vlan_qos = c->qos;
+	vl->vlans[0].vf_vlan_proto = ETH_P_8021Q;
+	rtnl_link_vf_set_vlans(vfo, vl);
+	rtnl_link_vf_vlan_put(vl);
+	return 0;
+}
+
+/* Put the settings @c asks for on @vfo, the VF @index object. */
+static int vf_settings(struct assign_ctx *ctx, struct rtnl_link_vf *vfo,
+		       uint32_t index, const struct assign_host_vf_config *c)
+{
+	int r;
+
+	rtnl_link_vf_set_index(vfo, index);
+	if (c->set & ASSIGN_HOST_VF_F_MAC) {
+		struct nl_addr *a = nl_addr_build(AF_LLC, c->mac, 6);
+
+		if (!a)
+			return set_error(ctx, -ENOMEM, "out of memory");
+		rtnl_link_vf_set_addr(vfo, a);
+		nl_addr_put(a);
+	}
+	if (c->set & ASSIGN_HOST_VF_F_VLAN) {
+		r = vf_set_vlan(ctx, vfo, c);
+		if (r < 0)
+			return r;
+	}
+	if (c->set & ASSIGN_HOST_VF_F_SPOOFCHK)
+		rtnl_link_vf_set_spoofchk(vfo, c->spoofchk);
+	if (c->set & ASSIGN_HOST_VF_F_TRUST)
+		rtnl_link_vf_set_trust(vfo, c->trust);
+	if (c->set & ASSIGN_HOST_VF_F_LINK_STATE)
+		rtnl_link_vf_set_linkstate(vfo, (uint32_t)c->link_state);
+	return 0;
+}
+
+/* The message for @nlerr, the PF @ifname's answer to the VF settings. */
+static int vf_change_error(struct assign_ctx *ctx, int nlerr,
+			   const char *ifname, uint32_t index, const char *what)
+{
+	int e = nl_errno(nlerr);
+
+	if (e == -EOPNOTSUPP)
+		return set_error(ctx, e,
+				 "the driver of %s does not support "
+				 "one of the VF settings for VF %u%s",
+				 ifname, index, what);
+	if (e == -EPERM || e == -EACCES)
+		return set_error(ctx, e,
+				 "setting VF %u on %s needs CAP_NET_ADMIN; "
+				 "run as root",
+				 index, ifname);
+	if (e == -EINVAL)
+		return set_error(ctx, e,
+				 "%s refused the settings for VF %u%s "
+				 "(no such VF? check sriov_numvfs)",
+				 ifname, index, what);
+	return set_error(ctx, e, "setting VF %u%s on %s failed: %s", index,
+			 what, ifname, nl_geterror(nlerr));
+}
+
 /* Program VF @index on interface @ifname (the PF's). @what names the VF in
  * messages. */
 static int vf_program(struct assign_ctx *ctx, const char *ifname,
@@ -351,35 +420,9 @@ static int vf_program(struct assign_ctx *ctx, const char *ifname,
 		r = set_error(ctx, -ENOMEM, "out of memory");
 		goto out;
 	}
-	rtnl_link_vf_set_index(vfo, index);
-	if (c->set & ASSIGN_HOST_VF_F_MAC) {
-		struct nl_addr *a = nl_addr_build(AF_LLC, c->mac, 6);
-		if (!a) {
-			r = set_error(ctx, -ENOMEM, "out of memory");
-			goto out;
-		}
-		rtnl_link_vf_set_addr(vfo, a);
-		nl_addr_put(a);
-	}
-	if (c->set & ASSIGN_HOST_VF_F_VLAN) {
-		nl_vf_vlans_t *vl = NULL;
-		r = rtnl_link_vf_vlan_alloc(&vl, 1);
-		if (r < 0) {
-			r = set_error(ctx, -ENOMEM, "out of memory");
-			goto out;
-		}
-		vl->vlans[0].vf_vlan = c->vlan;
-		vl->vlans[0].vf_vlan_qos = c->qos;
-		vl->vlans[0].vf_vlan_proto = ETH_P_8021Q;
-		rtnl_link_vf_set_vlans(vfo, vl);
-		rtnl_link_vf_vlan_put(vl);
-	}
-	if (c->set & ASSIGN_HOST_VF_F_SPOOFCHK)
-		rtnl_link_vf_set_spoofchk(vfo, c->spoofchk);
-	if (c->set & ASSIGN_HOST_VF_F_TRUST)
-		rtnl_link_vf_set_trust(vfo, c->trust);
-	if (c->set & ASSIGN_HOST_VF_F_LINK_STATE)
-		rtnl_link_vf_set_linkstate(vfo, (uint32_t)c->link_state);
+	r = vf_settings(ctx, vfo, index, c);
+	if (r < 0)
+		goto out;
 	r = rtnl_link_vf_add(changes, vfo);
 	if (r < 0) {
 		r = set_error(ctx, nl_errno(r), "cannot build VF settings: %s",
@@ -388,25 +431,7 @@ static int vf_program(struct assign_ctx *ctx, const char *ifname,
 	}
 	r = rtnl_link_change(sk, link, changes, 0);
 	if (r < 0) {
-		int e = nl_errno(r);
-		if (e == -EOPNOTSUPP)
-			r = set_error(ctx, e,
-				      "the driver of %s does not support "
-				      "one of the VF settings for VF %u%s",
-				      ifname, index, what);
-		else if (e == -EPERM || e == -EACCES)
-			r = set_error(ctx, e,
-				      "setting VF %u on %s needs CAP_NET_ADMIN; "
-				      "run as root",
-				      index, ifname);
-		else if (e == -EINVAL)
-			r = set_error(ctx, e,
-				      "%s refused the settings for VF %u%s "
-				      "(no such VF? check sriov_numvfs)",
-				      ifname, index, what);
-		else
-			r = set_error(ctx, e, "setting VF %u%s on %s failed: %s",
-				      index, what, ifname, nl_geterror(r));
+		r = vf_change_error(ctx, r, ifname, index, what);
 		goto out;
 	}
 	info(ctx, "VF %u%s of %s configured", index, what, ifname);

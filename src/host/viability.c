@@ -61,6 +61,45 @@ static void judge(struct assign_host_member *m)
 		 m->address, m->address, m->address, m->driver, m->address);
 }
 
+/* The group member @name, judged; *ret is NULL for a member that is not
+ * a PCI device (rare: those are not reported). */
+static int member_read(struct assign_ctx *ctx, const char *name,
+		       struct assign_host_member **ret)
+{
+	struct assign_host_member *m;
+	struct assign_pci_addr a;
+	uint64_t cls = 0;
+	char p[160];
+	int r;
+
+	*ret = NULL;
+	if (assign_pci_addr_parse(name, &a) < 0)
+		return 0;
+	m = calloc(1, sizeof(*m));
+	if (!m)
+		return set_error(ctx, -ENOMEM, "out of memory");
+	if (assign_pci_addr_format(&a, m->address, sizeof(m->address)) < 0) {
+		free(m);
+		return 0;
+	}
+	snprintf(p, sizeof(p), "bus/pci/devices/%s/class", m->address);
+	if (sysfs_read_u64(ctx, p, &cls) == 0)
+		m->class_code = (uint32_t)cls & 0xffffff;
+	m->is_bridge = (m->class_code >> 16) == 0x06;
+	r = pci_dev_driver(ctx, m->address, m->driver, sizeof(m->driver));
+	if (r < 0) {
+		/* The message names the member: format it before the
+		 * member holding its address is freed. */
+		r = set_error(ctx, r, "cannot read the driver of %s: %s",
+			      m->address, strerror(-r));
+		free(m);
+		return r;
+	}
+	judge(m);
+	*ret = m;
+	return 0;
+}
+
 ASSIGN_EXPORT int assign_host_group_report(struct assign_ctx *ctx, int group,
 					   struct assign_host_group_report **ret)
 {
@@ -90,42 +129,16 @@ ASSIGN_EXPORT int assign_host_group_report(struct assign_ctx *ctx, int group,
 	rep->group = group;
 	for (size_t i = 0; i < cnt; i++) {
 		struct assign_host_member *m;
-		struct assign_pci_addr a;
-		uint64_t cls = 0;
-		char p[160];
 
-		/* Non-PCI members (rare) are not reported. */
-		if (assign_pci_addr_parse(names[i], &a) < 0)
-			continue;
-		m = calloc(1, sizeof(*m));
-		if (!m) {
-			assign_host_group_report_free(rep);
-			strv_free(names, cnt);
-			return set_error(ctx, -ENOMEM, "out of memory");
-		}
-		rep->members[rep->n_members++] = m;
-		if (assign_pci_addr_format(&a, m->address, sizeof(m->address)) <
-		    0) {
-			free(m);
-			rep->members[--rep->n_members] = NULL;
-			continue;
-		}
-		snprintf(p, sizeof(p), "bus/pci/devices/%s/class", m->address);
-		if (sysfs_read_u64(ctx, p, &cls) == 0)
-			m->class_code = (uint32_t)cls & 0xffffff;
-		m->is_bridge = (m->class_code >> 16) == 0x06;
-		r = pci_dev_driver(ctx, m->address, m->driver,
-				   sizeof(m->driver));
+		r = member_read(ctx, names[i], &m);
 		if (r < 0) {
-			/* The message names the member: format it before the
-			 * report holding its address is freed. */
-			r = set_error(ctx, r, "cannot read the driver of %s: %s",
-				      m->address, strerror(-r));
 			assign_host_group_report_free(rep);
 			strv_free(names, cnt);
 			return r;
 		}
-		judge(m);
+		if (!m)
+			continue;
+		rep->members[rep->n_members++] = m;
 		if (m->blocks)
 			rep->n_blocking++;
 	}
@@ -150,11 +163,61 @@ assign_host_group_report_free(struct assign_host_group_report *report)
 	return NULL;
 }
 
+/* @addr must be bound to vfio-pci (or a variant). */
+static int check_vfio_driver(struct assign_ctx *ctx, const char *addr)
+{
+	char drv[ASSIGN_HOST_NAME_LEN];
+	int r;
+
+	r = pci_dev_driver(ctx, addr, drv, sizeof(drv));
+	if (r < 0)
+		return set_error(ctx, r, "cannot read the driver of %s: %s",
+				 addr, strerror(-r));
+	if (pci_driver_kind(drv) == PCI_DRIVER_VFIO)
+		return 0;
+	if (!drv[0])
+		return set_error(ctx, -ENODEV,
+				 "%s has no driver; bind it to "
+				 "vfio-pci: assign-host bind %s",
+				 addr, addr);
+	return set_error(ctx, -ENODEV,
+			 "%s is bound to %s, not vfio-pci; bind it: "
+			 "assign-host bind %s",
+			 addr, drv, addr);
+}
+
+/* -EBUSY naming the first member of @rep that blocks it, 0 if none. */
+static int blocking_error(struct assign_ctx *ctx,
+			  const struct assign_host_group_report *rep)
+{
+	for (size_t i = 0; i < rep->n_members; i++) {
+		const struct assign_host_member *m = rep->members[i];
+		char more[48] = "";
+
+		if (!m->blocks)
+			continue;
+		if (rep->n_blocking > 1)
+			snprintf(more, sizeof(more), " (and %zu more)",
+				 rep->n_blocking - 1);
+		return set_error(
+			ctx, -EBUSY,
+			"group %d is not viable: %s is bound to %s%s; %s",
+			rep->group, m->address, m->driver, more,
+			m->action == ASSIGN_HOST_ACTION_UNBIND ?
+				"unbind it (assign-host unbind), or "
+				"assign-host bind --group" :
+				"bind it to vfio-pci or unbind it "
+				"(assign-host bind/unbind), or "
+				"assign-host bind --group");
+	}
+	return 0;
+}
+
 ASSIGN_EXPORT int assign_host_check_device(struct assign_ctx *ctx,
 					   const char *address)
 {
 	struct assign_host_group_report *rep = NULL;
-	char addr[ASSIGN_PCI_ADDR_LEN], drv[ASSIGN_HOST_NAME_LEN], path[128];
+	char addr[ASSIGN_PCI_ADDR_LEN];
 	int r, group;
 
 	if (!ctx)
@@ -162,12 +225,9 @@ ASSIGN_EXPORT int assign_host_check_device(struct assign_ctx *ctx,
 	r = host_canon_addr(ctx, address, addr);
 	if (r < 0)
 		return r;
-	snprintf(path, sizeof(path), "bus/pci/devices/%s", addr);
-	if (sysfs_exists(ctx, path) < 0)
-		return set_error(ctx, -ENODEV,
-				 "no PCI device %s; list the devices with "
-				 "lspci -D or assign-host list",
-				 addr);
+	r = host_check_exists(ctx, addr);
+	if (r < 0)
+		return r;
 	group = pci_dev_group(ctx, addr);
 	if (group < 0)
 		return set_error(ctx, -ENOENT,
@@ -175,45 +235,13 @@ ASSIGN_EXPORT int assign_host_check_device(struct assign_ctx *ctx,
 				 "missing; boot with intel_iommu=on or "
 				 "amd_iommu=on",
 				 addr);
-	r = pci_dev_driver(ctx, addr, drv, sizeof(drv));
+	r = check_vfio_driver(ctx, addr);
 	if (r < 0)
-		return set_error(ctx, r, "cannot read the driver of %s: %s",
-				 addr, strerror(-r));
-	if (pci_driver_kind(drv) != PCI_DRIVER_VFIO) {
-		if (!drv[0])
-			return set_error(ctx, -ENODEV,
-					 "%s has no driver; bind it to "
-					 "vfio-pci: assign-host bind %s",
-					 addr, addr);
-		return set_error(ctx, -ENODEV,
-				 "%s is bound to %s, not vfio-pci; bind it: "
-				 "assign-host bind %s",
-				 addr, drv, addr);
-	}
+		return r;
 	r = assign_host_group_report(ctx, group, &rep);
 	if (r < 0)
 		return r;
-	for (size_t i = 0; i < rep->n_members; i++) {
-		const struct assign_host_member *m = rep->members[i];
-
-		if (!m->blocks)
-			continue;
-		char more[48] = "";
-
-		if (rep->n_blocking > 1)
-			snprintf(more, sizeof(more), " (and %zu more)",
-				 rep->n_blocking - 1);
-		r = set_error(ctx, -EBUSY,
-			      "group %d is not viable: %s is bound to %s%s; %s",
-			      group, m->address, m->driver, more,
-			      m->action == ASSIGN_HOST_ACTION_UNBIND
-				      ? "unbind it (assign-host unbind), or "
-					"assign-host bind --group"
-				      : "bind it to vfio-pci or unbind it "
-					"(assign-host bind/unbind), or "
-					"assign-host bind --group");
-		break;
-	}
+	r = blocking_error(ctx, rep);
 	assign_host_group_report_free(rep);
-	return r < 0 ? r : 0;
+	return r;
 }

@@ -51,17 +51,23 @@ static void normalize_ranges(struct assign_iova_range *r, size_t *n)
 	*n = out + 1;
 }
 
-static int cmp_resv(const void *a, const void *b)
+/* Reserved regions by start, then end. */
+static int cmp_region(const void *a, const void *b)
 {
 	const struct assign_reserved_region *x = a, *y = b;
-	int c;
 
 	if (x->start != y->start)
 		return x->start < y->start ? -1 : 1;
-	if (x->last != y->last)
-		return x->last < y->last ? -1 : 1;
-	c = strcmp(x->type, y->type);
-	return c;
+	return x->last < y->last ? -1 : x->last > y->last;
+}
+
+/* cmp_region(), then by type: equal only for the same window. */
+static int cmp_resv(const void *a, const void *b)
+{
+	const struct assign_reserved_region *x = a, *y = b;
+	int c = cmp_region(a, b);
+
+	return c ? c : strcmp(x->type, y->type);
 }
 
 /* Find the first line parse_reserved_regions() rejects, for the message. */
@@ -93,91 +99,111 @@ static int bad_resv_line(const char *text)
 	return line;
 }
 
+/* The reserved regions of group @gid into *v (*n entries, malloc'ed);
+ * none when the kernel has no such file. @text is RESV_FILE_MAX bytes. */
+static int read_group_resv(struct assign_iommu *iommu, int gid, char *text,
+			   struct assign_reserved_region **v, size_t *n)
+{
+	struct assign_ctx *ctx = iommu->ctx;
+	char path[96];
+	int r;
+
+	snprintf(path, sizeof(path), "kernel/iommu_groups/%d/reserved_regions",
+		 gid);
+	r = sysfs_read(ctx, path, text, RESV_FILE_MAX);
+	if (r == -ENOENT) {
+		/* Kernels before 4.11 have no such file. */
+		dbg(ctx, "no /sys/%s, assuming no reserved regions", path);
+		return 0;
+	}
+	if (r < 0)
+		return set_error(ctx, r, "cannot read /sys/%s: %s", path,
+				 strerror(-r));
+	r = parse_reserved_regions(text, v, n);
+	if (r == -EIO)
+		return set_error(ctx, -EIO,
+				 "/sys/%s line %d cannot be parsed (expected "
+				 "\"0xSTART 0xEND TYPE\")",
+				 path, bad_resv_line(text));
+	if (r < 0)
+		return set_error(ctx, r, "cannot parse /sys/%s: %s", path,
+				 strerror(-r));
+	return 0;
+}
+
+/* Append the @n regions @v to *all (*nall entries). */
+static int resv_append(struct assign_ctx *ctx,
+		       struct assign_reserved_region **all, size_t *nall,
+		       const struct assign_reserved_region *v, size_t n)
+{
+	struct assign_reserved_region *nv;
+
+	if (!n)
+		return 0;
+	nv = realloc(*all, (*nall + n) * sizeof(*nv));
+	if (!nv)
+		return set_error(ctx, -ENOMEM, "out of memory");
+	memcpy(nv + *nall, v, n * sizeof(*v));
+	*all = nv;
+	*nall += n;
+	return 0;
+}
+
+/* Sort, drop exact duplicates (the same window seen from two groups). */
+static void resv_sort_unique(struct assign_reserved_region *all, size_t *n)
+{
+	size_t w = 0;
+
+	if (!*n)
+		return;
+	qsort(all, *n, sizeof(*all), cmp_resv);
+	for (size_t i = 1; i < *n; i++)
+		if (cmp_resv(&all[w], &all[i]) != 0)
+			all[++w] = all[i];
+	*n = w + 1;
+}
+
+static bool gid_listed_before(const int *gids, size_t i)
+{
+	for (size_t j = 0; j < i; j++)
+		if (gids[j] == gids[i])
+			return true;
+	return false;
+}
+
 /* Union of the reserved regions of the groups in @gids. */
 static int read_reserved(struct assign_iommu *iommu, const int *gids,
 			 size_t ngids, struct assign_reserved_region **out,
 			 size_t *nout)
 {
-	struct assign_ctx *ctx = iommu->ctx;
 	struct assign_reserved_region *all = NULL;
-	size_t nall = 0, w;
+	size_t nall = 0;
 	char *text;
 	int r = 0;
 
 	text = malloc(RESV_FILE_MAX);
 	if (!text)
-		return set_error(ctx, -ENOMEM, "out of memory");
-	for (size_t i = 0; i < ngids; i++) {
-		struct assign_reserved_region *v = NULL, *nv;
-		char path[96];
+		return set_error(iommu->ctx, -ENOMEM, "out of memory");
+	for (size_t i = 0; i < ngids && r == 0; i++) {
+		struct assign_reserved_region *v = NULL;
 		size_t n = 0;
-		bool seen = false;
 
-		if (gids[i] < 0)
+		if (gids[i] < 0 || gid_listed_before(gids, i))
 			continue;
-		for (size_t j = 0; j < i; j++)
-			if (gids[j] == gids[i])
-				seen = true;
-		if (seen)
-			continue;
-		snprintf(path, sizeof(path),
-			 "kernel/iommu_groups/%d/reserved_regions", gids[i]);
-		r = sysfs_read(ctx, path, text, RESV_FILE_MAX);
-		if (r == -ENOENT) {
-			/* Kernels before 4.11 have no such file. */
-			dbg(ctx, "no /sys/%s, assuming no reserved regions",
-			    path);
-			r = 0;
-			continue;
-		}
-		if (r < 0) {
-			set_error(ctx, r, "cannot read /sys/%s: %s", path,
-				  strerror(-r));
-			goto out;
-		}
-		r = parse_reserved_regions(text, &v, &n);
-		if (r == -EIO) {
-			set_error(ctx, -EIO,
-				  "/sys/%s line %d cannot be parsed (expected "
-				  "\"0xSTART 0xEND TYPE\")",
-				  path, bad_resv_line(text));
-			goto out;
-		}
-		if (r < 0) {
-			set_error(ctx, r, "cannot parse /sys/%s: %s", path,
-				  strerror(-r));
-			goto out;
-		}
-		if (n) {
-			nv = realloc(all, (nall + n) * sizeof(*all));
-			if (!nv) {
-				free(v);
-				r = set_error(ctx, -ENOMEM, "out of memory");
-				goto out;
-			}
-			all = nv;
-			memcpy(all + nall, v, n * sizeof(*v));
-			nall += n;
-		}
+		r = read_group_resv(iommu, gids[i], text, &v, &n);
+		if (r == 0)
+			r = resv_append(iommu->ctx, &all, &nall, v, n);
 		free(v);
 	}
-	/* Sort, drop exact duplicates (the same window seen from two
-	 * groups). */
-	if (nall) {
-		qsort(all, nall, sizeof(*all), cmp_resv);
-		w = 0;
-		for (size_t i = 1; i < nall; i++)
-			if (cmp_resv(&all[w], &all[i]) != 0)
-				all[++w] = all[i];
-		nall = w + 1;
+	free(text);
+	if (r < 0) {
+		free(all);
+		return r;
 	}
+	resv_sort_unique(all, &nall);
 	*out = all;
 	*nout = nall;
-	all = NULL;
-out:
-	free(all);
-	free(text);
-	return r;
+	return 0;
 }
 
 void iommu_geometry_invalidate(struct assign_iommu *iommu)
@@ -223,7 +249,8 @@ int iommu_refresh_geometry(struct assign_iommu *iommu, const int *gids,
 	return 0;
 }
 
-int iommu_need_geometry(const struct assign_iommu *iommu, const char *what)
+static int iommu_need_geometry(const struct assign_iommu *iommu,
+			       const char *what)
 {
 	if (!iommu->ops || !iommu->geometry_valid)
 		return set_error(iommu->ctx, -ENODEV,
@@ -328,14 +355,6 @@ ASSIGN_EXPORT int assign_iommu_get_irq_remapping(const struct assign_iommu *iomm
 	return iommu->ops->irq_remapping(iommu);
 }
 
-static int cmp_region(const void *a, const void *b)
-{
-	const struct assign_reserved_region *x = a, *y = b;
-	if (x->start != y->start)
-		return x->start < y->start ? -1 : 1;
-	return x->last < y->last ? -1 : x->last > y->last;
-}
-
 int parse_reserved_regions(const char *text,
 			   struct assign_reserved_region **out, size_t *n)
 {
@@ -433,7 +452,8 @@ bool iommu_next_uncovered(const struct assign_iommu *iommu, uint64_t *cur,
 	return false;
 }
 
-bool iommu_resv_blocks(const struct assign_reserved_region *rr)
+/* Whether a reserved region of this type keeps mappings out. */
+static bool iommu_resv_blocks(const struct assign_reserved_region *rr)
 {
 	/* The kernel lets relaxable direct-mapped regions (RMRRs for USB and
 	 * graphics) be used for DMA of an assigned device; every other kind
@@ -466,8 +486,8 @@ void iommu_fmt_ranges(const struct assign_iommu *iommu, char *buf,
 }
 
 /* Whether blocking reserved regions cover all of [start, last]. */
-bool iommu_covered_by_resv(const struct assign_iommu *iommu, uint64_t start,
-			    uint64_t last)
+static bool iommu_covered_by_resv(const struct assign_iommu *iommu,
+				  uint64_t start, uint64_t last)
 {
 	uint64_t cur = start;
 	bool progress = true;
@@ -572,14 +592,132 @@ static const char *kind_name(enum assign_conflict_kind k)
 	return "?";
 }
 
+/* The pieces of [s, l] outside the IOVA ranges. The kernel leaves
+ * reserved regions out of the IOVA ranges: those are reported once, as
+ * RESERVED. */
+static void check_outside_iova(const struct assign_iommu *iommu,
+			       struct conflicts *c, size_t i, uint64_t s,
+			       uint64_t l)
+{
+	uint64_t cur = s, ps, pl;
+	bool done = false;
+
+	while (iommu_next_uncovered(iommu, &cur, l, &done, &ps, &pl)) {
+		if (iommu_covered_by_resv(iommu, ps, pl))
+			continue;
+		add_conflict(c, ASSIGN_CONFLICT_OUTSIDE_IOVA, i, ps, pl,
+			     "0x%" PRIx64 "-0x%" PRIx64
+			     " is outside the IOVA ranges",
+			     ps, pl);
+	}
+}
+
+static void check_reserved(const struct assign_iommu *iommu,
+			   struct conflicts *c, size_t i, uint64_t s,
+			   uint64_t l)
+{
+	for (size_t k = 0; k < iommu->nresv; k++) {
+		const struct assign_reserved_region *rr = &iommu->resv[k];
+
+		if (rr->start > l)
+			break;
+		if (rr->last < s || !iommu_resv_blocks(rr))
+			continue;
+		add_conflict(c, ASSIGN_CONFLICT_RESERVED, i, MAX(s, rr->start),
+			     MIN(l, rr->last),
+			     "reserved region %s 0x%" PRIx64 "-0x%" PRIx64,
+			     rr->type, rr->start, rr->last);
+	}
+}
+
+static void check_mapped(const struct assign_iommu *iommu, struct conflicts *c,
+			 size_t i, uint64_t s, uint64_t l)
+{
+	for (const struct iova_node *nd =
+		     iova_tree_first_overlap(&iommu->maps, s, l);
+	     nd && nd->start <= l; nd = iova_tree_next(nd)) {
+		const struct iommu_mapping *m = iommu_mapping_of(nd);
+
+		add_conflict(c, ASSIGN_CONFLICT_MAPPED, i, MAX(s, nd->start),
+			     MIN(l, nd->last),
+			     "mapping 0x%" PRIx64 "-0x%" PRIx64 " (vaddr %p)",
+			     nd->start, nd->last, m->vaddr);
+	}
+}
+
+/* Proposed range @i against the IOMMU object: its IOVA ranges, reserved
+ * regions, DMA limit and mappings. */
+static void check_range(const struct assign_iommu *iommu, struct conflicts *c,
+			size_t i, const struct assign_iova_range *r)
+{
+	uint64_t s = r->start, l = r->last, align = iommu->align;
+
+	if (l < s) {
+		add_conflict(c, ASSIGN_CONFLICT_INVALID, i, s, l,
+			     "last 0x%" PRIx64 " is below start 0x%" PRIx64, l,
+			     s);
+		return;
+	}
+	if ((s & (align - 1)) || ((l + 1) & (align - 1)))
+		add_conflict(c, ASSIGN_CONFLICT_INVALID, i, s, l,
+			     "not aligned to the IOMMU page size 0x%" PRIx64,
+			     align);
+	check_outside_iova(iommu, c, i, s, l);
+	check_reserved(iommu, c, i, s, l);
+	if (l > iommu->dma_limit)
+		add_conflict(c, ASSIGN_CONFLICT_DMA_LIMIT, i,
+			     MAX(s, iommu->dma_limit + 1), l,
+			     "above the DMA limit 0x%" PRIx64,
+			     iommu->dma_limit);
+	check_mapped(iommu, c, i, s, l);
+}
+
+/* Proposed ranges against each other: sort by start, each one is compared
+ * with the following ones that begin before it ends. */
+static int check_overlaps(const struct assign_iommu *iommu, struct conflicts *c,
+			  const struct assign_iova_range *ranges, size_t n)
+{
+	size_t *order;
+
+	if (n <= 1)
+		return 0;
+	order = malloc(n * sizeof(*order));
+	if (!order)
+		return set_error(iommu->ctx, -ENOMEM, "out of memory");
+	for (size_t i = 0; i < n; i++)
+		order[i] = i;
+	qsort_r(order, n, sizeof(*order), cmp_prop, (void *)ranges);
+	for (size_t a = 0; a < n; a++) {
+		const struct assign_iova_range *x = &ranges[order[a]];
+
+		if (x->last < x->start)
+			continue;
+		for (size_t b = a + 1; b < n; b++) {
+			const struct assign_iova_range *y = &ranges[order[b]];
+			size_t hi = MAX(order[a], order[b]);
+			size_t lo = MIN(order[a], order[b]);
+
+			if (y->start > x->last)
+				break;
+			if (y->last < y->start)
+				continue;
+			add_conflict(c, ASSIGN_CONFLICT_OVERLAP, hi, y->start,
+				     MIN(x->last, y->last),
+				     "overlaps proposed range %zu "
+				     "0x%" PRIx64 "-0x%" PRIx64,
+				     lo, ranges[lo].start, ranges[lo].last);
+		}
+	}
+	free(order);
+	return 0;
+}
+
 ASSIGN_EXPORT int assign_iommu_check_layout(
 	const struct assign_iommu *iommu, const struct assign_iova_range *ranges,
 	size_t n, struct assign_conflict *conflicts, size_t max,
 	size_t *nconflicts)
 {
 	struct conflicts c = { .v = conflicts, .max = conflicts ? max : 0 };
-	uint64_t align;
-	size_t *order = NULL;
 	int r;
 
 	if (!iommu || (!ranges && n) || (!conflicts && max) || !nconflicts)
@@ -591,96 +729,11 @@ ASSIGN_EXPORT int assign_iommu_check_layout(
 	r = iommu_need_iommu_geometry(iommu, "layout check");
 	if (r < 0)
 		return r;
-	align = iommu->align;
-	for (size_t i = 0; i < n; i++) {
-		uint64_t s = ranges[i].start, l = ranges[i].last, cur, ps, pl;
-		bool done = false;
-		size_t k;
-
-		if (l < s) {
-			add_conflict(&c, ASSIGN_CONFLICT_INVALID, i, s, l,
-				     "last 0x%" PRIx64 " is below start 0x%"
-				     PRIx64, l, s);
-			continue;
-		}
-		if ((s & (align - 1)) || ((l + 1) & (align - 1)))
-			add_conflict(&c, ASSIGN_CONFLICT_INVALID, i, s, l,
-				     "not aligned to the IOMMU page size 0x%"
-				     PRIx64, align);
-		cur = s;
-		while (iommu_next_uncovered(iommu, &cur, l, &done, &ps, &pl)) {
-			/* The kernel leaves reserved regions out of the IOVA
-			 * ranges: report those once, as RESERVED. */
-			if (iommu_covered_by_resv(iommu, ps, pl))
-				continue;
-			add_conflict(&c, ASSIGN_CONFLICT_OUTSIDE_IOVA, i, ps, pl,
-				     "0x%" PRIx64 "-0x%" PRIx64
-				     " is outside the IOVA ranges", ps, pl);
-		}
-		for (k = 0; k < iommu->nresv; k++) {
-			const struct assign_reserved_region *rr =
-				&iommu->resv[k];
-
-			if (rr->start > l)
-				break;
-			if (rr->last < s || !iommu_resv_blocks(rr))
-				continue;
-			add_conflict(&c, ASSIGN_CONFLICT_RESERVED, i,
-				     MAX(s, rr->start), MIN(l, rr->last),
-				     "reserved region %s 0x%" PRIx64 "-0x%" PRIx64,
-				     rr->type, rr->start, rr->last);
-		}
-		if (l > iommu->dma_limit)
-			add_conflict(&c, ASSIGN_CONFLICT_DMA_LIMIT, i,
-				     MAX(s, iommu->dma_limit + 1), l,
-				     "above the DMA limit 0x%" PRIx64,
-				     iommu->dma_limit);
-		for (const struct iova_node *nd =
-			     iova_tree_first_overlap(&iommu->maps, s, l);
-		     nd && nd->start <= l; nd = iova_tree_next(nd)) {
-			const struct iommu_mapping *m = iommu_mapping_of(nd);
-
-			add_conflict(&c, ASSIGN_CONFLICT_MAPPED, i,
-				     MAX(s, nd->start), MIN(l, nd->last),
-				     "mapping 0x%" PRIx64 "-0x%" PRIx64
-				     " (vaddr %p)",
-				     nd->start, nd->last, m->vaddr);
-		}
-	}
-	/* Proposed ranges against each other: sort by start, each one is
-	 * compared with the following ones that begin before it ends. */
-	if (n > 1) {
-		order = malloc(n * sizeof(*order));
-		if (!order)
-			return set_error(iommu->ctx, -ENOMEM, "out of memory");
-		for (size_t i = 0; i < n; i++)
-			order[i] = i;
-		qsort_r(order, n, sizeof(*order), cmp_prop, (void *)ranges);
-		for (size_t a = 0; a < n; a++) {
-			const struct assign_iova_range *x = &ranges[order[a]];
-
-			if (x->last < x->start)
-				continue;
-			for (size_t b = a + 1; b < n; b++) {
-				const struct assign_iova_range *y =
-					&ranges[order[b]];
-				size_t hi = MAX(order[a], order[b]);
-				size_t lo = MIN(order[a], order[b]);
-
-				if (y->start > x->last)
-					break;
-				if (y->last < y->start)
-					continue;
-				add_conflict(&c, ASSIGN_CONFLICT_OVERLAP, hi,
-					     y->start, MIN(x->last, y->last),
-					     "overlaps proposed range %zu "
-					     "0x%" PRIx64 "-0x%" PRIx64,
-					     lo, ranges[lo].start,
-					     ranges[lo].last);
-			}
-		}
-		free(order);
-	}
+	for (size_t i = 0; i < n; i++)
+		check_range(iommu, &c, i, &ranges[i]);
+	r = check_overlaps(iommu, &c, ranges, n);
+	if (r < 0)
+		return r;
 	*nconflicts = c.n;
 	if (c.n == 0)
 		return 0;

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +44,47 @@ static const char *backend_name(enum assign_iommu_backend b)
 /* ---------------------------------------------------------------------- */
 /* Construction and lifetime */
 
+static int check_opts(struct assign_ctx *ctx, const struct assign_iommu_opts *o)
+{
+	if (o->flags & ~ASSIGN_IOMMU_F_ALLOW_NOIOMMU)
+		return set_error(ctx, -EINVAL,
+				 "assign_iommu_new: unknown flags 0x%x",
+				 o->flags & ~ASSIGN_IOMMU_F_ALLOW_NOIOMMU);
+	switch (o->backend) {
+	case ASSIGN_IOMMU_AUTO:
+	case ASSIGN_IOMMU_TYPE1:
+	case ASSIGN_IOMMU_IOMMUFD:
+		return 0;
+	case ASSIGN_IOMMU_NOIOMMU:
+		if (!(o->flags & ASSIGN_IOMMU_F_ALLOW_NOIOMMU))
+			return set_error(ctx, -EPERM,
+					 "no-IOMMU mode refused: it gives the "
+					 "device DMA access to all host memory; "
+					 "pass ASSIGN_IOMMU_F_ALLOW_NOIOMMU to "
+					 "accept that");
+		return 0;
+	default:
+		return set_error(ctx, -EINVAL,
+				 "assign_iommu_new: unknown backend %d",
+				 (int)o->backend);
+	}
+}
+
+/* The backend asked for, NULL for AUTO (chosen at the first attach). */
+static const struct iommu_backend *backend_ops(enum assign_iommu_backend b)
+{
+	switch (b) {
+	case ASSIGN_IOMMU_TYPE1:
+		return &iommu_backend_type1;
+	case ASSIGN_IOMMU_IOMMUFD:
+		return &iommu_backend_iommufd;
+	case ASSIGN_IOMMU_NOIOMMU:
+		return &iommu_backend_noiommu;
+	default:
+		return NULL;
+	}
+}
+
 ASSIGN_EXPORT int assign_iommu_new(struct assign_ctx *ctx,
 				   const struct assign_iommu_opts *opts,
 				   struct assign_iommu **ret)
@@ -56,51 +98,17 @@ ASSIGN_EXPORT int assign_iommu_new(struct assign_ctx *ctx,
 	r = SIZED_IN(ctx, &o, opts, "assign_iommu_opts");
 	if (r < 0)
 		return r;
-	if (o.flags & ~ASSIGN_IOMMU_F_ALLOW_NOIOMMU)
-		return set_error(ctx, -EINVAL,
-				 "assign_iommu_new: unknown flags 0x%x",
-				 o.flags & ~ASSIGN_IOMMU_F_ALLOW_NOIOMMU);
-	switch (o.backend) {
-	case ASSIGN_IOMMU_AUTO:
-	case ASSIGN_IOMMU_TYPE1:
-	case ASSIGN_IOMMU_IOMMUFD:
-		break;
-	case ASSIGN_IOMMU_NOIOMMU:
-		if (!(o.flags & ASSIGN_IOMMU_F_ALLOW_NOIOMMU))
-			return set_error(ctx, -EPERM,
-					 "no-IOMMU mode refused: it gives the "
-					 "device DMA access to all host memory; "
-					 "pass ASSIGN_IOMMU_F_ALLOW_NOIOMMU to "
-					 "accept that");
-		break;
-	default:
-		return set_error(ctx, -EINVAL,
-				 "assign_iommu_new: unknown backend %d",
-				 (int)o.backend);
-	}
-
+	r = check_opts(ctx, &o);
+	if (r < 0)
+		return r;
 	iommu = calloc(1, sizeof(*iommu));
 	if (!iommu)
 		return set_error(ctx, -ENOMEM, "out of memory");
 	iommu->refcount = 1;
 	iommu->ctx = ctx;
-	iommu->requested = o.backend;
-	iommu->flags = o.flags;
 	iommu->fd = -1;
 	iommu->dma_limit = UINT64_MAX;
-	switch (o.backend) {
-	case ASSIGN_IOMMU_TYPE1:
-		iommu->ops = &iommu_backend_type1;
-		break;
-	case ASSIGN_IOMMU_IOMMUFD:
-		iommu->ops = &iommu_backend_iommufd;
-		break;
-	case ASSIGN_IOMMU_NOIOMMU:
-		iommu->ops = &iommu_backend_noiommu;
-		break;
-	default:
-		break;
-	}
+	iommu->ops = backend_ops(o.backend);
 	if (iommu->ops) {
 		r = iommu->ops->open(iommu);
 		if (r < 0) {
@@ -218,27 +226,18 @@ ASSIGN_EXPORT int assign_iommu_get_group(struct assign_iommu *iommu,
 }
 
 /* ---------------------------------------------------------------------- */
-/* Attaching devices (internal.h) */
+/* Attaching devices (iommu/iommu.h) */
 
 /* 1 if @addr has a vfio cdev, 0 if not, -errno if sysfs cannot say. */
 static int has_cdev(struct assign_ctx *ctx, const char *addr)
 {
-	char path[128], **names = NULL;
-	size_t n = 0;
-	bool found = false;
+	char name[NAME_MAX + 1];
 	int r;
 
-	snprintf(path, sizeof(path), "bus/pci/devices/%s/vfio-dev", addr);
-	r = sysfs_list(ctx, path, &names, &n);
+	r = iommu_vfio_cdev(ctx, addr, name, sizeof(name));
 	if (r == -ENOENT)
 		return 0;
-	if (r < 0)
-		return r;
-	for (size_t i = 0; i < n; i++)
-		if (strncmp(names[i], "vfio", 4) == 0)
-			found = true;
-	strv_free(names, n);
-	return found;
+	return r < 0 ? r : 1;
 }
 
 /* AUTO: iommufd when /dev/iommu opens and the device has a vfio cdev. */
@@ -272,23 +271,12 @@ static int choose_backend(struct assign_iommu *iommu, const char *addr)
 	return 0;
 }
 
-int iommu_attach_device(struct assign_iommu *iommu, const char *address,
-			struct assign_attach *out)
+/* @addr must be a PCI device bound to vfio-pci. */
+static int check_vfio_bound(struct assign_ctx *ctx, const char *addr)
 {
-	struct assign_ctx *ctx;
-	struct assign_attach att = { .devfd = -1, .group_id = -1 };
-	struct assign_pci_addr pa;
-	char addr[ASSIGN_PCI_ADDR_LEN], path[128], drv[64];
-	int *ng, r;
+	char path[128], drv[64];
+	int r;
 
-	if (!iommu || !address || !out)
-		return -EINVAL;
-	ctx = iommu->ctx;
-	if (assign_pci_addr_parse(address, &pa) < 0 ||
-	    assign_pci_addr_format(&pa, addr, sizeof(addr)) < 0)
-		return set_error(ctx, -EINVAL,
-				 "\"%s\" is not a PCI address (dddd:bb:dd.f)",
-				 address);
 	snprintf(path, sizeof(path), "bus/pci/devices/%s", addr);
 	r = sysfs_exists(ctx, path);
 	if (r < 0)
@@ -316,24 +304,89 @@ int iommu_attach_device(struct assign_iommu *iommu, const char *address,
 				 "driver_override; echo %s > "
 				 "/sys/bus/pci/drivers_probe",
 				 addr, drv, addr, addr, addr, addr);
+	return 0;
+}
+
+/* @addr's IOMMU group into *gid; left -1 when it has none and the
+ * backend is iommufd, which needs none. */
+static int read_group(struct assign_iommu *iommu, const char *addr, int *gid)
+{
+	struct assign_ctx *ctx = iommu->ctx;
+	int r;
 
 	r = pci_dev_group(ctx, addr);
 	if (r >= 0) {
-		att.group_id = r;
-	} else if (iommu->requested != ASSIGN_IOMMU_IOMMUFD &&
-		   !(iommu->ops && iommu->ops->kind == ASSIGN_IOMMU_IOMMUFD)) {
-		if (r == -ENOENT)
-			return set_error(ctx, -ENODEV,
-					 "%s has no IOMMU group: the IOMMU is "
-					 "off or absent; enable it (VT-d/AMD-Vi "
-					 "in firmware, intel_iommu=on or "
-					 "amd_iommu=on), or, with no isolation "
-					 "at all, use no-IOMMU mode",
-					 addr);
-		return set_error(ctx, r, "cannot read the IOMMU group of %s: %s",
-				 addr, strerror(-r));
+		*gid = r;
+		return 0;
 	}
+	if (iommu->ops && iommu->ops->kind == ASSIGN_IOMMU_IOMMUFD)
+		return 0;
+	if (r == -ENOENT)
+		return set_error(ctx, -ENODEV,
+				 "%s has no IOMMU group: the IOMMU is "
+				 "off or absent; enable it (VT-d/AMD-Vi "
+				 "in firmware, intel_iommu=on or "
+				 "amd_iommu=on), or, with no isolation "
+				 "at all, use no-IOMMU mode",
+				 addr);
+	return set_error(ctx, r, "cannot read the IOMMU group of %s: %s", addr,
+			 strerror(-r));
+}
 
+/* The backend attaches; the geometry is read again with the new device,
+ * and the device is detached if that fails. */
+static int attach_and_refresh(struct assign_iommu *iommu, const char *addr,
+			      struct assign_attach *att)
+{
+	struct assign_ctx *ctx = iommu->ctx;
+	int *ng, r;
+
+	ng = realloc(iommu->dev_groups,
+		     (iommu->ndevices + 1) * sizeof(*iommu->dev_groups));
+	if (!ng)
+		return set_error(ctx, -ENOMEM, "out of memory");
+	iommu->dev_groups = ng;
+
+	r = iommu->ops->attach(iommu, addr, att);
+	if (r < 0)
+		return r;
+	iommu->dev_groups[iommu->ndevices] = att->group_id;
+	r = iommu_refresh_geometry(iommu, iommu->dev_groups, iommu->ndevices + 1);
+	if (r < 0) {
+		char msg[ASSIGN_ERROR_MAX];
+
+		assign_error_save(ctx, msg);
+		iommu->ops->detach(iommu, att);
+		assign_error_restore(ctx, msg);
+		return r;
+	}
+	iommu->ndevices++;
+	return 0;
+}
+
+int iommu_attach_device(struct assign_iommu *iommu, const char *address,
+			struct assign_attach *out)
+{
+	struct assign_ctx *ctx;
+	struct assign_attach att = { .devfd = -1, .group_id = -1 };
+	struct assign_pci_addr pa;
+	char addr[ASSIGN_PCI_ADDR_LEN];
+	int r;
+
+	if (!iommu || !address || !out)
+		return -EINVAL;
+	ctx = iommu->ctx;
+	if (assign_pci_addr_parse(address, &pa) < 0 ||
+	    assign_pci_addr_format(&pa, addr, sizeof(addr)) < 0)
+		return set_error(ctx, -EINVAL,
+				 "\"%s\" is not a PCI address (dddd:bb:dd.f)",
+				 address);
+	r = check_vfio_bound(ctx, addr);
+	if (r < 0)
+		return r;
+	r = read_group(iommu, addr, &att.group_id);
+	if (r < 0)
+		return r;
 	if (!iommu->ops) {
 		r = choose_backend(iommu, addr);
 		if (r < 0)
@@ -344,27 +397,9 @@ int iommu_attach_device(struct assign_iommu *iommu, const char *address,
 				 "%s has no IOMMU group; enable the IOMMU or "
 				 "use no-IOMMU mode",
 				 addr);
-
-	ng = realloc(iommu->dev_groups,
-		     (iommu->ndevices + 1) * sizeof(*iommu->dev_groups));
-	if (!ng)
-		return set_error(ctx, -ENOMEM, "out of memory");
-	iommu->dev_groups = ng;
-
-	r = iommu->ops->attach(iommu, addr, &att);
+	r = attach_and_refresh(iommu, addr, &att);
 	if (r < 0)
 		return r;
-	iommu->dev_groups[iommu->ndevices] = att.group_id;
-	r = iommu_refresh_geometry(iommu, iommu->dev_groups, iommu->ndevices + 1);
-	if (r < 0) {
-		char msg[ASSIGN_ERROR_MAX];
-
-		assign_error_save(ctx, msg);
-		iommu->ops->detach(iommu, &att);
-		assign_error_restore(ctx, msg);
-		return r;
-	}
-	iommu->ndevices++;
 	if (iommu_is_noiommu(iommu))
 		warn(ctx,
 		     "%s opened in no-IOMMU mode: it can DMA anywhere in "
@@ -374,14 +409,12 @@ int iommu_attach_device(struct assign_iommu *iommu, const char *address,
 	return 0;
 }
 
-void iommu_detach_device(struct assign_iommu *iommu, const char *addr,
-			 struct assign_attach *att)
+void iommu_detach_device(struct assign_iommu *iommu, struct assign_attach *att)
 {
 	if (!iommu || !att || !iommu->ops)
 		return;
 	if (att->devfd < 0 && !att->group)
 		return; /* never attached, or detached already */
-	(void)addr;
 	/* Dropping the group may drop the last reference on us (a group
 	 * holds one): keep the object alive until we are done. */
 	assign_iommu_ref(iommu);
@@ -397,39 +430,12 @@ void iommu_detach_device(struct assign_iommu *iommu, const char *addr,
 	iommu->ops->detach(iommu, att);
 	att->devfd = -1;
 	att->group = NULL;
-	att->devid = 0;
 	/* iommufd: the IOAS and its mappings outlive the devices, but the
 	 * geometry is only known with a device attached. type1 forgets it
-	 * when the last group leaves the container (iommu_type1.c). */
+	 * when the last group leaves the container (type1.c). */
 	if (iommu->ndevices == 0 && iommu->ops->kind == ASSIGN_IOMMU_IOMMUFD)
 		iommu_geometry_invalidate(iommu);
 	assign_iommu_unref(iommu);
-}
-
-int iommu_group_fds(struct assign_iommu *iommu, int **fds, size_t *n)
-{
-	int *v = NULL;
-
-	if (!iommu || !fds || !n)
-		return -EINVAL;
-	if (iommu->ngroups) {
-		v = malloc(iommu->ngroups * sizeof(*v));
-		if (!v)
-			return set_error(iommu->ctx, -ENOMEM, "out of memory");
-		for (size_t i = 0; i < iommu->ngroups; i++)
-			v[i] = iommu->groups[i]->fd;
-	}
-	*fds = v;
-	*n = iommu->ngroups;
-	return 0;
-}
-
-int iommu_iommufd(const struct assign_iommu *iommu)
-{
-	if (!iommu || !iommu->ops ||
-	    iommu->ops->kind != ASSIGN_IOMMU_IOMMUFD)
-		return -1;
-	return iommu->fd;
 }
 
 int iommu_claim_owner(struct assign_iommu *iommu, void *owner)

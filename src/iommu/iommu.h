@@ -37,19 +37,12 @@ struct assign_attach {
 	int devfd;                  /* VFIO device fd */
 	int group_id;               /* IOMMU group, -1 if unknown */
 	struct assign_group *group; /* type1/no-IOMMU: reference held */
-	uint32_t devid;             /* iommufd device id, 0 otherwise */
 };
 /* Open @addr's device fd on @iommu (choosing the backend if AUTO). */
 int iommu_attach_device(struct assign_iommu *iommu, const char *addr,
 			struct assign_attach *out);
 /* Undo iommu_attach_device(): close the fd, drop the group if last. */
-void iommu_detach_device(struct assign_iommu *iommu, const char *addr,
-			 struct assign_attach *att);
-/* Group fds of the groups open on @iommu (for VFIO_DEVICE_PCI_HOT_RESET);
- * *fds is malloc'ed. For iommufd, returns 0 with *n = 0. */
-int iommu_group_fds(struct assign_iommu *iommu, int **fds, size_t *n);
-/* The iommufd fd, or -1 for other backends. */
-int iommu_iommufd(const struct assign_iommu *iommu);
+void iommu_detach_device(struct assign_iommu *iommu, struct assign_attach *att);
 /*
  * Group @group_id if it is open on @iommu (a new reference), else NULL:
  * assign_iommu_get_group() for callers to whom a miss (or iommufd, which
@@ -212,14 +205,11 @@ struct assign_group {
 
 struct assign_iommu {
 	int refcount;
-	struct assign_ctx *ctx;            /* reference held */
-	enum assign_iommu_backend requested;
-	uint32_t flags;
+	struct assign_ctx *ctx; /* reference held */
 	const struct iommu_backend *ops;   /* NULL while AUTO has not chosen */
 	int fd;                            /* container or iommufd, -1 */
 
 	/* type1 / no-IOMMU */
-	int type1_type;                    /* VFIO_*_IOMMU set, 0 if none */
 	struct assign_group **groups;      /* weak: a group removes itself */
 	size_t ngroups;
 
@@ -273,8 +263,6 @@ static inline struct iommu_mapping *iommu_mapping_of(const struct iova_node *n)
  * changes on failure. */
 int iommu_refresh_geometry(struct assign_iommu *iommu, const int *gids,
 			   size_t ngids);
-/* geometry.c: -ENODEV with a message while no device is attached. */
-int iommu_need_geometry(const struct assign_iommu *iommu, const char *what);
 /* geometry.c: -EPERM, "not available in no-IOMMU mode". */
 int iommu_refuse_noiommu(const struct assign_iommu *iommu, const char *what);
 /* geometry.c: geometry queries and DMA need a real IOMMU whose geometry is
@@ -287,16 +275,8 @@ int iommu_need_iommu_geometry(const struct assign_iommu *iommu,
 bool iommu_next_uncovered(const struct assign_iommu *iommu, uint64_t *cur,
 			  uint64_t last, bool *done, uint64_t *ps,
 			  uint64_t *pl);
-/* geometry.c: whether a reserved region of this type keeps mappings out
- * (msi and reserved do; direct regions are the device's own). */
-bool iommu_resv_blocks(const struct assign_reserved_region *rr);
 /* geometry.c: the IOVA ranges as text, for messages. */
-void iommu_fmt_ranges(const struct assign_iommu *iommu, char *buf,
-		      size_t size);
-/* geometry.c: whether blocking reserved regions cover all of
- * [start, last]. */
-bool iommu_covered_by_resv(const struct assign_iommu *iommu, uint64_t start,
-			   uint64_t last);
+void iommu_fmt_ranges(const struct assign_iommu *iommu, char *buf, size_t size);
 /* geometry.c: the first reserved region that [iova, last] must stay out
  * of, or NULL. */
 const struct assign_reserved_region *
@@ -313,12 +293,16 @@ void iommu_forget_mappings(struct assign_iommu *iommu);
 void iommu_geometry_invalidate(struct assign_iommu *iommu);
 
 /* type1.c */
-void type1_group_release(struct assign_group *group);
 /* -EBUSY with "group N is not viable: ADDR is bound to DRV; ..." naming
  * the devices of group @gid bound to host drivers. With @only_if_found,
  * 0 (and no message) when there is none. */
 int iommu_not_viable_error(struct assign_iommu *iommu, int gid,
 			   bool only_if_found);
+/* iommufd.c: the name of @addr's vfio cdev ("vfioN") into @buf: 0,
+ * -ENOENT when it has none (or none that fits), another -errno when sysfs
+ * cannot say. No message. */
+int iommu_vfio_cdev(struct assign_ctx *ctx, const char *addr, char *buf,
+		    size_t size);
 /* 1 if @module's allow_unsafe_interrupts is off (the kernel then checked
  * MSI isolation when the device was attached), else -EOPNOTSUPP. */
 int iommu_irq_remap_from_param(const struct assign_iommu *iommu,
@@ -328,10 +312,10 @@ int iommu_irq_remap_from_param(const struct assign_iommu *iommu,
 uint64_t iommu_host_page_size(void);
 
 /* Parse "start end type" lines of iommu_groups/N/reserved_regions (geometry.c).
- * On success *out is a malloc'ed array of *n entries. -EIO on bad input. */
-struct assign_reserved_region;
+ * On success *out is a malloc'ed array of *n entries. -EIO on bad input.
+ * Not static: test-ctx and fuzz-reserved-regions feed it text no mock
+ * sysfs file could carry as directly. */
 int parse_reserved_regions(const char *text,
 			   struct assign_reserved_region **out, size_t *n);
-
 
 #endif /* LIBASSIGN_IOMMU_INTERNAL_H */

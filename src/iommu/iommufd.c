@@ -60,36 +60,46 @@ static void ifd_close(struct assign_iommu *iommu)
 	iommu->fd = -1;
 }
 
-/*
- * "vfioN" from bus/pci/devices/ADDR/vfio-dev/. -ENODEV (with a message)
- * only when there is none (the directory missing or empty: the kernel
- * lacks CONFIG_VFIO_DEVICE_CDEV); another error listing the directory
- * (EIO, ENOMEM, EACCES) is returned as is, with its own message.
- */
-static int find_cdev(struct assign_ctx *ctx, const char *addr, char *buf,
-		     size_t size)
+int iommu_vfio_cdev(struct assign_ctx *ctx, const char *addr, char *buf,
+		    size_t size)
 {
 	char path[128], **names = NULL;
 	size_t n = 0;
-	int r = -ENOENT;
+	int r;
 
 	snprintf(path, sizeof(path), "bus/pci/devices/%s/vfio-dev", addr);
 	r = sysfs_list(ctx, path, &names, &n);
-	if (r < 0 && r != -ENOENT)
-		return set_error(ctx, r,
-				 "cannot list /sys/%s to find the vfio cdev of "
-				 "%s: %s",
-				 path, addr, strerror(-r));
+	if (r < 0)
+		return r;
 	r = -ENOENT;
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < n && r < 0; i++) {
 		if (strncmp(names[i], "vfio", 4) == 0 &&
 		    strlen(names[i]) < size) {
 			strcpy(buf, names[i]);
 			r = 0;
-			break;
 		}
 	}
 	strv_free(names, n);
+	return r;
+}
+
+/*
+ * iommu_vfio_cdev() with messages: -ENODEV when there is no cdev (the
+ * directory missing or empty: the kernel lacks CONFIG_VFIO_DEVICE_CDEV);
+ * another error listing the directory (EIO, ENOMEM, EACCES) is returned
+ * as is.
+ */
+static int find_cdev(struct assign_ctx *ctx, const char *addr, char *buf,
+		     size_t size)
+{
+	int r;
+
+	r = iommu_vfio_cdev(ctx, addr, buf, size);
+	if (r < 0 && r != -ENOENT)
+		return set_error(ctx, r,
+				 "cannot list /sys/bus/pci/devices/%s/vfio-dev "
+				 "to find the vfio cdev of %s: %s",
+				 addr, addr, strerror(-r));
 	if (r < 0)
 		return set_error(ctx, -ENODEV,
 				 "%s has no vfio cdev (/sys/bus/pci/devices/%s/"
@@ -99,12 +109,109 @@ static int find_cdev(struct assign_ctx *ctx, const char *addr, char *buf,
 	return 0;
 }
 
+/* Open the vfio cdev @path of @addr; the fd, or an error with a message. */
+static int cdev_open(struct assign_ctx *ctx, const char *path, const char *addr)
+{
+	int fd;
+
+	fd = sys_open(ctx, path, O_RDWR);
+	if (fd >= 0)
+		return fd;
+	switch (fd) {
+	case -ENOENT:
+		return set_error(ctx, fd,
+				 "%s does not exist although sysfs "
+				 "lists it: is devtmpfs/udev running?",
+				 path);
+	case -EACCES:
+	case -EPERM:
+		return set_error(ctx, -EACCES,
+				 "permission denied opening %s: run as "
+				 "root or give the user access to it",
+				 path);
+	case -EBUSY:
+		return set_error(ctx, fd,
+				 "%s is busy: %s is in use (its group "
+				 "is open through /dev/vfio?)",
+				 path, addr);
+	default:
+		return set_error(ctx, fd, "cannot open %s: %s", path,
+				 strerror(-fd));
+	}
+}
+
+/* VFIO_DEVICE_BIND_IOMMUFD: the device's DMA goes through our iommufd. */
+static int ifd_bind(struct assign_iommu *iommu, int fd, const char *addr,
+		    int group_id)
+{
+	struct vfio_device_bind_iommufd bind = { .argsz = sizeof(bind) };
+	struct assign_ctx *ctx = iommu->ctx;
+	int r;
+
+	bind.iommufd = iommu->fd;
+	r = sys_ioctl(ctx, fd, VFIO_DEVICE_BIND_IOMMUFD, &bind);
+	if (r >= 0)
+		return 0;
+	/*
+	 * EPERM has two causes: another device of the group is used by a
+	 * host driver (the kernel refuses to hand over DMA ownership: the
+	 * group is not viable), or MSIs are not isolated. Tell them apart by
+	 * looking at the group.
+	 */
+	if ((r == -EPERM || r == -EBUSY) && group_id >= 0 &&
+	    iommu_not_viable_error(iommu, group_id, true) < 0)
+		return -EBUSY;
+	if (r == -EPERM)
+		return set_error(ctx, r,
+				 "binding %s to iommufd was refused: its "
+				 "interrupts are not remapped (no MSI "
+				 "isolation); enable interrupt remapping or, "
+				 "accepting the risk, load iommufd with "
+				 "allow_unsafe_interrupts=1",
+				 addr);
+	if (r == -EBUSY)
+		return set_error(ctx, r,
+				 "binding %s to iommufd failed: the device is "
+				 "in use (opened through its VFIO group or "
+				 "another iommufd)",
+				 addr);
+	return set_error(ctx, r, "VFIO_DEVICE_BIND_IOMMUFD for %s: %s", addr,
+			 strerror(-r));
+}
+
+/* VFIO_DEVICE_ATTACH_IOMMUFD_PT: the device joins our IOAS. */
+static int ifd_attach_ioas(struct assign_iommu *iommu, int fd, const char *addr)
+{
+	struct vfio_device_attach_iommufd_pt at = { .argsz = sizeof(at) };
+	struct assign_ctx *ctx = iommu->ctx;
+	int r;
+
+	at.pt_id = iommu->ioas_id;
+	r = sys_ioctl(ctx, fd, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &at);
+	if (r >= 0)
+		return 0;
+	if (r == -EPERM)
+		return set_error(ctx, r,
+				 "attaching %s to IOAS %u was refused: its "
+				 "interrupts are not remapped (no MSI "
+				 "isolation); enable interrupt remapping or, "
+				 "accepting the risk, load iommufd with "
+				 "allow_unsafe_interrupts=1",
+				 addr, iommu->ioas_id);
+	if (r == -EADDRINUSE || r == -EINVAL)
+		return set_error(ctx, r,
+				 "attaching %s to IOAS %u failed: %s; existing "
+				 "mappings may lie where this device cannot "
+				 "reach (reserved regions)",
+				 addr, iommu->ioas_id, strerror(-r));
+	return set_error(ctx, r, "attaching %s to IOAS %u failed: %s", addr,
+			 iommu->ioas_id, strerror(-r));
+}
+
 static int ifd_attach(struct assign_iommu *iommu, const char *addr,
 		      struct assign_attach *out)
 {
 	struct assign_ctx *ctx = iommu->ctx;
-	struct vfio_device_bind_iommufd bind = { .argsz = sizeof(bind) };
-	struct vfio_device_attach_iommufd_pt at = { .argsz = sizeof(at) };
 	char cdev[32], path[64];
 	int fd, r;
 
@@ -112,93 +219,19 @@ static int ifd_attach(struct assign_iommu *iommu, const char *addr,
 	if (r < 0)
 		return r;
 	snprintf(path, sizeof(path), "/dev/vfio/devices/%s", cdev);
-	fd = sys_open(ctx, path, O_RDWR);
-	if (fd < 0) {
-		switch (fd) {
-		case -ENOENT:
-			return set_error(ctx, fd,
-					 "%s does not exist although sysfs "
-					 "lists it: is devtmpfs/udev running?",
-					 path);
-		case -EACCES:
-		case -EPERM:
-			return set_error(ctx, -EACCES,
-					 "permission denied opening %s: run as "
-					 "root or give the user access to it",
-					 path);
-		case -EBUSY:
-			return set_error(ctx, fd,
-					 "%s is busy: %s is in use (its group "
-					 "is open through /dev/vfio?)",
-					 path, addr);
-		default:
-			return set_error(ctx, fd, "cannot open %s: %s", path,
-					 strerror(-fd));
-		}
-	}
-	bind.iommufd = iommu->fd;
-	r = sys_ioctl(ctx, fd, VFIO_DEVICE_BIND_IOMMUFD, &bind);
+	fd = cdev_open(ctx, path, addr);
+	if (fd < 0)
+		return fd;
+	r = ifd_bind(iommu, fd, addr, out->group_id);
+	if (r == 0)
+		r = ifd_attach_ioas(iommu, fd, addr);
 	if (r < 0) {
-		/*
-		 * EPERM has two causes: another device of the group is used
-		 * by a host driver (the kernel refuses to hand over DMA
-		 * ownership: the group is not viable), or MSIs are not
-		 * isolated. Tell them apart by looking at the group.
-		 */
-		if ((r == -EPERM || r == -EBUSY) && out->group_id >= 0 &&
-		    iommu_not_viable_error(iommu, out->group_id, true) < 0) {
-			r = -EBUSY;
-			goto fail;
-		}
-		if (r == -EPERM)
-			set_error(ctx, r,
-				  "binding %s to iommufd was refused: its "
-				  "interrupts are not remapped (no MSI "
-				  "isolation); enable interrupt remapping or, "
-				  "accepting the risk, load iommufd with "
-				  "allow_unsafe_interrupts=1",
-				  addr);
-		else if (r == -EBUSY)
-			set_error(ctx, r,
-				  "binding %s to iommufd failed: the device is "
-				  "in use (opened through its VFIO group or "
-				  "another iommufd)",
-				  addr);
-		else
-			set_error(ctx, r, "VFIO_DEVICE_BIND_IOMMUFD for %s: %s",
-				  addr, strerror(-r));
-		goto fail;
-	}
-	at.pt_id = iommu->ioas_id;
-	r = sys_ioctl(ctx, fd, VFIO_DEVICE_ATTACH_IOMMUFD_PT, &at);
-	if (r < 0) {
-		if (r == -EPERM)
-			set_error(ctx, r,
-				  "attaching %s to IOAS %u was refused: its "
-				  "interrupts are not remapped (no MSI "
-				  "isolation); enable interrupt remapping or, "
-				  "accepting the risk, load iommufd with "
-				  "allow_unsafe_interrupts=1",
-				  addr, iommu->ioas_id);
-		else if (r == -EADDRINUSE || r == -EINVAL)
-			set_error(ctx, r,
-				  "attaching %s to IOAS %u failed: %s; existing "
-				  "mappings may lie where this device cannot "
-				  "reach (reserved regions)",
-				  addr, iommu->ioas_id, strerror(-r));
-		else
-			set_error(ctx, r,
-				  "attaching %s to IOAS %u failed: %s", addr,
-				  iommu->ioas_id, strerror(-r));
-		goto fail;
+		sys_close(ctx, fd); /* closing the cdev also unbinds it */
+		return r;
 	}
 	out->devfd = fd;
 	out->group = NULL;
-	out->devid = bind.out_devid;
 	return 0;
-fail:
-	sys_close(ctx, fd); /* closing the cdev also unbinds it */
-	return r;
 }
 
 static void ifd_detach(struct assign_iommu *iommu, struct assign_attach *att)
@@ -211,17 +244,20 @@ static void ifd_detach(struct assign_iommu *iommu, struct assign_attach *att)
  * reserved regions); bounds what a kernel can make us allocate. */
 #define IFD_MAX_IOVA_RANGES 4096u
 
-static int ifd_geometry(struct assign_iommu *iommu, struct iommu_geometry *g)
+/*
+ * IOMMU_IOAS_IOVA_RANGES: *ret is a malloc'ed array of *n ranges. The
+ * kernel fills what fits and says -EMSGSIZE with the number it has; the
+ * count can change between calls, so retry a few times.
+ */
+static int ifd_query_ranges(struct assign_iommu *iommu,
+			    struct iommu_iova_range **ret, uint32_t *n,
+			    uint64_t *align)
 {
 	struct assign_ctx *ctx = iommu->ctx;
 	struct iommu_iova_range *v = NULL, *nv;
-	struct assign_iova_range *ranges = NULL;
 	uint32_t cap = 8;
-	uint64_t align, host = iommu_host_page_size();
-	int r = 0;
+	int r;
 
-	/* The kernel fills what fits and says -EMSGSIZE with the number it
-	 * has; the count can change between calls, so retry a few times. */
 	for (int tries = 0; tries < 4; tries++) {
 		struct iommu_ioas_iova_ranges q = {
 			.size = sizeof(q),
@@ -266,48 +302,72 @@ static int ifd_geometry(struct assign_iommu *iommu, struct iommu_geometry *g)
 					 "ranges for an array of %u",
 					 q.num_iovas, cap);
 		}
-		if (q.num_iovas) {
-			ranges = calloc(q.num_iovas, sizeof(*ranges));
-			if (!ranges) {
-				free(v);
-				return set_error(ctx, -ENOMEM,
-						 "out of memory");
-			}
-		}
-		for (uint32_t i = 0; i < q.num_iovas; i++) {
-			if (v[i].last < v[i].start) {
-				unsigned long long bs = v[i].start,
-						   bl = v[i].last;
-
-				free(v);
-				free(ranges);
-				return set_error(ctx, -EPROTO,
-						 "IOMMU_IOAS_IOVA_RANGES "
-						 "reported 0x%llx-0x%llx, "
-						 "ending before it starts",
-						 bs, bl);
-			}
-			ranges[i].start = v[i].start;
-			ranges[i].last = v[i].last;
-		}
-		free(v);
-		/*
-		 * iommufd maps any multiple of out_iova_alignment (it picks
-		 * the IOMMU page sizes itself), so the honest bitmap is every
-		 * power of two from that alignment up. The library wants host
-		 * pages at least: pinning works on pages.
-		 */
-		align = q.out_iova_alignment;
-		if (align < host || (align & (align - 1)))
-			align = host;
-		g->ranges = ranges;
-		g->nranges = q.num_iovas;
-		g->pgsizes = ~(align - 1);
+		*ret = v;
+		*n = q.num_iovas;
+		*align = q.out_iova_alignment;
 		return 0;
 	}
 	free(v);
 	return set_error(ctx, -EPROTO,
 			 "IOMMU_IOAS_IOVA_RANGES kept growing; giving up");
+}
+
+/* The kernel's @n ranges @v as the library's, checked; *ret malloc'ed. */
+static int ifd_convert_ranges(struct assign_ctx *ctx,
+			      const struct iommu_iova_range *v, uint32_t n,
+			      struct assign_iova_range **ret)
+{
+	struct assign_iova_range *ranges = NULL;
+
+	if (n) {
+		ranges = calloc(n, sizeof(*ranges));
+		if (!ranges)
+			return set_error(ctx, -ENOMEM, "out of memory");
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		if (v[i].last < v[i].start) {
+			free(ranges);
+			return set_error(ctx, -EPROTO,
+					 "IOMMU_IOAS_IOVA_RANGES "
+					 "reported 0x%llx-0x%llx, "
+					 "ending before it starts",
+					 (unsigned long long)v[i].start,
+					 (unsigned long long)v[i].last);
+		}
+		ranges[i].start = v[i].start;
+		ranges[i].last = v[i].last;
+	}
+	*ret = ranges;
+	return 0;
+}
+
+static int ifd_geometry(struct assign_iommu *iommu, struct iommu_geometry *g)
+{
+	struct assign_iova_range *ranges = NULL;
+	struct iommu_iova_range *v = NULL;
+	uint64_t align = 0, host = iommu_host_page_size();
+	uint32_t n = 0;
+	int r;
+
+	r = ifd_query_ranges(iommu, &v, &n, &align);
+	if (r < 0)
+		return r;
+	r = ifd_convert_ranges(iommu->ctx, v, n, &ranges);
+	free(v);
+	if (r < 0)
+		return r;
+	/*
+	 * iommufd maps any multiple of out_iova_alignment (it picks the
+	 * IOMMU page sizes itself), so the honest bitmap is every power of
+	 * two from that alignment up. The library wants host pages at
+	 * least: pinning works on pages.
+	 */
+	if (align < host || (align & (align - 1)))
+		align = host;
+	g->ranges = ranges;
+	g->nranges = n;
+	g->pgsizes = ~(align - 1);
+	return 0;
 }
 
 /*

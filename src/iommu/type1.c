@@ -26,11 +26,6 @@
 
 #define VFIO_CONTAINER_PATH "/dev/vfio/vfio"
 
-static bool noiommu(const struct assign_iommu *iommu)
-{
-	return iommu->ops->kind == ASSIGN_IOMMU_NOIOMMU;
-}
-
 static int check_ext(struct assign_iommu *iommu, unsigned long ext)
 {
 	return sys_ioctl(iommu->ctx, iommu->fd, VFIO_CHECK_EXTENSION,
@@ -71,7 +66,7 @@ static int type1_open(struct assign_iommu *iommu)
 			      VFIO_CONTAINER_PATH, r, VFIO_API_VERSION);
 		goto fail;
 	}
-	if (noiommu(iommu)) {
+	if (iommu_is_noiommu(iommu)) {
 		r = check_ext(iommu, VFIO_NOIOMMU_IOMMU);
 		if (r <= 0) {
 			r = set_error(ctx, -ENOENT,
@@ -173,7 +168,7 @@ static int choose_type(struct assign_iommu *iommu, int gid)
 {
 	int r;
 
-	if (noiommu(iommu))
+	if (iommu_is_noiommu(iommu))
 		return VFIO_NOIOMMU_IOMMU;
 	r = check_ext(iommu, VFIO_TYPE1v2_IOMMU);
 	if (r > 0)
@@ -199,141 +194,189 @@ static int choose_type(struct assign_iommu *iommu, int gid)
 			 gid);
 }
 
-static int group_open(struct assign_iommu *iommu, int gid,
-		      struct assign_group **ret)
+static const char *type1_name(int type)
 {
-	struct assign_ctx *ctx = iommu->ctx;
-	struct vfio_group_status st = { .argsz = sizeof(st) };
+	switch (type) {
+	case VFIO_TYPE1v2_IOMMU:
+		return "TYPE1v2";
+	case VFIO_TYPE1_IOMMU:
+		return "TYPE1";
+	default:
+		return "NOIOMMU";
+	}
+}
+
+/* The first group of a container sets its IOMMU type. */
+static int container_set_iommu(struct assign_iommu *iommu, int gid)
+{
+	int type, r;
+
+	type = choose_type(iommu, gid);
+	if (type < 0)
+		return type;
+	r = sys_ioctl(iommu->ctx, iommu->fd, VFIO_SET_IOMMU,
+		      (void *)(uintptr_t)type);
+	if (r == -EPERM && type != VFIO_NOIOMMU_IOMMU)
+		return unsafe_interrupts_error(iommu, gid);
+	if (r < 0)
+		return set_error(iommu->ctx, r,
+				 "VFIO_SET_IOMMU(%s) for group %d failed: %s",
+				 type1_name(type), gid, strerror(-r));
+	dbg(iommu->ctx, "container IOMMU type %d set with group %d", type, gid);
+	return 0;
+}
+
+/* A group object for @gid, with room for it in iommu->groups. */
+static int group_alloc(struct assign_iommu *iommu, int gid,
+		       struct assign_group **ret)
+{
 	struct assign_group *g, **ng;
-	char path[64];
-	bool first = iommu->ngroups == 0;
-	int r, type;
 
 	ng = realloc(iommu->groups, (iommu->ngroups + 1) * sizeof(*ng));
 	if (!ng)
-		return set_error(ctx, -ENOMEM, "out of memory");
+		return set_error(iommu->ctx, -ENOMEM, "out of memory");
 	iommu->groups = ng;
 	g = calloc(1, sizeof(*g));
 	if (!g)
-		return set_error(ctx, -ENOMEM, "out of memory");
+		return set_error(iommu->ctx, -ENOMEM, "out of memory");
 	g->refcount = 1;
 	g->id = gid;
 	g->fd = -1;
-	snprintf(path, sizeof(path), "/dev/vfio/%s%d",
-		 noiommu(iommu) ? "noiommu-" : "", gid);
-	r = sys_open(ctx, path, O_RDWR);
-	if (r < 0) {
-		switch (r) {
-		case -ENOENT:
-			set_error(ctx, r,
-				  "%s does not exist: is the device bound to "
-				  "vfio-pci%s?",
-				  path,
-				  noiommu(iommu)
-					  ? " with no-IOMMU mode enabled"
-					  : "");
-			break;
-		case -EACCES:
-		case -EPERM:
-			r = set_error(ctx, -EACCES,
-				      "permission denied opening %s: run as "
-				      "root or give the user access to it "
-				      "(udev rule, chown)",
-				      path);
-			break;
-		case -EBUSY:
-			set_error(ctx, r,
-				  "%s is busy: group %d is already open in "
-				  "another process or container (or its "
-				  "devices are bound to iommufd)",
-				  path, gid);
-			break;
-		default:
-			set_error(ctx, r, "cannot open %s: %s", path,
-				  strerror(-r));
-		}
-		goto fail;
-	}
-	g->fd = r;
-	r = sys_ioctl(ctx, g->fd, VFIO_GROUP_GET_STATUS, &st);
-	if (r < 0) {
-		set_error(ctx, r, "VFIO_GROUP_GET_STATUS on %s failed: %s",
-			  path, strerror(-r));
-		goto fail;
-	}
-	if (!(st.flags & VFIO_GROUP_FLAGS_VIABLE)) {
-		r = iommu_not_viable_error(iommu, gid, false);
-		goto fail;
-	}
-	if (st.flags & VFIO_GROUP_FLAGS_CONTAINER_SET) {
-		r = set_error(ctx, -EBUSY,
-			      "group %d is already in a container: another "
-			      "user of this process opened it",
-			      gid);
-		goto fail;
-	}
-	r = sys_ioctl(ctx, g->fd, VFIO_GROUP_SET_CONTAINER, &iommu->fd);
-	if (r < 0) {
-		if (r == -EPERM && !first)
-			unsafe_interrupts_error(iommu, gid);
-		else if (r == -EINVAL && iommu->maps.count)
-			/* type1 refuses a group whose reserved regions or
-			 * IOVA aperture would cut an existing mapping. */
-			set_error(ctx, r,
-				  "adding group %d to the VFIO container "
-				  "failed: its reserved regions or IOVA limits "
-				  "conflict with the %zu existing DMA mappings; "
-				  "check /sys/kernel/iommu_groups/%d/"
-				  "reserved_regions, or open its devices "
-				  "before mapping",
-				  gid, iommu->maps.count, gid);
-		else
-			set_error(ctx, r,
-				  "adding group %d to the VFIO container "
-				  "failed: %s",
-				  gid, strerror(-r));
-		goto fail;
-	}
-	g->in_container = true;
-	if (first) {
-		type = choose_type(iommu, gid);
-		if (type < 0) {
-			r = type;
-			goto fail;
-		}
-		r = sys_ioctl(ctx, iommu->fd, VFIO_SET_IOMMU,
-			      (void *)(uintptr_t)type);
-		if (r < 0) {
-			if (r == -EPERM && type != VFIO_NOIOMMU_IOMMU)
-				unsafe_interrupts_error(iommu, gid);
-			else
-				set_error(ctx, r,
-					  "VFIO_SET_IOMMU(%s) for group %d "
-					  "failed: %s",
-					  type == VFIO_TYPE1v2_IOMMU ? "TYPE1v2"
-					  : type == VFIO_TYPE1_IOMMU ? "TYPE1"
-								     : "NOIOMMU",
-					  gid, strerror(-r));
-			goto fail;
-		}
-		iommu->type1_type = type;
-		dbg(ctx, "container IOMMU type %d set with group %d", type,
-		    gid);
-	}
-	g->iommu = assign_iommu_ref(iommu);
-	iommu->groups[iommu->ngroups++] = g;
 	*ret = g;
 	return 0;
-fail:
+}
+
+/* Open the group's device node @path. */
+static int group_open_node(struct assign_iommu *iommu, struct assign_group *g,
+			   const char *path)
+{
+	struct assign_ctx *ctx = iommu->ctx;
+	int r;
+
+	r = sys_open(ctx, path, O_RDWR);
+	if (r >= 0) {
+		g->fd = r;
+		return 0;
+	}
+	switch (r) {
+	case -ENOENT:
+		return set_error(ctx, r,
+				 "%s does not exist: is the device bound to "
+				 "vfio-pci%s?",
+				 path,
+				 iommu_is_noiommu(iommu) ?
+					 " with no-IOMMU mode enabled" :
+					 "");
+	case -EACCES:
+	case -EPERM:
+		return set_error(ctx, -EACCES,
+				 "permission denied opening %s: run as "
+				 "root or give the user access to it "
+				 "(udev rule, chown)",
+				 path);
+	case -EBUSY:
+		return set_error(ctx, r,
+				 "%s is busy: group %d is already open in "
+				 "another process or container (or its "
+				 "devices are bound to iommufd)",
+				 path, g->id);
+	default:
+		return set_error(ctx, r, "cannot open %s: %s", path,
+				 strerror(-r));
+	}
+}
+
+/* The group must be viable and in no container yet. */
+static int group_check_status(struct assign_iommu *iommu,
+			      struct assign_group *g, const char *path)
+{
+	struct vfio_group_status st = { .argsz = sizeof(st) };
+	int r;
+
+	r = sys_ioctl(iommu->ctx, g->fd, VFIO_GROUP_GET_STATUS, &st);
+	if (r < 0)
+		return set_error(iommu->ctx, r,
+				 "VFIO_GROUP_GET_STATUS on %s failed: %s", path,
+				 strerror(-r));
+	if (!(st.flags & VFIO_GROUP_FLAGS_VIABLE))
+		return iommu_not_viable_error(iommu, g->id, false);
+	if (st.flags & VFIO_GROUP_FLAGS_CONTAINER_SET)
+		return set_error(iommu->ctx, -EBUSY,
+				 "group %d is already in a container: another "
+				 "user of this process opened it",
+				 g->id);
+	return 0;
+}
+
+static int group_set_container(struct assign_iommu *iommu,
+			       struct assign_group *g, bool first)
+{
+	int r;
+
+	r = sys_ioctl(iommu->ctx, g->fd, VFIO_GROUP_SET_CONTAINER, &iommu->fd);
+	if (r >= 0) {
+		g->in_container = true;
+		return 0;
+	}
+	if (r == -EPERM && !first)
+		return unsafe_interrupts_error(iommu, g->id);
+	if (r == -EINVAL && iommu->maps.count)
+		/* type1 refuses a group whose reserved regions or IOVA
+		 * aperture would cut an existing mapping. */
+		return set_error(iommu->ctx, r,
+				 "adding group %d to the VFIO container "
+				 "failed: its reserved regions or IOVA limits "
+				 "conflict with the %zu existing DMA mappings; "
+				 "check /sys/kernel/iommu_groups/%d/"
+				 "reserved_regions, or open its devices "
+				 "before mapping",
+				 g->id, iommu->maps.count, g->id);
+	return set_error(iommu->ctx, r,
+			 "adding group %d to the VFIO container failed: %s",
+			 g->id, strerror(-r));
+}
+
+/* Undo what group_open() did with @g before it failed. */
+static void group_free_failed(struct assign_ctx *ctx, struct assign_group *g)
+{
 	if (g->in_container)
 		sys_ioctl(ctx, g->fd, VFIO_GROUP_UNSET_CONTAINER, NULL);
 	if (g->fd >= 0)
 		sys_close(ctx, g->fd);
 	free(g);
-	return r;
 }
 
-void type1_group_release(struct assign_group *g)
+static int group_open(struct assign_iommu *iommu, int gid,
+		      struct assign_group **ret)
+{
+	struct assign_group *g = NULL;
+	char path[64];
+	bool first = iommu->ngroups == 0;
+	int r;
+
+	r = group_alloc(iommu, gid, &g);
+	if (r < 0)
+		return r;
+	snprintf(path, sizeof(path), "/dev/vfio/%s%d",
+		 iommu_is_noiommu(iommu) ? "noiommu-" : "", gid);
+	r = group_open_node(iommu, g, path);
+	if (r == 0)
+		r = group_check_status(iommu, g, path);
+	if (r == 0)
+		r = group_set_container(iommu, g, first);
+	if (r == 0 && first)
+		r = container_set_iommu(iommu, gid);
+	if (r < 0) {
+		group_free_failed(iommu->ctx, g);
+		return r;
+	}
+	g->iommu = assign_iommu_ref(iommu);
+	iommu->groups[iommu->ngroups++] = g;
+	*ret = g;
+	return 0;
+}
+
+static void type1_group_release(struct assign_group *g)
 {
 	struct assign_iommu *iommu = g->iommu;
 	struct assign_ctx *ctx = iommu->ctx;
@@ -374,7 +417,6 @@ void type1_group_release(struct assign_group *g)
 			       iommu->maps.count);
 			iommu_forget_mappings(iommu);
 		}
-		iommu->type1_type = 0;
 		iommu_geometry_invalidate(iommu);
 	}
 	free(g);
@@ -456,7 +498,6 @@ static int type1_attach(struct assign_iommu *iommu, const char *addr,
 	}
 	out->devfd = fd;
 	out->group = g;
-	out->devid = 0;
 	return 0;
 }
 
@@ -486,12 +527,86 @@ static int get_info(const struct assign_iommu *iommu, void **buf, size_t *len)
 	return 0;
 }
 
+/* Offset of capability @id in the type1 info @buf: > 0, -ENOENT when
+ * absent, -EPROTO (with a message) when the chain is malformed. */
+static int type1_info_cap(const struct assign_iommu *iommu, const void *buf,
+			  size_t len, uint16_t id, size_t cap_size)
+{
+	struct vfio_iommu_type1_info info;
+	int off;
+
+	memcpy(&info, buf, sizeof(info));
+	if (!(info.flags & VFIO_IOMMU_INFO_CAPS) || !info.cap_offset)
+		return -ENOENT;
+	off = vfio_cap_find(buf, len, sizeof(info), info.cap_offset, id,
+			    cap_size);
+	if (off == -EPROTO)
+		return set_error(iommu->ctx, -EPROTO,
+				 "the kernel's type1 info capability chain is "
+				 "malformed");
+	return off;
+}
+
+/* The IOVA ranges of the capability at @off of the type1 info @buf. */
+static int type1_cap_ranges(struct assign_iommu *iommu, const void *buf,
+			    size_t len, int off, struct iommu_geometry *g)
+{
+	struct vfio_iommu_type1_info_cap_iova_range cap;
+	const unsigned char *p = (const unsigned char *)buf + off;
+	size_t room = len - (size_t)off - sizeof(cap);
+	struct assign_iova_range *ranges = NULL;
+
+	memcpy(&cap, p, sizeof(cap));
+	if (cap.nr_iovas > room / sizeof(struct vfio_iova_range))
+		return set_error(iommu->ctx, -EPROTO,
+				 "the kernel's IOVA range capability "
+				 "claims %u ranges but has room for %zu",
+				 cap.nr_iovas,
+				 room / sizeof(struct vfio_iova_range));
+	if (cap.nr_iovas) {
+		ranges = calloc(cap.nr_iovas, sizeof(*ranges));
+		if (!ranges)
+			return set_error(iommu->ctx, -ENOMEM, "out of memory");
+	}
+	for (size_t i = 0; i < cap.nr_iovas; i++) {
+		struct vfio_iova_range vr;
+
+		memcpy(&vr, p + sizeof(cap) + i * sizeof(vr), sizeof(vr));
+		if (vr.end < vr.start) {
+			free(ranges);
+			return set_error(iommu->ctx, -EPROTO,
+					 "the kernel reports an IOVA range "
+					 "0x%llx-0x%llx ending before it "
+					 "starts",
+					 (unsigned long long)vr.start,
+					 (unsigned long long)vr.end);
+		}
+		ranges[i].start = vr.start;
+		ranges[i].last = vr.end;
+	}
+	g->ranges = ranges;
+	g->nranges = cap.nr_iovas;
+	return 0;
+}
+
+/* No capability (kernels before 5.4): no restriction known, the whole
+ * 64-bit space. */
+static int whole_iova_space(struct assign_iommu *iommu,
+			    struct iommu_geometry *g)
+{
+	g->ranges = calloc(1, sizeof(*g->ranges));
+	if (!g->ranges)
+		return set_error(iommu->ctx, -ENOMEM, "out of memory");
+	g->ranges[0].start = 0;
+	g->ranges[0].last = UINT64_MAX;
+	g->nranges = 1;
+	return 0;
+}
+
 static int type1_geometry(struct assign_iommu *iommu, struct iommu_geometry *g)
 {
 	struct vfio_iommu_type1_info info;
-	struct vfio_iommu_type1_info_cap_iova_range cap;
-	struct assign_iova_range *ranges = NULL;
-	size_t len, nranges = 0;
+	size_t len;
 	void *buf;
 	int off, r;
 
@@ -504,82 +619,22 @@ static int type1_geometry(struct assign_iommu *iommu, struct iommu_geometry *g)
 			     : iommu_host_page_size();
 	if (!g->pgsizes)
 		g->pgsizes = iommu_host_page_size();
-
-	off = -ENOENT;
-	if ((info.flags & VFIO_IOMMU_INFO_CAPS) && info.cap_offset)
-		off = vfio_cap_find(buf, len, sizeof(info), info.cap_offset,
-				    VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE,
-				    sizeof(cap));
-	if (off == -EPROTO) {
-		r = set_error(iommu->ctx, -EPROTO,
-			      "the kernel's type1 info capability chain is "
-			      "malformed");
-		goto out;
-	}
-	if (off > 0) {
-		const unsigned char *p = (const unsigned char *)buf + off;
-		size_t room = len - (size_t)off - sizeof(cap);
-
-		memcpy(&cap, p, sizeof(cap));
-		if (cap.nr_iovas > room / sizeof(struct vfio_iova_range)) {
-			r = set_error(iommu->ctx, -EPROTO,
-				      "the kernel's IOVA range capability "
-				      "claims %u ranges but has room for %zu",
-				      cap.nr_iovas,
-				      room / sizeof(struct vfio_iova_range));
-			goto out;
-		}
-		nranges = cap.nr_iovas;
-		if (nranges) {
-			ranges = calloc(nranges, sizeof(*ranges));
-			if (!ranges) {
-				r = set_error(iommu->ctx, -ENOMEM,
-					      "out of memory");
-				goto out;
-			}
-		}
-		for (size_t i = 0; i < nranges; i++) {
-			struct vfio_iova_range vr;
-
-			memcpy(&vr, p + sizeof(cap) + i * sizeof(vr),
-			       sizeof(vr));
-			if (vr.end < vr.start) {
-				free(ranges);
-				r = set_error(iommu->ctx, -EPROTO,
-					      "the kernel reports an IOVA range "
-					      "0x%llx-0x%llx ending before it "
-					      "starts",
-					      (unsigned long long)vr.start,
-					      (unsigned long long)vr.end);
-				goto out;
-			}
-			ranges[i].start = vr.start;
-			ranges[i].last = vr.end;
-		}
-	}
-	if (!nranges) {
-		/* No capability (kernels before 5.4): no restriction
-		 * known, the whole 64-bit space. */
-		ranges = calloc(1, sizeof(*ranges));
-		if (!ranges) {
-			r = set_error(iommu->ctx, -ENOMEM, "out of memory");
-			goto out;
-		}
-		ranges[0].start = 0;
-		ranges[0].last = UINT64_MAX;
-		nranges = 1;
-	}
-	g->ranges = ranges;
-	g->nranges = nranges;
+	off = type1_info_cap(
+		iommu, buf, len, VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE,
+		sizeof(struct vfio_iommu_type1_info_cap_iova_range));
 	r = 0;
-out:
+	if (off == -EPROTO)
+		r = off;
+	else if (off > 0)
+		r = type1_cap_ranges(iommu, buf, len, off, g);
+	if (r == 0 && !g->nranges)
+		r = whole_iova_space(iommu, g);
 	free(buf);
 	return r;
 }
 
 static int type1_dma_avail(const struct assign_iommu *iommu, uint32_t *avail)
 {
-	struct vfio_iommu_type1_info info;
 	struct vfio_iommu_type1_info_dma_avail cap;
 	size_t len;
 	void *buf;
@@ -588,20 +643,14 @@ static int type1_dma_avail(const struct assign_iommu *iommu, uint32_t *avail)
 	r = get_info(iommu, &buf, &len);
 	if (r < 0)
 		return r;
-	memcpy(&info, buf, sizeof(info));
-	off = -ENOENT;
-	if ((info.flags & VFIO_IOMMU_INFO_CAPS) && info.cap_offset)
-		off = vfio_cap_find(buf, len, sizeof(info), info.cap_offset,
-				    VFIO_IOMMU_TYPE1_INFO_DMA_AVAIL,
-				    sizeof(cap));
+	off = type1_info_cap(iommu, buf, len, VFIO_IOMMU_TYPE1_INFO_DMA_AVAIL,
+			     sizeof(cap));
 	if (off > 0) {
 		memcpy(&cap, (const unsigned char *)buf + off, sizeof(cap));
 		*avail = cap.avail;
 		r = 0;
 	} else if (off == -EPROTO) {
-		r = set_error(iommu->ctx, -EPROTO,
-			      "the kernel's type1 info capability chain is "
-			      "malformed");
+		r = off;
 	} else {
 		r = set_error(iommu->ctx, -EOPNOTSUPP,
 			      "the kernel does not report DMA entries left "
@@ -626,8 +675,8 @@ static int type1_dma_avail(const struct assign_iommu *iommu, uint32_t *avail)
  * remapping is enabled (the IOMMU's capability registers say only that the
  * hardware could): -EOPNOTSUPP rather than a guess.
  */
-static int irq_remap_from_param(const struct assign_iommu *iommu,
-				const char *module)
+int iommu_irq_remap_from_param(const struct assign_iommu *iommu,
+			       const char *module)
 {
 	char path[96], val[16];
 	int r;
@@ -651,14 +700,7 @@ static int irq_remap_from_param(const struct assign_iommu *iommu,
 
 static int type1_irq_remapping(const struct assign_iommu *iommu)
 {
-	return irq_remap_from_param(iommu, "vfio_iommu_type1");
-}
-
-/* Shared with the iommufd backend (same rule, other module). */
-int iommu_irq_remap_from_param(const struct assign_iommu *iommu,
-			       const char *module)
-{
-	return irq_remap_from_param(iommu, module);
+	return iommu_irq_remap_from_param(iommu, "vfio_iommu_type1");
 }
 
 static int noiommu_irq_remapping(const struct assign_iommu *iommu)

@@ -1123,3 +1123,16 @@ int mock_dma_lookup(const struct mock_kernel *mk, uint64_t iova, void **vaddr,
 	mock_unlock(mk);
 	return r;
 }
+
+int mock_container_type(struct mock_kernel *mk, int fd)
+{
+	struct mfd *f;
+	int r = -EBADF;
+
+	mock_lock(mk);
+	f = mock_fd_get(mk, fd);
+	if (f && f->kind == MFD_CONTAINER)
+		r = f->u.container->iommu_set ? (int)f->u.container->type : 0;
+	mock_unlock(mk);
+	return r;
+}

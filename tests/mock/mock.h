@@ -164,6 +164,10 @@ uint64_t mock_dma_bytes(const struct mock_kernel *mk);  /* bytes pinned */
  * VFIO_DMA_MAP_FLAG_READ/WRITE (also for iommufd mappings). */
 int mock_dma_lookup(const struct mock_kernel *mk, uint64_t iova, void **vaddr,
 		    uint32_t *flags);
+/* The IOMMU type set on the container behind @fd (VFIO_TYPE1v2_IOMMU,
+ * VFIO_TYPE1_IOMMU, VFIO_NOIOMMU_IOMMU), 0 while none is set, -EBADF when
+ * @fd is not a container. */
+int mock_container_type(struct mock_kernel *mk, int fd);
 unsigned mock_reset_count(const struct mock_kernel *mk, const char *addr);
 unsigned mock_hot_reset_count(const struct mock_kernel *mk, const char *addr);
 /* Bytes backing a region (writes through mmap/pwrite land here). */
