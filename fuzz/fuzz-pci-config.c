@@ -118,7 +118,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 			FUZZ_CHECK(b->index == (uint32_t)i);
 			FUZZ_CHECK(b->present == (b->length != 0));
-			FUZZ_CHECK(!b->length || !(b->length & (b->length - 1)));
+			FUZZ_CHECK(!b->length ||
+				   !(b->length & (b->length - 1)));
 			FUZZ_CHECK(!(b->io && (b->mem64 || b->prefetchable)));
 			if (b->mem64) {
 				FUZZ_CHECK(i < 5);
