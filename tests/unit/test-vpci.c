@@ -851,6 +851,48 @@ static void test_msix(void **state)
 	check_host_caps(f);
 }
 
+/* The updates of one access come in a row, the last with more false. */
+static void test_vector_batches(void **state)
+{
+	struct fx *f = *state;
+	struct rec *r = &f->rec;
+	struct assign_pci_msix x = { .size = sizeof(x) };
+	size_t n;
+
+	assert_int_equal(assign_pci_parse_msix(f->host_cfg, 256, &x), 0);
+	n = r->nvec;
+	msix_on(f); /* five vectors enabled */
+	assert_int_equal(r->nvec - n, 5);
+	for (size_t i = n; i < r->nvec; i++)
+		assert_int_equal(r->vec[i].more, i + 1 < r->nvec);
+	/* one entry: one update */
+	n = r->nvec;
+	bw(f, x.table_bar, x.table_offset + 16, 4, 0xfee00000);
+	assert_int_equal(r->nvec - n, 1);
+	assert_false(r->vec[n].more);
+	/* an 8-byte write over two entries' edges: two, the last closing */
+	n = r->nvec;
+	bw(f, x.table_bar, x.table_offset + 16 + 12, 8, 0xfee01000ull << 32);
+	assert_int_equal(r->nvec - n, 2);
+	assert_true(r->vec[n].more);
+	assert_false(r->vec[n + 1].more);
+	/* reset: disabled in a row */
+	n = r->nvec;
+	assert_int_equal(assign_vpci_reset(f->vpci), 0);
+	assert_true(r->nvec - n >= 5);
+	for (size_t i = n; i < r->nvec; i++)
+		assert_int_equal(r->vec[i].more, i + 1 < r->nvec);
+	/* unref: the same */
+	msix_on(f);
+	n = r->nvec;
+	f->vpci = assign_vpci_unref(f->vpci);
+	assert_int_equal(r->nvec - n, 5);
+	for (size_t i = n; i < r->nvec; i++) {
+		assert_false(r->vec[i].enabled);
+		assert_int_equal(r->vec[i].more, i + 1 < r->nvec);
+	}
+}
+
 /* Entries beyond the kernel's vector count, PBA on the table's page. */
 static void test_msix_custom(void **state)
 {
@@ -1684,6 +1726,7 @@ int main(void)
 		TD(test_msix),
 		TC(test_msix_custom),
 		TD(test_msix_hostile),
+		TD(test_vector_batches),
 		TC(test_msix_hostile),
 		TC(test_msi),
 		TC(test_host_caps_untouched),
