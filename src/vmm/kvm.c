@@ -72,6 +72,7 @@ struct assign_kvm {
 	size_t nroutes;
 	bool dirty;
 	bool must_push;
+	unsigned long pushes; /* for the debug log */
 	struct irqfd *irqfds;
 	size_t nirqfds;
 	struct vfile *files;
@@ -420,6 +421,8 @@ static int commit(struct assign_kvm *k)
 			k->nroutes, strerror(-r));
 	k->dirty = false;
 	k->must_push = false;
+	dbg(k->ctx, "GSI routing table to KVM: %zu routes (update %lu)",
+	    k->nroutes, ++k->pushes);
 	return 0;
 }
 
