@@ -5,7 +5,8 @@
  * tables of acpi.c have no MADT; boot with acpi=noirq, or acpi=off).
  * Linux scans 0xf0000-0xfffff for the "_MP_" floating pointer.
  *
- * Interrupt wiring described here, and set up in KVM by vm_routing_init():
+ * Interrupt wiring described here, and routed in KVM by main.c's
+ * routing_init() through libassign's KVM glue:
  *   ISA IRQ 0 (PIT)      -> IOAPIC pin 2, ISA IRQ n -> pin n (edge, high)
  *   PCI slot s, pin p    -> IOAPIC pin pci_intx_gsi(s, p) (level, high)
  *   LINT0 = ExtINT (the 8259 PIC), LINT1 = NMI on every CPU
