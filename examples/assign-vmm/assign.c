@@ -648,6 +648,7 @@ int assign_device_add(struct vm *vm, const char *address,
 		r = d->slot;
 		goto fail;
 	}
+	d->intx.size = sizeof d->intx;
 	assign_vpci_get_intx(d->vpci, &d->intx);
 	if (d->intx.pin)
 		d->intx_gsi = pci_intx_gsi(d->slot, d->intx.pin);
