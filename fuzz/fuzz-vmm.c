@@ -328,8 +328,8 @@ static void vm_lib_fini(struct vm *vm)
  */
 static struct {
 	bool msi, msix;
-	struct assign_pci_msi m = { .size = sizeof(m) };
-	struct assign_pci_msix x = { .size = sizeof(x) };
+	struct assign_pci_msi m;
+	struct assign_pci_msix x;
 } caps;
 
 static bool overlaps(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
@@ -384,6 +384,8 @@ int __wrap_assign_device_read_config(struct assign_device *dev,
 	int r = __real_assign_device_read_config(dev, offset, buf, len);
 
 	if (r == 0 && offset == 0 && len == 256) {
+		caps.m.size = sizeof(caps.m);
+		caps.x.size = sizeof(caps.x);
 		caps.msi = assign_pci_parse_msi(buf, len, &caps.m) == 0;
 		caps.msix = assign_pci_parse_msix(buf, len, &caps.x) == 0;
 	}

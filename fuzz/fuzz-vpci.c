@@ -49,8 +49,8 @@ static struct {
 	bool valid;          /* region offsets do not overlap: checks apply */
 	uint64_t cfg_base, cfg_size;
 	bool msi, msix;
-	struct assign_pci_msi m = { .size = sizeof(m) };
-	struct assign_pci_msix x = { .size = sizeof(x) };
+	struct assign_pci_msi m;
+	struct assign_pci_msix x;
 	uint64_t table_base, pba_base;  /* fd offsets of their BARs */
 	uint64_t table_bar_size, pba_bar_size;
 } dev_guard;
@@ -105,6 +105,8 @@ static void setup_guard(struct assign_device *dev)
 				return;
 	dev_guard.cfg_base = ri[7]->fd_offset;
 	dev_guard.cfg_size = ri[7]->size;
+	dev_guard.m.size = sizeof(dev_guard.m);
+	dev_guard.x.size = sizeof(dev_guard.x);
 	dev_guard.msi = assign_pci_parse_msi(cfg, sizeof(cfg), &dev_guard.m) == 0;
 	dev_guard.msix = assign_pci_parse_msix(cfg, sizeof(cfg),
 					       &dev_guard.x) == 0;
