@@ -11,12 +11,22 @@
 #include <unistd.h>
 
 #include <linux/iommufd.h>
+#include <linux/kvm.h>
 #include <linux/vfio.h>
 
 #include "fuzz-kernel.h"
 #include "fuzz.h"
 
-enum { FD_FREE, FD_CONTAINER, FD_GROUP, FD_DEVICE, FD_IOMMUFD, FD_FILE };
+enum {
+	FD_FREE,
+	FD_CONTAINER,
+	FD_GROUP,
+	FD_DEVICE,
+	FD_IOMMUFD,
+	FD_FILE,
+	FD_KVM_VM,
+	FD_KVM_VFIO,
+};
 #define FD_BASE 1000
 
 static const int fk_errnos[8] = { EINVAL, ENOTTY, ENOSPC, EIO,
@@ -34,6 +44,8 @@ void fk_init(struct fuzz_kernel *k, const uint8_t *data, size_t size)
 	struct fuzz_in in;
 
 	memset(k, 0, sizeof(*k));
+	/* KVM's default routing table: the irqchips' GSIs 0-23 */
+	k->kvm_routed[0] = k->kvm_routed[1] = k->kvm_routed[2] = 0xff;
 	fuzz_in_init(&in, data, size);
 	while (in.left >= 5 && k->nrec < FK_MAX_RECORDS) {
 		struct fk_record *r = &k->rec[k->nrec++];
@@ -208,6 +220,10 @@ static int fk_close(void *data, int fd)
 
 	/* Closing an fd that is not open is a library bug (double close). */
 	FUZZ_CHECK(f != NULL);
+	/* KVM's VFIO device holds the files added to it: the library
+	 * removes them before it closes them */
+	for (size_t i = 0; i < k->kvm_nfiles; i++)
+		FUZZ_CHECK(k->kvm_files[i] != fd);
 	/* As in the kernel: the container's (or IOAS's) mappings go with its
 	 * last reference, and closing the only group detaches it. */
 	if (f->kind == FD_CONTAINER || f->kind == FD_IOMMUFD ||
@@ -301,6 +317,155 @@ static int fk_iova_ranges(struct fuzz_kernel *k, struct iommu_ioas_iova_ranges *
 	if (n > room && !(r->ctl & 0x40))
 		return -EMSGSIZE;
 	return 0;
+}
+
+/* ---- KVM, for fuzz-vmm -------------------------------------------------- */
+
+static int fk_kvm_result(struct fuzz_kernel *k)
+{
+	const struct fk_record *r = fk_nth(k, FK_KVM, k->kvm_calls++);
+
+	return r && (r->ctl & 0x80) ? fk_err(r->ctl) : 0;
+}
+
+static bool fk_gsi_routed(const struct fuzz_kernel *k, uint32_t gsi)
+{
+	return gsi < FK_KVM_GSIS &&
+	       (k->kvm_routed[gsi / 8] & (1u << (gsi % 8)));
+}
+
+/* Every table the library sends must be one KVM takes (virt/kvm/
+ * irqchip.c, arch/x86/kvm/irq_comm.c): flags 0, GSIs below 4096, known
+ * chips and pins, an MSI GSI alone, one route per chip per GSI. */
+static int fk_set_routing(struct fuzz_kernel *k,
+			  const struct kvm_irq_routing *t)
+{
+	static uint8_t msi[FK_KVM_GSIS / 8], chips[FK_KVM_GSIS];
+	static const uint32_t pins[3] = { 8, 8, 24 };
+	int r;
+
+	FUZZ_CHECK(t->nr <= FK_KVM_GSIS && t->flags == 0);
+	memset(msi, 0, sizeof(msi));
+	memset(chips, 0, sizeof(chips));
+	for (uint32_t i = 0; i < t->nr; i++) {
+		const struct kvm_irq_routing_entry *e = &t->entries[i];
+
+		FUZZ_CHECK(e->gsi < FK_KVM_GSIS && e->flags == 0);
+		FUZZ_CHECK(!(msi[e->gsi / 8] & (1u << (e->gsi % 8))));
+		if (e->type == KVM_IRQ_ROUTING_MSI) {
+			FUZZ_CHECK(chips[e->gsi] == 0);
+			msi[e->gsi / 8] |= 1u << (e->gsi % 8);
+			continue;
+		}
+		FUZZ_CHECK(e->type == KVM_IRQ_ROUTING_IRQCHIP);
+		FUZZ_CHECK(e->u.irqchip.irqchip < 3 &&
+			   e->u.irqchip.pin < pins[e->u.irqchip.irqchip]);
+		FUZZ_CHECK(!(chips[e->gsi] & (1u << e->u.irqchip.irqchip)));
+		chips[e->gsi] |= 1u << e->u.irqchip.irqchip;
+	}
+	r = fk_kvm_result(k);
+	if (r < 0)
+		return r;
+	memset(k->kvm_routed, 0, sizeof(k->kvm_routed));
+	for (uint32_t i = 0; i < t->nr; i++)
+		k->kvm_routed[t->entries[i].gsi / 8] |=
+			1u << (t->entries[i].gsi % 8);
+	k->kvm_pushes++;
+	return 0;
+}
+
+static int fk_irqfd(struct fuzz_kernel *k, const struct kvm_irqfd *f)
+{
+	size_t i;
+	int r;
+
+	for (i = 0; i < k->kvm_nirqfds; i++)
+		if (k->kvm_irqfd[i].efd == (int)f->fd)
+			break;
+	if (f->flags & KVM_IRQFD_FLAG_DEASSIGN) {
+		/* only what was assigned, on the GSI it was assigned to */
+		FUZZ_CHECK(i < k->kvm_nirqfds && k->kvm_irqfd[i].gsi == f->gsi);
+		k->kvm_irqfd[i] = k->kvm_irqfd[--k->kvm_nirqfds];
+		return 0;
+	}
+	FUZZ_CHECK((f->flags & ~KVM_IRQFD_FLAG_RESAMPLE) == 0);
+	/* a GSI without a route drops the signal waiting in the eventfd */
+	FUZZ_CHECK(fk_gsi_routed(k, f->gsi));
+	if (i < k->kvm_nirqfds)
+		return -EBUSY;
+	r = fk_kvm_result(k);
+	if (r < 0)
+		return r;
+	if (k->kvm_nirqfds == FK_MAX_IRQFDS)
+		return -ENOSPC;
+	k->kvm_irqfd[k->kvm_nirqfds].efd = (int)f->fd;
+	k->kvm_irqfd[k->kvm_nirqfds].gsi = f->gsi;
+	k->kvm_nirqfds++;
+	return 0;
+}
+
+static int fk_kvm_vm_ioctl(struct fuzz_kernel *k, unsigned long req, void *arg)
+{
+	switch (req) {
+	case KVM_CREATE_DEVICE: {
+		struct kvm_create_device *cd = arg;
+		int r, fd;
+
+		if (cd->type != KVM_DEV_TYPE_VFIO)
+			return -ENODEV;
+		r = fk_kvm_result(k);
+		if (r < 0)
+			return r;
+		fd = fk_newfd(k, FD_KVM_VFIO, NULL);
+		if (fd < 0)
+			return fd;
+		cd->fd = (uint32_t)fd;
+		return 0;
+	}
+	case KVM_SET_GSI_ROUTING:
+		return fk_set_routing(k, arg);
+	case KVM_IRQFD:
+		return fk_irqfd(k, arg);
+	default:
+		return -ENOTTY;
+	}
+}
+
+/* KVM_DEV_VFIO_GROUP_ADD/DEL (KVM_DEV_VFIO_FILE_* in newer headers) */
+static int fk_kvm_vfio_ioctl(struct fuzz_kernel *k, unsigned long req,
+			     const struct kvm_device_attr *a)
+{
+	struct fk_file *f;
+	int32_t fd;
+	size_t i;
+	int r;
+
+	if (req != KVM_SET_DEVICE_ATTR || a->group != KVM_DEV_VFIO_GROUP)
+		return -ENXIO;
+	memcpy(&fd, (const void *)(uintptr_t)a->addr, sizeof(fd));
+	for (i = 0; i < k->kvm_nfiles && k->kvm_files[i] != fd; i++)
+		;
+	if (a->attr == KVM_DEV_VFIO_GROUP_DEL) {
+		FUZZ_CHECK(i < k->kvm_nfiles);
+		k->kvm_files[i] = k->kvm_files[--k->kvm_nfiles];
+		return 0;
+	}
+	FUZZ_CHECK(a->attr == KVM_DEV_VFIO_GROUP_ADD);
+	f = fk_fd(k, fd);
+	FUZZ_CHECK(f && (f->kind == FD_GROUP || f->kind == FD_DEVICE));
+	if (i < k->kvm_nfiles)
+		return -EEXIST;
+	FUZZ_CHECK(k->kvm_nfiles < FK_MAX_FDS);
+	r = fk_kvm_result(k);
+	if (r < 0)
+		return r;
+	k->kvm_files[k->kvm_nfiles++] = fd;
+	return 0;
+}
+
+int fk_vm_fd(struct fuzz_kernel *k)
+{
+	return fk_newfd(k, FD_KVM_VM, NULL);
 }
 
 static int fk_ioctl(void *data, int fd, unsigned long req, void *arg)
@@ -409,6 +574,10 @@ static int fk_ioctl(void *data, int fd, unsigned long req, void *arg)
 		default:
 			return fk_other(k);
 		}
+	case FD_KVM_VM:
+		return fk_kvm_vm_ioctl(k, req, arg);
+	case FD_KVM_VFIO:
+		return fk_kvm_vfio_ioctl(k, req, arg);
 	default:
 		return -ENOTTY;
 	}

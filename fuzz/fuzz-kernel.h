@@ -29,6 +29,14 @@
  *
  * The fake counts its open fds and live mappings: at the end of a run
  * both must be zero, or the library leaked a kernel object.
+ *
+ * For fuzz-vmm it also plays KVM on a VM fd from fk_vm_fd(): the GSI
+ * routing table (every table the library sends must be one KVM takes),
+ * irqfds (attached only to a GSI KVM has a route for, or a signal
+ * waiting in the eventfd is lost; deassigned only when assigned) and the
+ * KVM-VFIO device (only open VFIO group or device fds, removed only when
+ * added, none closed while KVM holds it). FK_KVM records make the n-th
+ * KVM ioctl fail.
  */
 #ifndef LIBASSIGN_FUZZ_KERNEL_H
 #define LIBASSIGN_FUZZ_KERNEL_H
@@ -42,23 +50,36 @@
 #define FK_GROUP 7
 
 enum fk_kind {
-	FK_SETUP = 0,        /* bytes[0]: bit 0 iommufd backend */
-	FK_IOMMU_INFO = 1,   /* VFIO_IOMMU_GET_INFO answer */
-	FK_DEV_INFO = 2,     /* VFIO_DEVICE_GET_INFO answer */
-	FK_REGION_INFO = 3,  /* VFIO_DEVICE_GET_REGION_INFO, index = region */
-	FK_IRQ_INFO = 4,     /* VFIO_DEVICE_GET_IRQ_INFO, index = irq index */
-	FK_HOT_RESET = 5,    /* VFIO_DEVICE_GET_PCI_HOT_RESET_INFO answer */
-	FK_IOVA_RANGES = 6,  /* u32 num_iovas, u64 alignment, ranges[] */
-	FK_RESV_TEXT = 7,    /* reserved_regions file content */
-	FK_CONFIG = 8,       /* device memory: pread on the device fd reads
-	                        byte (offset % length); config space at 0 */
-	FK_ACTION = 9,       /* a library call to make (the driver's script) */
-	FK_RW = 10,          /* n-th device pread/pwrite: ctl & 3: 0 full,
-	                        1 short (bytes[0] bytes), 2 error, 3 claims
-	                        one byte more than asked */
-	FK_OTHER = 11,       /* result of other device/IOMMU ioctls, in order:
-	                        ctl bit 7 fails it */
-	FK_GUEST = 12,       /* fuzz-vmm: a guest access (config or MMIO) */
+	/* bytes[0]: bit 0 iommufd backend */
+	FK_SETUP = 0,
+	/* VFIO_IOMMU_GET_INFO answer */
+	FK_IOMMU_INFO = 1,
+	/* VFIO_DEVICE_GET_INFO answer */
+	FK_DEV_INFO = 2,
+	/* VFIO_DEVICE_GET_REGION_INFO, index = region */
+	FK_REGION_INFO = 3,
+	/* VFIO_DEVICE_GET_IRQ_INFO, index = irq index */
+	FK_IRQ_INFO = 4,
+	/* VFIO_DEVICE_GET_PCI_HOT_RESET_INFO answer */
+	FK_HOT_RESET = 5,
+	/* u32 num_iovas, u64 alignment, ranges[] */
+	FK_IOVA_RANGES = 6,
+	/* reserved_regions file content */
+	FK_RESV_TEXT = 7,
+	/* device memory: pread on the device fd reads byte (offset %
+	 * length); config space at 0 */
+	FK_CONFIG = 8,
+	/* a library call to make (the driver's script) */
+	FK_ACTION = 9,
+	/* n-th device pread/pwrite: ctl & 3: 0 full, 1 short (bytes[0]
+	 * bytes), 2 error, 3 claims one byte more than asked */
+	FK_RW = 10,
+	/* result of other device/IOMMU ioctls, in order: ctl bit 7 fails it */
+	FK_OTHER = 11,
+	/* fuzz-vmm: a guest access (config or MMIO) */
+	FK_GUEST = 12,
+	/* fuzz-vmm: the n-th KVM ioctl: ctl bit 7 fails it */
+	FK_KVM = 13,
 	FK_NKINDS
 };
 
@@ -78,6 +99,8 @@ struct fk_file {
 };
 
 #define FK_MAX_DMA 256
+#define FK_KVM_GSIS 4096 /* KVM_MAX_IRQ_ROUTES */
+#define FK_MAX_IRQFDS 64
 
 /* A DMA mapping the fake kernel holds (type1 MAP_DMA / iommufd IOAS_MAP). */
 struct fk_dma {
@@ -105,6 +128,17 @@ struct fuzz_kernel {
 	struct fk_dma dma[FK_MAX_DMA];
 	size_t ndma;
 	uint64_t dma_bytes;
+	/* KVM: the GSIs of the table KVM has (its default table, GSIs 0-23,
+	 * until the first push), attached irqfds, KVM-VFIO files */
+	unsigned kvm_calls, kvm_pushes;
+	uint8_t kvm_routed[FK_KVM_GSIS / 8];
+	struct {
+		int efd;
+		uint32_t gsi;
+	} kvm_irqfd[FK_MAX_IRQFDS];
+	size_t kvm_nirqfds;
+	int kvm_files[FK_MAX_FDS];
+	size_t kvm_nfiles;
 	/* Optional: told about every pread/pwrite on a device fd. */
 	void (*rw_hook)(void *arg, bool write, uint64_t offset, size_t len);
 	void *rw_hook_arg;
@@ -133,6 +167,9 @@ const struct fk_record *fk_nth(const struct fuzz_kernel *k, int kind,
  */
 int fk_open_iommu(struct fuzz_kernel *k, struct assign_ctx **ctx,
 		  struct assign_iommu **iommu);
+/* A KVM VM fd (with its in-kernel irqchip) on kernel @k, counted among
+ * its open fds: close it with fk_ops.close(). */
+int fk_vm_fd(struct fuzz_kernel *k);
 /* Eventfds open in the process (counting all fds would race with
  * libFuzzer's own threads). */
 int fk_count_eventfds(void);

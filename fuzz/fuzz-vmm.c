@@ -16,12 +16,14 @@
  *    the end;
  *  - vm_map_memory(): direct BAR slots only inside a claimed BAR window,
  *    all removed at the end;
- *  - MSI routes are bounded; no eventfd or other fd is leaked;
+ *  - no eventfd or other fd is leaked;
  *  - the fuzz kernel sees no leaked VFIO fd or mapping.
- * The library context the VMM creates is pointed at the fuzz kernel by
- * wrapping assign_ctx_new() at link time (-Wl,--wrap=assign_ctx_new);
+ * Like main.c, this file makes the VM's library context (on the fuzz
+ * kernel) and its KVM glue (on a VM fd of the fuzz kernel, which plays
+ * KVM: every routing table must be one KVM takes, every irqfd attached
+ * to a routed GSI, and nothing may be left attached or added at the end).
  * assign_device_read_config(), assign_device_write_config() and
- * assign_region_write() are wrapped too,
+ * assign_region_write() are wrapped at link time
  * to check that no guest write reaches the host device's MSI address/data,
  * MSI-X control or MSI-X table (those are the VMM's to emulate).
  *
@@ -41,12 +43,12 @@
 #include "fuzz-kernel.h"
 #include "fuzz.h"
 #include "vmm.h"
+#include <libassign/kvm.h>
 #include <libassign/libassign.h>
 
 #define RAM_SIZE (2u << 20) /* 1 MiB low, 1 MiB at HIGH_RAM_START */
 #define MAX_RANGES 64
 #define MAX_SLOTS 64
-#define MAX_ROUTES 4096
 
 static struct fuzz_kernel fk;
 static struct vm the_vm;
@@ -164,26 +166,6 @@ void vm_unmap_memory(struct vm *vm, int slot)
 	FUZZ_CHECK(slot >= 0 && slot < MAX_SLOTS && slots[slot].used);
 	slots[slot].used = false;
 	live_slots--;
-}
-
-int vm_routing_init(struct vm *vm)
-{
-	return 0;
-}
-
-int vm_msi_route_alloc(struct vm *vm, uint32_t *gsi)
-{
-	if (vm->next_gsi >= MSI_GSI_BASE + MAX_ROUTES)
-		return -ENOSPC;
-	*gsi = vm->next_gsi++;
-	return 0;
-}
-
-int vm_msi_route_set(struct vm *vm, uint32_t gsi, uint64_t addr,
-		     uint32_t data)
-{
-	FUZZ_CHECK(gsi >= MSI_GSI_BASE && gsi < vm->next_gsi);
-	return 0;
 }
 
 /* The PCI bus: one device slot, firmware-style BAR placement. */
@@ -307,26 +289,35 @@ void io_dispatch(enum io_space space, uint64_t addr, void *data, unsigned len,
 		memset(data, 0xff, len);
 }
 
-/* ---- the fuzz kernel behind the VMM's library context ------------------- */
+/* ---- the VM's library context and KVM glue, on the fuzz kernel ---------- */
 
-int __real_assign_ctx_new(struct assign_ctx **ret);
-int __wrap_assign_ctx_new(struct assign_ctx **ret);
-
-int __wrap_assign_ctx_new(struct assign_ctx **ret)
+/* What main.c's lib_init() and routing_init() do; 0 or -1. */
+static int vm_lib_init(struct vm *vm)
 {
-	struct assign_ctx *c;
-	int r = __real_assign_ctx_new(&c);
+	struct assign_kvm_opts o = { .size = sizeof(o),
+				     .gsi_base = MSI_GSI_BASE };
 
-	if (r < 0)
-		return r;
-	assign_ctx_set_log_priority(c, getenv("FUZZ_DEBUG") ? 7 : 0);
-	r = assign_ctx_set_sys(c, &fk_ops, &fk, 999);
-	if (r < 0) {
-		assign_ctx_unref(c);
-		return r;
-	}
-	*ret = c;
-	return 0;
+	if (assign_ctx_new(&vm->ctx) < 0)
+		abort();
+	assign_ctx_set_log_priority(vm->ctx, getenv("FUZZ_DEBUG") ? 7 : 0);
+	if (assign_ctx_set_sys(vm->ctx, &fk_ops, &fk, 999) < 0)
+		abort();
+	vm->vm_fd = fk_vm_fd(&fk);
+	FUZZ_CHECK(vm->vm_fd >= 0);
+	FUZZ_CHECK(assign_kvm_new(vm->ctx, vm->vm_fd, &o, &vm->kvm) == 0);
+	for (uint32_t gsi = 0; gsi < IOAPIC_PINS; gsi++)
+		FUZZ_CHECK(assign_kvm_route_irqchip(vm->kvm, gsi,
+						    ASSIGN_KVM_IRQCHIP_IOAPIC,
+						    gsi) == 0);
+	return assign_kvm_route_commit(vm->kvm) == 0 ? 0 : -1;
+}
+
+static void vm_lib_fini(struct vm *vm)
+{
+	vm->kvm = assign_kvm_unref(vm->kvm);
+	vm->ctx = assign_ctx_unref(vm->ctx);
+	fk_ops.close(&fk, vm->vm_fd);
+	vm->vm_fd = -1;
 }
 
 /*
@@ -481,13 +472,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	fk_init(&fk, data, size);
 	memset(&caps, 0, sizeof(caps));
-	the_vm.next_gsi = MSI_GSI_BASE;
 	dev_ops = NULL;
 	dev_opaque = NULL;
 	mmio_next = PCI_MMIO_START;
 	io_next = PCI_IO_START;
 
-	if (assign_device_add(&the_vm, FK_ADDR, &d) == 0) {
+	if (vm_lib_init(&the_vm) == 0 &&
+	    assign_device_add(&the_vm, FK_ADDR, &d) == 0) {
 		FUZZ_CHECK(dev_ops != NULL);
 		for (size_t i = 0; i < 64; i++) {
 			const struct fk_record *g = fk_nth(&fk, FK_GUEST, i);
@@ -499,6 +490,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		assign_device_remove(d);
 	}
 	assign_global_cleanup();
+	/* the device took its irqfds (vectors, INTx) and its place in KVM's
+	 * VFIO device with it: nothing is left for the KVM glue's unref */
+	FUZZ_CHECK(fk.kvm_nfiles == 0);
+	FUZZ_CHECK(fk.kvm_nirqfds == 0);
+	vm_lib_fini(&the_vm);
 
 	/* Everything the VMM set up is gone again. */
 	FUZZ_CHECK(live_ranges == 0);

@@ -143,30 +143,35 @@ static void pm_io(void *opaque, uint64_t off, void *data, unsigned len,
 
 /* ---- the tables ------------------------------------------------------- */
 
-int acpi_write(struct vm *vm)
+/* Where a table at guest address gpa is in the ACPI area at base */
+static uint8_t *table_at(uint8_t *base, uint64_t gpa)
 {
-	uint8_t *base = gpa_to_host(vm, ACPI_START, ACPI_LEN);
-	if (!base)
-		return -EINVAL;
-	memset(base, 0, ACPI_LEN);
-	uint8_t *rsdp = base + (RSDP_ADDR - ACPI_START);
-	uint8_t *rsdt = base + (RSDT_ADDR - ACPI_START);
-	uint8_t *fadt = base + (FADT_ADDR - ACPI_START);
-	uint8_t *facs = base + (FACS_ADDR - ACPI_START);
-	uint8_t *dsdt = base + (DSDT_ADDR - ACPI_START);
+	return base + (gpa - ACPI_START);
+}
 
-	/* DSDT: header + AML */
+/* DSDT: header + AML */
+static void write_dsdt(uint8_t *base)
+{
+	uint8_t *dsdt = table_at(base, DSDT_ADDR);
 	header(dsdt, "DSDT", ACPI_HDR + sizeof dsdt_aml, 2);
 	memcpy(dsdt + ACPI_HDR, dsdt_aml, sizeof dsdt_aml);
 	finish(dsdt);
+}
 
-	/* FACS: no checksum; the waking vector is never used (no S3) */
+/* FACS: no checksum; the waking vector is never used (no S3) */
+static void write_facs(uint8_t *base)
+{
+	uint8_t *facs = table_at(base, FACS_ADDR);
 	memcpy(facs, "FACS", 4);
 	put32(facs, 4, FACS_LEN);
 	put8(facs, 32, 2);                        /* version */
+}
 
-	/* FADT, revision 3 (ACPI 2.0); the X_ fields stay 0, so the OS
-	 * uses the 32-bit addresses */
+/* FADT, revision 3 (ACPI 2.0); the X_ fields stay 0, so the OS uses the
+ * 32-bit addresses */
+static void write_fadt(uint8_t *base)
+{
+	uint8_t *fadt = table_at(base, FADT_ADDR);
 	header(fadt, "FACP", FADT_LEN, 3);
 	put32(fadt, 36, (uint32_t)FACS_ADDR);     /* FIRMWARE_CTRL */
 	put32(fadt, 40, (uint32_t)DSDT_ADDR);     /* DSDT */
@@ -192,18 +197,22 @@ int acpi_write(struct vm *vm)
 	put64(fadt, 120, 0xcf9);                  /*   port */
 	put8(fadt, 128, 0x06);                    /* RESET_VALUE */
 	finish(fadt);
+}
 
-	/* MADT: the local APIC address, PCAT_COMPAT (there are 8259s), one
-	 * enabled local APIC per vCPU (processor UID = APIC ID = index); no
-	 * IOAPIC: that and the interrupt routing are the MP table's */
-	uint8_t *madt = base + (MADT_ADDR - ACPI_START);
-	uint32_t madt_len = ACPI_HDR + 8 + 8 * (uint32_t)vm->ncpus;
-	if (vm->ncpus > 255 || MADT_ADDR + madt_len > ACPI_START + ACPI_LEN)
+/* MADT: the local APIC address, PCAT_COMPAT (there are 8259s), one
+ * enabled local APIC per vCPU (processor UID = APIC ID = index); no
+ * IOAPIC: that and the interrupt routing are the MP table's. -EINVAL
+ * when the vCPUs do not fit. */
+static int write_madt(uint8_t *base, int ncpus)
+{
+	uint8_t *madt = table_at(base, MADT_ADDR);
+	uint32_t madt_len = ACPI_HDR + 8 + 8 * (uint32_t)ncpus;
+	if (ncpus > 255 || MADT_ADDR + madt_len > ACPI_START + ACPI_LEN)
 		return -EINVAL;
 	header(madt, "APIC", madt_len, 3);
 	put32(madt, ACPI_HDR, (uint32_t)LAPIC_ADDR);
 	put32(madt, ACPI_HDR + 4, 1);             /* PCAT_COMPAT */
-	for (int i = 0; i < vm->ncpus; i++) {
+	for (int i = 0; i < ncpus; i++) {
 		uint8_t *e = madt + ACPI_HDR + 8 + 8 * i;
 		put8(e, 0, 0);                    /* processor local APIC */
 		put8(e, 1, 8);
@@ -212,19 +221,43 @@ int acpi_write(struct vm *vm)
 		put32(e, 4, 1);                   /* enabled */
 	}
 	finish(madt);
+	return 0;
+}
 
-	/* RSDT: the FADT and the MADT */
+/* RSDT: the FADT and the MADT */
+static void write_rsdt(uint8_t *base)
+{
+	uint8_t *rsdt = table_at(base, RSDT_ADDR);
 	header(rsdt, "RSDT", ACPI_HDR + 8, 1);
 	put32(rsdt, ACPI_HDR, (uint32_t)FADT_ADDR);
 	put32(rsdt, ACPI_HDR + 4, (uint32_t)MADT_ADDR);
 	finish(rsdt);
+}
 
-	/* RSDP, ACPI 1.0 form: checksum over its 20 bytes */
+/* RSDP, ACPI 1.0 form: checksum over its 20 bytes */
+static void write_rsdp(uint8_t *base)
+{
+	uint8_t *rsdp = table_at(base, RSDP_ADDR);
 	memcpy(rsdp, "RSD PTR ", 8);
 	memcpy(rsdp + 9, "LIBASG", 6);
 	put8(rsdp, 15, 0);                        /* revision 0 */
 	put32(rsdp, 16, (uint32_t)RSDT_ADDR);
 	rsdp[8] = checksum(rsdp, 20);
+}
+
+int acpi_write(struct vm *vm)
+{
+	uint8_t *base = gpa_to_host(vm, ACPI_START, ACPI_LEN);
+	if (!base)
+		return -EINVAL;
+	memset(base, 0, ACPI_LEN);
+	write_dsdt(base);
+	write_facs(base);
+	write_fadt(base);
+	if (write_madt(base, vm->ncpus) < 0)
+		return -EINVAL;
+	write_rsdt(base);
+	write_rsdp(base);
 
 	pm.vm = vm;
 	return io_register(IO_PORT, PM_BASE, PM_LEN, pm_io, NULL);

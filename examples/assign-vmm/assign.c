@@ -6,7 +6,8 @@
  * struct assign_vpci, the guest's view of the device (a config space whose
  * BARs hold guest addresses, MSI/MSI-X capability and table emulation,
  * INTx eventfds). What is left here is the part that depends on the
- * hypervisor, KVM:
+ * hypervisor, KVM, and libassign's KVM glue (<libassign/kvm.h>, the
+ * VM's vm->kvm) does most of that too:
  *
  *  - the guest's config accesses (from pci.c) and its trapped BAR accesses
  *    (KVM_EXIT_MMIO / KVM_EXIT_IO through io.c) go to assign_vpci_*();
@@ -14,16 +15,19 @@
  *    it that libassign mmap'ed into KVM memory slots (the guest reaches
  *    those registers without exits) and traps the rest (the MSI-X table
  *    and PBA pages, I/O BARs, what VFIO does not let us mmap);
- *  - interrupts never pass through the VMM: for each MSI/MSI-X vector the
- *    vector_update callback points a KVM GSI route at the guest's message
- *    and attaches the vector's eventfd as a KVM irqfd while the vector is
- *    unmasked. A masked vector has no irqfd: signals wait in the eventfd
- *    and KVM delivers a pending one when the irqfd is attached again on
- *    unmask (and libassign reports it in the PBA). INTx uses an irqfd with
- *    resampling on a level-triggered IOAPIC pin: KVM raises the line, and
- *    on the guest's EOI signals the resample eventfd, which VFIO uses to
- *    unmask the device's interrupt;
- *  - a KVM-VFIO device learns about each group;
+ *  - interrupts never pass through the VMM: the vector_update callback
+ *    hands each MSI/MSI-X vector to assign_kvm_vector_update(), which
+ *    points a GSI route at the guest's message and attaches the vector's
+ *    eventfd as a KVM irqfd while the vector is unmasked. A masked vector
+ *    has no irqfd: signals wait in the eventfd and KVM delivers a pending
+ *    one when the irqfd is attached again on unmask (and libassign reports
+ *    it in the PBA). The routes of one guest access reach KVM in one
+ *    update, and go with the device. INTx is an irqfd with resampling on a
+ *    level-triggered IOAPIC pin (assign_kvm_irqfd()): KVM raises the line,
+ *    and on the guest's EOI signals the resample eventfd, which VFIO uses
+ *    to unmask the device's interrupt;
+ *  - the KVM-VFIO device learns about each device
+ *    (assign_kvm_add_device());
  *  - guest RAM is mapped for DMA on a thread of its own while the guest
  *    boots; a device's Bus Master Enable waits for it (see "guest RAM for
  *    DMA" below).
@@ -36,25 +40,17 @@
 #endif
 #include <cpuid.h>
 #include <errno.h>
+#include <libassign/kvm.h>
 #include <libassign/libassign.h>
 #include <libassign/vpci.h>
-#include <linux/kvm.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
-#include <unistd.h>
 
 #include "vmm.h"
 
-#define PCI_COMMAND       0x04
-#define PCI_COMMAND_MASTER 0x4          /* Bus Master Enable */
-#define PCI_BAR0          0x10
-#define PCI_INT_LINE      0x3c
-#define MAX_BAR_SLOTS     8
-#define MAX_VECTORS       (2048 + 1)    /* MSI-X table + MSI */
+#define MAX_BAR_SLOTS 8
 
 struct bar_trap {                    /* opaque of a BAR's trap handler */
 	struct assigned *owner;
@@ -67,12 +63,6 @@ struct bar_map {
 	uint64_t last_logged;
 };
 
-struct vector {                      /* KVM side of one MSI/MSI-X vector */
-	uint32_t index, vector;
-	uint32_t gsi;
-	int attached_fd;             /* eventfd attached as irqfd, or -1 */
-};
-
 struct assigned {
 	struct vm *vm;
 	struct assign_device *dev;
@@ -81,51 +71,17 @@ struct assigned {
 	int slot;
 	struct bar_trap traps[ASSIGN_VPCI_NUM_BARS];
 	struct bar_map bars[ASSIGN_VPCI_NUM_BARS];
-	struct vector *vecs;
-	size_t nvecs;
 	struct assign_vpci_intx intx;
 	uint32_t intx_gsi;
 	bool intx_attached;
+	/* added to KVM's VFIO device; a vector failure already logged */
+	bool kvm_vfio, vector_error_seen;
 	bool bme_seen;               /* first Bus Master Enable logged */
 };
 
 /* one IOMMU context for all devices: one DMA address space for the guest */
-static struct assign_ctx *ctx;
 static struct assign_iommu *iommu;
 static struct assign_guestmem *guestmem;
-static int kvm_vfio_fd = -1;
-static struct assign_group *groups[8];
-static int ngroups;
-
-/* ---- helpers --------------------------------------------------------- */
-
-static void lib_log(struct assign_ctx *c, int prio, const char *file,
-		    int line, const char *fn, const char *fmt, va_list ap)
-	__attribute__((format(printf, 6, 0)));
-
-static void lib_log(struct assign_ctx *c, int prio, const char *file,
-		    int line, const char *fn, const char *fmt, va_list ap)
-{
-	(void)c; (void)prio; (void)file; (void)line; (void)fn;
-	if (!vmm_verbose)
-		return;             /* errors are reported via last_error */
-	char buf[512];
-	vsnprintf(buf, sizeof buf, fmt, ap);
-	vmm_info("libassign: %s", buf);
-}
-
-static int kvm_irqfd(struct vm *vm, int efd, uint32_t gsi, bool assign,
-		     int resample_fd)
-{
-	struct kvm_irqfd f = { .fd = (uint32_t)efd, .gsi = gsi };
-	if (!assign) {
-		f.flags = KVM_IRQFD_FLAG_DEASSIGN;
-	} else if (resample_fd >= 0) {
-		f.flags = KVM_IRQFD_FLAG_RESAMPLE;
-		f.resamplefd = (uint32_t)resample_fd;
-	}
-	return ioctl(vm->vm_fd, KVM_IRQFD, &f) < 0 ? -errno : 0;
-}
 
 /* ---- callbacks from libassign's virtual function ------------------- */
 /* They run with the vpci's lock held, on the vCPU thread whose config or
@@ -238,61 +194,36 @@ static void on_bar_unmap(void *data, const struct assign_vpci_bar_event *ev)
 	io_unregister(ev->io ? IO_PORT : IO_MMIO, ev->gpa, &d->traps[ev->bar]);
 }
 
-static struct vector *vector_get(struct assigned *d, uint32_t index,
-				 uint32_t vector)
-{
-	for (size_t i = 0; i < d->nvecs; i++)
-		if (d->vecs[i].index == index && d->vecs[i].vector == vector)
-			return &d->vecs[i];
-	if (d->nvecs == MAX_VECTORS)
-		return NULL;
-	struct vector *v = &d->vecs[d->nvecs];
-	if (vm_msi_route_alloc(d->vm, &v->gsi) < 0)
-		return NULL;
-	v->index = index;
-	v->vector = vector;
-	v->attached_fd = -1;
-	d->nvecs++;
-	return v;
-}
-
-static void vector_detach(struct assigned *d, struct vector *v)
-{
-	if (v->attached_fd >= 0)
-		kvm_irqfd(d->vm, v->attached_fd, v->gsi, false, -1);
-	v->attached_fd = -1;
-}
-
-static void on_vector_update(void *data, const struct assign_vpci_vector *u)
+/* MSI and MSI-X: libassign's KVM glue routes the vector and attaches its
+ * eventfd as an irqfd; the vector updates of one guest access are
+ * collected and reach KVM's routing table in one update. */
+static void on_vector_update(void *data, const struct assign_vpci_vector *v)
 {
 	struct assigned *d = data;
-	struct vector *v = vector_get(d, u->index, u->vector);
-	if (!v) {
-		vmm_err("%s: out of GSIs for vector %u", d->name, u->vector);
-		return;
-	}
-	if (!u->enabled || u->masked || !u->addr) {
-		vector_detach(d, v);
-		return;
-	}
-	vm_msi_route_set(d->vm, v->gsi, u->addr, u->data);
-	if (v->attached_fd != u->eventfd) {
-		vector_detach(d, v);
-		if (kvm_irqfd(d->vm, u->eventfd, v->gsi, true, -1) == 0)
-			v->attached_fd = u->eventfd;
+	int r = assign_kvm_vector_update(d->vm->kvm, v);
+	/* a guest can repeat what failed (say, no GSI left) at will: say it
+	 * once per device */
+	if (r < 0 && !d->vector_error_seen) {
+		d->vector_error_seen = true;
+		vmm_err("%s: cannot wire %s vector %u to KVM: %s", d->name,
+			v->index == ASSIGN_IRQ_MSIX ? "MSI-X" : "MSI",
+			v->vector, assign_ctx_get_last_error(d->vm->ctx));
 	}
 }
 
+/* INTx: a resampling irqfd on the slot's IOAPIC pin while INTx is live */
 static void intx_attach(struct assigned *d, bool on)
 {
 	if (d->intx.pin == 0 || d->intx_attached == on)
 		return;
-	int r = kvm_irqfd(d->vm, d->intx.trigger_fd, d->intx_gsi, on,
-			  on ? d->intx.resample_fd : -1);
+	int r = on ? assign_kvm_irqfd(d->vm->kvm, d->intx.trigger_fd,
+				      d->intx_gsi, d->intx.resample_fd) :
+		     assign_kvm_irqfd_remove(d->vm->kvm, d->intx.trigger_fd);
 	if (r == 0)
 		d->intx_attached = on;
 	else
-		vmm_err("%s: INTx irqfd: %s", d->name, strerror(-r));
+		vmm_err("%s: INTx irqfd: %s", d->name,
+			assign_ctx_get_last_error(d->vm->ctx));
 }
 
 static void on_intx_update(void *data, bool enabled)
@@ -387,7 +318,7 @@ static int dma_map_now(void)
 		/* the context's message is shared with the vCPU threads'
 		 * vpci calls: copy it before one of them fails too */
 		snprintf(dma.error, sizeof dma.error, "%s",
-			 assign_ctx_get_last_error(ctx));
+			 assign_ctx_get_last_error(dma.vm->ctx));
 	} else {
 		vmm_info("guest RAM (%llu MiB) mapped for DMA at IOVA = GPA "
 			 "in %.3f s, %s (done %.3f s after start)",
@@ -474,7 +405,7 @@ static int check_memlock(struct vm *vm)
 	int r = assign_iommu_check_memlock(iommu, vm->ram_size);
 	if (r < 0)
 		vmm_err("cannot map guest RAM for DMA: %s",
-			assign_ctx_get_last_error(ctx));
+			assign_ctx_get_last_error(vm->ctx));
 	return r;
 }
 
@@ -484,17 +415,18 @@ static int check_memlock(struct vm *vm)
 static int bus_master_off(struct assigned *d)
 {
 	uint16_t cmd;
-	int r = assign_device_read_config(d->dev, PCI_COMMAND, &cmd, 2);
-	if (r == 0 && (cmd & PCI_COMMAND_MASTER)) {
-		cmd &= (uint16_t)~PCI_COMMAND_MASTER;
-		r = assign_device_write_config(d->dev, PCI_COMMAND, &cmd, 2);
+	int r = assign_device_read_config(d->dev, ASSIGN_PCI_COMMAND, &cmd, 2);
+	if (r == 0 && (cmd & ASSIGN_PCI_COMMAND_MASTER)) {
+		cmd &= (uint16_t)~ASSIGN_PCI_COMMAND_MASTER;
+		r = assign_device_write_config(d->dev, ASSIGN_PCI_COMMAND, &cmd,
+					       2);
 		if (r == 0)
 			vmm_info("%s: bus mastering was on; turned off until "
 				 "the guest turns it on", d->name);
 	}
 	if (r < 0)
 		vmm_err("cannot assign %s: cannot clear bus mastering: %s",
-			d->name, assign_ctx_get_last_error(ctx));
+			d->name, assign_ctx_get_last_error(d->vm->ctx));
 	return r;
 }
 
@@ -531,7 +463,7 @@ int assign_dma_start(struct vm *vm, enum vmm_dma_mode mode)
 						 NULL, 0, NULL);
 	if (r < 0) {
 		vmm_err("cannot map guest RAM for DMA: %s",
-			assign_ctx_get_last_error(ctx));
+			assign_ctx_get_last_error(vm->ctx));
 		return r;
 	}
 	r = check_memlock(vm);
@@ -580,9 +512,10 @@ static uint32_t cfg_read(void *opaque, unsigned off, unsigned size)
 /* Does a config write of size bytes at off set Bus Master Enable? */
 static bool sets_bus_master(unsigned off, unsigned size, uint32_t val)
 {
-	if (off > PCI_COMMAND || off + size <= PCI_COMMAND)
+	if (off > ASSIGN_PCI_COMMAND || off + size <= ASSIGN_PCI_COMMAND)
 		return false;
-	return (val >> (8 * (PCI_COMMAND - off))) & PCI_COMMAND_MASTER;
+	return (val >> (8 * (ASSIGN_PCI_COMMAND - off))) &
+	       ASSIGN_PCI_COMMAND_MASTER;
 }
 
 static void cfg_write(void *opaque, unsigned off, unsigned size, uint32_t val)
@@ -601,59 +534,30 @@ static const struct pci_device_ops assigned_ops = {
 
 /* ---- setup and teardown -------------------------------------------- */
 
-static int lib_init(struct vm *vm)
+/* The IOMMU: one for all devices, one DMA address space for the guest.
+ * The library context is the VM's (main.c). */
+static int iommu_init(struct vm *vm)
 {
-	if (ctx)
+	if (iommu)
 		return 0;
-	int r = assign_ctx_new(&ctx);
-	if (r < 0) {
-		vmm_err("libassign: cannot create a context: %s", strerror(-r));
-		return r;
-	}
-	assign_ctx_set_log_fn(ctx, lib_log, NULL);
-	r = assign_iommu_new(ctx, NULL, &iommu);
-	if (r < 0) {
-		vmm_err("cannot set up VFIO: %s", assign_ctx_get_last_error(ctx));
-		return r;
-	}
-	struct kvm_create_device cd = { .type = KVM_DEV_TYPE_VFIO };
-	if (ioctl(vm->vm_fd, KVM_CREATE_DEVICE, &cd) == 0)
-		kvm_vfio_fd = (int)cd.fd;
-	else
-		vmm_info("no KVM-VFIO device (%s); going on without it",
-			 strerror(errno));
-	return 0;
+	int r = assign_iommu_new(vm->ctx, NULL, &iommu);
+	if (r < 0)
+		vmm_err("cannot set up VFIO: %s",
+			assign_ctx_get_last_error(vm->ctx));
+	return r;
 }
 
+/* KVM learns which VFIO group (or iommufd device) the VM uses: it needs
+ * that for coherent DMA and interrupt posting. Not having it is no
+ * reason to stop. */
 static void kvm_vfio_add(struct assigned *d)
 {
-	if (kvm_vfio_fd < 0)
-		return;
-	int fd = -1;
-	struct assign_group *g = NULL;
-	int gid = assign_device_get_group_id(d->dev);
-	if (gid >= 0 && assign_iommu_get_group(iommu, gid, &g) == 0) {
-		for (int i = 0; i < ngroups; i++)
-			if (groups[i] == g) {      /* already known to KVM */
-				assign_group_unref(g);
-				return;
-			}
-		fd = assign_group_get_fd(g);
-	} else {
-		fd = assign_device_get_fd(d->dev);  /* iommufd: the vfio cdev */
-	}
-	struct kvm_device_attr a = {
-		.group = KVM_DEV_VFIO_GROUP,
-		.attr = KVM_DEV_VFIO_GROUP_ADD,
-		.addr = (uintptr_t)&fd,
-	};
-	if (ioctl(kvm_vfio_fd, KVM_SET_DEVICE_ATTR, &a) < 0)
-		vmm_info("%s: KVM-VFIO add failed: %s", d->name,
-			 strerror(errno));
-	if (g && ngroups < (int)(sizeof groups / sizeof groups[0]))
-		groups[ngroups++] = g;
+	if (assign_kvm_add_device(d->vm->kvm, d->dev) == 0)
+		d->kvm_vfio = true;
 	else
-		assign_group_unref(g);
+		vmm_info("%s: not added to KVM's VFIO device (%s); going on "
+			 "without it",
+			 d->name, assign_ctx_get_last_error(d->vm->ctx));
 }
 
 static void cfg_put32(struct assigned *d, unsigned off, uint32_t v)
@@ -678,13 +582,15 @@ static int place_bars(struct assigned *d)
 				d->name, i, (unsigned long long)b.length);
 			return -ENOSPC;
 		}
-		cfg_put32(d, PCI_BAR0 + 4 * i, (uint32_t)at);
+		cfg_put32(d, ASSIGN_PCI_BASE_ADDRESS_0 + 4 * i, (uint32_t)at);
 		if (b.mem64)
-			cfg_put32(d, PCI_BAR0 + 4 * (i + 1), 0);
+			cfg_put32(d, ASSIGN_PCI_BASE_ADDRESS_0 + 4 * (i + 1),
+				  0);
 	}
 	if (d->intx.pin) {
 		uint8_t line = (uint8_t)d->intx_gsi;
-		assign_vpci_config_write(d->vpci, PCI_INT_LINE, &line, 1);
+		assign_vpci_config_write(d->vpci, ASSIGN_PCI_INTERRUPT_LINE,
+					 &line, 1);
 	}
 	return 0;
 }
@@ -692,16 +598,12 @@ static int place_bars(struct assigned *d)
 int assign_device_add(struct vm *vm, const char *address,
 		      struct assigned **ret)
 {
-	int r = lib_init(vm);
+	int r = iommu_init(vm);
 	if (r < 0)
 		return r;
 	struct assigned *d = calloc(1, sizeof *d);
-	if (d)
-		d->vecs = calloc(MAX_VECTORS, sizeof *d->vecs);
-	if (!d || !d->vecs) {
-		free(d);
+	if (!d)
 		return -ENOMEM;
-	}
 	d->vm = vm;
 	for (uint32_t i = 0; i < ASSIGN_VPCI_NUM_BARS; i++)
 		d->traps[i] = (struct bar_trap){ d, i };
@@ -710,7 +612,7 @@ int assign_device_add(struct vm *vm, const char *address,
 	r = assign_device_open(iommu, address, NULL, &d->dev);
 	if (r < 0) {
 		vmm_err("cannot assign %s: %s", address,
-			assign_ctx_get_last_error(ctx));
+			assign_ctx_get_last_error(vm->ctx));
 		goto fail;
 	}
 	snprintf(d->name, sizeof d->name, "%s",
@@ -737,7 +639,7 @@ int assign_device_add(struct vm *vm, const char *address,
 	r = assign_vpci_new(d->dev, &o, &d->vpci);
 	if (r < 0) {
 		vmm_err("cannot assign %s: %s", address,
-			assign_ctx_get_last_error(ctx));
+			assign_ctx_get_last_error(vm->ctx));
 		goto fail;
 	}
 	d->slot = pci_add_device(&assigned_ops, d);
@@ -746,6 +648,7 @@ int assign_device_add(struct vm *vm, const char *address,
 		r = d->slot;
 		goto fail;
 	}
+	d->intx.size = sizeof d->intx;
 	assign_vpci_get_intx(d->vpci, &d->intx);
 	if (d->intx.pin)
 		d->intx_gsi = pci_intx_gsi(d->slot, d->intx.pin);
@@ -771,20 +674,16 @@ void assign_device_remove(struct assigned *d)
 		return;
 	dma_stop();     /* the IOMMU is ours alone again */
 	/* the irqfds go first: the eventfds belong to the vpci */
-	for (size_t i = 0; i < d->nvecs; i++)
-		vector_detach(d, &d->vecs[i]);
 	intx_attach(d, false);
-	/* unmaps the BARs (on_bar_unmap), disables the interrupts */
+	/* unmaps the BARs (on_bar_unmap), disables the interrupts: the
+	 * vectors' irqfds and routes go with them (on_vector_update) */
 	d->vpci = assign_vpci_unref(d->vpci);
-	for (size_t i = 0; i < d->nvecs; i++) {
-		vector_detach(d, &d->vecs[i]);  /* in case a callback re-attached */
-		vm_msi_route_set(d->vm, d->vecs[i].gsi, 0, 0);
-	}
+	if (d->kvm_vfio)
+		assign_kvm_remove_device(d->vm->kvm, d->dev);
 	/* leave the device quiet for whoever comes next */
 	if (d->dev)
 		assign_device_reset(d->dev);
 	assign_device_unref(d->dev);
-	free(d->vecs);
 	free(d);
 }
 
@@ -793,22 +692,5 @@ void assign_global_cleanup(void)
 	dma_stop();
 	/* unmaps guest RAM from the IOMMU: nothing stays pinned */
 	guestmem = assign_guestmem_unref(guestmem);
-	for (int i = 0; i < ngroups; i++) {
-		if (kvm_vfio_fd >= 0) {
-			int fd = assign_group_get_fd(groups[i]);
-			struct kvm_device_attr a = {
-				.group = KVM_DEV_VFIO_GROUP,
-				.attr = KVM_DEV_VFIO_GROUP_DEL,
-				.addr = (uintptr_t)&fd,
-			};
-			ioctl(kvm_vfio_fd, KVM_SET_DEVICE_ATTR, &a);
-		}
-		groups[i] = assign_group_unref(groups[i]);
-	}
-	ngroups = 0;
-	if (kvm_vfio_fd >= 0)
-		close(kvm_vfio_fd);
-	kvm_vfio_fd = -1;
 	iommu = assign_iommu_unref(iommu);
-	ctx = assign_ctx_unref(ctx);
 }

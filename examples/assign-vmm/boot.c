@@ -238,59 +238,59 @@ static int load_elf(struct vm *vm, const struct boot_config *cfg,
 	return 0;
 }
 
-int boot_load_linux(struct vm *vm, const struct boot_config *cfg,
-		    uint64_t *entry)
+/* The bzImage's setup header into *hdr, checked: a Linux kernel with a
+ * 64-bit entry point. -EINVAL, said, otherwise. */
+static int read_setup_header(const char *name, const uint8_t *img, size_t len,
+			     struct setup_header *hdr)
 {
-	uint8_t *img;
-	size_t len;
-	int r = read_file(cfg->kernel, &img, &len);
-	if (r < 0) {
-		vmm_err("cannot read kernel %s: %s; pass a bzImage or "
-			"vmlinux with --kernel (e.g. /boot/vmlinuz-$(uname -r))",
-			cfg->kernel, file_error(r));
-		return r;
-	}
-	if (len >= sizeof(Elf64_Ehdr) && !memcmp(img, ELFMAG, SELFMAG)) {
-		r = load_elf(vm, cfg, img, len, entry);
-		free_file(img, len);
-		return r;
-	}
-
 	/* The setup header sits at 0x1f1 and ends at 0x202 + the byte at
 	 * 0x201 (the length of the jump at 0x200). */
-	struct setup_header hdr;
 	if (len < 0x250) {
 		vmm_err("%s is too small (%zu bytes) to be a bzImage; pass a "
-			"Linux x86 bzImage with --kernel", cfg->kernel, len);
-		goto bad;
+			"Linux x86 bzImage with --kernel",
+			name, len);
+		return -EINVAL;
 	}
-	memset(&hdr, 0, sizeof hdr);
+	memset(hdr, 0, sizeof *hdr);
 	size_t hdr_end = 0x202 + img[0x201];
-	if (hdr_end > 0x1f1 + sizeof hdr)
-		hdr_end = 0x1f1 + sizeof hdr;
-	memcpy(&hdr, img + 0x1f1, hdr_end - 0x1f1);
+	if (hdr_end > 0x1f1 + sizeof *hdr)
+		hdr_end = 0x1f1 + sizeof *hdr;
+	memcpy(hdr, img + 0x1f1, hdr_end - 0x1f1);
 
-	if (hdr.header != HDRS_MAGIC || hdr.boot_flag != 0xAA55) {
+	if (hdr->header != HDRS_MAGIC || hdr->boot_flag != 0xAA55) {
 		vmm_err("%s is not a Linux kernel (no \"HdrS\" boot header at "
 			"0x202, no ELF header); pass a bzImage or a vmlinux, "
-			"not a compressed file", cfg->kernel);
-		goto bad;
+			"not a compressed file",
+			name);
+		return -EINVAL;
 	}
-	if (hdr.version < MIN_PROTOCOL ||
-	    !(hdr.xloadflags & XLF_KERNEL_64_BIT)) {
+	if (hdr->version < MIN_PROTOCOL ||
+	    !(hdr->xloadflags & XLF_KERNEL_64_BIT)) {
 		vmm_err("%s speaks boot protocol %u.%02u without a 64-bit "
 			"entry; use a 64-bit kernel of 3.8 or later "
-			"(protocol >= 2.12)", cfg->kernel, hdr.version >> 8,
-			hdr.version & 0xff);
-		goto bad;
+			"(protocol >= 2.12)",
+			name, hdr->version >> 8, hdr->version & 0xff);
+		return -EINVAL;
 	}
+	return 0;
+}
+
+/* A bzImage: its protected-mode part at 1 MiB, the zero page from its
+ * setup header, the 64-bit entry at +0x200 */
+static int load_bzimage(struct vm *vm, const struct boot_config *cfg,
+			const uint8_t *img, size_t len, uint64_t *entry)
+{
+	struct setup_header hdr;
+	int r = read_setup_header(cfg->kernel, img, len, &hdr);
+	if (r < 0)
+		return r;
 	unsigned setup_sects = hdr.setup_sects ? hdr.setup_sects : 4;
 	size_t pm_off = (setup_sects + 1) * 512;
 	if (pm_off >= len) {
 		vmm_err("%s is truncated (setup says %u sectors, file has "
 			"%zu bytes); copy the kernel image again",
 			cfg->kernel, setup_sects, len);
-		goto bad;
+		return -EINVAL;
 	}
 	size_t pm_size = len - pm_off;
 	uint64_t kernel_room = hdr.init_size > pm_size ? hdr.init_size
@@ -300,7 +300,7 @@ int boot_load_linux(struct vm *vm, const struct boot_config *cfg,
 			"has %llu MiB; raise --mem",
 			(unsigned long long)(kernel_room >> 20) + 1,
 			(unsigned long long)(vm->low_size >> 20));
-		goto bad;
+		return -EINVAL;
 	}
 	memcpy(vm->ram + KERNEL_ADDR, img + pm_off, pm_size);
 
@@ -313,15 +313,31 @@ int boot_load_linux(struct vm *vm, const struct boot_config *cfg,
 	bp->hdr.heap_end_ptr = 0xfe00 - 0x200;
 	bp->hdr.vid_mode = 0xffff;              /* "normal" */
 	bp->hdr.code32_start = KERNEL_ADDR;
-	free_file(img, len);
 	r = finish_zero_page(vm, cfg, bp, KERNEL_ADDR + kernel_room);
 	if (r < 0)
 		return r;
 	*entry = KERNEL_ADDR + 0x200;             /* the 64-bit entry */
 	return 0;
-bad:
+}
+
+int boot_load_linux(struct vm *vm, const struct boot_config *cfg,
+		    uint64_t *entry)
+{
+	uint8_t *img;
+	size_t len;
+	int r = read_file(cfg->kernel, &img, &len);
+	if (r < 0) {
+		vmm_err("cannot read kernel %s: %s; pass a bzImage or "
+			"vmlinux with --kernel (e.g. /boot/vmlinuz-$(uname -r))",
+			cfg->kernel, file_error(r));
+		return r;
+	}
+	if (len >= sizeof(Elf64_Ehdr) && !memcmp(img, ELFMAG, SELFMAG))
+		r = load_elf(vm, cfg, img, len, entry);
+	else
+		r = load_bzimage(vm, cfg, img, len, entry);
 	free_file(img, len);
-	return -EINVAL;
+	return r;
 }
 
 /* Identity map the first 4 GiB with 2 MiB pages: PML4 -> PDPT -> 4 PDs. */

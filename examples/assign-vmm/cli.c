@@ -78,6 +78,131 @@ int vmm_parse_size(const char *s, uint64_t *out)
 	return 0;
 }
 
+/* --cpus N: 1 to VMM_MAX_CPUS */
+static int parse_cpus(const char *arg, struct vmm_options *out, char *err,
+		      size_t errlen)
+{
+	struct shown w;
+	char *end;
+	errno = 0;
+	long n = strtol(arg, &end, 10);
+	if (errno || end == arg || *end || n < 1 || n > VMM_MAX_CPUS)
+		return fail(err, errlen,
+			    "--cpus %s: give a number from 1 to %d",
+			    show(&w, arg), VMM_MAX_CPUS);
+	out->ncpus = (int)n;
+	return 0;
+}
+
+/* --dma-map WHEN */
+static int parse_dma_map(const char *arg, struct vmm_options *out, char *err,
+			 size_t errlen)
+{
+	static const char *const names[] = {
+		[VMM_DMA_BACKGROUND] = "background",
+		[VMM_DMA_ON_DEMAND] = "on-demand",
+		[VMM_DMA_BEFORE_BOOT] = "before-boot",
+	};
+	struct shown w;
+	size_t i = 0;
+	while (i < sizeof names / sizeof names[0] && strcmp(arg, names[i]))
+		i++;
+	if (i == sizeof names / sizeof names[0])
+		return fail(
+			err, errlen,
+			"--dma-map %s: give background, on-demand or before-boot",
+			show(&w, arg));
+	out->dma_mode = (enum vmm_dma_mode)i;
+	return 0;
+}
+
+/* getopt's complaints, in our words: the word it stopped at is the last
+ * one it read */
+static int bad_option(int o, int argc, char **argv, char *err, size_t errlen)
+{
+	struct shown w;
+	const char *word = "?";
+	if (optind > 0 && optind <= argc && argv[optind - 1])
+		word = argv[optind - 1];
+	if (o == ':')
+		return fail(
+			err, errlen,
+			"option %s needs an argument. Try 'assign-vmm --help'.",
+			show(&w, word));
+	if (optopt) {
+		char c[2] = { (char)optopt, '\0' };
+		return fail(err, errlen,
+			    "unknown option -%s. Try 'assign-vmm --help'.",
+			    show(&w, c));
+	}
+	return fail(err, errlen, "unknown option %s. Try 'assign-vmm --help'.",
+		    show(&w, word));
+}
+
+/* One option from getopt_long() into out */
+static int take_option(int o, int argc, char **argv, struct vmm_options *out,
+		       char *err, size_t errlen)
+{
+	struct shown w;
+	switch (o) {
+	case 'k':
+		out->kernel = optarg;
+		return 0;
+	case 'i':
+		out->initrd = optarg;
+		return 0;
+	case 'a':
+		out->cmdline = optarg;
+		return 0;
+	case 'm':
+		if (vmm_parse_size(optarg, &out->mem) < 0)
+			return fail(
+				err, errlen,
+				"--mem %s: not a size; write e.g. 256M or 1G",
+				show(&w, optarg));
+		return 0;
+	case 'c':
+		return parse_cpus(optarg, out, err, errlen);
+	case 'd':
+		if (out->ndevices == VMM_MAX_DEVICES)
+			return fail(err, errlen,
+				    "too many --device options; at most %d",
+				    VMM_MAX_DEVICES);
+		out->devices[out->ndevices++] = optarg;
+		return 0;
+	case 'D':
+		return parse_dma_map(optarg, out, err, errlen);
+	case 'v':
+		out->verbose = true;
+		return 0;
+	case 'h':
+		out->help = true;
+		return 0;
+	default:
+		return bad_option(o, argc, argv, err, errlen);
+	}
+}
+
+/* What only all the options together can tell */
+static int check_options(int argc, char **argv, const struct vmm_options *out,
+			 char *err, size_t errlen)
+{
+	struct shown w;
+	if (optind < argc)
+		return fail(err, errlen, "unexpected argument '%s'; see --help",
+			    show(&w, argv[optind]));
+	if (!out->kernel)
+		return fail(
+			err, errlen,
+			"no kernel given; pass a bzImage or vmlinux with --kernel FILE");
+	if (out->mem < (64ULL << 20) || out->mem > (1ULL << 40) ||
+	    (out->mem & 0xfffff))
+		return fail(
+			err, errlen,
+			"--mem must be a whole number of MiB from 64M to 1T; e.g. --mem 256M");
+	return 0;
+}
+
 int vmm_parse_args(int argc, char **argv, struct vmm_options *out,
 		   char *err, size_t errlen)
 {
@@ -104,90 +229,13 @@ int vmm_parse_args(int argc, char **argv, struct vmm_options *out,
 	 * (optind 0 is glibc's full reset), and report errors ourselves */
 	optind = 0;
 	opterr = 0;
-	struct shown w;
 	int o;
 	while ((o = getopt_long(argc, argv, ":k:i:a:m:c:d:vh", opts,
 				NULL)) != -1) {
-		switch (o) {
-		case 'k': out->kernel = optarg; break;
-		case 'i': out->initrd = optarg; break;
-		case 'a': out->cmdline = optarg; break;
-		case 'm':
-			if (vmm_parse_size(optarg, &out->mem) < 0)
-				return fail(err, errlen, "--mem %s: not a size; "
-					    "write e.g. 256M or 1G",
-					    show(&w, optarg));
-			break;
-		case 'c': {
-			char *end;
-			errno = 0;
-			long n = strtol(optarg, &end, 10);
-			if (errno || end == optarg || *end || n < 1 ||
-			    n > VMM_MAX_CPUS)
-				return fail(err, errlen, "--cpus %s: give a "
-					    "number from 1 to %d", show(&w, optarg),
-					    VMM_MAX_CPUS);
-			out->ncpus = (int)n;
-			break;
-		}
-		case 'd':
-			if (out->ndevices == VMM_MAX_DEVICES)
-				return fail(err, errlen, "too many --device "
-					    "options; at most %d",
-					    VMM_MAX_DEVICES);
-			out->devices[out->ndevices++] = optarg;
-			break;
-		case 'D': {
-			static const char *const names[] = {
-				[VMM_DMA_BACKGROUND] = "background",
-				[VMM_DMA_ON_DEMAND] = "on-demand",
-				[VMM_DMA_BEFORE_BOOT] = "before-boot",
-			};
-			size_t i = 0;
-			while (i < sizeof names / sizeof names[0] &&
-			       strcmp(optarg, names[i]))
-				i++;
-			if (i == sizeof names / sizeof names[0])
-				return fail(err, errlen, "--dma-map %s: give "
-					    "background, on-demand or "
-					    "before-boot", show(&w, optarg));
-			out->dma_mode = (enum vmm_dma_mode)i;
-			break;
-		}
-		case 'v': out->verbose = true; break;
-		case 'h': out->help = true; return 0;
-		case ':': {
-			/* the option without its argument is the last word */
-			const char *opt = optind > 0 && optind <= argc &&
-					  argv[optind - 1] ? argv[optind - 1]
-							   : "?";
-			return fail(err, errlen, "option %s needs an argument. "
-				    "Try 'assign-vmm --help'.", show(&w, opt));
-		}
-		default: {
-			const char *opt = optind > 0 && optind <= argc &&
-					  argv[optind - 1] ? argv[optind - 1]
-							   : "?";
-			if (optopt) {
-				char c[2] = { (char)optopt, '\0' };
-				return fail(err, errlen, "unknown option -%s. "
-					    "Try 'assign-vmm --help'.",
-					    show(&w, c));
-			}
-			return fail(err, errlen, "unknown option %s. Try "
-				    "'assign-vmm --help'.", show(&w, opt));
-		}
-		}
+		if (take_option(o, argc, argv, out, err, errlen) < 0)
+			return -EINVAL;
+		if (out->help)
+			return 0;
 	}
-	if (optind < argc)
-		return fail(err, errlen, "unexpected argument '%s'; see --help",
-			    show(&w, argv[optind]));
-	if (!out->kernel)
-		return fail(err, errlen, "no kernel given; pass a bzImage or "
-			    "vmlinux with --kernel FILE");
-	if (out->mem < (64ULL << 20) || out->mem > (1ULL << 40) ||
-	    (out->mem & 0xfffff))
-		return fail(err, errlen, "--mem must be a whole number of MiB "
-			    "from 64M to 1T; e.g. --mem 256M");
-	return 0;
+	return check_options(argc, argv, out, err, errlen);
 }

@@ -18,6 +18,8 @@
 #endif
 #include <errno.h>
 #include <fcntl.h>
+#include <libassign/kvm.h>
+#include <libassign/libassign.h>
 #include <linux/kvm.h>
 #include <poll.h>
 #include <signal.h>
@@ -71,6 +73,28 @@ void vmm_info(const char *fmt, ...)
 	va_start(ap, fmt);
 	vlog(fmt, ap);
 	va_end(ap);
+}
+
+/* The library's log (its warnings, and debug traces with ASSIGN_LOG),
+ * shown with --verbose. Its errors come back as return values and
+ * assign_ctx_get_last_error(), which the VMM prints where it fails. */
+static void lib_log(struct assign_ctx *c, int prio, const char *file, int line,
+		    const char *fn, const char *fmt, va_list ap)
+	__attribute__((format(printf, 6, 0)));
+
+static void lib_log(struct assign_ctx *c, int prio, const char *file, int line,
+		    const char *fn, const char *fmt, va_list ap)
+{
+	(void)c;
+	(void)prio;
+	(void)file;
+	(void)line;
+	(void)fn;
+	if (!vmm_verbose)
+		return;
+	char buf[512];
+	vsnprintf(buf, sizeof buf, fmt, ap);
+	vmm_info("libassign: %s", buf);
 }
 
 double vmm_elapsed(void)
@@ -167,103 +191,37 @@ void vm_set_irq(struct vm *vm, unsigned gsi, int level)
 	ioctl(vm->vm_fd, KVM_IRQ_LINE, &l);
 }
 
-/* The GSI routing table. KVM_SET_GSI_ROUTING replaces the whole table,
- * so we keep it here: the IOAPIC and PIC lines first, MSI routes after. */
-#define MAX_MSI_ROUTES 256
-static struct {
-	pthread_mutex_t lock;
-	struct { uint32_t gsi; uint64_t addr; uint32_t data; bool used; }
-		msi[MAX_MSI_ROUTES];
-	int nmsi;
-} routes = { .lock = PTHREAD_MUTEX_INITIALIZER };
-
-static int routing_push(struct vm *vm)
+/* The GSI routing table. KVM replaces the whole table on every update,
+ * so it has one owner, libassign's KVM glue (vm->kvm): the VMM gives it
+ * the interrupt controllers' routes here, once, as the MP table describes
+ * them (mptable.c); the MSI and MSI-X routes of assigned devices come and
+ * go through the same object (assign.c), from MSI_GSI_BASE up. */
+static int routing_init(struct vm *vm)
 {
-	size_t max = IOAPIC_PINS + 16 + MAX_MSI_ROUTES;
-	struct kvm_irq_routing *t = calloc(1, sizeof *t + max *
-					   sizeof(struct kvm_irq_routing_entry));
-	if (!t)
-		return -ENOMEM;
-	unsigned n = 0;
-	for (unsigned gsi = 0; gsi < IOAPIC_PINS; gsi++) {
-		if (gsi == 2)        /* the cascade: not a device line */
+	struct assign_kvm_opts o = { .size = sizeof o,
+				     .gsi_base = MSI_GSI_BASE };
+	int r = assign_kvm_new(vm->ctx, vm->vm_fd, &o, &vm->kvm);
+	for (unsigned gsi = 0; r == 0 && gsi < IOAPIC_PINS; gsi++) {
+		if (gsi == 2) /* the cascade: not a device line */
 			continue;
-		struct kvm_irq_routing_entry *e = &t->entries[n++];
-		e->gsi = gsi;
-		e->type = KVM_IRQ_ROUTING_IRQCHIP;
-		e->u.irqchip.irqchip = KVM_IRQCHIP_IOAPIC;
-		e->u.irqchip.pin = gsi == 0 ? 2 : gsi;   /* PIT on pin 2 */
-		if (gsi < 16) {
-			e = &t->entries[n++];
-			e->gsi = gsi;
-			e->type = KVM_IRQ_ROUTING_IRQCHIP;
-			e->u.irqchip.irqchip = gsi < 8 ? KVM_IRQCHIP_PIC_MASTER
-						       : KVM_IRQCHIP_PIC_SLAVE;
-			e->u.irqchip.pin = gsi & 7;
-		}
+		/* ISA IRQ 0, the PIT, is on IOAPIC pin 2 */
+		r = assign_kvm_route_irqchip(vm->kvm, gsi,
+					     ASSIGN_KVM_IRQCHIP_IOAPIC,
+					     gsi == 0 ? 2 : gsi);
+		if (r == 0 && gsi < 16)
+			r = assign_kvm_route_irqchip(
+				vm->kvm, gsi,
+				gsi < 8 ? ASSIGN_KVM_IRQCHIP_PIC_MASTER :
+					  ASSIGN_KVM_IRQCHIP_PIC_SLAVE,
+				gsi & 7);
 	}
-	for (int i = 0; i < routes.nmsi; i++) {
-		if (!routes.msi[i].used)
-			continue;
-		struct kvm_irq_routing_entry *e = &t->entries[n++];
-		e->gsi = routes.msi[i].gsi;
-		e->type = KVM_IRQ_ROUTING_MSI;
-		e->u.msi.address_lo = (uint32_t)routes.msi[i].addr;
-		e->u.msi.address_hi = (uint32_t)(routes.msi[i].addr >> 32);
-		e->u.msi.data = routes.msi[i].data;
-	}
-	t->nr = n;
-	int r = ioctl(vm->vm_fd, KVM_SET_GSI_ROUTING, t) < 0 ? -errno : 0;
-	free(t);
-	return r;
-}
-
-int vm_routing_init(struct vm *vm)
-{
-	pthread_mutex_lock(&routes.lock);
-	int r = routing_push(vm);
-	pthread_mutex_unlock(&routes.lock);
-	return r;
-}
-
-int vm_msi_route_alloc(struct vm *vm, uint32_t *gsi)
-{
-	pthread_mutex_lock(&routes.lock);
-	if (routes.nmsi >= MAX_MSI_ROUTES) {
-		pthread_mutex_unlock(&routes.lock);
-		return -ENOSPC;
-	}
-	int i = routes.nmsi++;
-	routes.msi[i].gsi = vm->next_gsi++;
-	routes.msi[i].used = false;     /* no route until the guest sets one */
-	*gsi = routes.msi[i].gsi;
-	pthread_mutex_unlock(&routes.lock);
-	return 0;
-}
-
-/* Point an MSI route at a message (address 0: no route). Masking is the
- * device model's business: it detaches the vector's irqfd. */
-int vm_msi_route_set(struct vm *vm, uint32_t gsi, uint64_t addr,
-		     uint32_t data)
-{
-	pthread_mutex_lock(&routes.lock);
-	int r = -ENOENT;
-	for (int i = 0; i < routes.nmsi; i++) {
-		if (routes.msi[i].gsi != gsi)
-			continue;
-		bool used = addr != 0;
-		if (routes.msi[i].used == used && routes.msi[i].addr == addr &&
-		    routes.msi[i].data == data) {
-			r = 0;
-			break;
-		}
-		routes.msi[i].addr = addr;
-		routes.msi[i].data = data;
-		routes.msi[i].used = used;
-		r = routing_push(vm);
-		break;
-	}
-	pthread_mutex_unlock(&routes.lock);
+	/* KVM uses them without an irqfd (the PIT, the serial line): send
+	 * them now, before the first vCPU runs */
+	if (r == 0)
+		r = assign_kvm_route_commit(vm->kvm);
+	if (r < 0)
+		vmm_err("cannot set up interrupt routing: %s",
+			assign_ctx_get_last_error(vm->ctx));
 	return r;
 }
 
@@ -575,12 +533,8 @@ static int create_vm(struct vm *vm)
 		vmm_err("KVM_CREATE_PIT2 failed: %s", strerror(errno));
 		return -1;
 	}
-	vm->next_gsi = MSI_GSI_BASE;
-	int r = vm_routing_init(vm);
-	if (r < 0) {
-		vmm_err("KVM_SET_GSI_ROUTING failed: %s", strerror(-r));
+	if (routing_init(vm) < 0)
 		return -1;
-	}
 
 	if (vm_map_memory(vm, 0, vm->low_size, vm->ram, false) < 0 ||
 	    (vm->high_size && vm_map_memory(vm, HIGH_RAM_START, vm->high_size,
@@ -636,6 +590,9 @@ static void destroy_vm(struct vm *vm)
 			close(vm->cpus[i].fd);
 	}
 	free(vm->cpus);
+	/* deassigns what irqfds are left; before the VM fd goes */
+	vm->kvm = assign_kvm_unref(vm->kvm);
+	vm->ctx = assign_ctx_unref(vm->ctx);
 	if (vm->vm_fd >= 0)
 		close(vm->vm_fd);
 	if (vm->ram)
@@ -686,6 +643,151 @@ static int main_loop(struct vm *vm, int sig_fd)
 	}
 }
 
+/* SIGINT and SIGTERM go to a signalfd read by the main loop; vCPU
+ * threads inherit the blocked mask and unblock only SIGUSR1, the kick.
+ * Returns the signalfd, or -1. */
+static int signals_init(void)
+{
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGUSR1);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	sigdelset(&set, SIGUSR1);
+	int sig_fd = signalfd(-1, &set, SFD_CLOEXEC);
+	struct sigaction sa = { .sa_handler = kick_handler };
+	sigaction(SIGUSR1, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	return sig_fd;
+}
+
+/* Guest RAM, with the kernel and initramfs in it: before KVM, so a bad
+ * file is reported even where KVM is missing. */
+static int load_guest(struct vm *vm, const struct vmm_options *opt,
+		      uint64_t *entry)
+{
+	struct boot_config boot = {
+		.kernel = opt->kernel,
+		.initrd = opt->initrd,
+		.cmdline = opt->cmdline,
+	};
+	if (alloc_ram(vm) < 0 || boot_load_linux(vm, &boot, entry) < 0)
+		return -1;
+	vmm_info("kernel and initramfs loaded at %.3f s", vmm_elapsed());
+	return 0;
+}
+
+/* The library context: every libassign object of the VM hangs off it */
+static int lib_init(struct vm *vm)
+{
+	int r = assign_ctx_new(&vm->ctx);
+	if (r < 0) {
+		vmm_err("libassign: cannot create a context: %s", strerror(-r));
+		return -1;
+	}
+	assign_ctx_set_log_fn(vm->ctx, lib_log, NULL);
+	return 0;
+}
+
+/* KVM, the VM with its interrupt controllers and routing, the emulated
+ * devices */
+static int setup_vm(struct vm *vm)
+{
+	vm->stop_fd = eventfd(0, EFD_CLOEXEC);
+	vm->kvm_fd = open_kvm();
+	if (vm->kvm_fd < 0 || vm->stop_fd < 0)
+		return -1;
+	if (lib_init(vm) < 0 || create_vm(vm) < 0)
+		return -1;
+	if (serial_init(vm) < 0 || legacy_init(vm) < 0 || pci_init(vm) < 0)
+		return -1;
+	vmm_info("KVM VM and devices set up at %.3f s", vmm_elapsed());
+	return 0;
+}
+
+/* Each --device in the next PCI slot; *n counts those added */
+static int add_devices(struct vm *vm, const struct vmm_options *opt,
+		       struct assigned **devs, int *n)
+{
+	for (int i = 0; i < opt->ndevices; i++) {
+		if (assign_device_add(vm, opt->devices[i], &devs[i]) < 0)
+			return -1;
+		(*n)++;
+	}
+	return 0;
+}
+
+/* What the guest finds at its first instruction: firmware tables, vCPUs,
+ * the boot CPU at the kernel's entry, guest RAM ready for DMA */
+static int prepare_boot(struct vm *vm, const struct vmm_options *opt,
+			uint64_t entry, int ndevices)
+{
+	if (mptable_write(vm) < 0 || acpi_write(vm) < 0)
+		return -1;
+	if (create_vcpus(vm) < 0)
+		return -1;
+	int r = boot_setup_bsp(vm, &vm->cpus[0], entry);
+	if (r < 0) {
+		vmm_err("setting up the boot CPU failed: %s", strerror(-r));
+		return -1;
+	}
+	/* Checks guest RAM for DMA now, maps it while the guest boots. Last,
+	 * after every mmap() of the setup (vCPU run areas): pinning and
+	 * prefaulting hold the mmap lock for reading, and a thread asking
+	 * for it for writing would wait for them, and the vCPUs behind it. */
+	if (assign_dma_start(vm, opt->dma_mode) < 0)
+		return -1;
+	vmm_info("VM ready after %.3f s: %llu MiB, %d vCPU(s), %d device(s)",
+		 vmm_elapsed(), (unsigned long long)(vm->ram_size >> 20),
+		 vm->ncpus, ndevices);
+	return 0;
+}
+
+/* Start one thread per vCPU; returns how many run */
+static int start_vcpus(struct vm *vm)
+{
+	int started = 0;
+	for (; started < vm->ncpus; started++) {
+		if (pthread_create(&vm->cpus[started].thread, NULL, vcpu_thread,
+				   &vm->cpus[started]) != 0) {
+			vmm_err("cannot start vCPU thread %d", started);
+			vm_request_stop(vm, 1, "thread creation failed");
+			break;
+		}
+	}
+	return started;
+}
+
+/* Stop every vCPU: immediate_exit makes a KVM_RUN about to start return
+ * at once, the signal interrupts one already running */
+static void stop_vcpus(struct vm *vm, int started)
+{
+	stopping = 1;
+	for (int i = 0; i < started; i++) {
+		vm->cpus[i].run->immediate_exit = 1;
+		pthread_kill(vm->cpus[i].thread, SIGUSR1);
+	}
+	for (int i = 0; i < started; i++)
+		pthread_join(vm->cpus[i].thread, NULL);
+}
+
+/* Run the guest until it stops or the VMM is told to; the exit code */
+static int run_vm(struct vm *vm, int sig_fd)
+{
+	tty_make_raw();
+	int started = start_vcpus(vm);
+	int code = main_loop(vm, sig_fd);
+	stop_vcpus(vm, started);
+	tty_restore();
+	for (int i = 0; vmm_verbose && i < started; i++)
+		dump_regs(&vm->cpus[i]);
+	if (vmm_verbose)
+		print_stats();
+	vmm_info("VM stopped after %.3f s, exit code %d", vmm_elapsed(), code);
+	return code;
+}
+
 int main(int argc, char **argv)
 {
 	struct vmm_options opt;
@@ -701,105 +803,27 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	vmm_verbose = opt.verbose;
-	struct boot_config boot = {
-		.kernel = opt.kernel,
-		.initrd = opt.initrd,
-		.cmdline = opt.cmdline,
-	};
-	const char *const *devices = opt.devices;
-	int ndevices = opt.ndevices;
-	uint64_t mem = opt.mem;
 
-	struct vm vm = { .kvm_fd = -1, .vm_fd = -1, .stop_fd = -1,
-			 .exit_code = -1, .ram_size = mem,
+	struct vm vm = { .kvm_fd = -1,
+			 .vm_fd = -1,
+			 .stop_fd = -1,
+			 .exit_code = -1,
+			 .ram_size = opt.mem,
 			 .ncpus = opt.ncpus };
-	int code = 1;
-
-	/* SIGINT/SIGTERM go to a signalfd read by the main loop; vCPU threads
-	 * inherit the blocked mask and unblock only SIGUSR1, the kick. */
-	sigset_t set;
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGUSR1);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	sigdelset(&set, SIGUSR1);
-	int sig_fd = signalfd(-1, &set, SFD_CLOEXEC);
-	struct sigaction sa = { .sa_handler = kick_handler };
-	sigaction(SIGUSR1, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
-
+	struct assigned *devs[VMM_MAX_DEVICES] = { 0 };
+	int ndevs = 0, code = 1;
 	uint64_t entry;
-	if (alloc_ram(&vm) < 0 || boot_load_linux(&vm, &boot, &entry) < 0)
-		goto out;
-	vmm_info("kernel and initramfs loaded at %.3f s", vmm_elapsed());
-	vm.stop_fd = eventfd(0, EFD_CLOEXEC);
-	vm.kvm_fd = open_kvm();
-	if (vm.kvm_fd < 0 || sig_fd < 0 || vm.stop_fd < 0)
-		goto out;
-	if (create_vm(&vm) < 0)
-		goto out;
-	if (serial_init(&vm) < 0 || legacy_init(&vm) < 0 || pci_init(&vm) < 0)
-		goto out;
-	vmm_info("KVM VM and devices set up at %.3f s", vmm_elapsed());
+	int sig_fd = signals_init();
 
-	struct assigned *assigned[VMM_MAX_DEVICES] = { 0 };
-	int nassigned = 0;
-	for (int i = 0; i < ndevices; i++) {
-		if (assign_device_add(&vm, devices[i], &assigned[i]) < 0)
-			goto out_devices;
-		nassigned++;
-	}
-	if (mptable_write(&vm) < 0 || acpi_write(&vm) < 0)
-		goto out_devices;
-	if (create_vcpus(&vm) < 0)
-		goto out_devices;
-	int r = boot_setup_bsp(&vm, &vm.cpus[0], entry);
-	if (r < 0) {
-		vmm_err("setting up the boot CPU failed: %s", strerror(-r));
-		goto out_devices;
-	}
-	/* Checks guest RAM for DMA now, maps it while the guest boots. Last,
-	 * after every mmap() of the setup (vCPU run areas): pinning and
-	 * prefaulting hold the mmap lock for reading, and a thread asking
-	 * for it for writing would wait for them, and the vCPUs behind it. */
-	if (assign_dma_start(&vm, opt.dma_mode) < 0)
-		goto out_devices;
-	vmm_info("VM ready after %.3f s: %llu MiB, %d vCPU(s), %d device(s)",
-		 vmm_elapsed(), (unsigned long long)(mem >> 20), vm.ncpus,
-		 nassigned);
+	if (sig_fd < 0 || load_guest(&vm, &opt, &entry) < 0 ||
+	    setup_vm(&vm) < 0)
+		goto out;
+	if (add_devices(&vm, &opt, devs, &ndevs) == 0 &&
+	    prepare_boot(&vm, &opt, entry, ndevs) == 0)
+		code = run_vm(&vm, sig_fd);
 
-	tty_make_raw();
-	int started = 0;
-	for (; started < vm.ncpus; started++) {
-		if (pthread_create(&vm.cpus[started].thread, NULL, vcpu_thread,
-				   &vm.cpus[started]) != 0) {
-			vmm_err("cannot start vCPU thread %d", started);
-			vm_request_stop(&vm, 1, "thread creation failed");
-			break;
-		}
-	}
-	code = main_loop(&vm, sig_fd);
-
-	/* stop every vCPU: immediate_exit makes a KVM_RUN about to start
-	 * return at once, the signal interrupts one already running */
-	stopping = 1;
-	for (int i = 0; i < started; i++) {
-		vm.cpus[i].run->immediate_exit = 1;
-		pthread_kill(vm.cpus[i].thread, SIGUSR1);
-	}
-	for (int i = 0; i < started; i++)
-		pthread_join(vm.cpus[i].thread, NULL);
-	tty_restore();
-	for (int i = 0; vmm_verbose && i < started; i++)
-		dump_regs(&vm.cpus[i]);
-	if (vmm_verbose)
-		print_stats();
-	vmm_info("VM stopped after %.3f s, exit code %d", vmm_elapsed(), code);
-
-out_devices:
-	for (int i = nassigned - 1; i >= 0; i--)
-		assign_device_remove(assigned[i]);
+	for (int i = ndevs - 1; i >= 0; i--)
+		assign_device_remove(devs[i]);
 	assign_global_cleanup();
 out:
 	tty_restore();

@@ -78,95 +78,127 @@ static void update_irq(void)
 	}
 }
 
+/* A byte the guest sends: to stdout, or back to the receiver in loopback */
+static void transmit(uint8_t v)
+{
+	if (u.mcr & MCR_LOOP) {
+		if (u.rx_tail - u.rx_head < RX_RING)
+			u.rx[u.rx_tail++ % RX_RING] = v;
+	} else {
+		if (!u.seen_output) { /* before the byte */
+			u.seen_output = true;
+			vmm_info("first console output after %.3f s",
+				 vmm_elapsed());
+		}
+		ssize_t n = write(STDOUT_FILENO, &v, 1);
+		(void)n;
+	}
+	u.thri_pending = true;
+}
+
+/* A guest write of register off; with u.lock held */
+static void uart_write(uint64_t off, uint8_t v)
+{
+	bool dlab = u.lcr & LCR_DLAB;
+	switch (off) {
+	case UART_RX:
+		if (dlab)
+			u.dll = v;
+		else
+			transmit(v);
+		break;
+	case UART_IER:
+		if (dlab) {
+			u.dlm = v;
+		} else {
+			/* enabling THRI with THR empty raises it */
+			if ((v & IER_THRI) && !(u.ier & IER_THRI))
+				u.thri_pending = true;
+			u.ier = v & 0x0f;
+		}
+		break;
+	case UART_IIR: /* FCR on write */
+		u.fcr = v & 0xc9;
+		if (v & 0x02) /* clear the receive FIFO */
+			u.rx_head = u.rx_tail;
+		break;
+	case UART_LCR:
+		u.lcr = v;
+		break;
+	case UART_MCR:
+		u.mcr = v & 0x1f;
+		break;
+	case UART_SCR:
+		u.scr = v;
+		break;
+	default:
+		break; /* LSR, MSR: read-only */
+	}
+}
+
+/* The modem status: a modem that is always there, or in loopback the
+ * modem control outputs (DTR->DSR, RTS->CTS, OUT1->RI, OUT2->DCD) */
+static uint8_t msr(void)
+{
+	if (!(u.mcr & MCR_LOOP))
+		return 0xb0; /* DCD | DSR | CTS */
+	return (uint8_t)(((u.mcr & 0x01) << 5) | ((u.mcr & 0x02) << 3) |
+			 ((u.mcr & 0x04) << 4) | ((u.mcr & 0x08) << 4));
+}
+
+/* A guest read of register off into *b; with u.lock held */
+static void uart_read(uint64_t off, uint8_t *b)
+{
+	bool dlab = u.lcr & LCR_DLAB;
+	switch (off) {
+	case UART_RX:
+		if (dlab)
+			*b = u.dll;
+		else if (rx_ready())
+			*b = u.rx[u.rx_head++ % RX_RING];
+		else
+			*b = 0;
+		break;
+	case UART_IER:
+		*b = dlab ? u.dlm : u.ier;
+		break;
+	case UART_IIR:
+		*b = iir();
+		if ((*b & 0x0f) == IIR_THRI) /* reading IIR acks it */
+			u.thri_pending = false;
+		break;
+	case UART_LCR:
+		*b = u.lcr;
+		break;
+	case UART_MCR:
+		*b = u.mcr;
+		break;
+	case UART_LSR:
+		*b = LSR_THRE | LSR_TEMT | (rx_ready() ? LSR_DR : 0);
+		break;
+	case UART_MSR:
+		*b = msr();
+		break;
+	case UART_SCR:
+		*b = u.scr;
+		break;
+	}
+}
+
 static void serial_io(void *opaque, uint64_t off, void *data, unsigned len,
 		      bool is_write)
 {
 	(void)opaque;
-	uint8_t *b = data;
 	if (len != 1) {             /* the 8250 is a byte device */
 		if (!is_write)
 			memset(data, 0xff, len);
 		return;
 	}
 	pthread_mutex_lock(&u.lock);
-	bool dlab = u.lcr & LCR_DLAB;
-	if (is_write) {
-		uint8_t v = *b;
-		switch (off) {
-		case UART_RX:
-			if (dlab) {
-				u.dll = v;
-			} else if (u.mcr & MCR_LOOP) {
-				if (u.rx_tail - u.rx_head < RX_RING)
-					u.rx[u.rx_tail++ % RX_RING] = v;
-				u.thri_pending = true;
-			} else {
-				if (!u.seen_output) {   /* before the byte */
-					u.seen_output = true;
-					vmm_info("first console output after "
-						 "%.3f s", vmm_elapsed());
-				}
-				ssize_t n = write(STDOUT_FILENO, &v, 1);
-				(void)n;
-				u.thri_pending = true;
-			}
-			break;
-		case UART_IER:
-			if (dlab) {
-				u.dlm = v;
-			} else {
-				/* enabling THRI with THR empty raises it */
-				if ((v & IER_THRI) && !(u.ier & IER_THRI))
-					u.thri_pending = true;
-				u.ier = v & 0x0f;
-			}
-			break;
-		case UART_IIR:          /* FCR on write */
-			u.fcr = v & 0xc9;
-			if (v & 0x02)       /* clear the receive FIFO */
-				u.rx_head = u.rx_tail;
-			break;
-		case UART_LCR: u.lcr = v; break;
-		case UART_MCR: u.mcr = v & 0x1f; break;
-		case UART_SCR: u.scr = v; break;
-		default: break;         /* LSR, MSR: read-only */
-		}
-	} else {
-		switch (off) {
-		case UART_RX:
-			if (dlab) {
-				*b = u.dll;
-			} else if (rx_ready()) {
-				*b = u.rx[u.rx_head++ % RX_RING];
-			} else {
-				*b = 0;
-			}
-			break;
-		case UART_IER: *b = dlab ? u.dlm : u.ier; break;
-		case UART_IIR:
-			*b = iir();
-			if ((*b & 0x0f) == IIR_THRI)  /* reading IIR acks it */
-				u.thri_pending = false;
-			break;
-		case UART_LCR: *b = u.lcr; break;
-		case UART_MCR: *b = u.mcr; break;
-		case UART_LSR:
-			*b = LSR_THRE | LSR_TEMT | (rx_ready() ? LSR_DR : 0);
-			break;
-		case UART_MSR:
-			if (u.mcr & MCR_LOOP) {
-				/* DTR->DSR, RTS->CTS, OUT1->RI, OUT2->DCD */
-				*b = (uint8_t)(((u.mcr & 0x01) << 5) |
-					       ((u.mcr & 0x02) << 3) |
-					       ((u.mcr & 0x04) << 4) |
-					       ((u.mcr & 0x08) << 4));
-			} else {
-				*b = 0xb0;      /* DCD | DSR | CTS */
-			}
-			break;
-		case UART_SCR: *b = u.scr; break;
-		}
-	}
+	if (is_write)
+		uart_write(off, *(uint8_t *)data);
+	else
+		uart_read(off, data);
 	update_irq();
 	pthread_mutex_unlock(&u.lock);
 }

@@ -49,7 +49,9 @@
 #define PM_S5_SLP_TYP   5               /* SLP_TYP of \_S5 in the DSDT */
 
 /* IOAPIC pins: ISA IRQs 0-15 as on a PC (IRQ 0 on pin 2), PCI INTx on
- * 16-23. MSI routes start above the IOAPIC's GSIs. */
+ * 16-23. MSI routes start above the IOAPIC's GSIs: libassign's KVM glue
+ * gives them from MSI_GSI_BASE up and refuses interrupt-controller routes
+ * there, so the two never meet. */
 #define IOAPIC_PINS     24
 #define PCI_IRQ_BASE    16
 #define MSI_GSI_BASE    24
@@ -59,6 +61,8 @@
 
 /* ---- the VM ------------------------------------------------------------ */
 struct vm;
+struct assign_ctx;
+struct assign_kvm;
 
 struct vcpu {
 	struct vm *vm;
@@ -84,7 +88,9 @@ struct vm {
 	int stop_fd;            /* eventfd: a vCPU asks the main loop to stop */
 	volatile int exit_code; /* -1 while running */
 
-	uint32_t next_gsi;      /* next free GSI above the IOAPIC's */
+	struct assign_ctx *ctx; /* libassign: errors and log of the VM */
+	struct assign_kvm *kvm; /* libassign's KVM glue: the GSI routing
+				   table, irqfds, the KVM-VFIO device */
 };
 
 /* translate a guest physical range to a host pointer, NULL if not RAM */
@@ -97,11 +103,6 @@ void vm_set_irq(struct vm *vm, unsigned gsi, int level);
 int vm_map_memory(struct vm *vm, uint64_t gpa, uint64_t size, void *host,
 		  bool readonly);
 void vm_unmap_memory(struct vm *vm, int slot);
-/* GSI routing table: IOAPIC/PIC defaults + MSI routes, pushed on change */
-int vm_routing_init(struct vm *vm);
-int vm_msi_route_alloc(struct vm *vm, uint32_t *gsi);
-int vm_msi_route_set(struct vm *vm, uint32_t gsi, uint64_t addr,
-		     uint32_t data);
 
 /* ---- cli.c: the command line ------------------------------------------ */
 #define VMM_MAX_DEVICES 8

@@ -6,6 +6,27 @@
  * the GSI routing table (KVM_SET_GSI_ROUTING replaces the whole table, so
  * one owner must keep it), and irqfds, with resample for INTx.
  *
+ * When KVM gets the routing table. The route calls only edit the object's
+ * table; KVM gets it whole, with one KVM_SET_GSI_ROUTING and never when
+ * it did not change, at these points:
+ *  - assign_kvm_route_commit();
+ *  - before assign_kvm_irqfd() attaches an irqfd, so its GSI is routed
+ *    before the eventfd can fire (a signal waiting in it is not lost);
+ *  - at once when assign_kvm_msi_route_set() or assign_kvm_route_remove()
+ *    changes a GSI that an irqfd of this object is attached to;
+ *  - for vpci vectors, at the end of each guest access
+ *    (assign_kvm_vector_update()), and only when a route that an attached
+ *    irqfd uses changed, a route was freed, or a vector's irqfd is to be
+ *    attached. A guest that writes the messages of N vectors while they
+ *    are masked and then unmasks them costs one push, not N; one that
+ *    rewrites each message just before unmasking that vector (Linux on
+ *    x86 does as it activates each vector) costs one per vector, the
+ *    least that keeps a signal waiting in the eventfd from meeting a
+ *    stale route.
+ * A VMM that raises GSIs itself (KVM_IRQ_LINE on its interrupt
+ * controller routes, or an in-kernel PIT on GSI 0) commits after giving
+ * them, before the first vCPU runs.
+ *
  * Every call goes through the context's kernel seam like the rest of the
  * library. The VM fd is the caller's; the object never closes it.
  *
@@ -38,8 +59,10 @@ struct assign_vpci_vector;
  * @size: sizeof(struct assign_kvm_opts)
  * @flags: reserved, must be 0
  * @gsi_base: first GSI the object may give to MSI routes (0: 24, above
- *            the IOAPIC's pins)
- * @gsi_limit: one past the last such GSI (0: 1024)
+ *            the IOAPIC's pins); interrupt-controller routes must stay
+ *            below it or at @gsi_limit and above, so the two never meet
+ * @gsi_limit: one past the last such GSI (0: 1024; at most 4096, KVM's
+ *             number of GSIs)
  */
 struct assign_kvm_opts {
 	size_t size;
@@ -60,7 +83,7 @@ struct assign_kvm_opts {
  * assign_kvm_add_device(), the routing table pushed on the first route.
  *
  * Return: 0; -EINVAL (NULL arguments, negative @vm_fd, bad opts, an empty
- * GSI range); -ENOMEM.
+ * GSI range or one past GSI 4095); -ENOMEM.
  */
 int assign_kvm_new(struct assign_ctx *ctx, int vm_fd,
 		   const struct assign_kvm_opts *opts, struct assign_kvm **ret);
@@ -122,9 +145,12 @@ int assign_kvm_remove_device(struct assign_kvm *kvm, struct assign_device *dev);
  * KVM_SET_GSI_ROUTING replaces the whole table, so the VMM's own routes
  * (the IOAPIC and PIC pins for the default table) are given here once and
  * pushed with the MSI routes every time. A GSI may have one route per chip.
+ * KVM gets the route with the next push: call assign_kvm_route_commit()
+ * once the VMM's routes are given.
  *
- * Return: 0; -EINVAL (@gsi inside the MSI range); -EEXIST; -ENOSPC (4096
- * routes); kernel errors (the route is not kept then).
+ * Return: 0; -EINVAL (no such @irqchip or @pin: the PICs have pins 0-7,
+ * the IOAPIC 0-23; @gsi above 4095 or inside the MSI range); -EEXIST (a
+ * route from @gsi to @irqchip exists); -ENOSPC (4096 routes); -ENOMEM.
  */
 int assign_kvm_route_irqchip(struct assign_kvm *kvm, uint32_t gsi,
 			     uint32_t irqchip, uint32_t pin);
@@ -136,7 +162,12 @@ int assign_kvm_route_irqchip(struct assign_kvm *kvm, uint32_t gsi,
  * @data: message data
  * @gsi: where to store the GSI
  *
- * Return: 0; -ENOSPC (no free GSI in the range); kernel errors.
+ * The GSI is the lowest free one of the MSI range; one freed by
+ * assign_kvm_route_remove() is given again. KVM gets the route with the
+ * next push (assign_kvm_route_commit(), or assign_kvm_irqfd() on it).
+ *
+ * Return: 0; -EINVAL (NULL arguments); -ENOSPC (every GSI of the range is
+ * in use: the last error says so and how to raise the limit); -ENOMEM.
  */
 int assign_kvm_msi_route_new(struct assign_kvm *kvm, uint64_t addr,
 			     uint32_t data, uint32_t *gsi);
@@ -148,8 +179,12 @@ int assign_kvm_msi_route_new(struct assign_kvm *kvm, uint64_t addr,
  * @addr: message address
  * @data: message data
  *
- * Return: 0 (also when nothing changed: then KVM is not asked); -ENOENT;
- * kernel errors (the previous message is kept).
+ * Pushed at once when an irqfd of this object is attached to @gsi (it must
+ * reach the new target), otherwise with the next push.
+ *
+ * Return: 0 (also when nothing changed: then KVM is not asked); -ENOENT (no
+ * MSI route on @gsi); kernel errors of the push (the object keeps the new
+ * message, KVM the old one; the next push retries).
  */
 int assign_kvm_msi_route_set(struct assign_kvm *kvm, uint32_t gsi,
 			     uint64_t addr, uint32_t data);
@@ -159,9 +194,28 @@ int assign_kvm_msi_route_set(struct assign_kvm *kvm, uint32_t gsi,
  * @kvm: the object
  * @gsi: the GSI (MSI or irqchip)
  *
- * Return: 0; -ENOENT; kernel errors.
+ * An MSI GSI is free again at once. KVM forgets the route at once when an
+ * irqfd of this object is still attached to @gsi, otherwise with the next
+ * push.
+ *
+ * Return: 0; -ENOENT (no route on @gsi); kernel errors of the push (the
+ * route is removed anyway; the next push retries).
  */
 int assign_kvm_route_remove(struct assign_kvm *kvm, uint32_t gsi);
+
+/**
+ * assign_kvm_route_commit() - give KVM the routing table now
+ * @kvm: the object
+ *
+ * One KVM_SET_GSI_ROUTING with every route of the object, or nothing when
+ * KVM already has this table. Needed for routes the VMM uses without an
+ * irqfd of this object (its interrupt-controller routes), before the
+ * first vCPU runs; the other cases push by themselves (see above).
+ *
+ * Return: 0; -EINVAL (@kvm NULL); -ENOMEM; kernel errors (KVM keeps its
+ * previous table, the object its own; the next push retries).
+ */
+int assign_kvm_route_commit(struct assign_kvm *kvm);
 
 /**
  * assign_kvm_irqfd() - inject @gsi when @eventfd is signalled
@@ -172,8 +226,12 @@ int assign_kvm_route_remove(struct assign_kvm *kvm, uint32_t gsi);
  *               when the guest acknowledges the interrupt
  *               (KVM_IRQFD_FLAG_RESAMPLE), or -1
  *
- * Return: 0; -EEXIST (@eventfd already assigned by this object); kernel
- * errors.
+ * Pushes the routing table first if KVM does not have it yet, so @gsi is
+ * routed before @eventfd can fire.
+ *
+ * Return: 0; -EINVAL (@eventfd negative); -EEXIST (@eventfd already
+ * assigned by this object); -ENOMEM; kernel errors (of the push or of
+ * KVM_IRQFD: nothing is attached then).
  */
 int assign_kvm_irqfd(struct assign_kvm *kvm, int eventfd, uint32_t gsi,
 		     int resample_fd);
@@ -192,13 +250,23 @@ int assign_kvm_irqfd_remove(struct assign_kvm *kvm, int eventfd);
  * @kvm: the object
  * @v: the state reported by vpci's vector_update callback
  *
- * Call it from the callback. An enabled vector gets a GSI routed to its
- * message, with its eventfd attached as an irqfd while it is unmasked and
- * its address non-zero; a masked one has its irqfd detached, so signals
- * wait in the eventfd (vpci's pending bit) and are delivered when it is
- * attached again. A disabled vector loses its irqfd and GSI.
+ * Call it from the callback. An enabled vector with a non-zero message
+ * address gets a GSI routed to its message, masked or not; its eventfd is
+ * attached as an irqfd while it is unmasked. A masked one has its irqfd
+ * detached at once, so signals wait in the eventfd (vpci's pending bit)
+ * and are delivered when it is attached again. A disabled vector loses
+ * its irqfd at once and its GSI, which is free for the next vector.
  *
- * Return: 0; -EINVAL; -ENOSPC; kernel errors.
+ * The updates of one guest access come as a batch, the last with
+ * @v->more false: route changes are collected and pushed at its end (see
+ * "When KVM gets the routing table" above), then the irqfds of the
+ * vectors unmasked in it are attached. An update built by hand with @more
+ * false is a batch of one.
+ *
+ * Return: 0; -EINVAL (NULL arguments, no eventfd); -ENOSPC (no free GSI:
+ * the vector stays without a route and irqfd until it changes again);
+ * -ENOMEM; kernel errors (a vector whose irqfd could not be attached is
+ * tried again at the end of the next batch).
  */
 int assign_kvm_vector_update(struct assign_kvm *kvm,
 			     const struct assign_vpci_vector *v);

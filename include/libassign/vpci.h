@@ -90,6 +90,11 @@ struct assign_vpci_bar_event {
  * @eventfd: the eventfd the device signals for this vector, owned by the
  *           library, the same for the lifetime of the object (e.g. a KVM
  *           irqfd routed to @addr/@data, attached while !@masked)
+ * @more: more vector updates of the same guest access (config write, BAR
+ *        write, reset, unref) follow; false on the last one. A consumer
+ *        may collect the changes and act once, on the last:
+ *        assign_kvm_vector_update() pushes the routing table at most once
+ *        per access this way.
  */
 struct assign_vpci_vector {
 	uint32_t index;
@@ -99,6 +104,7 @@ struct assign_vpci_vector {
 	uint64_t addr;
 	uint32_t data;
 	int eventfd;
+	bool more;
 };
 
 /**
@@ -113,7 +119,9 @@ struct assign_vpci_vector {
  * @bar_unmap: a BAR mapped with @bar_map goes away (decoding disabled,
  *             moved, reset or the object freed): remove it. May be NULL.
  * @vector_update: an MSI or MSI-X vector changed (enabled, masked,
- *                 address or data); called only when something changed.
+ *                 address or data); called only when something changed,
+ *                 the changes of one access in a row, the last with
+ *                 @more false (@intx_update may come between them).
  *                 May be NULL.
  * @intx_update: INTx started (@enabled) or stopped being signalled on the
  *               trigger eventfd (it stops while MSI or MSI-X is enabled).

@@ -84,6 +84,10 @@ struct assign_vpci {
 	uint8_t pin;
 	int intx_efd, intx_resample;
 	bool intx_on;
+
+	/* the last vector update, not given yet (see report()) */
+	struct assign_vpci_vector held;
+	bool holding;
 };
 
 /* ---- little helpers ------------------------------------------------- */
@@ -180,6 +184,12 @@ static void intx_follow(struct assign_vpci *v)
 
 /* ---- vectors ---------------------------------------------------------- */
 
+/*
+ * Vector updates are given one behind, so the last of an access can say
+ * that no more follow (@more false): report() gives the one it held with
+ * @more true and holds the new one; reports_end(), at the end of every
+ * access that may report, gives the held one with @more false.
+ */
 static void report(struct assign_vpci *v, struct vvec *vv,
 		   const struct assign_vpci_vector *now)
 {
@@ -187,8 +197,23 @@ static void report(struct assign_vpci *v, struct vvec *vv,
 		return;
 	memcpy(&vv->last, now, sizeof(*now));   /* padding included */
 	vv->reported = true;
-	if (v->ops.vector_update)
-		v->ops.vector_update(v->data, now);
+	if (!v->ops.vector_update)
+		return;
+	if (v->holding) {
+		v->held.more = true;
+		v->ops.vector_update(v->data, &v->held);
+	}
+	v->held = *now;
+	v->holding = true;
+}
+
+static void reports_end(struct assign_vpci *v)
+{
+	if (!v->holding)
+		return;
+	v->holding = false;
+	v->held.more = false;
+	v->ops.vector_update(v->data, &v->held);
 }
 
 static bool msix_fmasked(const struct assign_vpci *v)
@@ -884,6 +909,7 @@ static void vpci_free(struct assign_vpci *v)
 		bar_unmap(v, i);
 	msix_disable(v);
 	msi_disable(v);
+	reports_end(v); /* before the eventfds go */
 	intx_set(v, false, true);
 	for (uint32_t i = 0; v->msix_vec && i < v->msix_nvec; i++)
 		close_fd(&v->msix_vec[i].efd);
@@ -1100,6 +1126,7 @@ ASSIGN_EXPORT int assign_vpci_config_write(struct assign_vpci *vpci,
 		if (e < 0 && !r)
 			r = e;
 	}
+	reports_end(vpci);
 	pthread_mutex_unlock(&vpci->lock);
 	return r;
 }
@@ -1236,6 +1263,7 @@ static int bar_access(struct assign_vpci *vpci, uint32_t bar, uint64_t offset,
 	}
 	for (uint64_t i = first; first != UINT64_MAX && i <= last; i++)
 		msix_report(vpci, (uint32_t)i);
+	reports_end(vpci);
 	pthread_mutex_unlock(&vpci->lock);
 	return r;
 }
@@ -1320,6 +1348,7 @@ ASSIGN_EXPORT int assign_vpci_reset(struct assign_vpci *vpci)
 		}
 	msix_report_all(vpci);
 	msi_report(vpci);
+	reports_end(vpci);
 	{
 		int e = intx_set(vpci, true, true);
 		if (e < 0 && !r)

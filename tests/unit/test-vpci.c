@@ -137,6 +137,8 @@ struct fake_kvm {
 	int fail_routing;            /* next KVM_SET_GSI_ROUTING fails */
 	struct kvm_irqfd irqfds[64];
 	size_t nirqfds;
+	unsigned unrouted; /* irqfds attached to a GSI KVM had no
+	                                route for: a waiting signal is lost */
 	bool vfio_closed;
 };
 
@@ -158,6 +160,8 @@ static int fk_close(void *d, int fd)
 	}
 	return fk.real->close(d, fd);
 }
+
+static const struct kvm_irq_routing_entry *fk_route(uint32_t gsi);
 
 static int fk_kvm_ioctl(int fd, unsigned long req, void *arg)
 {
@@ -217,6 +221,9 @@ static int fk_kvm_ioctl(int fd, unsigned long req, void *arg)
 		for (size_t i = 0; i < fk.nirqfds; i++)
 			if (fk.irqfds[i].fd == f->fd)
 				return -EBUSY;
+		/* before the first push, KVM's default table: GSIs 0-23 */
+		if (fk.pushes ? !fk_route(f->gsi) : f->gsi >= 24)
+			fk.unrouted++;
 		fk.irqfds[fk.nirqfds++] = *f;
 		return 0;
 	}
@@ -851,6 +858,48 @@ static void test_msix(void **state)
 	check_host_caps(f);
 }
 
+/* The updates of one access come in a row, the last with more false. */
+static void test_vector_batches(void **state)
+{
+	struct fx *f = *state;
+	struct rec *r = &f->rec;
+	struct assign_pci_msix x = { .size = sizeof(x) };
+	size_t n;
+
+	assert_int_equal(assign_pci_parse_msix(f->host_cfg, 256, &x), 0);
+	n = r->nvec;
+	msix_on(f); /* five vectors enabled */
+	assert_int_equal(r->nvec - n, 5);
+	for (size_t i = n; i < r->nvec; i++)
+		assert_int_equal(r->vec[i].more, i + 1 < r->nvec);
+	/* one entry: one update */
+	n = r->nvec;
+	bw(f, x.table_bar, x.table_offset + 16, 4, 0xfee00000);
+	assert_int_equal(r->nvec - n, 1);
+	assert_false(r->vec[n].more);
+	/* an 8-byte write over two entries' edges: two, the last closing */
+	n = r->nvec;
+	bw(f, x.table_bar, x.table_offset + 16 + 12, 8, 0xfee01000ull << 32);
+	assert_int_equal(r->nvec - n, 2);
+	assert_true(r->vec[n].more);
+	assert_false(r->vec[n + 1].more);
+	/* reset: disabled in a row */
+	n = r->nvec;
+	assert_int_equal(assign_vpci_reset(f->vpci), 0);
+	assert_true(r->nvec - n >= 5);
+	for (size_t i = n; i < r->nvec; i++)
+		assert_int_equal(r->vec[i].more, i + 1 < r->nvec);
+	/* unref: the same */
+	msix_on(f);
+	n = r->nvec;
+	f->vpci = assign_vpci_unref(f->vpci);
+	assert_int_equal(r->nvec - n, 5);
+	for (size_t i = n; i < r->nvec; i++) {
+		assert_false(r->vec[i].enabled);
+		assert_int_equal(r->vec[i].more, i + 1 < r->nvec);
+	}
+}
+
 /* Entries beyond the kernel's vector count, PBA on the table's page. */
 static void test_msix_custom(void **state)
 {
@@ -1341,67 +1390,147 @@ static void test_kvm_vfio(void **state)
 	assert_true(fk.vfio_closed);
 }
 
+/* The interrupt-controller routes of a PC (assign-vmm's), committed. */
+static void kvm_pc_routes(struct assign_kvm *kvm)
+{
+	for (uint32_t gsi = 0; gsi < 24; gsi++) {
+		if (gsi == 2)
+			continue;
+		assert_int_equal(assign_kvm_route_irqchip(
+					 kvm, gsi, ASSIGN_KVM_IRQCHIP_IOAPIC,
+					 gsi ? gsi : 2),
+				 0);
+		if (gsi < 16)
+			assert_int_equal(
+				assign_kvm_route_irqchip(
+					kvm, gsi,
+					gsi < 8 ?
+						ASSIGN_KVM_IRQCHIP_PIC_MASTER :
+						ASSIGN_KVM_IRQCHIP_PIC_SLAVE,
+					gsi & 7),
+				0);
+	}
+	assert_int_equal(assign_kvm_route_commit(kvm), 0);
+}
+
+#define PC_ROUTES 38 /* 23 IOAPIC + 15 PIC */
+
 static void test_kvm_routes(void **state)
 {
 	struct fx *f = *state;
 	struct assign_kvm *kvm;
 	uint32_t g[3];
+	int efd;
 
 	assert_int_equal(assign_kvm_new(f->ctx, FAKE_VM, NULL, &kvm), 0);
+	/* interrupt-controller routes: checked, kept, pushed on commit */
 	for (uint32_t gsi = 0; gsi < 24; gsi++)
 		if (gsi != 2)
 			assert_int_equal(assign_kvm_route_irqchip(kvm, gsi, ASSIGN_KVM_IRQCHIP_IOAPIC, gsi), 0);
 	assert_int_equal(assign_kvm_route_irqchip(kvm, 4, ASSIGN_KVM_IRQCHIP_PIC_MASTER, 4), 0);
 	assert_int_equal(assign_kvm_route_irqchip(kvm, 4, ASSIGN_KVM_IRQCHIP_PIC_MASTER, 4), -EEXIST);
 	assert_int_equal(assign_kvm_route_irqchip(kvm, 30, ASSIGN_KVM_IRQCHIP_IOAPIC, 1), -EINVAL);
+	assert_non_null(strstr(assign_ctx_get_last_error(f->ctx), "MSI range"));
+	assert_int_equal(assign_kvm_route_irqchip(
+				 kvm, 5, ASSIGN_KVM_IRQCHIP_PIC_MASTER, 8),
+			 -EINVAL);
+	assert_int_equal(
+		assign_kvm_route_irqchip(kvm, 9, ASSIGN_KVM_IRQCHIP_IOAPIC, 24),
+		-EINVAL);
+	assert_int_equal(assign_kvm_route_irqchip(kvm, 9, 3, 0), -EINVAL);
+	assert_int_equal(assign_kvm_route_irqchip(kvm, 4096,
+						  ASSIGN_KVM_IRQCHIP_IOAPIC, 1),
+			 -EINVAL);
+	assert_int_equal(fk.pushes, 0);
+	assert_int_equal(assign_kvm_route_commit(kvm), 0);
+	assert_int_equal(fk.pushes, 1);
 	assert_int_equal(fk.nroutes, 24);
+	assert_int_equal(assign_kvm_route_commit(kvm), 0); /* unchanged */
+	assert_int_equal(fk.pushes, 1);
+
+	/* MSI routes: the lowest free GSIs of the range, pushed on commit */
 	for (int i = 0; i < 3; i++)
 		assert_int_equal(assign_kvm_msi_route_new(kvm, 0xfee00000u + 0x1000u * (uint32_t)i, 0x40 + (uint32_t)i, &g[i]), 0);
 	assert_int_equal(g[0], 24);
 	assert_int_equal(g[2], 26);
+	assert_int_equal(fk.pushes, 1);
+	assert_int_equal(assign_kvm_route_commit(kvm), 0);
 	assert_int_equal(fk.nroutes, 27);
 	const struct kvm_irq_routing_entry *e = fk_route(25);
 	assert_int_equal(e->type, KVM_IRQ_ROUTING_MSI);
 	assert_int_equal(e->u.msi.address_lo, 0xfee01000);
 	assert_int_equal(e->u.msi.data, 0x41);
-	/* a 64-bit address, unchanged message: no push */
+	/* a 64-bit address: no irqfd uses GSI 25, so KVM gets it on commit */
 	assert_int_equal(assign_kvm_msi_route_set(kvm, 25, 0x1fee02000ull, 0x99), 0);
+	assert_int_equal(fk_route(25)->u.msi.address_lo, 0xfee01000);
+	assert_int_equal(assign_kvm_route_commit(kvm), 0);
 	e = fk_route(25);
 	assert_int_equal(e->u.msi.address_hi, 1);
 	assert_int_equal(e->u.msi.address_lo, 0xfee02000);
 	unsigned pushes = fk.pushes;
 	assert_int_equal(assign_kvm_msi_route_set(kvm, 25, 0x1fee02000ull, 0x99), 0);
+	assert_int_equal(assign_kvm_route_commit(kvm), 0);
 	assert_int_equal(fk.pushes, pushes);
 	assert_int_equal(assign_kvm_msi_route_set(kvm, 3, 0, 0), -ENOENT);
-	/* a failing push changes nothing */
+
+	/* with an irqfd on GSI 25 a change is pushed at once */
+	efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	assert_true(efd >= 0);
+	assert_int_equal(assign_kvm_irqfd(kvm, efd, 25, -1), 0);
+	assert_int_equal(fk.pushes, pushes);
+	assert_int_equal(assign_kvm_msi_route_set(kvm, 25, 0xfee03000, 0x9a),
+			 0);
+	assert_int_equal(fk.pushes, pushes + 1);
+	assert_int_equal(fk_route(25)->u.msi.address_lo, 0xfee03000);
+	/* a failing push: KVM keeps its table, the next push retries */
 	fk.fail_routing = -ENOMEM;
 	assert_int_equal(assign_kvm_msi_route_set(kvm, 25, 0xfee0f000, 1), -ENOMEM);
-	fk.fail_routing = -ENOMEM;
-	assert_int_equal(assign_kvm_msi_route_new(kvm, 0xfee00000, 1, &g[1]), -ENOMEM);
-	fk.fail_routing = -ENOMEM;
-	assert_int_equal(assign_kvm_route_remove(kvm, 26), -ENOMEM);
-	assert_int_equal(g[1], 25);
+	assert_int_equal(fk_route(25)->u.msi.address_lo, 0xfee03000);
+	assert_int_equal(assign_kvm_route_commit(kvm), 0);
+	assert_int_equal(fk_route(25)->u.msi.address_lo, 0xfee0f000);
+
+	/* removing: the GSI is free at once, KVM forgets it on commit */
+	pushes = fk.pushes;
 	assert_int_equal(assign_kvm_route_remove(kvm, 24), 0);
-	assert_int_equal(fk.nroutes, 26);
-	e = fk_route(25);
-	assert_int_equal(e->u.msi.address_lo, 0xfee02000);
-	assert_non_null(fk_route(26));
-	assert_null(fk_route(24));
+	assert_int_equal(fk.pushes, pushes);
 	assert_int_equal(assign_kvm_route_remove(kvm, 24), -ENOENT);
-	/* the freed GSI is given again */
+	assert_int_equal(assign_kvm_route_commit(kvm), 0);
+	assert_null(fk_route(24));
+	assert_non_null(fk_route(26));
 	assert_int_equal(assign_kvm_msi_route_new(kvm, 0xfee00000, 7, &g[0]), 0);
 	assert_int_equal(g[0], 24);
+	/* ... and at once when an irqfd still uses it */
+	pushes = fk.pushes;
+	assert_int_equal(assign_kvm_route_remove(kvm, 25), 0);
+	assert_int_equal(fk.pushes, pushes + 1);
+	assert_null(fk_route(25));
+	assert_non_null(fk_route(24)); /* pushed with it */
+	assert_int_equal(assign_kvm_irqfd_remove(kvm, efd), 0);
 	assign_kvm_unref(kvm);
+	close(efd);
 
-	/* a small range runs out */
+	/* a small range runs out, and says so */
 	struct assign_kvm_opts ko = { .size = sizeof(ko), .gsi_base = 100,
 				      .gsi_limit = 102 };
 	assert_int_equal(assign_kvm_new(f->ctx, FAKE_VM, &ko, &kvm), 0);
+	assert_int_equal(assign_kvm_route_irqchip(kvm, 101,
+						  ASSIGN_KVM_IRQCHIP_IOAPIC, 1),
+			 -EINVAL);
+	assert_int_equal(assign_kvm_route_irqchip(kvm, 102,
+						  ASSIGN_KVM_IRQCHIP_IOAPIC, 1),
+			 0);
 	assert_int_equal(assign_kvm_msi_route_new(kvm, 1, 1, &g[0]), 0);
 	assert_int_equal(assign_kvm_msi_route_new(kvm, 1, 1, &g[1]), 0);
 	assert_int_equal(assign_kvm_msi_route_new(kvm, 1, 1, &g[2]), -ENOSPC);
+	assert_non_null(
+		strstr(assign_ctx_get_last_error(f->ctx), "no free GSI"));
+	assert_non_null(
+		strstr(assign_ctx_get_last_error(f->ctx), "[100, 102)"));
 	assert_int_equal(g[1], 101);
 	assign_kvm_unref(kvm);
+	/* beyond KVM's GSIs */
+	ko.gsi_limit = 4097;
+	assert_int_equal(assign_kvm_new(f->ctx, FAKE_VM, &ko, &kvm), -EINVAL);
 }
 
 static void test_kvm_irqfd(void **state)
@@ -1484,6 +1613,249 @@ static void test_kvm_vectors(void **state)
 	assign_kvm_unref(kvm);
 }
 
+/* A vpci on the fixture's device whose vector updates go to @kvm. */
+static void kvm_vpci(struct fx *f, struct assign_kvm *kvm)
+{
+	static struct assign_vpci_ops kops = { .size = sizeof(kops),
+					       .vector_update = kvm_vec_cb };
+	struct assign_vpci_opts o = { .size = sizeof(o),
+				      .ops = &kops,
+				      .data = kvm };
+
+	f->vpci = assign_vpci_unref(f->vpci);
+	assert_int_equal(assign_vpci_new(f->dev, &o, &f->vpci), 0);
+}
+
+/* Bring up MSI-X vectors 0..n-1 the way a driver does: MSI-X on with the
+ * function masked, each entry's message written while the entry is
+ * masked, the function unmasked, then each entry unmasked on its own. */
+static void msix_bring_up(struct fx *f, const struct assign_pci_msix *x,
+			  uint32_t n)
+{
+	uint32_t ctl = (uint32_t)f->msix + 2;
+
+	cw(f, ctl, 2, 0xc000);
+	for (uint32_t i = 0; i < n; i++) {
+		uint64_t e = x->table_offset + 16u * i;
+		bw(f, x->table_bar, e, 4, 0xfee00000u | (i << 12));
+		bw(f, x->table_bar, e + 4, 4, 0);
+		bw(f, x->table_bar, e + 8, 4, 0x4020 + i);
+	}
+	cw(f, ctl, 2, 0x8000);
+	for (uint32_t i = 0; i < n; i++)
+		bw(f, x->table_bar, x->table_offset + 16u * i + 12, 4, 0);
+}
+
+/* How many times the routing table goes to KVM: once for the bring-up of
+ * five vectors (it was five), once per real change after that. */
+static void test_kvm_coalesce(void **state)
+{
+	struct fx *f = *state;
+	struct assign_kvm *kvm;
+	struct assign_pci_msix x = { .size = sizeof(x) };
+	uint32_t ctl = (uint32_t)f->msix + 2;
+	unsigned p0;
+
+	assert_int_equal(assign_pci_parse_msix(f->host_cfg, 256, &x), 0);
+	assert_int_equal(assign_kvm_new(f->ctx, FAKE_VM, NULL, &kvm), 0);
+	kvm_pc_routes(kvm);
+	assert_int_equal(fk.pushes, 1);
+	kvm_vpci(f, kvm);
+
+	p0 = fk.pushes;
+	msix_bring_up(f, &x, 5);
+	assert_int_equal(fk.pushes - p0, 1);
+	assert_int_equal(fk.nroutes, PC_ROUTES + 5);
+	assert_int_equal(fk.nirqfds, 5);
+	for (uint32_t i = 0; i < 5; i++) {
+		const struct kvm_irq_routing_entry *e =
+			fk_route(fk.irqfds[i].gsi);
+		assert_non_null(e);
+		assert_int_equal(e->type, KVM_IRQ_ROUTING_MSI);
+		assert_int_equal(e->u.msi.data & 0xfff0, 0x4020);
+	}
+
+	/* Linux moving vector 3 to another CPU: mask, message, unmask */
+	uint64_t e3 = x.table_offset + 3 * 16;
+	p0 = fk.pushes;
+	bw(f, x.table_bar, e3 + 12, 4, 1);
+	bw(f, x.table_bar, e3, 4, 0xfee05000);
+	bw(f, x.table_bar, e3 + 8, 4, 0x4033);
+	assert_int_equal(fk.pushes, p0);
+	bw(f, x.table_bar, e3 + 12, 4, 0);
+	assert_int_equal(fk.pushes - p0, 1);
+	/* a message written while unmasked, in one 8-byte write: pushed */
+	p0 = fk.pushes;
+	bw(f, x.table_bar, e3, 8, 0xfee06000);
+	assert_int_equal(fk.pushes - p0, 1);
+	/* masking and unmasking, the function mask, unchanged writes: none */
+	p0 = fk.pushes;
+	bw(f, x.table_bar, e3 + 12, 4, 1);
+	bw(f, x.table_bar, e3 + 12, 4, 0);
+	cw(f, ctl, 2, 0xc000);
+	cw(f, ctl, 2, 0x8000);
+	bw(f, x.table_bar, e3 + 8, 4, 0x4033);
+	assert_int_equal(fk.pushes, p0);
+	assert_int_equal(fk.nirqfds, 5);
+	/* MSI-X off: irqfds gone, the five routes freed in one push */
+	p0 = fk.pushes;
+	cw(f, ctl, 2, 0x0000);
+	assert_int_equal(fk.pushes - p0, 1);
+	assert_int_equal(fk.nirqfds, 0);
+	assert_int_equal(fk.nroutes, PC_ROUTES);
+	/* on again: the table still holds the messages; one push */
+	p0 = fk.pushes;
+	cw(f, ctl, 2, 0x8000);
+	assert_int_equal(fk.pushes - p0, 1);
+	assert_int_equal(fk.nirqfds, 5);
+	assert_int_equal(fk.unrouted, 0);
+	f->vpci = assign_vpci_unref(f->vpci);
+	assign_kvm_unref(kvm);
+}
+
+/* A vpci going away takes its routes and irqfds with it (one push), and
+ * the next device gets the same GSIs again. */
+static void test_kvm_vpci_gone(void **state)
+{
+	struct fx *f = *state;
+	struct assign_kvm *kvm;
+	struct assign_pci_msix x = { .size = sizeof(x) };
+	uint32_t gsis[5];
+	unsigned p0;
+
+	assert_int_equal(assign_pci_parse_msix(f->host_cfg, 256, &x), 0);
+	assert_int_equal(assign_kvm_new(f->ctx, FAKE_VM, NULL, &kvm), 0);
+	kvm_pc_routes(kvm);
+	for (int round = 0; round < 3; round++) {
+		kvm_vpci(f, kvm);
+		msix_bring_up(f, &x, 5);
+		assert_int_equal(fk.nirqfds, 5);
+		for (uint32_t i = 0; i < 5; i++) {
+			if (round == 0)
+				gsis[i] = fk.irqfds[i].gsi;
+			assert_true(fk.irqfds[i].gsi >= 24 &&
+				    fk.irqfds[i].gsi < 29);
+			assert_int_equal(fk.irqfds[i].gsi, gsis[i]);
+		}
+		p0 = fk.pushes;
+		f->vpci = assign_vpci_unref(f->vpci);
+		assert_int_equal(fk.pushes - p0, 1);
+		assert_int_equal(fk.nirqfds, 0);
+		assert_int_equal(fk.nroutes, PC_ROUTES);
+		for (uint32_t g = 24; g < 29; g++)
+			assert_null(fk_route(g));
+	}
+	/* MSI too */
+	kvm_vpci(f, kvm);
+	cw(f, (uint32_t)f->msi + 4, 4, 0xfee00000);
+	cw(f, (uint32_t)f->msi + 2, 2, 1);
+	assert_int_equal(fk.nirqfds, 1);
+	assert_int_equal(fk.irqfds[0].gsi, 24);
+	f->vpci = assign_vpci_unref(f->vpci);
+	assert_int_equal(fk.nirqfds, 0);
+	assert_int_equal(fk.nroutes, PC_ROUTES);
+	assert_int_equal(fk.unrouted, 0);
+	assign_kvm_unref(kvm);
+}
+
+static int exhausted_errors, nomem_errors;
+
+static void kvm_vec_count_cb(void *data, const struct assign_vpci_vector *v)
+{
+	int r = assign_kvm_vector_update(data, v);
+
+	if (r == -ENOSPC)
+		exhausted_errors++;
+	else if (r == -ENOMEM)
+		nomem_errors++;
+	else
+		assert_int_equal(r, 0);
+}
+
+/* KVM refuses the push at a vector's unmask: the vector stays detached
+ * (its GSI is not routed in KVM), and the next access pushes and
+ * attaches it with the others. */
+static void test_kvm_push_retry(void **state)
+{
+	struct fx *f = *state;
+	struct assign_kvm *kvm;
+	struct assign_pci_msix x = { .size = sizeof(x) };
+	struct assign_vpci_ops kops = { .size = sizeof(kops),
+					.vector_update = kvm_vec_count_cb };
+	struct assign_vpci_opts o = { .size = sizeof(o), .ops = &kops };
+	uint32_t ctl = (uint32_t)f->msix + 2;
+
+	assert_int_equal(assign_pci_parse_msix(f->host_cfg, 256, &x), 0);
+	assert_int_equal(assign_kvm_new(f->ctx, FAKE_VM, NULL, &kvm), 0);
+	kvm_pc_routes(kvm);
+	o.data = kvm;
+	f->vpci = assign_vpci_unref(f->vpci);
+	assert_int_equal(assign_vpci_new(f->dev, &o, &f->vpci), 0);
+	cw(f, ctl, 2, 0x8000);
+	for (uint32_t i = 0; i < 2; i++) {
+		bw(f, x.table_bar, x.table_offset + 16u * i, 4, 0xfee00000);
+		bw(f, x.table_bar, x.table_offset + 16u * i + 8, 4, 0x4040 + i);
+	}
+	nomem_errors = 0;
+	fk.fail_routing = -ENOMEM;
+	bw(f, x.table_bar, x.table_offset + 12, 4, 0);
+	assert_int_equal(nomem_errors, 1);
+	assert_int_equal(fk.nirqfds, 0);
+	assert_int_equal(fk.nroutes, PC_ROUTES);
+	bw(f, x.table_bar, x.table_offset + 16 + 12, 4, 0);
+	assert_int_equal(nomem_errors, 1);
+	assert_int_equal(fk.nirqfds, 2);
+	assert_int_equal(fk.nroutes, PC_ROUTES + 2);
+	assert_int_equal(fk.unrouted, 0);
+	f->vpci = assign_vpci_unref(f->vpci);
+	assert_int_equal(fk.nirqfds, 0);
+	assign_kvm_unref(kvm);
+}
+
+/* Three GSIs for five vectors: two vectors go without, with -ENOSPC and a
+ * message that says what to do; a freed GSI serves the next vector. */
+static void test_kvm_gsi_exhausted(void **state)
+{
+	struct fx *f = *state;
+	struct assign_kvm *kvm;
+	struct assign_pci_msix x = { .size = sizeof(x) };
+	struct assign_kvm_opts ko = { .size = sizeof(ko),
+				      .gsi_base = 24,
+				      .gsi_limit = 27 };
+	struct assign_vpci_ops kops = { .size = sizeof(kops),
+					.vector_update = kvm_vec_count_cb };
+	struct assign_vpci_opts o = { .size = sizeof(o), .ops = &kops };
+
+	assert_int_equal(assign_pci_parse_msix(f->host_cfg, 256, &x), 0);
+	assert_int_equal(assign_kvm_new(f->ctx, FAKE_VM, &ko, &kvm), 0);
+	kvm_pc_routes(kvm);
+	o.data = kvm;
+	f->vpci = assign_vpci_unref(f->vpci);
+	assert_int_equal(assign_vpci_new(f->dev, &o, &f->vpci), 0);
+	exhausted_errors = 0;
+	msix_bring_up(f, &x, 5);
+	assert_true(exhausted_errors >= 2);
+	assert_non_null(
+		strstr(assign_ctx_get_last_error(f->ctx), "no free GSI"));
+	assert_int_equal(fk.nirqfds, 3);
+	assert_int_equal(fk.nroutes, PC_ROUTES + 3);
+	/* MSI-X off frees all three. On again, masked entries 0 and 1 take
+	 * two (a masked vector with a message keeps its route ready for its
+	 * unmask), unmasked entry 2 the third, entries 3 and 4 none */
+	cw(f, (uint32_t)f->msix + 2, 2, 0);
+	assert_int_equal(fk.nroutes, PC_ROUTES);
+	bw(f, x.table_bar, x.table_offset + 12, 4, 1);
+	bw(f, x.table_bar, x.table_offset + 16 + 12, 4, 1);
+	exhausted_errors = 0;
+	cw(f, (uint32_t)f->msix + 2, 2, 0x8000);
+	assert_int_equal(fk.nroutes, PC_ROUTES + 3);
+	assert_int_equal(fk.nirqfds, 1);
+	assert_int_equal(exhausted_errors, 2);
+	assert_int_equal(fk.unrouted, 0);
+	f->vpci = assign_vpci_unref(f->vpci);
+	assign_kvm_unref(kvm);
+}
+
 /* The same calls on the real KVM, when /dev/kvm can be opened: the
  * structures the glue builds are the ones KVM accepts. */
 static void test_kvm_real(void **state)
@@ -1516,6 +1888,7 @@ static void test_kvm_real(void **state)
 		if (g < 16)
 			assert_int_equal(assign_kvm_route_irqchip(kvm, g, g < 8 ? ASSIGN_KVM_IRQCHIP_PIC_MASTER : ASSIGN_KVM_IRQCHIP_PIC_SLAVE, g & 7), 0);
 	}
+	assert_int_equal(assign_kvm_route_commit(kvm), 0);
 	assert_int_equal(assign_kvm_msi_route_new(kvm, 0xfee00000, 0x4041, &gsi), 0);
 	assert_int_equal(assign_kvm_msi_route_set(kvm, gsi, 0xfee01000, 0x4042), 0);
 	efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -1668,6 +2041,7 @@ static void test_threads(void **state)
 	/* every vector was disabled: no irqfd, no route left */
 	assert_int_equal(fk.nirqfds, 0);
 	assert_int_equal(fk.nroutes, 0);
+	assert_int_equal(fk.unrouted, 0);
 	hammer_kvm = assign_kvm_unref(hammer_kvm);
 	check_host_caps(f);
 }
@@ -1684,6 +2058,7 @@ int main(void)
 		TD(test_msix),
 		TC(test_msix_custom),
 		TD(test_msix_hostile),
+		TD(test_vector_batches),
 		TC(test_msix_hostile),
 		TC(test_msi),
 		TC(test_host_caps_untouched),
@@ -1700,6 +2075,10 @@ int main(void)
 		TD(test_kvm_routes),
 		TD(test_kvm_irqfd),
 		TD(test_kvm_vectors),
+		TD(test_kvm_coalesce),
+		TD(test_kvm_vpci_gone),
+		TD(test_kvm_gsi_exhausted),
+		TD(test_kvm_push_retry),
 		cmocka_unit_test(test_kvm_real),
 		TD(test_fault_sweep),
 		TC(test_fault_sweep),

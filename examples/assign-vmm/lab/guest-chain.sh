@@ -31,9 +31,11 @@ append=${ASSIGN_VMM_APPEND:-"console=ttyS0 acpi=noirq panic=-1 quiet pci=noearly
 log=/tmp/assign-vmm.log
 t0=$(now)
 # the VMM's own messages go to a file of their own, so they cannot cut
-# into the guest's console lines that the checks below look for
+# into the guest's console lines that the checks below look for; the
+# library's debug log among them says each time KVM's GSI routing table
+# is updated
 {
-	timeout 300 assign-vmm -v --kernel /lab/inner/vmlinuz \
+	ASSIGN_LOG=debug timeout 300 assign-vmm -v --kernel /lab/inner/vmlinuz \
 		--initrd /lab/inner/initrd.gz --append "$append" --mem 256M \
 		--device "$bdf" ${ASSIGN_VMM_ARGS:-} </dev/null 2>/tmp/assign-vmm.err
 	echo "VMM-RC $?"
@@ -63,8 +65,9 @@ has "INNER-DHCP 10." && result assign-vmm-dhcp PASS "$(sed -n 's/.*INNER-DHCP \(
 	result assign-vmm-dhcp FAIL "no DHCP lease"
 has "INNER-PING ok" && result assign-vmm-ping PASS "first reply ${t_ping}s after the VMM started, rtt min/avg/max ${rtt} ms" ||
 	result assign-vmm-ping FAIL "ping 10.0.2.2 failed"
+routing=$(grep -c "GSI routing table to KVM" /tmp/assign-vmm.err)
 has "INNER-IRQ" && ! grep "INNER-IRQ" "$log" | grep -q "IO-APIC" &&
-	result assign-vmm-msix PASS "$(grep -c 'INNER-IRQ.*PCI-MSI' "$log") MSI-X vectors in use" ||
+	result assign-vmm-msix PASS "$(grep -c 'INNER-IRQ.*PCI-MSI' "$log") MSI-X vectors in use, KVM's GSI routing table updated $routing times in the whole run" ||
 	result assign-vmm-msix FAIL "e1000e is not on MSI-X"
 # the inner init ends with `poweroff -f`: ACPI S5 must end the VMM, exit 0
 if [ "$rc" = 0 ] && grep -q "guest power-off (ACPI S5)" /tmp/assign-vmm.err; then
