@@ -98,34 +98,15 @@ static int unmap_all(struct assign_guestmem *gm)
 /* ---------------------------------------------------------------------- */
 /* Public: lifetime */
 
-/* A newer caller's larger options struct is accepted when the fields this
- * version does not know are zero. */
-static bool tail_is_zero(const void *p, size_t size, size_t known)
-{
-	const uint8_t *b = p;
-
-	for (size_t i = known; i < size; i++)
-		if (b[i])
-			return false;
-	return true;
-}
-
 /* Copy the caller's options into @o, checking them. */
 static int read_opts(struct assign_ctx *ctx,
 		     const struct assign_guestmem_opts *opts,
 		     struct assign_guestmem_opts *o)
 {
-	if (opts) {
-		if (opts->size < offsetof(struct assign_guestmem_opts, flags) +
-					 sizeof(opts->flags) ||
-		    (opts->size > sizeof(*o) &&
-		     !tail_is_zero(opts, opts->size, sizeof(*o))))
-			return set_error(
-				ctx, -EINVAL,
-				"guest memory: bad opts->size %zu; set it to sizeof(struct assign_guestmem_opts)",
-				opts->size);
-		memcpy(o, opts, MIN(opts->size, sizeof(*o)));
-	}
+	int r = SIZED_IN(ctx, o, opts, "assign_guestmem_opts");
+
+	if (r < 0)
+		return r;
 	if (o->policy != ASSIGN_GUESTMEM_MAP_ALL &&
 	    o->policy != ASSIGN_GUESTMEM_GUEST_IOMMU)
 		return set_error(ctx, -EINVAL,
@@ -374,6 +355,7 @@ assign_guestmem_add_regions(struct assign_guestmem *gm,
 			    size_t n, struct assign_conflict *conflicts,
 			    size_t max, size_t *nconflicts)
 {
+	struct assign_guestmem_region *in = NULL;
 	struct gm_region *regs = NULL;
 	size_t count = 0;
 	bool mapall;
@@ -388,9 +370,12 @@ assign_guestmem_add_regions(struct assign_guestmem *gm,
 		*nconflicts = 0;
 	if (!n)
 		return 0;
+	r = gm_regions_in(gm, regions, n, &in);
+	if (r < 0)
+		return r;
 	pthread_mutex_lock(&gm->lock);
 	mapall = gm->policy == ASSIGN_GUESTMEM_MAP_ALL;
-	r = gm_check_regions(gm, regions, n, mapall, conflicts, max, &count);
+	r = gm_check_regions(gm, in, n, mapall, conflicts, max, &count);
 	if (nconflicts)
 		*nconflicts = count;
 	if (r < 0)
@@ -401,7 +386,7 @@ assign_guestmem_add_regions(struct assign_guestmem *gm,
 		goto out;
 	}
 	for (size_t i = 0; i < n; i++) {
-		regs[i] = to_region(&regions[i]);
+		regs[i] = to_region(&in[i]);
 		r = dontfork_region(gm, &regs[i]);
 		if (r < 0)
 			goto out;
@@ -419,6 +404,7 @@ assign_guestmem_add_regions(struct assign_guestmem *gm,
 out:
 	pthread_mutex_unlock(&gm->lock);
 	free(regs);
+	free(in);
 	return r;
 }
 

@@ -62,9 +62,9 @@ static const char *region_invalid(const struct assign_guestmem *gm,
 	uint64_t page = gm->min_page ? gm->min_page : 4096;
 	uint64_t va = (uint64_t)(uintptr_t)r->vaddr;
 
-	if (r->size <
-	    offsetof(struct assign_guestmem_region, flags) + sizeof(r->flags))
-		return "size field too small (set it to sizeof(struct assign_guestmem_region))";
+	if (r->size != sizeof(*r))
+		return r->size ? "size is not the array's element size, or fields this libassign does not know are set"
+			       : "size not set (set it to sizeof(struct assign_guestmem_region))";
 	if (r->flags & ~GM_REGION_KNOWN_FLAGS)
 		return "unknown flags";
 	if (!r->length)
@@ -220,10 +220,16 @@ int gm_check_regions(struct assign_guestmem *gm,
 		     size_t max, size_t *count)
 {
 	struct conflict_list cl = { 0 };
-	size_t ninvalid = 0;
+	size_t ninvalid = 0, stride = 0;
 	int r = 0;
 
 	*count = 0;
+	if (!conflicts)
+		max = 0;
+	r = sized_array_stride(gm->ctx, conflicts, max, "assign_conflict",
+			       &stride);
+	if (r < 0)
+		return r;
 	if (geometry) {
 		r = gm_load_pgsizes(gm);
 		if (r < 0)
@@ -238,8 +244,13 @@ int gm_check_regions(struct assign_guestmem *gm,
 	if (cl.nomem)
 		goto nomem;
 	*count = cl.n;
-	if (conflicts && max && cl.n)
-		memcpy(conflicts, cl.v, MIN(max, cl.n) * sizeof(*cl.v));
+	for (size_t i = 0; i < MIN(max, cl.n); i++) {
+		struct assign_conflict *c = sized_elem(conflicts, stride, i);
+
+		c->size = stride;
+		cl.v[i].size = sizeof(cl.v[i]);
+		sized_out_fill(c, &cl.v[i], sizeof(cl.v[i]));
+	}
 	if (cl.n) {
 		const struct assign_conflict *c = &cl.v[0];
 
@@ -298,6 +309,7 @@ assign_guestmem_check_layout(struct assign_guestmem *gm,
 			     size_t n, struct assign_conflict *conflicts,
 			     size_t max, size_t *nconflicts)
 {
+	struct assign_guestmem_region *regs = NULL;
 	size_t count = 0;
 	int r;
 
@@ -306,10 +318,50 @@ assign_guestmem_check_layout(struct assign_guestmem *gm,
 	if ((!regions && n) || (!conflicts && max))
 		return set_error(gm->ctx, -EINVAL,
 				 "guest memory: NULL region or conflict array");
+	r = gm_regions_in(gm, regions, n, &regs);
+	if (r < 0)
+		return r;
 	pthread_mutex_lock(&gm->lock);
-	r = gm_check_regions(gm, regions, n, true, conflicts, max, &count);
+	r = gm_check_regions(gm, regs, n, true, conflicts, max, &count);
 	pthread_mutex_unlock(&gm->lock);
+	free(regs);
 	if (nconflicts)
 		*nconflicts = count;
 	return r;
+}
+
+int gm_regions_in(struct assign_guestmem *gm,
+		  const struct assign_guestmem_region *in, size_t n,
+		  struct assign_guestmem_region **out)
+{
+	struct assign_guestmem_region *v;
+	size_t stride;
+	int r;
+
+	*out = NULL;
+	if (!n)
+		return 0;
+	r = sized_array_stride(gm->ctx, in, n, "assign_guestmem_region",
+			       &stride);
+	if (r < 0)
+		return r;
+	v = calloc(n, sizeof(*v));
+	if (!v)
+		return set_error(gm->ctx, -ENOMEM, "guest memory: out of memory");
+	for (size_t i = 0; i < n; i++) {
+		const unsigned char *e = sized_elem((void *)(uintptr_t)in,
+						    stride, i);
+		bool newer = false;
+
+		memcpy(&v[i], e, MIN(stride, sizeof(v[i])));
+		for (size_t b = sizeof(v[i]); b < stride; b++)
+			newer |= e[b] != 0;
+		/* Every element is its size; region_invalid() reports
+		 * one that is not, or that sets what we do not know. */
+		v[i].size = v[i].size == stride && !newer ? sizeof(v[i])
+			    : v[i].size == sizeof(v[i])   ? 1
+							  : v[i].size;
+	}
+	*out = v;
+	return 0;
 }

@@ -106,21 +106,6 @@ static int grow(void *arrp, size_t n, size_t sz)
 	return 0;
 }
 
-static int check_opts(struct assign_ctx *ctx, const struct assign_kvm_opts *o)
-{
-	if (!o)
-		return 0;
-	if (o->size < sizeof(o->size))
-		return set_error(ctx, -EINVAL,
-				 "assign_kvm_opts.size is %zu: set it to sizeof(struct assign_kvm_opts)",
-				 o->size);
-	for (size_t i = sizeof(*o); i < o->size; i++)
-		if (((const unsigned char *)o)[i])
-			return set_error(ctx, -EINVAL,
-					 "assign_kvm_opts has non-zero fields this libassign does not know; upgrade libassign or leave them zero");
-	return 0;
-}
-
 ASSIGN_EXPORT int assign_kvm_new(struct assign_ctx *ctx, int vm_fd,
 				 const struct assign_kvm_opts *opts,
 				 struct assign_kvm **ret)
@@ -134,12 +119,9 @@ ASSIGN_EXPORT int assign_kvm_new(struct assign_ctx *ctx, int vm_fd,
 	if (vm_fd < 0)
 		return set_error(ctx, -EINVAL, "assign_kvm_new: vm_fd %d is not an fd",
 				 vm_fd);
-	r = check_opts(ctx, opts);
+	r = SIZED_IN(ctx, &o, opts, "assign_kvm_opts");
 	if (r < 0)
 		return r;
-	memset(&o, 0, sizeof(o));
-	if (opts)
-		memcpy(&o, opts, MIN(opts->size, sizeof(o)));
 	if (o.flags)
 		return set_error(ctx, -EINVAL,
 				 "assign_kvm_opts.flags 0x%x has unknown bits; pass 0",

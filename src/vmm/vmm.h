@@ -188,6 +188,14 @@ int gm_check_regions(struct assign_guestmem *gm,
 		     const struct assign_guestmem_region *regs, size_t n,
 		     bool geometry, struct assign_conflict *conflicts,
 		     size_t max, size_t *count);
+/* guestmem_layout.c: the caller's array of regions (stepped through by
+ * its first element's size) copied into *@out, an array of this
+ * library's struct (free() it), each element's size set to
+ * sizeof(struct assign_guestmem_region) when it is well formed, to
+ * something else when gm_check_regions() must refuse it. */
+int gm_regions_in(struct assign_guestmem *gm,
+		  const struct assign_guestmem_region *in, size_t n,
+		  struct assign_guestmem_region **out);
 /* guestmem_layout.c: the registered RAM against the geometry, for a
  * switch to map-all. */
 int gm_check_registered(struct assign_guestmem *gm);

@@ -271,6 +271,57 @@ static void test_mapall_basic(void **state)
 }
 
 /*
+ * A caller built against an older header whose struct
+ * assign_guestmem_region ended before page_size and flags: the library
+ * steps through the array by the caller's element size, and the fields
+ * the caller does not have read as 0. A newer caller's fields this
+ * library does not know must be zero.
+ */
+static void test_regions_other_sizes(void **state)
+{
+	struct fx *f = *state;
+	struct old_region {
+		size_t size;
+		uint64_t gpa;
+		uint64_t length;
+		void *vaddr;
+		int fd;
+		uint64_t fd_offset;
+	} old[2] = {
+		{ sizeof(old[0]), 0, 8 * MiB, f->host, -1, 0 },
+		{ sizeof(old[0]), 1 * GiB, 4 * MiB, f->host + 8 * MiB, -1, 0 },
+	};
+	struct new_region {
+		struct assign_guestmem_region r;
+		uint64_t newer;
+	} nr = { region(2 * GiB, 2 * MiB, f->host + 12 * MiB), 0 };
+
+	new_gm(f, ASSIGN_GUESTMEM_MAP_ALL, 0);
+	assert_int_equal(assign_guestmem_add_regions(
+				 f->gm,
+				 (const struct assign_guestmem_region *)(void *)old,
+				 2, NULL, 0, NULL),
+			 0);
+	expect_dma(f, 0, f->host);
+	expect_dma(f, 1 * GiB + 4 * MiB - PG, f->host + 12 * MiB - PG);
+	assert_int_equal(stats(f).ram_bytes, 12 * MiB);
+	/* A newer caller: fine while its extra field is zero... */
+	nr.r.size = sizeof(nr);
+	nr.newer = 1;
+	assert_int_equal(assign_guestmem_add_regions(f->gm, &nr.r, 1, NULL, 0,
+						     NULL),
+			 -EINVAL);
+	assert_non_null(strstr(assign_ctx_get_last_error(f->ctx),
+			       "does not know"));
+	nr.newer = 0;
+	assert_int_equal(assign_guestmem_add_regions(f->gm, &nr.r, 1, NULL, 0,
+						     NULL),
+			 0);
+	expect_dma(f, 2 * GiB, f->host + 12 * MiB);
+	assert_int_equal(stats(f).regions, 3);
+}
+
+/*
  * IOVA and host address congruent modulo 1 GiB, region starting 2 MiB +
  * 4 KiB below a 1 GiB boundary and ending 2 MiB + 4 KiB past the next:
  * 4K, 2M, 1G, 2M, 4K chunks, each aligned to its page size.
@@ -2421,6 +2472,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_mapall_chunks_pgsizes,
 						setup_no1g, teardown),
 		T(test_mapall_chunk_max),
+		T(test_regions_other_sizes),
 		T(test_mapall_invalid),
 		T(test_mapall_layout_conflicts),
 		T(test_mapall_memlock),
