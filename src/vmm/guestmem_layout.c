@@ -63,8 +63,9 @@ static const char *region_invalid(const struct assign_guestmem *gm,
 	uint64_t va = (uint64_t)(uintptr_t)r->vaddr;
 
 	if (r->size != sizeof(*r))
-		return r->size ? "size is not the array's element size, or fields this libassign does not know are set"
-			       : "size not set (set it to sizeof(struct assign_guestmem_region))";
+		return r->size ?
+			       "size is not the array's element size, or fields this libassign does not know are set" :
+			       "size not set (set it to sizeof(struct assign_guestmem_region))";
 	if (r->flags & ~GM_REGION_KNOWN_FLAGS)
 		return "unknown flags";
 	if (!r->length)
@@ -347,10 +348,11 @@ int gm_regions_in(struct assign_guestmem *gm,
 		return r;
 	v = calloc(n, sizeof(*v));
 	if (!v)
-		return set_error(gm->ctx, -ENOMEM, "guest memory: out of memory");
+		return set_error(gm->ctx, -ENOMEM,
+				 "guest memory: out of memory");
 	for (size_t i = 0; i < n; i++) {
-		const unsigned char *e = sized_elem((void *)(uintptr_t)in,
-						    stride, i);
+		const unsigned char *e =
+			sized_elem((void *)(uintptr_t)in, stride, i);
 		bool newer = false;
 
 		memcpy(&v[i], e, MIN(stride, sizeof(v[i])));
@@ -358,9 +360,9 @@ int gm_regions_in(struct assign_guestmem *gm,
 			newer |= e[b] != 0;
 		/* Every element is its size; region_invalid() reports
 		 * one that is not, or that sets what we do not know. */
-		v[i].size = v[i].size == stride && !newer ? sizeof(v[i])
-			    : v[i].size == sizeof(v[i])   ? 1
-							  : v[i].size;
+		v[i].size = v[i].size == stride && !newer ? sizeof(v[i]) :
+			    v[i].size == sizeof(v[i])	  ? 1 :
+							    v[i].size;
 	}
 	*out = v;
 	return 0;

@@ -297,11 +297,12 @@ static void test_regions_other_sizes(void **state)
 	} nr = { region(2 * GiB, 2 * MiB, f->host + 12 * MiB), 0 };
 
 	new_gm(f, ASSIGN_GUESTMEM_MAP_ALL, 0);
-	assert_int_equal(assign_guestmem_add_regions(
-				 f->gm,
-				 (const struct assign_guestmem_region *)(void *)old,
-				 2, NULL, 0, NULL),
-			 0);
+	assert_int_equal(
+		assign_guestmem_add_regions(
+			f->gm,
+			(const struct assign_guestmem_region *)(void *)old, 2,
+			NULL, 0, NULL),
+		0);
 	expect_dma(f, 0, f->host);
 	expect_dma(f, 1 * GiB + 4 * MiB - PG, f->host + 12 * MiB - PG);
 	assert_int_equal(stats(f).ram_bytes, 12 * MiB);
@@ -311,12 +312,11 @@ static void test_regions_other_sizes(void **state)
 	assert_int_equal(assign_guestmem_add_regions(f->gm, &nr.r, 1, NULL, 0,
 						     NULL),
 			 -EINVAL);
-	assert_non_null(strstr(assign_ctx_get_last_error(f->ctx),
-			       "does not know"));
+	assert_non_null(
+		strstr(assign_ctx_get_last_error(f->ctx), "does not know"));
 	nr.newer = 0;
-	assert_int_equal(assign_guestmem_add_regions(f->gm, &nr.r, 1, NULL, 0,
-						     NULL),
-			 0);
+	assert_int_equal(
+		assign_guestmem_add_regions(f->gm, &nr.r, 1, NULL, 0, NULL), 0);
 	expect_dma(f, 2 * GiB, f->host + 12 * MiB);
 	assert_int_equal(stats(f).regions, 3);
 }
