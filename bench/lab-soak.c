@@ -103,7 +103,6 @@ static int open_all(struct soak *S, struct assign_ctx **ctx,
 	*edu = *nvme = NULL;
 	if ((r = assign_ctx_new(ctx)) < 0)
 		return fail(S, NULL, "assign_ctx_new", r);
-	assign_ctx_set_log_priority(*ctx, 0);
 	if ((r = assign_iommu_new(*ctx, &o, iommu)) < 0)
 		return fail(S, *ctx, "assign_iommu_new", r);
 	if ((r = assign_device_open(*iommu, S->edu_addr, NULL, edu)) < 0)

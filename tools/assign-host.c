@@ -1116,10 +1116,6 @@ static int open_ctx(const struct global *g, struct assign_ctx **ctx)
 	if (g->verbose && !getenv("ASSIGN_LOG"))
 		assign_ctx_set_log_priority(*ctx, g->verbose > 1 ? LOG_DEBUG :
 								   LOG_INFO);
-	/* Failures are printed once, by fail(); keep the library quiet at
-	 * the error level unless asked for more. */
-	if (!g->verbose && !getenv("ASSIGN_LOG"))
-		assign_ctx_set_log_priority(*ctx, LOG_CRIT);
 	return EXIT_OK;
 }
 

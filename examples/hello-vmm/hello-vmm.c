@@ -111,8 +111,6 @@ static int open_device(struct hello *h)
 	int r = assign_ctx_new(&h->ctx);
 	if (r < 0)
 		return die(NULL, "libassign", r);
-	if (!getenv("ASSIGN_LOG"))      /* we print the last error ourselves */
-		assign_ctx_set_log_priority(h->ctx, 0);
 	if ((r = assign_iommu_new(h->ctx, NULL, &h->iommu)) < 0)
 		return die(h->ctx, "VFIO", r);
 	if ((r = assign_device_open(h->iommu, h->address, NULL, &h->dev)) < 0)

@@ -206,7 +206,6 @@ int main(int argc, char **argv)
 		fprintf(stderr, "assign-inspect: %s\n", strerror(-r));
 		return 1;
 	}
-	assign_ctx_set_log_priority(ctx, 0); /* we print the errors ourselves */
 	r = assign_iommu_new(ctx, &opts, &iommu);
 	if (r == 0)
 		r = assign_device_open(iommu, addr, NULL, &dev);

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
  * Unit tests of the IOMMU object (include/libassign/iommu.h and the
- * iommu_* functions of src/internal.h) against the mock kernel, on the
+ * iommu_* functions of src/iommu/iommu.h) against the mock kernel, on the
  * type1, iommufd and no-IOMMU backends. Devices are attached through
  * iommu_attach_device(), the interface device.c uses, so these tests do
  * not depend on the device code.
