@@ -3,7 +3,7 @@
  * The VMM layer's internal header (docs/architecture.md): what a VMM
  * builds on top of an assigned device, each piece public in its own
  * header: the guest memory policy (guestmem*.c, <libassign/guestmem.h>),
- * the guest-facing virtual PCI function (vpci.c, <libassign/vpci.h>) and
+ * the guest-facing virtual PCI function (vpci*.c, <libassign/vpci.h>) and
  * the KVM glue (kvm.c, <libassign/kvm.h>). Never installed.
  */
 #ifndef LIBASSIGN_VMM_INTERNAL_H
@@ -219,5 +219,170 @@ int gm_prefault_regions(struct assign_guestmem *gm,
 /* guestmem_shadow.c: cut every guest mapping that translates into
  * [gpa, last] (RAM taken away under the guest-IOMMU policy). */
 int gm_shadow_remove(struct assign_guestmem *gm, uint64_t gpa, uint64_t last);
+
+/* ---------------------------------------------------------------------- */
+/* The virtual PCI function (docs/vpci.md)
+ *
+ * vpci.c       the object, its construction and reset, and the virtual
+ *              config space: which bytes are emulated, what the guest may
+ *              write in them, what a write changes
+ * vpci_bars.c  the BARs: their registers, placement in the guest
+ *              (bar_map/bar_unmap), the direct and trapped parts, and
+ *              trapped BAR accesses
+ * vpci_irq.c   the interrupts: INTx, the MSI and MSI-X capabilities, the
+ *              virtual MSI-X table and PBA, and vector updates
+ *
+ * The functions below run with the object's lock held, or while no other
+ * thread can reach the object (construction, the last unref); the one
+ * exception is vpci_region_access() for a ROM read, which touches no
+ * state of the object.
+ */
+
+/* The emulated part of config space: the bytes below it may be emulated. */
+#define VPCI_EMU_SIZE 256u
+
+struct vbar {
+	bool present, io, mem64, prefetch;
+	uint64_t size;
+	void *host; /* assign_region_mmap() base or NULL */
+	struct assign_vpci_bar_part *parts;
+	size_t nparts;
+	bool mapped;
+	uint64_t gpa;
+};
+
+struct vvec {
+	int efd;
+	bool reported;
+	struct assign_vpci_vector last;
+};
+
+struct assign_vpci {
+	int refcount;
+	struct assign_ctx *ctx;
+	struct assign_device *dev;
+	pthread_mutex_t lock;
+	struct assign_vpci_ops ops;
+	void *data;
+	uint32_t flags;
+	size_t cfg_size;
+	uint64_t page;
+
+	uint8_t shadow[VPCI_EMU_SIZE]; /* emulated bytes */
+	uint8_t init[VPCI_EMU_SIZE]; /* shadow at creation, for reset */
+	uint8_t emu[VPCI_EMU_SIZE]; /* 1: byte emulated */
+	uint8_t wmask[VPCI_EMU_SIZE]; /* guest-writable bits of emulated bytes */
+	uint16_t command; /* the guest's command register */
+	struct vbar bars[ASSIGN_VPCI_NUM_BARS];
+
+	bool has_msix;
+	struct assign_pci_msix msix;
+	uint32_t msix_nvec; /* vectors the kernel offers */
+	uint8_t *table; /* table_size * 16 bytes */
+	struct vvec *msix_vec; /* msix_nvec entries */
+	bool msix_on;
+
+	bool has_msi;
+	struct assign_pci_msi msi;
+	uint16_t msi_end; /* end of the emulated MSI bytes */
+	struct vvec msi_vec;
+	bool msi_on;
+
+	uint8_t pin;
+	int intx_efd, intx_resample;
+	bool intx_on;
+
+	/* the last vector update, not given yet (report(), vpci_irq.c) */
+	struct assign_vpci_vector held;
+	bool holding;
+};
+
+/* Little-endian dwords of config space and of the MSI-X table. */
+static inline uint32_t vpci_get32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+	       (uint32_t)p[3] << 24;
+}
+
+static inline void vpci_put32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+	p[2] = (uint8_t)(v >> 16);
+	p[3] = (uint8_t)(v >> 24);
+}
+
+/* The bytes of the MSI-X table and of its PBA (one bit a vector, in
+ * qwords). */
+static inline uint64_t vpci_msix_table_bytes(const struct assign_pci_msix *x)
+{
+	return (uint64_t)x->table_size * ASSIGN_PCI_MSIX_ENTRY_SIZE;
+}
+
+static inline uint64_t vpci_msix_pba_bytes(const struct assign_pci_msix *x)
+{
+	return ((uint64_t)x->table_size + 63) / 64 * 8;
+}
+
+/* vpci.c: config bytes [off, off + len) are emulated, the guest may write
+ * the bits of @wmask in them. */
+void vpci_emulate(struct assign_vpci *v, uint32_t off, uint32_t len,
+		  uint8_t wmask);
+
+/* vpci_bars.c: the BARs as the device has them (sizes, types, the ROM),
+ * their registers emulated. */
+int vpci_bars_setup(struct assign_vpci *v);
+/* vpci_bars.c: every present BAR cut into direct and trapped parts; after
+ * the MSI-X capability is known (its table and PBA pages trap). */
+int vpci_bars_setup_parts(struct assign_vpci *v);
+/* vpci_bars.c: the mmaps and parts go (after vpci_bar_unmap()). */
+void vpci_bars_free(struct assign_vpci *v);
+/* vpci_bars.c: a write landed on BAR register @r (0-5), or on the ROM
+ * BAR: keep the address bits only. */
+void vpci_bar_reg_fixup(struct assign_vpci *v, uint32_t r);
+void vpci_rom_reg_fixup(struct assign_vpci *v);
+/* vpci_bars.c: bring the mappings in line with the command register and
+ * the BARs (bar_map/bar_unmap callbacks). */
+void vpci_bars_update(struct assign_vpci *v);
+/* vpci_bars.c: take BAR @i out of the guest, if it is mapped. */
+void vpci_bar_unmap(struct assign_vpci *v, uint32_t i);
+/* vpci_bars.c: a trapped access the device answers: region @index at
+ * @off; a failed read reads all-ones. */
+int vpci_region_access(struct assign_vpci *v, uint32_t index, uint64_t off,
+		       uint8_t *p, size_t len, bool is_write);
+
+/* vpci_irq.c: the capabilities, parsed from @cfg, emulated. */
+int vpci_msix_setup(struct assign_vpci *v, const uint8_t *cfg);
+int vpci_msi_setup(struct assign_vpci *v, const uint8_t *cfg);
+/* vpci_irq.c: the interrupt line and pin emulated; INTx armed when the
+ * device has a pin with eventfds. */
+int vpci_intx_setup(struct assign_vpci *v, const uint8_t *cfg);
+/* vpci_irq.c: INTx on or off; @notify: tell intx_update. */
+int vpci_intx_set(struct assign_vpci *v, bool on, bool notify);
+/* vpci_irq.c: MSI-X or MSI off in the device (vectors reported). */
+int vpci_msix_disable(struct assign_vpci *v);
+int vpci_msi_disable(struct assign_vpci *v);
+/* vpci_irq.c: the guest wrote the MSI-X control word, or somewhere in the
+ * MSI capability: enable, disable, report. */
+int vpci_msix_control(struct assign_vpci *v);
+int vpci_msi_changed(struct assign_vpci *v);
+/* vpci_irq.c: MSI's pending bit: enabled, masked and signalled. */
+bool vpci_msi_pending(const struct assign_vpci *v);
+/* vpci_irq.c: give the vector update held back (report()), at the end
+ * of every access that may report. */
+void vpci_reports_end(struct assign_vpci *v);
+/* vpci_irq.c: [off, off + len) of BAR @bar touches the MSI-X table or
+ * PBA, and then vpci_msix_access() does the access. */
+bool vpci_msix_touches(const struct assign_vpci *v, uint32_t bar, uint64_t off,
+		       size_t len);
+int vpci_msix_access(struct assign_vpci *v, uint32_t bar, uint64_t off,
+		     uint8_t *p, size_t len, bool is_write);
+/* vpci_irq.c: after a device reset (config space back to its first
+ * state): the MSI-X table cleared and masked, the vectors reported, INTx
+ * re-armed. */
+int vpci_irq_reset(struct assign_vpci *v);
+/* vpci_irq.c: every interrupt off (callbacks told), eventfds closed, the
+ * table and vectors freed. */
+void vpci_irq_free(struct assign_vpci *v);
 
 #endif /* LIBASSIGN_VMM_INTERNAL_H */
