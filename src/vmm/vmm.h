@@ -4,7 +4,7 @@
  * builds on top of an assigned device, each piece public in its own
  * header: the guest memory policy (guestmem*.c, <libassign/guestmem.h>),
  * the guest-facing virtual PCI function (vpci*.c, <libassign/vpci.h>) and
- * the KVM glue (kvm.c, <libassign/kvm.h>). Never installed.
+ * the KVM glue (kvm*.c, <libassign/kvm.h>). Never installed.
  */
 #ifndef LIBASSIGN_VMM_INTERNAL_H
 #define LIBASSIGN_VMM_INTERNAL_H
@@ -384,5 +384,78 @@ int vpci_irq_reset(struct assign_vpci *v);
 /* vpci_irq.c: every interrupt off (callbacks told), eventfds closed, the
  * table and vectors freed. */
 void vpci_irq_free(struct assign_vpci *v);
+
+/* ---------------------------------------------------------------------- */
+/* The KVM glue (docs/vpci.md)
+ *
+ * kvm.c      the object and the KVM-VFIO device
+ * kvm_irq.c  the GSI routing table, irqfds, and following vpci vectors
+ *
+ * The functions below run with the object's lock held, or from its last
+ * unref.
+ */
+
+/* KVM_MAX_IRQ_ROUTES: KVM takes GSIs 0-4095 and at most that many routes */
+#define GSI_ROUTES_MAX 4096u
+
+struct route {
+	uint32_t gsi;
+	bool msi;
+	uint32_t irqchip, pin;
+	uint64_t addr;
+	uint32_t data;
+};
+
+struct irqfd {
+	int efd;
+	uint32_t gsi;
+};
+
+struct vfile {
+	struct assign_device *dev; /* reference held */
+	int fd; /* group fd or device fd */
+};
+
+struct vtrack { /* a vpci vector followed */
+	int efd;
+	uint32_t gsi;
+	bool have_gsi;
+	bool attached;
+	/* unmasked in this batch: attached at its end, after the push */
+	bool pending;
+};
+
+struct assign_kvm {
+	int refcount;
+	pthread_mutex_t lock;
+	struct assign_ctx *ctx;
+	int vm_fd;
+	int vfio_fd; /* KVM-VFIO device, -1 until needed */
+	uint32_t gsi_base, gsi_limit;
+	/* MSI GSIs in use: bit n is gsi_base + n */
+	uint64_t *gsi_map;
+	/* The table as it should be; dirty: KVM has another one; must_push:
+	 * KVM must get it by the end of the batch (see "routing" below) */
+	struct route *routes;
+	size_t nroutes;
+	bool dirty;
+	bool must_push;
+	unsigned long pushes; /* for the debug log */
+	struct irqfd *irqfds;
+	size_t nirqfds;
+	struct vfile *files;
+	size_t nfiles;
+	struct vtrack *vt;
+	size_t nvt;
+	/* vt entries with pending set */
+	size_t npending;
+};
+
+/* kvm.c: make room in *arrp (n elements of size sz) for one more. */
+int kvm_grow(void *arrp, size_t n, size_t sz);
+
+/* kvm_irq.c: from the last unref: every irqfd deassigned; the routes,
+ * irqfds and followed vectors freed. */
+void kvm_irq_release(struct assign_kvm *k);
 
 #endif /* LIBASSIGN_VMM_INTERNAL_H */
