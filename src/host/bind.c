@@ -1,22 +1,21 @@
 // SPDX-License-Identifier: MIT
 /*
- * Binding through driver_override + drivers_probe, state records so that a
- * device gets its driver back even after the process that took it died,
- * and waiting for /dev/vfio/N with a udev monitor.
+ * Binding through driver_override + drivers_probe, unbinding, and
+ * restoring what a state record (records.c) says, so that a device gets
+ * its driver back even after the process that took it died; and waiting
+ * for /dev/vfio/N with a udev monitor. The struct assign_host_opts of
+ * these calls and of the record calls is read here (host_opts_get()).
  *
- * sysfs is written through the seam (relative to ctx->sysfs_fd). The state
- * directory and the /dev check are the library's own files, not kernel
- * objects, and use libc directly.
+ * sysfs is written through the seam (relative to ctx->sysfs_fd). The /dev
+ * check and the look at /proc for users of a VFIO device are not kernel
+ * objects the seam could fake, and use libc directly.
  */
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -28,19 +27,8 @@
 #define DEFAULT_STATE_DIR "/run/libassign"
 #define DEFAULT_TIMEOUT_MS 5000
 
-/* Effective options: defaults filled in, @opts copied up to its size. */
-struct host_opts {
-	uint32_t flags;
-	const char *driver;
-	int timeout_ms;
-	const char *state_dir;
-	const char *dev_dir;
-	const char *owner; /* group binding: the device members are moved for */
-};
-
-static int host_opts_get(struct assign_ctx *ctx,
-			 const struct assign_host_opts *opts,
-			 struct host_opts *out)
+int host_opts_get(struct assign_ctx *ctx, const struct assign_host_opts *opts,
+		  struct host_opts *out)
 {
 	struct assign_host_opts o;
 	const char *env;
@@ -75,9 +63,9 @@ static int host_opts_get(struct assign_ctx *ctx,
 
 /* The canonical form of @address and the effective options: what every
  * entry point taking a device address starts with. */
-static int host_addr_opts(struct assign_ctx *ctx, const char *address,
-			  const struct assign_host_opts *opts,
-			  char addr[ASSIGN_PCI_ADDR_LEN], struct host_opts *o)
+int host_addr_opts(struct assign_ctx *ctx, const char *address,
+		   const struct assign_host_opts *opts,
+		   char addr[ASSIGN_PCI_ADDR_LEN], struct host_opts *o)
 {
 	int r;
 
@@ -85,272 +73,6 @@ static int host_addr_opts(struct assign_ctx *ctx, const char *address,
 	if (r < 0)
 		return r;
 	return host_opts_get(ctx, opts, o);
-}
-
-/* ---- state records ---------------------------------------------------- */
-
-struct record {
-	char driver[ASSIGN_HOST_NAME_LEN];
-	char override[ASSIGN_HOST_NAME_LEN];
-	char owner[ASSIGN_PCI_ADDR_LEN]; /* "for=": moved for this device */
-};
-
-static int mkdir_p(const char *dir)
-{
-	char tmp[512];
-	size_t len = strlen(dir);
-
-	if (len == 0 || len >= sizeof(tmp))
-		return -ENAMETOOLONG;
-	memcpy(tmp, dir, len + 1);
-	for (char *p = tmp + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
-			return -errno;
-		*p = '/';
-	}
-	if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
-		return -errno;
-	return 0;
-}
-
-static int record_path(const struct host_opts *o, const char *addr,
-		       char *buf, size_t size)
-{
-	int n = snprintf(buf, size, "%s/%s", o->state_dir, addr);
-	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
-}
-
-static int record_read(const struct host_opts *o, const char *addr,
-		       struct record *rec)
-{
-	char path[512], line[160];
-	bool have_driver = false;
-	FILE *f;
-	int r;
-
-	r = record_path(o, addr, path, sizeof(path));
-	if (r < 0)
-		return r;
-	f = fopen(path, "re");
-	if (!f)
-		return -errno;
-	memset(rec, 0, sizeof(*rec));
-	while (fgets(line, sizeof(line), f)) {
-		line[strcspn(line, "\n")] = '\0';
-		if (!strncmp(line, "driver=", 7)) {
-			if (strlen(line + 7) >= sizeof(rec->driver))
-				break;
-			strcpy(rec->driver, line + 7);
-			have_driver = true;
-		} else if (!strncmp(line, "driver_override=", 16)) {
-			if (strlen(line + 16) >= sizeof(rec->override))
-				break;
-			strcpy(rec->override, line + 16);
-		} else if (!strncmp(line, "for=", 4)) {
-			if (strlen(line + 4) >= sizeof(rec->owner))
-				break;
-			strcpy(rec->owner, line + 4);
-		}
-	}
-	fclose(f);
-	if (!have_driver || strchr(rec->driver, '/') ||
-	    strchr(rec->override, '/'))
-		return -EIO;
-	return 0;
-}
-
-static int record_write(struct assign_ctx *ctx, const struct host_opts *o,
-			const char *addr, const struct record *rec)
-{
-	char path[512], tmp[540];
-	FILE *f;
-	int r, fd;
-
-	r = mkdir_p(o->state_dir);
-	if (r < 0)
-		return set_error(ctx, r,
-				 "cannot create the state directory %s: %s; "
-				 "run as root or set ASSIGN_STATE_DIR",
-				 o->state_dir, strerror(-r));
-	r = record_path(o, addr, path, sizeof(path));
-	if (r < 0)
-		return set_error(ctx, r, "state directory path too long");
-	snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid());
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0 || !(f = fdopen(fd, "w"))) {
-		r = -errno;
-		if (fd >= 0)
-			close(fd);
-		return set_error(ctx, r, "cannot write %s: %s", tmp,
-				 strerror(-r));
-	}
-	fprintf(f,
-		"# libassign state record: 'assign-host restore %s' gives the\n"
-		"# device back to the driver below (empty: no driver).\n"
-		"driver=%s\ndriver_override=%s\npid=%ld\ntime=%lld\n",
-		addr, rec->driver, rec->override, (long)getpid(),
-		(long long)time(NULL));
-	if (rec->owner[0])
-		fprintf(f, "for=%s\n", rec->owner);
-	if (fflush(f) != 0 || fsync(fileno(f)) != 0) {
-		r = -errno;
-		fclose(f);
-		unlink(tmp);
-		return set_error(ctx, r, "cannot write %s: %s", tmp,
-				 strerror(-r));
-	}
-	fclose(f);
-	if (rename(tmp, path) < 0) {
-		r = -errno;
-		unlink(tmp);
-		return set_error(ctx, r, "cannot create %s: %s", path,
-				 strerror(-r));
-	}
-	return 0;
-}
-
-static void record_remove(const struct host_opts *o, const char *addr)
-{
-	char path[512];
-
-	if (record_path(o, addr, path, sizeof(path)) == 0)
-		unlink(path);
-}
-
-/* The first record of @addr: it goes back to @driver with @override. */
-static int record_create(struct assign_ctx *ctx, const struct host_opts *o,
-			 const char *addr, const char *driver,
-			 const char *override)
-{
-	struct record rec;
-
-	memset(&rec, 0, sizeof(rec));
-	if (o->owner)
-		snprintf(rec.owner, sizeof(rec.owner), "%s", o->owner);
-	snprintf(rec.driver, sizeof(rec.driver), "%s", driver);
-	snprintf(rec.override, sizeof(rec.override), "%s", override);
-	return record_write(ctx, o, addr, &rec);
-}
-
-ASSIGN_EXPORT int assign_host_record_get(struct assign_ctx *ctx,
-					 const char *address,
-					 const struct assign_host_opts *opts,
-					 struct assign_host_record **ret)
-{
-	struct assign_host_record *out;
-	char addr[ASSIGN_PCI_ADDR_LEN];
-	struct host_opts o;
-	struct record rec;
-	int r;
-
-	if (!ctx || !ret)
-		return -EINVAL;
-	r = host_addr_opts(ctx, address, opts, addr, &o);
-	if (r < 0)
-		return r;
-	r = record_read(&o, addr, &rec);
-	if (r == -ENOENT)
-		return set_error(ctx, r, "no state record for %s in %s", addr,
-				 o.state_dir);
-	if (r < 0)
-		return set_error(ctx, r,
-				 "cannot read the state record %s/%s: %s",
-				 o.state_dir, addr, strerror(-r));
-	out = calloc(1, sizeof(*out));
-	if (!out)
-		return set_error(ctx, -ENOMEM, "out of memory");
-	memcpy(out->address, addr, sizeof(out->address));
-	memcpy(out->driver, rec.driver, sizeof(out->driver));
-	memcpy(out->driver_override, rec.override,
-	       sizeof(out->driver_override));
-	memcpy(out->owner, rec.owner, sizeof(out->owner));
-	*ret = out;
-	return 0;
-}
-
-ASSIGN_EXPORT struct assign_host_record *
-assign_host_record_free(struct assign_host_record *rec)
-{
-	free(rec);
-	return NULL;
-}
-
-ASSIGN_EXPORT struct assign_host_record_list *
-assign_host_record_list_free(struct assign_host_record_list *list)
-{
-	if (list) {
-		free(list->addresses);
-		free(list);
-	}
-	return NULL;
-}
-
-static int cmp_addr(const void *a, const void *b)
-{
-	return strcmp(a, b);
-}
-
-ASSIGN_EXPORT int assign_host_records(struct assign_ctx *ctx,
-				      const struct assign_host_opts *opts,
-				      struct assign_host_record_list **ret)
-{
-	struct assign_host_record_list *list;
-	size_t cap = 0;
-	struct host_opts o;
-	struct dirent *de;
-	DIR *d;
-	int r;
-
-	if (!ctx || !ret)
-		return -EINVAL;
-	r = host_opts_get(ctx, opts, &o);
-	if (r < 0)
-		return r;
-	list = calloc(1, sizeof(*list));
-	if (!list)
-		return set_error(ctx, -ENOMEM, "out of memory");
-	d = opendir(o.state_dir);
-	if (!d) {
-		if (errno == ENOENT) {
-			*ret = list;
-			return 0;
-		}
-		r = -errno;
-		free(list);
-		return set_error(ctx, r, "cannot read %s: %s", o.state_dir,
-				 strerror(-r));
-	}
-	while ((de = readdir(d))) {
-		struct assign_pci_addr a;
-		char canon[ASSIGN_PCI_ADDR_LEN];
-
-		if (assign_pci_addr_parse(de->d_name, &a) < 0 ||
-		    assign_pci_addr_format(&a, canon, sizeof(canon)) < 0 ||
-		    strcmp(canon, de->d_name))
-			continue;
-		if (list->count == cap) {
-			size_t ncap = cap ? cap * 2 : 8;
-			char(*nv)[ASSIGN_PCI_ADDR_LEN] =
-				realloc(list->addresses, ncap * sizeof(*nv));
-			if (!nv) {
-				closedir(d);
-				assign_host_record_list_free(list);
-				return set_error(ctx, -ENOMEM, "out of memory");
-			}
-			list->addresses = nv;
-			cap = ncap;
-		}
-		strcpy(list->addresses[list->count++], canon);
-	}
-	closedir(d);
-	if (list->count)
-		qsort(list->addresses, list->count, sizeof(*list->addresses),
-		      cmp_addr);
-	*ret = list;
-	return 0;
 }
 
 /* ---- waiting for /dev/vfio/N ------------------------------------------ */
@@ -838,14 +560,14 @@ static int bind_record(struct assign_ctx *ctx, const struct host_opts *o,
 		       const char *addr, const char *cur, const char *override,
 		       bool *recorded)
 {
-	struct record rec;
+	struct host_record rec;
 	int r;
 
 	if (o->flags & ASSIGN_HOST_F_NO_RECORD)
 		return 0;
-	r = record_read(o, addr, &rec);
+	r = host_record_read(o, addr, &rec);
 	if (r == -ENOENT) {
-		r = record_create(ctx, o, addr, cur, override);
+		r = host_record_create(ctx, o, addr, cur, override);
 		*recorded = r == 0;
 		return r;
 	}
@@ -946,7 +668,7 @@ static int bind_one(struct assign_ctx *ctx, const char *addr,
 	r = bind_switch(ctx, o, addr, cur, override);
 	if (r < 0) {
 		if (recorded)
-			record_remove(o, addr);
+			host_record_remove(o, addr);
 		return r;
 	}
 	notice(ctx, "%s: %s -> %s", addr, cur[0] ? cur : "(none)", o->driver);
@@ -960,7 +682,7 @@ static int unbind_locked(struct assign_ctx *ctx, const char *addr,
 {
 	char cur[ASSIGN_HOST_NAME_LEN], override[ASSIGN_HOST_NAME_LEN];
 	struct host_opts o = *oo;
-	struct record rec;
+	struct host_record rec;
 	bool recorded = false;
 	int r;
 
@@ -978,9 +700,9 @@ static int unbind_locked(struct assign_ctx *ctx, const char *addr,
 			return r;
 	}
 	if (!(o.flags & ASSIGN_HOST_F_NO_RECORD) &&
-	    record_read(&o, addr, &rec) == -ENOENT) {
+	    host_record_read(&o, addr, &rec) == -ENOENT) {
 		host_read_override(ctx, addr, override, sizeof(override));
-		r = record_create(ctx, &o, addr, cur, override);
+		r = host_record_create(ctx, &o, addr, cur, override);
 		if (r < 0)
 			return r;
 		recorded = true;
@@ -990,7 +712,7 @@ static int unbind_locked(struct assign_ctx *ctx, const char *addr,
 		r = unbind_from(ctx, addr, cur);
 	if (r < 0) {
 		if (recorded)
-			record_remove(&o, addr);
+			host_record_remove(&o, addr);
 		return r;
 	}
 	notice(ctx, "%s: unbound from %s", addr, cur);
@@ -1004,7 +726,7 @@ static int restore_members(struct assign_ctx *ctx, const char *owner,
 	struct assign_host_record_list *recs = NULL;
 	struct assign_host_opts po = { .size = sizeof(po),
 				       .state_dir = o->state_dir };
-	struct record rec;
+	struct host_record rec;
 	int r, first = 0;
 
 	r = assign_host_records(ctx, &po, &recs);
@@ -1013,7 +735,8 @@ static int restore_members(struct assign_ctx *ctx, const char *owner,
 	for (size_t i = 0; i < recs->count; i++) {
 		const char *addr = recs->addresses[i];
 
-		if (record_read(o, addr, &rec) < 0 || strcmp(rec.owner, owner))
+		if (host_record_read(o, addr, &rec) < 0 ||
+		    strcmp(rec.owner, owner))
 			continue;
 		r = restore_locked(ctx, addr, o);
 		if (r < 0 && !first)
@@ -1028,10 +751,10 @@ static int restore_locked(struct assign_ctx *ctx, const char *addr,
 {
 	char cur[ASSIGN_HOST_NAME_LEN];
 	struct host_opts o = *oo;
-	struct record rec;
+	struct host_record rec;
 	int r;
 
-	r = record_read(&o, addr, &rec);
+	r = host_record_read(&o, addr, &rec);
 	if (r == -ENOENT)
 		return set_error(ctx, r,
 				 "no state record for %s in %s: nothing to "
@@ -1044,7 +767,7 @@ static int restore_locked(struct assign_ctx *ctx, const char *addr,
 				 addr, o.state_dir, strerror(-r));
 	r = host_check_exists(ctx, addr);
 	if (r < 0) {
-		record_remove(&o, addr);
+		host_record_remove(&o, addr);
 		return r;
 	}
 	r = current_driver(ctx, addr, cur, sizeof(cur));
@@ -1075,45 +798,13 @@ static int restore_locked(struct assign_ctx *ctx, const char *addr,
 					 o.state_dir);
 		}
 	}
-	record_remove(&o, addr);
+	host_record_remove(&o, addr);
 	notice(ctx, "%s: restored to %s", addr,
 	       rec.driver[0] ? rec.driver : "(no driver)");
 	return restore_members(ctx, addr, &o);
 }
 
 /* ---- the public entry points: one bind/unbind/restore at a time --------- */
-
-/* An exclusive flock on <state_dir>/.lock serialises the processes that
- * change bindings, so two of them never interleave their sysfs writes and
- * records. Without a usable state directory (NO_RECORD by a user that
- * cannot create it) the operation goes ahead unlocked. */
-static int state_lock(const struct host_opts *o)
-{
-	char path[512];
-	int fd;
-
-	if (mkdir_p(o->state_dir) < 0)
-		return -1;
-	if (snprintf(path, sizeof(path), "%s/.lock", o->state_dir) >=
-	    (int)sizeof(path))
-		return -1;
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return -1;
-	while (flock(fd, LOCK_EX) < 0) {
-		if (errno != EINTR) {
-			close(fd);
-			return -1;
-		}
-	}
-	return fd;
-}
-
-static void state_unlock(int fd)
-{
-	if (fd >= 0)
-		close(fd); /* drops the flock */
-}
 
 typedef int (*host_op)(struct assign_ctx *, const char *,
 		       const struct host_opts *);
@@ -1130,9 +821,9 @@ static int run_locked(struct assign_ctx *ctx, const char *address,
 	r = host_addr_opts(ctx, address, opts, addr, &o);
 	if (r < 0)
 		return r;
-	lock = state_lock(&o);
+	lock = host_state_lock(&o);
 	r = op(ctx, addr, &o);
-	state_unlock(lock);
+	host_state_unlock(lock);
 	return r;
 }
 

@@ -28,6 +28,53 @@ void host_read_override(struct assign_ctx *ctx, const char *addr, char *buf,
 int host_netdevs(struct assign_ctx *ctx, const char *addr,
 		 char names[][16], unsigned max, unsigned *n);
 
+/* bind.c: the effective options: defaults filled in, the caller's
+ * struct assign_host_opts copied up to its size. */
+struct host_opts {
+	uint32_t flags;
+	const char *driver;
+	int timeout_ms;
+	const char *state_dir;
+	const char *dev_dir;
+	const char *owner; /* group binding: the device members are moved for */
+};
+
+int host_opts_get(struct assign_ctx *ctx, const struct assign_host_opts *opts,
+		  struct host_opts *out);
+/* bind.c: the canonical form of @address and the effective options. */
+int host_addr_opts(struct assign_ctx *ctx, const char *address,
+		   const struct assign_host_opts *opts,
+		   char addr[ASSIGN_PCI_ADDR_LEN], struct host_opts *o);
+
+/* records.c: a device's state record, <state_dir>/<address>: the driver
+ * and driver_override it goes back to, and the device it was moved for
+ * by a group binding ("" for none). */
+struct host_record {
+	char driver[ASSIGN_HOST_NAME_LEN];
+	char override[ASSIGN_HOST_NAME_LEN];
+	char owner[ASSIGN_PCI_ADDR_LEN]; /* "for=": moved for this device */
+};
+
+/* records.c: read @addr's record; -ENOENT when there is none, -EIO when
+ * it is malformed, another negative errno when it cannot be read. Sets
+ * no error message. */
+int host_record_read(const struct host_opts *o, const char *addr,
+		     struct host_record *rec);
+/* records.c: the first record of @addr (the state directory made if
+ * need be): it goes back to @driver with @override, and was moved for
+ * o->owner. */
+int host_record_create(struct assign_ctx *ctx, const struct host_opts *o,
+		       const char *addr, const char *driver,
+		       const char *override);
+/* records.c: remove @addr's record, if there is one. */
+void host_record_remove(const struct host_opts *o, const char *addr);
+
+/* records.c: an exclusive lock on the state directory, held until
+ * host_state_unlock(); -1 when there is no usable state directory (the
+ * operation then goes ahead unlocked). */
+int host_state_lock(const struct host_opts *o);
+void host_state_unlock(int fd);
+
 /* Whether the context talks to the real /sys (libudev can be used). */
 static inline bool host_real_sysfs(const struct assign_ctx *ctx)
 {
