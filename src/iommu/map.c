@@ -499,23 +499,13 @@ static int cmp_req_iova(const void *a, const void *b, void *data)
 	return x < y ? -1 : x > y;
 }
 
-static int do_map_many(struct assign_iommu *iommu,
-		       const struct assign_dma_map *maps, size_t n,
-		       bool dontfork_it, enum iommu_map_kind kind,
-		       const uint64_t *gpas)
+/* Each request checked as assign_iommu_map() would check it. */
+static int check_requests(const struct assign_iommu *iommu,
+			  const struct assign_dma_map *maps, size_t n)
 {
-	struct iommu_mapping *one, **nodes = &one;
 	char pfx[40];
-	size_t *order = NULL, done = 0;
 	int r;
 
-	if (!iommu || (!maps && n))
-		return -EINVAL;
-	if (n == 0)
-		return 0;
-	r = iommu_need_iommu_geometry(iommu, "DMA map");
-	if (r < 0)
-		return r;
 	for (size_t i = 0; i < n; i++) {
 		snprintf(pfx, sizeof(pfx), "request %zu: ", i);
 		r = check_request(iommu, pfx, maps[i].vaddr, maps[i].iova,
@@ -523,53 +513,94 @@ static int do_map_many(struct assign_iommu *iommu,
 		if (r < 0)
 			return r;
 	}
-	/* The requests must not overlap each other either. */
-	if (n > 1) {
-		order = malloc(n * sizeof(*order));
-		if (!order)
-			return set_error(iommu->ctx, -ENOMEM, "out of memory");
-		for (size_t i = 0; i < n; i++)
-			order[i] = i;
-		qsort_r(order, n, sizeof(*order), cmp_req_iova, (void *)maps);
-		for (size_t k = 1; k < n; k++) {
-			const struct assign_dma_map *a = &maps[order[k - 1]];
-			const struct assign_dma_map *b = &maps[order[k]];
+	return 0;
+}
 
-			if (b->iova <= a->iova + (a->size - 1)) {
-				size_t hi = MAX(order[k - 1], order[k]);
-				size_t lo = MIN(order[k - 1], order[k]);
+/* The requests must not overlap each other either: sorted by IOVA, each
+ * must start after the one before ends. */
+static int check_overlaps(const struct assign_iommu *iommu,
+			  const struct assign_dma_map *maps, size_t n)
+{
+	size_t *order;
 
-				free(order);
-				return set_error(iommu->ctx, -EEXIST,
-						 "request %zu: IOVA 0x%" PRIx64
-						 "-0x%" PRIx64 " overlaps request "
-						 "%zu (0x%" PRIx64 "-0x%" PRIx64
-						 ")",
-						 hi, maps[hi].iova,
-						 maps[hi].iova + (maps[hi].size - 1),
-						 lo, maps[lo].iova,
-						 maps[lo].iova + (maps[lo].size - 1));
-			}
+	order = malloc(n * sizeof(*order));
+	if (!order)
+		return set_error(iommu->ctx, -ENOMEM, "out of memory");
+	for (size_t i = 0; i < n; i++)
+		order[i] = i;
+	qsort_r(order, n, sizeof(*order), cmp_req_iova, (void *)maps);
+	for (size_t k = 1; k < n; k++) {
+		const struct assign_dma_map *a = &maps[order[k - 1]];
+		const struct assign_dma_map *b = &maps[order[k]];
+
+		if (b->iova <= a->iova + (a->size - 1)) {
+			size_t hi = MAX(order[k - 1], order[k]);
+			size_t lo = MIN(order[k - 1], order[k]);
+
+			free(order);
+			return set_error(iommu->ctx, -EEXIST,
+					 "request %zu: IOVA 0x%" PRIx64
+					 "-0x%" PRIx64 " overlaps request "
+					 "%zu (0x%" PRIx64 "-0x%" PRIx64 ")",
+					 hi, maps[hi].iova,
+					 maps[hi].iova + (maps[hi].size - 1),
+					 lo, maps[lo].iova,
+					 maps[lo].iova + (maps[lo].size - 1));
 		}
-		free(order);
 	}
-	/* Every node before the first kernel call: out of memory then
-	 * leaves nothing to undo. */
-	if (n > 1) {
-		nodes = calloc(n, sizeof(*nodes));
-		if (!nodes)
-			return set_error(iommu->ctx, -ENOMEM, "out of memory");
-	}
+	free(order);
+	return 0;
+}
+
+/* A node for each request, all or none. */
+static int alloc_nodes(struct assign_iommu *iommu, struct iommu_mapping **nodes,
+		       size_t n)
+{
 	for (size_t i = 0; i < n; i++) {
 		nodes[i] = map_alloc(iommu);
 		if (!nodes[i]) {
 			while (i-- > 0)
 				map_free(iommu, nodes[i]);
-			if (nodes != &one)
-				free(nodes);
 			return set_error(iommu->ctx, -ENOMEM, "out of memory");
 		}
 	}
+	return 0;
+}
+
+/* Unmap the first @done requests, newest first; keep the message of the
+ * failure that made us. */
+static void rollback(struct assign_iommu *iommu,
+		     const struct assign_dma_map *maps,
+		     struct iommu_mapping **nodes, size_t done)
+{
+	struct assign_ctx *ctx = iommu->ctx;
+	char msg[ASSIGN_ERROR_MAX];
+
+	assign_error_save(ctx, msg);
+	while (done-- > 0) {
+		int e = unmap_mapping(iommu, nodes[done]);
+
+		if (e < 0)
+			warn(ctx,
+			     "rollback: unmapping IOVA 0x%" PRIx64
+			     " failed: %s; it stays mapped and "
+			     "accounted",
+			     maps[done].iova, strerror(-e));
+	}
+	assign_error_restore(ctx, msg);
+}
+
+/* Map the checked requests in order, each with its node: all or nothing.
+ * On a failure the nodes not used go back and what was made is undone. */
+static int map_requests(struct assign_iommu *iommu,
+			const struct assign_dma_map *maps, size_t n,
+			struct iommu_mapping **nodes, bool dontfork_it,
+			enum iommu_map_kind kind, const uint64_t *gpas)
+{
+	char pfx[40];
+	size_t done;
+	int r = 0;
+
 	for (done = 0; done < n; done++) {
 		snprintf(pfx, sizeof(pfx), "request %zu: ", done);
 		r = map_one(iommu, pfx, nodes[done], maps[done].vaddr,
@@ -579,29 +610,44 @@ static int do_map_many(struct assign_iommu *iommu,
 			break;
 	}
 	if (r == 0)
-		goto out;
-	/* Nodes of the requests not made go back. */
+		return 0;
 	for (size_t i = done; i < n; i++)
 		map_free(iommu, nodes[i]);
-	/* Roll back what was made, newest first; keep the message. */
-	{
-		struct assign_ctx *ctx = iommu->ctx;
-		char msg[ASSIGN_ERROR_MAX];
+	rollback(iommu, maps, nodes, done);
+	return r;
+}
 
-		assign_error_save(ctx, msg);
-		while (done-- > 0) {
-			int e = unmap_mapping(iommu, nodes[done]);
+static int do_map_many(struct assign_iommu *iommu,
+		       const struct assign_dma_map *maps, size_t n,
+		       bool dontfork_it, enum iommu_map_kind kind,
+		       const uint64_t *gpas)
+{
+	struct iommu_mapping *one, **nodes = &one;
+	int r;
 
-			if (e < 0)
-				warn(ctx,
-				     "rollback: unmapping IOVA 0x%" PRIx64
-				     " failed: %s; it stays mapped and "
-				     "accounted",
-				     maps[done].iova, strerror(-e));
-		}
-		assign_error_restore(ctx, msg);
+	if (!iommu || (!maps && n))
+		return -EINVAL;
+	if (n == 0)
+		return 0;
+	r = iommu_need_iommu_geometry(iommu, "DMA map");
+	if (r < 0)
+		return r;
+	r = check_requests(iommu, maps, n);
+	if (r == 0 && n > 1)
+		r = check_overlaps(iommu, maps, n);
+	if (r < 0)
+		return r;
+	/* Every node before the first kernel call: out of memory then
+	 * leaves nothing to undo. */
+	if (n > 1) {
+		nodes = calloc(n, sizeof(*nodes));
+		if (!nodes)
+			return set_error(iommu->ctx, -ENOMEM, "out of memory");
 	}
-out:
+	r = alloc_nodes(iommu, nodes, n);
+	if (r == 0)
+		r = map_requests(iommu, maps, n, nodes, dontfork_it, kind,
+				 gpas);
 	if (nodes != &one)
 		free(nodes);
 	return r;
