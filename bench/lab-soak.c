@@ -165,14 +165,90 @@ static int edu_dma(struct assign_device *edu, uint64_t src, uint64_t dst,
 	return 0;
 }
 
+/* RAM -> device, wipe, device -> RAM at another offset, compare. */
+static int dma_round_trip(struct soak *S, struct assign_ctx *ctx,
+			  struct assign_device *edu)
+{
+	int r;
+
+	for (unsigned i = 0; i < XFER; i++)
+		S->buf[i] = (uint8_t)(S->cycles * 131 + i * 7);
+	memset(S->buf + 8 * PAGE, 0, XFER);
+	if ((r = edu_dma(edu, IOVA, EDU_BUF, false)) < 0 ||
+	    (r = edu_dma(edu, EDU_BUF, IOVA + 8 * PAGE, true)) < 0)
+		return fail(S, ctx, "edu DMA", r);
+	if (memcmp(S->buf, S->buf + 8 * PAGE, XFER))
+		return fail(S, ctx, "edu DMA round trip: bytes differ", -EIO);
+	S->dma_bytes += 2 * XFER;
+	return 0;
+}
+
+/* An MSI through an eventfd; *efd is the caller's to close. */
+static int msi_round_trip(struct soak *S, struct assign_ctx *ctx,
+			  struct assign_device *edu, int *efd)
+{
+	int64_t got;
+	int r;
+
+	if ((*efd = lab_eventfd()) < 0)
+		return fail(S, ctx, "eventfd", *efd);
+	if ((r = assign_irq_set_eventfds(edu, ASSIGN_IRQ_MSI, 0, 1, efd)) < 0)
+		return fail(S, ctx, "assign_irq_set_eventfds", r);
+	lab_wr32(edu, 0, EDU_IRQ_RAISE, 1);
+	got = lab_eventfd_wait(*efd, 10000);
+	lab_wr32(edu, 0, EDU_IRQ_ACK, 1);
+	if (got <= 0)
+		return fail(S, ctx, "edu MSI did not arrive",
+			    got < 0 ? (int)got : -ETIMEDOUT);
+	S->msis++;
+	if ((r = assign_irq_disable(edu, ASSIGN_IRQ_MSI)) < 0)
+		return fail(S, ctx, "assign_irq_disable", r);
+	return 0;
+}
+
+/* With the buffer mapped: DMA, an MSI, a reset of the nvme. */
+static int cycle_work(struct soak *S, struct assign_ctx *ctx,
+		      struct assign_device *edu, struct assign_device *nvme,
+		      int *efd)
+{
+	int r;
+
+	if ((r = dma_round_trip(S, ctx, edu)) < 0 ||
+	    (r = msi_round_trip(S, ctx, edu, efd)) < 0)
+		return r;
+	if (nvme) {
+		if ((r = assign_device_reset(nvme)) < 0)
+			return fail(S, ctx, "nvme reset", r);
+		S->resets++;
+	}
+	return 0;
+}
+
+/* The library must count the one mapping made, then it goes. Returns @r,
+ * or the first failure here when @r is 0. */
+static int unmap_checked(struct soak *S, struct assign_ctx *ctx,
+			 struct assign_iommu *iommu, int r)
+{
+	struct assign_dma_stats st = { .size = sizeof(st) };
+	int u;
+
+	if (assign_iommu_get_dma_stats(iommu, &st) == 0 && st.mappings != 1 &&
+	    r == 0)
+		r = fail(S, ctx,
+			 "library counts a mapping other than the one made",
+			 -EPROTO);
+	u = assign_iommu_unmap(iommu, IOVA, BUF_SIZE);
+	if (u < 0 && r == 0)
+		r = fail(S, ctx, "assign_iommu_unmap", u);
+	return r;
+}
+
 static int one_cycle(struct soak *S)
 {
 	struct assign_ctx *ctx;
 	struct assign_iommu *iommu;
 	struct assign_device *edu, *nvme;
-	struct assign_dma_stats st = { .size = sizeof(st) };
 	int r, efd = -1;
-	int64_t got;
 
 	r = open_all(S, &ctx, &iommu, &edu, &nvme);
 	if (r < 0)
@@ -186,62 +262,8 @@ static int one_cycle(struct soak *S)
 		fail(S, ctx, "assign_iommu_map", r);
 		goto out;
 	}
-	/* RAM -> device, wipe, device -> RAM at another offset, compare. */
-	for (unsigned i = 0; i < XFER; i++)
-		S->buf[i] = (uint8_t)(S->cycles * 131 + i * 7);
-	memset(S->buf + 8 * PAGE, 0, XFER);
-	if ((r = edu_dma(edu, IOVA, EDU_BUF, false)) < 0 ||
-	    (r = edu_dma(edu, EDU_BUF, IOVA + 8 * PAGE, true)) < 0) {
-		fail(S, ctx, "edu DMA", r);
-		goto unmap;
-	}
-	if (memcmp(S->buf, S->buf + 8 * PAGE, XFER)) {
-		r = -EIO;
-		fail(S, ctx, "edu DMA round trip: bytes differ", r);
-		goto unmap;
-	}
-	S->dma_bytes += 2 * XFER;
-	/* An MSI through an eventfd. */
-	if ((efd = lab_eventfd()) < 0) {
-		r = efd;
-		fail(S, ctx, "eventfd", r);
-		goto unmap;
-	}
-	if ((r = assign_irq_set_eventfds(edu, ASSIGN_IRQ_MSI, 0, 1, &efd)) < 0) {
-		fail(S, ctx, "assign_irq_set_eventfds", r);
-		goto unmap;
-	}
-	lab_wr32(edu, 0, EDU_IRQ_RAISE, 1);
-	got = lab_eventfd_wait(efd, 10000);
-	lab_wr32(edu, 0, EDU_IRQ_ACK, 1);
-	if (got <= 0) {
-		r = got < 0 ? (int)got : -ETIMEDOUT;
-		fail(S, ctx, "edu MSI did not arrive", r);
-		goto unmap;
-	}
-	S->msis++;
-	if ((r = assign_irq_disable(edu, ASSIGN_IRQ_MSI)) < 0) {
-		fail(S, ctx, "assign_irq_disable", r);
-		goto unmap;
-	}
-	if (nvme) {
-		if ((r = assign_device_reset(nvme)) < 0) {
-			fail(S, ctx, "nvme reset", r);
-			goto unmap;
-		}
-		S->resets++;
-	}
-unmap:
-	if (assign_iommu_get_dma_stats(iommu, &st) == 0 && st.mappings != 1 &&
-	    r == 0) {
-		r = -EPROTO;
-		fail(S, ctx, "library counts a mapping other than the one made", r);
-	}
-	{
-		int u = assign_iommu_unmap(iommu, IOVA, BUF_SIZE);
-		if (u < 0 && r == 0)
-			r = fail(S, ctx, "assign_iommu_unmap", u);
-	}
+	r = cycle_work(S, ctx, edu, nvme, &efd);
+	r = unmap_checked(S, ctx, iommu, r);
 out:
 	if (efd >= 0)
 		close(efd);
@@ -249,43 +271,115 @@ out:
 	return r;
 }
 
+/* The backend called @name; type1 for any other name. */
+static enum assign_iommu_backend backend_named(const char *name)
+{
+	if (!strcmp(name, "iommufd"))
+		return ASSIGN_IOMMU_IOMMUFD;
+	if (!strcmp(name, "auto"))
+		return ASSIGN_IOMMU_AUTO;
+	return ASSIGN_IOMMU_TYPE1;
+}
+
+/* --seconds N, --backend type1|iommufd|auto; -1 for anything else. */
+static int parse_args(int argc, char **argv, struct soak *S, unsigned *seconds)
+{
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--seconds") && i + 1 < argc)
+			*seconds = (unsigned)strtoul(argv[++i], NULL, 10);
+		else if (!strcmp(argv[i], "--backend") && i + 1 < argc)
+			S->backend = backend_named(argv[++i]);
+		else
+			return -1;
+	}
+	return 0;
+}
+
+/* The devices from /lab/env and the DMA buffer; a LAB-RESULT on failure. */
+static int soak_setup(struct soak *S)
+{
+	S->edu_addr = lab_env("LAB_EDU");
+	S->nvme_addr = lab_env("LAB_NVME");
+	if (!S->edu_addr) {
+		lab_result("setup", LAB_FAIL, "no LAB_EDU in /lab/env");
+		return -1;
+	}
+	S->buf = lab_alloc(BUF_SIZE);
+	if (!S->buf) {
+		lab_result("setup", LAB_FAIL, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+/* Cycles until @seconds have passed or one fails, and their LAB-RESULT;
+ * *elapsed in ms. */
+static int run_cycles(struct soak *S, unsigned seconds, uint64_t *elapsed)
+{
+	uint64_t t0 = lab_now_ms();
+	uint64_t deadline = t0 + (uint64_t)seconds * 1000;
+	int r = 0;
+
+	S->cycles = S->dma_bytes = S->msis = S->resets = 0;
+	while (lab_now_ms() < deadline) {
+		if ((r = one_cycle(S)) < 0)
+			break;
+		S->cycles++;
+		if (S->cycles % 100 == 0)
+			printf("soak: %lu cycles, %lu s\n", S->cycles,
+			       (unsigned long)((lab_now_ms() - t0) / 1000));
+	}
+	*elapsed = lab_now_ms() - t0;
+	if (r < 0)
+		lab_result("cycles", LAB_FAIL, "%s", S->err);
+	else
+		lab_result("cycles", LAB_PASS,
+			   "%lu cycles in %" PRIu64 " s: %lu DMA round trips "
+			   "checked (%lu bytes), %lu MSIs, %lu nvme resets",
+			   S->cycles, *elapsed / 1000, S->cycles, S->dma_bytes,
+			   S->msis, S->resets);
+	return r;
+}
+
+/* What a leak would change between the snapshots. */
+static void compare(const struct snapshot *a, const struct snapshot *b)
+{
+	lab_result("fds", a->fds == b->fds ? LAB_PASS : LAB_FAIL,
+		   "open fds %ld at start, %ld at end", a->fds, b->fds);
+	lab_result("pinned",
+		   a->vmpin_kb == b->vmpin_kb && a->vmlck_kb == b->vmlck_kb ?
+			   LAB_PASS :
+			   LAB_FAIL,
+		   "VmPin %ld kB -> %ld kB, VmLck %ld kB -> %ld kB",
+		   a->vmpin_kb, b->vmpin_kb, a->vmlck_kb, b->vmlck_kb);
+	if (a->dma_avail < 0)
+		lab_result("dma-entries", LAB_SKIP,
+			   "the backend does not report DMA entries left");
+	else
+		lab_result("dma-entries",
+			   a->dma_avail == b->dma_avail ? LAB_PASS : LAB_FAIL,
+			   "kernel DMA entries left %ld at start, %ld at end",
+			   a->dma_avail, b->dma_avail);
+}
+
 int main(int argc, char **argv)
 {
 	struct soak S = { .backend = ASSIGN_IOMMU_TYPE1 };
 	struct snapshot a, b;
 	unsigned seconds = 600;
-	uint64_t t0, deadline;
-	int r = 0;
+	uint64_t elapsed;
 
-	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--seconds") && i + 1 < argc)
-			seconds = (unsigned)strtoul(argv[++i], NULL, 10);
-		else if (!strcmp(argv[i], "--backend") && i + 1 < argc) {
-			const char *name = argv[++i];
-			S.backend = !strcmp(name, "iommufd") ? ASSIGN_IOMMU_IOMMUFD
-				    : !strcmp(name, "auto")  ? ASSIGN_IOMMU_AUTO
-							  : ASSIGN_IOMMU_TYPE1;
-		} else {
-			fprintf(stderr,
-				"usage: lab-soak [--seconds N] [--backend type1|iommufd|auto]\n");
-			return 2;
-		}
+	if (parse_args(argc, argv, &S, &seconds) < 0) {
+		fprintf(stderr,
+			"usage: lab-soak [--seconds N] [--backend type1|iommufd|auto]\n");
+		return 2;
 	}
 	lab_set_prefix("soak");
-	S.edu_addr = lab_env("LAB_EDU");
-	S.nvme_addr = lab_env("LAB_NVME");
-	if (!S.edu_addr) {
-		lab_result("setup", LAB_FAIL, "no LAB_EDU in /lab/env");
+	if (soak_setup(&S) < 0)
 		return 1;
-	}
-	S.buf = lab_alloc(BUF_SIZE);
-	if (!S.buf) {
-		lab_result("setup", LAB_FAIL, "out of memory");
-		return 1;
-	}
 	/* One warm-up cycle so lazily created process state (libc, first
 	 * mappings) is not mistaken for a leak. */
-	if ((r = one_cycle(&S)) < 0) {
+	if (one_cycle(&S) < 0) {
 		lab_result("warm-up", LAB_FAIL, "%s", S.err);
 		return 1;
 	}
@@ -293,47 +387,15 @@ int main(int argc, char **argv)
 		lab_result("snapshot", LAB_FAIL, "%s", S.err);
 		return 1;
 	}
-	t0 = lab_now_ms();
-	deadline = t0 + (uint64_t)seconds * 1000;
-	S.cycles = S.dma_bytes = S.msis = S.resets = 0;
-	while (lab_now_ms() < deadline) {
-		if ((r = one_cycle(&S)) < 0)
-			break;
-		S.cycles++;
-		if (S.cycles % 100 == 0)
-			printf("soak: %lu cycles, %lu s\n", S.cycles,
-			       (unsigned long)((lab_now_ms() - t0) / 1000));
-	}
-	uint64_t elapsed = lab_now_ms() - t0;
-	if (r < 0) {
-		lab_result("cycles", LAB_FAIL, "%s", S.err);
-	} else {
-		lab_result("cycles", LAB_PASS,
-			   "%lu cycles in %" PRIu64 " s: %lu DMA round trips "
-			   "checked (%lu bytes), %lu MSIs, %lu nvme resets",
-			   S.cycles, elapsed / 1000, S.cycles, S.dma_bytes, S.msis,
-			   S.resets);
-	}
+	run_cycles(&S, seconds, &elapsed);
 	if (snapshot(&S, &b) < 0) {
 		lab_result("snapshot-end", LAB_FAIL, "%s", S.err);
 		return 1;
 	}
-	lab_result("fds", a.fds == b.fds ? LAB_PASS : LAB_FAIL,
-		   "open fds %ld at start, %ld at end", a.fds, b.fds);
-	lab_result("pinned", a.vmpin_kb == b.vmpin_kb && a.vmlck_kb == b.vmlck_kb
-			     ? LAB_PASS : LAB_FAIL,
-		   "VmPin %ld kB -> %ld kB, VmLck %ld kB -> %ld kB", a.vmpin_kb,
-		   b.vmpin_kb, a.vmlck_kb, b.vmlck_kb);
-	if (a.dma_avail < 0)
-		lab_result("dma-entries", LAB_SKIP,
-			   "the backend does not report DMA entries left");
-	else
-		lab_result("dma-entries", a.dma_avail == b.dma_avail ? LAB_PASS
-								     : LAB_FAIL,
-			   "kernel DMA entries left %ld at start, %ld at end",
-			   a.dma_avail, b.dma_avail);
-	printf("BENCH soak cycles=%lu seconds=%.1f cycles_per_s=%.2f\n", S.cycles,
-	       elapsed / 1000.0, elapsed ? S.cycles * 1000.0 / elapsed : 0.0);
+	compare(&a, &b);
+	printf("BENCH soak cycles=%lu seconds=%.1f cycles_per_s=%.2f\n",
+	       S.cycles, elapsed / 1000.0,
+	       elapsed ? S.cycles * 1000.0 / elapsed : 0.0);
 	lab_free(S.buf, BUF_SIZE);
 	return lab_failures() ? 1 : 0;
 }
