@@ -174,9 +174,9 @@ static void run_action(struct assign_iommu *iommu, struct assign_device *dev,
 			abort();
 		memset(buf, 0, len);
 		if (fuzz_u8(&in) & 1)
-			(void)assign_device_write_config(dev, off, buf, len);
+			(void)assign_device_config_write(dev, off, buf, len);
 		else
-			(void)assign_device_read_config(dev, off, buf, len);
+			(void)assign_device_config_read(dev, off, buf, len);
 		free(buf);
 		break;
 	}

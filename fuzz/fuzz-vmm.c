@@ -22,7 +22,7 @@
  * kernel) and its KVM glue (on a VM fd of the fuzz kernel, which plays
  * KVM: every routing table must be one KVM takes, every irqfd attached
  * to a routed GSI, and nothing may be left attached or added at the end).
- * assign_device_read_config(), assign_device_write_config() and
+ * assign_device_config_read(), assign_device_config_write() and
  * assign_region_write() are wrapped at link time
  * to check that no guest write reaches the host device's MSI address/data,
  * MSI-X control or MSI-X table (those are the VMM's to emulate).
@@ -306,9 +306,9 @@ static int vm_lib_init(struct vm *vm)
 	FUZZ_CHECK(vm->vm_fd >= 0);
 	FUZZ_CHECK(assign_kvm_new(vm->ctx, vm->vm_fd, &o, &vm->kvm) == 0);
 	for (uint32_t gsi = 0; gsi < IOAPIC_PINS; gsi++)
-		FUZZ_CHECK(assign_kvm_route_irqchip(vm->kvm, gsi,
-						    ASSIGN_KVM_IRQCHIP_IOAPIC,
-						    gsi) == 0);
+		FUZZ_CHECK(assign_kvm_irqchip_route_add(
+				   vm->kvm, gsi, ASSIGN_KVM_IRQCHIP_IOAPIC,
+				   gsi) == 0);
 	return assign_kvm_route_commit(vm->kvm) == 0 ? 0 : -1;
 }
 
@@ -337,14 +337,14 @@ static bool overlaps(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
 	return a < b + blen && b < a + alen;
 }
 
-int __real_assign_device_write_config(struct assign_device *dev,
+int __real_assign_device_config_write(struct assign_device *dev,
 				      uint32_t offset, const void *buf,
 				      size_t len);
-int __wrap_assign_device_write_config(struct assign_device *dev,
+int __wrap_assign_device_config_write(struct assign_device *dev,
 				      uint32_t offset, const void *buf,
 				      size_t len);
 
-int __wrap_assign_device_write_config(struct assign_device *dev,
+int __wrap_assign_device_config_write(struct assign_device *dev,
 				      uint32_t offset, const void *buf,
 				      size_t len)
 {
@@ -354,7 +354,7 @@ int __wrap_assign_device_write_config(struct assign_device *dev,
 					     (caps.m.offset + 2u)));
 	if (caps.msix)
 		FUZZ_CHECK(!overlaps(offset, len, caps.x.offset + 2u, 2));
-	return __real_assign_device_write_config(dev, offset, buf, len);
+	return __real_assign_device_config_write(dev, offset, buf, len);
 }
 
 int __real_assign_region_write(struct assign_device *dev, uint32_t index,
@@ -371,17 +371,17 @@ int __wrap_assign_region_write(struct assign_device *dev, uint32_t index,
 	return __real_assign_region_write(dev, index, offset, buf, len);
 }
 
-int __real_assign_device_read_config(struct assign_device *dev,
-				     uint32_t offset, void *buf, size_t len);
-int __wrap_assign_device_read_config(struct assign_device *dev,
-				     uint32_t offset, void *buf, size_t len);
+int __real_assign_device_config_read(struct assign_device *dev, uint32_t offset,
+				     void *buf, size_t len);
+int __wrap_assign_device_config_read(struct assign_device *dev, uint32_t offset,
+				     void *buf, size_t len);
 
 /* The config space the VMM sets itself up from (setup_config() reads the
  * first 256 bytes once): parse the capabilities from the same bytes. */
-int __wrap_assign_device_read_config(struct assign_device *dev,
-				     uint32_t offset, void *buf, size_t len)
+int __wrap_assign_device_config_read(struct assign_device *dev, uint32_t offset,
+				     void *buf, size_t len)
 {
-	int r = __real_assign_device_read_config(dev, offset, buf, len);
+	int r = __real_assign_device_config_read(dev, offset, buf, len);
 
 	if (r == 0 && offset == 0 && len == 256) {
 		caps.m.size = sizeof(caps.m);

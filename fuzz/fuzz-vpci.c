@@ -94,7 +94,7 @@ static void setup_guard(struct assign_device *dev)
 	for (uint32_t i = 0; i < 9; i++)
 		if (assign_device_get_region(dev, i, &ri[i]) < 0)
 			ri[i] = NULL;
-	if (!ri[7] || assign_device_read_config(dev, 0, cfg, sizeof(cfg)) < 0)
+	if (!ri[7] || assign_device_config_read(dev, 0, cfg, sizeof(cfg)) < 0)
 		return;
 	/* With overlapping fd ranges a write cannot be attributed. */
 	for (int i = 0; i < 9; i++)

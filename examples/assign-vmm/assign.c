@@ -23,7 +23,7 @@
  *    one when the irqfd is attached again on unmask (and libassign reports
  *    it in the PBA). The routes of one guest access reach KVM in one
  *    update, and go with the device. INTx is an irqfd with resampling on a
- *    level-triggered IOAPIC pin (assign_kvm_irqfd()): KVM raises the line,
+ *    level-triggered IOAPIC pin (assign_kvm_irqfd_add()): KVM raises the line,
  *    and on the guest's EOI signals the resample eventfd, which VFIO uses
  *    to unmask the device's interrupt;
  *  - the KVM-VFIO device learns about each device
@@ -216,8 +216,8 @@ static void intx_attach(struct assigned *d, bool on)
 {
 	if (d->intx.pin == 0 || d->intx_attached == on)
 		return;
-	int r = on ? assign_kvm_irqfd(d->vm->kvm, d->intx.trigger_fd,
-				      d->intx_gsi, d->intx.resample_fd) :
+	int r = on ? assign_kvm_irqfd_add(d->vm->kvm, d->intx.trigger_fd,
+					  d->intx_gsi, d->intx.resample_fd) :
 		     assign_kvm_irqfd_remove(d->vm->kvm, d->intx.trigger_fd);
 	if (r == 0)
 		d->intx_attached = on;
@@ -415,10 +415,10 @@ static int check_memlock(struct vm *vm)
 static int bus_master_off(struct assigned *d)
 {
 	uint16_t cmd;
-	int r = assign_device_read_config(d->dev, ASSIGN_PCI_COMMAND, &cmd, 2);
+	int r = assign_device_config_read(d->dev, ASSIGN_PCI_COMMAND, &cmd, 2);
 	if (r == 0 && (cmd & ASSIGN_PCI_COMMAND_MASTER)) {
 		cmd &= (uint16_t)~ASSIGN_PCI_COMMAND_MASTER;
-		r = assign_device_write_config(d->dev, ASSIGN_PCI_COMMAND, &cmd,
+		r = assign_device_config_write(d->dev, ASSIGN_PCI_COMMAND, &cmd,
 					       2);
 		if (r == 0)
 			vmm_info("%s: bus mastering was on; turned off until "

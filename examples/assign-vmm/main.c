@@ -205,11 +205,11 @@ static int routing_init(struct vm *vm)
 		if (gsi == 2) /* the cascade: not a device line */
 			continue;
 		/* ISA IRQ 0, the PIT, is on IOAPIC pin 2 */
-		r = assign_kvm_route_irqchip(vm->kvm, gsi,
-					     ASSIGN_KVM_IRQCHIP_IOAPIC,
-					     gsi == 0 ? 2 : gsi);
+		r = assign_kvm_irqchip_route_add(vm->kvm, gsi,
+						 ASSIGN_KVM_IRQCHIP_IOAPIC,
+						 gsi == 0 ? 2 : gsi);
 		if (r == 0 && gsi < 16)
-			r = assign_kvm_route_irqchip(
+			r = assign_kvm_irqchip_route_add(
 				vm->kvm, gsi,
 				gsi < 8 ? ASSIGN_KVM_IRQCHIP_PIC_MASTER :
 					  ASSIGN_KVM_IRQCHIP_PIC_SLAVE,

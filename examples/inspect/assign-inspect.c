@@ -74,9 +74,9 @@ static void print_pci(struct assign_device *dev)
 	int r;
 
 	memset(cfg, 0, sizeof(cfg));
-	if (assign_device_read_config(dev, 0, cfg, len) < 0) {
+	if (assign_device_config_read(dev, 0, cfg, len) < 0) {
 		len = ASSIGN_PCI_CONFIG_SIZE;
-		if (assign_device_read_config(dev, 0, cfg, len) < 0) {
+		if (assign_device_config_read(dev, 0, cfg, len) < 0) {
 			printf("config space: unreadable\n");
 			return;
 		}

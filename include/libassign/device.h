@@ -341,7 +341,7 @@ int assign_region_mmap(struct assign_device *dev, uint32_t index,
 int assign_region_munmap(struct assign_device *dev, uint32_t index);
 
 /**
- * assign_device_read_config() - read PCI configuration space
+ * assign_device_config_read() - read PCI configuration space
  * @dev: the device
  * @offset: offset in config space
  * @buf: destination
@@ -349,11 +349,11 @@ int assign_region_munmap(struct assign_device *dev, uint32_t index);
  *
  * Return: as assign_region_read() on %ASSIGN_PCI_CONFIG_REGION.
  */
-int assign_device_read_config(struct assign_device *dev, uint32_t offset,
+int assign_device_config_read(struct assign_device *dev, uint32_t offset,
 			      void *buf, size_t len);
 
 /**
- * assign_device_write_config() - write PCI configuration space
+ * assign_device_config_write() - write PCI configuration space
  * @dev: the device
  * @offset: offset in config space
  * @buf: source
@@ -363,7 +363,7 @@ int assign_device_read_config(struct assign_device *dev, uint32_t offset,
  *
  * Return: as assign_region_write() on %ASSIGN_PCI_CONFIG_REGION.
  */
-int assign_device_write_config(struct assign_device *dev, uint32_t offset,
+int assign_device_config_write(struct assign_device *dev, uint32_t offset,
 			       const void *buf, size_t len);
 
 /**

@@ -10,7 +10,7 @@
  * table; KVM gets it whole, with one KVM_SET_GSI_ROUTING and never when
  * it did not change, at these points:
  *  - assign_kvm_route_commit();
- *  - before assign_kvm_irqfd() attaches an irqfd, so its GSI is routed
+ *  - before assign_kvm_irqfd_add() attaches an irqfd, so its GSI is routed
  *    before the eventfd can fire (a signal waiting in it is not lost);
  *  - at once when assign_kvm_msi_route_set() or assign_kvm_route_remove()
  *    changes a GSI that an irqfd of this object is attached to;
@@ -136,7 +136,7 @@ int assign_kvm_remove_device(struct assign_kvm *kvm, struct assign_device *dev);
 #define ASSIGN_KVM_IRQCHIP_IOAPIC 2
 
 /**
- * assign_kvm_route_irqchip() - add an interrupt-controller pin route
+ * assign_kvm_irqchip_route_add() - add an interrupt-controller pin route
  * @kvm: the object
  * @gsi: the GSI
  * @irqchip: ASSIGN_KVM_IRQCHIP_*
@@ -152,11 +152,11 @@ int assign_kvm_remove_device(struct assign_kvm *kvm, struct assign_device *dev);
  * the IOAPIC 0-23; @gsi above 4095 or inside the MSI range); -EEXIST (a
  * route from @gsi to @irqchip exists); -ENOSPC (4096 routes); -ENOMEM.
  */
-int assign_kvm_route_irqchip(struct assign_kvm *kvm, uint32_t gsi,
-			     uint32_t irqchip, uint32_t pin);
+int assign_kvm_irqchip_route_add(struct assign_kvm *kvm, uint32_t gsi,
+				 uint32_t irqchip, uint32_t pin);
 
 /**
- * assign_kvm_msi_route_new() - allocate a GSI routed to an MSI message
+ * assign_kvm_msi_route_add() - allocate a GSI routed to an MSI message
  * @kvm: the object
  * @addr: message address
  * @data: message data
@@ -164,18 +164,18 @@ int assign_kvm_route_irqchip(struct assign_kvm *kvm, uint32_t gsi,
  *
  * The GSI is the lowest free one of the MSI range; one freed by
  * assign_kvm_route_remove() is given again. KVM gets the route with the
- * next push (assign_kvm_route_commit(), or assign_kvm_irqfd() on it).
+ * next push (assign_kvm_route_commit(), or assign_kvm_irqfd_add() on it).
  *
  * Return: 0; -EINVAL (NULL arguments); -ENOSPC (every GSI of the range is
  * in use: the last error says so and how to raise the limit); -ENOMEM.
  */
-int assign_kvm_msi_route_new(struct assign_kvm *kvm, uint64_t addr,
+int assign_kvm_msi_route_add(struct assign_kvm *kvm, uint64_t addr,
 			     uint32_t data, uint32_t *gsi);
 
 /**
  * assign_kvm_msi_route_set() - change the message of an MSI route
  * @kvm: the object
- * @gsi: a GSI from assign_kvm_msi_route_new()
+ * @gsi: a GSI from assign_kvm_msi_route_add()
  * @addr: message address
  * @data: message data
  *
@@ -218,7 +218,7 @@ int assign_kvm_route_remove(struct assign_kvm *kvm, uint32_t gsi);
 int assign_kvm_route_commit(struct assign_kvm *kvm);
 
 /**
- * assign_kvm_irqfd() - inject @gsi when @eventfd is signalled
+ * assign_kvm_irqfd_add() - inject @gsi when @eventfd is signalled
  * @kvm: the object
  * @eventfd: the eventfd (e.g. a vector's, from vpci)
  * @gsi: the GSI
@@ -233,11 +233,11 @@ int assign_kvm_route_commit(struct assign_kvm *kvm);
  * assigned by this object); -ENOMEM; kernel errors (of the push or of
  * KVM_IRQFD: nothing is attached then).
  */
-int assign_kvm_irqfd(struct assign_kvm *kvm, int eventfd, uint32_t gsi,
-		     int resample_fd);
+int assign_kvm_irqfd_add(struct assign_kvm *kvm, int eventfd, uint32_t gsi,
+			 int resample_fd);
 
 /**
- * assign_kvm_irqfd_remove() - undo assign_kvm_irqfd()
+ * assign_kvm_irqfd_remove() - undo assign_kvm_irqfd_add()
  * @kvm: the object
  * @eventfd: the eventfd
  *

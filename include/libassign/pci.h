@@ -4,7 +4,7 @@
  *
  * Pure functions over a buffer holding (part of) a device's configuration
  * space, so a VMM can use them on the host device's config space (read with
- * assign_device_read_config()) and on its own virtual config space alike.
+ * assign_device_config_read()) and on its own virtual config space alike.
  * Every walk is bounded by the buffer length and safe against loops: a
  * device or a guest can put anything in these bytes.
  */

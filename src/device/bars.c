@@ -25,7 +25,7 @@ ASSIGN_EXPORT int assign_device_get_bars(struct assign_device *dev,
 		return set_error(dev->ctx, -EINVAL,
 				 "%s is not a PCI device: it has no BARs",
 				 dev->addr);
-	r = assign_device_read_config(dev, 0, cfg, sizeof(cfg));
+	r = assign_device_config_read(dev, 0, cfg, sizeof(cfg));
 	if (r < 0)
 		return r;
 	for (uint32_t i = 0; i < 6 && i < dev->info.num_regions; i++) {

@@ -598,7 +598,7 @@ void dev_regions_release(struct assign_device *dev)
 	dev->regions = NULL;
 }
 
-ASSIGN_EXPORT int assign_device_read_config(struct assign_device *dev,
+ASSIGN_EXPORT int assign_device_config_read(struct assign_device *dev,
 					    uint32_t offset, void *buf,
 					    size_t len)
 {
@@ -606,7 +606,7 @@ ASSIGN_EXPORT int assign_device_read_config(struct assign_device *dev,
 			 false);
 }
 
-ASSIGN_EXPORT int assign_device_write_config(struct assign_device *dev,
+ASSIGN_EXPORT int assign_device_config_write(struct assign_device *dev,
 					     uint32_t offset, const void *buf,
 					     size_t len)
 {

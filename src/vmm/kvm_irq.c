@@ -473,8 +473,9 @@ void kvm_irq_release(struct assign_kvm *k)
 
 /* ---- exported, locked ---------------------------------------------------- */
 
-ASSIGN_EXPORT int assign_kvm_route_irqchip(struct assign_kvm *kvm, uint32_t gsi,
-					   uint32_t irqchip, uint32_t pin)
+ASSIGN_EXPORT int assign_kvm_irqchip_route_add(struct assign_kvm *kvm,
+					       uint32_t gsi, uint32_t irqchip,
+					       uint32_t pin)
 {
 	int r;
 
@@ -486,7 +487,7 @@ ASSIGN_EXPORT int assign_kvm_route_irqchip(struct assign_kvm *kvm, uint32_t gsi,
 	return r;
 }
 
-ASSIGN_EXPORT int assign_kvm_msi_route_new(struct assign_kvm *kvm,
+ASSIGN_EXPORT int assign_kvm_msi_route_add(struct assign_kvm *kvm,
 					   uint64_t addr, uint32_t data,
 					   uint32_t *gsi)
 {
@@ -537,8 +538,8 @@ ASSIGN_EXPORT int assign_kvm_route_remove(struct assign_kvm *kvm, uint32_t gsi)
 	return r;
 }
 
-ASSIGN_EXPORT int assign_kvm_irqfd(struct assign_kvm *kvm, int eventfd,
-				   uint32_t gsi, int resample_fd)
+ASSIGN_EXPORT int assign_kvm_irqfd_add(struct assign_kvm *kvm, int eventfd,
+				       uint32_t gsi, int resample_fd)
 {
 	int r;
 

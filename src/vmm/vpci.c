@@ -75,7 +75,7 @@ static int vpci_setup(struct assign_vpci *v)
 				 "%s: config space of %llu bytes is too small",
 				 name, (unsigned long long)ri->size);
 	v->cfg_size = ri->size >= 4096 ? 4096 : VPCI_EMU_SIZE;
-	r = assign_device_read_config(v->dev, 0, cfg, sizeof(cfg));
+	r = assign_device_config_read(v->dev, 0, cfg, sizeof(cfg));
 	if (r < 0)
 		return r;
 	if (cfg[ASSIGN_PCI_HEADER_TYPE] & 0x7f)
@@ -224,7 +224,7 @@ ASSIGN_EXPORT int assign_vpci_config_read(struct assign_vpci *vpci,
 		any_real |= offset + i >= VPCI_EMU_SIZE ||
 			    !vpci->emu[offset + i];
 	if (any_real) {
-		r = assign_device_read_config(vpci->dev, offset, out, len);
+		r = assign_device_config_read(vpci->dev, offset, out, len);
 		if (r < 0)
 			memset(out, 0xff, len);
 	}
@@ -259,7 +259,7 @@ static int cfg_store(struct assign_vpci *v, uint32_t offset, const uint8_t *in,
 	for (size_t i = 0; i < len; i++)
 		all_real &= offset + i >= VPCI_EMU_SIZE || !v->emu[offset + i];
 	if (all_real)
-		return assign_device_write_config(v->dev, offset, in, len);
+		return assign_device_config_write(v->dev, offset, in, len);
 	for (size_t i = 0; i < len; i++) {
 		uint32_t o = offset + (uint32_t)i;
 		if (o < VPCI_EMU_SIZE && v->emu[o]) {
@@ -267,7 +267,7 @@ static int cfg_store(struct assign_vpci *v, uint32_t offset, const uint8_t *in,
 			v->shadow[o] =
 				(uint8_t)((v->shadow[o] & ~m) | (in[i] & m));
 		} else {
-			e = assign_device_write_config(v->dev, o, &in[i], 1);
+			e = assign_device_config_write(v->dev, o, &in[i], 1);
 			if (e < 0 && !r)
 				r = e;
 		}

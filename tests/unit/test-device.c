@@ -530,7 +530,8 @@ static void test_refs(void **state)
 	assert_int_equal(assign_device_get_region(f->dev, 0, &ri), 0);
 	/* The child holds its parent: drop the IOMMU first. */
 	f->iommu = assign_iommu_unref(f->iommu);
-	assert_int_equal(assign_device_read_config(f->dev, 0, &(uint16_t){ 0 }, 2), 0);
+	assert_int_equal(
+		assign_device_config_read(f->dev, 0, &(uint16_t){ 0 }, 2), 0);
 	f->dev = assign_device_unref(f->dev);
 	assert_int_equal(mock_open_fds(f->mk), 0);
 }
@@ -717,7 +718,7 @@ static void test_kernel_nonsense(void **state)
 	/* A read that returns nothing. */
 	f->spy.eof_rw = true;
 	assert_int_equal(assign_region_read(f->dev, 0, 0, &v, 4), -EIO);
-	assert_int_equal(assign_device_write_config(f->dev, 0x40, &v, 4), -EIO);
+	assert_int_equal(assign_device_config_write(f->dev, 0x40, &v, 4), -EIO);
 	assert_non_null(strstr(assign_ctx_get_last_error(f->ctx), "short"));
 	f->spy.eof_rw = false;
 	assert_int_equal(assign_region_read(f->dev, 0, 0, &v, 4), 0);
@@ -798,18 +799,20 @@ static void test_config_rw(void **state)
 	uint16_t vid = 0, did = 0, cmd = 0x0006, back = 0;
 	uint8_t cfg[256];
 
-	assert_int_equal(assign_device_read_config(f->dev, 0, &vid, 2), 0);
-	assert_int_equal(assign_device_read_config(f->dev, 2, &did, 2), 0);
+	assert_int_equal(assign_device_config_read(f->dev, 0, &vid, 2), 0);
+	assert_int_equal(assign_device_config_read(f->dev, 2, &did, 2), 0);
 	assert_int_equal(vid, f->cfg.vendor);
 	assert_int_equal(did, f->cfg.device);
-	assert_int_equal(assign_device_write_config(f->dev, 4, &cmd, 2), 0);
-	assert_int_equal(assign_device_read_config(f->dev, 4, &back, 2), 0);
+	assert_int_equal(assign_device_config_write(f->dev, 4, &cmd, 2), 0);
+	assert_int_equal(assign_device_config_read(f->dev, 4, &back, 2), 0);
 	assert_int_equal(back & 0x6, 0x6);
-	assert_int_equal(assign_device_read_config(f->dev, 0, cfg, sizeof(cfg)), 0);
+	assert_int_equal(assign_device_config_read(f->dev, 0, cfg, sizeof(cfg)),
+			 0);
 	assert_int_equal(assign_pci_find_cap(cfg, sizeof(cfg), 0x11) > 0, 1);
-	assert_int_equal(assign_device_read_config(f->dev, 4095, &vid, 2), -EINVAL);
-	assert_int_equal(assign_device_read_config(NULL, 0, &vid, 2), -EINVAL);
-	assert_int_equal(assign_device_write_config(NULL, 0, &vid, 2), -EINVAL);
+	assert_int_equal(assign_device_config_read(f->dev, 4095, &vid, 2),
+			 -EINVAL);
+	assert_int_equal(assign_device_config_read(NULL, 0, &vid, 2), -EINVAL);
+	assert_int_equal(assign_device_config_write(NULL, 0, &vid, 2), -EINVAL);
 }
 
 /* The permissions of the mapping holding @p, from /proc/self/maps. */
@@ -844,7 +847,8 @@ static void test_mmap_sparse(void **state)
 	uint64_t ps = (uint64_t)sysconf(_SC_PAGESIZE);
 	char perm[5];
 
-	assert_int_equal(assign_device_read_config(f->dev, 0, cfg, sizeof(cfg)), 0);
+	assert_int_equal(assign_device_config_read(f->dev, 0, cfg, sizeof(cfg)),
+			 0);
 	assert_int_equal(assign_pci_parse_msix(cfg, sizeof(cfg), &msix), 0);
 	assert_int_equal(assign_device_get_region(f->dev, msix.table_bar, &ri), 0);
 	assert_true(ri->nareas >= 1);

@@ -117,7 +117,7 @@ static int st_config(struct run *r)
 	uint32_t id;
 	int ret;
 
-	ret = assign_device_read_config(r->dev, 0, &id, sizeof(id));
+	ret = assign_device_config_read(r->dev, 0, &id, sizeof(id));
 	if (ret)
 		return ret;
 	if (id != 0x10d38086)
@@ -294,7 +294,7 @@ static int st_write_config(struct run *r)
 {
 	uint16_t cmd = 0x0006; /* memory space, bus master */
 
-	return assign_device_write_config(r->dev, 0x04, &cmd, sizeof(cmd));
+	return assign_device_config_write(r->dev, 0x04, &cmd, sizeof(cmd));
 }
 
 static int st_device_close2(struct run *r)

@@ -437,9 +437,9 @@ static void test_region_rw_bounds(void **state)
 	assert_int_equal(assign_region_read(f->dev, 2, 8, b, SIZE_MAX),
 			 -EINVAL);
 	/* Config space: 4096 bytes; a write at 4095 of 2 bytes is refused. */
-	assert_int_equal(assign_device_write_config(f->dev, 4095, b, 2),
+	assert_int_equal(assign_device_config_write(f->dev, 4095, b, 2),
 			 -EINVAL);
-	assert_int_equal(assign_device_read_config(f->dev, UINT32_MAX, b, 1),
+	assert_int_equal(assign_device_config_read(f->dev, UINT32_MAX, b, 1),
 			 -EINVAL);
 	/* A read-only region refuses writes. */
 	assert_int_equal(assign_region_write(f->dev, 3, 0, b, 4), -EINVAL);

@@ -312,12 +312,12 @@ static void *worker_main(void *arg)
 		snprintf(want, sizeof(want), "GSI %u has no MSI route",
 			 bogus_gsi);
 		expect(w, "MSI route", r, -ENOENT, want);
-		r = assign_kvm_msi_route_new(f->kvm, 0xfee00000 + 0x1000 * id,
+		r = assign_kvm_msi_route_add(f->kvm, 0xfee00000 + 0x1000 * id,
 					     0x40 + id, &gsi);
 		if (r == 0) {
 			r |= assign_kvm_msi_route_set(f->kvm, gsi, 0xfee00000,
 						      0x80 + id);
-			r |= assign_kvm_irqfd(f->kvm, efd, gsi, -1);
+			r |= assign_kvm_irqfd_add(f->kvm, efd, gsi, -1);
 			r |= assign_kvm_irqfd_remove(f->kvm, efd);
 			r |= assign_kvm_route_remove(f->kvm, gsi);
 		}

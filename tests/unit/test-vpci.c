@@ -1396,13 +1396,13 @@ static void kvm_pc_routes(struct assign_kvm *kvm)
 	for (uint32_t gsi = 0; gsi < 24; gsi++) {
 		if (gsi == 2)
 			continue;
-		assert_int_equal(assign_kvm_route_irqchip(
+		assert_int_equal(assign_kvm_irqchip_route_add(
 					 kvm, gsi, ASSIGN_KVM_IRQCHIP_IOAPIC,
 					 gsi ? gsi : 2),
 				 0);
 		if (gsi < 16)
 			assert_int_equal(
-				assign_kvm_route_irqchip(
+				assign_kvm_irqchip_route_add(
 					kvm, gsi,
 					gsi < 8 ?
 						ASSIGN_KVM_IRQCHIP_PIC_MASTER :
@@ -1426,20 +1426,30 @@ static void test_kvm_routes(void **state)
 	/* interrupt-controller routes: checked, kept, pushed on commit */
 	for (uint32_t gsi = 0; gsi < 24; gsi++)
 		if (gsi != 2)
-			assert_int_equal(assign_kvm_route_irqchip(kvm, gsi, ASSIGN_KVM_IRQCHIP_IOAPIC, gsi), 0);
-	assert_int_equal(assign_kvm_route_irqchip(kvm, 4, ASSIGN_KVM_IRQCHIP_PIC_MASTER, 4), 0);
-	assert_int_equal(assign_kvm_route_irqchip(kvm, 4, ASSIGN_KVM_IRQCHIP_PIC_MASTER, 4), -EEXIST);
-	assert_int_equal(assign_kvm_route_irqchip(kvm, 30, ASSIGN_KVM_IRQCHIP_IOAPIC, 1), -EINVAL);
+			assert_int_equal(assign_kvm_irqchip_route_add(
+						 kvm, gsi,
+						 ASSIGN_KVM_IRQCHIP_IOAPIC,
+						 gsi),
+					 0);
+	assert_int_equal(assign_kvm_irqchip_route_add(
+				 kvm, 4, ASSIGN_KVM_IRQCHIP_PIC_MASTER, 4),
+			 0);
+	assert_int_equal(assign_kvm_irqchip_route_add(
+				 kvm, 4, ASSIGN_KVM_IRQCHIP_PIC_MASTER, 4),
+			 -EEXIST);
+	assert_int_equal(assign_kvm_irqchip_route_add(
+				 kvm, 30, ASSIGN_KVM_IRQCHIP_IOAPIC, 1),
+			 -EINVAL);
 	assert_non_null(strstr(assign_ctx_get_last_error(f->ctx), "MSI range"));
-	assert_int_equal(assign_kvm_route_irqchip(
+	assert_int_equal(assign_kvm_irqchip_route_add(
 				 kvm, 5, ASSIGN_KVM_IRQCHIP_PIC_MASTER, 8),
 			 -EINVAL);
-	assert_int_equal(
-		assign_kvm_route_irqchip(kvm, 9, ASSIGN_KVM_IRQCHIP_IOAPIC, 24),
-		-EINVAL);
-	assert_int_equal(assign_kvm_route_irqchip(kvm, 9, 3, 0), -EINVAL);
-	assert_int_equal(assign_kvm_route_irqchip(kvm, 4096,
-						  ASSIGN_KVM_IRQCHIP_IOAPIC, 1),
+	assert_int_equal(assign_kvm_irqchip_route_add(
+				 kvm, 9, ASSIGN_KVM_IRQCHIP_IOAPIC, 24),
+			 -EINVAL);
+	assert_int_equal(assign_kvm_irqchip_route_add(kvm, 9, 3, 0), -EINVAL);
+	assert_int_equal(assign_kvm_irqchip_route_add(
+				 kvm, 4096, ASSIGN_KVM_IRQCHIP_IOAPIC, 1),
 			 -EINVAL);
 	assert_int_equal(fk.pushes, 0);
 	assert_int_equal(assign_kvm_route_commit(kvm), 0);
@@ -1450,7 +1460,11 @@ static void test_kvm_routes(void **state)
 
 	/* MSI routes: the lowest free GSIs of the range, pushed on commit */
 	for (int i = 0; i < 3; i++)
-		assert_int_equal(assign_kvm_msi_route_new(kvm, 0xfee00000u + 0x1000u * (uint32_t)i, 0x40 + (uint32_t)i, &g[i]), 0);
+		assert_int_equal(assign_kvm_msi_route_add(
+					 kvm,
+					 0xfee00000u + 0x1000u * (uint32_t)i,
+					 0x40 + (uint32_t)i, &g[i]),
+				 0);
 	assert_int_equal(g[0], 24);
 	assert_int_equal(g[2], 26);
 	assert_int_equal(fk.pushes, 1);
@@ -1476,7 +1490,7 @@ static void test_kvm_routes(void **state)
 	/* with an irqfd on GSI 25 a change is pushed at once */
 	efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	assert_true(efd >= 0);
-	assert_int_equal(assign_kvm_irqfd(kvm, efd, 25, -1), 0);
+	assert_int_equal(assign_kvm_irqfd_add(kvm, efd, 25, -1), 0);
 	assert_int_equal(fk.pushes, pushes);
 	assert_int_equal(assign_kvm_msi_route_set(kvm, 25, 0xfee03000, 0x9a),
 			 0);
@@ -1497,7 +1511,8 @@ static void test_kvm_routes(void **state)
 	assert_int_equal(assign_kvm_route_commit(kvm), 0);
 	assert_null(fk_route(24));
 	assert_non_null(fk_route(26));
-	assert_int_equal(assign_kvm_msi_route_new(kvm, 0xfee00000, 7, &g[0]), 0);
+	assert_int_equal(assign_kvm_msi_route_add(kvm, 0xfee00000, 7, &g[0]),
+			 0);
 	assert_int_equal(g[0], 24);
 	/* ... and at once when an irqfd still uses it */
 	pushes = fk.pushes;
@@ -1513,15 +1528,15 @@ static void test_kvm_routes(void **state)
 	struct assign_kvm_opts ko = { .size = sizeof(ko), .gsi_base = 100,
 				      .gsi_limit = 102 };
 	assert_int_equal(assign_kvm_new(f->ctx, FAKE_VM, &ko, &kvm), 0);
-	assert_int_equal(assign_kvm_route_irqchip(kvm, 101,
-						  ASSIGN_KVM_IRQCHIP_IOAPIC, 1),
+	assert_int_equal(assign_kvm_irqchip_route_add(
+				 kvm, 101, ASSIGN_KVM_IRQCHIP_IOAPIC, 1),
 			 -EINVAL);
-	assert_int_equal(assign_kvm_route_irqchip(kvm, 102,
-						  ASSIGN_KVM_IRQCHIP_IOAPIC, 1),
+	assert_int_equal(assign_kvm_irqchip_route_add(
+				 kvm, 102, ASSIGN_KVM_IRQCHIP_IOAPIC, 1),
 			 0);
-	assert_int_equal(assign_kvm_msi_route_new(kvm, 1, 1, &g[0]), 0);
-	assert_int_equal(assign_kvm_msi_route_new(kvm, 1, 1, &g[1]), 0);
-	assert_int_equal(assign_kvm_msi_route_new(kvm, 1, 1, &g[2]), -ENOSPC);
+	assert_int_equal(assign_kvm_msi_route_add(kvm, 1, 1, &g[0]), 0);
+	assert_int_equal(assign_kvm_msi_route_add(kvm, 1, 1, &g[1]), 0);
+	assert_int_equal(assign_kvm_msi_route_add(kvm, 1, 1, &g[2]), -ENOSPC);
 	assert_non_null(
 		strstr(assign_ctx_get_last_error(f->ctx), "no free GSI"));
 	assert_non_null(
@@ -1542,19 +1557,24 @@ static void test_kvm_irqfd(void **state)
 	assert_int_equal(assign_kvm_new(f->ctx, FAKE_VM, NULL, &kvm), 0);
 	assert_int_equal(assign_vpci_get_intx(f->vpci, &in), 0);
 	/* INTx: a resampling irqfd */
-	assert_int_equal(assign_kvm_irqfd(kvm, in.trigger_fd, 16, in.resample_fd), 0);
+	assert_int_equal(assign_kvm_irqfd_add(kvm, in.trigger_fd, 16,
+					      in.resample_fd),
+			 0);
 	const struct kvm_irqfd *q = fk_irqfd(in.trigger_fd);
 	assert_non_null(q);
 	assert_int_equal(q->gsi, 16);
 	assert_int_equal(q->flags, KVM_IRQFD_FLAG_RESAMPLE);
 	assert_int_equal(q->resamplefd, (uint32_t)in.resample_fd);
-	assert_int_equal(assign_kvm_irqfd(kvm, in.trigger_fd, 17, -1), -EEXIST);
-	assert_int_equal(assign_kvm_irqfd(kvm, -1, 17, -1), -EINVAL);
+	assert_int_equal(assign_kvm_irqfd_add(kvm, in.trigger_fd, 17, -1),
+			 -EEXIST);
+	assert_int_equal(assign_kvm_irqfd_add(kvm, -1, 17, -1), -EINVAL);
 	assert_int_equal(assign_kvm_irqfd_remove(kvm, in.trigger_fd), 0);
 	assert_null(fk_irqfd(in.trigger_fd));
 	assert_int_equal(assign_kvm_irqfd_remove(kvm, in.trigger_fd), -ENOENT);
 	/* what is left is deassigned by the last unref */
-	assert_int_equal(assign_kvm_irqfd(kvm, in.trigger_fd, 16, in.resample_fd), 0);
+	assert_int_equal(assign_kvm_irqfd_add(kvm, in.trigger_fd, 16,
+					      in.resample_fd),
+			 0);
 	assert_int_equal(fk.nirqfds, 1);
 	assign_kvm_unref(kvm);
 	assert_int_equal(fk.nirqfds, 0);
@@ -1884,25 +1904,34 @@ static void test_kvm_real(void **state)
 	for (uint32_t g = 0; g < 24; g++) {
 		if (g == 2)
 			continue;
-		assert_int_equal(assign_kvm_route_irqchip(kvm, g, ASSIGN_KVM_IRQCHIP_IOAPIC, g), 0);
+		assert_int_equal(assign_kvm_irqchip_route_add(
+					 kvm, g, ASSIGN_KVM_IRQCHIP_IOAPIC, g),
+				 0);
 		if (g < 16)
-			assert_int_equal(assign_kvm_route_irqchip(kvm, g, g < 8 ? ASSIGN_KVM_IRQCHIP_PIC_MASTER : ASSIGN_KVM_IRQCHIP_PIC_SLAVE, g & 7), 0);
+			assert_int_equal(
+				assign_kvm_irqchip_route_add(
+					kvm, g,
+					g < 8 ? ASSIGN_KVM_IRQCHIP_PIC_MASTER :
+						ASSIGN_KVM_IRQCHIP_PIC_SLAVE,
+					g & 7),
+				0);
 	}
 	assert_int_equal(assign_kvm_route_commit(kvm), 0);
-	assert_int_equal(assign_kvm_msi_route_new(kvm, 0xfee00000, 0x4041, &gsi), 0);
+	assert_int_equal(
+		assign_kvm_msi_route_add(kvm, 0xfee00000, 0x4041, &gsi), 0);
 	assert_int_equal(assign_kvm_msi_route_set(kvm, gsi, 0xfee01000, 0x4042), 0);
 	efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	rfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	assert_true(efd >= 0 && rfd >= 0);
-	assert_int_equal(assign_kvm_irqfd(kvm, efd, gsi, -1), 0);
+	assert_int_equal(assign_kvm_irqfd_add(kvm, efd, gsi, -1), 0);
 	assert_int_equal(assign_kvm_irqfd_remove(kvm, efd), 0);
-	assert_int_equal(assign_kvm_irqfd(kvm, efd, 16, rfd), 0);
+	assert_int_equal(assign_kvm_irqfd_add(kvm, efd, 16, rfd), 0);
 	assert_int_equal(assign_kvm_irqfd_remove(kvm, efd), 0);
 	assert_int_equal(assign_kvm_route_remove(kvm, gsi), 0);
-	assert_int_equal(assign_kvm_irqfd(kvm, efd, 17, rfd), 0);
+	assert_int_equal(assign_kvm_irqfd_add(kvm, efd, 17, rfd), 0);
 	assign_kvm_unref(kvm);             /* deassigns it */
 	assert_int_equal(assign_kvm_new(ctx, vm, NULL, &kvm), 0);
-	assert_int_equal(assign_kvm_irqfd(kvm, efd, 17, rfd), 0);
+	assert_int_equal(assign_kvm_irqfd_add(kvm, efd, 17, rfd), 0);
 	assign_kvm_unref(kvm);
 	assign_ctx_unref(ctx);
 	close(efd);

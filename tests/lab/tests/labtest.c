@@ -149,11 +149,11 @@ int lab_enable_bus_master(struct assign_device *dev)
 	uint16_t cmd;
 	int r;
 
-	r = assign_device_read_config(dev, 0x04, &cmd, sizeof(cmd));
+	r = assign_device_config_read(dev, 0x04, &cmd, sizeof(cmd));
 	if (r < 0)
 		return r;
 	cmd |= 0x0002 | 0x0004; /* Memory Space, Bus Master */
-	return assign_device_write_config(dev, 0x04, &cmd, sizeof(cmd));
+	return assign_device_config_write(dev, 0x04, &cmd, sizeof(cmd));
 }
 
 int lab_sysfs_reserved(int group, struct assign_reserved_region *out,
