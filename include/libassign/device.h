@@ -416,6 +416,10 @@ struct assign_irq_info {
  * @index: ASSIGN_IRQ_*
  * @info: where to store it, with @info->size set by the caller
  *
+ * An index the device does not have reads as a count of 0, in particular
+ * %ASSIGN_IRQ_ERR on a conventional PCI device (AER is PCI Express only;
+ * vfio-pci answers -EINVAL there, which the library turns into 0).
+ *
  * Return: 0; -EINVAL (index out of range, @info->size not set); kernel
  * errors.
  */

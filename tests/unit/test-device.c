@@ -1038,6 +1038,58 @@ static void test_irq_info(void **state)
 	assert_int_equal(assign_irq_get_enabled_count(NULL, 0), -EINVAL);
 }
 
+/*
+ * A conventional PCI device: vfio-pci answers -EINVAL for the ERR index
+ * (AER is PCI Express only). The library reports it as an index with no
+ * vector, as the header says, and enabling it says why it cannot be.
+ */
+static void test_irq_info_err_conventional(void **state)
+{
+	struct fx *f = *state;
+	struct mock_irq_cfg irqs[] = {
+		{ VFIO_PCI_INTX_IRQ_INDEX, 1,
+		  VFIO_IRQ_INFO_EVENTFD | VFIO_IRQ_INFO_MASKABLE |
+			  VFIO_IRQ_INFO_AUTOMASKED },
+		{ VFIO_PCI_MSI_IRQ_INDEX, 1,
+		  VFIO_IRQ_INFO_EVENTFD | VFIO_IRQ_INFO_NORESIZE },
+		{ VFIO_PCI_REQ_IRQ_INDEX, 1,
+		  VFIO_IRQ_INFO_EVENTFD | VFIO_IRQ_INFO_NORESIZE },
+	};
+	struct assign_irq_info ii = { .size = sizeof(ii) };
+	int fd = efd();
+
+	mock_device_cfg_default(&f->cfg, ADDR, GROUP);
+	f->cfg.irqs = irqs;
+	f->cfg.nirqs = sizeof(irqs) / sizeof(irqs[0]);
+	assert_int_equal(mock_add_device(f->mk, &f->cfg), 0);
+	assert_int_equal(assign_device_open(f->iommu, ADDR, NULL, &f->dev), 0);
+	assign_ctx_clear_last_error(f->ctx);
+	assert_int_equal(
+		assign_device_get_irq_info(f->dev, ASSIGN_IRQ_ERR, &ii), 0);
+	assert_int_equal(ii.index, ASSIGN_IRQ_ERR);
+	assert_int_equal(ii.count, 0);
+	assert_int_equal(ii.flags, 0);
+	assert_string_equal(assign_ctx_get_last_error(f->ctx), "");
+	assert_int_equal(assign_irq_set_eventfds(f->dev, ASSIGN_IRQ_ERR, 0, 1,
+						 &fd),
+			 -EINVAL);
+	assert_non_null(strstr(assign_ctx_get_last_error(f->ctx),
+			       "has no ERR interrupt (AER errors are reported "
+			       "for PCI Express devices only)"));
+	assert_int_equal(assign_irq_get_enabled_count(f->dev, ASSIGN_IRQ_ERR),
+			 0);
+	/* Other errors of the same call are still errors. */
+	assert_int_equal(
+		assign_device_get_irq_info(f->dev, ASSIGN_IRQ_MSIX, &ii), 0);
+	assert_int_equal(ii.count, 0);
+	mock_fail_nth(f->mk, MOCK_IOCTL, VFIO_DEVICE_GET_IRQ_INFO, 1, -EINVAL);
+	assert_int_equal(assign_device_get_irq_info(f->dev, ASSIGN_IRQ_REQ,
+						    &ii),
+			 -EINVAL);
+	mock_fail_clear(f->mk);
+	close(fd);
+}
+
 static void test_irq_info_fail(void **state)
 {
 	struct fx *f = *state;
@@ -1658,6 +1710,7 @@ static int run(struct fx *f, const char *name)
 		TB(test_mmap_aligned),
 		T(test_irq_info),
 		T(test_irq_info_fail),
+		TB(test_irq_info_err_conventional),
 		TB(test_msix_grow),
 		TB(test_msix_grow_noresize),
 		T(test_irq_exclusive),
