@@ -220,10 +220,26 @@ int assign_device_feature_probe(struct assign_device *dev, uint32_t feature,
 
 /* Region indexes of a PCI device (same numbers as VFIO_PCI_*_REGION_INDEX). */
 #define ASSIGN_PCI_BAR0_REGION 0
+#define ASSIGN_PCI_BAR1_REGION 1
+#define ASSIGN_PCI_BAR2_REGION 2
+#define ASSIGN_PCI_BAR3_REGION 3
+#define ASSIGN_PCI_BAR4_REGION 4
 #define ASSIGN_PCI_BAR5_REGION 5
 #define ASSIGN_PCI_ROM_REGION 6
 #define ASSIGN_PCI_CONFIG_REGION 7
 #define ASSIGN_PCI_VGA_REGION 8
+
+/**
+ * assign_pci_region_get_name() - the name of a PCI region index
+ * @index: an ASSIGN_PCI_*_REGION index
+ *
+ * For messages and tools: "BAR0" to "BAR5", "ROM", "config", "VGA".
+ * Device-specific regions (index 9 and up) have no fixed name: their
+ * assign_region_info.type and .subtype say what they are.
+ *
+ * Return: a static string, or NULL for an index without a fixed name.
+ */
+const char *assign_pci_region_get_name(uint32_t index);
 
 /** Region can be read. */
 #define ASSIGN_REGION_F_READ (1u << 0)
@@ -385,6 +401,16 @@ int assign_device_get_bars(struct assign_device *dev,
 #define ASSIGN_IRQ_MSIX 2
 #define ASSIGN_IRQ_ERR 3
 #define ASSIGN_IRQ_REQ 4
+
+/**
+ * assign_pci_irq_get_name() - the name of a PCI interrupt index
+ * @index: an ASSIGN_IRQ_* index
+ *
+ * For messages and tools: "INTx", "MSI", "MSI-X", "ERR", "REQ".
+ *
+ * Return: a static string, or NULL for an unknown index.
+ */
+const char *assign_pci_irq_get_name(uint32_t index);
 
 /** Can be signalled through an eventfd. */
 #define ASSIGN_IRQ_F_EVENTFD (1u << 0)

@@ -43,6 +43,16 @@ enum assign_iommu_backend {
 };
 
 /**
+ * assign_iommu_backend_get_name() - the name of a backend
+ * @backend: an enum assign_iommu_backend value
+ *
+ * For messages and tools: "auto", "type1", "iommufd", "no-IOMMU".
+ *
+ * Return: a static string, or NULL for an unknown value.
+ */
+const char *assign_iommu_backend_get_name(enum assign_iommu_backend backend);
+
+/**
  * ASSIGN_IOMMU_F_ALLOW_NOIOMMU - explicit opt-in to no-IOMMU mode
  *
  * Without it, %ASSIGN_IOMMU_NOIOMMU is refused. With it, the library logs a

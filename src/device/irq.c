@@ -16,16 +16,30 @@
 #include "core/sys.h"
 #include "device/device.h"
 
-static const char *irq_name(uint32_t index)
+ASSIGN_EXPORT const char *assign_pci_irq_get_name(uint32_t index)
 {
 	switch (index) {
-	case ASSIGN_IRQ_INTX: return "INTx";
-	case ASSIGN_IRQ_MSI: return "MSI";
-	case ASSIGN_IRQ_MSIX: return "MSI-X";
-	case ASSIGN_IRQ_ERR: return "ERR";
-	case ASSIGN_IRQ_REQ: return "REQ";
-	default: return "irq";
+	case ASSIGN_IRQ_INTX:
+		return "INTx";
+	case ASSIGN_IRQ_MSI:
+		return "MSI";
+	case ASSIGN_IRQ_MSIX:
+		return "MSI-X";
+	case ASSIGN_IRQ_ERR:
+		return "ERR";
+	case ASSIGN_IRQ_REQ:
+		return "REQ";
+	default:
+		return NULL;
 	}
+}
+
+/* For messages: never NULL. */
+static const char *irq_name(uint32_t index)
+{
+	const char *name = assign_pci_irq_get_name(index);
+
+	return name ? name : "irq";
 }
 
 static bool irq_exclusive(uint32_t index)

@@ -264,6 +264,23 @@ static int region_get(struct assign_device *dev, uint32_t index,
 	return 0;
 }
 
+ASSIGN_EXPORT const char *assign_pci_region_get_name(uint32_t index)
+{
+	static const char *const names[] = {
+		[ASSIGN_PCI_BAR0_REGION] = "BAR0",
+		[ASSIGN_PCI_BAR1_REGION] = "BAR1",
+		[ASSIGN_PCI_BAR2_REGION] = "BAR2",
+		[ASSIGN_PCI_BAR3_REGION] = "BAR3",
+		[ASSIGN_PCI_BAR4_REGION] = "BAR4",
+		[ASSIGN_PCI_BAR5_REGION] = "BAR5",
+		[ASSIGN_PCI_ROM_REGION] = "ROM",
+		[ASSIGN_PCI_CONFIG_REGION] = "config",
+		[ASSIGN_PCI_VGA_REGION] = "VGA",
+	};
+
+	return index < ARRAY_SIZE(names) ? names[index] : NULL;
+}
+
 ASSIGN_EXPORT int assign_device_get_region(struct assign_device *dev,
 					   uint32_t index,
 					   const struct assign_region_info **info)

@@ -26,9 +26,10 @@ uint64_t iommu_host_page_size(void)
 	return v > 0 ? (uint64_t)v : 4096;
 }
 
-static const char *backend_name(enum assign_iommu_backend b)
+ASSIGN_EXPORT const char *
+assign_iommu_backend_get_name(enum assign_iommu_backend backend)
 {
-	switch (b) {
+	switch (backend) {
 	case ASSIGN_IOMMU_AUTO:
 		return "auto";
 	case ASSIGN_IOMMU_TYPE1:
@@ -38,7 +39,7 @@ static const char *backend_name(enum assign_iommu_backend b)
 	case ASSIGN_IOMMU_NOIOMMU:
 		return "no-IOMMU";
 	}
-	return "?";
+	return NULL;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -188,9 +189,11 @@ ASSIGN_EXPORT int assign_iommu_get_ioas_id(const struct assign_iommu *iommu,
 	if (!iommu || !id)
 		return -EINVAL;
 	if (!iommu->ops || iommu->ops->kind != ASSIGN_IOMMU_IOMMUFD)
-		return set_error(iommu->ctx, -EOPNOTSUPP,
-				 "no IOAS: the IOMMU backend is %s, not iommufd",
-				 backend_name(assign_iommu_get_backend(iommu)));
+		return set_error(
+			iommu->ctx, -EOPNOTSUPP,
+			"no IOAS: the IOMMU backend is %s, not iommufd",
+			assign_iommu_backend_get_name(
+				assign_iommu_get_backend(iommu)));
 	*id = iommu->ioas_id;
 	return 0;
 }

@@ -1090,6 +1090,33 @@ static void test_irq_info_err_conventional(void **state)
 	close(fd);
 }
 
+static void test_names(void **state)
+{
+	static const char *const regions[] = { "BAR0", "BAR1",	 "BAR2",
+					       "BAR3", "BAR4",	 "BAR5",
+					       "ROM",  "config", "VGA" };
+	static const char *const irqs[] = { "INTx", "MSI", "MSI-X", "ERR",
+					    "REQ" };
+
+	(void)state;
+	/* The constants are the kernel's indexes. */
+	assert_int_equal(ASSIGN_PCI_BAR1_REGION, VFIO_PCI_BAR1_REGION_INDEX);
+	assert_int_equal(ASSIGN_PCI_BAR2_REGION, VFIO_PCI_BAR2_REGION_INDEX);
+	assert_int_equal(ASSIGN_PCI_BAR3_REGION, VFIO_PCI_BAR3_REGION_INDEX);
+	assert_int_equal(ASSIGN_PCI_BAR4_REGION, VFIO_PCI_BAR4_REGION_INDEX);
+	assert_int_equal(ASSIGN_PCI_BAR5_REGION, VFIO_PCI_BAR5_REGION_INDEX);
+	assert_int_equal(ASSIGN_PCI_VGA_REGION, VFIO_PCI_VGA_REGION_INDEX);
+	for (uint32_t i = 0; i < sizeof(regions) / sizeof(regions[0]); i++)
+		assert_string_equal(assign_pci_region_get_name(i), regions[i]);
+	assert_null(assign_pci_region_get_name(VFIO_PCI_NUM_REGIONS));
+	assert_null(assign_pci_region_get_name(UINT32_MAX));
+	for (uint32_t i = 0; i < sizeof(irqs) / sizeof(irqs[0]); i++)
+		assert_string_equal(assign_pci_irq_get_name(i), irqs[i]);
+	assert_int_equal(ASSIGN_IRQ_REQ + 1, VFIO_PCI_NUM_IRQS);
+	assert_null(assign_pci_irq_get_name(VFIO_PCI_NUM_IRQS));
+	assert_null(assign_pci_irq_get_name(UINT32_MAX));
+}
+
 static void test_irq_info_fail(void **state)
 {
 	struct fx *f = *state;
@@ -1710,6 +1737,7 @@ static int run(struct fx *f, const char *name)
 		TB(test_mmap_aligned),
 		T(test_irq_info),
 		T(test_irq_info_fail),
+		TB(test_names),
 		TB(test_irq_info_err_conventional),
 		TB(test_msix_grow),
 		TB(test_msix_grow_noresize),

@@ -225,6 +225,23 @@ static void test_new_defaults_auto(void **state)
 	assert_int_equal(mock_open_fds(f->mk), 0);
 }
 
+static void test_backend_names(void **state)
+{
+	(void)state;
+	assert_string_equal(assign_iommu_backend_get_name(ASSIGN_IOMMU_AUTO),
+			    "auto");
+	assert_string_equal(assign_iommu_backend_get_name(ASSIGN_IOMMU_TYPE1),
+			    "type1");
+	assert_string_equal(assign_iommu_backend_get_name(ASSIGN_IOMMU_IOMMUFD),
+			    "iommufd");
+	assert_string_equal(assign_iommu_backend_get_name(ASSIGN_IOMMU_NOIOMMU),
+			    "no-IOMMU");
+	assert_null(assign_iommu_backend_get_name(
+		(enum assign_iommu_backend)(ASSIGN_IOMMU_NOIOMMU + 1)));
+	assert_null(
+		assign_iommu_backend_get_name((enum assign_iommu_backend) - 1));
+}
+
 static void test_ref_unref(void **state)
 {
 	struct fx *f = *state;
@@ -2029,6 +2046,7 @@ int main(void)
 		T(test_new_bigger_opts),
 		T(test_new_defaults_auto),
 		T(test_ref_unref),
+		T(test_backend_names),
 		T(test_new_type1),
 		T(test_new_type1_faults),
 		T(test_new_iommufd),
