@@ -383,6 +383,28 @@ int assign_device_write_config(struct assign_device *dev, uint32_t offset,
 			       const void *buf, size_t len);
 
 /**
+ * assign_device_command_update() - set and clear bits of the PCI command
+ * register
+ * @dev: the device
+ * @set: ASSIGN_PCI_COMMAND_* bits to set, e.g. %ASSIGN_PCI_COMMAND_MASTER
+ * @clear: ASSIGN_PCI_COMMAND_* bits to clear
+ *
+ * vfio-pci opens a device with Bus Master Enable off, and a device without
+ * it can neither DMA nor send MSI or MSI-X messages: a userspace driver
+ * sets %ASSIGN_PCI_COMMAND_MASTER before it starts the device (a VMM
+ * passes the guest's own command-register writes on instead). The
+ * register is read, changed and written only if that changes it, then
+ * read back: a bit that did not take is an error rather than a device
+ * that silently does nothing.
+ *
+ * Return: the command register as read back (0 to 0xffff); -EINVAL (a
+ * bit both in @set and @clear); -EIO (a bit did not take: the message
+ * names it); errors of assign_region_read() and assign_region_write().
+ */
+int assign_device_command_update(struct assign_device *dev, uint16_t set,
+				 uint16_t clear);
+
+/**
  * assign_device_get_bars() - decode the BARs of an open PCI device
  * @dev: the device
  * @bars: array of 6 entries to fill, @bars[0].size set by the caller

@@ -65,6 +65,9 @@ struct spy {
 	bool hot_reset_seen;
 	uint32_t hot_reset_count;  /* group fds passed */
 	bool eof_rw;               /* pread/pwrite return 0 */
+	/* Bits of the PCI command register that a config write cannot
+	 * change (as a device that does not implement them). */
+	uint16_t cmd_stuck;
 	/* Called after the mock answered an ioctl; may change the answer. */
 	int (*after)(struct spy *s, unsigned long req, void *arg, int r);
 };
@@ -246,6 +249,16 @@ static ssize_t sp_pwrite(void *d, int fd, const void *b, size_t n,
 		return 0;
 	if (s->short_rw > 0 && n > (size_t)s->short_rw)
 		n = (size_t)s->short_rw;
+	if (s->cmd_stuck && n == 2 &&
+	    off == ((uint64_t)VFIO_PCI_CONFIG_REGION_INDEX << 40) + 4) {
+		uint16_t old, cmd;
+
+		if (s->real->pread(s->data, fd, &old, 2, off) != 2)
+			return -EIO;
+		memcpy(&cmd, b, 2);
+		cmd = (uint16_t)((cmd & ~s->cmd_stuck) | (old & s->cmd_stuck));
+		return s->real->pwrite(s->data, fd, &cmd, 2, off);
+	}
 	return s->real->pwrite(s->data, fd, b, n, off);
 }
 static int sp_mmap(void *d, void *a, size_t l, int p, int f, int fd,
@@ -831,6 +844,70 @@ static void perms_at(const void *p, char out[5])
 		}
 	}
 	fclose(fp);
+}
+
+static void test_command_update(void **state)
+{
+	struct fx *f = *state;
+	uint16_t cmd = 0;
+	unsigned pw;
+	int r;
+
+	/* Bus Master on, Memory Space on; INTx Disable off. */
+	assert_int_equal(assign_device_write_config(f->dev, 4, &cmd, 2), 0);
+	r = assign_device_command_update(
+		f->dev, ASSIGN_PCI_COMMAND_MASTER | ASSIGN_PCI_COMMAND_MEMORY,
+		ASSIGN_PCI_COMMAND_INTX_DISABLE);
+	assert_int_equal(r,
+			 ASSIGN_PCI_COMMAND_MASTER | ASSIGN_PCI_COMMAND_MEMORY);
+	assert_int_equal(assign_device_read_config(f->dev, 4, &cmd, 2), 0);
+	assert_int_equal(cmd,
+			 ASSIGN_PCI_COMMAND_MASTER | ASSIGN_PCI_COMMAND_MEMORY);
+	/* Nothing to change: read, no write, read back. */
+	pw = f->spy.pwrites;
+	assert_int_equal(assign_device_command_update(
+				 f->dev, ASSIGN_PCI_COMMAND_MASTER, 0),
+			 cmd);
+	assert_int_equal(f->spy.pwrites, pw);
+	/* Off again; other bits stay. */
+	assert_int_equal(assign_device_command_update(
+				 f->dev, 0, ASSIGN_PCI_COMMAND_MASTER),
+			 ASSIGN_PCI_COMMAND_MEMORY);
+	assert_int_equal(f->spy.pwrites, pw + 1);
+
+	/* A bit both set and cleared. */
+	assert_int_equal(
+		assign_device_command_update(f->dev, ASSIGN_PCI_COMMAND_MASTER,
+					     ASSIGN_PCI_COMMAND_MASTER),
+		-EINVAL);
+	assert_non_null(strstr(assign_ctx_get_last_error(f->ctx),
+			       "both set and cleared"));
+	assert_int_equal(assign_device_command_update(NULL, 0, 0), -EINVAL);
+
+	/* A device that ignores Bus Master: said, not silently accepted. */
+	f->spy.cmd_stuck = ASSIGN_PCI_COMMAND_MASTER | 0x0200;
+	assert_int_equal(assign_device_command_update(
+				 f->dev, ASSIGN_PCI_COMMAND_MASTER | 0x0200, 0),
+			 -EIO);
+	assert_non_null(strstr(assign_ctx_get_last_error(f->ctx),
+			       "Bus Master, 0x0200 did not take"));
+	assert_non_null(strstr(assign_ctx_get_last_error(f->ctx), ADDR));
+	f->spy.cmd_stuck = 0;
+
+	/* Config space errors come through. */
+	mock_fail_nth(f->mk, MOCK_PREAD, 0, 1, -EIO);
+	assert_int_equal(assign_device_command_update(
+				 f->dev, ASSIGN_PCI_COMMAND_MASTER, 0),
+			 -EIO);
+	mock_fail_nth(f->mk, MOCK_PWRITE, 0, 1, -ENODEV);
+	assert_int_equal(assign_device_command_update(
+				 f->dev, ASSIGN_PCI_COMMAND_MASTER, 0),
+			 -ENODEV);
+	mock_fail_nth(f->mk, MOCK_PREAD, 0, 2, -EIO);
+	assert_int_equal(assign_device_command_update(
+				 f->dev, ASSIGN_PCI_COMMAND_MASTER, 0),
+			 -EIO);
+	mock_fail_clear(f->mk);
 }
 
 static void test_mmap_sparse(void **state)
@@ -1731,6 +1808,7 @@ static int run(struct fx *f, const char *name)
 		TB(test_kernel_nonsense),
 		T(test_region_rw),
 		T(test_config_rw),
+		T(test_command_update),
 		T(test_mmap_sparse),
 		T(test_mmap_errors),
 		TB(test_mmap_small_region),
