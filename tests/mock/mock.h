@@ -108,9 +108,10 @@ int mock_add_device(struct mock_kernel *mk, const struct mock_device_cfg *cfg);
 
 /* Kernel configuration knobs. */
 /* iommu_groups/N/reserved_regions content. As the kernel does, the mock
- * removes every reserved region of the groups attached to a container or
- * IOAS from the IOVA ranges it reports (type1 IOVA_RANGE cap,
- * IOMMU_IOAS_IOVA_RANGES) and refuses mappings there with -EINVAL. */
+ * removes every reserved region but direct-relaxable ones of the groups
+ * attached to a container or IOAS from the IOVA ranges it reports (type1
+ * IOVA_RANGE cap, IOMMU_IOAS_IOVA_RANGES) and refuses mappings there with
+ * -EINVAL. */
 void mock_set_reserved_regions(struct mock_kernel *mk, int group,
 			       const char *text);
 /* The IOMMU aperture, inclusive [start, last] pairs (reserved regions are

@@ -104,6 +104,9 @@ struct resv {
 	uint64_t start, last;
 };
 
+/* The reserved regions the kernel takes out of the IOVA ranges: all but
+ * direct-relaxable ones, which type1 (vfio_iommu_resv_exclude()) and
+ * iommufd (iopt_table_enforce_dev_resv_regions()) both skip. */
 static size_t parse_resv(const char *text, struct resv *out, size_t max)
 {
 	size_t n = 0;
@@ -111,7 +114,10 @@ static size_t parse_resv(const char *text, struct resv *out, size_t max)
 
 	while (p && *p && n < max) {
 		unsigned long long a, b;
-		if (sscanf(p, "%llx %llx", &a, &b) == 2 && b >= a) {
+		char type[24];
+
+		if (sscanf(p, "%llx %llx %23s", &a, &b, type) == 3 && b >= a &&
+		    strcmp(type, "direct-relaxable") != 0) {
 			out[n].start = a;
 			out[n].last = b;
 			n++;
