@@ -355,6 +355,80 @@ int assign_iommu_map(struct assign_iommu *iommu, uint64_t iova, void *vaddr,
 		     uint64_t size, uint32_t flags);
 
 /**
+ * assign_iommu_iova_find() - a free IOVA range where the IOMMU allows one
+ * @iommu: the object, with at least one device attached
+ * @size: bytes wanted; rounded up to the smallest IOMMU page size
+ * @align: alignment of the IOVA, a power of two; 0 (or anything smaller)
+ *         for the smallest IOMMU page size
+ * @iova: where to store the IOVA found
+ *
+ * The lowest IOVA, aligned, never 0 (devices and drivers often take 0 for
+ * "no address"), where the range lies in the IOVA ranges, outside every
+ * reserved region that keeps mappings out, at or below the DMA limit
+ * (assign_iommu_set_dma_limit()) and clear of every mapping made through
+ * the library. Nothing is reserved: the range is free until something is
+ * mapped there, so map it before looking for the next one (or use
+ * assign_dma_buf_new(), which does both).
+ *
+ * Return: 0; -EINVAL (@size 0, @align not a power of two); -ENOSPC (no
+ * such range: the message gives the ranges, the limit and the number of
+ * mappings); -ENODEV (no device attached); -EPERM (no-IOMMU).
+ */
+int assign_iommu_iova_find(const struct assign_iommu *iommu, uint64_t size,
+			   uint64_t align, uint64_t *iova);
+
+/**
+ * struct assign_dma_buf - host memory mapped for DMA, owned by the library
+ * @vaddr: where the process reaches it; zero-filled when made
+ * @iova: where the devices reach it
+ * @length: its length in bytes, a multiple of the smallest IOMMU page
+ * @flags: the device's access, ASSIGN_DMA_F_READ and/or ASSIGN_DMA_F_WRITE
+ *
+ * Made by assign_dma_buf_new() and read-only for the caller; it goes with
+ * assign_dma_buf_free(). The library allocates it, so it may grow.
+ */
+struct assign_dma_buf {
+	void *vaddr;
+	uint64_t iova;
+	uint64_t length;
+	uint32_t flags;
+};
+
+/**
+ * assign_dma_buf_new() - allocate memory and map it for DMA
+ * @iommu: the object, with at least one device attached
+ * @length: bytes wanted; rounded up to the smallest IOMMU page size
+ * @flags: ASSIGN_DMA_F_READ and/or ASSIGN_DMA_F_WRITE
+ * @ret: where to store the buffer
+ *
+ * Allocates zeroed anonymous memory aligned to the smallest IOMMU page
+ * size, places it with assign_iommu_iova_find() and maps it with
+ * assign_iommu_map() (so it is marked MADV_DONTFORK and counts against
+ * RLIMIT_MEMLOCK). The buffer holds a reference on @iommu and is used
+ * under @iommu's thread rule.
+ *
+ * Return: 0; -EINVAL (@length 0, bad @flags); the errors of
+ * assign_iommu_iova_find() and assign_iommu_map(); -ENOMEM (no memory
+ * for the buffer).
+ */
+int assign_dma_buf_new(struct assign_iommu *iommu, uint64_t length,
+		       uint32_t flags, struct assign_dma_buf **ret);
+
+/**
+ * assign_dma_buf_free() - unmap and free a DMA buffer
+ * @buf: the buffer, or NULL
+ *
+ * Unmaps the buffer (unless its mapping is gone already, say after
+ * assign_iommu_unmap_all(): a mapping made there since is left alone),
+ * frees its memory and drops its reference on the IOMMU object. An unmap
+ * the kernel refuses is logged as a warning; the mapping then goes with
+ * the IOMMU object.
+ *
+ * Return: NULL.
+ */
+struct assign_dma_buf *assign_dma_buf_free(struct assign_dma_buf *buf);
+
+/**
  * assign_iommu_map_many() - map several ranges, all or nothing
  * @iommu: the object
  * @maps: the requests

@@ -1758,6 +1758,280 @@ static size_t count_kind(const struct assign_conflict *c, size_t n,
 	return cnt;
 }
 
+/* ---------------------------------------------------------------------- */
+/* Placing DMA memory: assign_iommu_iova_find(), assign_dma_buf_*() */
+
+static void iova_find_on(struct fx *f, enum assign_iommu_backend b)
+{
+	static const uint64_t rs[][2] = { { 0x0, 0x7fffff },
+					  { 0x10000000, 0x1fffffff } };
+	uint64_t iova = 0xdead;
+
+	mock_set_iova_ranges(f->mk, rs, ARRAY_SIZE(rs));
+	/* A reserved region, and a relaxable one that does not count. */
+	mock_set_reserved_regions(f->mk, 3,
+				  "0x0000000000004000 0x0000000000005fff "
+				  "reserved\n"
+				  "0x0000000000008000 0x0000000000008fff "
+				  "direct-relaxable\n");
+	new_iommu(f, b, 0);
+	assert_int_equal(assign_iommu_iova_find(f->iommu, PG, 0, &iova),
+			 -ENODEV);
+	assert_int_equal(iova, 0xdead);
+	assert_int_equal(attach(f, DEV_A), 0);
+
+	/* Never 0: the first page up. */
+	assert_int_equal(assign_iommu_iova_find(f->iommu, PG, 0, &iova), 0);
+	assert_int_equal(iova, PG);
+	/* Rounded up to the page; around mappings and the reserved region. */
+	assert_int_equal(assign_iommu_map(f->iommu, PG, mem(f, 0), 2 * PG,
+					  ASSIGN_DMA_F_RW),
+			 0);
+	assert_int_equal(assign_iommu_iova_find(f->iommu, 1, 0, &iova), 0);
+	assert_int_equal(iova, 3 * PG);
+	assert_int_equal(assign_iommu_iova_find(f->iommu, 2 * PG, 0, &iova), 0);
+	assert_int_equal(iova, 6 * PG); /* 3-4 too small, 4-5 reserved */
+	/* The relaxable region is no obstacle. */
+	assert_int_equal(assign_iommu_map(f->iommu, 6 * PG, mem(f, PG), 2 * PG,
+					  ASSIGN_DMA_F_RW),
+			 0);
+	assert_int_equal(assign_iommu_iova_find(f->iommu, 2 * PG, 0, &iova), 0);
+	assert_int_equal(iova, 8 * PG);
+	/* Aligned. */
+	assert_int_equal(assign_iommu_iova_find(f->iommu, PG, 2 * MB, &iova),
+			 0);
+	assert_int_equal(iova, 2 * MB);
+	/* Too big for the first range: the second one. */
+	assert_int_equal(assign_iommu_iova_find(f->iommu, 16 * MB, 0, &iova),
+			 0);
+	assert_int_equal(iova, 0x10000000);
+	/* Below the DMA limit only. */
+	assert_int_equal(assign_iommu_set_dma_limit(f->iommu, 0xfffff), 0);
+	assert_int_equal(assign_iommu_iova_find(f->iommu, MB, 0, &iova),
+			 -ENOSPC);
+	assert_err_contains(f, "no free IOVA range of 0x100000 bytes");
+	assert_err_contains(f, "DMA limit 0xfffff");
+	assert_err_contains(f, "2 mappings");
+	assert_int_equal(assign_iommu_iova_find(f->iommu, 0xf8000, 0, &iova),
+			 0);
+	assert_int_equal(iova, 8 * PG); /* up to the limit exactly */
+	assert_int_equal(assign_iommu_iova_find(f->iommu, 0xf9000, 0, &iova),
+			 -ENOSPC);
+	assert_int_equal(assign_iommu_set_dma_limit(f->iommu, UINT64_MAX), 0);
+	/* Larger than any range. */
+	assert_int_equal(assign_iommu_iova_find(f->iommu, 512 * MB, 0, &iova),
+			 -ENOSPC);
+	/* An alignment no range can meet. */
+	assert_int_equal(assign_iommu_iova_find(f->iommu, PG, 1ull << 63,
+						&iova),
+			 -ENOSPC);
+	/* Bad arguments. */
+	assert_int_equal(assign_iommu_iova_find(f->iommu, 0, 0, &iova),
+			 -EINVAL);
+	assert_int_equal(assign_iommu_iova_find(f->iommu, PG, 3 * PG, &iova),
+			 -EINVAL);
+	assert_err_contains(f, "power of two");
+	assert_int_equal(assign_iommu_iova_find(f->iommu, UINT64_MAX, 0, &iova),
+			 -EINVAL);
+	assert_int_equal(assign_iommu_iova_find(f->iommu, PG, 0, NULL),
+			 -EINVAL);
+	assert_int_equal(assign_iommu_iova_find(NULL, PG, 0, &iova), -EINVAL);
+	assert_int_equal(assign_iommu_unmap_all(f->iommu), 0);
+}
+
+static void test_iova_find_type1(void **state)
+{
+	iova_find_on(*state, ASSIGN_IOMMU_TYPE1);
+}
+
+static void test_iova_find_iommufd(void **state)
+{
+	iova_find_on(*state, ASSIGN_IOMMU_IOMMUFD);
+}
+
+/* A range that ends at the top of the address space: no wrap-around. */
+static void test_iova_find_top(void **state)
+{
+	struct fx *f = *state;
+	static const uint64_t rs[][2] = { { 0xfffffffffff00000ull,
+					    UINT64_MAX } };
+	uint64_t iova;
+
+	mock_set_iova_ranges(f->mk, rs, ARRAY_SIZE(rs));
+	new_iommu(f, ASSIGN_IOMMU_IOMMUFD, 0);
+	assert_int_equal(attach(f, DEV_A), 0);
+	assert_int_equal(assign_iommu_iova_find(f->iommu, MB, 0, &iova), 0);
+	assert_int_equal(iova, 0xfffffffffff00000ull);
+	assert_int_equal(assign_iommu_map(f->iommu, iova + MB - 2 * PG,
+					  mem(f, 0), 2 * PG, ASSIGN_DMA_F_RW),
+			 0);
+	assert_int_equal(assign_iommu_iova_find(f->iommu, MB, 0, &iova),
+			 -ENOSPC);
+	assert_int_equal(assign_iommu_iova_find(f->iommu, 2 * PG, 0, &iova), 0);
+	assert_int_equal(iova, 0xfffffffffff00000ull);
+	assert_int_equal(assign_iommu_map(f->iommu, iova, mem(f, 2 * PG),
+					  MB - 2 * PG, ASSIGN_DMA_F_RW),
+			 0);
+	/* Full up to the last byte: nothing, and no wrap to 0. */
+	assert_int_equal(assign_iommu_iova_find(f->iommu, PG, 0, &iova),
+			 -ENOSPC);
+	assert_int_equal(assign_iommu_unmap_all(f->iommu), 0);
+}
+
+static void dma_buf_on(struct fx *f, enum assign_iommu_backend b)
+{
+	struct assign_dma_buf *x = NULL, *y = NULL;
+	size_t maps0 = mock_seam_mmaps(f->mk);
+	uint64_t pg, align;
+	uint32_t fl;
+	void *va;
+
+	/* 64 KiB IOMMU pages: the buffer's address is aligned to them. */
+	mock_set_pgsizes(f->mk, (1ull << 16) | (1ull << 21));
+	new_iommu(f, b, 0);
+	assert_int_equal(assign_dma_buf_new(f->iommu, PG, ASSIGN_DMA_F_RW, &x),
+			 -ENODEV);
+	assert_null(x);
+	assert_int_equal(attach(f, DEV_A), 0);
+	maps0 = mock_seam_mmaps(f->mk);
+	assert_int_equal(assign_iommu_get_pgsizes(f->iommu, &pg), 0);
+	align = pg & -pg;
+
+	assert_int_equal(
+		assign_dma_buf_new(f->iommu, 3000, ASSIGN_DMA_F_RW, &x), 0);
+	assert_non_null(x);
+	assert_int_equal(x->length, align);
+	assert_int_equal(x->flags, ASSIGN_DMA_F_RW);
+	assert_int_equal((uintptr_t)x->vaddr & (align - 1), 0);
+	assert_int_equal(x->iova, align); /* the lowest, never 0 */
+	for (size_t i = 0; i < x->length; i++)
+		assert_int_equal(((uint8_t *)x->vaddr)[i], 0);
+	memset(x->vaddr, 0x5a, x->length);
+	assert_int_equal(mock_dma_lookup(f->mk, x->iova, &va, &fl), 0);
+	assert_ptr_equal(va, x->vaddr);
+	assert_int_equal(mock_seam_mmaps(f->mk), maps0 + 1);
+
+	/* A second one lands after it; read-only for the device. */
+	assert_int_equal(assign_dma_buf_new(f->iommu, align + 1,
+					    ASSIGN_DMA_F_READ, &y),
+			 0);
+	assert_int_equal(y->length, 2 * align);
+	assert_int_equal(y->iova, 2 * align);
+	assert_int_equal(mock_dma_lookup(f->mk, y->iova, &va, &fl), 0);
+	assert_int_equal(fl, VFIO_DMA_MAP_FLAG_READ);
+	assert_int_equal(mock_dma_count(f->mk), 2);
+	y = assign_dma_buf_free(y);
+	assert_null(y);
+	assert_int_equal(mock_dma_count(f->mk), 1);
+	assert_int_equal(mock_seam_mmaps(f->mk), maps0 + 1);
+
+	/* Unmapped behind its back and the IOVA reused: free leaves the new
+	 * mapping alone. */
+	assert_int_equal(assign_iommu_unmap_all(f->iommu), 0);
+	assert_int_equal(assign_iommu_map(f->iommu, x->iova, mem(f, 0), align,
+					  ASSIGN_DMA_F_RW),
+			 0);
+	assign_dma_buf_free(x);
+	assert_int_equal(mock_dma_lookup(f->mk, align, &va, &fl), 0);
+	assert_ptr_equal(va, mem(f, 0));
+	assert_int_equal(mock_seam_mmaps(f->mk), maps0);
+	assert_int_equal(assign_iommu_unmap(f->iommu, align, align), 0);
+
+	/* The buffer holds its IOMMU object (type1 drops the mappings with
+	 * the last group, an IOAS keeps them). */
+	assert_int_equal(assign_dma_buf_new(f->iommu, PG, ASSIGN_DMA_F_RW, &x),
+			 0);
+	detach_all(f);
+	f->iommu = assign_iommu_unref(f->iommu);
+	assert_int_equal(mock_dma_count(f->mk),
+			 b == ASSIGN_IOMMU_IOMMUFD ? 1 : 0);
+	assign_dma_buf_free(x);
+	assert_int_equal(mock_dma_count(f->mk), 0);
+	assert_int_equal(mock_seam_mmaps(f->mk), maps0);
+	assign_dma_buf_free(NULL);
+}
+
+static void test_dma_buf_type1(void **state)
+{
+	dma_buf_on(*state, ASSIGN_IOMMU_TYPE1);
+}
+
+static void test_dma_buf_iommufd(void **state)
+{
+	dma_buf_on(*state, ASSIGN_IOMMU_IOMMUFD);
+}
+
+static void test_dma_buf_errors(void **state)
+{
+	struct fx *f = *state;
+	struct assign_dma_buf *x = NULL;
+	size_t maps0;
+	unsigned long calls;
+
+	new_iommu(f, ASSIGN_IOMMU_TYPE1, 0);
+	assert_int_equal(attach(f, DEV_A), 0);
+	maps0 = mock_seam_mmaps(f->mk);
+	assert_int_equal(assign_dma_buf_new(f->iommu, 0, ASSIGN_DMA_F_RW, &x),
+			 -EINVAL);
+	assert_int_equal(assign_dma_buf_new(f->iommu, PG, 0, &x), -EINVAL);
+	assert_err_contains(f, "ASSIGN_DMA_F_READ");
+	assert_int_equal(assign_dma_buf_new(f->iommu, PG, 8, &x), -EINVAL);
+	assert_int_equal(assign_dma_buf_new(f->iommu, UINT64_MAX,
+					    ASSIGN_DMA_F_RW, &x),
+			 -EINVAL);
+	assert_int_equal(assign_dma_buf_new(f->iommu, PG, ASSIGN_DMA_F_RW,
+					    NULL),
+			 -EINVAL);
+	assert_int_equal(assign_dma_buf_new(NULL, PG, ASSIGN_DMA_F_RW, &x),
+			 -EINVAL);
+	/* No memory for it. */
+	mock_fail_nth(f->mk, MOCK_MMAP, 0, 1, -ENOMEM);
+	assert_int_equal(assign_dma_buf_new(f->iommu, PG, ASSIGN_DMA_F_RW, &x),
+			 -ENOMEM);
+	assert_err_contains(f, "cannot allocate a DMA buffer");
+	/* The kernel refuses the map: the memory goes back. */
+	mock_fail_nth(f->mk, MOCK_IOCTL, VFIO_IOMMU_MAP_DMA, 1, -ENOSPC);
+	assert_int_equal(assign_dma_buf_new(f->iommu, PG, ASSIGN_DMA_F_RW, &x),
+			 -ENOSPC);
+	assert_err_contains(f, "DMA entry limit");
+	mock_fail_clear(f->mk);
+	assert_null(x);
+	assert_int_equal(mock_seam_mmaps(f->mk), maps0);
+	assert_int_equal(mock_dma_count(f->mk), 0);
+	/* Every call of a good one failed in turn: nothing leaks. */
+	calls = mock_calls(f->mk, MOCK_ANY);
+	assert_int_equal(assign_dma_buf_new(f->iommu, PG, ASSIGN_DMA_F_RW, &x),
+			 0);
+	calls = mock_calls(f->mk, MOCK_ANY) - calls;
+	assign_dma_buf_free(x);
+	for (unsigned long k = 1; k <= calls; k++) {
+		int r;
+
+		x = NULL;
+		mock_fail_nth(f->mk, MOCK_ANY, 0, k, -EIO);
+		r = assign_dma_buf_new(f->iommu, PG, ASSIGN_DMA_F_RW, &x);
+		mock_fail_clear(f->mk);
+		if (r == 0) {
+			assign_dma_buf_free(x);
+			continue;
+		}
+		assert_null(x);
+		assert_int_equal(mock_seam_mmaps(f->mk), maps0);
+		assert_int_equal(mock_dma_count(f->mk), 0);
+	}
+	/* The kernel refuses the unmap at free: warned, the mapping stays
+	 * with the IOMMU object (which unmaps it at the end). */
+	assert_int_equal(assign_dma_buf_new(f->iommu, PG, ASSIGN_DMA_F_RW, &x),
+			 0);
+	assign_ctx_clear_last_error(f->ctx);
+	mock_fail_nth(f->mk, MOCK_IOCTL, VFIO_IOMMU_UNMAP_DMA, 1, -EIO);
+	assign_dma_buf_free(x);
+	mock_fail_clear(f->mk);
+	assert_string_equal(err(f), "");
+	assert_int_equal(mock_dma_count(f->mk), 1);
+	assert_int_equal(mock_seam_mmaps(f->mk), maps0);
+}
+
 static void test_check_layout(void **state)
 {
 	struct fx *f = *state;
@@ -2102,6 +2376,12 @@ int main(void)
 		T(test_unmap_iommufd),
 		T(test_unref_unmaps),
 		T(test_unref_iommufd_unmaps),
+		T(test_iova_find_type1),
+		T(test_iova_find_iommufd),
+		T(test_iova_find_top),
+		T(test_dma_buf_type1),
+		T(test_dma_buf_iommufd),
+		T(test_dma_buf_errors),
 		T(test_check_layout),
 		T(test_noiommu_disabled),
 		T(test_noiommu),
