@@ -62,15 +62,31 @@ const char *assign_iommu_backend_get_name(enum assign_iommu_backend backend);
 #define ASSIGN_IOMMU_F_ALLOW_NOIOMMU (1u << 0)
 
 /**
+ * ASSIGN_IOMMU_DEFAULT_MAX_MAPPINGS - the default mapping limit on iommufd
+ *
+ * 65535, the default of vfio_iommu_type1's dma_entry_limit: the kernel
+ * bounds the mappings of a type1 container, not those of an IOAS.
+ */
+#define ASSIGN_IOMMU_DEFAULT_MAX_MAPPINGS 65535u
+
+/**
  * struct assign_iommu_opts - options for assign_iommu_new()
  * @size: sizeof(struct assign_iommu_opts), so the struct can grow
  * @backend: which backend to use
  * @flags: ASSIGN_IOMMU_F_* flags
+ * @max_mappings: the most DMA mappings the object holds at once, its own
+ *                and its guest memory policy's alike (each pins memory;
+ *                a guest that maps one page at many IOVAs would otherwise
+ *                grow the pinned memory without bound). 0: on iommufd
+ *                %ASSIGN_IOMMU_DEFAULT_MAX_MAPPINGS, on type1 none of the
+ *                library's own (the kernel's dma_entry_limit applies).
+ *                Past it, maps fail with -ENOSPC.
  */
 struct assign_iommu_opts {
 	size_t size;
 	enum assign_iommu_backend backend;
 	uint32_t flags;
+	uint32_t max_mappings;
 };
 
 /**
@@ -232,12 +248,14 @@ int assign_iommu_get_pgsizes(const struct assign_iommu *iommu,
 			     uint64_t *pgsizes);
 
 /**
- * assign_iommu_get_dma_avail() - DMA mappings the kernel still allows
+ * assign_iommu_get_dma_avail() - DMA mappings still allowed
  * @iommu: the object, with at least one device attached
- * @avail: where to store the count (type1 dma_entry_limit minus mappings)
+ * @avail: where to store the count: the smaller of what the type1 kernel
+ *         still allows (dma_entry_limit minus its mappings) and what the
+ *         object's own limit (assign_iommu_opts.max_mappings) leaves
  *
- * Return: 0, -ENODEV when no device is attached, -EOPNOTSUPP when the
- * backend or kernel does not report it (iommufd has no such limit).
+ * Return: 0, -ENODEV when no device is attached, -EOPNOTSUPP when there
+ * is no limit to report (no-IOMMU).
  */
 int assign_iommu_get_dma_avail(const struct assign_iommu *iommu,
 			       uint32_t *avail);
@@ -347,7 +365,8 @@ struct assign_dma_map {
  * message names it); -ENOMEM (memlock limit; the message gives the bytes
  * needed and RLIMIT_MEMLOCK, or says the kernel ran out of memory when
  * the limit does not apply); -EFAULT (@vaddr not mapped, or not pinnable);
- * -ENOSPC (type1 DMA entry limit reached); -ENODEV (no device attached);
+ * -ENOSPC (the object's max_mappings or the type1 DMA entry limit
+ * reached; the message says which); -ENODEV (no device attached);
  * -EPERM (no-IOMMU); an error of madvise(MADV_DONTFORK) other than
  * EINVAL; other kernel errors.
  */

@@ -71,6 +71,21 @@ static int check_opts(struct assign_ctx *ctx, const struct assign_iommu_opts *o)
 	}
 }
 
+/*
+ * The kernel bounds a type1 container's mappings (dma_entry_limit, 65535
+ * by default) but not an IOAS's: there, a guest mapping one page at ever
+ * more IOVAs through a shadowed IOMMU would grow the pinned memory (and
+ * the kernel's tracking) without bound. So iommufd gets type1's default
+ * unless the caller chose a limit; type1 keeps the kernel's alone.
+ */
+void iommu_set_max_mappings(struct assign_iommu *iommu)
+{
+	iommu->max_mappings = iommu->max_mappings_opt;
+	if (!iommu->max_mappings && iommu->ops &&
+	    iommu->ops->kind == ASSIGN_IOMMU_IOMMUFD)
+		iommu->max_mappings = ASSIGN_IOMMU_DEFAULT_MAX_MAPPINGS;
+}
+
 /* The backend asked for, NULL for AUTO (chosen at the first attach). */
 static const struct iommu_backend *backend_ops(enum assign_iommu_backend b)
 {
@@ -109,6 +124,7 @@ ASSIGN_EXPORT int assign_iommu_new(struct assign_ctx *ctx,
 	iommu->ctx = ctx;
 	iommu->fd = -1;
 	iommu->dma_limit = UINT64_MAX;
+	iommu->max_mappings_opt = o.max_mappings;
 	iommu->ops = backend_ops(o.backend);
 	if (iommu->ops) {
 		r = iommu->ops->open(iommu);
@@ -116,6 +132,7 @@ ASSIGN_EXPORT int assign_iommu_new(struct assign_ctx *ctx,
 			free(iommu);
 			return r;
 		}
+		iommu_set_max_mappings(iommu);
 	}
 	if (o.backend == ASSIGN_IOMMU_NOIOMMU)
 		/* Not a failure, and nothing the caller could see otherwise:
@@ -270,6 +287,7 @@ static int choose_backend(struct assign_iommu *iommu, const char *addr)
 		iommu->ops = NULL;
 		return r;
 	}
+	iommu_set_max_mappings(iommu);
 	info(ctx, "IOMMU backend chosen for %s: %s", addr, ops->name);
 	return 0;
 }

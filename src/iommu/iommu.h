@@ -229,6 +229,10 @@ struct assign_iommu {
 	struct assign_reserved_region *resv;
 	size_t nresv;
 	uint64_t dma_limit;                /* highest IOVA allowed */
+	/* assign_iommu_opts.max_mappings as given (0: the default), and the
+	 * limit in force once the backend is known (0: none of our own). */
+	uint32_t max_mappings_opt;
+	uint32_t max_mappings;
 
 	/* The one table of DMA mappings (struct iommu_mapping, malloc'ed),
 	 * an AVL tree by IOVA, never overlapping: O(log n) lookup, insert
@@ -282,6 +286,10 @@ void iommu_fmt_ranges(const struct assign_iommu *iommu, char *buf, size_t size);
 const struct assign_reserved_region *
 iommu_blocking_resv(const struct assign_iommu *iommu, uint64_t iova,
 		    uint64_t last);
+
+/* iommu.c: set iommu->max_mappings from the option and the backend
+ * (called when the backend is chosen). */
+void iommu_set_max_mappings(struct assign_iommu *iommu);
 
 /* map.c: drop every library mapping (kernel unmap), keep going on
  * errors; returns the first error. */

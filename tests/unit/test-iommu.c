@@ -986,9 +986,9 @@ static void test_geometry_iommufd(void **state)
 	new_iommu(f, ASSIGN_IOMMU_IOMMUFD, 0);
 	assert_int_equal(attach(f, DEV_A), 0);
 	geometry_common(f);
-	assert_int_equal(assign_iommu_get_dma_avail(f->iommu, &avail),
-			 -EOPNOTSUPP);
-	assert_err_contains(f, "iommufd");
+	/* The kernel has no limit for an IOAS; the library's own applies. */
+	assert_int_equal(assign_iommu_get_dma_avail(f->iommu, &avail), 0);
+	assert_int_equal(avail, ASSIGN_IOMMU_DEFAULT_MAX_MAPPINGS);
 }
 
 static void test_geometry_custom_ranges(void **state)
@@ -1477,6 +1477,152 @@ static void test_map_dma_entry_limit(void **state)
 	assert_int_equal(assign_iommu_map(f->iommu, 2 * PG, mem(f, 2 * PG), PG,
 					  ASSIGN_DMA_F_RW), -ENOSPC);
 	assert_err_contains(f, "dma_entry_limit");
+}
+
+/* A seam that is the mock's, except that VFIO_IOMMU_GET_INFO hides the
+ * DMA_AVAIL capability, as kernels before 5.10 do. */
+static struct assign_sys_ops old_ops;
+static const struct assign_sys_ops *old_base;
+
+static int old_kernel_ioctl(void *data, int fd, unsigned long req, void *arg)
+{
+	int r = old_base->ioctl(data, fd, req, arg);
+	struct vfio_iommu_type1_info *info = arg;
+	uint32_t off;
+
+	if (req != VFIO_IOMMU_GET_INFO || r < 0 ||
+	    !(info->flags & VFIO_IOMMU_INFO_CAPS))
+		return r;
+	for (off = info->cap_offset; off && off + 8 <= info->argsz;) {
+		struct vfio_info_cap_header *h = (void *)((uint8_t *)arg + off);
+
+		if (h->id == VFIO_IOMMU_TYPE1_INFO_DMA_AVAIL)
+			h->id = 0x7fff; /* a capability nobody knows */
+		if (h->next <= off)
+			break;
+		off = h->next;
+	}
+	return r;
+}
+
+/* The object's own limit on mappings (assign_iommu_opts.max_mappings). */
+static void max_mappings_on(struct fx *f, enum assign_iommu_backend b)
+{
+	struct assign_iommu_opts o = { .size = sizeof(o),
+				       .backend = b,
+				       .max_mappings = 3 };
+	struct assign_dma_map req[2] = {
+		{ 0x100000, mem(f, 0), PG, ASSIGN_DMA_F_RW },
+		{ 0x200000, mem(f, 0), PG, ASSIGN_DMA_F_RW },
+	};
+	uint32_t avail;
+
+	assert_int_equal(assign_iommu_new(f->ctx, &o, &f->iommu), 0);
+	assert_int_equal(attach(f, DEV_A), 0);
+	assert_int_equal(assign_iommu_get_dma_avail(f->iommu, &avail), 0);
+	assert_int_equal(avail, 3);
+	/* One page at ever more IOVAs: what a guest could do. */
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(
+			assign_iommu_map(f->iommu, (uint64_t)(i + 1) * PG,
+					 mem(f, 0), PG, ASSIGN_DMA_F_RW),
+			0);
+	assert_int_equal(assign_iommu_get_dma_avail(f->iommu, &avail), 0);
+	assert_int_equal(avail, 0);
+	assert_int_equal(assign_iommu_map(f->iommu, 4 * PG, mem(f, 0), PG,
+					  ASSIGN_DMA_F_RW),
+			 -ENOSPC);
+	assert_err_contains(f, "limit of 3 DMA mappings is reached");
+	assert_err_contains(f, "assign_iommu_opts.max_mappings");
+	assert_int_equal(mock_dma_count(f->mk), 3);
+	/* All or nothing. */
+	assert_int_equal(assign_iommu_unmap(f->iommu, PG, PG), 0);
+	assert_int_equal(assign_iommu_map_many(f->iommu, req, 2), -ENOSPC);
+	assert_err_contains(f, "2 more asked");
+	assert_int_equal(mock_dma_count(f->mk), 2);
+	assert_int_equal(assign_iommu_map_many(f->iommu, req, 1), 0);
+	assert_int_equal(mock_dma_count(f->mk), 3);
+	assert_int_equal(assign_iommu_unmap_all(f->iommu), 0);
+}
+
+static void test_max_mappings_iommufd(void **state)
+{
+	max_mappings_on(*state, ASSIGN_IOMMU_IOMMUFD);
+}
+
+static void test_max_mappings_type1(void **state)
+{
+	struct fx *f = *state;
+
+	/* On type1 the library refuses before the kernel's limit. */
+	mock_set_dma_entry_limit(f->mk, 10);
+	max_mappings_on(f, ASSIGN_IOMMU_TYPE1);
+}
+
+/* The defaults: iommufd gets type1's 65535, type1 the kernel's own. */
+static void test_max_mappings_defaults(void **state)
+{
+	struct fx *f = *state;
+	char before[ASSIGN_ERROR_MAX];
+	uint32_t avail;
+
+	new_iommu(f, ASSIGN_IOMMU_AUTO, 0); /* picks iommufd */
+	assert_int_equal(attach(f, DEV_A), 0);
+	assert_int_equal(assign_iommu_get_backend(f->iommu),
+			 ASSIGN_IOMMU_IOMMUFD);
+	assert_int_equal(assign_iommu_map(f->iommu, PG, mem(f, 0), PG,
+					  ASSIGN_DMA_F_RW),
+			 0);
+	assert_int_equal(assign_iommu_get_dma_avail(f->iommu, &avail), 0);
+	assert_int_equal(avail, ASSIGN_IOMMU_DEFAULT_MAX_MAPPINGS - 1);
+	assert_int_equal(ASSIGN_IOMMU_DEFAULT_MAX_MAPPINGS, 65535);
+	assert_int_equal(assign_iommu_unmap_all(f->iommu), 0);
+	detach_all(f);
+	f->iommu = assign_iommu_unref(f->iommu);
+
+	mock_set_dma_entry_limit(f->mk, 100);
+	new_iommu(f, ASSIGN_IOMMU_TYPE1, 0);
+	assert_int_equal(attach(f, DEV_A), 0);
+	assert_int_equal(assign_iommu_map(f->iommu, PG, mem(f, 0), PG,
+					  ASSIGN_DMA_F_RW),
+			 0);
+	assert_int_equal(assign_iommu_get_dma_avail(f->iommu, &avail), 0);
+	assert_int_equal(avail, 99);
+	assert_int_equal(assign_iommu_unmap_all(f->iommu), 0);
+	detach_all(f);
+	f->iommu = assign_iommu_unref(f->iommu);
+
+	/* A type1 kernel too old to report the entries left (before 5.10):
+	 * the object's own limit answers, and no error is left behind. */
+	{
+		struct assign_iommu_opts o = { .size = sizeof(o),
+					       .backend = ASSIGN_IOMMU_TYPE1,
+					       .max_mappings = 7 };
+
+		old_base = f->ctx->sys;
+		old_ops = *old_base;
+		old_ops.ioctl = old_kernel_ioctl;
+		f->ctx->sys = &old_ops;
+		assert_int_equal(assign_iommu_new(f->ctx, &o, &f->iommu), 0);
+		assert_int_equal(attach(f, DEV_A), 0);
+		/* An earlier failure's message stays. */
+		assert_int_equal(assign_iommu_map(f->iommu, 1, mem(f, 0), PG,
+						  ASSIGN_DMA_F_RW),
+				 -EINVAL);
+		snprintf(before, sizeof(before), "%s", err(f));
+		assert_int_equal(assign_iommu_get_dma_avail(f->iommu, &avail),
+				 0);
+		assert_int_equal(avail, 7);
+		assert_string_equal(err(f), before);
+		/* Without a limit of its own there is nothing to say. */
+		detach_all(f);
+		f->iommu = assign_iommu_unref(f->iommu);
+		new_iommu(f, ASSIGN_IOMMU_TYPE1, 0);
+		assert_int_equal(attach(f, DEV_A), 0);
+		assert_int_equal(assign_iommu_get_dma_avail(f->iommu, &avail),
+				 -EOPNOTSUPP);
+		assert_err_contains(f, "Linux 5.10");
+	}
 }
 
 static void test_map_kernel_errors(void **state)
@@ -2367,6 +2513,9 @@ int main(void)
 		T(test_memlock_cap_ipc_lock),
 		T(test_map_enomem_no_limit),
 		T(test_map_dma_entry_limit),
+		T(test_max_mappings_iommufd),
+		T(test_max_mappings_type1),
+		T(test_max_mappings_defaults),
 		T(test_map_kernel_errors),
 		T(test_map_dontfork),
 		T(test_map_dontfork_failure),
