@@ -52,12 +52,16 @@ int host_opts_get(struct assign_ctx *ctx, const struct assign_host_opts *opts,
 		return set_error(ctx, -EINVAL, "'%s' is not a driver name",
 				 out->driver);
 	out->timeout_ms = o.timeout_ms ? o.timeout_ms : DEFAULT_TIMEOUT_MS;
-	env = getenv("ASSIGN_STATE_DIR");
+	/* Not from the environment of a setuid or otherwise elevated
+	 * process: whoever started it would choose the records root acts
+	 * on. */
+	env = secure_getenv("ASSIGN_STATE_DIR");
 	out->state_dir = o.state_dir ? o.state_dir
 			 : env && *env ? env
 				       : DEFAULT_STATE_DIR;
 	out->dev_dir = o.dev_dir ? o.dev_dir : "/dev";
 	out->owner = NULL;
+	out->state_fd = -1;
 	return 0;
 }
 
@@ -437,8 +441,6 @@ static int unbind_locked(struct assign_ctx *ctx, const char *addr,
 			 const struct host_opts *oo);
 static int restore_locked(struct assign_ctx *ctx, const char *addr,
 			  const struct host_opts *oo);
-static int restore_members(struct assign_ctx *ctx, const char *owner,
-			   const struct host_opts *o);
 
 /* Clear the other blocking members of @addr's group, then bind @addr; on
  * failure restore the members done. */
@@ -565,19 +567,14 @@ static int bind_record(struct assign_ctx *ctx, const struct host_opts *o,
 
 	if (o->flags & ASSIGN_HOST_F_NO_RECORD)
 		return 0;
-	r = host_record_read(o, addr, &rec);
+	r = host_record_read_msg(ctx, o, addr, &rec,
+				 "remove it or restore by hand");
 	if (r == -ENOENT) {
 		r = host_record_create(ctx, o, addr, cur, override);
 		*recorded = r == 0;
 		return r;
 	}
-	if (r < 0)
-		return set_error(ctx, r,
-				 "the state record of %s in %s is "
-				 "unreadable (%s); remove it or restore "
-				 "by hand",
-				 addr, o->state_dir, strerror(-r));
-	return 0;
+	return r < 0 ? r : 0;
 }
 
 /* A failed probe: driver_override back to @override, and @addr back to
@@ -724,12 +721,10 @@ static int restore_members(struct assign_ctx *ctx, const char *owner,
 			   const struct host_opts *o)
 {
 	struct assign_host_record_list *recs = NULL;
-	struct assign_host_opts po = { .size = sizeof(po),
-				       .state_dir = o->state_dir };
 	struct host_record rec;
 	int r, first = 0;
 
-	r = assign_host_records(ctx, &po, &recs);
+	r = host_record_list(ctx, o, &recs);
 	if (r < 0)
 		return r;
 	for (size_t i = 0; i < recs->count; i++) {
@@ -754,17 +749,15 @@ static int restore_locked(struct assign_ctx *ctx, const char *addr,
 	struct host_record rec;
 	int r;
 
-	r = host_record_read(&o, addr, &rec);
+	r = host_record_read_msg(ctx, &o, addr, &rec,
+				 "remove it and bind the driver by hand");
 	if (r == -ENOENT)
 		return set_error(ctx, r,
 				 "no state record for %s in %s: nothing to "
 				 "restore",
 				 addr, o.state_dir);
 	if (r < 0)
-		return set_error(ctx, r,
-				 "the state record of %s in %s is unreadable "
-				 "(%s); remove it and bind the driver by hand",
-				 addr, o.state_dir, strerror(-r));
+		return r;
 	r = host_check_exists(ctx, addr);
 	if (r < 0) {
 		host_record_remove(&o, addr);
@@ -812,7 +805,7 @@ typedef int (*host_op)(struct assign_ctx *, const char *,
 static int run_locked(struct assign_ctx *ctx, const char *address,
 		      const struct assign_host_opts *opts, host_op op)
 {
-	char addr[ASSIGN_PCI_ADDR_LEN];
+	char addr[ASSIGN_PCI_ADDR_LEN], saved[ASSIGN_ERROR_MAX];
 	struct host_opts o;
 	int r, lock;
 
@@ -821,9 +814,18 @@ static int run_locked(struct assign_ctx *ctx, const char *address,
 	r = host_addr_opts(ctx, address, opts, addr, &o);
 	if (r < 0)
 		return r;
+	assign_error_save(ctx, saved);
+	r = host_state_open(ctx, &o, true, &o.state_fd);
+	if (r == -EPERM || r == -ENOTDIR)
+		return r; /* a directory someone else could have written */
+	if (r < 0)
+		/* None that can be made (not root, say): go ahead unlocked;
+		 * writing a record, if one is needed, says why it cannot. */
+		assign_error_restore(ctx, saved);
 	lock = host_state_lock(&o);
 	r = op(ctx, addr, &o);
 	host_state_unlock(lock);
+	host_state_close(o.state_fd);
 	return r;
 }
 
