@@ -368,7 +368,8 @@ int assign_host_unbind(struct assign_ctx *ctx, const char *address,
  * its bind file, falling back to drivers_probe) and removes the record.
  * A record whose driver was "" leaves the device unbound. Then restores
  * every device whose record says it was moved for @address (by
- * ASSIGN_HOST_F_GROUP). A record is checked as it is read (driver
+ * ASSIGN_HOST_F_GROUP), but not the devices moved for those: a group
+ * bind moves one level only. A record is checked as it is read (driver
  * names, a for= that names another device, nothing else unknown to it
  * that it could act on).
  *

@@ -439,8 +439,8 @@ static int bind_one(struct assign_ctx *ctx, const char *addr,
 		    const struct host_opts *o);
 static int unbind_locked(struct assign_ctx *ctx, const char *addr,
 			 const struct host_opts *oo);
-static int restore_locked(struct assign_ctx *ctx, const char *addr,
-			  const struct host_opts *oo);
+static int restore_one(struct assign_ctx *ctx, const char *addr,
+		       const struct host_opts *oo);
 
 /* Clear the other blocking members of @addr's group, then bind @addr; on
  * failure restore the members done. */
@@ -496,8 +496,7 @@ static int bind_group(struct assign_ctx *ctx, const char *addr, int group,
 		assign_error_save(ctx, saved);
 		for (size_t i = 0; i < rep->n_members; i++)
 			if (did[i])
-				restore_locked(ctx, rep->members[i]->address,
-					       &ro);
+				restore_one(ctx, rep->members[i]->address, &ro);
 		assign_error_restore(ctx, saved);
 	}
 	if (r >= 0 && done)
@@ -716,33 +715,15 @@ static int unbind_locked(struct assign_ctx *ctx, const char *addr,
 	return 0;
 }
 
-/* The group members a group bind moved for @owner go back with it. */
-static int restore_members(struct assign_ctx *ctx, const char *owner,
-			   const struct host_opts *o)
-{
-	struct assign_host_record_list *recs = NULL;
-	struct host_record rec;
-	int r, first = 0;
-
-	r = host_record_list(ctx, o, &recs);
-	if (r < 0)
-		return r;
-	for (size_t i = 0; i < recs->count; i++) {
-		const char *addr = recs->addresses[i];
-
-		if (host_record_read(o, addr, &rec) < 0 ||
-		    strcmp(rec.owner, owner))
-			continue;
-		r = restore_locked(ctx, addr, o);
-		if (r < 0 && !first)
-			first = r;
-	}
-	assign_host_record_list_free(recs);
-	return first;
-}
-
-static int restore_locked(struct assign_ctx *ctx, const char *addr,
-			  const struct host_opts *oo)
+/*
+ * Give @addr back to the driver its record names; its group members are
+ * restore_members()'s. A member's own members are never restored:
+ * a group bind moves the members of one device only (they never own
+ * others), and records that named each other would otherwise have a
+ * restore go round them for ever when one cannot be removed.
+ */
+static int restore_one(struct assign_ctx *ctx, const char *addr,
+		       const struct host_opts *oo)
 {
 	char cur[ASSIGN_HOST_NAME_LEN];
 	struct host_opts o = *oo;
@@ -794,7 +775,40 @@ static int restore_locked(struct assign_ctx *ctx, const char *addr,
 	host_record_remove(&o, addr);
 	notice(ctx, "%s: restored to %s", addr,
 	       rec.driver[0] ? rec.driver : "(no driver)");
-	return restore_members(ctx, addr, &o);
+	return 0;
+}
+
+/* The group members a group bind moved for @owner go back with it. */
+static int restore_members(struct assign_ctx *ctx, const char *owner,
+			   const struct host_opts *o)
+{
+	struct assign_host_record_list *recs = NULL;
+	struct host_record rec;
+	int r, first = 0;
+
+	r = host_record_list(ctx, o, &recs);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < recs->count; i++) {
+		const char *addr = recs->addresses[i];
+
+		if (host_record_read(o, addr, &rec) < 0 ||
+		    strcmp(rec.owner, owner))
+			continue;
+		r = restore_one(ctx, addr, o);
+		if (r < 0 && !first)
+			first = r;
+	}
+	assign_host_record_list_free(recs);
+	return first;
+}
+
+static int restore_locked(struct assign_ctx *ctx, const char *addr,
+			  const struct host_opts *o)
+{
+	int r = restore_one(ctx, addr, o);
+
+	return r < 0 ? r : restore_members(ctx, addr, o);
 }
 
 /* ---- the public entry points: one bind/unbind/restore at a time --------- */

@@ -1450,6 +1450,39 @@ static void test_records_validated(void **state)
 	unlink(p);
 }
 
+/* Records that name each other: a restore gives back the device and the
+ * members moved for it, and stops there. */
+static void test_restore_records_cycle(void **state)
+{
+	struct fake *f = *state;
+	struct assign_host_opts o;
+	char drv[64];
+
+	standard_host(f);
+	opts_for(f, &o);
+	fake_driver(f, "pci-stub");
+	/* All on vfio-pci, as after a group bind; then records that say
+	 * 01:00.0 was moved for 01:00.1, 01:00.1 for 01:00.0, and 00:02.0
+	 * for 01:00.1. */
+	assert_int_equal(assign_host_bind(f->ctx, "0000:01:00.0", &o), 0);
+	assert_int_equal(assign_host_bind(f->ctx, "0000:01:00.1", &o), 0);
+	assert_int_equal(assign_host_bind(f->ctx, "0000:00:02.0", &o), 0);
+	plant_record(f, "0000:01:00.0", "driver=e1000e\nfor=0000:01:00.1\n");
+	plant_record(f, "0000:01:00.1", "driver=\nfor=0000:01:00.0\n");
+	plant_record(f, "0000:00:02.0", "driver=i915\nfor=0000:01:00.1\n");
+	assert_int_equal(assign_host_restore(f->ctx, "0000:01:00.0", &o), 0);
+	/* 01:00.0 and its member 01:00.1 are back; 00:02.0 belonged to the
+	 * member, not to 01:00.0, and stays where it is. */
+	current(f, "0000:01:00.0", drv, sizeof(drv));
+	assert_string_equal(drv, "e1000e");
+	current(f, "0000:01:00.1", drv, sizeof(drv));
+	assert_string_equal(drv, "");
+	current(f, "0000:00:02.0", drv, sizeof(drv));
+	assert_string_equal(drv, "vfio-pci");
+	assert_true(record_exists(f, "0000:00:02.0"));
+	assert_int_equal(assign_host_restore(f->ctx, "0000:00:02.0", &o), 0);
+}
+
 static void test_wait_vfio(void **state)
 {
 	struct fake *f = *state;
@@ -1829,6 +1862,7 @@ int main(void)
 		T(test_state_dir_checks),
 		T(test_state_files_not_followed),
 		T(test_records_validated),
+		T(test_restore_records_cycle),
 		T(test_wait_vfio),
 		cmocka_unit_test(test_fault_sweep),
 		cmocka_unit_test(test_mock_bind_open),
