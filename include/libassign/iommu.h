@@ -297,11 +297,15 @@ int assign_iommu_get_reserved_regions(const struct assign_iommu *iommu,
  *
  * Without interrupt remapping, a device that may DMA can also write MSI
  * doorbells and inject arbitrary interrupts into the host: assignment is not
- * isolated. The kernel refuses such groups unless vfio_iommu_type1's
- * allow_unsafe_interrupts is set.
+ * isolated. The kernel refuses such groups unless vfio_iommu_type1's (or
+ * iommufd's) allow_unsafe_interrupts is set: when it is not, the kernel's
+ * check is the answer. When it is, each attached group's IOMMU
+ * capabilities (IOMMU_GET_HW_INFO, or sysfs) and the kernel's interrupt
+ * chips decide (docs/iommu.md).
  *
  * Return: 1 if remapped (or the platform isolates MSIs), 0 if not, -ENODEV
- * when no device is attached, -EOPNOTSUPP when it cannot be told.
+ * when no device is attached, -EOPNOTSUPP when it cannot be told (the
+ * message says what was looked at).
  */
 int assign_iommu_get_irq_remapping(const struct assign_iommu *iommu);
 

@@ -167,6 +167,7 @@ assign_iommu_unref(struct assign_iommu *iommu)
 		iommu->ops->close(iommu);
 	free(iommu->groups);
 	free(iommu->dev_groups);
+	free(iommu->dev_ids);
 	free(iommu->ranges);
 	free(iommu->resv);
 	/* Mappings the kernel refused to unmap are forgotten here. */
@@ -360,6 +361,7 @@ static int attach_and_refresh(struct assign_iommu *iommu, const char *addr,
 			      struct assign_attach *att)
 {
 	struct assign_ctx *ctx = iommu->ctx;
+	uint32_t *ni;
 	int *ng, r;
 
 	ng = realloc(iommu->dev_groups,
@@ -367,11 +369,17 @@ static int attach_and_refresh(struct assign_iommu *iommu, const char *addr,
 	if (!ng)
 		return set_error(ctx, -ENOMEM, "out of memory");
 	iommu->dev_groups = ng;
+	ni = realloc(iommu->dev_ids,
+		     (iommu->ndevices + 1) * sizeof(*iommu->dev_ids));
+	if (!ni)
+		return set_error(ctx, -ENOMEM, "out of memory");
+	iommu->dev_ids = ni;
 
 	r = iommu->ops->attach(iommu, addr, att);
 	if (r < 0)
 		return r;
 	iommu->dev_groups[iommu->ndevices] = att->group_id;
+	iommu->dev_ids[iommu->ndevices] = att->devid;
 	r = iommu_refresh_geometry(iommu, iommu->dev_groups, iommu->ndevices + 1);
 	if (r < 0) {
 		char msg[ASSIGN_ERROR_MAX];
@@ -440,10 +448,15 @@ void iommu_detach_device(struct assign_iommu *iommu, struct assign_attach *att)
 	 * holds one): keep the object alive until we are done. */
 	assign_iommu_ref(iommu);
 	for (size_t i = 0; i < iommu->ndevices; i++) {
-		if (iommu->dev_groups[i] == att->group_id) {
-			memmove(&iommu->dev_groups[i], &iommu->dev_groups[i + 1],
-				(iommu->ndevices - i - 1) *
-					sizeof(*iommu->dev_groups));
+		if (iommu->dev_groups[i] == att->group_id &&
+		    iommu->dev_ids[i] == att->devid) {
+			size_t after = iommu->ndevices - i - 1;
+
+			memmove(&iommu->dev_groups[i],
+				&iommu->dev_groups[i + 1],
+				after * sizeof(*iommu->dev_groups));
+			memmove(&iommu->dev_ids[i], &iommu->dev_ids[i + 1],
+				after * sizeof(*iommu->dev_ids));
 			iommu->ndevices--;
 			break;
 		}
@@ -451,6 +464,7 @@ void iommu_detach_device(struct assign_iommu *iommu, struct assign_attach *att)
 	iommu->ops->detach(iommu, att);
 	att->devfd = -1;
 	att->group = NULL;
+	att->devid = 0;
 	/* iommufd: the IOAS and its mappings outlive the devices, but the
 	 * geometry is only known with a device attached. type1 forgets it
 	 * when the last group leaves the container (type1.c). */

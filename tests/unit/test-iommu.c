@@ -702,18 +702,71 @@ static void test_geometry_type1_no_cap(void **state)
 			 0);
 }
 
-static void test_irq_remap_unknown(void **state)
+/*
+ * Interrupt remapping: the kernel's own check when allow_unsafe_interrupts
+ * reads N; otherwise what it reports per group: the IOMMU unit's VT-d
+ * capabilities (IOMMU_GET_HW_INFO for iommufd devices, sysfs for all) and
+ * whether its interrupt chips remap ("IR-" names).
+ */
+static void irq_remap_on(struct fx *f, enum assign_iommu_backend b)
+{
+	new_iommu(f, b, 0);
+	assert_int_equal(attach(f, DEV_A), 0);
+	/* The kernel checked at attach. */
+	assert_int_equal(assign_iommu_get_irq_remapping(f->iommu), 1);
+	/* The admin allowed unsafe interrupts: the kernel checked nothing,
+	 * the unit and the chips say remapped. */
+	mock_set_unsafe_param(f->mk, true);
+	assert_int_equal(assign_iommu_get_irq_remapping(f->iommu), 1);
+	/* The parameter cannot be read: the same answer from the rest. */
+	mock_fail_nth(f->mk, MOCK_OPENAT, 0, 1, -ENOENT);
+	assert_int_equal(assign_iommu_get_irq_remapping(f->iommu), 1);
+	mock_fail_clear(f->mk);
+	/* Capable, but the kernel does not remap (intremap=off). */
+	mock_set_irq_remap(f->mk, false);
+	assert_int_equal(assign_iommu_get_irq_remapping(f->iommu), 0);
+	/* A unit without the capability, whatever the chips say. */
+	mock_set_irq_remap(f->mk, true);
+	mock_set_ir_capable(f->mk, false);
+	assert_int_equal(assign_iommu_get_irq_remapping(f->iommu), 0);
+	/* No interrupt chips to read and no unit in sysfs: for iommufd the
+	 * kernel's hardware info still tells; for type1 nothing does. */
+	mock_fail_nth(f->mk, MOCK_LIST_DIR, 0, 1, -ENOENT);
+	mock_fail_nth(f->mk, MOCK_LIST_DIR, 0, 2, -ENOENT);
+	mock_fail_nth(f->mk, MOCK_LIST_DIR, 0, 3, -ENOENT);
+	if (b == ASSIGN_IOMMU_IOMMUFD) {
+		assert_int_equal(assign_iommu_get_irq_remapping(f->iommu), 0);
+	} else {
+		assert_int_equal(assign_iommu_get_irq_remapping(f->iommu),
+				 -EOPNOTSUPP);
+		assert_err_contains(f, "allow_unsafe_interrupts is set");
+		assert_err_contains(f, "without checking");
+	}
+	mock_fail_clear(f->mk);
+	mock_set_ir_capable(f->mk, true);
+	mock_fail_nth(f->mk, MOCK_LIST_DIR, 0, 1, -ENOENT);
+	mock_fail_nth(f->mk, MOCK_LIST_DIR, 0, 2, -ENOENT);
+	mock_fail_nth(f->mk, MOCK_LIST_DIR, 0, 3, -ENOENT);
+	assert_int_equal(assign_iommu_get_irq_remapping(f->iommu), -EOPNOTSUPP);
+	assert_err_contains(f, "cannot tell whether interrupts are remapped");
+	mock_fail_clear(f->mk);
+}
+
+static void test_irq_remap_type1(void **state)
+{
+	irq_remap_on(*state, ASSIGN_IOMMU_TYPE1);
+}
+
+static void test_irq_remap_iommufd(void **state)
 {
 	struct fx *f = *state;
 
-	new_iommu(f, ASSIGN_IOMMU_TYPE1, 0);
-	assert_int_equal(attach(f, DEV_A), 0);
-	mock_fail_nth(f->mk, MOCK_OPENAT, 0, 1, -ENOENT);
-	assert_int_equal(assign_iommu_get_irq_remapping(f->iommu), -EOPNOTSUPP);
-	assert_err_contains(f, "allow_unsafe_interrupts");
-	mock_set_irq_remap(f->mk, false);
-	assert_int_equal(assign_iommu_get_irq_remapping(f->iommu), -EOPNOTSUPP);
-	assert_err_contains(f, "without checking");
+	irq_remap_on(f, ASSIGN_IOMMU_IOMMUFD);
+	/* IOMMU_GET_HW_INFO failing (a kernel before 6.6): sysfs tells. */
+	mock_set_ir_capable(f->mk, false);
+	mock_fail_nth(f->mk, MOCK_IOCTL, IOMMU_GET_HW_INFO, 1, -ENOTTY);
+	assert_int_equal(assign_iommu_get_irq_remapping(f->iommu), 0);
+	mock_fail_clear(f->mk);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -2486,7 +2539,8 @@ int main(void)
 		T(test_attach_iommufd_errors),
 		T(test_attach_iommufd_not_viable),
 		T(test_geometry_type1_no_cap),
-		T(test_irq_remap_unknown),
+		T(test_irq_remap_type1),
+		T(test_irq_remap_iommufd),
 		T(test_auto_picks_iommufd),
 		T(test_auto_picks_type1),
 		T(test_auto_no_cdev),
