@@ -1660,6 +1660,50 @@ static void test_hot_reset_unrelated_group(void **state)
 	assign_device_unref(d3);
 }
 
+/*
+ * A function of the same multifunction device, in the same group, left
+ * without a driver (or on pci-stub): the group is viable, so the device
+ * opens, but the kernel resets only vfio-pci devices it owns and refuses
+ * with -EINVAL. The library names the function and what to do first.
+ */
+static void test_hot_reset_sibling_not_vfio(void **state)
+{
+	struct fx *f = *state;
+	struct assign_reset_dep deps[4] = { { .size = sizeof(deps[0]) } };
+	struct mock_device_cfg c;
+	const char *m;
+	size_t n = 0;
+
+	mock_device_cfg_default(&c, ADDR, GROUP);
+	assert_int_equal(mock_add_device(f->mk, &c), 0);
+	mock_device_cfg_default(&c, "0000:00:03.1", GROUP);
+	c.driver = NULL;
+	assert_int_equal(mock_add_device(f->mk, &c), 0);
+	assert_int_equal(assign_device_open(f->iommu, ADDR, NULL, &f->dev), 0);
+	assert_int_equal(assign_device_get_hot_reset_deps(f->dev, deps, 4, &n),
+			 0);
+	assert_int_equal(n, 2);
+	for (size_t i = 0; i < n; i++)
+		assert_int_equal(deps[i].owned, deps[i].addr.fn == 0);
+	assign_ctx_clear_last_error(f->ctx);
+	assert_int_equal(assign_device_hot_reset(f->dev), -EPERM);
+	m = assign_ctx_get_last_error(f->ctx);
+	assert_non_null(strstr(m, "0000:00:03.1"));
+	assert_non_null(strstr(m, "no driver"));
+	assert_non_null(strstr(m, "bind them to vfio-pci"));
+	assert_false(f->spy.hot_reset_seen);
+	/* pci-stub keeps the group viable too, and is no better. */
+	mock_set_driver(f->mk, "0000:00:03.1", "pci-stub");
+	assert_int_equal(assign_device_hot_reset(f->dev), -EPERM);
+	assert_non_null(
+		strstr(assign_ctx_get_last_error(f->ctx), "bound to pci-stub"));
+	/* On vfio-pci it is the caller's through the group (type1) or the
+	 * iommufd owning its group. */
+	mock_set_driver(f->mk, "0000:00:03.1", "vfio-pci");
+	assert_int_equal(assign_device_hot_reset(f->dev), 0);
+	assert_int_equal(mock_hot_reset_count(f->mk, "0000:00:03.1"), 1);
+}
+
 /* ---- features ---------------------------------------------------------- */
 
 static void test_feature_probe(void **state)
@@ -1826,6 +1870,7 @@ static int run(struct fx *f, const char *name)
 		TB(test_reset_unsupported),
 		TB(test_hot_reset),
 		TB(test_hot_reset_unrelated_group),
+		TB(test_hot_reset_sibling_not_vfio),
 		T(test_feature_probe),
 		T(test_get_bars),
 		T(test_unref_cleans_up),
