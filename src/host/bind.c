@@ -695,13 +695,19 @@ static int unbind_locked(struct assign_ctx *ctx, const char *addr,
 		if (r < 0)
 			return r;
 	}
-	if (!(o.flags & ASSIGN_HOST_F_NO_RECORD) &&
-	    host_record_read(&o, addr, &rec) == -ENOENT) {
-		host_read_override(ctx, addr, override, sizeof(override));
-		r = host_record_create(ctx, &o, addr, cur, override);
-		if (r < 0)
+	if (!(o.flags & ASSIGN_HOST_F_NO_RECORD)) {
+		r = host_record_read_msg(ctx, &o, addr, &rec,
+					 "remove it or restore by hand");
+		if (r < 0 && r != -ENOENT)
 			return r;
-		recorded = true;
+		if (r == -ENOENT) {
+			host_read_override(ctx, addr, override,
+					   sizeof(override));
+			r = host_record_create(ctx, &o, addr, cur, override);
+			if (r < 0)
+				return r;
+			recorded = true;
+		}
 	}
 	r = check_vfio_users(ctx, &o, addr, cur);
 	if (r >= 0)

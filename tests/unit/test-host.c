@@ -1409,8 +1409,10 @@ static void test_records_validated(void **state)
 			assign_host_restore(f->ctx, "0000:00:02.0", &o), -EIO);
 		assert_non_null(strstr(assign_ctx_get_last_error(f->ctx),
 				       "not a valid record"));
-		/* and bind does not take it for an earlier one */
+		/* and bind and unbind do not take it for an earlier one */
 		assert_int_equal(assign_host_bind(f->ctx, "0000:00:02.0", &o),
+				 -EIO);
+		assert_int_equal(assign_host_unbind(f->ctx, "0000:00:02.0", &o),
 				 -EIO);
 	}
 	current(f, "0000:00:02.0", drv, sizeof(drv));
