@@ -20,6 +20,7 @@
 
 #include <errno.h>
 #include <linux/vfio.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -253,11 +254,14 @@ out:
  * vfio_pci_dev_set_hot_reset() for a device it does not own. */
 static int kernel_hot_reset(struct assign_device *d, struct assign_iommu *io)
 {
-	struct {
+	/* struct vfio_pci_hot_reset and room for one group fd after it */
+	union {
 		struct vfio_pci_hot_reset hr;
-		int32_t fds[1];
+		uint8_t bytes[sizeof(struct vfio_pci_hot_reset) +
+			      sizeof(int32_t)];
 	} req;
 	struct assign_group *g = NULL;
+	int32_t fd;
 	int r;
 
 	memset(&req, 0, sizeof(req));
@@ -267,9 +271,10 @@ static int kernel_hot_reset(struct assign_device *d, struct assign_iommu *io)
 					   &g);
 		if (r < 0)
 			return r;
+		fd = assign_group_get_fd(g);
 		req.hr.argsz = sizeof(req);
 		req.hr.count = 1;
-		req.fds[0] = assign_group_get_fd(g);
+		memcpy(req.bytes + sizeof(req.hr), &fd, sizeof(fd));
 	}
 	r = ioctl(assign_device_get_fd(d), VFIO_DEVICE_PCI_HOT_RESET, &req);
 	r = r < 0 ? -errno : 0;
