@@ -27,6 +27,7 @@
 
 #include "fuzz.h"
 #include "core/sys.h"
+#include "host/host.h"
 #include <libassign/host.h>
 #include <libassign/libassign.h>
 
@@ -376,11 +377,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	write_record(rec);
 	opts.state_dir = state_dir;
 	if (assign_host_record_get(ctx, FH_ADDR, &opts, &hrec) == 0) {
-		FUZZ_CHECK(terminated(hrec->driver, sizeof(hrec->driver)) &&
-			   !strchr(hrec->driver, '/'));
+		struct assign_pci_addr a;
+
+		/* Only what the library could have written comes back:
+		 * driver names, and an owner that is another address. */
+		FUZZ_CHECK(terminated(hrec->driver, sizeof(hrec->driver)));
+		FUZZ_CHECK(!hrec->driver[0] ||
+			   host_valid_driver_name(hrec->driver));
 		FUZZ_CHECK(terminated(hrec->driver_override,
 				      sizeof(hrec->driver_override)));
+		FUZZ_CHECK(!hrec->driver_override[0] ||
+			   host_valid_driver_name(hrec->driver_override));
 		FUZZ_CHECK(terminated(hrec->owner, sizeof(hrec->owner)));
+		FUZZ_CHECK(!hrec->owner[0] ||
+			   (assign_pci_addr_parse(hrec->owner, &a) == 0 &&
+			    strcmp(hrec->owner, FH_ADDR)));
 		assign_host_record_free(hrec);
 	}
 

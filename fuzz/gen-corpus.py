@@ -364,6 +364,12 @@ vf += fs(1, "bus/pci/devices/%s/physfn" % A, b"../0000:00:02.0")
 vf += fs(2, "bus/pci/devices/0000:00:02.0", b"virtfn0\nvirtfn1")
 vf += fs(1, "bus/pci/devices/0000:00:02.0/virtfn1", b"../" + A.encode())
 put("fuzz-host", "sriov-vf", vf + group7)
+# a group member's record: moved for another device, with the comment
+# header, pid and time a bind writes
+put("fuzz-host", "record-group-member", nic + group7 + buslist +
+    fs(3, "-", b"# libassign state record\n# comment\ndriver=e1000e\n"
+       b"driver_override=\npid=812\ntime=1733500000\n"
+       b"for=0000:00:02.0\n"))
 
 # --- fuzz-vmm: the device records of fuzz-device plus guest accesses --------
 FK_GUEST = 12

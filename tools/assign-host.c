@@ -16,6 +16,8 @@
 #include <libassign/host.h>
 #include <libassign/libassign.h>
 
+#include "escape.h"
+
 /* Exit codes (documented in docs/assign-host.1). */
 enum {
 	EXIT_OK = 0,
@@ -101,12 +103,26 @@ static int exit_code(int err)
 	}
 }
 
+/*
+ * @s, which came from the host (sysfs, a record, the hardware database, an
+ * interface name, or a library message quoting them), made safe for a
+ * terminal (escape.h). Valid until 8 more calls: enough for one printf.
+ */
+static const char *tx(const char *s)
+{
+	static char bufs[8][1024];
+	static unsigned next;
+	char *b = bufs[next++ % 8];
+
+	return esc_text(s, b, sizeof(bufs[0]));
+}
+
 static int fail(struct assign_ctx *ctx, int err, const char *what)
 {
 	const char *msg = ctx ? assign_ctx_get_last_error(ctx) : "";
 
 	fprintf(stderr, "%s: %s: %s\n", prog, what,
-		msg && *msg ? msg : strerror(-err));
+		msg && *msg ? tx(msg) : strerror(-err));
 	return exit_code(err);
 }
 
@@ -174,17 +190,7 @@ static int group_viable(struct assign_ctx *ctx, struct group_cache **cache,
 
 static void json_str(const char *s)
 {
-	putchar('"');
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (c == '"' || c == '\\')
-			printf("\\%c", c);
-		else if (c < 0x20)
-			printf("\\u%04x", c);
-		else
-			putchar(c);
-	}
-	putchar('"');
+	esc_json(stdout, s);
 }
 
 /* "key": "val", or null when @val is empty. */
@@ -272,15 +278,15 @@ static void list_text_device(const struct assign_host_device *d, int v)
 			 d->sriov_totalvfs);
 	else if (d->physfn[0])
 		snprintf(sriov, sizeof(sriov), "VF%d of %s", d->vf_index,
-			 d->physfn);
+			 tx(d->physfn));
 	for (unsigned k = 0; k < d->n_netdevs; k++) {
 		size_t len = strlen(net);
 
 		snprintf(net + len, sizeof(net) - len, "%s%s", k ? "," : "",
-			 d->netdevs[k]);
+			 tx(d->netdevs[k]));
 	}
 	printf("%-12s  %-9s %06x %-14s ", d->address, ids, d->class_code,
-	       d->driver[0] ? d->driver : "-");
+	       d->driver[0] ? tx(d->driver) : "-");
 	if (d->iommu_group >= 0)
 		printf("%5d  ", d->iommu_group);
 	else
@@ -291,8 +297,8 @@ static void list_text_device(const struct assign_host_device *d, int v)
 		printf("%s%-6s%s ", v ? GREEN : RED, v ? "yes" : "no", RESET);
 	printf("%-10s %s\n", net[0] ? net : "-", sriov);
 	if (d->device_name[0])
-		printf("              %s%s%s\n", d->vendor_name,
-		       d->vendor_name[0] ? " " : "", d->device_name);
+		printf("              %s%s%s\n", tx(d->vendor_name),
+		       d->vendor_name[0] ? " " : "", tx(d->device_name));
 }
 
 static int cmd_list(struct assign_ctx *ctx, const struct global *g, int argc,
@@ -357,7 +363,7 @@ static void probe_kernel(struct assign_ctx *ctx, const char *addr,
 		       how, addr);
 	else
 		printf("  kernel (%s): opening %s failed (%s): %s\n", how, addr,
-		       strerror(-r), assign_ctx_get_last_error(ctx));
+		       strerror(-r), tx(assign_ctx_get_last_error(ctx)));
 	if (r == -EBUSY || r == 0)
 		printf("  kernel (%s) verdict %s libassign's rules\n", how,
 		       (r == -EBUSY) == predicted_busy ? "matches"
@@ -416,12 +422,13 @@ static void json_record(struct assign_ctx *ctx, const struct global *g,
 	char recdrv[ASSIGN_HOST_NAME_LEN];
 
 	opts_init(&o, g);
-	if (record_driver(ctx, address, &o, recdrv, sizeof(recdrv)) == 0)
-		printf(", \"record\": {\"driver\": %s%s%s}",
-		       recdrv[0] ? "\"" : "", recdrv[0] ? recdrv : "null",
-		       recdrv[0] ? "\"" : "");
-	else
+	if (record_driver(ctx, address, &o, recdrv, sizeof(recdrv)) == 0) {
+		printf(", \"record\": {");
+		json_kv_str("driver", recdrv, false);
+		printf("}");
+	} else {
 		printf(", \"record\": null");
+	}
 }
 
 /* explain --json: the same facts for programs. */
@@ -482,20 +489,20 @@ static void explain_identity(struct assign_ctx *ctx, const struct global *g,
 	printf("%s%s%s  %04x:%04x class %06x\n", BOLD, d->address, RESET,
 	       d->vendor, d->device, d->class_code);
 	if (d->device_name[0])
-		printf("  %s%s%s\n", d->vendor_name,
-		       d->vendor_name[0] ? " " : "", d->device_name);
-	printf("  driver: %s%s%s%s\n", d->driver[0] ? d->driver : "(none)",
+		printf("  %s%s%s\n", tx(d->vendor_name),
+		       d->vendor_name[0] ? " " : "", tx(d->device_name));
+	printf("  driver: %s%s%s%s\n", d->driver[0] ? tx(d->driver) : "(none)",
 	       d->driver_override[0] ? " (driver_override " : "",
-	       d->driver_override, d->driver_override[0] ? ")" : "");
+	       tx(d->driver_override), d->driver_override[0] ? ")" : "");
 	opts_init(&o, g);
 	if (record_driver(ctx, d->address, &o, recdrv, sizeof(recdrv)) == 0)
 		printf("  record: 'assign-host restore %s' gives it back to "
 		       "%s\n",
-		       d->address, recdrv[0] ? recdrv : "(no driver)");
+		       d->address, recdrv[0] ? tx(recdrv) : "(no driver)");
 	if (d->physfn[0])
 		printf("  SR-IOV: VF %d of %s (set its MAC/VLAN before "
 		       "binding: assign-host vf-config %s ...)\n",
-		       d->vf_index, d->physfn, d->address);
+		       d->vf_index, tx(d->physfn), d->address);
 	if (d->sriov_totalvfs)
 		printf("  SR-IOV: PF with %u of %u VFs enabled\n",
 		       d->sriov_numvfs, d->sriov_totalvfs);
@@ -513,13 +520,13 @@ static bool explain_netdevs(struct assign_ctx *ctx,
 	r = assign_host_netdev_check(ctx, d->address);
 	if (r == -EBUSY) {
 		printf("  %sIn use%s: %s\n", RED, RESET,
-		       assign_ctx_get_last_error(ctx));
+		       tx(assign_ctx_get_last_error(ctx)));
 		printf("        (bind refuses it without --force)\n");
 		return false;
 	}
 	if (r == 0)
 		printf("  Network interface%s %s: not in use\n",
-		       d->n_netdevs > 1 ? "s" : "", d->netdevs[0]);
+		       d->n_netdevs > 1 ? "s" : "", tx(d->netdevs[0]));
 	return true;
 }
 
@@ -554,9 +561,9 @@ static void explain_members(const struct assign_host_device *d,
 
 		printf("    %s %s%s%s  %-14s %s\n", self ? "*" : " ",
 		       m->blocks ? RED : GREEN, m->address, RESET,
-		       m->driver[0] ? m->driver : "(none)", m->reason);
+		       m->driver[0] ? tx(m->driver) : "(none)", tx(m->reason));
 		if (m->blocks && !self)
-			printf("        fix: %s\n", m->fix);
+			printf("        fix: %s\n", tx(m->fix));
 	}
 }
 
@@ -578,7 +585,7 @@ static bool explain_verdict(const struct assign_host_device *d,
 		printf("  The device itself is %s%s; bind it to vfio-pci:\n"
 		       "        fix: assign-host bind %s\n",
 		       d->driver[0] ? "bound to " : "without a driver",
-		       d->driver, d->address);
+		       tx(d->driver), d->address);
 	}
 	if (ok)
 		printf("  %sReady%s: the device can be opened through VFIO "

@@ -220,10 +220,26 @@ int assign_device_feature_probe(struct assign_device *dev, uint32_t feature,
 
 /* Region indexes of a PCI device (same numbers as VFIO_PCI_*_REGION_INDEX). */
 #define ASSIGN_PCI_BAR0_REGION 0
+#define ASSIGN_PCI_BAR1_REGION 1
+#define ASSIGN_PCI_BAR2_REGION 2
+#define ASSIGN_PCI_BAR3_REGION 3
+#define ASSIGN_PCI_BAR4_REGION 4
 #define ASSIGN_PCI_BAR5_REGION 5
 #define ASSIGN_PCI_ROM_REGION 6
 #define ASSIGN_PCI_CONFIG_REGION 7
 #define ASSIGN_PCI_VGA_REGION 8
+
+/**
+ * assign_pci_region_get_name() - the name of a PCI region index
+ * @index: an ASSIGN_PCI_*_REGION index
+ *
+ * For messages and tools: "BAR0" to "BAR5", "ROM", "config", "VGA".
+ * Device-specific regions (index 9 and up) have no fixed name: their
+ * assign_region_info.type and .subtype say what they are.
+ *
+ * Return: a static string, or NULL for an index without a fixed name.
+ */
+const char *assign_pci_region_get_name(uint32_t index);
 
 /** Region can be read. */
 #define ASSIGN_REGION_F_READ (1u << 0)
@@ -367,6 +383,28 @@ int assign_device_config_write(struct assign_device *dev, uint32_t offset,
 			       const void *buf, size_t len);
 
 /**
+ * assign_device_command_update() - set and clear bits of the PCI command
+ * register
+ * @dev: the device
+ * @set: ASSIGN_PCI_COMMAND_* bits to set, e.g. %ASSIGN_PCI_COMMAND_MASTER
+ * @clear: ASSIGN_PCI_COMMAND_* bits to clear
+ *
+ * vfio-pci opens a device with Bus Master Enable off, and a device without
+ * it can neither DMA nor send MSI or MSI-X messages: a userspace driver
+ * sets %ASSIGN_PCI_COMMAND_MASTER before it starts the device (a VMM
+ * passes the guest's own command-register writes on instead). The
+ * register is read, changed and written only if that changes it, then
+ * read back: a bit that did not take is an error rather than a device
+ * that silently does nothing.
+ *
+ * Return: the command register as read back (0 to 0xffff); -EINVAL (a
+ * bit both in @set and @clear); -EIO (a bit did not take: the message
+ * names it); errors of assign_region_read() and assign_region_write().
+ */
+int assign_device_command_update(struct assign_device *dev, uint16_t set,
+				 uint16_t clear);
+
+/**
  * assign_device_get_bars() - decode the BARs of an open PCI device
  * @dev: the device
  * @bars: array of 6 entries to fill, @bars[0].size set by the caller
@@ -385,6 +423,16 @@ int assign_device_get_bars(struct assign_device *dev,
 #define ASSIGN_IRQ_MSIX 2
 #define ASSIGN_IRQ_ERR 3
 #define ASSIGN_IRQ_REQ 4
+
+/**
+ * assign_pci_irq_get_name() - the name of a PCI interrupt index
+ * @index: an ASSIGN_IRQ_* index
+ *
+ * For messages and tools: "INTx", "MSI", "MSI-X", "ERR", "REQ".
+ *
+ * Return: a static string, or NULL for an unknown index.
+ */
+const char *assign_pci_irq_get_name(uint32_t index);
 
 /** Can be signalled through an eventfd. */
 #define ASSIGN_IRQ_F_EVENTFD (1u << 0)
@@ -415,6 +463,10 @@ struct assign_irq_info {
  * @dev: the device
  * @index: ASSIGN_IRQ_*
  * @info: where to store it, with @info->size set by the caller
+ *
+ * An index the device does not have reads as a count of 0, in particular
+ * %ASSIGN_IRQ_ERR on a conventional PCI device (AER is PCI Express only;
+ * vfio-pci answers -EINVAL there, which the library turns into 0).
  *
  * Return: 0; -EINVAL (index out of range, @info->size not set); kernel
  * errors.

@@ -277,8 +277,13 @@ int assign_host_check_device(struct assign_ctx *ctx, const char *address);
  * @driver: the driver to bind to; NULL means "vfio-pci"
  * @timeout_ms: how long to wait for /dev/vfio/N; 0 means 5000, negative
  *              means forever
- * @state_dir: directory of the records; NULL means $ASSIGN_STATE_DIR or,
- *             when unset, /run/libassign
+ * @state_dir: directory of the records; NULL means $ASSIGN_STATE_DIR
+ *             (ignored in a setuid or otherwise elevated process) or,
+ *             when unset, /run/libassign. It must be a real directory
+ *             (no symbolic link) owned by the process's user or root and
+ *             writable by its owner only, below directories only root
+ *             or that user own that others cannot write (unless sticky):
+ *             otherwise every call that uses it fails with -EPERM
  * @dev_dir: where device nodes live; NULL means "/dev"
  */
 struct assign_host_opts {
@@ -318,9 +323,11 @@ struct assign_host_opts {
  * Return: 0; -EINVAL; -ENODEV (no such device, or the driver is not
  * loaded: the message says "modprobe vfio-pci"); -EBUSY (interface in use;
  * the message names it and what it carries); -ENOENT (no IOMMU group);
- * -EIO (the driver did not take the device: see dmesg); -ETIMEDOUT (no
- * /dev/vfio/N in time; the device stays bound); -EACCES or -EPERM (not
- * root); -ENOMEM; other errors from sysfs or the state directory.
+ * -EIO (the driver did not take the device: see dmesg; or an existing
+ * record is not valid); -ETIMEDOUT (no /dev/vfio/N in time; the device
+ * stays bound); -EACCES (not root); -EPERM (not root, or a state
+ * directory someone else could have written: the message says which);
+ * -ENOMEM; other errors from sysfs or the state directory.
  */
 int assign_host_bind(struct assign_ctx *ctx, const char *address,
 		     const struct assign_host_opts *opts);
@@ -361,13 +368,18 @@ int assign_host_unbind(struct assign_ctx *ctx, const char *address,
  * its bind file, falling back to drivers_probe) and removes the record.
  * A record whose driver was "" leaves the device unbound. Then restores
  * every device whose record says it was moved for @address (by
- * ASSIGN_HOST_F_GROUP).
+ * ASSIGN_HOST_F_GROUP), but not the devices moved for those: a group
+ * bind moves one level only. A record is checked as it is read (driver
+ * names, a for= that names another device, nothing else unknown to it
+ * that it could act on).
  *
  * Return: 0; -EINVAL; -ENOENT (no record: nothing to restore); -EBUSY
  * (in use, see above; or the driver refused to release it); -ENODEV
  * (device gone: the record is removed); -EIO (the recorded driver did not
- * take the device: the record is kept so a later restore can retry);
- * -EACCES or -EPERM; other sysfs errors.
+ * take the device: the record is kept so a later restore can retry; or
+ * the record is not valid: the message says why); -EACCES or -EPERM (not
+ * root, or a state directory someone else could have written); other
+ * sysfs errors.
  */
 int assign_host_restore(struct assign_ctx *ctx, const char *address,
 			const struct assign_host_opts *opts);
@@ -396,8 +408,9 @@ struct assign_host_record {
  * @opts: options, or NULL (@state_dir is used)
  * @ret: where to store the record (free it with assign_host_record_free())
  *
- * Return: 0; -EINVAL; -ENOENT (no record); -EIO (a malformed record: the
- * message names the file); -ENOMEM.
+ * Return: 0; -EINVAL; -ENOENT (no record); -EIO (not a valid record: the
+ * message names the file and what is wrong); -EPERM (a state directory
+ * someone else could have written); -ENOMEM.
  */
 int assign_host_record_get(struct assign_ctx *ctx, const char *address,
 			   const struct assign_host_opts *opts,
@@ -433,7 +446,8 @@ struct assign_host_record_list {
  *       assign_host_record_get()
  *
  * Return: 0 (also when the state directory does not exist: an empty
- * list); -EINVAL; -ENOMEM; errors reading the directory.
+ * list); -EINVAL; -EPERM (a state directory someone else could have
+ * written); -ENOMEM; errors reading the directory.
  */
 int assign_host_records(struct assign_ctx *ctx,
 			const struct assign_host_opts *opts,

@@ -43,6 +43,16 @@ enum assign_iommu_backend {
 };
 
 /**
+ * assign_iommu_backend_get_name() - the name of a backend
+ * @backend: an enum assign_iommu_backend value
+ *
+ * For messages and tools: "auto", "type1", "iommufd", "no-IOMMU".
+ *
+ * Return: a static string, or NULL for an unknown value.
+ */
+const char *assign_iommu_backend_get_name(enum assign_iommu_backend backend);
+
+/**
  * ASSIGN_IOMMU_F_ALLOW_NOIOMMU - explicit opt-in to no-IOMMU mode
  *
  * Without it, %ASSIGN_IOMMU_NOIOMMU is refused. With it, the library logs a
@@ -52,15 +62,31 @@ enum assign_iommu_backend {
 #define ASSIGN_IOMMU_F_ALLOW_NOIOMMU (1u << 0)
 
 /**
+ * ASSIGN_IOMMU_DEFAULT_MAX_MAPPINGS - the default mapping limit on iommufd
+ *
+ * 65535, the default of vfio_iommu_type1's dma_entry_limit: the kernel
+ * bounds the mappings of a type1 container, not those of an IOAS.
+ */
+#define ASSIGN_IOMMU_DEFAULT_MAX_MAPPINGS 65535u
+
+/**
  * struct assign_iommu_opts - options for assign_iommu_new()
  * @size: sizeof(struct assign_iommu_opts), so the struct can grow
  * @backend: which backend to use
  * @flags: ASSIGN_IOMMU_F_* flags
+ * @max_mappings: the most DMA mappings the object holds at once, its own
+ *                and its guest memory policy's alike (each pins memory;
+ *                a guest that maps one page at many IOVAs would otherwise
+ *                grow the pinned memory without bound). 0: on iommufd
+ *                %ASSIGN_IOMMU_DEFAULT_MAX_MAPPINGS, on type1 none of the
+ *                library's own (the kernel's dma_entry_limit applies).
+ *                Past it, maps fail with -ENOSPC.
  */
 struct assign_iommu_opts {
 	size_t size;
 	enum assign_iommu_backend backend;
 	uint32_t flags;
+	uint32_t max_mappings;
 };
 
 /**
@@ -222,12 +248,14 @@ int assign_iommu_get_pgsizes(const struct assign_iommu *iommu,
 			     uint64_t *pgsizes);
 
 /**
- * assign_iommu_get_dma_avail() - DMA mappings the kernel still allows
+ * assign_iommu_get_dma_avail() - DMA mappings still allowed
  * @iommu: the object, with at least one device attached
- * @avail: where to store the count (type1 dma_entry_limit minus mappings)
+ * @avail: where to store the count: the smaller of what the type1 kernel
+ *         still allows (dma_entry_limit minus its mappings) and what the
+ *         object's own limit (assign_iommu_opts.max_mappings) leaves
  *
- * Return: 0, -ENODEV when no device is attached, -EOPNOTSUPP when the
- * backend or kernel does not report it (iommufd has no such limit).
+ * Return: 0, -ENODEV when no device is attached, -EOPNOTSUPP when there
+ * is no limit to report (no-IOMMU).
  */
 int assign_iommu_get_dma_avail(const struct assign_iommu *iommu,
 			       uint32_t *avail);
@@ -269,11 +297,15 @@ int assign_iommu_get_reserved_regions(const struct assign_iommu *iommu,
  *
  * Without interrupt remapping, a device that may DMA can also write MSI
  * doorbells and inject arbitrary interrupts into the host: assignment is not
- * isolated. The kernel refuses such groups unless vfio_iommu_type1's
- * allow_unsafe_interrupts is set.
+ * isolated. The kernel refuses such groups unless vfio_iommu_type1's (or
+ * iommufd's) allow_unsafe_interrupts is set: when it is not, the kernel's
+ * check is the answer. When it is, each attached group's IOMMU
+ * capabilities (IOMMU_GET_HW_INFO, or sysfs) and the kernel's interrupt
+ * chips decide (docs/iommu.md).
  *
  * Return: 1 if remapped (or the platform isolates MSIs), 0 if not, -ENODEV
- * when no device is attached, -EOPNOTSUPP when it cannot be told.
+ * when no device is attached, -EOPNOTSUPP when it cannot be told (the
+ * message says what was looked at).
  */
 int assign_iommu_get_irq_remapping(const struct assign_iommu *iommu);
 
@@ -337,12 +369,87 @@ struct assign_dma_map {
  * message names it); -ENOMEM (memlock limit; the message gives the bytes
  * needed and RLIMIT_MEMLOCK, or says the kernel ran out of memory when
  * the limit does not apply); -EFAULT (@vaddr not mapped, or not pinnable);
- * -ENOSPC (type1 DMA entry limit reached); -ENODEV (no device attached);
+ * -ENOSPC (the object's max_mappings or the type1 DMA entry limit
+ * reached; the message says which); -ENODEV (no device attached);
  * -EPERM (no-IOMMU); an error of madvise(MADV_DONTFORK) other than
  * EINVAL; other kernel errors.
  */
 int assign_iommu_map(struct assign_iommu *iommu, uint64_t iova, void *vaddr,
 		     uint64_t size, uint32_t flags);
+
+/**
+ * assign_iommu_iova_find() - a free IOVA range where the IOMMU allows one
+ * @iommu: the object, with at least one device attached
+ * @size: bytes wanted; rounded up to the smallest IOMMU page size
+ * @align: alignment of the IOVA, a power of two; 0 (or anything smaller)
+ *         for the smallest IOMMU page size
+ * @iova: where to store the IOVA found
+ *
+ * The lowest IOVA, aligned, never 0 (devices and drivers often take 0 for
+ * "no address"), where the range lies in the IOVA ranges, outside every
+ * reserved region that keeps mappings out, at or below the DMA limit
+ * (assign_iommu_set_dma_limit()) and clear of every mapping made through
+ * the library. Nothing is reserved: the range is free until something is
+ * mapped there, so map it before looking for the next one (or use
+ * assign_dma_buf_new(), which does both).
+ *
+ * Return: 0; -EINVAL (@size 0, @align not a power of two); -ENOSPC (no
+ * such range: the message gives the ranges, the limit and the number of
+ * mappings); -ENODEV (no device attached); -EPERM (no-IOMMU).
+ */
+int assign_iommu_iova_find(const struct assign_iommu *iommu, uint64_t size,
+			   uint64_t align, uint64_t *iova);
+
+/**
+ * struct assign_dma_buf - host memory mapped for DMA, owned by the library
+ * @vaddr: where the process reaches it; zero-filled when made
+ * @iova: where the devices reach it
+ * @length: its length in bytes, a multiple of the smallest IOMMU page
+ * @flags: the device's access, ASSIGN_DMA_F_READ and/or ASSIGN_DMA_F_WRITE
+ *
+ * Made by assign_dma_buf_new() and read-only for the caller; it goes with
+ * assign_dma_buf_free(). The library allocates it, so it may grow.
+ */
+struct assign_dma_buf {
+	void *vaddr;
+	uint64_t iova;
+	uint64_t length;
+	uint32_t flags;
+};
+
+/**
+ * assign_dma_buf_new() - allocate memory and map it for DMA
+ * @iommu: the object, with at least one device attached
+ * @length: bytes wanted; rounded up to the smallest IOMMU page size
+ * @flags: ASSIGN_DMA_F_READ and/or ASSIGN_DMA_F_WRITE
+ * @ret: where to store the buffer
+ *
+ * Allocates zeroed anonymous memory aligned to the smallest IOMMU page
+ * size, places it with assign_iommu_iova_find() and maps it with
+ * assign_iommu_map() (so it is marked MADV_DONTFORK and counts against
+ * RLIMIT_MEMLOCK). The buffer holds a reference on @iommu and is used
+ * under @iommu's thread rule.
+ *
+ * Return: 0; -EINVAL (@length 0, bad @flags); the errors of
+ * assign_iommu_iova_find() and assign_iommu_map(); -ENOMEM (no memory
+ * for the buffer).
+ */
+int assign_dma_buf_new(struct assign_iommu *iommu, uint64_t length,
+		       uint32_t flags, struct assign_dma_buf **ret);
+
+/**
+ * assign_dma_buf_free() - unmap and free a DMA buffer
+ * @buf: the buffer, or NULL
+ *
+ * Unmaps the buffer (unless its mapping is gone already, say after
+ * assign_iommu_unmap_all(): a mapping made there since is left alone),
+ * frees its memory and drops its reference on the IOMMU object. An unmap
+ * the kernel refuses is logged as a warning; the mapping then goes with
+ * the IOMMU object.
+ *
+ * Return: NULL.
+ */
+struct assign_dma_buf *assign_dma_buf_free(struct assign_dma_buf *buf);
 
 /**
  * assign_iommu_map_many() - map several ranges, all or nothing

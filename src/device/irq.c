@@ -16,16 +16,30 @@
 #include "core/sys.h"
 #include "device/device.h"
 
-static const char *irq_name(uint32_t index)
+ASSIGN_EXPORT const char *assign_pci_irq_get_name(uint32_t index)
 {
 	switch (index) {
-	case ASSIGN_IRQ_INTX: return "INTx";
-	case ASSIGN_IRQ_MSI: return "MSI";
-	case ASSIGN_IRQ_MSIX: return "MSI-X";
-	case ASSIGN_IRQ_ERR: return "ERR";
-	case ASSIGN_IRQ_REQ: return "REQ";
-	default: return "irq";
+	case ASSIGN_IRQ_INTX:
+		return "INTx";
+	case ASSIGN_IRQ_MSI:
+		return "MSI";
+	case ASSIGN_IRQ_MSIX:
+		return "MSI-X";
+	case ASSIGN_IRQ_ERR:
+		return "ERR";
+	case ASSIGN_IRQ_REQ:
+		return "REQ";
+	default:
+		return NULL;
 	}
+}
+
+/* For messages: never NULL. */
+static const char *irq_name(uint32_t index)
+{
+	const char *name = assign_pci_irq_get_name(index);
+
+	return name ? name : "irq";
 }
 
 static bool irq_exclusive(uint32_t index)
@@ -81,6 +95,16 @@ static int irq_load(struct assign_device *dev, uint32_t index,
 		ii.index = index;
 		r = sys_ioctl(dev->ctx, dev->att.devfd,
 			      VFIO_DEVICE_GET_IRQ_INFO, &ii);
+		if (r == -EINVAL && index == ASSIGN_IRQ_ERR) {
+			/*
+			 * vfio-pci reports AER errors only for PCI Express
+			 * devices and answers -EINVAL for the ERR index of
+			 * a conventional one: it has none.
+			 */
+			ii.count = 0;
+			ii.flags = 0;
+			r = 0;
+		}
 		if (r < 0)
 			return set_error(dev->ctx, r,
 					 "VFIO_DEVICE_GET_IRQ_INFO(%s) on %s failed: %s",
@@ -131,6 +155,13 @@ ASSIGN_EXPORT int assign_device_get_irq_info(struct assign_device *dev,
 static int check_range(struct assign_device *dev, struct dev_irq *irq,
 		       uint32_t start, uint32_t count)
 {
+	if (irq->info.count == 0)
+		return set_error(dev->ctx, -EINVAL, "%s has no %s interrupt%s",
+				 dev->addr, irq_name(irq->info.index),
+				 irq->info.index == ASSIGN_IRQ_ERR ?
+					 " (AER errors are reported for PCI "
+					 "Express devices only)" :
+					 "");
 	if (count == 0 || start >= irq->info.count ||
 	    count > irq->info.count - start)
 		return set_error(dev->ctx, -EINVAL,
@@ -291,13 +322,13 @@ ASSIGN_EXPORT int assign_irq_set_eventfds(struct assign_device *dev,
 	r = irq_load(dev, index, &irq);
 	if (r < 0)
 		return r;
+	r = check_range(dev, irq, start, count);
+	if (r < 0)
+		return r;
 	if (!(irq->info.flags & ASSIGN_IRQ_F_EVENTFD))
 		return set_error(dev->ctx, -EINVAL,
 				 "%s of %s cannot signal an eventfd",
 				 irq_name(index), dev->addr);
-	r = check_range(dev, irq, start, count);
-	if (r < 0)
-		return r;
 	r = irq_check_exclusive(dev, index);
 	if (r < 0)
 		return r;

@@ -3,7 +3,9 @@
  * Device regions: info with capabilities, read/write through the device fd,
  * mmap of the mmap-able areas, PCI config space access.
  */
+#include <endian.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -13,6 +15,7 @@
 
 #include "core/sys.h"
 #include "device/device.h"
+#include <libassign/pci.h>
 
 /* More sparse areas than this is not a region layout, it is garbage. */
 #define MAX_SPARSE_AREAS 1024
@@ -262,6 +265,23 @@ static int region_get(struct assign_device *dev, uint32_t index,
 	}
 	*out = &dev->regions[index];
 	return 0;
+}
+
+ASSIGN_EXPORT const char *assign_pci_region_get_name(uint32_t index)
+{
+	static const char *const names[] = {
+		[ASSIGN_PCI_BAR0_REGION] = "BAR0",
+		[ASSIGN_PCI_BAR1_REGION] = "BAR1",
+		[ASSIGN_PCI_BAR2_REGION] = "BAR2",
+		[ASSIGN_PCI_BAR3_REGION] = "BAR3",
+		[ASSIGN_PCI_BAR4_REGION] = "BAR4",
+		[ASSIGN_PCI_BAR5_REGION] = "BAR5",
+		[ASSIGN_PCI_ROM_REGION] = "ROM",
+		[ASSIGN_PCI_CONFIG_REGION] = "config",
+		[ASSIGN_PCI_VGA_REGION] = "VGA",
+	};
+
+	return index < ARRAY_SIZE(names) ? names[index] : NULL;
 }
 
 ASSIGN_EXPORT int assign_device_get_region(struct assign_device *dev,
@@ -612,4 +632,79 @@ ASSIGN_EXPORT int assign_device_config_write(struct assign_device *dev,
 {
 	return region_rw(dev, ASSIGN_PCI_CONFIG_REGION, offset, (void *)buf,
 			 len, true);
+}
+
+/* Command-register bits by name, for messages. */
+static void command_bits(uint16_t bits, char *buf, size_t size)
+{
+	static const struct {
+		uint16_t bit;
+		const char *name;
+	} names[] = {
+		{ ASSIGN_PCI_COMMAND_IO, "I/O Space" },
+		{ ASSIGN_PCI_COMMAND_MEMORY, "Memory Space" },
+		{ ASSIGN_PCI_COMMAND_MASTER, "Bus Master" },
+		{ ASSIGN_PCI_COMMAND_INTX_DISABLE, "INTx Disable" },
+	};
+	size_t len = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+		if (!(bits & names[i].bit))
+			continue;
+		len += (size_t)snprintf(buf + len, size - MIN(len, size),
+					"%s%s", len ? ", " : "", names[i].name);
+		bits &= (uint16_t)~names[i].bit;
+	}
+	if (bits)
+		snprintf(buf + len, size - MIN(len, size), "%s0x%04x",
+			 len ? ", " : "", bits);
+}
+
+ASSIGN_EXPORT int assign_device_command_update(struct assign_device *dev,
+					       uint16_t set, uint16_t clear)
+{
+	uint16_t cmd, now, wrong;
+	char names[96];
+	int r;
+
+	if (!dev)
+		return -EINVAL;
+	if (set & clear)
+		return set_error(dev->ctx, -EINVAL,
+				 "assign_device_command_update: bits 0x%04x "
+				 "are both set and cleared",
+				 set & clear);
+	r = region_rw(dev, ASSIGN_PCI_CONFIG_REGION, ASSIGN_PCI_COMMAND, &cmd,
+		      sizeof(cmd), false);
+	if (r < 0)
+		return r;
+	cmd = le16toh(cmd);
+	now = (uint16_t)((cmd | set) & ~clear);
+	if (now != cmd) {
+		uint16_t le = htole16(now);
+
+		r = region_rw(dev, ASSIGN_PCI_CONFIG_REGION, ASSIGN_PCI_COMMAND,
+			      &le, sizeof(le), true);
+		if (r < 0)
+			return r;
+	}
+	/* Read back: a bit the device (or vfio-pci) does not let us change
+	 * would otherwise look set, and DMA would silently not happen. */
+	r = region_rw(dev, ASSIGN_PCI_CONFIG_REGION, ASSIGN_PCI_COMMAND, &cmd,
+		      sizeof(cmd), false);
+	if (r < 0)
+		return r;
+	cmd = le16toh(cmd);
+	wrong = (uint16_t)((set & ~cmd) | (clear & cmd));
+	if (wrong) {
+		command_bits(wrong, names, sizeof(names));
+		return set_error(dev->ctx, -EIO,
+				 "%s: the PCI command register reads 0x%04x "
+				 "after writing 0x%04x: %s did not take (the "
+				 "device does not implement %s)",
+				 dev->addr, cmd, now, names,
+				 __builtin_popcount(wrong) > 1 ? "them" : "it");
+	}
+	return cmd;
 }

@@ -122,10 +122,30 @@ static bool group_owned(struct assign_device *dev, uint32_t gid)
 	return g != NULL;
 }
 
+/*
+ * The driver bound to the affected device @a into @drv ("" for none), and
+ * whether it is a vfio one: only those are in the kernel's set of devices
+ * a hot reset may reset (vfio_pci_dev_set_resettable()). -1 when sysfs
+ * cannot say (then the group decides, and the kernel has the last word).
+ */
+static int dep_driver(struct assign_device *dev,
+		      const struct assign_pci_addr *a, char *drv, size_t size)
+{
+	char addr[ASSIGN_PCI_ADDR_LEN];
+
+	drv[0] = '\0';
+	if (assign_pci_addr_format(a, addr, sizeof(addr)) < 0 ||
+	    pci_dev_driver(dev->ctx, addr, drv, size) < 0)
+		return -1;
+	return pci_driver_kind(drv) == PCI_DRIVER_VFIO;
+}
+
 static void fill_dep(struct assign_device *dev, uint32_t hflags,
 		     const struct vfio_pci_dependent_device *d,
 		     struct assign_reset_dep *out)
 {
+	char drv[64];
+
 	memset(out, 0, sizeof(*out));
 	out->size = sizeof(*out);
 	out->addr.domain = d->segment;
@@ -137,9 +157,14 @@ static void fill_dep(struct assign_device *dev, uint32_t hflags,
 		out->owned = d->devid != (uint32_t)VFIO_PCI_DEVID_NOT_OWNED;
 		out->devid = out->owned ? d->devid : 0;
 	} else {
+		/* Its group open here, and the device bound to vfio-pci: a
+		 * device of an open group left without a driver (or on
+		 * pci-stub) keeps the group viable but is not the caller's
+		 * to reset, and the kernel refuses with -EINVAL. */
 		out->group_id = d->group_id > INT32_MAX ? -1 : (int)d->group_id;
 		out->devid = 0;
-		out->owned = group_owned(dev, d->group_id);
+		out->owned = group_owned(dev, d->group_id) &&
+			     dep_driver(dev, &out->addr, drv, sizeof(drv)) != 0;
 	}
 }
 
@@ -180,11 +205,12 @@ ASSIGN_EXPORT int assign_device_get_hot_reset_deps(struct assign_device *dev,
 	return 0;
 }
 
-/* Append @d to @buf, the list of affected devices not open, while it fits. */
+/* Append @d to @buf, the list of affected devices not open, while it
+ * fits, with its group and driver (@drv, "" for none, NULL unknown). */
 static void missing_add(char *buf, size_t size, size_t *len,
-			const struct assign_reset_dep *d)
+			const struct assign_reset_dep *d, const char *drv)
 {
-	char a[ASSIGN_PCI_ADDR_LEN];
+	char a[ASSIGN_PCI_ADDR_LEN], grp[24] = "", how[80] = "";
 	int w;
 
 	if (assign_pci_addr_format(&d->addr, a, sizeof(a)) < 0)
@@ -192,8 +218,13 @@ static void missing_add(char *buf, size_t size, size_t *len,
 	if (*len >= size - 1)
 		return;
 	if (d->group_id >= 0)
-		w = snprintf(buf + *len, size - *len, "%s%s (group %d)",
-			     *len ? ", " : "", a, d->group_id);
+		snprintf(grp, sizeof(grp), "group %d", d->group_id);
+	if (drv)
+		snprintf(how, sizeof(how), "%s%s%s", grp[0] ? ", " : "",
+			 drv[0] ? "bound to " : "no driver", drv);
+	if (grp[0] || how[0])
+		w = snprintf(buf + *len, size - *len, "%s%s (%s%s)",
+			     *len ? ", " : "", a, grp, how);
 	else
 		w = snprintf(buf + *len, size - *len, "%s%s", *len ? ", " : "",
 			     a);
@@ -201,29 +232,40 @@ static void missing_add(char *buf, size_t size, size_t *len,
 		*len = MIN(*len + (size_t)w, size - 1);
 }
 
-/* A hot reset resets every affected device: all of them must be open on
- * @dev's IOMMU object, else -EPERM naming those that are not. */
+/* A hot reset resets every affected device: all of them must be bound to
+ * vfio-pci and open on @dev's IOMMU object, else -EPERM naming those that
+ * are not. */
 static int hot_reset_check_owned(struct assign_device *dev,
 				 const struct vfio_pci_hot_reset_info *hi)
 {
-	char missing[256] = "";
+	char missing[320] = "", drv[64];
 	size_t nmissing = 0, mlen = 0;
+	bool unbound = false;
 
 	for (uint32_t i = 0; i < hi->count; i++) {
 		struct assign_reset_dep d;
+		int vfio;
 
 		fill_dep(dev, hi->flags, &hi->devices[i], &d);
 		if (d.owned)
 			continue;
 		nmissing++;
-		missing_add(missing, sizeof(missing), &mlen, &d);
+		vfio = dep_driver(dev, &d.addr, drv, sizeof(drv));
+		if (vfio == 0)
+			unbound = true;
+		missing_add(missing, sizeof(missing), &mlen, &d,
+			    vfio < 0 ? NULL : drv);
 	}
 	if (!nmissing)
 		return 0;
-	return set_error(
-		dev->ctx, -EPERM,
-		"hot reset of %s would also reset %zu device(s) not open on the same IOMMU object: %s; open them with assign_device_open() on it first",
-		dev->addr, nmissing, missing);
+	return set_error(dev->ctx, -EPERM,
+			 "hot reset of %s would also reset %zu device(s) not "
+			 "open on the same IOMMU object: %s; %sopen them with "
+			 "assign_device_open() on it first",
+			 dev->addr, nmissing, missing,
+			 unbound ? "bind them to vfio-pci (assign-host bind "
+				   "ADDRESS) and " :
+				   "");
 }
 
 /* The group fds a type1 hot reset proves ownership with, and the

@@ -52,12 +52,16 @@ int host_opts_get(struct assign_ctx *ctx, const struct assign_host_opts *opts,
 		return set_error(ctx, -EINVAL, "'%s' is not a driver name",
 				 out->driver);
 	out->timeout_ms = o.timeout_ms ? o.timeout_ms : DEFAULT_TIMEOUT_MS;
-	env = getenv("ASSIGN_STATE_DIR");
+	/* Not from the environment of a setuid or otherwise elevated
+	 * process: whoever started it would choose the records root acts
+	 * on. */
+	env = secure_getenv("ASSIGN_STATE_DIR");
 	out->state_dir = o.state_dir ? o.state_dir
 			 : env && *env ? env
 				       : DEFAULT_STATE_DIR;
 	out->dev_dir = o.dev_dir ? o.dev_dir : "/dev";
 	out->owner = NULL;
+	out->state_fd = -1;
 	return 0;
 }
 
@@ -435,10 +439,8 @@ static int bind_one(struct assign_ctx *ctx, const char *addr,
 		    const struct host_opts *o);
 static int unbind_locked(struct assign_ctx *ctx, const char *addr,
 			 const struct host_opts *oo);
-static int restore_locked(struct assign_ctx *ctx, const char *addr,
-			  const struct host_opts *oo);
-static int restore_members(struct assign_ctx *ctx, const char *owner,
-			   const struct host_opts *o);
+static int restore_one(struct assign_ctx *ctx, const char *addr,
+		       const struct host_opts *oo);
 
 /* Clear the other blocking members of @addr's group, then bind @addr; on
  * failure restore the members done. */
@@ -494,8 +496,7 @@ static int bind_group(struct assign_ctx *ctx, const char *addr, int group,
 		assign_error_save(ctx, saved);
 		for (size_t i = 0; i < rep->n_members; i++)
 			if (did[i])
-				restore_locked(ctx, rep->members[i]->address,
-					       &ro);
+				restore_one(ctx, rep->members[i]->address, &ro);
 		assign_error_restore(ctx, saved);
 	}
 	if (r >= 0 && done)
@@ -565,19 +566,14 @@ static int bind_record(struct assign_ctx *ctx, const struct host_opts *o,
 
 	if (o->flags & ASSIGN_HOST_F_NO_RECORD)
 		return 0;
-	r = host_record_read(o, addr, &rec);
+	r = host_record_read_msg(ctx, o, addr, &rec,
+				 "remove it or restore by hand");
 	if (r == -ENOENT) {
 		r = host_record_create(ctx, o, addr, cur, override);
 		*recorded = r == 0;
 		return r;
 	}
-	if (r < 0)
-		return set_error(ctx, r,
-				 "the state record of %s in %s is "
-				 "unreadable (%s); remove it or restore "
-				 "by hand",
-				 addr, o->state_dir, strerror(-r));
-	return 0;
+	return r < 0 ? r : 0;
 }
 
 /* A failed probe: driver_override back to @override, and @addr back to
@@ -699,13 +695,19 @@ static int unbind_locked(struct assign_ctx *ctx, const char *addr,
 		if (r < 0)
 			return r;
 	}
-	if (!(o.flags & ASSIGN_HOST_F_NO_RECORD) &&
-	    host_record_read(&o, addr, &rec) == -ENOENT) {
-		host_read_override(ctx, addr, override, sizeof(override));
-		r = host_record_create(ctx, &o, addr, cur, override);
-		if (r < 0)
+	if (!(o.flags & ASSIGN_HOST_F_NO_RECORD)) {
+		r = host_record_read_msg(ctx, &o, addr, &rec,
+					 "remove it or restore by hand");
+		if (r < 0 && r != -ENOENT)
 			return r;
-		recorded = true;
+		if (r == -ENOENT) {
+			host_read_override(ctx, addr, override,
+					   sizeof(override));
+			r = host_record_create(ctx, &o, addr, cur, override);
+			if (r < 0)
+				return r;
+			recorded = true;
+		}
 	}
 	r = check_vfio_users(ctx, &o, addr, cur);
 	if (r >= 0)
@@ -719,52 +721,30 @@ static int unbind_locked(struct assign_ctx *ctx, const char *addr,
 	return 0;
 }
 
-/* The group members a group bind moved for @owner go back with it. */
-static int restore_members(struct assign_ctx *ctx, const char *owner,
-			   const struct host_opts *o)
-{
-	struct assign_host_record_list *recs = NULL;
-	struct assign_host_opts po = { .size = sizeof(po),
-				       .state_dir = o->state_dir };
-	struct host_record rec;
-	int r, first = 0;
-
-	r = assign_host_records(ctx, &po, &recs);
-	if (r < 0)
-		return r;
-	for (size_t i = 0; i < recs->count; i++) {
-		const char *addr = recs->addresses[i];
-
-		if (host_record_read(o, addr, &rec) < 0 ||
-		    strcmp(rec.owner, owner))
-			continue;
-		r = restore_locked(ctx, addr, o);
-		if (r < 0 && !first)
-			first = r;
-	}
-	assign_host_record_list_free(recs);
-	return first;
-}
-
-static int restore_locked(struct assign_ctx *ctx, const char *addr,
-			  const struct host_opts *oo)
+/*
+ * Give @addr back to the driver its record names; its group members are
+ * restore_members()'s. A member's own members are never restored:
+ * a group bind moves the members of one device only (they never own
+ * others), and records that named each other would otherwise have a
+ * restore go round them for ever when one cannot be removed.
+ */
+static int restore_one(struct assign_ctx *ctx, const char *addr,
+		       const struct host_opts *oo)
 {
 	char cur[ASSIGN_HOST_NAME_LEN];
 	struct host_opts o = *oo;
 	struct host_record rec;
 	int r;
 
-	r = host_record_read(&o, addr, &rec);
+	r = host_record_read_msg(ctx, &o, addr, &rec,
+				 "remove it and bind the driver by hand");
 	if (r == -ENOENT)
 		return set_error(ctx, r,
 				 "no state record for %s in %s: nothing to "
 				 "restore",
 				 addr, o.state_dir);
 	if (r < 0)
-		return set_error(ctx, r,
-				 "the state record of %s in %s is unreadable "
-				 "(%s); remove it and bind the driver by hand",
-				 addr, o.state_dir, strerror(-r));
+		return r;
 	r = host_check_exists(ctx, addr);
 	if (r < 0) {
 		host_record_remove(&o, addr);
@@ -801,7 +781,40 @@ static int restore_locked(struct assign_ctx *ctx, const char *addr,
 	host_record_remove(&o, addr);
 	notice(ctx, "%s: restored to %s", addr,
 	       rec.driver[0] ? rec.driver : "(no driver)");
-	return restore_members(ctx, addr, &o);
+	return 0;
+}
+
+/* The group members a group bind moved for @owner go back with it. */
+static int restore_members(struct assign_ctx *ctx, const char *owner,
+			   const struct host_opts *o)
+{
+	struct assign_host_record_list *recs = NULL;
+	struct host_record rec;
+	int r, first = 0;
+
+	r = host_record_list(ctx, o, &recs);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < recs->count; i++) {
+		const char *addr = recs->addresses[i];
+
+		if (host_record_read(o, addr, &rec) < 0 ||
+		    strcmp(rec.owner, owner))
+			continue;
+		r = restore_one(ctx, addr, o);
+		if (r < 0 && !first)
+			first = r;
+	}
+	assign_host_record_list_free(recs);
+	return first;
+}
+
+static int restore_locked(struct assign_ctx *ctx, const char *addr,
+			  const struct host_opts *o)
+{
+	int r = restore_one(ctx, addr, o);
+
+	return r < 0 ? r : restore_members(ctx, addr, o);
 }
 
 /* ---- the public entry points: one bind/unbind/restore at a time --------- */
@@ -812,7 +825,7 @@ typedef int (*host_op)(struct assign_ctx *, const char *,
 static int run_locked(struct assign_ctx *ctx, const char *address,
 		      const struct assign_host_opts *opts, host_op op)
 {
-	char addr[ASSIGN_PCI_ADDR_LEN];
+	char addr[ASSIGN_PCI_ADDR_LEN], saved[ASSIGN_ERROR_MAX];
 	struct host_opts o;
 	int r, lock;
 
@@ -821,9 +834,18 @@ static int run_locked(struct assign_ctx *ctx, const char *address,
 	r = host_addr_opts(ctx, address, opts, addr, &o);
 	if (r < 0)
 		return r;
+	assign_error_save(ctx, saved);
+	r = host_state_open(ctx, &o, true, &o.state_fd);
+	if (r == -EPERM || r == -ENOTDIR)
+		return r; /* a directory someone else could have written */
+	if (r < 0)
+		/* None that can be made (not root, say): go ahead unlocked;
+		 * writing a record, if one is needed, says why it cannot. */
+		assign_error_restore(ctx, saved);
 	lock = host_state_lock(&o);
 	r = op(ctx, addr, &o);
 	host_state_unlock(lock);
+	host_state_close(o.state_fd);
 	return r;
 }
 

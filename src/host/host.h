@@ -37,6 +37,7 @@ struct host_opts {
 	const char *state_dir;
 	const char *dev_dir;
 	const char *owner; /* group binding: the device members are moved for */
+	int state_fd; /* the state directory, checked; -1: none */
 };
 
 int host_opts_get(struct assign_ctx *ctx, const struct assign_host_opts *opts,
@@ -55,23 +56,53 @@ struct host_record {
 	char owner[ASSIGN_PCI_ADDR_LEN]; /* "for=": moved for this device */
 };
 
-/* records.c: read @addr's record; -ENOENT when there is none, -EIO when
- * it is malformed, another negative errno when it cannot be read. Sets
- * no error message. */
+/* records.c: open the state directory o->state_dir into *dfd (-1, and
+ * 0 returned, when it does not exist and @create is false), made first
+ * with @create. Refused with -EPERM and a message when it could have been
+ * written by someone else: not owned by this process's user or root,
+ * writable by group or others, a symbolic link, or below a directory
+ * someone else could rename entries in. Other errors (-EACCES: cannot
+ * create it) with a message too. */
+int host_state_open(struct assign_ctx *ctx, const struct host_opts *o,
+		    bool create, int *dfd);
+void host_state_close(int dfd);
+/* records.c: the check host_state_open() makes of the state directory
+ * @path (@up 0) or of the directory @up levels above it, whose status is
+ * @st: 0, or -EPERM (-ENOTDIR) with the message. For tests. */
+struct stat;
+int host_state_check(struct assign_ctx *ctx, const char *path, int up,
+		     const struct stat *st);
+
+/* records.c: whether @s may be a driver name in a record. */
+bool host_valid_driver_name(const char *s);
+/* records.c: parse the @len bytes of @addr's record at @text; -EIO with
+ * *why saying what is wrong. No message. For tests and fuzzing too. */
+int host_record_parse(const char *addr, const char *text, size_t len,
+		      struct host_record *rec, const char **why);
+/* records.c: read @addr's record from o->state_fd; -ENOENT when there is
+ * none (or no state directory), -EIO when it is not a valid record,
+ * another negative errno when it cannot be read. Sets no error message. */
 int host_record_read(const struct host_opts *o, const char *addr,
 		     struct host_record *rec);
-/* records.c: the first record of @addr (the state directory made if
- * need be): it goes back to @driver with @override, and was moved for
- * o->owner. */
+/* records.c: host_record_read() with a message for every error but
+ * -ENOENT, ending with @fix. */
+int host_record_read_msg(struct assign_ctx *ctx, const struct host_opts *o,
+			 const char *addr, struct host_record *rec,
+			 const char *fix);
+/* records.c: the first record of @addr in o->state_fd: it goes back to
+ * @driver with @override, and was moved for o->owner. */
 int host_record_create(struct assign_ctx *ctx, const struct host_opts *o,
 		       const char *addr, const char *driver,
 		       const char *override);
 /* records.c: remove @addr's record, if there is one. */
 void host_record_remove(const struct host_opts *o, const char *addr);
+/* records.c: the addresses with a record in o->state_fd, sorted. */
+int host_record_list(struct assign_ctx *ctx, const struct host_opts *o,
+		     struct assign_host_record_list **ret);
 
-/* records.c: an exclusive lock on the state directory, held until
- * host_state_unlock(); -1 when there is no usable state directory (the
- * operation then goes ahead unlocked). */
+/* records.c: an exclusive lock on the state directory o->state_fd, held
+ * until host_state_unlock(); -1 when there is none (the operation then
+ * goes ahead unlocked). */
 int host_state_lock(const struct host_opts *o);
 void host_state_unlock(int fd);
 

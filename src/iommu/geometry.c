@@ -312,6 +312,8 @@ ASSIGN_EXPORT int assign_iommu_get_pgsizes(const struct assign_iommu *iommu,
 ASSIGN_EXPORT int assign_iommu_get_dma_avail(const struct assign_iommu *iommu,
 					     uint32_t *avail)
 {
+	uint32_t own = UINT32_MAX, kernel = UINT32_MAX;
+	char saved[ASSIGN_ERROR_MAX];
 	int r;
 
 	if (!iommu || !avail)
@@ -319,12 +321,34 @@ ASSIGN_EXPORT int assign_iommu_get_dma_avail(const struct assign_iommu *iommu,
 	r = iommu_need_geometry(iommu, "DMA entries left");
 	if (r < 0)
 		return r;
-	if (!iommu->ops->dma_avail)
-		return set_error(iommu->ctx, -EOPNOTSUPP,
-				 "the %s backend has no DMA entry limit to "
-				 "report",
-				 iommu->ops->name);
-	return iommu->ops->dma_avail(iommu, avail);
+	if (iommu->max_mappings) {
+		size_t n = iommu->maps.count;
+
+		own = n < iommu->max_mappings ?
+			      iommu->max_mappings - (uint32_t)n :
+			      0;
+	}
+	if (!iommu->ops->dma_avail) {
+		if (!iommu->max_mappings)
+			return set_error(iommu->ctx, -EOPNOTSUPP,
+					 "the %s backend has no DMA entry "
+					 "limit to report",
+					 iommu->ops->name);
+		*avail = own;
+		return 0;
+	}
+	if (iommu->max_mappings)
+		assign_error_save(iommu->ctx, saved);
+	r = iommu->ops->dma_avail(iommu, &kernel);
+	if (r == -EOPNOTSUPP && iommu->max_mappings) {
+		/* A kernel too old to say: our own limit is the answer. */
+		assign_error_restore(iommu->ctx, saved);
+		r = 0;
+	}
+	if (r < 0)
+		return r;
+	*avail = own < kernel ? own : kernel;
+	return 0;
 }
 
 ASSIGN_EXPORT int assign_iommu_get_reserved_regions(

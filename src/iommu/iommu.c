@@ -26,9 +26,10 @@ uint64_t iommu_host_page_size(void)
 	return v > 0 ? (uint64_t)v : 4096;
 }
 
-static const char *backend_name(enum assign_iommu_backend b)
+ASSIGN_EXPORT const char *
+assign_iommu_backend_get_name(enum assign_iommu_backend backend)
 {
-	switch (b) {
+	switch (backend) {
 	case ASSIGN_IOMMU_AUTO:
 		return "auto";
 	case ASSIGN_IOMMU_TYPE1:
@@ -38,7 +39,7 @@ static const char *backend_name(enum assign_iommu_backend b)
 	case ASSIGN_IOMMU_NOIOMMU:
 		return "no-IOMMU";
 	}
-	return "?";
+	return NULL;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -68,6 +69,21 @@ static int check_opts(struct assign_ctx *ctx, const struct assign_iommu_opts *o)
 				 "assign_iommu_new: unknown backend %d",
 				 (int)o->backend);
 	}
+}
+
+/*
+ * The kernel bounds a type1 container's mappings (dma_entry_limit, 65535
+ * by default) but not an IOAS's: there, a guest mapping one page at ever
+ * more IOVAs through a shadowed IOMMU would grow the pinned memory (and
+ * the kernel's tracking) without bound. So iommufd gets type1's default
+ * unless the caller chose a limit; type1 keeps the kernel's alone.
+ */
+void iommu_set_max_mappings(struct assign_iommu *iommu)
+{
+	iommu->max_mappings = iommu->max_mappings_opt;
+	if (!iommu->max_mappings && iommu->ops &&
+	    iommu->ops->kind == ASSIGN_IOMMU_IOMMUFD)
+		iommu->max_mappings = ASSIGN_IOMMU_DEFAULT_MAX_MAPPINGS;
 }
 
 /* The backend asked for, NULL for AUTO (chosen at the first attach). */
@@ -108,6 +124,7 @@ ASSIGN_EXPORT int assign_iommu_new(struct assign_ctx *ctx,
 	iommu->ctx = ctx;
 	iommu->fd = -1;
 	iommu->dma_limit = UINT64_MAX;
+	iommu->max_mappings_opt = o.max_mappings;
 	iommu->ops = backend_ops(o.backend);
 	if (iommu->ops) {
 		r = iommu->ops->open(iommu);
@@ -115,6 +132,7 @@ ASSIGN_EXPORT int assign_iommu_new(struct assign_ctx *ctx,
 			free(iommu);
 			return r;
 		}
+		iommu_set_max_mappings(iommu);
 	}
 	if (o.backend == ASSIGN_IOMMU_NOIOMMU)
 		/* Not a failure, and nothing the caller could see otherwise:
@@ -149,6 +167,7 @@ assign_iommu_unref(struct assign_iommu *iommu)
 		iommu->ops->close(iommu);
 	free(iommu->groups);
 	free(iommu->dev_groups);
+	free(iommu->dev_ids);
 	free(iommu->ranges);
 	free(iommu->resv);
 	/* Mappings the kernel refused to unmap are forgotten here. */
@@ -188,9 +207,11 @@ ASSIGN_EXPORT int assign_iommu_get_ioas_id(const struct assign_iommu *iommu,
 	if (!iommu || !id)
 		return -EINVAL;
 	if (!iommu->ops || iommu->ops->kind != ASSIGN_IOMMU_IOMMUFD)
-		return set_error(iommu->ctx, -EOPNOTSUPP,
-				 "no IOAS: the IOMMU backend is %s, not iommufd",
-				 backend_name(assign_iommu_get_backend(iommu)));
+		return set_error(
+			iommu->ctx, -EOPNOTSUPP,
+			"no IOAS: the IOMMU backend is %s, not iommufd",
+			assign_iommu_backend_get_name(
+				assign_iommu_get_backend(iommu)));
 	*id = iommu->ioas_id;
 	return 0;
 }
@@ -267,6 +288,7 @@ static int choose_backend(struct assign_iommu *iommu, const char *addr)
 		iommu->ops = NULL;
 		return r;
 	}
+	iommu_set_max_mappings(iommu);
 	info(ctx, "IOMMU backend chosen for %s: %s", addr, ops->name);
 	return 0;
 }
@@ -339,6 +361,7 @@ static int attach_and_refresh(struct assign_iommu *iommu, const char *addr,
 			      struct assign_attach *att)
 {
 	struct assign_ctx *ctx = iommu->ctx;
+	uint32_t *ni;
 	int *ng, r;
 
 	ng = realloc(iommu->dev_groups,
@@ -346,11 +369,17 @@ static int attach_and_refresh(struct assign_iommu *iommu, const char *addr,
 	if (!ng)
 		return set_error(ctx, -ENOMEM, "out of memory");
 	iommu->dev_groups = ng;
+	ni = realloc(iommu->dev_ids,
+		     (iommu->ndevices + 1) * sizeof(*iommu->dev_ids));
+	if (!ni)
+		return set_error(ctx, -ENOMEM, "out of memory");
+	iommu->dev_ids = ni;
 
 	r = iommu->ops->attach(iommu, addr, att);
 	if (r < 0)
 		return r;
 	iommu->dev_groups[iommu->ndevices] = att->group_id;
+	iommu->dev_ids[iommu->ndevices] = att->devid;
 	r = iommu_refresh_geometry(iommu, iommu->dev_groups, iommu->ndevices + 1);
 	if (r < 0) {
 		char msg[ASSIGN_ERROR_MAX];
@@ -419,10 +448,15 @@ void iommu_detach_device(struct assign_iommu *iommu, struct assign_attach *att)
 	 * holds one): keep the object alive until we are done. */
 	assign_iommu_ref(iommu);
 	for (size_t i = 0; i < iommu->ndevices; i++) {
-		if (iommu->dev_groups[i] == att->group_id) {
-			memmove(&iommu->dev_groups[i], &iommu->dev_groups[i + 1],
-				(iommu->ndevices - i - 1) *
-					sizeof(*iommu->dev_groups));
+		if (iommu->dev_groups[i] == att->group_id &&
+		    iommu->dev_ids[i] == att->devid) {
+			size_t after = iommu->ndevices - i - 1;
+
+			memmove(&iommu->dev_groups[i],
+				&iommu->dev_groups[i + 1],
+				after * sizeof(*iommu->dev_groups));
+			memmove(&iommu->dev_ids[i], &iommu->dev_ids[i + 1],
+				after * sizeof(*iommu->dev_ids));
 			iommu->ndevices--;
 			break;
 		}
@@ -430,6 +464,7 @@ void iommu_detach_device(struct assign_iommu *iommu, struct assign_attach *att)
 	iommu->ops->detach(iommu, att);
 	att->devfd = -1;
 	att->group = NULL;
+	att->devid = 0;
 	/* iommufd: the IOAS and its mappings outlive the devices, but the
 	 * geometry is only known with a device attached. type1 forgets it
 	 * when the last group leaves the container (type1.c). */

@@ -37,6 +37,7 @@ struct assign_attach {
 	int devfd;                  /* VFIO device fd */
 	int group_id;               /* IOMMU group, -1 if unknown */
 	struct assign_group *group; /* type1/no-IOMMU: reference held */
+	uint32_t devid; /* iommufd device id, 0 otherwise */
 };
 /* Open @addr's device fd on @iommu (choosing the backend if AUTO). */
 int iommu_attach_device(struct assign_iommu *iommu, const char *addr,
@@ -216,8 +217,10 @@ struct assign_iommu {
 	/* iommufd */
 	uint32_t ioas_id;
 
-	/* Group numbers of the attached devices, one entry per device. */
+	/* Group numbers of the attached devices, one entry per device, and
+	 * their iommufd device ids (0 for type1), in the same order. */
 	int *dev_groups;
+	uint32_t *dev_ids;
 	size_t ndevices;
 
 	/* Geometry, valid while has_geometry(). */
@@ -229,6 +232,10 @@ struct assign_iommu {
 	struct assign_reserved_region *resv;
 	size_t nresv;
 	uint64_t dma_limit;                /* highest IOVA allowed */
+	/* assign_iommu_opts.max_mappings as given (0: the default), and the
+	 * limit in force once the backend is known (0: none of our own). */
+	uint32_t max_mappings_opt;
+	uint32_t max_mappings;
 
 	/* The one table of DMA mappings (struct iommu_mapping, malloc'ed),
 	 * an AVL tree by IOVA, never overlapping: O(log n) lookup, insert
@@ -283,6 +290,10 @@ const struct assign_reserved_region *
 iommu_blocking_resv(const struct assign_iommu *iommu, uint64_t iova,
 		    uint64_t last);
 
+/* iommu.c: set iommu->max_mappings from the option and the backend
+ * (called when the backend is chosen). */
+void iommu_set_max_mappings(struct assign_iommu *iommu);
+
 /* map.c: drop every library mapping (kernel unmap), keep going on
  * errors; returns the first error. */
 int iommu_unmap_everything(struct assign_iommu *iommu);
@@ -303,10 +314,10 @@ int iommu_not_viable_error(struct assign_iommu *iommu, int gid,
  * cannot say. No message. */
 int iommu_vfio_cdev(struct assign_ctx *ctx, const char *addr, char *buf,
 		    size_t size);
-/* 1 if @module's allow_unsafe_interrupts is off (the kernel then checked
- * MSI isolation when the device was attached), else -EOPNOTSUPP. */
-int iommu_irq_remap_from_param(const struct assign_iommu *iommu,
-			       const char *module);
+/* irq_remap.c: whether the interrupts of the attached devices are
+ * remapped: 1, 0, or -EOPNOTSUPP with a message; @module is the module
+ * whose allow_unsafe_interrupts decides whether the kernel checked. */
+int iommu_irq_remapping(const struct assign_iommu *iommu, const char *module);
 
 /* Host page size (sysconf), never 0. */
 uint64_t iommu_host_page_size(void);

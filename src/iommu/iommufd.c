@@ -142,7 +142,7 @@ static int cdev_open(struct assign_ctx *ctx, const char *path, const char *addr)
 
 /* VFIO_DEVICE_BIND_IOMMUFD: the device's DMA goes through our iommufd. */
 static int ifd_bind(struct assign_iommu *iommu, int fd, const char *addr,
-		    int group_id)
+		    int group_id, uint32_t *devid)
 {
 	struct vfio_device_bind_iommufd bind = { .argsz = sizeof(bind) };
 	struct assign_ctx *ctx = iommu->ctx;
@@ -150,8 +150,10 @@ static int ifd_bind(struct assign_iommu *iommu, int fd, const char *addr,
 
 	bind.iommufd = iommu->fd;
 	r = sys_ioctl(ctx, fd, VFIO_DEVICE_BIND_IOMMUFD, &bind);
-	if (r >= 0)
+	if (r >= 0) {
+		*devid = bind.out_devid; /* for IOMMU_GET_HW_INFO */
 		return 0;
+	}
 	/*
 	 * EPERM has two causes: another device of the group is used by a
 	 * host driver (the kernel refuses to hand over DMA ownership: the
@@ -213,6 +215,7 @@ static int ifd_attach(struct assign_iommu *iommu, const char *addr,
 {
 	struct assign_ctx *ctx = iommu->ctx;
 	char cdev[32], path[64];
+	uint32_t devid = 0;
 	int fd, r;
 
 	r = find_cdev(ctx, addr, cdev, sizeof(cdev));
@@ -222,7 +225,7 @@ static int ifd_attach(struct assign_iommu *iommu, const char *addr,
 	fd = cdev_open(ctx, path, addr);
 	if (fd < 0)
 		return fd;
-	r = ifd_bind(iommu, fd, addr, out->group_id);
+	r = ifd_bind(iommu, fd, addr, out->group_id, &devid);
 	if (r == 0)
 		r = ifd_attach_ioas(iommu, fd, addr);
 	if (r < 0) {
@@ -231,6 +234,7 @@ static int ifd_attach(struct assign_iommu *iommu, const char *addr,
 	}
 	out->devfd = fd;
 	out->group = NULL;
+	out->devid = devid;
 	return 0;
 }
 
@@ -373,11 +377,12 @@ static int ifd_geometry(struct assign_iommu *iommu, struct iommu_geometry *g)
 /*
  * iommufd refuses to bind a device whose MSIs are not isolated with EPERM
  * unless its allow_unsafe_interrupts module parameter is set (the same rule
- * as vfio_iommu_type1), so the parameter tells whether the kernel checked.
+ * as vfio_iommu_type1), so the parameter tells whether the kernel checked;
+ * IOMMU_GET_HW_INFO tells what the device's IOMMU can (irq_remap.c).
  */
 static int ifd_irq_remapping(const struct assign_iommu *iommu)
 {
-	return iommu_irq_remap_from_param(iommu, "iommufd");
+	return iommu_irq_remapping(iommu, "iommufd");
 }
 
 static int ifd_map(struct assign_iommu *iommu, void *vaddr, uint64_t iova,

@@ -177,6 +177,25 @@ int iommu_unmap_everything(struct assign_iommu *iommu)
 	return err;
 }
 
+/*
+ * The object's own limit on mappings (assign_iommu_opts.max_mappings):
+ * -ENOSPC when @n more would pass it.
+ */
+static int check_max_mappings(const struct assign_iommu *iommu, const char *pfx,
+			      size_t n)
+{
+	if (!iommu->max_mappings ||
+	    n <= iommu->max_mappings -
+			    MIN(iommu->maps.count, (size_t)iommu->max_mappings))
+		return 0;
+	return set_error(iommu->ctx, -ENOSPC,
+			 "%sthis IOMMU object's limit of %" PRIu32 " DMA "
+			 "mappings is reached (%zu made, %zu more asked): "
+			 "each pins memory, and the limit keeps a guest from "
+			 "pinning without bound; use fewer, larger mappings "
+			 "or raise assign_iommu_opts.max_mappings",
+			 pfx, iommu->max_mappings, iommu->maps.count, n);
+}
 
 /*
  * Check one request. @pfx names it in messages ("" or "request 3: ").
@@ -425,6 +444,8 @@ ASSIGN_EXPORT int assign_iommu_map(struct assign_iommu *iommu, uint64_t iova,
 	if (r < 0)
 		return r;
 	r = check_request(iommu, "", vaddr, iova, size, flags);
+	if (r == 0)
+		r = check_max_mappings(iommu, "", 1);
 	if (r < 0)
 		return r;
 	m = map_alloc(iommu);
@@ -474,6 +495,8 @@ int iommu_map_prepared(struct assign_iommu *iommu, uint64_t iova, void *vaddr,
 	    iova + (size - 1) > iommu->dma_limit ||
 	    iommu_blocking_resv(iommu, iova, iova + (size - 1)))
 		return check_request(iommu, "", vaddr, iova, size, flags);
+	if (iommu->max_mappings && iommu->maps.count >= iommu->max_mappings)
+		return check_max_mappings(iommu, "", 1);
 	m = map_alloc(iommu);
 	if (!m)
 		return set_error(iommu->ctx, -ENOMEM, "out of memory");
@@ -635,6 +658,8 @@ static int do_map_many(struct assign_iommu *iommu,
 	r = check_requests(iommu, maps, n);
 	if (r == 0 && n > 1)
 		r = check_overlaps(iommu, maps, n);
+	if (r == 0)
+		r = check_max_mappings(iommu, "", n);
 	if (r < 0)
 		return r;
 	/* Every node before the first kernel call: out of memory then

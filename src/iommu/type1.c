@@ -662,45 +662,13 @@ static int type1_dma_avail(const struct assign_iommu *iommu, uint32_t *avail)
 }
 
 /*
- * Whether MSIs are isolated, read from the kernel's own decision:
- *
- * vfio_iommu_type1 refuses to attach a group whose IOMMU cannot isolate
- * MSIs (interrupt remapping on x86, an MSI-isolating controller such as the
- * GICv3 ITS on Arm: iommu_group_has_isolated_msi()) with EPERM, unless its
- * module parameter allow_unsafe_interrupts is set. So when a group is
- * attached to this container (we are called only then) and
- * /sys/module/vfio_iommu_type1/parameters/allow_unsafe_interrupts reads N,
- * the kernel checked and found the interrupts remapped: 1. When it reads Y
- * the kernel did not check, and nothing else in sysfs tells whether the
- * remapping is enabled (the IOMMU's capability registers say only that the
- * hardware could): -EOPNOTSUPP rather than a guess.
+ * vfio_iommu_type1 refuses to attach a group whose MSIs are not isolated
+ * unless its allow_unsafe_interrupts is set; irq_remap.c reads that and,
+ * when the kernel did not check, the IOMMU's capabilities in sysfs.
  */
-int iommu_irq_remap_from_param(const struct assign_iommu *iommu,
-			       const char *module)
-{
-	char path[96], val[16];
-	int r;
-
-	snprintf(path, sizeof(path),
-		 "module/%s/parameters/allow_unsafe_interrupts", module);
-	r = sysfs_read(iommu->ctx, path, val, sizeof(val));
-	if (r < 0)
-		return set_error(iommu->ctx, -EOPNOTSUPP,
-				 "cannot tell whether interrupts are remapped: "
-				 "/sys/%s: %s",
-				 path, strerror(-r));
-	if (val[0] == 'N' || val[0] == 'n' || val[0] == '0')
-		return 1;
-	return set_error(iommu->ctx, -EOPNOTSUPP,
-			 "cannot tell whether interrupts are remapped: %s "
-			 "allow_unsafe_interrupts is set, so the kernel "
-			 "attached the device without checking",
-			 module);
-}
-
 static int type1_irq_remapping(const struct assign_iommu *iommu)
 {
-	return iommu_irq_remap_from_param(iommu, "vfio_iommu_type1");
+	return iommu_irq_remapping(iommu, "vfio_iommu_type1");
 }
 
 static int noiommu_irq_remapping(const struct assign_iommu *iommu)

@@ -216,8 +216,8 @@ static int check_budgets(struct assign_guestmem *gm, uint64_t bytes,
 	if (r == 0 && nchunks > avail)
 		return set_error(
 			gm->ctx, -ENOSPC,
-			"guest memory: mapping guest RAM needs %zu DMA mappings but the kernel allows only %" PRIu32
-			" more; raise vfio_iommu_type1's dma_entry_limit module parameter, or use fewer regions or a larger chunk_max",
+			"guest memory: mapping guest RAM needs %zu DMA mappings but the IOMMU allows only %" PRIu32
+			" more; raise vfio_iommu_type1's dma_entry_limit module parameter or assign_iommu_opts.max_mappings, or use fewer regions or a larger chunk_max",
 			nchunks, avail);
 	return 0;
 }

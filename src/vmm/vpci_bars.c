@@ -428,8 +428,10 @@ static int bar_check(const struct assign_vpci *vpci, uint32_t bar,
 			 is_write ? "write" : "read", len, offset, b->size);
 }
 
-/* The ROM is read-only and touches no state of the object (no lock); the
- * MSI-X table and PBA are emulated; the rest is the device's. */
+/* The ROM is read-only; the MSI-X table and PBA are emulated; the rest
+ * is the device's. Every access to the device is made under the lock,
+ * the ROM's too: the device object is used by one thread at a time
+ * (docs/errors.md), and vCPU threads reach it only through this object. */
 static int bar_access(struct assign_vpci *vpci, uint32_t bar, uint64_t offset,
 		      void *data, size_t len, bool is_write)
 {
@@ -440,14 +442,13 @@ static int bar_access(struct assign_vpci *vpci, uint32_t bar, uint64_t offset,
 	r = bar_check(vpci, bar, offset, data, len, is_write);
 	if (r < 0)
 		return r;
-	if (bar == ASSIGN_VPCI_ROM_BAR) {
-		if (is_write)
-			return 0; /* read-only memory */
-		return vpci_region_access(vpci, ASSIGN_PCI_ROM_REGION, offset,
-					  data, len, false);
-	}
+	if (bar == ASSIGN_VPCI_ROM_BAR && is_write)
+		return 0; /* read-only memory */
 	pthread_mutex_lock(&vpci->lock);
-	if (vpci_msix_touches(vpci, bar, offset, len))
+	if (bar == ASSIGN_VPCI_ROM_BAR)
+		r = vpci_region_access(vpci, ASSIGN_PCI_ROM_REGION, offset,
+				       data, len, false);
+	else if (vpci_msix_touches(vpci, bar, offset, len))
 		r = vpci_msix_access(vpci, bar, offset, data, len, is_write);
 	else
 		r = vpci_region_access(vpci, bar, offset, data, len, is_write);

@@ -6,7 +6,9 @@
 # comes back; the netdev guard refuses an interface that is up with an
 # address and takes it when forced; a crashed user's records are restored;
 # explain reports the non-viable group behind the bridge (edu + e1000e)
-# and agrees with the kernel (explain --probe opens the device); with an
+# and agrees with the kernel (explain --probe opens the device); explain
+# escapes what sysfs and records hold, a planted record is refused, the
+# state directory is checked and nothing in it followed; with an
 # SR-IOV PF in the guest (see the SR-IOV section), VFs are made and found.
 # Prints LAB-RESULT lines; exit status 0 unless a check failed.
 
@@ -202,6 +204,60 @@ else
 		result host-bind-group-restore FAIL "$nve $(drv "$nve"), $nv $(drv "$nv")"
 	fi
 fi
+
+# --- hostile strings: what explain prints from sysfs and records -----------
+# driver_override holds whatever root wrote (here a quote and a terminal
+# escape), and a record could be planted with a driver name that closes
+# the JSON string: explain must print neither as it is.
+esc=$(printf '\033')
+e1=${LAB_E1000E_1:-$bdf}
+printf 'x"y\033[2J' >"/sys/bus/pci/devices/$e1/driver_override"
+txt=$($AH explain "$e1" 2>&1)
+js=$($AH explain "$e1" --json 2>&1)
+case "$txt$js" in
+*"$esc"*) result host-explain-escaped FAIL "a raw ESC reached the output: $(oneline "$txt" | tr -d '\033')" ;;
+*)
+	if echo "$txt" | grep -qF 'driver_override x"y\x1b[2J' &&
+		echo "$js" | grep -qF '"driver_override": "x\"y\u001b[2J"'; then
+		result host-explain-escaped PASS "text \\x1b, JSON \\u001b and \\\""
+	else
+		result host-explain-escaped FAIL "$(oneline "$txt") | $(oneline "$js")"
+	fi ;;
+esac
+echo >"/sys/bus/pci/devices/$e1/driver_override"
+mkdir -p "$ASSIGN_STATE_DIR"
+printf 'driver=e1000e"}, "ready": true, "x": {"\n' >"$ASSIGN_STATE_DIR/$e1"
+js=$($AH explain "$e1" --json 2>&1)
+txt=$($AH restore "$e1" 2>&1); rc=$?
+if [ "$(echo "$js" | grep -o '"ready"' | wc -l)" = 1 ] &&
+	echo "$js" | grep -q '"record": null' && [ $rc != 0 ] &&
+	echo "$txt" | grep -q "not a valid record" && [ "$(drv "$e1")" = e1000e ]; then
+	result host-record-injection PASS "record ignored by explain, refused by restore: $(oneline "$txt")"
+else
+	result host-record-injection FAIL "restore rc=$rc $(oneline "$txt") | $(oneline "$js")"
+fi
+rm -f "$ASSIGN_STATE_DIR/$e1"
+
+# --- the state directory: nobody else's, nothing followed ----------------
+edu=${LAB_EDU:-}
+mkdir -p /tmp/open-sd && chmod 0777 /tmp/open-sd
+out=$(ASSIGN_STATE_DIR=/tmp/open-sd $AH bind "$edu" 2>&1); rc=$?
+if [ $rc = 6 ] && echo "$out" | grep -q "writable by others" && [ "$(drv "$edu")" = none ]; then
+	result host-state-dir-refused PASS "exit 6: $(oneline "$out")"
+else
+	result host-state-dir-refused FAIL "rc=$rc driver $(drv "$edu") $(oneline "$out")"
+fi
+mkdir -p /tmp/sd && chmod 0700 /tmp/sd && rm -f /tmp/victim
+ln -sf /tmp/victim /tmp/sd/.lock
+out=$(ASSIGN_STATE_DIR=/tmp/sd $AH bind --no-wait "$edu" 2>&1); rc=$?
+out2=$(ASSIGN_STATE_DIR=/tmp/sd $AH restore "$edu" 2>&1); rc2=$?
+if [ $rc = 0 ] && [ $rc2 = 0 ] && [ ! -e /tmp/victim ] && [ "$(drv "$edu")" = none ] &&
+	[ ! -e "/tmp/sd/$edu" ]; then
+	result host-state-no-follow PASS "bound and restored; the .lock symlink's target not created"
+else
+	result host-state-no-follow FAIL "bind rc=$rc $(oneline "$out") restore rc=$rc2 $(oneline "$out2") victim $(ls /tmp/victim 2>&1)"
+fi
+rm -rf /tmp/open-sd /tmp/sd /tmp/victim
 
 # --- SR-IOV, the PCI side: a PF such as QEMU's nvme with sriov_max_vfs ------
 # (run-lab.sh --qemu-arg -device --qemu-arg pcie-root-port,id=srp,chassis=2

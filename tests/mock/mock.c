@@ -831,6 +831,7 @@ int mock_kernel_new(struct mock_kernel **ret)
 	mk->dma_entry_limit = 65535;
 	mk->memlock = RLIM_INFINITY;
 	mk->irq_remap = true;
+	mk->ir_capable = true;
 	mk->allow_unsafe = true;
 	mk->type1v2 = true;
 	mk->iommufd = true;
@@ -1014,6 +1015,18 @@ void mock_set_irq_remap(struct mock_kernel *mk, bool on)
 void mock_set_allow_unsafe_interrupts(struct mock_kernel *mk, bool on)
 {
 	mk->allow_unsafe = on;
+	mock_sysfs_update_params(mk);
+}
+
+void mock_set_ir_capable(struct mock_kernel *mk, bool on)
+{
+	mk->ir_capable = on;
+	mock_sysfs_update_params(mk);
+}
+
+void mock_set_unsafe_param(struct mock_kernel *mk, bool on)
+{
+	mk->unsafe_param = on;
 	mock_sysfs_update_params(mk);
 }
 

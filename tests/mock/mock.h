@@ -108,9 +108,10 @@ int mock_add_device(struct mock_kernel *mk, const struct mock_device_cfg *cfg);
 
 /* Kernel configuration knobs. */
 /* iommu_groups/N/reserved_regions content. As the kernel does, the mock
- * removes every reserved region of the groups attached to a container or
- * IOAS from the IOVA ranges it reports (type1 IOVA_RANGE cap,
- * IOMMU_IOAS_IOVA_RANGES) and refuses mappings there with -EINVAL. */
+ * removes every reserved region but direct-relaxable ones of the groups
+ * attached to a container or IOAS from the IOVA ranges it reports (type1
+ * IOVA_RANGE cap, IOMMU_IOAS_IOVA_RANGES) and refuses mappings there with
+ * -EINVAL. */
 void mock_set_reserved_regions(struct mock_kernel *mk, int group,
 			       const char *text);
 /* The IOMMU aperture, inclusive [start, last] pairs (reserved regions are
@@ -132,6 +133,16 @@ void mock_set_irq_remap(struct mock_kernel *mk, bool on);
  * SET_CONTAINER on a set container: -EPERM) or the cdev
  * (VFIO_DEVICE_BIND_IOMMUFD: -EPERM). */
 void mock_set_allow_unsafe_interrupts(struct mock_kernel *mk, bool on);
+/* The IOMMU unit's VT-d ecap.IR bit (default on), as
+ * class/iommu/dmar0/intel-iommu/ecap and IOMMU_GET_HW_INFO report it.
+ * Interrupt remapping in force shows as kernel/irq/N/chip_name with an
+ * "IR-" prefix (IR-IO-APIC, IR-PCI-MSIX-...), as x86 names its chips,
+ * which mock_set_irq_remap() switches. */
+void mock_set_ir_capable(struct mock_kernel *mk, bool on);
+/* The allow_unsafe_interrupts parameters read Y whatever
+ * mock_set_irq_remap() says: the admin allowed unsafe interrupts on a
+ * host that has remapping (the kernel then checks nothing). */
+void mock_set_unsafe_param(struct mock_kernel *mk, bool on);
 void mock_set_type1v2(struct mock_kernel *mk, bool on); /* else only v1 */
 void mock_set_iommufd(struct mock_kernel *mk, bool on); /* /dev/iommu exists */
 void mock_set_noiommu(struct mock_kernel *mk, bool on); /* noiommu-N groups */

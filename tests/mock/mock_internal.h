@@ -21,6 +21,10 @@
 #define MOCK_MAX_GROUPS 64
 #define MOCK_MAX_RANGES 16
 #define MOCK_MAX_FAULTS 8
+/* The VT-d extended capabilities of the mock's IOMMU unit (QEMU's
+ * intel-iommu with intremap=on); bit 3 is interrupt remapping. */
+#define MOCK_VTD_ECAP 0xf00f5eull
+
 /* vfio-pci puts region N at N << 40 on the device fd. */
 #define MOCK_REGION_SHIFT 40
 #define MOCK_REGION_OFFSET(i) ((uint64_t)(i) << MOCK_REGION_SHIFT)
@@ -190,8 +194,10 @@ struct mock_kernel {
 	uint32_t dma_entry_limit;
 	uint64_t memlock;
 	bool cap_ipc_lock;         /* pinning ignores memlock */
-	bool irq_remap;
+	bool irq_remap; /* the kernel remaps (IR- irq chips) */
+	bool ir_capable; /* the IOMMU unit has ecap.IR */
 	bool allow_unsafe;         /* allow_unsafe_interrupts module params */
+	bool unsafe_param; /* ... read Y whatever irq_remap says */
 	bool type1v2;
 	bool iommufd;
 	bool noiommu;

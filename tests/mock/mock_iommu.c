@@ -104,6 +104,9 @@ struct resv {
 	uint64_t start, last;
 };
 
+/* The reserved regions the kernel takes out of the IOVA ranges: all but
+ * direct-relaxable ones, which type1 (vfio_iommu_resv_exclude()) and
+ * iommufd (iopt_table_enforce_dev_resv_regions()) both skip. */
 static size_t parse_resv(const char *text, struct resv *out, size_t max)
 {
 	size_t n = 0;
@@ -111,7 +114,10 @@ static size_t parse_resv(const char *text, struct resv *out, size_t max)
 
 	while (p && *p && n < max) {
 		unsigned long long a, b;
-		if (sscanf(p, "%llx %llx", &a, &b) == 2 && b >= a) {
+		char type[24];
+
+		if (sscanf(p, "%llx %llx %23s", &a, &b, type) == 3 && b >= a &&
+		    strcmp(type, "direct-relaxable") != 0) {
 			out[n].start = a;
 			out[n].last = b;
 			n++;
@@ -1046,6 +1052,45 @@ int mock_iommufd_ioctl(struct mock_kernel *mk, struct mictx *ictx,
 		r = ioas_unmap(ictx, &cmd);
 		if (r)
 			return r;
+		ucmd_out(arg, &cmd, sizeof(cmd));
+		return 0;
+	}
+	case IOMMU_GET_HW_INFO: {
+		/* The VT-d registers of the device's IOMMU unit. */
+		struct iommu_hw_info cmd;
+		struct iommu_hw_info_vtd vtd = {
+			.cap_reg = 0xd2008c40660462ull,
+			.ecap_reg = MOCK_VTD_ECAP &
+				    ~(mk->ir_capable ? 0ull : 8ull),
+		};
+		struct mdev *dev = NULL;
+		r = ucmd_in(&cmd, sizeof(cmd),
+			    OFFSETOFEND(struct iommu_hw_info, __reserved), arg);
+		if (r)
+			return r;
+		if (cmd.flags || cmd.__reserved[0] || cmd.__reserved[1] ||
+		    cmd.__reserved[2])
+			return -EOPNOTSUPP;
+		for (size_t i = 0; i < mk->ndevs && !dev; i++)
+			if (mk->devs[i]->bound_ictx == ictx &&
+			    mk->devs[i]->devid == cmd.dev_id)
+				dev = mk->devs[i];
+		if (!dev)
+			return -ENOENT;
+		if (cmd.data_len && !cmd.data_uptr)
+			return -EFAULT;
+		/* As the kernel: what fits of the data, zeros past it. */
+		if (cmd.data_len)
+			memcpy((void *)(uintptr_t)cmd.data_uptr, &vtd,
+			       cmd.data_len < sizeof(vtd) ? cmd.data_len :
+							    sizeof(vtd));
+		if (cmd.data_len > sizeof(vtd))
+			memset((uint8_t *)(uintptr_t)cmd.data_uptr +
+				       sizeof(vtd),
+			       0, cmd.data_len - sizeof(vtd));
+		cmd.data_len = sizeof(vtd);
+		cmd.out_data_type = IOMMU_HW_INFO_TYPE_INTEL_VTD;
+		cmd.out_capabilities = 0;
 		ucmd_out(arg, &cmd, sizeof(cmd));
 		return 0;
 	}

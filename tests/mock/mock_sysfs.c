@@ -18,6 +18,9 @@
  *   module/vfio_iommu_type1/parameters/{dma_entry_limit,
  *                                       allow_unsafe_interrupts}
  *   module/iommufd/parameters/allow_unsafe_interrupts
+ *   devices/virtual/iommu/dmar0/intel-iommu/{cap,ecap}, and
+ *   class/iommu/dmar0 -> it, devices/.../ADDR/iommu -> it
+ *   kernel/irq/{0,9,24}/chip_name
  *
  * Writes made through the seam to bind, unbind, drivers_probe and
  * driver_override are acted on as the kernel would.
@@ -204,10 +207,20 @@ static int ensure_driver(struct mock_kernel *mk, const char *name)
 int mock_sysfs_init(struct mock_kernel *mk)
 {
 	static const char *const dirs[] = {
-		"bus/pci/devices", "bus/pci/drivers", "devices",
-		"kernel/iommu_groups", "class/vfio-dev",
-		"module/vfio/parameters", "module/vfio_iommu_type1/parameters",
-		"module/vfio_pci/parameters", "module/iommufd/parameters",
+		"bus/pci/devices",
+		"bus/pci/drivers",
+		"devices",
+		"kernel/iommu_groups",
+		"class/vfio-dev",
+		"module/vfio/parameters",
+		"module/vfio_iommu_type1/parameters",
+		"module/vfio_pci/parameters",
+		"module/iommufd/parameters",
+		"devices/virtual/iommu/dmar0/intel-iommu",
+		"class/iommu",
+		"kernel/irq/0",
+		"kernel/irq/9",
+		"kernel/irq/24",
 	};
 	const char *tmp = getenv("TMPDIR");
 	int r;
@@ -224,7 +237,10 @@ int mock_sysfs_init(struct mock_kernel *mk)
 		if (r < 0)
 			goto fail;
 	}
-	r = write_str(mk, "\n", "bus/pci/drivers_probe");
+	r = symlink_f(mk, "../../devices/virtual/iommu/dmar0",
+		      "class/iommu/dmar0");
+	if (r == 0)
+		r = write_str(mk, "\n", "bus/pci/drivers_probe");
 	if (r == 0)
 		r = write_str(mk, "1\n", "bus/pci/drivers_autoprobe");
 	if (r == 0)
@@ -257,6 +273,7 @@ void mock_sysfs_cleanup(struct mock_kernel *mk)
 void mock_sysfs_update_params(struct mock_kernel *mk)
 {
 	char buf[32];
+	bool unsafe;
 
 	write_str(mk, mk->noiommu ? "Y\n" : "N\n",
 		  "module/vfio/parameters/enable_unsafe_noiommu_mode");
@@ -264,10 +281,27 @@ void mock_sysfs_update_params(struct mock_kernel *mk)
 	write_str(mk, buf, "module/vfio_iommu_type1/parameters/dma_entry_limit");
 	/* Without interrupt remapping the kernel refuses groups unless the
 	 * admin allowed it (mock_set_allow_unsafe_interrupts()). */
-	write_str(mk, !mk->irq_remap && mk->allow_unsafe ? "Y\n" : "N\n",
+	unsafe = mk->unsafe_param || (!mk->irq_remap && mk->allow_unsafe);
+	write_str(mk, unsafe ? "Y\n" : "N\n",
 		  "module/vfio_iommu_type1/parameters/allow_unsafe_interrupts");
-	write_str(mk, !mk->irq_remap && mk->allow_unsafe ? "Y\n" : "N\n",
+	write_str(mk, unsafe ? "Y\n" : "N\n",
 		  "module/iommufd/parameters/allow_unsafe_interrupts");
+	/* The one IOMMU unit, with or without interrupt remapping in its
+	 * extended capabilities (VT-d ecap bit 3), and the kernel's
+	 * interrupt chips, named "IR-..." while it remaps. */
+	write_str(mk, "d2008c40660462\n",
+		  "devices/virtual/iommu/dmar0/intel-iommu/cap");
+	snprintf(buf, sizeof(buf), "%llx\n",
+		 MOCK_VTD_ECAP & ~(mk->ir_capable ? 0ull : 8ull));
+	write_str(mk, buf, "devices/virtual/iommu/dmar0/intel-iommu/ecap");
+	write_str(mk, mk->irq_remap ? "IR-IO-APIC\n" : "IO-APIC\n",
+		  "kernel/irq/0/chip_name");
+	write_str(mk, mk->irq_remap ? "IR-IO-APIC\n" : "IO-APIC\n",
+		  "kernel/irq/9/chip_name");
+	write_str(mk,
+		  mk->irq_remap ? "IR-PCI-MSIX-0000:00:03.0\n" :
+				  "PCI-MSIX-0000:00:03.0\n",
+		  "kernel/irq/24/chip_name");
 	write_str(mk, "N\n", "module/vfio_pci/parameters/disable_idle_d3");
 	/* Group names change with no-IOMMU mode. */
 	for (size_t i = 0; i < MOCK_MAX_GROUPS; i++) {
@@ -365,6 +399,10 @@ int mock_sysfs_add_device(struct mock_kernel *mk, struct mdev *dev)
 		 dev->group);
 	r = symlink_f(mk, target, "devices/%s/%s/iommu_group", parent,
 		      dev->addr);
+	if (r < 0)
+		return r;
+	r = symlink_f(mk, "../../virtual/iommu/dmar0", "devices/%s/%s/iommu",
+		      parent, dev->addr);
 	if (r < 0)
 		return r;
 	r = mkdir_p(mk, "kernel/iommu_groups/%d/devices", dev->group);

@@ -65,6 +65,9 @@ struct spy {
 	bool hot_reset_seen;
 	uint32_t hot_reset_count;  /* group fds passed */
 	bool eof_rw;               /* pread/pwrite return 0 */
+	/* Bits of the PCI command register that a config write cannot
+	 * change (as a device that does not implement them). */
+	uint16_t cmd_stuck;
 	/* Called after the mock answered an ioctl; may change the answer. */
 	int (*after)(struct spy *s, unsigned long req, void *arg, int r);
 };
@@ -246,6 +249,16 @@ static ssize_t sp_pwrite(void *d, int fd, const void *b, size_t n,
 		return 0;
 	if (s->short_rw > 0 && n > (size_t)s->short_rw)
 		n = (size_t)s->short_rw;
+	if (s->cmd_stuck && n == 2 &&
+	    off == ((uint64_t)VFIO_PCI_CONFIG_REGION_INDEX << 40) + 4) {
+		uint16_t old, cmd;
+
+		if (s->real->pread(s->data, fd, &old, 2, off) != 2)
+			return -EIO;
+		memcpy(&cmd, b, 2);
+		cmd = (uint16_t)((cmd & ~s->cmd_stuck) | (old & s->cmd_stuck));
+		return s->real->pwrite(s->data, fd, &cmd, 2, off);
+	}
 	return s->real->pwrite(s->data, fd, b, n, off);
 }
 static int sp_mmap(void *d, void *a, size_t l, int p, int f, int fd,
@@ -836,6 +849,75 @@ static void perms_at(const void *p, char out[5])
 	fclose(fp);
 }
 
+static void test_command_update(void **state)
+{
+	struct fx *f = *state;
+	uint16_t cmd = 0;
+	unsigned pw;
+	int r;
+
+	/* Bus Master on, Memory Space on; INTx Disable off. (Config space
+	 * through assign_region_*, whose names main's renames keep.) */
+	assert_int_equal(assign_region_write(f->dev, ASSIGN_PCI_CONFIG_REGION,
+					     4, &cmd, 2),
+			 0);
+	r = assign_device_command_update(
+		f->dev, ASSIGN_PCI_COMMAND_MASTER | ASSIGN_PCI_COMMAND_MEMORY,
+		ASSIGN_PCI_COMMAND_INTX_DISABLE);
+	assert_int_equal(r,
+			 ASSIGN_PCI_COMMAND_MASTER | ASSIGN_PCI_COMMAND_MEMORY);
+	assert_int_equal(assign_region_read(f->dev, ASSIGN_PCI_CONFIG_REGION, 4,
+					    &cmd, 2),
+			 0);
+	assert_int_equal(cmd,
+			 ASSIGN_PCI_COMMAND_MASTER | ASSIGN_PCI_COMMAND_MEMORY);
+	/* Nothing to change: read, no write, read back. */
+	pw = f->spy.pwrites;
+	assert_int_equal(assign_device_command_update(
+				 f->dev, ASSIGN_PCI_COMMAND_MASTER, 0),
+			 cmd);
+	assert_int_equal(f->spy.pwrites, pw);
+	/* Off again; other bits stay. */
+	assert_int_equal(assign_device_command_update(
+				 f->dev, 0, ASSIGN_PCI_COMMAND_MASTER),
+			 ASSIGN_PCI_COMMAND_MEMORY);
+	assert_int_equal(f->spy.pwrites, pw + 1);
+
+	/* A bit both set and cleared. */
+	assert_int_equal(
+		assign_device_command_update(f->dev, ASSIGN_PCI_COMMAND_MASTER,
+					     ASSIGN_PCI_COMMAND_MASTER),
+		-EINVAL);
+	assert_non_null(strstr(assign_ctx_get_last_error(f->ctx),
+			       "both set and cleared"));
+	assert_int_equal(assign_device_command_update(NULL, 0, 0), -EINVAL);
+
+	/* A device that ignores Bus Master: said, not silently accepted. */
+	f->spy.cmd_stuck = ASSIGN_PCI_COMMAND_MASTER | 0x0200;
+	assert_int_equal(assign_device_command_update(
+				 f->dev, ASSIGN_PCI_COMMAND_MASTER | 0x0200, 0),
+			 -EIO);
+	assert_non_null(strstr(assign_ctx_get_last_error(f->ctx),
+			       "Bus Master, 0x0200 did not take"));
+	assert_non_null(strstr(assign_ctx_get_last_error(f->ctx), ADDR));
+	f->spy.cmd_stuck = 0;
+
+	/* Config space errors come through. */
+	mock_fail_nth(f->mk, MOCK_PREAD, 0, 1, -EIO);
+	assert_int_equal(assign_device_command_update(
+				 f->dev, ASSIGN_PCI_COMMAND_MASTER, 0),
+			 -EIO);
+	mock_fail_nth(f->mk, MOCK_PWRITE, 0, 1, -ENODEV);
+	assert_int_equal(assign_device_command_update(
+				 f->dev, ASSIGN_PCI_COMMAND_MASTER, 0),
+			 -ENODEV);
+	mock_fail_nth(f->mk, MOCK_PREAD, 0, 2, -EIO);
+	assert_int_equal(assign_device_command_update(
+				 f->dev, ASSIGN_PCI_COMMAND_MASTER, 0),
+			 -EIO);
+	mock_fail_clear(f->mk);
+}
+
 static void test_mmap_sparse(void **state)
 {
 	struct fx *f = *state;
@@ -1040,6 +1122,85 @@ static void test_irq_info(void **state)
 	assert_int_equal(assign_irq_get_enabled_count(f->dev, 0), 0);
 	assert_int_equal(assign_irq_get_enabled_count(f->dev, 99), -EINVAL);
 	assert_int_equal(assign_irq_get_enabled_count(NULL, 0), -EINVAL);
+}
+
+/*
+ * A conventional PCI device: vfio-pci answers -EINVAL for the ERR index
+ * (AER is PCI Express only). The library reports it as an index with no
+ * vector, as the header says, and enabling it says why it cannot be.
+ */
+static void test_irq_info_err_conventional(void **state)
+{
+	struct fx *f = *state;
+	struct mock_irq_cfg irqs[] = {
+		{ VFIO_PCI_INTX_IRQ_INDEX, 1,
+		  VFIO_IRQ_INFO_EVENTFD | VFIO_IRQ_INFO_MASKABLE |
+			  VFIO_IRQ_INFO_AUTOMASKED },
+		{ VFIO_PCI_MSI_IRQ_INDEX, 1,
+		  VFIO_IRQ_INFO_EVENTFD | VFIO_IRQ_INFO_NORESIZE },
+		{ VFIO_PCI_REQ_IRQ_INDEX, 1,
+		  VFIO_IRQ_INFO_EVENTFD | VFIO_IRQ_INFO_NORESIZE },
+	};
+	struct assign_irq_info ii = { .size = sizeof(ii) };
+	int fd = efd();
+
+	mock_device_cfg_default(&f->cfg, ADDR, GROUP);
+	f->cfg.irqs = irqs;
+	f->cfg.nirqs = sizeof(irqs) / sizeof(irqs[0]);
+	assert_int_equal(mock_add_device(f->mk, &f->cfg), 0);
+	assert_int_equal(assign_device_open(f->iommu, ADDR, NULL, &f->dev), 0);
+	assign_ctx_clear_last_error(f->ctx);
+	assert_int_equal(
+		assign_device_get_irq_info(f->dev, ASSIGN_IRQ_ERR, &ii), 0);
+	assert_int_equal(ii.index, ASSIGN_IRQ_ERR);
+	assert_int_equal(ii.count, 0);
+	assert_int_equal(ii.flags, 0);
+	assert_string_equal(assign_ctx_get_last_error(f->ctx), "");
+	assert_int_equal(assign_irq_set_eventfds(f->dev, ASSIGN_IRQ_ERR, 0, 1,
+						 &fd),
+			 -EINVAL);
+	assert_non_null(strstr(assign_ctx_get_last_error(f->ctx),
+			       "has no ERR interrupt (AER errors are reported "
+			       "for PCI Express devices only)"));
+	assert_int_equal(assign_irq_get_enabled_count(f->dev, ASSIGN_IRQ_ERR),
+			 0);
+	/* Other errors of the same call are still errors. */
+	assert_int_equal(
+		assign_device_get_irq_info(f->dev, ASSIGN_IRQ_MSIX, &ii), 0);
+	assert_int_equal(ii.count, 0);
+	mock_fail_nth(f->mk, MOCK_IOCTL, VFIO_DEVICE_GET_IRQ_INFO, 1, -EINVAL);
+	assert_int_equal(assign_device_get_irq_info(f->dev, ASSIGN_IRQ_REQ,
+						    &ii),
+			 -EINVAL);
+	mock_fail_clear(f->mk);
+	close(fd);
+}
+
+static void test_names(void **state)
+{
+	static const char *const regions[] = { "BAR0", "BAR1",	 "BAR2",
+					       "BAR3", "BAR4",	 "BAR5",
+					       "ROM",  "config", "VGA" };
+	static const char *const irqs[] = { "INTx", "MSI", "MSI-X", "ERR",
+					    "REQ" };
+
+	(void)state;
+	/* The constants are the kernel's indexes. */
+	assert_int_equal(ASSIGN_PCI_BAR1_REGION, VFIO_PCI_BAR1_REGION_INDEX);
+	assert_int_equal(ASSIGN_PCI_BAR2_REGION, VFIO_PCI_BAR2_REGION_INDEX);
+	assert_int_equal(ASSIGN_PCI_BAR3_REGION, VFIO_PCI_BAR3_REGION_INDEX);
+	assert_int_equal(ASSIGN_PCI_BAR4_REGION, VFIO_PCI_BAR4_REGION_INDEX);
+	assert_int_equal(ASSIGN_PCI_BAR5_REGION, VFIO_PCI_BAR5_REGION_INDEX);
+	assert_int_equal(ASSIGN_PCI_VGA_REGION, VFIO_PCI_VGA_REGION_INDEX);
+	for (uint32_t i = 0; i < sizeof(regions) / sizeof(regions[0]); i++)
+		assert_string_equal(assign_pci_region_get_name(i), regions[i]);
+	assert_null(assign_pci_region_get_name(VFIO_PCI_NUM_REGIONS));
+	assert_null(assign_pci_region_get_name(UINT32_MAX));
+	for (uint32_t i = 0; i < sizeof(irqs) / sizeof(irqs[0]); i++)
+		assert_string_equal(assign_pci_irq_get_name(i), irqs[i]);
+	assert_int_equal(ASSIGN_IRQ_REQ + 1, VFIO_PCI_NUM_IRQS);
+	assert_null(assign_pci_irq_get_name(VFIO_PCI_NUM_IRQS));
+	assert_null(assign_pci_irq_get_name(UINT32_MAX));
 }
 
 static void test_irq_info_fail(void **state)
@@ -1508,6 +1669,50 @@ static void test_hot_reset_unrelated_group(void **state)
 	assign_device_unref(d3);
 }
 
+/*
+ * A function of the same multifunction device, in the same group, left
+ * without a driver (or on pci-stub): the group is viable, so the device
+ * opens, but the kernel resets only vfio-pci devices it owns and refuses
+ * with -EINVAL. The library names the function and what to do first.
+ */
+static void test_hot_reset_sibling_not_vfio(void **state)
+{
+	struct fx *f = *state;
+	struct assign_reset_dep deps[4] = { { .size = sizeof(deps[0]) } };
+	struct mock_device_cfg c;
+	const char *m;
+	size_t n = 0;
+
+	mock_device_cfg_default(&c, ADDR, GROUP);
+	assert_int_equal(mock_add_device(f->mk, &c), 0);
+	mock_device_cfg_default(&c, "0000:00:03.1", GROUP);
+	c.driver = NULL;
+	assert_int_equal(mock_add_device(f->mk, &c), 0);
+	assert_int_equal(assign_device_open(f->iommu, ADDR, NULL, &f->dev), 0);
+	assert_int_equal(assign_device_get_hot_reset_deps(f->dev, deps, 4, &n),
+			 0);
+	assert_int_equal(n, 2);
+	for (size_t i = 0; i < n; i++)
+		assert_int_equal(deps[i].owned, deps[i].addr.fn == 0);
+	assign_ctx_clear_last_error(f->ctx);
+	assert_int_equal(assign_device_hot_reset(f->dev), -EPERM);
+	m = assign_ctx_get_last_error(f->ctx);
+	assert_non_null(strstr(m, "0000:00:03.1"));
+	assert_non_null(strstr(m, "no driver"));
+	assert_non_null(strstr(m, "bind them to vfio-pci"));
+	assert_false(f->spy.hot_reset_seen);
+	/* pci-stub keeps the group viable too, and is no better. */
+	mock_set_driver(f->mk, "0000:00:03.1", "pci-stub");
+	assert_int_equal(assign_device_hot_reset(f->dev), -EPERM);
+	assert_non_null(
+		strstr(assign_ctx_get_last_error(f->ctx), "bound to pci-stub"));
+	/* On vfio-pci it is the caller's through the group (type1) or the
+	 * iommufd owning its group. */
+	mock_set_driver(f->mk, "0000:00:03.1", "vfio-pci");
+	assert_int_equal(assign_device_hot_reset(f->dev), 0);
+	assert_int_equal(mock_hot_reset_count(f->mk, "0000:00:03.1"), 1);
+}
+
 /* ---- features ---------------------------------------------------------- */
 
 static void test_feature_probe(void **state)
@@ -1656,12 +1861,15 @@ static int run(struct fx *f, const char *name)
 		TB(test_kernel_nonsense),
 		T(test_region_rw),
 		T(test_config_rw),
+		T(test_command_update),
 		T(test_mmap_sparse),
 		T(test_mmap_errors),
 		TB(test_mmap_small_region),
 		TB(test_mmap_aligned),
 		T(test_irq_info),
 		T(test_irq_info_fail),
+		TB(test_names),
+		TB(test_irq_info_err_conventional),
 		TB(test_msix_grow),
 		TB(test_msix_grow_noresize),
 		T(test_irq_exclusive),
@@ -1671,6 +1879,7 @@ static int run(struct fx *f, const char *name)
 		TB(test_reset_unsupported),
 		TB(test_hot_reset),
 		TB(test_hot_reset_unrelated_group),
+		TB(test_hot_reset_sibling_not_vfio),
 		T(test_feature_probe),
 		T(test_get_bars),
 		T(test_unref_cleans_up),

@@ -917,6 +917,46 @@ static void test_guest_map_translate(void **state)
 			 -EACCES);
 }
 
+/*
+ * A guest that maps one page at ever more IOVAs through its IOMMU pins
+ * it again each time. type1 stops it at dma_entry_limit; on iommufd the
+ * IOMMU object's own limit does (by default 65535, here 16).
+ */
+static void test_guest_map_bounded(void **state)
+{
+	struct fx *f = *state;
+	struct assign_iommu_opts io = { .size = sizeof(io),
+					.backend = ASSIGN_IOMMU_IOMMUFD,
+					.max_mappings = 16 };
+	uint32_t i;
+	int r = 0;
+
+	f->dev = assign_device_unref(f->dev);
+	f->iommu = assign_iommu_unref(f->iommu);
+	assert_int_equal(assign_iommu_new(f->ctx, &io, &f->iommu), 0);
+	assert_int_equal(assign_device_open(f->iommu, DEV, NULL, &f->dev), 0);
+	guest_layout(f, 0);
+	for (i = 0; i < 100; i++) {
+		r = assign_guestmem_guest_map(f->gm, 0x40000000ull + i * PG,
+					      0x3000, PG, ASSIGN_DMA_F_RW);
+		if (r < 0)
+			break;
+	}
+	assert_int_equal(r, -ENOSPC);
+	assert_int_equal(i, 16);
+	assert_non_null(strstr(assign_ctx_get_last_error(f->ctx),
+			       "limit of 16 DMA mappings"));
+	assert_int_equal(mock_dma_count(f->mk), 16);
+	assert_int_equal(stats(f).host_mappings, 16);
+	/* Room again once the guest unmaps. */
+	assert_int_equal(assign_guestmem_guest_unmap(f->gm, 0x40000000ull, PG),
+			 0);
+	assert_int_equal(assign_guestmem_guest_map(f->gm,
+						   0x40000000ull + 200 * PG,
+						   0x3000, PG, ASSIGN_DMA_F_RW),
+			 0);
+}
+
 static void test_guest_map_errors(void **state)
 {
 	struct fx *f = *state;
@@ -2490,6 +2530,7 @@ int main(void)
 		T(test_guest_map_translate),
 		TFD(test_guest_map_translate),
 		T(test_guest_map_errors),
+		T(test_guest_map_bounded),
 		T(test_guest_map_many_pieces),
 		TFD(test_guest_map_many_pieces),
 		T(test_guest_map_partial_failure),

@@ -33,6 +33,7 @@
 #include <cmocka.h>
 
 #include "core/sys.h"
+#include "host/host.h"
 #include "mock.h"
 #include <libassign/host.h>
 
@@ -1204,6 +1205,286 @@ static void test_state_dir_env(void **state)
 	unsetenv("ASSIGN_STATE_DIR");
 }
 
+/* ---- the state directory and its records, trusted or not ------------ */
+
+/* Write @text as the record of @addr, mode 0644. */
+static void plant_record(struct fake *f, const char *addr, const char *text)
+{
+	char p[PATH_MAX];
+	int fd;
+
+	mkdirs(f, "run/libassign");
+	snprintf(p, sizeof(p), "%s/%s", f->state, addr);
+	unlink(p);
+	fd = open(p, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+}
+
+static void test_state_dir_untrusted(void **state)
+{
+	struct fake *f = *state;
+	struct assign_host_opts o;
+	struct assign_host_record_list *recs = NULL;
+	struct assign_host_record *rec = NULL;
+	char parent[PATH_MAX], drv[64], link[PATH_MAX + 8];
+	unsigned unbinds;
+
+	standard_host(f);
+	opts_for(f, &o);
+	snprintf(parent, sizeof(parent), "%s/run", f->root);
+
+	/* Writable by others: refused, whatever the operation, before any
+	 * sysfs write. */
+	assert_int_equal(mkdir(parent, 0755), 0);
+	assert_int_equal(mkdir(f->state, 0755), 0);
+	assert_int_equal(chmod(f->state, 0777), 0);
+	assert_int_equal(assign_host_bind(f->ctx, "0000:00:02.0", &o), -EPERM);
+	assert_non_null(strstr(assign_ctx_get_last_error(f->ctx),
+			       "is writable by others (mode 0777)"));
+	assert_non_null(
+		strstr(assign_ctx_get_last_error(f->ctx), "chmod go-w"));
+	current(f, "0000:00:02.0", drv, sizeof(drv));
+	assert_string_equal(drv, "i915");
+	assert_int_equal(f->unbinds, 0);
+	assert_int_equal(assign_host_restore(f->ctx, "0000:00:02.0", &o),
+			 -EPERM);
+	assert_int_equal(assign_host_records(f->ctx, &o, &recs), -EPERM);
+	assert_null(recs);
+	assert_int_equal(assign_host_record_get(f->ctx, "0000:00:02.0", &o,
+						&rec),
+			 -EPERM);
+	assert_int_equal(chmod(f->state, 0775), 0);
+	assert_int_equal(assign_host_bind(f->ctx, "0000:00:02.0", &o), -EPERM);
+	assert_non_null(strstr(assign_ctx_get_last_error(f->ctx),
+			       "writable by its group"));
+	assert_int_equal(chmod(f->state, 0755), 0);
+
+	/* A directory above it that others may rename entries in. */
+	assert_int_equal(chmod(parent, 0777), 0);
+	assert_int_equal(assign_host_bind(f->ctx, "0000:00:02.0", &o), -EPERM);
+	assert_non_null(strstr(assign_ctx_get_last_error(f->ctx), parent));
+	assert_non_null(strstr(assign_ctx_get_last_error(f->ctx),
+			       "without the sticky bit"));
+	/* Sticky (as /tmp): only an entry's owner may rename it. */
+	assert_int_equal(chmod(parent, 01777), 0);
+	assert_int_equal(assign_host_bind(f->ctx, "0000:00:02.0", &o), 0);
+	assert_int_equal(assign_host_restore(f->ctx, "0000:00:02.0", &o), 0);
+	assert_int_equal(chmod(parent, 0755), 0);
+
+	/* The state directory as a symbolic link is not followed. */
+	snprintf(link, sizeof(link), "%s/link", parent);
+	assert_int_equal(symlink(f->state, link), 0);
+	o.state_dir = link;
+	unbinds = f->unbinds;
+	assert_int_equal(assign_host_bind(f->ctx, "0000:00:02.0", &o), -EPERM);
+	assert_non_null(
+		strstr(assign_ctx_get_last_error(f->ctx), "symbolic link"));
+	assert_int_equal(f->unbinds, unbinds);
+
+	/* Another user's directory (root can make one). */
+	if (geteuid() == 0) {
+		o.state_dir = f->state;
+		assert_int_equal(chown(f->state, 65534, 65534), 0);
+		assert_int_equal(assign_host_bind(f->ctx, "0000:00:02.0", &o),
+				 -EPERM);
+		assert_non_null(strstr(assign_ctx_get_last_error(f->ctx),
+				       "is owned by uid 65534"));
+		assert_int_equal(chown(f->state, 0, 0), 0);
+	}
+}
+
+/* The checks themselves, with the owners a test cannot make as any
+ * user. */
+static void test_state_dir_checks(void **state)
+{
+	struct fake *f = *state;
+	struct stat st;
+	uid_t other = geteuid() == 12345 ? 12346 : 12345;
+
+	memset(&st, 0, sizeof(st));
+	st.st_mode = S_IFDIR | 0755;
+	st.st_uid = geteuid();
+	assert_int_equal(host_state_check(f->ctx, "/x/y", 0, &st), 0);
+	st.st_uid = 0;
+	assert_int_equal(host_state_check(f->ctx, "/x/y", 0, &st), 0);
+	st.st_uid = other;
+	assert_int_equal(host_state_check(f->ctx, "/x/y", 0, &st), -EPERM);
+	assert_non_null(strstr(assign_ctx_get_last_error(f->ctx),
+			       "is owned by uid 1234"));
+	assert_non_null(
+		strstr(assign_ctx_get_last_error(f->ctx), "cannot be trusted"));
+	/* Above it: root's or ours, not writable by others unless sticky. */
+	assert_int_equal(host_state_check(f->ctx, "/x/y", 1, &st), -EPERM);
+	assert_non_null(strstr(assign_ctx_get_last_error(f->ctx),
+			       "could swap the state directory"));
+	st.st_uid = 0;
+	st.st_mode = S_IFDIR | 01777;
+	assert_int_equal(host_state_check(f->ctx, "/x/y", 1, &st), 0);
+	st.st_mode = S_IFDIR | 0775;
+	assert_int_equal(host_state_check(f->ctx, "/x/y", 2, &st), -EPERM);
+	assert_non_null(strstr(assign_ctx_get_last_error(f->ctx),
+			       "2 levels above /x/y"));
+	st.st_mode = S_IFREG | 0755;
+	assert_int_equal(host_state_check(f->ctx, "/x/y", 0, &st), -ENOTDIR);
+}
+
+/* Files in the state directory are never followed or truncated: a
+ * symbolic link where the temporary record or the lock goes is not
+ * written through. */
+static void test_state_files_not_followed(void **state)
+{
+	struct fake *f = *state;
+	struct assign_host_opts o;
+	char tmp[PATH_MAX], target[PATH_MAX], lock[PATH_MAX];
+	struct stat st;
+	int fd;
+
+	standard_host(f);
+	opts_for(f, &o);
+	mkdirs(f, "run/libassign");
+	snprintf(target, sizeof(target), "%s/precious", f->root);
+	fd = open(target, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "keep", 4), 4);
+	close(fd);
+	snprintf(tmp, sizeof(tmp), "%s/.0000:00:02.0.tmp.%ld", f->state,
+		 (long)getpid());
+	assert_int_equal(symlink(target, tmp), 0);
+	snprintf(lock, sizeof(lock), "%s/.lock", f->state);
+	snprintf(target, sizeof(target), "%s/created-by-root", f->root);
+	assert_int_equal(symlink(target, lock), 0);
+
+	assert_int_equal(assign_host_bind(f->ctx, "0000:00:02.0", &o), 0);
+	assert_true(record_exists(f, "0000:00:02.0"));
+	/* The lock's target was not created; the planted file is intact. */
+	assert_int_not_equal(access(target, F_OK), 0);
+	snprintf(target, sizeof(target), "%s/precious", f->root);
+	assert_int_equal(stat(target, &st), 0);
+	assert_int_equal(st.st_size, 4);
+	/* The stale temporary name is gone, the record a regular file. */
+	assert_int_not_equal(access(tmp, F_OK), 0);
+	assert_int_equal(assign_host_restore(f->ctx, "0000:00:02.0", &o), 0);
+}
+
+static void test_records_validated(void **state)
+{
+	struct fake *f = *state;
+	struct assign_host_opts o;
+	struct assign_host_record *rec = NULL;
+	static const struct {
+		const char *text, *why;
+	} bad[] = {
+		{ "driver_override=\n", "no driver= line" },
+		{ "driver=e1000e\ndriver=i915\n", "a key given twice" },
+		{ "driver=../../evil\n", "a driver that is not a driver name" },
+		{ "driver=e1000e\"}, \"x\": {\"\n",
+		  "a driver that is not a driver name" },
+		{ "driver=e1000e\ndriver_override=a b\n",
+		  "a driver_override that is not a driver name" },
+		{ "driver=e1000e\nfor=00:1c.0\n",
+		  "a for= that is not a PCI address" },
+		{ "driver=e1000e\nfor=0000:00:02.0\n",
+		  "a for= naming the device itself" },
+		{ "driver=e1000e\npid=12ab\n",
+		  "a pid or time that is not a number" },
+		{ "driver=e1000e\njunk\n", "a line without '='" },
+	};
+	char text[8192], p[PATH_MAX];
+	char drv[64];
+
+	standard_host(f);
+	opts_for(f, &o);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		plant_record(f, "0000:00:02.0", bad[i].text);
+		assert_int_equal(assign_host_record_get(f->ctx, "0000:00:02.0",
+							&o, &rec),
+				 -EIO);
+		assert_null(rec);
+		assert_non_null(
+			strstr(assign_ctx_get_last_error(f->ctx), bad[i].why));
+		/* restore acts on nothing it cannot trust */
+		assert_int_equal(
+			assign_host_restore(f->ctx, "0000:00:02.0", &o), -EIO);
+		assert_non_null(strstr(assign_ctx_get_last_error(f->ctx),
+				       "not a valid record"));
+		/* and bind and unbind do not take it for an earlier one */
+		assert_int_equal(assign_host_bind(f->ctx, "0000:00:02.0", &o),
+				 -EIO);
+		assert_int_equal(assign_host_unbind(f->ctx, "0000:00:02.0", &o),
+				 -EIO);
+	}
+	current(f, "0000:00:02.0", drv, sizeof(drv));
+	assert_string_equal(drv, "i915");
+	/* Too long. */
+	memset(text, '#', sizeof(text) - 1);
+	text[sizeof(text) - 1] = '\0';
+	memcpy(text, "driver=i915\n", 12);
+	plant_record(f, "0000:00:02.0", text);
+	assert_int_equal(
+		assign_host_record_get(f->ctx, "0000:00:02.0", &o, &rec), -EIO);
+	assert_non_null(strstr(assign_ctx_get_last_error(f->ctx),
+			       "more than 4096 bytes"));
+	/* A symbolic link, a directory, a file others may write. */
+	snprintf(p, sizeof(p), "%s/0000:00:02.0", f->state);
+	unlink(p);
+	assert_int_equal(symlink("/etc/passwd", p), 0);
+	assert_int_equal(
+		assign_host_record_get(f->ctx, "0000:00:02.0", &o, &rec), -EIO);
+	assert_non_null(
+		strstr(assign_ctx_get_last_error(f->ctx), "a symbolic link"));
+	unlink(p);
+	plant_record(f, "0000:00:02.0", "driver=i915\n");
+	assert_int_equal(chmod(p, 0666), 0);
+	assert_int_equal(
+		assign_host_record_get(f->ctx, "0000:00:02.0", &o, &rec), -EIO);
+	assert_non_null(strstr(assign_ctx_get_last_error(f->ctx),
+			       "writable by its owner only"));
+	/* Unknown keys of a later version and comments are fine. */
+	plant_record(f, "0000:00:02.0",
+		     "# comment\ndriver=i915\ndriver_override=\n"
+		     "pid=1\ntime=2\nfuture=whatever\n");
+	assert_int_equal(
+		assign_host_record_get(f->ctx, "0000:00:02.0", &o, &rec), 0);
+	assert_string_equal(rec->driver, "i915");
+	assign_host_record_free(rec);
+	unlink(p);
+}
+
+/* Records that name each other: a restore gives back the device and the
+ * members moved for it, and stops there. */
+static void test_restore_records_cycle(void **state)
+{
+	struct fake *f = *state;
+	struct assign_host_opts o;
+	char drv[64];
+
+	standard_host(f);
+	opts_for(f, &o);
+	fake_driver(f, "pci-stub");
+	/* All on vfio-pci, as after a group bind; then records that say
+	 * 01:00.0 was moved for 01:00.1, 01:00.1 for 01:00.0, and 00:02.0
+	 * for 01:00.1. */
+	assert_int_equal(assign_host_bind(f->ctx, "0000:01:00.0", &o), 0);
+	assert_int_equal(assign_host_bind(f->ctx, "0000:01:00.1", &o), 0);
+	assert_int_equal(assign_host_bind(f->ctx, "0000:00:02.0", &o), 0);
+	plant_record(f, "0000:01:00.0", "driver=e1000e\nfor=0000:01:00.1\n");
+	plant_record(f, "0000:01:00.1", "driver=\nfor=0000:01:00.0\n");
+	plant_record(f, "0000:00:02.0", "driver=i915\nfor=0000:01:00.1\n");
+	assert_int_equal(assign_host_restore(f->ctx, "0000:01:00.0", &o), 0);
+	/* 01:00.0 and its member 01:00.1 are back; 00:02.0 belonged to the
+	 * member, not to 01:00.0, and stays where it is. */
+	current(f, "0000:01:00.0", drv, sizeof(drv));
+	assert_string_equal(drv, "e1000e");
+	current(f, "0000:01:00.1", drv, sizeof(drv));
+	assert_string_equal(drv, "");
+	current(f, "0000:00:02.0", drv, sizeof(drv));
+	assert_string_equal(drv, "vfio-pci");
+	assert_true(record_exists(f, "0000:00:02.0"));
+	assert_int_equal(assign_host_restore(f->ctx, "0000:00:02.0", &o), 0);
+}
+
 static void test_wait_vfio(void **state)
 {
 	struct fake *f = *state;
@@ -1579,6 +1860,11 @@ int main(void)
 		T(test_unbind),
 		T(test_override_kept),
 		T(test_state_dir_env),
+		T(test_state_dir_untrusted),
+		T(test_state_dir_checks),
+		T(test_state_files_not_followed),
+		T(test_records_validated),
+		T(test_restore_records_cycle),
 		T(test_wait_vfio),
 		cmocka_unit_test(test_fault_sweep),
 		cmocka_unit_test(test_mock_bind_open),

@@ -225,6 +225,23 @@ static void test_new_defaults_auto(void **state)
 	assert_int_equal(mock_open_fds(f->mk), 0);
 }
 
+static void test_backend_names(void **state)
+{
+	(void)state;
+	assert_string_equal(assign_iommu_backend_get_name(ASSIGN_IOMMU_AUTO),
+			    "auto");
+	assert_string_equal(assign_iommu_backend_get_name(ASSIGN_IOMMU_TYPE1),
+			    "type1");
+	assert_string_equal(assign_iommu_backend_get_name(ASSIGN_IOMMU_IOMMUFD),
+			    "iommufd");
+	assert_string_equal(assign_iommu_backend_get_name(ASSIGN_IOMMU_NOIOMMU),
+			    "no-IOMMU");
+	assert_null(assign_iommu_backend_get_name(
+		(enum assign_iommu_backend)(ASSIGN_IOMMU_NOIOMMU + 1)));
+	assert_null(
+		assign_iommu_backend_get_name((enum assign_iommu_backend) - 1));
+}
+
 static void test_ref_unref(void **state)
 {
 	struct fx *f = *state;
@@ -685,18 +702,71 @@ static void test_geometry_type1_no_cap(void **state)
 			 0);
 }
 
-static void test_irq_remap_unknown(void **state)
+/*
+ * Interrupt remapping: the kernel's own check when allow_unsafe_interrupts
+ * reads N; otherwise what it reports per group: the IOMMU unit's VT-d
+ * capabilities (IOMMU_GET_HW_INFO for iommufd devices, sysfs for all) and
+ * whether its interrupt chips remap ("IR-" names).
+ */
+static void irq_remap_on(struct fx *f, enum assign_iommu_backend b)
+{
+	new_iommu(f, b, 0);
+	assert_int_equal(attach(f, DEV_A), 0);
+	/* The kernel checked at attach. */
+	assert_int_equal(assign_iommu_get_irq_remapping(f->iommu), 1);
+	/* The admin allowed unsafe interrupts: the kernel checked nothing,
+	 * the unit and the chips say remapped. */
+	mock_set_unsafe_param(f->mk, true);
+	assert_int_equal(assign_iommu_get_irq_remapping(f->iommu), 1);
+	/* The parameter cannot be read: the same answer from the rest. */
+	mock_fail_nth(f->mk, MOCK_OPENAT, 0, 1, -ENOENT);
+	assert_int_equal(assign_iommu_get_irq_remapping(f->iommu), 1);
+	mock_fail_clear(f->mk);
+	/* Capable, but the kernel does not remap (intremap=off). */
+	mock_set_irq_remap(f->mk, false);
+	assert_int_equal(assign_iommu_get_irq_remapping(f->iommu), 0);
+	/* A unit without the capability, whatever the chips say. */
+	mock_set_irq_remap(f->mk, true);
+	mock_set_ir_capable(f->mk, false);
+	assert_int_equal(assign_iommu_get_irq_remapping(f->iommu), 0);
+	/* No interrupt chips to read and no unit in sysfs: for iommufd the
+	 * kernel's hardware info still tells; for type1 nothing does. */
+	mock_fail_nth(f->mk, MOCK_LIST_DIR, 0, 1, -ENOENT);
+	mock_fail_nth(f->mk, MOCK_LIST_DIR, 0, 2, -ENOENT);
+	mock_fail_nth(f->mk, MOCK_LIST_DIR, 0, 3, -ENOENT);
+	if (b == ASSIGN_IOMMU_IOMMUFD) {
+		assert_int_equal(assign_iommu_get_irq_remapping(f->iommu), 0);
+	} else {
+		assert_int_equal(assign_iommu_get_irq_remapping(f->iommu),
+				 -EOPNOTSUPP);
+		assert_err_contains(f, "allow_unsafe_interrupts is set");
+		assert_err_contains(f, "without checking");
+	}
+	mock_fail_clear(f->mk);
+	mock_set_ir_capable(f->mk, true);
+	mock_fail_nth(f->mk, MOCK_LIST_DIR, 0, 1, -ENOENT);
+	mock_fail_nth(f->mk, MOCK_LIST_DIR, 0, 2, -ENOENT);
+	mock_fail_nth(f->mk, MOCK_LIST_DIR, 0, 3, -ENOENT);
+	assert_int_equal(assign_iommu_get_irq_remapping(f->iommu), -EOPNOTSUPP);
+	assert_err_contains(f, "cannot tell whether interrupts are remapped");
+	mock_fail_clear(f->mk);
+}
+
+static void test_irq_remap_type1(void **state)
+{
+	irq_remap_on(*state, ASSIGN_IOMMU_TYPE1);
+}
+
+static void test_irq_remap_iommufd(void **state)
 {
 	struct fx *f = *state;
 
-	new_iommu(f, ASSIGN_IOMMU_TYPE1, 0);
-	assert_int_equal(attach(f, DEV_A), 0);
-	mock_fail_nth(f->mk, MOCK_OPENAT, 0, 1, -ENOENT);
-	assert_int_equal(assign_iommu_get_irq_remapping(f->iommu), -EOPNOTSUPP);
-	assert_err_contains(f, "allow_unsafe_interrupts");
-	mock_set_irq_remap(f->mk, false);
-	assert_int_equal(assign_iommu_get_irq_remapping(f->iommu), -EOPNOTSUPP);
-	assert_err_contains(f, "without checking");
+	irq_remap_on(f, ASSIGN_IOMMU_IOMMUFD);
+	/* IOMMU_GET_HW_INFO failing (a kernel before 6.6): sysfs tells. */
+	mock_set_ir_capable(f->mk, false);
+	mock_fail_nth(f->mk, MOCK_IOCTL, IOMMU_GET_HW_INFO, 1, -ENOTTY);
+	assert_int_equal(assign_iommu_get_irq_remapping(f->iommu), 0);
+	mock_fail_clear(f->mk);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -969,9 +1039,9 @@ static void test_geometry_iommufd(void **state)
 	new_iommu(f, ASSIGN_IOMMU_IOMMUFD, 0);
 	assert_int_equal(attach(f, DEV_A), 0);
 	geometry_common(f);
-	assert_int_equal(assign_iommu_get_dma_avail(f->iommu, &avail),
-			 -EOPNOTSUPP);
-	assert_err_contains(f, "iommufd");
+	/* The kernel has no limit for an IOAS; the library's own applies. */
+	assert_int_equal(assign_iommu_get_dma_avail(f->iommu, &avail), 0);
+	assert_int_equal(avail, ASSIGN_IOMMU_DEFAULT_MAX_MAPPINGS);
 }
 
 static void test_geometry_custom_ranges(void **state)
@@ -1462,6 +1532,152 @@ static void test_map_dma_entry_limit(void **state)
 	assert_err_contains(f, "dma_entry_limit");
 }
 
+/* A seam that is the mock's, except that VFIO_IOMMU_GET_INFO hides the
+ * DMA_AVAIL capability, as kernels before 5.10 do. */
+static struct assign_sys_ops old_ops;
+static const struct assign_sys_ops *old_base;
+
+static int old_kernel_ioctl(void *data, int fd, unsigned long req, void *arg)
+{
+	int r = old_base->ioctl(data, fd, req, arg);
+	struct vfio_iommu_type1_info *info = arg;
+	uint32_t off;
+
+	if (req != VFIO_IOMMU_GET_INFO || r < 0 ||
+	    !(info->flags & VFIO_IOMMU_INFO_CAPS))
+		return r;
+	for (off = info->cap_offset; off && off + 8 <= info->argsz;) {
+		struct vfio_info_cap_header *h = (void *)((uint8_t *)arg + off);
+
+		if (h->id == VFIO_IOMMU_TYPE1_INFO_DMA_AVAIL)
+			h->id = 0x7fff; /* a capability nobody knows */
+		if (h->next <= off)
+			break;
+		off = h->next;
+	}
+	return r;
+}
+
+/* The object's own limit on mappings (assign_iommu_opts.max_mappings). */
+static void max_mappings_on(struct fx *f, enum assign_iommu_backend b)
+{
+	struct assign_iommu_opts o = { .size = sizeof(o),
+				       .backend = b,
+				       .max_mappings = 3 };
+	struct assign_dma_map req[2] = {
+		{ 0x100000, mem(f, 0), PG, ASSIGN_DMA_F_RW },
+		{ 0x200000, mem(f, 0), PG, ASSIGN_DMA_F_RW },
+	};
+	uint32_t avail;
+
+	assert_int_equal(assign_iommu_new(f->ctx, &o, &f->iommu), 0);
+	assert_int_equal(attach(f, DEV_A), 0);
+	assert_int_equal(assign_iommu_get_dma_avail(f->iommu, &avail), 0);
+	assert_int_equal(avail, 3);
+	/* One page at ever more IOVAs: what a guest could do. */
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(
+			assign_iommu_map(f->iommu, (uint64_t)(i + 1) * PG,
+					 mem(f, 0), PG, ASSIGN_DMA_F_RW),
+			0);
+	assert_int_equal(assign_iommu_get_dma_avail(f->iommu, &avail), 0);
+	assert_int_equal(avail, 0);
+	assert_int_equal(assign_iommu_map(f->iommu, 4 * PG, mem(f, 0), PG,
+					  ASSIGN_DMA_F_RW),
+			 -ENOSPC);
+	assert_err_contains(f, "limit of 3 DMA mappings is reached");
+	assert_err_contains(f, "assign_iommu_opts.max_mappings");
+	assert_int_equal(mock_dma_count(f->mk), 3);
+	/* All or nothing. */
+	assert_int_equal(assign_iommu_unmap(f->iommu, PG, PG), 0);
+	assert_int_equal(assign_iommu_map_many(f->iommu, req, 2), -ENOSPC);
+	assert_err_contains(f, "2 more asked");
+	assert_int_equal(mock_dma_count(f->mk), 2);
+	assert_int_equal(assign_iommu_map_many(f->iommu, req, 1), 0);
+	assert_int_equal(mock_dma_count(f->mk), 3);
+	assert_int_equal(assign_iommu_unmap_all(f->iommu), 0);
+}
+
+static void test_max_mappings_iommufd(void **state)
+{
+	max_mappings_on(*state, ASSIGN_IOMMU_IOMMUFD);
+}
+
+static void test_max_mappings_type1(void **state)
+{
+	struct fx *f = *state;
+
+	/* On type1 the library refuses before the kernel's limit. */
+	mock_set_dma_entry_limit(f->mk, 10);
+	max_mappings_on(f, ASSIGN_IOMMU_TYPE1);
+}
+
+/* The defaults: iommufd gets type1's 65535, type1 the kernel's own. */
+static void test_max_mappings_defaults(void **state)
+{
+	struct fx *f = *state;
+	char before[ASSIGN_ERROR_MAX];
+	uint32_t avail;
+
+	new_iommu(f, ASSIGN_IOMMU_AUTO, 0); /* picks iommufd */
+	assert_int_equal(attach(f, DEV_A), 0);
+	assert_int_equal(assign_iommu_get_backend(f->iommu),
+			 ASSIGN_IOMMU_IOMMUFD);
+	assert_int_equal(assign_iommu_map(f->iommu, PG, mem(f, 0), PG,
+					  ASSIGN_DMA_F_RW),
+			 0);
+	assert_int_equal(assign_iommu_get_dma_avail(f->iommu, &avail), 0);
+	assert_int_equal(avail, ASSIGN_IOMMU_DEFAULT_MAX_MAPPINGS - 1);
+	assert_int_equal(ASSIGN_IOMMU_DEFAULT_MAX_MAPPINGS, 65535);
+	assert_int_equal(assign_iommu_unmap_all(f->iommu), 0);
+	detach_all(f);
+	f->iommu = assign_iommu_unref(f->iommu);
+
+	mock_set_dma_entry_limit(f->mk, 100);
+	new_iommu(f, ASSIGN_IOMMU_TYPE1, 0);
+	assert_int_equal(attach(f, DEV_A), 0);
+	assert_int_equal(assign_iommu_map(f->iommu, PG, mem(f, 0), PG,
+					  ASSIGN_DMA_F_RW),
+			 0);
+	assert_int_equal(assign_iommu_get_dma_avail(f->iommu, &avail), 0);
+	assert_int_equal(avail, 99);
+	assert_int_equal(assign_iommu_unmap_all(f->iommu), 0);
+	detach_all(f);
+	f->iommu = assign_iommu_unref(f->iommu);
+
+	/* A type1 kernel too old to report the entries left (before 5.10):
+	 * the object's own limit answers, and no error is left behind. */
+	{
+		struct assign_iommu_opts o = { .size = sizeof(o),
+					       .backend = ASSIGN_IOMMU_TYPE1,
+					       .max_mappings = 7 };
+
+		old_base = f->ctx->sys;
+		old_ops = *old_base;
+		old_ops.ioctl = old_kernel_ioctl;
+		f->ctx->sys = &old_ops;
+		assert_int_equal(assign_iommu_new(f->ctx, &o, &f->iommu), 0);
+		assert_int_equal(attach(f, DEV_A), 0);
+		/* An earlier failure's message stays. */
+		assert_int_equal(assign_iommu_map(f->iommu, 1, mem(f, 0), PG,
+						  ASSIGN_DMA_F_RW),
+				 -EINVAL);
+		snprintf(before, sizeof(before), "%s", err(f));
+		assert_int_equal(assign_iommu_get_dma_avail(f->iommu, &avail),
+				 0);
+		assert_int_equal(avail, 7);
+		assert_string_equal(err(f), before);
+		/* Without a limit of its own there is nothing to say. */
+		detach_all(f);
+		f->iommu = assign_iommu_unref(f->iommu);
+		new_iommu(f, ASSIGN_IOMMU_TYPE1, 0);
+		assert_int_equal(attach(f, DEV_A), 0);
+		assert_int_equal(assign_iommu_get_dma_avail(f->iommu, &avail),
+				 -EOPNOTSUPP);
+		assert_err_contains(f, "Linux 5.10");
+	}
+}
+
 static void test_map_kernel_errors(void **state)
 {
 	struct fx *f = *state;
@@ -1739,6 +1955,280 @@ static size_t count_kind(const struct assign_conflict *c, size_t n,
 		if (c[i].kind == k && c[i].index == index)
 			cnt++;
 	return cnt;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Placing DMA memory: assign_iommu_iova_find(), assign_dma_buf_*() */
+
+static void iova_find_on(struct fx *f, enum assign_iommu_backend b)
+{
+	static const uint64_t rs[][2] = { { 0x0, 0x7fffff },
+					  { 0x10000000, 0x1fffffff } };
+	uint64_t iova = 0xdead;
+
+	mock_set_iova_ranges(f->mk, rs, ARRAY_SIZE(rs));
+	/* A reserved region, and a relaxable one that does not count. */
+	mock_set_reserved_regions(f->mk, 3,
+				  "0x0000000000004000 0x0000000000005fff "
+				  "reserved\n"
+				  "0x0000000000008000 0x0000000000008fff "
+				  "direct-relaxable\n");
+	new_iommu(f, b, 0);
+	assert_int_equal(assign_iommu_iova_find(f->iommu, PG, 0, &iova),
+			 -ENODEV);
+	assert_int_equal(iova, 0xdead);
+	assert_int_equal(attach(f, DEV_A), 0);
+
+	/* Never 0: the first page up. */
+	assert_int_equal(assign_iommu_iova_find(f->iommu, PG, 0, &iova), 0);
+	assert_int_equal(iova, PG);
+	/* Rounded up to the page; around mappings and the reserved region. */
+	assert_int_equal(assign_iommu_map(f->iommu, PG, mem(f, 0), 2 * PG,
+					  ASSIGN_DMA_F_RW),
+			 0);
+	assert_int_equal(assign_iommu_iova_find(f->iommu, 1, 0, &iova), 0);
+	assert_int_equal(iova, 3 * PG);
+	assert_int_equal(assign_iommu_iova_find(f->iommu, 2 * PG, 0, &iova), 0);
+	assert_int_equal(iova, 6 * PG); /* 3-4 too small, 4-5 reserved */
+	/* The relaxable region is no obstacle. */
+	assert_int_equal(assign_iommu_map(f->iommu, 6 * PG, mem(f, PG), 2 * PG,
+					  ASSIGN_DMA_F_RW),
+			 0);
+	assert_int_equal(assign_iommu_iova_find(f->iommu, 2 * PG, 0, &iova), 0);
+	assert_int_equal(iova, 8 * PG);
+	/* Aligned. */
+	assert_int_equal(assign_iommu_iova_find(f->iommu, PG, 2 * MB, &iova),
+			 0);
+	assert_int_equal(iova, 2 * MB);
+	/* Too big for the first range: the second one. */
+	assert_int_equal(assign_iommu_iova_find(f->iommu, 16 * MB, 0, &iova),
+			 0);
+	assert_int_equal(iova, 0x10000000);
+	/* Below the DMA limit only. */
+	assert_int_equal(assign_iommu_set_dma_limit(f->iommu, 0xfffff), 0);
+	assert_int_equal(assign_iommu_iova_find(f->iommu, MB, 0, &iova),
+			 -ENOSPC);
+	assert_err_contains(f, "no free IOVA range of 0x100000 bytes");
+	assert_err_contains(f, "DMA limit 0xfffff");
+	assert_err_contains(f, "2 mappings");
+	assert_int_equal(assign_iommu_iova_find(f->iommu, 0xf8000, 0, &iova),
+			 0);
+	assert_int_equal(iova, 8 * PG); /* up to the limit exactly */
+	assert_int_equal(assign_iommu_iova_find(f->iommu, 0xf9000, 0, &iova),
+			 -ENOSPC);
+	assert_int_equal(assign_iommu_set_dma_limit(f->iommu, UINT64_MAX), 0);
+	/* Larger than any range. */
+	assert_int_equal(assign_iommu_iova_find(f->iommu, 512 * MB, 0, &iova),
+			 -ENOSPC);
+	/* An alignment no range can meet. */
+	assert_int_equal(assign_iommu_iova_find(f->iommu, PG, 1ull << 63,
+						&iova),
+			 -ENOSPC);
+	/* Bad arguments. */
+	assert_int_equal(assign_iommu_iova_find(f->iommu, 0, 0, &iova),
+			 -EINVAL);
+	assert_int_equal(assign_iommu_iova_find(f->iommu, PG, 3 * PG, &iova),
+			 -EINVAL);
+	assert_err_contains(f, "power of two");
+	assert_int_equal(assign_iommu_iova_find(f->iommu, UINT64_MAX, 0, &iova),
+			 -EINVAL);
+	assert_int_equal(assign_iommu_iova_find(f->iommu, PG, 0, NULL),
+			 -EINVAL);
+	assert_int_equal(assign_iommu_iova_find(NULL, PG, 0, &iova), -EINVAL);
+	assert_int_equal(assign_iommu_unmap_all(f->iommu), 0);
+}
+
+static void test_iova_find_type1(void **state)
+{
+	iova_find_on(*state, ASSIGN_IOMMU_TYPE1);
+}
+
+static void test_iova_find_iommufd(void **state)
+{
+	iova_find_on(*state, ASSIGN_IOMMU_IOMMUFD);
+}
+
+/* A range that ends at the top of the address space: no wrap-around. */
+static void test_iova_find_top(void **state)
+{
+	struct fx *f = *state;
+	static const uint64_t rs[][2] = { { 0xfffffffffff00000ull,
+					    UINT64_MAX } };
+	uint64_t iova;
+
+	mock_set_iova_ranges(f->mk, rs, ARRAY_SIZE(rs));
+	new_iommu(f, ASSIGN_IOMMU_IOMMUFD, 0);
+	assert_int_equal(attach(f, DEV_A), 0);
+	assert_int_equal(assign_iommu_iova_find(f->iommu, MB, 0, &iova), 0);
+	assert_int_equal(iova, 0xfffffffffff00000ull);
+	assert_int_equal(assign_iommu_map(f->iommu, iova + MB - 2 * PG,
+					  mem(f, 0), 2 * PG, ASSIGN_DMA_F_RW),
+			 0);
+	assert_int_equal(assign_iommu_iova_find(f->iommu, MB, 0, &iova),
+			 -ENOSPC);
+	assert_int_equal(assign_iommu_iova_find(f->iommu, 2 * PG, 0, &iova), 0);
+	assert_int_equal(iova, 0xfffffffffff00000ull);
+	assert_int_equal(assign_iommu_map(f->iommu, iova, mem(f, 2 * PG),
+					  MB - 2 * PG, ASSIGN_DMA_F_RW),
+			 0);
+	/* Full up to the last byte: nothing, and no wrap to 0. */
+	assert_int_equal(assign_iommu_iova_find(f->iommu, PG, 0, &iova),
+			 -ENOSPC);
+	assert_int_equal(assign_iommu_unmap_all(f->iommu), 0);
+}
+
+static void dma_buf_on(struct fx *f, enum assign_iommu_backend b)
+{
+	struct assign_dma_buf *x = NULL, *y = NULL;
+	size_t maps0 = mock_seam_mmaps(f->mk);
+	uint64_t pg, align;
+	uint32_t fl;
+	void *va;
+
+	/* 64 KiB IOMMU pages: the buffer's address is aligned to them. */
+	mock_set_pgsizes(f->mk, (1ull << 16) | (1ull << 21));
+	new_iommu(f, b, 0);
+	assert_int_equal(assign_dma_buf_new(f->iommu, PG, ASSIGN_DMA_F_RW, &x),
+			 -ENODEV);
+	assert_null(x);
+	assert_int_equal(attach(f, DEV_A), 0);
+	maps0 = mock_seam_mmaps(f->mk);
+	assert_int_equal(assign_iommu_get_pgsizes(f->iommu, &pg), 0);
+	align = pg & -pg;
+
+	assert_int_equal(
+		assign_dma_buf_new(f->iommu, 3000, ASSIGN_DMA_F_RW, &x), 0);
+	assert_non_null(x);
+	assert_int_equal(x->length, align);
+	assert_int_equal(x->flags, ASSIGN_DMA_F_RW);
+	assert_int_equal((uintptr_t)x->vaddr & (align - 1), 0);
+	assert_int_equal(x->iova, align); /* the lowest, never 0 */
+	for (size_t i = 0; i < x->length; i++)
+		assert_int_equal(((uint8_t *)x->vaddr)[i], 0);
+	memset(x->vaddr, 0x5a, x->length);
+	assert_int_equal(mock_dma_lookup(f->mk, x->iova, &va, &fl), 0);
+	assert_ptr_equal(va, x->vaddr);
+	assert_int_equal(mock_seam_mmaps(f->mk), maps0 + 1);
+
+	/* A second one lands after it; read-only for the device. */
+	assert_int_equal(assign_dma_buf_new(f->iommu, align + 1,
+					    ASSIGN_DMA_F_READ, &y),
+			 0);
+	assert_int_equal(y->length, 2 * align);
+	assert_int_equal(y->iova, 2 * align);
+	assert_int_equal(mock_dma_lookup(f->mk, y->iova, &va, &fl), 0);
+	assert_int_equal(fl, VFIO_DMA_MAP_FLAG_READ);
+	assert_int_equal(mock_dma_count(f->mk), 2);
+	y = assign_dma_buf_free(y);
+	assert_null(y);
+	assert_int_equal(mock_dma_count(f->mk), 1);
+	assert_int_equal(mock_seam_mmaps(f->mk), maps0 + 1);
+
+	/* Unmapped behind its back and the IOVA reused: free leaves the new
+	 * mapping alone. */
+	assert_int_equal(assign_iommu_unmap_all(f->iommu), 0);
+	assert_int_equal(assign_iommu_map(f->iommu, x->iova, mem(f, 0), align,
+					  ASSIGN_DMA_F_RW),
+			 0);
+	assign_dma_buf_free(x);
+	assert_int_equal(mock_dma_lookup(f->mk, align, &va, &fl), 0);
+	assert_ptr_equal(va, mem(f, 0));
+	assert_int_equal(mock_seam_mmaps(f->mk), maps0);
+	assert_int_equal(assign_iommu_unmap(f->iommu, align, align), 0);
+
+	/* The buffer holds its IOMMU object (type1 drops the mappings with
+	 * the last group, an IOAS keeps them). */
+	assert_int_equal(assign_dma_buf_new(f->iommu, PG, ASSIGN_DMA_F_RW, &x),
+			 0);
+	detach_all(f);
+	f->iommu = assign_iommu_unref(f->iommu);
+	assert_int_equal(mock_dma_count(f->mk),
+			 b == ASSIGN_IOMMU_IOMMUFD ? 1 : 0);
+	assign_dma_buf_free(x);
+	assert_int_equal(mock_dma_count(f->mk), 0);
+	assert_int_equal(mock_seam_mmaps(f->mk), maps0);
+	assign_dma_buf_free(NULL);
+}
+
+static void test_dma_buf_type1(void **state)
+{
+	dma_buf_on(*state, ASSIGN_IOMMU_TYPE1);
+}
+
+static void test_dma_buf_iommufd(void **state)
+{
+	dma_buf_on(*state, ASSIGN_IOMMU_IOMMUFD);
+}
+
+static void test_dma_buf_errors(void **state)
+{
+	struct fx *f = *state;
+	struct assign_dma_buf *x = NULL;
+	size_t maps0;
+	unsigned long calls;
+
+	new_iommu(f, ASSIGN_IOMMU_TYPE1, 0);
+	assert_int_equal(attach(f, DEV_A), 0);
+	maps0 = mock_seam_mmaps(f->mk);
+	assert_int_equal(assign_dma_buf_new(f->iommu, 0, ASSIGN_DMA_F_RW, &x),
+			 -EINVAL);
+	assert_int_equal(assign_dma_buf_new(f->iommu, PG, 0, &x), -EINVAL);
+	assert_err_contains(f, "ASSIGN_DMA_F_READ");
+	assert_int_equal(assign_dma_buf_new(f->iommu, PG, 8, &x), -EINVAL);
+	assert_int_equal(assign_dma_buf_new(f->iommu, UINT64_MAX,
+					    ASSIGN_DMA_F_RW, &x),
+			 -EINVAL);
+	assert_int_equal(assign_dma_buf_new(f->iommu, PG, ASSIGN_DMA_F_RW,
+					    NULL),
+			 -EINVAL);
+	assert_int_equal(assign_dma_buf_new(NULL, PG, ASSIGN_DMA_F_RW, &x),
+			 -EINVAL);
+	/* No memory for it. */
+	mock_fail_nth(f->mk, MOCK_MMAP, 0, 1, -ENOMEM);
+	assert_int_equal(assign_dma_buf_new(f->iommu, PG, ASSIGN_DMA_F_RW, &x),
+			 -ENOMEM);
+	assert_err_contains(f, "cannot allocate a DMA buffer");
+	/* The kernel refuses the map: the memory goes back. */
+	mock_fail_nth(f->mk, MOCK_IOCTL, VFIO_IOMMU_MAP_DMA, 1, -ENOSPC);
+	assert_int_equal(assign_dma_buf_new(f->iommu, PG, ASSIGN_DMA_F_RW, &x),
+			 -ENOSPC);
+	assert_err_contains(f, "DMA entry limit");
+	mock_fail_clear(f->mk);
+	assert_null(x);
+	assert_int_equal(mock_seam_mmaps(f->mk), maps0);
+	assert_int_equal(mock_dma_count(f->mk), 0);
+	/* Every call of a good one failed in turn: nothing leaks. */
+	calls = mock_calls(f->mk, MOCK_ANY);
+	assert_int_equal(assign_dma_buf_new(f->iommu, PG, ASSIGN_DMA_F_RW, &x),
+			 0);
+	calls = mock_calls(f->mk, MOCK_ANY) - calls;
+	assign_dma_buf_free(x);
+	for (unsigned long k = 1; k <= calls; k++) {
+		int r;
+
+		x = NULL;
+		mock_fail_nth(f->mk, MOCK_ANY, 0, k, -EIO);
+		r = assign_dma_buf_new(f->iommu, PG, ASSIGN_DMA_F_RW, &x);
+		mock_fail_clear(f->mk);
+		if (r == 0) {
+			assign_dma_buf_free(x);
+			continue;
+		}
+		assert_null(x);
+		assert_int_equal(mock_seam_mmaps(f->mk), maps0);
+		assert_int_equal(mock_dma_count(f->mk), 0);
+	}
+	/* The kernel refuses the unmap at free: warned, the mapping stays
+	 * with the IOMMU object (which unmaps it at the end). */
+	assert_int_equal(assign_dma_buf_new(f->iommu, PG, ASSIGN_DMA_F_RW, &x),
+			 0);
+	assign_ctx_clear_last_error(f->ctx);
+	mock_fail_nth(f->mk, MOCK_IOCTL, VFIO_IOMMU_UNMAP_DMA, 1, -EIO);
+	assign_dma_buf_free(x);
+	mock_fail_clear(f->mk);
+	assert_string_equal(err(f), "");
+	assert_int_equal(mock_dma_count(f->mk), 1);
+	assert_int_equal(mock_seam_mmaps(f->mk), maps0);
 }
 
 static void test_check_layout(void **state)
@@ -2029,6 +2519,7 @@ int main(void)
 		T(test_new_bigger_opts),
 		T(test_new_defaults_auto),
 		T(test_ref_unref),
+		T(test_backend_names),
 		T(test_new_type1),
 		T(test_new_type1_faults),
 		T(test_new_iommufd),
@@ -2048,7 +2539,8 @@ int main(void)
 		T(test_attach_iommufd_errors),
 		T(test_attach_iommufd_not_viable),
 		T(test_geometry_type1_no_cap),
-		T(test_irq_remap_unknown),
+		T(test_irq_remap_type1),
+		T(test_irq_remap_iommufd),
 		T(test_auto_picks_iommufd),
 		T(test_auto_picks_type1),
 		T(test_auto_no_cdev),
@@ -2075,6 +2567,9 @@ int main(void)
 		T(test_memlock_cap_ipc_lock),
 		T(test_map_enomem_no_limit),
 		T(test_map_dma_entry_limit),
+		T(test_max_mappings_iommufd),
+		T(test_max_mappings_type1),
+		T(test_max_mappings_defaults),
 		T(test_map_kernel_errors),
 		T(test_map_dontfork),
 		T(test_map_dontfork_failure),
@@ -2084,6 +2579,12 @@ int main(void)
 		T(test_unmap_iommufd),
 		T(test_unref_unmaps),
 		T(test_unref_iommufd_unmaps),
+		T(test_iova_find_type1),
+		T(test_iova_find_iommufd),
+		T(test_iova_find_top),
+		T(test_dma_buf_type1),
+		T(test_dma_buf_iommufd),
+		T(test_dma_buf_errors),
 		T(test_check_layout),
 		T(test_noiommu_disabled),
 		T(test_noiommu),

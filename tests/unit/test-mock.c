@@ -890,6 +890,91 @@ static void test_iommufd(void **state)
 	free(hi);
 }
 
+/* What the kernel says about interrupt remapping: the IOMMU unit's VT-d
+ * registers in sysfs and through IOMMU_GET_HW_INFO, the interrupt chips'
+ * names, the allow_unsafe_interrupts parameters. */
+static void test_irq_remap_model(void **state)
+{
+	struct fx *fx = *state;
+	struct iommu_ioas_alloc alloc = { .size = sizeof(alloc) };
+	struct vfio_device_bind_iommufd bind = { .argsz = sizeof(bind) };
+	struct iommu_hw_info_vtd vtd[2];
+	struct iommu_hw_info hi = { .size = sizeof(hi) };
+	char buf[64];
+	ssize_t n;
+	int fd, ifd, d;
+
+	n = readlinkat(fx->root, "bus/pci/devices/" DEV0 "/iommu", buf,
+		       sizeof(buf) - 1);
+	assert_true(n > 0);
+	buf[n] = 0;
+	assert_string_equal(buf, "../../virtual/iommu/dmar0");
+	fd = openat(fx->root, "class/iommu/dmar0/intel-iommu/ecap", O_RDONLY);
+	assert_true(fd >= 0);
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	buf[n > 0 ? n : 0] = 0;
+	assert_true(strtoull(buf, NULL, 16) & 8); /* IR */
+	fd = openat(fx->root, "kernel/irq/24/chip_name", O_RDONLY);
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	buf[n > 0 ? n : 0] = 0;
+	assert_string_equal(buf, "IR-PCI-MSIX-0000:00:03.0\n");
+	mock_set_irq_remap(fx->mk, false);
+	mock_set_ir_capable(fx->mk, false);
+	fd = openat(fx->root, "kernel/irq/0/chip_name", O_RDONLY);
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	buf[n > 0 ? n : 0] = 0;
+	assert_string_equal(buf, "IO-APIC\n");
+	fd = openat(
+		fx->root,
+		"module/vfio_iommu_type1/parameters/allow_unsafe_interrupts",
+		O_RDONLY);
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	buf[n > 0 ? n : 0] = 0;
+	assert_string_equal(buf, "Y\n");
+	mock_set_irq_remap(fx->mk, true);
+	mock_set_unsafe_param(fx->mk, true);
+	fd = openat(fx->root,
+		    "module/iommufd/parameters/allow_unsafe_interrupts",
+		    O_RDONLY);
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	buf[n > 0 ? n : 0] = 0;
+	assert_string_equal(buf, "Y\n");
+
+	ifd = sopen("/dev/iommu");
+	assert_int_equal(sioctl(ifd, IOMMU_IOAS_ALLOC, &alloc), 0);
+	d = sopen("/dev/vfio/devices/vfio0");
+	bind.iommufd = ifd;
+	assert_int_equal(sioctl(d, VFIO_DEVICE_BIND_IOMMUFD, &bind), 0);
+	hi.dev_id = bind.out_devid + 1;
+	assert_int_equal(sioctl(ifd, IOMMU_GET_HW_INFO, &hi), -ENOENT);
+	hi.dev_id = bind.out_devid;
+	hi.flags = 1;
+	assert_int_equal(sioctl(ifd, IOMMU_GET_HW_INFO, &hi), -EOPNOTSUPP);
+	hi.flags = 0;
+	/* No buffer: only the type and the length. */
+	assert_int_equal(sioctl(ifd, IOMMU_GET_HW_INFO, &hi), 0);
+	assert_int_equal(hi.out_data_type, IOMMU_HW_INFO_TYPE_INTEL_VTD);
+	assert_int_equal(hi.data_len, sizeof(vtd[0]));
+	/* A larger buffer: the rest zeroed. */
+	memset(vtd, 0xa5, sizeof(vtd));
+	hi.data_uptr = (uintptr_t)vtd;
+	hi.data_len = sizeof(vtd);
+	assert_int_equal(sioctl(ifd, IOMMU_GET_HW_INFO, &hi), 0);
+	assert_int_equal(hi.data_len, sizeof(vtd[0]));
+	assert_int_equal(vtd[0].ecap_reg & 8, 0); /* capable cleared above */
+	assert_int_equal(vtd[1].ecap_reg, 0);
+	mock_set_ir_capable(fx->mk, true);
+	assert_int_equal(sioctl(ifd, IOMMU_GET_HW_INFO, &hi), 0);
+	assert_int_equal(vtd[0].ecap_reg & 8, 8);
+	sclose(d);
+	sclose(ifd);
+}
+
 static void test_noiommu(void **state)
 {
 	struct fx *fx = *state;
@@ -1228,23 +1313,29 @@ static void test_library_attach(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_sysfs_layout, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sysfs_layout, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_sysfs_through_seam, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_container_basics, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_type1_info_caps, setup,
 						teardown),
-		cmocka_unit_test_setup_teardown(test_type1_dma, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_type1_dma, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_attach_conflicts, setup,
 						teardown),
-		cmocka_unit_test_setup_teardown(test_viability, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_viability, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_device_regions, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_irqs, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_hot_reset, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hot_reset, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_feature, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_iommufd, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_irq_remap_model, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_noiommu, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_faults, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_custom_device, setup,

@@ -30,6 +30,7 @@
 
 #include "core/sys.h"
 #include "mock.h"
+#include "vmm/vmm.h"
 
 #define ADDR "0000:00:03.0"
 #define GROUP 7
@@ -140,6 +141,9 @@ struct fake_kvm {
 	unsigned unrouted; /* irqfds attached to a GSI KVM had no
 	                                route for: a waiting signal is lost */
 	bool vfio_closed;
+	/* When set: count the device reads made without this vpci's lock. */
+	struct assign_vpci *lock_probe;
+	unsigned reads_locked, reads_unlocked;
 };
 
 static struct fake_kvm fk;
@@ -238,6 +242,15 @@ static int fk_ioctl(void *d, int fd, unsigned long req, void *arg)
 }
 static ssize_t fk_pread(void *d, int fd, void *b, size_t n, uint64_t o)
 {
+	if (fk.lock_probe) {
+		/* A lock this thread holds cannot be taken again. */
+		if (pthread_mutex_trylock(&fk.lock_probe->lock) == 0) {
+			pthread_mutex_unlock(&fk.lock_probe->lock);
+			fk.reads_unlocked++;
+		} else {
+			fk.reads_locked++;
+		}
+	}
 	return fk.real->pread(d, fd, b, n, o);
 }
 static ssize_t fk_pwrite(void *d, int fd, const void *b, size_t n, uint64_t o)
@@ -698,6 +711,25 @@ static void test_placement(void **state)
 	cw(f, 0x10, 4, 0xffffffff);
 	assert_int_equal(assign_vpci_get_bar(f->vpci, 0, &b), 0);
 	assert_int_equal(b.gpa, 0xfffe0000);
+}
+
+/* Trapped BAR reads reach the device under the vpci's lock, the ROM's
+ * too (they once did not: a vCPU reading the ROM raced another using
+ * the device). */
+static void test_bar_reads_locked(void **state)
+{
+	struct fx *f = *state;
+	uint8_t *rom = mock_region_mem(f->mk, ADDR, 6);
+
+	rom[0x20] = 0x77;
+	fk.lock_probe = f->vpci;
+	fk.reads_locked = fk.reads_unlocked = 0;
+	assert_int_equal(br(f, ASSIGN_VPCI_ROM_BAR, 0x20, 1), 0x77);
+	br(f, 2, 0, 4);
+	br(f, 0, 0x1000, 4);
+	fk.lock_probe = NULL;
+	assert_int_equal(fk.reads_unlocked, 0);
+	assert_int_equal(fk.reads_locked, 3);
 }
 
 static void test_placement_custom(void **state)
@@ -2084,6 +2116,7 @@ int main(void)
 		TC(test_sizing_custom),
 		TD(test_placement),
 		TC(test_placement_custom),
+		TC(test_bar_reads_locked),
 		TD(test_msix),
 		TC(test_msix_custom),
 		TD(test_msix_hostile),

@@ -1003,6 +1003,128 @@ out:
 		close(ufd);
 }
 
+/* ---- interrupt remapping ---------------------------------------------- */
+
+/* A file's first line into @buf ("" when it cannot be read). */
+static void read_line(const char *path, char *buf, size_t size)
+{
+	FILE *f = fopen(path, "re");
+
+	buf[0] = '\0';
+	if (f) {
+		if (fgets(buf, (int)size, f))
+			buf[strcspn(buf, "\n")] = '\0';
+		fclose(f);
+	}
+}
+
+static int write_line(const char *path, const char *val)
+{
+	FILE *f = fopen(path, "we");
+	int r = 0;
+
+	if (!f)
+		return -errno;
+	if (fputs(val, f) < 0)
+		r = -EIO;
+	if (fclose(f) != 0 && !r)
+		r = -errno;
+	return r;
+}
+
+/* The edu opened on a new IOMMU object of the run's backend, and what the
+ * library says about its interrupts (or the open's error). */
+static int remap_of_fresh_edu(struct lab *L, int *answer)
+{
+	struct assign_iommu *io = NULL;
+	struct assign_device *d = NULL;
+	int r;
+
+	r = new_iommu(L, 0, &io);
+	if (r == 0)
+		r = assign_device_open(io, lab_env("LAB_EDU"), NULL, &d);
+	if (r == 0)
+		*answer = assign_iommu_get_irq_remapping(io);
+	assign_device_unref(d);
+	assign_iommu_unref(io);
+	return r;
+}
+
+/*
+ * The lab's QEMU has an Intel IOMMU with interrupt remapping; the guest
+ * kernel turns it on unless booted with intremap=off. The kernel's own
+ * check (allow_unsafe_interrupts N) and, with the parameter set to Y so
+ * the kernel checks nothing, the library's probe of the group (the VT-d
+ * registers through IOMMU_GET_HW_INFO or sysfs, the IR- interrupt chips)
+ * must both give the truth.
+ */
+static void t_irq_remap(struct lab *L)
+{
+	const char *T = "irq-remapping-per-group";
+	const char *module = L->backend == ASSIGN_IOMMU_IOMMUFD ?
+				     "iommufd" :
+				     "vfio_iommu_type1";
+	char path[128], orig[8], cmdline[1024], msg[300] = "";
+	int want, checked = -2, probed = -2, r, r2;
+
+	if (!lab_env("LAB_EDU")) {
+		lab_result(T, LAB_FAIL, "LAB_EDU not set");
+		return;
+	}
+	/* The edu fixture lets go of the device; a later test opens it
+	 * again. */
+	L->edu = assign_device_unref(L->edu);
+	L->edu_iommu = assign_iommu_unref(L->edu_iommu);
+	L->edu_tried = false;
+	L->edu_err = 0;
+	read_line("/proc/cmdline", cmdline, sizeof(cmdline));
+	want = strstr(cmdline, "intremap=off") ? 0 : 1;
+	snprintf(path, sizeof(path),
+		 "/sys/module/%s/parameters/allow_unsafe_interrupts", module);
+	read_line(path, orig, sizeof(orig));
+	if (!orig[0]) {
+		lab_result(T, LAB_FAIL, "%s cannot be read", path);
+		return;
+	}
+	/* The kernel checks at attach. */
+	r = write_line(path, "N");
+	if (r == 0) {
+		r = remap_of_fresh_edu(L, &checked);
+		if (r < 0)
+			snprintf(msg, sizeof(msg), "%s", lasterr(L));
+	}
+	/* The kernel checks nothing: the library looks itself. */
+	r2 = write_line(path, "Y");
+	if (r2 == 0)
+		r2 = remap_of_fresh_edu(L, &probed);
+	write_line(path, orig);
+	if (r2 < 0) {
+		lab_result(T, LAB_FAIL, "with %s=Y: %s: %s", path, errstr(r2),
+			   lasterr(L));
+	} else if (probed != want) {
+		lab_result(T, LAB_FAIL,
+			   "the kernel checked nothing; the library "
+			   "said %d, want %d (kernel command line: %s)%s%s",
+			   probed, want, cmdline, probed < 0 ? ": " : "",
+			   probed < 0 ? lasterr(L) : "");
+	} else if (want ? (r < 0 || checked != 1) :
+			  (r != -EPERM ||
+			   !strstr(msg, "allow_unsafe_interrupts"))) {
+		lab_result(T, LAB_FAIL,
+			   "with the kernel checking: open %s, "
+			   "answer %d: %s",
+			   errstr(r), checked, msg);
+	} else {
+		lab_result(T, LAB_PASS,
+			   "%s: %s; the kernel %s, the library's "
+			   "probe says %d with the check off",
+			   L->bname, want ? "remapped" : "intremap=off",
+			   want ? "checked at attach (1)" :
+				  "refused the device unchecked interrupts",
+			   probed);
+	}
+}
+
 /* ---- reset ------------------------------------------------------------- */
 
 static void t_reset_nvme(struct lab *L)
@@ -1299,6 +1421,7 @@ static const struct test tests[] = {
 	{ "edu-intx-unmask", t_edu_intx },
 	{ "reset-restores-defaults-nvme", t_reset_nvme },
 	{ "reset-restores-defaults-e1000e", t_reset_e1000e },
+	{ "irq-remapping-per-group", t_irq_remap },
 	{ "nonviable-group-explained", t_nonviable },
 	{ "map-into-reserved-refused", t_map_reserved },
 	{ "double-map-reported", t_double_map },

@@ -146,14 +146,10 @@ int lab_wr64(struct assign_device *dev, uint32_t region, uint64_t off,
 
 int lab_enable_bus_master(struct assign_device *dev)
 {
-	uint16_t cmd;
-	int r;
+	int r = assign_device_command_update(
+		dev, ASSIGN_PCI_COMMAND_MEMORY | ASSIGN_PCI_COMMAND_MASTER, 0);
 
-	r = assign_device_config_read(dev, 0x04, &cmd, sizeof(cmd));
-	if (r < 0)
-		return r;
-	cmd |= 0x0002 | 0x0004; /* Memory Space, Bus Master */
-	return assign_device_config_write(dev, 0x04, &cmd, sizeof(cmd));
+	return r < 0 ? r : 0;
 }
 
 int lab_sysfs_reserved(int group, struct assign_reserved_region *out,
