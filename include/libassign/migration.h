@@ -2,11 +2,12 @@
 /*
  * libassign live migration: the VFIO migration v2 state machine of an
  * assigned device, its state streamed in a versioned, self-describing
- * framing of libassign's own. docs/migration.md gives the sequence a VMM
+ * framing of libassign's own, and dirty tracking of guest memory over the
+ * trackers the kernel offers. docs/migration.md gives the sequence a VMM
  * follows, with the calls of each step.
  *
  * Threads: a migration object is used by one thread at a time, with its
- * device.
+ * device; so is a dirty tracker, with its IOMMU object.
  */
 #ifndef LIBASSIGN_MIGRATION_H
 #define LIBASSIGN_MIGRATION_H
@@ -30,6 +31,13 @@ struct assign_iommu;
  * current session and the state of the stream being written or read.
  */
 struct assign_migration;
+/*
+ * struct assign_dirty - dirty tracking of the memory an IOMMU object maps
+ *
+ * Made by assign_dirty_new(), which starts tracking; holds references on
+ * the IOMMU object and the devices it was given.
+ */
+struct assign_dirty;
 
 /**
  * enum assign_migration_state - the migration states of a device
@@ -321,6 +329,176 @@ int assign_migration_save(struct assign_migration *mig, int fd,
  */
 int assign_migration_load(struct assign_migration *mig, int fd,
 			  uint64_t *bytes);
+
+/**
+ * enum assign_dirty_tracker - who tracks the pages devices write
+ * @ASSIGN_DIRTY_TRACKER_AUTO: the most precise one available: the devices'
+ *	own DMA logging when every device has it, else the IOMMU's dirty
+ *	bits (iommufd), else type1's
+ * @ASSIGN_DIRTY_TRACKER_TYPE1: VFIO_IOMMU_DIRTY_PAGES on the type1
+ *	container
+ * @ASSIGN_DIRTY_TRACKER_IOMMUFD: an iommufd HWPT allocated with dirty
+ *	tracking, which the devices are attached to while tracking; needs an
+ *	IOMMU with dirty bits (Intel VT-d second-stage A/D, AMD, Arm SMMUv3
+ *	HTTU)
+ * @ASSIGN_DIRTY_TRACKER_DEVICE: the devices' DMA logging
+ *	(VFIO_DEVICE_FEATURE_DMA_LOGGING_*), over the ranges mapped when
+ *	tracking starts
+ */
+enum assign_dirty_tracker {
+	ASSIGN_DIRTY_TRACKER_AUTO = 0,
+	ASSIGN_DIRTY_TRACKER_TYPE1 = 1,
+	ASSIGN_DIRTY_TRACKER_IOMMUFD = 2,
+	ASSIGN_DIRTY_TRACKER_DEVICE = 3,
+};
+
+/**
+ * enum assign_dirty_precision - what a set bit means
+ * @ASSIGN_DIRTY_PRECISION_ALL_MAPPED: nothing: every mapped page is
+ *	reported dirty at every fetch (type1 with a device behind an IOMMU,
+ *	which the kernel cannot watch); the VMM sends all of guest RAM each
+ *	round
+ * @ASSIGN_DIRTY_PRECISION_PINNED: pages the vendor drivers pinned since
+ *	the last fetch, the only ones their devices can write (type1 whose
+ *	groups are all emulated ones, such as mdevs)
+ * @ASSIGN_DIRTY_PRECISION_WRITTEN: pages written by DMA since the last
+ *	fetch, as the IOMMU or the devices saw them; pages outside what the
+ *	devices log (mapped after tracking started) are reported dirty
+ */
+enum assign_dirty_precision {
+	ASSIGN_DIRTY_PRECISION_ALL_MAPPED = 1,
+	ASSIGN_DIRTY_PRECISION_PINNED = 2,
+	ASSIGN_DIRTY_PRECISION_WRITTEN = 3,
+};
+
+/**
+ * struct assign_dirty_opts - options for assign_dirty_new()
+ * @size: sizeof(struct assign_dirty_opts)
+ * @tracker: the tracker wanted, or %ASSIGN_DIRTY_TRACKER_AUTO
+ * @flags: reserved, must be 0
+ * @page_size: the IOVA each bit stands for, a power of two: 0 for the
+ *	smallest the tracker allows (type1 allows only that one)
+ * @devices: the devices that do DMA through the IOMMU object; the IOMMUFD
+ *	and DEVICE trackers need every device attached to it (one left out
+ *	would write guest memory unseen); type1 needs none
+ * @ndevices: how many
+ */
+struct assign_dirty_opts {
+	size_t size;
+	enum assign_dirty_tracker tracker;
+	uint32_t flags;
+	uint64_t page_size;
+	struct assign_device *const *devices;
+	size_t ndevices;
+};
+
+/**
+ * assign_dirty_new() - start tracking the pages devices write
+ * @iommu: the IOMMU object whose mappings are guest memory
+ * @opts: options, or NULL (AUTO, without devices: type1 only)
+ * @ret: where to store the tracker, with one reference
+ *
+ * Start it before the first copy of guest RAM: a page written after its
+ * copy is then reported and sent again. One tracker per IOMMU object at a
+ * time.
+ *
+ * Return: 0; -EOPNOTSUPP (no tracker available, or not the one asked: the
+ * message says why each is missing, for instance an IOMMU without dirty
+ * bits, as the lab's emulated Intel IOMMU); -EINVAL (bad @opts, a device
+ * of another IOMMU object, a devices list that leaves out an attached
+ * device, a page size the tracker cannot use); -EBUSY (another tracker is
+ * running on @iommu); -ENODEV (no device attached: nothing to track);
+ * -EPERM (no-IOMMU mode); -ENOMEM; other kernel errors.
+ */
+int assign_dirty_new(struct assign_iommu *iommu,
+		     const struct assign_dirty_opts *opts,
+		     struct assign_dirty **ret);
+
+/**
+ * assign_dirty_ref() - take a reference
+ * @dirty: the tracker, or NULL
+ *
+ * Return: @dirty.
+ */
+struct assign_dirty *assign_dirty_ref(struct assign_dirty *dirty);
+
+/**
+ * assign_dirty_unref() - drop a reference
+ * @dirty: the tracker, or NULL
+ *
+ * The last reference stops tracking if assign_dirty_stop() did not (a
+ * failure is logged as a warning).
+ *
+ * Return: NULL.
+ */
+struct assign_dirty *assign_dirty_unref(struct assign_dirty *dirty);
+
+/**
+ * assign_dirty_stop() - stop tracking
+ * @dirty: the tracker
+ *
+ * Stops the tracker and undoes what starting it did (iommufd: the devices
+ * go back to the IOAS and the HWPT is destroyed). Stopping twice is a
+ * no-op; bitmaps cannot be fetched afterwards.
+ *
+ * Return: 0; -EINVAL (NULL @dirty); the first kernel error: the tracker
+ * then still runs, and the next assign_dirty_stop() or the last unref
+ * tries again.
+ */
+int assign_dirty_stop(struct assign_dirty *dirty);
+
+/**
+ * struct assign_dirty_info - what a tracker is and how precise
+ * @size: set by the caller to sizeof(struct assign_dirty_info); the
+ *	library sets it to the bytes it filled
+ * @tracker: the tracker in use (never AUTO)
+ * @precision: what its bits mean
+ * @page_size: the IOVA each bit stands for
+ * @max_length: the most IOVA one assign_dirty_get_bitmap() may cover
+ */
+struct assign_dirty_info {
+	size_t size;
+	enum assign_dirty_tracker tracker;
+	enum assign_dirty_precision precision;
+	uint64_t page_size;
+	uint64_t max_length;
+};
+
+/**
+ * assign_dirty_get_info() - the tracker in use and its precision
+ * @dirty: the tracker
+ * @info: where to store it, with @info->size set by the caller
+ *
+ * Return: 0; -EINVAL (NULL argument, @info->size not set).
+ */
+int assign_dirty_get_info(const struct assign_dirty *dirty,
+			  struct assign_dirty_info *info);
+
+/**
+ * assign_dirty_get_bitmap() - fetch and clear the dirty pages of a range
+ * @dirty: the tracker
+ * @iova: start of the range, a multiple of the page size
+ * @length: its length, a multiple of the page size
+ * @bitmap: one bit per page (bit i of word i / 64 for the page at
+ *	@iova + i * page size), 8-byte aligned; the library clears it first
+ * @bitmap_size: its size in bytes, at least the pages rounded up to 64,
+ *	divided by 8
+ *
+ * The whole range must be mapped on the IOMMU object. The type1 tracker
+ * reports whole mappings only: the range may not start or end inside one.
+ * A page written during the call is in this bitmap or the next.
+ *
+ * Return: 0; -EINVAL (NULL argument, misaligned range or bitmap, a bitmap
+ * too small, type1 cutting a mapping, tracking stopped); -ENOENT (part of
+ * the range is not mapped: the message names it); -E2BIG (longer than
+ * @max_length of assign_dirty_get_info()); -EBUSY (a device was attached
+ * to or detached from the IOMMU object since tracking started: stop and
+ * start again); other kernel errors (the bits of that fetch are lost:
+ * consider every page dirty).
+ */
+int assign_dirty_get_bitmap(struct assign_dirty *dirty, uint64_t iova,
+			    uint64_t length, uint64_t *bitmap,
+			    size_t bitmap_size);
 
 #ifdef __cplusplus
 }

@@ -142,7 +142,7 @@ static int cdev_open(struct assign_ctx *ctx, const char *path, const char *addr)
 
 /* VFIO_DEVICE_BIND_IOMMUFD: the device's DMA goes through our iommufd. */
 static int ifd_bind(struct assign_iommu *iommu, int fd, const char *addr,
-		    int group_id)
+		    int group_id, uint32_t *devid)
 {
 	struct vfio_device_bind_iommufd bind = { .argsz = sizeof(bind) };
 	struct assign_ctx *ctx = iommu->ctx;
@@ -150,8 +150,10 @@ static int ifd_bind(struct assign_iommu *iommu, int fd, const char *addr,
 
 	bind.iommufd = iommu->fd;
 	r = sys_ioctl(ctx, fd, VFIO_DEVICE_BIND_IOMMUFD, &bind);
-	if (r >= 0)
+	if (r >= 0) {
+		*devid = bind.out_devid;
 		return 0;
+	}
 	/*
 	 * EPERM has two causes: another device of the group is used by a
 	 * host driver (the kernel refuses to hand over DMA ownership: the
@@ -222,7 +224,7 @@ static int ifd_attach(struct assign_iommu *iommu, const char *addr,
 	fd = cdev_open(ctx, path, addr);
 	if (fd < 0)
 		return fd;
-	r = ifd_bind(iommu, fd, addr, out->group_id);
+	r = ifd_bind(iommu, fd, addr, out->group_id, &out->devid);
 	if (r == 0)
 		r = ifd_attach_ioas(iommu, fd, addr);
 	if (r < 0) {

@@ -79,6 +79,8 @@ void mpages_take(struct mpages *s, uint64_t iova, uint64_t last,
 			fn(arg, s->v[j]);
 		j++;
 	}
+	if (j == i)
+		return;
 	memmove(s->v + i, s->v + j, (s->n - j) * sizeof(*s->v));
 	s->n -= j - i;
 }
