@@ -14,7 +14,8 @@
  *  - structured mode (odd): a script of records (DATA with a payload,
  *    SYNC, an OPTIONAL record of an unknown type, END) and damages
  *    (flip a bit, cut the stream, drop or repeat a record), encoded with
- *    the library's own encoder. Checked as above, and: an undamaged
+ *    the library's own encoder, with or without data CRCs (0x20 in
+ *    byte 0: without). Checked as above, and: an undamaged
  *    script reads back exactly, payloads in order, ending where its
  *    END is (or refused as cut short without one).
  * A sink that refuses (the device refusing its data) is in both modes.
@@ -114,6 +115,7 @@ struct writer {
 	uint8_t *expect; /* the payloads, in order */
 	size_t nexpect;
 	bool ended;
+	bool data_crc;
 };
 
 static uint8_t *room(struct writer *w, size_t n)
@@ -136,7 +138,8 @@ static void put_record(struct writer *w, uint32_t type, uint32_t flags,
 
 	if (len)
 		memcpy(p + MIG_REC_HDR_SIZE, payload, len);
-	w->len += mig_record_encode(p, type, flags, w->seq++, len);
+	w->len += mig_record_encode(p, type, flags, w->seq++, len,
+				    type != MIG_REC_DATA || w->data_crc);
 }
 
 static void build(struct fuzz_in *in, struct writer *w, bool *damaged,
@@ -145,6 +148,7 @@ static void build(struct fuzz_in *in, struct writer *w, bool *damaged,
 	struct mig_ident id = { 0 };
 	size_t last_record = 0;
 
+	id.stream_flags = w->data_crc ? 0 : MIG_HDR_F_NO_DATA_CRC;
 	id.vendor = fuzz_u16(in);
 	id.device = fuzz_u16(in);
 	id.mig_flags = fuzz_u8(in);
@@ -252,6 +256,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		c.s.p = in.p;
 		c.s.len = in.left;
 	} else {
+		w.data_crc = !(mode & 0x20);
 		build(&in, &w, &damaged, &vendor);
 		c.s.p = w.buf;
 		c.s.len = w.len;

@@ -82,9 +82,18 @@ enum assign_migration_state {
 #define ASSIGN_MIGRATION_F_NO_RESET (1u << 16)
 
 /**
+ * ASSIGN_MIGRATION_F_NO_DATA_CRC - option: the stream's data records carry
+ * no CRC-32C of their data (the stream's header and every record header
+ * still do). The CRC costs about one memory copy of the data; leave it
+ * out only over a transport that checks integrity itself (a local pipe,
+ * TLS). The stream says so, and the reader follows.
+ */
+#define ASSIGN_MIGRATION_F_NO_DATA_CRC (1u << 17)
+
+/**
  * struct assign_migration_opts - options for assign_migration_new()
  * @size: sizeof(struct assign_migration_opts)
- * @flags: 0 or %ASSIGN_MIGRATION_F_NO_RESET
+ * @flags: %ASSIGN_MIGRATION_F_NO_RESET, %ASSIGN_MIGRATION_F_NO_DATA_CRC
  * @record_size: the most device data one record of the stream carries:
  *	0 for 1 MiB, else 4 KiB to 64 MiB; the reader accepts any record up
  *	to 64 MiB, whatever its own setting
@@ -285,7 +294,8 @@ int assign_migration_get_data_size(struct assign_migration *mig,
  *
  * The first call of a session writes the stream's header (format version,
  * the device's identity); every call then moves what the device has as
- * records, each checked with a CRC-32C. In PRE_COPY it stops at the
+ * records, each checked with a CRC-32C (its data too, unless the object
+ * was made with %ASSIGN_MIGRATION_F_NO_DATA_CRC). In PRE_COPY it stops at the
  * device's temporary end of data (or at @max_bytes) and marks the end of
  * a round; in STOP_COPY it goes on to the end of the device's data and
  * writes the end record, which carries the totals.

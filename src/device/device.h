@@ -61,12 +61,15 @@ void dev_irqs_release(struct assign_device *dev);
  * The stream framing of mig_stream.c, version 1, little endian:
  *
  * header (64 bytes): magic "\x89LASMIG\n", u16 version, u16 header size,
- *   u32 flags (0), u16 vendor, device, subsystem vendor, subsystem device,
+ *   u32 flags (NO_DATA_CRC or 0), u16 vendor, device, subsystem vendor,
+ *   subsystem device,
  *   u32 class code, u32 migration flags, u64 estimated data size, 20 bytes
  *   of source device name (NUL padded), u32 CRC-32C of the bytes before.
  * record: u32 type, u32 flags, u64 sequence number (from 0), u32 payload
  *   length, u32 CRC-32C of those 20 bytes; the payload; when the length
- *   is not 0, u32 CRC-32C of the payload.
+ *   is not 0, u32 CRC-32C of the payload, except for DATA records when
+ *   the header says NO_DATA_CRC (for transports that check integrity
+ *   themselves: the CRC costs about one memory copy of the data).
  * types: DATA (device data), SYNC (the end of a PRE_COPY round, or of a
  *   call's share), END (u64 data bytes, u64 DATA records: the totals).
  *   A record type a reader does not know is skipped when its flags say
@@ -82,9 +85,11 @@ void dev_irqs_release(struct assign_device *dev);
 #define MIG_REC_END 3u
 #define MIG_REC_F_OPTIONAL 1u
 #define MIG_END_PAYLOAD 16u
+#define MIG_HDR_F_NO_DATA_CRC 1u
 
 /* What a stream says about the device it was made from. */
 struct mig_ident {
+	uint32_t stream_flags; /* MIG_HDR_F_* */
 	uint16_t vendor, device, subvendor, subdevice;
 	uint32_t class_code;
 	uint32_t mig_flags;
@@ -96,11 +101,11 @@ struct mig_ident {
 void mig_header_encode(uint8_t out[MIG_HDR_SIZE], const struct mig_ident *id);
 /*
  * A record: the caller put @len bytes of payload at @buf +
- * MIG_REC_HDR_SIZE; this writes the header before it and the payload's
- * CRC after it. Returns the record's total size.
+ * MIG_REC_HDR_SIZE; this writes the header before it and, with @crc, the
+ * payload's CRC after it. Returns the record's total size.
  */
 size_t mig_record_encode(uint8_t *buf, uint32_t type, uint32_t flags,
-			 uint64_t seq, uint32_t len);
+			 uint64_t seq, uint32_t len, bool crc);
 
 /*
  * A stream being read. The caller sets read() (up to n bytes: > 0, 0 at

@@ -91,7 +91,10 @@ static int fill(struct assign_migration *mig, uint8_t *buf, size_t want,
 static int put_record(struct assign_migration *mig, int fd, uint32_t type,
 		      uint32_t len)
 {
-	size_t n = mig_record_encode(mig->out_buf, type, 0, mig->out_seq, len);
+	bool crc = type != MIG_REC_DATA ||
+		   !(mig->ident.stream_flags & MIG_HDR_F_NO_DATA_CRC);
+	size_t n = mig_record_encode(mig->out_buf, type, 0, mig->out_seq, len,
+				     crc);
 	int r;
 
 	r = write_full(mig, fd, mig->out_buf, n, "the migration stream");

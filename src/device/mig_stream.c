@@ -64,7 +64,7 @@ void mig_header_encode(uint8_t out[MIG_HDR_SIZE], const struct mig_ident *id)
 	memcpy(out, magic, sizeof(magic));
 	put16(out + 8, MIG_STREAM_VERSION);
 	put16(out + 10, MIG_HDR_SIZE);
-	put32(out + 12, 0);
+	put32(out + 12, id->stream_flags);
 	put16(out + 16, id->vendor);
 	put16(out + 18, id->device);
 	put16(out + 20, id->subvendor);
@@ -77,7 +77,7 @@ void mig_header_encode(uint8_t out[MIG_HDR_SIZE], const struct mig_ident *id)
 }
 
 size_t mig_record_encode(uint8_t *buf, uint32_t type, uint32_t flags,
-			 uint64_t seq, uint32_t len)
+			 uint64_t seq, uint32_t len, bool crc)
 {
 	put32(buf, type);
 	put32(buf + 4, flags);
@@ -86,6 +86,8 @@ size_t mig_record_encode(uint8_t *buf, uint32_t type, uint32_t flags,
 	put32(buf + 20, crc32c(0, buf, 20));
 	if (!len)
 		return MIG_REC_HDR_SIZE;
+	if (!crc)
+		return MIG_REC_HDR_SIZE + (size_t)len;
 	put32(buf + MIG_REC_HDR_SIZE + len,
 	      crc32c(0, buf + MIG_REC_HDR_SIZE, len));
 	return MIG_REC_HDR_SIZE + (size_t)len + 4;
@@ -200,11 +202,12 @@ int mig_read_header(struct mig_reader *r)
 	if (crc32c(0, h, size - 4u) != get32(h + size - 4))
 		return fail(r, -EBADMSG,
 			    "the stream header is damaged (CRC-32C mismatch)");
-	if (get32(h + 12))
+	if (get32(h + 12) & ~MIG_HDR_F_NO_DATA_CRC)
 		return fail(r, -EBADMSG,
 			    "the stream header has flags 0x%x this libassign "
 			    "does not know",
 			    get32(h + 12));
+	r->ident.stream_flags = get32(h + 12);
 	r->ident.vendor = get16(h + 16);
 	r->ident.device = get16(h + 18);
 	r->ident.subvendor = get16(h + 20);
@@ -218,9 +221,11 @@ int mig_read_header(struct mig_reader *r)
 	return 0;
 }
 
-/* The payload of a record (and its CRC) into r->buf. */
-static int read_payload(struct mig_reader *r, uint64_t seq, uint32_t len)
+/* The payload of a record (and its CRC, with @crc) into r->buf. */
+static int read_payload(struct mig_reader *r, uint64_t seq, uint32_t len,
+			bool crc)
 {
+	size_t tail = crc ? 4 : 0;
 	int e;
 
 	if (!len)
@@ -235,10 +240,10 @@ static int read_payload(struct mig_reader *r, uint64_t seq, uint32_t len)
 		r->buf = nb;
 		r->cap = (size_t)len + 4;
 	}
-	e = read_full(r, r->buf, (size_t)len + 4, "a record", false);
+	e = read_full(r, r->buf, (size_t)len + tail, "a record", false);
 	if (e)
 		return e;
-	if (crc32c(0, r->buf, len) != get32(r->buf + len))
+	if (crc && crc32c(0, r->buf, len) != get32(r->buf + len))
 		return fail(r, -EBADMSG,
 			    "record %" PRIu64
 			    " (%u bytes at stream byte %" PRIu64
@@ -302,7 +307,9 @@ int mig_read_records(struct mig_reader *r)
 		r->seq++;
 		switch (type) {
 		case MIG_REC_DATA:
-			e = read_payload(r, seq, len);
+			e = read_payload(r, seq, len,
+					 !(r->ident.stream_flags &
+					   MIG_HDR_F_NO_DATA_CRC));
 			if (e)
 				return e;
 			r->data_bytes += len;
@@ -330,7 +337,7 @@ int mig_read_records(struct mig_reader *r)
 					    "end record %" PRIu64
 					    " carries %u bytes, not %u",
 					    seq, len, MIG_END_PAYLOAD);
-			e = read_payload(r, seq, len);
+			e = read_payload(r, seq, len, true);
 			if (e)
 				return e;
 			return check_end(r, seq);
@@ -342,7 +349,7 @@ int mig_read_records(struct mig_reader *r)
 					    "know: the stream needs a newer "
 					    "libassign",
 					    seq, type);
-			e = read_payload(r, seq, len);
+			e = read_payload(r, seq, len, true);
 			if (e)
 				return e;
 			break;

@@ -285,11 +285,13 @@ static int check_opts(struct assign_ctx *ctx,
 	r = SIZED_IN(ctx, o, opts, "assign_migration_opts");
 	if (r < 0)
 		return r;
-	if (o->flags & ~ASSIGN_MIGRATION_F_NO_RESET)
+	if (o->flags &
+	    ~(ASSIGN_MIGRATION_F_NO_RESET | ASSIGN_MIGRATION_F_NO_DATA_CRC))
 		return set_error(ctx, -EINVAL,
 				 "assign_migration_opts.flags 0x%x has "
-				 "unknown bits; pass 0 or "
-				 "ASSIGN_MIGRATION_F_NO_RESET",
+				 "unknown bits; pass 0, "
+				 "ASSIGN_MIGRATION_F_NO_RESET or "
+				 "ASSIGN_MIGRATION_F_NO_DATA_CRC",
 				 o->flags);
 	if (o->record_size &&
 	    (o->record_size < MIN_RECORD || o->record_size > MIG_REC_MAX))
@@ -351,6 +353,8 @@ static void read_ident(struct assign_migration *mig)
 
 	memset(id, 0, sizeof(*id));
 	id->mig_flags = mig->flags;
+	if (mig->opt_flags & ASSIGN_MIGRATION_F_NO_DATA_CRC)
+		id->stream_flags = MIG_HDR_F_NO_DATA_CRC;
 	snprintf(id->source, sizeof(id->source), "%s", mig->dev->addr);
 	if (!(mig->dev->info.flags & ASSIGN_DEVICE_F_PCI))
 		return;

@@ -240,6 +240,7 @@ static void test_new(void **state)
 	assert_int_equal(assign_migration_new(f->src, NULL, NULL), -EINVAL);
 	o.flags = 0x4;
 	assert_int_equal(assign_migration_new(f->src, &o, &m), -EINVAL);
+	assert_err_contains(f, "ASSIGN_MIGRATION_F_NO_DATA_CRC");
 	assert_err_contains(f, "unknown bits");
 	o.flags = 0;
 	o.record_size = 100;
@@ -908,6 +909,47 @@ static void test_wrong_device(void **state)
 	assert_int_equal(assign_migration_set_state(f->msrc, ST(RUNNING)), 0);
 }
 
+/* Without data CRCs: the stream says so, the reader follows, and record
+ * headers are still checked. */
+static void test_no_data_crc(void **state)
+{
+	struct fx *f = *state;
+	struct assign_migration_opts o = {
+		.size = sizeof(o),
+		.flags = ASSIGN_MIGRATION_F_NO_DATA_CRC,
+	};
+	enum assign_migration_state after;
+	struct assign_migration *m;
+	size_t len, with_crc;
+	uint8_t *s;
+
+	reset_stream(f);
+	save_all(f, f->msrc);
+	with_crc = (size_t)stream_len(f);
+	fill_state(f, SRC, 5);
+	assert_int_equal(assign_migration_new(f->src, &o, &m), 0);
+	reset_stream(f);
+	save_all(f, m);
+	s = read_stream(f, &len);
+	/* Flags 1 in the header; 4 bytes less per DATA record (two). */
+	assert_int_equal(s[12], 1);
+	assert_int_equal(len, with_crc - 2 * 4);
+	write_stream(f, s, len);
+	assert_int_equal(try_load(f, &after), 1);
+	assert_int_equal(assign_migration_set_state(f->mdst, ST(RUNNING)), 0);
+	assert_memory_equal(mock_mig_state(f->mk, SRC, NULL),
+			    mock_mig_state(f->mk, DST, NULL), STATE_SIZE);
+	/* A damaged record header is still refused. */
+	s[64 + 9] ^= 4;
+	write_stream(f, s, len);
+	assert_int_equal(try_load(f, &after), -EBADMSG);
+	assert_err_contains(f, "record header at stream byte 64 is damaged");
+	settle(f, after);
+	free(s);
+	assign_migration_unref(m);
+	assert_int_equal(assign_migration_set_state(f->msrc, ST(RUNNING)), 0);
+}
+
 /* ---- failures and ERROR ----------------------------------------------- */
 
 static void test_error_recovery(void **state)
@@ -1079,6 +1121,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bad_streams, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_wrong_device, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_no_data_crc, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_error_recovery, setup,
 						teardown),
