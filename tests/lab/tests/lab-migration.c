@@ -14,16 +14,24 @@
  * plain vfio-pci (the edu) has neither migration nor DMA logging, and
  * the library says so.
  *
+ * Own kernel: the kernel's mtty sample is there, and an instance made
+ * through sysfs gets its VFIO group and cdev (opening it through the
+ * library is issue 14's: then the migration tests run on it).
+ *
  * Each test prints one LAB-RESULT line; a test of the other backend is
  * not run. The edu comes from LAB_EDU.
  */
 #include "labtest.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define PAGE 4096u
 #define XFER 2048u
@@ -340,6 +348,82 @@ out:
 	edu_close(L);
 }
 
+/* ---- the mtty sample (own kernel) ------------------------------------- */
+
+static int write_file(const char *path, const char *text)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC), r = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (write(fd, text, strlen(text)) < 0)
+		r = -errno;
+	close(fd);
+	return r;
+}
+
+static void t_mtty_sample(struct lab *L)
+{
+	const char *T = "mtty-sample";
+	const char *types = "/sys/class/mdev_bus/mtty/mdev_supported_types";
+	const char *uuid = "83b8f4f2-509f-382f-3c1e-e6bfe0fa1001";
+	char path[PATH_MAX], link[PATH_MAX], cdev[64] = "", grp[32];
+	const char *variant;
+	struct dirent *de;
+	DIR *dir;
+	ssize_t n;
+	int r;
+
+	(void)L;
+	variant = lab_env("LAB_KERNEL_VARIANT");
+	if (!variant || strcmp(variant, "own")) {
+		lab_result(T, LAB_FAIL,
+			   "needs the own kernel (mtty is built "
+			   "in there)");
+		return;
+	}
+	snprintf(path, sizeof(path), "%s/mtty-2/create", types);
+	r = write_file(path, uuid);
+	if (r < 0) {
+		lab_result(T, LAB_FAIL, "creating a 2-port mtty at %s: %s",
+			   path, errstr(r));
+		return;
+	}
+	snprintf(path, sizeof(path), "/sys/bus/mdev/devices/%s/iommu_group",
+		 uuid);
+	n = readlink(path, link, sizeof(link) - 1);
+	if (n < 0) {
+		lab_result(T, LAB_FAIL, "%s: %s", path, strerror(errno));
+		goto out;
+	}
+	link[n] = '\0';
+	snprintf(grp, sizeof(grp), "%.31s",
+		 strrchr(link, '/') ? strrchr(link, '/') + 1 : link);
+	snprintf(path, sizeof(path), "/dev/vfio/%s", grp);
+	if (access(path, F_OK) < 0) {
+		lab_result(T, LAB_FAIL, "no %s for the mtty's group", path);
+		goto out;
+	}
+	snprintf(path, sizeof(path), "/sys/bus/mdev/devices/%s/vfio-dev", uuid);
+	dir = opendir(path);
+	while (dir && (de = readdir(dir)))
+		if (!strncmp(de->d_name, "vfio", 4))
+			snprintf(cdev, sizeof(cdev), "%.63s", de->d_name);
+	if (dir)
+		closedir(dir);
+	if (!cdev[0]) {
+		lab_result(T, LAB_FAIL, "no vfio cdev under %s", path);
+		goto out;
+	}
+	lab_result(T, LAB_PASS,
+		   "mtty %s: group /dev/vfio/%s, cdev "
+		   "/dev/vfio/devices/%s",
+		   uuid, grp, cdev);
+out:
+	snprintf(path, sizeof(path), "/sys/bus/mdev/devices/%s/remove", uuid);
+	write_file(path, "1");
+}
+
 struct test {
 	const char *name;
 	void (*fn)(struct lab *L);
@@ -351,6 +435,7 @@ static const struct test tests[] = {
 	{ "dirty-iommufd-unsupported", t_dirty_iommufd_unsupported,
 	  ASSIGN_IOMMU_IOMMUFD },
 	{ "edu-no-migration", t_edu_no_migration, 0 },
+	{ "mtty-sample", t_mtty_sample, ASSIGN_IOMMU_IOMMUFD },
 };
 
 static bool selected(int argc, char **argv, int first, const char *name)
