@@ -151,6 +151,18 @@ static ssize_t fh_pwrite(void *data, int fd, const void *buf, size_t count,
 	return (ssize_t)count;
 }
 
+static ssize_t fh_read(void *data, int fd, void *buf, size_t count)
+{
+	FUZZ_CHECK(fd >= 100 && fd < 100 + MAX_FDS && fh.fds[fd - 100]);
+	return -EINVAL;
+}
+
+static ssize_t fh_write(void *data, int fd, const void *buf, size_t count)
+{
+	FUZZ_CHECK(fd >= 100 && fd < 100 + MAX_FDS && fh.fds[fd - 100]);
+	return -EINVAL;
+}
+
 static int fh_mmap(void *data, void *addr, size_t length, int prot, int flags,
 		   int fd, uint64_t offset, void **ret)
 {
@@ -244,6 +256,8 @@ static const struct assign_sys_ops fh_ops = {
 	.ioctl = fh_ioctl,
 	.pread = fh_pread,
 	.pwrite = fh_pwrite,
+	.read = fh_read,
+	.write = fh_write,
 	.mmap = fh_mmap,
 	.munmap = fh_munmap,
 	.madvise = fh_madvise,

@@ -654,6 +654,28 @@ static ssize_t fk_pwrite(void *data, int fd, const void *buf, size_t count,
 	return fk_rw(k, f, NULL, count, offset);
 }
 
+/* The lying kernel hands out no stream fds (no migration data fds): a
+ * read() or write() is made on one of its fds, and is refused. */
+static ssize_t fk_read(void *data, int fd, void *buf, size_t count)
+{
+	struct fuzz_kernel *k = data;
+
+	FUZZ_CHECK(fk_fd(k, fd) != NULL);
+	(void)buf;
+	(void)count;
+	return -EINVAL;
+}
+
+static ssize_t fk_write(void *data, int fd, const void *buf, size_t count)
+{
+	struct fuzz_kernel *k = data;
+
+	FUZZ_CHECK(fk_fd(k, fd) != NULL);
+	(void)buf;
+	(void)count;
+	return -EINVAL;
+}
+
 #define FK_MAP_LIMIT (64u << 20)
 
 bool fk_mapped(const void *p, size_t len)
@@ -822,6 +844,8 @@ const struct assign_sys_ops fk_ops = {
 	.ioctl = fk_ioctl,
 	.pread = fk_pread,
 	.pwrite = fk_pwrite,
+	.read = fk_read,
+	.write = fk_write,
 	.mmap = fk_mmap,
 	.munmap = fk_munmap,
 	.madvise = fk_madvise,

@@ -562,3 +562,76 @@ put("fuzz-vpci", "e1000e-iommufd-noromnommapnointx",
     rec(FK_SETUP, b"\x0f") + rec(FK_IOVA_RANGES, iova_ranges(4096, X86)) +
     vmm_kernel(e1000e_regions, e1000e)[6:] +
     vpci_e1000e)
+
+
+# --- fuzz-mig-stream: migration streams (src/device/mig_stream.c) -----------
+
+def crc32c(data, crc=0):
+    """CRC-32C (Castagnoli), bit by bit: seeds are small."""
+    crc ^= 0xffffffff
+    for b in data:
+        crc ^= b
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0x82f63b78 if crc & 1 else crc >> 1
+    return crc ^ 0xffffffff
+
+
+def mig_header(vendor, device, flags, source, version=1):
+    h = b"\x89LASMIG\n" + le("HHI", version, 64, 0)
+    h += le("HHHHIIQ", vendor, device, vendor, device, 0x078000, flags, 0)
+    h += source.encode().ljust(20, b"\0")
+    return h + le("I", crc32c(h))
+
+
+def mig_record(rtype, seq, payload=b"", flags=0):
+    h = le("IIQI", rtype, flags, seq, len(payload))
+    r = h + le("I", crc32c(h))
+    if payload:
+        r += payload + le("I", crc32c(payload))
+    return r
+
+
+def mig_stream(chunks, cut=None):
+    """A stream as assign_migration_save() writes it: per round, DATA
+    records then a SYNC; at the end, the END record with the totals."""
+    out, seq, total, nrec = mig_header(0x4348, 0x3253, 7, "0000:00:05.0"), 0, 0, 0
+    for rnd in chunks:
+        for data in rnd:
+            out += mig_record(1, seq, data)
+            seq, total, nrec = seq + 1, total + len(data), nrec + 1
+        out += mig_record(2, seq)
+        seq += 1
+    out += mig_record(3, seq, le("QQ", total, nrec))
+    return out[:cut] if cut else out
+
+
+# mtty's state as its driver streams it: magic, versions, ports.
+mtty = le("QIIII", 0x7e9d09898c3e2c4e, 1, 0, 2, 0)
+mtty_ports = bytes(range(64)) * 2
+# Byte 0: mode (even: raw stream), byte 1: read size (0: whole reads).
+put("fuzz-mig-stream", "raw-mtty-two-rounds",
+    b"\x00\x00" + mig_stream([[mtty], [mtty_ports]]))
+put("fuzz-mig-stream", "raw-short-reads",
+    b"\x00\x05" + mig_stream([[mtty, mtty_ports], []]))
+put("fuzz-mig-stream", "raw-cut-short",
+    b"\x00\x00" + mig_stream([[mtty], [mtty_ports]], cut=120))
+put("fuzz-mig-stream", "raw-optional-record",
+    b"\x00\x00" + mig_header(0x4348, 0x3253, 1, "x") +
+    mig_record(1, 0, mtty) + mig_record(77, 1, b"hint", flags=1) +
+    mig_record(3, 2, le("QQ", len(mtty), 1)))
+put("fuzz-mig-stream", "raw-newer-version",
+    b"\x00\x00" + mig_header(0x4348, 0x3253, 1, "x", version=2))
+# Odd mode: a script (vendor, device, flags, bus, then ops: 0/1 DATA
+# with a length byte * 7, 2 SYNC, 3 optional record, 4 END, 5 flip a bit,
+# 6 cut, 7 repeat the last record); 0x40 in the mode byte makes the
+# device refuse data after a u16 count.
+put("fuzz-mig-stream", "script-rounds",
+    b"\x01\x00" + le("HHBB", 0x4348, 0x3253, 7, 5) +
+    b"\x00\x04" + b"A" * 28 + b"\x02" + b"\x01\x02" + b"B" * 14 +
+    b"\x03\x10\x04" + b"\x02\x04")
+put("fuzz-mig-stream", "script-flip",
+    b"\x01\x07" + le("HHBB", 0x8086, 0x10d3, 1, 0) +
+    b"\x00\x03" + b"C" * 21 + b"\x05" + le("I", 70) + b"\x03" + b"\x04")
+put("fuzz-mig-stream", "script-refuse",
+    b"\x41\x00" + le("H", 10) + le("HHBB", 0x4348, 0x3253, 7, 5) +
+    b"\x00\x04" + b"D" * 28 + b"\x04")

@@ -231,5 +231,6 @@ int assign_pci_addr_format(const struct assign_pci_addr *addr, char *buf,
 #include <libassign/guestmem.h>
 #include <libassign/vpci.h>
 #include <libassign/kvm.h>
+#include <libassign/migration.h>
 
 #endif /* LIBASSIGN_LIBASSIGN_H */

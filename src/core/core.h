@@ -258,4 +258,14 @@ struct iova_node *iova_tree_prev(const struct iova_node *n);
  * shape is not visible through the public API. */
 int iova_tree_check(const struct iova_tree *t);
 
+/*
+ * CRC-32C (Castagnoli) of @len bytes at @buf, continuing @crc (0 to
+ * start): crc32c(crc32c(0, a, n), b, m) is the CRC of a then b, and
+ * crc32c(0, "123456789", 9) is 0xe3069283 (core/crc32c.c). Uses the
+ * crc32 instruction where the CPU has it; crc32c_soft() never does (the
+ * tests compare the two).
+ */
+uint32_t crc32c(uint32_t crc, const void *buf, size_t len);
+uint32_t crc32c_soft(uint32_t crc, const void *buf, size_t len);
+
 #endif /* LIBASSIGN_CORE_H */

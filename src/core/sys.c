@@ -64,6 +64,26 @@ static ssize_t lx_pwrite(void *data, int fd, const void *buf, size_t count,
 	return r < 0 ? -errno : r;
 }
 
+static ssize_t lx_read(void *data, int fd, void *buf, size_t count)
+{
+	(void)data;
+	ssize_t r;
+	do
+		r = read(fd, buf, count);
+	while (r < 0 && errno == EINTR);
+	return r < 0 ? -errno : r;
+}
+
+static ssize_t lx_write(void *data, int fd, const void *buf, size_t count)
+{
+	(void)data;
+	ssize_t r;
+	do
+		r = write(fd, buf, count);
+	while (r < 0 && errno == EINTR);
+	return r < 0 ? -errno : r;
+}
+
 static int lx_mmap(void *data, void *addr, size_t length, int prot, int flags,
 		   int fd, uint64_t offset, void **ret)
 {
@@ -170,6 +190,8 @@ const struct assign_sys_ops assign_sys_linux = {
 	.ioctl = lx_ioctl,
 	.pread = lx_pread,
 	.pwrite = lx_pwrite,
+	.read = lx_read,
+	.write = lx_write,
 	.mmap = lx_mmap,
 	.munmap = lx_munmap,
 	.madvise = lx_madvise,

@@ -21,6 +21,9 @@
  * /dev/iommu, /dev/vfio/devices/vfioN) and /proc/self/status (read for
  * CAP_IPC_LOCK by the memlock check); sysfs is only reached with the *at
  * calls relative to ctx->sysfs_fd. The library always adds O_CLOEXEC.
+ * read() and write() move the streams of fds without a file position: a
+ * device's migration data fd and the caller's stream fd (a pipe, a
+ * socket, a file).
  */
 struct assign_sys_ops {
 	int (*open)(void *data, const char *path, int flags);
@@ -31,6 +34,9 @@ struct assign_sys_ops {
 			 uint64_t offset);
 	ssize_t (*pwrite)(void *data, int fd, const void *buf, size_t count,
 			  uint64_t offset);
+	/* One read()/write(), retried on EINTR; may move fewer bytes. */
+	ssize_t (*read)(void *data, int fd, void *buf, size_t count);
+	ssize_t (*write)(void *data, int fd, const void *buf, size_t count);
 	/* On success stores the mapping in *ret and returns 0. */
 	int (*mmap)(void *data, void *addr, size_t length, int prot, int flags,
 		    int fd, uint64_t offset, void **ret);
@@ -80,6 +86,16 @@ static inline ssize_t sys_pwrite(struct assign_ctx *c, int fd, const void *buf,
 				 size_t n, uint64_t off)
 {
 	return c->sys->pwrite(c->sys_data, fd, buf, n, off);
+}
+static inline ssize_t sys_read(struct assign_ctx *c, int fd, void *buf,
+			       size_t n)
+{
+	return c->sys->read(c->sys_data, fd, buf, n);
+}
+static inline ssize_t sys_write(struct assign_ctx *c, int fd, const void *buf,
+				size_t n)
+{
+	return c->sys->write(c->sys_data, fd, buf, n);
 }
 static inline int sys_mmap(struct assign_ctx *c, void *addr, size_t len,
 			   int prot, int flags, int fd, uint64_t off, void **ret)

@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include <libassign/iommu.h>
+#include <libassign/migration.h>
 
 #include "core/core.h"
 #include "pci/pci.h"
@@ -158,6 +159,51 @@ void iommu_disown_mappings(struct assign_iommu *iommu);
 int iommu_claim_owner(struct assign_iommu *iommu, void *owner);
 void iommu_release_owner(struct assign_iommu *iommu, void *owner);
 
+/*
+ * Dirty tracking in the IOMMU (iommu/dirty.c), for device/dirty.c, which
+ * owns the public tracker: type1's VFIO_IOMMU_DIRTY_PAGES, and an iommufd
+ * HWPT allocated with dirty tracking that the devices are attached to
+ * while tracking. One tracker per IOMMU object (iommu->dirty_busy).
+ */
+struct iommu_dirty_dev {
+	struct assign_attach *att;
+	const char *addr;
+};
+struct iommu_dirty {
+	enum assign_dirty_tracker kind; /* TYPE1 or IOMMUFD */
+	enum assign_dirty_precision precision;
+	uint64_t page_size;
+	uint64_t max_length; /* IOVA bytes per bitmap call */
+	uint32_t hwpt_id; /* iommufd */
+};
+/* Start: 0, or -EOPNOTSUPP (with why), -EINVAL, kernel errors. A
+ * @page_size of 0 picks the smallest the tracker allows. */
+int iommu_dirty_type1_start(struct assign_iommu *iommu, uint64_t page_size,
+			    struct iommu_dirty *d);
+int iommu_dirty_hwpt_start(struct assign_iommu *iommu,
+			   const struct iommu_dirty_dev *devs, size_t n,
+			   uint64_t page_size, struct iommu_dirty *d);
+/* Whether the IOMMU behind every device can track dirty pages: 0, or
+ * -EOPNOTSUPP with a message naming the first that cannot. */
+int iommu_dirty_hwpt_probe(struct assign_iommu *iommu,
+			   const struct iommu_dirty_dev *devs, size_t n);
+/* Stop what the start made; the first error. Safe to call again after
+ * a failure (each step is repeated or skipped). */
+int iommu_dirty_stop(struct assign_iommu *iommu, const struct iommu_dirty *d,
+		     const struct iommu_dirty_dev *devs, size_t n);
+/* Fetch and clear [iova, iova + length) into @bitmap (zeroed by the
+ * caller, large enough). */
+int iommu_dirty_bitmap(struct assign_iommu *iommu, const struct iommu_dirty *d,
+		       uint64_t iova, uint64_t length, uint64_t *bitmap);
+/* How many devices are attached; whether a tracker runs, and say so. */
+size_t iommu_attached_devices(const struct assign_iommu *iommu);
+bool iommu_dirty_busy(const struct assign_iommu *iommu);
+void iommu_dirty_set_busy(struct assign_iommu *iommu, bool busy);
+/* [iova, iova + length) is all mapped (-ENOENT naming the first hole);
+ * with @whole, no mapping starts before it or ends after it (-EINVAL). */
+int iommu_dirty_check_range(struct assign_iommu *iommu, uint64_t iova,
+			    uint64_t length, bool whole);
+
 /* ---------------------------------------------------------------------- */
 /* Inside the IOMMU layer */
 
@@ -253,6 +299,9 @@ struct assign_iommu {
 	/* The policy object that owns the mapping state (the guest memory
 	 * object of this IOMMU), NULL if none: iommu_claim_owner(). */
 	void *owner;
+
+	/* A dirty tracker is running (device/dirty.c). */
+	bool dirty_busy;
 };
 
 static inline bool iommu_is_noiommu(const struct assign_iommu *iommu)

@@ -115,6 +115,9 @@ static void fd_release(struct mock_kernel *mk, struct mfd *f)
 	case MFD_SYSFS:
 		free(copy.u.path);
 		break;
+	case MFD_MIGFILE:
+		mock_migfile_put(copy.u.mf);
+		break;
 	}
 }
 
@@ -285,9 +288,9 @@ static int maps_add(struct mock_kernel *mk, uintptr_t start, size_t len,
 /* ---- fault injection ------------------------------------------------- */
 
 static const char *const call_names[MOCK_NCALLS] = {
-	"any", "open", "openat", "close", "ioctl", "pread", "pwrite", "mmap",
-	"munmap", "madvise", "readlinkat", "faccessat", "list_dir",
-	"getrlimit",
+	"any",	    "open",	 "openat", "close",   "ioctl",	    "pread",
+	"pwrite",   "mmap",	 "munmap", "madvise", "readlinkat", "faccessat",
+	"list_dir", "getrlimit", "read",   "write",
 };
 
 /* MOCK_TRACE=1: every seam call on stderr, numbered as mock_fail_nth()
@@ -534,6 +537,8 @@ static int k_ioctl(void *data, int fd, unsigned long request, void *arg)
 		return mock_iommufd_ioctl(mk, f->u.ictx, request, arg);
 	case MFD_DEVICE:
 		return mock_device_ioctl(mk, f->u.df, request, arg);
+	case MFD_MIGFILE:
+		return mock_migfile_ioctl(f->u.mf, request, arg);
 	case MFD_SYSFS:
 		return -ENOTTY;
 	}
@@ -594,6 +599,58 @@ static ssize_t k_pwrite(void *data, int fd, const void *buf, size_t count,
 		r = pwrite(fd, buf, count, (off_t)offset);
 	while (r < 0 && errno == EINTR);
 	return r < 0 ? -errno : r;
+}
+
+static bool passed(const struct mock_kernel *mk, int fd)
+{
+	for (size_t i = 0; i < mk->npass; i++)
+		if (mk->pass_fds[i] == fd)
+			return true;
+	return false;
+}
+
+/* read()/write(): migration data fds are the model's; fds the test
+ * passed reach the real kernel; anything else is refused. */
+static ssize_t k_rw(struct mock_kernel *mk, enum mock_call kind, int fd,
+		    void *buf, size_t count)
+{
+	bool wr = kind == MOCK_WRITE;
+	struct mfd *f;
+	ssize_t r;
+	int err;
+
+	err = mock_enter(mk, kind, 0);
+	trace(mk, kind, err, "%d, %zu", fd, count);
+	if (err)
+		return err;
+	f = mock_fd_get(mk, fd);
+	if (f && f->kind == MFD_MIGFILE)
+		return mock_migfile_rw(f->u.mf, buf, count, wr);
+	if (f)
+		return -EINVAL; /* VFIO objects have no read/write */
+	if (!passed(mk, fd)) {
+		mk->bad_fd_calls++;
+		return -EBADF;
+	}
+	/* The lock is not held across a blocking call on a pipe: the
+	 * other end may be this library in another thread. */
+	mock_unlock(mk);
+	do
+		r = wr ? write(fd, buf, count) : read(fd, buf, count);
+	while (r < 0 && errno == EINTR);
+	r = r < 0 ? -errno : r;
+	mock_lock(mk);
+	return r;
+}
+
+static ssize_t k_read(void *data, int fd, void *buf, size_t count)
+{
+	return k_rw(data, MOCK_READ, fd, buf, count);
+}
+
+static ssize_t k_write(void *data, int fd, const void *buf, size_t count)
+{
+	return k_rw(data, MOCK_WRITE, fd, (void *)buf, count);
 }
 
 static int k_mmap(void *data, void *addr, size_t length, int prot, int flags,
@@ -776,6 +833,10 @@ LOCKED(int, list_dir,
        (data, dirfd, path, names, n))
 LOCKED(int, getrlimit, (void *data, int resource, struct rlimit *rlim),
        (data, resource, rlim))
+LOCKED(ssize_t, read, (void *data, int fd, void *buf, size_t count),
+       (data, fd, buf, count))
+LOCKED(ssize_t, write, (void *data, int fd, const void *buf, size_t count),
+       (data, fd, buf, count))
 
 static const struct assign_sys_ops mock_ops = {
 	.open = m_open,
@@ -791,6 +852,8 @@ static const struct assign_sys_ops mock_ops = {
 	.faccessat = m_faccessat,
 	.list_dir = m_list_dir,
 	.getrlimit = m_getrlimit,
+	.read = m_read,
+	.write = m_write,
 };
 
 const struct assign_sys_ops *mock_sys_ops(void)
@@ -1053,6 +1116,34 @@ void mock_set_driver(struct mock_kernel *mk, const char *addr,
 
 	if (dev)
 		mock_sysfs_set_driver(mk, dev, driver);
+}
+
+int mock_pass_fd(struct mock_kernel *mk, int fd)
+{
+	int r = 0;
+
+	if (fd < 0)
+		return -EBADF;
+	mock_lock(mk);
+	if (passed(mk, fd))
+		r = 0;
+	else if (mk->npass == ARRAY_SIZE(mk->pass_fds))
+		r = -ENOSPC;
+	else
+		mk->pass_fds[mk->npass++] = fd;
+	mock_unlock(mk);
+	return r;
+}
+
+void mock_unpass_fd(struct mock_kernel *mk, int fd)
+{
+	mock_lock(mk);
+	for (size_t i = 0; i < mk->npass; i++)
+		if (mk->pass_fds[i] == fd) {
+			mk->pass_fds[i] = mk->pass_fds[--mk->npass];
+			break;
+		}
+	mock_unlock(mk);
 }
 
 /* ---- inspection ------------------------------------------------------ */

@@ -75,6 +75,21 @@ struct mock_device_cfg {
 	uint32_t pci_atomic_comp;    /* != 0: VFIO_DEVICE_GET_INFO carries
 	                                VFIO_DEVICE_INFO_CAP_PCI_ATOMIC_COMP
 	                                with these flags */
+	/* Migration (mock_mig.c), modelled on the kernel's mtty sample:
+	 * VFIO_MIGRATION_* flags (0: VFIO_DEVICE_FEATURE_MIGRATION and the
+	 * other migration features are -ENOTTY, as on plain vfio-pci). */
+	uint32_t migration_flags;
+	/* Bytes of internal device state that migrate (default 4096 when
+	 * migration is on). */
+	size_t mig_state_size;
+	/* PRE_COPY's temporary end of stream reads 0, as mtty's does,
+	 * instead of -ENOMSG, as vfio.h says. */
+	bool mig_precopy_zero;
+	/* VFIO_DEVICE_FEATURE_DMA_LOGGING_* */
+	bool dma_logging;
+	/* {vendor, device} of the subsystem in config space; NULL: the
+	 * same as vendor/device. */
+	const uint16_t *subsystem;
 };
 
 /* The seam calls, mock_fire_irq(), the irq and DMA inspection functions
@@ -198,14 +213,98 @@ uint32_t mock_irq_enabled(const struct mock_kernel *mk, const char *addr,
 bool mock_irq_masked(const struct mock_kernel *mk, const char *addr,
 		     uint32_t index, uint32_t vector);
 
+/*
+ * Migration and dirty tracking (mock_mig.c, mock_dirty.c).
+ *
+ * A migratable device (cfg.migration_flags) keeps mig_state_size bytes of
+ * internal state. Its data stream, as mtty's, is the device's own format:
+ * a header naming the state size, chunks (offset, length, bytes) and an
+ * end mark. PRE_COPY streams the whole state, then the 4 KiB blocks the
+ * device changed since they were read (mock_mig_state_write() changes
+ * them); STOP_COPY streams what is left and the end mark; RESUMING takes
+ * such a stream and applies it on RESUMING -> STOP, refusing (-EINVAL,
+ * still RESUMING) a stream for another state size, one without its end
+ * mark or with chunks out of bounds. A reset and the last close put the
+ * device back in RUNNING and end its data sessions (reads then -ENODEV).
+ */
+/* The device's internal state (mig_state_size bytes), or NULL. */
+uint8_t *mock_mig_state(struct mock_kernel *mk, const char *addr, size_t *size);
+/* Change the state as the running device would (marks blocks dirty for
+ * PRE_COPY). 0, -ENOENT, -EINVAL out of bounds. */
+int mock_mig_state_write(struct mock_kernel *mk, const char *addr,
+			 size_t offset, const void *buf, size_t len);
+/* The device's migration state (enum vfio_device_mig_state), or -ENOENT. */
+int mock_mig_get_state(const struct mock_kernel *mk, const char *addr);
+/* How many times the device took the arc @from -> @to. */
+unsigned mock_mig_arcs(const struct mock_kernel *mk, const char *addr,
+		       uint32_t from, uint32_t to);
+/* Total arcs taken by the device. */
+unsigned mock_mig_arcs_total(const struct mock_kernel *mk, const char *addr);
+#define MOCK_MIG_ANY UINT32_MAX
+/* The next arc @from -> @to (@from may be MOCK_MIG_ANY) fails with @err;
+ * with @to_error the device is left in ERROR, else where it was. */
+void mock_mig_fail_arc(struct mock_kernel *mk, const char *addr, uint32_t from,
+		       uint32_t to, int err, bool to_error);
+/* Migration data fds open (counted in mock_open_fds() too). */
+size_t mock_mig_open_files(const struct mock_kernel *mk);
+
+/*
+ * The device at @addr writes @len bytes of @buf at @iova by DMA: through
+ * its container's or IOAS's mappings into the process's memory (-EFAULT
+ * when [iova, iova + len) is not mapped writable, -ENODEV when the device
+ * is not open on a container or IOAS), and marked dirty where the kernel
+ * would see it: the device's DMA log (when logging covers it), its
+ * dirty-tracking HWPT (when tracking is on), its type1 container (reported
+ * by VFIO_IOMMU_DIRTY_PAGES when every group of the container is an
+ * emulated one, mock_set_group_emulated(); otherwise type1 reports every
+ * mapped page, as Linux does).
+ */
+int mock_dma_write(struct mock_kernel *mk, const char *addr, uint64_t iova,
+		   const void *buf, size_t len);
+/* The IOMMU reports IOMMU_HW_CAP_DIRTY_TRACKING and allocates HWPTs with
+ * IOMMU_HWPT_ALLOC_DIRTY_TRACKING (default off, as the lab's emulated
+ * Intel IOMMU). */
+void mock_set_dirty_tracking(struct mock_kernel *mk, bool on);
+/* The group is an emulated IOMMU group (an mdev's): its sysfs type reads
+ * "unknown" and type1 dirty pages are only those its device wrote. */
+void mock_set_group_emulated(struct mock_kernel *mk, int group, bool on);
+/* Whether type1 dirty tracking is on for the container behind @fd (1/0),
+ * -EBADF when @fd is not a container. */
+int mock_type1_dirty_tracking(struct mock_kernel *mk, int fd);
+/* HWPTs allocated and alive (all iommufds), and how many track dirt. */
+size_t mock_hwpts(const struct mock_kernel *mk, size_t *tracking);
+/* Whether DMA logging is on for the device (1/0), -ENOENT. */
+int mock_dma_logging(const struct mock_kernel *mk, const char *addr);
+
+/*
+ * A test-owned fd (a pipe, a socket, a file) the library may read() and
+ * write() through the seam: those calls then reach the real kernel. The
+ * mock never closes it and does not count it as open. Any other fd it
+ * does not know stays refused (-EBADF, counted in mock_bad_fd_calls()).
+ */
+int mock_pass_fd(struct mock_kernel *mk, int fd);
+void mock_unpass_fd(struct mock_kernel *mk, int fd);
+
 /* Fault injection. Calls of every kind are numbered from 1 in order.
  * MOCK_TRACE=1 in the environment prints every seam call with its number
  * (and any injected failure) on stderr. */
 enum mock_call {
 	MOCK_ANY = 0,
-	MOCK_OPEN, MOCK_OPENAT, MOCK_CLOSE, MOCK_IOCTL, MOCK_PREAD, MOCK_PWRITE,
-	MOCK_MMAP, MOCK_MUNMAP, MOCK_MADVISE, MOCK_READLINKAT, MOCK_FACCESSAT,
-	MOCK_LIST_DIR, MOCK_GETRLIMIT,
+	MOCK_OPEN,
+	MOCK_OPENAT,
+	MOCK_CLOSE,
+	MOCK_IOCTL,
+	MOCK_PREAD,
+	MOCK_PWRITE,
+	MOCK_MMAP,
+	MOCK_MUNMAP,
+	MOCK_MADVISE,
+	MOCK_READLINKAT,
+	MOCK_FACCESSAT,
+	MOCK_LIST_DIR,
+	MOCK_GETRLIMIT,
+	MOCK_READ,
+	MOCK_WRITE,
 	MOCK_NCALLS
 };
 /* Total calls made so far of a kind (MOCK_ANY: all kinds). */

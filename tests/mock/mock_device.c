@@ -162,8 +162,8 @@ static void gen_config(struct mdev *dev, uint8_t *c, size_t len)
 	c[0x09] = (uint8_t)dev->class_code;
 	c[0x0a] = (uint8_t)(dev->class_code >> 8);
 	c[0x0b] = (uint8_t)(dev->class_code >> 16);
-	put16(c, 0x2c, dev->vendor);
-	put16(c, 0x2e, dev->device);
+	put16(c, 0x2c, dev->subsys_vendor);
+	put16(c, 0x2e, dev->subsys_device);
 	for (uint32_t b = 0; b < 6 && b < dev->num_regions; b++) {
 		uint64_t sz = dev->regions[b].size;
 		if (!sz || sz > 0x10000000)
@@ -251,6 +251,11 @@ int mock_device_build(struct mock_kernel *mk, struct mdev *dev,
 	dev->no_cdev = cfg->no_cdev;
 	dev->no_hot_reset = cfg->no_hot_reset;
 	dev->atomic_comp = cfg->pci_atomic_comp;
+	dev->subsys_vendor = cfg->subsystem ? cfg->subsystem[0] : cfg->vendor;
+	dev->subsys_device = cfg->subsystem ? cfg->subsystem[1] : cfg->device;
+	mock_mig_init(dev, cfg);
+	if (cfg->migration_flags && !dev->mig.data)
+		return -ENOMEM;
 	dev->config_len = cfg->config_len ? cfg->config_len : 4096;
 	if (cfg->config && cfg->config_len == 0)
 		return -EINVAL;
@@ -350,6 +355,7 @@ void mock_device_free(struct mdev *dev)
 	free(dev->regions);
 	free(dev->irqs);
 	free(dev->trig);
+	mock_mig_free(dev);
 	free(dev);
 }
 
@@ -973,14 +979,14 @@ static int check_feature(uint32_t flags, size_t argsz, uint32_t ops,
 	return 1;
 }
 
-static int device_feature(struct mdev *dev, struct vfio_device_feature *f)
+static int device_feature(struct mock_kernel *mk, struct mdev *dev,
+			  struct vfio_device_feature *f)
 {
 	size_t minsz = OFFSETOFEND(struct vfio_device_feature, flags);
 	uint32_t known = VFIO_DEVICE_FEATURE_MASK | VFIO_DEVICE_FEATURE_SET |
 			 VFIO_DEVICE_FEATURE_GET | VFIO_DEVICE_FEATURE_PROBE;
 	int r;
 
-	(void)dev;
 	if (f->argsz < minsz)
 		return -EINVAL;
 	if (f->flags & ~known)
@@ -989,14 +995,10 @@ static int device_feature(struct mdev *dev, struct vfio_device_feature *f)
 	    (f->flags & VFIO_DEVICE_FEATURE_SET) &&
 	    (f->flags & VFIO_DEVICE_FEATURE_GET))
 		return -EINVAL;
+	r = mock_mig_feature(mk, dev, f);
+	if (r != 1)
+		return r;
 	switch (f->flags & VFIO_DEVICE_FEATURE_MASK) {
-	case VFIO_DEVICE_FEATURE_MIGRATION:
-	case VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE:
-	case VFIO_DEVICE_FEATURE_MIG_DATA_SIZE:
-	case VFIO_DEVICE_FEATURE_DMA_LOGGING_START:
-	case VFIO_DEVICE_FEATURE_DMA_LOGGING_STOP:
-	case VFIO_DEVICE_FEATURE_DMA_LOGGING_REPORT:
-		return -ENOTTY; /* no migration or logging ops */
 	case VFIO_DEVICE_FEATURE_LOW_POWER_ENTRY:
 	case VFIO_DEVICE_FEATURE_LOW_POWER_EXIT:
 		r = check_feature(f->flags, f->argsz - minsz,
@@ -1030,7 +1032,7 @@ int mock_device_ioctl(struct mock_kernel *mk, struct mdevfile *df,
 	case VFIO_DEVICE_DETACH_IOMMUFD_PT:
 		return mock_cdev_ioctl(mk, df, req, arg);
 	case VFIO_DEVICE_FEATURE:
-		return device_feature(dev, arg);
+		return device_feature(mk, dev, arg);
 	case VFIO_DEVICE_GET_INFO:
 		return get_device_info(dev, arg);
 	case VFIO_DEVICE_GET_REGION_INFO:
@@ -1043,6 +1045,7 @@ int mock_device_ioctl(struct mock_kernel *mk, struct mdevfile *df,
 		if (dev->no_reset)
 			return -EINVAL;
 		dev->reset_count++;
+		mock_mig_reset(dev);
 		return 0;
 	case VFIO_DEVICE_GET_PCI_HOT_RESET_INFO:
 		return hot_reset_info(mk, df, arg);
@@ -1179,8 +1182,10 @@ static void first_open(struct mdev *dev)
 void mock_device_last_close(struct mock_kernel *mk, struct mdev *dev)
 {
 	(void)mk;
-	/* vfio_pci_core_disable(): interrupts off, eventfds released. */
+	/* vfio_pci_core_disable(): interrupts off, eventfds released;
+	 * the migration driver ends its sessions and logging. */
 	mock_irq_disable_all(dev);
+	mock_mig_last_close(dev);
 }
 
 int mock_device_open_group_path(struct mock_kernel *mk, struct mgroup *g,

@@ -32,10 +32,11 @@
 
 enum mfd_kind {
 	MFD_CONTAINER = 1, /* /dev/vfio/vfio */
-	MFD_GROUP,         /* /dev/vfio/N, /dev/vfio/noiommu-N */
-	MFD_IOMMUFD,       /* /dev/iommu */
-	MFD_DEVICE,        /* from VFIO_GROUP_GET_DEVICE_FD or a cdev open */
-	MFD_SYSFS,         /* a real file of the sysfs tree, opened by openat */
+	MFD_GROUP, /* /dev/vfio/N, /dev/vfio/noiommu-N */
+	MFD_IOMMUFD, /* /dev/iommu */
+	MFD_DEVICE, /* from VFIO_GROUP_GET_DEVICE_FD or a cdev open */
+	MFD_SYSFS, /* a real file of the sysfs tree, opened by openat */
+	MFD_MIGFILE, /* a migration data fd (mock_mig.c) */
 };
 
 /* One DMA mapping (type1 container or IOAS). */
@@ -72,7 +73,56 @@ struct mirq {
 	uint32_t flags;
 };
 
+/* A set of dirty 4 KiB pages (IOVAs), sorted, without duplicates. */
+struct mpages {
+	uint64_t *v;
+	size_t n, cap;
+};
+int mpages_add(struct mpages *s, uint64_t page);
+/* Remove and return through @fn the pages in [iova, last]. */
+void mpages_take(struct mpages *s, uint64_t iova, uint64_t last,
+		 void (*fn)(void *arg, uint64_t page), void *arg);
+void mpages_clear(struct mpages *s);
+
+struct mdev;
+
+/* A migration data fd: the saving or the resuming session. */
+struct mmigfile {
+	struct mdev *dev; /* NULL once disabled */
+	bool saving;
+	unsigned refs; /* the fd, and the device while active */
+	uint8_t *buf; /* saving: produced; resuming: received */
+	size_t len, cap, pos; /* pos: read position (saving) */
+	size_t initial_end; /* saving: end of the initial snapshot */
+};
+
+/* A device's migration model (mock_mig.c). */
+struct mmig {
+	uint32_t flags; /* VFIO_MIGRATION_*; 0: none */
+	bool precopy_zero;
+	uint32_t state; /* enum vfio_device_mig_state */
+	uint8_t *data; /* internal state */
+	size_t size;
+	uint8_t *dirty; /* per 4 KiB block, changed since read */
+	struct mmigfile *saving, *resuming;
+	unsigned arcs[8][8];
+	/* one-shot fault on an arc */
+	bool fail_armed;
+	uint32_t fail_from, fail_to;
+	int fail_err;
+	bool fail_to_error;
+	/* DMA logging */
+	bool log_ops;
+	bool logging;
+	uint64_t log_pgsize;
+	uint64_t (*log_ranges)[2]; /* [iova, last] */
+	uint32_t log_nranges;
+	struct mpages log;
+};
+
 struct mkernel;
+struct mhwpt;
+struct vfio_device_feature;
 struct mgroup;
 struct mictx;
 struct mioas;
@@ -117,6 +167,10 @@ struct mdev {
 
 	unsigned reset_count;
 	unsigned hot_reset_count;
+
+	struct mmig mig;
+	uint16_t subsys_vendor, subsys_device;
+	struct mhwpt *hwpt; /* cdev: attached to this explicit HWPT */
 };
 
 struct mcontainer {
@@ -125,6 +179,8 @@ struct mcontainer {
 	uint32_t type;             /* VFIO_TYPE1_IOMMU etc. */
 	bool noiommu;
 	struct mdma_set dma;
+	bool dirty_tracking; /* VFIO_IOMMU_DIRTY_PAGES_FLAG_START */
+	struct mpages dirty; /* pages written by emulated groups */
 };
 
 struct mgroup {
@@ -132,6 +188,7 @@ struct mgroup {
 	bool exists;
 	char *reserved;            /* reserved_regions text */
 	bool opened;               /* the group file is open */
+	bool emulated; /* an mdev's group: type "unknown" */
 	unsigned file_refs;        /* group fd + device fds of the group path */
 	struct mcontainer *container;
 };
@@ -143,10 +200,22 @@ struct mioas {
 	struct mioas *next;
 };
 
+/* An HWPT allocated with IOMMU_HWPT_ALLOC (mock_dirty.c). */
+struct mhwpt {
+	uint32_t id;
+	struct mioas *ioas;
+	unsigned users; /* attached devices */
+	bool dirty_capable; /* IOMMU_HWPT_ALLOC_DIRTY_TRACKING */
+	bool tracking; /* IOMMU_HWPT_SET_DIRTY_TRACKING on */
+	struct mpages dirty;
+	struct mhwpt *next;
+};
+
 struct mictx {
 	unsigned refs;             /* fd + bound devices */
 	uint32_t next_id;
 	struct mioas *ioas;
+	struct mhwpt *hwpts;
 };
 
 /* A device file: the group path or a cdev. */
@@ -166,6 +235,7 @@ struct mfd {
 		struct mictx *ictx;
 		struct mdevfile *df;
 		char *path;        /* MFD_SYSFS: path relative to the root */
+		struct mmigfile *mf;
 	} u;
 };
 
@@ -201,6 +271,11 @@ struct mock_kernel {
 	bool type1v2;
 	bool iommufd;
 	bool noiommu;
+	bool dirty_hw; /* IOMMU dirty tracking (iommufd HWPT) */
+
+	/* Test-owned fds read() and write() may reach (mock_pass_fd()). */
+	int pass_fds[16];
+	size_t npass;
 
 	struct mdev *devs[MOCK_MAX_DEVICES];
 	size_t ndevs;
@@ -260,6 +335,15 @@ uint64_t mdma_set_bytes(const struct mdma_set *s);
 size_t mock_iova_ranges(const struct mock_kernel *mk, const int *groups,
 			size_t ngroups, uint64_t (*out)[2], size_t max);
 
+/* mock_iommu.c: helpers shared with mock_dirty.c. */
+uint64_t mock_min_pgsize(const struct mock_kernel *mk);
+bool mock_range_inside(const uint64_t (*r)[2], size_t n, uint64_t start,
+		       uint64_t last);
+struct mioas *mock_ioas_get(struct mictx *ictx, uint32_t id);
+/* iommufd's size-prefixed structs in and out (-EINVAL, -E2BIG). */
+int mock_ucmd_in(void *dst, size_t size, size_t minsz, const void *arg);
+void mock_ucmd_out(void *arg, const void *src, size_t size);
+
 /* mock_iommu.c: ioctl handlers and releases. */
 int mock_container_ioctl(struct mock_kernel *mk, struct mcontainer *c,
 			 unsigned long req, void *arg);
@@ -300,6 +384,31 @@ int mock_device_open_group_path(struct mock_kernel *mk, struct mgroup *g,
 /* vfio-pci or a vfio-pci variant driver (mlx5_vfio_pci, ...): makes the
  * vfio group node, the device fd and the cdev. */
 bool mock_driver_is_vfio(const char *driver);
+
+/* mock_mig.c */
+void mock_mig_init(struct mdev *dev, const struct mock_device_cfg *cfg);
+void mock_mig_free(struct mdev *dev);
+/* VFIO_DEVICE_FEATURE for the migration and DMA logging features: the
+ * result, or 1 when @feature is not one of them. */
+int mock_mig_feature(struct mock_kernel *mk, struct mdev *dev,
+		     struct vfio_device_feature *f);
+/* VFIO_DEVICE_RESET, and the last close: RUNNING, sessions ended. */
+void mock_mig_reset(struct mdev *dev);
+void mock_mig_last_close(struct mdev *dev);
+ssize_t mock_migfile_rw(struct mmigfile *mf, void *buf, size_t n, bool write);
+int mock_migfile_ioctl(struct mmigfile *mf, unsigned long req, void *arg);
+void mock_migfile_put(struct mmigfile *mf);
+/* A DMA write by @dev at [iova, last] reached memory: log it. */
+void mock_mig_log_dma(struct mdev *dev, uint64_t iova, uint64_t last);
+
+/* mock_dirty.c */
+int mock_type1_dirty_pages(struct mock_kernel *mk, struct mcontainer *c,
+			   void *arg);
+/* IOMMU_GET_HW_INFO, IOMMU_HWPT_*; 1 when @req is not one of them. */
+int mock_iommufd_dirty_ioctl(struct mock_kernel *mk, struct mictx *ictx,
+			     unsigned long req, void *arg);
+struct mhwpt *mock_hwpt_get(struct mictx *ictx, uint32_t id);
+void mock_hwpts_free(struct mictx *ictx);
 
 /* mock_sysfs.c */
 int mock_sysfs_init(struct mock_kernel *mk);

@@ -191,8 +191,8 @@ size_t mock_iova_ranges(const struct mock_kernel *mk, const int *groups,
 	return n;
 }
 
-static bool range_inside(const uint64_t (*r)[2], size_t n, uint64_t start,
-			 uint64_t last)
+bool mock_range_inside(const uint64_t (*r)[2], size_t n, uint64_t start,
+		       uint64_t last)
 {
 	if (n == 0)
 		return true;
@@ -202,7 +202,7 @@ static bool range_inside(const uint64_t (*r)[2], size_t n, uint64_t start,
 	return false;
 }
 
-static uint64_t min_pgsize(const struct mock_kernel *mk)
+uint64_t mock_min_pgsize(const struct mock_kernel *mk)
 {
 	uint64_t p = mk->pgsizes;
 
@@ -303,6 +303,7 @@ void mock_container_put(struct mock_kernel *mk, struct mcontainer *c)
 		return;
 	mock_unregister_container(mk, c);
 	mdma_set_free(&c->dma);
+	free(c->dirty.v);
 	free(c);
 }
 
@@ -401,7 +402,7 @@ static int type1_get_info(struct mock_kernel *mk, struct mcontainer *c,
 		m = mock_cap_add(cb, sizeof(*m),
 				 VFIO_IOMMU_TYPE1_INFO_CAP_MIGRATION, 1);
 		m->flags = 0;
-		m->pgsize_bitmap = min_pgsize(mk);
+		m->pgsize_bitmap = mock_min_pgsize(mk);
 		m->max_dirty_bitmap_size = 256ull << 20;
 	}
 	{
@@ -454,7 +455,7 @@ static int type1_map(struct mock_kernel *mk, struct mcontainer *c,
 	int groups[MOCK_MAX_GROUPS];
 	size_t ngroups, nr, i;
 	bool set_vaddr, prot;
-	uint64_t pg = min_pgsize(mk);
+	uint64_t pg = mock_min_pgsize(mk);
 	struct mdma d;
 
 	if (map->argsz < minsz || (map->flags & ~mask))
@@ -483,7 +484,8 @@ static int type1_map(struct mock_kernel *mk, struct mcontainer *c,
 		return -ENOSPC;
 	container_groups(mk, c, groups, &ngroups);
 	nr = mock_iova_ranges(mk, groups, ngroups, ranges, ARRAY_SIZE(ranges));
-	if (!range_inside(ranges, nr, map->iova, map->iova + map->size - 1))
+	if (!mock_range_inside(ranges, nr, map->iova,
+			       map->iova + map->size - 1))
 		return -EINVAL;
 	if (mk->memlock != RLIM_INFINITY && !mk->cap_ipc_lock &&
 	    mock_total_pinned(mk) + map->size > mk->memlock)
@@ -504,7 +506,7 @@ static int type1_unmap(struct mock_kernel *mk, struct mcontainer *c,
 	uint32_t mask = VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP |
 			VFIO_DMA_UNMAP_FLAG_ALL | VFIO_DMA_UNMAP_FLAG_VADDR;
 	bool all, v2 = c->type == VFIO_TYPE1v2_IOMMU;
-	uint64_t pg = min_pgsize(mk), iova, last, unmapped = 0;
+	uint64_t pg = mock_min_pgsize(mk), iova, last, unmapped = 0;
 
 	if (un->argsz < minsz || (un->flags & ~mask))
 		return -EINVAL;
@@ -545,8 +547,11 @@ static int type1_unmap(struct mock_kernel *mk, struct mcontainer *c,
 			i++;
 		for (j = i; j < c->dma.n && c->dma.v[j].iova <= last; j++)
 			unmapped += c->dma.v[j].size;
-		if (!(un->flags & VFIO_DMA_UNMAP_FLAG_VADDR))
+		if (!(un->flags & VFIO_DMA_UNMAP_FLAG_VADDR)) {
 			mdma_remove_range(&c->dma, i, j);
+			/* Their dirty bits go with them. */
+			mpages_take(&c->dirty, iova, last, NULL, NULL);
+		}
 	}
 	un->size = unmapped;
 	return 0;
@@ -574,6 +579,8 @@ int mock_container_ioctl(struct mock_kernel *mk, struct mcontainer *c,
 		return type1_map(mk, c, arg);
 	case VFIO_IOMMU_UNMAP_DMA:
 		return type1_unmap(mk, c, arg);
+	case VFIO_IOMMU_DIRTY_PAGES:
+		return mock_type1_dirty_pages(mk, c, arg);
 	case VFIO_IOMMU_ENABLE:
 	case VFIO_IOMMU_DISABLE:
 		return -ENOTTY;
@@ -680,8 +687,9 @@ static int group_set_container(struct mock_kernel *mk, struct mgroup *g,
 		nr = mock_iova_ranges(mk, groups, ngroups, ranges,
 				      ARRAY_SIZE(ranges));
 		for (size_t i = 0; i < c->dma.n; i++)
-			if (!range_inside(ranges, nr, c->dma.v[i].iova,
-					  c->dma.v[i].iova + c->dma.v[i].size - 1))
+			if (!mock_range_inside(ranges, nr, c->dma.v[i].iova,
+					       c->dma.v[i].iova +
+						       c->dma.v[i].size - 1))
 				return -EINVAL;
 	}
 	g->container = c;
@@ -752,6 +760,7 @@ void mock_ictx_put(struct mock_kernel *mk, struct mictx *ictx)
 	if (--ictx->refs)
 		return;
 	mock_unregister_ictx(mk, ictx);
+	mock_hwpts_free(ictx);
 	while (ictx->ioas) {
 		struct mioas *a = ictx->ioas;
 		ictx->ioas = a->next;
@@ -761,7 +770,7 @@ void mock_ictx_put(struct mock_kernel *mk, struct mictx *ictx)
 	free(ictx);
 }
 
-static struct mioas *ioas_get(struct mictx *ictx, uint32_t id)
+struct mioas *mock_ioas_get(struct mictx *ictx, uint32_t id)
 {
 	for (struct mioas *a = ictx->ioas; a; a = a->next)
 		if (a->id == id)
@@ -803,14 +812,14 @@ static int ioas_map(struct mock_kernel *mk, struct mictx *ictx,
 		return -EOPNOTSUPP;
 	if (cmd->iova >= UINT64_MAX || cmd->length >= UINT64_MAX)
 		return -EOVERFLOW;
-	a = ioas_get(ictx, cmd->ioas_id);
+	a = mock_ioas_get(ictx, cmd->ioas_id);
 	if (!a)
 		return -ENOENT;
 	if (!(cmd->flags & (IOMMU_IOAS_MAP_WRITEABLE | IOMMU_IOAS_MAP_READABLE)))
 		return -EINVAL;
 	if (!cmd->length)
 		return -EINVAL;
-	align = a->users ? min_pgsize(mk) : 1;
+	align = a->users ? mock_min_pgsize(mk) : 1;
 	if (align < PAGE_4K)
 		align = PAGE_4K;
 	nr = ioas_ranges(mk, a, ranges, ARRAY_SIZE(ranges));
@@ -821,7 +830,7 @@ static int ioas_map(struct mock_kernel *mk, struct mictx *ictx,
 		if (iova + (cmd->length - 1) < iova)
 			return -EOVERFLOW;
 		last = iova + cmd->length - 1;
-		if (!range_inside(ranges, nr, iova, last))
+		if (!mock_range_inside(ranges, nr, iova, last))
 			return -EINVAL;
 		if (mdma_find(&a->dma, iova, last) != a->dma.n)
 			return -EEXIST;
@@ -876,7 +885,7 @@ static int ioas_map(struct mock_kernel *mk, struct mictx *ictx,
 
 static int ioas_unmap(struct mictx *ictx, struct iommu_ioas_unmap *cmd)
 {
-	struct mioas *a = ioas_get(ictx, cmd->ioas_id);
+	struct mioas *a = mock_ioas_get(ictx, cmd->ioas_id);
 	uint64_t unmapped = 0, last;
 	bool all;
 
@@ -919,7 +928,7 @@ static int ioas_unmap(struct mictx *ictx, struct iommu_ioas_unmap *cmd)
 
 /* iommufd ioctls pass a struct whose first u32 is its size; the kernel
  * accepts bigger (zero-padded) and smaller-but-above-minimum ones. */
-static int ucmd_in(void *dst, size_t size, size_t minsz, const void *arg)
+int mock_ucmd_in(void *dst, size_t size, size_t minsz, const void *arg)
 {
 	uint32_t usize;
 
@@ -940,7 +949,7 @@ static int ucmd_in(void *dst, size_t size, size_t minsz, const void *arg)
 	return 0;
 }
 
-static void ucmd_out(void *arg, const void *src, size_t size)
+void mock_ucmd_out(void *arg, const void *src, size_t size)
 {
 	uint32_t usize;
 
@@ -957,16 +966,30 @@ int mock_iommufd_ioctl(struct mock_kernel *mk, struct mictx *ictx,
 	case IOMMU_DESTROY: {
 		struct iommu_destroy cmd;
 		struct mioas **pp;
-		r = ucmd_in(&cmd, sizeof(cmd), OFFSETOFEND(struct iommu_destroy, id),
-			    arg);
+		r = mock_ucmd_in(&cmd, sizeof(cmd),
+				 OFFSETOFEND(struct iommu_destroy, id), arg);
 		if (r)
 			return r;
+		for (struct mhwpt **hp = &ictx->hwpts; *hp; hp = &(*hp)->next) {
+			struct mhwpt *h = *hp;
+			if (h->id != cmd.id)
+				continue;
+			if (h->users)
+				return -EBUSY;
+			*hp = h->next;
+			free(h->dirty.v);
+			free(h);
+			return 0;
+		}
 		for (pp = &ictx->ioas; *pp; pp = &(*pp)->next) {
 			struct mioas *a = *pp;
 			if (a->id != cmd.id)
 				continue;
 			if (a->users)
 				return -EBUSY;
+			for (struct mhwpt *h = ictx->hwpts; h; h = h->next)
+				if (h->ioas == a)
+					return -EBUSY; /* an HWPT holds it */
 			*pp = a->next;
 			mdma_set_free(&a->dma);
 			free(a);
@@ -983,8 +1006,9 @@ int mock_iommufd_ioctl(struct mock_kernel *mk, struct mictx *ictx,
 	case IOMMU_IOAS_ALLOC: {
 		struct iommu_ioas_alloc cmd;
 		struct mioas *a;
-		r = ucmd_in(&cmd, sizeof(cmd),
-			    OFFSETOFEND(struct iommu_ioas_alloc, out_ioas_id), arg);
+		r = mock_ucmd_in(
+			&cmd, sizeof(cmd),
+			OFFSETOFEND(struct iommu_ioas_alloc, out_ioas_id), arg);
 		if (r)
 			return r;
 		if (cmd.flags)
@@ -996,7 +1020,7 @@ int mock_iommufd_ioctl(struct mock_kernel *mk, struct mictx *ictx,
 		a->next = ictx->ioas;
 		ictx->ioas = a;
 		cmd.out_ioas_id = a->id;
-		ucmd_out(arg, &cmd, sizeof(cmd));
+		mock_ucmd_out(arg, &cmd, sizeof(cmd));
 		return 0;
 	}
 	case IOMMU_IOAS_IOVA_RANGES: {
@@ -1006,15 +1030,15 @@ int mock_iommufd_ioctl(struct mock_kernel *mk, struct mictx *ictx,
 		uint32_t max;
 		struct mioas *a;
 		size_t nr;
-		r = ucmd_in(&cmd, sizeof(cmd),
-			    OFFSETOFEND(struct iommu_ioas_iova_ranges,
-					out_iova_alignment),
-			    arg);
+		r = mock_ucmd_in(&cmd, sizeof(cmd),
+				 OFFSETOFEND(struct iommu_ioas_iova_ranges,
+					     out_iova_alignment),
+				 arg);
 		if (r)
 			return r;
 		if (cmd.__reserved)
 			return -EOPNOTSUPP;
-		a = ioas_get(ictx, cmd.ioas_id);
+		a = mock_ioas_get(ictx, cmd.ioas_id);
 		if (!a)
 			return -ENOENT;
 		max = cmd.num_iovas;
@@ -1027,32 +1051,33 @@ int mock_iommufd_ioctl(struct mock_kernel *mk, struct mictx *ictx,
 			out[i].last = ranges[i][1];
 		}
 		cmd.num_iovas = (uint32_t)nr;
-		cmd.out_iova_alignment = a->users ? min_pgsize(mk) : 1;
-		ucmd_out(arg, &cmd, sizeof(cmd));
+		cmd.out_iova_alignment = a->users ? mock_min_pgsize(mk) : 1;
+		mock_ucmd_out(arg, &cmd, sizeof(cmd));
 		return nr > max ? -EMSGSIZE : 0;
 	}
 	case IOMMU_IOAS_MAP: {
 		struct iommu_ioas_map cmd;
-		r = ucmd_in(&cmd, sizeof(cmd),
-			    OFFSETOFEND(struct iommu_ioas_map, iova), arg);
+		r = mock_ucmd_in(&cmd, sizeof(cmd),
+				 OFFSETOFEND(struct iommu_ioas_map, iova), arg);
 		if (r)
 			return r;
 		r = ioas_map(mk, ictx, &cmd);
 		if (r)
 			return r;
-		ucmd_out(arg, &cmd, sizeof(cmd));
+		mock_ucmd_out(arg, &cmd, sizeof(cmd));
 		return 0;
 	}
 	case IOMMU_IOAS_UNMAP: {
 		struct iommu_ioas_unmap cmd;
-		r = ucmd_in(&cmd, sizeof(cmd),
-			    OFFSETOFEND(struct iommu_ioas_unmap, length), arg);
+		r = mock_ucmd_in(&cmd, sizeof(cmd),
+				 OFFSETOFEND(struct iommu_ioas_unmap, length),
+				 arg);
 		if (r)
 			return r;
 		r = ioas_unmap(ictx, &cmd);
 		if (r)
 			return r;
-		ucmd_out(arg, &cmd, sizeof(cmd));
+		mock_ucmd_out(arg, &cmd, sizeof(cmd));
 		return 0;
 	}
 	case IOMMU_GET_HW_INFO: {
@@ -1064,8 +1089,9 @@ int mock_iommufd_ioctl(struct mock_kernel *mk, struct mictx *ictx,
 				    ~(mk->ir_capable ? 0ull : 8ull),
 		};
 		struct mdev *dev = NULL;
-		r = ucmd_in(&cmd, sizeof(cmd),
-			    OFFSETOFEND(struct iommu_hw_info, __reserved), arg);
+		r = mock_ucmd_in(&cmd, sizeof(cmd),
+				 OFFSETOFEND(struct iommu_hw_info, __reserved),
+				 arg);
 		if (r)
 			return r;
 		if (cmd.flags || cmd.__reserved[0] || cmd.__reserved[1] ||
@@ -1090,14 +1116,16 @@ int mock_iommufd_ioctl(struct mock_kernel *mk, struct mictx *ictx,
 			       0, cmd.data_len - sizeof(vtd));
 		cmd.data_len = sizeof(vtd);
 		cmd.out_data_type = IOMMU_HW_INFO_TYPE_INTEL_VTD;
-		cmd.out_capabilities = 0;
-		ucmd_out(arg, &cmd, sizeof(cmd));
+		cmd.out_capabilities =
+			mk->dirty_hw ? IOMMU_HW_CAP_DIRTY_TRACKING : 0;
+		cmd.out_max_pasid_log2 = 0;
+		mock_ucmd_out(arg, &cmd, sizeof(cmd));
 		return 0;
 	}
 	case IOMMU_OPTION: {
 		struct iommu_option cmd;
-		r = ucmd_in(&cmd, sizeof(cmd),
-			    OFFSETOFEND(struct iommu_option, val64), arg);
+		r = mock_ucmd_in(&cmd, sizeof(cmd),
+				 OFFSETOFEND(struct iommu_option, val64), arg);
 		if (r)
 			return r;
 		if (cmd.__reserved)
@@ -1114,7 +1142,7 @@ int mock_iommufd_ioctl(struct mock_kernel *mk, struct mictx *ictx,
 				return -EINVAL;
 			break;
 		case IOMMU_OPTION_HUGE_PAGES:
-			if (!ioas_get(ictx, cmd.object_id))
+			if (!mock_ioas_get(ictx, cmd.object_id))
 				return -ENOENT;
 			if (cmd.op == IOMMU_OPTION_OP_GET)
 				cmd.val64 = 1;
@@ -1124,11 +1152,13 @@ int mock_iommufd_ioctl(struct mock_kernel *mk, struct mictx *ictx,
 		default:
 			return -EOPNOTSUPP;
 		}
-		ucmd_out(arg, &cmd, sizeof(cmd));
+		mock_ucmd_out(arg, &cmd, sizeof(cmd));
 		return 0;
 	}
 	default:
-		return -ENOTTY;
+		/* The HWPT ioctls (mock_dirty.c). */
+		r = mock_iommufd_dirty_ioctl(mk, ictx, req, arg);
+		return r == 1 ? -ENOTTY : r;
 	}
 }
 
@@ -1138,8 +1168,14 @@ static void cdev_detach(struct mdev *dev)
 {
 	if (!dev->ioas)
 		return;
-	if (--dev->ioas->users == 0)
+	if (dev->hwpt) {
+		dev->hwpt->users--;
+		dev->hwpt = NULL;
+		dev->ioas->users--;
 		dev->hwpt_id = 0;
+	} else if (--dev->ioas->users == 0) {
+		dev->hwpt_id = 0;
+	}
 	dev->ioas = NULL;
 }
 
@@ -1152,6 +1188,48 @@ void mock_cdev_unbind(struct mock_kernel *mk, struct mdev *dev)
 	dev->devid = 0;
 	if (ictx)
 		mock_ictx_put(mk, ictx);
+}
+
+/* iopt_table_enforce_dev_resv_regions(): a mapping of @a in one of
+ * @dev's reserved regions blocks the attach. */
+static bool resv_conflict(struct mock_kernel *mk, struct mdev *dev,
+			  struct mioas *a)
+{
+	uint64_t ranges[MOCK_MAX_RANGES * 4][2];
+	int groups[MOCK_MAX_DEVICES + 1];
+	size_t ng = 0, nr;
+
+	if (dev->ioas == a || !a->dma.n)
+		return false;
+	for (size_t i = 0; i < mk->ndevs; i++)
+		if (mk->devs[i]->ioas == a)
+			groups[ng++] = mk->devs[i]->group;
+	groups[ng++] = dev->group;
+	nr = mock_iova_ranges(mk, groups, ng, ranges, ARRAY_SIZE(ranges));
+	for (size_t i = 0; i < a->dma.n; i++)
+		if (!mock_range_inside(ranges, nr, a->dma.v[i].iova,
+				       a->dma.v[i].iova + a->dma.v[i].size - 1))
+			return true;
+	return false;
+}
+
+/* Attach (or replace) @dev to the HWPT @h. */
+static int attach_hwpt(struct mock_kernel *mk, struct mdev *dev,
+		       struct mhwpt *h,
+		       struct vfio_device_attach_iommufd_pt *at)
+{
+	if (resv_conflict(mk, dev, h->ioas))
+		return -EADDRINUSE;
+	if (dev->hwpt != h) {
+		cdev_detach(dev);
+		dev->ioas = h->ioas;
+		h->ioas->users++;
+		dev->hwpt = h;
+		h->users++;
+		dev->hwpt_id = h->id;
+	}
+	at->pt_id = h->id;
+	return 0;
 }
 
 int mock_cdev_ioctl(struct mock_kernel *mk, struct mdevfile *df,
@@ -1191,6 +1269,7 @@ int mock_cdev_ioctl(struct mock_kernel *mk, struct mdevfile *df,
 	}
 	case VFIO_DEVICE_ATTACH_IOMMUFD_PT: {
 		struct vfio_device_attach_iommufd_pt *at = arg;
+		struct mhwpt *h;
 		struct mioas *a = NULL;
 		if (!df->cdev || !df->bound)
 			return -EINVAL;
@@ -1198,42 +1277,33 @@ int mock_cdev_ioctl(struct mock_kernel *mk, struct mdevfile *df,
 					    pt_id) ||
 		    at->flags)
 			return -EINVAL;
+		/* An HWPT from IOMMU_HWPT_ALLOC (mock_dirty.c). */
+		h = mock_hwpt_get(dev->bound_ictx, at->pt_id);
+		if (h)
+			return attach_hwpt(mk, dev, h, at);
 		for (struct mioas *x = dev->bound_ictx->ioas; x; x = x->next)
 			if (x->id == at->pt_id ||
-			    (x->users && dev->ioas == x && dev->hwpt_id == at->pt_id))
+			    (x->users && dev->ioas == x && !dev->hwpt &&
+			     dev->hwpt_id == at->pt_id))
 				a = x;
 		if (!a) {
 			/* An auto-created HWPT of another device's IOAS. */
 			for (size_t i = 0; i < mk->ndevs && !a; i++)
-				if (mk->devs[i]->bound_ictx == dev->bound_ictx &&
-				    mk->devs[i]->ioas &&
+				if (mk->devs[i]->bound_ictx ==
+					    dev->bound_ictx &&
+				    mk->devs[i]->ioas && !mk->devs[i]->hwpt &&
 				    mk->devs[i]->hwpt_id == at->pt_id)
 					a = mk->devs[i]->ioas;
 		}
 		if (!a)
 			return -ENOENT;
-		if (dev->ioas != a && a->dma.n) {
-			/* iopt_table_enforce_dev_resv_regions(): a mapping in
-			 * one of the device's reserved regions blocks it. */
-			uint64_t ranges[MOCK_MAX_RANGES * 4][2];
-			int groups[MOCK_MAX_DEVICES + 1];
-			size_t ng = 0, nr;
-			for (size_t i = 0; i < mk->ndevs; i++)
-				if (mk->devs[i]->ioas == a)
-					groups[ng++] = mk->devs[i]->group;
-			groups[ng++] = dev->group;
-			nr = mock_iova_ranges(mk, groups, ng, ranges,
-					      ARRAY_SIZE(ranges));
-			for (size_t i = 0; i < a->dma.n; i++)
-				if (!range_inside(ranges, nr, a->dma.v[i].iova,
-						  a->dma.v[i].iova +
-							  a->dma.v[i].size - 1))
-					return -EADDRINUSE;
-		}
-		if (dev->ioas != a) {
+		if (resv_conflict(mk, dev, a))
+			return -EADDRINUSE;
+		if (dev->ioas != a || dev->hwpt) {
 			uint32_t hwpt = 0;
 			for (size_t i = 0; i < mk->ndevs; i++)
-				if (mk->devs[i]->ioas == a)
+				if (mk->devs[i]->ioas == a &&
+				    !mk->devs[i]->hwpt)
 					hwpt = mk->devs[i]->hwpt_id;
 			cdev_detach(dev);
 			dev->ioas = a;

@@ -261,6 +261,16 @@ static ssize_t sp_pwrite(void *d, int fd, const void *b, size_t n,
 	}
 	return s->real->pwrite(s->data, fd, b, n, off);
 }
+static ssize_t sp_read(void *d, int fd, void *b, size_t n)
+{
+	struct spy *s = d;
+	return s->real->read(s->data, fd, b, n);
+}
+static ssize_t sp_write(void *d, int fd, const void *b, size_t n)
+{
+	struct spy *s = d;
+	return s->real->write(s->data, fd, b, n);
+}
 static int sp_mmap(void *d, void *a, size_t l, int p, int f, int fd,
 		   uint64_t off, void **ret)
 {
@@ -301,11 +311,21 @@ static int sp_getrlimit(void *d, int res, struct rlimit *rl)
 }
 
 static const struct assign_sys_ops spy_ops = {
-	.open = sp_open, .openat = sp_openat, .close = sp_close,
-	.ioctl = sp_ioctl, .pread = sp_pread, .pwrite = sp_pwrite,
-	.mmap = sp_mmap, .munmap = sp_munmap, .madvise = sp_madvise,
-	.readlinkat = sp_readlinkat, .faccessat = sp_faccessat,
-	.list_dir = sp_list_dir, .getrlimit = sp_getrlimit,
+	.open = sp_open,
+	.openat = sp_openat,
+	.close = sp_close,
+	.ioctl = sp_ioctl,
+	.pread = sp_pread,
+	.pwrite = sp_pwrite,
+	.read = sp_read,
+	.write = sp_write,
+	.mmap = sp_mmap,
+	.munmap = sp_munmap,
+	.madvise = sp_madvise,
+	.readlinkat = sp_readlinkat,
+	.faccessat = sp_faccessat,
+	.list_dir = sp_list_dir,
+	.getrlimit = sp_getrlimit,
 };
 
 /* ---- fixtures ---------------------------------------------------------- */

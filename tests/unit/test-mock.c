@@ -1228,7 +1228,7 @@ static void test_misc_semantics(void **state)
 	opt.option_id = IOMMU_OPTION_RLIMIT_MODE;
 	opt.object_id = 0;
 	assert_int_equal(sioctl(ifd, IOMMU_OPTION, &opt), 0);
-	assert_int_equal(sioctl(ifd, IOMMU_HWPT_ALLOC, &opt), -ENOTTY);
+	assert_int_equal(sioctl(ifd, IOMMU_VFIO_IOAS, &opt), -ENOTTY);
 	sclose(ifd);
 	munmap(mem, 0x4000);
 }

@@ -112,6 +112,14 @@ static ssize_t fk_pwrite(void *d, int fd, const void *b, size_t n, uint64_t o)
 {
 	return fk.real->pwrite(d, fd, b, n, o);
 }
+static ssize_t fk_read(void *d, int fd, void *b, size_t n)
+{
+	return fk.real->read(d, fd, b, n);
+}
+static ssize_t fk_write(void *d, int fd, const void *b, size_t n)
+{
+	return fk.real->write(d, fd, b, n);
+}
 static int fk_mmap(void *d, void *a, size_t l, int p, int f, int fd, uint64_t o,
 		   void **r)
 {
@@ -150,6 +158,8 @@ static const struct assign_sys_ops fk_ops = {
 	.ioctl = fk_ioctl,
 	.pread = fk_pread,
 	.pwrite = fk_pwrite,
+	.read = fk_read,
+	.write = fk_write,
 	.mmap = fk_mmap,
 	.munmap = fk_munmap,
 	.madvise = fk_madvise,

@@ -257,6 +257,14 @@ static ssize_t fk_pwrite(void *d, int fd, const void *b, size_t n, uint64_t o)
 {
 	return fk.real->pwrite(d, fd, b, n, o);
 }
+static ssize_t fk_read(void *d, int fd, void *b, size_t n)
+{
+	return fk.real->read(d, fd, b, n);
+}
+static ssize_t fk_write(void *d, int fd, const void *b, size_t n)
+{
+	return fk.real->write(d, fd, b, n);
+}
 static int fk_mmap(void *d, void *a, size_t l, int p, int f, int fd,
 		   uint64_t o, void **r)
 {
@@ -289,11 +297,21 @@ static int fk_getrlimit(void *d, int res, struct rlimit *rl)
 }
 
 static const struct assign_sys_ops fk_ops = {
-	.open = fk_open, .openat = fk_openat, .close = fk_close,
-	.ioctl = fk_ioctl, .pread = fk_pread, .pwrite = fk_pwrite,
-	.mmap = fk_mmap, .munmap = fk_munmap, .madvise = fk_madvise,
-	.readlinkat = fk_readlinkat, .faccessat = fk_faccessat,
-	.list_dir = fk_list_dir, .getrlimit = fk_getrlimit,
+	.open = fk_open,
+	.openat = fk_openat,
+	.close = fk_close,
+	.ioctl = fk_ioctl,
+	.pread = fk_pread,
+	.pwrite = fk_pwrite,
+	.read = fk_read,
+	.write = fk_write,
+	.mmap = fk_mmap,
+	.munmap = fk_munmap,
+	.madvise = fk_madvise,
+	.readlinkat = fk_readlinkat,
+	.faccessat = fk_faccessat,
+	.list_dir = fk_list_dir,
+	.getrlimit = fk_getrlimit,
 };
 
 static const struct kvm_irq_routing_entry *fk_route(uint32_t gsi)
