@@ -815,6 +815,40 @@ static int fk_getrlimit(void *data, int resource, struct rlimit *rlim)
 	return 0;
 }
 
+/* Descriptors handed in and sockets are not what this kernel fuzzes. */
+static int fk_fstat(void *data, int fd, struct stat *st)
+{
+	(void)data;
+	(void)fd;
+	(void)st;
+	return -EBADF;
+}
+
+static ssize_t fk_sendmsg(void *data, int sock, const void *buf, size_t len,
+			  const int *fds, size_t nfds)
+{
+	(void)data;
+	(void)sock;
+	(void)buf;
+	(void)len;
+	(void)fds;
+	(void)nfds;
+	return -ENOTSOCK;
+}
+
+static ssize_t fk_recvmsg(void *data, int sock, void *buf, size_t len, int *fds,
+			  size_t maxfds, size_t *nfds)
+{
+	(void)data;
+	(void)sock;
+	(void)buf;
+	(void)len;
+	(void)fds;
+	(void)maxfds;
+	(void)nfds;
+	return -ENOTSOCK;
+}
+
 const struct assign_sys_ops fk_ops = {
 	.open = fk_open,
 	.openat = fk_openat,
@@ -829,6 +863,9 @@ const struct assign_sys_ops fk_ops = {
 	.faccessat = fk_faccessat,
 	.list_dir = fk_list_dir,
 	.getrlimit = fk_getrlimit,
+	.fstat = fk_fstat,
+	.sendmsg = fk_sendmsg,
+	.recvmsg = fk_recvmsg,
 };
 
 int fk_open_iommu(struct fuzz_kernel *k, struct assign_ctx **ctx,

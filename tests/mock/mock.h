@@ -50,7 +50,19 @@ struct mock_irq_cfg {
 };
 
 struct mock_device_cfg {
-	const char *addr;            /* "0000:00:03.0" */
+	const char *addr; /* "0000:00:03.0"; for another @bus the
+	                                device's name: an mdev's UUID, a
+	                                platform device's name */
+	const char *bus; /* "pci" when NULL, "mdev" (an mdev of
+	                                @parent: VFIO flags PCI, emulated
+	                                IOMMU group, bound to @driver, e.g.
+	                                "mtty", which makes it a VFIO device)
+	                                or "platform" (VFIO flags PLATFORM, no
+	                                config region; vfio-platform) */
+	const char *parent; /* mdev: its parent device, "mtty" */
+	const char *mdev_type; /* mdev: its type, "mtty-1" */
+	const char *physfn; /* an SR-IOV VF: its PF's address */
+	bool sriov_pf; /* an SR-IOV PF (VF token rules) */
 	int group;                   /* IOMMU group number */
 	const char *driver;          /* bound driver, "vfio-pci", NULL = none;
 	                                vfio-pci variants (*_vfio_pci) act as
@@ -135,6 +147,10 @@ void mock_set_allow_unsafe_interrupts(struct mock_kernel *mk, bool on);
 void mock_set_type1v2(struct mock_kernel *mk, bool on); /* else only v1 */
 void mock_set_iommufd(struct mock_kernel *mk, bool on); /* /dev/iommu exists */
 void mock_set_noiommu(struct mock_kernel *mk, bool on); /* noiommu-N groups */
+/* VFIO_DEVICE_BIND_IOMMUFD takes VFIO_DEVICE_BIND_FLAG_TOKEN (Linux 6.17;
+ * off: Linux 6.12, where any flag is -EINVAL and a VF opened through its
+ * cdev is not asked for a token). */
+void mock_set_bind_token(struct mock_kernel *mk, bool on);
 /* Rebind in sysfs; NULL = none. A group is viable when each of its devices
  * is unbound or bound to vfio-pci (or a variant), pci-stub or pcieport
  * (drivers with driver_managed_dma); /dev/vfio/N exists while one of them is
@@ -192,9 +208,22 @@ bool mock_irq_masked(const struct mock_kernel *mk, const char *addr,
  * (and any injected failure) on stderr. */
 enum mock_call {
 	MOCK_ANY = 0,
-	MOCK_OPEN, MOCK_OPENAT, MOCK_CLOSE, MOCK_IOCTL, MOCK_PREAD, MOCK_PWRITE,
-	MOCK_MMAP, MOCK_MUNMAP, MOCK_MADVISE, MOCK_READLINKAT, MOCK_FACCESSAT,
-	MOCK_LIST_DIR, MOCK_GETRLIMIT,
+	MOCK_OPEN,
+	MOCK_OPENAT,
+	MOCK_CLOSE,
+	MOCK_IOCTL,
+	MOCK_PREAD,
+	MOCK_PWRITE,
+	MOCK_MMAP,
+	MOCK_MUNMAP,
+	MOCK_MADVISE,
+	MOCK_READLINKAT,
+	MOCK_FACCESSAT,
+	MOCK_LIST_DIR,
+	MOCK_GETRLIMIT,
+	MOCK_FSTAT,
+	MOCK_SENDMSG,
+	MOCK_RECVMSG,
 	MOCK_NCALLS
 };
 /* Total calls made so far of a kind (MOCK_ANY: all kinds). */
