@@ -34,7 +34,8 @@ struct assign_device {
 	int refcount;
 	struct assign_ctx *ctx;
 	struct assign_iommu *iommu;   /* reference held */
-	char addr[ASSIGN_PCI_ADDR_LEN];
+	char addr[DEVPATH_NAME_MAX]; /* its name: PCI address, UUID... */
+	bool has_pci_addr; /* @addr is a PCI address */
 	struct assign_attach att;
 	struct assign_device_info info;
 	struct dev_region *regions;   /* info.num_regions entries */

@@ -56,7 +56,7 @@ static int read_opts(struct assign_ctx *ctx, const struct assign_vpci_opts *in,
 
 static int vpci_setup(struct assign_vpci *v)
 {
-	const char *name = assign_device_get_address(v->dev);
+	const char *name = assign_device_get_name(v->dev);
 	struct assign_device_info di = { .size = sizeof(di) };
 	const struct assign_region_info *ri;
 	uint8_t cfg[VPCI_EMU_SIZE];
@@ -193,14 +193,13 @@ static int cfg_check(const struct assign_vpci *v, const char *op, uint32_t off,
 		return set_error(v->ctx, -EINVAL,
 				 "%s: config %s of %zu bytes at 0x%x: the size "
 				 "must be 1, 2 or 4",
-				 assign_device_get_address(v->dev), op, len,
-				 off);
+				 assign_device_get_name(v->dev), op, len, off);
 	if (off % len || off >= v->cfg_size || len > v->cfg_size - off)
-		return set_error(
-			v->ctx, -EINVAL,
-			"%s: config %s of %zu bytes at 0x%x: %s",
-			assign_device_get_address(v->dev), op, len, off,
-			off % len ? "misaligned" : "beyond the config space");
+		return set_error(v->ctx, -EINVAL,
+				 "%s: config %s of %zu bytes at 0x%x: %s",
+				 assign_device_get_name(v->dev), op, len, off,
+				 off % len ? "misaligned" :
+					     "beyond the config space");
 	return 0;
 }
 

@@ -33,7 +33,7 @@ static int new_eventfd(struct assign_vpci *v, int *fd)
 	if (r < 0)
 		return set_error(v->ctx, -errno,
 				 "%s: cannot create an eventfd: %s",
-				 assign_device_get_address(v->dev),
+				 assign_device_get_name(v->dev),
 				 strerror(errno));
 	*fd = r;
 	return 0;
@@ -86,7 +86,7 @@ static void intx_follow(struct assign_vpci *v)
 	int r = vpci_intx_set(v, !v->msi_on && !v->msix_on, true);
 	if (r < 0)
 		warn(v->ctx, "%s: re-arming INTx failed: %s",
-		     assign_device_get_address(v->dev), strerror(-r));
+		     assign_device_get_name(v->dev), strerror(-r));
 }
 
 /* The interrupt line is the guest's, the pin the device's; with a pin and
@@ -249,7 +249,7 @@ static int msix_enable(struct assign_vpci *v)
 		return set_error(
 			v->ctx, -ENODEV,
 			"%s: the guest enabled MSI-X but the kernel offers no MSI-X vectors",
-			assign_device_get_address(v->dev));
+			assign_device_get_name(v->dev));
 	if (!v->msix_vec) {
 		v->msix_vec = calloc(v->msix_nvec, sizeof(*v->msix_vec));
 		if (!v->msix_vec)
@@ -452,7 +452,7 @@ static void table_reset(struct assign_vpci *v)
 
 int vpci_msix_setup(struct assign_vpci *v, const uint8_t *cfg)
 {
-	const char *name = assign_device_get_address(v->dev);
+	const char *name = assign_device_get_name(v->dev);
 	struct assign_pci_msix *x = &v->msix;
 	struct assign_irq_info ii = { .size = sizeof(ii) };
 	const struct vbar *tb, *pb;
@@ -511,11 +511,11 @@ int vpci_msi_setup(struct assign_vpci *v, const uint8_t *cfg)
 	if (r < 0)
 		return set_error(v->ctx, -EPROTO,
 				 "%s: malformed MSI capability",
-				 assign_device_get_address(v->dev));
+				 assign_device_get_name(v->dev));
 	if (assign_device_get_irq_info(v->dev, ASSIGN_IRQ_MSI, &ii) < 0 ||
 	    !ii.count || !(ii.flags & ASSIGN_IRQ_F_EVENTFD))
 		info(v->ctx, "%s: MSI capability without MSI vectors in VFIO",
-		     assign_device_get_address(v->dev));
+		     assign_device_get_name(v->dev));
 	/* the (extended) data dword, and the mask and pending registers */
 	end = m->per_vector_mask ? m->mask_offset + 8u : m->data_offset + 4u;
 	v->msi_end = (uint16_t)MIN(end, VPCI_EMU_SIZE);

@@ -540,6 +540,9 @@ static int k_open(void *data, const char *path, int flags)
 		return err;
 	if (!path)
 		return -EFAULT;
+	if ((!strncmp(path, "/dev/vfio/", 10) || !strcmp(path, "/dev/iommu")) &&
+	    (mk->no_vfio || mk->no_dev_access))
+		return mk->no_vfio ? -ENOENT : -EACCES;
 	if (!strcmp(path, "/dev/vfio/vfio"))
 		return mock_open_container(mk);
 	if (!strcmp(path, "/proc/self/status"))
@@ -1093,15 +1096,7 @@ void mock_kernel_free(struct mock_kernel *mk)
 	 * still in flight go as their socket would take them. */
 	while (mk->nfds)
 		fd_release(mk, &mk->fds[mk->nfds - 1]);
-	while (mk->ninflight) {
-		int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-
-		if (fd < 0 || fds_grow(mk) < 0)
-			break;
-		mk->fds[mk->nfds] = mk->inflight[--mk->ninflight];
-		mk->fds[mk->nfds++].fd = fd;
-		fd_release(mk, &mk->fds[mk->nfds - 1]);
-	}
+	mock_drop_inflight(mk);
 	free(mk->inflight);
 	free(mk->fds);
 	/* Containers kept alive by groups and ictx kept by devices are gone
@@ -1194,14 +1189,14 @@ int mock_add_device(struct mock_kernel *mk, const struct mock_device_cfg *cfg)
 	enum mbus bus;
 	int r;
 
-	if (!mk || !cfg || !cfg->addr || cfg->group < 0 ||
+	if (!mk || !cfg || !cfg->addr || cfg->group < -1 ||
 	    cfg_bus(cfg, &bus) < 0)
 		return -EINVAL;
 	if (mock_dev_find(mk, cfg->addr))
 		return -EEXIST;
 	if (mk->ndevs == MOCK_MAX_DEVICES)
 		return -ENOSPC;
-	if (!mock_group_get(mk, cfg->group, true))
+	if (cfg->group >= 0 && !mock_group_get(mk, cfg->group, true))
 		return -ENOSPC;
 	dev = mock_zalloc(sizeof(*dev));
 	if (!dev)
@@ -1316,6 +1311,35 @@ void mock_set_type1v2(struct mock_kernel *mk, bool on)
 void mock_set_iommufd(struct mock_kernel *mk, bool on)
 {
 	mk->iommufd = on;
+}
+
+void mock_drop_inflight(struct mock_kernel *mk)
+{
+	mock_lock(mk);
+	while (mk->ninflight) {
+		/* Released as an fd of the file would be: a stand-in. */
+		int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+
+		if (fd < 0 || fds_grow(mk) < 0) {
+			if (fd >= 0)
+				close(fd);
+			break;
+		}
+		mk->fds[mk->nfds] = mk->inflight[--mk->ninflight];
+		mk->fds[mk->nfds++].fd = fd;
+		fd_release(mk, &mk->fds[mk->nfds - 1]);
+	}
+	mock_unlock(mk);
+}
+
+void mock_set_vfio(struct mock_kernel *mk, bool on)
+{
+	mk->no_vfio = !on;
+}
+
+void mock_set_dev_access(struct mock_kernel *mk, bool on)
+{
+	mk->no_dev_access = !on;
 }
 
 void mock_set_bind_token(struct mock_kernel *mk, bool on)

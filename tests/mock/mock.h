@@ -63,7 +63,8 @@ struct mock_device_cfg {
 	const char *mdev_type; /* mdev: its type, "mtty-1" */
 	const char *physfn; /* an SR-IOV VF: its PF's address */
 	bool sriov_pf; /* an SR-IOV PF (VF token rules) */
-	int group;                   /* IOMMU group number */
+	int group; /* IOMMU group number; -1: none (no
+	                                IOMMU), the device cannot be VFIO's */
 	const char *driver;          /* bound driver, "vfio-pci", NULL = none;
 	                                vfio-pci variants (*_vfio_pci) act as
 	                                vfio-pci; viability: see
@@ -147,6 +148,16 @@ void mock_set_allow_unsafe_interrupts(struct mock_kernel *mk, bool on);
 void mock_set_type1v2(struct mock_kernel *mk, bool on); /* else only v1 */
 void mock_set_iommufd(struct mock_kernel *mk, bool on); /* /dev/iommu exists */
 void mock_set_noiommu(struct mock_kernel *mk, bool on); /* noiommu-N groups */
+/* The receiving end of the test's socket was closed with files still in
+ * flight (a recvmsg() failed or never came): release them, as the kernel
+ * does when it frees the socket's queue. */
+void mock_drop_inflight(struct mock_kernel *mk);
+/* Off: the kernel has no VFIO (no /dev/vfio/vfio, no /dev/iommu). */
+void mock_set_vfio(struct mock_kernel *mk, bool on);
+/* Off: opening /dev/vfio/... and /dev/iommu is -EACCES, as for a user
+ * the nodes' permissions leave out (fds the mock handed out before, and
+ * those passed over a socket, work on). */
+void mock_set_dev_access(struct mock_kernel *mk, bool on);
 /* VFIO_DEVICE_BIND_IOMMUFD takes VFIO_DEVICE_BIND_FLAG_TOKEN (Linux 6.17;
  * off: Linux 6.12, where any flag is -EINVAL and a VF opened through its
  * cdev is not asked for a token). */

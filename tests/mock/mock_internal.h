@@ -220,6 +220,8 @@ struct mock_kernel {
 	bool iommufd;
 	bool noiommu;
 	bool bind_token; /* BIND_IOMMUFD takes a VF token */
+	bool no_vfio; /* no VFIO at all */
+	bool no_dev_access; /* /dev/vfio, /dev/iommu: -EACCES */
 
 	struct mdev *devs[MOCK_MAX_DEVICES];
 	size_t ndevs;

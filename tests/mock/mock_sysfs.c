@@ -511,6 +511,8 @@ static int add_device_links(struct mock_kernel *mk, struct mdev *dev,
 	r = symlink_f(mk, target, "%s/subsystem", dir);
 	if (r < 0)
 		return r;
+	if (dev->group < 0)
+		return 0;
 	snprintf(target, sizeof(target), "%skernel/iommu_groups/%d", up,
 		 dev->group);
 	r = symlink_f(mk, target, "%s/iommu_group", dir);
@@ -538,11 +540,12 @@ static int add_device_links(struct mock_kernel *mk, struct mdev *dev,
 
 int mock_sysfs_add_device(struct mock_kernel *mk, struct mdev *dev)
 {
-	struct mgroup *g = mock_group_get(mk, dev->group, true);
+	struct mgroup *g =
+		dev->group >= 0 ? mock_group_get(mk, dev->group, true) : NULL;
 	char dir[256];
 	int r;
 
-	if (!g)
+	if (!g && dev->group >= 0)
 		return -ENOSPC;
 	mock_dev_dir(dev, dir, sizeof(dir));
 	r = mkdir_p(mk, "%s", dir);
@@ -562,6 +565,10 @@ int mock_sysfs_add_device(struct mock_kernel *mk, struct mdev *dev)
 		r = add_device_links(mk, dev, dir);
 	if (r < 0)
 		return r;
+	if (!g) { /* no IOMMU: no group */
+		mock_sysfs_update_params(mk);
+		return mock_sysfs_set_driver(mk, dev, dev->home_driver);
+	}
 	if (!g->reserved) {
 		/* An mdev's group is the emulated one VFIO makes for it:
 		 * no IOMMU, no reserved regions. */
