@@ -1243,6 +1243,21 @@ int mock_add_device(struct mock_kernel *mk, const struct mock_device_cfg *cfg)
 	return 0;
 }
 
+int mock_remove_device(struct mock_kernel *mk, struct mdev *dev)
+{
+	for (size_t i = 0; i < mk->ndevs; i++) {
+		if (mk->devs[i] != dev)
+			continue;
+		mock_sysfs_remove_device(mk, dev);
+		memmove(&mk->devs[i], &mk->devs[i + 1],
+			(mk->ndevs - i - 1) * sizeof(mk->devs[0]));
+		mk->ndevs--;
+		mock_device_free(dev);
+		return 0;
+	}
+	return -ENOENT;
+}
+
 /* ---- knobs ----------------------------------------------------------- */
 
 void mock_set_reserved_regions(struct mock_kernel *mk, int group,

@@ -350,6 +350,10 @@ int mock_sysfs_set_driver(struct mock_kernel *mk, struct mdev *dev,
 int mock_sysfs_write_group_file(struct mock_kernel *mk, int group,
 				const char *name, const char *text);
 void mock_sysfs_update_params(struct mock_kernel *mk);
+/* An mdev's sysfs entries go (mock_remove_device()). */
+void mock_sysfs_remove_device(struct mock_kernel *mk, struct mdev *dev);
+/* mock.c: take @dev out of the kernel (an mdev removed). */
+int mock_remove_device(struct mock_kernel *mk, struct mdev *dev);
 /* A write through the seam to a sysfs file: emulate bind/unbind etc.
  * Returns 1 if handled (*ret set), 0 to let the write reach the file. */
 int mock_sysfs_intercept_write(struct mock_kernel *mk, const char *path,

@@ -729,6 +729,94 @@ static int do_unbind(struct mock_kernel *mk, struct mdev *dev)
 	return mock_sysfs_set_driver(mk, dev, NULL);
 }
 
+/* An mdev's sysfs entries go: its directory and every link to it. */
+void mock_sysfs_remove_device(struct mock_kernel *mk, struct mdev *dev)
+{
+	char dir[256], p[PATH_MAX];
+
+	mock_sysfs_set_driver(mk, dev, NULL);
+	mock_dev_dir(dev, dir, sizeof(dir));
+	unlink_f(mk, "bus/%s/devices/%s", bus_name(dev), dev->addr);
+	if (dev->group >= 0)
+		unlink_f(mk, "kernel/iommu_groups/%d/devices/%s", dev->group,
+			 dev->addr);
+	if (dev->bus == MBUS_MDEV)
+		unlink_f(mk,
+			 "devices/virtual/%s/%s/mdev_supported_types/%s/"
+			 "devices/%s",
+			 dev->parent, dev->parent, dev->mdev_type, dev->addr);
+	snprintf(p, sizeof(p), "%s/%s", mk->root, dir);
+	rm_tree(p);
+}
+
+/* mdev create and remove, as the mdev core does them. */
+static int mdev_write(struct mock_kernel *mk, const char *path, const char *val,
+		      ssize_t *ret)
+{
+	char parent[32], type[48], uuid[64], ap[160];
+	struct mock_device_cfg cfg;
+	struct mdev *dev;
+	int n = 0, r;
+
+	if (sscanf(path,
+		   "class/mdev_bus/%31[^/]/mdev_supported_types/%47[^/]"
+		   "/create%n",
+		   parent, type, &n) == 2 &&
+	    !path[n]) {
+		char avail[16] = "";
+		int fd;
+
+		/* available_instances, as the test may have set it */
+		snprintf(ap, sizeof(ap),
+			 "class/mdev_bus/%s/mdev_supported_types/%s/"
+			 "available_instances",
+			 parent, type);
+		fd = openat(mk->root_fd, ap, O_RDONLY | O_CLOEXEC);
+		if (fd >= 0) {
+			if (read(fd, avail, sizeof(avail) - 1) < 0)
+				avail[0] = '\0';
+			close(fd);
+		}
+		if (avail[0] == '0') {
+			*ret = -ENOSPC;
+			return 1;
+		}
+		if (strlen(val) != 36) {
+			*ret = -EINVAL;
+			return 1;
+		}
+		if (mock_dev_find(mk, val)) {
+			*ret = -EEXIST;
+			return 1;
+		}
+		mock_device_cfg_default(&cfg, val, 100 + (int)mk->ndevs);
+		cfg.bus = "mdev";
+		cfg.parent = parent;
+		cfg.mdev_type = type;
+		cfg.driver = parent;
+		cfg.no_reset = true;
+		r = mock_add_device(mk, &cfg);
+		*ret = r < 0 ? r : (ssize_t)strlen(val);
+		return 1;
+	}
+	n = 0;
+	if (sscanf(path, "devices/virtual/%*[^/]/%*[^/]/%63[^/]/remove%n", uuid,
+		   &n) == 1 &&
+	    !path[n]) {
+		dev = mock_dev_find(mk, uuid);
+		if (!dev || dev->bus != MBUS_MDEV)
+			return 0;
+		/* The kernel waits for the device's users; the mock says
+		 * busy. */
+		if (dev->open_count || dev->cdev_open)
+			*ret = -EBUSY;
+		else
+			*ret = mock_remove_device(mk, dev) < 0 ? -EIO : 2;
+		return 1;
+	}
+	return 0;
+}
+
 int mock_sysfs_intercept_write(struct mock_kernel *mk, const char *path,
 			       const void *buf, size_t count, ssize_t *ret)
 {
@@ -736,11 +824,16 @@ int mock_sysfs_intercept_write(struct mock_kernel *mk, const char *path,
 	struct mdev *dev;
 	int r = 0;
 
-	if (strncmp(path, "bus/pci/", 8))
-		return 0;
 	snprintf(val, sizeof(val), "%.*s", (int)(count < 127 ? count : 127),
 		 (const char *)buf);
 	strip(val);
+	if (mdev_write(mk, path, val, ret)) {
+		if (*ret > 0)
+			*ret = (ssize_t)count;
+		return 1;
+	}
+	if (strncmp(path, "bus/pci/", 8))
+		return 0;
 	if (sscanf(path, "bus/pci/drivers/%127[^/]/%63s", name, tail) == 2) {
 		if (!strcmp(tail, "bind")) {
 			dev = mock_dev_find(mk, val);
