@@ -198,7 +198,9 @@ static int fk_open(void *data, const char *path, int flags)
 	return -ENOENT;
 }
 
-#define DEVPATH "bus/pci/devices/" FK_ADDR
+/* The device's directory, and the bus link the library follows to it. */
+#define DEVPATH "devices/pci0000:00/" FK_ADDR
+#define BUSLINK "bus/pci/devices/" FK_ADDR
 #define GRPPATH "kernel/iommu_groups/7"
 
 static int fk_openat(void *data, int dirfd, const char *path, int flags)
@@ -770,11 +772,25 @@ static ssize_t fk_readlinkat(void *data, int dirfd, const char *path,
 	const char *target = NULL;
 	size_t n;
 
-	if (strcmp(path, DEVPATH "/driver") == 0 ||
-	    strcmp(path, GRPPATH "/devices/" FK_ADDR "/driver") == 0)
+	static const char *const dirs[] = { "bus",
+					    "bus/pci",
+					    "bus/pci/devices",
+					    "devices",
+					    "devices/pci0000:00",
+					    DEVPATH };
+
+	for (size_t i = 0; i < ARRAY_SIZE(dirs); i++)
+		if (strcmp(path, dirs[i]) == 0)
+			return -EINVAL; /* a directory, not a link */
+	if (strcmp(path, BUSLINK) == 0)
+		target = "../../../" DEVPATH;
+	else if (strcmp(path, DEVPATH "/driver") == 0 ||
+		 strcmp(path, GRPPATH "/devices/" FK_ADDR "/driver") == 0)
 		target = "../../../bus/pci/drivers/vfio-pci";
 	else if (strcmp(path, DEVPATH "/iommu_group") == 0)
 		target = "../../../kernel/iommu_groups/7";
+	else if (strcmp(path, DEVPATH "/subsystem") == 0)
+		target = "../../../bus/pci";
 	if (!target)
 		return -ENOENT;
 	n = MIN(strlen(target), size);
@@ -784,7 +800,8 @@ static ssize_t fk_readlinkat(void *data, int dirfd, const char *path,
 
 static int fk_faccessat(void *data, int dirfd, const char *path, int mode)
 {
-	if (strcmp(path, DEVPATH) == 0 || strcmp(path, GRPPATH) == 0)
+	if (strcmp(path, DEVPATH) == 0 || strcmp(path, BUSLINK) == 0 ||
+	    strcmp(path, GRPPATH) == 0)
 		return 0;
 	return -ENOENT;
 }
