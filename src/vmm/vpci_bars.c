@@ -447,6 +447,7 @@ static int bar_access(struct assign_vpci *vpci, uint32_t bar, uint64_t offset,
 					  data, len, false);
 	}
 	pthread_mutex_lock(&vpci->lock);
+	vpci_intx_poll(vpci);
 	if (vpci_msix_touches(vpci, bar, offset, len))
 		r = vpci_msix_access(vpci, bar, offset, data, len, is_write);
 	else

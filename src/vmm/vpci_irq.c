@@ -56,6 +56,7 @@ static void close_fd(int *fd)
 
 int vpci_intx_set(struct assign_vpci *v, bool on, bool notify)
 {
+	char saved[ASSIGN_ERROR_MAX];
 	int r;
 
 	if (!v->pin || v->intx_on == on)
@@ -65,8 +66,22 @@ int vpci_intx_set(struct assign_vpci *v, bool on, bool notify)
 					    &v->intx_efd);
 		if (r < 0)
 			return r;
+		assign_error_save(v->ctx, saved);
 		r = assign_irq_set_unmask_eventfd(v->dev, ASSIGN_IRQ_INTX,
 						  v->intx_resample);
+		v->intx_unmask_by_access = r == -ENOTTY;
+		if (r == -ENOTTY) {
+			/* The device cannot unmask on an eventfd (mtty):
+			 * the resample eventfd is read at the guest's next
+			 * access instead, as QEMU does for such devices. Not
+			 * a failure: its message goes. */
+			assign_error_restore(v->ctx, saved);
+			info(v->ctx,
+			     "%s: INTx takes no unmask eventfd; unmasked at the "
+			     "guest's next access after its EOI",
+			     assign_device_get_name(v->dev));
+			r = 0;
+		}
 		if (r < 0) {
 			assign_irq_disable(v->dev, ASSIGN_IRQ_INTX);
 			return r;
@@ -78,6 +93,17 @@ int vpci_intx_set(struct assign_vpci *v, bool on, bool notify)
 	if (notify && v->ops.intx_update)
 		v->ops.intx_update(v->data, on);
 	return 0;
+}
+
+void vpci_intx_poll(struct assign_vpci *v)
+{
+	uint64_t n;
+
+	if (!v->intx_unmask_by_access || !v->intx_on)
+		return;
+	/* Nonblocking: nothing there, the guest has not ended one. */
+	if (read(v->intx_resample, &n, sizeof(n)) == (ssize_t)sizeof(n) && n)
+		assign_irq_unmask(v->dev, ASSIGN_IRQ_INTX, 0, 1);
 }
 
 /* INTx is live when neither MSI nor MSI-X is. */

@@ -251,6 +251,7 @@ int mock_device_build(struct mock_kernel *mk, struct mdev *dev,
 	dev->no_reset = cfg->no_reset;
 	dev->no_cdev = cfg->no_cdev;
 	dev->no_hot_reset = cfg->no_hot_reset;
+	dev->intx_no_unmask_fd = cfg->intx_no_unmask_fd;
 	dev->atomic_comp = cfg->pci_atomic_comp;
 	dev->config_len = cfg->config_len ? cfg->config_len : 4096;
 	if (cfg->config && cfg->config_len == 0)
@@ -486,6 +487,8 @@ static int intx_mask_unmask(struct mdev *dev, uint32_t action, uint32_t dt,
 	} else if (dt == VFIO_IRQ_SET_DATA_EVENTFD) {
 		int32_t fd;
 		int nfd, r;
+		if (dev->intx_no_unmask_fd)
+			return -ENOTTY;
 		memcpy(&fd, data, sizeof(fd));
 		if (fd >= 0) {
 			r = eventfd_get(fd, &nfd);

@@ -111,6 +111,7 @@ struct mdev {
 	bool no_reset;
 	bool no_cdev;
 	bool no_hot_reset;
+	bool intx_no_unmask_fd;
 	int vfio_index;            /* N of vfio-dev/vfioN */
 
 	/* Open state. */
