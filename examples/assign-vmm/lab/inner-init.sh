@@ -75,9 +75,10 @@ if grep -q serialtest /proc/cmdline; then
 		printf 'hello-mtty\n' >"/dev/$tty"
 		i=0
 		while ! grep -q hello-mtty /tmp/rx && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+		# while the port is open: its interrupt is requested then
+		grep "$tty" /proc/interrupts | sed 's/^/INNER-IRQ /'
 		kill $pid
 		echo "INNER-SERIAL-RX $(tr -d '\r\n' </tmp/rx)"
-		grep "$tty" /proc/interrupts | sed 's/^/INNER-IRQ /'
 	fi
 fi
 grep -q hold /proc/cmdline && sleep 2
