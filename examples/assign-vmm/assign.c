@@ -70,7 +70,7 @@ struct assigned {
 	struct vm *vm;
 	struct assign_device *dev;
 	struct assign_vpci *vpci;
-	char name[64];               /* PCI address or mdev UUID */
+	char name[64]; /* PCI address or mdev UUID */
 	int slot;
 	struct bar_trap traps[ASSIGN_VPCI_NUM_BARS];
 	struct bar_map bars[ASSIGN_VPCI_NUM_BARS];
@@ -622,8 +622,7 @@ int assign_device_add(struct vm *vm, const char *address,
 			nhanded ? " (not one the helper handed over?)" : "");
 		goto fail;
 	}
-	snprintf(d->name, sizeof d->name, "%s",
-		 assign_device_get_name(d->dev));
+	snprintf(d->name, sizeof d->name, "%s", assign_device_get_name(d->dev));
 
 	/* start from a clean device */
 	double t_reset = vmm_elapsed();
@@ -726,8 +725,8 @@ int assign_handoff_take(struct vm *vm, const char *path, const char **names,
 		assign_handoff_free(h);
 		return -1;
 	}
-	for (size_t i = 0; i < assign_handoff_get_count(h) &&
-			   nhanded < max && nhanded < VMM_MAX_DEVICES;
+	for (size_t i = 0; i < assign_handoff_get_count(h) && nhanded < max &&
+			   nhanded < VMM_MAX_DEVICES;
 	     i++) {
 		handed[nhanded] = strdup(assign_handoff_get_device(h, i));
 		if (!handed[nhanded])
@@ -736,9 +735,9 @@ int assign_handoff_take(struct vm *vm, const char *path, const char **names,
 		nhanded++;
 	}
 	vmm_info("%d device(s) handed over on %s (%s)", nhanded, path,
-		 assign_handoff_get_backend(h) == ASSIGN_IOMMU_IOMMUFD
-			 ? "iommufd"
-			 : "type1");
+		 assign_handoff_get_backend(h) == ASSIGN_IOMMU_IOMMUFD ?
+			 "iommufd" :
+			 "type1");
 	assign_handoff_free(h);
 	return nhanded;
 }

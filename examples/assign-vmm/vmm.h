@@ -122,7 +122,7 @@ struct vmm_options {
 	const char *cmdline;    /* VMM_DEFAULT_CMDLINE unless --append */
 	const char *devices[VMM_MAX_DEVICES];
 	int ndevices;
-	const char *handoff;    /* --handoff: a helper's socket, or NULL */
+	const char *handoff; /* --handoff: a helper's socket, or NULL */
 	uint64_t mem;           /* bytes: whole MiB, 64 MiB to 1 TiB */
 	int ncpus;              /* 1 to VMM_MAX_CPUS */
 	enum vmm_dma_mode dma_mode;

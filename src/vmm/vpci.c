@@ -58,20 +58,20 @@ static int read_opts(struct assign_ctx *ctx, const struct assign_vpci_opts *in,
 static int dev_cfg_read(struct assign_vpci *v, uint32_t off, uint8_t *out,
 			size_t len)
 {
-	size_t have = off < v->dev_cfg_len
-			      ? (size_t)MIN((uint64_t)len, v->dev_cfg_len - off)
-			      : 0;
+	size_t have = off < v->dev_cfg_len ?
+			      (size_t)MIN((uint64_t)len, v->dev_cfg_len - off) :
+			      0;
 
 	memset(out + have, 0, len - have);
 	return have ? assign_device_read_config(v->dev, off, out, have) : 0;
 }
 
-static int dev_cfg_write(struct assign_vpci *v, uint32_t off,
-			 const uint8_t *in, size_t len)
+static int dev_cfg_write(struct assign_vpci *v, uint32_t off, const uint8_t *in,
+			 size_t len)
 {
-	size_t have = off < v->dev_cfg_len
-			      ? (size_t)MIN((uint64_t)len, v->dev_cfg_len - off)
-			      : 0;
+	size_t have = off < v->dev_cfg_len ?
+			      (size_t)MIN((uint64_t)len, v->dev_cfg_len - off) :
+			      0;
 
 	return have ? assign_device_write_config(v->dev, off, in, have) : 0;
 }

@@ -85,8 +85,8 @@ struct mock_device_cfg {
 	bool no_reset;               /* clear VFIO_DEVICE_FLAGS_RESET */
 	bool no_cdev;                /* no vfio-dev/vfioN (iommufd unusable) */
 	bool no_hot_reset;           /* GET_PCI_HOT_RESET_INFO fails -ENODEV */
-	bool intx_no_unmask_fd;      /* INTx takes no unmask eventfd (-ENOTTY,
-	                                as the kernel's mtty sample) */
+	/* INTx takes no unmask eventfd (-ENOTTY, as the kernel's mtty) */
+	bool intx_no_unmask_fd;
 	uint32_t pci_atomic_comp;    /* != 0: VFIO_DEVICE_GET_INFO carries
 	                                VFIO_DEVICE_INFO_CAP_PCI_ATOMIC_COMP
 	                                with these flags */

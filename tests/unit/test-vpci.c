@@ -478,9 +478,11 @@ static int setup_default(void **state)
  * without capabilities, an 8-byte I/O BAR, INTx that takes no unmask
  * eventfd. */
 static const struct mock_region_cfg mtty_regions[] = {
-	{ .index = 0, .size = 8,
+	{ .index = 0,
+	  .size = 8,
 	  .flags = VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE },
-	{ .index = 7, .size = 255,
+	{ .index = 7,
+	  .size = 255,
 	  .flags = VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE },
 };
 static const struct mock_irq_cfg mtty_irqs[] = {
@@ -518,7 +520,8 @@ static int setup_mtty(void **state)
 	cfg.intx_no_unmask_fd = true;
 	cfg.no_reset = true;
 	if (mock_add_device(f->mk, &cfg) < 0 || open_vpci(f, 0) < 0) {
-		fprintf(stderr, "setup: %s\n", assign_ctx_get_last_error(f->ctx));
+		fprintf(stderr, "setup: %s\n",
+			assign_ctx_get_last_error(f->ctx));
 		return -1;
 	}
 	return 0;
@@ -536,7 +539,8 @@ static int setup_mtty_intx(void **state)
 	mock_device_cfg_default(&cfg, ADDR, GROUP);
 	cfg.intx_no_unmask_fd = true;
 	if (mock_add_device(f->mk, &cfg) < 0 || open_vpci(f, 0) < 0) {
-		fprintf(stderr, "setup: %s\n", assign_ctx_get_last_error(f->ctx));
+		fprintf(stderr, "setup: %s\n",
+			assign_ctx_get_last_error(f->ctx));
 		return -1;
 	}
 	return 0;
