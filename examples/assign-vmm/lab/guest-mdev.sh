@@ -37,7 +37,10 @@ rc=$?
 grep INNER /tmp/vmm.out | sed 's/^/VMM /'
 grep -i "INTx\|assigned at\|BAR" /tmp/vmm.err | sed 's/^/VMM-STDERR /'
 tty=$(sed -n 's/.*INNER-SERIAL-TTY \([a-zA-Z0-9]*\).*/\1/p' /tmp/vmm.out)
-irqs=$(awk '/INNER-IRQ/ { for (i = 2; i <= NF && $i ~ /^[0-9]+$/; i++) s += $i } END { print s + 0 }' /tmp/vmm.out)
+# "INNER-IRQ  16:  3  IO-APIC ...": the counts follow the "16:"
+irqs=$(awk '/INNER-IRQ/ { j = 1; while (j <= NF && $j != "INNER-IRQ") j++
+	for (i = j + 2; i <= NF && $i ~ /^[0-9]+$/; i++) s += $i }
+	END { print s + 0 }' /tmp/vmm.out)
 if [ $rc = 0 ] && grep -q "INNER-SERIAL-RX hello-mtty" /tmp/vmm.out && [ "$irqs" -gt 0 ]; then
 	result assign-vmm-mdev PASS "the guest's 8250_pci drove mdev $uuid as $tty: \"hello-mtty\" came back, $irqs interrupts"
 else
