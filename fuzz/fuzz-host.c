@@ -249,6 +249,40 @@ static int fh_getrlimit(void *data, int resource, struct rlimit *rlim)
 	return 0;
 }
 
+/* Descriptors handed in and sockets are not what this kernel fuzzes. */
+static int fh_fstat(void *data, int fd, struct stat *st)
+{
+	(void)data;
+	(void)fd;
+	(void)st;
+	return -EBADF;
+}
+
+static ssize_t fh_sendmsg(void *data, int sock, const void *buf, size_t len,
+			  const int *fds, size_t nfds)
+{
+	(void)data;
+	(void)sock;
+	(void)buf;
+	(void)len;
+	(void)fds;
+	(void)nfds;
+	return -ENOTSOCK;
+}
+
+static ssize_t fh_recvmsg(void *data, int sock, void *buf, size_t len, int *fds,
+			  size_t maxfds, size_t *nfds)
+{
+	(void)data;
+	(void)sock;
+	(void)buf;
+	(void)len;
+	(void)fds;
+	(void)maxfds;
+	(void)nfds;
+	return -ENOTSOCK;
+}
+
 static const struct assign_sys_ops fh_ops = {
 	.open = fh_open,
 	.openat = fh_openat,
@@ -265,6 +299,9 @@ static const struct assign_sys_ops fh_ops = {
 	.faccessat = fh_faccessat,
 	.list_dir = fh_list_dir,
 	.getrlimit = fh_getrlimit,
+	.fstat = fh_fstat,
+	.sendmsg = fh_sendmsg,
+	.recvmsg = fh_recvmsg,
 };
 
 /* The state directory goes when the process exits normally (libFuzzer's

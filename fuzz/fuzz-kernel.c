@@ -198,7 +198,9 @@ static int fk_open(void *data, const char *path, int flags)
 	return -ENOENT;
 }
 
-#define DEVPATH "bus/pci/devices/" FK_ADDR
+/* The device's directory, and the bus link the library follows to it. */
+#define DEVPATH "devices/pci0000:00/" FK_ADDR
+#define BUSLINK "bus/pci/devices/" FK_ADDR
 #define GRPPATH "kernel/iommu_groups/7"
 
 static int fk_openat(void *data, int dirfd, const char *path, int flags)
@@ -792,11 +794,25 @@ static ssize_t fk_readlinkat(void *data, int dirfd, const char *path,
 	const char *target = NULL;
 	size_t n;
 
-	if (strcmp(path, DEVPATH "/driver") == 0 ||
-	    strcmp(path, GRPPATH "/devices/" FK_ADDR "/driver") == 0)
+	static const char *const dirs[] = { "bus",
+					    "bus/pci",
+					    "bus/pci/devices",
+					    "devices",
+					    "devices/pci0000:00",
+					    DEVPATH };
+
+	for (size_t i = 0; i < ARRAY_SIZE(dirs); i++)
+		if (strcmp(path, dirs[i]) == 0)
+			return -EINVAL; /* a directory, not a link */
+	if (strcmp(path, BUSLINK) == 0)
+		target = "../../../" DEVPATH;
+	else if (strcmp(path, DEVPATH "/driver") == 0 ||
+		 strcmp(path, GRPPATH "/devices/" FK_ADDR "/driver") == 0)
 		target = "../../../bus/pci/drivers/vfio-pci";
 	else if (strcmp(path, DEVPATH "/iommu_group") == 0)
 		target = "../../../kernel/iommu_groups/7";
+	else if (strcmp(path, DEVPATH "/subsystem") == 0)
+		target = "../../../bus/pci";
 	if (!target)
 		return -ENOENT;
 	n = MIN(strlen(target), size);
@@ -806,7 +822,8 @@ static ssize_t fk_readlinkat(void *data, int dirfd, const char *path,
 
 static int fk_faccessat(void *data, int dirfd, const char *path, int mode)
 {
-	if (strcmp(path, DEVPATH) == 0 || strcmp(path, GRPPATH) == 0)
+	if (strcmp(path, DEVPATH) == 0 || strcmp(path, BUSLINK) == 0 ||
+	    strcmp(path, GRPPATH) == 0)
 		return 0;
 	return -ENOENT;
 }
@@ -837,6 +854,40 @@ static int fk_getrlimit(void *data, int resource, struct rlimit *rlim)
 	return 0;
 }
 
+/* Descriptors handed in and sockets are not what this kernel fuzzes. */
+static int fk_fstat(void *data, int fd, struct stat *st)
+{
+	(void)data;
+	(void)fd;
+	(void)st;
+	return -EBADF;
+}
+
+static ssize_t fk_sendmsg(void *data, int sock, const void *buf, size_t len,
+			  const int *fds, size_t nfds)
+{
+	(void)data;
+	(void)sock;
+	(void)buf;
+	(void)len;
+	(void)fds;
+	(void)nfds;
+	return -ENOTSOCK;
+}
+
+static ssize_t fk_recvmsg(void *data, int sock, void *buf, size_t len, int *fds,
+			  size_t maxfds, size_t *nfds)
+{
+	(void)data;
+	(void)sock;
+	(void)buf;
+	(void)len;
+	(void)fds;
+	(void)maxfds;
+	(void)nfds;
+	return -ENOTSOCK;
+}
+
 const struct assign_sys_ops fk_ops = {
 	.open = fk_open,
 	.openat = fk_openat,
@@ -853,6 +904,9 @@ const struct assign_sys_ops fk_ops = {
 	.faccessat = fk_faccessat,
 	.list_dir = fk_list_dir,
 	.getrlimit = fk_getrlimit,
+	.fstat = fk_fstat,
+	.sendmsg = fk_sendmsg,
+	.recvmsg = fk_recvmsg,
 };
 
 int fk_open_iommu(struct fuzz_kernel *k, struct assign_ctx **ctx,

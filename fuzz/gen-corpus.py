@@ -112,6 +112,30 @@ for i, s in enumerate(["0000:00:03.0", "00:1f.3", "ffff:ff:1f.7",
     put("fuzz-pci-addr", "addr-%d" % i, b"\0" + s.encode())
 put("fuzz-pci-addr", "raw-struct", b"\x01" + le("HBBB", 0x1234, 0x56, 0x1f, 7))
 
+# --- device names and VF tokens (src/pci/devpath.c) ---------------------------
+for i, s in enumerate(["0000:00:03.0", "03:00.0",
+                       "83b8f4f2-509f-382f-3c1e-e6bfe0fa1001",
+                       "83B8F4F2-509F-382F-3C1E-E6BFE0FA1001",
+                       "/sys/bus/mdev/devices/83b8f4f2-509f-382f-3c1e-e6bfe0fa1001",
+                       "/sys/devices/pci0000:00/0000:00:02.0",
+                       "/sys//bus/./platform/devices/fff51000.ethernet/",
+                       "fff51000.ethernet", "/sys/bus/pci/../devices",
+                       "/tmp/x", "00:zz.9"]):
+    put("fuzz-devpath", "name-%d" % i, b"\0" + s.encode())
+put("fuzz-devpath", "token", b"\x01bd8d9d2b-5a5f-4f5a-a211-f591514ba1f3")
+
+# --- handoff messages (src/iommu/handoff.c) -----------------------------------
+put("fuzz-handoff", "iommufd",
+    b"libassign-handoff 1\nbackend iommufd\n"
+    b"device 0000:00:02.0 pci 2\n"
+    b"device 83b8f4f2-509f-382f-3c1e-e6bfe0fa1001 mdev -1\nend\n")
+put("fuzz-handoff", "type1",
+    b"libassign-handoff 1\nbackend type1\ngroup 2\ngroup 7\n"
+    b"device 0000:00:02.0 pci 2\ndevice 0000:01:00.1 pci 7\n"
+    b"device 0000:01:00.0 pci 7\nend\n")
+put("fuzz-handoff", "cut-short",
+    b"libassign-handoff 1\nbackend type1\ngroup 2\n")
+
 # --- reserved_regions -------------------------------------------------------
 put("fuzz-reserved-regions", "x86-msi",
     b"0x00000000fee00000 0x00000000feefffff msi\n")
@@ -577,9 +601,9 @@ def crc32c(data, crc=0):
 
 
 def mig_header(vendor, device, flags, source, version=1):
-    h = b"\x89LASMIG\n" + le("HHI", version, 64, 0)
+    h = b"\x89LASMIG\n" + le("HHI", version, 108, 0)
     h += le("HHHHIIQ", vendor, device, vendor, device, 0x078000, flags, 0)
-    h += source.encode().ljust(20, b"\0")
+    h += source.encode().ljust(64, b"\0")
     return h + le("I", crc32c(h))
 
 

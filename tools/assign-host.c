@@ -16,29 +16,11 @@
 #include <libassign/host.h>
 #include <libassign/libassign.h>
 
+#include "assign-host.h"
 #include "escape.h"
 
-/* Exit codes (documented in docs/assign-host.1). */
-enum {
-	EXIT_OK = 0,
-	EXIT_FAIL = 1,      /* the operation failed */
-	EXIT_USAGE = 2,     /* bad command line */
-	EXIT_NOT_READY = 3, /* explain/check: cannot be assigned as it stands */
-	EXIT_NODEV = 4,     /* no such device, driver or record */
-	EXIT_BUSY = 5,      /* in use: interface up with addresses, VFs busy */
-	EXIT_PERM = 6,      /* permission denied: run as root */
-	EXIT_TIMEOUT = 7,   /* /dev/vfio/N did not appear in time */
-};
-
-static const char *prog = "assign-host";
+const char *prog = "assign-host";
 static bool use_color;
-
-struct global {
-	const char *state_dir;
-	const char *color;
-	int verbose;
-	bool json;
-};
 
 static void usage(FILE *f)
 {
@@ -65,6 +47,16 @@ static void usage(FILE *f)
 		"  vf-show VF|--pf IFNAME --vf N\n"
 		"                             the VF settings the PF's driver reports\n"
 		"  set-numvfs PF N            enable N VFs on an SR-IOV PF (0 disables)\n"
+		"  mdev-types [--json]        mediated device types the parents offer\n"
+		"  mdev-list [--json]         mediated devices (mdevs) that exist\n"
+		"  mdev-create TYPE [--parent P] [--uuid UUID]\n"
+		"                             make an mdev; prints its UUID\n"
+		"  mdev-remove UUID|PATH [--force]\n"
+		"                             remove an mdev (refused while a process uses it)\n"
+		"  explain UUID|PATH [--probe] why an mdev can or cannot be opened\n"
+		"  handoff [--backend B] [--user U] [--memlock SIZE] [--timeout S] SOCKET DEVICE...\n"
+		"                             open and check DEVICEs as root, hand their fds to\n"
+		"                             the unprivileged VMM that connects to SOCKET\n"
 		"\n"
 		"Options:\n"
 		"  -s, --state-dir DIR        records directory (default $ASSIGN_STATE_DIR or\n"
@@ -81,7 +73,7 @@ static void usage(FILE *f)
 		prog);
 }
 
-static int exit_code(int err)
+int exit_code(int err)
 {
 	switch (err) {
 	case 0:
@@ -117,7 +109,7 @@ static const char *tx(const char *s)
 	return esc_text(s, b, sizeof(bufs[0]));
 }
 
-static int fail(struct assign_ctx *ctx, int err, const char *what)
+int fail(struct assign_ctx *ctx, int err, const char *what)
 {
 	const char *msg = ctx ? assign_ctx_get_last_error(ctx) : "";
 
@@ -126,9 +118,7 @@ static int fail(struct assign_ctx *ctx, int err, const char *what)
 	return exit_code(err);
 }
 
-static int usage_error(const char *fmt, ...)
-	__attribute__((format(printf, 1, 2)));
-static int usage_error(const char *fmt, ...)
+int usage_error(const char *fmt, ...)
 {
 	va_list ap;
 
@@ -661,6 +651,8 @@ static int cmd_explain(struct assign_ctx *ctx, const struct global *g, int argc,
 	}
 	if (!addr)
 		return usage_error("explain needs one ADDRESS");
+	if (is_mdev_name(addr))
+		return explain_mdev(ctx, g, addr, probe);
 	if (json)
 		return explain_json(ctx, g, addr);
 	return explain_text(ctx, g, addr, probe);
@@ -1145,6 +1137,10 @@ static int run_command(struct assign_ctx *ctx, const struct global *g,
 		return cmd_vf_show(ctx, g, argc, argv);
 	if (!strcmp(cmd, "set-numvfs"))
 		return cmd_set_numvfs(ctx, argc, argv);
+	if (!strncmp(cmd, "mdev-", 5))
+		return cmd_mdev(ctx, g, cmd, argc, argv);
+	if (!strcmp(cmd, "handoff"))
+		return cmd_handoff(ctx, argc, argv);
 	return usage_error("unknown command '%s'", cmd);
 }
 

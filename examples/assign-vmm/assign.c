@@ -47,6 +47,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include "vmm.h"
 
@@ -67,7 +70,7 @@ struct assigned {
 	struct vm *vm;
 	struct assign_device *dev;
 	struct assign_vpci *vpci;
-	char name[ASSIGN_PCI_ADDR_LEN];
+	char name[64]; /* PCI address or mdev UUID */
 	int slot;
 	struct bar_trap traps[ASSIGN_VPCI_NUM_BARS];
 	struct bar_map bars[ASSIGN_VPCI_NUM_BARS];
@@ -82,6 +85,9 @@ struct assigned {
 /* one IOMMU context for all devices: one DMA address space for the guest */
 static struct assign_iommu *iommu;
 static struct assign_guestmem *guestmem;
+/* --handoff: the names of the devices the helper handed over */
+static char *handed[VMM_MAX_DEVICES];
+static int nhanded;
 
 /* ---- callbacks from libassign's virtual function ------------------- */
 /* They run with the vpci's lock held, on the vCPU thread whose config or
@@ -611,12 +617,12 @@ int assign_device_add(struct vm *vm, const char *address,
 	double t_open = vmm_elapsed();
 	r = assign_device_open(iommu, address, NULL, &d->dev);
 	if (r < 0) {
-		vmm_err("cannot assign %s: %s", address,
-			assign_ctx_get_last_error(vm->ctx));
+		vmm_err("cannot assign %s: %s%s", address,
+			assign_ctx_get_last_error(vm->ctx),
+			nhanded ? " (not one the helper handed over?)" : "");
 		goto fail;
 	}
-	snprintf(d->name, sizeof d->name, "%s",
-		 assign_device_get_address(d->dev));
+	snprintf(d->name, sizeof d->name, "%s", assign_device_get_name(d->dev));
 
 	/* start from a clean device */
 	double t_reset = vmm_elapsed();
@@ -687,9 +693,61 @@ void assign_device_remove(struct assigned *d)
 	free(d);
 }
 
+int assign_handoff_take(struct vm *vm, const char *path, const char **names,
+			int max)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct assign_handoff *h = NULL;
+	int s, r;
+
+	if (strlen(path) >= sizeof sa.sun_path) {
+		vmm_err("--handoff %s: the socket path is too long", path);
+		return -1;
+	}
+	strcpy(sa.sun_path, path);
+	s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (s < 0 || connect(s, (struct sockaddr *)&sa, sizeof sa) < 0) {
+		vmm_err("cannot reach the helper at %s: %s (is assign-host "
+			"handoff listening there, for this user?)",
+			path, strerror(errno));
+		if (s >= 0)
+			close(s);
+		return -1;
+	}
+	/* the library checks the message and what each fd is */
+	r = assign_handoff_recv(vm->ctx, s, &h);
+	close(s);
+	if (r == 0)
+		r = assign_iommu_new_from_handoff(vm->ctx, h, &iommu);
+	if (r < 0) {
+		vmm_err("no devices from the helper at %s: %s", path,
+			assign_ctx_get_last_error(vm->ctx));
+		assign_handoff_free(h);
+		return -1;
+	}
+	for (size_t i = 0; i < assign_handoff_get_count(h) && nhanded < max &&
+			   nhanded < VMM_MAX_DEVICES;
+	     i++) {
+		handed[nhanded] = strdup(assign_handoff_get_device(h, i));
+		if (!handed[nhanded])
+			break;
+		names[nhanded] = handed[nhanded];
+		nhanded++;
+	}
+	vmm_info("%d device(s) handed over on %s (%s)", nhanded, path,
+		 assign_handoff_get_backend(h) == ASSIGN_IOMMU_IOMMUFD ?
+			 "iommufd" :
+			 "type1");
+	assign_handoff_free(h);
+	return nhanded;
+}
+
 void assign_global_cleanup(void)
 {
 	dma_stop();
+	for (int i = 0; i < nhanded; i++)
+		free(handed[i]);
+	nhanded = 0;
 	/* unmaps guest RAM from the IOMMU: nothing stays pinned */
 	guestmem = assign_guestmem_unref(guestmem);
 	iommu = assign_iommu_unref(iommu);

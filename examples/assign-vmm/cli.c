@@ -172,6 +172,12 @@ static int take_option(int o, int argc, char **argv, struct vmm_options *out,
 		return 0;
 	case 'D':
 		return parse_dma_map(optarg, out, err, errlen);
+	case 'H':
+		if (!*optarg)
+			return fail(err, errlen,
+				    "--handoff needs the helper's socket path");
+		out->handoff = optarg;
+		return 0;
 	case 'v':
 		out->verbose = true;
 		return 0;
@@ -214,6 +220,7 @@ int vmm_parse_args(int argc, char **argv, struct vmm_options *out,
 		{ "cpus", required_argument, NULL, 'c' },
 		{ "device", required_argument, NULL, 'd' },
 		{ "dma-map", required_argument, NULL, 'D' },
+		{ "handoff", required_argument, NULL, 'H' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },

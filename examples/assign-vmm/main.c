@@ -425,31 +425,38 @@ static void *vcpu_thread(void *arg)
 static void usage(FILE *f)
 {
 	fprintf(f,
-"Usage: assign-vmm --kernel FILE [--initrd FILE] [--append CMDLINE]\n"
-"                  [--mem SIZE] [--cpus N] [--device PCI_ADDRESS]...\n"
-"\n"
-"Boot a Linux guest on KVM with an 8250 console on stdio and, with\n"
-"--device, host PCI devices assigned through VFIO (libassign).\n"
-"\n"
-"  -k, --kernel FILE      64-bit Linux bzImage (boot protocol >= 2.12) or\n"
-"                         uncompressed ELF vmlinux (boots faster)\n"
-"  -i, --initrd FILE      initramfs (cpio, optionally compressed)\n"
-"  -a, --append CMDLINE   kernel command line\n"
-"                         (default \"" VMM_DEFAULT_CMDLINE "\")\n"
-"  -m, --mem SIZE         guest RAM, with suffix K, M or G (default 256M)\n"
-"  -c, --cpus N           number of vCPUs, 1-%d (default 1)\n"
-"  -d, --device ADDRESS   assign a host PCI device (e.g. 0000:00:03.0);\n"
-"                         repeat for more. It must be bound to vfio-pci.\n"
-"      --dma-map WHEN     when guest RAM is mapped for the devices' DMA:\n"
-"                         background (default: while the guest boots),\n"
-"                         on-demand (when a device first enables bus\n"
-"                         mastering) or before-boot\n"
-"  -v, --verbose          say what the VMM does, with timings\n"
-"  -h, --help             show this help\n"
-"\n"
-"Interrupts are routed by an MP table; ACPI lists the CPUs and lets the\n"
-"guest power off: boot with acpi=noirq. The VMM exits 0 when the guest\n"
-"powers off (ACPI S5), reboots or triple-faults. Ctrl-C stops it (exit 130).\n",
+		"Usage: assign-vmm --kernel FILE [--initrd FILE] [--append CMDLINE]\n"
+		"                  [--mem SIZE] [--cpus N] [--device DEVICE]...\n"
+		"                  [--handoff SOCKET]\n"
+		"\n"
+		"Boot a Linux guest on KVM with an 8250 console on stdio and, with\n"
+		"--device, host PCI devices assigned through VFIO (libassign).\n"
+		"\n"
+		"  -k, --kernel FILE      64-bit Linux bzImage (boot protocol >= 2.12) or\n"
+		"                         uncompressed ELF vmlinux (boots faster)\n"
+		"  -i, --initrd FILE      initramfs (cpio, optionally compressed)\n"
+		"  -a, --append CMDLINE   kernel command line\n"
+		"                         (default \"" VMM_DEFAULT_CMDLINE
+		"\")\n"
+		"  -m, --mem SIZE         guest RAM, with suffix K, M or G (default 256M)\n"
+		"  -c, --cpus N           number of vCPUs, 1-%d (default 1)\n"
+		"  -d, --device DEVICE    assign a host device: a PCI address (bound to\n"
+		"                         vfio-pci), an mdev's UUID or path\n"
+		"                         (/sys/bus/mdev/devices/UUID); repeat for more\n"
+		"      --handoff SOCKET   take the devices' VFIO fds from a privileged\n"
+		"                         helper (assign-host handoff) on SOCKET: no\n"
+		"                         access to /dev/vfio needed; without --device,\n"
+		"                         every device handed over is assigned\n"
+		"      --dma-map WHEN     when guest RAM is mapped for the devices' DMA:\n"
+		"                         background (default: while the guest boots),\n"
+		"                         on-demand (when a device first enables bus\n"
+		"                         mastering) or before-boot\n"
+		"  -v, --verbose          say what the VMM does, with timings\n"
+		"  -h, --help             show this help\n"
+		"\n"
+		"Interrupts are routed by an MP table; ACPI lists the CPUs and lets the\n"
+		"guest power off: boot with acpi=noirq. The VMM exits 0 when the guest\n"
+		"powers off (ACPI S5), reboots or triple-faults. Ctrl-C stops it (exit 130).\n",
 		VMM_MAX_CPUS);
 }
 
@@ -706,12 +713,28 @@ static int setup_vm(struct vm *vm)
 	return 0;
 }
 
-/* Each --device in the next PCI slot; *n counts those added */
+/* Each --device in the next PCI slot; *n counts those added. With
+ * --handoff, the devices come from the helper: those --device names, or
+ * all of them. */
 static int add_devices(struct vm *vm, const struct vmm_options *opt,
 		       struct assigned **devs, int *n)
 {
-	for (int i = 0; i < opt->ndevices; i++) {
-		if (assign_device_add(vm, opt->devices[i], &devs[i]) < 0)
+	const char *handed[VMM_MAX_DEVICES];
+	const char *const *names = opt->devices;
+	int count = opt->ndevices;
+
+	if (opt->handoff) {
+		int k = assign_handoff_take(vm, opt->handoff, handed,
+					    VMM_MAX_DEVICES);
+		if (k < 0)
+			return -1;
+		if (!count) {
+			names = handed;
+			count = k;
+		}
+	}
+	for (int i = 0; i < count; i++) {
+		if (assign_device_add(vm, names[i], &devs[i]) < 0)
 			return -1;
 		(*n)++;
 	}

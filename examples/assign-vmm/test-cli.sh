@@ -50,6 +50,7 @@ check cpus-many 2 "from 1 to" --kernel x --cpus 65
 check dma-map-bad 2 "--dma-map sometimes: give background, on-demand or before-boot" --kernel x --dma-map sometimes
 check dma-map-ok 1 "cannot read kernel /nonexistent" --kernel /nonexistent --dma-map on-demand
 check missing-kernel 1 "cannot read kernel /nonexistent" --kernel /nonexistent
+check handoff-empty 2 "--handoff needs the helper's socket path" --kernel x --handoff ""
 check dir-kernel 1 "cannot read kernel" --kernel "$tmp"
 : >"$tmp/empty"
 check empty-kernel 1 "empty or not a regular file" --kernel "$tmp/empty"

@@ -122,6 +122,7 @@ struct vmm_options {
 	const char *cmdline;    /* VMM_DEFAULT_CMDLINE unless --append */
 	const char *devices[VMM_MAX_DEVICES];
 	int ndevices;
+	const char *handoff; /* --handoff: a helper's socket, or NULL */
 	uint64_t mem;           /* bytes: whole MiB, 64 MiB to 1 TiB */
 	int ncpus;              /* 1 to VMM_MAX_CPUS */
 	enum vmm_dma_mode dma_mode;
@@ -194,6 +195,13 @@ struct assigned;
 int assign_device_add(struct vm *vm, const char *address,
 		      struct assigned **ret);
 void assign_device_remove(struct assigned *dev);
+/* --handoff: take the VFIO fds a privileged helper (assign-host handoff)
+ * hands over on the unix socket @path; they make the VM's IOMMU object,
+ * and assign_device_add() opens the devices by name without /dev/vfio.
+ * The names of the devices handed over go to @names (up to @max, valid
+ * until assign_global_cleanup()); returns how many, or -1 (said why). */
+int assign_handoff_take(struct vm *vm, const char *path, const char **names,
+			int max);
 /* After the last assign_device_add(): check guest RAM for DMA (errors
  * are reported, nothing is pinned) and map it on a thread of its own; the
  * first Bus Master Enable of a device waits for it. 0 without devices. */

@@ -137,7 +137,7 @@ static int open_device(struct hello *h)
 	assign_region_read(h->dev, h->bar, h->offset, &host_view, 4);
 	printf("hello-vmm: %s BAR%u (%llu KiB) register %#x reads 0x%08x "
 	       "from the host\n",
-	       assign_device_get_address(h->dev), h->bar,
+	       assign_device_get_name(h->dev), h->bar,
 	       (unsigned long long)(h->bar_size >> 10), h->offset, host_view);
 	return 0;
 }

@@ -19,9 +19,10 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"Usage: assign-inspect [--backend auto|type1|iommufd|noiommu] "
-		"[--allow-noiommu] ADDRESS\n"
+		"[--allow-noiommu] DEVICE\n"
 		"Print regions, capabilities, interrupts and IOMMU geometry of a "
-		"device bound to vfio-pci.\n");
+		"VFIO device: a PCI address, an mdev UUID or path, a platform\n"
+		"device's name.\n");
 }
 
 static const char *backend_name(enum assign_iommu_backend b)
@@ -216,8 +217,14 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	assign_device_get_info(dev, &info);
-	printf("device %s, group %d:%s%s%s, %u regions, %u irq indexes\n",
-	       assign_device_get_address(dev), assign_device_get_group_id(dev),
+	printf("device %s (bus %s), group %d:%s%s%s, %u regions, %u irq "
+	       "indexes\n",
+	       assign_device_get_name(dev),
+	       info.bus == ASSIGN_DEVICE_BUS_PCI      ? "pci" :
+	       info.bus == ASSIGN_DEVICE_BUS_MDEV     ? "mdev" :
+	       info.bus == ASSIGN_DEVICE_BUS_PLATFORM ? "platform" :
+							"other",
+	       assign_device_get_group_id(dev),
 	       info.flags & ASSIGN_DEVICE_F_PCI ? " pci" : "",
 	       info.flags & ASSIGN_DEVICE_F_PLATFORM ? " platform" : "",
 	       info.flags & ASSIGN_DEVICE_F_RESET ? " reset" : "",

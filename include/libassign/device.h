@@ -26,37 +26,104 @@ struct assign_device;
 struct assign_pci_bar;
 
 /**
- * struct assign_device_opts - options for assign_device_open()
+ * struct assign_device_opts - options for assign_device_open() and
+ *                             assign_device_open_fd()
  * @size: sizeof(struct assign_device_opts)
  * @flags: reserved, must be 0
+ * @vf_token: the VF token, a UUID ("bd8d9d2b-5a5f-4f5a-a211-f591514ba1f3"),
+ *            or NULL. vfio-pci asks for it to open a VF whose PF is driven
+ *            through vfio-pci (the PF's user set it with
+ *            assign_device_set_vf_token()), and to open such a PF while
+ *            its VFs are in use; given for a PF whose VFs are not in use,
+ *            it sets the token. On the group path it goes with the device's
+ *            name ("ADDR vf_token=UUID"); on the cdev path with
+ *            VFIO_DEVICE_BIND_FLAG_TOKEN (Linux 6.17), and a kernel before
+ *            that, which asks no token there, opens the device without it
+ *            (a warning is logged)
  */
 struct assign_device_opts {
 	size_t size;
 	uint32_t flags;
+	const char *vf_token;
 };
 
 /**
- * assign_device_open() - open a device bound to vfio-pci on an IOMMU
+ * assign_device_open() - open a VFIO device on an IOMMU
  * @iommu: the DMA address space the device joins
- * @address: PCI address, "dddd:bb:dd.f" or "bb:dd.f"
+ * @name: the device: a PCI address ("dddd:bb:dd.f" or "bb:dd.f"); an
+ *        mdev's UUID; a platform device's name ("fff51000.ethernet"); or
+ *        its path in sysfs (/sys/bus/mdev/devices/UUID, /sys/devices/...).
+ *        On an IOMMU object made from a handoff, the name of a device
+ *        handed over
  * @opts: options, or NULL
  * @ret: where to store the device, with one reference
  *
- * Type1/no-IOMMU: finds the device's IOMMU group in sysfs, opens
- * /dev/vfio/N (once per group per IOMMU), checks the group is viable, adds
- * it to the container (setting the IOMMU type on the first group) and gets
- * the device fd. iommufd: opens /dev/vfio/devices/vfioN, binds it to the
- * iommufd and attaches it to the IOAS.
+ * Finds the device in sysfs and checks, in the order of the causes, that
+ * VFIO can have it: not a bridge; VFIO present; an IOMMU group; bound to
+ * its VFIO driver (vfio-pci or a variant for PCI, its parent's driver for
+ * an mdev, vfio-platform). Type1/no-IOMMU: opens /dev/vfio/N (once per
+ * group per IOMMU, or the group handed over), checks it is viable, adds it
+ * to the container (setting the IOMMU type on the first group) and gets
+ * the device fd. iommufd: opens /dev/vfio/devices/vfioN (or the cdev
+ * handed over), binds it to the iommufd and attaches it to the IOAS.
  *
- * Return: 0; -EINVAL (bad address or opts); -ENODEV (no such device, or not
- * bound to vfio-pci: the message names the driver it has and the fix);
- * -EBUSY (group not viable: the message names each blocking device and its
- * driver; or the device is already open elsewhere); -EACCES; -ENOMEM; other
- * kernel errors.
+ * Return: 0; -EINVAL (a malformed name, a path outside /sys or with "..",
+ * bad opts or VF token); -ENODEV (no such device, a bridge, no IOMMU
+ * group, not bound to its VFIO driver, not a device VFIO opens (an mdev
+ * parent, a class device): the message names the cause and the fix);
+ * -ENOENT (no VFIO on this host); -EBUSY (group not viable: the message
+ * names each blocking device and its driver; or the device is already
+ * open elsewhere); -EACCES (permission denied, or the VF token is missing
+ * or wrong: the message says which); -ENOMEM; other kernel errors.
  */
-int assign_device_open(struct assign_iommu *iommu, const char *address,
+int assign_device_open(struct assign_iommu *iommu, const char *name,
 		       const struct assign_device_opts *opts,
 		       struct assign_device **ret);
+
+/**
+ * assign_device_open_fd() - open a device whose vfio cdev another process
+ *                           opened
+ * @iommu: an iommufd IOMMU object (assign_iommu_new_from_fd() of the
+ *         iommufd handed over with it, or any iommufd one)
+ * @fd: the device's vfio cdev (/dev/vfio/devices/vfioN), not bound to an
+ *      iommufd yet
+ * @name: the device it is expected to be (as assign_device_open() takes
+ *        names), or NULL to take the one sysfs says @fd belongs to
+ * @opts: options, or NULL
+ * @ret: where to store the device, with one reference
+ *
+ * What @fd is comes from the kernel (fstat() and /sys/dev/char); without
+ * sysfs, @name is taken as given. The library binds @fd to the iommufd
+ * and attaches it to the IOAS, then it is a device like any other.
+ *
+ * On success the device owns @fd and closes it with its last reference;
+ * on failure @fd stays the caller's to close (a cdev the kernel bound
+ * before a later step failed stays bound until it is closed).
+ *
+ * Return: 0; -EBADF (@fd is not open); -EINVAL (@fd is not a vfio cdev,
+ * but a group, a container, an iommufd or another file: the message says
+ * which and what to do; it belongs to another device than @name; it is
+ * bound already; @iommu is type1); -ENOENT (@iommu is AUTO and /dev/iommu
+ * cannot be opened); -EACCES (VF token); -EPERM; -EBUSY; -ENOMEM; kernel
+ * errors.
+ */
+int assign_device_open_fd(struct assign_iommu *iommu, int fd, const char *name,
+			  const struct assign_device_opts *opts,
+			  struct assign_device **ret);
+
+/**
+ * assign_device_set_vf_token() - set the VF token of an SR-IOV PF
+ * @dev: a PF driven through vfio-pci
+ * @uuid: the token, a UUID in its text form
+ *
+ * VFIO_DEVICE_FEATURE_PCI_VF_TOKEN: from now on its VFs open only with
+ * this token (assign_device_opts.vf_token). vfio-pci gives a PF a random
+ * token, so no VF opens before the PF's user sets one.
+ *
+ * Return: 0; -EINVAL (not a UUID); -EOPNOTSUPP (@dev is not an SR-IOV PF
+ * driven through vfio-pci); kernel errors.
+ */
+int assign_device_set_vf_token(struct assign_device *dev, const char *uuid);
 
 /**
  * assign_device_ref() - take a reference
@@ -89,9 +156,20 @@ struct assign_iommu *assign_device_get_iommu(const struct assign_device *dev);
  * assign_device_get_address() - the device's PCI address
  * @dev: the device
  *
- * Return: "dddd:bb:dd.f", valid as long as @dev.
+ * Return: "dddd:bb:dd.f", valid as long as @dev; NULL for a device that
+ * has no PCI address (an mdev, a platform device: see
+ * assign_device_get_name()).
  */
 const char *assign_device_get_address(const struct assign_device *dev);
+
+/**
+ * assign_device_get_name() - the kernel's name of the device
+ * @dev: the device
+ *
+ * Return: its PCI address, mdev UUID or platform device name, valid as
+ * long as @dev.
+ */
+const char *assign_device_get_name(const struct assign_device *dev);
 
 /**
  * assign_device_get_fd() - escape hatch: the VFIO device fd
@@ -117,18 +195,42 @@ int assign_device_get_group_id(const struct assign_device *dev);
 #define ASSIGN_DEVICE_F_RESET (1u << 2)
 
 /**
+ * enum assign_device_bus - the bus a device sits on
+ * @ASSIGN_DEVICE_BUS_UNKNOWN: sysfs did not say (a handed fd without
+ *                             sysfs), or a library older than this field
+ * @ASSIGN_DEVICE_BUS_PCI: a PCI function (it has a PCI address)
+ * @ASSIGN_DEVICE_BUS_MDEV: a mediated device (it has a UUID; it may
+ *                          still speak the PCI API: %ASSIGN_DEVICE_F_PCI)
+ * @ASSIGN_DEVICE_BUS_PLATFORM: a platform device (device tree, ACPI)
+ * @ASSIGN_DEVICE_BUS_OTHER: another bus VFIO drives (fsl-mc, ccw, ap...)
+ *
+ * The bus is where the device is; %ASSIGN_DEVICE_F_PCI and
+ * %ASSIGN_DEVICE_F_PLATFORM are the API its regions and interrupts
+ * follow: the kernel's mtty mdev, for one, is an mdev that speaks PCI.
+ */
+enum assign_device_bus {
+	ASSIGN_DEVICE_BUS_UNKNOWN = 0,
+	ASSIGN_DEVICE_BUS_PCI = 1,
+	ASSIGN_DEVICE_BUS_MDEV = 2,
+	ASSIGN_DEVICE_BUS_PLATFORM = 3,
+	ASSIGN_DEVICE_BUS_OTHER = 4,
+};
+
+/**
  * struct assign_device_info - what the kernel says about the device
  * @size: set by the caller to sizeof(struct assign_device_info); the
  *        library sets it to the bytes it filled
  * @flags: ASSIGN_DEVICE_F_*
  * @num_regions: number of region indexes
  * @num_irqs: number of interrupt indexes
+ * @bus: the bus it sits on
  */
 struct assign_device_info {
 	size_t size;
 	uint32_t flags;
 	uint32_t num_regions;
 	uint32_t num_irqs;
+	enum assign_device_bus bus;
 };
 
 /**

@@ -611,6 +611,184 @@ int assign_host_vf_get(struct assign_ctx *ctx, const char *pf_ifname,
 int assign_host_sriov_set_numvfs(struct assign_ctx *ctx,
 				 const char *pf_address, unsigned numvfs);
 
+/** ASSIGN_HOST_UUID_LEN - buffer size for a UUID in its text form */
+#define ASSIGN_HOST_UUID_LEN 37
+
+/**
+ * struct assign_host_mdev_type - a type of mediated device a parent offers
+ * @parent: the parent device, as /sys/class/mdev_bus names it ("mtty",
+ *          "0000:00:02.0")
+ * @type: the type, as sysfs names it ("mtty-1", "i915-GVTg_V5_4")
+ * @name: its name ("Single port serial"), "" when the driver gives none
+ * @device_api: the VFIO API its instances speak ("vfio-pci")
+ * @description: its description, "" when the driver gives none
+ * @available: instances that can still be made
+ * @n_instances: instances of it now
+ */
+struct assign_host_mdev_type {
+	char parent[ASSIGN_HOST_NAME_LEN];
+	char type[ASSIGN_HOST_NAME_LEN];
+	char name[ASSIGN_HOST_NAME_LEN];
+	char device_api[32];
+	char description[256];
+	unsigned available;
+	unsigned n_instances;
+};
+
+/**
+ * struct assign_host_mdev_type_list - the mdev types of every parent
+ * @count: number of entries in @types
+ * @types: the types, sorted by parent and type
+ */
+struct assign_host_mdev_type_list {
+	size_t count;
+	struct assign_host_mdev_type *types;
+};
+
+/**
+ * assign_host_mdev_types() - the mdev types the host offers
+ * @ctx: the context
+ * @ret: where to store the list (free it with
+ *       assign_host_mdev_type_list_free()); empty when no driver offers
+ *       mdevs or the mdev core is not loaded
+ *
+ * Every parent in /sys/class/mdev_bus with every type in its
+ * mdev_supported_types.
+ *
+ * Return: 0; -EINVAL; -ENOMEM; a sysfs error reading a type.
+ */
+int assign_host_mdev_types(struct assign_ctx *ctx,
+			   struct assign_host_mdev_type_list **ret);
+
+/**
+ * assign_host_mdev_type_list_free() - free a list of mdev types
+ * @list: the list, or NULL
+ *
+ * Return: NULL.
+ */
+struct assign_host_mdev_type_list *
+assign_host_mdev_type_list_free(struct assign_host_mdev_type_list *list);
+
+/**
+ * struct assign_host_mdev - a mediated device
+ * @uuid: its UUID, lower case
+ * @parent: its parent device
+ * @type: its type ("mtty-1")
+ * @driver: the driver bound to it (its parent's: "mtty"), "" when none;
+ *          with a driver it is a VFIO device
+ * @iommu_group: its IOMMU group (VFIO makes one for each mdev), -1 when
+ *               none
+ * @vfio_cdev: its vfio cdev ("vfio3": /dev/vfio/devices/vfio3), "" when
+ *             the kernel has none
+ */
+struct assign_host_mdev {
+	char uuid[ASSIGN_HOST_UUID_LEN];
+	char parent[ASSIGN_HOST_NAME_LEN];
+	char type[ASSIGN_HOST_NAME_LEN];
+	char driver[ASSIGN_HOST_NAME_LEN];
+	int iommu_group;
+	char vfio_cdev[32];
+};
+
+/**
+ * struct assign_host_mdev_list - the mediated devices of the host
+ * @count: number of entries in @mdevs
+ * @mdevs: the devices, sorted by UUID
+ */
+struct assign_host_mdev_list {
+	size_t count;
+	struct assign_host_mdev *mdevs;
+};
+
+/**
+ * assign_host_mdev_list() - the mediated devices that exist
+ * @ctx: the context
+ * @ret: where to store the list (free it with assign_host_mdev_list_free())
+ *
+ * Return: 0; -EINVAL; -ENOMEM; a sysfs error.
+ */
+int assign_host_mdev_list(struct assign_ctx *ctx,
+			  struct assign_host_mdev_list **ret);
+
+/**
+ * assign_host_mdev_list_free() - free a list of mediated devices
+ * @list: the list, or NULL
+ *
+ * Return: NULL.
+ */
+struct assign_host_mdev_list *
+assign_host_mdev_list_free(struct assign_host_mdev_list *list);
+
+/**
+ * assign_host_mdev_get() - describe one mediated device
+ * @ctx: the context
+ * @name: its UUID or its path (/sys/bus/mdev/devices/UUID, /sys/devices/...)
+ * @ret: where to store the description (free with assign_host_mdev_free())
+ *
+ * Return: 0; -EINVAL (not a UUID or a path in /sys); -ENODEV (no such
+ * mdev, or the path leads to a device that is not one); -ENOMEM.
+ */
+int assign_host_mdev_get(struct assign_ctx *ctx, const char *name,
+			 struct assign_host_mdev **ret);
+
+/**
+ * assign_host_mdev_free() - free an mdev description
+ * @mdev: the description, or NULL
+ *
+ * Return: NULL.
+ */
+struct assign_host_mdev *assign_host_mdev_free(struct assign_host_mdev *mdev);
+
+/**
+ * struct assign_host_mdev_opts - options for assign_host_mdev_create()
+ * @size: sizeof(struct assign_host_mdev_opts)
+ * @parent: the parent to make it on; NULL when only one offers the type
+ * @uuid: the UUID to give it; NULL makes a random one (version 4)
+ */
+struct assign_host_mdev_opts {
+	size_t size;
+	const char *parent;
+	const char *uuid;
+};
+
+/**
+ * assign_host_mdev_create() - make a mediated device
+ * @ctx: the context
+ * @type: its type, as assign_host_mdev_types() names it ("mtty-1")
+ * @opts: options, or NULL
+ * @ret: where to store its description (free with
+ *       assign_host_mdev_free()); may be NULL
+ *
+ * Writes the UUID to the type's create attribute and checks the device
+ * appeared on the mdev bus.
+ *
+ * Return: 0; -EINVAL (bad arguments, a malformed UUID); -ENOENT (no parent
+ * offers @type, or not @opts->parent; the message lists the types);
+ * -ENOTUNIQ (several parents offer it: name one); -ENOSPC (no instance of
+ * it left); -EEXIST (the UUID is taken); -EACCES (not root); other errors
+ * of the driver's create.
+ */
+int assign_host_mdev_create(struct assign_ctx *ctx, const char *type,
+			    const struct assign_host_mdev_opts *opts,
+			    struct assign_host_mdev **ret);
+
+/**
+ * assign_host_mdev_remove() - remove a mediated device
+ * @ctx: the context
+ * @name: its UUID or path
+ * @opts: options, or NULL (ASSIGN_HOST_F_FORCE and @dev_dir are used)
+ *
+ * Writes its remove attribute. The kernel waits for a process that holds
+ * it open through VFIO to let go; so, as restore does for PCI devices,
+ * a device open in another process is refused, naming it, unless
+ * ASSIGN_HOST_F_FORCE.
+ *
+ * Return: 0; -EINVAL; -ENODEV (no such mdev); -EBUSY (in use: the message
+ * names the process); -EACCES; other sysfs errors.
+ */
+int assign_host_mdev_remove(struct assign_ctx *ctx, const char *name,
+			    const struct assign_host_opts *opts);
+
 #ifdef __cplusplus
 }
 #endif

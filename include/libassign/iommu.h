@@ -70,10 +70,14 @@ const char *assign_iommu_backend_get_name(enum assign_iommu_backend backend);
 #define ASSIGN_IOMMU_DEFAULT_MAX_MAPPINGS 65535u
 
 /**
- * struct assign_iommu_opts - options for assign_iommu_new()
+ * struct assign_iommu_opts - options for assign_iommu_new() and
+ *                            assign_iommu_new_from_fd()
  * @size: sizeof(struct assign_iommu_opts), so the struct can grow
  * @backend: which backend to use
  * @flags: ASSIGN_IOMMU_F_* flags
+ * @ioas_id: assign_iommu_new_from_fd() with an iommufd: an IOAS that
+ *           exists in it, to use instead of allocating one; 0 (the
+ *           default) allocates one (iommufd never gives out id 0)
  * @max_mappings: the most DMA mappings the object holds at once, its own
  *                and its guest memory policy's alike (each pins memory;
  *                a guest that maps one page at many IOVAs would otherwise
@@ -86,6 +90,7 @@ struct assign_iommu_opts {
 	size_t size;
 	enum assign_iommu_backend backend;
 	uint32_t flags;
+	uint32_t ioas_id;
 	uint32_t max_mappings;
 };
 
@@ -107,6 +112,67 @@ struct assign_iommu_opts {
 int assign_iommu_new(struct assign_ctx *ctx,
 		     const struct assign_iommu_opts *opts,
 		     struct assign_iommu **ret);
+
+/**
+ * assign_iommu_new_from_fd() - make an IOMMU object of a container or an
+ *                              iommufd another process opened
+ * @ctx: the library context
+ * @fd: a VFIO container (/dev/vfio/vfio) no group was added to yet, or an
+ *      iommufd (/dev/iommu), as a privileged helper or a management stack
+ *      opened and handed it over
+ * @opts: options, or NULL: @opts->backend AUTO takes what @fd is; TYPE1
+ *        or NOIOMMU (with %ASSIGN_IOMMU_F_ALLOW_NOIOMMU) want a container,
+ *        IOMMUFD an iommufd; @opts->ioas_id names an IOAS in the iommufd
+ *        to use, 0 allocates one
+ * @ret: where to store the new object, with one reference
+ *
+ * What @fd is comes from the kernel (fstat() and /sys/dev/char), not from
+ * its number. Then the library does everything as with assign_iommu_new():
+ * groups are added with assign_group_new_from_fd() (type1), devices opened
+ * with assign_device_open_fd() (a vfio cdev) or assign_device_open() (a
+ * device of a group on the object). No privilege is needed beyond the fds:
+ * a process with no access to /dev/vfio or /dev/iommu can use them.
+ *
+ * On success the object owns @fd and closes it with its last reference;
+ * on failure @fd stays the caller's, untouched.
+ *
+ * Return: 0; -EBADF (@fd is not open); -EINVAL (@fd is not a container or
+ * an iommufd, or not the kind @opts asks for: the message says what it
+ * is; @opts->ioas_id without an iommufd; bad @opts); -EBUSY (the
+ * container has an IOMMU set already: groups were added to it); -ENOENT
+ * (@opts->ioas_id is not an IOAS of the iommufd; no-IOMMU not enabled);
+ * -EPERM (no-IOMMU without the flag); -EPROTO (unknown VFIO API version);
+ * -ENOMEM; other kernel errors.
+ */
+int assign_iommu_new_from_fd(struct assign_ctx *ctx, int fd,
+			     const struct assign_iommu_opts *opts,
+			     struct assign_iommu **ret);
+
+/**
+ * assign_group_new_from_fd() - add a VFIO group another process opened
+ * @iommu: a type1 or no-IOMMU IOMMU object
+ * @fd: the group (/dev/vfio/N), not in a container yet
+ * @ret: where to store the group, with a reference for the caller
+ *
+ * Checks the group is viable, adds it to @iommu's container (setting the
+ * IOMMU type with the first group, as opening a device does) and keeps it
+ * open while the caller holds @ret or a device of the group is open:
+ * assign_device_open() then opens its devices through it, by name, without
+ * touching /dev/vfio.
+ *
+ * On success the group object owns @fd; on failure @fd stays the caller's,
+ * as it was (out of the container).
+ *
+ * Return: 0; -EBADF (@fd is not open); -EINVAL (@fd is not a VFIO group,
+ * or a no-IOMMU group on a type1 object or the other way round: the
+ * message says what it is); -EOPNOTSUPP (@iommu is iommufd, or AUTO with
+ * no backend chosen yet); -EEXIST (the group is open on @iommu already);
+ * -EBUSY (not viable: the message names the devices and drivers; or in a
+ * container already); -EPERM (interrupts not isolated); -ENOMEM; kernel
+ * errors.
+ */
+int assign_group_new_from_fd(struct assign_iommu *iommu, int fd,
+			     struct assign_group **ret);
 
 /**
  * assign_iommu_ref() - take a reference

@@ -226,6 +226,7 @@ int assign_pci_addr_format(const struct assign_pci_addr *addr, char *buf,
 #endif
 
 #include <libassign/iommu.h>
+#include <libassign/handoff.h>
 #include <libassign/device.h>
 #include <libassign/pci.h>
 #include <libassign/guestmem.h>

@@ -174,6 +174,16 @@ int sysfs_write(struct assign_ctx *ctx, const char *path, const char *val);
 int sysfs_link_name(struct assign_ctx *ctx, const char *path, char *buf,
 		    size_t size);
 int sysfs_exists(struct assign_ctx *ctx, const char *path);
+/*
+ * The canonical form of @path (relative to the sysfs root) into @out:
+ * every symlink followed, "." and ".." resolved, relative to the root
+ * ("devices/pci0000:00/0000:00:03.0" for "bus/pci/devices/0000:00:03.0").
+ * -ENOENT when a component does not exist, -EXDEV when the path or a
+ * link leads above the root or to an absolute target, -ELOOP after 40
+ * links, -ENAMETOOLONG when it does not fit.
+ */
+int sysfs_canonical(struct assign_ctx *ctx, const char *path, char *out,
+		    size_t size);
 int sysfs_list(struct assign_ctx *ctx, const char *path, char ***names,
 	       size_t *n);
 void strv_free(char **names, size_t n);

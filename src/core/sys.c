@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "core/sys.h"
@@ -183,6 +184,100 @@ static int lx_getrlimit(void *data, int resource, struct rlimit *rlim)
 	return getrlimit(resource, rlim) < 0 ? -errno : 0;
 }
 
+static int lx_fstat(void *data, int fd, struct stat *st)
+{
+	(void)data;
+	return fstat(fd, st) < 0 ? -errno : 0;
+}
+
+/* Room for the SCM_RIGHTS of the most fds a message may carry. */
+#define LX_MAX_FDS 253
+
+static ssize_t lx_sendmsg(void *data, int sock, const void *buf, size_t len,
+			  const int *fds, size_t nfds)
+{
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(int) * LX_MAX_FDS)];
+	} c;
+	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
+	ssize_t r;
+
+	(void)data;
+	if (nfds > LX_MAX_FDS)
+		return -EINVAL;
+	if (nfds) {
+		struct cmsghdr *h;
+
+		memset(&c, 0, sizeof(c));
+		m.msg_control = c.buf;
+		m.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
+		h = CMSG_FIRSTHDR(&m);
+		h->cmsg_level = SOL_SOCKET;
+		h->cmsg_type = SCM_RIGHTS;
+		h->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+		memcpy(CMSG_DATA(h), fds, sizeof(int) * nfds);
+	}
+	do
+		r = sendmsg(sock, &m, MSG_NOSIGNAL);
+	while (r < 0 && errno == EINTR);
+	return r < 0 ? -errno : r;
+}
+
+static ssize_t lx_recvmsg(void *data, int sock, void *buf, size_t len, int *fds,
+			  size_t maxfds, size_t *nfds)
+{
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(int) * LX_MAX_FDS)];
+	} c;
+	struct iovec iov = { .iov_base = buf, .iov_len = len };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
+	struct cmsghdr *h;
+	size_t n = 0;
+	bool extra = false;
+	ssize_t r;
+
+	(void)data;
+	if (maxfds > LX_MAX_FDS)
+		maxfds = LX_MAX_FDS;
+	m.msg_control = c.buf;
+	/* Room for one fd more than wanted: a message that fills it carries
+	 * too many. */
+	m.msg_controllen = CMSG_SPACE(sizeof(int) * (maxfds + 1));
+	do
+		r = recvmsg(sock, &m, MSG_CMSG_CLOEXEC);
+	while (r < 0 && errno == EINTR);
+	if (r < 0)
+		return -errno;
+	for (h = CMSG_FIRSTHDR(&m); h; h = CMSG_NXTHDR(&m, h)) {
+		size_t k;
+
+		if (h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_RIGHTS)
+			continue;
+		k = (h->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < k; i++) {
+			int fd;
+
+			memcpy(&fd, CMSG_DATA(h) + i * sizeof(int), sizeof(fd));
+			if (n < maxfds)
+				fds[n++] = fd;
+			else {
+				close(fd);
+				extra = true;
+			}
+		}
+	}
+	if (extra || (m.msg_flags & (MSG_CTRUNC | MSG_TRUNC))) {
+		for (size_t i = 0; i < n; i++)
+			close(fds[i]);
+		return -EMSGSIZE;
+	}
+	*nfds = n;
+	return r;
+}
+
 const struct assign_sys_ops assign_sys_linux = {
 	.open = lx_open,
 	.openat = lx_openat,
@@ -199,4 +294,7 @@ const struct assign_sys_ops assign_sys_linux = {
 	.faccessat = lx_faccessat,
 	.list_dir = lx_list_dir,
 	.getrlimit = lx_getrlimit,
+	.fstat = lx_fstat,
+	.sendmsg = lx_sendmsg,
+	.recvmsg = lx_recvmsg,
 };

@@ -10,6 +10,7 @@
 
 #include <stdint.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include "core/core.h"
@@ -53,6 +54,23 @@ struct assign_sys_ops {
 	int (*list_dir)(void *data, int dirfd, const char *path, char ***names,
 			size_t *n);
 	int (*getrlimit)(void *data, int resource, struct rlimit *rlim);
+	/* What an fd is: fstat(2). -EBADF for an fd that is not open. */
+	int (*fstat)(void *data, int fd, struct stat *st);
+	/*
+	 * One message on a connected unix socket, with @nfds fds as
+	 * SCM_RIGHTS. Returns the bytes sent.
+	 */
+	ssize_t (*sendmsg)(void *data, int sock, const void *buf, size_t len,
+			   const int *fds, size_t nfds);
+	/*
+	 * One message from a unix socket into @buf, and the fds that came
+	 * with it (close-on-exec) into @fds, their number into *nfds.
+	 * Returns the bytes received (0: the peer closed). A message longer
+	 * than @len, or with more than @maxfds fds, is -EMSGSIZE, and the
+	 * fds that did arrive are closed.
+	 */
+	ssize_t (*recvmsg)(void *data, int sock, void *buf, size_t len,
+			   int *fds, size_t maxfds, size_t *nfds);
 };
 
 /* The real Linux implementation (sys.c). */
@@ -115,6 +133,22 @@ static inline int sys_getrlimit(struct assign_ctx *c, int res,
 				struct rlimit *rl)
 {
 	return c->sys->getrlimit(c->sys_data, res, rl);
+}
+static inline int sys_fstat(struct assign_ctx *c, int fd, struct stat *st)
+{
+	return c->sys->fstat(c->sys_data, fd, st);
+}
+static inline ssize_t sys_sendmsg(struct assign_ctx *c, int sock,
+				  const void *buf, size_t len, const int *fds,
+				  size_t nfds)
+{
+	return c->sys->sendmsg(c->sys_data, sock, buf, len, fds, nfds);
+}
+static inline ssize_t sys_recvmsg(struct assign_ctx *c, int sock, void *buf,
+				  size_t len, int *fds, size_t maxfds,
+				  size_t *nfds)
+{
+	return c->sys->recvmsg(c->sys_data, sock, buf, len, fds, maxfds, nfds);
 }
 
 #endif /* LIBASSIGN_SYS_H */

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
- * VFIO devices: open through an IOMMU object, info, resets, feature probe.
+ * VFIO devices: open through an IOMMU object (by name, or from a cdev fd
+ * another process opened), info, VF token, feature probe.
  * Regions are in region.c, interrupts in irq.c.
  */
 #include <errno.h>
@@ -18,8 +19,10 @@
 #define MAX_REGIONS 256
 #define MAX_IRQS 64
 
+/* The options, with the VF token parsed into @req. */
 static int check_opts(struct assign_ctx *ctx,
-		      const struct assign_device_opts *opts)
+		      const struct assign_device_opts *opts,
+		      struct iommu_dev_req *req)
 {
 	struct assign_device_opts o;
 	int r;
@@ -32,7 +35,27 @@ static int check_opts(struct assign_ctx *ctx,
 			ctx, -EINVAL,
 			"assign_device_opts.flags 0x%x has unknown bits; pass 0",
 			o.flags);
+	if (o.vf_token) {
+		if (devpath_parse_uuid(o.vf_token, req->token) < 0)
+			return set_error(ctx, -EINVAL,
+					 "assign_device_opts.vf_token is not a "
+					 "UUID (8-4-4-4-12 hex digits)");
+		req->has_token = true;
+	}
 	return 0;
+}
+
+static enum assign_device_bus bus_of(const char *bus)
+{
+	if (!bus[0])
+		return ASSIGN_DEVICE_BUS_UNKNOWN;
+	if (!strcmp(bus, "pci"))
+		return ASSIGN_DEVICE_BUS_PCI;
+	if (!strcmp(bus, "mdev"))
+		return ASSIGN_DEVICE_BUS_MDEV;
+	if (!strcmp(bus, "platform"))
+		return ASSIGN_DEVICE_BUS_PLATFORM;
+	return ASSIGN_DEVICE_BUS_OTHER;
 }
 
 static int device_query_info(struct assign_device *dev)
@@ -73,21 +96,21 @@ static int device_query_info(struct assign_device *dev)
 	return 0;
 }
 
-/* Open @dev's fd on @iommu. */
-static int device_attach(struct assign_iommu *iommu, struct assign_device *dev)
+/* iommu_attach() with the IOMMU side's own messages (and a fallback). */
+static int device_attach(struct assign_iommu *iommu, struct assign_device *dev,
+			 const struct iommu_dev_req *req)
 {
 	struct assign_ctx *ctx = dev->ctx;
 	char saved[ASSIGN_ERROR_MAX];
 	int r;
 
-	/* The IOMMU side names its own failures; keep a fallback message. */
 	assign_error_save(ctx, saved);
 	assign_ctx_clear_last_error(ctx);
-	r = iommu_attach_device(iommu, dev->addr, &dev->att);
+	r = iommu_attach(iommu, req, &dev->att);
 	if (r < 0) {
 		if (!assign_error_get(ctx)[0])
 			set_error(ctx, r, "cannot attach %s to its IOMMU: %s",
-				  dev->addr, strerror(-r));
+				  req->loc.name, strerror(-r));
 		return r;
 	}
 	assign_error_restore(ctx, saved);
@@ -113,43 +136,26 @@ static int device_alloc_caches(struct assign_device *dev)
 	return 0;
 }
 
-ASSIGN_EXPORT int assign_device_open(struct assign_iommu *iommu,
-				     const char *address,
-				     const struct assign_device_opts *opts,
-				     struct assign_device **ret)
+/* Open the device @req describes on @iommu: attach, info, caches. */
+static int device_new(struct assign_iommu *iommu,
+		      const struct iommu_dev_req *req,
+		      struct assign_device **ret)
 {
-	struct assign_ctx *ctx;
+	struct assign_ctx *ctx = assign_iommu_get_ctx(iommu);
 	struct assign_device *dev;
-	struct assign_pci_addr pci;
 	int r;
-
-	if (!iommu)
-		return -EINVAL;
-	ctx = assign_iommu_get_ctx(iommu);
-	if (!ctx)
-		return -EINVAL;
-	if (!address || !ret)
-		return set_error(ctx, -EINVAL,
-				 "assign_device_open: %s is NULL",
-				 !address ? "address" : "ret");
-	r = check_opts(ctx, opts);
-	if (r < 0)
-		return r;
-	if (assign_pci_addr_parse(address, &pci) < 0)
-		return set_error(ctx, -EINVAL,
-				 "\"%.32s\" is not a PCI address: write it as dddd:bb:dd.f or bb:dd.f (hex, device <= 1f, function <= 7)",
-				 address);
 
 	dev = calloc(1, sizeof(*dev));
 	if (!dev)
 		return set_error(ctx, -ENOMEM, "out of memory opening %s",
-				 address);
+				 req->loc.name);
 	dev->refcount = 1;
 	dev->ctx = ctx;
-	assign_pci_addr_format(&pci, dev->addr, sizeof(dev->addr));
+	snprintf(dev->addr, sizeof(dev->addr), "%s", req->loc.name);
+	dev->has_pci_addr = !strcmp(req->loc.bus, "pci");
 	dev->att.devfd = -1;
 	dev->att.group_id = -1;
-	r = device_attach(iommu, dev);
+	r = device_attach(iommu, dev, req);
 	if (r < 0) {
 		free(dev);
 		return r;
@@ -158,17 +164,161 @@ ASSIGN_EXPORT int assign_device_open(struct assign_iommu *iommu,
 	if (r == 0)
 		r = device_alloc_caches(dev);
 	if (r < 0) {
+		char msg[ASSIGN_ERROR_MAX];
+
+		assign_error_save(ctx, msg);
+		/* A caller's fd is theirs again on failure. */
+		if (req->fd >= 0 && dev->att.devfd == req->fd)
+			dev->att.devfd = -1;
 		iommu_detach_device(iommu, &dev->att);
+		assign_error_restore(ctx, msg);
 		free(dev->regions);
 		free(dev->irqs);
 		free(dev);
 		return r;
 	}
+	dev->info.bus = bus_of(req->loc.bus);
 	dev->iommu = assign_iommu_ref(iommu);
 	dbg(ctx, "%s: opened, fd %d, group %d, %u regions, %u irq indexes",
 	    dev->addr, dev->att.devfd, dev->att.group_id,
 	    dev->info.num_regions, dev->info.num_irqs);
 	*ret = dev;
+	return 0;
+}
+
+ASSIGN_EXPORT int assign_device_open(struct assign_iommu *iommu,
+				     const char *name,
+				     const struct assign_device_opts *opts,
+				     struct assign_device **ret)
+{
+	struct iommu_dev_req req = { .fd = -1 };
+	struct assign_ctx *ctx;
+	const char *why;
+	int r;
+
+	if (!iommu)
+		return -EINVAL;
+	ctx = assign_iommu_get_ctx(iommu);
+	if (!ctx)
+		return -EINVAL;
+	if (!name || !ret)
+		return set_error(ctx, -EINVAL, "assign_device_open: %s is NULL",
+				 !name ? "name" : "ret");
+	r = check_opts(ctx, opts, &req);
+	if (r < 0)
+		return r;
+	/* A device handed over with the IOMMU object is opened by name,
+	 * without sysfs; any other is found there. */
+	if (devpath_parse(name, &req.loc, &why) < 0 ||
+	    !iommu_handed_lookup(iommu, &req.loc)) {
+		r = devpath_locate(ctx, name, &req.loc);
+		if (r < 0)
+			return r;
+	}
+	return device_new(iommu, &req, ret);
+}
+
+/* Which device the cdev @fd is: from sysfs, checked against @name. */
+static int locate_fd(struct assign_ctx *ctx, int fd, const char *name,
+		     struct devpath *loc)
+{
+	struct iommu_fd_id id;
+	const char *why;
+	int r;
+
+	r = iommu_fd_identify(ctx, fd, &id);
+	if (r < 0)
+		return r;
+	if (id.kind == IOMMU_FD_CDEV) {
+		struct devpath want;
+
+		*loc = id.dev;
+		if (!name)
+			return 0;
+		if (devpath_parse(name, &want, &why) < 0)
+			return set_error(ctx, -EINVAL, "\"%.64s\" is %s", name,
+					 why);
+		if (!strcmp(want.name, id.dev.name))
+			return 0;
+		return set_error(ctx, -EINVAL,
+				 "fd %d is the vfio cdev of %s, not of %s: it "
+				 "belongs to another device",
+				 fd, id.dev.name, want.name);
+	}
+	if (id.unknown && name) {
+		/* No sysfs to ask (a VMM in a container without /sys): the
+		 * kernel's bind tells whether it is a cdev. */
+		if (devpath_parse(name, loc, &why) < 0)
+			return set_error(ctx, -EINVAL, "\"%.64s\" is %s", name,
+					 why);
+		loc->dir[0] = '\0';
+		return 0;
+	}
+	return set_error(ctx, -EINVAL, "fd %d is %s, not a vfio cdev%s", fd,
+			 id.what,
+			 id.kind == IOMMU_FD_GROUP ?
+				 ": adopt it with assign_group_new_from_fd() "
+				 "and open its devices by name" :
+			 id.unknown ? ": pass the device's name to take it "
+				      "on trust" :
+				      "");
+}
+
+ASSIGN_EXPORT int assign_device_open_fd(struct assign_iommu *iommu, int fd,
+					const char *name,
+					const struct assign_device_opts *opts,
+					struct assign_device **ret)
+{
+	struct iommu_dev_req req = { .fd = fd };
+	struct assign_ctx *ctx;
+	int r;
+
+	if (!iommu)
+		return -EINVAL;
+	ctx = assign_iommu_get_ctx(iommu);
+	if (!ctx)
+		return -EINVAL;
+	if (!ret)
+		return set_error(ctx, -EINVAL,
+				 "assign_device_open_fd: ret is NULL");
+	r = check_opts(ctx, opts, &req);
+	if (r == 0)
+		r = locate_fd(ctx, fd, name, &req.loc);
+	if (r < 0)
+		return r;
+	return device_new(iommu, &req, ret);
+}
+
+ASSIGN_EXPORT int assign_device_set_vf_token(struct assign_device *dev,
+					     const char *uuid)
+{
+	struct {
+		struct vfio_device_feature f;
+		uint8_t uuid[16];
+	} ft;
+	int r;
+
+	if (!dev)
+		return -EINVAL;
+	memset(&ft, 0, sizeof(ft));
+	if (!uuid || devpath_parse_uuid(uuid, ft.uuid) < 0)
+		return set_error(dev->ctx, -EINVAL,
+				 "the VF token for %s is not a UUID "
+				 "(8-4-4-4-12 hex digits)",
+				 dev->addr);
+	ft.f.argsz = sizeof(ft);
+	ft.f.flags = VFIO_DEVICE_FEATURE_SET | VFIO_DEVICE_FEATURE_PCI_VF_TOKEN;
+	r = sys_ioctl(dev->ctx, dev->att.devfd, VFIO_DEVICE_FEATURE, &ft);
+	if (r == -ENOTTY || r == -EOPNOTSUPP)
+		return set_error(dev->ctx, -EOPNOTSUPP,
+				 "%s has no VF token to set: it is not an "
+				 "SR-IOV PF driven through vfio-pci",
+				 dev->addr);
+	if (r < 0)
+		return set_error(dev->ctx, r,
+				 "VFIO_DEVICE_FEATURE_PCI_VF_TOKEN on %s "
+				 "failed: %s",
+				 dev->addr, strerror(-r));
 	return 0;
 }
 
@@ -205,6 +355,12 @@ assign_device_get_iommu(const struct assign_device *dev)
 
 ASSIGN_EXPORT const char *
 assign_device_get_address(const struct assign_device *dev)
+{
+	return dev && dev->has_pci_addr ? dev->addr : NULL;
+}
+
+ASSIGN_EXPORT const char *
+assign_device_get_name(const struct assign_device *dev)
 {
 	return dev ? dev->addr : NULL;
 }

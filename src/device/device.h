@@ -37,7 +37,8 @@ struct assign_device {
 	int refcount;
 	struct assign_ctx *ctx;
 	struct assign_iommu *iommu;   /* reference held */
-	char addr[ASSIGN_PCI_ADDR_LEN];
+	char addr[DEVPATH_NAME_MAX]; /* its name: PCI address, UUID... */
+	bool has_pci_addr; /* @addr is a PCI address */
 	struct assign_attach att;
 	struct assign_device_info info;
 	struct dev_region *regions;   /* info.num_regions entries */
@@ -60,11 +61,12 @@ void dev_irqs_release(struct assign_device *dev);
 /*
  * The stream framing of mig_stream.c, version 1, little endian:
  *
- * header (64 bytes): magic "\x89LASMIG\n", u16 version, u16 header size,
+ * header (108 bytes): magic "\x89LASMIG\n", u16 version, u16 header size,
  *   u32 flags (NO_DATA_CRC or 0), u16 vendor, device, subsystem vendor,
  *   subsystem device,
- *   u32 class code, u32 migration flags, u64 estimated data size, 20 bytes
- *   of source device name (NUL padded), u32 CRC-32C of the bytes before.
+ *   u32 class code, u32 migration flags, u64 estimated data size, 64 bytes
+ *   of source device name (NUL padded: a PCI address, an mdev UUID, a
+ *   platform device's name), u32 CRC-32C of the bytes before.
  * record: u32 type, u32 flags, u64 sequence number (from 0), u32 payload
  *   length, u32 CRC-32C of those 20 bytes; the payload; when the length
  *   is not 0, u32 CRC-32C of the payload, except for DATA records when
@@ -76,7 +78,7 @@ void dev_irqs_release(struct assign_device *dev);
  *   OPTIONAL, refused otherwise.
  */
 #define MIG_STREAM_VERSION 1u
-#define MIG_HDR_SIZE 64u
+#define MIG_HDR_SIZE 108u
 #define MIG_HDR_MAX 4096u
 #define MIG_REC_HDR_SIZE 24u
 #define MIG_REC_MAX (64u << 20)
@@ -94,7 +96,7 @@ struct mig_ident {
 	uint32_t class_code;
 	uint32_t mig_flags;
 	uint64_t data_size;
-	char source[20];
+	char source[64];
 };
 
 /* Fill @out with the stream header for @id. */

@@ -267,7 +267,7 @@ static int unbind_from(struct assign_ctx *ctx, const char *addr,
 /* Is a process (other than this one) holding @node open? Returns its pid
  * and fills @comm, 0 if none. Reads /proc directly: processes are not a
  * sysfs object the seam could fake. */
-static pid_t node_user(const char *node, char *comm, size_t size)
+pid_t host_node_user(const char *node, char *comm, size_t size)
 {
 	pid_t self = getpid(), found = 0;
 	struct dirent *pe;
@@ -335,14 +335,14 @@ static int check_vfio_users(struct assign_ctx *ctx, const struct host_opts *o,
 	group = pci_dev_group(ctx, addr);
 	if (group >= 0) {
 		snprintf(node, sizeof(node), "%s/vfio/%d", o->dev_dir, group);
-		pid = node_user(node, comm, sizeof(comm));
+		pid = host_node_user(node, comm, sizeof(comm));
 	}
 	snprintf(path, sizeof(path), "bus/pci/devices/%s/vfio-dev", addr);
 	if (!pid && sysfs_list(ctx, path, &ents, &cnt) == 0) {
 		for (size_t i = 0; i < cnt && !pid; i++) {
 			snprintf(node, sizeof(node), "%s/vfio/devices/%s",
 				 o->dev_dir, ents[i]);
-			pid = node_user(node, comm, sizeof(comm));
+			pid = host_node_user(node, comm, sizeof(comm));
 		}
 		strv_free(ents, cnt);
 	}

@@ -7,6 +7,8 @@
 #ifndef LIBASSIGN_HOST_INTERNAL_H
 #define LIBASSIGN_HOST_INTERNAL_H
 
+#include <sys/types.h>
+
 #include <libassign/host.h>
 
 #include "pci/pci.h"
@@ -105,6 +107,10 @@ int host_record_list(struct assign_ctx *ctx, const struct host_opts *o,
  * goes ahead unlocked). */
 int host_state_lock(const struct host_opts *o);
 void host_state_unlock(int fd);
+
+/* bind.c: the pid of another process that holds @node (a path under
+ * /dev) open, and its name in @comm; 0 when none. */
+pid_t host_node_user(const char *node, char *comm, size_t size);
 
 /* Whether the context talks to the real /sys (libudev can be used). */
 static inline bool host_real_sysfs(const struct assign_ctx *ctx)

@@ -40,9 +40,37 @@ struct assign_attach {
 	struct assign_group *group; /* type1/no-IOMMU: reference held */
 	uint32_t devid; /* iommufd device id, 0 otherwise */
 };
-/* Open @addr's device fd on @iommu (choosing the backend if AUTO). */
-int iommu_attach_device(struct assign_iommu *iommu, const char *addr,
+/* A device to attach (attach.c). */
+struct iommu_dev_req {
+	/* Where it is: from devpath_locate(); for a handed fd whose
+	 * device sysfs cannot name, only @loc.name (dir ""). */
+	struct devpath loc;
+	/* A vfio cdev fd the caller opened (assign_device_open_fd()), or
+	 * -1: the library opens the device itself. */
+	int fd;
+	/* The VF token to open it with (vfio-pci SR-IOV). */
+	bool has_token;
+	uint8_t token[16];
+};
+/*
+ * Open @req's device on @iommu (choosing the backend if AUTO): first the
+ * checks that explain a refusal in the order of its causes (a bridge;
+ * VFIO missing; no IOMMU group; not bound to a VFIO driver), then the
+ * backend. On failure nothing is left open and @req->fd is not closed;
+ * on success @out owns the fd (a handed one too).
+ */
+int iommu_attach(struct assign_iommu *iommu, const struct iommu_dev_req *req,
+		 struct assign_attach *out);
+/* iommu_attach() of the device @spec names (a PCI address, an mdev UUID,
+ * a platform device's name, a sysfs path, or a device handed over with
+ * the IOMMU object), without a token. */
+int iommu_attach_device(struct assign_iommu *iommu, const char *spec,
 			struct assign_attach *out);
+/* The device handed over with @iommu (assign_iommu_new_from_handoff())
+ * under the name @loc->name: 1 and its bus in @loc, 0 if none. */
+int iommu_handed_lookup(const struct assign_iommu *iommu, struct devpath *loc);
+/* The handed cdev @fd is taken (by a device, or closed): forget it. */
+void iommu_handed_forget(struct assign_iommu *iommu, int fd);
 /* Undo iommu_attach_device(): close the fd, drop the group if last. */
 void iommu_detach_device(struct assign_iommu *iommu, struct assign_attach *att);
 /*
@@ -221,8 +249,9 @@ struct iommu_backend {
 	int (*open)(struct assign_iommu *iommu);
 	/* Release what open() made. Mappings are already gone. */
 	void (*close)(struct assign_iommu *iommu);
-	/* Give a device fd for @addr (normalized, bound to a vfio driver). */
-	int (*attach)(struct assign_iommu *iommu, const char *addr,
+	/* Give a device fd for @req (checked; out->group_id set). */
+	int (*attach)(struct assign_iommu *iommu,
+		      const struct iommu_dev_req *req,
 		      struct assign_attach *out);
 	void (*detach)(struct assign_iommu *iommu, struct assign_attach *att);
 	/* Read IOVA ranges and page sizes; NULL for no-IOMMU. */
@@ -250,11 +279,34 @@ struct assign_group {
 	struct assign_iommu *iommu; /* reference held */
 };
 
+/* A device whose fds came with a handoff (handoff.c): opened by name
+ * without sysfs. */
+struct iommu_handed {
+	char name[DEVPATH_NAME_MAX];
+	char bus[DEVPATH_BUS_MAX];
+	int group; /* its IOMMU group, -1 unknown */
+	int fd; /* iommufd: its cdev, until taken;
+					      type1: -1 */
+};
+/* A group fd that came with a handoff, until a device of it opens. */
+struct iommu_handed_group {
+	int id;
+	int fd; /* -1 once taken */
+};
+
 struct assign_iommu {
 	int refcount;
 	struct assign_ctx *ctx; /* reference held */
 	const struct iommu_backend *ops;   /* NULL while AUTO has not chosen */
 	int fd;                            /* container or iommufd, -1 */
+	/* The fd (and IOAS) came from the caller (assign_iommu_new_from_fd
+	 * and friends): the object was made from them, not opened. */
+	bool adopted;
+	bool ioas_adopted; /* the IOAS is the caller's */
+	struct iommu_handed *handed; /* handoff.c */
+	size_t nhanded;
+	struct iommu_handed_group *handed_groups;
+	size_t nhanded_groups;
 
 	/* type1 / no-IOMMU */
 	struct assign_group **groups;      /* weak: a group removes itself */
@@ -352,21 +404,105 @@ void iommu_forget_mappings(struct assign_iommu *iommu);
 /* geometry.c: forget the geometry (type1 container lost its IOMMU). */
 void iommu_geometry_invalidate(struct assign_iommu *iommu);
 
+/* attach.c: the VF token's part in a refusal to open @req's device
+ * (-EACCES: missing or wrong; -EINVAL with a token: one the device does
+ * not take): sets the message and returns @err, or 0 when the token is
+ * not the cause. */
+int iommu_vf_token_error(struct assign_iommu *iommu,
+			 const struct iommu_dev_req *req, int err);
+
+/* iommu.c */ /* The checks of assign_iommu_new()'s options (flags, backend, the
+ * no-IOMMU opt-in), with a message. */
+int iommu_check_opts(struct assign_ctx *ctx, const struct assign_iommu_opts *o);
+/* A new object of @ops (NULL: AUTO), nothing opened; NULL when out of
+ * memory. */
+struct assign_iommu *iommu_alloc(struct assign_ctx *ctx,
+				 const struct iommu_backend *ops);
+/* The object's fds are ready: the no-IOMMU warning, the context's
+ * reference. */
+void iommu_opened(struct assign_iommu *iommu,
+		  const struct assign_iommu_opts *o);
+
+/* adopt.c: what an fd is, as the kernel says (fstat, /sys/dev/char). */
+enum iommu_fd_kind {
+	IOMMU_FD_OTHER, /* not a VFIO fd (or one sysfs does not know) */
+	IOMMU_FD_CONTAINER, /* /dev/vfio/vfio */
+	IOMMU_FD_IOMMUFD, /* /dev/iommu */
+	IOMMU_FD_GROUP, /* /dev/vfio/N, /dev/vfio/noiommu-N */
+	IOMMU_FD_CDEV, /* /dev/vfio/devices/vfioN */
+};
+struct iommu_fd_id {
+	enum iommu_fd_kind kind;
+	int group; /* GROUP: its number */
+	bool noiommu; /* GROUP: a no-IOMMU group */
+	bool unknown; /* a character device /sys/dev/char lacks */
+	struct devpath dev; /* CDEV: its device */
+	char what[DEVPATH_DIR_MAX + 64]; /* "VFIO group 7", for messages */
+};
+/* 0 and *id (also for an fd that is no VFIO fd: kind OTHER); -EBADF
+ * (message) for an fd that is not open. */
+int iommu_fd_identify(struct assign_ctx *ctx, int fd, struct iommu_fd_id *id);
+
+/* handoff.c: close the handed fds no device took. */
+void iommu_handed_release(struct assign_iommu *iommu);
+/* handoff.c: the handed fd of group @gid, or -1; iommu_handed_forget()
+ * it once a group object owns it. */
+int iommu_handed_group_fd(const struct assign_iommu *iommu, int gid);
+/* attach.c: the checks of iommu_attach() that sysfs answers, in the order
+ * of the causes; *gid gets the device's group (-1: none yet). */
+int iommu_check_device(struct assign_iommu *iommu,
+		       const struct iommu_dev_req *req, int *gid);
+/* handoff.c: what a handoff message says (iommu/handoff.c,
+ * fuzz/fuzz-handoff.c). */
+#define HANDOFF_MAX_DEVICES 64
+#define HANDOFF_MAX_MSG 8192
+#define HANDOFF_MAX_FDS (1 + 2 * HANDOFF_MAX_DEVICES)
+struct handoff_dev {
+	char name[DEVPATH_NAME_MAX];
+	char bus[DEVPATH_BUS_MAX];
+	int group; /* -1: unknown (iommufd) */
+	int fd;
+};
+struct handoff_desc {
+	enum assign_iommu_backend backend; /* TYPE1 or IOMMUFD */
+	size_t ngroups;
+	int groups[HANDOFF_MAX_DEVICES];
+	size_t ndevs;
+	struct handoff_dev devs[HANDOFF_MAX_DEVICES];
+	size_t nfds; /* the fds the message says come with it */
+};
+/* Parse a handoff message of @len bytes: 0, or -EPROTO with *why. */
+int handoff_parse(const char *msg, size_t len, struct handoff_desc *d,
+		  const char **why);
+/* The backend @b forces; NULL for AUTO. */
+const struct iommu_backend *iommu_backend_ops(enum assign_iommu_backend b);
+
 /* type1.c */
+/* The container in iommu->fd speaks our VFIO API (and offers no-IOMMU
+ * for that backend); message on failure, iommu->fd left alone. */
+int type1_setup(struct assign_iommu *iommu);
+/* Add the group fd @fd (group @gid, not in a container) to @iommu's
+ * container: the group object, with a reference for the caller. On
+ * failure @fd is left open and as it was. */
+int type1_group_adopt(struct assign_iommu *iommu, int fd, int gid,
+		      struct assign_group **ret);
 /* -EBUSY with "group N is not viable: ADDR is bound to DRV; ..." naming
  * the devices of group @gid bound to host drivers. With @only_if_found,
  * 0 (and no message) when there is none. */
 int iommu_not_viable_error(struct assign_iommu *iommu, int gid,
 			   bool only_if_found);
-/* iommufd.c: the name of @addr's vfio cdev ("vfioN") into @buf: 0,
- * -ENOENT when it has none (or none that fits), another -errno when sysfs
- * cannot say. No message. */
-int iommu_vfio_cdev(struct assign_ctx *ctx, const char *addr, char *buf,
+/* iommufd.c: the name of the vfio cdev ("vfioN") of the device in sysfs
+ * directory @dir into @buf: 0, -ENOENT when it has none (or none that
+ * fits), another -errno when sysfs cannot say. No message. */
+int iommu_vfio_cdev(struct assign_ctx *ctx, const char *dir, char *buf,
 		    size_t size);
 /* irq_remap.c: whether the interrupts of the attached devices are
  * remapped: 1, 0, or -EOPNOTSUPP with a message; @module is the module
  * whose allow_unsafe_interrupts decides whether the kernel checked. */
 int iommu_irq_remapping(const struct assign_iommu *iommu, const char *module);
+/* iommufd.c: make @iommu's IOAS: allocate one, or check that @ioas_id
+ * exists in the iommufd (adopted). */
+int ifd_setup_ioas(struct assign_iommu *iommu, uint32_t ioas_id);
 
 /* Host page size (sysconf), never 0. */
 uint64_t iommu_host_page_size(void);

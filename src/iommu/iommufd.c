@@ -21,10 +21,39 @@
 
 #define IOMMUFD_PATH "/dev/iommu"
 
+int ifd_setup_ioas(struct assign_iommu *iommu, uint32_t ioas_id)
+{
+	struct iommu_ioas_alloc a = { .size = sizeof(a) };
+	struct iommu_ioas_iova_ranges q = { .size = sizeof(q) };
+	struct assign_ctx *ctx = iommu->ctx;
+	int r;
+
+	if (!ioas_id) {
+		r = sys_ioctl(ctx, iommu->fd, IOMMU_IOAS_ALLOC, &a);
+		if (r < 0)
+			return set_error(ctx, r, "IOMMU_IOAS_ALLOC failed: %s",
+					 strerror(-r));
+		iommu->ioas_id = a.out_ioas_id;
+		return 0;
+	}
+	/* An IOAS of the caller's: the one query every IOAS answers (with
+	 * no room for ranges: -EMSGSIZE or 0). */
+	q.ioas_id = ioas_id;
+	r = sys_ioctl(ctx, iommu->fd, IOMMU_IOAS_IOVA_RANGES, &q);
+	if (r < 0 && r != -EMSGSIZE)
+		return set_error(ctx, r == -ENOENT ? -ENOENT : r,
+				 "IOAS %u is not in iommufd fd %d (%s): give "
+				 "the id IOMMU_IOAS_ALLOC returned in it, or 0 "
+				 "to make one",
+				 ioas_id, iommu->fd, strerror(-r));
+	iommu->ioas_id = ioas_id;
+	iommu->ioas_adopted = true;
+	return 0;
+}
+
 static int ifd_open(struct assign_iommu *iommu)
 {
 	struct assign_ctx *ctx = iommu->ctx;
-	struct iommu_ioas_alloc a = { .size = sizeof(a) };
 	int fd, r;
 
 	fd = sys_open(ctx, IOMMUFD_PATH, O_RDWR);
@@ -42,15 +71,13 @@ static int ifd_open(struct assign_iommu *iommu)
 	if (fd < 0)
 		return set_error(ctx, fd, "cannot open %s: %s", IOMMUFD_PATH,
 				 strerror(-fd));
-	r = sys_ioctl(ctx, fd, IOMMU_IOAS_ALLOC, &a);
-	if (r < 0) {
-		set_error(ctx, r, "IOMMU_IOAS_ALLOC failed: %s", strerror(-r));
-		sys_close(ctx, fd);
-		return r;
-	}
 	iommu->fd = fd;
-	iommu->ioas_id = a.out_ioas_id;
-	return 0;
+	r = ifd_setup_ioas(iommu, 0);
+	if (r < 0) {
+		sys_close(ctx, fd);
+		iommu->fd = -1;
+	}
+	return r;
 }
 
 static void ifd_close(struct assign_iommu *iommu)
@@ -60,14 +87,14 @@ static void ifd_close(struct assign_iommu *iommu)
 	iommu->fd = -1;
 }
 
-int iommu_vfio_cdev(struct assign_ctx *ctx, const char *addr, char *buf,
+int iommu_vfio_cdev(struct assign_ctx *ctx, const char *dir, char *buf,
 		    size_t size)
 {
-	char path[128], **names = NULL;
+	char path[DEVPATH_DIR_MAX + 16], **names = NULL;
 	size_t n = 0;
 	int r;
 
-	snprintf(path, sizeof(path), "bus/pci/devices/%s/vfio-dev", addr);
+	snprintf(path, sizeof(path), "%s/vfio-dev", dir);
 	r = sysfs_list(ctx, path, &names, &n);
 	if (r < 0)
 		return r;
@@ -89,23 +116,24 @@ int iommu_vfio_cdev(struct assign_ctx *ctx, const char *addr, char *buf,
  * another error listing the directory (EIO, ENOMEM, EACCES) is returned
  * as is.
  */
-static int find_cdev(struct assign_ctx *ctx, const char *addr, char *buf,
-		     size_t size)
+static int find_cdev(struct assign_ctx *ctx, const struct devpath *loc,
+		     char *buf, size_t size)
 {
 	int r;
 
-	r = iommu_vfio_cdev(ctx, addr, buf, size);
+	r = iommu_vfio_cdev(ctx, loc->dir, buf, size);
 	if (r < 0 && r != -ENOENT)
 		return set_error(ctx, r,
-				 "cannot list /sys/bus/pci/devices/%s/vfio-dev "
-				 "to find the vfio cdev of %s: %s",
-				 addr, addr, strerror(-r));
+				 "cannot list /sys/%s/vfio-dev to find the "
+				 "vfio cdev of %s: %s",
+				 loc->dir, loc->name, strerror(-r));
 	if (r < 0)
-		return set_error(ctx, -ENODEV,
-				 "%s has no vfio cdev (/sys/bus/pci/devices/%s/"
-				 "vfio-dev is missing or empty): the kernel lacks "
-				 "CONFIG_VFIO_DEVICE_CDEV; use the type1 backend",
-				 addr, addr);
+		return set_error(
+			ctx, -ENODEV,
+			"%s has no vfio cdev (/sys/%s/vfio-dev is "
+			"missing or empty): the kernel lacks "
+			"CONFIG_VFIO_DEVICE_CDEV; use the type1 backend",
+			loc->name, loc->dir);
 	return 0;
 }
 
@@ -140,20 +168,71 @@ static int cdev_open(struct assign_ctx *ctx, const char *path, const char *addr)
 	}
 }
 
-/* VFIO_DEVICE_BIND_IOMMUFD: the device's DMA goes through our iommufd. */
-static int ifd_bind(struct assign_iommu *iommu, int fd, const char *addr,
-		    int group_id, uint32_t *devid)
+/*
+ * VFIO_DEVICE_BIND_IOMMUFD as Linux 6.17 extends it: a VF token after
+ * out_devid, with VFIO_DEVICE_BIND_FLAG_TOKEN (the vendored 6.12 header
+ * predates both; the layout is the kernel's, the names ours).
+ */
+struct ifd_bind_token {
+	struct vfio_device_bind_iommufd bind;
+	uint64_t token_uuid_ptr;
+};
+#define IFD_BIND_FLAG_TOKEN (1u << 0)
+
+/* The bind with @req's VF token. A kernel before 6.17 knows no flag and
+ * checks no token on the cdev path: -EINVAL, and the bind is retried
+ * without it, with a warning that the token was not checked. */
+static int bind_with_token(struct assign_iommu *iommu, int fd,
+			   const struct iommu_dev_req *req, uint32_t *devid)
 {
-	struct vfio_device_bind_iommufd bind = { .argsz = sizeof(bind) };
+	struct ifd_bind_token b = { .bind = { .argsz = sizeof(b),
+					      .flags = IFD_BIND_FLAG_TOKEN } };
+	struct vfio_device_bind_iommufd plain = { .argsz = sizeof(plain) };
 	struct assign_ctx *ctx = iommu->ctx;
 	int r;
 
+	b.bind.iommufd = iommu->fd;
+	b.token_uuid_ptr = (uintptr_t)req->token;
+	r = sys_ioctl(ctx, fd, VFIO_DEVICE_BIND_IOMMUFD, &b);
+	if (r >= 0)
+		*devid = b.bind.out_devid;
+	if (r != -EINVAL)
+		return r;
+	plain.iommufd = iommu->fd;
+	r = sys_ioctl(ctx, fd, VFIO_DEVICE_BIND_IOMMUFD, &plain);
+	if (r >= 0)
+		*devid = plain.out_devid;
+	if (r >= 0)
+		warn(ctx,
+		     "%s: the kernel took no VF token on the vfio cdev (it "
+		     "predates VFIO_DEVICE_BIND_FLAG_TOKEN, Linux 6.17, or the "
+		     "device takes none): opened without the token's check",
+		     req->loc.name);
+	return r;
+}
+
+/* VFIO_DEVICE_BIND_IOMMUFD: the device's DMA goes through our iommufd. */
+static int ifd_bind(struct assign_iommu *iommu, int fd,
+		    const struct iommu_dev_req *req, int group_id,
+		    uint32_t *devid)
+{
+	struct vfio_device_bind_iommufd bind = { .argsz = sizeof(bind) };
+	struct assign_ctx *ctx = iommu->ctx;
+	const char *addr = req->loc.name;
+	int r;
+
 	bind.iommufd = iommu->fd;
-	r = sys_ioctl(ctx, fd, VFIO_DEVICE_BIND_IOMMUFD, &bind);
-	if (r >= 0) {
-		*devid = bind.out_devid; /* for IOMMU_GET_HW_INFO */
-		return 0;
+	if (req->has_token) {
+		r = bind_with_token(iommu, fd, req, devid);
+	} else {
+		r = sys_ioctl(ctx, fd, VFIO_DEVICE_BIND_IOMMUFD, &bind);
+		if (r >= 0)
+			*devid = bind.out_devid; /* for IOMMU_GET_HW_INFO */
 	}
+	if (r >= 0)
+		return 0;
+	if (r == -EACCES && iommu_vf_token_error(iommu, req, r) < 0)
+		return r;
 	/*
 	 * EPERM has two causes: another device of the group is used by a
 	 * host driver (the kernel refuses to hand over DMA ownership: the
@@ -177,6 +256,12 @@ static int ifd_bind(struct assign_iommu *iommu, int fd, const char *addr,
 				 "in use (opened through its VFIO group or "
 				 "another iommufd)",
 				 addr);
+	if (r == -EINVAL && req->fd >= 0)
+		return set_error(ctx, r,
+				 "binding %s to iommufd failed: the cdev fd %d "
+				 "is already bound (to another iommufd); hand "
+				 "it over before VFIO_DEVICE_BIND_IOMMUFD",
+				 addr, req->fd);
 	return set_error(ctx, r, "VFIO_DEVICE_BIND_IOMMUFD for %s: %s", addr,
 			 strerror(-r));
 }
@@ -210,26 +295,56 @@ static int ifd_attach_ioas(struct assign_iommu *iommu, int fd, const char *addr)
 			 iommu->ioas_id, strerror(-r));
 }
 
-static int ifd_attach(struct assign_iommu *iommu, const char *addr,
-		      struct assign_attach *out)
+/* The device's fd: the handed one, or its cdev, opened. */
+static int ifd_open_cdev(struct assign_iommu *iommu,
+			 const struct iommu_dev_req *req)
 {
 	struct assign_ctx *ctx = iommu->ctx;
 	char cdev[32], path[64];
-	uint32_t devid = 0;
-	int fd, r;
+	int r;
 
-	r = find_cdev(ctx, addr, cdev, sizeof(cdev));
+	if (req->fd >= 0)
+		return req->fd;
+	for (size_t i = 0; i < iommu->nhanded; i++)
+		if (!strcmp(iommu->handed[i].name, req->loc.name)) {
+			if (iommu->handed[i].fd < 0)
+				return set_error(ctx, -EBUSY,
+						 "%s is open already: its "
+						 "handed cdev is in use",
+						 req->loc.name);
+			return iommu->handed[i].fd;
+		}
+	r = find_cdev(ctx, &req->loc, cdev, sizeof(cdev));
 	if (r < 0)
 		return r;
 	snprintf(path, sizeof(path), "/dev/vfio/devices/%s", cdev);
-	fd = cdev_open(ctx, path, addr);
+	return cdev_open(ctx, path, req->loc.name);
+}
+
+static int ifd_attach(struct assign_iommu *iommu,
+		      const struct iommu_dev_req *req,
+		      struct assign_attach *out)
+{
+	struct assign_ctx *ctx = iommu->ctx;
+	uint32_t devid = 0;
+	bool mine;
+	int fd, r;
+
+	fd = ifd_open_cdev(iommu, req);
 	if (fd < 0)
 		return fd;
-	r = ifd_bind(iommu, fd, addr, out->group_id, &devid);
+	mine = fd != req->fd;
+	r = ifd_bind(iommu, fd, req, out->group_id, &devid);
 	if (r == 0)
-		r = ifd_attach_ioas(iommu, fd, addr);
+		r = ifd_attach_ioas(iommu, fd, req->loc.name);
+	/* A handed cdev is the device's now, or gone with the failure. */
+	if (mine)
+		iommu_handed_forget(iommu, fd);
 	if (r < 0) {
-		sys_close(ctx, fd); /* closing the cdev also unbinds it */
+		/* Closing the cdev also unbinds it; a caller's fd is
+		 * theirs to close. */
+		if (mine)
+			sys_close(ctx, fd);
 		return r;
 	}
 	out->devfd = fd;

@@ -32,6 +32,35 @@ static int check_ext(struct assign_iommu *iommu, unsigned long ext)
 			 (void *)(uintptr_t)ext);
 }
 
+/* The container in iommu->fd speaks our API version (and, for no-IOMMU,
+ * offers it). On failure iommu->fd is left to the caller. */
+int type1_setup(struct assign_iommu *iommu)
+{
+	struct assign_ctx *ctx = iommu->ctx;
+	int fd = iommu->fd, r;
+
+	r = sys_ioctl(ctx, fd, VFIO_GET_API_VERSION, NULL);
+	if (r < 0)
+		return set_error(ctx, r,
+				 "VFIO_GET_API_VERSION on %s failed: %s",
+				 VFIO_CONTAINER_PATH, strerror(-r));
+	if (r != VFIO_API_VERSION)
+		return set_error(ctx, -EPROTO,
+				 "%s speaks VFIO API version %d, this library "
+				 "knows version %d",
+				 VFIO_CONTAINER_PATH, r, VFIO_API_VERSION);
+	if (iommu_is_noiommu(iommu)) {
+		r = check_ext(iommu, VFIO_NOIOMMU_IOMMU);
+		if (r <= 0)
+			return set_error(ctx, -ENOENT,
+					 "VFIO no-IOMMU mode is not enabled: "
+					 "load vfio with "
+					 "enable_unsafe_noiommu_mode=1 (kernel "
+					 "built with CONFIG_VFIO_NOIOMMU)");
+	}
+	return 0;
+}
+
 static int type1_open(struct assign_iommu *iommu)
 {
 	struct assign_ctx *ctx = iommu->ctx;
@@ -53,33 +82,11 @@ static int type1_open(struct assign_iommu *iommu)
 		return set_error(ctx, fd, "cannot open %s: %s",
 				 VFIO_CONTAINER_PATH, strerror(-fd));
 	iommu->fd = fd;
-	r = sys_ioctl(ctx, fd, VFIO_GET_API_VERSION, NULL);
+	r = type1_setup(iommu);
 	if (r < 0) {
-		set_error(ctx, r, "VFIO_GET_API_VERSION on %s failed: %s",
-			  VFIO_CONTAINER_PATH, strerror(-r));
-		goto fail;
+		sys_close(ctx, fd);
+		iommu->fd = -1;
 	}
-	if (r != VFIO_API_VERSION) {
-		r = set_error(ctx, -EPROTO,
-			      "%s speaks VFIO API version %d, this library "
-			      "knows version %d",
-			      VFIO_CONTAINER_PATH, r, VFIO_API_VERSION);
-		goto fail;
-	}
-	if (iommu_is_noiommu(iommu)) {
-		r = check_ext(iommu, VFIO_NOIOMMU_IOMMU);
-		if (r <= 0) {
-			r = set_error(ctx, -ENOENT,
-				      "VFIO no-IOMMU mode is not enabled: load "
-				      "vfio with enable_unsafe_noiommu_mode=1 "
-				      "(kernel built with CONFIG_VFIO_NOIOMMU)");
-			goto fail;
-		}
-	}
-	return 0;
-fail:
-	sys_close(ctx, fd);
-	iommu->fd = -1;
 	return r;
 }
 
@@ -302,8 +309,10 @@ static int group_check_status(struct assign_iommu *iommu,
 		return iommu_not_viable_error(iommu, g->id, false);
 	if (st.flags & VFIO_GROUP_FLAGS_CONTAINER_SET)
 		return set_error(iommu->ctx, -EBUSY,
-				 "group %d is already in a container: another "
-				 "user of this process opened it",
+				 "group %d is already in a container: whoever "
+				 "opened it added it to one (libassign adds it "
+				 "itself: hand the group fd over before "
+				 "VFIO_GROUP_SET_CONTAINER)",
 				 g->id);
 	return 0;
 }
@@ -368,6 +377,46 @@ static int group_open(struct assign_iommu *iommu, int gid,
 		r = container_set_iommu(iommu, gid);
 	if (r < 0) {
 		group_free_failed(iommu->ctx, g);
+		return r;
+	}
+	g->iommu = assign_iommu_ref(iommu);
+	iommu->groups[iommu->ngroups++] = g;
+	*ret = g;
+	return 0;
+}
+
+int type1_group_adopt(struct assign_iommu *iommu, int fd, int gid,
+		      struct assign_group **ret)
+{
+	struct assign_ctx *ctx = iommu->ctx;
+	struct assign_group *g = NULL;
+	bool first = iommu->ngroups == 0;
+	char what[48];
+	int r;
+
+	for (size_t i = 0; i < iommu->ngroups; i++)
+		if (iommu->groups[i]->id == gid)
+			return set_error(
+				ctx, -EEXIST,
+				"group %d is open on this IOMMU object "
+				"already; fd %d is another fd of it",
+				gid, fd);
+	r = group_alloc(iommu, gid, &g);
+	if (r < 0)
+		return r;
+	g->fd = fd;
+	snprintf(what, sizeof(what), "group fd %d", fd);
+	r = group_check_status(iommu, g, what);
+	if (r == 0)
+		r = group_set_container(iommu, g, first);
+	if (r == 0 && first)
+		r = container_set_iommu(iommu, gid);
+	if (r < 0) {
+		/* The fd goes back to the caller as it came. */
+		g->fd = -1;
+		if (g->in_container)
+			sys_ioctl(ctx, fd, VFIO_GROUP_UNSET_CONTAINER, NULL);
+		free(g);
 		return r;
 	}
 	g->iommu = assign_iommu_ref(iommu);
@@ -452,27 +501,71 @@ ASSIGN_EXPORT int assign_group_get_fd(const struct assign_group *group)
 /* ---------------------------------------------------------------------- */
 /* Devices */
 
-static int type1_attach(struct assign_iommu *iommu, const char *addr,
+/* The name VFIO_GROUP_GET_DEVICE_FD takes: the device's, and for
+ * vfio-pci its VF token ("0000:04:10.0 vf_token=UUID"). */
+static void device_fd_name(const struct iommu_dev_req *req, char *buf,
+			   size_t size)
+{
+	char uuid[37];
+
+	if (!req->has_token) {
+		snprintf(buf, size, "%s", req->loc.name);
+		return;
+	}
+	devpath_format_uuid(req->token, uuid);
+	snprintf(buf, size, "%s vf_token=%s", req->loc.name, uuid);
+}
+
+static int type1_attach(struct assign_iommu *iommu,
+			const struct iommu_dev_req *req,
 			struct assign_attach *out)
 {
 	struct assign_ctx *ctx = iommu->ctx;
 	struct assign_group *g = NULL;
+	const char *addr = req->loc.name;
+	char name[DEVPATH_NAME_MAX + 48];
 	int gid = out->group_id, fd;
+
+	if (req->fd >= 0)
+		return set_error(
+			ctx, -EINVAL,
+			"fd %d is a vfio cdev: it needs the iommufd "
+			"backend; with type1, %s is opened through its "
+			"group",
+			req->fd, addr);
 
 	for (size_t i = 0; i < iommu->ngroups; i++)
 		if (iommu->groups[i]->id == gid)
 			g = assign_group_ref(iommu->groups[i]);
 	if (!g) {
-		int r = group_open(iommu, gid, &g);
+		int hfd = iommu_handed_group_fd(iommu, gid), r;
 
+		/* A group handed over waits for its first device. */
+		if (hfd >= 0) {
+			r = type1_group_adopt(iommu, hfd, gid, &g);
+			if (r == 0)
+				iommu_handed_forget(iommu, hfd);
+		} else {
+			r = group_open(iommu, gid, &g);
+		}
 		if (r < 0)
 			return r;
 	}
-	fd = sys_ioctl(ctx, g->fd, VFIO_GROUP_GET_DEVICE_FD, (void *)addr);
+	device_fd_name(req, name, sizeof(name));
+	fd = sys_ioctl(ctx, g->fd, VFIO_GROUP_GET_DEVICE_FD, name);
 	if (fd < 0) {
 		char msg[ASSIGN_ERROR_MAX];
 
 		switch (fd) {
+		case -EACCES:
+		case -EINVAL:
+			if (iommu_vf_token_error(iommu, req, fd) < 0)
+				break;
+			set_error(ctx, fd,
+				  "VFIO_GROUP_GET_DEVICE_FD for %s (group %d) "
+				  "failed: %s",
+				  addr, gid, strerror(-fd));
+			break;
 		case -EBUSY:
 			set_error(ctx, fd,
 				  "%s is busy: already opened (by this "

@@ -172,13 +172,14 @@ static int kvm_add_device(struct assign_kvm *kvm,
 		return -EINVAL;
 	for (size_t i = 0; i < kvm->nfiles; i++)
 		if (kvm->files[i].dev == dev)
-			return set_error(kvm->ctx, -EEXIST,
-					 "%s is already added to the KVM-VFIO device",
-					 assign_device_get_address(dev));
+			return set_error(
+				kvm->ctx, -EEXIST,
+				"%s is already added to the KVM-VFIO device",
+				assign_device_get_name(dev));
 	fd = device_file(kvm, dev);
 	if (fd < 0)
 		return set_error(kvm->ctx, -EINVAL, "%s has no VFIO fd",
-				 assign_device_get_address(dev));
+				 assign_device_get_name(dev));
 	if (kvm->vfio_fd < 0) {
 		struct kvm_create_device cd = { .type = KVM_DEV_TYPE_VFIO };
 		r = sys_ioctl(kvm->ctx, kvm->vm_fd, KVM_CREATE_DEVICE, &cd);
@@ -196,10 +197,10 @@ static int kvm_add_device(struct assign_kvm *kvm,
 	if (!known) {
 		r = vfio_file(kvm, fd, true);
 		if (r < 0)
-			return set_error(kvm->ctx, r,
-					 "adding %s to the KVM-VFIO device failed: %s",
-					 assign_device_get_address(dev),
-					 strerror(-r));
+			return set_error(
+				kvm->ctx, r,
+				"adding %s to the KVM-VFIO device failed: %s",
+				assign_device_get_name(dev), strerror(-r));
 	}
 	kvm->files[kvm->nfiles].dev = assign_device_ref(dev);
 	kvm->files[kvm->nfiles].fd = fd;
@@ -221,17 +222,17 @@ static int kvm_remove_device(struct assign_kvm *kvm,
 	if (i == kvm->nfiles)
 		return set_error(kvm->ctx, -ENOENT,
 				 "%s was not added to the KVM-VFIO device",
-				 assign_device_get_address(dev));
+				 assign_device_get_name(dev));
 	for (size_t j = 0; j < kvm->nfiles; j++)
 		if (j != i && kvm->files[j].fd == kvm->files[i].fd)
 			shared = true;
 	if (!shared) {
 		r = vfio_file(kvm, kvm->files[i].fd, false);
 		if (r < 0)
-			return set_error(kvm->ctx, r,
-					 "removing %s from the KVM-VFIO device failed: %s",
-					 assign_device_get_address(dev),
-					 strerror(-r));
+			return set_error(
+				kvm->ctx, r,
+				"removing %s from the KVM-VFIO device failed: %s",
+				assign_device_get_name(dev), strerror(-r));
 	}
 	assign_device_unref(kvm->files[i].dev);
 	kvm->files[i] = kvm->files[--kvm->nfiles];

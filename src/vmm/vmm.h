@@ -266,6 +266,10 @@ struct assign_vpci {
 	void *data;
 	uint32_t flags;
 	size_t cfg_size;
+	/* The device's own config region: shorter than cfg_size for the
+	 * kernel's mtty (255 bytes); past it, reads are 0 and writes
+	 * dropped, as for registers a function does not implement. */
+	uint64_t dev_cfg_len;
 	uint64_t page;
 
 	uint8_t shadow[VPCI_EMU_SIZE]; /* emulated bytes */
@@ -291,6 +295,10 @@ struct assign_vpci {
 	uint8_t pin;
 	int intx_efd, intx_resample;
 	bool intx_on;
+	/* The device takes no unmask eventfd (the kernel's mtty sample):
+	 * the resample eventfd is read at every access the vpci sees and
+	 * INTx unmasked then (vpci_intx_poll()). */
+	bool intx_unmask_by_access;
 
 	/* the last vector update, not given yet (report(), vpci_irq.c) */
 	struct assign_vpci_vector held;
@@ -359,6 +367,10 @@ int vpci_msi_setup(struct assign_vpci *v, const uint8_t *cfg);
 int vpci_intx_setup(struct assign_vpci *v, const uint8_t *cfg);
 /* vpci_irq.c: INTx on or off; @notify: tell intx_update. */
 int vpci_intx_set(struct assign_vpci *v, bool on, bool notify);
+/* vpci_irq.c: with the lock held, at a guest access: unmask INTx if the
+ * guest ended its interrupt (the resample eventfd fired) and the device
+ * could not be told to unmask on that eventfd itself. */
+void vpci_intx_poll(struct assign_vpci *v);
 /* vpci_irq.c: MSI-X or MSI off in the device (vectors reported). */
 int vpci_msix_disable(struct assign_vpci *v);
 int vpci_msi_disable(struct assign_vpci *v);

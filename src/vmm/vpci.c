@@ -54,9 +54,31 @@ static int read_opts(struct assign_ctx *ctx, const struct assign_vpci_opts *in,
 	return SIZED_IN(ctx, ops, o->ops, "assign_vpci_ops");
 }
 
+/* The device's config space, @len bytes at @off, up to its end. */
+static int dev_cfg_read(struct assign_vpci *v, uint32_t off, uint8_t *out,
+			size_t len)
+{
+	size_t have = off < v->dev_cfg_len ?
+			      (size_t)MIN((uint64_t)len, v->dev_cfg_len - off) :
+			      0;
+
+	memset(out + have, 0, len - have);
+	return have ? assign_device_config_read(v->dev, off, out, have) : 0;
+}
+
+static int dev_cfg_write(struct assign_vpci *v, uint32_t off, const uint8_t *in,
+			 size_t len)
+{
+	size_t have = off < v->dev_cfg_len ?
+			      (size_t)MIN((uint64_t)len, v->dev_cfg_len - off) :
+			      0;
+
+	return have ? assign_device_config_write(v->dev, off, in, have) : 0;
+}
+
 static int vpci_setup(struct assign_vpci *v)
 {
-	const char *name = assign_device_get_address(v->dev);
+	const char *name = assign_device_get_name(v->dev);
 	struct assign_device_info di = { .size = sizeof(di) };
 	const struct assign_region_info *ri;
 	uint8_t cfg[VPCI_EMU_SIZE];
@@ -70,12 +92,14 @@ static int vpci_setup(struct assign_vpci *v)
 	r = assign_device_get_region(v->dev, ASSIGN_PCI_CONFIG_REGION, &ri);
 	if (r < 0)
 		return r;
-	if (ri->size < VPCI_EMU_SIZE)
+	if (ri->size < ASSIGN_PCI_STD_HEADER_SIZE)
 		return set_error(v->ctx, -EINVAL,
-				 "%s: config space of %llu bytes is too small",
+				 "%s: config space of %llu bytes is too small "
+				 "for a PCI header",
 				 name, (unsigned long long)ri->size);
 	v->cfg_size = ri->size >= 4096 ? 4096 : VPCI_EMU_SIZE;
-	r = assign_device_config_read(v->dev, 0, cfg, sizeof(cfg));
+	v->dev_cfg_len = ri->size;
+	r = dev_cfg_read(v, 0, cfg, sizeof(cfg));
 	if (r < 0)
 		return r;
 	if (cfg[ASSIGN_PCI_HEADER_TYPE] & 0x7f)
@@ -193,14 +217,13 @@ static int cfg_check(const struct assign_vpci *v, const char *op, uint32_t off,
 		return set_error(v->ctx, -EINVAL,
 				 "%s: config %s of %zu bytes at 0x%x: the size "
 				 "must be 1, 2 or 4",
-				 assign_device_get_address(v->dev), op, len,
-				 off);
+				 assign_device_get_name(v->dev), op, len, off);
 	if (off % len || off >= v->cfg_size || len > v->cfg_size - off)
-		return set_error(
-			v->ctx, -EINVAL,
-			"%s: config %s of %zu bytes at 0x%x: %s",
-			assign_device_get_address(v->dev), op, len, off,
-			off % len ? "misaligned" : "beyond the config space");
+		return set_error(v->ctx, -EINVAL,
+				 "%s: config %s of %zu bytes at 0x%x: %s",
+				 assign_device_get_name(v->dev), op, len, off,
+				 off % len ? "misaligned" :
+					     "beyond the config space");
 	return 0;
 }
 
@@ -224,7 +247,7 @@ ASSIGN_EXPORT int assign_vpci_config_read(struct assign_vpci *vpci,
 		any_real |= offset + i >= VPCI_EMU_SIZE ||
 			    !vpci->emu[offset + i];
 	if (any_real) {
-		r = assign_device_config_read(vpci->dev, offset, out, len);
+		r = dev_cfg_read(vpci, offset, out, len);
 		if (r < 0)
 			memset(out, 0xff, len);
 	}
@@ -259,7 +282,7 @@ static int cfg_store(struct assign_vpci *v, uint32_t offset, const uint8_t *in,
 	for (size_t i = 0; i < len; i++)
 		all_real &= offset + i >= VPCI_EMU_SIZE || !v->emu[offset + i];
 	if (all_real)
-		return assign_device_config_write(v->dev, offset, in, len);
+		return dev_cfg_write(v, offset, in, len);
 	for (size_t i = 0; i < len; i++) {
 		uint32_t o = offset + (uint32_t)i;
 		if (o < VPCI_EMU_SIZE && v->emu[o]) {
@@ -267,7 +290,7 @@ static int cfg_store(struct assign_vpci *v, uint32_t offset, const uint8_t *in,
 			v->shadow[o] =
 				(uint8_t)((v->shadow[o] & ~m) | (in[i] & m));
 		} else {
-			e = assign_device_config_write(v->dev, o, &in[i], 1);
+			e = dev_cfg_write(v, o, &in[i], 1);
 			if (e < 0 && !r)
 				r = e;
 		}

@@ -123,7 +123,7 @@ void vpci_bars_update(struct assign_vpci *v)
 		if (overlaps_mapped(v, i, want[i])) {
 			dbg(v->ctx,
 			    "%s: BAR%u at %#llx overlaps another of its BARs; left unmapped",
-			    assign_device_get_address(v->dev), i,
+			    assign_device_get_name(v->dev), i,
 			    (unsigned long long)want[i]);
 			continue;
 		}
@@ -330,7 +330,7 @@ static int bar_setup_parts(struct assign_vpci *v, uint32_t i)
 		if (nd && assign_region_mmap(v->dev, i, &b->host) < 0) {
 			info(v->ctx,
 			     "%s: BAR%u cannot be mmap'ed (%s); it traps",
-			     assign_device_get_address(v->dev), i,
+			     assign_device_get_name(v->dev), i,
 			     assign_ctx_get_last_error(v->ctx));
 			b->host = NULL;
 			nd = 0;
@@ -409,7 +409,7 @@ static int bar_check(const struct assign_vpci *vpci, uint32_t bar,
 		return set_error(vpci->ctx, -EINVAL,
 				 "%s: BAR %u %s of %zu bytes: no such BAR, or "
 				 "not 1 to 8 bytes",
-				 assign_device_get_address(vpci->dev), bar,
+				 assign_device_get_name(vpci->dev), bar,
 				 is_write ? "write" : "read", len);
 	b = &vpci->bars[bar];
 	if (b->present && offset < b->size && len <= b->size - offset)
@@ -419,12 +419,12 @@ static int bar_check(const struct assign_vpci *vpci, uint32_t bar,
 	if (!b->present)
 		return set_error(vpci->ctx, -EINVAL,
 				 "%s: BAR %u %s: the BAR is not present",
-				 assign_device_get_address(vpci->dev), bar,
+				 assign_device_get_name(vpci->dev), bar,
 				 is_write ? "write" : "read");
 	return set_error(vpci->ctx, -EINVAL,
 			 "%s: BAR %u %s of %zu bytes at 0x%" PRIx64
 			 ": outside the BAR (0x%" PRIx64 " bytes)",
-			 assign_device_get_address(vpci->dev), bar,
+			 assign_device_get_name(vpci->dev), bar,
 			 is_write ? "write" : "read", len, offset, b->size);
 }
 
@@ -445,6 +445,7 @@ static int bar_access(struct assign_vpci *vpci, uint32_t bar, uint64_t offset,
 	if (bar == ASSIGN_VPCI_ROM_BAR && is_write)
 		return 0; /* read-only memory */
 	pthread_mutex_lock(&vpci->lock);
+	vpci_intx_poll(vpci);
 	if (bar == ASSIGN_VPCI_ROM_BAR)
 		r = vpci_region_access(vpci, ASSIGN_PCI_ROM_REGION, offset,
 				       data, len, false);

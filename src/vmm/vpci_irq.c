@@ -33,7 +33,7 @@ static int new_eventfd(struct assign_vpci *v, int *fd)
 	if (r < 0)
 		return set_error(v->ctx, -errno,
 				 "%s: cannot create an eventfd: %s",
-				 assign_device_get_address(v->dev),
+				 assign_device_get_name(v->dev),
 				 strerror(errno));
 	*fd = r;
 	return 0;
@@ -56,6 +56,7 @@ static void close_fd(int *fd)
 
 int vpci_intx_set(struct assign_vpci *v, bool on, bool notify)
 {
+	char saved[ASSIGN_ERROR_MAX];
 	int r;
 
 	if (!v->pin || v->intx_on == on)
@@ -65,8 +66,22 @@ int vpci_intx_set(struct assign_vpci *v, bool on, bool notify)
 					    &v->intx_efd);
 		if (r < 0)
 			return r;
+		assign_error_save(v->ctx, saved);
 		r = assign_irq_set_unmask_eventfd(v->dev, ASSIGN_IRQ_INTX,
 						  v->intx_resample);
+		v->intx_unmask_by_access = r == -ENOTTY;
+		if (r == -ENOTTY) {
+			/* The device cannot unmask on an eventfd (mtty):
+			 * the resample eventfd is read at the guest's next
+			 * access instead, as QEMU does for such devices. Not
+			 * a failure: its message goes. */
+			assign_error_restore(v->ctx, saved);
+			info(v->ctx,
+			     "%s: INTx takes no unmask eventfd; unmasked at the "
+			     "guest's next access after its EOI",
+			     assign_device_get_name(v->dev));
+			r = 0;
+		}
 		if (r < 0) {
 			assign_irq_disable(v->dev, ASSIGN_IRQ_INTX);
 			return r;
@@ -80,13 +95,24 @@ int vpci_intx_set(struct assign_vpci *v, bool on, bool notify)
 	return 0;
 }
 
+void vpci_intx_poll(struct assign_vpci *v)
+{
+	uint64_t n;
+
+	if (!v->intx_unmask_by_access || !v->intx_on)
+		return;
+	/* Nonblocking: nothing there, the guest has not ended one. */
+	if (read(v->intx_resample, &n, sizeof(n)) == (ssize_t)sizeof(n) && n)
+		assign_irq_unmask(v->dev, ASSIGN_IRQ_INTX, 0, 1);
+}
+
 /* INTx is live when neither MSI nor MSI-X is. */
 static void intx_follow(struct assign_vpci *v)
 {
 	int r = vpci_intx_set(v, !v->msi_on && !v->msix_on, true);
 	if (r < 0)
 		warn(v->ctx, "%s: re-arming INTx failed: %s",
-		     assign_device_get_address(v->dev), strerror(-r));
+		     assign_device_get_name(v->dev), strerror(-r));
 }
 
 /* The interrupt line is the guest's, the pin the device's; with a pin and
@@ -249,7 +275,7 @@ static int msix_enable(struct assign_vpci *v)
 		return set_error(
 			v->ctx, -ENODEV,
 			"%s: the guest enabled MSI-X but the kernel offers no MSI-X vectors",
-			assign_device_get_address(v->dev));
+			assign_device_get_name(v->dev));
 	if (!v->msix_vec) {
 		v->msix_vec = calloc(v->msix_nvec, sizeof(*v->msix_vec));
 		if (!v->msix_vec)
@@ -452,7 +478,7 @@ static void table_reset(struct assign_vpci *v)
 
 int vpci_msix_setup(struct assign_vpci *v, const uint8_t *cfg)
 {
-	const char *name = assign_device_get_address(v->dev);
+	const char *name = assign_device_get_name(v->dev);
 	struct assign_pci_msix *x = &v->msix;
 	struct assign_irq_info ii = { .size = sizeof(ii) };
 	const struct vbar *tb, *pb;
@@ -511,11 +537,11 @@ int vpci_msi_setup(struct assign_vpci *v, const uint8_t *cfg)
 	if (r < 0)
 		return set_error(v->ctx, -EPROTO,
 				 "%s: malformed MSI capability",
-				 assign_device_get_address(v->dev));
+				 assign_device_get_name(v->dev));
 	if (assign_device_get_irq_info(v->dev, ASSIGN_IRQ_MSI, &ii) < 0 ||
 	    !ii.count || !(ii.flags & ASSIGN_IRQ_F_EVENTFD))
 		info(v->ctx, "%s: MSI capability without MSI vectors in VFIO",
-		     assign_device_get_address(v->dev));
+		     assign_device_get_name(v->dev));
 	/* the (extended) data dword, and the mask and pending registers */
 	end = m->per_vector_mask ? m->mask_offset + 8u : m->data_offset + 4u;
 	v->msi_end = (uint16_t)MIN(end, VPCI_EMU_SIZE);

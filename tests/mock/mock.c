@@ -5,20 +5,25 @@
  * (containers, groups, iommufd) and mock_device.c (device fds); the sysfs
  * tree in mock_sysfs.c.
  *
- * Every fd the mock hands out is a real fd (a dup of an O_PATH fd of "/"),
- * so its number can never collide with a real fd of the test process.
+ * Every fd the mock hands out is a real fd (a memfd of its own), so its
+ * number can never collide with a real fd of the test process, and it can
+ * travel over a real unix socket (SCM_RIGHTS) and be found again by its
+ * inode on the other side, as the kernel passes files.
  */
 #include <pthread.h>
 #include <stdarg.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "core/sys.h"
@@ -46,10 +51,8 @@ struct mfd *mock_fd_get(struct mock_kernel *mk, int fd)
 	return NULL;
 }
 
-int mock_fd_new(struct mock_kernel *mk, enum mfd_kind kind, void *obj)
+static int fds_grow(struct mock_kernel *mk)
 {
-	int fd;
-
 	if (mk->nfds == mk->capfds) {
 		size_t ncap = mk->capfds ? mk->capfds * 2 : 32;
 		struct mfd *n = realloc(mk->fds, ncap * sizeof(*n));
@@ -58,11 +61,46 @@ int mock_fd_new(struct mock_kernel *mk, enum mfd_kind kind, void *obj)
 		mk->fds = n;
 		mk->capfds = ncap;
 	}
-	fd = fcntl(mk->base_fd, F_DUPFD_CLOEXEC, 3);
+	return 0;
+}
+
+/* A real fd for a new mock file: a memfd of its own (above 2), and its
+ * inode. */
+static int identity_fd(unsigned long *ino)
+{
+	struct stat st;
+	int m, fd;
+
+	m = memfd_create("mock-vfio", MFD_CLOEXEC);
+	if (m < 0)
+		return -errno;
+	fd = fcntl(m, F_DUPFD_CLOEXEC, 3);
+	close(m);
 	if (fd < 0)
 		return -errno;
+	if (fstat(fd, &st) < 0) {
+		close(fd);
+		return -EIO;
+	}
+	*ino = (unsigned long)st.st_ino;
+	return fd;
+}
+
+int mock_fd_new(struct mock_kernel *mk, enum mfd_kind kind, void *obj)
+{
+	unsigned long ino = 0;
+	int fd;
+
+	if (fds_grow(mk) < 0)
+		return -ENOMEM;
+	fd = identity_fd(&ino);
+	if (fd < 0)
+		return fd;
+	if (kind == MFD_DEVICE)
+		((struct mdevfile *)obj)->refs = 1;
 	mk->fds[mk->nfds].fd = fd;
 	mk->fds[mk->nfds].kind = kind;
+	mk->fds[mk->nfds].ino = ino;
 	mk->fds[mk->nfds].u.container = obj;
 	mk->nfds++;
 	return fd;
@@ -70,16 +108,11 @@ int mock_fd_new(struct mock_kernel *mk, enum mfd_kind kind, void *obj)
 
 static int track_real_fd(struct mock_kernel *mk, int fd, char *path)
 {
-	if (mk->nfds == mk->capfds) {
-		size_t ncap = mk->capfds ? mk->capfds * 2 : 32;
-		struct mfd *n = realloc(mk->fds, ncap * sizeof(*n));
-		if (!n)
-			return -ENOMEM;
-		mk->fds = n;
-		mk->capfds = ncap;
-	}
+	if (fds_grow(mk) < 0)
+		return -ENOMEM;
 	mk->fds[mk->nfds].fd = fd;
 	mk->fds[mk->nfds].kind = MFD_SYSFS;
+	mk->fds[mk->nfds].ino = 0;
 	mk->fds[mk->nfds].u.path = path;
 	mk->nfds++;
 	return 0;
@@ -110,7 +143,8 @@ static void fd_release(struct mock_kernel *mk, struct mfd *f)
 		mock_ictx_put(mk, copy.u.ictx);
 		break;
 	case MFD_DEVICE:
-		mock_devfile_close(mk, copy.u.df);
+		if (--copy.u.df->refs == 0)
+			mock_devfile_close(mk, copy.u.df);
 		break;
 	case MFD_SYSFS:
 		free(copy.u.path);
@@ -118,7 +152,95 @@ static void fd_release(struct mock_kernel *mk, struct mfd *f)
 	case MFD_MIGFILE:
 		mock_migfile_put(copy.u.mf);
 		break;
+	case MFD_OTHER:
+		break;
 	}
+}
+
+/* Another reference on the object of mock file @f, for one more fd of it
+ * (or one in flight). */
+static void file_get(struct mfd *f)
+{
+	switch (f->kind) {
+	case MFD_CONTAINER:
+		f->u.container->refs++;
+		break;
+	case MFD_GROUP:
+		f->u.group->file_refs++;
+		break;
+	case MFD_IOMMUFD:
+		f->u.ictx->refs++;
+		break;
+	case MFD_DEVICE:
+		f->u.df->refs++;
+		break;
+	default:
+		break;
+	}
+}
+
+/* The mock file behind the real fd @fd, by inode: a live fd of it, or NULL. */
+static struct mfd *file_of(struct mock_kernel *mk, int fd)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) < 0)
+		return NULL;
+	for (size_t i = 0; i < mk->nfds; i++)
+		if (mk->fds[i].ino == (unsigned long)st.st_ino &&
+		    mk->fds[i].kind != MFD_SYSFS &&
+		    mk->fds[i].kind != MFD_OTHER)
+			return &mk->fds[i];
+	return NULL;
+}
+
+/* A mock file goes into a socket: it stays alive in flight. */
+static int send_file(struct mock_kernel *mk, int fd)
+{
+	struct mfd *f = file_of(mk, fd);
+
+	if (!f)
+		return 0; /* a real file, or not ours: the kernel's */
+	if (mk->ninflight == mk->capinflight) {
+		size_t ncap = mk->capinflight ? mk->capinflight * 2 : 8;
+		struct mfd *n = realloc(mk->inflight, ncap * sizeof(*n));
+
+		if (!n)
+			return -ENOMEM;
+		mk->inflight = n;
+		mk->capinflight = ncap;
+	}
+	file_get(f);
+	mk->inflight[mk->ninflight++] = *f;
+	return 0;
+}
+
+/* A real fd that arrived over a socket: a new fd of the mock file with the
+ * same inode (taking over the reference it had in flight), or an
+ * MFD_OTHER for a file the mock does not model. */
+static int adopt_received_fd(struct mock_kernel *mk, int fd)
+{
+	struct stat st;
+	size_t i;
+
+	if (fds_grow(mk) < 0)
+		return -ENOMEM;
+	mk->fds[mk->nfds].fd = fd;
+	mk->fds[mk->nfds].kind = MFD_OTHER;
+	mk->fds[mk->nfds].ino = 0;
+	mk->fds[mk->nfds].u.path = NULL;
+	if (fstat(fd, &st) == 0) {
+		for (i = 0; i < mk->ninflight; i++)
+			if (mk->inflight[i].ino == (unsigned long)st.st_ino)
+				break;
+		if (i < mk->ninflight) {
+			mk->fds[mk->nfds] = mk->inflight[i];
+			mk->fds[mk->nfds].fd = fd;
+			mk->inflight[i] = mk->inflight[--mk->ninflight];
+		}
+	}
+	mk->nfds++;
+	return 0;
 }
 
 /* ---- registries of DMA spaces --------------------------------------- */
@@ -193,9 +315,9 @@ struct mdev *mock_dev_find(const struct mock_kernel *mk, const char *addr)
 		return NULL;
 	parsed = assign_pci_addr_parse(addr, &a) == 0;
 	for (size_t i = 0; i < mk->ndevs; i++) {
-		if (!strcmp(mk->devs[i]->addr, addr))
+		if (!strcasecmp(mk->devs[i]->addr, addr))
 			return mk->devs[i];
-		if (parsed &&
+		if (parsed && mk->devs[i]->bus == MBUS_PCI &&
 		    assign_pci_addr_parse(mk->devs[i]->addr, &b) == 0 &&
 		    a.domain == b.domain && a.bus == b.bus && a.dev == b.dev &&
 		    a.fn == b.fn)
@@ -288,9 +410,10 @@ static int maps_add(struct mock_kernel *mk, uintptr_t start, size_t len,
 /* ---- fault injection ------------------------------------------------- */
 
 static const char *const call_names[MOCK_NCALLS] = {
-	"any",	    "open",	 "openat", "close",   "ioctl",	    "pread",
-	"pwrite",   "mmap",	 "munmap", "madvise", "readlinkat", "faccessat",
-	"list_dir", "getrlimit", "read",   "write",
+	"any",	      "open",	   "openat",   "close",	    "ioctl",
+	"pread",      "pwrite",	   "mmap",     "munmap",    "madvise",
+	"readlinkat", "faccessat", "list_dir", "getrlimit", "read",
+	"write",      "fstat",	   "sendmsg",  "recvmsg",
 };
 
 /* MOCK_TRACE=1: every seam call on stderr, numbered as mock_fail_nth()
@@ -421,6 +544,9 @@ static int k_open(void *data, const char *path, int flags)
 		return err;
 	if (!path)
 		return -EFAULT;
+	if ((!strncmp(path, "/dev/vfio/", 10) || !strcmp(path, "/dev/iommu")) &&
+	    (mk->no_vfio || mk->no_dev_access))
+		return mk->no_vfio ? -ENOENT : -EACCES;
 	if (!strcmp(path, "/dev/vfio/vfio"))
 		return mock_open_container(mk);
 	if (!strcmp(path, "/proc/self/status"))
@@ -540,6 +666,7 @@ static int k_ioctl(void *data, int fd, unsigned long request, void *arg)
 	case MFD_MIGFILE:
 		return mock_migfile_ioctl(f->u.mf, request, arg);
 	case MFD_SYSFS:
+	case MFD_OTHER:
 		return -ENOTTY;
 	}
 	return -ENOTTY;
@@ -563,7 +690,7 @@ static ssize_t k_pread(void *data, int fd, void *buf, size_t count,
 		mk->bad_fd_calls++;
 	if (f && f->kind == MFD_DEVICE)
 		return mock_device_rw(mk, f->u.df, buf, count, offset, false);
-	if (f && f->kind != MFD_SYSFS)
+	if (f && f->kind != MFD_SYSFS && f->kind != MFD_OTHER)
 		return -EINVAL;
 	do
 		r = pread(fd, buf, count, (off_t)offset);
@@ -590,7 +717,7 @@ static ssize_t k_pwrite(void *data, int fd, const void *buf, size_t count,
 	if (f && f->kind == MFD_DEVICE)
 		return mock_device_rw(mk, f->u.df, (void *)buf, count, offset,
 				      true);
-	if (f && f->kind != MFD_SYSFS)
+	if (f && f->kind != MFD_SYSFS && f->kind != MFD_OTHER)
 		return -EINVAL;
 	if (f && f->u.path &&
 	    mock_sysfs_intercept_write(mk, f->u.path, buf, count, &r))
@@ -678,7 +805,7 @@ static int k_mmap(void *data, void *addr, size_t length, int prot, int flags,
 		if (err)
 			return err;
 		region = true;
-	} else if (f && f->kind != MFD_SYSFS) {
+	} else if (f && f->kind != MFD_SYSFS && f->kind != MFD_OTHER) {
 		return -ENODEV;
 	} else {
 		p = mmap(addr, length, prot, flags, fd, (off_t)offset);
@@ -779,6 +906,114 @@ static int k_getrlimit(void *data, int resource, struct rlimit *rlim)
 	return getrlimit(resource, rlim) < 0 ? -errno : 0;
 }
 
+/* What the kernel's fstat says of the mock's VFIO files: character
+ * devices with the numbers of mock_sysfs.c's dev/char links; a device fd
+ * from VFIO_GROUP_GET_DEVICE_FD is an anonymous inode (no file type). Real
+ * files (sysfs, received ones, and fds the mock never made, such as the
+ * caller's own) are asked for real. */
+static int k_fstat(void *data, int fd, struct stat *st)
+{
+	struct mock_kernel *mk = data;
+	struct mfd *f;
+	int err;
+
+	err = mock_enter(mk, MOCK_FSTAT, 0);
+	trace(mk, MOCK_FSTAT, err, "%d", fd);
+	if (err)
+		return err;
+	f = mock_fd_get(mk, fd);
+	if (!f || f->kind == MFD_SYSFS || f->kind == MFD_OTHER)
+		return fstat(fd, st) < 0 ? -errno : 0;
+	memset(st, 0, sizeof(*st));
+	st->st_mode = S_IFCHR | 0600;
+	st->st_ino = f->ino;
+	switch (f->kind) {
+	case MFD_CONTAINER:
+		st->st_rdev = makedev(MOCK_MISC_MAJOR, MOCK_VFIO_MINOR);
+		break;
+	case MFD_IOMMUFD:
+		st->st_rdev = makedev(MOCK_MISC_MAJOR, MOCK_IOMMU_MINOR);
+		break;
+	case MFD_GROUP:
+		st->st_rdev =
+			makedev(MOCK_GROUP_MAJOR, (unsigned)f->u.group->id);
+		break;
+	case MFD_DEVICE:
+		if (f->u.df->cdev)
+			st->st_rdev =
+				makedev(MOCK_CDEV_MAJOR,
+					(unsigned)f->u.df->dev->vfio_index);
+		else
+			st->st_mode = 0600;
+		break;
+	default:
+		break;
+	}
+	return 0;
+}
+
+/* The socket is the test's real one; the fds in flight are real too (the
+ * mock's memfds), so the real calls carry them. */
+static ssize_t k_sendmsg(void *data, int sock, const void *buf, size_t len,
+			 const int *fds, size_t nfds)
+{
+	struct mock_kernel *mk = data;
+	ssize_t r;
+	int err;
+
+	err = mock_enter(mk, MOCK_SENDMSG, 0);
+	trace(mk, MOCK_SENDMSG, err, "%d, %zu bytes, %zu fds", sock, len, nfds);
+	if (err)
+		return err;
+	r = assign_sys_linux.sendmsg(NULL, sock, buf, len, fds, nfds);
+	for (size_t i = 0; r >= 0 && i < nfds; i++)
+		if (send_file(mk, fds[i]) < 0)
+			return -ENOMEM;
+	return r;
+}
+
+static ssize_t k_recvmsg(void *data, int sock, void *buf, size_t len, int *fds,
+			 size_t maxfds, size_t *nfds)
+{
+	struct mock_kernel *mk = data;
+	int got[253];
+	size_t n = 0;
+	ssize_t r;
+	int err;
+
+	err = mock_enter(mk, MOCK_RECVMSG, 0);
+	trace(mk, MOCK_RECVMSG, err, "%d, %zu bytes, %zu fds", sock, len,
+	      maxfds);
+	if (err)
+		return err;
+	/* Take everything that came, so that the files in flight are found
+	 * even when there are too many for the caller (then released, as
+	 * the kernel closes what does not fit). */
+	r = assign_sys_linux.recvmsg(NULL, sock, buf, len, got, ARRAY_SIZE(got),
+				     &n);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < n; i++) {
+		if (adopt_received_fd(mk, got[i]) < 0) {
+			for (size_t k = i; k < n; k++)
+				close(got[k]);
+			n = i;
+			r = -ENOMEM;
+			break;
+		}
+	}
+	if (r >= 0 && n > maxfds)
+		r = -EMSGSIZE;
+	if (r < 0) {
+		for (size_t i = 0; i < n; i++)
+			fd_release(mk, mock_fd_get(mk, got[i]));
+		return r;
+	}
+	memcpy(fds, got, n * sizeof(*got));
+	*nfds = n;
+	return r;
+}
+
 /* The seam may be called from several threads: one lock around each call
  * (recursive: a sysfs write can fire a device's REQ interrupt). The entry
  * points are the m_* functions (bench/callgrind.sh subtracts them); the
@@ -837,6 +1072,15 @@ LOCKED(ssize_t, read, (void *data, int fd, void *buf, size_t count),
        (data, fd, buf, count))
 LOCKED(ssize_t, write, (void *data, int fd, const void *buf, size_t count),
        (data, fd, buf, count))
+LOCKED(int, fstat, (void *data, int fd, struct stat *st), (data, fd, st))
+LOCKED(ssize_t, sendmsg,
+       (void *data, int sock, const void *buf, size_t len, const int *fds,
+	size_t nfds),
+       (data, sock, buf, len, fds, nfds))
+LOCKED(ssize_t, recvmsg,
+       (void *data, int sock, void *buf, size_t len, int *fds, size_t maxfds,
+	size_t *nfds),
+       (data, sock, buf, len, fds, maxfds, nfds))
 
 static const struct assign_sys_ops mock_ops = {
 	.open = m_open,
@@ -854,6 +1098,9 @@ static const struct assign_sys_ops mock_ops = {
 	.getrlimit = m_getrlimit,
 	.read = m_read,
 	.write = m_write,
+	.fstat = m_fstat,
+	.sendmsg = m_sendmsg,
+	.recvmsg = m_recvmsg,
 };
 
 const struct assign_sys_ops *mock_sys_ops(void)
@@ -881,12 +1128,6 @@ int mock_kernel_new(struct mock_kernel **ret)
 		pthread_mutex_init(&mk->lock, &a);
 		pthread_mutexattr_destroy(&a);
 	}
-	mk->base_fd = open("/", O_PATH | O_CLOEXEC);
-	if (mk->base_fd < 0) {
-		r = -errno;
-		free(mk);
-		return r;
-	}
 	mk->aperture[0][0] = 0;
 	mk->aperture[0][1] = (1ull << 48) - 1;
 	mk->naperture = 1;
@@ -905,7 +1146,6 @@ int mock_kernel_new(struct mock_kernel **ret)
 	}
 	r = mock_sysfs_init(mk);
 	if (r < 0) {
-		close(mk->base_fd);
 		free(mk);
 		return r;
 	}
@@ -917,9 +1157,12 @@ void mock_kernel_free(struct mock_kernel *mk)
 {
 	if (!mk)
 		return;
-	/* Close what the code under test leaked, objects first. */
+	/* Close what the code under test leaked, objects first; files
+	 * still in flight go as their socket would take them. */
 	while (mk->nfds)
 		fd_release(mk, &mk->fds[mk->nfds - 1]);
+	mock_drop_inflight(mk);
+	free(mk->inflight);
 	free(mk->fds);
 	/* Containers kept alive by groups and ictx kept by devices are gone
 	 * with their fds; anything left is freed here. */
@@ -948,7 +1191,6 @@ void mock_kernel_free(struct mock_kernel *mk)
 		free(mk->groups[i].reserved);
 	free(mk->maps);
 	mock_sysfs_cleanup(mk);
-	close(mk->base_fd);
 	pthread_mutex_destroy(&mk->lock);
 	free(mk);
 }
@@ -984,26 +1226,71 @@ const char *mock_sysfs_root(const struct mock_kernel *mk)
 	return mk->root;
 }
 
+/* The bus of @cfg, and whether its name is one that bus can have. */
+static int cfg_bus(const struct mock_device_cfg *cfg, enum mbus *bus)
+{
+	struct assign_pci_addr a;
+	size_t n = strlen(cfg->addr);
+
+	if (!cfg->bus || !strcmp(cfg->bus, "pci")) {
+		*bus = MBUS_PCI;
+		return assign_pci_addr_parse(cfg->addr, &a);
+	}
+	if (!strcmp(cfg->bus, "mdev")) {
+		*bus = MBUS_MDEV;
+		return n == 36 ? 0 : -EINVAL;
+	}
+	if (!strcmp(cfg->bus, "platform")) {
+		*bus = MBUS_PLATFORM;
+		return n && n < 64 && !strchr(cfg->addr, '/') ? 0 : -EINVAL;
+	}
+	return -EINVAL;
+}
+
 int mock_add_device(struct mock_kernel *mk, const struct mock_device_cfg *cfg)
 {
 	struct assign_pci_addr a;
 	struct mdev *dev;
+	enum mbus bus;
 	int r;
 
-	if (!mk || !cfg || !cfg->addr || cfg->group < 0 ||
-	    assign_pci_addr_parse(cfg->addr, &a) < 0)
+	if (!mk || !cfg || !cfg->addr || cfg->group < -1 ||
+	    cfg_bus(cfg, &bus) < 0)
 		return -EINVAL;
 	if (mock_dev_find(mk, cfg->addr))
 		return -EEXIST;
 	if (mk->ndevs == MOCK_MAX_DEVICES)
 		return -ENOSPC;
-	if (!mock_group_get(mk, cfg->group, true))
+	if (cfg->group >= 0 && !mock_group_get(mk, cfg->group, true))
 		return -ENOSPC;
 	dev = mock_zalloc(sizeof(*dev));
 	if (!dev)
 		return -ENOMEM;
 	dev->mk = mk;
-	assign_pci_addr_format(&a, dev->addr, sizeof(dev->addr));
+	dev->bus = bus;
+	if (bus == MBUS_PCI) {
+		assign_pci_addr_parse(cfg->addr, &a);
+		assign_pci_addr_format(&a, dev->addr, sizeof(dev->addr));
+	} else {
+		/* The mdev core names an instance by its UUID, lower case. */
+		for (size_t i = 0; cfg->addr[i] && i + 1 < sizeof(dev->addr);
+		     i++)
+			dev->addr[i] =
+				bus == MBUS_MDEV ?
+					(char)tolower(
+						(unsigned char)cfg->addr[i]) :
+					cfg->addr[i];
+	}
+	snprintf(dev->parent, sizeof(dev->parent), "%s",
+		 cfg->parent ? cfg->parent : "mtty");
+	snprintf(dev->mdev_type, sizeof(dev->mdev_type), "%s",
+		 cfg->mdev_type ? cfg->mdev_type : "mtty-1");
+	snprintf(dev->physfn, sizeof(dev->physfn), "%s",
+		 cfg->physfn ? cfg->physfn : "");
+	dev->sriov_pf = cfg->sriov_pf;
+	/* vfio-pci starts a PF with a random token (uuid_gen()). */
+	for (size_t i = 0; i < sizeof(dev->vf_token); i++)
+		dev->vf_token[i] = (uint8_t)(0x5a ^ (i * 37) ^ mk->ndevs);
 	dev->group = cfg->group;
 	dev->vfio_index = mk->next_vfio_index++;
 	r = mock_device_build(mk, dev, cfg);
@@ -1019,6 +1306,21 @@ int mock_add_device(struct mock_kernel *mk, const struct mock_device_cfg *cfg)
 		return r;
 	}
 	return 0;
+}
+
+int mock_remove_device(struct mock_kernel *mk, struct mdev *dev)
+{
+	for (size_t i = 0; i < mk->ndevs; i++) {
+		if (mk->devs[i] != dev)
+			continue;
+		mock_sysfs_remove_device(mk, dev);
+		memmove(&mk->devs[i], &mk->devs[i + 1],
+			(mk->ndevs - i - 1) * sizeof(mk->devs[0]));
+		mk->ndevs--;
+		mock_device_free(dev);
+		return 0;
+	}
+	return -ENOENT;
 }
 
 /* ---- knobs ----------------------------------------------------------- */
@@ -1101,6 +1403,40 @@ void mock_set_type1v2(struct mock_kernel *mk, bool on)
 void mock_set_iommufd(struct mock_kernel *mk, bool on)
 {
 	mk->iommufd = on;
+}
+
+void mock_drop_inflight(struct mock_kernel *mk)
+{
+	mock_lock(mk);
+	while (mk->ninflight) {
+		/* Released as an fd of the file would be: a stand-in. */
+		int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+
+		if (fd < 0 || fds_grow(mk) < 0) {
+			if (fd >= 0)
+				close(fd);
+			break;
+		}
+		mk->fds[mk->nfds] = mk->inflight[--mk->ninflight];
+		mk->fds[mk->nfds++].fd = fd;
+		fd_release(mk, &mk->fds[mk->nfds - 1]);
+	}
+	mock_unlock(mk);
+}
+
+void mock_set_vfio(struct mock_kernel *mk, bool on)
+{
+	mk->no_vfio = !on;
+}
+
+void mock_set_dev_access(struct mock_kernel *mk, bool on)
+{
+	mk->no_dev_access = !on;
+}
+
+void mock_set_bind_token(struct mock_kernel *mk, bool on)
+{
+	mk->bind_token = on;
 }
 
 void mock_set_noiommu(struct mock_kernel *mk, bool on)

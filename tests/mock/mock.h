@@ -50,8 +50,21 @@ struct mock_irq_cfg {
 };
 
 struct mock_device_cfg {
-	const char *addr;            /* "0000:00:03.0" */
-	int group;                   /* IOMMU group number */
+	const char *addr; /* "0000:00:03.0"; for another @bus the
+	                                device's name: an mdev's UUID, a
+	                                platform device's name */
+	const char *bus; /* "pci" when NULL, "mdev" (an mdev of
+	                                @parent: VFIO flags PCI, emulated
+	                                IOMMU group, bound to @driver, e.g.
+	                                "mtty", which makes it a VFIO device)
+	                                or "platform" (VFIO flags PLATFORM, no
+	                                config region; vfio-platform) */
+	const char *parent; /* mdev: its parent device, "mtty" */
+	const char *mdev_type; /* mdev: its type, "mtty-1" */
+	const char *physfn; /* an SR-IOV VF: its PF's address */
+	bool sriov_pf; /* an SR-IOV PF (VF token rules) */
+	int group; /* IOMMU group number; -1: none (no
+	                                IOMMU), the device cannot be VFIO's */
 	const char *driver;          /* bound driver, "vfio-pci", NULL = none;
 	                                vfio-pci variants (*_vfio_pci) act as
 	                                vfio-pci; viability: see
@@ -72,6 +85,8 @@ struct mock_device_cfg {
 	bool no_reset;               /* clear VFIO_DEVICE_FLAGS_RESET */
 	bool no_cdev;                /* no vfio-dev/vfioN (iommufd unusable) */
 	bool no_hot_reset;           /* GET_PCI_HOT_RESET_INFO fails -ENODEV */
+	/* INTx takes no unmask eventfd (-ENOTTY, as the kernel's mtty) */
+	bool intx_no_unmask_fd;
 	uint32_t pci_atomic_comp;    /* != 0: VFIO_DEVICE_GET_INFO carries
 	                                VFIO_DEVICE_INFO_CAP_PCI_ATOMIC_COMP
 	                                with these flags */
@@ -161,6 +176,20 @@ void mock_set_unsafe_param(struct mock_kernel *mk, bool on);
 void mock_set_type1v2(struct mock_kernel *mk, bool on); /* else only v1 */
 void mock_set_iommufd(struct mock_kernel *mk, bool on); /* /dev/iommu exists */
 void mock_set_noiommu(struct mock_kernel *mk, bool on); /* noiommu-N groups */
+/* The receiving end of the test's socket was closed with files still in
+ * flight (a recvmsg() failed or never came): release them, as the kernel
+ * does when it frees the socket's queue. */
+void mock_drop_inflight(struct mock_kernel *mk);
+/* Off: the kernel has no VFIO (no /dev/vfio/vfio, no /dev/iommu). */
+void mock_set_vfio(struct mock_kernel *mk, bool on);
+/* Off: opening /dev/vfio/... and /dev/iommu is -EACCES, as for a user
+ * the nodes' permissions leave out (fds the mock handed out before, and
+ * those passed over a socket, work on). */
+void mock_set_dev_access(struct mock_kernel *mk, bool on);
+/* VFIO_DEVICE_BIND_IOMMUFD takes VFIO_DEVICE_BIND_FLAG_TOKEN (Linux 6.17;
+ * off: Linux 6.12, where any flag is -EINVAL and a VF opened through its
+ * cdev is not asked for a token). */
+void mock_set_bind_token(struct mock_kernel *mk, bool on);
 /* Rebind in sysfs; NULL = none. A group is viable when each of its devices
  * is unbound or bound to vfio-pci (or a variant), pci-stub or pcieport
  * (drivers with driver_managed_dma); /dev/vfio/N exists while one of them is
@@ -305,6 +334,9 @@ enum mock_call {
 	MOCK_GETRLIMIT,
 	MOCK_READ,
 	MOCK_WRITE,
+	MOCK_FSTAT,
+	MOCK_SENDMSG,
+	MOCK_RECVMSG,
 	MOCK_NCALLS
 };
 /* Total calls made so far of a kind (MOCK_ANY: all kinds). */

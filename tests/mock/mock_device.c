@@ -9,6 +9,7 @@
  * group.c, device_cdev.c, pci/vfio_pci_core.c and pci/vfio_pci_intrs.c,
  * written from reading them.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -250,6 +251,7 @@ int mock_device_build(struct mock_kernel *mk, struct mdev *dev,
 	dev->no_reset = cfg->no_reset;
 	dev->no_cdev = cfg->no_cdev;
 	dev->no_hot_reset = cfg->no_hot_reset;
+	dev->intx_no_unmask_fd = cfg->intx_no_unmask_fd;
 	dev->atomic_comp = cfg->pci_atomic_comp;
 	dev->subsys_vendor = cfg->subsystem ? cfg->subsystem[0] : cfg->vendor;
 	dev->subsys_device = cfg->subsystem ? cfg->subsystem[1] : cfg->device;
@@ -264,7 +266,8 @@ int mock_device_build(struct mock_kernel *mk, struct mdev *dev,
 			maxidx = cfg->regions[i].index + 1;
 	dev->num_regions = cfg->num_regions ? cfg->num_regions
 					    : VFIO_PCI_NUM_REGIONS;
-	if (dev->num_regions < maxidx || dev->num_regions <= 7)
+	if (dev->num_regions < maxidx ||
+	    (dev->bus != MBUS_PLATFORM && dev->num_regions <= 7))
 		return -EINVAL;
 	for (size_t i = 0; i < cfg->nirqs; i++)
 		if (cfg->irqs[i].index + 1 > maxirq)
@@ -294,6 +297,25 @@ int mock_device_build(struct mock_kernel *mk, struct mdev *dev,
 		rg->type = rc->type;
 		rg->subtype = rc->subtype;
 	}
+	for (size_t i = 0; i < cfg->nirqs; i++) {
+		dev->irqs[cfg->irqs[i].index].count = cfg->irqs[i].count;
+		dev->irqs[cfg->irqs[i].index].flags = cfg->irqs[i].flags;
+		if (cfg->irqs[i].count > ntrig)
+			ntrig = cfg->irqs[i].count;
+	}
+	if (dev->bus == MBUS_PLATFORM) {
+		/* No config space, no BAR registers: the regions are what
+		 * the device tree or ACPI describes. */
+		dev->config_len = 0;
+		for (uint32_t i = 0; i < dev->num_regions; i++) {
+			if (!dev->regions[i].size)
+				continue;
+			r = region_backing(&dev->regions[i]);
+			if (r < 0)
+				return r;
+		}
+		goto irqs;
+	}
 	cr = &dev->regions[VFIO_PCI_CONFIG_REGION_INDEX];
 	if (!cr->size) {
 		cr->size = dev->config_len;
@@ -308,12 +330,6 @@ int mock_device_build(struct mock_kernel *mk, struct mdev *dev,
 		if (r < 0)
 			return r;
 	}
-	for (size_t i = 0; i < cfg->nirqs; i++) {
-		dev->irqs[cfg->irqs[i].index].count = cfg->irqs[i].count;
-		dev->irqs[cfg->irqs[i].index].flags = cfg->irqs[i].flags;
-		if (cfg->irqs[i].count > ntrig)
-			ntrig = cfg->irqs[i].count;
-	}
 	if (cfg->config)
 		memcpy(cr->mem, cfg->config,
 		       cfg->config_len < cr->size ? cfg->config_len
@@ -325,6 +341,7 @@ int mock_device_build(struct mock_kernel *mk, struct mdev *dev,
 	if (dev->num_regions > VFIO_PCI_ROM_REGION_INDEX)
 		dev->regions[VFIO_PCI_ROM_REGION_INDEX].bar_init =
 			get32(cr->mem, 0x30);
+irqs:
 	dev->ntrig = ntrig;
 	dev->trig = malloc(ntrig * sizeof(int));
 	if (!dev->trig)
@@ -476,6 +493,8 @@ static int intx_mask_unmask(struct mdev *dev, uint32_t action, uint32_t dt,
 	} else if (dt == VFIO_IRQ_SET_DATA_EVENTFD) {
 		int32_t fd;
 		int nfd, r;
+		if (dev->intx_no_unmask_fd)
+			return -ENOTTY;
 		memcpy(&fd, data, sizeof(fd));
 		if (fd >= 0) {
 			r = eventfd_get(fd, &nfd);
@@ -716,7 +735,8 @@ static int get_device_info(struct mdev *dev, struct vfio_device_info *uinfo)
 	if (info.argsz < minsz)
 		return -EINVAL;
 	minsz = info.argsz < sizeof(info) ? info.argsz : sizeof(info);
-	info.flags = VFIO_DEVICE_FLAGS_PCI;
+	info.flags = dev->bus == MBUS_PLATFORM ? VFIO_DEVICE_FLAGS_PLATFORM :
+						 VFIO_DEVICE_FLAGS_PCI;
 	if (!dev->no_reset)
 		info.flags |= VFIO_DEVICE_FLAGS_RESET;
 	info.num_regions = dev->num_regions;
@@ -761,9 +781,11 @@ static int get_region_info(struct mdev *dev, struct vfio_region_info *uinfo)
 		return -EINVAL;
 	r = &dev->regions[info.index];
 	/* vfio-pci: no VGA region unless the device decodes VGA. */
-	if (info.index == VFIO_PCI_VGA_REGION_INDEX && !r->size)
+	if (dev->bus != MBUS_PLATFORM &&
+	    info.index == VFIO_PCI_VGA_REGION_INDEX && !r->size)
 		return -EINVAL;
-	if (info.index > VFIO_PCI_VGA_REGION_INDEX && !r->size)
+	if (dev->bus != MBUS_PLATFORM &&
+	    info.index > VFIO_PCI_VGA_REGION_INDEX && !r->size)
 		return -EINVAL;
 	info.offset = MOCK_REGION_OFFSET(info.index);
 	info.size = r->size;
@@ -828,7 +850,8 @@ static bool same_bus(const struct mdev *a, const struct mdev *b)
 {
 	struct assign_pci_addr x, y;
 
-	if (assign_pci_addr_parse(a->addr, &x) < 0 ||
+	if (a->bus != MBUS_PCI || b->bus != MBUS_PCI ||
+	    assign_pci_addr_parse(a->addr, &x) < 0 ||
 	    assign_pci_addr_parse(b->addr, &y) < 0)
 		return false;
 	return x.domain == y.domain && x.bus == y.bus;
@@ -836,7 +859,7 @@ static bool same_bus(const struct mdev *a, const struct mdev *b)
 
 static bool is_vfio(const struct mdev *d)
 {
-	return mock_driver_is_vfio(d->driver);
+	return mock_dev_is_vfio(d);
 }
 
 /* vfio_iommufd_get_dev_id(): devid if bound to @ictx, OWNED if a device of
@@ -1004,6 +1027,15 @@ static int device_feature(struct mock_kernel *mk, struct mdev *dev,
 		r = check_feature(f->flags, f->argsz - minsz,
 				  VFIO_DEVICE_FEATURE_SET, 0);
 		return r > 0 ? 0 : r;
+	case VFIO_DEVICE_FEATURE_PCI_VF_TOKEN:
+		/* vfio_pci_core_feature_token(): a PF only, SET only. */
+		if (dev->bus != MBUS_PCI || !dev->sriov_pf)
+			return -ENOTTY;
+		r = check_feature(f->flags, f->argsz - minsz,
+				  VFIO_DEVICE_FEATURE_SET, 16);
+		if (r == 1)
+			memcpy(dev->vf_token, f->data, 16);
+		return r > 0 ? 0 : r;
 	case VFIO_DEVICE_FEATURE_LOW_POWER_ENTRY_WITH_WAKEUP:
 		r = check_feature(f->flags, f->argsz - minsz,
 				  VFIO_DEVICE_FEATURE_SET,
@@ -1117,8 +1149,9 @@ ssize_t mock_device_rw(struct mock_kernel *mk, struct mdevfile *df, void *buf,
 	n = count < r->size - pos ? count : (size_t)(r->size - pos);
 	if (write) {
 		memcpy(r->mem + pos, buf, n);
-		if (index == VFIO_PCI_CONFIG_REGION_INDEX &&
-		    pos < 0x34 && pos + n > 0x10)
+		if (dev->bus != MBUS_PLATFORM &&
+		    index == VFIO_PCI_CONFIG_REGION_INDEX && pos < 0x34 &&
+		    pos + n > 0x10)
 			bar_fixup(dev);
 	} else {
 		memcpy(buf, r->mem + pos, n);
@@ -1142,7 +1175,7 @@ int mock_device_mmap(struct mock_kernel *mk, struct mdevfile *df, void *addr,
 		return -EINVAL;
 	if (!(flags & MAP_SHARED))
 		return -EINVAL;
-	if (index >= VFIO_PCI_ROM_REGION_INDEX &&
+	if (dev->bus != MBUS_PLATFORM && index >= VFIO_PCI_ROM_REGION_INDEX &&
 	    index <= VFIO_PCI_VGA_REGION_INDEX)
 		return -EINVAL;
 	r = &dev->regions[index];
@@ -1172,20 +1205,124 @@ int mock_device_mmap(struct mock_kernel *mk, struct mdevfile *df, void *addr,
 	return 0;
 }
 
+/* ---- VF tokens --------------------------------------------------------- */
+
+/* A UUID in its text form (8-4-4-4-12 hex digits) into 16 bytes. */
+static int parse_uuid(const char *s, uint8_t out[16])
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < 36; i++) {
+		int hi, lo;
+
+		if (i == 8 || i == 13 || i == 18 || i == 23) {
+			if (s[i] != '-')
+				return -EINVAL;
+			continue;
+		}
+		if (!isxdigit((unsigned char)s[i]) ||
+		    !isxdigit((unsigned char)s[i + 1]))
+			return -EINVAL;
+		hi = isdigit((unsigned char)s[i]) ? s[i] - '0' :
+						    (tolower(s[i]) - 'a' + 10);
+		lo = isdigit((unsigned char)s[i + 1]) ?
+			     s[i + 1] - '0' :
+			     (tolower(s[i + 1]) - 'a' + 10);
+		out[k++] = (uint8_t)(hi << 4 | lo);
+		i++;
+	}
+	return 0;
+}
+
+/* vfio_pci_core_match_token_uuid(): @uuid NULL when none was given. A VF
+ * whose PF is on vfio-pci needs the PF's token; a PF whose VFs are in use
+ * needs it too, and one whose VFs are not sets it; any other device takes
+ * none. */
+int mock_vf_token_check(struct mock_kernel *mk, struct mdev *dev,
+			const uint8_t *uuid)
+{
+	if (dev->bus != MBUS_PCI)
+		return uuid ? -EINVAL : 0;
+	if (dev->physfn[0]) {
+		struct mdev *pf = mock_dev_find(mk, dev->physfn);
+
+		if (!pf || !mock_dev_is_vfio(pf))
+			return uuid ? -EINVAL : 0;
+		if (!uuid || memcmp(uuid, pf->vf_token, 16))
+			return -EACCES;
+		return 0;
+	}
+	if (dev->sriov_pf && mock_dev_is_vfio(dev)) {
+		if (dev->vf_users)
+			return !uuid || memcmp(uuid, dev->vf_token, 16) ?
+				       -EACCES :
+				       0;
+		if (uuid)
+			memcpy(dev->vf_token, uuid, 16);
+		return 0;
+	}
+	return uuid ? -EINVAL : 0;
+}
+
+/* vfio_pci_core_match(): "NAME" or "NAME vf_token=UUID". 1 for a match
+ * whose token is right, 0 for another device, -errno for a match with a
+ * bad option or token. Other buses compare the name only. */
+static int match_name(struct mock_kernel *mk, struct mdev *dev, const char *buf)
+{
+	size_t n = strlen(dev->addr);
+	uint8_t uuid[16];
+	bool token = false;
+	int r;
+
+	if (dev->bus != MBUS_PCI)
+		return !strcmp(buf, dev->addr);
+	if (strncmp(buf, dev->addr, n))
+		return 0;
+	buf += n;
+	if (*buf && *buf != ' ')
+		return 0;
+	while (*buf) {
+		if (*buf == ' ') {
+			buf++;
+			continue;
+		}
+		if (token || strncmp(buf, "vf_token=", 9))
+			return -EINVAL;
+		buf += 9;
+		if (strlen(buf) < 36 || parse_uuid(buf, uuid) < 0)
+			return -EINVAL;
+		token = true;
+		buf += 36;
+	}
+	r = mock_vf_token_check(mk, dev, token ? uuid : NULL);
+	return r < 0 ? r : 1;
+}
+
 /* ---- opening and closing --------------------------------------------- */
 
-static void first_open(struct mdev *dev)
+void mock_device_first_open(struct mock_kernel *mk, struct mdev *dev)
 {
+	struct mdev *pf = dev->physfn[0] ? mock_dev_find(mk, dev->physfn) :
+					   NULL;
+
 	mock_irq_disable_all(dev);
+	/* vfio_pci_core_finish_enable(): a VF counts as a user of its PF's
+	 * token. */
+	if (pf && mock_dev_is_vfio(pf))
+		pf->vf_users++;
 }
 
 void mock_device_last_close(struct mock_kernel *mk, struct mdev *dev)
 {
-	(void)mk;
+	struct mdev *pf = dev->physfn[0] ? mock_dev_find(mk, dev->physfn) :
+					   NULL;
+
 	/* vfio_pci_core_disable(): interrupts off, eventfds released;
 	 * the migration driver ends its sessions and logging. */
 	mock_irq_disable_all(dev);
 	mock_mig_last_close(dev);
+	if (pf && pf->vf_users)
+		pf->vf_users--;
 }
 
 int mock_device_open_group_path(struct mock_kernel *mk, struct mgroup *g,
@@ -1193,12 +1330,19 @@ int mock_device_open_group_path(struct mock_kernel *mk, struct mgroup *g,
 {
 	struct mdevfile *df;
 	struct mdev *dev = NULL;
-	int fd;
+	int fd, r;
 
-	for (size_t i = 0; i < mk->ndevs; i++)
-		if (!strcmp(mk->devs[i]->addr, name) &&
-		    mk->devs[i]->group == g->id && is_vfio(mk->devs[i]))
+	/* vfio_device_get_from_name(): the group's devices in turn; a match
+	 * with a wrong token ends the search with its error. */
+	for (size_t i = 0; i < mk->ndevs && !dev; i++) {
+		if (mk->devs[i]->group != g->id || !is_vfio(mk->devs[i]))
+			continue;
+		r = match_name(mk, mk->devs[i], name);
+		if (r < 0)
+			return r;
+		if (r > 0)
 			dev = mk->devs[i];
+	}
 	if (!dev)
 		return -ENODEV;
 	if (!g->container || !g->container->iommu_set)
@@ -1214,7 +1358,7 @@ int mock_device_open_group_path(struct mock_kernel *mk, struct mgroup *g,
 		return fd;
 	}
 	if (dev->open_count++ == 0)
-		first_open(dev);
+		mock_device_first_open(mk, dev);
 	g->file_refs++;
 	return fd;
 }

@@ -37,7 +37,18 @@ enum mfd_kind {
 	MFD_DEVICE, /* from VFIO_GROUP_GET_DEVICE_FD or a cdev open */
 	MFD_SYSFS, /* a real file of the sysfs tree, opened by openat */
 	MFD_MIGFILE, /* a migration data fd (mock_mig.c) */
+	MFD_OTHER, /* a real fd the mock does not model, received
+			      over a socket: fstat and close reach it */
 };
+
+/* Device numbers the mock's VFIO nodes report through fstat, with their
+ * /sys/dev/char links (Linux: the misc major, VFIO's minor; the others are
+ * dynamic there). */
+#define MOCK_MISC_MAJOR 10
+#define MOCK_VFIO_MINOR 196
+#define MOCK_IOMMU_MINOR 123
+#define MOCK_GROUP_MAJOR 243
+#define MOCK_CDEV_MAJOR 511
 
 /* One DMA mapping (type1 container or IOAS). */
 struct mdma {
@@ -127,9 +138,18 @@ struct mgroup;
 struct mictx;
 struct mioas;
 
+enum mbus { MBUS_PCI, MBUS_MDEV, MBUS_PLATFORM };
+
 struct mdev {
 	struct mock_kernel *mk;
-	char addr[16];
+	char addr[64]; /* PCI address, UUID or platform name */
+	enum mbus bus;
+	char parent[32]; /* mdev: parent device */
+	char mdev_type[48]; /* mdev: type */
+	char physfn[16]; /* VF: its PF, "" otherwise */
+	bool sriov_pf;
+	uint8_t vf_token[16]; /* PF: the VF token (vfio-pci's) */
+	unsigned vf_users; /* PF: its VFs open through VFIO */
 	int group;
 	char driver[64];           /* "" when unbound */
 	char home_driver[64];      /* driver it was created with */
@@ -145,6 +165,7 @@ struct mdev {
 	bool no_reset;
 	bool no_cdev;
 	bool no_hot_reset;
+	bool intx_no_unmask_fd;
 	int vfio_index;            /* N of vfio-dev/vfioN */
 
 	/* Open state. */
@@ -220,6 +241,8 @@ struct mictx {
 
 /* A device file: the group path or a cdev. */
 struct mdevfile {
+	unsigned refs; /* fds sharing this file (passed over a
+				      socket) */
 	struct mdev *dev;
 	struct mgroup *group;      /* group path: holds a group file ref */
 	bool cdev;
@@ -229,6 +252,9 @@ struct mdevfile {
 struct mfd {
 	int fd;
 	enum mfd_kind kind;
+	/* The inode of the open file (a memfd per mock file), so an fd that
+	 * comes back through a socket finds its file: 0 for MFD_SYSFS. */
+	unsigned long ino;
 	union {
 		struct mcontainer *container;
 		struct mgroup *group;
@@ -254,8 +280,7 @@ struct mfault {
 struct mock_kernel {
 	pthread_mutex_t lock;      /* recursive; see mock_lock() */
 	char root[512];
-	int root_fd;               /* O_PATH|O_DIRECTORY of the tree */
-	int base_fd;               /* O_PATH fd dup'ed to make mock fds */
+	int root_fd; /* O_PATH|O_DIRECTORY of the tree */
 
 	/* Knobs. */
 	uint64_t aperture[MOCK_MAX_RANGES][2];
@@ -276,6 +301,9 @@ struct mock_kernel {
 	/* Test-owned fds read() and write() may reach (mock_pass_fd()). */
 	int pass_fds[16];
 	size_t npass;
+	bool bind_token; /* BIND_IOMMUFD takes a VF token */
+	bool no_vfio; /* no VFIO at all */
+	bool no_dev_access; /* /dev/vfio, /dev/iommu: -EACCES */
 
 	struct mdev *devs[MOCK_MAX_DEVICES];
 	size_t ndevs;
@@ -284,6 +312,11 @@ struct mock_kernel {
 
 	struct mfd *fds;
 	size_t nfds, capfds;
+	/* Files sent over a socket and not received yet: each holds the
+	 * reference the fd it will become takes over, as the kernel keeps a
+	 * file in flight alive after its sender closed it. */
+	struct mfd *inflight;
+	size_t ninflight, capinflight;
 
 	struct mmapping *maps;
 	size_t nmaps, capmaps;
@@ -373,6 +406,13 @@ ssize_t mock_device_rw(struct mock_kernel *mk, struct mdevfile *df, void *buf,
 		       size_t count, uint64_t off, bool write);
 int mock_device_mmap(struct mock_kernel *mk, struct mdevfile *df, void *addr,
 		     size_t len, int prot, int flags, uint64_t off, void **ret);
+/* The VF token rules of vfio-pci for opening @dev (@uuid NULL: none):
+ * 0, -EACCES or -EINVAL. */
+int mock_vf_token_check(struct mock_kernel *mk, struct mdev *dev,
+			const uint8_t *uuid);
+/* First open of a device (any path): interrupts off, a VF counted as a
+ * user of its PF's token. */
+void mock_device_first_open(struct mock_kernel *mk, struct mdev *dev);
 /* Last close of a device (any path): disables interrupts. */
 void mock_device_last_close(struct mock_kernel *mk, struct mdev *dev);
 void mock_devfile_close(struct mock_kernel *mk, struct mdevfile *df);
@@ -384,6 +424,13 @@ int mock_device_open_group_path(struct mock_kernel *mk, struct mgroup *g,
 /* vfio-pci or a vfio-pci variant driver (mlx5_vfio_pci, ...): makes the
  * vfio group node, the device fd and the cdev. */
 bool mock_driver_is_vfio(const char *driver);
+/* Whether @dev is a VFIO device now: PCI with a vfio driver, an mdev with
+ * any driver (its parent's), a platform device on vfio-platform. */
+bool mock_dev_is_vfio(const struct mdev *dev);
+/* Its sysfs directory relative to the root, "devices/...". */
+void mock_dev_dir(const struct mdev *dev, char *buf, size_t size);
+/* mock_sysfs.c: the /sys/dev/char link and device of a group node. */
+int mock_sysfs_add_group_node(struct mock_kernel *mk, int group);
 
 /* mock_mig.c */
 void mock_mig_init(struct mdev *dev, const struct mock_device_cfg *cfg);
@@ -419,6 +466,10 @@ int mock_sysfs_set_driver(struct mock_kernel *mk, struct mdev *dev,
 int mock_sysfs_write_group_file(struct mock_kernel *mk, int group,
 				const char *name, const char *text);
 void mock_sysfs_update_params(struct mock_kernel *mk);
+/* An mdev's sysfs entries go (mock_remove_device()). */
+void mock_sysfs_remove_device(struct mock_kernel *mk, struct mdev *dev);
+/* mock.c: take @dev out of the kernel (an mdev removed). */
+int mock_remove_device(struct mock_kernel *mk, struct mdev *dev);
 /* A write through the seam to a sysfs file: emulate bind/unbind etc.
  * Returns 1 if handled (*ret set), 0 to let the write reach the file. */
 int mock_sysfs_intercept_write(struct mock_kernel *mk, const char *path,

@@ -594,8 +594,7 @@ int mock_container_ioctl(struct mock_kernel *mk, struct mcontainer *c,
 static bool group_has_vfio_device(const struct mock_kernel *mk, int id)
 {
 	for (size_t i = 0; i < mk->ndevs; i++)
-		if (mk->devs[i]->group == id &&
-		    mock_driver_is_vfio(mk->devs[i]->driver))
+		if (mk->devs[i]->group == id && mock_dev_is_vfio(mk->devs[i]))
 			return true;
 	return false;
 }
@@ -1240,15 +1239,38 @@ int mock_cdev_ioctl(struct mock_kernel *mk, struct mdevfile *df,
 	switch (req) {
 	case VFIO_DEVICE_BIND_IOMMUFD: {
 		struct vfio_device_bind_iommufd *b = arg;
+		uint8_t token[16];
+		bool has_token = false;
 		struct mfd *f;
+		int r;
 		if (!df->cdev)
 			return -EINVAL;
 		if (b->argsz < OFFSETOFEND(struct vfio_device_bind_iommufd,
 					   out_devid) ||
-		    b->flags || b->iommufd < 0)
+		    b->iommufd < 0)
 			return -EINVAL;
+		/* Linux 6.17 takes a VF token (VFIO_DEVICE_BIND_FLAG_TOKEN,
+		 * a pointer after out_devid); 6.12 refuses every flag. */
+		if (b->flags & ~(mk->bind_token ? 1u : 0u))
+			return -EINVAL;
+		if (b->flags) {
+			uint64_t ptr;
+			if (b->argsz < sizeof(*b) + sizeof(ptr))
+				return -EINVAL;
+			memcpy(&ptr, (uint8_t *)b + sizeof(*b), sizeof(ptr));
+			if (!ptr)
+				return -EFAULT;
+			memcpy(token, (void *)(uintptr_t)ptr, sizeof(token));
+			has_token = true;
+		}
 		if (df->bound)
 			return -EINVAL;
+		if (mk->bind_token) {
+			r = mock_vf_token_check(mk, dev,
+						has_token ? token : NULL);
+			if (r < 0)
+				return r;
+		}
 		f = mock_fd_get(mk, b->iommufd);
 		if (!f)
 			return fcntl(b->iommufd, F_GETFD) < 0 ? -EBADF : -EBADFD;
@@ -1263,6 +1285,7 @@ int mock_cdev_ioctl(struct mock_kernel *mk, struct mdevfile *df,
 		f->u.ictx->refs++;
 		dev->devid = f->u.ictx->next_id++;
 		dev->open_count = 1;
+		mock_device_first_open(mk, dev);
 		df->bound = true;
 		b->out_devid = dev->devid;
 		return 0;

@@ -175,33 +175,123 @@ static void rm_tree(const char *path)
 	nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
-/* "pciDDDD:BB" parent of a device. */
-static void dev_parent(const struct mdev *dev, char *buf, size_t size)
+static const char *bus_name(const struct mdev *dev)
 {
-	snprintf(buf, size, "pci%.7s", dev->addr);
+	switch (dev->bus) {
+	case MBUS_MDEV:
+		return "mdev";
+	case MBUS_PLATFORM:
+		return "platform";
+	default:
+		return "pci";
+	}
 }
 
-static int ensure_driver(struct mock_kernel *mk, const char *name)
+/* The directory of a device below devices/: "pciDDDD:BB/ADDR" for PCI,
+ * "virtual/PARENT/PARENT/UUID" for an mdev (the mtty sample's parent is a
+ * class device of class mtty), "platform/NAME". */
+void mock_dev_dir(const struct mdev *dev, char *buf, size_t size)
+{
+	switch (dev->bus) {
+	case MBUS_MDEV:
+		snprintf(buf, size, "devices/virtual/%s/%s/%s", dev->parent,
+			 dev->parent, dev->addr);
+		break;
+	case MBUS_PLATFORM:
+		snprintf(buf, size, "devices/platform/%s", dev->addr);
+		break;
+	default:
+		snprintf(buf, size, "devices/pci%.7s/%s", dev->addr, dev->addr);
+		break;
+	}
+}
+
+/* "../" as many times as @dir (relative to the root) has components: the
+ * way back to the root from a link inside it. */
+static void up_to_root(const char *dir, char *buf, size_t size)
+{
+	size_t n = 0;
+
+	buf[0] = '\0';
+	for (const char *p = dir; *p; p++)
+		n += *p == '/';
+	for (size_t i = 0; i <= n && strlen(buf) + 3 < size; i++)
+		strcat(buf, "../");
+}
+
+bool mock_dev_is_vfio(const struct mdev *dev)
+{
+	switch (dev->bus) {
+	case MBUS_MDEV:
+		return dev->driver[0] != '\0';
+	case MBUS_PLATFORM:
+		return !strcmp(dev->driver, "vfio-platform") ||
+		       !strcmp(dev->driver, "vfio-amba");
+	default:
+		return mock_driver_is_vfio(dev->driver);
+	}
+}
+
+static int ensure_bus_driver(struct mock_kernel *mk, const char *bus,
+			     const char *name)
 {
 	static const char *const files[] = { "bind", "unbind", "new_id",
 					     "remove_id", "uevent" };
 	int r;
 
-	r = mkdir_p(mk, "bus/pci/drivers/%s", name);
+	r = mkdir_p(mk, "bus/%s/drivers/%s", bus, name);
 	if (r < 0)
 		return r;
 	for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
 		char p[PATH_MAX];
-		snprintf(p, sizeof(p), "%s/bus/pci/drivers/%s/%s", mk->root,
+		snprintf(p, sizeof(p), "%s/bus/%s/drivers/%s/%s", mk->root, bus,
 			 name, files[i]);
 		if (access(p, F_OK) == 0)
 			continue;
-		r = write_file(mk, "", 0, "bus/pci/drivers/%s/%s", name,
+		r = write_file(mk, "", 0, "bus/%s/drivers/%s/%s", bus, name,
 			       files[i]);
 		if (r < 0)
 			return r;
 	}
 	return 0;
+}
+
+static int ensure_driver(struct mock_kernel *mk, const char *name)
+{
+	return ensure_bus_driver(mk, "pci", name);
+}
+
+/* A misc device (the VFIO container, /dev/iommu) and its dev/char link. */
+static int add_misc(struct mock_kernel *mk, const char *name, unsigned minor)
+{
+	char buf[64];
+	int r;
+
+	r = mkdir_p(mk, "devices/virtual/misc/%s", name);
+	if (r < 0)
+		return r;
+	snprintf(buf, sizeof(buf), "%u:%u\n", MOCK_MISC_MAJOR, minor);
+	r = write_str(mk, buf, "devices/virtual/misc/%s/dev", name);
+	if (r < 0)
+		return r;
+	snprintf(buf, sizeof(buf), "../../devices/virtual/misc/%s", name);
+	return symlink_f(mk, buf, "dev/char/%u:%u", MOCK_MISC_MAJOR, minor);
+}
+
+int mock_sysfs_add_group_node(struct mock_kernel *mk, int group)
+{
+	char buf[64];
+	int r;
+
+	r = mkdir_p(mk, "devices/virtual/vfio/%d", group);
+	if (r < 0)
+		return r;
+	snprintf(buf, sizeof(buf), "%u:%d\n", MOCK_GROUP_MAJOR, group);
+	r = write_str(mk, buf, "devices/virtual/vfio/%d/dev", group);
+	if (r < 0)
+		return r;
+	snprintf(buf, sizeof(buf), "../../devices/virtual/vfio/%d", group);
+	return symlink_f(mk, buf, "dev/char/%u:%d", MOCK_GROUP_MAJOR, group);
 }
 
 int mock_sysfs_init(struct mock_kernel *mk)
@@ -221,6 +311,12 @@ int mock_sysfs_init(struct mock_kernel *mk)
 		"kernel/irq/0",
 		"kernel/irq/9",
 		"kernel/irq/24",
+		"dev/char",
+		"bus/mdev/devices",
+		"bus/mdev/drivers",
+		"bus/platform/devices",
+		"bus/platform/drivers",
+		"class/mdev_bus",
 	};
 	const char *tmp = getenv("TMPDIR");
 	int r;
@@ -247,6 +343,12 @@ int mock_sysfs_init(struct mock_kernel *mk)
 		r = write_str(mk, "\n", "bus/pci/rescan");
 	if (r == 0)
 		r = ensure_driver(mk, "vfio-pci");
+	if (r == 0)
+		r = ensure_bus_driver(mk, "platform", "vfio-platform");
+	if (r == 0)
+		r = add_misc(mk, "vfio", MOCK_VFIO_MINOR);
+	if (r == 0)
+		r = add_misc(mk, "iommu", MOCK_IOMMU_MINOR);
 	if (r < 0)
 		goto fail;
 	mock_sysfs_update_params(mk);
@@ -327,27 +429,21 @@ int mock_sysfs_write_group_file(struct mock_kernel *mk, int group,
 	return write_str(mk, text, "kernel/iommu_groups/%d/%s", group, name);
 }
 
-int mock_sysfs_add_device(struct mock_kernel *mk, struct mdev *dev)
+/* The files only a PCI device has: ids, class, config, resources. */
+static int add_pci_files(struct mock_kernel *mk, struct mdev *dev,
+			 const char *dir)
 {
-	struct mgroup *g = mock_group_get(mk, dev->group, true);
 	const uint8_t *cfg = dev->regions[VFIO_PCI_CONFIG_REGION_INDEX].mem;
-	char parent[32], buf[2048], target[PATH_MAX];
+	char buf[2048];
 	size_t len = 0;
 	int r;
 
-	if (!g)
-		return -ENOSPC;
-	dev_parent(dev, parent, sizeof(parent));
-	r = mkdir_p(mk, "devices/%s/%s", parent, dev->addr);
-	if (r < 0)
-		return r;
-#define DEVF(name, ...)                                                        \
-	do {                                                                   \
-		snprintf(buf, sizeof(buf), __VA_ARGS__);                       \
-		r = write_str(mk, buf, "devices/%s/%s/" name, parent,          \
-			      dev->addr);                                      \
-		if (r < 0)                                                     \
-			return r;                                              \
+#define DEVF(name, ...)                                  \
+	do {                                             \
+		snprintf(buf, sizeof(buf), __VA_ARGS__); \
+		r = write_str(mk, buf, "%s/" name, dir); \
+		if (r < 0)                               \
+			return r;                        \
 	} while (0)
 	DEVF("vendor", "0x%04x\n", dev->vendor);
 	DEVF("device", "0x%04x\n", dev->device);
@@ -364,6 +460,11 @@ int mock_sysfs_add_device(struct mock_kernel *mk, struct mdev *dev)
 	DEVF("remove", "%s", "");
 	DEVF("rescan", "%s", "");
 	DEVF("reset", "%s", "");
+	if (dev->sriov_pf) {
+		DEVF("sriov_totalvfs", "%d\n", 2);
+		DEVF("sriov_numvfs", "%d\n", 0);
+	}
+#undef DEVF
 	/* resource: start end flags for the 6 BARs, ROM and 6 more. */
 	for (uint32_t i = 0; i < 13; i++) {
 		unsigned long long start = 0, end = 0, flags = 0;
@@ -378,115 +479,233 @@ int mock_sysfs_add_device(struct mock_kernel *mk, struct mdev *dev)
 					"0x%016llx 0x%016llx 0x%016llx\n",
 					start, end, flags);
 	}
-	r = write_str(mk, buf, "devices/%s/%s/resource", parent, dev->addr);
+	r = write_str(mk, buf, "%s/resource", dir);
 	if (r < 0)
 		return r;
-	r = write_file(mk, cfg, dev->config_len, "devices/%s/%s/config", parent,
-		       dev->addr);
+	r = write_file(mk, cfg, dev->config_len, "%s/config", dir);
 	if (r < 0)
 		return r;
-#undef DEVF
-	snprintf(target, sizeof(target), "../../../devices/%s/%s", parent,
-		 dev->addr);
-	r = symlink_f(mk, target, "bus/pci/devices/%s", dev->addr);
+	if (dev->physfn[0]) {
+		snprintf(buf, sizeof(buf), "../%s", dev->physfn);
+		r = symlink_f(mk, buf, "%s/physfn", dir);
+	}
+	return r;
+}
+
+/* An mdev's parent: its supported types, as the mdev core lays them out. */
+static int add_mdev_parent(struct mock_kernel *mk, const struct mdev *dev)
+{
+	char t[PATH_MAX];
+	int r;
+
+	snprintf(t, sizeof(t), "devices/virtual/%s/%s/mdev_supported_types/%s",
+		 dev->parent, dev->parent, dev->mdev_type);
+	r = mkdir_p(mk, "%s/devices", t);
+	if (r == 0)
+		r = write_str(mk, "Single port serial\n", "%s/name", t);
+	if (r == 0)
+		r = write_str(mk, "vfio-pci\n", "%s/device_api", t);
+	if (r == 0)
+		r = write_str(mk, "23\n", "%s/available_instances", t);
+	if (r == 0)
+		r = write_str(mk, "", "%s/create", t);
+	if (r == 0)
+		r = mkdir_p(mk, "class/%s", dev->parent);
 	if (r < 0)
 		return r;
-	r = symlink_f(mk, "../../../bus/pci", "devices/%s/%s/subsystem",
-		      parent, dev->addr);
+	snprintf(t, sizeof(t), "../../../../class/%s", dev->parent);
+	r = symlink_f(mk, t, "devices/virtual/%s/%s/subsystem", dev->parent,
+		      dev->parent);
 	if (r < 0)
 		return r;
-	snprintf(target, sizeof(target), "../../../kernel/iommu_groups/%d",
+	snprintf(t, sizeof(t), "../../devices/virtual/%s/%s", dev->parent,
+		 dev->parent);
+	return symlink_f(mk, t, "class/mdev_bus/%s", dev->parent);
+}
+
+/* The links that make @dir a device of its bus and of its IOMMU group. */
+static int add_device_links(struct mock_kernel *mk, struct mdev *dev,
+			    const char *dir)
+{
+	const char *bus = bus_name(dev);
+	char up[128], target[PATH_MAX];
+	int r;
+
+	up_to_root(dir, up, sizeof(up));
+	snprintf(target, sizeof(target), "../../../%s", dir);
+	r = symlink_f(mk, target, "bus/%s/devices/%s", bus, dev->addr);
+	if (r < 0)
+		return r;
+	snprintf(target, sizeof(target), "%sbus/%s", up, bus);
+	r = symlink_f(mk, target, "%s/subsystem", dir);
+	if (r < 0)
+		return r;
+	if (dev->group < 0)
+		return 0;
+	snprintf(target, sizeof(target), "%skernel/iommu_groups/%d", up,
 		 dev->group);
-	r = symlink_f(mk, target, "devices/%s/%s/iommu_group", parent,
-		      dev->addr);
+	r = symlink_f(mk, target, "%s/iommu_group", dir);
 	if (r < 0)
 		return r;
-	r = symlink_f(mk, "../../virtual/iommu/dmar0", "devices/%s/%s/iommu",
-		      parent, dev->addr);
-	if (r < 0)
-		return r;
+	/* The device's IOMMU unit (its capability registers tell whether
+	 * interrupts are remapped); a mediated device has none. */
+	if (dev->bus == MBUS_PCI) {
+		/* relative to devices/, as the kernel makes it */
+		size_t n = 0;
+
+		for (const char *c = strchr(dir, '/'); c;
+		     c = strchr(c + 1, '/'))
+			n += 3;
+		snprintf(target, sizeof(target), "%.*svirtual/iommu/dmar0",
+			 (int)n, "../../../../../../../../../../../../");
+		r = symlink_f(mk, target, "%s/iommu", dir);
+		if (r < 0)
+			return r;
+	}
 	r = mkdir_p(mk, "kernel/iommu_groups/%d/devices", dev->group);
 	if (r < 0)
 		return r;
-	snprintf(target, sizeof(target), "../../../../devices/%s/%s", parent,
-		 dev->addr);
+	snprintf(target, sizeof(target), "../../../../%s", dir);
 	r = symlink_f(mk, target, "kernel/iommu_groups/%d/devices/%s",
 		      dev->group, dev->addr);
+	if (r < 0 || dev->bus != MBUS_MDEV)
+		return r;
+	snprintf(target, sizeof(target), "../mdev_supported_types/%s",
+		 dev->mdev_type);
+	r = symlink_f(mk, target, "%s/mdev_type", dir);
 	if (r < 0)
 		return r;
+	snprintf(target, sizeof(target), "../../../../../../%s", dir);
+	return symlink_f(mk, target,
+			 "devices/virtual/%s/%s/mdev_supported_types/%s/"
+			 "devices/%s",
+			 dev->parent, dev->parent, dev->mdev_type, dev->addr);
+}
+
+int mock_sysfs_add_device(struct mock_kernel *mk, struct mdev *dev)
+{
+	struct mgroup *g =
+		dev->group >= 0 ? mock_group_get(mk, dev->group, true) : NULL;
+	char dir[256];
+	int r;
+
+	if (!g && dev->group >= 0)
+		return -ENOSPC;
+	mock_dev_dir(dev, dir, sizeof(dir));
+	r = mkdir_p(mk, "%s", dir);
+	if (r < 0)
+		return r;
+	if (dev->bus == MBUS_PCI)
+		r = add_pci_files(mk, dev, dir);
+	else if (dev->bus == MBUS_MDEV)
+		r = add_mdev_parent(mk, dev);
+	if (r == 0 && dev->bus != MBUS_PCI)
+		r = write_str(mk, "", "%s/uevent", dir);
+	if (r == 0 && dev->bus == MBUS_MDEV)
+		r = write_str(mk, "", "%s/remove", dir);
+	if (r == 0 && dev->bus == MBUS_PLATFORM)
+		r = write_str(mk, "(null)\n", "%s/driver_override", dir);
+	if (r == 0)
+		r = add_device_links(mk, dev, dir);
+	if (r < 0)
+		return r;
+	if (!g) { /* no IOMMU: no group */
+		mock_sysfs_update_params(mk);
+		return mock_sysfs_set_driver(mk, dev, dev->home_driver);
+	}
 	if (!g->reserved) {
-		g->reserved = mock_strdup(DEFAULT_RESV);
+		/* An mdev's group is the emulated one VFIO makes for it:
+		 * no IOMMU, no reserved regions. */
+		g->reserved =
+			mock_strdup(dev->bus == MBUS_MDEV ? "" : DEFAULT_RESV);
 		if (!g->reserved)
 			return -ENOMEM;
 	}
 	r = mock_sysfs_write_group_file(mk, dev->group, "reserved_regions",
 					g->reserved);
 	if (r == 0)
-		r = mock_sysfs_write_group_file(mk, dev->group, "type",
-						"DMA\n");
+		r = mock_sysfs_write_group_file(
+			mk, dev->group, "type",
+			dev->bus == MBUS_MDEV ? "unknown\n" : "DMA\n");
+	if (r == 0)
+		r = mock_sysfs_add_group_node(mk, dev->group);
 	if (r < 0)
 		return r;
 	mock_sysfs_update_params(mk);
 	return mock_sysfs_set_driver(mk, dev, dev->home_driver);
 }
 
+/* vfio-dev/vfioN of a device that VFIO has, and its dev/char link. */
+static int add_cdev(struct mock_kernel *mk, const struct mdev *dev,
+		    const char *dir)
+{
+	char buf[128], target[PATH_MAX];
+	int r;
+
+	r = mkdir_p(mk, "%s/vfio-dev/vfio%d", dir, dev->vfio_index);
+	if (r < 0)
+		return r;
+	snprintf(buf, sizeof(buf), "%d:%d\n", MOCK_CDEV_MAJOR, dev->vfio_index);
+	r = write_str(mk, buf, "%s/vfio-dev/vfio%d/dev", dir, dev->vfio_index);
+	if (r < 0)
+		return r;
+	snprintf(buf, sizeof(buf),
+		 "MAJOR=%d\nMINOR=%d\nDEVNAME=vfio/devices/vfio%d\n",
+		 MOCK_CDEV_MAJOR, dev->vfio_index, dev->vfio_index);
+	r = write_str(mk, buf, "%s/vfio-dev/vfio%d/uevent", dir,
+		      dev->vfio_index);
+	if (r < 0)
+		return r;
+	snprintf(target, sizeof(target), "../../%s/vfio-dev/vfio%d", dir,
+		 dev->vfio_index);
+	r = symlink_f(mk, target, "class/vfio-dev/vfio%d", dev->vfio_index);
+	if (r < 0)
+		return r;
+	return symlink_f(mk, target, "dev/char/%d:%d", MOCK_CDEV_MAJOR,
+			 dev->vfio_index);
+}
+
 int mock_sysfs_set_driver(struct mock_kernel *mk, struct mdev *dev,
 			  const char *driver)
 {
-	char parent[32], target[PATH_MAX];
+	const char *bus = bus_name(dev);
+	char dir[256], up[128], target[PATH_MAX];
 	int r;
 
-	dev_parent(dev, parent, sizeof(parent));
+	mock_dev_dir(dev, dir, sizeof(dir));
+	up_to_root(dir, up, sizeof(up));
 	if (dev->driver[0]) {
-		unlink_f(mk, "devices/%s/%s/driver", parent, dev->addr);
-		unlink_f(mk, "bus/pci/drivers/%s/%s", dev->driver, dev->addr);
-		if (mock_driver_is_vfio(dev->driver)) {
+		if (mock_dev_is_vfio(dev)) {
 			char p[PATH_MAX];
 			unlink_f(mk, "class/vfio-dev/vfio%d", dev->vfio_index);
-			snprintf(p, sizeof(p), "%s/devices/%s/%s/vfio-dev",
-				 mk->root, parent, dev->addr);
+			unlink_f(mk, "dev/char/%d:%d", MOCK_CDEV_MAJOR,
+				 dev->vfio_index);
+			snprintf(p, sizeof(p), "%s/%s/vfio-dev", mk->root, dir);
 			rm_tree(p);
 		}
+		unlink_f(mk, "%s/driver", dir);
+		unlink_f(mk, "bus/%s/drivers/%s/%s", bus, dev->driver,
+			 dev->addr);
 		dev->driver[0] = '\0';
 	}
 	if (!driver || !*driver)
 		return 0;
-	r = ensure_driver(mk, driver);
+	r = ensure_bus_driver(mk, bus, driver);
 	if (r < 0)
 		return r;
-	snprintf(target, sizeof(target), "../../../bus/pci/drivers/%s", driver);
-	r = symlink_f(mk, target, "devices/%s/%s/driver", parent, dev->addr);
+	snprintf(target, sizeof(target), "%sbus/%s/drivers/%s", up, bus,
+		 driver);
+	r = symlink_f(mk, target, "%s/driver", dir);
 	if (r < 0)
 		return r;
-	snprintf(target, sizeof(target), "../../../../devices/%s/%s", parent,
-		 dev->addr);
-	r = symlink_f(mk, target, "bus/pci/drivers/%s/%s", driver, dev->addr);
+	snprintf(target, sizeof(target), "../../../../%s", dir);
+	r = symlink_f(mk, target, "bus/%s/drivers/%s/%s", bus, driver,
+		      dev->addr);
 	if (r < 0)
 		return r;
 	snprintf(dev->driver, sizeof(dev->driver), "%s", driver);
-	if (mock_driver_is_vfio(driver) && !dev->no_cdev) {
-		char buf[96];
-		r = mkdir_p(mk, "devices/%s/%s/vfio-dev/vfio%d", parent,
-			    dev->addr, dev->vfio_index);
-		if (r < 0)
-			return r;
-		snprintf(buf, sizeof(buf), "%d:%d\n", 511, dev->vfio_index);
-		r = write_str(mk, buf, "devices/%s/%s/vfio-dev/vfio%d/dev",
-			      parent, dev->addr, dev->vfio_index);
-		if (r < 0)
-			return r;
-		snprintf(buf, sizeof(buf), "MAJOR=511\nMINOR=%d\nDEVNAME=vfio/devices/vfio%d\n",
-			 dev->vfio_index, dev->vfio_index);
-		r = write_str(mk, buf, "devices/%s/%s/vfio-dev/vfio%d/uevent",
-			      parent, dev->addr, dev->vfio_index);
-		if (r < 0)
-			return r;
-		snprintf(target, sizeof(target),
-			 "../../devices/%s/%s/vfio-dev/vfio%d", parent,
-			 dev->addr, dev->vfio_index);
-		r = symlink_f(mk, target, "class/vfio-dev/vfio%d",
-			      dev->vfio_index);
-	}
+	if (mock_dev_is_vfio(dev) && !dev->no_cdev)
+		r = add_cdev(mk, dev, dir);
 	return r;
 }
 
@@ -508,8 +727,8 @@ bool mock_group_viable(const struct mock_kernel *mk, int group)
 		const struct mdev *d = mk->devs[i];
 		if (d->group != group || !d->driver[0])
 			continue;
-		if (!mock_driver_is_vfio(d->driver) &&
-		    strcmp(d->driver, "pci-stub") && strcmp(d->driver, "pcieport"))
+		if (!mock_dev_is_vfio(d) && strcmp(d->driver, "pci-stub") &&
+		    strcmp(d->driver, "pcieport"))
 			return false;
 	}
 	return true;
@@ -547,12 +766,99 @@ static int do_unbind(struct mock_kernel *mk, struct mdev *dev)
 {
 	/* The kernel waits for a vfio device's users to close it (and sends
 	 * the REQ interrupt); the mock refuses instead of blocking. */
-	if (mock_driver_is_vfio(dev->driver) &&
-	    (dev->open_count || dev->cdev_open)) {
+	if (mock_dev_is_vfio(dev) && (dev->open_count || dev->cdev_open)) {
 		mock_fire_irq(mk, dev->addr, 4 /* VFIO_PCI_REQ_IRQ_INDEX */, 0);
 		return -EBUSY;
 	}
 	return mock_sysfs_set_driver(mk, dev, NULL);
+}
+
+/* An mdev's sysfs entries go: its directory and every link to it. */
+void mock_sysfs_remove_device(struct mock_kernel *mk, struct mdev *dev)
+{
+	char dir[256], p[PATH_MAX];
+
+	mock_sysfs_set_driver(mk, dev, NULL);
+	mock_dev_dir(dev, dir, sizeof(dir));
+	unlink_f(mk, "bus/%s/devices/%s", bus_name(dev), dev->addr);
+	if (dev->group >= 0)
+		unlink_f(mk, "kernel/iommu_groups/%d/devices/%s", dev->group,
+			 dev->addr);
+	if (dev->bus == MBUS_MDEV)
+		unlink_f(mk,
+			 "devices/virtual/%s/%s/mdev_supported_types/%s/"
+			 "devices/%s",
+			 dev->parent, dev->parent, dev->mdev_type, dev->addr);
+	snprintf(p, sizeof(p), "%s/%s", mk->root, dir);
+	rm_tree(p);
+}
+
+/* mdev create and remove, as the mdev core does them. */
+static int mdev_write(struct mock_kernel *mk, const char *path, const char *val,
+		      ssize_t *ret)
+{
+	char parent[32], type[48], uuid[64], ap[160];
+	struct mock_device_cfg cfg;
+	struct mdev *dev;
+	int n = 0, r;
+
+	if (sscanf(path,
+		   "class/mdev_bus/%31[^/]/mdev_supported_types/%47[^/]"
+		   "/create%n",
+		   parent, type, &n) == 2 &&
+	    !path[n]) {
+		char avail[16] = "";
+		int fd;
+
+		/* available_instances, as the test may have set it */
+		snprintf(ap, sizeof(ap),
+			 "class/mdev_bus/%s/mdev_supported_types/%s/"
+			 "available_instances",
+			 parent, type);
+		fd = openat(mk->root_fd, ap, O_RDONLY | O_CLOEXEC);
+		if (fd >= 0) {
+			if (read(fd, avail, sizeof(avail) - 1) < 0)
+				avail[0] = '\0';
+			close(fd);
+		}
+		if (avail[0] == '0') {
+			*ret = -ENOSPC;
+			return 1;
+		}
+		if (strlen(val) != 36) {
+			*ret = -EINVAL;
+			return 1;
+		}
+		if (mock_dev_find(mk, val)) {
+			*ret = -EEXIST;
+			return 1;
+		}
+		mock_device_cfg_default(&cfg, val, 100 + (int)mk->ndevs);
+		cfg.bus = "mdev";
+		cfg.parent = parent;
+		cfg.mdev_type = type;
+		cfg.driver = parent;
+		cfg.no_reset = true;
+		r = mock_add_device(mk, &cfg);
+		*ret = r < 0 ? r : (ssize_t)strlen(val);
+		return 1;
+	}
+	n = 0;
+	if (sscanf(path, "devices/virtual/%*[^/]/%*[^/]/%63[^/]/remove%n", uuid,
+		   &n) == 1 &&
+	    !path[n]) {
+		dev = mock_dev_find(mk, uuid);
+		if (!dev || dev->bus != MBUS_MDEV)
+			return 0;
+		/* The kernel waits for the device's users; the mock says
+		 * busy. */
+		if (dev->open_count || dev->cdev_open)
+			*ret = -EBUSY;
+		else
+			*ret = mock_remove_device(mk, dev) < 0 ? -EIO : 2;
+		return 1;
+	}
+	return 0;
 }
 
 int mock_sysfs_intercept_write(struct mock_kernel *mk, const char *path,
@@ -562,11 +868,16 @@ int mock_sysfs_intercept_write(struct mock_kernel *mk, const char *path,
 	struct mdev *dev;
 	int r = 0;
 
-	if (strncmp(path, "bus/pci/", 8))
-		return 0;
 	snprintf(val, sizeof(val), "%.*s", (int)(count < 127 ? count : 127),
 		 (const char *)buf);
 	strip(val);
+	if (mdev_write(mk, path, val, ret)) {
+		if (*ret > 0)
+			*ret = (ssize_t)count;
+		return 1;
+	}
+	if (strncmp(path, "bus/pci/", 8))
+		return 0;
 	if (sscanf(path, "bus/pci/drivers/%127[^/]/%63s", name, tail) == 2) {
 		if (!strcmp(tail, "bind")) {
 			dev = mock_dev_find(mk, val);
@@ -600,7 +911,7 @@ int mock_sysfs_intercept_write(struct mock_kernel *mk, const char *path,
 		if (!strcmp(tail, "driver/unbind")) {
 			r = dev->driver[0] ? do_unbind(mk, dev) : -ENODEV;
 		} else if (!strcmp(tail, "driver_override")) {
-			char parent[32];
+			char dir[256];
 			size_t vlen = strlen(val);
 
 			/* Longer than any driver name: refuse rather than
@@ -611,11 +922,10 @@ int mock_sysfs_intercept_write(struct mock_kernel *mk, const char *path,
 			}
 			/* The attribute reads back "(null)" when cleared. */
 			memcpy(dev->override, val, vlen + 1);
-			dev_parent(dev, parent, sizeof(parent));
+			mock_dev_dir(dev, dir, sizeof(dir));
 			snprintf(name, sizeof(name), "%s\n",
 				 dev->override[0] ? dev->override : "(null)");
-			r = write_str(mk, name, "devices/%s/%s/driver_override",
-				      parent, dev->addr);
+			r = write_str(mk, name, "%s/driver_override", dir);
 		} else if (!strcmp(tail, "reset") || !strcmp(tail, "remove") ||
 			   !strcmp(tail, "rescan")) {
 			r = 0;

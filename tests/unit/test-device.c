@@ -310,6 +310,24 @@ static int sp_getrlimit(void *d, int res, struct rlimit *rl)
 	return s->real->getrlimit(s->data, res, rl);
 }
 
+static int sp_fstat(void *d, int fd, struct stat *st)
+{
+	struct spy *s = d;
+	return s->real->fstat(s->data, fd, st);
+}
+static ssize_t sp_sendmsg(void *d, int sock, const void *buf, size_t len,
+			  const int *fds, size_t nfds)
+{
+	struct spy *s = d;
+	return s->real->sendmsg(s->data, sock, buf, len, fds, nfds);
+}
+static ssize_t sp_recvmsg(void *d, int sock, void *buf, size_t len, int *fds,
+			  size_t maxfds, size_t *nfds)
+{
+	struct spy *s = d;
+	return s->real->recvmsg(s->data, sock, buf, len, fds, maxfds, nfds);
+}
+
 static const struct assign_sys_ops spy_ops = {
 	.open = sp_open,
 	.openat = sp_openat,
@@ -326,6 +344,9 @@ static const struct assign_sys_ops spy_ops = {
 	.faccessat = sp_faccessat,
 	.list_dir = sp_list_dir,
 	.getrlimit = sp_getrlimit,
+	.fstat = sp_fstat,
+	.sendmsg = sp_sendmsg,
+	.recvmsg = sp_recvmsg,
 };
 
 /* ---- fixtures ---------------------------------------------------------- */

@@ -1669,6 +1669,121 @@ static void test_mock_bind_open(void **state)
 	rmdir(dir);
 }
 
+/* Mediated devices: types, instances, create and remove, on the mock's
+ * mtty-like parent; and what a VMM then opens. */
+static void test_mock_mdev(void **state)
+{
+	struct mock_kernel *mk = NULL;
+	struct mock_device_cfg cfg;
+	struct assign_ctx *ctx = NULL;
+	struct assign_host_mdev_type_list *types = NULL;
+	struct assign_host_mdev_list *list = NULL;
+	struct assign_host_mdev *m = NULL, *m2 = NULL;
+	struct assign_host_mdev_opts mo = { .size = sizeof(mo) };
+	struct assign_iommu *iommu = NULL;
+	struct assign_device *dev = NULL;
+	char path[600], made[ASSIGN_HOST_UUID_LEN];
+	const char *u0 = "83b8f4f2-509f-382f-3c1e-e6bfe0fa1001";
+
+	(void)state;
+	assert_int_equal(mock_kernel_new(&mk), 0);
+	assert_int_equal(mock_ctx_new(mk, &ctx), 0);
+	/* No mdev core yet: no types, no devices, and no error. */
+	assert_int_equal(assign_host_mdev_types(ctx, &types), 0);
+	assert_int_equal(types->count, 0);
+	types = assign_host_mdev_type_list_free(types);
+	mock_device_cfg_default(&cfg, u0, 20);
+	cfg.bus = "mdev";
+	cfg.driver = "mtty";
+	assert_int_equal(mock_add_device(mk, &cfg), 0);
+
+	assert_int_equal(assign_host_mdev_types(ctx, &types), 0);
+	assert_int_equal(types->count, 1);
+	assert_string_equal(types->types[0].parent, "mtty");
+	assert_string_equal(types->types[0].type, "mtty-1");
+	assert_string_equal(types->types[0].name, "Single port serial");
+	assert_string_equal(types->types[0].device_api, "vfio-pci");
+	assert_int_equal(types->types[0].available, 23);
+	assert_int_equal(types->types[0].n_instances, 1);
+	types = assign_host_mdev_type_list_free(types);
+
+	/* Made with a UUID of ours, and with a random one. */
+	mo.uuid = "83B8F4F2-509F-382F-3C1E-E6BFE0FA1002";
+	assert_int_equal(assign_host_mdev_create(ctx, "mtty-1", &mo, &m), 0);
+	assert_string_equal(m->uuid, "83b8f4f2-509f-382f-3c1e-e6bfe0fa1002");
+	assert_string_equal(m->parent, "mtty");
+	assert_string_equal(m->type, "mtty-1");
+	assert_string_equal(m->driver, "mtty");
+	assert_true(m->iommu_group >= 0);
+	assert_string_not_equal(m->vfio_cdev, "");
+	mo.uuid = NULL;
+	assert_int_equal(assign_host_mdev_create(ctx, "mtty-1", &mo, &m2), 0);
+	assert_int_equal(strlen(m2->uuid), 36);
+	assert_int_equal(m2->uuid[14], '4'); /* version 4 */
+	snprintf(made, sizeof(made), "%s", m2->uuid);
+	m2 = assign_host_mdev_free(m2);
+	assert_int_equal(assign_host_mdev_list(ctx, &list), 0);
+	assert_int_equal(list->count, 3);
+	list = assign_host_mdev_list_free(list);
+
+	/* Refusals. */
+	assert_int_equal(assign_host_mdev_create(ctx, "mtty-7", NULL, NULL),
+			 -ENOENT);
+	assert_non_null(strstr(assign_ctx_get_last_error(ctx),
+			       "no parent offers mdev type mtty-7 (the types "
+			       "there are: mtty-1)"));
+	mo.parent = "i915";
+	assert_int_equal(assign_host_mdev_create(ctx, "mtty-1", &mo, NULL),
+			 -ENOENT);
+	mo.parent = NULL;
+	mo.uuid = "nope";
+	assert_int_equal(assign_host_mdev_create(ctx, "mtty-1", &mo, NULL),
+			 -EINVAL);
+	mo.uuid = m->uuid;
+	assert_int_equal(assign_host_mdev_create(ctx, "mtty-1", &mo, NULL),
+			 -EEXIST);
+	mo.uuid = NULL;
+	snprintf(path, sizeof(path),
+		 "%s/class/mdev_bus/mtty/mdev_supported_types/mtty-1/"
+		 "available_instances",
+		 mock_sysfs_root(mk));
+	{
+		FILE *f = fopen(path, "w");
+
+		assert_non_null(f);
+		fputs("0\n", f);
+		fclose(f);
+	}
+	assert_int_equal(assign_host_mdev_create(ctx, "mtty-1", &mo, NULL),
+			 -ENOSPC);
+	assert_non_null(strstr(assign_ctx_get_last_error(ctx),
+			       "no instance of mtty-1 left"));
+
+	/* What a VMM opens, by path; and not removed while open. */
+	assert_int_equal(assign_iommu_new(ctx, NULL, &iommu), 0);
+	snprintf(path, sizeof(path), "/sys/bus/mdev/devices/%s", m->uuid);
+	assert_int_equal(assign_device_open(iommu, path, NULL, &dev), 0);
+	assert_int_equal(assign_host_mdev_remove(ctx, m->uuid, NULL), -EBUSY);
+	dev = assign_device_unref(dev);
+	iommu = assign_iommu_unref(iommu);
+	assert_int_equal(assign_host_mdev_get(ctx, path, &m2), 0);
+	assert_string_equal(m2->uuid, m->uuid);
+	m2 = assign_host_mdev_free(m2);
+	assert_int_equal(assign_host_mdev_remove(ctx, path, NULL), 0);
+	assert_int_equal(assign_host_mdev_get(ctx, m->uuid, &m2), -ENODEV);
+	assert_int_equal(assign_host_mdev_remove(ctx, made, NULL), 0);
+	assert_int_equal(assign_host_mdev_remove(ctx, "0000:00:03.0", NULL),
+			 -ENODEV);
+	assert_int_equal(assign_host_mdev_list(ctx, &list), 0);
+	assert_int_equal(list->count, 1);
+	assert_string_equal(list->mdevs[0].uuid, u0);
+	list = assign_host_mdev_list_free(list);
+	m = assign_host_mdev_free(m);
+	assign_ctx_unref(ctx);
+	assert_int_equal(mock_open_fds(mk), 0);
+	mock_kernel_free(mk);
+}
+
 /* ---- netdev guard and VF settings, for real in a network namespace ----- */
 
 static bool g_netns;
@@ -1868,6 +1983,7 @@ int main(void)
 		T(test_wait_vfio),
 		cmocka_unit_test(test_fault_sweep),
 		cmocka_unit_test(test_mock_bind_open),
+		cmocka_unit_test(test_mock_mdev),
 		T(test_vf_config),
 		T(test_netdev_guard),
 		T(test_vf_config_netlink),

@@ -735,7 +735,7 @@ static void test_bad_streams(void **state)
 	s = read_stream(f, &len);
 	c = malloc(len + 64);
 	assert_non_null(c);
-	r1 = 64; /* first record: DATA of PRE_COPY */
+	r1 = MIG_HDR_SIZE; /* first record: DATA of PRE_COPY */
 	r2 = next_record(s, r1); /* the SYNC after it */
 	assert_int_equal(get32le(s + r1), 1);
 	assert_int_equal(get32le(s + r2), 2);
@@ -781,7 +781,7 @@ static void test_bad_streams(void **state)
 	c[r1 + 17] ^= 0x40;
 	write_stream(f, c, len);
 	assert_int_equal(try_load(f, &after), -EBADMSG);
-	assert_err_contains(f, "record header at stream byte 64 is damaged");
+	assert_err_contains(f, "record header at stream byte 108 is damaged");
 	settle(f, after);
 	memcpy(c, s, len);
 	c[r1 + 24 + 1000] ^= 0x80;
@@ -940,10 +940,10 @@ static void test_no_data_crc(void **state)
 	assert_memory_equal(mock_mig_state(f->mk, SRC, NULL),
 			    mock_mig_state(f->mk, DST, NULL), STATE_SIZE);
 	/* A damaged record header is still refused. */
-	s[64 + 9] ^= 4;
+	s[MIG_HDR_SIZE + 9] ^= 4;
 	write_stream(f, s, len);
 	assert_int_equal(try_load(f, &after), -EBADMSG);
-	assert_err_contains(f, "record header at stream byte 64 is damaged");
+	assert_err_contains(f, "record header at stream byte 108 is damaged");
 	settle(f, after);
 	free(s);
 	assign_migration_unref(m);

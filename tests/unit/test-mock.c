@@ -18,6 +18,9 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -1310,10 +1313,340 @@ static void test_library_attach(void **state)
 	assert_ptr_equal(assign_ctx_unref(ctx), NULL);
 }
 
+/* ---- fds: what fstat says, and fds that travel over a socket --------- */
+
+/* The /sys/dev/char link of @st's device number, resolved to its last
+ * components. */
+static void dev_char_link(const struct stat *st, char *buf, size_t size)
+{
+	char path[64];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "dev/char/%u:%u", major(st->st_rdev),
+		 minor(st->st_rdev));
+	n = readlinkat(F->root, path, buf, size - 1);
+	assert_true(n > 0);
+	buf[n] = '\0';
+}
+
+static void test_fstat_nodes(void **state)
+{
+	struct fx *fx = *state;
+	struct stat st;
+	char link[256];
+	int c, g, i, cd, d, p[2];
+
+	(void)fx;
+	type1_open(&c, &g);
+	assert_int_equal(F->ops->fstat(F->mk, c, &st), 0);
+	assert_true(S_ISCHR(st.st_mode));
+	dev_char_link(&st, link, sizeof(link));
+	assert_string_equal(link, "../../devices/virtual/misc/vfio");
+	assert_int_equal(F->ops->fstat(F->mk, g, &st), 0);
+	dev_char_link(&st, link, sizeof(link));
+	assert_string_equal(link, "../../devices/virtual/vfio/7");
+	/* A device fd of the group path is an anonymous inode. */
+	d = sioctl(g, VFIO_GROUP_GET_DEVICE_FD, (void *)DEV0);
+	assert_true(d >= 0);
+	assert_int_equal(F->ops->fstat(F->mk, d, &st), 0);
+	assert_int_equal(st.st_mode & S_IFMT, 0);
+	i = sopen("/dev/iommu");
+	assert_int_equal(F->ops->fstat(F->mk, i, &st), 0);
+	dev_char_link(&st, link, sizeof(link));
+	assert_string_equal(link, "../../devices/virtual/misc/iommu");
+	cd = sopen("/dev/vfio/devices/vfio2");
+	assert_true(cd >= 0);
+	assert_int_equal(F->ops->fstat(F->mk, cd, &st), 0);
+	dev_char_link(&st, link, sizeof(link));
+	assert_non_null(strstr(link, "/" DEV2 "/vfio-dev/vfio2"));
+	/* Real fds the mock never made are asked for real. */
+	assert_int_equal(pipe(p), 0);
+	assert_int_equal(F->ops->fstat(F->mk, p[0], &st), 0);
+	assert_true(S_ISFIFO(st.st_mode));
+	close(p[0]);
+	close(p[1]);
+	assert_int_equal(F->ops->fstat(F->mk, p[0], &st), -EBADF);
+	sclose(cd);
+	sclose(i);
+	sclose(d);
+	sclose(g);
+	sclose(c);
+	assert_int_equal(mock_bad_fd_calls(F->mk), 0);
+}
+
+static void test_fds_travel(void **state)
+{
+	struct fx *fx = *state;
+	struct vfio_group_status st = { .argsz = sizeof(st) };
+	int sv[2], c, g, fds[4], got[4], p[2];
+	size_t n = 0;
+	char buf[16];
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv), 0);
+	c = sopen("/dev/vfio/vfio");
+	g = sopen("/dev/vfio/7");
+	fds[0] = c;
+	fds[1] = g;
+	assert_int_equal(F->ops->sendmsg(F->mk, sv[0], "cg", 2, fds, 2), 2);
+	/* The sender closes its own: the files live on in flight. */
+	sclose(c);
+	sclose(g);
+	assert_int_equal(
+		F->ops->recvmsg(F->mk, sv[1], buf, sizeof(buf), got, 4, &n), 2);
+	assert_int_equal(n, 2);
+	assert_int_equal(mock_open_fds(fx->mk), 2);
+	assert_int_equal(sioctl(got[1], VFIO_GROUP_GET_STATUS, &st), 0);
+	assert_int_equal(sioctl(got[1], VFIO_GROUP_SET_CONTAINER, &got[0]), 0);
+	assert_int_equal(sioctl_v(got[0], VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU),
+			 0);
+	/* A second open of the group is busy while the received fd holds
+	 * it. */
+	assert_int_equal(sopen("/dev/vfio/7"), -EBUSY);
+	sclose(got[1]);
+	sclose(got[0]);
+	g = sopen("/dev/vfio/7");
+	assert_true(g >= 0);
+	sclose(g);
+	/* A file the mock does not model arrives as what it is. */
+	assert_int_equal(pipe(p), 0);
+	assert_int_equal(F->ops->sendmsg(F->mk, sv[0], "p", 1, &p[0], 1), 1);
+	close(p[0]);
+	assert_int_equal(
+		F->ops->recvmsg(F->mk, sv[1], buf, sizeof(buf), got, 4, &n), 1);
+	assert_int_equal(n, 1);
+	{
+		struct stat s;
+
+		assert_int_equal(F->ops->fstat(F->mk, got[0], &s), 0);
+		assert_true(S_ISFIFO(s.st_mode));
+	}
+	assert_int_equal(sioctl(got[0], VFIO_GROUP_GET_STATUS, &st), -ENOTTY);
+	assert_int_equal(sclose(got[0]), 0);
+	/* More fds than the receiver takes: none stays open. */
+	fds[0] = fds[1] = fds[2] = p[1];
+	assert_int_equal(F->ops->sendmsg(F->mk, sv[0], "x", 1, fds, 3), 1);
+	assert_int_equal(F->ops->recvmsg(F->mk, sv[1], buf, sizeof(buf), got, 2,
+					 &n),
+			 -EMSGSIZE);
+	close(p[1]);
+	close(sv[0]);
+	close(sv[1]);
+	assert_int_equal(mock_bad_fd_calls(F->mk), 0);
+}
+
+/* ---- mdev and platform devices ------------------------------------------ */
+
+#define MDEV0 "83b8f4f2-509f-382f-3c1e-e6bfe0fa1001"
+
+static void add_mdev(struct mock_kernel *mk, const char *uuid, int group)
+{
+	struct mock_device_cfg cfg;
+
+	mock_device_cfg_default(&cfg, uuid, group);
+	cfg.bus = "mdev";
+	cfg.driver = "mtty";
+	cfg.no_reset = true;
+	assert_int_equal(mock_add_device(mk, &cfg), 0);
+}
+
+static void test_mdev_platform(void **state)
+{
+	struct fx *fx = *state;
+	struct vfio_device_info info = { .argsz = sizeof(info) };
+	struct mock_region_cfg rg = { .index = 0,
+				      .size = 0x1000,
+				      .flags = VFIO_REGION_INFO_FLAG_READ |
+					       VFIO_REGION_INFO_FLAG_WRITE |
+					       VFIO_REGION_INFO_FLAG_MMAP };
+	struct mock_device_cfg cfg;
+	char buf[256];
+	ssize_t n;
+	int c, g, d;
+
+	add_mdev(fx->mk, MDEV0, 20);
+	n = readlinkat(fx->root, "bus/mdev/devices/" MDEV0, buf,
+		       sizeof(buf) - 1);
+	assert_true(n > 0);
+	buf[n] = 0;
+	assert_string_equal(buf, "../../../devices/virtual/mtty/mtty/" MDEV0);
+	n = readlinkat(fx->root, "bus/mdev/devices/" MDEV0 "/subsystem", buf,
+		       sizeof(buf) - 1);
+	assert_true(n > 0);
+	buf[n] = 0;
+	assert_string_equal(buf, "../../../../../bus/mdev");
+	assert_int_equal(faccessat(fx->root,
+				   "class/mdev_bus/mtty/mdev_supported_types/"
+				   "mtty-1/create",
+				   F_OK, 0),
+			 0);
+	assert_int_equal(faccessat(fx->root,
+				   "bus/mdev/devices/" MDEV0 "/vfio-dev", F_OK,
+				   0),
+			 0);
+	c = sopen("/dev/vfio/vfio");
+	g = sopen("/dev/vfio/20");
+	assert_true(g >= 0);
+	assert_int_equal(sioctl(g, VFIO_GROUP_SET_CONTAINER, &c), 0);
+	assert_int_equal(sioctl_v(c, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU), 0);
+	d = sioctl(g, VFIO_GROUP_GET_DEVICE_FD, (void *)MDEV0);
+	assert_true(d >= 0);
+	assert_int_equal(sioctl(d, VFIO_DEVICE_GET_INFO, &info), 0);
+	assert_true(info.flags & VFIO_DEVICE_FLAGS_PCI);
+	sclose(d);
+	sclose(g);
+	sclose(c);
+
+	mock_device_cfg_default(&cfg, "fff51000.ethernet", 21);
+	cfg.bus = "platform";
+	cfg.driver = "vfio-platform";
+	cfg.regions = &rg;
+	cfg.nregions = 1;
+	cfg.num_regions = 1;
+	cfg.num_irqs = 1;
+	cfg.nirqs = 1;
+	assert_int_equal(mock_add_device(fx->mk, &cfg), 0);
+	assert_int_equal(faccessat(fx->root,
+				   "bus/platform/devices/fff51000.ethernet/"
+				   "iommu_group",
+				   F_OK, 0),
+			 0);
+	c = sopen("/dev/vfio/vfio");
+	g = sopen("/dev/vfio/21");
+	assert_int_equal(sioctl(g, VFIO_GROUP_SET_CONTAINER, &c), 0);
+	assert_int_equal(sioctl_v(c, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU), 0);
+	d = sioctl(g, VFIO_GROUP_GET_DEVICE_FD, (void *)"fff51000.ethernet");
+	assert_true(d >= 0);
+	info.argsz = sizeof(info);
+	assert_int_equal(sioctl(d, VFIO_DEVICE_GET_INFO, &info), 0);
+	assert_int_equal(info.flags & (VFIO_DEVICE_FLAGS_PCI |
+				       VFIO_DEVICE_FLAGS_PLATFORM),
+			 VFIO_DEVICE_FLAGS_PLATFORM);
+	assert_int_equal(info.num_regions, 1);
+	sclose(d);
+	sclose(g);
+	sclose(c);
+}
+
+/* ---- VF tokens --------------------------------------------------------- */
+
+#define PF "0000:05:00.0"
+#define VF "0000:05:00.1"
+#define TOKEN "bd8d9d2b-5a5f-4f5a-a211-f591514ba1f3"
+
+static void add_pf_vf(struct mock_kernel *mk)
+{
+	struct mock_device_cfg cfg;
+
+	mock_device_cfg_default(&cfg, PF, 30);
+	cfg.sriov_pf = true;
+	assert_int_equal(mock_add_device(mk, &cfg), 0);
+	mock_device_cfg_default(&cfg, VF, 30);
+	cfg.physfn = PF;
+	assert_int_equal(mock_add_device(mk, &cfg), 0);
+}
+
+static void test_vf_token(void **state)
+{
+	struct fx *fx = *state;
+	static const uint8_t token[16] = { 0xbd, 0x8d, 0x9d, 0x2b, 0x5a, 0x5f,
+					   0x4f, 0x5a, 0xa2, 0x11, 0xf5, 0x91,
+					   0x51, 0x4b, 0xa1, 0xf3 };
+	struct {
+		struct vfio_device_feature f;
+		uint8_t uuid[16];
+	} ft = { .f = { .argsz = sizeof(ft),
+			.flags = VFIO_DEVICE_FEATURE_SET |
+				 VFIO_DEVICE_FEATURE_PCI_VF_TOKEN } };
+	int c, g, pf, vf, d3;
+
+	add_pf_vf(fx->mk);
+	c = sopen("/dev/vfio/vfio");
+	g = sopen("/dev/vfio/30");
+	assert_int_equal(sioctl(g, VFIO_GROUP_SET_CONTAINER, &c), 0);
+	assert_int_equal(sioctl_v(c, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU), 0);
+	/* The PF's token starts random: no VF opens without it. */
+	assert_int_equal(sioctl(g, VFIO_GROUP_GET_DEVICE_FD, (void *)VF),
+			 -EACCES);
+	pf = sioctl(g, VFIO_GROUP_GET_DEVICE_FD, (void *)PF);
+	assert_true(pf >= 0);
+	memcpy(ft.uuid, token, 16);
+	assert_int_equal(sioctl(pf, VFIO_DEVICE_FEATURE, &ft), 0);
+	assert_int_equal(sioctl(g, VFIO_GROUP_GET_DEVICE_FD,
+				(void *)VF " vf_token=bd8d9d2b-5a5f-4f5a-a211-"
+					   "f591514ba1f4"),
+			 -EACCES);
+	assert_int_equal(sioctl(g, VFIO_GROUP_GET_DEVICE_FD,
+				(void *)VF " vf_token=nope"),
+			 -EINVAL);
+	vf = sioctl(g, VFIO_GROUP_GET_DEVICE_FD, (void *)VF " vf_token=" TOKEN);
+	assert_true(vf >= 0);
+	/* A second PF open now needs the token its VFs use. */
+	assert_int_equal(sioctl(g, VFIO_GROUP_GET_DEVICE_FD, (void *)PF),
+			 -EACCES);
+	/* A device that is neither takes none, and has none to set. */
+	d3 = sopen("/dev/vfio/7");
+	assert_true(d3 >= 0);
+	assert_int_equal(sioctl(d3, VFIO_GROUP_SET_CONTAINER, &c), 0);
+	assert_int_equal(sioctl(d3, VFIO_GROUP_GET_DEVICE_FD,
+				(void *)DEV0 " vf_token=" TOKEN),
+			 -EINVAL);
+	{
+		int d = sioctl(d3, VFIO_GROUP_GET_DEVICE_FD, (void *)DEV0);
+
+		assert_true(d >= 0);
+		assert_int_equal(sioctl(d, VFIO_DEVICE_FEATURE, &ft), -ENOTTY);
+		sclose(d);
+	}
+	sclose(d3);
+	sclose(vf);
+	sclose(pf);
+	sclose(g);
+	sclose(c);
+}
+
+static void test_vf_token_cdev(void **state)
+{
+	struct fx *fx = *state;
+	struct {
+		struct vfio_device_bind_iommufd b;
+		uint64_t token_ptr;
+	} bind = { .b = { .argsz = sizeof(bind), .flags = 1 } };
+	static const uint8_t token[16] = { 1, 2, 3 };
+	int i, vf;
+
+	add_pf_vf(fx->mk);
+	i = sopen("/dev/iommu");
+	vf = sopen("/dev/vfio/devices/vfio4");
+	assert_true(vf >= 0);
+	bind.b.iommufd = i;
+	bind.token_ptr = (uintptr_t)token;
+	/* Linux 6.12: any flag is refused, and no token is asked for. */
+	assert_int_equal(sioctl(vf, VFIO_DEVICE_BIND_IOMMUFD, &bind), -EINVAL);
+	mock_set_bind_token(fx->mk, true);
+	/* Linux 6.17: the token is checked (the PF's is still random). */
+	assert_int_equal(sioctl(vf, VFIO_DEVICE_BIND_IOMMUFD, &bind), -EACCES);
+	bind.b.flags = 0;
+	bind.b.argsz = sizeof(bind.b);
+	assert_int_equal(sioctl(vf, VFIO_DEVICE_BIND_IOMMUFD, &bind), -EACCES);
+	mock_set_bind_token(fx->mk, false);
+	assert_int_equal(sioctl(vf, VFIO_DEVICE_BIND_IOMMUFD, &bind), 0);
+	sclose(vf);
+	sclose(i);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_sysfs_layout, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_fstat_nodes, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_fds_travel, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_mdev_platform, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_vf_token, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_vf_token_cdev, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_sysfs_through_seam, setup,
 						teardown),

@@ -151,6 +151,21 @@ static int fk_getrlimit(void *d, int res, struct rlimit *rl)
 	return fk.real->getrlimit(d, res, rl);
 }
 
+static int fk_fstat(void *d, int fd, struct stat *st)
+{
+	return fk.real->fstat(d, fd, st);
+}
+static ssize_t fk_sendmsg(void *d, int sock, const void *buf, size_t len,
+			  const int *fds, size_t nfds)
+{
+	return fk.real->sendmsg(d, sock, buf, len, fds, nfds);
+}
+static ssize_t fk_recvmsg(void *d, int sock, void *buf, size_t len, int *fds,
+			  size_t maxfds, size_t *nfds)
+{
+	return fk.real->recvmsg(d, sock, buf, len, fds, maxfds, nfds);
+}
+
 static const struct assign_sys_ops fk_ops = {
 	.open = fk_open,
 	.openat = fk_openat,
@@ -167,6 +182,9 @@ static const struct assign_sys_ops fk_ops = {
 	.faccessat = fk_faccessat,
 	.list_dir = fk_list_dir,
 	.getrlimit = fk_getrlimit,
+	.fstat = fk_fstat,
+	.sendmsg = fk_sendmsg,
+	.recvmsg = fk_recvmsg,
 };
 
 /* ---- fixture ----------------------------------------------------------- */

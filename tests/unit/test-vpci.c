@@ -296,6 +296,21 @@ static int fk_getrlimit(void *d, int res, struct rlimit *rl)
 	return fk.real->getrlimit(d, res, rl);
 }
 
+static int fk_fstat(void *d, int fd, struct stat *st)
+{
+	return fk.real->fstat(d, fd, st);
+}
+static ssize_t fk_sendmsg(void *d, int sock, const void *buf, size_t len,
+			  const int *fds, size_t nfds)
+{
+	return fk.real->sendmsg(d, sock, buf, len, fds, nfds);
+}
+static ssize_t fk_recvmsg(void *d, int sock, void *buf, size_t len, int *fds,
+			  size_t maxfds, size_t *nfds)
+{
+	return fk.real->recvmsg(d, sock, buf, len, fds, maxfds, nfds);
+}
+
 static const struct assign_sys_ops fk_ops = {
 	.open = fk_open,
 	.openat = fk_openat,
@@ -312,6 +327,9 @@ static const struct assign_sys_ops fk_ops = {
 	.faccessat = fk_faccessat,
 	.list_dir = fk_list_dir,
 	.getrlimit = fk_getrlimit,
+	.fstat = fk_fstat,
+	.sendmsg = fk_sendmsg,
+	.recvmsg = fk_recvmsg,
 };
 
 static const struct kvm_irq_routing_entry *fk_route(uint32_t gsi)
@@ -474,6 +492,78 @@ static int setup_default(void **state)
 	mock_device_cfg_default(&cfg, ADDR, GROUP);
 	if (mock_add_device(f->mk, &cfg) < 0 || open_vpci(f, 0) < 0) {
 		fprintf(stderr, "setup: %s\n", assign_ctx_get_last_error(f->ctx));
+		return -1;
+	}
+	return 0;
+}
+
+/* A device as the kernel's mtty sample is: a config region of 255 bytes
+ * without capabilities, an 8-byte I/O BAR, INTx that takes no unmask
+ * eventfd. */
+static const struct mock_region_cfg mtty_regions[] = {
+	{ .index = 0,
+	  .size = 8,
+	  .flags = VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE },
+	{ .index = 7,
+	  .size = 255,
+	  .flags = VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE },
+};
+static const struct mock_irq_cfg mtty_irqs[] = {
+	{ VFIO_PCI_INTX_IRQ_INDEX, 1,
+	  VFIO_IRQ_INFO_EVENTFD | VFIO_IRQ_INFO_MASKABLE |
+		  VFIO_IRQ_INFO_AUTOMASKED },
+	{ VFIO_PCI_MSI_IRQ_INDEX, 1,
+	  VFIO_IRQ_INFO_EVENTFD | VFIO_IRQ_INFO_NORESIZE },
+};
+static uint8_t mtty_cfg[255];
+
+static int setup_mtty(void **state)
+{
+	struct fx *f = &the_fx;
+	struct mock_device_cfg cfg;
+
+	*state = f;
+	if (fx_kernel(f) < 0)
+		return -1;
+	memset(mtty_cfg, 0, sizeof(mtty_cfg));
+	p32(mtty_cfg, 0x00, 0x32534348);
+	p16(mtty_cfg, 0x04, 0x0001);
+	p16(mtty_cfg, 0x06, 0x0200);
+	mtty_cfg[0x09] = 0x02;
+	mtty_cfg[0x0b] = 0x07;
+	p32(mtty_cfg, 0x10, 0x00000001); /* I/O */
+	mtty_cfg[0x3d] = 1;
+	mock_device_cfg_default(&cfg, ADDR, GROUP);
+	cfg.config = mtty_cfg;
+	cfg.config_len = sizeof(mtty_cfg);
+	cfg.regions = mtty_regions;
+	cfg.nregions = 2;
+	cfg.irqs = mtty_irqs;
+	cfg.nirqs = 2;
+	cfg.intx_no_unmask_fd = true;
+	cfg.no_reset = true;
+	if (mock_add_device(f->mk, &cfg) < 0 || open_vpci(f, 0) < 0) {
+		fprintf(stderr, "setup: %s\n",
+			assign_ctx_get_last_error(f->ctx));
+		return -1;
+	}
+	return 0;
+}
+
+/* A device whose INTx takes no unmask eventfd, as the kernel's mtty. */
+static int setup_mtty_intx(void **state)
+{
+	struct fx *f = &the_fx;
+	struct mock_device_cfg cfg;
+
+	*state = f;
+	if (fx_kernel(f) < 0)
+		return -1;
+	mock_device_cfg_default(&cfg, ADDR, GROUP);
+	cfg.intx_no_unmask_fd = true;
+	if (mock_add_device(f->mk, &cfg) < 0 || open_vpci(f, 0) < 0) {
+		fprintf(stderr, "setup: %s\n",
+			assign_ctx_get_last_error(f->ctx));
 		return -1;
 	}
 	return 0;
@@ -1131,6 +1221,62 @@ static void test_intx(void **state)
 	assert_true(in.enabled);
 	assert_int_equal(f->rec.nintx, 2);
 	assert_int_equal(mock_irq_enabled(f->mk, ADDR, ASSIGN_IRQ_INTX), 1);
+}
+
+/* No unmask eventfd: the guest's EOI (the resample eventfd) unmasks INTx
+ * at its next access to the device. */
+static void test_intx_unmask_by_access(void **state)
+{
+	struct fx *f = *state;
+	struct assign_vpci_intx in = { .size = sizeof(in) };
+	uint64_t one = 1;
+	uint32_t v;
+
+	assert_int_equal(assign_vpci_get_intx(f->vpci, &in), 0);
+	assert_true(in.enabled);
+	assert_string_equal(assign_ctx_get_last_error(f->ctx), "");
+	assert_int_equal(mock_fire_irq(f->mk, ADDR, ASSIGN_IRQ_INTX, 0), 0);
+	assert_true(fd_readable(in.trigger_fd));
+	drain(in.trigger_fd);
+	assert_true(mock_irq_masked(f->mk, ADDR, ASSIGN_IRQ_INTX, 0));
+	/* An access before the EOI leaves it masked. */
+	assert_int_equal(assign_vpci_bar_read(f->vpci, 0, 0, &v, 4), 0);
+	assert_true(mock_irq_masked(f->mk, ADDR, ASSIGN_IRQ_INTX, 0));
+	/* The EOI alone does not reach the device ... */
+	assert_int_equal(write(in.resample_fd, &one, sizeof(one)), sizeof(one));
+	assert_true(mock_irq_masked(f->mk, ADDR, ASSIGN_IRQ_INTX, 0));
+	/* ... the next access does. */
+	assert_int_equal(assign_vpci_bar_read(f->vpci, 0, 0, &v, 4), 0);
+	assert_false(mock_irq_masked(f->mk, ADDR, ASSIGN_IRQ_INTX, 0));
+	assert_false(fd_readable(in.resample_fd));
+	assert_int_equal(mock_fire_irq(f->mk, ADDR, ASSIGN_IRQ_INTX, 0), 0);
+	assert_true(fd_readable(in.trigger_fd));
+	drain(in.trigger_fd);
+}
+
+/* A config space shorter than 256 bytes (mtty's 255): the guest sees 256,
+ * the bytes past the device's end read 0 and take no writes. */
+static void test_short_config(void **state)
+{
+	struct fx *f = *state;
+	uint32_t v = 0xdeadbeef;
+	uint8_t b = 0xaa;
+
+	assert_int_equal(assign_vpci_get_config_size(f->vpci), 256);
+	assert_int_equal(cr(f, 0x00, 4), 0x32534348);
+	assert_int_equal(cr(f, 0x0b, 1), 0x07);
+	assert_int_equal(assign_vpci_config_read(f->vpci, 0xfc, &v, 4), 0);
+	assert_int_equal(v, 0);
+	assert_int_equal(assign_vpci_config_write(f->vpci, 0xff, &b, 1), 0);
+	assert_int_equal(assign_vpci_config_read(f->vpci, 0xfc, &v, 4), 0);
+	assert_int_equal(v, 0);
+	/* 0xfc..0xfe are the device's, 0xff is past it. */
+	v = 0x00332211;
+	assert_int_equal(assign_vpci_config_write(f->vpci, 0xfc, &v, 4), 0);
+	assert_int_equal(mock_region_mem(f->mk, ADDR, CFG_REGION)[0xfe], 0x33);
+	/* the I/O BAR sizes as 8 bytes */
+	cw(f, 0x10, 4, 0xffffffff);
+	assert_int_equal(cr(f, 0x10, 4), 0xfffffff9);
 }
 
 /* ---- config-space bounds, reset, options --------------------------- */
@@ -2144,6 +2290,12 @@ int main(void)
 		TC(test_host_caps_untouched),
 		TD(test_intx),
 		TC(test_intx),
+		cmocka_unit_test_setup_teardown(test_intx_unmask_by_access,
+						setup_mtty_intx, teardown),
+		cmocka_unit_test_setup_teardown(test_short_config, setup_mtty,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_intx_unmask_by_access,
+						setup_mtty, teardown),
 		TD(test_config_bounds),
 		TD(test_reset),
 		TD(test_unref_callbacks),

@@ -54,6 +54,33 @@ if grep -q nettest /proc/cmdline; then
 		echo "INNER-STATS eth0-interrupts=$((i1 - i0)) $(grep -o '[0-9]* packets received' /tmp/flood) rtt=$(sed -n 's/.*= \([0-9.\/]*\) ms/\1/p' /tmp/flood)"
 	fi
 fi
+# With "serialtest": the assigned device is a serial card (the kernel's
+# mtty mdev, a WCH CH352 to the guest): the stock 8250_pci driver takes
+# it, and bytes written to its port come back (mtty loops them), on
+# interrupts (INTx).
+if grep -q serialtest /proc/cmdline; then
+	sd=""
+	for d in /sys/bus/pci/devices/*; do
+		id="$(cat "$d/vendor"):$(cat "$d/device")"
+		echo "INNER-PCI ${d##*/} $id class $(cat "$d/class")"
+		[ "$id" = 0x4348:0x3253 ] && sd=$d
+	done
+	tty=$(ls "$sd/tty" 2>/dev/null | head -n1)
+	echo "INNER-SERIAL-TTY ${tty:-none} $(dmesg | grep -m1 "${tty:-none} at")"
+	if [ -n "$tty" ]; then
+		stty -F "/dev/$tty" raw -echo 115200
+		cat "/dev/$tty" >/tmp/rx &
+		pid=$!
+		sleep 0.5
+		printf 'hello-mtty\n' >"/dev/$tty"
+		i=0
+		while ! grep -q hello-mtty /tmp/rx && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+		# while the port is open: its interrupt is requested then
+		grep "$tty" /proc/interrupts | sed 's/^/INNER-IRQ /'
+		kill $pid
+		echo "INNER-SERIAL-RX $(tr -d '\r\n' </tmp/rx)"
+	fi
+fi
 grep -q hold /proc/cmdline && sleep 2
 grep -q shell /proc/cmdline && setsid cttyhack sh
 echo "INNER-DONE uptime=$(up)"

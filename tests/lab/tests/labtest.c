@@ -181,3 +181,53 @@ int lab_sysfs_reserved(int group, struct assign_reserved_region *out,
 	fclose(f);
 	return n;
 }
+
+/* A small sysfs write. */
+static int write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "we");
+	int r = 0;
+
+	if (!f)
+		return -errno;
+	if (fputs(text, f) < 0)
+		r = -EIO;
+	if (fclose(f) != 0 && !r)
+		r = -errno;
+	return r;
+}
+
+int lab_mtty_create(int ports, char *uuid)
+{
+	char path[160];
+	FILE *f;
+	int r;
+
+	f = fopen("/proc/sys/kernel/random/uuid", "re");
+	if (!f)
+		return -errno;
+	if (!fgets(uuid, 37, f)) {
+		fclose(f);
+		return -EIO;
+	}
+	fclose(f);
+	uuid[36] = '\0';
+	snprintf(path, sizeof(path),
+		 "/sys/class/mdev_bus/mtty/mdev_supported_types/mtty-%d/create",
+		 ports);
+	if (access(path, F_OK) != 0)
+		return -ENOENT;
+	r = write_file(path, uuid);
+	if (r < 0)
+		return r;
+	snprintf(path, sizeof(path), "/sys/bus/mdev/devices/%s", uuid);
+	return access(path, F_OK) == 0 ? 0 : -EIO;
+}
+
+int lab_mtty_remove(const char *uuid)
+{
+	char path[160];
+
+	snprintf(path, sizeof(path), "/sys/bus/mdev/devices/%s/remove", uuid);
+	return write_file(path, "1");
+}

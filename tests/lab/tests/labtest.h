@@ -65,6 +65,22 @@ int lab_sysfs_reserved(int group, struct assign_reserved_region *out,
 		       size_t max);
 
 /* QEMU's edu device: BAR0 registers (docs/specs/edu.rst in QEMU) */
+/*
+ * mtty, the kernel's mdev sample (own kernel only): make an instance of
+ * type "mtty-N" (N ports, 1 or 2) with a fresh UUID into @uuid (37 bytes):
+ * 0, -ENOENT without mtty, another -errno from the create attribute.
+ * lab_mtty_remove() removes it again (0 or -errno).
+ */
+int lab_mtty_create(int ports, char *uuid);
+int lab_mtty_remove(const char *uuid);
+/* mtty's registers (a 16550 at BAR0, BAR1 for the second port). */
+#define MTTY_RBR_THR 0
+#define MTTY_IER 1
+#define MTTY_FCR 2
+#define MTTY_LSR 5
+#define MTTY_IER_RDI 0x01
+#define MTTY_LSR_DR 0x01
+
 #define EDU_IRQ_STATUS 0x24
 #define EDU_IRQ_RAISE 0x60
 #define EDU_IRQ_ACK 0x64
