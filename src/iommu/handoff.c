@@ -79,6 +79,90 @@ static bool number_ok(const char *w, bool minus_one, int *out)
 	return true;
 }
 
+/* "backend type1|iommufd", the first line. */
+static int parse_backend(const char *word, struct handoff_desc *d,
+			 const char **why)
+{
+	if (!strcmp(word, "type1"))
+		d->backend = ASSIGN_IOMMU_TYPE1;
+	else if (!strcmp(word, "iommufd"))
+		d->backend = ASSIGN_IOMMU_IOMMUFD;
+	else {
+		*why = "the backend is neither type1 nor iommufd";
+		return -EPROTO;
+	}
+	d->nfds = 1;
+	return 0;
+}
+
+/* "group N": a type1 group fd follows, before the devices. */
+static int parse_group(const char *word, struct handoff_desc *d,
+		       const char **why)
+{
+	int g;
+
+	if (d->backend != ASSIGN_IOMMU_TYPE1 || d->ndevs) {
+		*why = "a group line where none belongs (iommufd, or after "
+		       "the devices)";
+		return -EPROTO;
+	}
+	if (!number_ok(word, false, &g)) {
+		*why = "a group number is malformed";
+		return -EPROTO;
+	}
+	for (size_t i = 0; i < d->ngroups; i++)
+		if (d->groups[i] == g) {
+			*why = "a group is listed twice";
+			return -EPROTO;
+		}
+	if (d->ngroups == HANDOFF_MAX_DEVICES) {
+		*why = "more groups than libassign takes";
+		return -EPROTO;
+	}
+	d->groups[d->ngroups++] = g;
+	d->nfds++;
+	return 0;
+}
+
+/* "device NAME BUS GROUP": on iommufd its cdev fd follows. */
+static int parse_device(char *const w[3], struct handoff_desc *d,
+			const char **why)
+{
+	struct handoff_dev *dev;
+	bool found = false;
+	int g;
+
+	if (!word_ok(w[0], DEVPATH_NAME_MAX, true) ||
+	    !word_ok(w[1], DEVPATH_BUS_MAX, false) ||
+	    !number_ok(w[2], d->backend == ASSIGN_IOMMU_IOMMUFD, &g)) {
+		*why = "a device line is malformed";
+		return -EPROTO;
+	}
+	for (size_t i = 0; i < d->ngroups; i++)
+		found |= d->groups[i] == g;
+	if (d->backend == ASSIGN_IOMMU_TYPE1 && !found) {
+		*why = "a device's group was not handed over";
+		return -EPROTO;
+	}
+	for (size_t i = 0; i < d->ndevs; i++)
+		if (!strcmp(d->devs[i].name, w[0])) {
+			*why = "a device is listed twice";
+			return -EPROTO;
+		}
+	if (d->ndevs == HANDOFF_MAX_DEVICES) {
+		*why = "more devices than libassign takes";
+		return -EPROTO;
+	}
+	dev = &d->devs[d->ndevs++];
+	strcpy(dev->name, w[0]);
+	strcpy(dev->bus, w[1]);
+	dev->group = g;
+	dev->fd = -1;
+	if (d->backend == ASSIGN_IOMMU_IOMMUFD)
+		d->nfds++;
+	return 0;
+}
+
 /* One line (NUL-terminated, no newline) into @d. @state: 0 before the
  * backend line, 1 after it, 2 after "end". */
 static int parse_line(char *line, struct handoff_desc *d, int *state,
@@ -86,7 +170,7 @@ static int parse_line(char *line, struct handoff_desc *d, int *state,
 {
 	char *w[5];
 	size_t n = 0;
-	int g;
+	int r;
 
 	for (char *p = strtok(line, " "); p; p = strtok(NULL, " ")) {
 		if (n == ARRAY_SIZE(w)) {
@@ -100,17 +184,10 @@ static int parse_line(char *line, struct handoff_desc *d, int *state,
 		return -EPROTO;
 	}
 	if (n == 2 && !strcmp(w[0], "backend") && *state == 0) {
-		if (!strcmp(w[1], "type1"))
-			d->backend = ASSIGN_IOMMU_TYPE1;
-		else if (!strcmp(w[1], "iommufd"))
-			d->backend = ASSIGN_IOMMU_IOMMUFD;
-		else {
-			*why = "the backend is neither type1 nor iommufd";
-			return -EPROTO;
-		}
-		*state = 1;
-		d->nfds = 1;
-		return 0;
+		r = parse_backend(w[1], d, why);
+		if (r == 0)
+			*state = 1;
+		return r;
 	}
 	if (*state != 1) {
 		*why = "the backend line is missing or repeated";
@@ -120,63 +197,10 @@ static int parse_line(char *line, struct handoff_desc *d, int *state,
 		*state = 2;
 		return 0;
 	}
-	if (n == 2 && !strcmp(w[0], "group")) {
-		if (d->backend != ASSIGN_IOMMU_TYPE1 || d->ndevs) {
-			*why = "a group line where none belongs (iommufd, or "
-			       "after the devices)";
-			return -EPROTO;
-		}
-		if (!number_ok(w[1], false, &g)) {
-			*why = "a group number is malformed";
-			return -EPROTO;
-		}
-		for (size_t i = 0; i < d->ngroups; i++)
-			if (d->groups[i] == g) {
-				*why = "a group is listed twice";
-				return -EPROTO;
-			}
-		if (d->ngroups == HANDOFF_MAX_DEVICES) {
-			*why = "more groups than libassign takes";
-			return -EPROTO;
-		}
-		d->groups[d->ngroups++] = g;
-		d->nfds++;
-		return 0;
-	}
-	if (n == 4 && !strcmp(w[0], "device")) {
-		struct handoff_dev *dev;
-		bool found = false;
-
-		if (!word_ok(w[1], DEVPATH_NAME_MAX, true) ||
-		    !word_ok(w[2], DEVPATH_BUS_MAX, false) ||
-		    !number_ok(w[3], d->backend == ASSIGN_IOMMU_IOMMUFD, &g)) {
-			*why = "a device line is malformed";
-			return -EPROTO;
-		}
-		for (size_t i = 0; i < d->ngroups; i++)
-			found |= d->groups[i] == g;
-		if (d->backend == ASSIGN_IOMMU_TYPE1 && !found) {
-			*why = "a device's group was not handed over";
-			return -EPROTO;
-		}
-		for (size_t i = 0; i < d->ndevs; i++)
-			if (!strcmp(d->devs[i].name, w[1])) {
-				*why = "a device is listed twice";
-				return -EPROTO;
-			}
-		if (d->ndevs == HANDOFF_MAX_DEVICES) {
-			*why = "more devices than libassign takes";
-			return -EPROTO;
-		}
-		dev = &d->devs[d->ndevs++];
-		strcpy(dev->name, w[1]);
-		strcpy(dev->bus, w[2]);
-		dev->group = g;
-		dev->fd = -1;
-		if (d->backend == ASSIGN_IOMMU_IOMMUFD)
-			d->nfds++;
-		return 0;
-	}
+	if (n == 2 && !strcmp(w[0], "group"))
+		return parse_group(w[1], d, why);
+	if (n == 4 && !strcmp(w[0], "device"))
+		return parse_device(&w[1], d, why);
 	*why = "a line is not one of backend, group, device or end";
 	return -EPROTO;
 }
