@@ -48,8 +48,9 @@ struct fx {
 	char warned[512];
 };
 
-static void capture(struct assign_ctx *ctx, int priority, const char *file,
-		    int line, const char *fn, const char *format, va_list args)
+__attribute__((format(printf, 6, 0))) static void
+capture(struct assign_ctx *ctx, int priority, const char *file, int line,
+	const char *fn, const char *format, va_list args)
 {
 	struct fx *f = assign_ctx_get_log_data(ctx);
 
@@ -639,9 +640,11 @@ static void helper_send(struct fx *f, enum assign_iommu_backend b,
 
 static void handoff_on(struct fx *f, enum assign_iommu_backend b)
 {
-	static const char *const names[] = { DEV0,
-					     "/sys/bus/mdev/devices/" MDEV0,
-					     DEV1 };
+	static const char *const names[] = {
+		DEV0,
+		("/sys/bus/mdev/devices/" MDEV0),
+		DEV1,
+	};
 	struct assign_handoff *h = NULL;
 	struct assign_iommu *iommu = NULL;
 	struct assign_device *dev[3] = { NULL };

@@ -36,8 +36,9 @@ struct lab {
 	char warned[512];
 };
 
-static void capture(struct assign_ctx *ctx, int priority, const char *file,
-		    int line, const char *fn, const char *format, va_list args)
+__attribute__((format(printf, 6, 0))) static void
+capture(struct assign_ctx *ctx, int priority, const char *file, int line,
+	const char *fn, const char *format, va_list args)
 {
 	struct lab *L = assign_ctx_get_log_data(ctx);
 
