@@ -142,8 +142,14 @@ struct boot_config {
 	const char *initrd;
 	const char *cmdline;
 };
+/* Read the files and load them: 0, or an error said with vmm_err() */
 int boot_load_linux(struct vm *vm, const struct boot_config *cfg,
 		    uint64_t *entry);
+/* The same from bytes in memory (cfg's file names only name them in
+ * messages; initrd may be NULL); fuzzed by fuzz/fuzz-vmm-boot.c */
+int boot_load_image(struct vm *vm, const struct boot_config *cfg,
+		    const uint8_t *kernel, size_t kernel_len,
+		    const uint8_t *initrd, size_t initrd_len, uint64_t *entry);
 int boot_setup_bsp(struct vm *vm, struct vcpu *cpu, uint64_t entry);
 
 /* ---- mptable.c ------------------------------------------------------- */
