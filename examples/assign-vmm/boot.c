@@ -302,6 +302,47 @@ static int read_setup_header(const char *name, const uint8_t *img, size_t len,
 	return 0;
 }
 
+/* The protected-mode part of a bzImage: where it starts in the file and
+ * how long the setup header says it is, checked against the file. A
+ * bzImage cut short keeps its header intact: without this check it boots
+ * and dies in its decompressor. Trailing bytes beyond the size (an
+ * appended signature) are allowed and not loaded. */
+static int bzimage_payload(const char *name, const struct setup_header *hdr,
+			   size_t len, size_t *pm_off, size_t *pm_size)
+{
+	unsigned setup_sects = hdr->setup_sects ? hdr->setup_sects : 4;
+	uint64_t off = (setup_sects + 1) * 512ULL;
+	uint64_t size = (uint64_t)hdr->syssize * 16; /* 2.04+: 32 bits */
+	if (!size) {
+		vmm_err("%s: its boot header gives no kernel size (syssize "
+			"0); not a complete bzImage, pass the kernel image "
+			"as built",
+			name);
+		return -EINVAL;
+	}
+	if (!inside(off, size, len)) {
+		vmm_err("%s is truncated: its boot header says %u setup "
+			"sectors and %llu bytes of kernel, %llu bytes in all, "
+			"but the file has %zu; copy the kernel image again",
+			name, setup_sects, (unsigned long long)size,
+			(unsigned long long)(off + size), len);
+		return -EINVAL;
+	}
+	/* 2.08+: the compressed kernel inside the protected-mode part */
+	if (hdr->version >= 0x0208 &&
+	    !inside(hdr->payload_offset, hdr->payload_length, size)) {
+		vmm_err("%s: its boot header puts the compressed kernel "
+			"(%u bytes at %#x) beyond the kernel's %llu bytes; the "
+			"image is corrupt, copy it again",
+			name, hdr->payload_length, hdr->payload_offset,
+			(unsigned long long)size);
+		return -EINVAL;
+	}
+	*pm_off = (size_t)off;
+	*pm_size = (size_t)size;
+	return 0;
+}
+
 /* A bzImage: its protected-mode part at 1 MiB, the zero page from its
  * setup header, the 64-bit entry at +0x200 */
 static int load_bzimage(struct vm *vm, const struct boot_config *cfg,
@@ -309,18 +350,12 @@ static int load_bzimage(struct vm *vm, const struct boot_config *cfg,
 			size_t rd_len, uint64_t *entry)
 {
 	struct setup_header hdr;
+	size_t pm_off, pm_size;
 	int r = read_setup_header(cfg->kernel, img, len, &hdr);
+	if (r == 0)
+		r = bzimage_payload(cfg->kernel, &hdr, len, &pm_off, &pm_size);
 	if (r < 0)
 		return r;
-	unsigned setup_sects = hdr.setup_sects ? hdr.setup_sects : 4;
-	size_t pm_off = (setup_sects + 1) * 512;
-	if (pm_off >= len) {
-		vmm_err("%s is truncated (setup says %u sectors, file has "
-			"%zu bytes); copy the kernel image again",
-			cfg->kernel, setup_sects, len);
-		return -EINVAL;
-	}
-	size_t pm_size = len - pm_off;
 	uint64_t kernel_room = hdr.init_size > pm_size ? hdr.init_size
 						       : pm_size;
 	if (!inside(KERNEL_ADDR, kernel_room, vm->low_size)) {

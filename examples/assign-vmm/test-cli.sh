@@ -92,6 +92,14 @@ fake "$tmp/no64" 4096 4 15 2 0 1
 check no-64bit-entry 1 "without a 64-bit" --kernel "$tmp/no64"
 fake "$tmp/trunc" 4096 200 15 2 1 1
 check truncated 1 "truncated" --kernel "$tmp/trunc"
+# the header intact, the kernel after it cut short: says so before booting
+fake "$tmp/cut" 8192 4 15 2 1 4096
+check truncated-payload 1 "is truncated: its boot header says 4 setup sectors and 65536 bytes" --kernel "$tmp/cut"
+fake "$tmp/nosize" 8192 4 15 2 1 0
+check no-syssize 1 "gives no kernel size" --kernel "$tmp/nosize"
+fake "$tmp/payload" 8192 4 15 2 1
+put "$tmp/payload" "$(le 4 4096)$(le 4 4096)" 0x248
+check payload-outside 1 "puts the compressed kernel" --kernel "$tmp/payload"
 # ELF offsets whose sums wrap past 2^64 (they used to pass the checks and
 # read outside the mapped file)
 elf "$tmp/phoff" -48 1 4096 4096 0x1000000 0x1000000
