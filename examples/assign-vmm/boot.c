@@ -371,6 +371,14 @@ static int load_bzimage(struct vm *vm, const struct boot_config *cfg,
 					     sizeof *bp);
 	memset(bp, 0, sizeof *bp);
 	memcpy(&bp->hdr, &hdr, sizeof hdr);
+	/* the fields a loader writes are ours, not the file's: a bzImage with
+	 * its own ramdisk or setup_data pointers would make the kernel read
+	 * an initramfs or a setup_data list from wherever they point */
+	bp->hdr.ramdisk_image = 0;
+	bp->hdr.ramdisk_size = 0;
+	bp->hdr.setup_data = 0;
+	bp->hdr.hardware_subarch = 0; /* a normal PC */
+	bp->hdr.hardware_subarch_data = 0;
 	bp->hdr.type_of_loader = 0xff;          /* "undefined" loader */
 	bp->hdr.loadflags |= CAN_USE_HEAP;
 	bp->hdr.heap_end_ptr = 0xfe00 - 0x200;
