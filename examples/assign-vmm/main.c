@@ -380,7 +380,22 @@ static void *vcpu_thread(void *arg)
 				    run->mmio.is_write);
 			break;
 		case KVM_EXIT_SHUTDOWN:
-			/* triple fault: Linux's last resort to reboot */
+			/* triple fault: Linux's last resort to reboot, but
+			 * before the guest said a word it is a kernel that
+			 * never started (a corrupt image, one that does not
+			 * suit this VMM), not a reboot */
+			if (!serial_output_seen()) {
+				vmm_err("the guest triple-faulted before it wrote "
+					"anything to its console: its kernel did not "
+					"start; check --kernel (a corrupt or "
+					"truncated image?), or add "
+					"earlyprintk=serial to --append to see how "
+					"far it got");
+				vm_request_stop(vm, 1,
+						"guest triple fault "
+						"before any output");
+				return NULL;
+			}
 			vm_request_stop(vm, 0, "guest shutdown (triple fault)");
 			return NULL;
 		case KVM_EXIT_SYSTEM_EVENT:
@@ -425,31 +440,34 @@ static void *vcpu_thread(void *arg)
 static void usage(FILE *f)
 {
 	fprintf(f,
-"Usage: assign-vmm --kernel FILE [--initrd FILE] [--append CMDLINE]\n"
-"                  [--mem SIZE] [--cpus N] [--device PCI_ADDRESS]...\n"
-"\n"
-"Boot a Linux guest on KVM with an 8250 console on stdio and, with\n"
-"--device, host PCI devices assigned through VFIO (libassign).\n"
-"\n"
-"  -k, --kernel FILE      64-bit Linux bzImage (boot protocol >= 2.12) or\n"
-"                         uncompressed ELF vmlinux (boots faster)\n"
-"  -i, --initrd FILE      initramfs (cpio, optionally compressed)\n"
-"  -a, --append CMDLINE   kernel command line\n"
-"                         (default \"" VMM_DEFAULT_CMDLINE "\")\n"
-"  -m, --mem SIZE         guest RAM, with suffix K, M or G (default 256M)\n"
-"  -c, --cpus N           number of vCPUs, 1-%d (default 1)\n"
-"  -d, --device ADDRESS   assign a host PCI device (e.g. 0000:00:03.0);\n"
-"                         repeat for more. It must be bound to vfio-pci.\n"
-"      --dma-map WHEN     when guest RAM is mapped for the devices' DMA:\n"
-"                         background (default: while the guest boots),\n"
-"                         on-demand (when a device first enables bus\n"
-"                         mastering) or before-boot\n"
-"  -v, --verbose          say what the VMM does, with timings\n"
-"  -h, --help             show this help\n"
-"\n"
-"Interrupts are routed by an MP table; ACPI lists the CPUs and lets the\n"
-"guest power off: boot with acpi=noirq. The VMM exits 0 when the guest\n"
-"powers off (ACPI S5), reboots or triple-faults. Ctrl-C stops it (exit 130).\n",
+		"Usage: assign-vmm --kernel FILE [--initrd FILE] [--append CMDLINE]\n"
+		"                  [--mem SIZE] [--cpus N] [--device PCI_ADDRESS]...\n"
+		"\n"
+		"Boot a Linux guest on KVM with an 8250 console on stdio and, with\n"
+		"--device, host PCI devices assigned through VFIO (libassign).\n"
+		"\n"
+		"  -k, --kernel FILE      64-bit Linux bzImage (boot protocol >= 2.12) or\n"
+		"                         uncompressed ELF vmlinux (boots faster)\n"
+		"  -i, --initrd FILE      initramfs (cpio, optionally compressed)\n"
+		"  -a, --append CMDLINE   kernel command line\n"
+		"                         (default \"" VMM_DEFAULT_CMDLINE
+		"\")\n"
+		"  -m, --mem SIZE         guest RAM, with suffix K, M or G (default 256M)\n"
+		"  -c, --cpus N           number of vCPUs, 1-%d (default 1)\n"
+		"  -d, --device ADDRESS   assign a host PCI device (e.g. 0000:00:03.0);\n"
+		"                         repeat for more. It must be bound to vfio-pci.\n"
+		"      --dma-map WHEN     when guest RAM is mapped for the devices' DMA:\n"
+		"                         background (default: while the guest boots),\n"
+		"                         on-demand (when a device first enables bus\n"
+		"                         mastering) or before-boot\n"
+		"  -v, --verbose          say what the VMM does, with timings\n"
+		"  -h, --help             show this help\n"
+		"\n"
+		"Interrupts are routed by an MP table; ACPI lists the CPUs and lets the\n"
+		"guest power off: boot with acpi=noirq. The VMM exits 0 when the guest\n"
+		"powers off (ACPI S5), reboots or triple-faults; 1 on errors, among them a\n"
+		"triple fault before the guest's first console output (a kernel that never\n"
+		"started). Ctrl-C stops it (exit 130).\n",
 		VMM_MAX_CPUS);
 }
 

@@ -172,6 +172,8 @@ void io_dispatch(enum io_space space, uint64_t addr, void *data,
 /* ---- serial.c ----------------------------------------------------------- */
 int serial_init(struct vm *vm);
 void serial_input(const uint8_t *buf, size_t len);
+/* whether the guest has written anything to its console yet */
+bool serial_output_seen(void);
 
 /* ---- legacy.c ----------------------------------------------------------- */
 int legacy_init(struct vm *vm);
