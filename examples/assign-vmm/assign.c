@@ -409,6 +409,32 @@ static int check_memlock(struct vm *vm)
 	return r;
 }
 
+/* All guest RAM is pinned for DMA, so all of it must be in host memory at
+ * once. Without this check a --mem beyond what the host has boots the
+ * guest, and the pinning, or the guest later, wakes the OOM killer. The
+ * memlock limit does not catch it: root, CAP_IPC_LOCK or "ulimit -l
+ * unlimited" lift it. MemAvailable is the kernel's estimate of what can
+ * be had without swapping; unreadable (no /proc), the check is skipped. */
+static int check_host_memory(struct vm *vm)
+{
+	FILE *f = fopen("/proc/meminfo", "re");
+	unsigned long long kib = 0;
+	bool found = false;
+	char line[128];
+	while (f && !found && fgets(line, sizeof line, f))
+		found = sscanf(line, "MemAvailable: %llu kB", &kib) == 1;
+	if (f)
+		fclose(f);
+	if (!found || vm->ram_size <= (uint64_t)kib << 10)
+		return 0;
+	vmm_err("cannot map guest RAM for DMA: all %llu MiB of it would be "
+		"pinned, but the host has %llu MiB available (MemAvailable "
+		"in /proc/meminfo); lower --mem to at most %lluM or free host "
+		"memory",
+		(unsigned long long)(vm->ram_size >> 20), kib >> 10, kib >> 10);
+	return -ENOMEM;
+}
+
 /* The DMA gate's starting point: Bus Master Enable clear in the device.
  * vfio-pci's reset and release leave it so; a device that could not be
  * reset is made so here. */
@@ -467,6 +493,8 @@ int assign_dma_start(struct vm *vm, enum vmm_dma_mode mode)
 		return r;
 	}
 	r = check_memlock(vm);
+	if (r == 0)
+		r = check_host_memory(vm);
 	if (r < 0)
 		return r;
 	uint32_t avail;
