@@ -76,6 +76,8 @@ check mem-odd 2 "whole number of MiB" --kernel x --mem 100000K
 check cpus-zero 2 "from 1 to" --kernel x --cpus 0
 check cpus-many 2 "from 1 to" --kernel x --cpus 65
 check dma-map-bad 2 "--dma-map sometimes: give background, on-demand or before-boot" --kernel x --dma-map sometimes
+check device-twice 2 "--device 00:02.0 is given twice (also as 0000:00:02.0); give each device once" --kernel x --device 0000:00:02.0 --device 00:02.0
+check device-twice-same 2 "--device 0000:00:03.0 is given twice" --kernel x --device 0000:00:03.0 --device 0000:00:04.0 --device 0000:00:03.0
 check dma-map-ok 1 "cannot read kernel /nonexistent" --kernel /nonexistent --dma-map on-demand
 check missing-kernel 1 "cannot read kernel /nonexistent" --kernel /nonexistent
 check dir-kernel 1 "cannot read kernel" --kernel "$tmp"
