@@ -45,6 +45,19 @@ case_ corrupt-kernel "not a Linux kernel" assign-vmm --kernel /lab/inner/initrd.
 case_ bad-mem "--mem" assign-vmm --kernel $k --mem 12X
 case_ bad-address "not a PCI address" assign-vmm --kernel $k --device 00:zz.9
 case_ no-device "no PCI device" assign-vmm --kernel $k --device 0000:00:1f.7
+# the lab's bzImage cut short after 1 MiB, its header intact: refused at
+# load (it used to boot, die in its decompressor and exit 0)
+[ -f /lab/inner/truncated ] &&
+	case_ truncated-bzimage "is truncated: its boot header says" assign-vmm --kernel /lab/inner/truncated
+# a kernel that triple-faults before it prints anything: an error, not a
+# guest reboot
+[ -f /lab/inner/triplefault ] &&
+	case_ triple-fault "triple-faulted before it wrote anything" assign-vmm --kernel /lab/inner/triplefault --mem 128M
+# one device twice, by two spellings: said before anything is opened
+case_ device-twice "is given twice" assign-vmm --kernel $k --device "$LAB_E1000E_0" --device "${LAB_E1000E_0#0000:}"
+# more RAM than the lab guest has (memlock is unlimited here): all of it
+# would be pinned; refused before the guest runs, with the sizes
+case_ mem-too-big "MemAvailable" assign-vmm --kernel $k --mem 100G --device "$LAB_E1000E_0"
 [ -n "${LAB_NV_E1000E:-}" ] &&
 	case_ not-vfio "vfio-pci" assign-vmm --kernel $k --device "$LAB_NV_E1000E"
 [ -n "${LAB_NV_EDU:-}" ] &&
