@@ -77,6 +77,9 @@ struct assigned {
 	/* added to KVM's VFIO device; a vector failure already logged */
 	bool kvm_vfio, vector_error_seen;
 	bool bme_seen;               /* first Bus Master Enable logged */
+	/* what the guest makes us say, as often as it likes: bounded */
+	struct vmm_ratelimit log_bar_refused, log_bar_busy, log_bar_placed;
+	struct vmm_ratelimit log_intx;
 };
 
 /* one IOMMU context for all devices: one DMA address space for the guest */
@@ -149,18 +152,22 @@ static int on_bar_map(void *data, const struct assign_vpci_bar_event *ev)
 	if (why) {
 		/* refused: the BAR stays unmapped (reads all ones) until the
 		 * guest moves it somewhere sane */
-		vmm_err("%s: guest put BAR%u (%llu bytes) at %#llx, which %s; "
-			"not mapped", d->name, ev->bar,
-			(unsigned long long)ev->size,
+		vmm_err_limited(
+			&d->log_bar_refused,
+			"%s: guest put BAR%u (%llu bytes) at %#llx, which %s; "
+			"not mapped",
+			d->name, ev->bar, (unsigned long long)ev->size,
 			(unsigned long long)ev->gpa, why);
 		return -EINVAL;
 	}
 	int r = io_register(space, ev->gpa, ev->size, bar_trap_access,
 			    &d->traps[ev->bar]);
 	if (r < 0) {
-		vmm_err("%s: BAR%u at %#llx overlaps another device; not "
-			"mapped", d->name, ev->bar,
-			(unsigned long long)ev->gpa);
+		vmm_err_limited(
+			&d->log_bar_busy,
+			"%s: BAR%u at %#llx overlaps another device; not "
+			"mapped",
+			d->name, ev->bar, (unsigned long long)ev->gpa);
 		return r;
 	}
 	/* direct parts become memory slots; KVM looks them up before it
@@ -176,10 +183,13 @@ static int on_bar_map(void *data, const struct assign_vpci_bar_event *ev)
 			b->slots[b->nslots++] = s;
 	}
 	if (ev->gpa != b->last_logged)  /* decoding toggles a lot at probe */
-		vmm_info("%s: BAR%u (%s, %llu bytes) at %#llx, %d direct "
-			 "slot(s)", d->name, ev->bar, ev->io ? "I/O" : "MMIO",
-			 (unsigned long long)ev->size,
-			 (unsigned long long)ev->gpa, b->nslots);
+		vmm_info_limited(
+			&d->log_bar_placed,
+			"%s: BAR%u (%s, %llu bytes) at %#llx, %d direct "
+			"slot(s)",
+			d->name, ev->bar, ev->io ? "I/O" : "MMIO",
+			(unsigned long long)ev->size,
+			(unsigned long long)ev->gpa, b->nslots);
 	b->last_logged = ev->gpa;
 	return 0;
 }
@@ -222,8 +232,8 @@ static void intx_attach(struct assigned *d, bool on)
 	if (r == 0)
 		d->intx_attached = on;
 	else
-		vmm_err("%s: INTx irqfd: %s", d->name,
-			assign_ctx_get_last_error(d->vm->ctx));
+		vmm_err_limited(&d->log_intx, "%s: INTx irqfd: %s", d->name,
+				assign_ctx_get_last_error(d->vm->ctx));
 }
 
 static void on_intx_update(void *data, bool enabled)

@@ -15,6 +15,7 @@
  *   legacy.c    CMOS clock, reset ports 0xcf9 and 0x64
  *   pci.c       host bridge, config mechanism #1, device slots
  *   assign.c    an assigned device: libassign's assign_vpci wired to KVM
+ *   ratelimit.c bounds the messages a guest can cause
  */
 #ifndef ASSIGN_VMM_H
 #define ASSIGN_VMM_H
@@ -211,6 +212,17 @@ void assign_global_cleanup(void);
 /* ---- logging -------------------------------------------------------------- */
 void vmm_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void vmm_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* ratelimit.c: a message a guest can cause, and so repeat at will, goes
+ * through a limit of its own (zeroed to start): the first 10 are said,
+ * then the 20th, 40th, 80th... with the count */
+struct vmm_ratelimit {
+	uint64_t seen, next;
+	double last;
+};
+void vmm_err_limited(struct vmm_ratelimit *rl, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void vmm_info_limited(struct vmm_ratelimit *rl, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 extern int vmm_verbose;
 /* seconds since the VMM started */
 double vmm_elapsed(void);

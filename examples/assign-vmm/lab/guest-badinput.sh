@@ -71,6 +71,23 @@ else
 	result assign-vmm-bad-memlock SKIP "no user namespaces to drop CAP_IPC_LOCK"
 fi
 
+# A guest that puts the NIC's BAR0 over its own RAM and toggles its
+# decoding 100 times (inner-init.sh "msetoggle"): 100 refused placements,
+# at most 13 lines about them (the 1st-10th, 20th, 40th, 80th).
+assign-vmm --kernel $k --initrd /lab/inner/initrd.gz \
+	--append "console=ttyS0 acpi=noirq panic=-1 quiet pci=noearly msetoggle" \
+	--mem 128M --device "$LAB_E1000E_0" </dev/null >/tmp/flood.out 2>/tmp/flood.err
+frc=$?
+toggled=$(sed -n 's/.*INNER-MSETOGGLE .* toggled \([0-9]*\) times.*/\1/p' /tmp/flood.out)
+said=$(grep -c "which overlaps low guest RAM" /tmp/flood.err)
+echo "guest-log-flood: rc=$frc, toggled ${toggled:-0} times, $said lines: $(tail -n 1 /tmp/flood.err)"
+if [ "$frc" = 0 ] && [ "${toggled:-0}" = 100 ] && [ "$said" -ge 1 ] && [ "$said" -le 13 ] &&
+	grep -q "overlaps low guest RAM.*(80 times)" /tmp/flood.err; then
+	result assign-vmm-guest-log-bounded PASS "100 refused BAR placements, $said lines, the last counting 80"
+else
+	result assign-vmm-guest-log-bounded FAIL "rc=$frc, toggled ${toggled:-0}, $said lines about the refused BAR"
+fi
+
 # the device in use by another VMM
 assign-vmm --kernel $k --append "console=ttyS0 acpi=off quiet shell" --mem 128M \
 	--device "$LAB_E1000E_0" </dev/null >/dev/null 2>&1 &
