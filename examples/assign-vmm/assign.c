@@ -47,6 +47,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include "vmm.h"
 
@@ -77,6 +79,8 @@ struct assigned {
 	/* added to KVM's VFIO device; a vector failure already logged */
 	bool kvm_vfio, vector_error_seen;
 	bool bme_seen;               /* first Bus Master Enable logged */
+	/* eventfds of VFIO's device request and error interrupts, or -1 */
+	int req_fd, err_fd;
 	/* what the guest makes us say, as often as it likes: bounded */
 	struct vmm_ratelimit log_bar_refused, log_bar_busy, log_bar_placed;
 	struct vmm_ratelimit log_intx;
@@ -570,6 +574,81 @@ static const struct pci_device_ops assigned_ops = {
 	.cfg_write = cfg_write,
 };
 
+/* ---- the host's requests: device request and error interrupts ------
+ *
+ * VFIO tells the owner of a device two things through eventfds:
+ *
+ *  - REQ, the device request: something on the host wants the device
+ *    back (an unbind from vfio-pci, a removal). The kernel's unbind waits
+ *    until every fd of the device is closed, asking again every 10 s, so
+ *    a VMM that ignores it leaves the unbind hanging for as long as the VM
+ *    runs. This VMM's bus has no hotplug controller, so it cannot take the
+ *    device away from a running guest; it stops the VM instead, cleanly:
+ *    vCPUs stopped, the device reset and released, guest RAM unpinned,
+ *    exit code VMM_EXIT_DEVICE_REQUEST (3) and one line that says why.
+ *  - ERR, an uncorrectable error the host's AER driver saw on the device
+ *    (vfio-pci's error_detected). The guest cannot be told (no AER is
+ *    emulated) and what the device does next is unknown: like QEMU, the
+ *    VMM stops the VM, with exit code VMM_EXIT_DEVICE_ERROR (4) and one
+ *    line; the host's kernel log has the error itself.
+ *
+ * main.c's loop polls the eventfds (assign_device_event_fds()) and hands
+ * the one that fired to assign_device_event(). A kernel without them
+ * (count 0) leaves the fd at -1: the VMM then cannot hear the request. */
+
+static int host_event_fd(struct assigned *d, uint32_t index, const char *what)
+{
+	struct assign_irq_info ii = { .size = sizeof ii };
+	if (assign_device_get_irq_info(d->dev, index, &ii) < 0 || !ii.count ||
+	    !(ii.flags & ASSIGN_IRQ_F_EVENTFD)) {
+		vmm_info("%s: the kernel offers no %s interrupt: the VMM will "
+			 "not hear it",
+			 d->name, what);
+		return -1;
+	}
+	int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (fd >= 0 && assign_irq_set_eventfds(d->dev, index, 0, 1, &fd) < 0) {
+		vmm_info("%s: cannot take its %s interrupt (%s); going on "
+			 "without it",
+			 d->name, what, assign_ctx_get_last_error(d->vm->ctx));
+		close(fd);
+		fd = -1;
+	}
+	return fd;
+}
+
+int assign_device_event_fds(const struct assigned *d, int fds[2])
+{
+	int n = 0;
+	if (d && d->req_fd >= 0)
+		fds[n++] = d->req_fd;
+	if (d && d->err_fd >= 0)
+		fds[n++] = d->err_fd;
+	return n;
+}
+
+void assign_device_event(struct assigned *d, int fd)
+{
+	uint64_t count;
+	if (read(fd, &count, sizeof count) != sizeof count)
+		return;
+	if (fd == d->req_fd) {
+		vmm_err("%s: the host wants this device back (VFIO device "
+			"request: an unbind from vfio-pci or a removal); "
+			"stopping the VM to release it",
+			d->name);
+		vm_request_stop(d->vm, VMM_EXIT_DEVICE_REQUEST,
+				"device request");
+	} else if (fd == d->err_fd) {
+		vmm_err("%s: the device reported an uncorrectable error (AER, "
+			"VFIO error interrupt); stopping the VM: the guest "
+			"cannot be told and the device's state is unknown; see "
+			"the host's kernel log",
+			d->name);
+		vm_request_stop(d->vm, VMM_EXIT_DEVICE_ERROR, "device error");
+	}
+}
+
 /* ---- setup and teardown -------------------------------------------- */
 
 /* The IOMMU: one for all devices, one DMA address space for the guest.
@@ -643,6 +722,7 @@ int assign_device_add(struct vm *vm, const char *address,
 	if (!d)
 		return -ENOMEM;
 	d->vm = vm;
+	d->req_fd = d->err_fd = -1;
 	for (uint32_t i = 0; i < ASSIGN_VPCI_NUM_BARS; i++)
 		d->traps[i] = (struct bar_trap){ d, i };
 
@@ -667,6 +747,9 @@ int assign_device_add(struct vm *vm, const char *address,
 	r = bus_master_off(d);
 	if (r < 0)
 		goto fail;
+	/* resets keep them armed */
+	d->req_fd = host_event_fd(d, ASSIGN_IRQ_REQ, "device request");
+	d->err_fd = host_event_fd(d, ASSIGN_IRQ_ERR, "error");
 
 	struct assign_vpci_opts o = {
 		.size = sizeof o,
@@ -721,7 +804,12 @@ void assign_device_remove(struct assigned *d)
 	/* leave the device quiet for whoever comes next */
 	if (d->dev)
 		assign_device_reset(d->dev);
+	/* its last fd: a pending unbind completes now */
 	assign_device_unref(d->dev);
+	if (d->req_fd >= 0)
+		close(d->req_fd);
+	if (d->err_fd >= 0)
+		close(d->err_fd);
 	free(d);
 }
 

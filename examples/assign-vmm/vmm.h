@@ -60,6 +60,11 @@
 
 #define PCI_MAX_SLOTS   32
 
+/* Exit codes besides 0 (the guest powered off, rebooted), 1 (an error),
+ * 2 (a bad command line) and 128 + signal */
+#define VMM_EXIT_DEVICE_REQUEST 3 /* the host took an assigned device back */
+#define VMM_EXIT_DEVICE_ERROR 4 /* an assigned device reported an error */
+
 /* ---- the VM ------------------------------------------------------------ */
 struct vm;
 struct assign_ctx;
@@ -203,6 +208,11 @@ struct assigned;
 int assign_device_add(struct vm *vm, const char *address,
 		      struct assigned **ret);
 void assign_device_remove(struct assigned *dev);
+/* The host's events on a device (VFIO's device request and error
+ * interrupts): up to 2 eventfds for the main loop to poll, and what to do
+ * when one of them is readable (stop the VM: assign.c says why) */
+int assign_device_event_fds(const struct assigned *dev, int fds[2]);
+void assign_device_event(struct assigned *dev, int fd);
 /* After the last assign_device_add(): check guest RAM for DMA (errors
  * are reported, nothing is pinned) and map it on a thread of its own; the
  * first Bus Master Enable of a device waits for it. 0 without devices. */

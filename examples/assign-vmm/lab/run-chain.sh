@@ -5,7 +5,9 @@
 # (BUILD, default ./build) with examples/assign-vmm/assign-vmm. Prepares
 # the Debian lab kernel, makes the inner initramfs, boots the lab
 # (tests/lab/run-lab.sh) and runs guest-chain.sh in it: assign-vmm boots
-# Linux on the lab's e1000e, DHCP, ping 10.0.2.2. Exit 0 when all passed.
+# Linux on the lab's e1000e, DHCP, ping 10.0.2.2; then guest-badinput.sh,
+# guest-variants.sh and guest-request.sh (the host takes the NIC back).
+# Exit 0 when all passed.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 top=$(cd "$here/../../.." && pwd)
@@ -51,6 +53,8 @@ PY
 scripts=(--script "$here/guest-chain.sh")
 [ "${ASSIGN_VMM_BADINPUT:-1}" = 1 ] && scripts+=(--script "$here/guest-badinput.sh")
 [ "${ASSIGN_VMM_VARIANTS:-1}" = 1 ] && scripts+=(--script "$here/guest-variants.sh")
+# last: it unbinds the NIC (and binds it back)
+[ "${ASSIGN_VMM_REQUEST:-1}" = 1 ] && scripts+=(--script "$here/guest-request.sh")
 exec "$top/tests/lab/run-lab.sh" --add "$vmm" \
 	--add "$kernel:/lab/inner/vmlinuz" \
 	--add "$work/inner.gz:/lab/inner/initrd.gz" \
