@@ -16,16 +16,48 @@ k=/lab/inner/vmlinuz
 drv() { basename "$(readlink "/sys/bus/pci/devices/$1/driver" 2>/dev/null)" 2>/dev/null; }
 mlocked() { awk '/^Mlocked:/ {print $2}' /proc/meminfo; }
 
+# bounded OUT ERR CMD...: runs CMD (stdin /dev/null) for at most 120 s
+# and sets rc to its exit code; a CMD still running then is a hang: where
+# its threads wait (and the kernel's blocked tasks) goes to the console,
+# rc is "hung", and the script goes on without waiting for it.
+bounded() {
+	bout=$1 berr=$2; shift 2
+	"$@" </dev/null >"$bout" 2>"$berr" &
+	bpid=$!
+	i=0
+	while kill -0 $bpid 2>/dev/null && [ $i -lt 1200 ]; do
+		sleep 0.1
+		i=$((i + 1))
+	done
+	if kill -0 $bpid 2>/dev/null; then
+		echo "HUNG: $* still runs after 120 s; its threads:"
+		for t in /proc/$bpid/task/*; do
+			echo "HUNG   ${t##*/}: $(cat "$t/wchan" 2>/dev/null), $(grep State "$t/status")"
+			sed 's/^/HUNG     /' "$t/stack" 2>/dev/null
+		done
+		echo w >/proc/sysrq-trigger 2>/dev/null
+		dmesg | tail -n 80 | sed 's/^/HUNG dmesg: /'
+		kill -9 $bpid 2>/dev/null
+		rc=hung
+		return
+	fi
+	wait $bpid
+	rc=$?
+}
+
 # case NAME EXPECT-IN-MESSAGE CMD...: runs CMD, wants rc != 0, exactly one
 # line on stderr containing EXPECT, no leftover assign-vmm process.
 case_() {
 	name=$1 expect=$2; shift 2
 	before=$(drv "${LAB_E1000E_0:-none}")
-	err=$("$@" 2>&1 >/dev/null </dev/null); rc=$?
+	bounded /dev/null /tmp/case.err "$@"
+	err=$(cat /tmp/case.err)
 	lines=$(printf '%s\n' "$err" | grep -c .)
 	echo "$name: rc=$rc: $err"
 	after=$(drv "${LAB_E1000E_0:-none}")
-	if [ $rc = 0 ]; then
+	if [ "$rc" = hung ]; then
+		result "assign-vmm-bad-$name" FAIL "still running after 120 s (HUNG lines above)"
+	elif [ $rc = 0 ]; then
 		result "assign-vmm-bad-$name" FAIL "exit 0"
 	elif [ "$lines" != 1 ]; then
 		result "assign-vmm-bad-$name" FAIL "$lines lines of error"
@@ -74,10 +106,10 @@ fi
 # A guest that puts the NIC's BAR0 over its own RAM and toggles its
 # decoding 100 times (inner-init.sh "msetoggle"): 100 refused placements,
 # at most 13 lines about them (the 1st-10th, 20th, 40th, 80th).
-assign-vmm --kernel $k --initrd /lab/inner/initrd.gz \
-	--append "console=ttyS0 acpi=noirq panic=-1 quiet pci=noearly msetoggle" \
-	--mem 128M --device "$LAB_E1000E_0" </dev/null >/tmp/flood.out 2>/tmp/flood.err
-frc=$?
+bounded /tmp/flood.out /tmp/flood.err assign-vmm --kernel $k \
+	--initrd /lab/inner/initrd.gz --mem 128M --device "$LAB_E1000E_0" \
+	--append "console=ttyS0 acpi=noirq panic=-1 quiet pci=noearly msetoggle"
+frc=$rc
 toggled=$(sed -n 's/.*INNER-MSETOGGLE .* toggled \([0-9]*\) times.*/\1/p' /tmp/flood.out)
 said=$(grep -c "which overlaps low guest RAM" /tmp/flood.err)
 echo "guest-log-flood: rc=$frc, toggled ${toggled:-0} times, $said lines: $(tail -n 1 /tmp/flood.err)"
