@@ -8,7 +8,8 @@
  * most 64 words). Checks:
  *  - on success, the options are within what the VMM accepts: a kernel,
  *    RAM a whole number of MiB from 64 MiB to 1 TiB, 1-64 vCPUs, at most
- *    8 devices, and every string points into argv;
+ *    8 devices, no device twice (by its words or its parsed address),
+ *    and every string points into argv;
  *  - on failure, one line of message (not empty, no newline, terminated);
  *  - vmm_parse_size() of each word: a size it accepts round-trips through
  *    its own unit (a multiple of the unit it names, no overflow).
@@ -20,6 +21,7 @@
 
 #include "fuzz.h"
 #include "vmm.h"
+#include <libassign/libassign.h>
 
 #define MAX_WORDS 64
 
@@ -67,8 +69,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			   o.mem % (1ULL << 20) == 0);
 		FUZZ_CHECK(o.ncpus >= 1 && o.ncpus <= VMM_MAX_CPUS);
 		FUZZ_CHECK(o.ndevices >= 0 && o.ndevices <= VMM_MAX_DEVICES);
-		for (int i = 0; i < o.ndevices; i++)
+		for (int i = 0; i < o.ndevices; i++) {
+			struct assign_pci_addr a, b;
+
 			FUZZ_CHECK(in_argv(o.devices[i], words, argc));
+			for (int j = 0; j < i; j++) {
+				FUZZ_CHECK(strcmp(o.devices[i], o.devices[j]));
+				if (assign_pci_addr_parse(o.devices[i], &a) ||
+				    assign_pci_addr_parse(o.devices[j], &b))
+					continue;
+				FUZZ_CHECK(a.domain != b.domain ||
+					   a.bus != b.bus || a.dev != b.dev ||
+					   a.fn != b.fn);
+			}
+		}
 	} else if (r != 0) {
 		FUZZ_CHECK(r == -EINVAL);
 		FUZZ_CHECK(memchr(err, '\0', sizeof(err)) != NULL);

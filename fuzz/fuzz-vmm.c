@@ -16,6 +16,8 @@
  *    the end;
  *  - vm_map_memory(): direct BAR slots only inside a claimed BAR window,
  *    all removed at the end;
+ *  - the device request and error eventfds, when the kernel offers
+ *    them, stop the VM with exit 3 and 4;
  *  - no eventfd or other fd is leaked;
  *  - the fuzz kernel sees no leaked VFIO fd or mapping.
  * Like main.c, this file makes the VM's library context (on the fuzz
@@ -100,8 +102,12 @@ void *gpa_to_host(struct vm *vm, uint64_t gpa, uint64_t len)
 	return NULL;
 }
 
+/* The exit code the last stop request asked for, 0 when none. */
+static int stop_code;
+
 void vm_request_stop(struct vm *vm, int code, const char *why)
 {
+	stop_code = code;
 }
 
 void vm_set_irq(struct vm *vm, unsigned gsi, int level)
@@ -486,6 +492,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (!g)
 				break;
 			guest_access(g);
+		}
+		/* the host's requests: a device request stops the VM with
+		 * exit 3, a device error with exit 4 (assign.c) */
+		int fds[2], n = assign_device_event_fds(d, fds);
+		FUZZ_CHECK(n >= 0 && n <= 2);
+		for (int i = 0; i < n; i++) {
+			uint64_t one = 1;
+
+			stop_code = 0;
+			FUZZ_CHECK(write(fds[i], &one, sizeof(one)) ==
+				   sizeof(one));
+			assign_device_event(d, fds[i]);
+			FUZZ_CHECK(stop_code == VMM_EXIT_DEVICE_REQUEST ||
+				   stop_code == VMM_EXIT_DEVICE_ERROR);
+			if (n == 2)
+				FUZZ_CHECK(stop_code ==
+					   (i ? VMM_EXIT_DEVICE_ERROR :
+						VMM_EXIT_DEVICE_REQUEST));
 		}
 		assign_device_remove(d);
 	}

@@ -659,3 +659,75 @@ put("fuzz-mig-stream", "script-flip",
 put("fuzz-mig-stream", "script-refuse",
     b"\x41\x00" + le("H", 10) + le("HHBB", 0x4348, 0x3253, 7, 5) +
     b"\x00\x04" + b"D" * 28 + b"\x04")
+
+
+# --- fuzz-vmm-boot: kernel images for the example VMM's loaders -------------
+# Input: u8 flags (1: initramfs, 2: command line), u16 + command line, u32 +
+# initramfs, then the kernel image (fuzz/fuzz-vmm-boot.c).
+
+
+def boot_input(kernel, cmdline=None, initrd=None):
+    flags = (1 if initrd is not None else 0) | (2 if cmdline is not None else 0)
+    cl = cmdline or b""
+    rd = initrd or b""
+    return le("BH", flags, len(cl)) + cl + le("I", len(rd)) + rd + kernel
+
+
+def bzimage(pm_size=8192, setup_sects=4, version=0x020f, init_size=0x200000,
+            payload=(0x100, 0x1000), tail=b""):
+    """A bzImage as arch/x86/boot/tools/build.c lays it out: setup sectors
+    with the setup header at 0x1f1, then the protected-mode part."""
+    setup = bytearray((setup_sects + 1) * 512)
+    setup[0x1f1] = setup_sects
+    struct.pack_into("<I", setup, 0x1f4, pm_size // 16)      # syssize
+    struct.pack_into("<H", setup, 0x1fe, 0xAA55)
+    setup[0x200:0x202] = b"\xeb\x66"                         # jmp 0x268
+    setup[0x202:0x206] = b"HdrS"
+    struct.pack_into("<H", setup, 0x206, version)
+    setup[0x211] = 0x01                                      # LOADED_HIGH
+    struct.pack_into("<I", setup, 0x214, 0x100000)           # code32_start
+    struct.pack_into("<I", setup, 0x22c, 0x7fffffff)         # initrd_addr_max
+    struct.pack_into("<I", setup, 0x230, 0x200000)           # kernel_alignment
+    setup[0x234] = 1                                         # relocatable
+    struct.pack_into("<H", setup, 0x236, 0x7f)               # xloadflags
+    struct.pack_into("<I", setup, 0x238, 2047)               # cmdline_size
+    struct.pack_into("<II", setup, 0x248, *payload)
+    struct.pack_into("<I", setup, 0x260, init_size)
+    pm = bytearray(pm_size)
+    pm[0x200:0x204] = b"\x0f\x0b\xf4\xf4"                    # ud2, hlt
+    pm[payload[0]:payload[0] + 2] = b"\x1f\x8b"              # gzip magic
+    return bytes(setup) + bytes(pm) + tail
+
+
+def vmlinux(segments, entry=0x1000000):
+    """An x86-64 ET_EXEC with PT_LOAD segments (paddr, data, memsz)."""
+    phoff, n = 64, len(segments)
+    data_off = phoff + 56 * n
+    eh = b"\x7fELF\x02\x01\x01" + b"\0" * 9
+    eh += le("HHIQQQIHHHHHH", 2, 62, 1, 0xffffffff80000000 + entry, phoff,
+             0, 0, 64, 56, n, 64, 0, 0)
+    ph, body = b"", b""
+    for paddr, data, memsz in segments:
+        ph += le("IIQQQQQQ", 1, 7, data_off + len(body),
+                 0xffffffff80000000 + paddr, paddr, len(data), memsz, 0x1000)
+        body += data
+    return eh + ph + body
+
+
+CPIO = b"070701" + b"0" * 104 + b"TRAILER!!!\0\0"
+put("fuzz-vmm-boot", "bzimage-initrd-cmdline",
+    boot_input(bzimage(), b"console=ttyS0 acpi=noirq quiet", CPIO))
+put("fuzz-vmm-boot", "bzimage-bare", boot_input(bzimage(pm_size=4096)))
+put("fuzz-vmm-boot", "bzimage-signed",
+    boot_input(bzimage(tail=b"\x30\x82" + b"S" * 1470), None, CPIO))
+put("fuzz-vmm-boot", "bzimage-truncated",
+    boot_input(bzimage()[:4096]))
+put("fuzz-vmm-boot", "bzimage-old-protocol",
+    boot_input(bzimage(version=0x0206)))
+put("fuzz-vmm-boot", "vmlinux-text-data-bss",
+    boot_input(vmlinux([(0x1000000, b"\x0f\x0b" * 512, 0x1000),
+                        (0x1200000, b"D" * 256, 0x100000)]),
+               b"console=ttyS0", CPIO))
+put("fuzz-vmm-boot", "vmlinux-overlapping",
+    boot_input(vmlinux([(0x1000000, b"A" * 0x2000, 0x2000),
+                        (0x1001000, b"B" * 0x100, 0x800)])))

@@ -49,6 +49,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "vmm.h"
@@ -80,6 +81,11 @@ struct assigned {
 	/* added to KVM's VFIO device; a vector failure already logged */
 	bool kvm_vfio, vector_error_seen;
 	bool bme_seen;               /* first Bus Master Enable logged */
+	/* eventfds of VFIO's device request and error interrupts, or -1 */
+	int req_fd, err_fd;
+	/* what the guest makes us say, as often as it likes: bounded */
+	struct vmm_ratelimit log_bar_refused, log_bar_busy, log_bar_placed;
+	struct vmm_ratelimit log_intx;
 };
 
 /* one IOMMU context for all devices: one DMA address space for the guest */
@@ -155,18 +161,22 @@ static int on_bar_map(void *data, const struct assign_vpci_bar_event *ev)
 	if (why) {
 		/* refused: the BAR stays unmapped (reads all ones) until the
 		 * guest moves it somewhere sane */
-		vmm_err("%s: guest put BAR%u (%llu bytes) at %#llx, which %s; "
-			"not mapped", d->name, ev->bar,
-			(unsigned long long)ev->size,
+		vmm_err_limited(
+			&d->log_bar_refused,
+			"%s: guest put BAR%u (%llu bytes) at %#llx, which %s; "
+			"not mapped",
+			d->name, ev->bar, (unsigned long long)ev->size,
 			(unsigned long long)ev->gpa, why);
 		return -EINVAL;
 	}
 	int r = io_register(space, ev->gpa, ev->size, bar_trap_access,
 			    &d->traps[ev->bar]);
 	if (r < 0) {
-		vmm_err("%s: BAR%u at %#llx overlaps another device; not "
-			"mapped", d->name, ev->bar,
-			(unsigned long long)ev->gpa);
+		vmm_err_limited(
+			&d->log_bar_busy,
+			"%s: BAR%u at %#llx overlaps another device; not "
+			"mapped",
+			d->name, ev->bar, (unsigned long long)ev->gpa);
 		return r;
 	}
 	/* direct parts become memory slots; KVM looks them up before it
@@ -182,10 +192,13 @@ static int on_bar_map(void *data, const struct assign_vpci_bar_event *ev)
 			b->slots[b->nslots++] = s;
 	}
 	if (ev->gpa != b->last_logged)  /* decoding toggles a lot at probe */
-		vmm_info("%s: BAR%u (%s, %llu bytes) at %#llx, %d direct "
-			 "slot(s)", d->name, ev->bar, ev->io ? "I/O" : "MMIO",
-			 (unsigned long long)ev->size,
-			 (unsigned long long)ev->gpa, b->nslots);
+		vmm_info_limited(
+			&d->log_bar_placed,
+			"%s: BAR%u (%s, %llu bytes) at %#llx, %d direct "
+			"slot(s)",
+			d->name, ev->bar, ev->io ? "I/O" : "MMIO",
+			(unsigned long long)ev->size,
+			(unsigned long long)ev->gpa, b->nslots);
 	b->last_logged = ev->gpa;
 	return 0;
 }
@@ -228,8 +241,8 @@ static void intx_attach(struct assigned *d, bool on)
 	if (r == 0)
 		d->intx_attached = on;
 	else
-		vmm_err("%s: INTx irqfd: %s", d->name,
-			assign_ctx_get_last_error(d->vm->ctx));
+		vmm_err_limited(&d->log_intx, "%s: INTx irqfd: %s", d->name,
+				assign_ctx_get_last_error(d->vm->ctx));
 }
 
 static void on_intx_update(void *data, bool enabled)
@@ -415,6 +428,32 @@ static int check_memlock(struct vm *vm)
 	return r;
 }
 
+/* All guest RAM is pinned for DMA, so all of it must be in host memory at
+ * once. Without this check a --mem beyond what the host has boots the
+ * guest, and the pinning, or the guest later, wakes the OOM killer. The
+ * memlock limit does not catch it: root, CAP_IPC_LOCK or "ulimit -l
+ * unlimited" lift it. MemAvailable is the kernel's estimate of what can
+ * be had without swapping; unreadable (no /proc), the check is skipped. */
+static int check_host_memory(struct vm *vm)
+{
+	FILE *f = fopen("/proc/meminfo", "re");
+	unsigned long long kib = 0;
+	bool found = false;
+	char line[128];
+	while (f && !found && fgets(line, sizeof line, f))
+		found = sscanf(line, "MemAvailable: %llu kB", &kib) == 1;
+	if (f)
+		fclose(f);
+	if (!found || vm->ram_size <= (uint64_t)kib << 10)
+		return 0;
+	vmm_err("cannot map guest RAM for DMA: all %llu MiB of it would be "
+		"pinned, but the host has %llu MiB available (MemAvailable "
+		"in /proc/meminfo); lower --mem to at most %lluM or free host "
+		"memory",
+		(unsigned long long)(vm->ram_size >> 20), kib >> 10, kib >> 10);
+	return -ENOMEM;
+}
+
 /* The DMA gate's starting point: Bus Master Enable clear in the device.
  * vfio-pci's reset and release leave it so; a device that could not be
  * reset is made so here. */
@@ -473,6 +512,8 @@ int assign_dma_start(struct vm *vm, enum vmm_dma_mode mode)
 		return r;
 	}
 	r = check_memlock(vm);
+	if (r == 0)
+		r = check_host_memory(vm);
 	if (r < 0)
 		return r;
 	uint32_t avail;
@@ -537,6 +578,81 @@ static const struct pci_device_ops assigned_ops = {
 	.cfg_read = cfg_read,
 	.cfg_write = cfg_write,
 };
+
+/* ---- the host's requests: device request and error interrupts ------
+ *
+ * VFIO tells the owner of a device two things through eventfds:
+ *
+ *  - REQ, the device request: something on the host wants the device
+ *    back (an unbind from vfio-pci, a removal). The kernel's unbind waits
+ *    until every fd of the device is closed, asking again every 10 s, so
+ *    a VMM that ignores it leaves the unbind hanging for as long as the VM
+ *    runs. This VMM's bus has no hotplug controller, so it cannot take the
+ *    device away from a running guest; it stops the VM instead, cleanly:
+ *    vCPUs stopped, the device reset and released, guest RAM unpinned,
+ *    exit code VMM_EXIT_DEVICE_REQUEST (3) and one line that says why.
+ *  - ERR, an uncorrectable error the host's AER driver saw on the device
+ *    (vfio-pci's error_detected). The guest cannot be told (no AER is
+ *    emulated) and what the device does next is unknown: like QEMU, the
+ *    VMM stops the VM, with exit code VMM_EXIT_DEVICE_ERROR (4) and one
+ *    line; the host's kernel log has the error itself.
+ *
+ * main.c's loop polls the eventfds (assign_device_event_fds()) and hands
+ * the one that fired to assign_device_event(). A kernel without them
+ * (count 0) leaves the fd at -1: the VMM then cannot hear the request. */
+
+static int host_event_fd(struct assigned *d, uint32_t index, const char *what)
+{
+	struct assign_irq_info ii = { .size = sizeof ii };
+	if (assign_device_get_irq_info(d->dev, index, &ii) < 0 || !ii.count ||
+	    !(ii.flags & ASSIGN_IRQ_F_EVENTFD)) {
+		vmm_info("%s: the kernel offers no %s interrupt: the VMM will "
+			 "not hear it",
+			 d->name, what);
+		return -1;
+	}
+	int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (fd >= 0 && assign_irq_set_eventfds(d->dev, index, 0, 1, &fd) < 0) {
+		vmm_info("%s: cannot take its %s interrupt (%s); going on "
+			 "without it",
+			 d->name, what, assign_ctx_get_last_error(d->vm->ctx));
+		close(fd);
+		fd = -1;
+	}
+	return fd;
+}
+
+int assign_device_event_fds(const struct assigned *d, int fds[2])
+{
+	int n = 0;
+	if (d && d->req_fd >= 0)
+		fds[n++] = d->req_fd;
+	if (d && d->err_fd >= 0)
+		fds[n++] = d->err_fd;
+	return n;
+}
+
+void assign_device_event(struct assigned *d, int fd)
+{
+	uint64_t count;
+	if (read(fd, &count, sizeof count) != sizeof count)
+		return;
+	if (fd == d->req_fd) {
+		vmm_err("%s: the host wants this device back (VFIO device "
+			"request: an unbind from vfio-pci or a removal); "
+			"stopping the VM to release it",
+			d->name);
+		vm_request_stop(d->vm, VMM_EXIT_DEVICE_REQUEST,
+				"device request");
+	} else if (fd == d->err_fd) {
+		vmm_err("%s: the device reported an uncorrectable error (AER, "
+			"VFIO error interrupt); stopping the VM: the guest "
+			"cannot be told and the device's state is unknown; see "
+			"the host's kernel log",
+			d->name);
+		vm_request_stop(d->vm, VMM_EXIT_DEVICE_ERROR, "device error");
+	}
+}
 
 /* ---- setup and teardown -------------------------------------------- */
 
@@ -611,6 +727,7 @@ int assign_device_add(struct vm *vm, const char *address,
 	if (!d)
 		return -ENOMEM;
 	d->vm = vm;
+	d->req_fd = d->err_fd = -1;
 	for (uint32_t i = 0; i < ASSIGN_VPCI_NUM_BARS; i++)
 		d->traps[i] = (struct bar_trap){ d, i };
 
@@ -635,6 +752,9 @@ int assign_device_add(struct vm *vm, const char *address,
 	r = bus_master_off(d);
 	if (r < 0)
 		goto fail;
+	/* resets keep them armed */
+	d->req_fd = host_event_fd(d, ASSIGN_IRQ_REQ, "device request");
+	d->err_fd = host_event_fd(d, ASSIGN_IRQ_ERR, "error");
 
 	struct assign_vpci_opts o = {
 		.size = sizeof o,
@@ -689,7 +809,12 @@ void assign_device_remove(struct assigned *d)
 	/* leave the device quiet for whoever comes next */
 	if (d->dev)
 		assign_device_reset(d->dev);
+	/* its last fd: a pending unbind completes now */
 	assign_device_unref(d->dev);
+	if (d->req_fd >= 0)
+		close(d->req_fd);
+	if (d->err_fd >= 0)
+		close(d->err_fd);
 	free(d);
 }
 

@@ -79,6 +79,13 @@ static void free_file(uint8_t *buf, size_t len)
 		munmap(buf, len);
 }
 
+/* [off, off + n) lies inside [0, len): written so that no sum can wrap
+ * past 2^64, whatever a file claims */
+static bool inside(uint64_t off, uint64_t n, uint64_t len)
+{
+	return off <= len && n <= len - off;
+}
+
 static void e820_add(struct boot_params *bp, uint64_t addr, uint64_t size,
 		     uint32_t type)
 {
@@ -92,7 +99,8 @@ static void e820_add(struct boot_params *bp, uint64_t addr, uint64_t size,
  * initramfs (as high in low RAM as the kernel allows) and the e820 map.
  * kernel_end is the first byte above the kernel's memory. */
 static int finish_zero_page(struct vm *vm, const struct boot_config *cfg,
-			    struct boot_params *bp, uint64_t kernel_end)
+			    struct boot_params *bp, uint64_t kernel_end,
+			    const uint8_t *rd, size_t rd_len)
 {
 	size_t cl = strlen(cfg->cmdline);
 	uint32_t cl_max = bp->hdr.cmdline_size ? bp->hdr.cmdline_size : 255;
@@ -104,31 +112,23 @@ static int finish_zero_page(struct vm *vm, const struct boot_config *cfg,
 	memcpy(vm->ram + CMDLINE_ADDR, cfg->cmdline, cl + 1);
 	bp->hdr.cmd_line_ptr = CMDLINE_ADDR;
 
-	if (cfg->initrd) {
-		uint8_t *rd;
-		size_t rd_len;
-		int r = read_file(cfg->initrd, &rd, &rd_len);
-		if (r < 0) {
-			vmm_err("cannot read initramfs %s: %s; pass a cpio "
-				"archive with --initrd", cfg->initrd,
-				file_error(r));
-			return r;
-		}
+	if (rd) {
 		uint64_t top = vm->low_size;
 		uint64_t max = (uint64_t)bp->hdr.initrd_addr_max + 1;
 		if (top > max)
 			top = max;
-		if (rd_len + kernel_end + 0x100000 > top) {
+		/* below top, page aligned, and at least 1 MiB (less the
+		 * alignment) above the kernel */
+		uint64_t floor = kernel_end + 0x100000;
+		if (top < floor || rd_len > top - floor) {
 			vmm_err("initramfs %s (%zu MiB) does not fit beside "
 				"the kernel in %llu MiB of RAM; raise --mem",
 				cfg->initrd, rd_len >> 20,
 				(unsigned long long)(vm->low_size >> 20));
-			free_file(rd, rd_len);
 			return -EINVAL;
 		}
 		uint64_t at = (top - rd_len) & ~0xfffULL;
 		memcpy(vm->ram + at, rd, rd_len);
-		free_file(rd, rd_len);
 		bp->hdr.ramdisk_image = (uint32_t)at;
 		bp->hdr.ramdisk_size = (uint32_t)rd_len;
 	}
@@ -161,27 +161,40 @@ static void copy_to_fresh_ram(uint8_t *dst, const uint8_t *src, size_t len)
 	}
 }
 
-/* An uncompressed vmlinux: copy its segments, fake a setup header. */
+/* An uncompressed vmlinux: copy its segments, fake a setup header. Every
+ * offset and size comes from the file: each is checked against the file
+ * or guest RAM with inside(), never by adding first (a sum near 2^64
+ * wraps and passes). */
 static int load_elf(struct vm *vm, const struct boot_config *cfg,
-		    const uint8_t *img, size_t len, uint64_t *entry)
+		    const uint8_t *img, size_t len, const uint8_t *rd,
+		    size_t rd_len, uint64_t *entry)
 {
 	Elf64_Ehdr eh;
 	memcpy(&eh, img, sizeof eh);
-	if (eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_machine != EM_X86_64 ||
-	    eh.e_type != ET_EXEC ||
-	    eh.e_phentsize != sizeof(Elf64_Phdr) ||
-	    eh.e_phoff + (uint64_t)eh.e_phnum * sizeof(Elf64_Phdr) > len) {
+	if (eh.e_ident[EI_CLASS] != ELFCLASS64 ||
+	    eh.e_ident[EI_DATA] != ELFDATA2LSB || eh.e_machine != EM_X86_64 ||
+	    eh.e_type != ET_EXEC || eh.e_phentsize != sizeof(Elf64_Phdr)) {
 		vmm_err("%s is an ELF file but not an x86-64 vmlinux; pass a "
 			"bzImage or an x86-64 vmlinux", cfg->kernel);
 		return -EINVAL;
 	}
-	uint64_t kernel_end = 0;
+	if (!inside(eh.e_phoff, (uint64_t)eh.e_phnum * sizeof(Elf64_Phdr),
+		    len)) {
+		vmm_err("%s: its program headers (%u at offset %#llx) lie "
+			"beyond the end of the file (%zu bytes); the vmlinux "
+			"is truncated or corrupt, extract it again",
+			cfg->kernel, eh.e_phnum, (unsigned long long)eh.e_phoff,
+			len);
+		return -EINVAL;
+	}
+	uint64_t kernel_start = UINT64_MAX, kernel_end = 0;
 	for (unsigned i = 0; i < eh.e_phnum; i++) {
 		Elf64_Phdr ph;
 		memcpy(&ph, img + eh.e_phoff + i * sizeof ph, sizeof ph);
 		if (ph.p_type != PT_LOAD)
 			continue;
-		if (ph.p_offset + ph.p_filesz > len || ph.p_filesz > ph.p_memsz) {
+		if (!inside(ph.p_offset, ph.p_filesz, len) ||
+		    ph.p_filesz > ph.p_memsz) {
 			vmm_err("%s: segment %u runs past the end of the file; "
 				"the vmlinux is truncated, extract it again",
 				cfg->kernel, i);
@@ -193,26 +206,41 @@ static int load_elf(struct vm *vm, const struct boot_config *cfg,
 				cfg->kernel, (unsigned long long)ph.p_paddr);
 			return -EINVAL;
 		}
-		uint8_t *dst = gpa_to_host(vm, ph.p_paddr, ph.p_memsz);
-		if (!dst) {
+		if (!inside(ph.p_paddr, ph.p_memsz, vm->low_size)) {
 			vmm_err("%s: segment %u (%#llx, %llu KiB) does not fit "
 				"in the guest's low RAM; raise --mem",
 				cfg->kernel, i, (unsigned long long)ph.p_paddr,
 				(unsigned long long)(ph.p_memsz >> 10));
 			return -EINVAL;
 		}
+		uint8_t *dst = vm->ram + ph.p_paddr;
 		if (ph.p_paddr >= kernel_end) {      /* above all so far */
 			copy_to_fresh_ram(dst, img + ph.p_offset, ph.p_filesz);
 		} else {                    /* overlaps an earlier segment */
 			memcpy(dst, img + ph.p_offset, ph.p_filesz);
 			memset(dst + ph.p_filesz, 0, ph.p_memsz - ph.p_filesz);
 		}
+		if (ph.p_paddr < kernel_start)
+			kernel_start = ph.p_paddr;
 		if (ph.p_paddr + ph.p_memsz > kernel_end)
 			kernel_end = ph.p_paddr + ph.p_memsz;
 	}
 	if (!kernel_end) {
 		vmm_err("%s has no loadable segment; pass a vmlinux",
 			cfg->kernel);
+		return -EINVAL;
+	}
+	/* e_entry is startup_64's physical address; a virtual one (in the
+	 * kernel map at 0xffffffff80000000) is translated */
+	uint64_t start = eh.e_entry >= 0xffffffff80000000ULL ?
+				 eh.e_entry - 0xffffffff80000000ULL :
+				 eh.e_entry;
+	if (start < kernel_start || start >= kernel_end) {
+		vmm_err("%s: its entry point %#llx lies outside its segments "
+			"(%#llx-%#llx); not a Linux vmlinux, pass a bzImage",
+			cfg->kernel, (unsigned long long)eh.e_entry,
+			(unsigned long long)kernel_start,
+			(unsigned long long)kernel_end - 1);
 		return -EINVAL;
 	}
 
@@ -228,13 +256,10 @@ static int load_elf(struct vm *vm, const struct boot_config *cfg,
 	bp->hdr.cmdline_size = 2048;
 	bp->hdr.initrd_addr_max = 0x7fffffff;
 	bp->hdr.vid_mode = 0xffff;
-	int r = finish_zero_page(vm, cfg, bp, kernel_end);
+	int r = finish_zero_page(vm, cfg, bp, kernel_end, rd, rd_len);
 	if (r < 0)
 		return r;
-	/* e_entry is startup_64's physical address; a virtual one (in the
-	 * kernel map at 0xffffffff80000000) is translated */
-	*entry = eh.e_entry >= 0xffffffff80000000ULL
-		 ? eh.e_entry - 0xffffffff80000000ULL : eh.e_entry;
+	*entry = start;
 	return 0;
 }
 
@@ -255,6 +280,8 @@ static int read_setup_header(const char *name, const uint8_t *img, size_t len,
 	size_t hdr_end = 0x202 + img[0x201];
 	if (hdr_end > 0x1f1 + sizeof *hdr)
 		hdr_end = 0x1f1 + sizeof *hdr;
+	if (hdr_end > len) /* fields past the end of the file read 0 */
+		hdr_end = len;
 	memcpy(hdr, img + 0x1f1, hdr_end - 0x1f1);
 
 	if (hdr->header != HDRS_MAGIC || hdr->boot_flag != 0xAA55) {
@@ -275,27 +302,63 @@ static int read_setup_header(const char *name, const uint8_t *img, size_t len,
 	return 0;
 }
 
+/* The protected-mode part of a bzImage: where it starts in the file and
+ * how long the setup header says it is, checked against the file. A
+ * bzImage cut short keeps its header intact: without this check it boots
+ * and dies in its decompressor. Trailing bytes beyond the size (an
+ * appended signature) are allowed and not loaded. */
+static int bzimage_payload(const char *name, const struct setup_header *hdr,
+			   size_t len, size_t *pm_off, size_t *pm_size)
+{
+	unsigned setup_sects = hdr->setup_sects ? hdr->setup_sects : 4;
+	uint64_t off = (setup_sects + 1) * 512ULL;
+	uint64_t size = (uint64_t)hdr->syssize * 16; /* 2.04+: 32 bits */
+	if (!size) {
+		vmm_err("%s: its boot header gives no kernel size (syssize "
+			"0); not a complete bzImage, pass the kernel image "
+			"as built",
+			name);
+		return -EINVAL;
+	}
+	if (!inside(off, size, len)) {
+		vmm_err("%s is truncated: its boot header says %u setup "
+			"sectors and %llu bytes of kernel, %llu bytes in all, "
+			"but the file has %zu; copy the kernel image again",
+			name, setup_sects, (unsigned long long)size,
+			(unsigned long long)(off + size), len);
+		return -EINVAL;
+	}
+	/* 2.08+: the compressed kernel inside the protected-mode part */
+	if (hdr->version >= 0x0208 &&
+	    !inside(hdr->payload_offset, hdr->payload_length, size)) {
+		vmm_err("%s: its boot header puts the compressed kernel "
+			"(%u bytes at %#x) beyond the kernel's %llu bytes; the "
+			"image is corrupt, copy it again",
+			name, hdr->payload_length, hdr->payload_offset,
+			(unsigned long long)size);
+		return -EINVAL;
+	}
+	*pm_off = (size_t)off;
+	*pm_size = (size_t)size;
+	return 0;
+}
+
 /* A bzImage: its protected-mode part at 1 MiB, the zero page from its
  * setup header, the 64-bit entry at +0x200 */
 static int load_bzimage(struct vm *vm, const struct boot_config *cfg,
-			const uint8_t *img, size_t len, uint64_t *entry)
+			const uint8_t *img, size_t len, const uint8_t *rd,
+			size_t rd_len, uint64_t *entry)
 {
 	struct setup_header hdr;
+	size_t pm_off, pm_size;
 	int r = read_setup_header(cfg->kernel, img, len, &hdr);
+	if (r == 0)
+		r = bzimage_payload(cfg->kernel, &hdr, len, &pm_off, &pm_size);
 	if (r < 0)
 		return r;
-	unsigned setup_sects = hdr.setup_sects ? hdr.setup_sects : 4;
-	size_t pm_off = (setup_sects + 1) * 512;
-	if (pm_off >= len) {
-		vmm_err("%s is truncated (setup says %u sectors, file has "
-			"%zu bytes); copy the kernel image again",
-			cfg->kernel, setup_sects, len);
-		return -EINVAL;
-	}
-	size_t pm_size = len - pm_off;
 	uint64_t kernel_room = hdr.init_size > pm_size ? hdr.init_size
 						       : pm_size;
-	if (KERNEL_ADDR + kernel_room > vm->low_size) {
+	if (!inside(KERNEL_ADDR, kernel_room, vm->low_size)) {
 		vmm_err("kernel needs %llu MiB from 1 MiB on but the guest "
 			"has %llu MiB; raise --mem",
 			(unsigned long long)(kernel_room >> 20) + 1,
@@ -308,23 +371,44 @@ static int load_bzimage(struct vm *vm, const struct boot_config *cfg,
 					     sizeof *bp);
 	memset(bp, 0, sizeof *bp);
 	memcpy(&bp->hdr, &hdr, sizeof hdr);
+	/* the fields a loader writes are ours, not the file's: a bzImage with
+	 * its own ramdisk or setup_data pointers would make the kernel read
+	 * an initramfs or a setup_data list from wherever they point */
+	bp->hdr.ramdisk_image = 0;
+	bp->hdr.ramdisk_size = 0;
+	bp->hdr.setup_data = 0;
+	bp->hdr.hardware_subarch = 0; /* a normal PC */
+	bp->hdr.hardware_subarch_data = 0;
 	bp->hdr.type_of_loader = 0xff;          /* "undefined" loader */
 	bp->hdr.loadflags |= CAN_USE_HEAP;
 	bp->hdr.heap_end_ptr = 0xfe00 - 0x200;
 	bp->hdr.vid_mode = 0xffff;              /* "normal" */
 	bp->hdr.code32_start = KERNEL_ADDR;
-	r = finish_zero_page(vm, cfg, bp, KERNEL_ADDR + kernel_room);
+	r = finish_zero_page(vm, cfg, bp, KERNEL_ADDR + kernel_room, rd,
+			     rd_len);
 	if (r < 0)
 		return r;
 	*entry = KERNEL_ADDR + 0x200;             /* the 64-bit entry */
 	return 0;
 }
 
+int boot_load_image(struct vm *vm, const struct boot_config *cfg,
+		    const uint8_t *kernel, size_t kernel_len,
+		    const uint8_t *initrd, size_t initrd_len, uint64_t *entry)
+{
+	if (kernel_len >= sizeof(Elf64_Ehdr) &&
+	    !memcmp(kernel, ELFMAG, SELFMAG))
+		return load_elf(vm, cfg, kernel, kernel_len, initrd, initrd_len,
+				entry);
+	return load_bzimage(vm, cfg, kernel, kernel_len, initrd, initrd_len,
+			    entry);
+}
+
 int boot_load_linux(struct vm *vm, const struct boot_config *cfg,
 		    uint64_t *entry)
 {
-	uint8_t *img;
-	size_t len;
+	uint8_t *img, *rd = NULL;
+	size_t len, rd_len = 0;
 	int r = read_file(cfg->kernel, &img, &len);
 	if (r < 0) {
 		vmm_err("cannot read kernel %s: %s; pass a bzImage or "
@@ -332,10 +416,18 @@ int boot_load_linux(struct vm *vm, const struct boot_config *cfg,
 			cfg->kernel, file_error(r));
 		return r;
 	}
-	if (len >= sizeof(Elf64_Ehdr) && !memcmp(img, ELFMAG, SELFMAG))
-		r = load_elf(vm, cfg, img, len, entry);
-	else
-		r = load_bzimage(vm, cfg, img, len, entry);
+	if (cfg->initrd) {
+		r = read_file(cfg->initrd, &rd, &rd_len);
+		if (r < 0) {
+			vmm_err("cannot read initramfs %s: %s; pass a cpio "
+				"archive with --initrd",
+				cfg->initrd, file_error(r));
+			free_file(img, len);
+			return r;
+		}
+	}
+	r = boot_load_image(vm, cfg, img, len, rd, rd_len, entry);
+	free_file(rd, rd_len);
 	free_file(img, len);
 	return r;
 }

@@ -10,6 +10,7 @@
 #endif
 #include <errno.h>
 #include <getopt.h>
+#include <libassign/libassign.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -189,6 +190,40 @@ static int take_option(int o, int argc, char **argv, struct vmm_options *out,
 	}
 }
 
+/* Two --device words naming one device: the same words, or two
+ * spellings of one address (00:02.0 and 0000:00:02.0). A word the
+ * library cannot parse is left for it to refuse when it opens it. */
+static bool same_device(const char *a, const char *b)
+{
+	struct assign_pci_addr x, y;
+	if (!strcmp(a, b))
+		return true;
+	return assign_pci_addr_parse(a, &x) == 0 &&
+	       assign_pci_addr_parse(b, &y) == 0 && x.domain == y.domain &&
+	       x.bus == y.bus && x.dev == y.dev && x.fn == y.fn;
+}
+
+/* Each device once: the second open of one would fail far from here, on
+ * an interrupt the first holds ("cannot set the INTx unmask eventfd:
+ * Device or resource busy") */
+static int check_devices(const struct vmm_options *out, char *err,
+			 size_t errlen)
+{
+	for (int i = 1; i < out->ndevices; i++) {
+		for (int j = 0; j < i; j++) {
+			struct shown a, b;
+			if (!same_device(out->devices[i], out->devices[j]))
+				continue;
+			return fail(err, errlen,
+				    "--device %s is given twice (also as %s); "
+				    "give each device once",
+				    show(&a, out->devices[i]),
+				    show(&b, out->devices[j]));
+		}
+	}
+	return 0;
+}
+
 /* What only all the options together can tell */
 static int check_options(int argc, char **argv, const struct vmm_options *out,
 			 char *err, size_t errlen)
@@ -206,7 +241,7 @@ static int check_options(int argc, char **argv, const struct vmm_options *out,
 		return fail(
 			err, errlen,
 			"--mem must be a whole number of MiB from 64M to 1T; e.g. --mem 256M");
-	return 0;
+	return check_devices(out, err, errlen);
 }
 
 int vmm_parse_args(int argc, char **argv, struct vmm_options *out,

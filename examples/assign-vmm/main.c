@@ -9,8 +9,10 @@
  *
  * Threads: one per vCPU running KVM_RUN and handling its exits, and the
  * main thread, which polls stdin (into the UART), a signalfd for
- * SIGINT/SIGTERM and an eventfd by which a vCPU asks to stop (guest
- * power-off or reset, triple fault, error). Stopping sets immediate_exit on every vCPU and
+ * SIGINT/SIGTERM, an eventfd by which a vCPU asks to stop (guest
+ * power-off or reset, triple fault, error) and the assigned devices'
+ * request and error eventfds (the host wants a device back, or it
+ * failed). Stopping sets immediate_exit on every vCPU and
  * kicks it out of KVM_RUN with SIGUSR1.
  */
 #ifndef _GNU_SOURCE
@@ -380,7 +382,22 @@ static void *vcpu_thread(void *arg)
 				    run->mmio.is_write);
 			break;
 		case KVM_EXIT_SHUTDOWN:
-			/* triple fault: Linux's last resort to reboot */
+			/* triple fault: Linux's last resort to reboot, but
+			 * before the guest said a word it is a kernel that
+			 * never started (a corrupt image, one that does not
+			 * suit this VMM), not a reboot */
+			if (!serial_output_seen()) {
+				vmm_err("the guest triple-faulted before it wrote "
+					"anything to its console: its kernel did not "
+					"start; check --kernel (a corrupt or "
+					"truncated image?), or add "
+					"earlyprintk=serial to --append to see how "
+					"far it got");
+				vm_request_stop(vm, 1,
+						"guest triple fault "
+						"before any output");
+				return NULL;
+			}
 			vm_request_stop(vm, 0, "guest shutdown (triple fault)");
 			return NULL;
 		case KVM_EXIT_SYSTEM_EVENT:
@@ -456,7 +473,11 @@ static void usage(FILE *f)
 		"\n"
 		"Interrupts are routed by an MP table; ACPI lists the CPUs and lets the\n"
 		"guest power off: boot with acpi=noirq. The VMM exits 0 when the guest\n"
-		"powers off (ACPI S5), reboots or triple-faults. Ctrl-C stops it (exit 130).\n",
+		"powers off (ACPI S5), reboots or triple-faults; 1 on errors, among them a\n"
+		"triple fault before the guest's first console output (a kernel that never\n"
+		"started); 3 when the host took an assigned device back (an unbind from\n"
+		"vfio-pci: the VM is stopped to release it); 4 when a device reported an\n"
+		"uncorrectable error. Ctrl-C stops it (exit 130).\n",
 		VMM_MAX_CPUS);
 }
 
@@ -610,18 +631,31 @@ static void destroy_vm(struct vm *vm)
 		close(vm->stop_fd);
 }
 
-/* The main thread: stdin to the UART, signals, stop requests. */
-static int main_loop(struct vm *vm, int sig_fd)
+/* The main thread: stdin to the UART, signals, stop requests, and the
+ * host's requests on assigned devices (assign.c). */
+static int main_loop(struct vm *vm, int sig_fd, struct assigned **devs,
+		     int ndevs)
 {
 	bool stdin_open = true;
 	for (;;) {
-		struct pollfd p[3] = {
+		struct pollfd p[3 + 2 * VMM_MAX_DEVICES] = {
 			{ .fd = vm->stop_fd, .events = POLLIN },
 			{ .fd = sig_fd, .events = POLLIN },
 			{ .fd = stdin_open ? STDIN_FILENO : -1,
 			  .events = POLLIN },
 		};
-		if (poll(p, 3, -1) < 0) {
+		struct assigned *owner[2 * VMM_MAX_DEVICES];
+		nfds_t np = 3;
+		for (int i = 0; i < ndevs; i++) {
+			int fds[2];
+			int k = assign_device_event_fds(devs[i], fds);
+			for (int j = 0; j < k; j++) {
+				owner[np - 3] = devs[i];
+				p[np++] = (struct pollfd){ .fd = fds[j],
+							   .events = POLLIN };
+			}
+		}
+		if (poll(p, np, -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			return 1;
@@ -647,6 +681,9 @@ static int main_loop(struct vm *vm, int sig_fd)
 			else
 				stdin_open = false;   /* EOF: keep running */
 		}
+		for (nfds_t i = 3; i < np; i++)
+			if (p[i].revents)
+				assign_device_event(owner[i - 3], p[i].fd);
 	}
 }
 
@@ -796,11 +833,11 @@ static void stop_vcpus(struct vm *vm, int started)
 }
 
 /* Run the guest until it stops or the VMM is told to; the exit code */
-static int run_vm(struct vm *vm, int sig_fd)
+static int run_vm(struct vm *vm, int sig_fd, struct assigned **devs, int ndevs)
 {
 	tty_make_raw();
 	int started = start_vcpus(vm);
-	int code = main_loop(vm, sig_fd);
+	int code = main_loop(vm, sig_fd, devs, ndevs);
 	stop_vcpus(vm, started);
 	tty_restore();
 	for (int i = 0; vmm_verbose && i < started; i++)
@@ -843,7 +880,7 @@ int main(int argc, char **argv)
 		goto out;
 	if (add_devices(&vm, &opt, devs, &ndevs) == 0 &&
 	    prepare_boot(&vm, &opt, entry, ndevs) == 0)
-		code = run_vm(&vm, sig_fd);
+		code = run_vm(&vm, sig_fd, devs, ndevs);
 
 	for (int i = ndevs - 1; i >= 0; i--)
 		assign_device_remove(devs[i]);

@@ -47,7 +47,7 @@ static struct {
 	struct vm *vm;
 	uint8_t ier, lcr, mcr, scr, dll, dlm, fcr;
 	bool thri_pending;
-	bool seen_output;      /* "THR empty" event not yet seen via IIR */
+	bool seen_output; /* the guest has written to the console */
 	int irq_level;
 	uint8_t rx[RX_RING];
 	unsigned rx_head, rx_tail;   /* head: next to read, tail: next free */
@@ -213,6 +213,14 @@ void serial_input(const uint8_t *buf, size_t len)
 	}
 	update_irq();
 	pthread_mutex_unlock(&u.lock);
+}
+
+bool serial_output_seen(void)
+{
+	pthread_mutex_lock(&u.lock);
+	bool seen = u.seen_output;
+	pthread_mutex_unlock(&u.lock);
+	return seen;
 }
 
 int serial_init(struct vm *vm)

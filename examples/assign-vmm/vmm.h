@@ -15,6 +15,7 @@
  *   legacy.c    CMOS clock, reset ports 0xcf9 and 0x64
  *   pci.c       host bridge, config mechanism #1, device slots
  *   assign.c    an assigned device: libassign's assign_vpci wired to KVM
+ *   ratelimit.c bounds the messages a guest can cause
  */
 #ifndef ASSIGN_VMM_H
 #define ASSIGN_VMM_H
@@ -58,6 +59,11 @@
 #define SERIAL_IRQ      4
 
 #define PCI_MAX_SLOTS   32
+
+/* Exit codes besides 0 (the guest powered off, rebooted), 1 (an error),
+ * 2 (a bad command line) and 128 + signal */
+#define VMM_EXIT_DEVICE_REQUEST 3 /* the host took an assigned device back */
+#define VMM_EXIT_DEVICE_ERROR 4 /* an assigned device reported an error */
 
 /* ---- the VM ------------------------------------------------------------ */
 struct vm;
@@ -143,8 +149,14 @@ struct boot_config {
 	const char *initrd;
 	const char *cmdline;
 };
+/* Read the files and load them: 0, or an error said with vmm_err() */
 int boot_load_linux(struct vm *vm, const struct boot_config *cfg,
 		    uint64_t *entry);
+/* The same from bytes in memory (cfg's file names only name them in
+ * messages; initrd may be NULL); fuzzed by fuzz/fuzz-vmm-boot.c */
+int boot_load_image(struct vm *vm, const struct boot_config *cfg,
+		    const uint8_t *kernel, size_t kernel_len,
+		    const uint8_t *initrd, size_t initrd_len, uint64_t *entry);
 int boot_setup_bsp(struct vm *vm, struct vcpu *cpu, uint64_t entry);
 
 /* ---- mptable.c ------------------------------------------------------- */
@@ -167,6 +179,8 @@ void io_dispatch(enum io_space space, uint64_t addr, void *data,
 /* ---- serial.c ----------------------------------------------------------- */
 int serial_init(struct vm *vm);
 void serial_input(const uint8_t *buf, size_t len);
+/* whether the guest has written anything to its console yet */
+bool serial_output_seen(void);
 
 /* ---- legacy.c ----------------------------------------------------------- */
 int legacy_init(struct vm *vm);
@@ -202,6 +216,11 @@ void assign_device_remove(struct assigned *dev);
  * until assign_global_cleanup()); returns how many, or -1 (said why). */
 int assign_handoff_take(struct vm *vm, const char *path, const char **names,
 			int max);
+/* The host's events on a device (VFIO's device request and error
+ * interrupts): up to 2 eventfds for the main loop to poll, and what to do
+ * when one of them is readable (stop the VM: assign.c says why) */
+int assign_device_event_fds(const struct assigned *dev, int fds[2]);
+void assign_device_event(struct assigned *dev, int fd);
 /* After the last assign_device_add(): check guest RAM for DMA (errors
  * are reported, nothing is pinned) and map it on a thread of its own; the
  * first Bus Master Enable of a device waits for it. 0 without devices. */
@@ -211,6 +230,17 @@ void assign_global_cleanup(void);
 /* ---- logging -------------------------------------------------------------- */
 void vmm_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void vmm_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* ratelimit.c: a message a guest can cause, and so repeat at will, goes
+ * through a limit of its own (zeroed to start): the first 10 are said,
+ * then the 20th, 40th, 80th... with the count */
+struct vmm_ratelimit {
+	uint64_t seen, next;
+	double last;
+};
+void vmm_err_limited(struct vmm_ratelimit *rl, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void vmm_info_limited(struct vmm_ratelimit *rl, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 extern int vmm_verbose;
 /* seconds since the VMM started */
 double vmm_elapsed(void);

@@ -83,6 +83,44 @@ static inline bool assign_log_enabled(const struct assign_ctx *ctx, int prio)
 #define warn(ctx, ...) assign_log_cond(ctx, LOG_WARNING, __VA_ARGS__)
 
 /*
+ * Messages a guest can cause, and so repeat at will (a guest toggling a
+ * BAR's decoding, reprogramming vectors): each such message has a limit,
+ * kept in the object whose lock serializes its callers (no global
+ * state: one VM's flood never silences another's). The first
+ * ASSIGN_LOG_LIMIT_BURST occurrences are logged, then only the 20th,
+ * 40th, 80th... with the count, so n occurrences cost about
+ * BURST + log2(n / BURST) lines; after ASSIGN_LOG_LIMIT_QUIET_S seconds
+ * without one the count starts again (docs/errors.md).
+ */
+#define ASSIGN_LOG_LIMIT_BURST 10
+#define ASSIGN_LOG_LIMIT_QUIET_S 60
+struct assign_log_limit {
+	uint64_t seen; /* occurrences since the count (re)started */
+	uint64_t next; /* the next one logged after the burst */
+	uint64_t last_ns; /* CLOCK_MONOTONIC of the last occurrence */
+};
+/* Count an occurrence: 0 when it is not to be logged, else its number. */
+uint64_t assign_log_limit_pass(struct assign_log_limit *lim);
+/* Log occurrence @n (from assign_log_limit_pass()), the count appended. */
+void assign_log_counted(struct assign_ctx *ctx, int priority, uint64_t n,
+			const char *file, int line, const char *fn,
+			const char *format, ...) ASSIGN_PRINTF(7, 8);
+#define assign_log_limited(ctx, lim, prio, ...)                            \
+	do {                                                               \
+		if (assign_log_enabled((ctx), (prio))) {                   \
+			uint64_t n_ = assign_log_limit_pass(lim);          \
+			if (n_)                                            \
+				assign_log_counted((ctx), (prio), n_,      \
+						   __FILE__, __LINE__,     \
+						   __func__, __VA_ARGS__); \
+		}                                                          \
+	} while (0)
+#define dbg_limited(ctx, lim, ...) \
+	assign_log_limited(ctx, lim, LOG_DEBUG, __VA_ARGS__)
+#define warn_limited(ctx, lim, ...) \
+	assign_log_limited(ctx, lim, LOG_WARNING, __VA_ARGS__)
+
+/*
  * Record a failure: formats the message into the calling thread's last
  * error of @ctx and returns @err (a negative errno) so callers can write
  * "return set_error(ctx, -EBUSY, "group %d is not viable: ...", id);".

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/sys.h"
@@ -190,4 +191,53 @@ void assign_log(struct assign_ctx *ctx, int priority, const char *file,
 	va_start(ap, format);
 	log_va(ctx, priority, file, line, fn, format, ap);
 	va_end(ap);
+}
+
+uint64_t assign_log_limit_pass(struct assign_log_limit *lim)
+{
+	struct timespec ts;
+	uint64_t now;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	if (lim->seen &&
+	    now - lim->last_ns >= ASSIGN_LOG_LIMIT_QUIET_S * 1000000000ull)
+		lim->seen = 0;
+	lim->last_ns = now;
+	if (++lim->seen <= ASSIGN_LOG_LIMIT_BURST) {
+		lim->next = 2 * ASSIGN_LOG_LIMIT_BURST;
+		return lim->seen;
+	}
+	if (lim->seen != lim->next)
+		return 0;
+	if (lim->next <= UINT64_MAX / 2)
+		lim->next *= 2;
+	return lim->seen;
+}
+
+void assign_log_counted(struct assign_ctx *ctx, int priority, uint64_t n,
+			const char *file, int line, const char *fn,
+			const char *format, ...)
+{
+	char msg[ASSIGN_ERROR_MAX];
+	va_list ap;
+
+	if (!ctx || !assign_log_enabled(ctx, priority))
+		return;
+	va_start(ap, format);
+	vsnprintf(msg, sizeof(msg), format, ap);
+	va_end(ap);
+	if (n < ASSIGN_LOG_LIMIT_BURST)
+		assign_log(ctx, priority, file, line, fn, "%s", msg);
+	else if (n == ASSIGN_LOG_LIMIT_BURST)
+		assign_log(ctx, priority, file, line, fn,
+			   "%s (%d times; from now on logged at the %dth, "
+			   "%dth, %dth... time)",
+			   msg, ASSIGN_LOG_LIMIT_BURST,
+			   2 * ASSIGN_LOG_LIMIT_BURST,
+			   4 * ASSIGN_LOG_LIMIT_BURST,
+			   8 * ASSIGN_LOG_LIMIT_BURST);
+	else
+		assign_log(ctx, priority, file, line, fn, "%s (%llu times)",
+			   msg, (unsigned long long)n);
 }

@@ -123,8 +123,10 @@ static int commit(struct assign_kvm *k)
 			k->nroutes, strerror(-r));
 	k->dirty = false;
 	k->must_push = false;
-	dbg(k->ctx, "GSI routing table to KVM: %zu routes (update %lu)",
-	    k->nroutes, ++k->pushes);
+	++k->pushes;
+	dbg_limited(k->ctx, &k->log_push,
+		    "GSI routing table to KVM: %zu routes (update %lu)",
+		    k->nroutes, k->pushes);
 	return 0;
 }
 

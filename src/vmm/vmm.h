@@ -303,6 +303,9 @@ struct assign_vpci {
 	/* the last vector update, not given yet (report(), vpci_irq.c) */
 	struct assign_vpci_vector held;
 	bool holding;
+
+	/* messages the guest can repeat at will (core.h) */
+	struct assign_log_limit log_bar_overlap, log_intx;
 };
 
 /* Little-endian dwords of config space and of the MSI-X table. */
@@ -461,6 +464,8 @@ struct assign_kvm {
 	size_t nvt;
 	/* vt entries with pending set */
 	size_t npending;
+	/* table pushes follow guest vector changes (core.h) */
+	struct assign_log_limit log_push;
 };
 
 /* kvm.c: make room in *arrp (n elements of size sz) for one more. */

@@ -121,10 +121,11 @@ void vpci_bars_update(struct assign_vpci *v)
 		if (b->mapped || !want[i])
 			continue;
 		if (overlaps_mapped(v, i, want[i])) {
-			dbg(v->ctx,
-			    "%s: BAR%u at %#llx overlaps another of its BARs; left unmapped",
-			    assign_device_get_name(v->dev), i,
-			    (unsigned long long)want[i]);
+			dbg_limited(
+				v->ctx, &v->log_bar_overlap,
+				"%s: BAR%u at %#llx overlaps another of its BARs; left unmapped",
+				assign_device_get_name(v->dev), i,
+				(unsigned long long)want[i]);
 			continue;
 		}
 		bar_event(v, i, want[i], &ev);

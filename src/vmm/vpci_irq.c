@@ -111,8 +111,9 @@ static void intx_follow(struct assign_vpci *v)
 {
 	int r = vpci_intx_set(v, !v->msi_on && !v->msix_on, true);
 	if (r < 0)
-		warn(v->ctx, "%s: re-arming INTx failed: %s",
-		     assign_device_get_name(v->dev), strerror(-r));
+		warn_limited(v->ctx, &v->log_intx,
+			     "%s: re-arming INTx failed: %s",
+			     assign_device_get_name(v->dev), strerror(-r));
 }
 
 /* The interrupt line is the guest's, the pin the device's; with a pin and

@@ -11,7 +11,9 @@
 #   LAB-RESULT <name> PASS|FAIL|SKIP [detail]   one line per test
 #   LAB-END rc=N                                 printed by the guest init
 # Exit status 0 only if LAB-END rc=0 was seen, at least one LAB-RESULT line
-# appeared and none is FAIL.
+# appeared and none is FAIL. A QEMU that dies (an assertion, hw_error(), a
+# signal) is named as such ("QEMU ABORTED", with its message) and fails the
+# run; it is never retried.
 #
 # Options:
 #   --kernel VARIANT     debian (default, or $LIBASSIGN_LAB_KERNEL) | backports | own
@@ -370,7 +372,21 @@ if [ "$qrc" = 124 ] || [ "$qrc" = 137 ]; then
 	echo "run-lab: TIMEOUT: the guest did not finish within ${timeout}s (raise --timeout); serial log: $log" >&2
 	status=1
 fi
-if [ "$qrc" = hang ]; then
+# QEMU itself died: an assertion or hw_error() (abort, exit 134), or
+# another signal. That is no test result but a bug of the emulator, or of
+# the state a test left an emulated device in: named, never retried.
+qemu_died=""
+if [[ "$qrc" =~ ^[0-9]+$ ]] && [ "$qrc" -gt 128 ] && [ "$qrc" != 137 ]; then
+	qemu_died="killed by SIG$(kill -l $((qrc - 128)) 2>/dev/null || echo $((qrc - 128)))"
+fi
+qemu_why=$(grep -aE 'Assertion .* failed|qemu: hardware error:|^qemu-system-[a-z0-9_]+: ' <<<"$clean" | head -n1 || true)
+if [ -n "$qemu_died" ] || { [ "$qrc" != 0 ] && [ -n "$qemu_why" ] && [ "$qrc" != 124 ]; }; then
+	last=$(grep -oE 'LAB-RESULT [^ ]+ [A-Z]+' <<<"$clean" | tail -n1 || true)
+	what="QEMU ABORTED"
+	[ -n "$qemu_died" ] || what="QEMU FAILED"
+	echo "run-lab: $what (exit $qrc${qemu_died:+, $qemu_died}): ${qemu_why:-no message from QEMU}; the emulator itself stopped, which is no test result (a QEMU bug, a device state it does not survive, or a bad QEMU option; docs/testing.md); last result before it: ${last:-none}; serial log: $log" >&2
+	status=1
+elif [ "$qrc" = hang ]; then
 	status=1
 elif [ -z "$endline" ]; then
 	echo "run-lab: MISSING END MARKER: no 'LAB-END rc=N' on the console (guest crashed, hung or QEMU failed, qemu exit $qrc); serial log: $log" >&2

@@ -1929,6 +1929,78 @@ static void test_kvm_coalesce(void **state)
 	assign_kvm_unref(kvm);
 }
 
+/* ---- messages a guest can cause are bounded ------------------------- */
+
+struct log_count {
+	const char *what; /* substring counted */
+	unsigned n; /* lines with it */
+	char last[512]; /* the last of them */
+};
+
+__attribute__((format(printf, 6, 0))) static void
+count_log(struct assign_ctx *ctx, int prio, const char *file, int line,
+	  const char *fn, const char *fmt, va_list ap)
+{
+	struct log_count *c = assign_ctx_get_log_data(ctx);
+	char msg[512];
+
+	(void)prio;
+	(void)file;
+	(void)line;
+	(void)fn;
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (!strstr(msg, c->what))
+		return;
+	c->n++;
+	snprintf(c->last, sizeof(c->last), "%s", msg);
+}
+
+/*
+ * A guest repeats at will what makes the library log (security 5 of
+ * issue 13: a guest toggling Memory Space Enable flooded the host's log):
+ * 1000 toggles with BAR3 over BAR0 and 200 vector reprogrammings cost
+ * 10 lines each, then one at the 20th, 40th, 80th... occurrence, counted.
+ */
+static void test_guest_log_bounded(void **state)
+{
+	struct fx *f = *state;
+	struct log_count c = { .what = "overlaps another of its BARs" };
+	struct assign_pci_msix x = { .size = sizeof(x) };
+	struct assign_kvm *kvm;
+
+	assign_ctx_set_log_fn(f->ctx, count_log, &c);
+	assign_ctx_set_log_priority(f->ctx, LOG_DEBUG);
+	cw(f, 0x10, 4, 0xc0000000);
+	cw(f, 0x1c, 4, 0xc0010000); /* inside BAR0 */
+	for (int i = 0; i < 1000; i++) {
+		cw(f, 0x04, 2, 0x0002); /* BAR0 maps, BAR3 refused */
+		cw(f, 0x04, 2, 0x0000);
+	}
+	/* 1-10, 20, 40, 80, 160, 320, 640 */
+	assert_int_equal(c.n, 16);
+	assert_non_null(strstr(c.last, "(640 times)"));
+
+	c = (struct log_count){ .what = "GSI routing table to KVM" };
+	assert_int_equal(assign_pci_parse_msix(f->host_cfg, 256, &x), 0);
+	assert_int_equal(assign_kvm_new(f->ctx, FAKE_VM, NULL, &kvm), 0);
+	kvm_vpci(f, kvm);
+	unsigned p0 = fk.pushes;
+	msix_bring_up(f, &x, 1);
+	for (uint32_t i = 0; i < 200; i++) { /* mask, new message, unmask */
+		bw(f, x.table_bar, x.table_offset + 12, 4, 1);
+		bw(f, x.table_bar, x.table_offset + 8, 4, 0x4020 + i % 2 + 1);
+		bw(f, x.table_bar, x.table_offset + 12, 4, 0);
+	}
+	assert_int_equal(fk.pushes - p0, 201);
+	/* 1-10, 20, 40, 80, 160 */
+	assert_int_equal(c.n, 14);
+	assert_non_null(strstr(c.last, "(160 times)"));
+	f->vpci = assign_vpci_unref(f->vpci);
+	assign_kvm_unref(kvm);
+	assign_ctx_set_log_fn(f->ctx, NULL, NULL);
+	assign_ctx_set_log_priority(f->ctx, LOG_ERR);
+}
+
 /* A vpci going away takes its routes and irqfds with it (one push), and
  * the next device gets the same GSIs again. */
 static void test_kvm_vpci_gone(void **state)
@@ -2311,6 +2383,7 @@ int main(void)
 		TD(test_kvm_vpci_gone),
 		TD(test_kvm_gsi_exhausted),
 		TD(test_kvm_push_retry),
+		TD(test_guest_log_bounded),
 		cmocka_unit_test(test_kvm_real),
 		TD(test_fault_sweep),
 		TC(test_fault_sweep),

@@ -5,6 +5,8 @@
 # network and ping its gateway 10.0.2.2. Then power off (ACPI S5), which
 # ends the VMM with exit 0; with "endreboot" on the command line, or when
 # the kernel has no ACPI (acpi=off), reboot instead, which ends it too.
+# With "msetoggle": put the assigned NIC's BAR0 over guest RAM and toggle
+# its decoding 100 times (the VMM's refusals must stay bounded).
 /bin/busybox --install -s
 export PATH=/bin:/sbin:/usr/bin:/usr/sbin
 mount -t proc proc /proc
@@ -81,8 +83,35 @@ if grep -q serialtest /proc/cmdline; then
 		echo "INNER-SERIAL-RX $(tr -d '\r\n' </tmp/rx)"
 	fi
 fi
+if grep -qw msetoggle /proc/cmdline; then
+	# A guest that puts the assigned NIC's BAR0 over its own RAM (1 MiB)
+	# and toggles Memory Space Enable 100 times: the VMM refuses each
+	# placement and must not say so 100 times (its messages are bounded)
+	for d in /sys/bus/pci/devices/*; do
+		[ "$(cat "$d/vendor"):$(cat "$d/device")" = 0x8086:0x10d3 ] || continue
+		printf '\000\000\020\000' | dd of="$d/config" bs=4 seek=4 count=1 conv=notrunc 2>/dev/null
+		i=0
+		while [ $i -lt 100 ]; do
+			printf '\002\000' | dd of="$d/config" bs=2 seek=2 count=1 conv=notrunc 2>/dev/null
+			printf '\000\000' | dd of="$d/config" bs=2 seek=2 count=1 conv=notrunc 2>/dev/null
+			i=$((i + 1))
+		done
+		echo "INNER-MSETOGGLE ${d##*/} toggled $i times uptime=$(up)"
+	done
+fi
 grep -q hold /proc/cmdline && sleep 2
 grep -q shell /proc/cmdline && setsid cttyhack sh
+if grep -q nettest /proc/cmdline; then
+	# The NICs down (causes masked) and a pause before power-off turns
+	# MSI-X off: QEMU 7.2's e1000e, under the lab, aborts when MSI-X goes
+	# off while a throttling timer armed by an interrupt is pending
+	# (docs/reliability.md, V9). The pause ends by a later timer of the
+	# same clock, so those timers have run by then.
+	for n in /sys/class/net/eth*; do
+		[ -e "$n" ] && ifconfig "${n##*/}" down
+	done
+	sleep 0.2
+fi
 echo "INNER-DONE uptime=$(up)"
 if grep -qw endreboot /proc/cmdline || [ ! -d /sys/firmware/acpi ]; then
 	reboot -f
