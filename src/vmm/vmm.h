@@ -240,6 +240,7 @@ int gm_shadow_remove(struct assign_guestmem *gm, uint64_t gpa, uint64_t last);
 
 /* The emulated part of config space: the bytes below it may be emulated. */
 #define VPCI_EMU_SIZE 256u
+#define VPCI_MSI_MAX 32u /* MSI vectors a function can have */
 
 struct vbar {
 	bool present, io, mem64, prefetch;
@@ -285,7 +286,10 @@ struct assign_vpci {
 	bool has_msi;
 	struct assign_pci_msi msi;
 	uint16_t msi_end; /* end of the emulated MSI bytes */
-	struct vvec msi_vec;
+	uint8_t msi_mmc; /* log2 of the vectors offered (Multiple Message
+			    Capable): the device's and VFIO's least */
+	uint32_t msi_nvec; /* vectors enabled: 2^MME when MSI went on */
+	struct vvec msi_vec[VPCI_MSI_MAX];
 	bool msi_on;
 
 	uint8_t pin;
@@ -367,7 +371,8 @@ int vpci_msi_disable(struct assign_vpci *v);
 int vpci_msix_control(struct assign_vpci *v);
 int vpci_msi_changed(struct assign_vpci *v);
 /* vpci_irq.c: MSI's pending bit: enabled, masked and signalled. */
-bool vpci_msi_pending(const struct assign_vpci *v);
+/* The MSI pending bits: vector i is masked and was signalled */
+uint32_t vpci_msi_pending(const struct assign_vpci *v);
 /* vpci_irq.c: give the vector update held back (report()), at the end
  * of every access that may report. */
 void vpci_reports_end(struct assign_vpci *v);
