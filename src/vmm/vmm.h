@@ -91,6 +91,33 @@ struct gm_progress {
 	uint64_t done, total;
 };
 
+/* The policy's requests to the IOMMU layer, counted (host_maps and
+ * host_unmaps of the stats): each is one kernel call, a map-many one per
+ * mapping. */
+static inline int gm_map(struct assign_guestmem *gm, uint64_t iova, void *vaddr,
+			 uint64_t size, uint32_t flags,
+			 enum iommu_map_kind kind, uint64_t gpa)
+{
+	gm->stats.host_maps++;
+	return iommu_map_prepared(gm->iommu, iova, vaddr, size, flags, kind,
+				  gpa);
+}
+
+static inline int gm_map_many(struct assign_guestmem *gm,
+			      const struct assign_dma_map *maps, size_t n,
+			      enum iommu_map_kind kind, const uint64_t *gpas)
+{
+	gm->stats.host_maps += n;
+	return iommu_map_many_prepared(gm->iommu, maps, n, kind, gpas);
+}
+
+static inline int gm_unmap(struct assign_guestmem *gm,
+			   const struct iommu_mapping *m)
+{
+	gm->stats.host_unmaps++;
+	return iommu_unmap_mapping(gm->iommu, m);
+}
+
 static inline bool gm_aligned(uint64_t v, uint64_t a)
 {
 	return (v & (a - 1)) == 0;
