@@ -33,12 +33,13 @@
  *    DMA" below).
  *
  * Like firmware, the VMM places the BARs (and writes the interrupt line)
- * before the guest runs; the guest may move them.
+ * before the guest runs: 32-bit BARs in the PCI hole below 4 GiB, 64-bit
+ * memory BARs above guest RAM (pci.c's 64-bit window, which the ACPI
+ * tables describe); the guest may move them.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
-#include <cpuid.h>
 #include <errno.h>
 #include <libassign/kvm.h>
 #include <libassign/libassign.h>
@@ -97,20 +98,6 @@ static void bar_trap_access(void *opaque, uint64_t off, void *data,
 		assign_vpci_bar_read(t->owner->vpci, t->bar, off, data, len);
 }
 
-/* The guest's physical address width (CPUID 0x80000008, which KVM
- * passes through): no BAR may end above it. */
-static uint64_t guest_phys_limit(void)
-{
-	unsigned eax = 0, ebx, ecx, edx;
-	unsigned bits = 36;
-	if (__get_cpuid(0x80000000, &eax, &ebx, &ecx, &edx) &&
-	    eax >= 0x80000008 &&
-	    __get_cpuid(0x80000008, &eax, &ebx, &ecx, &edx) &&
-	    (eax & 0xff) >= 32 && (eax & 0xff) <= 52)
-		bits = eax & 0xff;
-	return 1ULL << bits;
-}
-
 /* [a, a + alen) and [b, b + blen) meet; both ends known not to wrap */
 static bool overlaps(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
 {
@@ -128,7 +115,7 @@ static const char *bar_refusal(const struct vm *vm,
 	if (ev->io)
 		return ev->gpa + ev->size > 0x10000
 		       ? "runs past the 64 KiB port space" : NULL;
-	if (ev->gpa + ev->size > guest_phys_limit())
+	if (ev->gpa + ev->size > pci_guest_phys_limit())
 		return "ends beyond the guest's physical address width";
 	if (overlaps(ev->gpa, ev->size, 0, vm->low_size))
 		return "overlaps low guest RAM";
@@ -565,27 +552,46 @@ static void cfg_put32(struct assigned *d, unsigned off, uint32_t v)
 	assign_vpci_config_write(d->vpci, off, &v, 4);
 }
 
-/* What firmware would do: place each BAR in the guest's PCI hole and write
- * the interrupt line. Decoding stays off until the guest's driver (or its
- * PCI core) turns it on, which maps the BARs through on_bar_map. */
+/* Where firmware would put a BAR: I/O in the port window, 64-bit memory
+ * above guest RAM (below 4 GiB when that window is full or missing),
+ * 32-bit memory in the hole below 4 GiB. 0 when nothing fits. */
+static uint64_t bar_place(const struct assign_vpci_bar *b)
+{
+	uint64_t at;
+
+	if (b->io)
+		return pci_alloc_io((uint32_t)b->length);
+	if (b->mem64 && (at = pci_alloc_mmio64(b->length)) != 0)
+		return at;
+	return pci_alloc_mmio(b->length);
+}
+
+/* What firmware would do: place each BAR and write the interrupt line.
+ * Decoding stays off until the guest's driver (or its PCI core) turns it
+ * on, which maps the BARs through on_bar_map. */
 static int place_bars(struct assigned *d)
 {
 	for (uint32_t i = 0; i < 6; i++) {
 		struct assign_vpci_bar b = { .size = sizeof(b) };
 		if (assign_vpci_get_bar(d->vpci, i, &b) < 0 || !b.present)
 			continue;
-		uint64_t at = b.io ? pci_alloc_io((uint32_t)b.length) :
-				     pci_alloc_mmio(b.length);
+		uint64_t at = bar_place(&b);
 		if (!at) {
 			vmm_err("%s: no room for BAR%u (%llu bytes) in the "
-				"guest's PCI hole",
+				"guest's PCI windows",
 				d->name, i, (unsigned long long)b.length);
 			return -ENOSPC;
 		}
 		cfg_put32(d, ASSIGN_PCI_BASE_ADDRESS_0 + 4 * i, (uint32_t)at);
 		if (b.mem64)
 			cfg_put32(d, ASSIGN_PCI_BASE_ADDRESS_0 + 4 * (i + 1),
-				  0);
+				  (uint32_t)(at >> 32));
+		if (at >> 32)
+			vmm_info(
+				"%s: 64-bit BAR%u (%llu bytes) at %#llx, above "
+				"4 GiB",
+				d->name, i, (unsigned long long)b.length,
+				(unsigned long long)at);
 	}
 	if (d->intx.pin) {
 		uint8_t line = (uint8_t)d->intx_gsi;

@@ -723,7 +723,7 @@ static int add_devices(struct vm *vm, const struct vmm_options *opt,
 static int prepare_boot(struct vm *vm, const struct vmm_options *opt,
 			uint64_t entry, int ndevices)
 {
-	if (mptable_write(vm) < 0 || acpi_write(vm) < 0)
+	if (mptable_write(vm) < 0 || acpi_write(vm, NULL) < 0)
 		return -1;
 	if (create_vcpus(vm) < 0)
 		return -1;

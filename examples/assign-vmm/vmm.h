@@ -13,7 +13,7 @@
  *   io.c        port and MMIO dispatch for everything KVM hands back
  *   serial.c    8250 UART on 0x3f8 wired to stdio
  *   legacy.c    CMOS clock, reset ports 0xcf9 and 0x64
- *   pci.c       host bridge, config mechanism #1, device slots
+ *   pci.c       host bridge, config mechanism #1 and ECAM, device slots
  *   assign.c    an assigned device: libassign's assign_vpci wired to KVM
  */
 #ifndef ASSIGN_VMM_H
@@ -37,7 +37,10 @@
 #define KERNEL_ADDR     0x100000ULL
 #define LOW_RAM_MAX     0xc0000000ULL   /* RAM above this goes above 4 GiB */
 #define PCI_MMIO_START  0xc0000000ULL   /* BARs are placed from here ... */
-#define PCI_MMIO_END    0xfec00000ULL   /* ... up to the IOAPIC */
+#define PCI_MMIO_END 0xfeb00000ULL /* ... up to the ECAM */
+#define PCI_ECAM_BASE 0xfeb00000ULL /* ECAM (MCFG) of bus 0: 1 MiB */
+#define PCI_ECAM_SIZE 0x100000ULL
+#define PCI_MMIO64_SIZE (64ULL << 30) /* 64-bit BARs: above RAM, at most */
 #define IOAPIC_ADDR     0xfec00000ULL
 #define LAPIC_ADDR      0xfee00000ULL
 #define HIGH_RAM_START  0x100000000ULL
@@ -149,8 +152,15 @@ int boot_setup_bsp(struct vm *vm, struct vcpu *cpu, uint64_t entry);
 /* ---- mptable.c ------------------------------------------------------- */
 int mptable_write(struct vm *vm);
 
-/* ---- acpi.c: tables for power-off and the PM1a registers ---------------- */
-int acpi_write(struct vm *vm);
+/* ---- acpi.c: tables for power-off, the PCI host bridge and ECAM, the
+ * virtio-iommu's VIOT, and the PM1a registers ------------------------------ */
+struct acpi_viot {
+	uint16_t iommu_bdf; /* the virtio-iommu's requester ID */
+	const uint16_t *endpoints; /* requester IDs it translates */
+	size_t nendpoints;
+};
+/* @viot NULL: no VIOT */
+int acpi_write(struct vm *vm, const struct acpi_viot *viot);
 
 /* ---- io.c: dispatch of port and MMIO exits ------------------------------ */
 enum io_space { IO_PORT, IO_MMIO };
@@ -184,9 +194,14 @@ int pci_init(struct vm *vm);
 int pci_add_device(const struct pci_device_ops *ops, void *opaque);
 /* IOAPIC pin (GSI) behind INTA..INTD (pin 1..4) of a slot */
 unsigned pci_intx_gsi(int slot, int pin);
-/* simple allocators for the VMM's "firmware" BAR placement */
+/* simple allocators for the VMM's "firmware" BAR placement: 0 when full */
 uint64_t pci_alloc_mmio(uint64_t size);
+uint64_t pci_alloc_mmio64(uint64_t size); /* above guest RAM */
 uint32_t pci_alloc_io(uint32_t size);
+/* the window of 64-bit BARs; size 0 when there is none */
+void pci_mmio64_window(uint64_t *base, uint64_t *size);
+/* 2^(the guest's physical address width) */
+uint64_t pci_guest_phys_limit(void);
 int pci_slot_count(void);
 
 /* ---- assign.c ----------------------------------------------------------- */
