@@ -15,6 +15,7 @@
  *   legacy.c    CMOS clock, reset ports 0xcf9 and 0x64
  *   pci.c       host bridge, config mechanism #1 and ECAM, device slots
  *   assign.c    an assigned device: libassign's assign_vpci wired to KVM
+ *   virtio.c    virtio 1.x over PCI: the function, its BAR, virtqueues
  */
 #ifndef ASSIGN_VMM_H
 #define ASSIGN_VMM_H
@@ -214,6 +215,57 @@ void assign_device_remove(struct assigned *dev);
  * first Bus Master Enable of a device waits for it. 0 without devices. */
 int assign_dma_start(struct vm *vm, enum vmm_dma_mode mode);
 void assign_global_cleanup(void);
+
+/* ---- virtio.c: virtio 1.x over PCI --------------------------------------- */
+#define VIRTIO_MAX_QUEUES 2
+#define VIRTIO_QUEUE_SIZE 256
+#define VIRTQ_MAX_SEGS 16
+struct virtio_dev;
+/* What a device model gives the transport. Every callback runs with the
+ * device's lock held (one guest access at a time). */
+struct virtio_model {
+	uint16_t device_id; /* virtio device ID */
+	uint32_t class_code; /* PCI class, 24 bits */
+	uint64_t features; /* offered, VERSION_1 included */
+	uint16_t nqueues;
+	uint32_t config_len; /* device-specific configuration */
+	/* in bounds of config_len */
+	void (*config_read)(void *opaque, uint32_t off, void *data,
+			    unsigned len);
+	void (*config_write)(void *opaque, uint32_t off, const void *data,
+			     unsigned len);
+	void (*set_features)(void *opaque, uint64_t features);
+	void (*reset)(void *opaque);
+	void (*notify)(void *opaque, struct virtio_dev *vd, uint16_t queue);
+};
+/* One request popped from a queue: its guest buffers, in host memory. */
+struct virtq_seg {
+	uint8_t *host;
+	uint32_t len;
+	bool write; /* device-writable */
+};
+struct virtq_req {
+	uint16_t head;
+	unsigned nseg;
+	struct virtq_seg seg[VIRTQ_MAX_SEGS];
+	uint64_t rlen, wlen; /* readable and writable bytes */
+};
+/* Plug a device into the next PCI slot, BAR placed, INTx routed. */
+int virtio_pci_add(struct vm *vm, const struct virtio_model *model,
+		   void *opaque, struct virtio_dev **ret);
+int virtio_pci_slot(const struct virtio_dev *d);
+void virtio_pci_free(struct virtio_dev *d);
+/* From notify: 1 and a request, 0 when the queue is empty, -EINVAL for a
+ * chain that cannot be used (push it back with 0 bytes written). */
+int virtq_pop(struct virtio_dev *d, uint16_t q, struct virtq_req *req);
+void virtq_push(struct virtio_dev *d, uint16_t q, const struct virtq_req *req,
+		uint32_t written);
+/* Copy from the readable / into the writable buffers; bytes copied. */
+size_t virtq_read(const struct virtq_req *req, size_t off, void *buf,
+		  size_t len);
+size_t virtq_write(const struct virtq_req *req, size_t off, const void *buf,
+		   size_t len);
+void virtio_config_changed(struct virtio_dev *d);
 
 /* ---- logging -------------------------------------------------------------- */
 void vmm_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
