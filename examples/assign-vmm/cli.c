@@ -172,6 +172,9 @@ static int take_option(int o, int argc, char **argv, struct vmm_options *out,
 		return 0;
 	case 'D':
 		return parse_dma_map(optarg, out, err, errlen);
+	case 'V':
+		out->viommu = true;
+		return 0;
 	case 'v':
 		out->verbose = true;
 		return 0;
@@ -195,6 +198,10 @@ static int check_options(int argc, char **argv, const struct vmm_options *out,
 		return fail(
 			err, errlen,
 			"no kernel given; pass a bzImage or vmlinux with --kernel FILE");
+	if (out->viommu && !out->ndevices)
+		return fail(
+			err, errlen,
+			"--viommu puts assigned devices behind a virtio-iommu; give at least one --device");
 	if (out->mem < (64ULL << 20) || out->mem > (1ULL << 40) ||
 	    (out->mem & 0xfffff))
 		return fail(
@@ -214,6 +221,7 @@ int vmm_parse_args(int argc, char **argv, struct vmm_options *out,
 		{ "cpus", required_argument, NULL, 'c' },
 		{ "device", required_argument, NULL, 'd' },
 		{ "dma-map", required_argument, NULL, 'D' },
+		{ "viommu", no_argument, NULL, 'V' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },

@@ -322,7 +322,7 @@ size_t virtq_write(const struct virtq_req *req, size_t off, const void *buf,
 	return done;
 }
 
-/* ---- the device reset ------------------------------------------------- */
+/* ---- the device reset ---------------------------------------------------- */
 
 static void device_reset(struct virtio_dev *d)
 {
@@ -510,7 +510,7 @@ static void common_access(struct virtio_dev *d, uint32_t off, uint8_t *data,
 	}
 }
 
-/* ---- the BAR ------------------------------------------------------------ */
+/* ---- the BAR ------------------------------------------------------------- */
 
 static void notify(struct virtio_dev *d, uint16_t qi)
 {
@@ -576,7 +576,7 @@ static void bar_access(void *opaque, uint64_t off, void *data, unsigned len,
 	pthread_mutex_unlock(&d->lock);
 }
 
-/* ---- PCI configuration space ---------------------------------------------- */
+/* ---- PCI configuration space --------------------------------------------- */
 
 static void add_cap(struct virtio_dev *d, uint8_t at, uint8_t next, uint8_t len,
 		    uint8_t type, uint32_t off, uint32_t length)
@@ -737,7 +737,7 @@ static const struct pci_device_ops virtio_pci_ops = {
 	.cfg_write = cfg_write,
 };
 
-/* ---- life ----------------------------------------------------------------- */
+/* ---- life ---------------------------------------------------------------- */
 
 int virtio_pci_add(struct vm *vm, const struct virtio_model *model,
 		   void *opaque, struct virtio_dev **ret)

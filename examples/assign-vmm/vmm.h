@@ -15,7 +15,10 @@
  *   legacy.c    CMOS clock, reset ports 0xcf9 and 0x64
  *   pci.c       host bridge, config mechanism #1 and ECAM, device slots
  *   assign.c    an assigned device: libassign's assign_vpci wired to KVM
+ *   dma.c       guest RAM for the devices' DMA: host address spaces, the
+ *               guest memory policy, the Bus Master Enable gate
  *   virtio.c    virtio 1.x over PCI: the function, its BAR, virtqueues
+ *   viommu.c    the virtio-iommu device (--viommu) and its requests
  */
 #ifndef ASSIGN_VMM_H
 #define ASSIGN_VMM_H
@@ -92,6 +95,7 @@ struct vm {
 	int stop_fd;            /* eventfd: a vCPU asks the main loop to stop */
 	volatile int exit_code; /* -1 while running */
 
+	bool viommu; /* --viommu: devices behind a virtio-iommu */
 	struct assign_ctx *ctx; /* libassign: errors and log of the VM */
 	struct assign_kvm *kvm; /* libassign's KVM glue: the GSI routing
 				   table, irqfds, the KVM-VFIO device */
@@ -126,6 +130,7 @@ struct vmm_options {
 	const char *cmdline;    /* VMM_DEFAULT_CMDLINE unless --append */
 	const char *devices[VMM_MAX_DEVICES];
 	int ndevices;
+	bool viommu; /* --viommu */
 	uint64_t mem;           /* bytes: whole MiB, 64 MiB to 1 TiB */
 	int ncpus;              /* 1 to VMM_MAX_CPUS */
 	enum vmm_dma_mode dma_mode;
@@ -205,15 +210,44 @@ void pci_mmio64_window(uint64_t *base, uint64_t *size);
 uint64_t pci_guest_phys_limit(void);
 int pci_slot_count(void);
 
+/* ---- dma.c: host address spaces for the devices' DMA ------------------- */
+struct dma_space;
+struct assign_guestmem_stats;
+/* A new host IOMMU address space (VFIO container or IOAS), named for
+ * messages ("" or "ADDR: "); freed by dma_cleanup(). */
+int dma_space_new(struct vm *vm, const char *name, struct dma_space **ret);
+struct assign_iommu *dma_space_iommu(const struct dma_space *s);
+struct assign_guestmem *dma_space_guestmem(const struct dma_space *s);
+/* After the last device is opened: check guest RAM for DMA in every space
+ * (errors are reported, nothing is pinned), register it, and map it for
+ * the spaces in identity per mode; the first Bus Master Enable of a
+ * device waits for its space. 0 without devices. */
+int dma_start(struct vm *vm, enum vmm_dma_mode mode);
+/* The gate: a device of @s (named @dev) is enabling bus mastering; true
+ * when the write may go on. @seen: first time logged. */
+bool dma_bus_master(struct dma_space *s, const char *dev, bool *seen);
+/* The guest turned translation on (nothing reachable until mapped) or off
+ * (identity: all RAM, at once if the device masters the bus). */
+int dma_space_set_translated(struct dma_space *s, bool on);
+int dma_space_map(struct dma_space *s, uint64_t iova, uint64_t gpa,
+		  uint64_t size, uint32_t flags);
+int dma_space_unmap(struct dma_space *s, uint64_t iova, uint64_t size);
+int dma_space_get_stats(struct dma_space *s, struct assign_guestmem_stats *st);
+/* Stop and join the mapping thread (idempotent). */
+void dma_stop(void);
+/* After the devices are gone: unpin, release the IOMMUs. */
+void dma_cleanup(void);
+
 /* ---- assign.c ----------------------------------------------------------- */
 struct assigned;
+/* With vm->viommu every device gets a DMA space of its own; without, all
+ * share one. */
 int assign_device_add(struct vm *vm, const char *address,
 		      struct assigned **ret);
 void assign_device_remove(struct assigned *dev);
-/* After the last assign_device_add(): check guest RAM for DMA (errors
- * are reported, nothing is pinned) and map it on a thread of its own; the
- * first Bus Master Enable of a device waits for it. 0 without devices. */
-int assign_dma_start(struct vm *vm, enum vmm_dma_mode mode);
+int assign_device_slot(const struct assigned *dev);
+const char *assign_device_name(const struct assigned *dev);
+struct dma_space *assign_device_space(const struct assigned *dev);
 void assign_global_cleanup(void);
 
 /* ---- virtio.c: virtio 1.x over PCI --------------------------------------- */
@@ -266,6 +300,56 @@ size_t virtq_read(const struct virtq_req *req, size_t off, void *buf,
 size_t virtq_write(const struct virtq_req *req, size_t off, const void *buf,
 		   size_t len);
 void virtio_config_changed(struct virtio_dev *d);
+
+/* ---- viommu.c: the virtio-iommu device ----------------------------------- */
+#define VIOMMU_MAX_MAPPINGS 65536u /* per domain: the guest's budget */
+struct viommu;
+struct assign_iova_range;
+struct assign_reserved_region;
+/* The host side of an endpoint (dma.c's spaces through main.c). */
+struct viommu_host_ops {
+	int (*set_translated)(void *ep, bool on);
+	int (*map)(void *ep, uint64_t iova, uint64_t gpa, uint64_t size,
+		   uint32_t flags);
+	int (*unmap)(void *ep, uint64_t iova, uint64_t size);
+};
+/* What the host IOMMU of an endpoint allows. */
+struct viommu_geometry {
+	uint64_t pgsizes;
+	const struct assign_iova_range *ranges; /* sorted, at least one */
+	size_t nranges;
+	const struct assign_reserved_region *resv;
+	size_t nresv;
+};
+struct viommu_stats {
+	uint64_t requests[6]; /* by type: ATTACH 1 ... PROBE 5 */
+	uint64_t errors; /* requests answered with an error */
+	uint64_t malformed; /* chains returned unused */
+};
+int viommu_new(struct vm *vm, const struct viommu_host_ops *ops,
+	       struct viommu **ret);
+/* Endpoint @id (its PCI requester ID) behind the IOMMU; before plugging. */
+int viommu_add_endpoint(struct viommu *v, uint32_t id, void *ep,
+			const struct viommu_geometry *g);
+/* Onto the PCI bus, after the endpoints. */
+int viommu_plug(struct viommu *v);
+int viommu_slot(const struct viommu *v);
+/* One request: @in its device-readable bytes, @out (@outlen bytes) its
+ * device-writable part; the bytes written, 0 when it cannot be answered. */
+size_t viommu_request(struct viommu *v, const uint8_t *in, size_t inlen,
+		      uint8_t *out, size_t outlen);
+void viommu_get_stats(const struct viommu *v, struct viommu_stats *st);
+/* Set up the device for the assigned devices, endpoint ID = requester ID,
+ * each in its own DMA space (dma_viommu_ops), and plug it; messages on
+ * failure. */
+int viommu_setup(struct vm *vm, struct assigned *const *devs, int n,
+		 struct viommu **ret);
+void viommu_get_viot(const struct viommu *v, struct acpi_viot *viot);
+/* With --verbose: its counters and each endpoint's host mappings */
+void viommu_log_stats(const struct viommu *v);
+void viommu_free(struct viommu *v);
+/* dma.c's spaces as the host side of endpoints */
+extern const struct viommu_host_ops dma_viommu_ops;
 
 /* ---- logging -------------------------------------------------------------- */
 void vmm_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
