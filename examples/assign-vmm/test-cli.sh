@@ -49,6 +49,8 @@ check cpus-zero 2 "from 1 to" --kernel x --cpus 0
 check cpus-many 2 "from 1 to" --kernel x --cpus 65
 check dma-map-bad 2 "--dma-map sometimes: give background, on-demand or before-boot" --kernel x --dma-map sometimes
 check dma-map-ok 1 "cannot read kernel /nonexistent" --kernel /nonexistent --dma-map on-demand
+check viommu-no-device 2 "--viommu puts assigned devices behind a virtio-iommu; give at least one --device" --kernel x --viommu
+check viommu-ok 1 "cannot read kernel /nonexistent" --kernel /nonexistent --viommu --device 0000:00:03.0
 check missing-kernel 1 "cannot read kernel /nonexistent" --kernel /nonexistent
 check dir-kernel 1 "cannot read kernel" --kernel "$tmp"
 : >"$tmp/empty"
