@@ -214,6 +214,29 @@ uint64_t pci_alloc_mmio(uint64_t size)
 	return at;
 }
 
+/* 64-bit BARs: a window from 5 GiB, past the high RAM */
+static uint64_t mmio64_next;
+
+uint64_t pci_alloc_mmio64(uint64_t size)
+{
+	uint64_t at;
+
+	if (size < 0x1000)
+		size = 0x1000;
+	if (size & (size - 1))
+		return 0;
+	at = (mmio64_next + size - 1) & ~(size - 1);
+	if (at + size > (8ULL << 30))
+		return 0;
+	mmio64_next = at + size;
+	return at;
+}
+
+uint64_t pci_guest_phys_limit(void)
+{
+	return 1ULL << 40;
+}
+
 uint32_t pci_alloc_io(uint32_t size)
 {
 	uint32_t at;
@@ -481,6 +504,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	dev_ops = NULL;
 	dev_opaque = NULL;
 	mmio_next = PCI_MMIO_START;
+	mmio64_next = 5ULL << 30; /* above the high RAM, as pci.c */
 	io_next = PCI_IO_START;
 
 	if (vm_lib_init(&the_vm) == 0 &&

@@ -731,3 +731,125 @@ put("fuzz-vmm-boot", "vmlinux-text-data-bss",
 put("fuzz-vmm-boot", "vmlinux-overlapping",
     boot_input(vmlinux([(0x1000000, b"A" * 0x2000, 0x2000),
                         (0x1001000, b"B" * 0x100, 0x800)])))
+
+
+# --- fuzz-viommu: the example VMM's virtio-iommu --------------------------------
+
+def vi_req(readable, writable_len=4):
+    return le("BBH", 0, len(readable), writable_len) + readable
+
+
+def vi_attach(dom, ep, flags=0):
+    return vi_req(le("B3xIII4x", 1, dom, ep, flags))
+
+
+def vi_detach(dom, ep):
+    return vi_req(le("B3xII8x", 2, dom, ep))
+
+
+def vi_map(dom, start, end, phys, flags=3):
+    return vi_req(le("B3xIQQQI", 3, dom, start, end, phys, flags))
+
+
+def vi_unmap(dom, start, end):
+    return vi_req(le("B3xIQQ4x", 4, dom, start, end))
+
+
+def vi_probe(ep, psize=24):
+    return vi_req(le("B3xI64x", 5, ep), psize + 4)
+
+
+def vi_features(probe=True, bypass_config=True):
+    return le("BB", 2, (1 if probe else 0) | (2 if bypass_config else 0))
+
+
+def vi_fail(mask):
+    return le("BB", 1, mask)
+
+
+def vi_bar(write, off, size, val=0):
+    return le("BBHBI", 5, 1 if write else 0, off, {1: 0, 2: 1, 4: 2}[size],
+              val)
+
+
+def vi_ram(off, data):
+    out = b""
+    for i in range(0, len(data), 255):
+        chunk = data[i:i + 255]
+        out += le("BHB", 6, off + i, len(chunk)) + chunk
+    return out
+
+
+def vi_cfg(write, off, size, val=0):
+    return le("BBBBI", 7, 1 if write else 0, off, {1: 0, 2: 1, 4: 2}[size],
+              val)
+
+
+# What Linux's driver does: probe, a domain per endpoint, maps and unmaps,
+# a second endpoint joining a domain with mappings (replayed), a bypass
+# domain, detach.
+put("fuzz-viommu", "linux-like", b"".join([
+    vi_features(),
+    vi_probe(8), vi_probe(0x10),
+    vi_attach(1, 8), vi_map(1, 0x1000, 0x1fff, 0x3000),
+    vi_map(1, 0x4000, 0x7fff, 0x8000, 1), vi_unmap(1, 0x1000, 0x1fff),
+    vi_attach(1, 0x10), vi_map(1, 0x10000, 0x10fff, 0x0, 2),
+    vi_attach(2, 0x18, 1), vi_unmap(1, 0, 0xffffffff),
+    vi_detach(1, 8), vi_detach(1, 0x10), vi_detach(2, 0x18),
+    le("BBB", 3, 36, 0),                  # bypass off
+    vi_attach(3, 8), vi_map(3, 0x2000, 0x2fff, 0x1000), le("B", 4),
+]))
+# The bad requests of the lab's viommu-badreq.
+put("fuzz-viommu", "bad-requests", b"".join([
+    vi_features(), vi_probe(0xfff8), vi_probe(8, 8),
+    vi_attach(7, 0xfff8), vi_req(le("B3xIII4B", 1, 7, 8, 0, 1, 0, 0, 0)),
+    vi_attach(7, 8, 0x80), vi_attach(0x10000, 8), vi_attach(7, 8),
+    vi_attach(7, 8, 1), vi_map(7, 0x100000, 0x100fff, 0x1000),
+    vi_map(7, 0x100000, 0x100fff, 0x1000),
+    vi_map(7, 0xfee00000, 0xfee00fff, 0x1000),
+    vi_map(7, 0x8000000000, 0x8000000fff, 0x1000),
+    vi_map(7, 0x200000, 0xffffffffffffffff, 0x1000),
+    vi_map(7, 0x200000, 0x201fff, 0xfffffffffffff000),
+    vi_map(7, 0x200000, 0x1fffff, 0x1000), vi_map(7, 0x200800, 0x2017ff, 0),
+    vi_map(7, 0x200000, 0x200fff, 0xd0000000), vi_map(7, 0x200000, 0x200fff,
+                                                      0, 8),
+    vi_map(99, 0x200000, 0x200fff, 0), vi_map(7, 0x300000, 0x301fff, 0),
+    vi_unmap(7, 0x300000, 0x300fff), vi_unmap(7, 0x400000, 0x400fff),
+    vi_unmap(99, 0, 0xfff), vi_unmap(7, 0x301fff, 0x300000),
+    vi_detach(8, 8), vi_detach(7, 0xfff8),
+    vi_req(b"\x42", 4), vi_req(le("B7x", 3), 4), vi_req(le("B7x", 3), 2),
+]))
+# Host calls failing: a map, an attach, a detach into bypass.
+put("fuzz-viommu", "host-failures", b"".join([
+    vi_features(), vi_attach(1, 8), vi_attach(1, 0x10),
+    vi_map(1, 0x1000, 0x1fff, 0x2000), vi_fail(1),
+    vi_map(1, 0x3000, 0x3fff, 0x2000), vi_fail(2), vi_attach(2, 0x18),
+    vi_fail(1), vi_attach(1, 0x18), vi_fail(2), vi_detach(1, 8),
+    vi_fail(2), le("BBB", 3, 36, 0), vi_fail(2), le("BBB", 3, 36, 1),
+]))
+# Through the transport: memory decoding on, features, a queue of 8 in
+# guest RAM (descriptors at 0x1000, available ring at 0x1100, used ring at
+# 0x1200), DRIVER_OK, an ATTACH at 0x2000 with its status at 0x2100, the
+# chain in descriptors 0 and 1, the available index, the notification.
+Q = 0x1000
+attach = le("B3xIII4x", 1, 1, 8, 0)
+put("fuzz-viommu", "transport-attach", b"".join([
+    vi_cfg(True, 0x04, 2, 0x0002),
+    vi_bar(True, 20, 1, 0), vi_bar(True, 20, 1, 3),     # ACK | DRIVER
+    vi_bar(True, 0, 4, 0), vi_bar(False, 4, 4),
+    vi_bar(True, 8, 4, 0), vi_bar(True, 12, 4, 0x54),   # features 2,4,6
+    vi_bar(True, 8, 4, 1), vi_bar(True, 12, 4, 1),      # VERSION_1
+    vi_bar(True, 20, 1, 11),                            # FEATURES_OK
+    vi_bar(True, 22, 2, 0), vi_bar(True, 24, 2, 8),
+    vi_bar(True, 32, 4, Q), vi_bar(True, 40, 4, Q + 0x100),
+    vi_bar(True, 48, 4, Q + 0x200), vi_bar(True, 28, 2, 1),
+    vi_bar(True, 20, 1, 15),                            # DRIVER_OK
+    vi_ram(0x2000, attach),
+    vi_ram(Q, le("QIHH", 0x2000, 20, 1, 1) + le("QIHH", 0x2100, 4, 2, 0)),
+    vi_ram(Q + 0x100, le("HHH", 1, 1, 0)),              # flags, idx, ring[0]
+    vi_bar(True, 0x3000, 2, 0),                         # notify queue 0
+    vi_bar(False, 0x1000, 1), vi_bar(False, 0x2000 + 36, 1),
+    vi_cfg(True, 0x84 + 4, 1, 0), vi_cfg(True, 0x84 + 8, 4, 0x2000),
+    vi_cfg(True, 0x84 + 12, 4, 4), vi_cfg(False, 0x84 + 16, 4),
+    vi_bar(True, 20, 1, 0),                             # reset
+]))

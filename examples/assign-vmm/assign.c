@@ -2,12 +2,12 @@
 /*
  * An assigned host PCI device, seen by the guest as a PCI device in one of
  * our slots. libassign does all of the VFIO work and the device model:
- * the IOMMU, the device fd, DMA mapping of guest RAM (map-all policy), and
- * struct assign_vpci, the guest's view of the device (a config space whose
- * BARs hold guest addresses, MSI/MSI-X capability and table emulation,
- * INTx eventfds). What is left here is the part that depends on the
- * hypervisor, KVM, and libassign's KVM glue (<libassign/kvm.h>, the
- * VM's vm->kvm) does most of that too:
+ * the IOMMU, the device fd, DMA mapping of guest RAM (the guest memory
+ * policy, driven by dma.c), and struct assign_vpci, the guest's view of
+ * the device (a config space whose BARs hold guest addresses, MSI/MSI-X
+ * capability and table emulation, INTx eventfds). What is left here is
+ * the part that depends on the hypervisor, KVM, and libassign's KVM glue
+ * (<libassign/kvm.h>, the VM's vm->kvm) does most of that too:
  *
  *  - the guest's config accesses (from pci.c) and its trapped BAR accesses
  *    (KVM_EXIT_MMIO / KVM_EXIT_IO through io.c) go to assign_vpci_*();
@@ -28,17 +28,19 @@
  *    to unmask the device's interrupt;
  *  - the KVM-VFIO device learns about each device
  *    (assign_kvm_add_device());
- *  - guest RAM is mapped for DMA on a thread of its own while the guest
- *    boots; a device's Bus Master Enable waits for it (see "guest RAM for
- *    DMA" below).
+ *  - each device's DMA goes through a host address space of dma.c (one
+ *    for all devices, or one each with --viommu); its Bus Master Enable
+ *    waits for guest RAM to be mapped there when the space is in
+ *    identity.
  *
  * Like firmware, the VMM places the BARs (and writes the interrupt line)
- * before the guest runs; the guest may move them.
+ * before the guest runs: 32-bit BARs in the PCI hole below 4 GiB, 64-bit
+ * memory BARs above guest RAM (pci.c's 64-bit window, which the ACPI
+ * tables describe); the guest may move them.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
-#include <cpuid.h>
 #include <errno.h>
 #include <libassign/kvm.h>
 #include <libassign/libassign.h>
@@ -47,9 +49,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
-#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "vmm.h"
@@ -69,6 +71,7 @@ struct bar_map {
 
 struct assigned {
 	struct vm *vm;
+	struct dma_space *space; /* its host DMA address space */
 	struct assign_device *dev;
 	struct assign_vpci *vpci;
 	char name[64]; /* PCI address or mdev UUID */
@@ -88,9 +91,6 @@ struct assigned {
 	struct vmm_ratelimit log_intx;
 };
 
-/* one IOMMU context for all devices: one DMA address space for the guest */
-static struct assign_iommu *iommu;
-static struct assign_guestmem *guestmem;
 /* --handoff: the names of the devices the helper handed over */
 static char *handed[VMM_MAX_DEVICES];
 static int nhanded;
@@ -107,20 +107,6 @@ static void bar_trap_access(void *opaque, uint64_t off, void *data,
 		assign_vpci_bar_write(t->owner->vpci, t->bar, off, data, len);
 	else
 		assign_vpci_bar_read(t->owner->vpci, t->bar, off, data, len);
-}
-
-/* The guest's physical address width (CPUID 0x80000008, which KVM
- * passes through): no BAR may end above it. */
-static uint64_t guest_phys_limit(void)
-{
-	unsigned eax = 0, ebx, ecx, edx;
-	unsigned bits = 36;
-	if (__get_cpuid(0x80000000, &eax, &ebx, &ecx, &edx) &&
-	    eax >= 0x80000008 &&
-	    __get_cpuid(0x80000008, &eax, &ebx, &ecx, &edx) &&
-	    (eax & 0xff) >= 32 && (eax & 0xff) <= 52)
-		bits = eax & 0xff;
-	return 1ULL << bits;
 }
 
 /* [a, a + alen) and [b, b + blen) meet; both ends known not to wrap */
@@ -140,7 +126,7 @@ static const char *bar_refusal(const struct vm *vm,
 	if (ev->io)
 		return ev->gpa + ev->size > 0x10000
 		       ? "runs past the 64 KiB port space" : NULL;
-	if (ev->gpa + ev->size > guest_phys_limit())
+	if (ev->gpa + ev->size > pci_guest_phys_limit())
 		return "ends beyond the guest's physical address width";
 	if (overlaps(ev->gpa, ev->size, 0, vm->low_size))
 		return "overlaps low guest RAM";
@@ -258,205 +244,9 @@ static const struct assign_vpci_ops vpci_ops = {
 	.intx_update = on_intx_update,
 };
 
-/* ---- guest RAM for DMA: before boot, in the background or on demand ---
- *
- * Pinning and mapping all guest RAM for DMA (map-all: IOVA = guest
- * physical address) is the slowest step of starting a VM with a device,
- * and it grows with --mem. The guest does not need it to boot; only the
- * device needs it, and only once the guest lets the device master the
- * bus. So (--dma-map):
- *
- *  - Before any vCPU runs, assign_dma_start() checks everything that fails
- *    because of what the user asked for: the RAM layout against the
- *    IOMMU (IOVA ranges, reserved regions such as the MSI window, DMA
- *    address limit), the memlock budget and the DMA entries left. Bad
- *    input still ends the VMM with one line, before the guest runs and
- *    with nothing pinned.
- *  - assign_guestmem_add_regions() then runs on a thread of its own while
- *    the vCPUs boot the guest ("background", the default), or on the vCPU
- *    thread of the first Bus Master Enable ("on-demand": nothing is pinned
- *    for a guest that never lets a device master the bus), or at once
- *    ("before-boot"). In the background the pinning also faults in the
- *    pages the booting guest is about to touch; on demand the guest
- *    faults every page in itself first, which in the lab made its boot
- *    slower than the background pinning did (README.md).
- *  - The gate is Bus Master Enable (bit 2 of the PCI Command register).
- *    A function without it issues no memory requests upstream: no DMA
- *    reads or writes, and no MSI or MSI-X either, since those are memory
- *    writes too (PCI Local Bus 3.0 6.2.2, PCIe Base 7.5.1.1.3). When the
- *    device is added it is reset and the bit made sure to be clear
- *    (bus_master_off()); then only the guest sets it, through
- *    cfg_write() (the VMM's own config writes, place_bars(), leave the
- *    Command register alone). The first config write that sets it, for
- *    any assigned device (all of them share the one guestmem), joins the
- *    mapping thread before the write goes on to the device; later writes
- *    find it joined. If the mapping failed, the write is dropped, so the
- *    device never masters the bus, and the VM stops with the library's
- *    error (the thread has already asked for that stop).
- *
- * The IOMMU object is not thread-safe, so while the thread runs nothing
- * else calls into it: every device is opened and reset before it starts,
- * and teardown joins it before releasing them. vCPU threads only use the
- * vpci (config, BARs, interrupts), which does not touch the IOMMU. Any
- * stop request (power-off, Ctrl-C, error) cancels the mapping through
- * the progress callback, so stopping does not wait for the pinning to
- * finish; what was mapped is undone by the library.
- */
-static struct {
-	pthread_mutex_t lock;       /* serializes the join */
-	struct vm *vm;
-	struct assign_guestmem_region reg[2];
-	size_t nreg;
-	pthread_t thread;
-	bool running;               /* created and not joined yet */
-	bool deferred;              /* on-demand, not started yet */
-	const char *how;            /* for the log: "in the background"... */
-	int finished;               /* thread done (atomic) */
-	int cancel;                 /* teardown: stop mapping (atomic) */
-	int result;                 /* thread's result: read after the join */
-	double t_start, t_end;      /* seconds since the VMM started */
-	char error[512];            /* the library's message on failure */
-} dma = { .lock = PTHREAD_MUTEX_INITIALIZER };
-
-static int dma_progress(void *data, uint64_t done, uint64_t total)
-{
-	(void)data; (void)done; (void)total;
-	return __atomic_load_n(&dma.cancel, __ATOMIC_RELAXED) ||
-	       __atomic_load_n(&dma.vm->exit_code, __ATOMIC_RELAXED) != -1;
-}
-
-/* Map guest RAM now, on this thread; sets dma.result and dma.finished,
- * says how it went. */
-static int dma_map_now(void)
-{
-	dma.t_start = vmm_elapsed();
-	int r = assign_guestmem_add_regions(guestmem, dma.reg, dma.nreg,
-					    NULL, 0, NULL);
-	dma.t_end = vmm_elapsed();
-	if (r < 0) {
-		/* the context's message is shared with the vCPU threads'
-		 * vpci calls: copy it before one of them fails too */
-		snprintf(dma.error, sizeof dma.error, "%s",
-			 assign_ctx_get_last_error(dma.vm->ctx));
-	} else {
-		vmm_info("guest RAM (%llu MiB) mapped for DMA at IOVA = GPA "
-			 "in %.3f s, %s (done %.3f s after start)",
-			 (unsigned long long)(dma.vm->ram_size >> 20),
-			 dma.t_end - dma.t_start, dma.how, dma.t_end);
-	}
-	dma.result = r;
-	__atomic_store_n(&dma.finished, 1, __ATOMIC_RELEASE);
-	if (r == -ECANCELED && dma_progress(NULL, 0, 0))
-		vmm_info("DMA mapping of guest RAM cancelled: the VM is "
-			 "stopping");
-	else if (r < 0)
-		vmm_err("cannot map guest RAM for DMA: %s", dma.error);
-	return r;
-}
-
-static void *dma_thread(void *arg)
-{
-	(void)arg;
-	int r = dma_map_now();
-	if (r < 0 && !(r == -ECANCELED && dma_progress(NULL, 0, 0)))
-		vm_request_stop(dma.vm, 1, "DMA mapping failed");
-	return NULL;
-}
-
-/* Join the mapping thread if it runs; with dma.lock held. */
-static void dma_join_locked(void)
-{
-	if (!dma.running)
-		return;
-	pthread_join(dma.thread, NULL);
-	dma.running = false;
-}
-
-/* Teardown: stop the mapping and wait for it. Idempotent. */
-static void dma_stop(void)
-{
-	__atomic_store_n(&dma.cancel, 1, __ATOMIC_RELAXED);
-	pthread_mutex_lock(&dma.lock);
-	dma_join_locked();
-	pthread_mutex_unlock(&dma.lock);
-}
-
-/* The gate, on a vCPU thread: the guest is setting Bus Master Enable on
- * d. True when the write may go on to the device. A wait holds pci.c's
- * bus lock too, so other vCPUs' config accesses wait with it; the
- * mapping thread takes no lock of theirs, so it always finishes. */
-static bool dma_wait_for_bus_master(struct assigned *d)
-{
-	pthread_mutex_lock(&dma.lock);
-	double t = vmm_elapsed();
-	bool waited = dma.deferred || (dma.running &&
-		      !__atomic_load_n(&dma.finished, __ATOMIC_ACQUIRE));
-	if (dma.deferred) {             /* on-demand: now is when */
-		dma.deferred = false;
-		dma_map_now();          /* a failure is handled below */
-	}
-	dma_join_locked();
-	int r = guestmem ? dma.result : -ENODEV;   /* never started: no */
-	if (!d->bme_seen) {
-		d->bme_seen = true;
-		if (waited)
-			vmm_info("%s: bus master enabled at %.3f s: waited "
-				 "%.3f s for the DMA mapping", d->name, t,
-				 vmm_elapsed() - t);
-		else
-			vmm_info("%s: bus master enabled at %.3f s: DMA "
-				 "mapping was ready (since %.3f s), no wait",
-				 d->name, t, dma.t_end);
-	}
-	pthread_mutex_unlock(&dma.lock);
-	if (r < 0) {
-		vm_request_stop(d->vm, 1, "bus master enable without a DMA "
-				"mapping");
-		return false;
-	}
-	return true;
-}
-
-static int check_memlock(struct vm *vm)
-{
-	/* the library also knows that CAP_IPC_LOCK held inside a user
-	 * namespace does not lift the kernel's limit */
-	int r = assign_iommu_check_memlock(iommu, vm->ram_size);
-	if (r < 0)
-		vmm_err("cannot map guest RAM for DMA: %s",
-			assign_ctx_get_last_error(vm->ctx));
-	return r;
-}
-
-/* All guest RAM is pinned for DMA, so all of it must be in host memory at
- * once. Without this check a --mem beyond what the host has boots the
- * guest, and the pinning, or the guest later, wakes the OOM killer. The
- * memlock limit does not catch it: root, CAP_IPC_LOCK or "ulimit -l
- * unlimited" lift it. MemAvailable is the kernel's estimate of what can
- * be had without swapping; unreadable (no /proc), the check is skipped. */
-static int check_host_memory(struct vm *vm)
-{
-	FILE *f = fopen("/proc/meminfo", "re");
-	unsigned long long kib = 0;
-	bool found = false;
-	char line[128];
-	while (f && !found && fgets(line, sizeof line, f))
-		found = sscanf(line, "MemAvailable: %llu kB", &kib) == 1;
-	if (f)
-		fclose(f);
-	if (!found || vm->ram_size <= (uint64_t)kib << 10)
-		return 0;
-	vmm_err("cannot map guest RAM for DMA: all %llu MiB of it would be "
-		"pinned, but the host has %llu MiB available (MemAvailable "
-		"in /proc/meminfo); lower --mem to at most %lluM or free host "
-		"memory",
-		(unsigned long long)(vm->ram_size >> 20), kib >> 10, kib >> 10);
-	return -ENOMEM;
-}
-
-/* The DMA gate's starting point: Bus Master Enable clear in the device.
- * vfio-pci's reset and release leave it so; a device that could not be
- * reset is made so here. */
+/* The DMA gate starts here: Bus Master Enable clear in the device (see
+ * dma.c). vfio-pci's reset and release leave it so; a device that could
+ * not be reset is made so here. */
 static int bus_master_off(struct assigned *d)
 {
 	uint16_t cmd;
@@ -473,77 +263,6 @@ static int bus_master_off(struct assigned *d)
 		vmm_err("cannot assign %s: cannot clear bus mastering: %s",
 			d->name, assign_ctx_get_last_error(d->vm->ctx));
 	return r;
-}
-
-int assign_dma_start(struct vm *vm, enum vmm_dma_mode mode)
-{
-	if (!iommu || guestmem)         /* no device, or already started */
-		return 0;
-	struct assign_guestmem_opts o = {
-		.size = sizeof o,
-		.policy = ASSIGN_GUESTMEM_MAP_ALL,
-		/* No ASSIGN_GUESTMEM_F_PREFAULT: prefaulting spreads the
-		 * page faults over every CPU to shorten a mapping that the
-		 * caller waits for; this one runs beside the booting guest,
-		 * whose vCPUs need those CPUs. One thread pinning is off the
-		 * critical path (measured in the lab: inner init 3.0-3.2 s
-		 * after start without prefault, 4.1-4.9 s with it). */
-		.flags = 0,
-		.progress = dma_progress,
-	};
-	dma.vm = vm;
-	dma.reg[0] = (struct assign_guestmem_region){
-		.size = sizeof dma.reg[0], .gpa = 0, .length = vm->low_size,
-		.vaddr = vm->ram, .fd = -1 };
-	dma.reg[1] = (struct assign_guestmem_region){
-		.size = sizeof dma.reg[1], .gpa = HIGH_RAM_START,
-		.length = vm->high_size, .vaddr = vm->ram + vm->low_size,
-		.fd = -1 };
-	dma.nreg = vm->high_size ? 2 : 1;
-
-	/* everything that can fail for bad input, before the guest runs */
-	int r = assign_guestmem_new(iommu, &o, &guestmem);
-	if (r == 0)
-		r = assign_guestmem_check_layout(guestmem, dma.reg, dma.nreg,
-						 NULL, 0, NULL);
-	if (r < 0) {
-		vmm_err("cannot map guest RAM for DMA: %s",
-			assign_ctx_get_last_error(vm->ctx));
-		return r;
-	}
-	r = check_memlock(vm);
-	if (r == 0)
-		r = check_host_memory(vm);
-	if (r < 0)
-		return r;
-	uint32_t avail;
-	if (assign_iommu_get_dma_avail(iommu, &avail) == 0 &&
-	    avail < dma.nreg) {
-		vmm_err("cannot map guest RAM for DMA: the kernel allows only "
-			"%u more DMA mappings; raise vfio_iommu_type1's "
-			"dma_entry_limit", avail);
-		return -ENOSPC;
-	}
-
-	if (mode == VMM_DMA_ON_DEMAND) {
-		dma.deferred = true;
-		dma.how = "on demand, at the first Bus Master Enable";
-		vmm_info("guest RAM will be mapped for DMA when a device first "
-			 "enables bus mastering");
-		return 0;
-	}
-	if (mode == VMM_DMA_BACKGROUND) {
-		dma.how = "in the background";
-		dma.t_start = vmm_elapsed();
-		if (pthread_create(&dma.thread, NULL, dma_thread, NULL) == 0) {
-			dma.running = true;
-			vmm_info("mapping guest RAM for DMA in the background "
-				 "from %.3f s", dma.t_start);
-			return 0;
-		}
-	}
-	dma.how = "before boot";        /* or no thread could be made */
-	return dma_map_now();
 }
 
 /* ---- config space: straight to the virtual function ------------------ */
@@ -568,8 +287,9 @@ static bool sets_bus_master(unsigned off, unsigned size, uint32_t val)
 static void cfg_write(void *opaque, unsigned off, unsigned size, uint32_t val)
 {
 	struct assigned *d = opaque;
-	/* the DMA gate: see "guest RAM for DMA" above */
-	if (sets_bus_master(off, size, val) && !dma_wait_for_bus_master(d))
+	/* the DMA gate: see dma.c */
+	if (sets_bus_master(off, size, val) &&
+	    !dma_bus_master(d->space, d->name, &d->bme_seen))
 		return;     /* no mapping: the device never gets to master */
 	assign_vpci_config_write(d->vpci, off, &val, size);
 }
@@ -656,16 +376,62 @@ void assign_device_event(struct assigned *d, int fd)
 
 /* ---- setup and teardown -------------------------------------------- */
 
-/* The IOMMU: one for all devices, one DMA address space for the guest.
- * The library context is the VM's (main.c). */
-static int iommu_init(struct vm *vm)
+/* The host DMA address space of a device: with --viommu one of its own,
+ * whose policy follows the guest's IOMMU; without, the one all devices
+ * share. The library context is the VM's (main.c). */
+static struct dma_space *shared_space;
+
+/* With --viommu two devices of one host IOMMU group cannot be followed:
+ * the guest may put them in different domains, but they share one host
+ * address space (a type1 group sits in one container). Refused before
+ * anything is opened. */
+static int group_check(const char *address)
 {
-	if (iommu)
+	static char groups[VMM_MAX_DEVICES][256], addrs[VMM_MAX_DEVICES][128];
+	static int n;
+	char link[256], path[128];
+	ssize_t len;
+
+	snprintf(path, sizeof path, "/sys/bus/pci/devices/%s/iommu_group",
+		 address);
+	len = readlink(path, link, sizeof link - 1);
+	if (len <= 0 || n == VMM_MAX_DEVICES)
+		return 0; /* the open will say what is wrong */
+	link[len] = '\0';
+	const char *g = strrchr(link, '/') ? strrchr(link, '/') + 1 : link;
+	for (int i = 0; i < n; i++) {
+		if (strcmp(groups[i], g))
+			continue;
+		vmm_err("cannot assign %s with --viommu: it shares IOMMU group "
+			"%s with %s, and the guest could put the two in "
+			"different domains, which one host address space "
+			"cannot follow; assign only one of them, or run "
+			"without --viommu",
+			address, g, addrs[i]);
+		return -EBUSY;
+	}
+	snprintf(groups[n], sizeof groups[n], "%s", g);
+	snprintf(addrs[n], sizeof addrs[n], "%s", address);
+	n++;
+	return 0;
+}
+
+static int space_init(struct vm *vm, const char *address,
+		      struct dma_space **ret)
+{
+	char name[ASSIGN_PCI_ADDR_LEN + 4];
+	int r;
+
+	if (!vm->viommu && shared_space) {
+		*ret = shared_space;
 		return 0;
-	int r = assign_iommu_new(vm->ctx, NULL, &iommu);
-	if (r < 0)
-		vmm_err("cannot set up VFIO: %s",
-			assign_ctx_get_last_error(vm->ctx));
+	}
+	if (vm->viommu && (r = group_check(address)) < 0)
+		return r;
+	snprintf(name, sizeof name, "%s: ", address);
+	r = dma_space_new(vm, vm->viommu ? name : "", ret);
+	if (r == 0 && !vm->viommu)
+		shared_space = *ret;
 	return r;
 }
 
@@ -674,9 +440,14 @@ static int iommu_init(struct vm *vm)
  * reason to stop. */
 static void kvm_vfio_add(struct assigned *d)
 {
-	if (assign_kvm_add_device(d->vm->kvm, d->dev) == 0)
+	bool cdev = assign_iommu_get_backend(dma_space_iommu(d->space)) ==
+		    ASSIGN_IOMMU_IOMMUFD;
+
+	if (assign_kvm_add_device(d->vm->kvm, d->dev) == 0) {
 		d->kvm_vfio = true;
-	else
+		vmm_info("%s: added to KVM's VFIO device (its %s)", d->name,
+			 cdev ? "vfio cdev" : "group");
+	} else
 		vmm_info("%s: not added to KVM's VFIO device (%s); going on "
 			 "without it",
 			 d->name, assign_ctx_get_last_error(d->vm->ctx));
@@ -687,27 +458,46 @@ static void cfg_put32(struct assigned *d, unsigned off, uint32_t v)
 	assign_vpci_config_write(d->vpci, off, &v, 4);
 }
 
-/* What firmware would do: place each BAR in the guest's PCI hole and write
- * the interrupt line. Decoding stays off until the guest's driver (or its
- * PCI core) turns it on, which maps the BARs through on_bar_map. */
+/* Where firmware would put a BAR: I/O in the port window, 64-bit memory
+ * above guest RAM (below 4 GiB when that window is full or missing),
+ * 32-bit memory in the hole below 4 GiB. 0 when nothing fits. */
+static uint64_t bar_place(const struct assign_vpci_bar *b)
+{
+	uint64_t at;
+
+	if (b->io)
+		return pci_alloc_io((uint32_t)b->length);
+	if (b->mem64 && (at = pci_alloc_mmio64(b->length)) != 0)
+		return at;
+	return pci_alloc_mmio(b->length);
+}
+
+/* What firmware would do: place each BAR and write the interrupt line.
+ * Decoding stays off until the guest's driver (or its PCI core) turns it
+ * on, which maps the BARs through on_bar_map. */
 static int place_bars(struct assigned *d)
 {
 	for (uint32_t i = 0; i < 6; i++) {
 		struct assign_vpci_bar b = { .size = sizeof(b) };
 		if (assign_vpci_get_bar(d->vpci, i, &b) < 0 || !b.present)
 			continue;
-		uint64_t at = b.io ? pci_alloc_io((uint32_t)b.length) :
-				     pci_alloc_mmio(b.length);
+		uint64_t at = bar_place(&b);
 		if (!at) {
 			vmm_err("%s: no room for BAR%u (%llu bytes) in the "
-				"guest's PCI hole",
+				"guest's PCI windows",
 				d->name, i, (unsigned long long)b.length);
 			return -ENOSPC;
 		}
 		cfg_put32(d, ASSIGN_PCI_BASE_ADDRESS_0 + 4 * i, (uint32_t)at);
 		if (b.mem64)
 			cfg_put32(d, ASSIGN_PCI_BASE_ADDRESS_0 + 4 * (i + 1),
-				  0);
+				  (uint32_t)(at >> 32));
+		if (at >> 32)
+			vmm_info(
+				"%s: 64-bit BAR%u (%llu bytes) at %#llx, above "
+				"4 GiB",
+				d->name, i, (unsigned long long)b.length,
+				(unsigned long long)at);
 	}
 	if (d->intx.pin) {
 		uint8_t line = (uint8_t)d->intx_gsi;
@@ -720,19 +510,21 @@ static int place_bars(struct assigned *d)
 int assign_device_add(struct vm *vm, const char *address,
 		      struct assigned **ret)
 {
-	int r = iommu_init(vm);
+	struct dma_space *space;
+	int r = space_init(vm, address, &space);
 	if (r < 0)
 		return r;
 	struct assigned *d = calloc(1, sizeof *d);
 	if (!d)
 		return -ENOMEM;
 	d->vm = vm;
+	d->space = space;
 	d->req_fd = d->err_fd = -1;
 	for (uint32_t i = 0; i < ASSIGN_VPCI_NUM_BARS; i++)
 		d->traps[i] = (struct bar_trap){ d, i };
 
 	double t_open = vmm_elapsed();
-	r = assign_device_open(iommu, address, NULL, &d->dev);
+	r = assign_device_open(dma_space_iommu(space), address, NULL, &d->dev);
 	if (r < 0) {
 		vmm_err("cannot assign %s: %s%s", address,
 			assign_ctx_get_last_error(vm->ctx),
@@ -747,7 +539,12 @@ int assign_device_add(struct vm *vm, const char *address,
 	if (r < 0)
 		vmm_info("%s: no function reset (%s); starting as found",
 			 d->name, strerror(-r));
-	vmm_info("%s: opened in %.3f s, reset in %.3f s (at %.3f s)", d->name,
+	vmm_info("%s: opened on %s in %.3f s, reset in %.3f s (at %.3f s)",
+		 d->name,
+		 assign_iommu_get_backend(dma_space_iommu(space)) ==
+				 ASSIGN_IOMMU_IOMMUFD ?
+			 "iommufd" :
+			 "type1",
 		 t_reset - t_open, vmm_elapsed() - t_reset, vmm_elapsed());
 	r = bus_master_off(d);
 	if (r < 0)
@@ -818,11 +615,27 @@ void assign_device_remove(struct assigned *d)
 	free(d);
 }
 
+int assign_device_slot(const struct assigned *d)
+{
+	return d->slot;
+}
+
+const char *assign_device_name(const struct assigned *d)
+{
+	return d->name;
+}
+
+struct dma_space *assign_device_space(const struct assigned *d)
+{
+	return d->space;
+}
+
 int assign_handoff_take(struct vm *vm, const char *path, const char **names,
 			int max)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct assign_handoff *h = NULL;
+	struct assign_iommu *iommu = NULL;
 	int s, r;
 
 	if (strlen(path) >= sizeof sa.sun_path) {
@@ -844,9 +657,15 @@ int assign_handoff_take(struct vm *vm, const char *path, const char **names,
 	close(s);
 	if (r == 0)
 		r = assign_iommu_new_from_handoff(vm->ctx, h, &iommu);
+	if (r == 0) {
+		/* the devices share it, as without --handoff */
+		r = dma_space_adopt(vm, iommu, "", &shared_space);
+		iommu = NULL;
+	}
 	if (r < 0) {
 		vmm_err("no devices from the helper at %s: %s", path,
 			assign_ctx_get_last_error(vm->ctx));
+		assign_iommu_unref(iommu);
 		assign_handoff_free(h);
 		return -1;
 	}
@@ -869,11 +688,10 @@ int assign_handoff_take(struct vm *vm, const char *path, const char **names,
 
 void assign_global_cleanup(void)
 {
-	dma_stop();
 	for (int i = 0; i < nhanded; i++)
 		free(handed[i]);
 	nhanded = 0;
-	/* unmaps guest RAM from the IOMMU: nothing stays pinned */
-	guestmem = assign_guestmem_unref(guestmem);
-	iommu = assign_iommu_unref(iommu);
+	/* unmaps guest RAM from the IOMMUs: nothing stays pinned */
+	dma_cleanup();
+	shared_space = NULL;
 }

@@ -134,11 +134,13 @@ static int finish_zero_page(struct vm *vm, const struct boot_config *cfg,
 	}
 
 	/* e820: low RAM minus the EBDA and the BIOS area (ACPI tables, MP
-	 * table), then high RAM */
+	 * table), the ECAM (Linux checks that MCFG's area is reserved),
+	 * then high RAM */
 	e820_add(bp, 0, EBDA_START, E820_RAM);
 	e820_add(bp, EBDA_START, 0xa0000 - EBDA_START, E820_RESERVED);
 	e820_add(bp, ACPI_START, 0x100000 - ACPI_START, E820_RESERVED);
 	e820_add(bp, 0x100000, vm->low_size - 0x100000, E820_RAM);
+	e820_add(bp, PCI_ECAM_BASE, PCI_ECAM_SIZE, E820_RESERVED);
 	if (vm->high_size)
 		e820_add(bp, HIGH_RAM_START, vm->high_size, E820_RAM);
 	return 0;

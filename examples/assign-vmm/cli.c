@@ -179,6 +179,9 @@ static int take_option(int o, int argc, char **argv, struct vmm_options *out,
 				    "--handoff needs the helper's socket path");
 		out->handoff = optarg;
 		return 0;
+	case 'V':
+		out->viommu = true;
+		return 0;
 	case 'v':
 		out->verbose = true;
 		return 0;
@@ -236,6 +239,14 @@ static int check_options(int argc, char **argv, const struct vmm_options *out,
 		return fail(
 			err, errlen,
 			"no kernel given; pass a bzImage or vmlinux with --kernel FILE");
+	if (out->viommu && out->handoff)
+		return fail(
+			err, errlen,
+			"--viommu needs a host IOMMU object per device, --handoff hands over one for all; use one of them");
+	if (out->viommu && !out->ndevices)
+		return fail(
+			err, errlen,
+			"--viommu puts assigned devices behind a virtio-iommu; give at least one --device");
 	if (out->mem < (64ULL << 20) || out->mem > (1ULL << 40) ||
 	    (out->mem & 0xfffff))
 		return fail(
@@ -256,6 +267,7 @@ int vmm_parse_args(int argc, char **argv, struct vmm_options *out,
 		{ "device", required_argument, NULL, 'd' },
 		{ "dma-map", required_argument, NULL, 'D' },
 		{ "handoff", required_argument, NULL, 'H' },
+		{ "viommu", no_argument, NULL, 'V' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },

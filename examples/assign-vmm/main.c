@@ -262,6 +262,13 @@ static int setup_cpuid(struct vm *vm, struct vcpu *cpu)
 			return -e;
 		n *= 2;
 	}
+	/* The TSC-deadline timer is never in KVM_GET_SUPPORTED_CPUID (it
+	 * needs the in-kernel LAPIC, which we have): without it Linux
+	 * calibrates the LAPIC timer against the PIT at boot, which under
+	 * nested virtualization fails ("APIC timer disabled due to
+	 * verification failure") after a few hundred milliseconds. */
+	bool tsc_deadline = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION,
+				  KVM_CAP_TSC_DEADLINE_TIMER) > 0;
 	for (uint32_t i = 0; i < c->nent; i++) {
 		struct kvm_cpuid_entry2 *e = &c->entries[i];
 		if (e->function == 1) {
@@ -272,6 +279,8 @@ static int setup_cpuid(struct vm *vm, struct vcpu *cpu)
 			/* "running under a hypervisor": without it Linux
 			 * never looks for KVM's leaves, so no kvmclock */
 			e->ecx |= 1u << 31;
+			if (tsc_deadline)
+				e->ecx |= 1u << 24;
 		} else if (e->function == 0xb || e->function == 0x1f) {
 			e->edx = (uint32_t)cpu->id;   /* x2APIC ID */
 		}
@@ -322,6 +331,8 @@ static void print_stats(void)
  * the workload woke the VMM. */
 #define STATS_PORT 0x5e0
 
+static struct viommu *the_viommu; /* --viommu, for its statistics */
+
 static void stats_port(struct kvm_run *run)
 {
 	unsigned long io = 0;
@@ -329,6 +340,8 @@ static void stats_port(struct kvm_run *run)
 		io += __atomic_load_n(&stat_port[p], __ATOMIC_RELAXED);
 	vmm_info("stats at %.3f s: exits %lu (port I/O %lu, MMIO %lu)",
 		 vmm_elapsed(), stat_exits, io, stat_mmio);
+	if (the_viommu)
+		viommu_log_stats(the_viommu);
 	memset((uint8_t *)run + run->io.data_offset, 0,
 	       (size_t)run->io.size * run->io.count);
 }
@@ -444,7 +457,7 @@ static void usage(FILE *f)
 	fprintf(f,
 		"Usage: assign-vmm --kernel FILE [--initrd FILE] [--append CMDLINE]\n"
 		"                  [--mem SIZE] [--cpus N] [--device DEVICE]...\n"
-		"                  [--handoff SOCKET]\n"
+		"                  [--handoff SOCKET | --viommu]\n"
 		"\n"
 		"Boot a Linux guest on KVM with an 8250 console on stdio and, with\n"
 		"--device, host PCI devices assigned through VFIO (libassign).\n"
@@ -464,6 +477,9 @@ static void usage(FILE *f)
 		"                         helper (assign-host handoff) on SOCKET: no\n"
 		"                         access to /dev/vfio needed; without --device,\n"
 		"                         every device handed over is assigned\n"
+		"      --viommu           the devices behind a virtio-iommu (VIOT):\n"
+		"                         the guest's IOMMU decides what their DMA\n"
+		"                         reaches (needs the guest's virtio_iommu)\n"
 		"      --dma-map WHEN     when guest RAM is mapped for the devices' DMA:\n"
 		"                         background (default: while the guest boots),\n"
 		"                         on-demand (when a device first enables bus\n"
@@ -778,12 +794,31 @@ static int add_devices(struct vm *vm, const struct vmm_options *opt,
 	return 0;
 }
 
+/* --viommu: the virtio-iommu in front of the devices (each in a host
+ * address space of its own, dma.c), on the next PCI slot */
+static int add_viommu(struct vm *vm, struct assigned **devs, int n,
+		      struct viommu **ret)
+{
+	if (!vm->viommu)
+		return 0;
+	if (viommu_setup(vm, devs, n, ret) < 0)
+		return -1;
+	the_viommu = *ret;
+	vmm_info("virtio-iommu at guest 00:%02x.0 in front of %d device(s)",
+		 viommu_slot(*ret), n);
+	return 0;
+}
+
 /* What the guest finds at its first instruction: firmware tables, vCPUs,
  * the boot CPU at the kernel's entry, guest RAM ready for DMA */
 static int prepare_boot(struct vm *vm, const struct vmm_options *opt,
-			uint64_t entry, int ndevices)
+			uint64_t entry, int ndevices, struct viommu *vio)
 {
-	if (mptable_write(vm) < 0 || acpi_write(vm) < 0)
+	struct acpi_viot viot;
+
+	if (vio)
+		viommu_get_viot(vio, &viot);
+	if (mptable_write(vm) < 0 || acpi_write(vm, vio ? &viot : NULL) < 0)
 		return -1;
 	if (create_vcpus(vm) < 0)
 		return -1;
@@ -796,7 +831,7 @@ static int prepare_boot(struct vm *vm, const struct vmm_options *opt,
 	 * after every mmap() of the setup (vCPU run areas): pinning and
 	 * prefaulting hold the mmap lock for reading, and a thread asking
 	 * for it for writing would wait for them, and the vCPUs behind it. */
-	if (assign_dma_start(vm, opt->dma_mode) < 0)
+	if (dma_start(vm, opt->dma_mode) < 0)
 		return -1;
 	vmm_info("VM ready after %.3f s: %llu MiB, %d vCPU(s), %d device(s)",
 		 vmm_elapsed(), (unsigned long long)(vm->ram_size >> 20),
@@ -869,8 +904,10 @@ int main(int argc, char **argv)
 			 .stop_fd = -1,
 			 .exit_code = -1,
 			 .ram_size = opt.mem,
-			 .ncpus = opt.ncpus };
+			 .ncpus = opt.ncpus,
+			 .viommu = opt.viommu };
 	struct assigned *devs[VMM_MAX_DEVICES] = { 0 };
+	struct viommu *vio = NULL;
 	int ndevs = 0, code = 1;
 	uint64_t entry;
 	int sig_fd = signals_init();
@@ -879,11 +916,14 @@ int main(int argc, char **argv)
 	    setup_vm(&vm) < 0)
 		goto out;
 	if (add_devices(&vm, &opt, devs, &ndevs) == 0 &&
-	    prepare_boot(&vm, &opt, entry, ndevs) == 0)
+	    add_viommu(&vm, devs, ndevs, &vio) == 0 &&
+	    prepare_boot(&vm, &opt, entry, ndevs, vio) == 0)
 		code = run_vm(&vm, sig_fd, devs, ndevs);
 
 	for (int i = ndevs - 1; i >= 0; i--)
 		assign_device_remove(devs[i]);
+	the_viommu = NULL;
+	viommu_free(vio);
 	assign_global_cleanup();
 out:
 	tty_restore();

@@ -79,8 +79,11 @@ check dma-map-bad 2 "--dma-map sometimes: give background, on-demand or before-b
 check device-twice 2 "--device 00:02.0 is given twice (also as 0000:00:02.0); give each device once" --kernel x --device 0000:00:02.0 --device 00:02.0
 check device-twice-same 2 "--device 0000:00:03.0 is given twice" --kernel x --device 0000:00:03.0 --device 0000:00:04.0 --device 0000:00:03.0
 check dma-map-ok 1 "cannot read kernel /nonexistent" --kernel /nonexistent --dma-map on-demand
+check viommu-no-device 2 "--viommu puts assigned devices behind a virtio-iommu; give at least one --device" --kernel x --viommu
+check viommu-ok 1 "cannot read kernel /nonexistent" --kernel /nonexistent --viommu --device 0000:00:03.0
 check missing-kernel 1 "cannot read kernel /nonexistent" --kernel /nonexistent
 check handoff-empty 2 "--handoff needs the helper's socket path" --kernel x --handoff ""
+check viommu-handoff 2 "--viommu needs a host IOMMU object per device, --handoff hands over one for all; use one of them" --kernel x --viommu --handoff /tmp/s --device 0000:00:03.0
 check dir-kernel 1 "cannot read kernel" --kernel "$tmp"
 : >"$tmp/empty"
 check empty-kernel 1 "empty or not a regular file" --kernel "$tmp/empty"

@@ -13,9 +13,13 @@
  *   io.c        port and MMIO dispatch for everything KVM hands back
  *   serial.c    8250 UART on 0x3f8 wired to stdio
  *   legacy.c    CMOS clock, reset ports 0xcf9 and 0x64
- *   pci.c       host bridge, config mechanism #1, device slots
+ *   pci.c       host bridge, config mechanism #1 and ECAM, device slots
  *   assign.c    an assigned device: libassign's assign_vpci wired to KVM
  *   ratelimit.c bounds the messages a guest can cause
+ *   dma.c       guest RAM for the devices' DMA: host address spaces, the
+ *               guest memory policy, the Bus Master Enable gate
+ *   virtio.c    virtio 1.x over PCI: the function, its BAR, virtqueues
+ *   viommu.c    the virtio-iommu device (--viommu) and its requests
  */
 #ifndef ASSIGN_VMM_H
 #define ASSIGN_VMM_H
@@ -38,7 +42,10 @@
 #define KERNEL_ADDR     0x100000ULL
 #define LOW_RAM_MAX     0xc0000000ULL   /* RAM above this goes above 4 GiB */
 #define PCI_MMIO_START  0xc0000000ULL   /* BARs are placed from here ... */
-#define PCI_MMIO_END    0xfec00000ULL   /* ... up to the IOAPIC */
+#define PCI_MMIO_END 0xfeb00000ULL /* ... up to the ECAM */
+#define PCI_ECAM_BASE 0xfeb00000ULL /* ECAM (MCFG) of bus 0: 1 MiB */
+#define PCI_ECAM_SIZE 0x100000ULL
+#define PCI_MMIO64_SIZE (64ULL << 30) /* 64-bit BARs: above RAM, at most */
 #define IOAPIC_ADDR     0xfec00000ULL
 #define LAPIC_ADDR      0xfee00000ULL
 #define HIGH_RAM_START  0x100000000ULL
@@ -94,6 +101,7 @@ struct vm {
 	int stop_fd;            /* eventfd: a vCPU asks the main loop to stop */
 	volatile int exit_code; /* -1 while running */
 
+	bool viommu; /* --viommu: devices behind a virtio-iommu */
 	struct assign_ctx *ctx; /* libassign: errors and log of the VM */
 	struct assign_kvm *kvm; /* libassign's KVM glue: the GSI routing
 				   table, irqfds, the KVM-VFIO device */
@@ -129,6 +137,7 @@ struct vmm_options {
 	const char *devices[VMM_MAX_DEVICES];
 	int ndevices;
 	const char *handoff; /* --handoff: a helper's socket, or NULL */
+	bool viommu; /* --viommu */
 	uint64_t mem;           /* bytes: whole MiB, 64 MiB to 1 TiB */
 	int ncpus;              /* 1 to VMM_MAX_CPUS */
 	enum vmm_dma_mode dma_mode;
@@ -162,8 +171,15 @@ int boot_setup_bsp(struct vm *vm, struct vcpu *cpu, uint64_t entry);
 /* ---- mptable.c ------------------------------------------------------- */
 int mptable_write(struct vm *vm);
 
-/* ---- acpi.c: tables for power-off and the PM1a registers ---------------- */
-int acpi_write(struct vm *vm);
+/* ---- acpi.c: tables for power-off, the PCI host bridge and ECAM, the
+ * virtio-iommu's VIOT, and the PM1a registers ------------------------------ */
+struct acpi_viot {
+	uint16_t iommu_bdf; /* the virtio-iommu's requester ID */
+	const uint16_t *endpoints; /* requester IDs it translates */
+	size_t nendpoints;
+};
+/* @viot NULL: no VIOT */
+int acpi_write(struct vm *vm, const struct acpi_viot *viot);
 
 /* ---- io.c: dispatch of port and MMIO exits ------------------------------ */
 enum io_space { IO_PORT, IO_MMIO };
@@ -199,13 +215,53 @@ int pci_init(struct vm *vm);
 int pci_add_device(const struct pci_device_ops *ops, void *opaque);
 /* IOAPIC pin (GSI) behind INTA..INTD (pin 1..4) of a slot */
 unsigned pci_intx_gsi(int slot, int pin);
-/* simple allocators for the VMM's "firmware" BAR placement */
+/* simple allocators for the VMM's "firmware" BAR placement: 0 when full */
 uint64_t pci_alloc_mmio(uint64_t size);
+uint64_t pci_alloc_mmio64(uint64_t size); /* above guest RAM */
 uint32_t pci_alloc_io(uint32_t size);
+/* the window of 64-bit BARs; size 0 when there is none */
+void pci_mmio64_window(uint64_t *base, uint64_t *size);
+/* 2^(the guest's physical address width) */
+uint64_t pci_guest_phys_limit(void);
 int pci_slot_count(void);
+
+/* ---- dma.c: host address spaces for the devices' DMA ------------------- */
+struct dma_space;
+struct assign_iommu;
+struct assign_guestmem_stats;
+/* A new host IOMMU address space (VFIO container or IOAS), named for
+ * messages ("" or "ADDR: "); freed by dma_cleanup(). */
+int dma_space_new(struct vm *vm, const char *name, struct dma_space **ret);
+/* The same on an IOMMU object made elsewhere (--handoff); takes it over,
+ * also on failure. */
+int dma_space_adopt(struct vm *vm, struct assign_iommu *iommu, const char *name,
+		    struct dma_space **ret);
+struct assign_iommu *dma_space_iommu(const struct dma_space *s);
+struct assign_guestmem *dma_space_guestmem(const struct dma_space *s);
+/* After the last device is opened: check guest RAM for DMA in every space
+ * (errors are reported, nothing is pinned), register it, and map it for
+ * the spaces in identity per mode; the first Bus Master Enable of a
+ * device waits for its space. 0 without devices. */
+int dma_start(struct vm *vm, enum vmm_dma_mode mode);
+/* The gate: a device of @s (named @dev) is enabling bus mastering; true
+ * when the write may go on. @seen: first time logged. */
+bool dma_bus_master(struct dma_space *s, const char *dev, bool *seen);
+/* The guest turned translation on (nothing reachable until mapped) or off
+ * (identity: all RAM, at once if the device masters the bus). */
+int dma_space_set_translated(struct dma_space *s, bool on);
+int dma_space_map(struct dma_space *s, uint64_t iova, uint64_t gpa,
+		  uint64_t size, uint32_t flags);
+int dma_space_unmap(struct dma_space *s, uint64_t iova, uint64_t size);
+int dma_space_get_stats(struct dma_space *s, struct assign_guestmem_stats *st);
+/* Stop and join the mapping thread (idempotent). */
+void dma_stop(void);
+/* After the devices are gone: unpin, release the IOMMUs. */
+void dma_cleanup(void);
 
 /* ---- assign.c ----------------------------------------------------------- */
 struct assigned;
+/* With vm->viommu every device gets a DMA space of its own; without, all
+ * share one. */
 int assign_device_add(struct vm *vm, const char *address,
 		      struct assigned **ret);
 void assign_device_remove(struct assigned *dev);
@@ -221,11 +277,111 @@ int assign_handoff_take(struct vm *vm, const char *path, const char **names,
  * when one of them is readable (stop the VM: assign.c says why) */
 int assign_device_event_fds(const struct assigned *dev, int fds[2]);
 void assign_device_event(struct assigned *dev, int fd);
-/* After the last assign_device_add(): check guest RAM for DMA (errors
- * are reported, nothing is pinned) and map it on a thread of its own; the
- * first Bus Master Enable of a device waits for it. 0 without devices. */
-int assign_dma_start(struct vm *vm, enum vmm_dma_mode mode);
+int assign_device_slot(const struct assigned *dev);
+const char *assign_device_name(const struct assigned *dev);
+struct dma_space *assign_device_space(const struct assigned *dev);
 void assign_global_cleanup(void);
+
+/* ---- virtio.c: virtio 1.x over PCI --------------------------------------- */
+#define VIRTIO_MAX_QUEUES 2
+#define VIRTIO_QUEUE_SIZE 256
+#define VIRTQ_MAX_SEGS 16
+struct virtio_dev;
+/* What a device model gives the transport. Every callback runs with the
+ * device's lock held (one guest access at a time). */
+struct virtio_model {
+	uint16_t device_id; /* virtio device ID */
+	uint32_t class_code; /* PCI class, 24 bits */
+	uint64_t features; /* offered, VERSION_1 included */
+	uint16_t nqueues;
+	uint32_t config_len; /* device-specific configuration */
+	/* in bounds of config_len */
+	void (*config_read)(void *opaque, uint32_t off, void *data,
+			    unsigned len);
+	void (*config_write)(void *opaque, uint32_t off, const void *data,
+			     unsigned len);
+	void (*set_features)(void *opaque, uint64_t features);
+	void (*reset)(void *opaque);
+	void (*notify)(void *opaque, struct virtio_dev *vd, uint16_t queue);
+};
+/* One request popped from a queue: its guest buffers, in host memory. */
+struct virtq_seg {
+	uint8_t *host;
+	uint32_t len;
+	bool write; /* device-writable */
+};
+struct virtq_req {
+	uint16_t head;
+	unsigned nseg;
+	struct virtq_seg seg[VIRTQ_MAX_SEGS];
+	uint64_t rlen, wlen; /* readable and writable bytes */
+};
+/* Plug a device into the next PCI slot, BAR placed, INTx routed. */
+int virtio_pci_add(struct vm *vm, const struct virtio_model *model,
+		   void *opaque, struct virtio_dev **ret);
+int virtio_pci_slot(const struct virtio_dev *d);
+void virtio_pci_free(struct virtio_dev *d);
+/* From notify: 1 and a request, 0 when the queue is empty, -EINVAL for a
+ * chain that cannot be used (push it back with 0 bytes written). */
+int virtq_pop(struct virtio_dev *d, uint16_t q, struct virtq_req *req);
+void virtq_push(struct virtio_dev *d, uint16_t q, const struct virtq_req *req,
+		uint32_t written);
+/* Copy from the readable / into the writable buffers; bytes copied. */
+size_t virtq_read(const struct virtq_req *req, size_t off, void *buf,
+		  size_t len);
+size_t virtq_write(const struct virtq_req *req, size_t off, const void *buf,
+		   size_t len);
+void virtio_config_changed(struct virtio_dev *d);
+
+/* ---- viommu.c: the virtio-iommu device ----------------------------------- */
+#define VIOMMU_MAX_MAPPINGS 65536u /* per domain: the guest's budget */
+struct viommu;
+struct assign_iova_range;
+struct assign_reserved_region;
+/* The host side of an endpoint (dma.c's spaces through main.c). */
+struct viommu_host_ops {
+	int (*set_translated)(void *ep, bool on);
+	int (*map)(void *ep, uint64_t iova, uint64_t gpa, uint64_t size,
+		   uint32_t flags);
+	int (*unmap)(void *ep, uint64_t iova, uint64_t size);
+};
+/* What the host IOMMU of an endpoint allows. */
+struct viommu_geometry {
+	uint64_t pgsizes;
+	const struct assign_iova_range *ranges; /* sorted, at least one */
+	size_t nranges;
+	const struct assign_reserved_region *resv;
+	size_t nresv;
+};
+struct viommu_stats {
+	uint64_t requests[6]; /* by type: ATTACH 1 ... PROBE 5 */
+	uint64_t errors; /* requests answered with an error */
+	uint64_t malformed; /* chains returned unused */
+};
+int viommu_new(struct vm *vm, const struct viommu_host_ops *ops,
+	       struct viommu **ret);
+/* Endpoint @id (its PCI requester ID) behind the IOMMU; before plugging. */
+int viommu_add_endpoint(struct viommu *v, uint32_t id, void *ep,
+			const struct viommu_geometry *g);
+/* Onto the PCI bus, after the endpoints. */
+int viommu_plug(struct viommu *v);
+int viommu_slot(const struct viommu *v);
+/* One request: @in its device-readable bytes, @out (@outlen bytes) its
+ * device-writable part; the bytes written, 0 when it cannot be answered. */
+size_t viommu_request(struct viommu *v, const uint8_t *in, size_t inlen,
+		      uint8_t *out, size_t outlen);
+void viommu_get_stats(const struct viommu *v, struct viommu_stats *st);
+/* Set up the device for the assigned devices, endpoint ID = requester ID,
+ * each in its own DMA space (dma_viommu_ops), and plug it; messages on
+ * failure. */
+int viommu_setup(struct vm *vm, struct assigned *const *devs, int n,
+		 struct viommu **ret);
+void viommu_get_viot(const struct viommu *v, struct acpi_viot *viot);
+/* With --verbose: its counters and each endpoint's host mappings */
+void viommu_log_stats(const struct viommu *v);
+void viommu_free(struct viommu *v);
+/* dma.c's spaces as the host side of endpoints */
+extern const struct viommu_host_ops dma_viommu_ops;
 
 /* ---- logging -------------------------------------------------------------- */
 void vmm_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -385,6 +385,9 @@ int assign_guestmem_lookup(struct assign_guestmem *gm, uint64_t iova,
  * @guest_unmaps: guest unmap operations shadowed so far
  * @splits: host mappings split (unmapped and remapped in parts)
  * @merges: host mappings merged (%ASSIGN_GUESTMEM_F_MERGE)
+ * @host_maps: host mappings requested so far, one kernel map call each
+ *             (those the IOMMU layer refused before the kernel included)
+ * @host_unmaps: host unmaps requested so far, one kernel unmap call each
  */
 struct assign_guestmem_stats {
 	size_t size;
@@ -396,6 +399,8 @@ struct assign_guestmem_stats {
 	uint64_t guest_unmaps;
 	uint64_t splits;
 	uint64_t merges;
+	uint64_t host_maps;
+	uint64_t host_unmaps;
 };
 
 /**

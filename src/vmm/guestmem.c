@@ -68,8 +68,8 @@ int gm_load_pgsizes(struct assign_guestmem *gm)
 
 int gm_span_map(struct assign_guestmem *gm, const struct gm_span *s)
 {
-	return iommu_map_prepared(gm->iommu, s->iova, s->vaddr, s->size,
-				  s->perms, s->kind, s->gpa);
+	return gm_map(gm, s->iova, s->vaddr, s->size, s->perms, s->kind,
+		      s->gpa);
 }
 
 /*
@@ -86,7 +86,7 @@ static int unmap_all(struct assign_guestmem *gm)
 
 	while (m) {
 		const struct iommu_mapping *next = gm_next(m, UINT64_MAX);
-		int r = iommu_unmap_mapping(gm->iommu, m);
+		int r = gm_unmap(gm, m);
 
 		if (r < 0 && !err)
 			err = r;
@@ -505,7 +505,7 @@ static int switch_to_map_all(struct assign_guestmem *gm)
 		struct gm_span s = gm_span_of(m);
 
 		next = gm_next(m, UINT64_MAX);
-		r = iommu_unmap_mapping(gm->iommu, m);
+		r = gm_unmap(gm, m);
 		if (r < 0) {
 			/* Still mapped, still in the table: undo the
 			 * switch. */

@@ -246,7 +246,7 @@ static int unmap_chunks(struct assign_guestmem *gm, const struct chunk_list *cl,
 		if (!m || m->node.start != c->iova ||
 		    m->kind != IOMMU_MAP_CHUNK)
 			continue; /* gone already */
-		r = iommu_unmap_mapping(gm->iommu, m);
+		r = gm_unmap(gm, m);
 		if (r < 0) {
 			warn(gm->ctx,
 			     "guest memory: rollback could not unmap IOVA 0x%" PRIx64
@@ -285,7 +285,7 @@ static int drop_leftovers(struct assign_guestmem *gm,
 
 		while ((m = gm_first(gm, regs[i].gpa, last))) {
 			uint64_t ms = m->node.start, ml = m->node.last;
-			int r = iommu_unmap_mapping(gm->iommu, m);
+			int r = gm_unmap(gm, m);
 
 			if (r < 0)
 				return gm_wrap_error(
@@ -311,9 +311,8 @@ static int map_chunks(struct assign_guestmem *gm, const struct gm_region *regs,
 		const struct gm_region *g = &regs[cl->region[i]];
 		uint8_t *va = g->vaddr + (c->iova - g->gpa);
 
-		r = iommu_map_prepared(gm->iommu, c->iova, va, c->size,
-				       gm_region_perms(g), IOMMU_MAP_CHUNK,
-				       c->iova);
+		r = gm_map(gm, c->iova, va, c->size, gm_region_perms(g),
+			   IOMMU_MAP_CHUNK, c->iova);
 		if (r < 0) {
 			r = gm_wrap_error(
 				gm->ctx, r,
@@ -416,7 +415,7 @@ int gm_mapall_remove(struct assign_guestmem *gm, uint64_t gpa, uint64_t last)
 		size_t nrem;
 		int r;
 
-		r = iommu_unmap_mapping(gm->iommu, m);
+		r = gm_unmap(gm, m);
 		if (r < 0) {
 			if (!err)
 				err = gm_wrap_error(

@@ -112,7 +112,7 @@ static int cut_map(struct assign_guestmem *gm, const struct iommu_mapping *m,
 	uint64_t ml = s.iova + s.size - 1;
 	int r, err = 0;
 
-	r = iommu_unmap_mapping(gm->iommu, m);
+	r = gm_unmap(gm, m);
 	if (r < 0)
 		return gm_wrap_error(
 			gm->ctx, r,
@@ -174,7 +174,7 @@ static int unmap_iova_range(struct assign_guestmem *gm, uint64_t start,
 			if (r < 0 && !err)
 				err = r;
 		} else {
-			r = iommu_unmap_mapping(gm->iommu, m);
+			r = gm_unmap(gm, m);
 			if (r < 0 && !err)
 				err = gm_wrap_error(
 					gm->ctx, r,
@@ -264,21 +264,20 @@ static int merge_map(struct assign_guestmem *gm,
 
 	if (has_prev) {
 		ps = gm_span_of(prev);
-		r = iommu_unmap_mapping(gm->iommu, prev);
+		r = gm_unmap(gm, prev);
 		if (r < 0)
 			return r;
 	}
 	if (has_next) {
 		ns = gm_span_of(next);
-		r = iommu_unmap_mapping(gm->iommu, next);
+		r = gm_unmap(gm, next);
 		if (r < 0) {
 			if (has_prev)
 				merge_restore(gm, &ps);
 			return r;
 		}
 	}
-	r = iommu_map_prepared(gm->iommu, start, va, last - start + 1, perms,
-			       IOMMU_MAP_SHADOW, g);
+	r = gm_map(gm, start, va, last - start + 1, perms, IOMMU_MAP_SHADOW, g);
 	if (r < 0) {
 		if (has_prev)
 			merge_restore(gm, &ps);
@@ -497,13 +496,11 @@ static int map_pieces(struct assign_guestmem *gm, const struct pieces *p,
 	int r;
 
 	if (p->n == 1)
-		r = iommu_map_prepared(gm->iommu, p->maps[0].iova,
-				       p->maps[0].vaddr, p->maps[0].size,
-				       p->maps[0].flags, IOMMU_MAP_SHADOW,
-				       p->gpas[0]);
+		r = gm_map(gm, p->maps[0].iova, p->maps[0].vaddr,
+			   p->maps[0].size, p->maps[0].flags, IOMMU_MAP_SHADOW,
+			   p->gpas[0]);
 	else
-		r = iommu_map_many_prepared(gm->iommu, p->maps, p->n,
-					    IOMMU_MAP_SHADOW, p->gpas);
+		r = gm_map_many(gm, p->maps, p->n, IOMMU_MAP_SHADOW, p->gpas);
 	if (r == 0)
 		return 0;
 	/* Nothing of the policy's was in the range before (checked). */

@@ -91,6 +91,33 @@ struct gm_progress {
 	uint64_t done, total;
 };
 
+/* The policy's requests to the IOMMU layer, counted (host_maps and
+ * host_unmaps of the stats): each is one kernel call, a map-many one per
+ * mapping. */
+static inline int gm_map(struct assign_guestmem *gm, uint64_t iova, void *vaddr,
+			 uint64_t size, uint32_t flags,
+			 enum iommu_map_kind kind, uint64_t gpa)
+{
+	gm->stats.host_maps++;
+	return iommu_map_prepared(gm->iommu, iova, vaddr, size, flags, kind,
+				  gpa);
+}
+
+static inline int gm_map_many(struct assign_guestmem *gm,
+			      const struct assign_dma_map *maps, size_t n,
+			      enum iommu_map_kind kind, const uint64_t *gpas)
+{
+	gm->stats.host_maps += n;
+	return iommu_map_many_prepared(gm->iommu, maps, n, kind, gpas);
+}
+
+static inline int gm_unmap(struct assign_guestmem *gm,
+			   const struct iommu_mapping *m)
+{
+	gm->stats.host_unmaps++;
+	return iommu_unmap_mapping(gm->iommu, m);
+}
+
 static inline bool gm_aligned(uint64_t v, uint64_t a)
 {
 	return (v & (a - 1)) == 0;
@@ -240,6 +267,7 @@ int gm_shadow_remove(struct assign_guestmem *gm, uint64_t gpa, uint64_t last);
 
 /* The emulated part of config space: the bytes below it may be emulated. */
 #define VPCI_EMU_SIZE 256u
+#define VPCI_MSI_MAX 32u /* MSI vectors a function can have */
 
 struct vbar {
 	bool present, io, mem64, prefetch;
@@ -289,7 +317,10 @@ struct assign_vpci {
 	bool has_msi;
 	struct assign_pci_msi msi;
 	uint16_t msi_end; /* end of the emulated MSI bytes */
-	struct vvec msi_vec;
+	uint8_t msi_mmc; /* log2 of the vectors offered (Multiple Message
+			    Capable): the device's and VFIO's least */
+	uint32_t msi_nvec; /* vectors enabled: 2^MME when MSI went on */
+	struct vvec msi_vec[VPCI_MSI_MAX];
 	bool msi_on;
 
 	uint8_t pin;
@@ -382,7 +413,8 @@ int vpci_msi_disable(struct assign_vpci *v);
 int vpci_msix_control(struct assign_vpci *v);
 int vpci_msi_changed(struct assign_vpci *v);
 /* vpci_irq.c: MSI's pending bit: enabled, masked and signalled. */
-bool vpci_msi_pending(const struct assign_vpci *v);
+/* The MSI pending bits: vector i is masked and was signalled */
+uint32_t vpci_msi_pending(const struct assign_vpci *v);
 /* vpci_irq.c: give the vector update held back (report()), at the end
  * of every access that may report. */
 void vpci_reports_end(struct assign_vpci *v);

@@ -160,7 +160,9 @@ ASSIGN_EXPORT int assign_vpci_new(struct assign_device *dev,
 	v->refcount = 1;
 	v->ctx = ctx;
 	v->dev = assign_device_ref(dev);
-	v->msi_vec.efd = v->intx_efd = v->intx_resample = -1;
+	for (uint32_t i = 0; i < VPCI_MSI_MAX; i++)
+		v->msi_vec[i].efd = -1;
+	v->intx_efd = v->intx_resample = -1;
 	ps = sysconf(_SC_PAGESIZE);
 	v->page = ps > 0 ? (uint64_t)ps : 4096;
 	pthread_mutex_init(&v->lock, NULL);
@@ -257,8 +259,10 @@ ASSIGN_EXPORT int assign_vpci_config_read(struct assign_vpci *vpci,
 			continue;
 		out[i] = vpci->shadow[o];
 		if (vpci->has_msi && vpci->msi.per_vector_mask &&
-		    o == vpci->msi.mask_offset + 4u)
-			out[i] = vpci_msi_pending(vpci) ? 1 : 0;
+		    o >= vpci->msi.mask_offset + 4u &&
+		    o < vpci->msi.mask_offset + 8u)
+			out[i] = (uint8_t)(vpci_msi_pending(vpci) >>
+					   8 * (o - vpci->msi.mask_offset - 4));
 	}
 	pthread_mutex_unlock(&vpci->lock);
 	return r;

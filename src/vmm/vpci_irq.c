@@ -213,35 +213,62 @@ static void msix_report_all(struct assign_vpci *v)
 		msix_report(v, i);
 }
 
-static bool msi_masked(const struct assign_vpci *v)
+/* Multiple Message Enable: log2 of the vectors the guest enabled, never
+ * more than offered */
+static uint32_t msi_mme(const struct assign_vpci *v)
 {
-	return v->msi.per_vector_mask && (v->shadow[v->msi.mask_offset] & 1);
+	uint32_t mme = (v->shadow[v->msi.offset + 2] >> 4) & 7;
+
+	return mme > v->msi_mmc ? v->msi_mmc : mme;
 }
 
-static void msi_report(struct assign_vpci *v)
+static bool msi_masked(const struct assign_vpci *v, uint32_t i)
+{
+	return v->msi.per_vector_mask &&
+	       (vpci_get32(v->shadow + v->msi.mask_offset) >> i & 1);
+}
+
+/* Vector @i: the message address, and the data with the vector number in
+ * its low bits (as many as the vectors enabled, PCI Local Bus 3.0
+ * 6.8.3.5). */
+static void msi_report_one(struct assign_vpci *v, uint32_t i)
 {
 	struct assign_vpci_vector now;
 	const struct assign_pci_msi *m = &v->msi;
 	const uint8_t *cap = v->shadow + m->offset;
+	uint32_t data, nvec = v->msi_on ? v->msi_nvec : 1u << msi_mme(v);
 
-	if (v->msi_vec.efd < 0)
+	if (v->msi_vec[i].efd < 0)
 		return;
+	data = (uint32_t)v->shadow[m->data_offset] |
+	       (uint32_t)v->shadow[m->data_offset + 1] << 8;
 	memset(&now, 0, sizeof(now));
 	now.index = ASSIGN_IRQ_MSI;
-	now.enabled = v->msi_on;
-	now.masked = msi_masked(v);
+	now.vector = i;
+	now.enabled = v->msi_on && i < v->msi_nvec;
+	now.masked = msi_masked(v, i);
 	now.addr = vpci_get32(cap + 4);
 	if (m->addr64)
 		now.addr |= (uint64_t)vpci_get32(cap + 8) << 32;
-	now.data = (uint32_t)v->shadow[m->data_offset] |
-		   (uint32_t)v->shadow[m->data_offset + 1] << 8;
-	now.eventfd = v->msi_vec.efd;
-	report(v, &v->msi_vec, &now);
+	now.data = (data & ~(nvec - 1)) | (i & (nvec - 1));
+	now.eventfd = v->msi_vec[i].efd;
+	report(v, &v->msi_vec[i], &now);
 }
 
-bool vpci_msi_pending(const struct assign_vpci *v)
+static void msi_report(struct assign_vpci *v)
 {
-	return v->msi_on && msi_masked(v) && efd_pending(v->msi_vec.efd);
+	for (uint32_t i = 0; i < VPCI_MSI_MAX; i++)
+		msi_report_one(v, i);
+}
+
+uint32_t vpci_msi_pending(const struct assign_vpci *v)
+{
+	uint32_t bits = 0;
+
+	for (uint32_t i = 0; v->msi_on && i < v->msi_nvec; i++)
+		if (msi_masked(v, i) && efd_pending(v->msi_vec[i].efd))
+			bits |= 1u << i;
+	return bits;
 }
 
 int vpci_msix_disable(struct assign_vpci *v)
@@ -312,21 +339,25 @@ static int msix_enable(struct assign_vpci *v)
 
 static int msi_enable(struct assign_vpci *v)
 {
-	int r;
+	uint32_t nvec = 1u << msi_mme(v);
+	int fds[VPCI_MSI_MAX], r;
 
-	if (v->msi_vec.efd < 0) {
-		r = new_eventfd(v, &v->msi_vec.efd);
-		if (r < 0)
-			return r;
+	for (uint32_t i = 0; i < nvec; i++) {
+		if (v->msi_vec[i].efd < 0) {
+			r = new_eventfd(v, &v->msi_vec[i].efd);
+			if (r < 0)
+				return r;
+		}
+		fds[i] = v->msi_vec[i].efd;
 	}
 	vpci_msix_disable(v);
 	vpci_intx_set(v, false, true);
-	r = assign_irq_set_eventfds(v->dev, ASSIGN_IRQ_MSI, 0, 1,
-				    &v->msi_vec.efd);
+	r = assign_irq_set_eventfds(v->dev, ASSIGN_IRQ_MSI, 0, nvec, fds);
 	if (r < 0) {
 		intx_follow(v);
 		return r;
 	}
+	v->msi_nvec = nvec;
 	v->msi_on = true;
 	return 0;
 }
@@ -351,9 +382,20 @@ int vpci_msix_control(struct assign_vpci *v)
 /* The guest wrote somewhere in the MSI capability. */
 int vpci_msi_changed(struct assign_vpci *v)
 {
-	bool on = v->shadow[v->msi.offset + 2] & ASSIGN_PCI_MSI_FLAGS_ENABLE;
+	uint8_t *ctrl = &v->shadow[v->msi.offset + 2];
+	bool on = *ctrl & ASSIGN_PCI_MSI_FLAGS_ENABLE;
 	int r = 0;
 
+	/* Multiple Message Enable reads back what is enabled: at most
+	 * what is offered */
+	*ctrl = (uint8_t)((*ctrl & ~ASSIGN_PCI_MSI_FLAGS_QSIZE) | msi_mme(v)
+									  << 4);
+	if (on && v->msi_on && v->msi_nvec != 1u << msi_mme(v)) {
+		/* a new vector count while enabled: off and on again */
+		r = vpci_msi_disable(v);
+		if (r < 0)
+			return r;
+	}
 	if (on && !v->msi_on)
 		r = msi_enable(v);
 	else if (!on && v->msi_on) {
@@ -528,7 +570,7 @@ int vpci_msi_setup(struct assign_vpci *v, const uint8_t *cfg)
 {
 	struct assign_pci_msi *m = &v->msi;
 	struct assign_irq_info ii = { .size = sizeof(ii) };
-	uint32_t end;
+	uint32_t end, mmc, vfio = 0;
 	int r;
 
 	m->size = sizeof(*m);
@@ -543,6 +585,16 @@ int vpci_msi_setup(struct assign_vpci *v, const uint8_t *cfg)
 	    !ii.count || !(ii.flags & ASSIGN_IRQ_F_EVENTFD))
 		info(v->ctx, "%s: MSI capability without MSI vectors in VFIO",
 		     assign_device_get_name(v->dev));
+	else
+		vfio = ii.count;
+	/* as many vectors as both the device and VFIO offer (a power of
+	 * two, at most 32), at least one */
+	mmc = (cfg[m->offset + 2] & ASSIGN_PCI_MSI_FLAGS_QMASK) >> 1;
+	if (mmc > 5)
+		mmc = 5;
+	while (mmc && (1u << mmc) > vfio)
+		mmc--;
+	v->msi_mmc = (uint8_t)mmc;
 	/* the (extended) data dword, and the mask and pending registers */
 	end = m->per_vector_mask ? m->mask_offset + 8u : m->data_offset + 4u;
 	v->msi_end = (uint16_t)MIN(end, VPCI_EMU_SIZE);
@@ -550,18 +602,22 @@ int vpci_msi_setup(struct assign_vpci *v, const uint8_t *cfg)
 	memset(v->shadow + m->offset, 0, v->msi_end - m->offset);
 	v->shadow[m->offset] = cfg[m->offset];
 	v->shadow[m->offset + 1] = cfg[m->offset + 1];
-	/* one vector: MMC = MME = 0; keep 64-bit and per-vector masking;
+	/* control: Multiple Message Capable as offered, Enable and Multiple
+	 * Message Enable the guest's; keep 64-bit and per-vector masking;
 	 * no extended message data */
-	v->shadow[m->offset + 2] = cfg[m->offset + 2] & 0x80;
+	v->shadow[m->offset + 2] =
+		(uint8_t)((cfg[m->offset + 2] & 0x80) | mmc << 1);
 	v->shadow[m->offset + 3] = cfg[m->offset + 3] & 0x01;
-	v->wmask[m->offset + 2] = ASSIGN_PCI_MSI_FLAGS_ENABLE;
+	v->wmask[m->offset + 2] = ASSIGN_PCI_MSI_FLAGS_ENABLE |
+				  ASSIGN_PCI_MSI_FLAGS_QSIZE;
 	v->wmask[m->offset + 4] = 0xfc;
 	memset(v->wmask + m->offset + 5, 0xff, 3);
 	if (m->addr64)
 		memset(v->wmask + m->offset + 8, 0xff, 4);
 	memset(v->wmask + m->data_offset, 0xff, 2);
-	if (m->per_vector_mask)
-		v->wmask[m->mask_offset] = 0x01;
+	/* mask bits: one per vector offered */
+	for (uint32_t i = 0; m->per_vector_mask && i < (1u << mmc); i++)
+		v->wmask[m->mask_offset + i / 8] |= (uint8_t)(1u << (i % 8));
 	v->has_msi = true;
 	return 0;
 }
@@ -586,7 +642,8 @@ void vpci_irq_free(struct assign_vpci *v)
 	vpci_intx_set(v, false, true);
 	for (uint32_t i = 0; v->msix_vec && i < v->msix_nvec; i++)
 		close_fd(&v->msix_vec[i].efd);
-	close_fd(&v->msi_vec.efd);
+	for (uint32_t i = 0; i < VPCI_MSI_MAX; i++)
+		close_fd(&v->msi_vec[i].efd);
 	close_fd(&v->intx_efd);
 	close_fd(&v->intx_resample);
 	free(v->table);

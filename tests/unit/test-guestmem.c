@@ -1141,6 +1141,9 @@ static void test_guest_unmap_split(void **state)
 	assert_int_equal(m.length, 8 * PG);
 	assert_int_equal(m.gpa, 8 * PG);
 	assert_int_equal(stats(f).splits, 1);
+	/* the kernel calls: the map; the unmap of the whole, two remaps */
+	assert_int_equal(stats(f).host_maps, 3);
+	assert_int_equal(stats(f).host_unmaps, 1);
 	/* Cut the head of the second piece and the tail of the first in one
 	 * unmap that also covers the hole. */
 	assert_int_equal(assign_guestmem_guest_unmap(f->gm, iova + 2 * PG,

@@ -592,6 +592,42 @@ static int setup_custom(void **state)
 	return 0;
 }
 
+/* The custom device with MSI capable of 8 vectors (MMC 3) of which VFIO
+ * offers 4. */
+static const struct mock_irq_cfg multi_msi_irqs[] = {
+	{ VFIO_PCI_INTX_IRQ_INDEX, 1,
+	  VFIO_IRQ_INFO_EVENTFD | VFIO_IRQ_INFO_MASKABLE |
+		  VFIO_IRQ_INFO_AUTOMASKED },
+	{ VFIO_PCI_MSI_IRQ_INDEX, 4,
+	  VFIO_IRQ_INFO_EVENTFD | VFIO_IRQ_INFO_NORESIZE },
+	{ VFIO_PCI_MSIX_IRQ_INDEX, 4, VFIO_IRQ_INFO_EVENTFD },
+};
+
+static int setup_multi_msi(void **state)
+{
+	struct fx *f = &the_fx;
+	struct mock_device_cfg cfg;
+
+	*state = f;
+	if (fx_kernel(f) < 0)
+		return -1;
+	build_custom_cfg();
+	p16(custom_cfg, 0x42, 0x0186); /* 64-bit, mask, MMC 3 */
+	mock_device_cfg_default(&cfg, ADDR, GROUP);
+	cfg.config = custom_cfg;
+	cfg.config_len = sizeof(custom_cfg);
+	cfg.regions = custom_regions;
+	cfg.nregions = sizeof(custom_regions) / sizeof(custom_regions[0]);
+	cfg.irqs = multi_msi_irqs;
+	cfg.nirqs = sizeof(multi_msi_irqs) / sizeof(multi_msi_irqs[0]);
+	if (mock_add_device(f->mk, &cfg) < 0 || open_vpci(f, 0) < 0) {
+		fprintf(stderr, "setup: %s\n",
+			assign_ctx_get_last_error(f->ctx));
+		return -1;
+	}
+	return 0;
+}
+
 static int teardown(void **state)
 {
 	struct fx *f = *state;
@@ -1104,6 +1140,78 @@ static void test_msix_hostile(void **state)
 }
 
 /* ---- MSI and the host's registers -------------------------------------- */
+
+/* Several MSI vectors: as many as the device and VFIO both offer, the
+ * vector number in the low bits of each vector's data, a mask and pending
+ * bit each, and a new count while enabled taking effect. */
+static void test_msi_multi(void **state)
+{
+	struct fx *f = *state;
+	struct rec *r = &f->rec;
+	const struct assign_vpci_vector *v;
+	uint32_t m = (uint32_t)f->msi;
+	int efd[4];
+
+	/* 8 capable, VFIO has 4: the guest is offered 4 (MMC 2) */
+	assert_int_equal(cr(f, m + 2, 2), 0x0184);
+	cw(f, m + 4, 4, 0xfee01000);
+	cw(f, m + 8, 4, 0);
+	cw(f, m + 0xc, 2, 0x4020);
+	/* asks for 8 (MME 3), gets 4 */
+	cw(f, m + 2, 2, 0x0031);
+	assert_int_equal(cr(f, m + 2, 2), 0x01a5);
+	assert_int_equal(mock_irq_enabled(f->mk, ADDR, ASSIGN_IRQ_MSI), 4);
+	assert_int_equal(mock_irq_enabled(f->mk, ADDR, ASSIGN_IRQ_INTX), 0);
+	for (uint32_t i = 0; i < 4; i++) {
+		v = last_vec(r, ASSIGN_IRQ_MSI, i);
+		assert_non_null(v);
+		assert_true(v->enabled);
+		assert_false(v->masked);
+		assert_int_equal(v->addr, 0xfee01000);
+		assert_int_equal(v->data, 0x4020 | i);
+		efd[i] = v->eventfd;
+		for (uint32_t j = 0; j < i; j++)
+			assert_int_not_equal(efd[i], efd[j]);
+	}
+	assert_null(last_vec(r, ASSIGN_IRQ_MSI, 4));
+	/* one mask bit per vector offered; pending per vector */
+	cw(f, m + 0x10, 4, 0xffffffff);
+	assert_int_equal(cr(f, m + 0x10, 4), 0xf);
+	assert_true(last_vec(r, ASSIGN_IRQ_MSI, 3)->masked);
+	assert_int_equal(mock_fire_irq(f->mk, ADDR, ASSIGN_IRQ_MSI, 2), 0);
+	assert_int_equal(cr(f, m + 0x14, 4), 0x4);
+	assert_int_equal(cr(f, m + 0x16, 1), 0);
+	cw(f, m + 0x10, 4, 0xb); /* vector 2 unmasked */
+	assert_false(last_vec(r, ASSIGN_IRQ_MSI, 2)->masked);
+	assert_true(last_vec(r, ASSIGN_IRQ_MSI, 1)->masked);
+	assert_int_equal(cr(f, m + 0x14, 4), 0);
+	/* data written after enabling: every vector follows */
+	cw(f, m + 0xc, 2, 0x5544);
+	assert_int_equal(last_vec(r, ASSIGN_IRQ_MSI, 3)->data, 0x5547);
+	assert_int_equal(last_vec(r, ASSIGN_IRQ_MSI, 0)->data, 0x5544);
+	/* one vector now (MME 0) while enabled: on again with one */
+	cw(f, m + 2, 2, 0x0001);
+	assert_int_equal(cr(f, m + 2, 2), 0x0185);
+	assert_int_equal(mock_irq_enabled(f->mk, ADDR, ASSIGN_IRQ_MSI), 1);
+	assert_true(last_vec(r, ASSIGN_IRQ_MSI, 0)->enabled);
+	assert_int_equal(last_vec(r, ASSIGN_IRQ_MSI, 0)->data, 0x5544);
+	for (uint32_t i = 1; i < 4; i++)
+		assert_false(last_vec(r, ASSIGN_IRQ_MSI, i)->enabled);
+	/* the same eventfds come back with the vectors */
+	cw(f, m + 2, 2, 0x0021);
+	assert_int_equal(mock_irq_enabled(f->mk, ADDR, ASSIGN_IRQ_MSI), 4);
+	for (uint32_t i = 0; i < 4; i++) {
+		assert_true(last_vec(r, ASSIGN_IRQ_MSI, i)->enabled);
+		assert_int_equal(last_vec(r, ASSIGN_IRQ_MSI, i)->eventfd,
+				 efd[i]);
+	}
+	cw(f, m + 2, 2, 0x0000);
+	assert_int_equal(mock_irq_enabled(f->mk, ADDR, ASSIGN_IRQ_MSI), 0);
+	assert_int_equal(mock_irq_enabled(f->mk, ADDR, ASSIGN_IRQ_INTX), 1);
+	for (uint32_t i = 0; i < 4; i++)
+		assert_false(last_vec(r, ASSIGN_IRQ_MSI, i)->enabled);
+	check_host_caps(f);
+}
 
 static void test_msi(void **state)
 {
@@ -2359,6 +2467,8 @@ int main(void)
 		TD(test_vector_batches),
 		TC(test_msix_hostile),
 		TC(test_msi),
+		cmocka_unit_test_setup_teardown(test_msi_multi, setup_multi_msi,
+						teardown),
 		TC(test_host_caps_untouched),
 		TD(test_intx),
 		TC(test_intx),

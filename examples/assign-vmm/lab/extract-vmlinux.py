@@ -3,12 +3,14 @@
 #
 # Writes the uncompressed ELF vmlinux inside an x86 bzImage, found through
 # the setup header (payload_offset and payload_length, boot protocol 2.08+).
-# gzip, xz and lzma payloads only (Python's standard library); exits 1 with
-# a message otherwise. assign-vmm boots the result without the
-# decompressor.
+# gzip, xz and lzma payloads (Python's standard library), and zstd through
+# the zstd program (Debian's 6.12 kernels); exits 1 with a message
+# otherwise. assign-vmm boots the result without the decompressor.
 import gzip
 import lzma
+import shutil
 import struct
+import subprocess
 import sys
 
 
@@ -32,6 +34,10 @@ def main():
         out = lzma.LZMADecompressor(format=lzma.FORMAT_XZ).decompress(payload)
     elif payload[:3] == b"\x5d\x00\x00":
         out = lzma.LZMADecompressor(format=lzma.FORMAT_ALONE).decompress(payload)
+    elif payload[:4] == b"\x28\xb5\x2f\xfd" and shutil.which("zstd"):
+        # the kernel appends the uncompressed size after the frame
+        out = subprocess.run(["zstd", "-d", "-c", "-q"], input=payload[:-4],
+                             stdout=subprocess.PIPE, check=True).stdout
     else:
         sys.exit(f"{sys.argv[1]}: payload compressed with an unsupported "
                  f"method (magic {payload[:4].hex()}); use the bzImage")

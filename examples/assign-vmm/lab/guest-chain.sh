@@ -75,6 +75,23 @@ if [ "$rc" = 0 ] && grep -q "guest power-off (ACPI S5)" /tmp/assign-vmm.err; the
 else
 	result assign-vmm-poweroff FAIL "VMM exit code ${rc:-none}, $(grep -c "power-off (ACPI S5)" /tmp/assign-vmm.err) power-off message(s)"
 fi
+# ECAM: the NIC's 4 KiB config space and its first extended capability
+# (QEMU's e1000e has AER at 0x100)
+c=$(sed -n 's/.*INNER-CFG [^ ]* size=\([0-9]*\) ext0=\([0-9a-f]*\).*/\1 \2/p' "$log" | head -n1)
+[ "${c% *}" = 4096 ] && [ "$(printf %s "${c#* }" | tail -c 4)" = 0001 ] &&
+	result assign-vmm-ecam PASS "NIC config space 4096 bytes through ECAM, AER at 0x100 ($c)" ||
+	result assign-vmm-ecam FAIL "NIC config space: '${c:-none}'"
+# the backend libassign picked: iommufd where the lab kernel has it and the
+# NIC a vfio cdev, type1 otherwise; KVM's VFIO device took the group or
+# the cdev
+want=type1
+[ -e /dev/iommu ] && [ -n "${LAB_E1000E_0_CDEV:-}" ] && want=iommufd
+if grep -q "$bdf: opened on $want " /tmp/assign-vmm.err &&
+	grep -q "$bdf: added to KVM's VFIO device" /tmp/assign-vmm.err; then
+	result assign-vmm-backend PASS "$want; $(sed -n "s/.*$bdf: \(added to KVM's VFIO device.*\)/\1/p" /tmp/assign-vmm.err | head -n1)"
+else
+	result assign-vmm-backend FAIL "want $want: $(grep -E "$bdf: (opened|added|not added)" /tmp/assign-vmm.err | tr '\n' ';')"
+fi
 drv=$(basename "$(readlink /sys/bus/pci/devices/$bdf/driver 2>/dev/null)" 2>/dev/null)
 [ "$drv" = vfio-pci ] && result assign-vmm-restore PASS "$bdf still bound to vfio-pci" ||
 	result assign-vmm-restore FAIL "$bdf is bound to '${drv:-nothing}' after the VMM"
