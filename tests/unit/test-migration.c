@@ -38,6 +38,10 @@
 #define NOP2P "0000:00:07.0"
 #define ZERO "0000:00:08.0"
 #define SMALL "0000:00:09.0"
+#define BIGA "0000:00:0a.0"
+#define BIGB "0000:00:0b.0"
+/* Records of a whole MiB, as a real device's stream has them. */
+#define BIG_SIZE (2 * 1024 * 1024 + 4321)
 #define STATE_SIZE (40 * 1024 + 123)
 #define ALLMIG                                                   \
 	(ASSIGN_MIGRATION_F_STOP_COPY | ASSIGN_MIGRATION_F_P2P | \
@@ -93,6 +97,8 @@ static int setup(void **state)
 	    false);
 	add(f->mk, ZERO, 11, ALLMIG, 0x4348, STATE_SIZE, true);
 	add(f->mk, SMALL, 12, ALLMIG, 0x4348, 4096, false);
+	add(f->mk, BIGA, 13, ALLMIG, 0x4348, BIG_SIZE, false);
+	add(f->mk, BIGB, 14, ALLMIG, 0x4348, BIG_SIZE, false);
 	assert_int_equal(mock_ctx_new(f->mk, &f->ctx), 0);
 	assert_int_equal(assign_iommu_new(f->ctx, NULL, &f->iommu), 0);
 	assert_int_equal(assign_device_open(f->iommu, SRC, NULL, &f->src), 0);
@@ -950,6 +956,62 @@ static void test_no_data_crc(void **state)
 	assert_int_equal(assign_migration_set_state(f->msrc, ST(RUNNING)), 0);
 }
 
+/* Several records of the default size (1 MiB): each DATA record's
+ * trailing CRC is its payload's, checked here by a CRC of the test's own,
+ * the stream loads byte for byte, and one flipped bit is refused. */
+static void test_large_records(void **state)
+{
+	struct fx *f = *state;
+	struct assign_device *da, *db;
+	struct assign_migration *ma, *mb;
+	size_t len, size, off, ndata = 0;
+	uint8_t *s, *a;
+
+	assert_int_equal(assign_device_open(f->iommu, BIGA, NULL, &da), 0);
+	assert_int_equal(assign_device_open(f->iommu, BIGB, NULL, &db), 0);
+	assert_int_equal(assign_migration_new(da, NULL, &ma), 0);
+	assert_int_equal(assign_migration_new(db, NULL, &mb), 0);
+	a = mock_mig_state(f->mk, BIGA, &size);
+	for (size_t i = 0; i < size; i++)
+		a[i] = (uint8_t)(i * 131 + (i >> 12));
+	reset_stream(f);
+	save_all(f, ma);
+	s = read_stream(f, &len);
+	/* Every DATA record's trailing CRC is its payload's. */
+	for (off = MIG_HDR_SIZE; off < len; off = next_record(s, off)) {
+		uint32_t rlen = get32le(s + off + 16);
+
+		if (get32le(s + off) != 1)
+			continue;
+		assert_true(rlen <= 1024 * 1024);
+		assert_int_equal(crc32c_soft(0, s + off + MIG_REC_HDR_SIZE,
+					     rlen),
+				 get32le(s + off + MIG_REC_HDR_SIZE + rlen));
+		ndata++;
+	}
+	assert_int_equal(off, len);
+	assert_true(ndata >= 3);
+	/* It loads, byte for byte. */
+	assert_int_equal(assign_migration_set_state(mb, ST(RESUMING)), 0);
+	rewind_fd(f);
+	assert_int_equal(load_all(mb, f->fd, NULL), 1);
+	assert_int_equal(assign_migration_set_state(mb, ST(RUNNING)), 0);
+	assert_memory_equal(mock_mig_state(f->mk, BIGB, NULL), a, size);
+	/* One bit flipped in the middle of the first MiB: refused. */
+	s[MIG_HDR_SIZE + MIG_REC_HDR_SIZE + 512 * 1024] ^= 0x10;
+	write_stream(f, s, len);
+	rewind_fd(f);
+	assert_int_equal(assign_migration_set_state(mb, ST(RESUMING)), 0);
+	assert_int_equal(load_all(mb, f->fd, NULL), -EBADMSG);
+	assert_err_contains(f, "is damaged: CRC-32C mismatch");
+	assert_int_equal(assign_migration_recover(mb), 0);
+	free(s);
+	assign_migration_unref(ma);
+	assign_migration_unref(mb);
+	assign_device_unref(da);
+	assign_device_unref(db);
+}
+
 /* ---- failures and ERROR ----------------------------------------------- */
 
 static void test_error_recovery(void **state)
@@ -1121,6 +1183,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bad_streams, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_wrong_device, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_large_records, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_no_data_crc, setup,
 						teardown),
