@@ -125,15 +125,32 @@ static int put_header(struct assign_migration *mig, int fd)
 	return r;
 }
 
-ASSIGN_EXPORT int assign_migration_save(struct assign_migration *mig, int fd,
-					uint64_t max_bytes, uint64_t *bytes)
+/* The END record: the totals the reader checks. */
+static int put_end(struct assign_migration *mig, int fd)
 {
-	enum assign_migration_state s;
-	uint64_t moved = 0;
+	uint8_t *p = mig->out_buf + MIG_REC_HDR_SIZE;
 	int r;
 
-	if (!mig)
-		return -EINVAL;
+	for (int i = 0; i < 8; i++) {
+		p[i] = (uint8_t)(mig->out_bytes >> (8 * i));
+		p[8 + i] = (uint8_t)(mig->out_records >> (8 * i));
+	}
+	r = put_record(mig, fd, MIG_REC_END, MIG_END_PAYLOAD);
+	if (r < 0)
+		return r;
+	mig->out_ended = true;
+	return 1;
+}
+
+/* What assign_migration_save() needs before it reads: a usable fd, the
+ * device in a state with data, the object's own session, a stream not
+ * ended, a record buffer. */
+static int save_check(struct assign_migration *mig, int fd,
+		      enum assign_migration_state *state)
+{
+	enum assign_migration_state s;
+	int r;
+
 	if (fd < 0)
 		return set_error(mig->ctx, -EINVAL,
 				 "assign_migration_save: fd %d is not an fd",
@@ -169,6 +186,22 @@ ASSIGN_EXPORT int assign_migration_save(struct assign_migration *mig, int fd,
 					 "out of memory for a %u-byte record",
 					 mig->record_size);
 	}
+	*state = s;
+	return 0;
+}
+
+ASSIGN_EXPORT int assign_migration_save(struct assign_migration *mig, int fd,
+					uint64_t max_bytes, uint64_t *bytes)
+{
+	enum assign_migration_state s = ASSIGN_MIGRATION_STATE_ERROR;
+	uint64_t moved = 0;
+	int r;
+
+	if (!mig)
+		return -EINVAL;
+	r = save_check(mig, fd, &s);
+	if (r < 0)
+		return r;
 	if (!mig->out_started) {
 		r = put_header(mig, fd);
 		if (r < 0)
@@ -197,20 +230,8 @@ ASSIGN_EXPORT int assign_migration_save(struct assign_migration *mig, int fd,
 			if (bytes)
 				*bytes += got;
 		}
-		if (end == FILL_EOF) {
-			uint8_t *p = mig->out_buf + MIG_REC_HDR_SIZE;
-
-			for (int i = 0; i < 8; i++) {
-				p[i] = (uint8_t)(mig->out_bytes >> (8 * i));
-				p[8 + i] =
-					(uint8_t)(mig->out_records >> (8 * i));
-			}
-			r = put_record(mig, fd, MIG_REC_END, MIG_END_PAYLOAD);
-			if (r < 0)
-				return r;
-			mig->out_ended = true;
-			return 1;
-		}
+		if (end == FILL_EOF)
+			return put_end(mig, fd);
 		if (end == FILL_PAUSE)
 			break;
 	}

@@ -268,9 +268,69 @@ static int check_end(struct mig_reader *r, uint64_t seq)
 	return 1;
 }
 
-int mig_read_records(struct mig_reader *r)
+/* The next record's header, checked: its CRC and its place. */
+struct rec_head {
+	uint32_t type, flags, len;
+	uint64_t seq;
+};
+
+static int read_record_header(struct mig_reader *r, struct rec_head *rh)
 {
 	uint8_t h[MIG_REC_HDR_SIZE];
+	uint64_t at = r->offset;
+	int e;
+
+	e = read_full(r, h, sizeof(h), "a record header", true);
+	if (e)
+		return e;
+	if (crc32c(0, h, 20) != get32(h + 20))
+		return fail(r, -EBADMSG,
+			    "the record header at stream byte %" PRIu64
+			    " is damaged: CRC-32C mismatch",
+			    at);
+	rh->type = get32(h);
+	rh->flags = get32(h + 4);
+	rh->seq = get64(h + 8);
+	rh->len = get32(h + 16);
+	if (rh->seq != r->seq)
+		return fail(r, -EBADMSG,
+			    "record %" PRIu64 " where record %" PRIu64
+			    " was due: records are missing, repeated "
+			    "or out of order",
+			    rh->seq, r->seq);
+	if (rh->len > MIG_REC_MAX)
+		return fail(r, -EBADMSG,
+			    "record %" PRIu64 " claims %u bytes, more "
+			    "than a record holds (%u)",
+			    rh->seq, rh->len, MIG_REC_MAX);
+	r->seq++;
+	return 0;
+}
+
+/* A DATA record's payload, checked, to the sink. */
+static int take_data(struct mig_reader *r, const struct rec_head *rh)
+{
+	int e = read_payload(r, rh->seq, rh->len,
+			     !(r->ident.stream_flags & MIG_HDR_F_NO_DATA_CRC));
+
+	if (e)
+		return e;
+	r->data_bytes += rh->len;
+	r->data_records++;
+	if (!rh->len)
+		return 0;
+	e = r->sink(r->arg, r->buf, rh->len);
+	if (e)
+		return fail(r, e,
+			    "the device refused the data of record %" PRIu64
+			    ": %s",
+			    rh->seq, strerror(-e));
+	return 0;
+}
+
+int mig_read_records(struct mig_reader *r)
+{
+	struct rec_head rh = { 0 };
 	int e;
 
 	if (!r->have_header)
@@ -278,78 +338,39 @@ int mig_read_records(struct mig_reader *r)
 	if (r->ended)
 		return fail(r, -EINVAL, "the stream already ended");
 	for (;;) {
-		uint32_t type, flags, len;
-		uint64_t seq, at = r->offset;
-
-		e = read_full(r, h, sizeof(h), "a record header", true);
+		e = read_record_header(r, &rh);
 		if (e)
 			return e;
-		if (crc32c(0, h, 20) != get32(h + 20))
-			return fail(r, -EBADMSG,
-				    "the record header at stream byte %" PRIu64
-				    " is damaged: CRC-32C mismatch",
-				    at);
-		type = get32(h);
-		flags = get32(h + 4);
-		seq = get64(h + 8);
-		len = get32(h + 16);
-		if (seq != r->seq)
-			return fail(r, -EBADMSG,
-				    "record %" PRIu64 " where record %" PRIu64
-				    " was due: records are missing, repeated "
-				    "or out of order",
-				    seq, r->seq);
-		if (len > MIG_REC_MAX)
-			return fail(r, -EBADMSG,
-				    "record %" PRIu64 " claims %u bytes, more "
-				    "than a record holds (%u)",
-				    seq, len, MIG_REC_MAX);
-		r->seq++;
-		switch (type) {
+		switch (rh.type) {
 		case MIG_REC_DATA:
-			e = read_payload(r, seq, len,
-					 !(r->ident.stream_flags &
-					   MIG_HDR_F_NO_DATA_CRC));
+			e = take_data(r, &rh);
 			if (e)
 				return e;
-			r->data_bytes += len;
-			r->data_records++;
-			if (len) {
-				e = r->sink(r->arg, r->buf, len);
-				if (e)
-					return fail(
-						r, e,
-						"the device refused the data "
-						"of record %" PRIu64 ": %s",
-						seq, strerror(-e));
-			}
 			break;
 		case MIG_REC_SYNC:
-			if (len)
+			if (rh.len)
 				return fail(r, -EBADMSG,
 					    "sync record %" PRIu64
 					    " carries %u bytes",
-					    seq, len);
+					    rh.seq, rh.len);
 			return 0;
 		case MIG_REC_END:
-			if (len != MIG_END_PAYLOAD)
+			if (rh.len != MIG_END_PAYLOAD)
 				return fail(r, -EBADMSG,
 					    "end record %" PRIu64
 					    " carries %u bytes, not %u",
-					    seq, len, MIG_END_PAYLOAD);
-			e = read_payload(r, seq, len, true);
-			if (e)
-				return e;
-			return check_end(r, seq);
+					    rh.seq, rh.len, MIG_END_PAYLOAD);
+			e = read_payload(r, rh.seq, rh.len, true);
+			return e ? e : check_end(r, rh.seq);
 		default:
-			if (!(flags & MIG_REC_F_OPTIONAL))
+			if (!(rh.flags & MIG_REC_F_OPTIONAL))
 				return fail(r, -EPROTONOSUPPORT,
 					    "record %" PRIu64 " has type %u, "
 					    "which this libassign does not "
 					    "know: the stream needs a newer "
 					    "libassign",
-					    seq, type);
-			e = read_payload(r, seq, len, true);
+					    rh.seq, rh.type);
+			e = read_payload(r, rh.seq, rh.len, true);
 			if (e)
 				return e;
 			break;
