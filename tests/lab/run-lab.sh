@@ -146,6 +146,9 @@ mkdir -p "$root"/{bin,sbin,dev,proc,sys,tmp,lab/bin,lib/modules/lab}
 cp /bin/busybox "$root/bin/busybox"
 cp "$here/guest-init.sh" "$root/init"
 chmod 755 "$root/init"
+# run-bounded: a command bounded in time, with the evidence when it hangs
+cp "$here/run-bounded.sh" "$root/lab/bin/run-bounded"
+chmod 755 "$root/lab/bin/run-bounded"
 
 # Modules: wanted names, their dependencies first, from modules.lab.
 declare -A mod_path=() mod_deps=() mod_done=()

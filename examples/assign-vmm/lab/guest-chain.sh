@@ -35,7 +35,7 @@ t0=$(now)
 # library's debug log among them says each time KVM's GSI routing table
 # is updated
 {
-	ASSIGN_LOG=debug timeout 300 assign-vmm -v --kernel /lab/inner/vmlinuz \
+	ASSIGN_LOG=debug run-bounded 300 assign-vmm -v --kernel /lab/inner/vmlinuz \
 		--initrd /lab/inner/initrd.gz --append "$append" --mem 256M \
 		--device "$bdf" ${ASSIGN_VMM_ARGS:-} </dev/null 2>/tmp/assign-vmm.err
 	echo "VMM-RC $?"

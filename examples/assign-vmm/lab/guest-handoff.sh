@@ -72,7 +72,7 @@ for b in $backends; do
 	hp=$!
 	i=0; while [ ! -S $sock ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
 	t0=$(cut -d' ' -f1 /proc/uptime)
-	as_vmm "ulimit -l 64; ASSIGN_LOG=info timeout 300 assign-vmm -v --handoff $sock --kernel /lab/inner/vmlinuz --initrd /lab/inner/initrd.gz --append '$append' --mem 256M" \
+	as_vmm "ulimit -l 64; ASSIGN_LOG=info run-bounded 300 assign-vmm -v --handoff $sock --kernel /lab/inner/vmlinuz --initrd /lab/inner/initrd.gz --append '$append' --mem 256M" \
 		</dev/null >/tmp/vmm.out 2>/tmp/vmm.err
 	rc=$?
 	wait $hp; hrc=$?

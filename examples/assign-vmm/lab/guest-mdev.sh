@@ -30,7 +30,7 @@ else
 	result assign-host-mdev FAIL "create rc $rc, explain rc $erc: $out"
 fi
 append="console=ttyS0 acpi=noirq panic=-1 quiet pci=noearly serialtest"
-ASSIGN_LOG=info timeout 300 assign-vmm -v --kernel /lab/inner/vmlinuz \
+ASSIGN_LOG=info run-bounded 300 assign-vmm -v --kernel /lab/inner/vmlinuz \
 	--initrd /lab/inner/initrd.gz --append "$append" --mem 256M \
 	--device "/sys/bus/mdev/devices/$uuid" </dev/null >/tmp/vmm.out 2>/tmp/vmm.err
 rc=$?

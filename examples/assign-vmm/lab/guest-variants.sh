@@ -19,7 +19,7 @@ base="console=ttyS0 acpi=noirq panic=-1 quiet pci=noearly nettest"
 if [ -n "${LAB_E1000E_1:-}" ] && [ "${LAB_E1000E_1_DRIVER:-}" = vfio-pci ]; then
 	# --dma-map on-demand: mapped when the first of the two NICs enables
 	# bus mastering (the main chain maps in the background, the default)
-	timeout 600 assign-vmm -v --dma-map on-demand --kernel /lab/inner/vmlinuz \
+	run-bounded 600 assign-vmm -v --dma-map on-demand --kernel /lab/inner/vmlinuz \
 		--initrd /lab/inner/initrd.gz --append "$base" --mem 256M --cpus 2 \
 		--device "$LAB_E1000E_0" --device "$LAB_E1000E_1" </dev/null >/tmp/two.log 2>&1
 	rc=$?
@@ -37,7 +37,7 @@ else
 fi
 
 # --dma-map before-boot: all guest RAM mapped before the first vCPU runs
-timeout 600 assign-vmm -v --dma-map before-boot --kernel /lab/inner/vmlinuz --initrd /lab/inner/initrd.gz \
+run-bounded 600 assign-vmm -v --dma-map before-boot --kernel /lab/inner/vmlinuz --initrd /lab/inner/initrd.gz \
 	--append "$base pci=nomsi endreboot" --mem 256M --device "$LAB_E1000E_0" </dev/null >/tmp/intx.log 2>&1
 rc=$?
 sed 's/^/intx: /' /tmp/intx.log | grep -E "INNER|assign-vmm: (guest|VM stopped)"

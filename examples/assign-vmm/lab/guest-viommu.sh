@@ -62,7 +62,7 @@ vm() {
 	for d in "$@"; do devs="$devs --device $d"; done
 	t0=$(now)
 	{
-		timeout 400 assign-vmm -v --viommu --kernel /lab/inner/vmlinuz \
+		run-bounded 400 assign-vmm -v --viommu --kernel /lab/inner/vmlinuz \
 			--initrd /lab/inner/initrd.gz --mem 256M \
 			--append "$base $append" $devs </dev/null 2>&1
 		echo "VMM-RC $?"
