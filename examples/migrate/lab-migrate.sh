@@ -22,23 +22,26 @@ mk() {
 }
 A=$(mk) && B=$(mk) || { result migrate FAIL "cannot make mtty-2 instances"; exit 1; }
 
-run() { # name, expected text, command...
-	name=$1 want=$2
-	shift 2
+run() { # name, expected text, a line the source must print, command...
+	name=$1 want=$2 line=$3
+	shift 3
 	out=$("$@" 2>&1); rc=$?
 	echo "$out"
 	if [ $rc = 0 ] && echo "$out" | grep -q "read \"$want\" from port" &&
 		echo "$out" | grep -q "pre-copy round 1" &&
+		echo "$out" | grep -q "$line" &&
 		echo "$out" | grep -q "device reset"; then
-		result "$name" PASS "$(echo "$out" | grep 'pre-copy round 1' | head -1)"
+		result "$name" PASS "$(echo "$out" | grep "$line" | head -1)"
 	else
 		result "$name" FAIL "exit $rc: $(echo "$out" | tail -1)"
 	fi
 }
-run migrate-file "file-mode" assign-migrate --backend "$backend" --mode file \
-	--message file-mode "$A" "$B"
-run migrate-pipe "pipe-mode!" assign-migrate --backend "$backend" --mode pipe \
-	--message 'pipe-mode!' "$B" "$A"
+run migrate-file "file-mode" "stream complete" assign-migrate \
+	--backend "$backend" --mode file --message file-mode "$A" "$B"
+# Two processes: the source resets its device only after the destination
+# said it runs (the downtime line is printed then).
+run migrate-pipe "pipe-mode!" "was stopped for" assign-migrate \
+	--backend "$backend" --mode pipe --message 'pipe-mode!' "$B" "$A"
 # Two commands, as two VMMs on two hosts would be (no "running" answer
 # back here, so the source resets its device once the stream is out).
 out=$( (assign-migrate --backend "$backend" --role source --message roles \

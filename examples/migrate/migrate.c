@@ -53,6 +53,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <libassign/libassign.h>
@@ -92,15 +93,21 @@ static const char *state_name(enum assign_migration_state s)
 	return (unsigned)s < 8 ? n[s] : "?";
 }
 
+/* One line on stderr, in one write: the two processes' lines do not mix. */
 static void say(const struct side *s, const char *fmt, ...)
 {
+	char line[1024];
 	va_list ap;
+	int n;
 
-	fprintf(stderr, "%s: ", s->who);
+	n = snprintf(line, sizeof(line), "%s: ", s->who);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
+	n = (int)strlen(line);
+	line[n++] = '\n';
+	if (write(STDERR_FILENO, line, (size_t)n) < 0)
+		return;
 }
 
 /* A failed libassign call: what was done, the errno, and the library's
@@ -109,9 +116,17 @@ static int fail(const struct side *s, const char *what, int r)
 {
 	const char *m = s->ctx ? assign_ctx_get_last_error(s->ctx) : NULL;
 
-	fprintf(stderr, "%s: %s failed: %s%s%s\n", s->who, what,
-		strerror(r < 0 ? -r : r), m && *m ? ": " : "", m ? m : "");
+	say(s, "%s failed: %s%s%s", what, strerror(r < 0 ? -r : r),
+	    m && *m ? ": " : "", m ? m : "");
 	return -1;
+}
+
+static double now_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
 }
 
 static int set_state(struct side *s, enum assign_migration_state to)
@@ -184,6 +199,7 @@ static int run_source(const struct cfg *c, const char *name, int fd, int ack)
 	struct assign_migration_precopy p = { .size = sizeof(p) };
 	uint64_t sent = 0, est = 0;
 	int r, rc = -1, round;
+	double t0;
 	char word = 0;
 
 	if (side_open(&s, c, name) < 0)
@@ -228,6 +244,7 @@ static int run_source(const struct cfg *c, const char *name, int fd, int ack)
 		say(&s, "stop-copy will move about %" PRIu64 " bytes", est);
 
 	/* STOP_COPY: the device is stopped; stream the rest to the end. */
+	t0 = now_ms();
 	if (set_state(&s, ASSIGN_MIGRATION_STATE_STOP_COPY) < 0)
 		goto out;
 	do {
@@ -251,6 +268,11 @@ static int run_source(const struct cfg *c, const char *name, int fd, int ack)
 		set_state(&s, ASSIGN_MIGRATION_STATE_RUNNING);
 		goto out;
 	}
+	if (ack >= 0)
+		say(&s,
+		    "the device was stopped for %.1f ms (STOP_COPY until "
+		    "the destination ran)",
+		    now_ms() - t0);
 	/* Its copy of the device is stale now: reset it. */
 	if ((r = assign_migration_recover(s.mig)) < 0) {
 		fail(&s, "assign_migration_recover", r);

@@ -779,7 +779,7 @@ static void t_mtty_arcs(struct lab *L)
 	lab_result(T, LAB_PASS,
 		   "%s: every arc walked and read back; RESUMING without data "
 		   "refused and reset (%s); ERROR and STOP_COPY -> PRE_COPY "
-		   "refused (%s); own state saved (%d pre-copy rounds, "
+		   "refused (%s); own state saved (pre-copy rounds: %d, "
 		   "%zu-byte stream, estimate %" PRIu64 ") and resumed",
 		   L->bname, why, refused, rounds, len, est);
 out:
