@@ -325,9 +325,11 @@ int assign_migration_save(struct assign_migration *mig, int fd,
  * device out of RESUMING (to RUNNING, say): the driver checks the state
  * then.
  *
- * A refused stream leaves the device usable: still in RESUMING when it
- * got no data yet (another stream can follow), otherwise reset to
- * RUNNING, since only a reset aborts RESUMING; the message says which.
+ * A refused stream leaves the device usable: still in RESUMING when no
+ * data was written to it yet (another stream can follow), otherwise reset
+ * to RUNNING, since only a reset aborts RESUMING (a write the driver
+ * refused counts as written: it may have taken the bytes in); the message
+ * says which.
  *
  * Return: 1 at the end of the stream, 0 at the end of a round; -EINVAL
  * (NULL @mig, the device is not in RESUMING, the stream was already

@@ -156,6 +156,7 @@ struct assign_migration {
 	/* The stream being read (load). */
 	struct mig_reader in;
 	uint64_t in_written; /* data bytes the device took */
+	bool in_tried; /* data was written to the device, taken or not */
 };
 
 /* migration.c */

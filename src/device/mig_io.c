@@ -259,6 +259,10 @@ static int load_sink(void *arg, const void *buf, size_t n)
 	struct assign_migration *mig = lc->mig;
 	size_t done = 0;
 
+	/* A driver that refuses a write may still have taken it in (mtty
+	 * counts the bytes of a header it refuses): from here on only a
+	 * reset gives a clean RESUMING. */
+	mig->in_tried = true;
 	while (done < n) {
 		ssize_t r = sys_write(mig->ctx, mig->datafd,
 				      (const uint8_t *)buf + done, n - done);
@@ -292,7 +296,7 @@ static int refuse(struct assign_migration *mig, int err, const char *why)
 	why = reason;
 	if (mig->in.have_header && mig->in.ident.source[0])
 		snprintf(src, sizeof(src), " from %s", mig->in.ident.source);
-	if (!mig->in_written) {
+	if (!mig->in_tried) {
 		/* The device got nothing: another stream may follow. */
 		mig_reader_reset(&mig->in);
 		return set_error(mig->ctx, err,
@@ -309,6 +313,12 @@ static int refuse(struct assign_migration *mig, int err, const char *why)
 				 "and resetting it failed (%s): "
 				 "assign_migration_recover() retries",
 				 src, addr, why, mig->in_written, strerror(-r));
+	if (!mig->in_written)
+		return set_error(mig->ctx, err,
+				 "loading a migration stream%s into %s: %s; "
+				 "the device was given data, so it was reset: "
+				 "it is RUNNING, its internal state lost",
+				 src, addr, why);
 	return set_error(mig->ctx, err,
 			 "loading a migration stream%s into %s: %s; the "
 			 "device had received %" PRIu64 " bytes, so it was "

@@ -218,6 +218,7 @@ static void start_session(struct assign_migration *mig, int fd,
 	mig->out_seq = mig->out_bytes = mig->out_records = 0;
 	mig_reader_reset(&mig->in);
 	mig->in_written = 0;
+	mig->in_tried = false;
 }
 
 /* The device is in @s: a session of ours that @s cannot have is over
