@@ -94,7 +94,8 @@ static const char *state_name(enum assign_migration_state s)
 }
 
 /* One line on stderr, in one write: the two processes' lines do not mix. */
-static void say(const struct side *s, const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) static void say(const struct side *s,
+						      const char *fmt, ...)
 {
 	char line[1024];
 	va_list ap;

@@ -830,7 +830,7 @@ static void t_mtty_bad_streams(struct lab *L)
 		{ "a data byte flipped", -1, 140, -EBADMSG, "CRC", true },
 		{ "the end record's CRC flipped", -1, -3, -EBADMSG, "", false },
 	};
-	enum assign_migration_state s;
+	enum assign_migration_state s = ASSIGN_MIGRATION_STATE_ERROR;
 	struct mt a = { 0 }, b = { 0 }, one = { 0 };
 	uint8_t *buf = NULL, *d = NULL;
 	uint64_t moved;
