@@ -269,9 +269,11 @@ void virtq_push(struct virtio_dev *d, uint16_t qi, const struct virtq_req *req,
 	e->id = req->head;
 	e->len = written;
 	q->used_idx++;
-	__atomic_store_n(&q->used->idx, q->used_idx, __ATOMIC_RELEASE);
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	if (!(__atomic_load_n(&q->avail->flags, __ATOMIC_RELAXED) &
+	/* The driver's flags are read after the index is out (a store,
+	 * then a load: only sequential consistency orders the two; on x86
+	 * the store is an xchg, a full barrier) */
+	__atomic_store_n(&q->used->idx, q->used_idx, __ATOMIC_SEQ_CST);
+	if (!(__atomic_load_n(&q->avail->flags, __ATOMIC_SEQ_CST) &
 	      VRING_AVAIL_F_NO_INTERRUPT))
 		raise_isr(d, ISR_QUEUE);
 }
