@@ -13,8 +13,14 @@ secs=${1:?usage: run-bounded SECONDS COMMAND [ARG...]}
 shift
 "$@" &
 pid=$!
+# The watchdog keeps none of the caller's fds (a pipe held open by its
+# sleep would keep the caller's reader waiting), and takes its sleep
+# with it when it is stopped.
 (
-	sleep "$secs"
+	trap 'kill "$sp" 2>/dev/null; exit 0' TERM
+	sleep "$secs" &
+	sp=$!
+	wait "$sp"
 	kill -0 "$pid" 2>/dev/null || exit 0
 	{
 		echo "LAB-HUNG $1 (pid $pid) still running after ${secs}s; its threads:"
@@ -30,7 +36,7 @@ pid=$!
 	kill -0 "$pid" 2>/dev/null || exit 0
 	echo "LAB-HUNG $1 (pid $pid) ignored SIGTERM for 20 s: SIGKILL" >>/dev/console
 	kill -KILL "$pid" 2>/dev/null
-) &
+) </dev/null >/dev/null 2>&1 &
 watchdog=$!
 wait "$pid"
 rc=$?
