@@ -262,13 +262,6 @@ static int setup_cpuid(struct vm *vm, struct vcpu *cpu)
 			return -e;
 		n *= 2;
 	}
-	/* The TSC-deadline timer is never in KVM_GET_SUPPORTED_CPUID (it
-	 * needs the in-kernel LAPIC, which we have): without it Linux
-	 * calibrates the LAPIC timer against the PIT at boot, which under
-	 * nested virtualization fails ("APIC timer disabled due to
-	 * verification failure") after a few hundred milliseconds. */
-	bool tsc_deadline = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION,
-				  KVM_CAP_TSC_DEADLINE_TIMER) > 0;
 	for (uint32_t i = 0; i < c->nent; i++) {
 		struct kvm_cpuid_entry2 *e = &c->entries[i];
 		if (e->function == 1) {
@@ -279,8 +272,6 @@ static int setup_cpuid(struct vm *vm, struct vcpu *cpu)
 			/* "running under a hypervisor": without it Linux
 			 * never looks for KVM's leaves, so no kvmclock */
 			e->ecx |= 1u << 31;
-			if (tsc_deadline)
-				e->ecx |= 1u << 24;
 		} else if (e->function == 0xb || e->function == 0x1f) {
 			e->edx = (uint32_t)cpu->id;   /* x2APIC ID */
 		}
