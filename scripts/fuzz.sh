@@ -3,7 +3,7 @@
 # while, starting from its seed corpus in fuzz/corpus/<target>/.
 #
 # Usage: scripts/fuzz.sh [--ci] [--allow-known] [-t SECONDS] [TARGET...]
-#   --ci          30 seconds per target (what .ci/run uses)
+#   --ci          20 seconds per target (what .ci/run uses)
 #   -t SECONDS    seconds per target (default 60)
 #   --allow-known reproducers listed in fuzz/reproducers/KNOWN-OPEN (bugs
 #                 reported, not fixed yet) may still crash; default: strict
@@ -29,7 +29,7 @@ allow_known=0
 targets=()
 while [ $# -gt 0 ]; do
 	case "$1" in
-	--ci) secs=30 ;;
+	--ci) secs=20 ;;
 	--allow-known) allow_known=1 ;;
 	-t) secs=$2; shift ;;
 	-h | --help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
