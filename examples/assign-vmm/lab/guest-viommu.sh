@@ -48,7 +48,8 @@ ulimit -l unlimited
 backend=type1
 [ -e /dev/iommu ] && [ -n "${LAB_E1000E_0_CDEV:-}" ] && backend=iommufd
 base="console=ttyS0 acpi=noirq panic=-1 quiet pci=noearly"
-runs=${VIOMMU_RUNS:-strict lazy pt nested nvme badreq}
+runs="strict lazy pt nested nvme badreq"
+[ -f /lab/viommu-runs ] && runs=$(cat /lab/viommu-runs)
 hostresv=$(awk '{print $1, $2, $3}' "/sys/kernel/iommu_groups/$LAB_E1000E_0_GROUP/reserved_regions")
 echo "viommu: backend $backend, host reserved regions of $nic: $hostresv"
 

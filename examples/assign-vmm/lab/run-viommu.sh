@@ -28,7 +28,14 @@ trap 'rm -rf "$work"' EXIT
 python3 "$here/extract-vmlinux.py" "$kdir/vmlinuz" "$work/vmlinux" ||
 	die "cannot extract the vmlinux of $kdir/vmlinuz"
 strip -s "$work/vmlinux" 2>/dev/null || true
+# VIOMMU_RUNS: which of guest-viommu.sh's runs (default: all)
+runs=()
+if [ -n "${VIOMMU_RUNS:-}" ]; then
+	echo "$VIOMMU_RUNS" >"$work/runs"
+	runs=(--add "$work/runs:/lab/viommu-runs")
+fi
 exec "$top/tests/lab/run-lab.sh" --add "$bin/assign-vmm" \
+	"${runs[@]}" \
 	--add "$work/vmlinux:/lab/inner/vmlinuz" \
 	--add "$work/inner.gz:/lab/inner/initrd.gz" \
 	--script "$here/guest-viommu.sh" "$@"
