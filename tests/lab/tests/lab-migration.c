@@ -972,16 +972,6 @@ static const struct test tests[] = {
 	{ "mtty-bad-streams", t_mtty_bad_streams, 0 },
 };
 
-static bool selected(int argc, char **argv, int first, const char *name)
-{
-	if (first >= argc)
-		return true;
-	for (int i = first; i < argc; i++)
-		if (strstr(name, argv[i]))
-			return true;
-	return false;
-}
-
 int main(int argc, char **argv)
 {
 	struct lab L = { .backend = ASSIGN_IOMMU_TYPE1, .bname = "type1" };
@@ -1032,7 +1022,7 @@ int main(int argc, char **argv)
 	for (size_t k = 0; k < sizeof(tests) / sizeof(tests[0]); k++) {
 		if (tests[k].backend && tests[k].backend != (int)L.backend)
 			continue;
-		if (!selected(argc, argv, i, tests[k].name))
+		if (!lab_selected(argc, argv, i, tests[k].name))
 			continue;
 		tests[k].fn(&L);
 		ran++;

@@ -1477,16 +1477,6 @@ static const struct test tests[] = {
 	{ "noiommu-needs-opt-in", t_noiommu_refused },
 };
 
-static bool selected(int argc, char **argv, int first, const char *name)
-{
-	if (first >= argc)
-		return true;
-	for (int i = first; i < argc; i++)
-		if (strstr(name, argv[i]))
-			return true;
-	return false;
-}
-
 int main(int argc, char **argv)
 {
 	struct lab L = { .backend = ASSIGN_IOMMU_TYPE1, .bname = "type1" };
@@ -1539,7 +1529,7 @@ int main(int argc, char **argv)
 		lab_result("all", LAB_SKIP, "kernel without IOMMUFD (use --kernel own)");
 	} else {
 		for (size_t k = 0; k < sizeof(tests) / sizeof(tests[0]); k++)
-			if (selected(argc, argv, i, tests[k].name))
+			if (lab_selected(argc, argv, i, tests[k].name))
 				tests[k].fn(&L);
 	}
 	assign_device_unref(L.e0);

@@ -231,3 +231,13 @@ int lab_mtty_remove(const char *uuid)
 	snprintf(path, sizeof(path), "/sys/bus/mdev/devices/%s/remove", uuid);
 	return write_file(path, "1");
 }
+
+bool lab_selected(int argc, char **argv, int first, const char *name)
+{
+	if (first >= argc)
+		return true;
+	for (int i = first; i < argc; i++)
+		if (strstr(name, argv[i]))
+			return true;
+	return false;
+}

@@ -25,6 +25,9 @@ void lab_result(const char *name, enum lab_verdict v, const char *fmt, ...)
 
 /* Number of FAIL results so far. */
 int lab_failures(void);
+/* Whether test @name runs: every test when no names follow argv[@first],
+ * else those whose name contains one of them. */
+bool lab_selected(int argc, char **argv, int first, const char *name);
 
 /* A lab environment variable (/lab/env), or NULL. */
 const char *lab_env(const char *name);
