@@ -133,6 +133,9 @@ run=$(mktemp -d "${TMPDIR:-/tmp}/libassign-lab.XXXXXX")
 keep_run=0
 cleanup() {
 	[ -n "${qpid:-}" ] && kill "$qpid" 2>/dev/null || true
+	# the log follower holds inherited fds (a caller's flock on the lab
+	# lock among them): it must not outlive us
+	[ -n "${tailpid:-}" ] && kill "$tailpid" 2>/dev/null || true
 	[ "$keep_run" = 1 ] || rm -rf "$run"
 }
 trap cleanup EXIT
@@ -315,7 +318,8 @@ say "kernel $variant ($kdir), timeout ${timeout}s, serial log $log"
 # second hang fails the run. Nothing of the tests has run at that point,
 # so no result can be hidden by the retry.
 run_qemu() {
-	local start=$SECONDS qpid tailpid="" booted=0
+	local start=$SECONDS booted=0
+	qpid="" tailpid="" # globals: cleanup() stops them
 	: >"$log"
 	timeout -k 10 "$timeout" "${qemu[@]}" </dev/null >"$log" 2>&1 &
 	qpid=$!
@@ -346,6 +350,7 @@ run_qemu() {
 		kill "$tailpid" 2>/dev/null
 		wait "$tailpid" 2>/dev/null
 	fi
+	qpid="" tailpid=""
 	return 0
 }
 t0=$(date +%s.%N)
