@@ -68,6 +68,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "vmm.h"
 
@@ -652,10 +653,12 @@ static void notify(void *opaque, struct virtio_dev *vd, uint16_t q)
 	struct viommu *v = opaque;
 	uint8_t in[REQ_MAX], out[RESP_MAX];
 	struct virtq_req req;
+	struct timespec t0, t1;
 	int r;
 
 	if (q != REQ_QUEUE)
 		return; /* the event queue: we send none */
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	while ((r = virtq_pop(vd, q, &req)) != 0) {
 		size_t n = 0, inlen;
 
@@ -675,6 +678,12 @@ static void notify(void *opaque, struct virtio_dev *vd, uint16_t q)
 		}
 		virtq_push(vd, q, &req, (uint32_t)n);
 	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	__atomic_fetch_add(&v->stats.notifies, 1, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&v->stats.busy_ns,
+			   (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000000000LL +
+				      (t1.tv_nsec - t0.tv_nsec)),
+			   __ATOMIC_RELAXED);
 }
 
 static const struct virtio_model viommu_model = {
@@ -789,6 +798,8 @@ void viommu_get_stats(const struct viommu *v, struct viommu_stats *st)
 						  __ATOMIC_RELAXED);
 	st->errors = __atomic_load_n(&v->stats.errors, __ATOMIC_RELAXED);
 	st->malformed = __atomic_load_n(&v->stats.malformed, __ATOMIC_RELAXED);
+	st->notifies = __atomic_load_n(&v->stats.notifies, __ATOMIC_RELAXED);
+	st->busy_ns = __atomic_load_n(&v->stats.busy_ns, __ATOMIC_RELAXED);
 }
 
 /* What the host IOMMU of a device allows, from libassign */
@@ -867,14 +878,17 @@ void viommu_log_stats(const struct viommu *v)
 
 	viommu_get_stats(v, &st);
 	vmm_info("viommu stats: requests attach %llu, detach %llu, map %llu, "
-		 "unmap %llu, probe %llu; errors %llu, malformed %llu",
+		 "unmap %llu, probe %llu; errors %llu, malformed %llu; "
+		 "notifies %llu, busy %llu us",
 		 (unsigned long long)st.requests[VIRTIO_IOMMU_T_ATTACH],
 		 (unsigned long long)st.requests[VIRTIO_IOMMU_T_DETACH],
 		 (unsigned long long)st.requests[VIRTIO_IOMMU_T_MAP],
 		 (unsigned long long)st.requests[VIRTIO_IOMMU_T_UNMAP],
 		 (unsigned long long)st.requests[VIRTIO_IOMMU_T_PROBE],
 		 (unsigned long long)st.errors,
-		 (unsigned long long)st.malformed);
+		 (unsigned long long)st.malformed,
+		 (unsigned long long)st.notifies,
+		 (unsigned long long)(st.busy_ns / 1000));
 	for (size_t i = 0; i < v->neps; i++) {
 		struct assign_guestmem_stats gs = { .size = sizeof(gs) };
 

@@ -357,6 +357,8 @@ struct viommu_stats {
 	uint64_t requests[6]; /* by type: ATTACH 1 ... PROBE 5 */
 	uint64_t errors; /* requests answered with an error */
 	uint64_t malformed; /* chains returned unused */
+	uint64_t notifies; /* request-queue notifications (guest exits) */
+	uint64_t busy_ns; /* time spent serving them, host calls included */
 };
 int viommu_new(struct vm *vm, const struct viommu_host_ops *ops,
 	       struct viommu **ret);
