@@ -26,9 +26,9 @@ now() { cut -d' ' -f1 /proc/uptime; }
 [ "${LAB_KVM:-0}" = 1 ] || { echo "LAB-RESULT viommu-bench FAIL no /dev/kvm"; exit 1; }
 nic=$LAB_E1000E_0
 ulimit -l unlimited
+[ -f /lab/bench.env ] && . /lab/bench.env
 flood=${FLOOD:-400}
 rounds=${VIOMMU_BENCH_ROUNDS:-2}
-[ -f /lab/bench.env ] && . /lab/bench.env
 fails=0
 : >/tmp/bench.lines
 
@@ -115,8 +115,10 @@ while [ $round -le "$rounds" ]; do
 	round=$((round + 1))
 done
 
+# the median of the numbers on stdin; a run without a value ("none", a
+# failed run) is left out, never counted as 0
 median() {
-	sort -n | awk '{ v[NR] = $1 } END { if (NR) print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2); else print "none" }'
+	grep -E '^[0-9.]+$' | sort -n | awk '{ v[NR] = $1 } END { if (NR) print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2); else print "none" }'
 }
 field() { # vmm field
 	sed -n "s/^BENCH-VIOMMU vmm=$1 .* $2=\([0-9.]*\).*/\1/p" /tmp/bench.lines | median
