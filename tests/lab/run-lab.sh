@@ -152,6 +152,9 @@ chmod 755 "$root/init"
 # run-bounded: a command bounded in time, with the evidence when it hangs
 cp "$here/run-bounded.sh" "$root/lab/bin/run-bounded"
 chmod 755 "$root/lab/bin/run-bounded"
+# kvm-hold: one KVM VM held for the guest's life (kvm-hold.c says why)
+"${CC:-cc}" -static -O2 -Wall -Werror -o "$root/lab/bin/kvm-hold" "$here/kvm-hold.c" ||
+	die "cannot build $here/kvm-hold.c (a C compiler and the static C library, packages gcc and libc6-dev)"
 
 # Modules: wanted names, their dependencies first, from modules.lab.
 declare -A mod_path=() mod_deps=() mod_done=()
