@@ -46,7 +46,7 @@ static const char *plain(const char *s, char *buf, size_t size)
 static int cmd_types(struct assign_ctx *ctx, bool json)
 {
 	struct assign_host_mdev_type_list *l = NULL;
-	char a[80], b[80], c[80];
+	char a[80], b[80], c[80], d[80];
 	int r;
 
 	r = assign_host_mdev_types(ctx, &l);
@@ -78,9 +78,9 @@ static int cmd_types(struct assign_ctx *ctx, bool json)
 
 			printf("%-14s %-20s %-10s %9u %9u  %s\n",
 			       plain(t->parent, a, sizeof(a)),
-			       plain(t->type, b, sizeof(b)), t->device_api,
-			       t->available, t->n_instances,
-			       plain(t->name, c, sizeof(c)));
+			       plain(t->type, b, sizeof(b)),
+			       plain(t->device_api, d, sizeof(d)), t->available,
+			       t->n_instances, plain(t->name, c, sizeof(c)));
 		}
 	}
 	assign_host_mdev_type_list_free(l);
