@@ -114,6 +114,23 @@ static uint64_t phys_of(void *p)
 	return (e & ((1ull << 55) - 1)) * 4096;
 }
 
+/*
+ * The device reaches our pages by guest physical address, read once from
+ * pagemap; mlock keeps a page in memory but lets compaction move it, and a
+ * moved ring has the device write into whatever page took its place (an
+ * inner guest once triple-faulted right after an answer). Forbid that
+ * before taking any page.
+ */
+static void keep_pages_in_place(void)
+{
+	int fd = open("/proc/sys/vm/compact_unevictable_allowed",
+		      O_WRONLY | O_CLOEXEC);
+
+	if (fd < 0 || write(fd, "0\n", 2) != 2)
+		die("cannot set vm.compact_unevictable_allowed to 0");
+	close(fd);
+}
+
 static void *locked_page(void)
 {
 	void *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
@@ -178,6 +195,7 @@ static void device_setup(const char *pci)
 	bar = mmap(NULL, 0x4000, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (bar == MAP_FAILED)
 		die("mmap resource0");
+	keep_pages_in_place();
 	ring = locked_page();
 	buf = locked_page();
 	ring_pa = phys_of(ring);
@@ -521,6 +539,10 @@ int main(int argc, char **argv)
 	}
 	expect("detach", detach(dom, ep), VIRTIO_IOMMU_S_OK);
 	w8(common + VIRTIO_PCI_COMMON_STATUS, 0); /* reset */
+	result("pages-stayed",
+	       phys_of(ring) == ring_pa && phys_of(buf) == buf_pa,
+	       "ring %#llx, requests %#llx", (unsigned long long)phys_of(ring),
+	       (unsigned long long)phys_of(buf));
 	fflush(stdout);
 	return failures ? 1 : 0;
 }
