@@ -144,10 +144,10 @@ ratio avmm/qemu-mapall-ping avmm-mapall qemu-mapall ping
 # Where a packet's extra time under the vIOMMU goes: the VMM serving the
 # requests (host map/unmap calls included) against the rest (the exits to
 # the VMM and back, and the guest's own IOMMU driver).
+base=$(sed -n "s/^BENCH-VIOMMU-MEDIAN vmm=avmm-mapall .* pps=\([0-9.]*\) .*/\1/p" /tmp/bench.median)
 for v in avmm-lazy avmm-strict; do
 	sed -n "s/^BENCH-VIOMMU-MEDIAN vmm=$v .* pps=\([0-9.]*\) .* notifies=\([0-9.]*\) busy_us=\([0-9.]*\).*/\1 \2 \3/p" /tmp/bench.median |
 		while read -r pps n busy; do
-			base=$(sed -n "s/^BENCH-VIOMMU-MEDIAN vmm=avmm-mapall .* pps=\([0-9.]*\) .*/\1/p" /tmp/bench.median)
 			awk -v v="$v" -v p="$pps" -v b="$base" -v n="$n" -v u="$busy" -v f="$flood" 'BEGIN {
 				if (p > 0 && b > 0 && f > 0)
 					printf "BENCH-VIOMMU-COST %s per packet: %.0f us more than map-all, of it %.0f us serving %.2f notifications in the VMM\n",

@@ -363,7 +363,7 @@ int main(int argc, char **argv)
 {
 	uint32_t rw = VIRTIO_IOMMU_MAP_F_READ | VIRTIO_IOMMU_MAP_F_WRITE;
 	uint32_t ep, dom = 7;
-	uint64_t in_end, ram = 0, pg;
+	uint64_t in_end, ram = 0, pg, ring_now, buf_now;
 	long budget = -1;
 	uint8_t probe[72 + 4096];
 
@@ -539,10 +539,11 @@ int main(int argc, char **argv)
 	}
 	expect("detach", detach(dom, ep), VIRTIO_IOMMU_S_OK);
 	w8(common + VIRTIO_PCI_COMMON_STATUS, 0); /* reset */
-	result("pages-stayed",
-	       phys_of(ring) == ring_pa && phys_of(buf) == buf_pa,
-	       "ring %#llx, requests %#llx", (unsigned long long)phys_of(ring),
-	       (unsigned long long)phys_of(buf));
+	ring_now = phys_of(ring);
+	buf_now = phys_of(buf);
+	result("pages-stayed", ring_now == ring_pa && buf_now == buf_pa,
+	       "ring %#llx, requests %#llx", (unsigned long long)ring_now,
+	       (unsigned long long)buf_now);
 	fflush(stdout);
 	return failures ? 1 : 0;
 }
