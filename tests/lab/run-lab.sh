@@ -10,6 +10,9 @@
 # guest script(s) and checks the result protocol on the serial console:
 #   LAB-RESULT <name> PASS|FAIL|SKIP [detail]   one line per test
 #   LAB-END rc=N                                 printed by the guest init
+#   LAB-DIAG text                                what a failed test saw;
+#                                                repeated on stderr when the
+#                                                run fails (the last 60)
 # Exit status 0 only if LAB-END rc=0 was seen, at least one LAB-RESULT line
 # appeared and none is FAIL. A QEMU that dies (an assertion, hw_error(), a
 # signal) is named as such ("QEMU ABORTED", with its message) and fails the
@@ -413,6 +416,9 @@ fi
 if [ "$fail" -gt 0 ]; then
 	grep -E 'LAB-RESULT [^ ]+ FAIL' <<<"$clean" | sed 's/^.*LAB-RESULT/run-lab: failed: LAB-RESULT/' >&2
 	status=1
+fi
+if [ "$status" != 0 ]; then
+	grep -aoE 'LAB-DIAG .*' <<<"$clean" | tail -n 60 | sed 's/^LAB-DIAG /run-lab: diag: /' >&2 || true
 fi
 if [ "$status" != 0 ] && [ "$log" = "$run/serial.log" ]; then
 	keep_run=1

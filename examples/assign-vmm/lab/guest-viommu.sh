@@ -110,6 +110,7 @@ nic_checks() {
 }
 
 for r in $runs; do
+	f0=$fails
 	case $r in
 	strict)
 		vm strict "viommu nettest switch iommu.strict=1" "$nic"
@@ -196,6 +197,13 @@ for r in $runs; do
 			result viommu-badreq-after FAIL "no ping after the bad requests"
 		;;
 	esac
+	# a failed run: its last lines (inner console, VMM messages) as
+	# LAB-DIAG lines, which run-lab.sh repeats on a failure: /tmp of the
+	# lab guest is gone after the run
+	if [ $fails != "$f0" ] && [ -f "/tmp/$r.log" ]; then
+		echo "LAB-DIAG viommu-$r failed; the last 50 lines of its log:"
+		tail -n 50 "/tmp/$r.log" | sed "s/^/LAB-DIAG $r: /"
+	fi
 done
 for d in "$nic" ${LAB_EDU:-} ${LAB_NVME:-}; do
 	drv=$(basename "$(readlink "/sys/bus/pci/devices/$d/driver" 2>/dev/null)" 2>/dev/null)
