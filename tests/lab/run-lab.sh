@@ -12,7 +12,9 @@
 #   LAB-END rc=N                                 printed by the guest init
 #   LAB-DIAG text                                what a failed test saw;
 #                                                repeated on stderr when the
-#                                                run fails (the last 60)
+#                                                run fails (the last 60),
+#                                                after the 30 console lines
+#                                                before the first FAIL
 # Exit status 0 only if LAB-END rc=0 was seen, at least one LAB-RESULT line
 # appeared and none is FAIL. A QEMU that dies (an assertion, hw_error(), a
 # signal) is named as such ("QEMU ABORTED", with its message) and fails the
@@ -418,6 +420,12 @@ if [ "$fail" -gt 0 ]; then
 	status=1
 fi
 if [ "$status" != 0 ]; then
+	# what a CI log that keeps only stderr needs to say why: the console
+	# lines before the first FAIL (or the last ones), then LAB-DIAG lines
+	first=$(grep -naE 'LAB-RESULT [^ ]+ FAIL' <<<"$clean" | head -n1 | cut -d: -f1)
+	[ -n "$first" ] || first=$(wc -l <<<"$clean")
+	head -n "$((first - 1))" <<<"$clean" | grep -av 'LAB-DIAG ' | tail -n 30 |
+		sed 's/^/run-lab: console: /' >&2 || true
 	grep -aoE 'LAB-DIAG .*' <<<"$clean" | tail -n 60 | sed 's/^LAB-DIAG /run-lab: diag: /' >&2 || true
 fi
 if [ "$status" != 0 ] && [ "$log" = "$run/serial.log" ]; then
