@@ -2,7 +2,7 @@
 # Guest script for the lab (tests/lab/run-lab.sh): the dirty bitmap
 # benchmark of bench-migration against the real type1 of the lab guest,
 # over 1 GiB mapped for the edu. Usage on the host:
-#   tests/lab/run-lab.sh --mem 3G --add build/bench/bench-migration \
+#   tests/lab/run-lab.sh --smp 2 --mem 3G --add build/bench/bench-migration \
 #       --script bench/lab-bench-migration.sh --timeout 900
 # Prints the benchmark output and one LAB-RESULT line per run.
 ulimit -l unlimited 2>/dev/null || true

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Guest script for the lab (tests/lab/run-lab.sh): runs bench-guestmem
 # against the real vfio-pci of the lab guest. Usage on the host:
-#   tests/lab/run-lab.sh --mem 3G --add build/bench/bench-guestmem \
+#   tests/lab/run-lab.sh --smp 2 --mem 3G --add build/bench/bench-guestmem \
 #       --script bench/lab-bench.sh --timeout 1500
 # BENCH_SET=pairs runs only the guest-IOMMU pairs variants: put the line
 # BENCH_SET=pairs in a file added as /lab/bench-set.

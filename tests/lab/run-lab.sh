@@ -37,7 +37,8 @@
 #                        is killed and booted once more (default 240, or
 #                        $LIBASSIGN_LAB_BOOT_TIMEOUT)
 #   --mem SIZE           guest memory, default 2G
-#   --smp N              guest CPUs, default 2
+#   --smp N              guest CPUs, default 1 (see tests/lab/README.md,
+#                        Known limits: TCG and kernel text patching)
 #   --log FILE           copy of the serial console (default: a temp file,
 #                        kept when the run fails)
 #   --qemu-arg ARG       extra QEMU argument (repeatable)
@@ -71,7 +72,11 @@ execs=()
 timeout=600
 boot_timeout=${LIBASSIGN_LAB_BOOT_TIMEOUT:-240}
 mem=2G
-smp=2
+# One vCPU: with two, QEMU 7.2's multi-threaded TCG can leave one vCPU
+# running a stale translation of code the other patched, and lab guests
+# (and inner guests, whose vCPU threads move between the lab guest's
+# CPUs) crashed or hung on it now and then (tests/lab/README.md).
+smp=1
 log=""
 qemu_extra=()
 append=""
