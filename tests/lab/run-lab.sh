@@ -427,7 +427,7 @@ fi
 if [ "$status" != 0 ]; then
 	# what a CI log that keeps only stderr needs to say why: the console
 	# lines before the first FAIL (or the last ones), then LAB-DIAG lines
-	first=$(grep -naE 'LAB-RESULT [^ ]+ FAIL' <<<"$clean" | head -n1 | cut -d: -f1)
+	first=$(grep -naE 'LAB-RESULT [^ ]+ FAIL' <<<"$clean" | head -n1 | cut -d: -f1 || true)
 	[ -n "$first" ] || first=$(wc -l <<<"$clean")
 	head -n "$((first - 1))" <<<"$clean" | grep -av 'LAB-DIAG ' | tail -n 30 |
 		sed 's/^/run-lab: console: /' >&2 || true
