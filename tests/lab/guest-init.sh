@@ -23,6 +23,9 @@ mount -t hugetlbfs hugetlbfs /dev/hugepages 2>/dev/null
 # Only emergencies on the console: kernel lines must not split LAB-RESULT
 # lines. The full kernel log is printed on failure.
 echo 1 >/proc/sys/kernel/printk
+# Every magic SysRq key: run-lab.sh, at a timeout, asks the kernel for its
+# blocked tasks and backtraces through the keyboard.
+echo 1 >/proc/sys/kernel/sysrq 2>/dev/null || true
 
 lab_end() {
 	sync

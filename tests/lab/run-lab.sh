@@ -322,6 +322,10 @@ qemu+=(
 	-kernel "$kdir/vmlinuz" -initrd "$initrd" -append "$cmdline"
 )
 qemu+=("${qemu_extra[@]+"${qemu_extra[@]}"}")
+# A monitor socket: at a timeout, what the guest was doing is asked of it
+# (stall_diag) before QEMU is stopped.
+monitor="$run/monitor.sock"
+qemu+=(-monitor "unix:$monitor,server=on,wait=off")
 
 say "kernel $variant ($kdir), timeout ${timeout}s, serial log $log"
 # A boot that never reaches the lab's init (no LAB-INIT line) within
@@ -330,11 +334,51 @@ say "kernel $variant ($kdir), timeout ${timeout}s, serial log $log"
 # killed and booted once more, loudly, with the hung boot's log kept. A
 # second hang fails the run. Nothing of the tests has run at that point,
 # so no result can be hidden by the retry.
+# mon CMD...: sends each command to QEMU's monitor, prints its answers.
+mon() {
+	python3 - "$monitor" "$@" <<'PY' 2>/dev/null
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX)
+s.settimeout(2)
+s.connect(sys.argv[1])
+def drain():
+    out = b""
+    try:
+        while True:
+            d = s.recv(65536)
+            if not d:
+                break
+            out += d
+    except socket.timeout:
+        pass
+    return out.decode(errors="replace")
+drain()
+for c in sys.argv[2:]:
+    s.sendall(c.encode() + b"\n")
+    time.sleep(0.3)
+    sys.stdout.write(drain())
+PY
+}
+
+# stall_diag: the guest did not finish in time. Before it is stopped, its
+# vCPU registers go to $run/stall-registers.txt and the guest kernel is
+# asked, by magic SysRq keys on its keyboard (guest-init.sh enables them),
+# to raise its console log level and print its blocked tasks and every
+# CPU's backtrace on the serial console: a lab guest that stalls (idle or
+# spinning) then says where in the CI log (run-lab's "stall:" lines).
+stall_diag() {
+	mon "info registers" >"$run/stall-registers.txt" || true
+	mon "sendkey alt-sysrq-9" "sendkey alt-sysrq-w" "sendkey alt-sysrq-l" >/dev/null || true
+	sleep 10
+}
+
 run_qemu() {
 	local start=$SECONDS booted=0
 	qpid="" tailpid="" # globals: cleanup() stops them
 	: >"$log"
-	timeout -k 10 "$timeout" "${qemu[@]}" </dev/null >"$log" 2>&1 &
+	rm -f "$monitor"
+	# the timeout is run_qemu's (stall_diag first); timeout(1) is the net
+	timeout -k 10 "$((timeout + 60))" "${qemu[@]}" </dev/null >"$log" 2>&1 &
 	qpid=$!
 	if [ "$quiet" != 1 ]; then
 		tail -n +1 -f "$log" &
@@ -351,6 +395,13 @@ run_qemu() {
 				qrc=hang
 				break
 			fi
+		fi
+		if [ $((SECONDS - start)) -ge "$timeout" ]; then
+			stall_diag
+			kill "$qpid" 2>/dev/null
+			wait "$qpid" 2>/dev/null
+			qrc=124
+			break
 		fi
 		sleep 1
 	done
@@ -428,10 +479,18 @@ if [ "$status" != 0 ]; then
 	# what a CI log that keeps only stderr needs to say why: the console
 	# lines before the first FAIL (or the last ones), then LAB-DIAG lines
 	first=$(grep -naE 'LAB-RESULT [^ ]+ FAIL' <<<"$clean" | head -n1 | cut -d: -f1 || true)
+	[ -n "$first" ] || first=$(grep -nam1 'sysrq: Show Blocked State' <<<"$clean" | cut -d: -f1 || true)
 	[ -n "$first" ] || first=$(wc -l <<<"$clean")
 	head -n "$((first - 1))" <<<"$clean" | grep -av 'LAB-DIAG ' | tail -n 30 |
 		sed 's/^/run-lab: console: /' >&2 || true
 	grep -aoE 'LAB-DIAG .*' <<<"$clean" | tail -n 60 | sed 's/^LAB-DIAG /run-lab: diag: /' >&2 || true
+fi
+if [ "$qrc" = 124 ]; then
+	# stall_diag's answers: where the vCPU was, what the kernel said
+	grep -aE '^(RIP|RSP|RAX|CR0|EFL)=' "$run/stall-registers.txt" 2>/dev/null |
+		sed 's/^/run-lab: stall: /' >&2 || true
+	sed -n '/sysrq: Show Blocked State/,$p' <<<"$clean" | head -n 200 |
+		sed 's/^/run-lab: stall: /' >&2 || true
 fi
 if [ "$status" != 0 ] && [ "$log" = "$run/serial.log" ]; then
 	keep_run=1
