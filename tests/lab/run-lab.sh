@@ -331,13 +331,6 @@ qemu+=("${qemu_extra[@]+"${qemu_extra[@]}"}")
 monitor="$run/monitor.sock"
 qemu+=(-monitor "unix:$monitor,server=on,wait=off")
 
-say "kernel $variant ($kdir), timeout ${timeout}s, serial log $log"
-# A boot that never reaches the lab's init (no LAB-INIT line) within
-# $boot_timeout seconds is a hung boot, not a test result: under a heavily
-# loaded TCG host a kernel has been seen to stop silently before init. It is
-# killed and booted once more, loudly, with the hung boot's log kept. A
-# second hang fails the run. Nothing of the tests has run at that point,
-# so no result can be hidden by the retry.
 # mon CMD...: sends each command to QEMU's monitor, prints its answers.
 mon() {
 	python3 - "$monitor" "$@" <<'PY' 2>/dev/null
@@ -376,6 +369,13 @@ stall_diag() {
 	sleep 10
 }
 
+say "kernel $variant ($kdir), timeout ${timeout}s, serial log $log"
+# A boot that never reaches the lab's init (no LAB-INIT line) within
+# $boot_timeout seconds is a hung boot, not a test result: under a heavily
+# loaded TCG host a kernel has been seen to stop silently before init. It is
+# killed and booted once more, loudly, with the hung boot's log kept. A
+# second hang fails the run. Nothing of the tests has run at that point,
+# so no result can be hidden by the retry.
 run_qemu() {
 	local start=$SECONDS booted=0
 	qpid="" tailpid="" # globals: cleanup() stops them
@@ -491,7 +491,7 @@ if [ "$status" != 0 ]; then
 fi
 if [ "$qrc" = 124 ]; then
 	# stall_diag's answers: where the vCPU was, what the kernel said
-	grep -aE '^(RIP|RSP|RAX|CR0|EFL)=' "$run/stall-registers.txt" 2>/dev/null |
+	grep -aE '^(RIP|RSP|RAX|CR0)=' "$run/stall-registers.txt" 2>/dev/null |
 		sed 's/^/run-lab: stall: /' >&2 || true
 	sed -n '/sysrq: Show Blocked State/,$p' <<<"$clean" | head -n 200 |
 		sed 's/^/run-lab: stall: /' >&2 || true
