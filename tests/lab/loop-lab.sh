@@ -12,8 +12,10 @@
 # test log, and the serial logs of the tests that failed. Prints one line
 # per run, then the summary, for instance
 #   lab-loop: 10 runs in a row: 10 passed, 0 failed; failed tests: none;
-#   QEMU aborts: 0; 1h52m in all
-# (one line). Exit 0 only when every run passed.
+#   QEMU aborts: 0; emulator stalls: 0; 1h52m in all
+# (one line). Emulator stalls are the "EMULATOR STALL" lines of run-lab.sh
+# (tests/lab/README.md, Known limits): counted, per run and in all, though
+# they do not fail a run. Exit 0 only when every run passed.
 set -uo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 top=$(cd "$here/../.." && pwd)
@@ -64,8 +66,30 @@ for line in open(sys.argv[1], encoding="utf-8", errors="replace"):
 PY
 }
 
+# The emulator stalls run-lab.sh found in one run (its
+# "EMULATOR STALL N" lines, tests/lab/README.md): "NAME COUNT" per test.
+# lab-stall-woken makes one on purpose and is left out.
+stall_counts() {
+	python3 - "$1" <<'PY'
+import json, sys
+for line in open(sys.argv[1], encoding="utf-8", errors="replace"):
+    try:
+        t = json.loads(line)
+    except ValueError:
+        continue
+    name = t.get("name", "?").split(" / ")[-1]
+    if name == "lab-stall-woken":
+        continue
+    text = (t.get("stdout") or "") + (t.get("stderr") or "")
+    n = sum(1 for l in text.splitlines()
+            if l.startswith("run-lab: EMULATOR STALL "))
+    if n:
+        print(name, n)
+PY
+}
+
 echo "lab-loop: $runs runs of 'meson test -C $build ${margs[*]}', logs in $out"
-pass=0 fail=0 aborts=0
+pass=0 fail=0 aborts=0 stalls=0
 declare -A failed_tests=()
 t_all=$SECONDS
 for i in $(seq 1 "$runs"); do
@@ -77,16 +101,22 @@ for i in $(seq 1 "$runs"); do
 	log=$build/meson-logs/lab-loop-$i.json
 	cp -f "$build/meson-logs/lab-loop-$i.txt" "$out/" 2>/dev/null
 	ok=$(sed -n 's/^Ok: *//p' "$out/run-$i.out" | tail -n1 | tr -d ' ')
-	bad=""
-	[ -f "$log" ] && bad=$(failures "$log")
+	bad="" st=""
+	[ -f "$log" ] && bad=$(failures "$log") && st=$(stall_counts "$log")
+	note=""
+	if [ -n "$st" ]; then
+		n=$(awk '{ s += $2 } END { print s + 0 }' <<<"$st")
+		stalls=$((stalls + n))
+		note="; $n emulator stall(s): $(tr '\n' ' ' <<<"$st" | sed 's/ $//')"
+	fi
 	if [ "$rc" = 0 ] && [ -z "$bad" ]; then
 		pass=$((pass + 1))
-		echo "lab-loop: run $i/$runs: PASS (${ok:-?} tests ok) in $(fmt_time $dt)"
+		echo "lab-loop: run $i/$runs: PASS (${ok:-?} tests ok) in $(fmt_time $dt)$note"
 		continue
 	fi
 	fail=$((fail + 1))
 	[ -n "$bad" ] || bad="meson-test exit $rc (see $out/run-$i.out)"
-	echo "lab-loop: run $i/$runs: FAIL in $(fmt_time $dt):"
+	echo "lab-loop: run $i/$runs: FAIL in $(fmt_time $dt)$note:"
 	while IFS= read -r line; do
 		echo "lab-loop:     $line"
 		name=${line%% *}
@@ -104,5 +134,5 @@ list=""
 for t in "${!failed_tests[@]}"; do
 	list="$list${list:+, }$t (${failed_tests[$t]}x)"
 done
-echo "lab-loop: $runs runs in a row: $pass passed, $fail failed; failed tests: ${list:-none}; QEMU aborts: $aborts; $(fmt_time $((SECONDS - t_all))) in all"
+echo "lab-loop: $runs runs in a row: $pass passed, $fail failed; failed tests: ${list:-none}; QEMU aborts: $aborts; emulator stalls: $stalls; $(fmt_time $((SECONDS - t_all))) in all"
 [ "$fail" = 0 ]
