@@ -433,7 +433,7 @@ watch_timer() {
 	if [ -n "$how" ]; then
 		tick_n=$n tick_at=$SECONDS
 	else
-		how="nothing tried (left to the timeout)"
+		how="none of the three (left to the timeout)"
 		tick_stuck=1
 	fi
 	echo "run-lab: EMULATOR STALL $stalls at $((SECONDS - start))s in QEMU: no timer interrupt for ${gap}s; ${st}ended by $how" >&2
