@@ -71,7 +71,7 @@ PY
 # lab-stall-woken makes one on purpose and is left out.
 stall_counts() {
 	python3 - "$1" <<'PY'
-import json, sys
+import json, re, sys
 for line in open(sys.argv[1], encoding="utf-8", errors="replace"):
     try:
         t = json.loads(line)
@@ -82,7 +82,7 @@ for line in open(sys.argv[1], encoding="utf-8", errors="replace"):
         continue
     text = (t.get("stdout") or "") + (t.get("stderr") or "")
     n = sum(1 for l in text.splitlines()
-            if l.startswith("run-lab: EMULATOR STALL "))
+            if re.match(r"run-lab: EMULATOR STALL [0-9]+ at ", l))
     if n:
         print(name, n)
 PY

@@ -382,8 +382,10 @@ stall_diag() {
 # (it wakes QEMU's main loop, which runs overdue timers), a vCPU kick
 # (stop/cont: a halted vCPU re-checks for a pending interrupt), a
 # keyboard interrupt. Each stall is named on stderr ("EMULATOR STALL",
-# with what ended it) and counted in the summary; it never ends the run,
-# and a stall nothing ends runs into the timeout as before.
+# with what ended it) and counted in the summary; it never ends the run.
+# A stall none of them ended at once gets a vCPU kick and a keyboard
+# interrupt every 4 s until its timer runs again (a line says when), or
+# runs into the timeout as before.
 timer_irqs() {
 	mon "info irq" | tr -d '\r' | awk '
 		/^IRQ statistics for ioapic/ { f = 1; next }
@@ -392,17 +394,36 @@ timer_irqs() {
 		END { if (n) print s }'
 }
 stalls=0
+# changed: the timer count moved since tick_n (sets tick_n, tick_at)
+changed() {
+	local n
+	n=$(timer_irqs 2>/dev/null) || n=""
+	[ -n "$n" ] && [ "$n" != "$tick_n" ] || return 1
+	tick_n=$n tick_at=$SECONDS
+}
 watch_timer() {
 	local n f how st gap
 	[ "$SECONDS" -ge "$tick_poll" ] || return 0
 	tick_poll=$((SECONDS + 4))
+	if [ "$tick_stuck" != 0 ]; then
+		# a stall the first tries did not end: a vCPU kick and a
+		# keyboard interrupt every 4 s until the count moves
+		if changed; then
+			echo "run-lab: EMULATOR STALL $stalls ended after $((SECONDS - tick_stuck))s more, $tick_tries more tries" >&2
+			tick_stuck=0
+		else
+			mon "stop" "cont" "sendkey shift" >/dev/null 2>&1 || true
+			tick_tries=$((tick_tries + 1))
+		fi
+		return 0
+	fi
 	n=$(timer_irqs 2>/dev/null) || n=""
 	[ -n "$n" ] || return 0
 	if [ "$n" != "$tick_n" ]; then
-		tick_n=$n tick_at=$SECONDS tick_stuck=0
+		tick_n=$n tick_at=$SECONDS
 		return 0
 	fi
-	[ "$tick_stuck" = 0 ] && [ $((SECONDS - tick_at)) -ge 8 ] || return 0
+	[ $((SECONDS - tick_at)) -ge 8 ] || return 0
 	stalls=$((stalls + 1)) gap=$((SECONDS - tick_at))
 	f="$run/stall-$stalls.txt"
 	mon "info registers" "info lapic" >"$f" 2>/dev/null || true
@@ -412,31 +433,28 @@ watch_timer() {
 		/PPR/ { $1 = $1; printf "%s; ", $0 }')
 	how=""
 	sleep 2
-	n=$(timer_irqs 2>/dev/null) || n=""
-	if [ -n "$n" ] && [ "$n" != "$tick_n" ]; then
+	if changed; then
 		how="the monitor alone (QEMU's main loop had slept past the guest's timer)"
 	else
 		mon "stop" "cont" >/dev/null 2>&1 || true
 		sleep 2
-		n=$(timer_irqs 2>/dev/null) || n=""
-		if [ -n "$n" ] && [ "$n" != "$tick_n" ]; then
+		if changed; then
 			how="a vCPU kick (stop/cont: the halted vCPU had missed its wakeup)"
 		else
 			mon "sendkey shift" >/dev/null 2>&1 || true
-			sleep 2
-			n=$(timer_irqs 2>/dev/null) || n=""
-			if [ -n "$n" ] && [ "$n" != "$tick_n" ]; then
+			sleep 3
+			if changed; then
 				how="a keyboard interrupt"
 			fi
 		fi
 	fi
 	if [ -n "$how" ]; then
-		tick_n=$n tick_at=$SECONDS
+		how="ended by $how"
 	else
-		how="none of the three (left to the timeout)"
-		tick_stuck=1
+		how="not ended by the monitor, a vCPU kick or a keyboard interrupt; both again every 4 s"
+		tick_stuck=$SECONDS tick_tries=0
 	fi
-	echo "run-lab: EMULATOR STALL $stalls at $((SECONDS - start))s in QEMU: no timer interrupt for ${gap}s; ${st}ended by $how" >&2
+	echo "run-lab: EMULATOR STALL $stalls at $((SECONDS - start))s in QEMU: no timer interrupt for ${gap}s; ${st}$how" >&2
 }
 # LIBASSIGN_LAB_TEST_STOP=SEC (check-lab-stall.sh only): the vCPU is
 # stopped through the monitor SEC seconds after the guest booted, a stall
@@ -453,7 +471,7 @@ say "kernel $variant ($kdir), timeout ${timeout}s, serial log $log"
 run_qemu() {
 	local start=$SECONDS booted=0 booted_at=0
 	qpid="" tailpid="" # globals: cleanup() stops them
-	tick_n="" tick_at=0 tick_poll=0 tick_stuck=0 # watch_timer's
+	tick_n="" tick_at=0 tick_poll=0 tick_stuck=0 tick_tries=0 # watch_timer's
 	: >"$log"
 	rm -f "$monitor"
 	# the timeout is run_qemu's (stall_diag first); timeout(1) is the net
