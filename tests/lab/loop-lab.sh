@@ -45,46 +45,33 @@ lock=${LIBASSIGN_LAB_LOCK:-/tmp/libassign-lab.lock}
 
 fmt_time() { printf '%dh%02dm%02ds' $(($1 / 3600)) $(($1 % 3600 / 60)) $(($1 % 60)); }
 
-# The tests of one run that did not pass, from meson's JSON test log: one
-# line each, "NAME RESULT[ QEMU-ABORT: message]".
-failures() {
-	python3 - "$1" <<'PY'
-import json, sys
-for line in open(sys.argv[1], encoding="utf-8", errors="replace"):
-    try:
-        t = json.loads(line)
-    except ValueError:
-        continue
-    if t.get("result") in ("OK", "SKIP", "EXPECTEDFAIL"):
-        continue
-    text = (t.get("stdout") or "") + (t.get("stderr") or "")
-    why = [l for l in text.splitlines()
-           if l.startswith("run-lab: QEMU ABORTED") or
-           l.startswith("run-lab: QEMU FAILED")]
-    print(t.get("name", "?").split(" / ")[-1], t.get("result"),
-          ("QEMU-ABORT: " + why[0][len("run-lab: "):]) if why else "")
-PY
-}
-
-# The emulator stalls run-lab.sh found in one run (its
-# "EMULATOR STALL N" lines, tests/lab/README.md): "NAME COUNT" per test.
-# lab-stall-woken makes one on purpose and is left out.
-stall_counts() {
-	python3 - "$1" <<'PY'
+# scan MODE LOG: one run's tests from meson's JSON test log, one line
+# each. MODE failures: the tests that did not pass, "NAME RESULT[
+# QEMU-ABORT: message]". MODE stalls: the emulator stalls run-lab.sh
+# found (its "EMULATOR STALL N at" lines, tests/lab/README.md), "NAME
+# COUNT"; lab-stall-woken makes one on purpose and is left out.
+scan() {
+	python3 - "$1" "$2" <<'PY'
 import json, re, sys
-for line in open(sys.argv[1], encoding="utf-8", errors="replace"):
+mode = sys.argv[1]
+for line in open(sys.argv[2], encoding="utf-8", errors="replace"):
     try:
         t = json.loads(line)
     except ValueError:
         continue
     name = t.get("name", "?").split(" / ")[-1]
-    if name == "lab-stall-woken":
-        continue
-    text = (t.get("stdout") or "") + (t.get("stderr") or "")
-    n = sum(1 for l in text.splitlines()
-            if re.match(r"run-lab: EMULATOR STALL [0-9]+ at ", l))
-    if n:
-        print(name, n)
+    lines = ((t.get("stdout") or "") + (t.get("stderr") or "")).splitlines()
+    if mode == "stalls":
+        n = sum(1 for l in lines
+                if re.match(r"run-lab: EMULATOR STALL [0-9]+ at ", l))
+        if n and name != "lab-stall-woken":
+            print(name, n)
+    elif t.get("result") not in ("OK", "SKIP", "EXPECTEDFAIL"):
+        why = [l for l in lines
+               if l.startswith("run-lab: QEMU ABORTED") or
+               l.startswith("run-lab: QEMU FAILED")]
+        print(name, t.get("result"),
+              ("QEMU-ABORT: " + why[0][len("run-lab: "):]) if why else "")
 PY
 }
 
@@ -102,7 +89,7 @@ for i in $(seq 1 "$runs"); do
 	cp -f "$build/meson-logs/lab-loop-$i.txt" "$out/" 2>/dev/null
 	ok=$(sed -n 's/^Ok: *//p' "$out/run-$i.out" | tail -n1 | tr -d ' ')
 	bad="" st=""
-	[ -f "$log" ] && bad=$(failures "$log") && st=$(stall_counts "$log")
+	[ -f "$log" ] && bad=$(scan failures "$log") && st=$(scan stalls "$log")
 	note=""
 	if [ -n "$st" ]; then
 		n=$(awk '{ s += $2 } END { print s + 0 }' <<<"$st")

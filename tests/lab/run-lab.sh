@@ -394,15 +394,26 @@ timer_irqs() {
 		END { if (n) print s }'
 }
 stalls=0
-# changed: the timer count moved since tick_n (sets tick_n, tick_at)
+# changed: the timer count moved since tick_n (sets tick_n, tick_at);
+# status 1 when it did not, 2 when the monitor gave no count
 changed() {
 	local n
 	n=$(timer_irqs 2>/dev/null) || n=""
-	[ -n "$n" ] && [ "$n" != "$tick_n" ] || return 1
+	[ -n "$n" ] || return 2
+	[ "$n" != "$tick_n" ] || return 1
 	tick_n=$n tick_at=$SECONDS
 }
+# try_wake WAIT WHAT [MONITOR-COMMAND...]: sends the commands, waits WAIT
+# seconds; if the timer ran meanwhile, how=WHAT
+try_wake() {
+	local wait=$1 what=$2
+	shift 2
+	[ $# = 0 ] || mon "$@" >/dev/null 2>&1 || true
+	sleep "$wait"
+	changed && how=$what
+}
 watch_timer() {
-	local n f how st gap
+	local how st gap
 	[ "$SECONDS" -ge "$tick_poll" ] || return 0
 	tick_poll=$((SECONDS + 4))
 	if [ "$tick_stuck" != 0 ]; then
@@ -417,37 +428,17 @@ watch_timer() {
 		fi
 		return 0
 	fi
-	n=$(timer_irqs 2>/dev/null) || n=""
-	[ -n "$n" ] || return 0
-	if [ "$n" != "$tick_n" ]; then
-		tick_n=$n tick_at=$SECONDS
-		return 0
-	fi
-	[ $((SECONDS - tick_at)) -ge 8 ] || return 0
+	changed
+	[ $? = 1 ] && [ $((SECONDS - tick_at)) -ge 8 ] || return 0
 	stalls=$((stalls + 1)) gap=$((SECONDS - tick_at))
-	f="$run/stall-$stalls.txt"
-	mon "info registers" "info lapic" >"$f" 2>/dev/null || true
-	st=$(tr -d '\r' <"$f" | awk '
+	st=$(mon "info registers" "info lapic" 2>/dev/null | tr -d '\r' | awk '
 		/^RIP=/ { for (i = 1; i <= NF; i++) if ($i ~ /^(RIP|RFL|HLT)=/) printf "%s ", $i }
 		/^(IRR|ISR)/ { $1 = $1; printf "%s; ", $0 }
 		/PPR/ { $1 = $1; printf "%s; ", $0 }')
 	how=""
-	sleep 2
-	if changed; then
-		how="the monitor alone (QEMU's main loop had slept past the guest's timer)"
-	else
-		mon "stop" "cont" >/dev/null 2>&1 || true
-		sleep 2
-		if changed; then
-			how="a vCPU kick (stop/cont: the halted vCPU had missed its wakeup)"
-		else
-			mon "sendkey shift" >/dev/null 2>&1 || true
-			sleep 3
-			if changed; then
-				how="a keyboard interrupt"
-			fi
-		fi
-	fi
+	try_wake 2 "the monitor alone (QEMU's main loop had slept past the guest's timer)" ||
+		try_wake 2 "a vCPU kick (stop/cont: the halted vCPU had missed its wakeup)" stop cont ||
+		try_wake 3 "a keyboard interrupt" "sendkey shift" || true
 	if [ -n "$how" ]; then
 		how="ended by $how"
 	else
