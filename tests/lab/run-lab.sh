@@ -384,8 +384,9 @@ stall_diag() {
 # keyboard interrupt. Each stall is named on stderr ("EMULATOR STALL",
 # with what ended it) and counted in the summary; it never ends the run.
 # A stall none of them ended at once gets a vCPU kick and a keyboard
-# interrupt every 4 s until its timer runs again (a line says when), or
-# runs into the timeout as before.
+# interrupt every 4 s until its timer runs again (a line says when, or
+# that the guest ran on to its end first), or runs into the timeout as
+# before.
 timer_irqs() {
 	mon "info irq" | tr -d '\r' | awk '
 		/^IRQ statistics for ioapic/ { f = 1; next }
@@ -503,6 +504,11 @@ run_qemu() {
 	if [ -z "$qrc" ]; then
 		wait "$qpid"
 		qrc=$?
+		# a stall the first tries did not end, and the guest then ran
+		# to its end before the next 4 s look at its timer
+		if [ "$tick_stuck" != 0 ]; then
+			echo "run-lab: EMULATOR STALL $stalls ended: the guest ran on to its end $((SECONDS - tick_stuck))s later, after $tick_tries more tries" >&2
+		fi
 	fi
 	if [ -n "$tailpid" ]; then
 		sleep 0.3
