@@ -10,6 +10,10 @@
  *              the VM. Port 0xcf9 (reset control) is handled in pci.c
  *              because it shares the dword at 0xcf8.
  *   0x70/0x71  CMOS clock: the host's UTC time in BCD, never "updating".
+ *              The date is worked out here, not by gmtime_r(): that one
+ *              reads the time zone file and allocates on its first call,
+ *              and a vCPU thread must not allocate while guest RAM is
+ *              being pinned (dma_run_background() in vmm.h says why).
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -43,6 +47,31 @@ static uint8_t bcd(int v)
 	return (uint8_t)(((v / 10) << 4) | (v % 10));
 }
 
+void utc_date(int64_t t, struct utc_date *d)
+{
+	int64_t days = t / 86400, secs = t % 86400;
+
+	if (secs < 0) {
+		secs += 86400;
+		days--;
+	}
+	d->sec = (int)(secs % 60);
+	d->min = (int)(secs / 60 % 60);
+	d->hour = (int)(secs / 3600);
+	d->wday = (int)(((days + 4) % 7 + 7) % 7); /* 1970-01-01: Thursday */
+	/* Gregorian calendar in 400-year eras of 146097 days, the year
+	 * counted from March so that February's leap day comes last */
+	int64_t z = days + 719468; /* days from 0000-03-01 */
+	int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+	int64_t doe = z - era * 146097; /* [0, 146096] */
+	int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100); /* from Mar 1 */
+	int64_t mp = (5 * doy + 2) / 153; /* March = 0 */
+	d->mday = (int)(doy - (153 * mp + 2) / 5 + 1);
+	d->mon = (int)(mp < 10 ? mp + 3 : mp - 9);
+	d->year = (int)(yoe + era * 400 + (d->mon <= 2));
+}
+
 static void cmos_io(void *opaque, uint64_t off, void *data, unsigned len,
 		    bool is_write)
 {
@@ -62,18 +91,33 @@ static void cmos_io(void *opaque, uint64_t off, void *data, unsigned len,
 		*b = 0xff;
 		return;
 	}
-	time_t now = time(NULL);
-	struct tm tm;
-	gmtime_r(&now, &tm);
+	struct utc_date d;
+	utc_date(time(NULL), &d);
 	switch (cmos_index) {
-	case 0x00: *b = bcd(tm.tm_sec); break;
-	case 0x02: *b = bcd(tm.tm_min); break;
-	case 0x04: *b = bcd(tm.tm_hour); break;
-	case 0x06: *b = bcd(tm.tm_wday + 1); break;
-	case 0x07: *b = bcd(tm.tm_mday); break;
-	case 0x08: *b = bcd(tm.tm_mon + 1); break;
-	case 0x09: *b = bcd(tm.tm_year % 100); break;
-	case 0x32: *b = bcd(19 + tm.tm_year / 100); break;
+	case 0x00:
+		*b = bcd(d.sec);
+		break;
+	case 0x02:
+		*b = bcd(d.min);
+		break;
+	case 0x04:
+		*b = bcd(d.hour);
+		break;
+	case 0x06:
+		*b = bcd(d.wday + 1);
+		break;
+	case 0x07:
+		*b = bcd(d.mday);
+		break;
+	case 0x08:
+		*b = bcd(d.mon);
+		break;
+	case 0x09:
+		*b = bcd(d.year % 100);
+		break;
+	case 0x32:
+		*b = bcd(d.year / 100);
+		break;
 	case 0x0a: *b = 0x26; break;    /* 32.768 kHz, no update in progress */
 	case 0x0b: *b = 0x02; break;    /* 24-hour, BCD */
 	case 0x0d: *b = 0x80; break;    /* valid RAM and time */

@@ -200,6 +200,13 @@ bool serial_output_seen(void);
 
 /* ---- legacy.c ----------------------------------------------------------- */
 int legacy_init(struct vm *vm);
+/* A time in seconds since 1970 as a UTC calendar date, without the C
+ * library's time zone code (no file read, no allocation) */
+struct utc_date {
+	int year, mon, mday; /* mon 1-12, mday 1-31 */
+	int hour, min, sec, wday; /* wday 0 = Sunday */
+};
+void utc_date(int64_t t, struct utc_date *d);
 
 /* ---- pci.c -------------------------------------------------------------- */
 /* A device on bus 0. Config accesses are dword-aligned offsets plus a
