@@ -105,6 +105,7 @@ static struct {
 	size_t nreg;
 	bool started; /* dma_start() done */
 	bool deferred; /* on-demand: identity at the gate */
+	bool background; /* dma_run_background() starts the thread */
 	const char *how; /* for the log: "in the background"... */
 	pthread_t thread;
 	bool running; /* created and not joined yet */
@@ -546,16 +547,13 @@ int dma_start(struct vm *vm, enum vmm_dma_mode mode)
 		return 0;
 	}
 	if (mode == VMM_DMA_BACKGROUND) {
+		/* the thread starts in dma_run_background(), once the vCPU
+		 * threads exist */
 		dma.how = "in the background";
-		if (pthread_create(&dma.thread, NULL, dma_thread, NULL) == 0) {
-			dma.running = true;
-			vmm_info("mapping guest RAM for DMA in the background "
-				 "from %.3f s",
-				 vmm_elapsed());
-			return 0;
-		}
+		dma.background = true;
+		return 0;
 	}
-	dma.how = "before boot"; /* or no thread could be made */
+	dma.how = "before boot";
 	for (size_t i = 0; i < dma.nspaces; i++) {
 		struct dma_space *s = dma.spaces[i];
 
@@ -566,6 +564,25 @@ int dma_start(struct vm *vm, enum vmm_dma_mode mode)
 			return r;
 	}
 	return 0;
+}
+
+void dma_run_background(void)
+{
+	if (!dma.background)
+		return;
+	dma.background = false;
+	pthread_mutex_lock(&dma.lock);
+	if (pthread_create(&dma.thread, NULL, dma_thread, NULL) == 0) {
+		dma.running = true;
+		vmm_info("mapping guest RAM for DMA in the background from "
+			 "%.3f s",
+			 vmm_elapsed());
+	} else {
+		/* the gate maps it then, as with --dma on-demand */
+		vmm_info("cannot start the DMA mapping thread: guest RAM will "
+			 "be mapped when a device first enables bus mastering");
+	}
+	pthread_mutex_unlock(&dma.lock);
 }
 
 /* The devices are gone: unpin guest RAM, release the IOMMUs. */

@@ -250,6 +250,12 @@ struct assign_guestmem *dma_space_guestmem(const struct dma_space *s);
  * the spaces in identity per mode; the first Bus Master Enable of a
  * device waits for its space. 0 without devices. */
 int dma_start(struct vm *vm, enum vmm_dma_mode mode);
+/* In the background mode, start the mapping thread; call it after the
+ * vCPU threads are made. Pinning holds the mmap lock for reading, so a
+ * thread that maps or unmaps memory meanwhile (a new thread's stack, a
+ * new malloc arena) waits for it, and the vCPUs' page faults behind that
+ * writer: nothing may change the address space after this. */
+void dma_run_background(void);
 /* The gate: a device of @s (named @dev) is enabling bus mastering; true
  * when the write may go on. @seen: first time logged. */
 bool dma_bus_master(struct dma_space *s, const char *dev, bool *seen);
