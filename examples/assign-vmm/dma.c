@@ -578,7 +578,7 @@ void dma_run_background(void)
 			 "%.3f s",
 			 vmm_elapsed());
 	} else {
-		/* the gate maps it then, as with --dma on-demand */
+		/* the gate maps it then, as with --dma-map on-demand */
 		vmm_info("cannot start the DMA mapping thread: guest RAM will "
 			 "be mapped when a device first enables bus mastering");
 	}
