@@ -242,6 +242,14 @@ int assign_guestmem_check_layout(struct assign_guestmem *gm,
  * guest-IOMMU policy the regions only become translatable (and are checked
  * for overlap and form).
  *
+ * Context: pinning holds the process's mmap lock for reading, one batch
+ * after another, for as long as the mapping runs. A VMM that calls this
+ * (or switches to map-all) on a thread of its own while the guest runs
+ * should make no other thread map, unmap or reprotect memory meanwhile
+ * (a thread's stack, a malloc arena, a BAR mapping): such a call waits
+ * for the pinning, and the vCPUs' page faults wait behind it.
+ * examples/assign-vmm does so (its README, "The RTC stall").
+ *
  * Return: 0; -EINVAL (alignment, zero length, wrap-around, @size, flags;
  * reported as %ASSIGN_CONFLICT_INVALID too); -EFAULT (the host memory of
  * a region is not mapped); -ERANGE (conflicts, see
