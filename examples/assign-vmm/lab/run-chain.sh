@@ -17,8 +17,6 @@ build=${BUILD:-$top/build}
 die() { echo "run-chain: ERROR: $*" >&2; exit 2; }
 vmm=$build/examples/assign-vmm/assign-vmm
 [ -x "$vmm" ] || die "$vmm not built; run: meson setup build && ninja -C build"
-# guest-variants.sh traces the VMM's memory calls
-strace=$(command -v strace) || die "strace not found; install it: scripts/deps.sh (or apt-get install strace)"
 kdir=$("$top/tests/lab/prepare-kernel.sh" debian | tail -n1)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -57,10 +55,15 @@ PY
 scripts=()
 [ "${ASSIGN_VMM_CHAIN:-1}" = 1 ] && scripts+=(--script "$here/guest-chain.sh")
 [ "${ASSIGN_VMM_BADINPUT:-1}" = 1 ] && scripts+=(--script "$here/guest-badinput.sh")
-[ "${ASSIGN_VMM_VARIANTS:-1}" = 1 ] && scripts+=(--script "$here/guest-variants.sh")
+if [ "${ASSIGN_VMM_VARIANTS:-1}" = 1 ]; then
+	# it traces the VMM's memory calls
+	strace=$(command -v strace) ||
+		die "strace not found; install it: scripts/deps.sh (or apt-get install strace)"
+	scripts+=(--add "$strace" --script "$here/guest-variants.sh")
+fi
 # last: it unbinds the NIC (and binds it back)
 [ "${ASSIGN_VMM_REQUEST:-1}" = 1 ] && scripts+=(--script "$here/guest-request.sh")
-exec "$top/tests/lab/run-lab.sh" --add "$vmm" --add "$strace" \
+exec "$top/tests/lab/run-lab.sh" --add "$vmm" \
 	--add "$kernel:/lab/inner/vmlinuz" \
 	--add "$work/inner.gz:/lab/inner/initrd.gz" \
 	--add "$work/truncated:/lab/inner/truncated" \
