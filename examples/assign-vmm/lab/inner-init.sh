@@ -118,6 +118,8 @@ if has nettest; then
 	for d in /sys/bus/pci/devices/*; do
 		echo "INNER-PCI ${d##*/} $(cat "$d/vendor"):$(cat "$d/device") class $(cat "$d/class")"
 	done
+	# the guest's RAM as its kernel took it from the e820 map
+	echo "INNER-RAM $(grep 'System RAM' /proc/iomem | sed 's/ : System RAM//' | tr -d ' ' | tr '\n' ' ')"
 	insmod /lib/modules/e1000e.ko && echo "INNER-E1000E uptime=$(up)"
 	i=0
 	while [ ! -e /sys/class/net/eth0 ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i + 1)); done

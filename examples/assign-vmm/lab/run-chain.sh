@@ -59,7 +59,8 @@ if [ "${ASSIGN_VMM_VARIANTS:-1}" = 1 ]; then
 	# it traces the VMM's memory calls
 	strace=$(command -v strace) ||
 		die "strace not found; install it: scripts/deps.sh (or apt-get install strace)"
-	scripts+=(--add "$strace" --script "$here/guest-variants.sh")
+	# and one inner guest has 3200 MiB (RAM above 4 GiB), pinned whole
+	scripts+=(--mem 5G --add "$strace" --script "$here/guest-variants.sh")
 fi
 # last: it unbinds the NIC (and binds it back)
 [ "${ASSIGN_VMM_REQUEST:-1}" = 1 ] && scripts+=(--script "$here/guest-request.sh")
