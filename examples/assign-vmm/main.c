@@ -18,6 +18,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libassign/kvm.h>
@@ -282,6 +283,18 @@ static int setup_cpuid(struct vm *vm, struct vcpu *cpu)
 	return r;
 }
 
+/* Whether @word is one of the blank-separated words of @line */
+static bool has_word(const char *line, const char *word)
+{
+	size_t n = strlen(word);
+	for (const char *p = line; (p = strstr(p, word)); p += n) {
+		if ((p == line || isspace((unsigned char)p[-1])) &&
+		    (p[n] == '\0' || isspace((unsigned char)p[n])))
+			return true;
+	}
+	return false;
+}
+
 static void dump_regs(struct vcpu *cpu)
 {
 	struct kvm_regs r;
@@ -391,6 +404,19 @@ static void *vcpu_thread(void *arg)
 			 * before the guest said a word it is a kernel that
 			 * never started (a corrupt image, one that does not
 			 * suit this VMM), not a reboot */
+			if (!serial_output_seen() && vm->quiet) {
+				vmm_err("vcpu %d: the guest triple-faulted before "
+					"it wrote anything to its console; its "
+					"command line has \"quiet\", so its kernel "
+					"may have been running: take quiet out of "
+					"--append (or add earlyprintk=serial) to "
+					"see how far it got",
+					cpu->id);
+				vm_request_stop(vm, 1,
+						"guest triple fault "
+						"before any output");
+				return NULL;
+			}
 			if (!serial_output_seen()) {
 				vmm_err("the guest triple-faulted before it wrote "
 					"anything to its console: its kernel did not "
@@ -903,7 +929,8 @@ int main(int argc, char **argv)
 			 .exit_code = -1,
 			 .ram_size = opt.mem,
 			 .ncpus = opt.ncpus,
-			 .viommu = opt.viommu };
+			 .viommu = opt.viommu,
+			 .quiet = has_word(opt.cmdline, "quiet") };
 	struct assigned *devs[VMM_MAX_DEVICES] = { 0 };
 	struct viommu *vio = NULL;
 	int ndevs = 0, code = 1;

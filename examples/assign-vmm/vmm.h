@@ -102,6 +102,8 @@ struct vm {
 	volatile int exit_code; /* -1 while running */
 
 	bool viommu; /* --viommu: devices behind a virtio-iommu */
+	bool quiet; /* "quiet" on the guest's command line: no console
+			output before init, even from a running kernel */
 	struct assign_ctx *ctx; /* libassign: errors and log of the VM */
 	struct assign_kvm *kvm; /* libassign's KVM glue: the GSI routing
 				   table, irqfds, the KVM-VFIO device */

@@ -85,6 +85,11 @@ case_ no-device "no PCI device" assign-vmm --kernel $k --device 0000:00:1f.7
 # guest reboot
 [ -f /lab/inner/triplefault ] &&
 	case_ triple-fault "triple-faulted before it wrote anything" assign-vmm --kernel /lab/inner/triplefault --mem 128M
+# the same with "quiet": a kernel that runs prints nothing either, so the
+# VMM must not say that the kernel did not start
+[ -f /lab/inner/triplefault ] &&
+	case_ triple-fault-quiet 'its command line has "quiet", so its kernel may have been running' \
+		assign-vmm --kernel /lab/inner/triplefault --mem 128M --append "console=ttyS0 quiet"
 # one device twice, by two spellings: said before anything is opened
 case_ device-twice "is given twice" assign-vmm --kernel $k --device "$LAB_E1000E_0" --device "${LAB_E1000E_0#0000:}"
 # more RAM than the lab guest has (memlock is unlimited here): all of it
