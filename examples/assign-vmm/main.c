@@ -403,27 +403,25 @@ static void *vcpu_thread(void *arg)
 			/* triple fault: Linux's last resort to reboot, but
 			 * before the guest said a word it is a kernel that
 			 * never started (a corrupt image, one that does not
-			 * suit this VMM), not a reboot */
-			if (!serial_output_seen() && vm->quiet) {
-				vmm_err("vcpu %d: the guest triple-faulted before "
-					"it wrote anything to its console; its "
-					"command line has \"quiet\", so its kernel "
-					"may have been running: take quiet out of "
-					"--append (or add earlyprintk=serial) to "
-					"see how far it got",
-					cpu->id);
-				vm_request_stop(vm, 1,
-						"guest triple fault "
-						"before any output");
-				return NULL;
-			}
+			 * suit this VMM), not a reboot; with "quiet" a running
+			 * kernel is silent too, so the message says less */
 			if (!serial_output_seen()) {
-				vmm_err("the guest triple-faulted before it wrote "
-					"anything to its console: its kernel did not "
-					"start; check --kernel (a corrupt or "
-					"truncated image?), or add "
-					"earlyprintk=serial to --append to see how "
-					"far it got");
+				if (vm->quiet)
+					vmm_err("vcpu %d: the guest triple-faulted "
+						"before it wrote anything to its "
+						"console; its command line has "
+						"\"quiet\", so its kernel may have "
+						"been running: take quiet out of "
+						"--append (or add earlyprintk=serial) "
+						"to see how far it got",
+						cpu->id);
+				else
+					vmm_err("the guest triple-faulted before it "
+						"wrote anything to its console: its "
+						"kernel did not start; check --kernel "
+						"(a corrupt or truncated image?), or "
+						"add earlyprintk=serial to --append to "
+						"see how far it got");
 				vm_request_stop(vm, 1,
 						"guest triple fault "
 						"before any output");
